@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The ramdisk backend: block data in one mapping, per-block metadata in a separate one. */
+#define NVT_LOG_PREFIX "ram: "
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "nvt/backend.h"
+#include "nvt/log.h"
+
+struct nvt_ram {
+	uint8_t *data;
+	size_t data_len;
+	uint8_t *md;		/* NULL when the format has no metadata */
+	size_t md_len;
+};
+
+static void *nvt_ram_map(size_t len)
+{
+	/* Untouched pages cost nothing, so a large namespace starts instantly. */
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void nvt_ram_close(struct nvt_ns *ns)
+{
+	struct nvt_ram *ram = ns->be_priv;
+
+	if (!ram)
+		return;
+	if (ram->data)
+		munmap(ram->data, ram->data_len);
+	if (ram->md)
+		munmap(ram->md, ram->md_len);
+	free(ram);
+	ns->be_priv = NULL;
+}
+
+static int nvt_ram_open(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg)
+{
+	struct nvt_ram *ram;
+
+	ram = calloc(1, sizeof(*ram));
+	if (!ram)
+		return -ENOMEM;
+	ns->be_priv = ram;
+	ram->data_len = (size_t)ns->nblocks << ns->lba_shift;
+	ram->data = nvt_ram_map(ram->data_len);
+	if (!ram->data)
+		goto out_close;
+	if (ns->md_size) {
+		ram->md_len = (size_t)ns->nblocks * ns->md_size;
+		ram->md = nvt_ram_map(ram->md_len);
+		if (!ram->md)
+			goto out_close;
+	}
+	return 0;
+
+out_close:
+	nvt_ram_close(ns);
+	return -ENOMEM;
+}
+
+void *nvt_ram_block(struct nvt_ns *ns, uint64_t lba, void **md)
+{
+	struct nvt_ram *ram = ns->be_priv;
+
+	if (ns->be != &nvt_ram_backend_ops || lba >= ns->nblocks)
+		return NULL;
+	if (md)
+		*md = ram->md ? ram->md + lba * ns->md_size : NULL;
+	return ram->data + (lba << ns->lba_shift);
+}
+
+/* Copy metadata between the request's md iovecs and the metadata area. */
+static uint16_t nvt_ram_md_copy(struct nvt_req *req, uint8_t *md, size_t len, bool to_req)
+{
+	size_t done = 0;
+
+	for (unsigned int i = 0; i < req->md_iov_cnt && done < len; i++) {
+		size_t n = req->md_iov[i].iov_len;
+
+		if (n > len - done)
+			n = len - done;
+		if (to_req)
+			memcpy(req->md_iov[i].iov_base, md + done, n);
+		else
+			memcpy(md + done, req->md_iov[i].iov_base, n);
+		done += n;
+	}
+	return done == len ? NVT_ST_OK : NVT_ST_DATA_XFER;
+}
+
+static void nvt_ram_submit(struct nvt_req *req)
+{
+	struct nvt_ns *ns = req->ns;
+	struct nvt_ram *ram = ns->be_priv;
+	size_t off = (size_t)req->io.slba << ns->lba_shift;
+	size_t len = (size_t)req->io.nlb << ns->lba_shift;
+	uint8_t *md = ram->md ? ram->md + req->io.slba * ns->md_size : NULL;
+	size_t md_len = (size_t)req->io.nlb * ns->md_size;
+	uint16_t status = NVT_ST_OK;
+
+	switch (req->io.op) {
+	case NVT_IO_READ:
+		status = nvt_req_copy_to(req, 0, ram->data + off, len);
+		if (!status && md && req->md_iov_cnt)
+			status = nvt_ram_md_copy(req, md, md_len, true);
+		break;
+	case NVT_IO_WRITE:
+		status = nvt_req_copy_from(req, 0, ram->data + off, len);
+		if (!status && md && req->md_iov_cnt)
+			status = nvt_ram_md_copy(req, md, md_len, false);
+		break;
+	case NVT_IO_FLUSH:
+		/* RAM is the medium: a completed write is already there. */
+		break;
+	}
+	nvt_req_complete(req, status);
+}
+
+const struct nvt_backend_ops nvt_ram_backend_ops = {
+	.name = "ram",
+	.flags = NVT_BE_METADATA,
+	.open = nvt_ram_open,
+	.close = nvt_ram_close,
+	.submit = nvt_ram_submit,
+};

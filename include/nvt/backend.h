@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The backends nvt ships, and test hooks into them. */
+#ifndef NVT_BACKEND_H
+#define NVT_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nvt/target.h"
+
+/* Data in one anonymous mapping, metadata (when the format has it) in another. */
+extern const struct nvt_backend_ops nvt_ram_backend_ops;
+
+/**
+ * nvt_ram_block() - where block @lba's data (and metadata, if @md) lives in
+ * a ram namespace; for fault injection and scrub. Return: NULL if out of range.
+ */
+void *nvt_ram_block(struct nvt_ns *ns, uint64_t lba, void **md);
+
+#endif /* NVT_BACKEND_H */

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The plain configuration the daemon runs from; target/config.c is its only producer. */
+#ifndef NVT_CONFIG_H
+#define NVT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define NVT_NQN_MAX		223	/* NVMe 2.0 §4.5: NQNs are at most 223 bytes */
+#define NVT_SERIAL_MAX		20
+#define NVT_MODEL_MAX		40
+#define NVT_ADDR_MAX		63
+#define NVT_DISCOVERY_NQN	"nqn.2014-08.org.nvmexpress.discovery"
+#define NVT_DEFAULT_PORT	4420
+
+struct nvt_listener_cfg {
+	char transport[16];		/* "rdma" */
+	char address[NVT_ADDR_MAX + 1];	/* IPv4 or IPv6 literal; "0.0.0.0"/"::" = all */
+	int family;			/* AF_INET or AF_INET6, from address */
+	uint16_t port;			/* default 4420 */
+	int line;			/* where it was defined, for later messages */
+};
+
+struct nvt_ns_cfg {
+	uint32_t nsid;			/* 1..NVT_MAX_NSID, unique in its subsystem */
+	char backend[16];		/* "ram" */
+	uint64_t size;			/* bytes, a multiple of block_size, > 0 */
+	uint32_t block_size;		/* 512 or 4096 */
+	uint8_t uuid[16];		/* configured, or derived stably from nqn + nsid */
+	uint8_t nguid[16];		/* configured, or derived stably from nqn + nsid */
+	int line;
+};
+
+struct nvt_subsys_cfg {
+	char nqn[NVT_NQN_MAX + 1];
+	char serial[NVT_SERIAL_MAX + 1];	/* default: derived from the nqn */
+	char model[NVT_MODEL_MAX + 1];		/* default: "nvt" */
+	bool allow_any_host;			/* default false */
+	char (*hosts)[NVT_NQN_MAX + 1];		/* host NQNs allowed to connect */
+	unsigned int nr_hosts;
+	struct nvt_ns_cfg *namespaces;
+	unsigned int nr_namespaces;
+	int line;
+};
+
+struct nvt_config {
+	char *path;				/* the file it came from */
+	int log_level;				/* enum nvt_log_level; default info */
+	bool discovery;				/* serve the discovery subsystem; default true */
+	struct nvt_listener_cfg *listeners;
+	unsigned int nr_listeners;
+	struct nvt_subsys_cfg *subsystems;
+	unsigned int nr_subsystems;
+};
+
+#define NVT_MAX_NSID		1024	/* per subsystem; keeps the nsid -> ns table flat */
+
+/**
+ * nvt_config_load() - parse and validate a configuration file.
+ * @path: the file.
+ * @cfg: filled on success; zeroed on failure.
+ * @errf: every problem is printed here as "file:line: setting: message\n".
+ *
+ * Nothing is partially accepted: unknown settings, wrong types, out-of-range
+ * values and duplicates are all errors, and every error found is printed.
+ * Return: 0, or -EINVAL (bad content) / -errno (cannot read the file).
+ */
+int nvt_config_load(const char *path, struct nvt_config *cfg, FILE *errf);
+
+/** nvt_config_free() - release what nvt_config_load() allocated; safe on a zeroed cfg. */
+void nvt_config_free(struct nvt_config *cfg);
+
+/**
+ * nvt_config_print() - write @cfg back as a complete libconfig file, every
+ * default and derived value spelled out (what `nvtd --check-config` shows).
+ */
+void nvt_config_print(const struct nvt_config *cfg, FILE *out);
+
+#endif /* NVT_CONFIG_H */

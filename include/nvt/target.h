@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The target core's objects and seams: target, port, subsystem, namespace, controller, queue, request, and the transport and backend ops tables. */
+#ifndef NVT_TARGET_H
+#define NVT_TARGET_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "nvt/config.h"
+#include "nvt/wire.h"
+
+struct nvt_req;
+struct nvt_sq;
+struct nvt_ctrl;
+struct nvt_ns;
+struct nvt_port;
+struct nvt_target;
+
+#define NVT_VS			0x00020000u	/* NVMe 2.0 */
+#define NVT_MAX_QUEUE_SIZE	1024		/* CAP.MQES + 1 */
+#define NVT_AQ_DEPTH		32		/* the admin queue depth Linux hosts use */
+#define NVT_MAX_IO_QUEUES	128		/* per controller */
+#define NVT_AERL		4		/* async event requests held per controller */
+#define NVT_ERRLOG_ENTRIES	64		/* error log page ring */
+#define NVT_MAX_CHANGED_NS	1024		/* changed namespace list (log 04h) */
+#define NVT_KAS_100MS		10		/* keep-alive granularity: 1 s */
+#define NVT_NO_ERROR_LOC	0xffff
+#define NVT_CNTLID_MIN		1
+#define NVT_CNTLID_MAX		0xffef		/* NVMe-oF: FFF0h..FFFFh are reserved */
+#define NVT_FW_REV		"0.1"
+
+/* Transport capability flags. */
+#define NVT_TR_KEYED_SGL	(1u << 0)	/* data by keyed SGL (RDMA) */
+#define NVT_TR_INCAPSULE	(1u << 1)	/* in-capsule data with offset SGLs (SGLS.SAOS) */
+
+/**
+ * struct nvt_transport_ops - one transport (loop, rdma); the core calls only these.
+ */
+struct nvt_transport_ops {
+	const char *name;			/* config name: "rdma", "loop" */
+	uint8_t trtype;				/* NVMF_TRTYPE_* for discovery entries */
+	unsigned int flags;			/* NVT_TR_* */
+	uint32_t max_data_len;			/* largest data transfer: MDTS */
+	uint32_t icdata_len;			/* in-capsule data bytes: IOCCSZ */
+	int (*listen)(struct nvt_port *port);	/* start accepting; -errno */
+	void (*stop_listen)(struct nvt_port *port); /* stop accepting new hosts */
+	void (*queue_response)(struct nvt_req *req); /* send the CQE (and read data); the only way out */
+	void (*delete_ctrl)(struct nvt_ctrl *ctrl); /* tear down every queue of @ctrl (keep-alive expiry, shutdown) */
+};
+
+/* Backend capability flags. */
+#define NVT_BE_METADATA		(1u << 0)	/* stores per-block metadata */
+#define NVT_BE_VOLATILE		(1u << 1)	/* has a volatile write cache: Flush matters */
+
+/**
+ * struct nvt_backend_ops - where a namespace's blocks live (ram, uring, nvme).
+ */
+struct nvt_backend_ops {
+	const char *name;			/* config name: "ram" */
+	unsigned int flags;			/* NVT_BE_* */
+	int (*open)(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg); /* set ns->be_priv; -errno */
+	void (*close)(struct nvt_ns *ns);	/* release everything open() took */
+	void (*submit)(struct nvt_req *req);	/* do req->io; complete via nvt_req_complete(), maybe inline */
+};
+
+/** nvt_backend_find() - the backend ops registered under @name, or NULL. */
+const struct nvt_backend_ops *nvt_backend_find(const char *name);
+
+/* What a backend is asked to do: the core's parsed view of an I/O command. */
+enum nvt_io_op {
+	NVT_IO_READ,		/* blocks -> req->iov */
+	NVT_IO_WRITE,		/* req->iov -> blocks */
+	NVT_IO_FLUSH,		/* make completed writes durable */
+};
+
+struct nvt_io {
+	enum nvt_io_op op;
+	uint64_t slba;
+	uint32_t nlb;		/* 1-based block count */
+	bool fua;
+};
+
+/* Per-request flags. */
+#define NVT_REQ_COMPLETED	(1u << 0)	/* went through nvt_req_complete(); catches double completion */
+
+/**
+ * struct nvt_req - one command in flight. Embedded in the transport's
+ * per-slot struct (preallocated per queue); the core never allocates one.
+ */
+struct nvt_req {
+	struct nvt_sqe *cmd;			/* the SQE, in the transport's capsule buffer */
+	struct nvt_cqe *cqe;			/* the response, in the transport's buffer */
+	struct nvt_sq *sq;
+	struct nvt_ns *ns;			/* set by parse for namespace commands */
+	const struct nvt_transport_ops *ops;
+	void (*execute)(struct nvt_req *req);	/* set by parse */
+	struct iovec *iov;			/* data buffers, set by the transport */
+	unsigned int iov_cnt;
+	struct iovec *md_iov;			/* separate metadata, for backends that store it */
+	unsigned int md_iov_cnt;
+	uint32_t transfer_len;			/* bytes the host's SGL describes */
+	uint32_t data_len;			/* bytes the command moves, set by parse */
+	uint32_t md_len;			/* metadata bytes the backend moves */
+	uint32_t flags;				/* NVT_REQ_* */
+	uint16_t error_loc;			/* offsetof() the failing SQE field, for log 01h */
+	uint64_t error_slba;			/* the failing LBA, for log 01h */
+	struct nvt_io io;			/* for the backend */
+};
+
+/* Queue states. */
+enum nvt_sq_state {
+	NVT_SQ_CONNECTING = 0,	/* transport up, Fabrics Connect not yet done */
+	NVT_SQ_LIVE,		/* installed in a controller */
+	NVT_SQ_DISCONNECTED,	/* Disconnect command or controller gone */
+};
+
+/**
+ * struct nvt_sq - the core's half of one queue pair; embedded in the
+ * transport's queue and owned by exactly one thread.
+ */
+struct nvt_sq {
+	struct nvt_target *tgt;
+	struct nvt_ctrl *ctrl;			/* NULL until Connect succeeds */
+	struct nvt_port *port;			/* where the host came in (NULL for loop) */
+	const struct nvt_transport_ops *ops;
+	enum nvt_sq_state state;
+	uint16_t qid;
+	uint16_t size;				/* entries (SQSIZE + 1) */
+	uint16_t sqhd;
+	bool sqflow_disabled;			/* CATTR: report SQHD FFFFh */
+	uint64_t nr_reads, nr_writes;		/* for SMART; owned by this queue's thread */
+	uint64_t blocks_read, blocks_written;	/* in 512-byte units */
+};
+
+/**
+ * struct nvt_ns - one namespace; immutable after start-up, so the I/O path
+ * reads it without locks.
+ */
+struct nvt_ns {
+	struct nvt_subsys *subsys;
+	uint32_t nsid;
+	const struct nvt_backend_ops *be;
+	void *be_priv;
+	uint64_t nblocks;
+	uint32_t block_size;
+	uint8_t lba_shift;
+	uint16_t md_size;			/* metadata bytes per block the backend stores */
+	uint8_t uuid[16];
+	uint8_t nguid[16];
+};
+
+enum nvt_subsys_type {
+	NVT_SUBSYS_NVM,		/* serves namespaces */
+	NVT_SUBSYS_DISCOVERY,	/* serves log page 70h */
+};
+
+struct nvt_subsys {
+	struct nvt_target *tgt;
+	enum nvt_subsys_type type;
+	char nqn[NVT_NQN_MAX + 1];
+	char serial[NVT_SERIAL_MAX + 1];
+	char model[NVT_MODEL_MAX + 1];
+	bool allow_any_host;
+	char (*hosts)[NVT_NQN_MAX + 1];
+	unsigned int nr_hosts;
+	struct nvt_ns *ns[NVT_MAX_NSID + 1];	/* by nsid; NULL = inactive */
+	uint32_t nr_ns;
+	struct nvt_ctrl *ctrls;			/* list under tgt->lock */
+	uint16_t next_cntlid;
+};
+
+/* Asynchronous event types held for delivery (bit per type in ctrl->aen_pending). */
+#define NVT_AEN_NS_CHANGED	(1u << 0)	/* notice 00h, log 04h */
+#define NVT_AEN_DISC_CHANGED	(1u << 1)	/* notice F0h, log 70h */
+
+/**
+ * struct nvt_ctrl - one controller: created by an admin-queue Connect,
+ * freed when its last queue and its subsystem reference are gone.
+ */
+struct nvt_ctrl {
+	struct nvt_subsys *subsys;
+	struct nvt_ctrl *next;			/* in subsys->ctrls */
+	const struct nvt_transport_ops *ops;
+	struct nvt_port *port;
+	uint16_t cntlid;
+	char hostnqn[NVT_NQN_MAX + 1];
+	uint8_t hostid[16];
+	atomic_int refs;			/* subsys list + each installed queue */
+	atomic_bool dead;			/* keep-alive expired or being torn down */
+
+	uint64_t cap;
+	uint32_t cc;
+	uint32_t csts;
+
+	uint32_t kato_ms;			/* 0: no keep-alive */
+	atomic_uint_fast64_t ka_deadline_ns;
+
+	struct nvt_sq *sqs[NVT_MAX_IO_QUEUES + 1];	/* by qid */
+	uint16_t max_qid;
+
+	uint32_t aen_enabled;			/* Set Features 0Bh */
+	uint32_t aen_pending;			/* NVT_AEN_* waiting for an AER or a log read */
+	uint32_t aen_masked;			/* NVT_AEN_* reported, not yet cleared by a log read */
+	struct nvt_req *aer[NVT_AERL];		/* held Asynchronous Event Requests */
+	unsigned int nr_aer;
+	pthread_mutex_t aen_lock;		/* admin path only: AER vs events from other threads */
+
+	uint32_t changed_ns[NVT_MAX_CHANGED_NS];
+	unsigned int nr_changed_ns;		/* > NVT_MAX_CHANGED_NS means overflow */
+
+	struct nvme_error_log_page errlog[NVT_ERRLOG_ENTRIES];
+	atomic_uint_fast64_t err_count;
+};
+
+/* A listener: one configured address of one transport. */
+struct nvt_port {
+	struct nvt_target *tgt;
+	uint16_t portid;
+	struct nvt_listener_cfg cfg;
+	const struct nvt_transport_ops *ops;
+	void *priv;				/* the transport's listening state */
+	bool listening;
+};
+
+/**
+ * struct nvt_target - everything one nvtd serves. Control-path changes
+ * (controllers coming and going) take @lock; the I/O path never does.
+ */
+struct nvt_target {
+	pthread_mutex_t lock;
+	struct nvt_subsys **subsys;
+	unsigned int nr_subsys;
+	struct nvt_subsys *discovery;		/* NULL if not served */
+	struct nvt_port *ports;
+	unsigned int nr_ports;
+	atomic_uint_fast64_t disc_genctr;
+};
+
+/* ---- target/subsys.c ---- */
+
+/**
+ * nvt_target_create() - build subsystems, namespaces (opening their
+ * backends) and ports from a validated config.
+ * Return: 0 or -errno; on failure nothing is left allocated.
+ */
+int nvt_target_create(const struct nvt_config *cfg, struct nvt_target **out);
+
+/** nvt_target_destroy() - delete every controller, close backends, free all. */
+void nvt_target_destroy(struct nvt_target *tgt);
+
+/** nvt_target_find_subsys() - the subsystem named @nqn (discovery included), or NULL. */
+struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nqn);
+
+/** nvt_subsys_host_allowed() - may @hostnqn connect to @subsys? */
+bool nvt_subsys_host_allowed(const struct nvt_subsys *subsys, const char *hostnqn);
+
+/**
+ * nvt_subsys_for_each_ctrl() - call @fn on every live controller of
+ * @subsys, each held by a reference, without the target lock held.
+ */
+void nvt_subsys_for_each_ctrl(struct nvt_subsys *subsys,
+			      void (*fn)(struct nvt_ctrl *ctrl, void *arg), void *arg);
+
+/** nvt_subsys_ns_changed() - record that @nsid changed and raise the AEN on every controller. */
+void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid);
+
+/**
+ * nvt_target_check_keep_alive() - tear down every controller whose keep-alive
+ * deadline is before @now_ns. Called periodically by the daemon's loop.
+ * Return: the number of controllers torn down.
+ */
+unsigned int nvt_target_check_keep_alive(struct nvt_target *tgt, uint64_t now_ns);
+
+/* ---- target/ctrl.c ---- */
+
+/** nvt_ctrl_put() - drop a reference; the last one frees the controller. */
+void nvt_ctrl_put(struct nvt_ctrl *ctrl);
+
+/**
+ * nvt_ctrl_fatal() - keep-alive expiry or target shutdown: mark @ctrl dead,
+ * fail its held AERs once, unlink it from its subsystem and ask the
+ * transport to delete its queues. Safe to call more than once.
+ */
+void nvt_ctrl_fatal(struct nvt_ctrl *ctrl, const char *why);
+
+/**
+ * nvt_sq_destroy() - the transport is done with @sq: uninstall it from its
+ * controller and drop that reference. Outstanding requests must be complete.
+ */
+void nvt_sq_destroy(struct nvt_sq *sq);
+
+/** nvt_sq_init() - prepare @sq (embedded in a transport queue) before Connect. */
+void nvt_sq_init(struct nvt_sq *sq, struct nvt_target *tgt,
+		 const struct nvt_transport_ops *ops, struct nvt_port *port,
+		 uint16_t qid, uint16_t size);
+
+/* ---- target/core.c ---- */
+
+/** nvt_now_ns() - CLOCK_MONOTONIC in nanoseconds. */
+uint64_t nvt_now_ns(void);
+
+/**
+ * nvt_req_init() - start a request whose SQE is in req->cmd: reset it and
+ * parse the command. On a bad command the request is completed right here.
+ * Return: true if the transport should move data and call nvt_req_execute().
+ */
+bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
+		  const struct nvt_transport_ops *ops);
+
+/**
+ * nvt_req_execute() - check that the transfer the host described matches
+ * the command, then run it. The request may complete before this returns:
+ * the transport must not touch it afterwards.
+ */
+void nvt_req_execute(struct nvt_req *req);
+
+/**
+ * nvt_req_complete() - the one completion funnel: fill the CQE, record an
+ * error log entry, hand the request to the transport's queue_response().
+ */
+void nvt_req_complete(struct nvt_req *req, uint16_t status);
+
+/** nvt_req_is_write() - does the command move data from host to target? */
+bool nvt_req_is_write(const struct nvt_req *req);
+
+/** nvt_req_copy_to() - copy @len bytes into the request's data at @off. Return: status. */
+uint16_t nvt_req_copy_to(struct nvt_req *req, size_t off, const void *buf, size_t len);
+
+/** nvt_req_copy_from() - copy @len bytes out of the request's data at @off. Return: status. */
+uint16_t nvt_req_copy_from(struct nvt_req *req, size_t off, void *buf, size_t len);
+
+/** nvt_req_zero() - zero @len bytes of the request's data from @off. Return: status. */
+uint16_t nvt_req_zero(struct nvt_req *req, size_t off, size_t len);
+
+/** nvt_errno_to_status() - the one errno -> NVMe status converter for backends. */
+uint16_t nvt_errno_to_status(struct nvt_req *req, int err);
+
+/* ---- parsers (fabrics.c, admin.c, discovery.c, io.c) ---- */
+uint16_t nvt_parse_fabrics_cmd(struct nvt_req *req);
+uint16_t nvt_parse_connect_cmd(struct nvt_req *req);
+uint16_t nvt_parse_admin_cmd(struct nvt_req *req);
+uint16_t nvt_parse_discovery_cmd(struct nvt_req *req);
+uint16_t nvt_parse_io_cmd(struct nvt_req *req);
+
+/* ---- shared by admin.c and discovery.c ---- */
+
+/** nvt_execute_identify_ctrl() - Identify CNS 01h for either kind of controller. */
+void nvt_execute_identify_ctrl(struct nvt_req *req);
+uint16_t nvt_parse_get_features(struct nvt_req *req);
+void nvt_execute_get_features(struct nvt_req *req);
+void nvt_execute_set_features(struct nvt_req *req);
+void nvt_execute_keep_alive(struct nvt_req *req);
+void nvt_execute_async_event(struct nvt_req *req);
+uint32_t nvt_get_log_len(const struct nvt_req *req);
+uint64_t nvt_get_log_offset(const struct nvt_req *req);
+
+/**
+ * struct nvt_log_writer - streams a log page into a request's data, keeping
+ * only the part inside [offset, offset + data_len): log pages of any size are
+ * built piece by piece without a buffer, and any offset/length is honoured.
+ */
+struct nvt_log_writer {
+	struct nvt_req *req;
+	uint64_t offset;	/* LPO */
+	uint64_t pos;		/* bytes of the log produced so far */
+	uint16_t status;
+};
+
+void nvt_log_writer_init(struct nvt_log_writer *w, struct nvt_req *req);
+void nvt_log_write(struct nvt_log_writer *w, const void *buf, size_t len);
+/** nvt_log_writer_finish() - zero-fill the rest of the transfer. Return: status. */
+uint16_t nvt_log_writer_finish(struct nvt_log_writer *w);
+
+/* ---- discovery.c ---- */
+void nvt_discovery_changed(struct nvt_target *tgt);
+
+/* ---- ctrl.c, for the parsers ---- */
+uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
+			 const struct nvmf_connect_data *d, uint32_t kato,
+			 struct nvt_ctrl **out);
+struct nvt_ctrl *nvt_ctrl_find_get(struct nvt_subsys *subsys, uint16_t cntlid,
+				   const char *hostnqn);
+uint16_t nvt_ctrl_install_sq(struct nvt_ctrl *ctrl, struct nvt_sq *sq);
+uint16_t nvt_ctrl_prop_get(struct nvt_ctrl *ctrl, uint32_t offset, bool is8, uint64_t *val);
+uint16_t nvt_ctrl_prop_set(struct nvt_ctrl *ctrl, uint32_t offset, bool is8, uint64_t val);
+void nvt_ctrl_keep_alive(struct nvt_ctrl *ctrl);
+void nvt_ctrl_raise_aen(struct nvt_ctrl *ctrl, uint32_t event);
+void nvt_ctrl_clear_aen(struct nvt_ctrl *ctrl, uint32_t event);
+
+#endif /* NVT_TARGET_H */

@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Admin commands of an I/O controller: Identify, Get Log Page, Set/Get Features, Keep Alive, AER, Abort. */
+#define NVT_LOG_PREFIX "admin: "
+#include <string.h>
+
+#include "nvt/log.h"
+#include "nvt/util.h"
+#include "nvt/target.h"
+
+/* Copy a string into a space-padded, not NUL-terminated identify field. */
+static void nvt_copy_padded(char *dst, size_t len, const char *src)
+{
+	size_t n = strnlen(src, len);
+
+	memcpy(dst, src, n);
+	memset(dst + n, ' ', len - n);
+}
+
+static uint8_t nvt_mdts(uint32_t max_data_len)
+{
+	uint8_t mdts = 0;
+
+	/* MDTS is a power of two in units of CAP.MPSMIN (4 KiB). */
+	while ((4096u << (mdts + 1)) <= max_data_len && mdts < 255)
+		mdts++;
+	return max_data_len ? mdts : 0;
+}
+
+static uint16_t nvt_max_nsid(const struct nvt_subsys *subsys)
+{
+	return NVT_MAX_NSID;
+}
+
+void nvt_execute_identify_ctrl(struct nvt_req *req)
+{
+	struct nvt_ctrl *ctrl = req->sq->ctrl;
+	struct nvt_subsys *subsys = ctrl->subsys;
+	const struct nvt_transport_ops *ops = ctrl->ops;
+	bool discovery = subsys->type == NVT_SUBSYS_DISCOVERY;
+	struct nvme_id_ctrl id;
+	uint32_t sgls;
+
+	memset(&id, 0, sizeof(id));
+	nvt_copy_padded(id.sn, sizeof(id.sn), subsys->serial);
+	nvt_copy_padded(id.mn, sizeof(id.mn), subsys->model);
+	nvt_copy_padded(id.fr, sizeof(id.fr), NVT_FW_REV);
+	id.rab = 6;
+	/* Any number of hosts may hold controllers on one subsystem. */
+	id.cmic = discovery ? 0 : NVME_CTRL_CMIC_MULTI_CTRL | NVME_CTRL_CMIC_MULTI_PORT;
+	id.mdts = nvt_mdts(ops->max_data_len);
+	id.cntlid = htole16(ctrl->cntlid);
+	id.ver = htole32(NVT_VS);
+	id.oaes = htole32(discovery ? NVME_CTRL_OAES_DL : NVME_CTRL_OAES_NA);
+	id.ctratt = htole32(NVME_CTRL_CTRATT_128_ID);
+	id.cntrltype = discovery ? NVME_CTRL_CNTRLTYPE_DISCOVERY : NVME_CTRL_CNTRLTYPE_IO;
+	id.acl = 3;
+	id.aerl = NVT_AERL - 1;
+	id.frmw = 0x3;			/* slot 1 read-only, one slot */
+	id.lpa = NVME_CTRL_LPA_CMD_EFFECTS | NVME_CTRL_LPA_EXTENDED;
+	id.elpe = NVT_ERRLOG_ENTRIES - 1;
+	id.kas = htole16(NVT_KAS_100MS);
+	id.sqes = 0x66;
+	id.cqes = 0x44;
+	id.maxcmd = htole16(NVT_MAX_QUEUE_SIZE);
+	id.nn = htole32(discovery ? 0 : nvt_max_nsid(subsys));
+	id.mnan = id.nn;
+	if (!discovery) {
+		/* Volatile write cache, and Flush to NSID FFFFFFFFh supported. */
+		id.vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;
+	}
+	sgls = 1;			/* SGLs supported, no alignment rule */
+	if (ops->flags & NVT_TR_KEYED_SGL)
+		sgls |= NVME_CTRL_SGLS_KEYED;
+	if (ops->flags & NVT_TR_INCAPSULE)
+		sgls |= NVME_CTRL_SGLS_OFFSET;
+	id.sgls = htole32(sgls);
+	nvt_strscpy(id.subnqn, subsys->nqn, sizeof(id.subnqn));
+	/* NVMe-oF 1.1 §4.1: capsule sizes in 16-byte units, SQE included. */
+	id.ioccsz = htole32((uint32_t)(sizeof(struct nvt_sqe) + ops->icdata_len) / 16);
+	id.iorcsz = htole32(sizeof(struct nvt_cqe) / 16);
+	id.icdoff = 0;
+	id.msdbd = 1;
+	id.psd[0].mp = htole16(0x9c4);	/* 25 W: a number hosts display, nothing more */
+
+	nvt_req_complete(req, nvt_req_copy_to(req, 0, &id, sizeof(id)));
+}
+
+static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
+{
+	id->nsze = htole64(ns->nblocks);
+	id->ncap = htole64(ns->nblocks);
+	id->nuse = htole64(ns->nblocks);
+	id->nlbaf = 0;
+	id->flbas = 0;
+	id->lbaf[0].ds = ns->lba_shift;
+	id->lbaf[0].ms = 0;
+	/* Shared: other controllers of the subsystem see the same namespace. */
+	id->nmic = NVME_NS_NMIC_SHARED;
+	memcpy(id->nguid, ns->nguid, sizeof(id->nguid));
+}
+
+static void nvt_execute_identify_ns(struct nvt_req *req)
+{
+	struct nvme_id_ns id;
+
+	memset(&id, 0, sizeof(id));
+	/* NVMe 2.0 §5.17.2.1: an inactive, valid NSID returns zeroes. */
+	if (req->ns)
+		nvt_fill_id_ns(req->ns, &id);
+	nvt_req_complete(req, nvt_req_copy_to(req, 0, &id, sizeof(id)));
+}
+
+static void nvt_execute_identify_active_ns(struct nvt_req *req)
+{
+	struct nvt_subsys *subsys = req->sq->ctrl->subsys;
+	uint32_t start = le32toh(req->cmd->common.nsid);
+	uint32_t list[1024];
+	unsigned int n = 0;
+
+	memset(list, 0, sizeof(list));
+	for (uint32_t nsid = start + 1; nsid <= NVT_MAX_NSID && n < 1024; nsid++)
+		if (subsys->ns[nsid])
+			list[n++] = htole32(nsid);
+	nvt_req_complete(req, nvt_req_copy_to(req, 0, list, sizeof(list)));
+}
+
+static void nvt_execute_identify_desclist(struct nvt_req *req)
+{
+	const struct nvt_ns *ns = req->ns;
+	uint8_t buf[NVME_IDENTIFY_DATA_SIZE];
+	size_t off = 0;
+
+	memset(buf, 0, sizeof(buf));
+	buf[off] = NVME_NIDT_NGUID;
+	buf[off + 1] = NVME_NIDT_NGUID_LEN;
+	memcpy(&buf[off + 4], ns->nguid, 16);
+	off += 4 + 16;
+	buf[off] = NVME_NIDT_UUID;
+	buf[off + 1] = NVME_NIDT_UUID_LEN;
+	memcpy(&buf[off + 4], ns->uuid, 16);
+	off += 4 + 16;
+	buf[off] = NVME_NIDT_CSI;
+	buf[off + 1] = NVME_NIDT_CSI_LEN;
+	buf[off + 4] = NVME_CSI_NVM;
+	nvt_req_complete(req, nvt_req_copy_to(req, 0, buf, sizeof(buf)));
+}
+
+static void nvt_execute_identify_zero(struct nvt_req *req)
+{
+	/* CNS 05h/06h for the NVM command set: no extended formats, no limits. */
+	nvt_req_complete(req, nvt_req_zero(req, 0, NVME_IDENTIFY_DATA_SIZE));
+}
+
+static void nvt_execute_identify_cs_indep(struct nvt_req *req)
+{
+	struct nvme_id_independent_id_ns id;
+
+	memset(&id, 0, sizeof(id));
+	if (req->ns) {
+		id.nmic = NVME_NS_NMIC_SHARED;
+		id.nstat = 1;	/* NRDY: hosts ignore a namespace that is not ready */
+	}
+	nvt_req_complete(req, nvt_req_copy_to(req, 0, &id, sizeof(id)));
+}
+
+/* Look up the namespace of an Identify; inactive-but-valid is allowed when @allow_inactive. */
+static uint16_t nvt_identify_find_ns(struct nvt_req *req, bool allow_inactive)
+{
+	struct nvt_subsys *subsys = req->sq->ctrl->subsys;
+	uint32_t nsid = le32toh(req->cmd->common.nsid);
+
+	if (nsid == 0 || nsid > nvt_max_nsid(subsys)) {
+		req->error_loc = offsetof(struct nvt_sqe_common, nsid);
+		return NVT_ST_INVALID_NS;
+	}
+	req->ns = subsys->ns[nsid];
+	if (!req->ns && !allow_inactive) {
+		req->error_loc = offsetof(struct nvt_sqe_common, nsid);
+		return NVT_ST_INVALID_NS;
+	}
+	return NVT_ST_OK;
+}
+
+static uint16_t nvt_parse_identify(struct nvt_req *req)
+{
+	uint32_t cdw10 = le32toh(req->cmd->common.cdw10);
+	uint8_t cns = cdw10 & 0xff;
+	uint8_t csi = (le32toh(req->cmd->common.cdw11) >> 24) & 0xff;
+	uint16_t status = NVT_ST_OK;
+
+	req->data_len = NVME_IDENTIFY_DATA_SIZE;
+	switch (cns) {
+	case NVME_IDENTIFY_CNS_NS:
+		status = nvt_identify_find_ns(req, true);
+		req->execute = nvt_execute_identify_ns;
+		break;
+	case NVME_IDENTIFY_CNS_CTRL:
+		req->execute = nvt_execute_identify_ctrl;
+		break;
+	case NVME_IDENTIFY_CNS_NS_ACTIVE_LIST:
+		if (le32toh(req->cmd->common.nsid) >= 0xfffffffe) {
+			req->error_loc = offsetof(struct nvt_sqe_common, nsid);
+			return NVT_ST_INVALID_NS;
+		}
+		req->execute = nvt_execute_identify_active_ns;
+		break;
+	case NVME_IDENTIFY_CNS_NS_DESC_LIST:
+		status = nvt_identify_find_ns(req, false);
+		req->execute = nvt_execute_identify_desclist;
+		break;
+	case NVME_IDENTIFY_CNS_CSI_NS:
+		if (csi != NVME_CSI_NVM)
+			goto bad_csi;
+		status = nvt_identify_find_ns(req, false);
+		req->execute = nvt_execute_identify_zero;
+		break;
+	case NVME_IDENTIFY_CNS_CSI_CTRL:
+		if (csi != NVME_CSI_NVM)
+			goto bad_csi;
+		req->execute = nvt_execute_identify_zero;
+		break;
+	case NVME_IDENTIFY_CNS_CSI_INDEPENDENT_ID_NS:
+		status = nvt_identify_find_ns(req, true);
+		req->execute = nvt_execute_identify_cs_indep;
+		break;
+	default:
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+		return NVT_ST_INVALID_FIELD;
+	}
+	return status;
+
+bad_csi:
+	req->error_loc = offsetof(struct nvt_sqe_common, cdw11);
+	return NVT_ST_INVALID_FIELD;
+}
+
+/* ---- Get Log Page ---- */
+
+uint32_t nvt_get_log_len(const struct nvt_req *req)
+{
+	uint32_t numdl = le32toh(req->cmd->common.cdw10) >> 16;
+	uint32_t numdu = le32toh(req->cmd->common.cdw11) & 0xffff;
+
+	return ((numdu << 16 | numdl) + 1) * 4;
+}
+
+uint64_t nvt_get_log_offset(const struct nvt_req *req)
+{
+	return (uint64_t)le32toh(req->cmd->common.cdw13) << 32 |
+	       le32toh(req->cmd->common.cdw12);
+}
+
+static bool nvt_get_log_rae(const struct nvt_req *req)
+{
+	return le32toh(req->cmd->common.cdw10) & (1u << 15);
+}
+
+static void nvt_execute_get_log_error(struct nvt_req *req)
+{
+	struct nvt_ctrl *ctrl = req->sq->ctrl;
+	uint64_t count = atomic_load(&ctrl->err_count);
+	struct nvt_log_writer w;
+
+	nvt_log_writer_init(&w, req);
+	/* Newest first; slots never written read back as zeroes. */
+	for (unsigned int i = 0; i < NVT_ERRLOG_ENTRIES; i++) {
+		struct nvme_error_log_page zero = { 0 };
+
+		if (i < count)
+			nvt_log_write(&w, &ctrl->errlog[(count - 1 - i) % NVT_ERRLOG_ENTRIES],
+				      sizeof(zero));
+		else
+			nvt_log_write(&w, &zero, sizeof(zero));
+	}
+	nvt_req_complete(req, nvt_log_writer_finish(&w));
+}
+
+/* Data units are thousands of 512-byte units, rounded up (NVMe 2.0 §5.16.1.3). */
+static void nvt_put_le128(uint8_t dst[16], uint64_t v)
+{
+	memset(dst, 0, 16);
+	for (int i = 0; i < 8; i++)
+		dst[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void nvt_execute_get_log_smart(struct nvt_req *req)
+{
+	struct nvt_ctrl *ctrl = req->sq->ctrl;
+	struct nvme_smart_log log;
+	uint64_t reads = 0, writes = 0, units_read = 0, units_written = 0;
+	struct nvt_log_writer w;
+
+	for (unsigned int q = 0; q <= ctrl->max_qid; q++) {
+		struct nvt_sq *sq = ctrl->sqs[q];
+
+		if (!sq)
+			continue;
+		reads += sq->nr_reads;
+		writes += sq->nr_writes;
+		units_read += sq->blocks_read;
+		units_written += sq->blocks_written;
+	}
+	memset(&log, 0, sizeof(log));
+	log.temperature[0] = (uint8_t)(298 & 0xff);	/* 25 C in Kelvin */
+	log.temperature[1] = (uint8_t)(298 >> 8);
+	log.avail_spare = 100;
+	log.spare_thresh = 10;
+	nvt_put_le128(log.data_units_read, (units_read + 999) / 1000);
+	nvt_put_le128(log.data_units_written, (units_written + 999) / 1000);
+	nvt_put_le128(log.host_reads, reads);
+	nvt_put_le128(log.host_writes, writes);
+	nvt_log_writer_init(&w, req);
+	nvt_log_write(&w, &log, sizeof(log));
+	nvt_req_complete(req, nvt_log_writer_finish(&w));
+}
+
+static void nvt_execute_get_log_fw_slot(struct nvt_req *req)
+{
+	struct nvme_firmware_slot log;
+	struct nvt_log_writer w;
+
+	memset(&log, 0, sizeof(log));
+	log.afi = 1;
+	nvt_copy_padded(log.frs[0], sizeof(log.frs[0]), NVT_FW_REV);
+	nvt_log_writer_init(&w, req);
+	nvt_log_write(&w, &log, sizeof(log));
+	nvt_req_complete(req, nvt_log_writer_finish(&w));
+}
+
+static void nvt_execute_get_log_changed_ns(struct nvt_req *req)
+{
+	struct nvt_ctrl *ctrl = req->sq->ctrl;
+	uint32_t list[NVT_MAX_CHANGED_NS];
+	struct nvt_log_writer w;
+
+	memset(list, 0, sizeof(list));
+	pthread_mutex_lock(&ctrl->aen_lock);
+	if (ctrl->nr_changed_ns > NVT_MAX_CHANGED_NS)
+		list[0] = htole32(0xffffffff);	/* overflow: rescan everything */
+	else
+		for (unsigned int i = 0; i < ctrl->nr_changed_ns; i++)
+			list[i] = htole32(ctrl->changed_ns[i]);
+	ctrl->nr_changed_ns = 0;
+	pthread_mutex_unlock(&ctrl->aen_lock);
+
+	nvt_log_writer_init(&w, req);
+	nvt_log_write(&w, list, sizeof(list));
+	if (!nvt_get_log_rae(req))
+		nvt_ctrl_clear_aen(ctrl, NVT_AEN_NS_CHANGED);
+	nvt_req_complete(req, nvt_log_writer_finish(&w));
+}
+
+/* Admin and I/O opcodes this controller supports, for log 05h. */
+static const uint8_t nvt_admin_opcodes[] = {
+	nvme_admin_get_log_page, nvme_admin_identify, nvme_admin_abort_cmd,
+	nvme_admin_set_features, nvme_admin_get_features, nvme_admin_async_event,
+	nvme_admin_keep_alive, NVT_OPC_FABRICS,
+};
+static const uint8_t nvt_io_opcodes[] = { nvme_cmd_flush, nvme_cmd_write, nvme_cmd_read };
+
+static void nvt_execute_get_log_effects(struct nvt_req *req)
+{
+	struct nvme_cmd_effects_log log;
+	struct nvt_log_writer w;
+
+	memset(&log, 0, sizeof(log));
+	for (size_t i = 0; i < sizeof(nvt_admin_opcodes); i++)
+		log.acs[nvt_admin_opcodes[i]] = htole32(NVME_CMD_EFFECTS_CSUPP);
+	for (size_t i = 0; i < sizeof(nvt_io_opcodes); i++)
+		log.iocs[nvt_io_opcodes[i]] = htole32(NVME_CMD_EFFECTS_CSUPP);
+	/* A write changes logical block content. */
+	log.iocs[nvme_cmd_write] |= htole32(NVME_CMD_EFFECTS_LBCC);
+	nvt_log_writer_init(&w, req);
+	nvt_log_write(&w, &log, sizeof(log));
+	nvt_req_complete(req, nvt_log_writer_finish(&w));
+}
+
+static uint16_t nvt_parse_get_log_page(struct nvt_req *req)
+{
+	uint8_t lid = le32toh(req->cmd->common.cdw10) & 0xff;
+
+	req->data_len = nvt_get_log_len(req);
+	if (nvt_get_log_offset(req) & 3) {
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw12);
+		return NVT_ST_INVALID_FIELD;
+	}
+	switch (lid) {
+	case NVME_LOG_LID_ERROR:
+		req->execute = nvt_execute_get_log_error;
+		return NVT_ST_OK;
+	case NVME_LOG_LID_SMART:
+		req->execute = nvt_execute_get_log_smart;
+		return NVT_ST_OK;
+	case NVME_LOG_LID_FW_SLOT:
+		req->execute = nvt_execute_get_log_fw_slot;
+		return NVT_ST_OK;
+	case NVME_LOG_LID_CHANGED_NS:
+		req->execute = nvt_execute_get_log_changed_ns;
+		return NVT_ST_OK;
+	case NVME_LOG_LID_CMD_EFFECTS:
+		req->execute = nvt_execute_get_log_effects;
+		return NVT_ST_OK;
+	default:
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+		return NVT_ST_INVALID_LOG_PAGE;
+	}
+}
+
+/* ---- Features ---- */
+
+/* Feature values a controller keeps; they live in the controller's CC-era state. */
+static uint32_t nvt_feat_nr_queues(const struct nvt_ctrl *ctrl)
+{
+	uint32_t n = ctrl->max_qid ? ctrl->max_qid - 1u : 0;
+
+	return n | n << 16;
+}
+
+static uint16_t nvt_feature_get(struct nvt_req *req, uint8_t fid, uint32_t *val)
+{
+	struct nvt_ctrl *ctrl = req->sq->ctrl;
+	bool discovery = ctrl->subsys->type == NVT_SUBSYS_DISCOVERY;
+
+	switch (fid) {
+	case NVME_FEAT_FID_ASYNC_EVENT:
+		*val = ctrl->aen_enabled;
+		return NVT_ST_OK;
+	case NVME_FEAT_FID_KATO:
+		*val = ctrl->kato_ms;
+		return NVT_ST_OK;
+	case NVME_FEAT_FID_HOST_ID:
+		/* 128-bit host id travels as data (EXHID); handled by the caller. */
+		return NVT_ST_OK;
+	default:
+		break;
+	}
+	if (discovery)
+		goto bad;
+	switch (fid) {
+	case NVME_FEAT_FID_ARBITRATION:
+	case NVME_FEAT_FID_POWER_MGMT:
+	case NVME_FEAT_FID_ERR_RECOVERY:
+	case NVME_FEAT_FID_WRITE_ATOMIC:
+		*val = 0;
+		return NVT_ST_OK;
+	case NVME_FEAT_FID_TEMP_THRESH:
+		*val = 0x0157;		/* 343 K over-temperature threshold */
+		return NVT_ST_OK;
+	case NVME_FEAT_FID_VOLATILE_WC:
+		*val = 1;		/* enabled, always */
+		return NVT_ST_OK;
+	case NVME_FEAT_FID_NUM_QUEUES:
+		*val = nvt_feat_nr_queues(ctrl);
+		return NVT_ST_OK;
+	default:
+		break;
+	}
+bad:
+	req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+	return NVT_ST_INVALID_FIELD;
+}
+
+void nvt_execute_get_features(struct nvt_req *req)
+{
+	uint32_t cdw10 = le32toh(req->cmd->common.cdw10);
+	uint8_t fid = cdw10 & 0xff, sel = (cdw10 >> 8) & 0x7;
+	uint32_t val = 0;
+	uint16_t status;
+
+	status = nvt_feature_get(req, fid, &val);
+	if (status)
+		goto out;
+	if (sel == NVME_GET_FEATURES_SEL_SUPPORTED) {
+		/* Changeable (bit 2), never saveable, never per namespace. */
+		val = fid == NVME_FEAT_FID_ASYNC_EVENT || fid == NVME_FEAT_FID_KATO ||
+		      fid == NVME_FEAT_FID_NUM_QUEUES ? 1u << 2 : 0;
+	} else if (sel > NVME_GET_FEATURES_SEL_SUPPORTED) {
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+		status = NVT_ST_INVALID_FIELD;
+		goto out;
+	} else if (fid == NVME_FEAT_FID_HOST_ID) {
+		struct nvt_ctrl *ctrl = req->sq->ctrl;
+
+		/* EXHID must be 1: we only hold 128-bit host ids. */
+		if (!(le32toh(req->cmd->common.cdw11) & 1)) {
+			req->error_loc = offsetof(struct nvt_sqe_common, cdw11);
+			status = NVT_ST_INVALID_FIELD;
+			goto out;
+		}
+		status = nvt_req_copy_to(req, 0, ctrl->hostid, sizeof(ctrl->hostid));
+		goto out;
+	}
+	req->cqe->result.u32 = htole32(val);
+out:
+	nvt_req_complete(req, status);
+}
+
+void nvt_execute_set_features(struct nvt_req *req)
+{
+	struct nvt_ctrl *ctrl = req->sq->ctrl;
+	uint32_t cdw10 = le32toh(req->cmd->common.cdw10);
+	uint32_t cdw11 = le32toh(req->cmd->common.cdw11);
+	uint8_t fid = cdw10 & 0xff;
+	bool discovery = ctrl->subsys->type == NVT_SUBSYS_DISCOVERY;
+	uint32_t supported_aen = discovery ? NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE :
+					     NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES;
+	uint16_t status = NVT_ST_OK;
+
+	if (cdw10 & (1u << 31)) {	/* SV: nothing persists across restarts */
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+		nvt_req_complete(req, NVT_ST_FEAT_NOT_SAVEABLE);
+		return;
+	}
+	switch (fid) {
+	case NVME_FEAT_FID_ASYNC_EVENT:
+		if (cdw11 & ~supported_aen) {
+			req->error_loc = offsetof(struct nvt_sqe_common, cdw11);
+			status = NVT_ST_INVALID_FIELD;
+			break;
+		}
+		ctrl->aen_enabled = cdw11;
+		req->cqe->result.u32 = htole32(cdw11);
+		break;
+	case NVME_FEAT_FID_KATO:
+		ctrl->kato_ms = cdw11;
+		nvt_ctrl_keep_alive(ctrl);
+		break;
+	case NVME_FEAT_FID_NUM_QUEUES:
+		if (discovery)
+			goto bad;
+		/* FFFFh is reserved for both counts (NVMe 2.0 §5.27.1.5). */
+		if ((cdw11 & 0xffff) == 0xffff || (cdw11 >> 16) == 0xffff) {
+			req->error_loc = offsetof(struct nvt_sqe_common, cdw11);
+			status = NVT_ST_INVALID_FIELD;
+			break;
+		}
+		req->cqe->result.u32 = htole32(nvt_feat_nr_queues(ctrl));
+		break;
+	case NVME_FEAT_FID_ARBITRATION:
+	case NVME_FEAT_FID_POWER_MGMT:
+	case NVME_FEAT_FID_TEMP_THRESH:
+	case NVME_FEAT_FID_ERR_RECOVERY:
+	case NVME_FEAT_FID_WRITE_ATOMIC:
+		if (discovery)
+			goto bad;
+		/* Accepted and without effect: a RAM-speed target has no such knobs. */
+		break;
+	case NVME_FEAT_FID_VOLATILE_WC:
+		if (discovery || !(cdw11 & 1))
+			goto bad;	/* the cache cannot be turned off */
+		break;
+	default:
+		goto bad;
+	}
+	nvt_req_complete(req, status);
+	return;
+bad:
+	req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+	nvt_req_complete(req, NVT_ST_INVALID_FIELD);
+}
+
+uint16_t nvt_parse_get_features(struct nvt_req *req)
+{
+	uint32_t cdw10 = le32toh(req->cmd->common.cdw10);
+
+	/* Only the 128-bit host identifier comes back as data. */
+	if ((cdw10 & 0xff) == NVME_FEAT_FID_HOST_ID &&
+	    ((cdw10 >> 8) & 7) != NVME_GET_FEATURES_SEL_SUPPORTED)
+		req->data_len = 16;
+	req->execute = nvt_execute_get_features;
+	return NVT_ST_OK;
+}
+
+static void nvt_execute_abort(struct nvt_req *req)
+{
+	/* Commands finish quickly; report "not aborted" (DW0 bit 0), as nvmet does. */
+	req->cqe->result.u32 = htole32(1);
+	nvt_req_complete(req, NVT_ST_OK);
+}
+
+uint16_t nvt_parse_admin_cmd(struct nvt_req *req)
+{
+	uint8_t opcode = req->cmd->common.opcode;
+
+	switch (opcode) {
+	case nvme_admin_identify:
+		return nvt_parse_identify(req);
+	case nvme_admin_get_log_page:
+		return nvt_parse_get_log_page(req);
+	case nvme_admin_get_features:
+		return nvt_parse_get_features(req);
+	case nvme_admin_set_features:
+		req->execute = nvt_execute_set_features;
+		return NVT_ST_OK;
+	case nvme_admin_keep_alive:
+		req->execute = nvt_execute_keep_alive;
+		return NVT_ST_OK;
+	case nvme_admin_async_event:
+		req->execute = nvt_execute_async_event;
+		return NVT_ST_OK;
+	case nvme_admin_abort_cmd:
+		req->execute = nvt_execute_abort;
+		return NVT_ST_OK;
+	default:
+		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
+		return NVT_ST_INVALID_OPCODE;
+	}
+}

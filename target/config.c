@@ -1,0 +1,1411 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Reads, validates and prints the daemon's configuration file (libconfig syntax). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* vasprintf() */
+#endif
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libconfig.h>
+
+#include "nvt/config.h"
+#include "nvt/log.h"
+
+/* A file bigger than this is a mistake, not a configuration. */
+#define MAX_FILE_BYTES		(16u << 20)
+/* Longest setting path we print: subsystems[N].namespaces[N].nguid and friends. */
+#define PATH_LEN		128
+
+/* One error, kept until the end so they come out in file order. */
+struct msg {
+	unsigned int line;
+	unsigned int seq;
+	char *text;
+};
+
+struct ctx {
+	const char *file;
+	struct msg *msgs;
+	size_t nr_msgs, cap_msgs;
+	unsigned int nr_errors;
+	bool nomem;
+};
+
+static void vreport(struct ctx *ctx, unsigned int line, const char *path,
+		    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void vreport(struct ctx *ctx, unsigned int line, const char *path,
+		    const char *fmt, va_list ap)
+{
+	char *body, *text;
+
+	ctx->nr_errors++;
+	if (vasprintf(&body, fmt, ap) < 0) {
+		ctx->nomem = true;
+		return;
+	}
+	if (asprintf(&text, "%s:%u: %s: %s", ctx->file, line, path, body) < 0) {
+		free(body);
+		ctx->nomem = true;
+		return;
+	}
+	free(body);
+	if (ctx->nr_msgs == ctx->cap_msgs) {
+		size_t cap = ctx->cap_msgs ? 2 * ctx->cap_msgs : 16;
+		struct msg *m = realloc(ctx->msgs, cap * sizeof(*m));
+
+		if (!m) {
+			free(text);
+			ctx->nomem = true;
+			return;
+		}
+		ctx->msgs = m;
+		ctx->cap_msgs = cap;
+	}
+	ctx->msgs[ctx->nr_msgs] = (struct msg){ line, (unsigned int)ctx->nr_msgs, text };
+	ctx->nr_msgs++;
+}
+
+static void report(struct ctx *ctx, unsigned int line, const char *path,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void report(struct ctx *ctx, unsigned int line, const char *path,
+		   const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(ctx, line, path, fmt, ap);
+	va_end(ap);
+}
+
+/* Errors about one setting: its line comes from libconfig. */
+static void report_at(struct ctx *ctx, const config_setting_t *s, const char *path,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void report_at(struct ctx *ctx, const config_setting_t *s, const char *path,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(ctx, config_setting_source_line(s), path, fmt, ap);
+	va_end(ap);
+}
+
+static int msg_cmp(const void *a, const void *b)
+{
+	const struct msg *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void flush_msgs(struct ctx *ctx, FILE *errf)
+{
+	if (ctx->nr_msgs)
+		qsort(ctx->msgs, ctx->nr_msgs, sizeof(*ctx->msgs), msg_cmp);
+	for (size_t i = 0; i < ctx->nr_msgs; i++) {
+		if (errf)
+			fprintf(errf, "%s\n", ctx->msgs[i].text);
+		free(ctx->msgs[i].text);
+	}
+	if (ctx->nomem && errf)
+		fprintf(errf, "%s: out of memory while reporting errors\n", ctx->file);
+	free(ctx->msgs);
+	ctx->msgs = NULL;
+	ctx->nr_msgs = ctx->cap_msgs = 0;
+}
+
+/* A user string made safe for an error line: escaped and cut short. */
+static const char *shown(char *buf, size_t size, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 8 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			o += (size_t)snprintf(buf + o, size - o, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	if (*s)
+		o += (size_t)snprintf(buf + o, size - o, "...");
+	buf[o] = '\0';
+	return buf;
+}
+
+static void join(char *buf, const char *prefix, const char *key)
+{
+	if (snprintf(buf, PATH_LEN, "%s%s%s", prefix, *prefix ? "." : "", key) >= PATH_LEN)
+		strcpy(buf + PATH_LEN - 4, "...");
+}
+
+static void join_idx(char *buf, const char *prefix, unsigned int i)
+{
+	if (snprintf(buf, PATH_LEN, "%s[%u]", prefix, i) >= PATH_LEN)
+		strcpy(buf + PATH_LEN - 4, "...");
+}
+
+/*
+ * Stable ids. Two FNV-1a 64 passes with different offset bases, each
+ * finished with murmur3's fmix64 so that inputs differing in one bit (nsid 1
+ * vs 2) differ in about half the output bits. Bytes are fed in a fixed order
+ * so every build on every host derives the same ids from the same file.
+ */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n--) {
+		h ^= *b++;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static uint64_t fmix64(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ull;
+	k ^= k >> 33;
+	return k;
+}
+
+static void hash128(const char *tag, const char *nqn, uint32_t nsid, uint8_t out[16])
+{
+	uint8_t le[4] = { (uint8_t)nsid, (uint8_t)(nsid >> 8),
+			  (uint8_t)(nsid >> 16), (uint8_t)(nsid >> 24) };
+	uint64_t h[2] = { 0xcbf29ce484222325ull, 0x6c62272e07bb0142ull };
+
+	for (int k = 0; k < 2; k++) {
+		/* The NULs keep ("ab", "c") and ("a", "bc") apart. */
+		h[k] = fnv1a(h[k], tag, strlen(tag) + 1);
+		h[k] = fnv1a(h[k], nqn, strlen(nqn) + 1);
+		h[k] = fnv1a(h[k], le, sizeof(le));
+	}
+	h[0] = fmix64(h[0] ^ (h[1] << 29 | h[1] >> 35));
+	h[1] = fmix64(h[1] + h[0]);
+	for (int i = 0; i < 8; i++) {
+		out[i] = (uint8_t)(h[0] >> (56 - 8 * i));
+		out[8 + i] = (uint8_t)(h[1] >> (56 - 8 * i));
+	}
+}
+
+static bool all_zero(const uint8_t id[16])
+{
+	for (int i = 0; i < 16; i++)
+		if (id[i])
+			return false;
+	return true;
+}
+
+static void derive_uuid(const char *nqn, uint32_t nsid, uint8_t uuid[16])
+{
+	hash128("uuid", nqn, nsid, uuid);
+	/* RFC 9562 (which obsoletes RFC 4122) §5.8: version 8 is the custom, non-random kind. */
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x80);
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);	/* the RFC 4122 variant */
+}
+
+static void derive_nguid(const char *nqn, uint32_t nsid, uint8_t nguid[16])
+{
+	hash128("nguid", nqn, nsid, nguid);
+	/* All zeros would mean "no NGUID"; a 2^-128 chance, but cheap to rule out. */
+	if (all_zero(nguid))
+		nguid[15] = 1;
+}
+
+static void derive_serial(const char *nqn, char serial[NVT_SERIAL_MAX + 1])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	uint8_t h[16];
+
+	hash128("serial", nqn, 0, h);
+	for (int i = 0; i < NVT_SERIAL_MAX / 2; i++) {
+		serial[2 * i] = hex[h[i] >> 4];
+		serial[2 * i + 1] = hex[h[i] & 15];
+	}
+	serial[NVT_SERIAL_MAX] = '\0';
+}
+
+/* Value checks for string settings: NULL if fine, else why not. */
+
+static const char *check_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned int n, cp;
+
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0)
+			n = 1, cp = *p & 0x1f;
+		else if ((*p & 0xf0) == 0xe0)
+			n = 2, cp = *p & 0x0f;
+		else if ((*p & 0xf8) == 0xf0)
+			n = 3, cp = *p & 0x07;
+		else
+			return "not valid UTF-8";
+		p++;
+		for (unsigned int i = 0; i < n; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return "not valid UTF-8";
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		/* Overlong forms, surrogates and beyond U+10FFFF. */
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return "not valid UTF-8";
+	}
+	return NULL;
+}
+
+/*
+ * NVMe 2.0 §4.5 wants "nqn.yyyy-mm.<reverse domain>:<name>" or the uuid form,
+ * in UTF-8. Only the "nqn." prefix is enforced: a stricter check would turn
+ * away hosts whose NQNs merely look odd, and the target gains nothing by it.
+ */
+static const char *check_nqn(const char *s)
+{
+	if (strncmp(s, "nqn.", 4) || !s[4])
+		return "not an NQN (must start with \"nqn.\")";
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return "an NQN may not contain spaces or control characters";
+	return check_utf8(s);
+}
+
+static const char *check_subsys_nqn(const char *s)
+{
+	if (!strcmp(s, NVT_DISCOVERY_NQN))
+		return "reserved for the discovery subsystem (see the discovery setting)";
+	return check_nqn(s);
+}
+
+/* Identify Controller's SN and MN fields are space-padded printable ASCII. */
+static const char *check_ascii(const char *s)
+{
+	if (!*s)
+		return "may not be empty";
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return "must be printable ASCII";
+	return NULL;
+}
+
+static const char *check_address(const char *s)
+{
+	unsigned char a[16];
+
+	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
+		return NULL;
+	return "not an IPv4 or IPv6 address";
+}
+
+static const char *check_block_size(uint64_t v)
+{
+	return v == 512 || v == 4096 ? NULL : "must be 512 or 4096";
+}
+
+/*
+ * The descriptor tables. Each section of the file is one table; parsing,
+ * defaults, unknown-key detection and printing are all driven from it.
+ */
+enum ftype {
+	FT_BOOL,	/* bool */
+	FT_UINT,	/* unsigned integer of ->width bytes in [min, max] */
+	FT_STR,		/* char[->width], NUL-terminated */
+	FT_LEVEL,	/* int: enum nvt_log_level, by name */
+	FT_SIZE,	/* uint64_t bytes: an integer or "64M" */
+	FT_UUID,	/* uint8_t[16] from "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
+	FT_NGUID,	/* uint8_t[16] from 32 hex digits */
+	FT_LIST,	/* a list, handled by ->parse_list / ->print_list */
+};
+
+struct field {
+	const char *key;
+	enum ftype type;
+	bool required;
+	int64_t min, max;			/* FT_UINT bounds */
+	uint64_t def;				/* FT_BOOL, FT_UINT, FT_LEVEL default */
+	const char *def_str;			/* FT_STR default */
+	size_t offset, width;			/* where in the struct, how big */
+	const char *const *choices;		/* FT_STR: the only values accepted */
+	const char *(*check)(const char *s);	/* FT_STR: why @s is bad, or NULL */
+	const char *(*check_num)(uint64_t v);	/* FT_UINT: why @v is bad, or NULL */
+	void (*parse_list)(struct ctx *ctx, const config_setting_t *list,
+			   void *obj, const char *path);
+	void (*print_list)(FILE *out, const void *obj, int depth);
+};
+
+#define AT(type, member)	.offset = offsetof(type, member), \
+				.width = sizeof(((type *)0)->member)
+#define NR(table)		(sizeof(table) / sizeof((table)[0]))
+#define BIT(i)			(1u << (i))
+
+static const char *const transports[] = { "rdma", NULL };
+static const char *const backends[] = { "ram", NULL };
+
+static void parse_listeners(struct ctx *ctx, const config_setting_t *list, void *obj,
+			    const char *path);
+static void parse_subsystems(struct ctx *ctx, const config_setting_t *list, void *obj,
+			     const char *path);
+static void parse_hosts(struct ctx *ctx, const config_setting_t *list, void *obj,
+			const char *path);
+static void parse_namespaces(struct ctx *ctx, const config_setting_t *list, void *obj,
+			     const char *path);
+static void print_listeners(FILE *out, const void *obj, int depth);
+static void print_subsystems(FILE *out, const void *obj, int depth);
+static void print_hosts(FILE *out, const void *obj, int depth);
+static void print_namespaces(FILE *out, const void *obj, int depth);
+
+enum { TOP_LOG_LEVEL, TOP_DISCOVERY, TOP_LISTENERS, TOP_SUBSYSTEMS };
+
+static const struct field top_fields[] = {
+	[TOP_LOG_LEVEL] = { "log_level", FT_LEVEL, .def = NVT_LOG_INFO,
+			    AT(struct nvt_config, log_level) },
+	[TOP_DISCOVERY] = { "discovery", FT_BOOL, .def = true,
+			    AT(struct nvt_config, discovery) },
+	[TOP_LISTENERS] = { "listeners", FT_LIST, .parse_list = parse_listeners,
+			    .print_list = print_listeners },
+	[TOP_SUBSYSTEMS] = { "subsystems", FT_LIST, .parse_list = parse_subsystems,
+			     .print_list = print_subsystems },
+};
+
+enum { LIS_TRANSPORT, LIS_ADDRESS, LIS_PORT };
+
+static const struct field listener_fields[] = {
+	[LIS_TRANSPORT] = { "transport", FT_STR, .required = true, .choices = transports,
+			    AT(struct nvt_listener_cfg, transport) },
+	[LIS_ADDRESS] = { "address", FT_STR, .def_str = "0.0.0.0", .check = check_address,
+			  AT(struct nvt_listener_cfg, address) },
+	[LIS_PORT] = { "port", FT_UINT, .min = 1, .max = 65535, .def = NVT_DEFAULT_PORT,
+		       AT(struct nvt_listener_cfg, port) },
+};
+
+enum { SS_NQN, SS_SERIAL, SS_MODEL, SS_ALLOW_ANY, SS_HOSTS, SS_NAMESPACES };
+
+static const struct field subsys_fields[] = {
+	[SS_NQN] = { "nqn", FT_STR, .required = true, .check = check_subsys_nqn,
+		     AT(struct nvt_subsys_cfg, nqn) },
+	/* The default is derived from the nqn once it is known. */
+	[SS_SERIAL] = { "serial", FT_STR, .check = check_ascii,
+			AT(struct nvt_subsys_cfg, serial) },
+	[SS_MODEL] = { "model", FT_STR, .def_str = "nvt", .check = check_ascii,
+		       AT(struct nvt_subsys_cfg, model) },
+	[SS_ALLOW_ANY] = { "allow_any_host", FT_BOOL, .def = false,
+			   AT(struct nvt_subsys_cfg, allow_any_host) },
+	[SS_HOSTS] = { "hosts", FT_LIST, .parse_list = parse_hosts,
+		       .print_list = print_hosts },
+	[SS_NAMESPACES] = { "namespaces", FT_LIST, .parse_list = parse_namespaces,
+			    .print_list = print_namespaces },
+};
+
+enum { NS_NSID, NS_BACKEND, NS_SIZE, NS_BLOCK_SIZE, NS_UUID, NS_NGUID };
+
+static const struct field ns_fields[] = {
+	[NS_NSID] = { "nsid", FT_UINT, .required = true, .min = 1, .max = NVT_MAX_NSID,
+		      AT(struct nvt_ns_cfg, nsid) },
+	[NS_BACKEND] = { "backend", FT_STR, .required = true, .choices = backends,
+			 AT(struct nvt_ns_cfg, backend) },
+	[NS_SIZE] = { "size", FT_SIZE, .required = true, AT(struct nvt_ns_cfg, size) },
+	[NS_BLOCK_SIZE] = { "block_size", FT_UINT, .min = 512, .max = 4096, .def = 512,
+			    .check_num = check_block_size,
+			    AT(struct nvt_ns_cfg, block_size) },
+	/* Absent ids stay zero here and are derived once the subsystem nqn is known. */
+	[NS_UUID] = { "uuid", FT_UUID, AT(struct nvt_ns_cfg, uuid) },
+	[NS_NGUID] = { "nguid", FT_NGUID, AT(struct nvt_ns_cfg, nguid) },
+};
+
+static void store_uint(void *p, size_t width, uint64_t v)
+{
+	switch (width) {
+	case 1: *(uint8_t *)p = (uint8_t)v; break;
+	case 2: *(uint16_t *)p = (uint16_t)v; break;
+	case 4: *(uint32_t *)p = (uint32_t)v; break;
+	default: *(uint64_t *)p = v; break;
+	}
+}
+
+static uint64_t load_uint(const void *p, size_t width)
+{
+	switch (width) {
+	case 1: return *(const uint8_t *)p;
+	case 2: return *(const uint16_t *)p;
+	case 4: return *(const uint32_t *)p;
+	default: return *(const uint64_t *)p;
+	}
+}
+
+static void set_defaults(const struct field *f, size_t nr, void *obj)
+{
+	for (; nr--; f++) {
+		char *p = (char *)obj + f->offset;
+
+		switch (f->type) {
+		case FT_BOOL:
+			*(bool *)p = f->def;
+			break;
+		case FT_UINT:
+			store_uint(p, f->width, f->def);
+			break;
+		case FT_LEVEL:
+			*(int *)p = (int)f->def;
+			break;
+		case FT_STR:
+			if (f->def_str)
+				snprintf(p, f->width, "%s", f->def_str);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* 32 hex digits, with dashes exactly where @dashes says (a uuid) or nowhere. */
+static bool parse_id(const char *s, bool dashes, uint8_t out[16])
+{
+	for (int i = 0; i < 16; i++) {
+		int hi, lo;
+
+		if (dashes && (i == 4 || i == 6 || i == 8 || i == 10) && *s++ != '-')
+			return false;
+		hi = hexval(s[0]);
+		lo = hi < 0 ? -1 : hexval(s[1]);
+		if (lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+		s += 2;
+	}
+	return !*s;
+}
+
+/* "12345", "64M", "1g": binary units, exact, > 0; 0 and a reason on failure. */
+static uint64_t parse_size(const char *s, const char **why)
+{
+	static const char units[] = "KMGT";
+	uint64_t v = 0;
+	unsigned int shift = 0;
+	const char *p = s;
+
+	*why = "expected bytes with an optional K, M, G or T suffix";
+	if (*p < '0' || *p > '9')
+		return 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > ((uint64_t)INT64_MAX - (uint64_t)(*p - '0')) / 10) {
+			*why = "too large";
+			return 0;
+		}
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p) {
+		const char *u = *p >= 'a' ? strchr(units, *p - 'a' + 'A') : strchr(units, *p);
+
+		if (!u || p[1])
+			return 0;
+		shift = 10 * (unsigned int)(u - units + 1);
+	}
+	/* Beyond INT64_MAX nvt_config_print() could not write it back as an integer. */
+	if (v > (uint64_t)INT64_MAX >> shift) {
+		*why = "too large";
+		return 0;
+	}
+	*why = "must be greater than 0";
+	return v << shift;
+}
+
+static const char *type_name(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a float";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	case CONFIG_TYPE_LIST: return "a list";
+	default: return "nothing";
+	}
+}
+
+/* Parse one setting into @obj; false if it was rejected (already reported). */
+static bool parse_field(struct ctx *ctx, const struct field *f, const config_setting_t *s,
+			void *obj, const char *path)
+{
+	char *p = (char *)obj + f->offset;
+	int type = config_setting_type(s);
+	bool is_int = type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64;
+	char buf[80];
+	const char *str = type == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
+	const char *why;
+	long long v;
+
+	switch (f->type) {
+	case FT_BOOL:
+		if (type != CONFIG_TYPE_BOOL)
+			goto wrong_type;
+		*(bool *)p = config_setting_get_bool(s);
+		return true;
+
+	case FT_UINT:
+		if (!is_int)
+			goto wrong_type;
+		v = config_setting_get_int64(s);
+		if (v < f->min || v > f->max) {
+			report_at(ctx, s, path, "%lld is out of range %" PRId64 "..%" PRId64,
+				  v, f->min, f->max);
+			return false;
+		}
+		if (f->check_num && (why = f->check_num((uint64_t)v))) {
+			report_at(ctx, s, path, "%s (got %lld)", why, v);
+			return false;
+		}
+		store_uint(p, f->width, (uint64_t)v);
+		return true;
+
+	case FT_LEVEL:
+		if (!str)
+			goto wrong_type;
+		v = nvt_log_level_parse(str);
+		if (v < 0) {
+			report_at(ctx, s, path,
+				  "unknown log level \"%s\" (known: error, warn, info, debug)",
+				  shown(buf, sizeof(buf), str));
+			return false;
+		}
+		*(int *)p = (int)v;
+		return true;
+
+	case FT_STR:
+		if (!str)
+			goto wrong_type;
+		if (strlen(str) >= f->width) {
+			report_at(ctx, s, path, "too long: %zu bytes, at most %zu",
+				  strlen(str), f->width - 1);
+			return false;
+		}
+		if (f->choices) {
+			char known[64] = "";
+			bool found = false;
+
+			for (const char *const *c = f->choices; *c; c++) {
+				found |= !strcmp(*c, str);
+				snprintf(known + strlen(known), sizeof(known) - strlen(known),
+					 "%s%s", c == f->choices ? "" : ", ", *c);
+			}
+			if (!found) {
+				report_at(ctx, s, path, "unknown %s \"%s\" (known: %s)", f->key,
+					  shown(buf, sizeof(buf), str), known);
+				return false;
+			}
+		}
+		if (f->check && (why = f->check(str))) {
+			report_at(ctx, s, path, "%s: \"%s\"", why, shown(buf, sizeof(buf), str));
+			return false;
+		}
+		memcpy(p, str, strlen(str) + 1);
+		return true;
+
+	case FT_SIZE:
+		if (is_int) {
+			v = config_setting_get_int64(s);
+			if (v <= 0) {
+				report_at(ctx, s, path, "must be greater than 0 (got %lld)", v);
+				return false;
+			}
+			*(uint64_t *)p = (uint64_t)v;
+			return true;
+		}
+		if (!str) {
+			report_at(ctx, s, path,
+				  "expected an integer or a size string like \"64M\", not %s",
+				  type_name(type));
+			return false;
+		}
+		*(uint64_t *)p = parse_size(str, &why);
+		if (!*(uint64_t *)p) {
+			report_at(ctx, s, path, "%s: \"%s\"", why, shown(buf, sizeof(buf), str));
+			return false;
+		}
+		return true;
+
+	case FT_UUID:
+	case FT_NGUID:
+		if (!str)
+			goto wrong_type;
+		if (!parse_id(str, f->type == FT_UUID, (uint8_t *)p)) {
+			report_at(ctx, s, path, "expected %s: \"%s\"",
+				  f->type == FT_UUID ? "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hex)"
+						     : "32 hex digits",
+				  shown(buf, sizeof(buf), str));
+			return false;
+		}
+		if (all_zero((const uint8_t *)p)) {
+			/* To NVMe an all-zero NGUID or UUID means "this namespace has none". */
+			report_at(ctx, s, path, "may not be all zeros");
+			return false;
+		}
+		return true;
+
+	case FT_LIST:
+		/* An empty [] is an array to libconfig; accept it as an empty list. */
+		if (type != CONFIG_TYPE_LIST && type != CONFIG_TYPE_ARRAY) {
+			report_at(ctx, s, path, "expected a list ( ... ), not %s", type_name(type));
+			return false;
+		}
+		f->parse_list(ctx, s, obj, path);
+		return true;
+	}
+	return false;
+
+wrong_type:
+	report_at(ctx, s, path, "expected %s, not %s",
+		  f->type == FT_BOOL ? "true or false" :
+		  f->type == FT_UINT ? "an integer" : "a string",
+		  type_name(type));
+	return false;
+}
+
+/*
+ * Fill @obj from @group as @fields describe it.
+ * Return: a bit per field that was given and accepted.
+ */
+static uint32_t parse_group(struct ctx *ctx, const config_setting_t *group,
+			    const struct field *fields, size_t nr, void *obj,
+			    const char *path)
+{
+	uint32_t given = 0, ok = 0;
+	char sub[PATH_LEN];
+
+	set_defaults(fields, nr, obj);
+	if (config_setting_type(group) != CONFIG_TYPE_GROUP) {
+		report_at(ctx, group, path, "expected a group { ... }, not %s",
+			  type_name(config_setting_type(group)));
+		return 0;
+	}
+	for (int i = 0; i < config_setting_length(group); i++) {
+		const config_setting_t *s = config_setting_get_elem(group, (unsigned int)i);
+		size_t k;
+
+		join(sub, path, config_setting_name(s));
+		for (k = 0; k < nr && strcmp(fields[k].key, config_setting_name(s)); k++)
+			;
+		if (k == nr) {
+			report_at(ctx, s, sub, "unknown setting");
+			continue;
+		}
+		/* libconfig refuses duplicate names, so each key is seen once. */
+		given |= BIT(k);
+		if (parse_field(ctx, &fields[k], s, obj, sub))
+			ok |= BIT(k);
+		else	/* a rejected value reads as unset, not as its default */
+			memset((char *)obj + fields[k].offset, 0, fields[k].width);
+	}
+	for (size_t k = 0; k < nr; k++) {
+		if (fields[k].required && !(given & BIT(k))) {
+			join(sub, path, fields[k].key);
+			report_at(ctx, group, sub, "missing (required)");
+		}
+	}
+	return ok;
+}
+
+/* Duplicate detection by sorting, so a huge generated file stays O(n log n). */
+struct dup {
+	const void *key;
+	size_t len;
+	unsigned int order;		/* definition order: the first is not reported */
+	unsigned int line;
+	char path[PATH_LEN];
+};
+
+static int dup_cmp(const void *a, const void *b)
+{
+	const struct dup *x = a, *y = b;
+	int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+
+	if (c)
+		return c;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void report_dups(struct ctx *ctx, struct dup *d, size_t n, const char *what)
+{
+	size_t first = 0;
+
+	qsort(d, n, sizeof(*d), dup_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (d[i].len != d[first].len || memcmp(d[i].key, d[first].key, d[i].len)) {
+			first = i;
+			continue;
+		}
+		report(ctx, d[i].line, d[i].path, "duplicate %s (first at line %u)",
+		       what, d[first].line);
+	}
+}
+
+static const config_setting_t *member(const config_setting_t *s, const char *key)
+{
+	return s && config_setting_is_group(s) ? config_setting_get_member(s, key) : NULL;
+}
+
+/* Where to point at a value: its own line if the file has it, else its group's. */
+static unsigned int line_of(const config_setting_t *group, const char *key)
+{
+	const config_setting_t *s = member(group, key);
+
+	return config_setting_source_line(s ? s : group);
+}
+
+/* The address family, and the one spelling of the address, so duplicates compare equal. */
+struct listener_key {
+	char transport[16];
+	int family;
+	unsigned char addr[16];
+	uint16_t port;
+};
+
+static void parse_listeners(struct ctx *ctx, const config_setting_t *list, void *obj,
+			    const char *path)
+{
+	struct nvt_config *cfg = obj;
+	unsigned int n = (unsigned int)config_setting_length(list);
+	struct listener_key *keys;
+	struct dup *dups;
+	size_t nr_dups = 0;
+
+	if (!n)
+		return;
+	cfg->listeners = calloc(n, sizeof(*cfg->listeners));
+	keys = calloc(n, sizeof(*keys));
+	dups = calloc(n, sizeof(*dups));
+	if (!cfg->listeners || !keys || !dups) {
+		ctx->nomem = true;
+		goto out_free;
+	}
+	cfg->nr_listeners = n;
+	for (unsigned int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, i);
+		struct nvt_listener_cfg *l = &cfg->listeners[i];
+		struct listener_key *k = &keys[i];
+		char p[PATH_LEN];
+		uint32_t ok;
+
+		join_idx(p, path, i);
+		ok = parse_group(ctx, e, listener_fields, NR(listener_fields), l, p);
+		l->line = config_setting_source_line(e);
+		if (inet_pton(AF_INET, l->address, k->addr) == 1)
+			l->family = AF_INET;
+		else if (inet_pton(AF_INET6, l->address, k->addr) == 1)
+			l->family = AF_INET6;
+		if (!(ok & BIT(LIS_TRANSPORT)) || !l->family)
+			continue;
+		inet_ntop(l->family, k->addr, l->address, sizeof(l->address));
+		memcpy(k->transport, l->transport, sizeof(k->transport));
+		k->family = l->family;
+		k->port = l->port;
+		dups[nr_dups] = (struct dup){ .key = k, .len = sizeof(*k), .order = i,
+					      .line = (unsigned int)l->line };
+		memcpy(dups[nr_dups].path, p, sizeof(p));
+		nr_dups++;
+	}
+	report_dups(ctx, dups, nr_dups, "transport, address and port");
+out_free:
+	free(keys);
+	free(dups);
+}
+
+static void parse_hosts(struct ctx *ctx, const config_setting_t *list, void *obj,
+			const char *path)
+{
+	/* Each element is parsed as if it were a setting of its own. */
+	static const struct field host = { "hosts", FT_STR, .check = check_nqn,
+					   .width = NVT_NQN_MAX + 1 };
+	struct nvt_subsys_cfg *ss = obj;
+	unsigned int n = (unsigned int)config_setting_length(list);
+	struct dup *dups;
+	size_t nr_dups = 0;
+
+	if (!n)
+		return;
+	ss->hosts = calloc(n, sizeof(*ss->hosts));
+	dups = calloc(n, sizeof(*dups));
+	if (!ss->hosts || !dups) {
+		ctx->nomem = true;
+		goto out_free;
+	}
+	ss->nr_hosts = n;
+	for (unsigned int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, i);
+		char p[PATH_LEN];
+
+		join_idx(p, path, i);
+		if (!parse_field(ctx, &host, e, ss->hosts[i], p))
+			continue;
+		dups[nr_dups] = (struct dup){ .key = ss->hosts[i], .len = strlen(ss->hosts[i]),
+					      .order = i, .line = config_setting_source_line(e) };
+		memcpy(dups[nr_dups].path, p, sizeof(p));
+		nr_dups++;
+	}
+	report_dups(ctx, dups, nr_dups, "host NQN");
+out_free:
+	free(dups);
+}
+
+static void parse_namespaces(struct ctx *ctx, const config_setting_t *list, void *obj,
+			     const char *path)
+{
+	struct nvt_subsys_cfg *ss = obj;
+	unsigned int n = (unsigned int)config_setting_length(list);
+	/* nsid -> line of its first use; nsids are small, so a table does. */
+	unsigned int first[NVT_MAX_NSID + 1] = { 0 };
+
+	if (!n)
+		return;
+	ss->namespaces = calloc(n, sizeof(*ss->namespaces));
+	if (!ss->namespaces) {
+		ctx->nomem = true;
+		return;
+	}
+	ss->nr_namespaces = n;
+	for (unsigned int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, i);
+		struct nvt_ns_cfg *ns = &ss->namespaces[i];
+		char p[PATH_LEN], sub[PATH_LEN];
+
+		join_idx(p, path, i);
+		parse_group(ctx, e, ns_fields, NR(ns_fields), ns, p);
+		ns->line = config_setting_source_line(e);
+		if (ns->nsid && first[ns->nsid]) {
+			join(sub, p, "nsid");
+			report(ctx, line_of(e, "nsid"), sub, "duplicate nsid %u (first at line %u)",
+			       ns->nsid, first[ns->nsid]);
+			ns->nsid = 0;	/* or its derived ids would clash too */
+		} else if (ns->nsid) {
+			first[ns->nsid] = line_of(e, "nsid");
+		}
+		/* A rejected size or block_size is 0 by now: nothing to compare. */
+		if (ns->size && ns->block_size && ns->size % ns->block_size) {
+			join(sub, p, "size");
+			report(ctx, line_of(e, "size"), sub,
+			       "%" PRIu64 " is not a multiple of block_size %u",
+			       ns->size, ns->block_size);
+		}
+	}
+}
+
+static void parse_subsystems(struct ctx *ctx, const config_setting_t *list, void *obj,
+			     const char *path)
+{
+	struct nvt_config *cfg = obj;
+	unsigned int n = (unsigned int)config_setting_length(list);
+	struct dup *dups;
+	size_t nr_dups = 0;
+
+	if (!n)
+		return;
+	cfg->subsystems = calloc(n, sizeof(*cfg->subsystems));
+	dups = calloc(n, sizeof(*dups));
+	if (!cfg->subsystems || !dups) {
+		ctx->nomem = true;
+		goto out_free;
+	}
+	cfg->nr_subsystems = n;
+	for (unsigned int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, i);
+		struct nvt_subsys_cfg *ss = &cfg->subsystems[i];
+		char p[PATH_LEN];
+		uint32_t ok;
+
+		join_idx(p, path, i);
+		ok = parse_group(ctx, e, subsys_fields, NR(subsys_fields), ss, p);
+		ss->line = config_setting_source_line(e);
+		/* Without a good nqn there is nothing stable to derive ids from. */
+		if (!(ok & BIT(SS_NQN)))
+			continue;
+		if (!(ok & BIT(SS_SERIAL)))
+			derive_serial(ss->nqn, ss->serial);
+		for (unsigned int j = 0; j < ss->nr_namespaces; j++) {
+			struct nvt_ns_cfg *ns = &ss->namespaces[j];
+
+			if (!ns->nsid)
+				continue;
+			if (all_zero(ns->uuid))
+				derive_uuid(ss->nqn, ns->nsid, ns->uuid);
+			if (all_zero(ns->nguid))
+				derive_nguid(ss->nqn, ns->nsid, ns->nguid);
+		}
+		dups[nr_dups] = (struct dup){ .key = ss->nqn, .len = strlen(ss->nqn),
+					      .order = i, .line = line_of(e, "nqn") };
+		join(dups[nr_dups].path, p, "nqn");
+		nr_dups++;
+	}
+	report_dups(ctx, dups, nr_dups, "subsystem NQN");
+out_free:
+	free(dups);
+}
+
+/* UUID and NGUID name a namespace globally, so no two in the file may match. */
+static void check_ids(struct ctx *ctx, const struct nvt_config *cfg,
+		      const config_setting_t *root)
+{
+	const config_setting_t *subsystems = member(root, "subsystems");
+	size_t total = 0;
+	struct dup *dups;
+
+	for (unsigned int i = 0; i < cfg->nr_subsystems; i++)
+		total += cfg->subsystems[i].nr_namespaces;
+	if (!total || !subsystems)
+		return;
+	dups = calloc(total, sizeof(*dups));
+	if (!dups) {
+		ctx->nomem = true;
+		return;
+	}
+	for (int id = 0; id < 2; id++) {
+		const char *key = id ? "nguid" : "uuid";
+		size_t n = 0;
+
+		for (unsigned int i = 0; i < cfg->nr_subsystems; i++) {
+			const struct nvt_subsys_cfg *ss = &cfg->subsystems[i];
+			const config_setting_t *nss = member(config_setting_get_elem(subsystems, i),
+							     "namespaces");
+
+			for (unsigned int j = 0; j < ss->nr_namespaces && nss; j++) {
+				const struct nvt_ns_cfg *ns = &ss->namespaces[j];
+				const uint8_t *v = id ? ns->nguid : ns->uuid;
+				char p[PATH_LEN];
+
+				if (all_zero(v))
+					continue;
+				dups[n] = (struct dup){ .key = v, .len = 16, .order = (unsigned int)n,
+					.line = line_of(config_setting_get_elem(nss, j), key) };
+				join_idx(p, "subsystems", i);
+				join(dups[n].path, p, "namespaces");
+				join_idx(p, dups[n].path, j);
+				join(dups[n].path, p, key);
+				n++;
+			}
+		}
+		report_dups(ctx, dups, n, key);
+	}
+	free(dups);
+}
+
+/* A digit, or a sign or a dot before one: where libconfig's number tokens start. */
+static bool starts_number(const char *s, size_t n)
+{
+	size_t k = 0;
+
+	if (k < n && (s[k] == '-' || s[k] == '+'))
+		k++;
+	if (k < n && s[k] == '.')
+		k++;
+	return k < n && s[k] >= '0' && s[k] <= '9';
+}
+
+/* Will libconfig 1.5 read the number token @s (@n bytes) as what it says? */
+static bool number_fits(const char *s, size_t n)
+{
+	bool neg = s[0] == '-', is64 = false, hex;
+	size_t sign = s[0] == '-' || s[0] == '+';
+	unsigned long long v, max;
+	char tok[32], *stop;
+
+	hex = n > sign + 1 && s[sign] == '0' && (s[sign + 1] == 'x' || s[sign + 1] == 'X');
+	/* Floats, and signed hex (a syntax error), are libconfig's to judge. */
+	if (hex ? sign : memchr(s, '.', n) || memchr(s, 'e', n) || memchr(s, 'E', n))
+		return true;
+	if (n > 1 && s[n - 1] == 'L') {
+		is64 = true;
+		n -= n > 2 && s[n - 2] == 'L' ? 2 : 1;
+	}
+	if (n >= sizeof(tok))
+		return false;	/* 30 digits is more than 64 bits */
+	memcpy(tok, s, n);
+	tok[n] = '\0';
+	errno = 0;
+	v = strtoull(tok + sign + 2 * hex, &stop, hex ? 16 : 10);
+	if (*stop || stop == tok + sign + 2 * hex)
+		return true;	/* not a number after all: a syntax error */
+	max = is64 ? INT64_MAX : INT32_MAX;
+	return errno != ERANGE && v <= max + (neg && !hex);
+}
+
+/*
+ * libconfig 1.5 reads a plain integer with atoi(): 4294967808 silently
+ * becomes 512, and an "L" integer past 2^63 saturates. It also follows
+ * @include to any file, and a NUL byte cuts a string short. So walk the
+ * text the way its lexer does first, and refuse all of these with a line
+ * number. Return: false if the text must not be handed to libconfig.
+ */
+static bool scan_text(struct ctx *ctx, const char *buf, size_t len)
+{
+	const char *nul = memchr(buf, '\0', len);
+	unsigned int line = 1;
+	bool parse = true;
+	size_t i = 0;
+
+	if (nul) {
+		for (const char *p = buf; p < nul; p++)
+			line += *p == '\n';
+		report(ctx, line, "syntax", "NUL byte in the file");
+		return false;
+	}
+#define AHEAD(k)	(i + (k) < len ? buf[i + (k)] : '\0')
+	while (i < len) {
+		char c = buf[i];
+
+		if (c == '\n') {
+			line++, i++;
+		} else if (c == '#' || (c == '/' && AHEAD(1) == '/')) {
+			while (i < len && buf[i] != '\n')
+				i++;
+		} else if (c == '/' && AHEAD(1) == '*') {
+			for (i += 2; i < len && !(buf[i] == '*' && AHEAD(1) == '/'); i++)
+				line += buf[i] == '\n';
+			i += 2;
+		} else if (c == '"') {
+			for (i++; i < len && buf[i] != '"'; i++) {
+				line += buf[i] == '\n';
+				if (buf[i] != '\\')
+					continue;
+				if (AHEAD(1) == 'x' && AHEAD(2) == '0' && AHEAD(3) == '0') {
+					report(ctx, line, "syntax", "\\x00 in a string");
+					parse = false;
+				}
+				i++;
+				line += i < len && buf[i] == '\n';
+			}
+			i++;
+		} else if (c == '@') {
+			report(ctx, line, "syntax", "@include and other directives are not supported");
+			parse = false;
+			i++;
+		} else if (isalpha((unsigned char)c) || c == '*') {
+			/* A name: the digits in "ns1" are not a number. */
+			while (i < len && (isalnum((unsigned char)buf[i]) || buf[i] == '-' ||
+					   buf[i] == '_' || buf[i] == '*'))
+				i++;
+		} else if (starts_number(buf + i, len - i)) {
+			size_t start = i++;
+
+			/* Up to the first character no number token can hold. */
+			while (i < len && (isalnum((unsigned char)buf[i]) || buf[i] == '.' ||
+					   ((buf[i] == '+' || buf[i] == '-') &&
+					    (buf[i - 1] == 'e' || buf[i - 1] == 'E'))))
+				i++;
+			if (!number_fits(buf + start, i - start)) {
+				report(ctx, line, "syntax", "integer %.*s is out of range%s",
+				       (int)(i - start > 40 ? 40 : i - start), buf + start,
+				       buf[i - 1] == 'L' ? "" : " (a 64-bit integer needs the L suffix)");
+				parse = false;
+			}
+		} else {
+			i++;
+		}
+	}
+#undef AHEAD
+	return parse;
+}
+
+/* The whole file in memory, NUL-terminated; -errno on failure. */
+static int read_file(const char *path, char **bufp, size_t *lenp)
+{
+	FILE *f = fopen(path, "r");
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	if (fstat(fileno(f), &st))
+		err = errno;
+	else if (S_ISDIR(st.st_mode))
+		err = EISDIR;
+	while (!err) {
+		if (cap - len < 4096) {
+			char *nbuf;
+
+			cap = cap ? 2 * cap : 8192;
+			if (cap > MAX_FILE_BYTES + 8192) {
+				err = EFBIG;
+				break;
+			}
+			nbuf = realloc(buf, cap);
+			if (!nbuf) {
+				err = ENOMEM;
+				break;
+			}
+			buf = nbuf;
+		}
+		len += fread(buf + len, 1, cap - len - 1, f);
+		if (ferror(f))
+			err = EIO;
+		else if (feof(f))
+			break;
+	}
+	fclose(f);
+	if (err) {
+		free(buf);
+		return -err;
+	}
+	if (!buf && !(buf = calloc(1, 1)))
+		return -ENOMEM;
+	buf[len] = '\0';
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+int nvt_config_load(const char *path, struct nvt_config *cfg, FILE *errf)
+{
+	struct ctx ctx = { .file = path };
+	config_t lc;
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	ret = read_file(path, &text, &len);
+	if (ret) {
+		if (errf)
+			fprintf(errf, "%s: cannot read: %s\n", path, strerror(-ret));
+		return ret;
+	}
+	if (!scan_text(&ctx, text, len)) {
+		free(text);
+		flush_msgs(&ctx, errf);
+		return -EINVAL;
+	}
+	config_init(&lc);
+	if (!config_read_string(&lc, text)) {
+		report(&ctx, (unsigned int)config_error_line(&lc), "syntax", "%s",
+		       config_error_text(&lc));
+		goto out_destroy;
+	}
+	cfg->path = strdup(path);
+	if (!cfg->path)
+		ctx.nomem = true;
+	parse_group(&ctx, config_root_setting(&lc), top_fields, NR(top_fields), cfg, "");
+	check_ids(&ctx, cfg, config_root_setting(&lc));
+
+out_destroy:
+	config_destroy(&lc);
+	free(text);
+	ret = ctx.nomem ? -ENOMEM : ctx.nr_errors ? -EINVAL : 0;
+	if (ctx.nomem && !ctx.nr_errors && errf)
+		fprintf(errf, "%s: out of memory\n", path);
+	flush_msgs(&ctx, errf);
+	if (ret)
+		nvt_config_free(cfg);
+	return ret;
+}
+
+void nvt_config_free(struct nvt_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (unsigned int i = 0; i < cfg->nr_subsystems && cfg->subsystems; i++) {
+		free(cfg->subsystems[i].hosts);
+		free(cfg->subsystems[i].namespaces);
+	}
+	free(cfg->subsystems);
+	free(cfg->listeners);
+	free(cfg->path);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Printing: the same tables, every value spelled out, in a form load reads back. */
+
+static void print_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(out, "\\x%02x", c);
+		else
+			fputc(c, out);	/* UTF-8 passes through as is */
+	}
+	fputc('"', out);
+}
+
+static void print_id(FILE *out, const uint8_t id[16], bool dashes)
+{
+	fputc('"', out);
+	for (int i = 0; i < 16; i++) {
+		if (dashes && (i == 4 || i == 6 || i == 8 || i == 10))
+			fputc('-', out);
+		fprintf(out, "%02x", id[i]);
+	}
+	fputc('"', out);
+}
+
+static void print_size(FILE *out, uint64_t v)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	/* libconfig 1.5 reads plain integers as 32 bits; bigger ones need the L. */
+	fprintf(out, "%" PRIu64 "%s;", v, v > INT32_MAX ? "L" : "");
+	while (u < 3 && v >= 1024 && !(v % 1024))
+		v /= 1024, u++;
+	if (u >= 0)
+		fprintf(out, "\t# %" PRIu64 "%c", v, units[u]);
+}
+
+static void tabs(FILE *out, int depth)
+{
+	while (depth-- > 0)
+		fputc('\t', out);
+}
+
+static void print_group(FILE *out, const struct field *fields, size_t nr, const void *obj,
+			int depth)
+{
+	for (const struct field *f = fields; f < fields + nr; f++) {
+		const char *p = (const char *)obj + f->offset;
+
+		tabs(out, depth);
+		fprintf(out, "%s = ", f->key);
+		switch (f->type) {
+		case FT_BOOL:
+			fputs(*(const bool *)p ? "true;" : "false;", out);
+			break;
+		case FT_UINT:
+			fprintf(out, "%" PRIu64 ";", load_uint(p, f->width));
+			break;
+		case FT_LEVEL:
+			fprintf(out, "\"%s\";", nvt_log_level_name(*(const int *)p));
+			break;
+		case FT_STR:
+			print_string(out, p);
+			fputc(';', out);
+			break;
+		case FT_SIZE:
+			print_size(out, *(const uint64_t *)p);
+			break;
+		case FT_UUID:
+		case FT_NGUID:
+			print_id(out, (const uint8_t *)p, f->type == FT_UUID);
+			fputc(';', out);
+			break;
+		case FT_LIST:
+			f->print_list(out, obj, depth);
+			fputc(';', out);
+			break;
+		}
+		fputc('\n', out);
+	}
+}
+
+/* "( { ... }, { ... } )" for a list of @n structs of @size bytes. */
+static void print_list_of(FILE *out, const struct field *fields, size_t nr,
+			  const void *base, size_t size, unsigned int n, int depth)
+{
+	if (!n) {
+		fputs("( )", out);
+		return;
+	}
+	fputs("(\n", out);
+	for (unsigned int i = 0; i < n; i++) {
+		tabs(out, depth + 1);
+		fputs("{\n", out);
+		print_group(out, fields, nr, (const char *)base + i * size, depth + 2);
+		tabs(out, depth + 1);
+		fputs(i + 1 < n ? "},\n" : "}\n", out);
+	}
+	tabs(out, depth);
+	fputc(')', out);
+}
+
+static void print_listeners(FILE *out, const void *obj, int depth)
+{
+	const struct nvt_config *cfg = obj;
+
+	print_list_of(out, listener_fields, NR(listener_fields), cfg->listeners,
+		      sizeof(*cfg->listeners), cfg->nr_listeners, depth);
+}
+
+static void print_subsystems(FILE *out, const void *obj, int depth)
+{
+	const struct nvt_config *cfg = obj;
+
+	print_list_of(out, subsys_fields, NR(subsys_fields), cfg->subsystems,
+		      sizeof(*cfg->subsystems), cfg->nr_subsystems, depth);
+}
+
+static void print_namespaces(FILE *out, const void *obj, int depth)
+{
+	const struct nvt_subsys_cfg *ss = obj;
+
+	print_list_of(out, ns_fields, NR(ns_fields), ss->namespaces,
+		      sizeof(*ss->namespaces), ss->nr_namespaces, depth);
+}
+
+static void print_hosts(FILE *out, const void *obj, int depth)
+{
+	const struct nvt_subsys_cfg *ss = obj;
+
+	if (!ss->nr_hosts) {
+		fputs("[ ]", out);
+		return;
+	}
+	fputs("[\n", out);
+	for (unsigned int i = 0; i < ss->nr_hosts; i++) {
+		tabs(out, depth + 1);
+		print_string(out, ss->hosts[i]);
+		fputs(i + 1 < ss->nr_hosts ? ",\n" : "\n", out);
+	}
+	tabs(out, depth);
+	fputc(']', out);
+}
+
+void nvt_config_print(const struct nvt_config *cfg, FILE *out)
+{
+	char buf[PATH_LEN];
+
+	/* A newline in the path must not end the comment. */
+	fprintf(out, "# nvt configuration from %s, every default spelled out\n",
+		shown(buf, sizeof(buf), cfg->path ? cfg->path : "(memory)"));
+	print_group(out, top_fields, NR(top_fields), cfg, 0);
+}

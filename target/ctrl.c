@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Controllers: creation with dynamic IDs, queues, CC/CSTS properties, keep-alive, asynchronous events, teardown. */
+#define NVT_LOG_PREFIX "ctrl: "
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvt/log.h"
+#include "nvt/util.h"
+#include "nvt/target.h"
+
+/* CAP (NVMe 2.0 §3.1.4.1): MQES, CQR, TO = 7.5 s, CSS = NVM, MPSMIN = MPSMAX = 4 KiB. */
+static uint64_t nvt_ctrl_cap(void)
+{
+	return (uint64_t)(NVT_MAX_QUEUE_SIZE - 1) |	/* MQES, 0-based */
+	       (1ull << 16) |				/* CQR: contiguous queues */
+	       (15ull << 24) |				/* TO, 500 ms units */
+	       (1ull << 37);				/* CSS: NVM command set */
+}
+
+static uint16_t nvt_alloc_cntlid(struct nvt_subsys *subsys)
+{
+	/* Dynamic controller model: any unused ID; wrap around, skip live ones. */
+	for (unsigned int tries = 0; tries < NVT_CNTLID_MAX; tries++) {
+		uint16_t id = subsys->next_cntlid;
+		bool used = false;
+
+		subsys->next_cntlid = id >= NVT_CNTLID_MAX ? NVT_CNTLID_MIN : id + 1;
+		for (struct nvt_ctrl *c = subsys->ctrls; c; c = c->next)
+			if (c->cntlid == id)
+				used = true;
+		if (!used)
+			return id;
+	}
+	return 0;
+}
+
+uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
+			 const struct nvmf_connect_data *d, uint32_t kato,
+			 struct nvt_ctrl **out)
+{
+	struct nvt_target *tgt = subsys->tgt;
+	struct nvt_ctrl *ctrl;
+
+	ctrl = calloc(1, sizeof(*ctrl));
+	if (!ctrl)
+		return NVT_ST_INTERNAL;
+	ctrl->subsys = subsys;
+	ctrl->ops = req->ops;
+	ctrl->port = req->sq->port;
+	nvt_strscpy(ctrl->hostnqn, d->hostnqn, sizeof(ctrl->hostnqn));
+	memcpy(ctrl->hostid, d->hostid, sizeof(ctrl->hostid));
+	atomic_init(&ctrl->refs, 1);	/* the subsystem's list */
+	atomic_init(&ctrl->dead, false);
+	atomic_init(&ctrl->err_count, 0);
+	ctrl->cap = nvt_ctrl_cap();
+	ctrl->max_qid = subsys->type == NVT_SUBSYS_DISCOVERY ? 0 : NVT_MAX_IO_QUEUES;
+	/* Discovery controllers announce log changes by default; I/O ones wait for 0Bh. */
+	ctrl->aen_enabled = subsys->type == NVT_SUBSYS_DISCOVERY ? NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE : 0;
+	ctrl->kato_ms = kato;
+	atomic_init(&ctrl->ka_deadline_ns, 0);
+	nvt_ctrl_keep_alive(ctrl);
+	pthread_mutex_init(&ctrl->aen_lock, NULL);
+
+	pthread_mutex_lock(&tgt->lock);
+	ctrl->cntlid = nvt_alloc_cntlid(subsys);
+	if (!ctrl->cntlid) {
+		pthread_mutex_unlock(&tgt->lock);
+		pthread_mutex_destroy(&ctrl->aen_lock);
+		free(ctrl);
+		return NVT_ST_CONNECT_BUSY;
+	}
+	ctrl->next = subsys->ctrls;
+	subsys->ctrls = ctrl;
+	pthread_mutex_unlock(&tgt->lock);
+
+	nvt_info("%s: controller %u created for %s (kato %u ms)", subsys->nqn,
+		 ctrl->cntlid, ctrl->hostnqn, kato);
+	*out = ctrl;
+	return NVT_ST_OK;
+}
+
+struct nvt_ctrl *nvt_ctrl_find_get(struct nvt_subsys *subsys, uint16_t cntlid,
+				   const char *hostnqn)
+{
+	struct nvt_ctrl *found = NULL;
+
+	pthread_mutex_lock(&subsys->tgt->lock);
+	for (struct nvt_ctrl *c = subsys->ctrls; c; c = c->next) {
+		if (c->cntlid != cntlid || atomic_load(&c->dead))
+			continue;
+		/* NVMe-oF 1.1 §3.3: an I/O queue joins a controller of the same host only. */
+		if (strcmp(c->hostnqn, hostnqn))
+			break;
+		atomic_fetch_add(&c->refs, 1);
+		found = c;
+		break;
+	}
+	pthread_mutex_unlock(&subsys->tgt->lock);
+	return found;
+}
+
+uint16_t nvt_ctrl_install_sq(struct nvt_ctrl *ctrl, struct nvt_sq *sq)
+{
+	/* The caller holds a reference for the queue; it becomes the queue's. */
+	if (sq->qid > ctrl->max_qid || ctrl->sqs[sq->qid])
+		return NVT_ST_CONNECT_INVALID_PARAM;
+	ctrl->sqs[sq->qid] = sq;
+	sq->ctrl = ctrl;
+	sq->state = NVT_SQ_LIVE;
+	return NVT_ST_OK;
+}
+
+void nvt_sq_init(struct nvt_sq *sq, struct nvt_target *tgt,
+		 const struct nvt_transport_ops *ops, struct nvt_port *port,
+		 uint16_t qid, uint16_t size)
+{
+	memset(sq, 0, sizeof(*sq));
+	sq->tgt = tgt;
+	sq->ops = ops;
+	sq->port = port;
+	sq->qid = qid;
+	sq->size = size;
+	sq->state = NVT_SQ_CONNECTING;
+}
+
+static void nvt_ctrl_free(struct nvt_ctrl *ctrl)
+{
+	nvt_info("%s: controller %u freed", ctrl->subsys->nqn, ctrl->cntlid);
+	pthread_mutex_destroy(&ctrl->aen_lock);
+	free(ctrl);
+}
+
+void nvt_ctrl_put(struct nvt_ctrl *ctrl)
+{
+	if (atomic_fetch_sub(&ctrl->refs, 1) == 1)
+		nvt_ctrl_free(ctrl);
+}
+
+void nvt_sq_destroy(struct nvt_sq *sq)
+{
+	struct nvt_ctrl *ctrl = sq->ctrl;
+
+	sq->state = NVT_SQ_DISCONNECTED;
+	if (!ctrl)
+		return;
+	if (ctrl->sqs[sq->qid] == sq)
+		ctrl->sqs[sq->qid] = NULL;
+	sq->ctrl = NULL;
+	/* Losing the admin queue ends the controller (NVMe-oF 1.1 §3.4). */
+	if (sq->qid == 0)
+		nvt_ctrl_fatal(ctrl, "admin queue gone");
+	nvt_ctrl_put(ctrl);
+}
+
+static void nvt_ctrl_unlink(struct nvt_ctrl *ctrl)
+{
+	struct nvt_subsys *subsys = ctrl->subsys;
+	bool was_linked = false;
+
+	pthread_mutex_lock(&subsys->tgt->lock);
+	for (struct nvt_ctrl **pp = &subsys->ctrls; *pp; pp = &(*pp)->next) {
+		if (*pp == ctrl) {
+			*pp = ctrl->next;
+			was_linked = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&subsys->tgt->lock);
+	if (was_linked)
+		nvt_ctrl_put(ctrl);
+}
+
+/* Complete every held AER with @status; each exactly once. */
+static void nvt_ctrl_fail_aers(struct nvt_ctrl *ctrl, uint16_t status)
+{
+	for (;;) {
+		struct nvt_req *req = NULL;
+
+		pthread_mutex_lock(&ctrl->aen_lock);
+		if (ctrl->nr_aer)
+			req = ctrl->aer[--ctrl->nr_aer];
+		pthread_mutex_unlock(&ctrl->aen_lock);
+		if (!req)
+			break;
+		nvt_req_complete(req, status);
+	}
+}
+
+void nvt_ctrl_fatal(struct nvt_ctrl *ctrl, const char *why)
+{
+	if (atomic_exchange(&ctrl->dead, true))
+		return;
+	nvt_info("%s: controller %u (%s): %s, tearing down", ctrl->subsys->nqn,
+		 ctrl->cntlid, ctrl->hostnqn, why);
+	ctrl->csts |= NVT_CSTS_CFS;
+	/* Hold a reference across the transport's teardown, which drops queue refs. */
+	atomic_fetch_add(&ctrl->refs, 1);
+	nvt_ctrl_fail_aers(ctrl, NVT_ST_ABORT_SQ);
+	nvt_ctrl_unlink(ctrl);
+	if (ctrl->ops->delete_ctrl)
+		ctrl->ops->delete_ctrl(ctrl);
+	nvt_ctrl_put(ctrl);
+}
+
+void nvt_ctrl_keep_alive(struct nvt_ctrl *ctrl)
+{
+	uint64_t deadline = 0;
+
+	if (ctrl->kato_ms)
+		deadline = nvt_now_ns() + (uint64_t)ctrl->kato_ms * 1000000ull;
+	atomic_store(&ctrl->ka_deadline_ns, deadline);
+}
+
+unsigned int nvt_target_check_keep_alive(struct nvt_target *tgt, uint64_t now_ns)
+{
+	unsigned int torn_down = 0;
+
+	for (;;) {
+		struct nvt_ctrl *expired = NULL;
+
+		pthread_mutex_lock(&tgt->lock);
+		for (unsigned int i = 0; i < tgt->nr_subsys + 1 && !expired; i++) {
+			struct nvt_subsys *s = i < tgt->nr_subsys ? tgt->subsys[i] : tgt->discovery;
+
+			for (struct nvt_ctrl *c = s ? s->ctrls : NULL; c; c = c->next) {
+				uint64_t d = atomic_load(&c->ka_deadline_ns);
+
+				if (d && d < now_ns && !atomic_load(&c->dead)) {
+					expired = c;
+					atomic_fetch_add(&c->refs, 1);
+					break;
+				}
+			}
+		}
+		pthread_mutex_unlock(&tgt->lock);
+		if (!expired)
+			break;
+		nvt_ctrl_fatal(expired, "keep-alive timeout");
+		nvt_ctrl_put(expired);
+		torn_down++;
+	}
+	return torn_down;
+}
+
+/* NVMe 2.0 §3.1.4.5: the controller checks CC when EN goes to 1. */
+static bool nvt_cc_valid(uint32_t cc)
+{
+	return NVME_GET(cc, CC_IOSQES) == 6 && NVME_GET(cc, CC_IOCQES) == 4 &&
+	       NVME_GET(cc, CC_MPS) == 0 && NVME_GET(cc, CC_AMS) == 0 &&
+	       NVME_GET(cc, CC_CSS) == 0;
+}
+
+static void nvt_ctrl_update_cc(struct nvt_ctrl *ctrl, uint32_t new_cc)
+{
+	uint32_t old = ctrl->cc;
+
+	ctrl->cc = new_cc;
+	if (NVME_GET(new_cc, CC_EN) && !NVME_GET(old, CC_EN)) {
+		if (nvt_cc_valid(new_cc))
+			ctrl->csts |= NVT_CSTS_RDY;
+		else
+			ctrl->csts |= NVT_CSTS_CFS;
+	}
+	if (!NVME_GET(new_cc, CC_EN) && NVME_GET(old, CC_EN))
+		ctrl->csts &= ~(uint32_t)(NVT_CSTS_RDY | NVT_CSTS_CFS);
+	if (NVME_GET(new_cc, CC_SHN) && !NVME_GET(old, CC_SHN)) {
+		/* Nothing is cached: shutdown completes at once. */
+		ctrl->csts = (ctrl->csts & ~NVT_CSTS_SHST_MASK) | NVT_CSTS_SHST_CMPLT;
+	}
+	if (!NVME_GET(new_cc, CC_SHN) && NVME_GET(old, CC_SHN))
+		ctrl->csts &= ~NVT_CSTS_SHST_MASK;
+}
+
+uint16_t nvt_ctrl_prop_get(struct nvt_ctrl *ctrl, uint32_t offset, bool is8, uint64_t *val)
+{
+	switch (offset) {
+	case NVT_PROP_CAP:
+		if (!is8)
+			return NVT_ST_INVALID_FIELD;
+		*val = ctrl->cap;
+		return NVT_ST_OK;
+	case NVT_PROP_VS:
+		*val = NVT_VS;
+		break;
+	case NVT_PROP_CC:
+		*val = ctrl->cc;
+		break;
+	case NVT_PROP_CSTS:
+		*val = ctrl->csts;
+		break;
+	default:
+		return NVT_ST_INVALID_FIELD;
+	}
+	return is8 ? NVT_ST_INVALID_FIELD : NVT_ST_OK;
+}
+
+uint16_t nvt_ctrl_prop_set(struct nvt_ctrl *ctrl, uint32_t offset, bool is8, uint64_t val)
+{
+	if (offset != NVT_PROP_CC || is8)
+		return NVT_ST_INVALID_FIELD;
+	nvt_ctrl_update_cc(ctrl, (uint32_t)val);
+	return NVT_ST_OK;
+}
+
+/* Event -> AER completion dword 0 (NVMe 2.0 Figure 150). */
+static uint32_t nvt_aen_result(uint32_t event)
+{
+	if (event == NVT_AEN_DISC_CHANGED)
+		return NVME_AER_NOTICE | (NVME_AER_NOTICE_DISC_CHANGED << 8) |
+		       ((uint32_t)NVME_LOG_LID_DISCOVER << 16);
+	return NVME_AER_NOTICE | (NVME_AER_NOTICE_NS_CHANGED << 8) |
+	       ((uint32_t)NVME_LOG_LID_CHANGED_NS << 16);
+}
+
+static uint32_t nvt_aen_cfg_bit(uint32_t event)
+{
+	return event == NVT_AEN_DISC_CHANGED ? NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE : NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES;
+}
+
+/* Deliver pending, enabled, unmasked events to held AERs. */
+static void nvt_ctrl_deliver_aens(struct nvt_ctrl *ctrl)
+{
+	for (;;) {
+		struct nvt_req *req = NULL;
+		uint32_t event = 0;
+
+		pthread_mutex_lock(&ctrl->aen_lock);
+		for (uint32_t e = 1; e <= NVT_AEN_DISC_CHANGED; e <<= 1) {
+			if ((ctrl->aen_pending & e) && !(ctrl->aen_masked & e) &&
+			    (ctrl->aen_enabled & nvt_aen_cfg_bit(e))) {
+				event = e;
+				break;
+			}
+		}
+		if (event && ctrl->nr_aer) {
+			req = ctrl->aer[--ctrl->nr_aer];
+			ctrl->aen_pending &= ~event;
+			/* Masked until the host reads the log page (RAE=0). */
+			ctrl->aen_masked |= event;
+		}
+		pthread_mutex_unlock(&ctrl->aen_lock);
+		if (!req)
+			return;
+		req->cqe->result.u32 = htole32(nvt_aen_result(event));
+		nvt_req_complete(req, NVT_ST_OK);
+	}
+}
+
+void nvt_ctrl_raise_aen(struct nvt_ctrl *ctrl, uint32_t event)
+{
+	pthread_mutex_lock(&ctrl->aen_lock);
+	ctrl->aen_pending |= event;
+	pthread_mutex_unlock(&ctrl->aen_lock);
+	nvt_ctrl_deliver_aens(ctrl);
+}
+
+void nvt_ctrl_clear_aen(struct nvt_ctrl *ctrl, uint32_t event)
+{
+	pthread_mutex_lock(&ctrl->aen_lock);
+	ctrl->aen_masked &= ~event;
+	pthread_mutex_unlock(&ctrl->aen_lock);
+	nvt_ctrl_deliver_aens(ctrl);
+}
+
+void nvt_execute_async_event(struct nvt_req *req)
+{
+	struct nvt_ctrl *ctrl = req->sq->ctrl;
+
+	pthread_mutex_lock(&ctrl->aen_lock);
+	if (ctrl->nr_aer >= NVT_AERL) {
+		pthread_mutex_unlock(&ctrl->aen_lock);
+		nvt_req_complete(req, NVT_ST_ASYNC_LIMIT);
+		return;
+	}
+	ctrl->aer[ctrl->nr_aer++] = req;
+	pthread_mutex_unlock(&ctrl->aen_lock);
+	/* Held until an event; an already pending one goes out now. */
+	nvt_ctrl_deliver_aens(ctrl);
+}
+
+void nvt_execute_keep_alive(struct nvt_req *req)
+{
+	nvt_ctrl_keep_alive(req->sq->ctrl);
+	nvt_req_complete(req, NVT_ST_OK);
+}

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The target's subsystems, namespaces and ports, built from a validated config; host access checks. */
+#define NVT_LOG_PREFIX "subsys: "
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvt/log.h"
+#include "nvt/util.h"
+#include "nvt/target.h"
+
+static void nvt_ns_destroy(struct nvt_ns *ns)
+{
+	if (!ns)
+		return;
+	if (ns->be && ns->be->close)
+		ns->be->close(ns);
+	free(ns);
+}
+
+static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg)
+{
+	struct nvt_ns *ns;
+	int ret;
+
+	ns = calloc(1, sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	ns->subsys = subsys;
+	ns->nsid = cfg->nsid;
+	ns->block_size = cfg->block_size;
+	ns->lba_shift = (uint8_t)__builtin_ctz(cfg->block_size);
+	ns->nblocks = cfg->size >> ns->lba_shift;
+	memcpy(ns->uuid, cfg->uuid, sizeof(ns->uuid));
+	memcpy(ns->nguid, cfg->nguid, sizeof(ns->nguid));
+	ns->be = nvt_backend_find(cfg->backend);
+	if (!ns->be) {
+		nvt_err("%s: nsid %u: no backend '%s'", subsys->nqn, cfg->nsid, cfg->backend);
+		free(ns);
+		return -ENOENT;
+	}
+	ret = ns->be->open(ns, cfg);
+	if (ret) {
+		nvt_err("%s: nsid %u: backend %s: %s", subsys->nqn, cfg->nsid,
+			cfg->backend, strerror(-ret));
+		ns->be = NULL;
+		free(ns);
+		return ret;
+	}
+	subsys->ns[ns->nsid] = ns;
+	subsys->nr_ns++;
+	nvt_info("%s: nsid %u: %s, %llu blocks of %u bytes", subsys->nqn, ns->nsid,
+		 ns->be->name, (unsigned long long)ns->nblocks, ns->block_size);
+	return 0;
+}
+
+static void nvt_subsys_destroy(struct nvt_subsys *subsys)
+{
+	if (!subsys)
+		return;
+	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID; nsid++)
+		nvt_ns_destroy(subsys->ns[nsid]);
+	free(subsys->hosts);
+	free(subsys);
+}
+
+static struct nvt_subsys *nvt_subsys_alloc(struct nvt_target *tgt, enum nvt_subsys_type type,
+					   const char *nqn)
+{
+	struct nvt_subsys *subsys = calloc(1, sizeof(*subsys));
+
+	if (!subsys)
+		return NULL;
+	subsys->tgt = tgt;
+	subsys->type = type;
+	subsys->next_cntlid = NVT_CNTLID_MIN;
+	nvt_strscpy(subsys->nqn, nqn, sizeof(subsys->nqn));
+	return subsys;
+}
+
+static int nvt_subsys_create(struct nvt_target *tgt, const struct nvt_subsys_cfg *cfg,
+			     struct nvt_subsys **out)
+{
+	struct nvt_subsys *subsys;
+	int ret;
+
+	subsys = nvt_subsys_alloc(tgt, NVT_SUBSYS_NVM, cfg->nqn);
+	if (!subsys)
+		return -ENOMEM;
+	nvt_strscpy(subsys->serial, cfg->serial, sizeof(subsys->serial));
+	nvt_strscpy(subsys->model, cfg->model, sizeof(subsys->model));
+	subsys->allow_any_host = cfg->allow_any_host;
+	if (cfg->nr_hosts) {
+		subsys->hosts = calloc(cfg->nr_hosts, sizeof(*subsys->hosts));
+		if (!subsys->hosts) {
+			ret = -ENOMEM;
+			goto out_destroy;
+		}
+		memcpy(subsys->hosts, cfg->hosts, cfg->nr_hosts * sizeof(*subsys->hosts));
+		subsys->nr_hosts = cfg->nr_hosts;
+	}
+	for (unsigned int i = 0; i < cfg->nr_namespaces; i++) {
+		ret = nvt_ns_create(subsys, &cfg->namespaces[i]);
+		if (ret)
+			goto out_destroy;
+	}
+	*out = subsys;
+	return 0;
+
+out_destroy:
+	nvt_subsys_destroy(subsys);
+	return ret;
+}
+
+int nvt_target_create(const struct nvt_config *cfg, struct nvt_target **out)
+{
+	struct nvt_target *tgt;
+	int ret = -ENOMEM;
+
+	tgt = calloc(1, sizeof(*tgt));
+	if (!tgt)
+		return -ENOMEM;
+	pthread_mutex_init(&tgt->lock, NULL);
+	atomic_init(&tgt->disc_genctr, 0);
+
+	if (cfg->nr_subsystems) {
+		tgt->subsys = calloc(cfg->nr_subsystems, sizeof(*tgt->subsys));
+		if (!tgt->subsys)
+			goto out_destroy;
+	}
+	for (unsigned int i = 0; i < cfg->nr_subsystems; i++) {
+		ret = nvt_subsys_create(tgt, &cfg->subsystems[i], &tgt->subsys[i]);
+		if (ret)
+			goto out_destroy;
+		tgt->nr_subsys++;
+	}
+	if (cfg->discovery) {
+		ret = -ENOMEM;
+		tgt->discovery = nvt_subsys_alloc(tgt, NVT_SUBSYS_DISCOVERY, NVT_DISCOVERY_NQN);
+		if (!tgt->discovery)
+			goto out_destroy;
+		nvt_strscpy(tgt->discovery->model, "nvt discovery", sizeof(tgt->discovery->model));
+		tgt->discovery->allow_any_host = true;
+	}
+	if (cfg->nr_listeners) {
+		ret = -ENOMEM;
+		tgt->ports = calloc(cfg->nr_listeners, sizeof(*tgt->ports));
+		if (!tgt->ports)
+			goto out_destroy;
+	}
+	for (unsigned int i = 0; i < cfg->nr_listeners; i++) {
+		struct nvt_port *port = &tgt->ports[i];
+
+		port->tgt = tgt;
+		port->portid = (uint16_t)(i + 1);
+		port->cfg = cfg->listeners[i];
+		tgt->nr_ports++;
+	}
+	*out = tgt;
+	return 0;
+
+out_destroy:
+	nvt_target_destroy(tgt);
+	return ret;
+}
+
+/* Tear down every live controller of @subsys (shutdown). */
+static void nvt_subsys_kill_ctrls(struct nvt_subsys *subsys)
+{
+	for (;;) {
+		struct nvt_ctrl *ctrl;
+
+		pthread_mutex_lock(&subsys->tgt->lock);
+		ctrl = subsys->ctrls;
+		if (ctrl)
+			atomic_fetch_add(&ctrl->refs, 1);
+		pthread_mutex_unlock(&subsys->tgt->lock);
+		if (!ctrl)
+			return;
+		nvt_ctrl_fatal(ctrl, "target shutting down");
+		nvt_ctrl_put(ctrl);
+	}
+}
+
+void nvt_target_destroy(struct nvt_target *tgt)
+{
+	if (!tgt)
+		return;
+	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
+		nvt_subsys_kill_ctrls(tgt->subsys[i]);
+	if (tgt->discovery)
+		nvt_subsys_kill_ctrls(tgt->discovery);
+	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
+		nvt_subsys_destroy(tgt->subsys[i]);
+	nvt_subsys_destroy(tgt->discovery);
+	free(tgt->subsys);
+	free(tgt->ports);
+	pthread_mutex_destroy(&tgt->lock);
+	free(tgt);
+}
+
+struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nqn)
+{
+	if (!tgt)
+		return NULL;
+	if (tgt->discovery && !strcmp(nqn, NVT_DISCOVERY_NQN))
+		return tgt->discovery;
+	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
+		if (!strcmp(tgt->subsys[i]->nqn, nqn))
+			return tgt->subsys[i];
+	return NULL;
+}
+
+bool nvt_subsys_host_allowed(const struct nvt_subsys *subsys, const char *hostnqn)
+{
+	if (subsys->allow_any_host)
+		return true;
+	for (unsigned int i = 0; i < subsys->nr_hosts; i++)
+		if (!strcmp(subsys->hosts[i], hostnqn))
+			return true;
+	return false;
+}
+
+void nvt_subsys_for_each_ctrl(struct nvt_subsys *subsys,
+			      void (*fn)(struct nvt_ctrl *ctrl, void *arg), void *arg)
+{
+	struct nvt_ctrl **ctrls = NULL;
+	unsigned int n = 0, cap = 0;
+
+	/* Take references under the lock, call outside it: @fn may complete requests. */
+	pthread_mutex_lock(&subsys->tgt->lock);
+	for (struct nvt_ctrl *c = subsys->ctrls; c; c = c->next)
+		cap++;
+	ctrls = cap ? calloc(cap, sizeof(*ctrls)) : NULL;
+	for (struct nvt_ctrl *c = subsys->ctrls; c && ctrls; c = c->next) {
+		atomic_fetch_add(&c->refs, 1);
+		ctrls[n++] = c;
+	}
+	pthread_mutex_unlock(&subsys->tgt->lock);
+	for (unsigned int i = 0; i < n; i++) {
+		fn(ctrls[i], arg);
+		nvt_ctrl_put(ctrls[i]);
+	}
+	free(ctrls);
+}
+
+static void nvt_ctrl_ns_changed(struct nvt_ctrl *c, void *arg)
+{
+	uint32_t nsid = *(uint32_t *)arg;
+
+	pthread_mutex_lock(&c->aen_lock);
+	if (c->nr_changed_ns < NVT_MAX_CHANGED_NS)
+		c->changed_ns[c->nr_changed_ns++] = nsid;
+	else
+		c->nr_changed_ns = NVT_MAX_CHANGED_NS + 1;
+	pthread_mutex_unlock(&c->aen_lock);
+	nvt_ctrl_raise_aen(c, NVT_AEN_NS_CHANGED);
+}
+
+void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid)
+{
+	nvt_subsys_for_each_ctrl(subsys, nvt_ctrl_ns_changed, &nsid);
+}

@@ -1,0 +1,32 @@
+#!/bin/bash
+# nvtd --check-config: the example is valid and round-trips; each bad file exits 1 with "file:line: setting: message".
+set -u
+NVTD=$1 SRC=$2
+fail=0 pass=0
+check() { if eval "$2"; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi; }
+out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
+
+"$NVTD" --check-config "$SRC/conf/nvt-example.cfg" >"$out/norm.cfg" 2>"$out/err"
+check "example config is valid" '[ $? = 0 ] && [ ! -s "$out/err" ]'
+check "normalised output names the subsystem" 'grep -q "nqn.2026-11.io.nvt:ram0" "$out/norm.cfg"'
+"$NVTD" --check-config "$out/norm.cfg" >"$out/norm2.cfg" 2>"$out/err"
+check "normalised output is itself valid and stable" '[ $? = 0 ] && cmp -s <(tail -n +2 "$out/norm.cfg") <(tail -n +2 "$out/norm2.cfg")'
+
+for f in syntax unknown_top unknown_ns wrong_type dup_nsid dup_nqn size_zero bad_block_size \
+	 size_unaligned bad_nqn bad_address unknown_backend dup_uuid; do
+	file="$SRC/tests/unit/config/$f.cfg"
+	"$NVTD" --check-config "$file" >"$out/stdout" 2>"$out/err"
+	rc=$?
+	check "$f: exit 1 (got $rc)" '[ $rc = 1 ]'
+	check "$f: message is file:line: setting: message" \
+		'grep -Eq "^$file:[0-9]+: [^ :]+: .+" "$out/err"'
+	check "$f: nothing on stdout" '[ ! -s "$out/stdout" ]'
+done
+"$NVTD" --check-config /nonexistent.cfg >/dev/null 2>"$out/err"
+check "missing file: exit 1" '[ $? = 1 ] && grep -q "/nonexistent.cfg" "$out/err"'
+"$NVTD" --bogus >/dev/null 2>&1
+check "bad option: exit 2" '[ $? = 2 ]'
+"$NVTD" -c "$SRC/conf/nvt-example.cfg" --log-level loud >/dev/null 2>&1
+check "bad log level: exit 2" '[ $? = 2 ]'
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]

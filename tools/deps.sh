@@ -1,0 +1,17 @@
+#!/bin/bash
+# Install the Debian 12 packages nvt builds and tests with (idempotent; needs root).
+set -euo pipefail
+PKGS="cmake make gcc pkg-config libibverbs-dev librdmacm-dev libnvme-dev libjson-c-dev
+  liburing-dev libisal-dev libconfig-dev libcmocka-dev valgrind"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
