@@ -61,7 +61,7 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 	id.kas = htole16(NVT_KAS_100MS);
 	id.sqes = 0x66;
 	id.cqes = 0x44;
-	id.maxcmd = htole16(NVT_MAX_QUEUE_SIZE);
+	id.maxcmd = htole16(ops->max_queue_size);
 	id.nn = htole32(discovery ? 0 : nvt_max_nsid(subsys));
 	id.mnan = id.nn;
 	if (!discovery) {

@@ -788,6 +788,8 @@ static unsigned int line_of(const config_setting_t *group, const char *key)
 {
 	const config_setting_t *s = member(group, key);
 
+	if (!group)
+		return 0;
 	return config_setting_source_line(s ? s : group);
 }
 
@@ -1008,15 +1010,14 @@ static void check_ids(struct ctx *ctx, const struct nvt_config *cfg,
 			for (unsigned int j = 0; j < ss->nr_namespaces && nss; j++) {
 				const struct nvt_ns_cfg *ns = &ss->namespaces[j];
 				const uint8_t *v = id ? ns->nguid : ns->uuid;
+				const config_setting_t *e = config_setting_get_elem(nss, j);
 				char p[PATH_LEN];
 
 				if (all_zero(v))
 					continue;
+				snprintf(p, sizeof(p), "subsystems[%u].namespaces[%u]", i, j);
 				dups[n] = (struct dup){ .key = v, .len = 16, .order = (unsigned int)n,
-					.line = line_of(config_setting_get_elem(nss, j), key) };
-				join_idx(p, "subsystems", i);
-				join(dups[n].path, p, "namespaces");
-				join_idx(p, dups[n].path, j);
+							.line = line_of(e, key) };
 				join(dups[n].path, p, key);
 				n++;
 			}
@@ -1113,7 +1114,8 @@ static bool scan_text(struct ctx *ctx, const char *buf, size_t len)
 			}
 			i++;
 		} else if (c == '@') {
-			report(ctx, line, "syntax", "@include and other directives are not supported");
+			report(ctx, line, "syntax",
+			       "@include and other directives are not supported");
 			parse = false;
 			i++;
 		} else if (isalpha((unsigned char)c) || c == '*') {
@@ -1132,7 +1134,8 @@ static bool scan_text(struct ctx *ctx, const char *buf, size_t len)
 			if (!number_fits(buf + start, i - start)) {
 				report(ctx, line, "syntax", "integer %.*s is out of range%s",
 				       (int)(i - start > 40 ? 40 : i - start), buf + start,
-				       buf[i - 1] == 'L' ? "" : " (a 64-bit integer needs the L suffix)");
+				       buf[i - 1] == 'L' ? ""
+							 : " (a 64-bit integer needs the L suffix)");
 				parse = false;
 			}
 		} else {

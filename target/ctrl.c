@@ -10,9 +10,9 @@
 #include "nvt/target.h"
 
 /* CAP (NVMe 2.0 §3.1.4.1): MQES, CQR, TO = 7.5 s, CSS = NVM, MPSMIN = MPSMAX = 4 KiB. */
-static uint64_t nvt_ctrl_cap(void)
+static uint64_t nvt_ctrl_cap(const struct nvt_transport_ops *ops)
 {
-	return (uint64_t)(NVT_MAX_QUEUE_SIZE - 1) |	/* MQES, 0-based */
+	return (uint64_t)(ops->max_queue_size - 1) |	/* MQES, 0-based, per transport */
 	       (1ull << 16) |				/* CQR: contiguous queues */
 	       (15ull << 24) |				/* TO, 500 ms units */
 	       (1ull << 37);				/* CSS: NVM command set */
@@ -53,7 +53,7 @@ uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
 	atomic_init(&ctrl->refs, 1);	/* the subsystem's list */
 	atomic_init(&ctrl->dead, false);
 	atomic_init(&ctrl->err_count, 0);
-	ctrl->cap = nvt_ctrl_cap();
+	ctrl->cap = nvt_ctrl_cap(ctrl->ops);
 	ctrl->max_qid = subsys->type == NVT_SUBSYS_DISCOVERY ? 0 : NVT_MAX_IO_QUEUES;
 	/* Discovery controllers announce log changes by default; I/O ones wait for 0Bh. */
 	ctrl->aen_enabled = subsys->type == NVT_SUBSYS_DISCOVERY ? NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE : 0;

@@ -190,7 +190,7 @@ uint16_t nvt_parse_connect_cmd(struct nvt_req *req)
 		req->cqe->result.u32 = htole32(IPO_SQE(qid));
 		return NVT_ST_CONNECT_INVALID_PARAM;
 	}
-	if (sqsize == 0 || sqsize >= NVT_MAX_QUEUE_SIZE ||
+	if (sqsize == 0 || sqsize >= req->ops->max_queue_size ||
 	    (req->sq->size && sqsize + 1u > req->sq->size)) {
 		req->cqe->result.u32 = htole32(IPO_SQE(sqsize));
 		return NVT_ST_CONNECT_INVALID_PARAM;

@@ -3,7 +3,6 @@
 #define NVT_LOG_PREFIX ""
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +13,10 @@
 
 #include "nvt/config.h"
 #include "nvt/log.h"
+#include "nvt/poll_group.h"
 #include "nvt/target.h"
 #include "nvt/transport.h"
+#include "nvt/util.h"
 
 /* Exit codes, documented in the README. */
 enum {
@@ -50,6 +51,8 @@ static int nvtd_start_listeners(struct nvt_target *tgt)
 			continue;
 		}
 		ret = port->ops->listen(port);
+		if (ret == -ENODEV)
+			continue;	/* the transport said why, and how to fix it */
 		if (ret) {
 			nvt_err("listener %s %s:%u: %s", port->cfg.transport,
 				port->cfg.address, port->cfg.port, strerror(-ret));
@@ -73,59 +76,77 @@ static void nvtd_stop_listeners(struct nvt_target *tgt)
 	}
 }
 
-/* The main loop: signals and the keep-alive tick; transports run their own poll groups. */
-static int nvtd_serve(struct nvt_target *tgt)
+struct nvtd {
+	struct nvt_target *tgt;
+	struct nvt_pg_watch signal_watch;
+	struct nvt_pg_watch tick_watch;
+	bool stop;
+};
+
+static void nvtd_on_signal(struct nvt_pg_watch *w)
+{
+	struct nvtd *d = container_of(w, struct nvtd, signal_watch);
+	struct signalfd_siginfo si;
+
+	if (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		nvt_info("%s: shutting down", strsignal((int)si.ssi_signo));
+		d->stop = true;
+	}
+}
+
+static void nvtd_on_tick(struct nvt_pg_watch *w)
+{
+	struct nvtd *d = container_of(w, struct nvtd, tick_watch);
+	uint64_t ticks;
+
+	if (read(w->fd, &ticks, sizeof(ticks)) == sizeof(ticks))
+		nvt_target_check_keep_alive(d->tgt, nvt_now_ns());
+}
+
+/* The main loop: signals, the keep-alive tick, and every transport fd. */
+static int nvtd_serve(struct nvtd *d)
 {
 	struct itimerspec its = {
 		.it_interval = { .tv_sec = 0, .tv_nsec = NVTD_TICK_MS * 1000000L },
 		.it_value = { .tv_sec = 0, .tv_nsec = NVTD_TICK_MS * 1000000L },
 	};
-	struct pollfd pfd[2];
+	struct nvt_poll_group *pg = d->tgt->pg;
 	sigset_t mask;
-	int sfd, tfd, ret = 0;
+	int ret = 0;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0)
-		return -errno;
-	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	if (tfd < 0) {
+	d->signal_watch.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->signal_watch.fn = nvtd_on_signal;
+	d->tick_watch.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	d->tick_watch.fn = nvtd_on_tick;
+	if (d->signal_watch.fd < 0 || d->tick_watch.fd < 0) {
 		ret = -errno;
-		goto out_close_sfd;
+		goto out_close;
 	}
-	timerfd_settime(tfd, 0, &its, NULL);
-	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = tfd, .events = POLLIN };
+	timerfd_settime(d->tick_watch.fd, 0, &its, NULL);
+	ret = nvt_poll_group_add(pg, &d->signal_watch);
+	if (!ret)
+		ret = nvt_poll_group_add(pg, &d->tick_watch);
+	if (ret)
+		goto out_close;
 
-	nvt_info("ready: %u subsystem(s), %u listener(s)", tgt->nr_subsys, tgt->nr_ports);
-	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
+	nvt_info("ready: %u subsystem(s), %u listener(s)", d->tgt->nr_subsys, d->tgt->nr_ports);
+	while (!d->stop) {
+		ret = nvt_poll_group_poll(pg, -1);
+		if (ret < 0)
 			break;
-		}
-		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				nvt_info("%s: shutting down", strsignal((int)si.ssi_signo));
-				break;
-			}
-		}
-		if (pfd[1].revents & POLLIN) {
-			uint64_t ticks;
-
-			if (read(tfd, &ticks, sizeof(ticks)) == sizeof(ticks))
-				nvt_target_check_keep_alive(tgt, nvt_now_ns());
-		}
+		ret = 0;
 	}
-	close(tfd);
-out_close_sfd:
-	close(sfd);
+	nvt_poll_group_del(pg, &d->tick_watch);
+	nvt_poll_group_del(pg, &d->signal_watch);
+out_close:
+	if (d->tick_watch.fd >= 0)
+		close(d->tick_watch.fd);
+	if (d->signal_watch.fd >= 0)
+		close(d->signal_watch.fd);
 	return ret;
 }
 
@@ -195,12 +216,25 @@ int main(int argc, char **argv)
 		nvt_config_free(&cfg);
 		return NVTD_EXIT_START;
 	}
+	ret = nvt_poll_group_create(&tgt->pg);
+	if (ret) {
+		nvt_err("cannot create the event loop: %s", strerror(-ret));
+		status = NVTD_EXIT_START;
+		goto out_destroy;
+	}
 	ret = nvtd_start_listeners(tgt);
-	if (!ret)
-		ret = nvtd_serve(tgt);
+	if (!ret) {
+		struct nvtd d = { .tgt = tgt };
+
+		ret = nvtd_serve(&d);
+	}
 	if (ret)
 		status = NVTD_EXIT_START;
+	/* Controllers first (hosts are told), then listeners drain their queues. */
+	nvt_target_stop(tgt);
 	nvtd_stop_listeners(tgt);
+	nvt_poll_group_destroy(tgt->pg);
+out_destroy:
 	nvt_target_destroy(tgt);
 	nvt_config_free(&cfg);
 	nvt_info("stopped");

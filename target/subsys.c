@@ -182,14 +182,19 @@ static void nvt_subsys_kill_ctrls(struct nvt_subsys *subsys)
 	}
 }
 
-void nvt_target_destroy(struct nvt_target *tgt)
+void nvt_target_stop(struct nvt_target *tgt)
 {
-	if (!tgt)
-		return;
 	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
 		nvt_subsys_kill_ctrls(tgt->subsys[i]);
 	if (tgt->discovery)
 		nvt_subsys_kill_ctrls(tgt->discovery);
+}
+
+void nvt_target_destroy(struct nvt_target *tgt)
+{
+	if (!tgt)
+		return;
+	nvt_target_stop(tgt);
 	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
 		nvt_subsys_destroy(tgt->subsys[i]);
 	nvt_subsys_destroy(tgt->discovery);

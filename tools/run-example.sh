@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 tools/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
-echo "nvtd built: build/target/nvtd; serving conf/nvt-example.cfg (Ctrl-C stops it)"
-exec build/target/nvtd -c conf/nvt-example.cfg "$@"
+echo "nvtd built: build/nvtd; serving conf/nvt-example.cfg (Ctrl-C stops it)"
+exec build/nvtd -c conf/nvt-example.cfg "$@"

@@ -62,6 +62,7 @@ const struct nvt_transport_ops nvt_loop_transport_ops = {
 	.flags = 0,
 	.max_data_len = NVT_LOOP_MAX_DATA,
 	.icdata_len = 0,
+	.max_queue_size = NVT_MAX_QUEUE_SIZE,
 	.queue_response = nvt_loop_queue_response,
 	.delete_ctrl = nvt_loop_delete_ctrl,
 };

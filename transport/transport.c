@@ -3,10 +3,12 @@
 #include <string.h>
 
 #include "nvt/loop.h"
+#include "nvt/rdma.h"
 #include "nvt/transport.h"
 
 static const struct nvt_transport_ops *const nvt_transports[] = {
 	&nvt_loop_transport_ops,
+	&nvt_rdma_transport_ops,
 };
 
 const struct nvt_transport_ops *nvt_transport_find(const char *name)
@@ -19,5 +21,5 @@ const struct nvt_transport_ops *nvt_transport_find(const char *name)
 
 const char *nvt_transport_names(void)
 {
-	return " loop";
+	return " loop rdma";
 }

@@ -45,6 +45,7 @@ struct nvt_transport_ops {
 	unsigned int flags;			/* NVT_TR_* */
 	uint32_t max_data_len;			/* largest data transfer: MDTS */
 	uint32_t icdata_len;			/* in-capsule data bytes: IOCCSZ */
+	uint16_t max_queue_size;		/* deepest queue it accepts: CAP.MQES + 1 */
 	int (*listen)(struct nvt_port *port);	/* start accepting; -errno */
 	void (*stop_listen)(struct nvt_port *port); /* stop accepting new hosts */
 	void (*queue_response)(struct nvt_req *req); /* send the CQE (and read data); the only way out */
@@ -237,6 +238,7 @@ struct nvt_target {
 	struct nvt_port *ports;
 	unsigned int nr_ports;
 	atomic_uint_fast64_t disc_genctr;
+	struct nvt_poll_group *pg;		/* the loop transports register with */
 };
 
 /* ---- target/subsys.c ---- */
@@ -248,7 +250,13 @@ struct nvt_target {
  */
 int nvt_target_create(const struct nvt_config *cfg, struct nvt_target **out);
 
-/** nvt_target_destroy() - delete every controller, close backends, free all. */
+/**
+ * nvt_target_stop() - tear down every controller (transports are told to
+ * delete their queues). Listeners must drain before nvt_target_destroy().
+ */
+void nvt_target_stop(struct nvt_target *tgt);
+
+/** nvt_target_destroy() - stop, close backends, free all. */
 void nvt_target_destroy(struct nvt_target *tgt);
 
 /** nvt_target_find_subsys() - the subsystem named @nqn (discovery included), or NULL. */

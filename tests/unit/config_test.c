@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Unit tests for target/config.c: good files, every rejected file's exact message, round trips, fuzz. */
+/* Unit tests for target/config.c: good and bad files, exact messages, round trips, fuzz. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -417,7 +417,8 @@ static void test_sizes(void **state)
 		{ "\"2t\"", 2ull << 40 },
 		{ "4294967296L", 4ull << 30 },
 		{ "0x100000", 1ull << 20 },
-		{ "\"8388607T\"", 8388607ull << 40 },	/* the most that fits in an "L" integer */
+		/* The most that still prints back as an "L" integer. */
+		{ "\"8388607T\"", 8388607ull << 40 },
 	};
 	char text[512], path[256], *err;
 	struct nvt_config cfg;

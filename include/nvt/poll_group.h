@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* A single-threaded event loop (epoll) that owns the fds of its queues: CM channels, completion channels, timers. */
+#ifndef NVT_POLL_GROUP_H
+#define NVT_POLL_GROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/**
+ * struct nvt_pg_watch - one watched fd; embedded in its owner, so adding a
+ * watch allocates nothing.
+ */
+struct nvt_pg_watch {
+	int fd;
+	void (*fn)(struct nvt_pg_watch *w);	/* called when @fd is readable */
+};
+
+/*
+ * struct nvt_pg_deferred - work to run after the current batch of callbacks:
+ * freeing an object whose fd may still have an event later in the batch.
+ */
+struct nvt_pg_deferred {
+	struct nvt_pg_deferred *next;
+	void (*fn)(struct nvt_pg_deferred *d);
+};
+
+struct nvt_poll_group;
+
+/** nvt_poll_group_create() - Return: 0 or -errno. */
+int nvt_poll_group_create(struct nvt_poll_group **out);
+
+/** nvt_poll_group_destroy() - the watches must already be removed. */
+void nvt_poll_group_destroy(struct nvt_poll_group *pg);
+
+/** nvt_poll_group_add() - watch @w->fd for input. Return: 0 or -errno. */
+int nvt_poll_group_add(struct nvt_poll_group *pg, struct nvt_pg_watch *w);
+
+/** nvt_poll_group_del() - stop watching; safe from inside a callback. */
+void nvt_poll_group_del(struct nvt_poll_group *pg, struct nvt_pg_watch *w);
+
+/** nvt_poll_group_defer() - run @d->fn once the current batch is done. */
+void nvt_poll_group_defer(struct nvt_poll_group *pg, struct nvt_pg_deferred *d);
+
+/**
+ * nvt_poll_group_poll() - wait up to @timeout_ms (-1: forever) and run the
+ * callbacks of ready fds. Return: the number run, or -errno.
+ */
+int nvt_poll_group_poll(struct nvt_poll_group *pg, int timeout_ms);
+
+#endif /* NVT_POLL_GROUP_H */
