@@ -283,32 +283,38 @@ static void nvt_put_le128(uint8_t dst[16], uint64_t v)
 		dst[i] = (uint8_t)(v >> (8 * i));
 }
 
+struct nvt_smart_sums {
+	uint64_t reads, writes, units_read, units_written;
+};
+
+static void nvt_smart_add(struct nvt_sq *sq, void *arg)
+{
+	struct nvt_smart_sums *s = arg;
+
+	s->reads += sq->nr_reads;
+	s->writes += sq->nr_writes;
+	s->units_read += sq->blocks_read;
+	s->units_written += sq->blocks_written;
+}
+
 static void nvt_execute_get_log_smart(struct nvt_req *req)
 {
 	struct nvt_ctrl *ctrl = req->sq->ctrl;
 	struct nvme_smart_log log;
-	uint64_t reads = 0, writes = 0, units_read = 0, units_written = 0;
+	struct nvt_smart_sums sums = { 0 };
 	struct nvt_log_writer w;
 
-	for (unsigned int q = 0; q <= ctrl->max_qid; q++) {
-		struct nvt_sq *sq = ctrl->sqs[q];
-
-		if (!sq)
-			continue;
-		reads += sq->nr_reads;
-		writes += sq->nr_writes;
-		units_read += sq->blocks_read;
-		units_written += sq->blocks_written;
-	}
+	/* Counters of queues on other threads: a snapshot is all SMART promises. */
+	nvt_ctrl_for_each_sq(ctrl, nvt_smart_add, &sums);
 	memset(&log, 0, sizeof(log));
 	log.temperature[0] = (uint8_t)(298 & 0xff);	/* 25 C in Kelvin */
 	log.temperature[1] = (uint8_t)(298 >> 8);
 	log.avail_spare = 100;
 	log.spare_thresh = 10;
-	nvt_put_le128(log.data_units_read, (units_read + 999) / 1000);
-	nvt_put_le128(log.data_units_written, (units_written + 999) / 1000);
-	nvt_put_le128(log.host_reads, reads);
-	nvt_put_le128(log.host_writes, writes);
+	nvt_put_le128(log.data_units_read, (sums.units_read + 999) / 1000);
+	nvt_put_le128(log.data_units_written, (sums.units_written + 999) / 1000);
+	nvt_put_le128(log.host_reads, sums.reads);
+	nvt_put_le128(log.host_writes, sums.writes);
 	nvt_log_writer_init(&w, req);
 	nvt_log_write(&w, &log, sizeof(log));
 	nvt_req_complete(req, nvt_log_writer_finish(&w));
@@ -334,14 +340,14 @@ static void nvt_execute_get_log_changed_ns(struct nvt_req *req)
 	struct nvt_log_writer w;
 
 	memset(list, 0, sizeof(list));
-	pthread_mutex_lock(&ctrl->aen_lock);
+	pthread_mutex_lock(&ctrl->lock);
 	if (ctrl->nr_changed_ns > NVT_MAX_CHANGED_NS)
 		list[0] = htole32(0xffffffff);	/* overflow: rescan everything */
 	else
 		for (unsigned int i = 0; i < ctrl->nr_changed_ns; i++)
 			list[i] = htole32(ctrl->changed_ns[i]);
 	ctrl->nr_changed_ns = 0;
-	pthread_mutex_unlock(&ctrl->aen_lock);
+	pthread_mutex_unlock(&ctrl->lock);
 
 	nvt_log_writer_init(&w, req);
 	nvt_log_write(&w, list, sizeof(list));

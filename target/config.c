@@ -379,13 +379,16 @@ static void print_subsystems(FILE *out, const void *obj, int depth);
 static void print_hosts(FILE *out, const void *obj, int depth);
 static void print_namespaces(FILE *out, const void *obj, int depth);
 
-enum { TOP_LOG_LEVEL, TOP_DISCOVERY, TOP_LISTENERS, TOP_SUBSYSTEMS };
+enum { TOP_LOG_LEVEL, TOP_DISCOVERY, TOP_THREADS, TOP_LISTENERS, TOP_SUBSYSTEMS };
 
 static const struct field top_fields[] = {
 	[TOP_LOG_LEVEL] = { "log_level", FT_LEVEL, .def = NVT_LOG_INFO,
 			    AT(struct nvt_config, log_level) },
 	[TOP_DISCOVERY] = { "discovery", FT_BOOL, .def = true,
 			    AT(struct nvt_config, discovery) },
+	/* 0: one I/O poll group per online CPU, decided at start-up. */
+	[TOP_THREADS] = { "threads", FT_UINT, .min = 0, .max = 256, .def = 0,
+			  AT(struct nvt_config, threads) },
 	[TOP_LISTENERS] = { "listeners", FT_LIST, .parse_list = parse_listeners,
 			    .print_list = print_listeners },
 	[TOP_SUBSYSTEMS] = { "subsystems", FT_LIST, .parse_list = parse_subsystems,

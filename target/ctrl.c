@@ -60,13 +60,13 @@ uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
 	ctrl->kato_ms = kato;
 	atomic_init(&ctrl->ka_deadline_ns, 0);
 	nvt_ctrl_keep_alive(ctrl);
-	pthread_mutex_init(&ctrl->aen_lock, NULL);
+	pthread_mutex_init(&ctrl->lock, NULL);
 
 	pthread_mutex_lock(&tgt->lock);
 	ctrl->cntlid = nvt_alloc_cntlid(subsys);
 	if (!ctrl->cntlid) {
 		pthread_mutex_unlock(&tgt->lock);
-		pthread_mutex_destroy(&ctrl->aen_lock);
+		pthread_mutex_destroy(&ctrl->lock);
 		free(ctrl);
 		return NVT_ST_CONNECT_BUSY;
 	}
@@ -102,13 +102,40 @@ struct nvt_ctrl *nvt_ctrl_find_get(struct nvt_subsys *subsys, uint16_t cntlid,
 
 uint16_t nvt_ctrl_install_sq(struct nvt_ctrl *ctrl, struct nvt_sq *sq)
 {
+	uint16_t status = NVT_ST_OK;
+
 	/* The caller holds a reference for the queue; it becomes the queue's. */
-	if (sq->qid > ctrl->max_qid || ctrl->sqs[sq->qid])
-		return NVT_ST_CONNECT_INVALID_PARAM;
-	ctrl->sqs[sq->qid] = sq;
-	sq->ctrl = ctrl;
-	sq->state = NVT_SQ_LIVE;
-	return NVT_ST_OK;
+	pthread_mutex_lock(&ctrl->lock);
+	/* A controller being torn down takes no new queues (its deleter ran under this lock). */
+	if (atomic_load(&ctrl->dead) || sq->qid > ctrl->max_qid || ctrl->sqs[sq->qid]) {
+		status = NVT_ST_CONNECT_INVALID_PARAM;
+	} else {
+		ctrl->sqs[sq->qid] = sq;
+		sq->ctrl = ctrl;
+		sq->state = NVT_SQ_LIVE;
+	}
+	pthread_mutex_unlock(&ctrl->lock);
+	return status;
+}
+
+void nvt_ctrl_uninstall_sq(struct nvt_ctrl *ctrl, struct nvt_sq *sq)
+{
+	pthread_mutex_lock(&ctrl->lock);
+	if (ctrl->sqs[sq->qid] == sq)
+		ctrl->sqs[sq->qid] = NULL;
+	sq->ctrl = NULL;
+	sq->state = NVT_SQ_DISCONNECTED;
+	pthread_mutex_unlock(&ctrl->lock);
+}
+
+void nvt_ctrl_for_each_sq(struct nvt_ctrl *ctrl, void (*fn)(struct nvt_sq *sq, void *arg),
+			  void *arg)
+{
+	pthread_mutex_lock(&ctrl->lock);
+	for (unsigned int qid = 0; qid <= ctrl->max_qid; qid++)
+		if (ctrl->sqs[qid])
+			fn(ctrl->sqs[qid], arg);
+	pthread_mutex_unlock(&ctrl->lock);
 }
 
 void nvt_sq_init(struct nvt_sq *sq, struct nvt_target *tgt,
@@ -127,7 +154,7 @@ void nvt_sq_init(struct nvt_sq *sq, struct nvt_target *tgt,
 static void nvt_ctrl_free(struct nvt_ctrl *ctrl)
 {
 	nvt_info("%s: controller %u freed", ctrl->subsys->nqn, ctrl->cntlid);
-	pthread_mutex_destroy(&ctrl->aen_lock);
+	pthread_mutex_destroy(&ctrl->lock);
 	free(ctrl);
 }
 
@@ -144,9 +171,7 @@ void nvt_sq_destroy(struct nvt_sq *sq)
 	sq->state = NVT_SQ_DISCONNECTED;
 	if (!ctrl)
 		return;
-	if (ctrl->sqs[sq->qid] == sq)
-		ctrl->sqs[sq->qid] = NULL;
-	sq->ctrl = NULL;
+	nvt_ctrl_uninstall_sq(ctrl, sq);
 	/* Losing the admin queue ends the controller (NVMe-oF 1.1 §3.4). */
 	if (sq->qid == 0)
 		nvt_ctrl_fatal(ctrl, "admin queue gone");
@@ -177,10 +202,10 @@ static void nvt_ctrl_fail_aers(struct nvt_ctrl *ctrl, uint16_t status)
 	for (;;) {
 		struct nvt_req *req = NULL;
 
-		pthread_mutex_lock(&ctrl->aen_lock);
+		pthread_mutex_lock(&ctrl->lock);
 		if (ctrl->nr_aer)
 			req = ctrl->aer[--ctrl->nr_aer];
-		pthread_mutex_unlock(&ctrl->aen_lock);
+		pthread_mutex_unlock(&ctrl->lock);
 		if (!req)
 			break;
 		nvt_req_complete(req, status);
@@ -325,7 +350,7 @@ static void nvt_ctrl_deliver_aens(struct nvt_ctrl *ctrl)
 		struct nvt_req *req = NULL;
 		uint32_t event = 0;
 
-		pthread_mutex_lock(&ctrl->aen_lock);
+		pthread_mutex_lock(&ctrl->lock);
 		for (uint32_t e = 1; e <= NVT_AEN_DISC_CHANGED; e <<= 1) {
 			if ((ctrl->aen_pending & e) && !(ctrl->aen_masked & e) &&
 			    (ctrl->aen_enabled & nvt_aen_cfg_bit(e))) {
@@ -339,7 +364,7 @@ static void nvt_ctrl_deliver_aens(struct nvt_ctrl *ctrl)
 			/* Masked until the host reads the log page (RAE=0). */
 			ctrl->aen_masked |= event;
 		}
-		pthread_mutex_unlock(&ctrl->aen_lock);
+		pthread_mutex_unlock(&ctrl->lock);
 		if (!req)
 			return;
 		req->cqe->result.u32 = htole32(nvt_aen_result(event));
@@ -349,17 +374,17 @@ static void nvt_ctrl_deliver_aens(struct nvt_ctrl *ctrl)
 
 void nvt_ctrl_raise_aen(struct nvt_ctrl *ctrl, uint32_t event)
 {
-	pthread_mutex_lock(&ctrl->aen_lock);
+	pthread_mutex_lock(&ctrl->lock);
 	ctrl->aen_pending |= event;
-	pthread_mutex_unlock(&ctrl->aen_lock);
+	pthread_mutex_unlock(&ctrl->lock);
 	nvt_ctrl_deliver_aens(ctrl);
 }
 
 void nvt_ctrl_clear_aen(struct nvt_ctrl *ctrl, uint32_t event)
 {
-	pthread_mutex_lock(&ctrl->aen_lock);
+	pthread_mutex_lock(&ctrl->lock);
 	ctrl->aen_masked &= ~event;
-	pthread_mutex_unlock(&ctrl->aen_lock);
+	pthread_mutex_unlock(&ctrl->lock);
 	nvt_ctrl_deliver_aens(ctrl);
 }
 
@@ -367,14 +392,14 @@ void nvt_execute_async_event(struct nvt_req *req)
 {
 	struct nvt_ctrl *ctrl = req->sq->ctrl;
 
-	pthread_mutex_lock(&ctrl->aen_lock);
+	pthread_mutex_lock(&ctrl->lock);
 	if (ctrl->nr_aer >= NVT_AERL) {
-		pthread_mutex_unlock(&ctrl->aen_lock);
+		pthread_mutex_unlock(&ctrl->lock);
 		nvt_req_complete(req, NVT_ST_ASYNC_LIMIT);
 		return;
 	}
 	ctrl->aer[ctrl->nr_aer++] = req;
-	pthread_mutex_unlock(&ctrl->aen_lock);
+	pthread_mutex_unlock(&ctrl->lock);
 	/* Held until an event; an already pending one goes out now. */
 	nvt_ctrl_deliver_aens(ctrl);
 }

@@ -43,10 +43,7 @@ static void nvt_execute_disconnect(struct nvt_req *req)
 	/* NVMe-oF 1.1 §3.4: the queue is gone once this completes; the
 	 * transport connection stays until the host drops it. */
 	nvt_req_complete(req, NVT_ST_OK);
-	if (ctrl->sqs[sq->qid] == sq)
-		ctrl->sqs[sq->qid] = NULL;
-	sq->ctrl = NULL;
-	sq->state = NVT_SQ_DISCONNECTED;
+	nvt_ctrl_uninstall_sq(ctrl, sq);
 	nvt_ctrl_put(ctrl);
 }
 

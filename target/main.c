@@ -3,6 +3,7 @@
 #define NVT_LOG_PREFIX ""
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,42 @@ static void usage(FILE *f)
 		"       nvtd --check-config FILE          validate, print the normalised config\n"
 		"       nvtd --version\n"
 		"LEVEL is error, warn, info (default) or debug.\n");
+}
+
+/* One I/O poll group per thread: @threads, or one per online CPU when 0. */
+static int nvtd_start_io_pgs(struct nvt_target *tgt, unsigned int threads)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int ret;
+
+	if (!threads)
+		threads = cpus > 0 ? (unsigned int)cpus : 1;
+	tgt->io_pgs = calloc(threads, sizeof(*tgt->io_pgs));
+	if (!tgt->io_pgs)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < threads; i++) {
+		char name[24];	/* the kernel keeps 15 characters */
+
+		ret = nvt_poll_group_create(&tgt->io_pgs[i]);
+		if (ret)
+			return ret;
+		tgt->nr_io_pgs++;
+		snprintf(name, sizeof(name), "nvt-io%u", i);
+		ret = nvt_poll_group_start(tgt->io_pgs[i], name);
+		if (ret)
+			return ret;
+	}
+	nvt_info("%u I/O poll group(s)", threads);
+	return 0;
+}
+
+static void nvtd_stop_io_pgs(struct nvt_target *tgt)
+{
+	for (unsigned int i = 0; i < tgt->nr_io_pgs; i++)
+		nvt_poll_group_destroy(tgt->io_pgs[i]);
+	free(tgt->io_pgs);
+	tgt->io_pgs = NULL;
+	tgt->nr_io_pgs = 0;
 }
 
 static int nvtd_start_listeners(struct nvt_target *tgt)
@@ -117,7 +154,6 @@ static int nvtd_serve(struct nvtd *d)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
 	d->signal_watch.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->signal_watch.fn = nvtd_on_signal;
 	d->tick_watch.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -164,6 +200,7 @@ int main(int argc, char **argv)
 	struct nvt_config cfg;
 	struct nvt_target *tgt;
 	bool check_only = false;
+	sigset_t sigs;
 	int opt, ret, status = NVTD_EXIT_OK;
 
 	while ((opt = getopt_long(argc, argv, "c:l:Vh", opts, NULL)) != -1) {
@@ -216,13 +253,21 @@ int main(int argc, char **argv)
 		nvt_config_free(&cfg);
 		return NVTD_EXIT_START;
 	}
+	/* Blocked before any thread exists, so every thread inherits it and only
+	 * the main loop's signalfd sees SIGTERM/SIGINT. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	ret = nvt_poll_group_create(&tgt->pg);
 	if (ret) {
 		nvt_err("cannot create the event loop: %s", strerror(-ret));
 		status = NVTD_EXIT_START;
 		goto out_destroy;
 	}
-	ret = nvtd_start_listeners(tgt);
+	ret = nvtd_start_io_pgs(tgt, cfg.threads);
+	if (!ret)
+		ret = nvtd_start_listeners(tgt);
 	if (!ret) {
 		struct nvtd d = { .tgt = tgt };
 
@@ -233,6 +278,7 @@ int main(int argc, char **argv)
 	/* Controllers first (hosts are told), then listeners drain their queues. */
 	nvt_target_stop(tgt);
 	nvtd_stop_listeners(tgt);
+	nvtd_stop_io_pgs(tgt);
 	nvt_poll_group_destroy(tgt->pg);
 out_destroy:
 	nvt_target_destroy(tgt);

@@ -204,6 +204,13 @@ void nvt_target_destroy(struct nvt_target *tgt)
 	free(tgt);
 }
 
+struct nvt_poll_group *nvt_target_io_pg(const struct nvt_target *tgt, uint16_t qid)
+{
+	if (!qid || !tgt->nr_io_pgs)
+		return tgt->pg;
+	return tgt->io_pgs[(qid - 1u) % tgt->nr_io_pgs];
+}
+
 struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nqn)
 {
 	if (!tgt)
@@ -253,12 +260,12 @@ static void nvt_ctrl_ns_changed(struct nvt_ctrl *c, void *arg)
 {
 	uint32_t nsid = *(uint32_t *)arg;
 
-	pthread_mutex_lock(&c->aen_lock);
+	pthread_mutex_lock(&c->lock);
 	if (c->nr_changed_ns < NVT_MAX_CHANGED_NS)
 		c->changed_ns[c->nr_changed_ns++] = nsid;
 	else
 		c->nr_changed_ns = NVT_MAX_CHANGED_NS + 1;
-	pthread_mutex_unlock(&c->aen_lock);
+	pthread_mutex_unlock(&c->lock);
 	nvt_ctrl_raise_aen(c, NVT_AEN_NS_CHANGED);
 }
 

@@ -44,6 +44,8 @@ static void nvt_loop_queue_response(struct nvt_req *req)
 
 static void nvt_loop_delete_ctrl(struct nvt_ctrl *ctrl)
 {
+	/* Loop queues live on the caller's thread, so the table is read unlocked:
+	 * nvt_sq_destroy() takes the controller's lock itself. */
 	for (unsigned int qid = 0; qid <= ctrl->max_qid; qid++) {
 		struct nvt_sq *sq = ctrl->sqs[qid];
 		struct nvt_loop_queue *q;

@@ -48,6 +48,7 @@ struct nvt_config {
 	char *path;				/* the file it came from */
 	int log_level;				/* enum nvt_log_level; default info */
 	bool discovery;				/* serve the discovery subsystem; default true */
+	uint32_t threads;			/* I/O poll groups; 0 = one per online CPU */
 	struct nvt_listener_cfg *listeners;
 	unsigned int nr_listeners;
 	struct nvt_subsys_cfg *subsystems;

@@ -24,6 +24,15 @@ struct nvt_pg_deferred {
 	void (*fn)(struct nvt_pg_deferred *d);
 };
 
+/*
+ * struct nvt_pg_msg - work sent to a poll group from another thread; it runs
+ * on the group's thread. Embedded in its owner; in flight at most once.
+ */
+struct nvt_pg_msg {
+	struct nvt_pg_msg *next;
+	void (*fn)(struct nvt_pg_msg *m);
+};
+
 struct nvt_poll_group;
 
 /** nvt_poll_group_create() - Return: 0 or -errno. */
@@ -40,6 +49,15 @@ void nvt_poll_group_del(struct nvt_poll_group *pg, struct nvt_pg_watch *w);
 
 /** nvt_poll_group_defer() - run @d->fn once the current batch is done. */
 void nvt_poll_group_defer(struct nvt_poll_group *pg, struct nvt_pg_deferred *d);
+
+/** nvt_poll_group_send() - queue @m for @pg's thread; callable from any thread. */
+void nvt_poll_group_send(struct nvt_poll_group *pg, struct nvt_pg_msg *m);
+
+/** nvt_poll_group_start() - run @pg's loop on a thread of its own. Return: 0 or -errno. */
+int nvt_poll_group_start(struct nvt_poll_group *pg, const char *name);
+
+/** nvt_poll_group_stop() - end the loop started by nvt_poll_group_start() and join it. */
+void nvt_poll_group_stop(struct nvt_poll_group *pg);
 
 /**
  * nvt_poll_group_poll() - wait up to @timeout_ms (-1: forever) and run the

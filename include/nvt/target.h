@@ -207,7 +207,7 @@ struct nvt_ctrl {
 	uint32_t aen_masked;			/* NVT_AEN_* reported, not yet cleared by a log read */
 	struct nvt_req *aer[NVT_AERL];		/* held Asynchronous Event Requests */
 	unsigned int nr_aer;
-	pthread_mutex_t aen_lock;		/* admin path only: AER vs events from other threads */
+	pthread_mutex_t lock;			/* control path: AERs, events, the sqs table */
 
 	uint32_t changed_ns[NVT_MAX_CHANGED_NS];
 	unsigned int nr_changed_ns;		/* > NVT_MAX_CHANGED_NS means overflow */
@@ -238,7 +238,9 @@ struct nvt_target {
 	struct nvt_port *ports;
 	unsigned int nr_ports;
 	atomic_uint_fast64_t disc_genctr;
-	struct nvt_poll_group *pg;		/* the loop transports register with */
+	struct nvt_poll_group *pg;		/* main loop: CM events, admin queues, keep-alive */
+	struct nvt_poll_group **io_pgs;		/* I/O poll groups, each on its own thread */
+	unsigned int nr_io_pgs;
 };
 
 /* ---- target/subsys.c ---- */
@@ -258,6 +260,13 @@ void nvt_target_stop(struct nvt_target *tgt);
 
 /** nvt_target_destroy() - stop, close backends, free all. */
 void nvt_target_destroy(struct nvt_target *tgt);
+
+/**
+ * nvt_target_io_pg() - the poll group I/O queue @qid runs on: I/O queues are
+ * spread over the I/O poll groups by qid, so each controller's queues land
+ * on different threads; the main loop when there are none.
+ */
+struct nvt_poll_group *nvt_target_io_pg(const struct nvt_target *tgt, uint16_t qid);
 
 /** nvt_target_find_subsys() - the subsystem named @nqn (discovery included), or NULL. */
 struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nqn);
@@ -392,6 +401,15 @@ uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
 struct nvt_ctrl *nvt_ctrl_find_get(struct nvt_subsys *subsys, uint16_t cntlid,
 				   const char *hostnqn);
 uint16_t nvt_ctrl_install_sq(struct nvt_ctrl *ctrl, struct nvt_sq *sq);
+void nvt_ctrl_uninstall_sq(struct nvt_ctrl *ctrl, struct nvt_sq *sq);
+
+/**
+ * nvt_ctrl_for_each_sq() - call @fn on every installed queue of @ctrl with
+ * the controller's lock held: queues owned by other threads cannot go away
+ * meanwhile, so @fn must not block or uninstall.
+ */
+void nvt_ctrl_for_each_sq(struct nvt_ctrl *ctrl, void (*fn)(struct nvt_sq *sq, void *arg),
+			  void *arg);
 uint16_t nvt_ctrl_prop_get(struct nvt_ctrl *ctrl, uint32_t offset, bool is8, uint64_t *val);
 uint16_t nvt_ctrl_prop_set(struct nvt_ctrl *ctrl, uint32_t offset, bool is8, uint64_t val);
 void nvt_ctrl_keep_alive(struct nvt_ctrl *ctrl);

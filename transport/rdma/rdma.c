@@ -52,8 +52,14 @@ struct nvt_rdma_queue {
 	unsigned int posted_recvs;		/* RECVs the HCA holds */
 	unsigned int posted_sends;		/* signaled send-queue WRs not yet completed */
 	bool disconnect_sent;
+	struct nvt_poll_group *pg;		/* owns the CQ and the request slots */
 	struct nvt_pg_watch cq_watch;
-	struct nvt_pg_deferred free_work;
+	/* Hand-offs between the main loop (CM, cm_id, memory) and the owner. */
+	bool teardown_forwarded;		/* main loop only */
+	struct nvt_pg_msg established_msg;	/* main -> owner */
+	struct nvt_pg_msg teardown_msg;		/* main -> owner */
+	struct nvt_pg_deferred gone_work;	/* owner, after its batch */
+	struct nvt_pg_msg gone_msg;		/* owner -> main */
 };
 
 struct nvt_rdma_port {
@@ -126,7 +132,12 @@ static void nvt_rdma_req_put(struct nvt_rdma_req *r)
 	q->free_reqs = r;
 }
 
-/* Ask the host to go away; teardown follows on the DISCONNECTED event. */
+static struct nvt_poll_group *nvt_rdma_main_pg(const struct nvt_rdma_queue *q)
+{
+	return q->rport->port->tgt->pg;
+}
+
+/* Ask the host to go away; teardown follows on the DISCONNECTED event. Owner thread only. */
 static void nvt_rdma_queue_disconnect(struct nvt_rdma_queue *q)
 {
 	if (q->state == NVT_RDMA_Q_DEAD || q->disconnect_sent)
@@ -379,20 +390,14 @@ static void nvt_rdma_queue_free(struct nvt_rdma_queue *q)
 	free(q);
 }
 
-static void nvt_rdma_queue_free_deferred(struct nvt_pg_deferred *d)
-{
-	nvt_rdma_queue_free(container_of(d, struct nvt_rdma_queue, free_work));
-}
 
 /* Release verbs resources (reverse order of creation); accepts partial queues. */
 static void nvt_rdma_queue_destroy_verbs(struct nvt_rdma_queue *q)
 {
-	struct nvt_poll_group *pg = q->rport->port->tgt->pg;
-
 	if (q->cm_id && q->cm_id->qp)
 		rdma_destroy_qp(q->cm_id);
 	if (q->cq_watch.fn) {
-		nvt_poll_group_del(pg, &q->cq_watch);
+		nvt_poll_group_del(q->pg, &q->cq_watch);
 		q->cq_watch.fn = NULL;
 	}
 	if (q->cq)
@@ -446,15 +451,41 @@ static void nvt_rdma_queue_unlink(struct nvt_rdma_queue *q)
 	}
 }
 
+/* Main loop: the owner is done with the queue; the cm_id and the memory go. */
+static void nvt_rdma_queue_gone(struct nvt_rdma_queue *q)
+{
+	rdma_destroy_id(q->cm_id);
+	q->cm_id = NULL;
+	nvt_rdma_queue_unlink(q);
+	nvt_rdma_queue_free(q);
+}
+
+static void nvt_rdma_queue_gone_msg(struct nvt_pg_msg *m)
+{
+	nvt_rdma_queue_gone(container_of(m, struct nvt_rdma_queue, gone_msg));
+}
+
+/* Owner, after the batch in which the queue died: stale events for it have run. */
+static void nvt_rdma_queue_gone_deferred(struct nvt_pg_deferred *d)
+{
+	struct nvt_rdma_queue *q = container_of(d, struct nvt_rdma_queue, gone_work);
+
+	if (q->pg == nvt_rdma_main_pg(q)) {
+		nvt_rdma_queue_gone(q);
+		return;
+	}
+	q->gone_msg.fn = nvt_rdma_queue_gone_msg;
+	nvt_poll_group_send(nvt_rdma_main_pg(q), &q->gone_msg);
+}
+
 /*
- * The end of a queue: QP to error, the core lets go of it (losing the admin
- * queue ends the controller), flushed work is reaped, resources released.
- * Called after the CM event that caused it has been acknowledged.
+ * The end of a queue, on its owner's thread: QP to error, the core lets go
+ * of it (losing the admin queue ends the controller), flushed work is
+ * reaped, verbs resources released; then the main loop destroys the cm_id
+ * and frees the memory.
  */
 static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 {
-	struct nvt_poll_group *pg = q->rport->port->tgt->pg;
-
 	if (q->state == NVT_RDMA_Q_DEAD)
 		return;
 	nvt_dbg("qid %u: teardown", q->sq.qid);
@@ -467,22 +498,53 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 	nvt_rdma_queue_drain(q);
 	q->state = NVT_RDMA_Q_DEAD;
 	nvt_rdma_queue_destroy_verbs(q);
-	rdma_destroy_id(q->cm_id);
-	q->cm_id = NULL;
-	nvt_rdma_queue_unlink(q);
-	/* Other fds of this batch may still name the queue: free it afterwards. */
-	q->free_work.fn = nvt_rdma_queue_free_deferred;
-	nvt_poll_group_defer(pg, &q->free_work);
+	q->gone_work.fn = nvt_rdma_queue_gone_deferred;
+	nvt_poll_group_defer(q->pg, &q->gone_work);
+}
+
+static void nvt_rdma_queue_teardown_msg(struct nvt_pg_msg *m)
+{
+	nvt_rdma_queue_teardown(container_of(m, struct nvt_rdma_queue, teardown_msg));
+}
+
+/* Main loop: hand the teardown to the queue's owner, once. */
+static void nvt_rdma_queue_forward_teardown(struct nvt_rdma_queue *q)
+{
+	if (q->teardown_forwarded)
+		return;
+	q->teardown_forwarded = true;
+	if (q->pg == nvt_rdma_main_pg(q)) {
+		nvt_rdma_queue_teardown(q);
+		return;
+	}
+	q->teardown_msg.fn = nvt_rdma_queue_teardown_msg;
+	nvt_poll_group_send(q->pg, &q->teardown_msg);
+}
+
+/*
+ * Main loop: ask the host to drop a queue that may belong to another
+ * thread. Only the cm_id is touched: the owner cannot destroy the QP
+ * meanwhile, because its teardown starts only when this loop forwards it.
+ * The DISCONNECTED event brings the teardown.
+ */
+static void nvt_rdma_queue_request_disconnect(struct nvt_rdma_queue *q)
+{
+	if (q->teardown_forwarded)
+		return;
+	if (q->pg == nvt_rdma_main_pg(q))
+		nvt_rdma_queue_disconnect(q);
+	else
+		rdma_disconnect(q->cm_id);
+}
+
+static void nvt_rdma_disconnect_sq(struct nvt_sq *sq, void *arg)
+{
+	nvt_rdma_queue_request_disconnect(container_of(sq, struct nvt_rdma_queue, sq));
 }
 
 static void nvt_rdma_delete_ctrl(struct nvt_ctrl *ctrl)
 {
-	for (unsigned int qid = 0; qid <= ctrl->max_qid; qid++) {
-		struct nvt_sq *sq = ctrl->sqs[qid];
-
-		if (sq)
-			nvt_rdma_queue_disconnect(container_of(sq, struct nvt_rdma_queue, sq));
-	}
+	nvt_ctrl_for_each_sq(ctrl, nvt_rdma_disconnect_sq, NULL);
 }
 
 static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
@@ -516,7 +578,7 @@ static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 {
 	struct ibv_context *verbs = q->cm_id->verbs;
-	struct nvt_poll_group *pg = q->rport->port->tgt->pg;
+	struct nvt_poll_group *pg = q->pg;
 	uint32_t send_wrs = 2 * q->nr_reqs + 1;	/* READ or WRITE + SEND per slot */
 	struct ibv_qp_init_attr qp_attr;
 	int ret;
@@ -609,6 +671,7 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	q->state = NVT_RDMA_Q_CONNECTING;
 	q->recv_depth = params.recv_depth;
 	q->nr_reqs = params.recv_depth;
+	q->pg = nvt_target_io_pg(rp->port->tgt, params.qid);
 	id->context = q;
 	nvt_sq_init(&q->sq, rp->port->tgt, &nvt_rdma_transport_ops, rp->port, params.qid,
 		    (uint16_t)params.sq_size);
@@ -653,6 +716,20 @@ out_destroy:
 	return true;
 }
 
+static void nvt_rdma_queue_established_msg(struct nvt_pg_msg *m);
+
+/* Main loop: ESTABLISHED reaches the queue's owner. */
+static void nvt_rdma_queue_forward_established(struct nvt_rdma_queue *q)
+{
+	if (q->teardown_forwarded)
+		return;
+	q->established_msg.fn = nvt_rdma_queue_established_msg;
+	if (q->pg == nvt_rdma_main_pg(q))
+		q->established_msg.fn(&q->established_msg);
+	else
+		nvt_poll_group_send(q->pg, &q->established_msg);
+}
+
 static void nvt_rdma_queue_established(struct nvt_rdma_queue *q)
 {
 	if (q->state != NVT_RDMA_Q_CONNECTING)
@@ -666,6 +743,11 @@ static void nvt_rdma_queue_established(struct nvt_rdma_queue *q)
 			q->parked_tail = NULL;
 		nvt_rdma_handle_capsule(q, rv);
 	}
+}
+
+static void nvt_rdma_queue_established_msg(struct nvt_pg_msg *m)
+{
+	nvt_rdma_queue_established(container_of(m, struct nvt_rdma_queue, established_msg));
 }
 
 static void nvt_rdma_cm_ready(struct nvt_pg_watch *w)
@@ -686,7 +768,7 @@ static void nvt_rdma_cm_ready(struct nvt_pg_watch *w)
 			break;
 		case RDMA_CM_EVENT_ESTABLISHED:
 			if (q)
-				nvt_rdma_queue_established(q);
+				nvt_rdma_queue_forward_established(q);
 			break;
 		case RDMA_CM_EVENT_DISCONNECTED:
 		case RDMA_CM_EVENT_TIMEWAIT_EXIT:
@@ -694,11 +776,9 @@ static void nvt_rdma_cm_ready(struct nvt_pg_watch *w)
 		case RDMA_CM_EVENT_CONNECT_ERROR:
 		case RDMA_CM_EVENT_UNREACHABLE:
 		case RDMA_CM_EVENT_REJECTED:
-			if (q) {
-				q->disconnect_sent = q->disconnect_sent ||
-						     ev->event == RDMA_CM_EVENT_DISCONNECTED;
+			if (q)
 				teardown = q;
-			} else if (ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL) {
+			else if (ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL) {
 				nvt_err("listener %s:%u: RDMA device removed",
 					rp->port->cfg.address, rp->port->cfg.port);
 			}
@@ -711,7 +791,7 @@ static void nvt_rdma_cm_ready(struct nvt_pg_watch *w)
 		if (destroy)
 			rdma_destroy_id(destroy);
 		if (teardown)
-			nvt_rdma_queue_teardown(teardown);
+			nvt_rdma_queue_forward_teardown(teardown);
 	}
 }
 
@@ -806,10 +886,18 @@ out_free:
 	return ret;
 }
 
+/* Main loop: run events and messages until the port has no queues, or time is up. */
+static void nvt_rdma_port_wait_queues(struct nvt_rdma_port *rp, unsigned int ms)
+{
+	uint64_t deadline = nvt_now_ns() + ms * 1000000ull;
+
+	while (rp->nr_queues && nvt_now_ns() < deadline)
+		nvt_poll_group_poll(rp->port->tgt->pg, 100);
+}
+
 static void nvt_rdma_stop_listen(struct nvt_port *port)
 {
 	struct nvt_rdma_port *rp = port->priv;
-	uint64_t deadline = nvt_now_ns() + NVT_RDMA_STOP_MS * 1000000ull;
 
 	if (!rp)
 		return;
@@ -817,15 +905,19 @@ static void nvt_rdma_stop_listen(struct nvt_port *port)
 	rdma_destroy_id(rp->listen_id);
 	rp->listen_id = NULL;
 	for (struct nvt_rdma_queue *q = rp->queues; q; q = q->next)
-		nvt_rdma_queue_disconnect(q);
-	while (rp->nr_queues && nvt_now_ns() < deadline)
-		nvt_poll_group_poll(port->tgt->pg, 100);
-	while (rp->queues) {
-		nvt_warn("qid %u: host did not disconnect in time", rp->queues->sq.qid);
-		nvt_rdma_queue_teardown(rp->queues);
+		nvt_rdma_queue_request_disconnect(q);
+	nvt_rdma_port_wait_queues(rp, NVT_RDMA_STOP_MS);
+	/* Hosts that never answered: tear their queues down without them. */
+	for (struct nvt_rdma_queue *q = rp->queues; q; q = q->next) {
+		nvt_warn("qid %u: host did not disconnect in time", q->sq.qid);
+		nvt_rdma_queue_forward_teardown(q);
 	}
-	/* Run the deferred frees the teardowns queued. */
-	nvt_poll_group_poll(port->tgt->pg, 0);
+	nvt_rdma_port_wait_queues(rp, NVT_RDMA_DRAIN_MS);
+	if (rp->nr_queues) {
+		/* Their memory stays: freeing it under a stuck owner would be worse. */
+		nvt_err("%u queue(s) still busy at shutdown", rp->nr_queues);
+		return;
+	}
 	nvt_rdma_port_free(rp);
 	port->priv = NULL;
 }
