@@ -74,6 +74,14 @@ static void nvtd_stop_io_pgs(struct nvt_target *tgt)
 	tgt->nr_io_pgs = 0;
 }
 
+/* What a host should dial: the address itself, unless it is a wildcard. */
+static const char *nvtd_host_addr(const struct nvt_listener_cfg *cfg)
+{
+	if (!strcmp(cfg->address, "0.0.0.0") || !strcmp(cfg->address, "::"))
+		return "<an address of this machine's RDMA interface>";
+	return cfg->address;
+}
+
 static int nvtd_start_listeners(struct nvt_target *tgt)
 {
 	for (unsigned int i = 0; i < tgt->nr_ports; i++) {
@@ -96,8 +104,9 @@ static int nvtd_start_listeners(struct nvt_target *tgt)
 			return ret;
 		}
 		port->listening = true;
-		nvt_info("listening on %s %s:%u", port->cfg.transport, port->cfg.address,
-			 port->cfg.port);
+		nvt_info("listening on %s %s:%u; from a host: nvme discover -t %s -a %s -s %u",
+			 port->cfg.transport, port->cfg.address, port->cfg.port,
+			 port->cfg.transport, nvtd_host_addr(&port->cfg), port->cfg.port);
 	}
 	return 0;
 }

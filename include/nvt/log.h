@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 enum nvt_log_level {
+	NVT_LOG_OFF	= -1,	/* nothing at all: for tests that provoke errors on purpose */
 	NVT_LOG_ERR	= 0,	/* something failed; the daemon keeps serving */
 	NVT_LOG_WARN	= 1,	/* a peer or a file did something wrong */
 	NVT_LOG_INFO	= 2,	/* lifecycle: listeners, controllers, shutdown */

@@ -52,6 +52,7 @@ struct nvt_rdma_queue {
 	unsigned int posted_recvs;		/* RECVs the HCA holds */
 	unsigned int posted_sends;		/* signaled send-queue WRs not yet completed */
 	bool disconnect_sent;
+	bool send_with_inv;			/* the device really implements SEND_WITH_INV */
 	struct nvt_poll_group *pg;		/* owns the CQ and the request slots */
 	struct nvt_pg_watch cq_watch;
 	/* Hand-offs between the main loop (CM, cm_id, memory) and the owner. */
@@ -219,6 +220,11 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 		write.next = &send;
 		r->data_wr.type = NVT_RDMA_WR_WRITE;
 		first = &write;
+	}
+	/* Saves the host its own LOCAL_INV; optional, so only where it works. */
+	if (r->invalidate && q->send_with_inv) {
+		send.opcode = IBV_WR_SEND_WITH_INV;
+		send.invalidate_rkey = r->rkey;
 	}
 	r->send_wr.type = NVT_RDMA_WR_SEND;
 	nvt_rdma_req_set_state(r, NVT_RDMA_REQ_COMPLETING);
@@ -632,6 +638,17 @@ static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 	return 0;
 }
 
+/*
+ * Soft-RoCE reports MEM_MGT_EXTENSIONS but does not carry SEND_WITH_INV
+ * correctly; it and other software devices show vendor id 0 or FFFFFFh
+ * (HOST-CONTRACT §4, SPDK's workaround). The host invalidates by itself then.
+ */
+static bool nvt_rdma_send_with_inv_works(const struct ibv_device_attr *dev)
+{
+	return (dev->device_cap_flags & IBV_DEVICE_MEM_MGT_EXTENSIONS) &&
+	       dev->vendor_id != 0 && dev->vendor_id != 0xffffff;
+}
+
 static void nvt_rdma_reject(struct rdma_cm_id *id, uint16_t sts)
 {
 	struct nvt_rdma_cm_rej rej = { .recfmt = 0, .sts = htole16(sts) };
@@ -672,6 +689,7 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	q->recv_depth = params.recv_depth;
 	q->nr_reqs = params.recv_depth;
 	q->pg = nvt_target_io_pg(rp->port->tgt, params.qid);
+	q->send_with_inv = nvt_rdma_send_with_inv_works(&dev);
 	id->context = q;
 	nvt_sq_init(&q->sq, rp->port->tgt, &nvt_rdma_transport_ops, rp->port, params.qid,
 		    (uint16_t)params.sq_size);

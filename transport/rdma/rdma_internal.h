@@ -87,6 +87,7 @@ struct nvt_rdma_req {
 	uint64_t remote_addr;		/* keyed SGL */
 	uint32_t rkey;
 	bool in_capsule;
+	bool invalidate;		/* the host let us invalidate rkey (keyed subtype Fh) */
 	struct nvt_req req;
 };
 

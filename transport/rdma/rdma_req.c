@@ -75,6 +75,7 @@ uint16_t nvt_rdma_map_sgl(struct nvt_rdma_req *r, uint32_t icdata_len, bool io_q
 	uint32_t len;
 
 	r->in_capsule = false;
+	r->invalidate = false;
 	r->iov.iov_base = r->data;
 	r->iov.iov_len = 0;
 	req->iov = &r->iov;
@@ -95,6 +96,7 @@ uint16_t nvt_rdma_map_sgl(struct nvt_rdma_req *r, uint32_t icdata_len, bool io_q
 		r->remote_addr = addr;
 		r->rkey = (uint32_t)sgl->keyed.key[0] | (uint32_t)sgl->keyed.key[1] << 8 |
 			  (uint32_t)sgl->keyed.key[2] << 16 | (uint32_t)sgl->keyed.key[3] << 24;
+		r->invalidate = subtype == NVT_SGL_SUB_INVALIDATE;
 		r->iov.iov_len = len;
 		req->transfer_len = len;
 		return NVT_ST_OK;
