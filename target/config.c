@@ -340,6 +340,7 @@ enum ftype {
 	FT_UUID,	/* uint8_t[16] from "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
 	FT_NGUID,	/* uint8_t[16] from 32 hex digits */
 	FT_LIST,	/* a list, handled by ->parse_list / ->print_list */
+	FT_GROUP,	/* a nested group { ... } described by ->sub */
 };
 
 struct field {
@@ -356,6 +357,8 @@ struct field {
 	void (*parse_list)(struct ctx *ctx, const config_setting_t *list,
 			   void *obj, const char *path);
 	void (*print_list)(FILE *out, const void *obj, int depth);
+	const struct field *sub;		/* FT_GROUP: its fields */
+	size_t nr_sub;
 };
 
 #define AT(type, member)	.offset = offsetof(type, member), \
@@ -365,6 +368,8 @@ struct field {
 
 static const char *const transports[] = { "rdma", NULL };
 static const char *const backends[] = { "ram", NULL };
+static const char *const pi_guards[] = { "crc16", "crc64", NULL };
+static const char *const pi_locations[] = { "last", "first", NULL };
 
 static void parse_listeners(struct ctx *ctx, const config_setting_t *list, void *obj,
 			    const char *path);
@@ -424,7 +429,20 @@ static const struct field subsys_fields[] = {
 			    .print_list = print_namespaces },
 };
 
-enum { NS_NSID, NS_BACKEND, NS_SIZE, NS_BLOCK_SIZE, NS_UUID, NS_NGUID };
+enum { PI_TYPE, PI_GUARD, PI_LOCATION, PI_MD_SIZE };
+
+static const struct field pi_fields[] = {
+	[PI_TYPE] = { "type", FT_UINT, .min = 0, .max = 3, .def = 0, AT(struct nvt_pi_cfg, type) },
+	[PI_GUARD] = { "guard", FT_STR, .def_str = "crc16", .choices = pi_guards,
+		       AT(struct nvt_pi_cfg, guard) },
+	[PI_LOCATION] = { "location", FT_STR, .def_str = "last", .choices = pi_locations,
+			  AT(struct nvt_pi_cfg, location) },
+	/* 0 here means "the PI size"; settled once type and guard are known. */
+	[PI_MD_SIZE] = { "metadata_size", FT_UINT, .min = 0, .max = NVT_MAX_METADATA,
+			 .def = 0, AT(struct nvt_pi_cfg, metadata_size) },
+};
+
+enum { NS_NSID, NS_BACKEND, NS_SIZE, NS_BLOCK_SIZE, NS_UUID, NS_NGUID, NS_PI };
 
 static const struct field ns_fields[] = {
 	[NS_NSID] = { "nsid", FT_UINT, .required = true, .min = 1, .max = NVT_MAX_NSID,
@@ -438,6 +456,8 @@ static const struct field ns_fields[] = {
 	/* Absent ids stay zero here and are derived once the subsystem nqn is known. */
 	[NS_UUID] = { "uuid", FT_UUID, AT(struct nvt_ns_cfg, uuid) },
 	[NS_NGUID] = { "nguid", FT_NGUID, AT(struct nvt_ns_cfg, nguid) },
+	[NS_PI] = { "pi", FT_GROUP, .sub = pi_fields, .nr_sub = NR(pi_fields),
+		    AT(struct nvt_ns_cfg, pi) },
 };
 
 static void store_uint(void *p, size_t width, uint64_t v)
@@ -478,6 +498,9 @@ static void set_defaults(const struct field *f, size_t nr, void *obj)
 		case FT_STR:
 			if (f->def_str)
 				snprintf(p, f->width, "%s", f->def_str);
+			break;
+		case FT_GROUP:
+			set_defaults(f->sub, f->nr_sub, p);
 			break;
 		default:
 			break;
@@ -564,6 +587,10 @@ static const char *type_name(int type)
 }
 
 /* Parse one setting into @obj; false if it was rejected (already reported). */
+static uint32_t parse_group(struct ctx *ctx, const config_setting_t *group,
+			    const struct field *fields, size_t nr, void *obj,
+			    const char *path);
+
 static bool parse_field(struct ctx *ctx, const struct field *f, const config_setting_t *s,
 			void *obj, const char *path)
 {
@@ -689,6 +716,14 @@ static bool parse_field(struct ctx *ctx, const struct field *f, const config_set
 			return false;
 		}
 		f->parse_list(ctx, s, obj, path);
+		return true;
+
+	case FT_GROUP:
+		if (type != CONFIG_TYPE_GROUP) {
+			report_at(ctx, s, path, "expected a group { ... }, not %s", type_name(type));
+			return false;
+		}
+		parse_group(ctx, s, f->sub, f->nr_sub, p, path);
 		return true;
 	}
 	return false;
@@ -891,6 +926,27 @@ out_free:
 	free(dups);
 }
 
+/* PI settings that depend on each other: metadata holds the PI tuple. */
+static void check_pi(struct ctx *ctx, const config_setting_t *ns_group, struct nvt_ns_cfg *ns,
+		     const char *path)
+{
+	const config_setting_t *g = member(ns_group, "pi");
+	unsigned int pi_size = strcmp(ns->pi.guard, "crc64") ? 8 : 16;
+	char pi_path[PATH_LEN], sub[PATH_LEN];
+
+	if (!ns->pi.type)
+		return;
+	if (!ns->pi.metadata_size) {
+		ns->pi.metadata_size = (uint16_t)pi_size;
+	} else if (ns->pi.metadata_size < pi_size) {
+		join(pi_path, path, "pi");
+		join(sub, pi_path, "metadata_size");
+		report(ctx, g ? line_of(g, "metadata_size") : line_of(ns_group, "pi"), sub,
+		       "%u bytes cannot hold the %u-byte %s PI", ns->pi.metadata_size, pi_size,
+		       ns->pi.guard);
+	}
+}
+
 static void parse_namespaces(struct ctx *ctx, const config_setting_t *list, void *obj,
 			     const char *path)
 {
@@ -923,6 +979,7 @@ static void parse_namespaces(struct ctx *ctx, const config_setting_t *list, void
 		} else if (ns->nsid) {
 			first[ns->nsid] = line_of(e, "nsid");
 		}
+		check_pi(ctx, e, ns, p);
 		/* A rejected size or block_size is 0 by now: nothing to compare. */
 		if (ns->size && ns->block_size && ns->size % ns->block_size) {
 			join(sub, p, "size");
@@ -1338,6 +1395,12 @@ static void print_group(FILE *out, const struct field *fields, size_t nr, const 
 		case FT_LIST:
 			f->print_list(out, obj, depth);
 			fputc(';', out);
+			break;
+		case FT_GROUP:
+			fputs("{\n", out);
+			print_group(out, f->sub, f->nr_sub, p, depth + 1);
+			tabs(out, depth);
+			fputs("};", out);
 			break;
 		}
 		fputc('\n', out);

@@ -23,6 +23,12 @@ static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg
 	struct nvt_ns *ns;
 	int ret;
 
+	if (cfg->pi.type) {
+		/* The config already speaks PI; the data path learns it next. */
+		nvt_err("%s: nsid %u: protection information is not served yet",
+			subsys->nqn, cfg->nsid);
+		return -EOPNOTSUPP;
+	}
 	ns = calloc(1, sizeof(*ns));
 	if (!ns)
 		return -ENOMEM;

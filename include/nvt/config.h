@@ -22,6 +22,16 @@ struct nvt_listener_cfg {
 	int line;			/* where it was defined, for later messages */
 };
 
+/* Protection information format of a namespace (T10 DIF / NVMe PI). */
+struct nvt_pi_cfg {
+	uint8_t type;			/* 0 = none, 1, 2 or 3 */
+	char guard[8];			/* "crc16" (8-byte PI) or "crc64" (16-byte PI) */
+	char location[8];		/* "last" or "first" 8/16 bytes of the metadata */
+	uint16_t metadata_size;		/* bytes per block; default the PI size (0 without PI) */
+};
+
+#define NVT_MAX_METADATA	64	/* per block; what QEMU's NVMe also offers at most */
+
 struct nvt_ns_cfg {
 	uint32_t nsid;			/* 1..NVT_MAX_NSID, unique in its subsystem */
 	char backend[16];		/* "ram" */
@@ -29,6 +39,7 @@ struct nvt_ns_cfg {
 	uint32_t block_size;		/* 512 or 4096 */
 	uint8_t uuid[16];		/* configured, or derived stably from nqn + nsid */
 	uint8_t nguid[16];		/* configured, or derived stably from nqn + nsid */
+	struct nvt_pi_cfg pi;
 	int line;
 };
 

@@ -12,7 +12,7 @@ check "normalised output names the subsystem" 'grep -q "nqn.2026-11.io.nvt:ram0"
 "$NVTD" --check-config "$out/norm.cfg" >"$out/norm2.cfg" 2>"$out/err"
 check "normalised output is itself valid and stable" '[ $? = 0 ] && cmp -s <(tail -n +2 "$out/norm.cfg") <(tail -n +2 "$out/norm2.cfg")'
 
-for f in syntax unknown_top unknown_ns wrong_type dup_nsid dup_nqn size_zero bad_block_size \
+for f in syntax unknown_top unknown_ns wrong_type bad_pi dup_nsid dup_nqn size_zero bad_block_size \
 	 size_unaligned bad_nqn bad_address unknown_backend dup_uuid; do
 	file="$SRC/tests/unit/config/$f.cfg"
 	"$NVTD" --check-config "$file" >"$out/stdout" 2>"$out/err"

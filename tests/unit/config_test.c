@@ -444,8 +444,13 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
 	{ "syntax.cfg", "3: syntax: syntax error\n" },
 	{ "unknown_top.cfg", "3: listners: unknown setting\n" },
-	{ "unknown_ns.cfg", "7: subsystems[0].namespaces[0].pi: unknown setting\n" },
+	{ "unknown_ns.cfg", "7: subsystems[0].namespaces[0].colour: unknown setting\n" },
 	{ "wrong_type.cfg", "4: listeners[0].port: expected an integer, not a string\n" },
+	{ "bad_pi.cfg",
+	  "4: subsystems[0].namespaces[0].pi.metadata_size: 8 bytes cannot hold the 16-byte crc64 PI\n"
+	  "5: subsystems[0].namespaces[1].pi.type: 5 is out of range 0..3\n"
+	  "6: subsystems[0].namespaces[2].pi.location: unknown location \"middle\" (known: last, first)\n"
+	  "7: subsystems[0].namespaces[3].pi: expected a group { ... }, not an integer\n" },
 	{ "dup_nsid.cfg",
 	  "6: subsystems[0].namespaces[2].nsid: duplicate nsid 1 (first at line 4)\n" },
 	{ "dup_nqn.cfg", "5: subsystems[2].nqn: duplicate subsystem NQN (first at line 2)\n" },
