@@ -94,6 +94,31 @@ static uint16_t nvt_ram_md_copy(struct nvt_req *req, uint8_t *md, size_t len, bo
 	return done == len ? NVT_ST_OK : NVT_ST_DATA_XFER;
 }
 
+/* Extended-LBA layout: each block's data then its metadata, back to back in req->iov. */
+static uint16_t nvt_ram_rw_interleaved(struct nvt_req *req, struct nvt_ram *ram, bool read)
+{
+	struct nvt_ns *ns = req->ns;
+	size_t bs = ns->block_size, ms = ns->md_size, off = 0;
+	uint16_t status = NVT_ST_OK;
+
+	for (uint32_t i = 0; i < req->io.nlb && !status; i++, off += bs + ms) {
+		uint64_t lba = req->io.slba + i;
+		uint8_t *data = ram->data + (lba << ns->lba_shift);
+		uint8_t *md = ram->md + lba * ms;
+
+		if (read) {
+			status = nvt_req_copy_to(req, off, data, bs);
+			if (!status)
+				status = nvt_req_copy_to(req, off + bs, md, ms);
+		} else {
+			status = nvt_req_copy_from(req, off, data, bs);
+			if (!status)
+				status = nvt_req_copy_from(req, off + bs, md, ms);
+		}
+	}
+	return status;
+}
+
 static void nvt_ram_submit(struct nvt_req *req)
 {
 	struct nvt_ns *ns = req->ns;
@@ -104,6 +129,10 @@ static void nvt_ram_submit(struct nvt_req *req)
 	size_t md_len = (size_t)req->io.nlb * ns->md_size;
 	uint16_t status = NVT_ST_OK;
 
+	if (req->io.md_interleaved && ram->md && req->io.op != NVT_IO_FLUSH) {
+		nvt_req_complete(req, nvt_ram_rw_interleaved(req, ram, req->io.op == NVT_IO_READ));
+		return;
+	}
 	switch (req->io.op) {
 	case NVT_IO_READ:
 		status = nvt_req_copy_to(req, 0, ram->data + off, len);

@@ -15,6 +15,7 @@ struct nvt_loop_req {
 	struct nvt_sqe sqe;
 	struct nvt_cqe cqe;
 	struct iovec iov[NVT_LOOP_MAX_IOV];
+	uint8_t md_buf[NVT_MD_BUF_LEN(NVT_LOOP_MAX_DATA)];
 	nvt_loop_done_fn done;
 	void *arg;
 	struct nvt_loop_req *next_free;
@@ -93,6 +94,8 @@ int nvt_loop_queue_create(struct nvt_target *tgt, uint16_t qid, uint16_t depth,
 		lr->req.cmd = &lr->sqe;
 		lr->req.cqe = &lr->cqe;
 		lr->req.iov = lr->iov;
+		lr->req.md_buf = lr->md_buf;
+		lr->req.md_buf_len = sizeof(lr->md_buf);
 		lr->next_free = q->free_list;
 		q->free_list = lr;
 	}

@@ -10,7 +10,7 @@
 #include "nvt/target.h"
 
 #define NVT_LOOP_MAX_IOV	16		/* data segments per command */
-#define NVT_LOOP_MAX_DATA	(1u << 20)	/* MDTS of the loop transport */
+#define NVT_LOOP_MAX_DATA	(128u * 1024)	/* MDTS of the loop transport, as RDMA's */
 
 extern const struct nvt_transport_ops nvt_loop_transport_ops;
 

@@ -31,6 +31,8 @@ struct nvt_target;
 #define NVT_CNTLID_MIN		1
 #define NVT_CNTLID_MAX		0xffef		/* NVMe-oF: FFF0h..FFFFh are reserved */
 #define NVT_FW_REV		"0.1"
+/* PI scratch per request: 16-byte tuples for every 512-byte block of the largest transfer. */
+#define NVT_MD_BUF_LEN(max_data)	((max_data) / 512 * 16)
 
 /* Transport capability flags. */
 #define NVT_TR_KEYED_SGL	(1u << 0)	/* data by keyed SGL (RDMA) */
@@ -82,6 +84,7 @@ struct nvt_io {
 	uint64_t slba;
 	uint32_t nlb;		/* 1-based block count */
 	bool fua;
+	bool md_interleaved;	/* req->iov holds data and metadata per block (extended LBA) */
 };
 
 /* Per-request flags. */
@@ -102,6 +105,9 @@ struct nvt_req {
 	unsigned int iov_cnt;
 	struct iovec *md_iov;			/* separate metadata, for backends that store it */
 	unsigned int md_iov_cnt;
+	void *md_buf;				/* per-slot scratch for PI the target inserts or strips */
+	uint32_t md_buf_len;			/* NVT_MD_BUF_LEN, from the transport */
+	struct iovec md_buf_iov;		/* md_iov points here when md_buf is used */
 	uint32_t transfer_len;			/* bytes the host's SGL describes */
 	uint32_t data_len;			/* bytes the command moves, set by parse */
 	uint32_t md_len;			/* metadata bytes the backend moves */

@@ -70,7 +70,7 @@ static void test_identify_ctrl(void **state)
 	assert_true(le32toh(id.ioccsz) >= 4);
 	assert_int_equal(le32toh(id.iorcsz), 1);
 	assert_int_equal(le16toh(id.icdoff), 0);
-	assert_int_equal(id.mdts, 8);	/* 1 MiB loop MDTS in 4 KiB units: 2^8 */
+	assert_int_equal(id.mdts, 5);	/* 128 KiB loop MDTS in 4 KiB units: 2^5 */
 	assert_int_equal(le32toh(id.nn), NVT_MAX_NSID);
 	assert_true(id.cmic & NVME_CTRL_CMIC_MULTI_CTRL);
 	assert_true(id.vwc & NVME_CTRL_VWC_PRESENT);
@@ -244,7 +244,7 @@ static void test_io_failure_statuses(void **state)
 	assert_int_equal(run(f->ctrl.io[0], &sqe, buf, 512, NULL), NVME_SC_INVALID_FIELD);
 	nvt_host_sqe_identify(&sqe, 0x42, 0, 0);
 	assert_int_equal(run(f->ctrl.admin, &sqe, buf, 4096, NULL), NVME_SC_INVALID_FIELD);
-	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 0, 512);	/* 2 MiB > MDTS */
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 0, 64);	/* 256 KiB > MDTS */
 	assert_int_equal(run(f->ctrl.io[0], &sqe, buf, sizeof(buf), NULL), NVME_SC_INVALID_FIELD);
 
 	/* 0Fh: the host's buffer does not match the command's length. */

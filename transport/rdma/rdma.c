@@ -43,6 +43,7 @@ struct nvt_rdma_queue {
 	uint8_t *recv_bufs;
 	struct nvt_cqe *cqes;
 	uint8_t *data_bufs;
+	uint8_t *md_bufs;
 	struct nvt_rdma_recv *recvs;
 	uint32_t recv_depth;
 	struct nvt_rdma_req *reqs;
@@ -393,6 +394,7 @@ static void nvt_rdma_queue_free(struct nvt_rdma_queue *q)
 	free(q->recv_bufs);
 	free(q->cqes);
 	free(q->data_bufs);
+	free(q->md_bufs);
 	free(q);
 }
 
@@ -561,7 +563,8 @@ static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 	q->recv_bufs = calloc(q->recv_depth, NVT_RDMA_CAPSULE);
 	q->cqes = calloc(q->nr_reqs, sizeof(*q->cqes));
 	q->data_bufs = aligned_alloc(4096, (size_t)q->nr_reqs * NVT_RDMA_MAX_DATA);
-	if (!q->recvs || !q->reqs || !q->recv_bufs || !q->cqes || !q->data_bufs)
+	q->md_bufs = calloc(q->nr_reqs, NVT_MD_BUF_LEN(NVT_RDMA_MAX_DATA));
+	if (!q->recvs || !q->reqs || !q->recv_bufs || !q->cqes || !q->data_bufs || !q->md_bufs)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < q->recv_depth; i++) {
 		q->recvs[i].wr.type = NVT_RDMA_WR_RECV;
@@ -574,6 +577,8 @@ static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 		r->queue = q;
 		r->cqe = &q->cqes[i];
 		r->data = q->data_bufs + (size_t)i * NVT_RDMA_MAX_DATA;
+		r->req.md_buf = q->md_bufs + (size_t)i * NVT_MD_BUF_LEN(NVT_RDMA_MAX_DATA);
+		r->req.md_buf_len = NVT_MD_BUF_LEN(NVT_RDMA_MAX_DATA);
 		r->state = NVT_RDMA_REQ_FREE;
 		r->next_free = q->free_reqs;
 		q->free_reqs = r;

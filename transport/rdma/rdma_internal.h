@@ -83,6 +83,7 @@ struct nvt_rdma_req {
 	struct nvt_rdma_req *next_free;
 	struct nvt_cqe *cqe;		/* in the queue's registered response array */
 	uint8_t *data;			/* NVT_RDMA_MAX_DATA bytes, registered */
+	uint8_t *md_buf;		/* PI scratch: NVT_MD_BUF_LEN(NVT_RDMA_MAX_DATA) bytes */
 	struct iovec iov;
 	uint64_t remote_addr;		/* keyed SGL */
 	uint32_t rkey;
