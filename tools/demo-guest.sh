@@ -30,7 +30,7 @@ mkdir -p /mnt/demo
 mount "$DEV" /mnt/demo
 say "mkfs.ext4 and mount: $(df -h /mnt/demo | awk 'NR == 2 { print $2 " filesystem, " $4 " free" }')"
 fio --name=demo --directory=/mnt/demo --size=32M --rw=randrw --bs=4k --iodepth=16 \
-	--ioengine=libaio --direct=1 --runtime=10 --time_based --verify=crc32c \
+	--ioengine=libaio --direct=1 --runtime=10 --time_based --verify=crc32c --eta=never \
 	--output-format=terse --terse-version=3 --output="$NVT_RIG_OUT/fio.txt"
 say "fio 4k random read/write with crc32c verify for 10 s: $(awk -F';' '{ print $8 " read IOPS, " $49 " write IOPS, errors " $5 }' "$NVT_RIG_OUT/fio.txt")"
 umount /mnt/demo
