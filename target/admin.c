@@ -51,7 +51,8 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 	id.cntlid = htole16(ctrl->cntlid);
 	id.ver = htole32(NVT_VS);
 	id.oaes = htole32(discovery ? NVME_CTRL_OAES_DL : NVME_CTRL_OAES_NA);
-	id.ctratt = htole32(NVME_CTRL_CTRATT_128_ID);
+	/* ELBAS: hosts read each namespace's guard format from Identify CNS 05h. */
+	id.ctratt = htole32(NVME_CTRL_CTRATT_128_ID | (discovery ? 0 : NVME_CTRL_CTRATT_ELBAS));
 	id.cntrltype = discovery ? NVME_CTRL_CNTRLTYPE_DISCOVERY : NVME_CTRL_CNTRLTYPE_IO;
 	id.acl = 3;
 	id.aerl = NVT_AERL - 1;
@@ -93,7 +94,17 @@ static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
 	id->nlbaf = 0;
 	id->flbas = 0;
 	id->lbaf[0].ds = ns->lba_shift;
-	id->lbaf[0].ms = 0;
+	id->lbaf[0].ms = htole16(ns->md_size);
+	if (ns->md_size) {
+		/* Fabrics carry metadata only inside the data: extended LBAs (HOST-CONTRACT §3.1). */
+		id->flbas |= NVME_NS_FLBAS_META_EXT;
+		id->mc = NVME_NS_MC_EXTENDED;
+	}
+	if (ns->pi.type) {
+		id->dpc = (uint8_t)(1u << (ns->pi.type - 1)) |
+			  (ns->pi.pi_first ? NVME_NS_DPC_PI_FIRST : NVME_NS_DPC_PI_LAST);
+		id->dps = ns->pi.type | (ns->pi.pi_first ? NVME_NS_DPS_PI_FIRST : 0);
+	}
 	/* Shared: other controllers of the subsystem see the same namespace. */
 	id->nmic = NVME_NS_NMIC_SHARED;
 	memcpy(id->nguid, ns->nguid, sizeof(id->nguid));
@@ -147,8 +158,20 @@ static void nvt_execute_identify_desclist(struct nvt_req *req)
 
 static void nvt_execute_identify_zero(struct nvt_req *req)
 {
-	/* CNS 05h/06h for the NVM command set: no extended formats, no limits. */
+	/* CNS 06h for the NVM command set: no limits of its own. */
 	nvt_req_complete(req, nvt_req_zero(req, 0, NVME_IDENTIFY_DATA_SIZE));
+}
+
+/* CNS 05h, NVM command set: the extended LBA format says which guard the PI carries. */
+static void nvt_execute_identify_nvm_ns(struct nvt_req *req)
+{
+	struct nvme_nvm_id_ns id;
+
+	memset(&id, 0, sizeof(id));
+	/* PIF (bits 8:7): 0 = 16-bit guard, 2 = 64-bit guard; storage tag size 0. */
+	if (req->ns->pi.type && req->ns->pi.guard == NVT_PI_GUARD_CRC64)
+		id.elbaf[0] = htole32(2u << 7);
+	nvt_req_complete(req, nvt_req_copy_to(req, 0, &id, sizeof(id)));
 }
 
 static void nvt_execute_identify_cs_indep(struct nvt_req *req)
@@ -212,7 +235,7 @@ static uint16_t nvt_parse_identify(struct nvt_req *req)
 		if (csi != NVME_CSI_NVM)
 			goto bad_csi;
 		status = nvt_identify_find_ns(req, false);
-		req->execute = nvt_execute_identify_zero;
+		req->execute = nvt_execute_identify_nvm_ns;
 		break;
 	case NVME_IDENTIFY_CNS_CSI_CTRL:
 		if (csi != NVME_CSI_NVM)
@@ -458,6 +481,9 @@ static uint16_t nvt_feature_get(struct nvt_req *req, uint8_t fid, uint32_t *val)
 	case NVME_FEAT_FID_NUM_QUEUES:
 		*val = nvt_feat_nr_queues(ctrl);
 		return NVT_ST_OK;
+	case NVME_FEAT_FID_HOST_BEHAVIOR:
+		/* Its 512 bytes travel as data; handled by the caller. */
+		return NVT_ST_OK;
 	default:
 		break;
 	}
@@ -468,6 +494,7 @@ bad:
 
 void nvt_execute_get_features(struct nvt_req *req)
 {
+	struct nvt_ctrl *ctrl = req->sq->ctrl;
 	uint32_t cdw10 = le32toh(req->cmd->common.cdw10);
 	uint8_t fid = cdw10 & 0xff, sel = (cdw10 >> 8) & 0x7;
 	uint32_t val = 0;
@@ -485,8 +512,6 @@ void nvt_execute_get_features(struct nvt_req *req)
 		status = NVT_ST_INVALID_FIELD;
 		goto out;
 	} else if (fid == NVME_FEAT_FID_HOST_ID) {
-		struct nvt_ctrl *ctrl = req->sq->ctrl;
-
 		/* EXHID must be 1: we only hold 128-bit host ids. */
 		if (!(le32toh(req->cmd->common.cdw11) & 1)) {
 			req->error_loc = offsetof(struct nvt_sqe_common, cdw11);
@@ -494,6 +519,9 @@ void nvt_execute_get_features(struct nvt_req *req)
 			goto out;
 		}
 		status = nvt_req_copy_to(req, 0, ctrl->hostid, sizeof(ctrl->hostid));
+		goto out;
+	} else if (fid == NVME_FEAT_FID_HOST_BEHAVIOR) {
+		status = nvt_req_copy_to(req, 0, ctrl->host_behavior, sizeof(ctrl->host_behavior));
 		goto out;
 	}
 	req->cqe->result.u32 = htole32(val);
@@ -555,6 +583,13 @@ void nvt_execute_set_features(struct nvt_req *req)
 		if (discovery || !(cdw11 & 1))
 			goto bad;	/* the cache cannot be turned off */
 		break;
+	case NVME_FEAT_FID_HOST_BEHAVIOR:
+		if (discovery)
+			goto bad;
+		/* ACRE (byte 0), ETDAS (1), LBAFEE (2): kept for Get Features; LBAFEE
+		 * is how a host says it understands the 64-bit guard formats. */
+		status = nvt_req_copy_from(req, 0, ctrl->host_behavior, sizeof(ctrl->host_behavior));
+		break;
 	default:
 		goto bad;
 	}
@@ -568,12 +603,22 @@ bad:
 uint16_t nvt_parse_get_features(struct nvt_req *req)
 {
 	uint32_t cdw10 = le32toh(req->cmd->common.cdw10);
+	bool sel_supported = ((cdw10 >> 8) & 7) == NVME_GET_FEATURES_SEL_SUPPORTED;
 
-	/* Only the 128-bit host identifier comes back as data. */
-	if ((cdw10 & 0xff) == NVME_FEAT_FID_HOST_ID &&
-	    ((cdw10 >> 8) & 7) != NVME_GET_FEATURES_SEL_SUPPORTED)
+	/* The 128-bit host identifier and Host Behavior come back as data. */
+	if ((cdw10 & 0xff) == NVME_FEAT_FID_HOST_ID && !sel_supported)
 		req->data_len = 16;
+	if ((cdw10 & 0xff) == NVME_FEAT_FID_HOST_BEHAVIOR && !sel_supported)
+		req->data_len = sizeof(req->sq->ctrl->host_behavior);
 	req->execute = nvt_execute_get_features;
+	return NVT_ST_OK;
+}
+
+uint16_t nvt_parse_set_features(struct nvt_req *req)
+{
+	if ((le32toh(req->cmd->common.cdw10) & 0xff) == NVME_FEAT_FID_HOST_BEHAVIOR)
+		req->data_len = sizeof(req->sq->ctrl->host_behavior);
+	req->execute = nvt_execute_set_features;
 	return NVT_ST_OK;
 }
 
@@ -596,8 +641,7 @@ uint16_t nvt_parse_admin_cmd(struct nvt_req *req)
 	case nvme_admin_get_features:
 		return nvt_parse_get_features(req);
 	case nvme_admin_set_features:
-		req->execute = nvt_execute_set_features;
-		return NVT_ST_OK;
+		return nvt_parse_set_features(req);
 	case nvme_admin_keep_alive:
 		req->execute = nvt_execute_keep_alive;
 		return NVT_ST_OK;

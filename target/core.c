@@ -128,6 +128,9 @@ void nvt_req_complete(struct nvt_req *req, uint16_t status)
 		return;
 	}
 	req->flags |= NVT_REQ_COMPLETED;
+	/* PI post-step of a read: what the backend returned is checked before the host sees it. */
+	if ((req->flags & NVT_REQ_PI_READ) && !status)
+		status = nvt_pi_read_check(req);
 	if (status)
 		nvt_record_error(req, status);
 

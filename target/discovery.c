@@ -114,8 +114,7 @@ uint16_t nvt_parse_discovery_cmd(struct nvt_req *req)
 	case nvme_admin_get_features:
 		return nvt_parse_get_features(req);
 	case nvme_admin_set_features:
-		req->execute = nvt_execute_set_features;
-		return NVT_ST_OK;
+		return nvt_parse_set_features(req);
 	case nvme_admin_keep_alive:
 		req->execute = nvt_execute_keep_alive;
 		return NVT_ST_OK;

@@ -1,14 +1,81 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* I/O command parsing: namespace, bounds, lengths, and the hand-off to the namespace's backend. */
 #define NVT_LOG_PREFIX "io: "
+#include <errno.h>
+
 #include "nvt/log.h"
 #include "nvt/target.h"
+
+/* A PI failure: its status and error-log fields, one rate-limited line. */
+static uint16_t nvt_pi_fail(struct nvt_req *req, const struct nvt_pi_err *err)
+{
+	static const char *const what[] = { "?", "guard", "app tag", "ref tag" };
+	static const uint16_t loc[] = {
+		0, offsetof(struct nvt_sqe_rw, slba), offsetof(struct nvt_sqe_rw, apptag),
+		offsetof(struct nvt_sqe_rw, reftag),
+	};
+
+	req->error_slba = err->lba;
+	req->error_loc = loc[err->type];
+	nvt_warn_ratelimited("%s nsid %u: %s check failed at LBA %llu (%s %s: expected %#llx, found %#llx)",
+			     req->ns->subsys->nqn, req->ns->nsid, what[err->type],
+			     (unsigned long long)err->lba,
+			     req->io.op == NVT_IO_READ ? "read" : "write",
+			     req->io.op == NVT_IO_READ ? "stored" : "from host",
+			     (unsigned long long)err->expected, (unsigned long long)err->actual);
+	return nvt_pi_err_to_status(err);
+}
+
+uint16_t nvt_pi_read_check(struct nvt_req *req)
+{
+	struct nvt_pi_err err;
+	int ret;
+
+	/* Every read re-checks what is stored: corruption at rest is reported, not served. */
+	if (req->io.md_interleaved)
+		ret = nvt_pi_verify_ext(&req->pi, req->iov, req->iov_cnt, req->io.nlb, &err);
+	else
+		ret = nvt_pi_verify(&req->pi, req->iov, req->iov_cnt, req->md_iov,
+				    req->md_iov_cnt, req->io.nlb, &err);
+	if (ret == -EILSEQ)
+		return nvt_pi_fail(req, &err);
+	return ret ? NVT_ST_INTERNAL : NVT_ST_OK;
+}
+
+/* PI pre-step of a write: insert (PRACT=1) or check the host's (PRACT=0) before storing. */
+static uint16_t nvt_pi_write_prep(struct nvt_req *req)
+{
+	struct nvt_pi_err err;
+	int ret;
+
+	if (!req->io.md_interleaved)
+		return nvt_pi_generate(&req->pi, req->iov, req->iov_cnt, req->md_iov,
+				       req->md_iov_cnt, req->io.nlb) ? NVT_ST_INTERNAL : NVT_ST_OK;
+	ret = nvt_pi_verify_ext(&req->pi, req->iov, req->iov_cnt, req->io.nlb, &err);
+	if (ret == -EILSEQ)
+		return nvt_pi_fail(req, &err);
+	if (ret)
+		return NVT_ST_INTERNAL;
+	/* PRACT=1 with metadata larger than the tuple: the host's metadata, our PI. */
+	if (req->pi.pract &&
+	    nvt_pi_generate_ext(&req->pi, req->iov, req->iov_cnt, req->io.nlb))
+		return NVT_ST_INTERNAL;
+	return NVT_ST_OK;
+}
 
 static void nvt_execute_rw(struct nvt_req *req)
 {
 	struct nvt_sq *sq = req->sq;
 	uint64_t units = (uint64_t)req->io.nlb << (req->ns->lba_shift - 9);
 
+	if (req->ns->pi.type && req->io.op == NVT_IO_WRITE) {
+		uint16_t status = nvt_pi_write_prep(req);
+
+		if (status) {
+			nvt_req_complete(req, status);
+			return;
+		}
+	}
 	/* Counted by the queue's own thread: no shared counters on the I/O path. */
 	if (req->io.op == NVT_IO_READ) {
 		sq->nr_reads++;
@@ -41,6 +108,8 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 	struct nvt_ns *ns = req->ns;
 	uint64_t slba = le64toh(rw->slba);
 	uint32_t nlb = (uint32_t)le16toh(rw->nlb) + 1;
+	uint16_t control = le16toh(rw->control);
+	uint64_t eilbrt = le32toh(rw->reftag);
 	uint64_t len;
 
 	if (slba >= ns->nblocks || nlb > ns->nblocks - slba) {
@@ -48,7 +117,15 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 		req->error_slba = slba;
 		return NVT_ST_LBA_RANGE;
 	}
+	/* The 64-bit guard's 48-bit ref tag takes its upper 16 bits from CDW3. */
+	if (ns->pi.guard == NVT_PI_GUARD_CRC64)
+		eilbrt |= (uint64_t)(le32toh(rw->cdw3) & 0xffff) << 32;
+	nvt_pi_ctx_init(&req->pi, &ns->pi, slba, NVT_PI_PRINFO(control), eilbrt,
+			le16toh(rw->apptag), le16toh(rw->appmask));
+	req->io.md_interleaved = ns->md_size && nvt_pi_md_on_wire(&req->pi);
 	len = (uint64_t)nlb << ns->lba_shift;
+	if (req->io.md_interleaved)
+		len += (uint64_t)nlb * ns->md_size;
 	if (len > req->ops->max_data_len) {
 		req->error_loc = offsetof(struct nvt_sqe_rw, nlb);
 		return NVT_ST_INVALID_FIELD;
@@ -58,6 +135,17 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 	req->io.nlb = nlb;
 	req->io.fua = le16toh(rw->control) & NVME_IO_FUA;
 	req->data_len = (uint32_t)len;
+	req->md_iov = NULL;
+	req->md_iov_cnt = 0;
+	if (ns->md_size && !req->io.md_interleaved) {
+		/* PRACT=1, tuple-sized metadata: the host moves data only; PI lives here. */
+		req->md_buf_iov.iov_base = req->md_buf;
+		req->md_buf_iov.iov_len = (size_t)nlb * ns->md_size;
+		req->md_iov = &req->md_buf_iov;
+		req->md_iov_cnt = 1;
+	}
+	if (op == NVT_IO_READ && ns->pi.type)
+		req->flags |= NVT_REQ_PI_READ;
 	req->execute = nvt_execute_rw;
 	return NVT_ST_OK;
 }
@@ -89,9 +177,7 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 
 	switch (opcode) {
 	case nvme_cmd_flush:
-		req->io.op = NVT_IO_FLUSH;
-		req->io.slba = 0;
-		req->io.nlb = 0;
+		req->io = (struct nvt_io){ .op = NVT_IO_FLUSH };
 		req->execute = nvt_execute_flush;
 		return NVT_ST_OK;
 	case nvme_cmd_write:

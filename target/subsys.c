@@ -23,12 +23,6 @@ static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg
 	struct nvt_ns *ns;
 	int ret;
 
-	if (cfg->pi.type) {
-		/* The config already speaks PI; the data path learns it next. */
-		nvt_err("%s: nsid %u: protection information is not served yet",
-			subsys->nqn, cfg->nsid);
-		return -EOPNOTSUPP;
-	}
 	ns = calloc(1, sizeof(*ns));
 	if (!ns)
 		return -ENOMEM;
@@ -39,6 +33,20 @@ static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg
 	ns->nblocks = cfg->size >> ns->lba_shift;
 	memcpy(ns->uuid, cfg->uuid, sizeof(ns->uuid));
 	memcpy(ns->nguid, cfg->nguid, sizeof(ns->nguid));
+	ns->md_size = cfg->pi.metadata_size;
+	ns->pi = (struct nvt_pi_format){
+		.type = (enum nvt_pi_type)cfg->pi.type,
+		.guard = strcmp(cfg->pi.guard, "crc64") ? NVT_PI_GUARD_CRC16 : NVT_PI_GUARD_CRC64,
+		.pi_first = !strcmp(cfg->pi.location, "first"),
+		.block_size = cfg->block_size,
+		.md_size = cfg->pi.metadata_size,
+	};
+	if (nvt_pi_format_validate(&ns->pi)) {
+		nvt_err("%s: nsid %u: invalid protection information format", subsys->nqn,
+			cfg->nsid);
+		free(ns);
+		return -EINVAL;
+	}
 	ns->be = nvt_backend_find(cfg->backend);
 	if (!ns->be) {
 		nvt_err("%s: nsid %u: no backend '%s'", subsys->nqn, cfg->nsid, cfg->backend);
@@ -55,8 +63,9 @@ static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg
 	}
 	subsys->ns[ns->nsid] = ns;
 	subsys->nr_ns++;
-	nvt_info("%s: nsid %u: %s, %llu blocks of %u bytes", subsys->nqn, ns->nsid,
-		 ns->be->name, (unsigned long long)ns->nblocks, ns->block_size);
+	nvt_info("%s: nsid %u: %s, %llu blocks of %u+%u bytes, PI type %u (%s guard, %s)",
+		 subsys->nqn, ns->nsid, ns->be->name, (unsigned long long)ns->nblocks,
+		 ns->block_size, ns->md_size, ns->pi.type, cfg->pi.guard, cfg->pi.location);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include "nvt/config.h"
+#include "nvt/pi.h"
 #include "nvt/wire.h"
 
 struct nvt_req;
@@ -89,6 +90,7 @@ struct nvt_io {
 
 /* Per-request flags. */
 #define NVT_REQ_COMPLETED	(1u << 0)	/* went through nvt_req_complete(); catches double completion */
+#define NVT_REQ_PI_READ		(1u << 1)	/* check the PI of what the backend read before completing */
 
 /**
  * struct nvt_req - one command in flight. Embedded in the transport's
@@ -115,6 +117,7 @@ struct nvt_req {
 	uint16_t error_loc;			/* offsetof() the failing SQE field, for log 01h */
 	uint64_t error_slba;			/* the failing LBA, for log 01h */
 	struct nvt_io io;			/* for the backend */
+	struct nvt_pi_ctx pi;			/* built by parse for namespaces with metadata */
 };
 
 /* Queue states. */
@@ -155,6 +158,7 @@ struct nvt_ns {
 	uint32_t block_size;
 	uint8_t lba_shift;
 	uint16_t md_size;			/* metadata bytes per block the backend stores */
+	struct nvt_pi_format pi;		/* type NONE: no PI (metadata, if any, is opaque) */
 	uint8_t uuid[16];
 	uint8_t nguid[16];
 };
@@ -214,6 +218,8 @@ struct nvt_ctrl {
 	struct nvt_req *aer[NVT_AERL];		/* held Asynchronous Event Requests */
 	unsigned int nr_aer;
 	pthread_mutex_t lock;			/* control path: AERs, events, the sqs table */
+
+	uint8_t host_behavior[512];		/* Set Features 16h, as the host sent it */
 
 	uint32_t changed_ns[NVT_MAX_CHANGED_NS];
 	unsigned int nr_changed_ns;		/* > NVT_MAX_CHANGED_NS means overflow */
@@ -368,11 +374,15 @@ uint16_t nvt_parse_admin_cmd(struct nvt_req *req);
 uint16_t nvt_parse_discovery_cmd(struct nvt_req *req);
 uint16_t nvt_parse_io_cmd(struct nvt_req *req);
 
+/** nvt_pi_read_check() - io.c's PI post-step for reads, run by the completion funnel. */
+uint16_t nvt_pi_read_check(struct nvt_req *req);
+
 /* ---- shared by admin.c and discovery.c ---- */
 
 /** nvt_execute_identify_ctrl() - Identify CNS 01h for either kind of controller. */
 void nvt_execute_identify_ctrl(struct nvt_req *req);
 uint16_t nvt_parse_get_features(struct nvt_req *req);
+uint16_t nvt_parse_set_features(struct nvt_req *req);
 void nvt_execute_get_features(struct nvt_req *req);
 void nvt_execute_set_features(struct nvt_req *req);
 void nvt_execute_keep_alive(struct nvt_req *req);

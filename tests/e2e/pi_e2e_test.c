@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Protection information end to end over the loop transport: formats, PRACT=1 insert/strip, PRACT=0 checks before storing, corruption at rest. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "nvt/backend.h"
+#include "nvt/crc.h"
+#include "nvt/host.h"
+#include "nvt/log.h"
+#include "nvt/loop.h"
+#include "nvt/pi.h"
+
+#define PI_NQN	"nqn.2026-11.io.nvt:pi"
+#define PI_HOST	"nqn.2014-08.org.nvmexpress:uuid:pi-host"
+#define NS_SIZE	(1u << 20)
+
+/* nsid 1: 512+8 Type 1; 2: 4096+16 Type 2 64-bit guard; 3: 512+8 Type 3; 4: 512+16 Type 1, PI first. */
+static const struct { uint32_t bs; uint8_t type; const char *guard, *loc; uint16_t ms; } fmts[] = {
+	[1] = { 512, 1, "crc16", "last", 8 },
+	[2] = { 4096, 2, "crc64", "last", 16 },
+	[3] = { 512, 3, "crc16", "last", 8 },
+	[4] = { 512, 1, "crc16", "first", 16 },
+};
+
+struct fixture {
+	struct nvt_target *tgt;
+	struct nvt_loop_ctrl ctrl;
+	struct nvt_subsys *subsys;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct nvt_ns_cfg ns[4];
+	struct nvt_subsys_cfg ss = { .nqn = PI_NQN, .serial = "PI", .model = "nvt pi",
+				     .allow_any_host = true, .namespaces = ns, .nr_namespaces = 4 };
+	struct nvt_config cfg = { .subsystems = &ss, .nr_subsystems = 1 };
+
+	memset(ns, 0, sizeof(ns));
+	for (int i = 0; i < 4; i++) {
+		ns[i].nsid = (uint32_t)i + 1;
+		strcpy(ns[i].backend, "ram");
+		ns[i].size = NS_SIZE;
+		ns[i].block_size = fmts[i + 1].bs;
+		ns[i].uuid[0] = ns[i].nguid[0] = (uint8_t)(i + 1);
+		ns[i].pi.type = fmts[i + 1].type;
+		strcpy(ns[i].pi.guard, fmts[i + 1].guard);
+		strcpy(ns[i].pi.location, fmts[i + 1].loc);
+		ns[i].pi.metadata_size = fmts[i + 1].ms;
+	}
+	assert_int_equal(nvt_target_create(&cfg, &f->tgt), 0);
+	assert_int_equal(nvt_loop_ctrl_connect(f->tgt, PI_NQN, PI_HOST, 1, 32, 0, &f->ctrl), 0);
+	f->subsys = nvt_target_find_subsys(f->tgt, PI_NQN);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	nvt_loop_ctrl_disconnect(&f->ctrl);
+	nvt_target_destroy(f->tgt);
+	free(f);
+	return 0;
+}
+
+static int run(struct fixture *f, struct nvt_sqe *sqe, void *buf, size_t len)
+{
+	struct nvt_cqe cqe;
+	int ret = nvt_loop_exec(f->ctrl.io[0], sqe, buf, len, &cqe);
+
+	return ret < 0 ? ret : ret & ~NVT_SC_DNR;
+}
+
+/* Read/Write with PRINFO and the tag fields a host would set. */
+static void rw(struct nvt_sqe *sqe, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb,
+	       uint8_t prinfo, uint64_t reftag, uint16_t apptag, uint16_t appmask)
+{
+	nvt_host_sqe_rw(sqe, opc, nsid, slba, nlb);
+	sqe->rw.control = htole16((uint16_t)prinfo << 10);
+	sqe->rw.reftag = htole32((uint32_t)reftag);
+	sqe->rw.cdw3 = htole32((uint32_t)(reftag >> 32) & 0xffff);
+	sqe->rw.apptag = htole16(apptag);
+	sqe->rw.appmask = htole16(appmask);
+}
+
+#define PRCHK_ALL	(NVT_PI_CHECK_GUARD | NVT_PI_CHECK_APPTAG | NVT_PI_CHECK_REFTAG)
+
+/* An extended-LBA buffer with correct PI for @nlb blocks from @slba (what a PI-capable host sends). */
+static uint8_t *ext_buf(struct fixture *f, uint32_t nsid, uint64_t slba, uint32_t nlb,
+			uint16_t apptag, uint8_t fill)
+{
+	const struct nvt_ns *ns = f->subsys->ns[nsid];
+	size_t blk = ns->block_size + ns->md_size;
+	uint8_t *buf = malloc(blk * nlb);
+	struct nvt_pi_ctx ctx;
+	struct iovec iov = { buf, blk * nlb };
+
+	for (size_t i = 0; i < blk * nlb; i++)
+		buf[i] = (uint8_t)(fill + i * 7);
+	nvt_pi_ctx_init(&ctx, &ns->pi, slba, PRCHK_ALL, slba, apptag, 0xffff);
+	assert_int_equal(nvt_pi_generate_ext(&ctx, &iov, 1, nlb), 0);
+	return buf;
+}
+
+static uint64_t last_error_lba(struct fixture *f, uint16_t *status)
+{
+	struct nvme_error_log_page e;
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_ERROR, sizeof(e), 0, false);
+	assert_int_equal(nvt_loop_exec(f->ctrl.admin, &sqe, &e, sizeof(e), &(struct nvt_cqe){ 0 }), 0);
+	*status = (uint16_t)(le16toh(e.status_field) >> 1);
+	return le64toh(e.lba);
+}
+
+static void test_identify_formats(void **state)
+{
+	struct fixture *f = *state;
+	struct nvme_id_ctrl ctrl;
+	struct nvme_id_ns id;
+	struct nvme_nvm_id_ns nvm;
+	struct nvt_sqe sqe;
+	uint8_t behavior[512] = { [2] = 1 };	/* LBAFEE */
+
+	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_CTRL, 0, 0);
+	assert_int_equal(nvt_loop_exec(f->ctrl.admin, &sqe, &ctrl, sizeof(ctrl), &(struct nvt_cqe){ 0 }), 0);
+	assert_true(le32toh(ctrl.ctratt) & NVME_CTRL_CTRATT_ELBAS);
+
+	for (uint32_t nsid = 1; nsid <= 4; nsid++) {
+		nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_NS, nsid, 0);
+		assert_int_equal(nvt_loop_exec(f->ctrl.admin, &sqe, &id, sizeof(id), &(struct nvt_cqe){ 0 }), 0);
+		/* A Linux host needs the extended-LBA bit on fabrics (HOST-CONTRACT §3.1). */
+		assert_true(id.flbas & NVME_NS_FLBAS_META_EXT);
+		assert_int_equal(le16toh(id.lbaf[0].ms), fmts[nsid].ms);
+		assert_int_equal(1u << id.lbaf[0].ds, fmts[nsid].bs);
+		assert_int_equal(id.mc, NVME_NS_MC_EXTENDED);
+		assert_int_equal(id.dps & NVME_NS_DPS_PI_MASK, fmts[nsid].type);
+		assert_int_equal(!!(id.dps & NVME_NS_DPS_PI_FIRST), !strcmp(fmts[nsid].loc, "first"));
+		assert_true(id.dpc & (1u << (fmts[nsid].type - 1)));
+		assert_int_equal(le64toh(id.nsze), NS_SIZE / fmts[nsid].bs);
+
+		nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_CSI_NS, nsid, NVME_CSI_NVM);
+		assert_int_equal(nvt_loop_exec(f->ctrl.admin, &sqe, &nvm, sizeof(nvm), &(struct nvt_cqe){ 0 }), 0);
+		assert_int_equal((le32toh(nvm.elbaf[0]) >> 7) & 3,
+				 strcmp(fmts[nsid].guard, "crc64") ? 0 : 2);
+	}
+	/* Host Behavior with LBAFEE, as a host that sees ELBAS sends it, and read back. */
+	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_HOST_BEHAVIOR, 0);
+	assert_int_equal(nvt_loop_exec(f->ctrl.admin, &sqe, behavior, sizeof(behavior), &(struct nvt_cqe){ 0 }), 0);
+	memset(behavior, 0, sizeof(behavior));
+	nvt_host_sqe_features(&sqe, false, NVME_FEAT_FID_HOST_BEHAVIOR, 0);
+	assert_int_equal(nvt_loop_exec(f->ctrl.admin, &sqe, behavior, sizeof(behavior), &(struct nvt_cqe){ 0 }), 0);
+	assert_int_equal(behavior[2], 1);
+}
+
+/* PRACT=1 (what Linux sends over rxe): data only on the wire; PI inserted, then checked and stripped. */
+static void test_pract1_insert_and_strip(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[8 * 512], back[8 * 512], ext[8 * 520];
+	struct nvt_sqe sqe;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 31);
+	rw(&sqe, nvme_cmd_write, 1, 40, 8, NVT_PI_PRACT | PRCHK_ALL, 40, 0x1234, 0xffff);
+	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
+	/* Data only comes back with PRACT=1... */
+	rw(&sqe, nvme_cmd_read, 1, 40, 8, NVT_PI_PRACT | PRCHK_ALL, 40, 0x1234, 0xffff);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	/* ...and data + the PI the target generated with PRACT=0. */
+	rw(&sqe, nvme_cmd_read, 1, 40, 8, PRCHK_ALL, 40, 0x1234, 0xffff);
+	assert_int_equal(run(f, &sqe, ext, sizeof(ext)), 0);
+	for (int b = 0; b < 8; b++) {
+		struct nvt_pi16 pi;
+
+		memcpy(&pi, ext + b * 520 + 512, 8);
+		assert_memory_equal(ext + b * 520, data + b * 512, 512);
+		assert_int_equal(be16toh(pi.guard), nvt_crc16_t10dif(0, data + b * 512, 512));
+		assert_int_equal(be16toh(pi.apptag), 0x1234);
+		assert_int_equal(be32toh(pi.reftag), 40 + b);
+	}
+	/* The wire length is data only: an extended-length buffer is refused. */
+	rw(&sqe, nvme_cmd_write, 1, 40, 8, NVT_PI_PRACT | PRCHK_ALL, 40, 0, 0);
+	assert_int_equal(run(f, &sqe, ext, sizeof(ext)), NVME_SC_SGL_INVALID_DATA);
+}
+
+/* PRACT=0: the host's PI is checked before anything is stored. */
+static void test_pract0_checks_before_storing(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t lba = 100;
+	uint8_t *good = ext_buf(f, 1, lba, 4, 0xbeef, 1);
+	uint8_t *bad = ext_buf(f, 1, lba, 4, 0xbeef, 2);
+	uint8_t back[4 * 520];
+	struct nvt_sqe sqe;
+	uint16_t status;
+
+	rw(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
+	assert_int_equal(run(f, &sqe, good, 4 * 520), 0);
+
+	/* Guard: one data bit flipped in flight, block 2. */
+	bad[2 * 520 + 17] ^= 0x10;
+	assert_int_equal(run(f, &sqe, bad, 4 * 520), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
+	assert_int_equal(last_error_lba(f, &status), lba + 2);
+	assert_int_equal(status & ~NVT_SC_DNR, NVT_ST_PI_GUARD & ~NVT_SC_DNR);
+	bad[2 * 520 + 17] ^= 0x10;
+	/* App tag: the command expects 0xcafe under a full mask. */
+	rw(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xcafe, 0xffff);
+	assert_int_equal(run(f, &sqe, bad, 4 * 520), NVT_ST_PI_APPTAG & ~NVT_SC_DNR);
+	/* ...but a mask that ignores the differing bits passes the app tag check. */
+	rw(&sqe, nvme_cmd_write, 1, lba, 4, NVT_PI_CHECK_APPTAG, lba, 0xbeee, 0xfff0);
+	assert_int_equal(run(f, &sqe, bad, 4 * 520), 0);
+	/* Put the good data back, then a misdirected write: right data and PI for
+	 * LBA 100, sent to LBA 200. Type 1 catches it by the reference tag. */
+	rw(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
+	assert_int_equal(run(f, &sqe, good, 4 * 520), 0);
+	rw(&sqe, nvme_cmd_write, 1, 200, 4, PRCHK_ALL, 200, 0xbeef, 0xffff);
+	assert_int_equal(run(f, &sqe, good, 4 * 520), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
+	assert_int_equal(last_error_lba(f, &status), 200);
+
+	/* Nothing of the failed writes reached the medium. */
+	rw(&sqe, nvme_cmd_read, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
+	assert_memory_equal(back, good, sizeof(back));
+	free(good);
+	free(bad);
+}
+
+static void test_type2_crc64_and_type3(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf = ext_buf(f, 2, 5, 3, 7, 3);
+	uint8_t *t3 = ext_buf(f, 3, 9, 2, 7, 4);
+	uint8_t data[3 * 4096], back[3 * 4096];
+	struct nvt_sqe sqe;
+
+	/* Type 2, 64-bit guard: ref tags start at EILBRT (here the LBA) and increment. */
+	rw(&sqe, nvme_cmd_write, 2, 5, 3, PRCHK_ALL, 5, 7, 0xffff);
+	assert_int_equal(run(f, &sqe, buf, 3 * 4112), 0);
+	buf[4112 + 4096 + 12] ^= 1;	/* block 1's ref tag (bytes 10..15 of the tuple) */
+	assert_int_equal(run(f, &sqe, buf, 3 * 4112), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
+	buf[4112 + 17] ^= 1;		/* and block 1's data: the guard is checked first */
+	assert_int_equal(run(f, &sqe, buf, 3 * 4112), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
+	/* PRACT=1 on the 64-bit guard namespace: data only, 48-bit ref tags. */
+	memset(data, 0x5a, sizeof(data));
+	rw(&sqe, nvme_cmd_write, 2, 0, 3, NVT_PI_PRACT | PRCHK_ALL, 0x123456789aull, 0, 0);
+	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
+	rw(&sqe, nvme_cmd_read, 2, 0, 3, NVT_PI_PRACT | PRCHK_ALL, 0x123456789aull, 0, 0);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	rw(&sqe, nvme_cmd_read, 2, 0, 3, NVT_PI_PRACT | PRCHK_ALL, 0x123456789bull, 0, 0);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
+
+	/* Type 3: the reference tag is the application's; a different one is no error. */
+	rw(&sqe, nvme_cmd_write, 3, 9, 2, PRCHK_ALL, 9, 7, 0xffff);
+	assert_int_equal(run(f, &sqe, t3, 2 * 520), 0);
+	rw(&sqe, nvme_cmd_write, 3, 50, 2, PRCHK_ALL, 50, 7, 0xffff);
+	assert_int_equal(run(f, &sqe, t3, 2 * 520), 0);
+	free(buf);
+	free(t3);
+}
+
+static void test_escape_disables_checks(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf = ext_buf(f, 1, 300, 1, 0xffff, 5);
+	struct nvt_sqe sqe;
+
+	/* App tag FFFFh (Type 1): no check at all on that block, even a bad guard. */
+	buf[3] ^= 0xff;
+	rw(&sqe, nvme_cmd_write, 1, 300, 1, PRCHK_ALL, 300, 0, 0);
+	assert_int_equal(run(f, &sqe, buf, 520), 0);
+	free(buf);
+}
+
+/* A flip in stored data or PI is reported on read with its LBA, never served. */
+static void test_corruption_at_rest(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_ns *ns = f->subsys->ns[1];
+	uint8_t data[4 * 512], back[4 * 512];
+	struct nvt_sqe sqe;
+	uint8_t *blk, *md;
+	uint16_t status;
+
+	memset(data, 0xa5, sizeof(data));
+	rw(&sqe, nvme_cmd_write, 1, 60, 4, NVT_PI_PRACT | PRCHK_ALL, 60, 0, 0);
+	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
+
+	blk = nvt_ram_block(ns, 62, (void **)&md);
+	assert_non_null(blk);
+	blk[100] ^= 0x04;
+	rw(&sqe, nvme_cmd_read, 1, 60, 4, NVT_PI_PRACT | PRCHK_ALL, 60, 0, 0);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
+	assert_int_equal(last_error_lba(f, &status), 62);
+	blk[100] ^= 0x04;
+	/* The stored reference tag (last 4 bytes of the tuple) of block 63. */
+	nvt_ram_block(ns, 63, (void **)&md);
+	md[7] ^= 0x01;
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
+	assert_int_equal(last_error_lba(f, &status), 63);
+	md[7] ^= 0x01;
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
+	assert_memory_equal(back, data, sizeof(data));
+}
+
+/* 512+16 with PI first: metadata travels even with PRACT=1; the host's extra bytes are kept. */
+static void test_large_metadata_pi_first(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf = ext_buf(f, 4, 8, 2, 9, 6), back[2 * 528];
+	struct nvt_sqe sqe;
+
+	rw(&sqe, nvme_cmd_write, 4, 8, 2, PRCHK_ALL, 8, 9, 0xffff);
+	assert_int_equal(run(f, &sqe, buf, 2 * 528), 0);
+	rw(&sqe, nvme_cmd_read, 4, 8, 2, NVT_PI_PRACT | PRCHK_ALL, 8, 9, 0xffff);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
+	assert_memory_equal(back, buf, sizeof(back));
+	/* PI first: a flipped byte after the tuple is not covered by the guard. */
+	buf[512 + 12] ^= 1;
+	rw(&sqe, nvme_cmd_write, 4, 8, 2, PRCHK_ALL, 8, 9, 0xffff);
+	assert_int_equal(run(f, &sqe, buf, 2 * 528), 0);
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_identify_formats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pract1_insert_and_strip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pract0_checks_before_storing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_type2_crc64_and_type3, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_escape_disables_checks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corruption_at_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_metadata_pi_first, setup, teardown),
+	};
+
+	nvt_log_set_level(NVT_LOG_OFF);
+	return cmocka_run_group_tests_name("pi_e2e", tests, NULL, NULL);
+}
