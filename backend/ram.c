@@ -56,6 +56,13 @@ static int nvt_ram_open(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg)
 		ram->md = nvt_ram_map(ram->md_len);
 		if (!ram->md)
 			goto out_close;
+		/*
+		 * As after an NVMe Format: a block never written carries the escape
+		 * PI (app tag FFFFh, ref tag all ones), so reading it checks nothing
+		 * instead of failing (NVM Command Set 1.0 §5.2.1.4).
+		 */
+		if (ns->pi.type)
+			memset(ram->md, 0xff, ram->md_len);
 	}
 	return 0;
 

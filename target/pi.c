@@ -6,8 +6,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <isa-l/crc.h>
-
 #include "nvt/crc.h"
 #include "nvt/pi.h"
 
@@ -24,7 +22,7 @@
 
 /* What one pass does to each block. */
 enum nvt_pi_op {
-	NVT_PI_OP_GENERATE,	/* compute the guard, write the tuple into the metadata in place */
+	NVT_PI_OP_GENERATE,	/* compute the guard, write the tuple into the metadata */
 	NVT_PI_OP_VERIFY,	/* read the tuple and check it (the pass may also copy) */
 	NVT_PI_OP_COPY,		/* copy only: split or join without checks */
 };
@@ -192,9 +190,8 @@ static inline uint64_t nvt_pi_crc_copy(enum nvt_pi_guard guard, uint64_t crc, ui
 {
 	uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
 
-	/* isa-l 2.30 declares the source non-const; it only reads it. */
 	if (guard == NVT_PI_GUARD_CRC16 && (d + len <= s || s + len <= d))
-		return crc16_t10dif_copy((uint16_t)crc, dst, (uint8_t *)src, len);
+		return nvt_crc16_t10dif_copy((uint16_t)crc, dst, src, len);
 	memmove(dst, src, len);
 	return nvt_pi_crc(guard, crc, dst, len);
 }
@@ -450,47 +447,30 @@ nvt_pi_run(const struct nvt_pi_format *fmt, const struct nvt_pi_ctx *ctx, enum n
 	return 0;
 }
 
-/* Do @cnt elements hold at least @need bytes? */
-static bool nvt_pi_iov_holds(const struct iovec *iov, unsigned int cnt, uint64_t need)
+/* Do @cnt elements hold @nlb blocks of @per_block bytes? A NULL array holds nothing. */
+static bool nvt_pi_holds(const struct iovec *iov, unsigned int cnt, uint32_t nlb, size_t per_block)
 {
-	uint64_t have = 0;
+	uint64_t need = (uint64_t)nlb * per_block, have = 0;
 
+	if (!iov)
+		cnt = 0;
 	for (unsigned int k = 0; k < cnt && have < need; k++)
 		have += iov[k].iov_len;
 	return have >= need;
 }
 
-/* Check the separate view (data, md) and the extended view of @nlb blocks; NULL means absent. */
-static bool nvt_pi_lengths_ok(const struct nvt_pi_format *fmt, uint32_t nlb,
-			      const struct iovec *data, unsigned int data_cnt,
-			      const struct iovec *md, unsigned int md_cnt,
-			      const struct iovec *ext, unsigned int ext_cnt)
-{
-	if (data && !nvt_pi_iov_holds(data, data_cnt, (uint64_t)nlb * fmt->block_size))
-		return false;
-	if (md && !nvt_pi_iov_holds(md, md_cnt, (uint64_t)nlb * fmt->md_size))
-		return false;
-	if (ext && !nvt_pi_iov_holds(ext, ext_cnt,
-				     (uint64_t)nlb * (fmt->block_size + fmt->md_size)))
-		return false;
-	return true;
-}
-
-/* An absent metadata buffer is fine when there is no metadata: give the checks something. */
-static const struct iovec nvt_pi_no_iov;
-
-static inline const struct iovec *nvt_pi_iov(const struct iovec *iov)
-{
-	return iov ? iov : &nvt_pi_no_iov;
-}
+/* Per-block byte counts of the three views. */
+#define NVT_PI_DATA(fmt)	((size_t)(fmt)->block_size)
+#define NVT_PI_MD(fmt)		((size_t)(fmt)->md_size)
+#define NVT_PI_EXT(fmt)		((size_t)(fmt)->block_size + (fmt)->md_size)
 
 int nvt_pi_generate(const struct nvt_pi_ctx *ctx, const struct iovec *data, unsigned int data_cnt,
 		    const struct iovec *md, unsigned int md_cnt, uint32_t nlb)
 {
 	struct nvt_pi_cur d, m;
 
-	if (!nvt_pi_lengths_ok(ctx->fmt, nlb, nvt_pi_iov(data), data_cnt, nvt_pi_iov(md), md_cnt,
-			       NULL, 0))
+	if (!nvt_pi_holds(data, data_cnt, nlb, NVT_PI_DATA(ctx->fmt)) ||
+	    !nvt_pi_holds(md, md_cnt, nlb, NVT_PI_MD(ctx->fmt)))
 		return -EINVAL;
 	if (ctx->fmt->type == NVT_PI_NONE)
 		return 0;
@@ -504,7 +484,7 @@ int nvt_pi_generate_ext(const struct nvt_pi_ctx *ctx, const struct iovec *ext, u
 {
 	struct nvt_pi_cur e;
 
-	if (!nvt_pi_lengths_ok(ctx->fmt, nlb, NULL, 0, NULL, 0, nvt_pi_iov(ext), cnt))
+	if (!nvt_pi_holds(ext, cnt, nlb, NVT_PI_EXT(ctx->fmt)))
 		return -EINVAL;
 	if (ctx->fmt->type == NVT_PI_NONE)
 		return 0;
@@ -517,8 +497,8 @@ int nvt_pi_verify(const struct nvt_pi_ctx *ctx, const struct iovec *data, unsign
 {
 	struct nvt_pi_cur d, m;
 
-	if (!nvt_pi_lengths_ok(ctx->fmt, nlb, nvt_pi_iov(data), data_cnt, nvt_pi_iov(md), md_cnt,
-			       NULL, 0))
+	if (!nvt_pi_holds(data, data_cnt, nlb, NVT_PI_DATA(ctx->fmt)) ||
+	    !nvt_pi_holds(md, md_cnt, nlb, NVT_PI_MD(ctx->fmt)))
 		return -EINVAL;
 	/* Nothing to look at: PRCHK 0 (or Type 3 with only the ref tag asked) is a no-op. */
 	if (ctx->fmt->type == NVT_PI_NONE || !ctx->check)
@@ -533,7 +513,7 @@ int nvt_pi_verify_ext(const struct nvt_pi_ctx *ctx, const struct iovec *ext, uns
 {
 	struct nvt_pi_cur e;
 
-	if (!nvt_pi_lengths_ok(ctx->fmt, nlb, NULL, 0, NULL, 0, nvt_pi_iov(ext), cnt))
+	if (!nvt_pi_holds(ext, cnt, nlb, NVT_PI_EXT(ctx->fmt)))
 		return -EINVAL;
 	if (ctx->fmt->type == NVT_PI_NONE || !ctx->check)
 		return 0;
@@ -547,8 +527,9 @@ int nvt_pi_split(const struct nvt_pi_format *fmt, const struct iovec *ext, unsig
 {
 	struct nvt_pi_cur e, d, m;
 
-	if (!nvt_pi_lengths_ok(fmt, nlb, nvt_pi_iov(data), data_cnt, nvt_pi_iov(md), md_cnt,
-			       nvt_pi_iov(ext), ext_cnt))
+	if (!nvt_pi_holds(ext, ext_cnt, nlb, NVT_PI_EXT(fmt)) ||
+	    !nvt_pi_holds(data, data_cnt, nlb, NVT_PI_DATA(fmt)) ||
+	    !nvt_pi_holds(md, md_cnt, nlb, NVT_PI_MD(fmt)))
 		return -EINVAL;
 	nvt_pi_cur_init(&e, ext);
 	nvt_pi_cur_init(&d, data);
@@ -562,8 +543,9 @@ int nvt_pi_join(const struct nvt_pi_format *fmt, const struct iovec *data, unsig
 {
 	struct nvt_pi_cur e, d, m;
 
-	if (!nvt_pi_lengths_ok(fmt, nlb, nvt_pi_iov(data), data_cnt, nvt_pi_iov(md), md_cnt,
-			       nvt_pi_iov(ext), ext_cnt))
+	if (!nvt_pi_holds(ext, ext_cnt, nlb, NVT_PI_EXT(fmt)) ||
+	    !nvt_pi_holds(data, data_cnt, nlb, NVT_PI_DATA(fmt)) ||
+	    !nvt_pi_holds(md, md_cnt, nlb, NVT_PI_MD(fmt)))
 		return -EINVAL;
 	nvt_pi_cur_init(&e, ext);
 	nvt_pi_cur_init(&d, data);
@@ -578,8 +560,9 @@ int nvt_pi_verify_split(const struct nvt_pi_ctx *ctx, const struct iovec *ext, u
 {
 	struct nvt_pi_cur e, d, m;
 
-	if (!nvt_pi_lengths_ok(ctx->fmt, nlb, nvt_pi_iov(data), data_cnt, nvt_pi_iov(md), md_cnt,
-			       nvt_pi_iov(ext), ext_cnt))
+	if (!nvt_pi_holds(ext, ext_cnt, nlb, NVT_PI_EXT(ctx->fmt)) ||
+	    !nvt_pi_holds(data, data_cnt, nlb, NVT_PI_DATA(ctx->fmt)) ||
+	    !nvt_pi_holds(md, md_cnt, nlb, NVT_PI_MD(ctx->fmt)))
 		return -EINVAL;
 	nvt_pi_cur_init(&e, ext);
 	nvt_pi_cur_init(&d, data);
@@ -589,15 +572,17 @@ int nvt_pi_verify_split(const struct nvt_pi_ctx *ctx, const struct iovec *ext, u
 	return nvt_pi_run(ctx->fmt, ctx, NVT_PI_OP_VERIFY, &e, &e, &d, &m, nlb, err);
 }
 
-int nvt_pi_verify_join(const struct nvt_pi_ctx *ctx, const struct iovec *data, unsigned int data_cnt,
+int nvt_pi_verify_join(const struct nvt_pi_ctx *ctx,
+		       const struct iovec *data, unsigned int data_cnt,
 		       const struct iovec *md, unsigned int md_cnt,
 		       const struct iovec *ext, unsigned int ext_cnt, uint32_t nlb,
 		       struct nvt_pi_err *err)
 {
 	struct nvt_pi_cur e, d, m;
 
-	if (!nvt_pi_lengths_ok(ctx->fmt, nlb, nvt_pi_iov(data), data_cnt, nvt_pi_iov(md), md_cnt,
-			       nvt_pi_iov(ext), ext_cnt))
+	if (!nvt_pi_holds(ext, ext_cnt, nlb, NVT_PI_EXT(ctx->fmt)) ||
+	    !nvt_pi_holds(data, data_cnt, nlb, NVT_PI_DATA(ctx->fmt)) ||
+	    !nvt_pi_holds(md, md_cnt, nlb, NVT_PI_MD(ctx->fmt)))
 		return -EINVAL;
 	nvt_pi_cur_init(&e, ext);
 	nvt_pi_cur_init(&d, data);

@@ -21,6 +21,12 @@
 uint16_t nvt_crc16_t10dif(uint16_t seed, const void *buf, size_t len);
 
 /**
+ * nvt_crc16_t10dif_copy() - copy @len bytes from @src to @dst and return
+ * their CRC-16/T10-DIF in one pass (isa-l's fused routine); seeds as above.
+ */
+uint16_t nvt_crc16_t10dif_copy(uint16_t seed, void *dst, const void *src, size_t len);
+
+/**
  * nvt_crc64_nvme() - CRC-64/NVMe ("Rocksoft") of @len bytes at @buf (64b guard).
  * @seed: 0 to start; to continue over a split buffer pass the previous result.
  * @buf: data; may be NULL when @len is 0.

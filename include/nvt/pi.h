@@ -14,7 +14,8 @@
  * runs on the I/O path over the request's iovecs, which may split blocks and
  * PI tuples at any byte. The model is SPDK's (spdk_dif_ctx_init() once, then
  * generate/verify) with NVMe semantics: NVM Command Set 1.0 §5.2 "End-to-end
- * Data Protection" (and T10 SBC-4's protection information model for the 16b guard).
+ * Data Protection" (and T10 SBC-4's protection information model for the
+ * 16b guard).
  */
 
 /* PI type of a namespace: DPS bits 2:0 of Identify Namespace. */
@@ -27,8 +28,8 @@ enum nvt_pi_type {
 
 /* Guard format: the LBA format's PIF (NVM Command Set 1.0 §5.2). */
 enum nvt_pi_guard {
-	NVT_PI_GUARD_CRC16,	/* 8-byte tuple: CRC-16/T10-DIF guard, 16b app tag, 32b ref tag */
-	NVT_PI_GUARD_CRC64,	/* 16-byte tuple: CRC-64/NVMe guard, 16b app tag, 48b ref tag (STS 0) */
+	NVT_PI_GUARD_CRC16,	/* 8 bytes: CRC-16/T10-DIF guard, 16b app tag, 32b ref tag */
+	NVT_PI_GUARD_CRC64,	/* 16 bytes: CRC-64/NVMe guard, 16b app, 48b ref tag (STS 0) */
 };
 
 /**
@@ -36,11 +37,11 @@ enum nvt_pi_guard {
  * built from its config, immutable afterwards.
  */
 struct nvt_pi_format {
-	enum nvt_pi_type type;		/* NVT_PI_NONE: split/join still move opaque metadata */
+	enum nvt_pi_type type;		/* NONE: split/join still move opaque metadata */
 	enum nvt_pi_guard guard;	/* tuple format; ignored for NVT_PI_NONE */
-	bool pi_first;			/* tuple in the first bytes of the metadata (DPS bit 3), else the last */
+	bool pi_first;			/* tuple first in the metadata (DPS bit 3), else last */
 	uint32_t block_size;		/* data bytes per block */
-	uint16_t md_size;		/* metadata bytes per block; >= nvt_pi_size() when type != NONE */
+	uint16_t md_size;		/* metadata bytes per block; with PI >= nvt_pi_size() */
 };
 
 /* PRINFO (CDW12 bits 13:10 of Read/Write/Compare/Verify): PRCHK bits 2:0 and PRACT bit 3. */
@@ -57,10 +58,10 @@ struct nvt_pi_format {
  * nvt_pi_ctx_init() at parse time and read-only afterwards.
  */
 struct nvt_pi_ctx {
-	const struct nvt_pi_format *fmt;	/* the namespace's format; must outlive the command */
-	uint32_t check;			/* NVT_PI_CHECK_* to apply; REFTAG never set for Type 3 */
+	const struct nvt_pi_format *fmt;	/* the namespace's; outlives the command */
+	uint32_t check;			/* NVT_PI_CHECK_* to apply; no REFTAG for Type 3 */
 	bool pract;			/* PRINFO.PRACT */
-	uint64_t ref_tag;		/* Type 1/2: ref tag of the first block; Type 3: value generate stores */
+	uint64_t ref_tag;		/* Type 1/2: first block's; Type 3: what generate stores */
 	uint16_t app_tag;		/* ELBAT: written by generate, compared by verify */
 	uint16_t app_mask;		/* ELBATM: bits of the app tag verify compares */
 	uint64_t slba;			/* first LBA, for nvt_pi_err.lba */
@@ -79,7 +80,7 @@ enum nvt_pi_err_type {
  */
 struct nvt_pi_err {
 	enum nvt_pi_err_type type;
-	uint64_t expected;	/* guard: CRC computed; app tag: ELBAT & mask; ref tag: expected ref tag */
+	uint64_t expected;	/* guard: CRC computed; app tag: ELBAT & mask; ref tag: expected */
 	uint64_t actual;	/* the same field as stored (app tag: masked) */
 	uint64_t lba;		/* ctx->slba + offset: goes to req->error_slba */
 	uint32_t offset;	/* block index within the command */
@@ -199,7 +200,8 @@ int nvt_pi_generate_ext(const struct nvt_pi_ctx *ctx, const struct iovec *ext, u
  * shorter than @nlb blocks.
  */
 int nvt_pi_verify(const struct nvt_pi_ctx *ctx, const struct iovec *data, unsigned int data_cnt,
-		  const struct iovec *md, unsigned int md_cnt, uint32_t nlb, struct nvt_pi_err *err);
+		  const struct iovec *md, unsigned int md_cnt, uint32_t nlb,
+		  struct nvt_pi_err *err);
 
 /**
  * nvt_pi_verify_ext() - nvt_pi_verify() over an extended-LBA buffer, the
@@ -300,7 +302,8 @@ int nvt_pi_verify_split(const struct nvt_pi_ctx *ctx, const struct iovec *ext, u
  * Return: 0, -EILSEQ (see @err) or -EINVAL (a buffer is too short; nothing
  * was copied).
  */
-int nvt_pi_verify_join(const struct nvt_pi_ctx *ctx, const struct iovec *data, unsigned int data_cnt,
+int nvt_pi_verify_join(const struct nvt_pi_ctx *ctx,
+		       const struct iovec *data, unsigned int data_cnt,
 		       const struct iovec *md, unsigned int md_cnt,
 		       const struct iovec *ext, unsigned int ext_cnt, uint32_t nlb,
 		       struct nvt_pi_err *err);
