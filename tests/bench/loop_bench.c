@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Loop transport + ram backend, one core: 4K random read and write IOPS and ns per I/O through the whole core path. */
+/* Loop transport + ram backend on one core: 4K random read and write IOPS with PI off and in each PI mode, with the ratio to PI off. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,28 +9,26 @@
 #include "nvt/host.h"
 #include "nvt/log.h"
 #include "nvt/loop.h"
+#include "nvt/pi.h"
 
 #define BENCH_NQN	"nqn.2026-11.io.nvt:bench"
 #define BENCH_HOST	"nqn.2014-08.org.nvmexpress:uuid:bench"
-#define BENCH_SIZE	(256ull << 20)
+#define BENCH_LBAS	4096u		/* 16 MiB of 4 KiB blocks: PI buffers for each fit in memory */
 #define BENCH_DEPTH	32
+#define PRCHK_ALL	(NVT_PI_CHECK_GUARD | NVT_PI_CHECK_APPTAG | NVT_PI_CHECK_REFTAG)
 
-struct bench_io {
-	uint8_t buf[4096];
-	struct iovec iov;
-	struct nvt_sqe sqe;
-	bool busy;
-	unsigned int failures;
+/* nsid 1: no PI; 2: 4096+8 Type 1 (16-bit guard); 3: 4096+16 Type 1 (64-bit guard). */
+static const struct bench_mode {
+	const char *name;
+	uint32_t nsid;
+	uint8_t prinfo;
+} modes[] = {
+	{ "PI off", 1, 0 },
+	{ "Type 1 PRACT=1 (insert/strip)", 2, NVT_PI_PRACT | PRCHK_ALL },
+	{ "Type 1 PRACT=0, all checks", 2, PRCHK_ALL },
+	{ "Type 1 64-bit guard PRACT=1", 3, NVT_PI_PRACT | PRCHK_ALL },
+	{ "Type 1 64-bit guard PRACT=0", 3, PRCHK_ALL },
 };
-
-static void bench_done(void *arg, const struct nvt_cqe *cqe)
-{
-	struct bench_io *io = arg;
-
-	io->busy = false;
-	if (cqe->status)
-		io->failures++;
-}
 
 static uint64_t now_ns(void)
 {
@@ -40,68 +38,124 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Keep BENCH_DEPTH commands in flight for @secs; ram completes inline, so this is CPU cost. */
-static double bench_run(struct nvt_loop_queue *q, uint8_t opcode, double secs, unsigned int *fail)
-{
-	static struct bench_io ios[BENCH_DEPTH];
-	uint64_t nblocks = BENCH_SIZE / 4096, done = 0, start, end, rnd = 88172645463325252ull;
+static unsigned int failures;
 
-	start = now_ns();
-	end = start + (uint64_t)(secs * 1e9);
+static void bench_done(void *arg, const struct nvt_cqe *cqe)
+{
+	if (cqe->status)
+		failures++;
+}
+
+/*
+ * Keep BENCH_DEPTH commands in flight for @secs; ram completes inline, so
+ * this measures the CPU cost of the core path. Extended-LBA writes come from
+ * @ext, prepared with correct PI per LBA (the host's work, not timed).
+ */
+static double bench_run(struct nvt_loop_queue *q, const struct bench_mode *m, uint8_t opcode,
+			uint8_t *ext, size_t blk, double secs)
+{
+	static uint8_t rbuf[BENCH_DEPTH][4096 + 16];
+	uint64_t done = 0, start = now_ns(), end = start + (uint64_t)(secs * 1e9);
+	uint64_t rnd = 88172645463325252ull;
+	struct nvt_sqe sqe;
+
 	while (now_ns() < end) {
-		for (int batch = 0; batch < 1024; batch++) {
-			struct bench_io *io = &ios[done % BENCH_DEPTH];
+		for (int batch = 0; batch < 1024; batch++, done++) {
+			uint64_t lba;
+			struct iovec iov;
 
 			rnd ^= rnd << 13;
 			rnd ^= rnd >> 7;
 			rnd ^= rnd << 17;
-			nvt_host_sqe_rw(&io->sqe, opcode, 1, rnd % nblocks, 1);
-			io->iov.iov_base = io->buf;
-			io->iov.iov_len = sizeof(io->buf);
-			io->busy = true;
-			if (nvt_loop_submit(q, &io->sqe, &io->iov, 1, bench_done, io))
+			lba = rnd % BENCH_LBAS;
+			nvt_host_sqe_rw(&sqe, opcode, m->nsid, lba, 1);
+			sqe.rw.control = htole16((uint16_t)m->prinfo << 10);
+			sqe.rw.reftag = htole32((uint32_t)lba);
+			sqe.rw.appmask = 0;
+			iov.iov_base = opcode == nvme_cmd_write && ext ? ext + lba * blk :
+								  rbuf[done % BENCH_DEPTH];
+			iov.iov_len = blk;
+			if (nvt_loop_submit(q, &sqe, &iov, 1, bench_done, NULL))
 				abort();
-			done++;
 		}
 	}
-	for (int i = 0; i < BENCH_DEPTH; i++)
-		*fail += ios[i].failures;
 	return (double)done / ((double)(now_ns() - start) / 1e9);
 }
 
 int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 2.0;
+	static const struct { uint8_t type; const char *guard; uint16_t ms; } fmt[] = {
+		{ 0, "crc16", 0 }, { 1, "crc16", 8 }, { 1, "crc64", 16 },
+	};
+	struct nvt_ns_cfg ns[3];
 	struct nvt_subsys_cfg subsys = { .nqn = BENCH_NQN, .allow_any_host = true,
-					  .serial = "BENCH", .model = "nvt bench" };
-	struct nvt_ns_cfg ns = { .nsid = 1, .backend = "ram", .size = BENCH_SIZE,
-				 .block_size = 4096 };
+					  .serial = "BENCH", .model = "nvt bench",
+					  .namespaces = ns, .nr_namespaces = 3 };
 	struct nvt_config cfg = { .subsystems = &subsys, .nr_subsystems = 1 };
+	struct nvt_subsys *s;
 	struct nvt_loop_ctrl ctrl;
 	struct nvt_target *tgt;
-	unsigned int fail = 0;
-	double read_iops, write_iops;
+	double base[2] = { 0, 0 };
 
-	subsys.namespaces = &ns;
-	subsys.nr_namespaces = 1;
+	memset(ns, 0, sizeof(ns));
+	for (int i = 0; i < 3; i++) {
+		ns[i].nsid = (uint32_t)i + 1;
+		strcpy(ns[i].backend, "ram");
+		ns[i].size = (uint64_t)BENCH_LBAS * 4096;
+		ns[i].block_size = 4096;
+		ns[i].uuid[0] = ns[i].nguid[0] = (uint8_t)(i + 1);
+		ns[i].pi.type = fmt[i].type;
+		strcpy(ns[i].pi.guard, fmt[i].guard);
+		strcpy(ns[i].pi.location, "last");
+		ns[i].pi.metadata_size = fmt[i].ms;
+	}
 	nvt_log_set_level(NVT_LOG_ERR);
 	if (nvt_target_create(&cfg, &tgt) ||
 	    nvt_loop_ctrl_connect(tgt, BENCH_NQN, BENCH_HOST, 1, BENCH_DEPTH, 0, &ctrl)) {
 		fprintf(stderr, "loop_bench: setup failed\n");
 		return 1;
 	}
-	/* Touch every block once so page faults stay out of the measurement. */
-	bench_run(ctrl.io[0], nvme_cmd_write, secs / 2, &fail);
-	write_iops = bench_run(ctrl.io[0], nvme_cmd_write, secs, &fail);
-	read_iops = bench_run(ctrl.io[0], nvme_cmd_read, secs, &fail);
-	printf("loop+ram 4K randwrite, 1 core, QD%d: %.0f IOPS, %.0f ns/IO\n", BENCH_DEPTH,
-	       write_iops, 1e9 / write_iops);
-	printf("loop+ram 4K randread,  1 core, QD%d: %.0f IOPS, %.0f ns/IO\n", BENCH_DEPTH,
-	       read_iops, 1e9 / read_iops);
+	s = nvt_target_find_subsys(tgt, BENCH_NQN);
+	printf("loop transport + ram backend, 4 KiB random I/O over %u blocks, QD%d, 1 core, %.1f s each\n",
+	       BENCH_LBAS, BENCH_DEPTH, secs);
+	printf("%-32s %10s %8s %10s %8s\n", "mode", "write IOPS", "ns/IO", "read IOPS", "ns/IO");
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		const struct bench_mode *m = &modes[i];
+		const struct nvt_ns *n = s->ns[m->nsid];
+		bool ext = n->md_size && !(m->prinfo & NVT_PI_PRACT);
+		size_t blk = 4096 + (ext ? n->md_size : 0);
+		uint8_t *wbuf = NULL;
+		double w, r;
+
+		if (ext) {
+			struct nvt_pi_ctx ctx;
+			struct iovec iov;
+
+			wbuf = malloc((size_t)BENCH_LBAS * blk);
+			memset(wbuf, 0x5a, (size_t)BENCH_LBAS * blk);
+			for (uint64_t lba = 0; lba < BENCH_LBAS; lba++) {
+				iov = (struct iovec){ wbuf + lba * blk, blk };
+				nvt_pi_ctx_init(&ctx, &n->pi, lba, PRCHK_ALL, lba, 0, 0);
+				nvt_pi_generate_ext(&ctx, &iov, 1, 1);
+			}
+		}
+		/* Warm up (and write every block once, so reads check real PI). */
+		bench_run(ctrl.io[0], m, nvme_cmd_write, wbuf, blk, secs / 4);
+		w = bench_run(ctrl.io[0], m, nvme_cmd_write, wbuf, blk, secs);
+		r = bench_run(ctrl.io[0], m, nvme_cmd_read, NULL, blk, secs);
+		if (i == 0) {
+			base[0] = w;
+			base[1] = r;
+		}
+		printf("%-32s %10.0f %8.0f %10.0f %8.0f   (%.2fx / %.2fx of PI off)\n", m->name,
+		       w, 1e9 / w, r, 1e9 / r, w / base[0], r / base[1]);
+		free(wbuf);
+	}
 	nvt_loop_ctrl_disconnect(&ctrl);
 	nvt_target_destroy(tgt);
-	if (fail) {
-		fprintf(stderr, "loop_bench: %u commands failed\n", fail);
+	if (failures) {
+		fprintf(stderr, "loop_bench: %u commands failed\n", failures);
 		return 1;
 	}
 	return 0;
