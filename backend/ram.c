@@ -164,4 +164,5 @@ const struct nvt_backend_ops nvt_ram_backend_ops = {
 	.open = nvt_ram_open,
 	.close = nvt_ram_close,
 	.submit = nvt_ram_submit,
+	.block = nvt_ram_block,
 };

@@ -322,6 +322,13 @@ static const char *check_address(const char *s)
 	return "not an IPv4 or IPv6 address";
 }
 
+static const char *check_socket_path(const char *s)
+{
+	if (*s && *s != '/')
+		return "must be an absolute path";
+	return NULL;
+}
+
 static const char *check_block_size(uint64_t v)
 {
 	return v == 512 || v == 4096 ? NULL : "must be 512 or 4096";
@@ -384,7 +391,7 @@ static void print_subsystems(FILE *out, const void *obj, int depth);
 static void print_hosts(FILE *out, const void *obj, int depth);
 static void print_namespaces(FILE *out, const void *obj, int depth);
 
-enum { TOP_LOG_LEVEL, TOP_DISCOVERY, TOP_THREADS, TOP_LISTENERS, TOP_SUBSYSTEMS };
+enum { TOP_LOG_LEVEL, TOP_DISCOVERY, TOP_THREADS, TOP_CONTROL, TOP_LISTENERS, TOP_SUBSYSTEMS };
 
 static const struct field top_fields[] = {
 	[TOP_LOG_LEVEL] = { "log_level", FT_LEVEL, .def = NVT_LOG_INFO,
@@ -394,6 +401,9 @@ static const struct field top_fields[] = {
 	/* 0: one I/O poll group per online CPU, decided at start-up. */
 	[TOP_THREADS] = { "threads", FT_UINT, .min = 0, .max = 256, .def = 0,
 			  AT(struct nvt_config, threads) },
+	/* nvtctl's way in: scrub, fault injection, status. Empty: no socket. */
+	[TOP_CONTROL] = { "control_socket", FT_STR, .def_str = "", .check = check_socket_path,
+			  AT(struct nvt_config, control_socket) },
 	[TOP_LISTENERS] = { "listeners", FT_LIST, .parse_list = parse_listeners,
 			    .print_list = print_listeners },
 	[TOP_SUBSYSTEMS] = { "subsystems", FT_LIST, .parse_list = parse_subsystems,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "nvt/config.h"
+#include "nvt/control.h"
 #include "nvt/log.h"
 #include "nvt/poll_group.h"
 #include "nvt/target.h"
@@ -209,6 +210,7 @@ int main(int argc, char **argv)
 	struct nvt_config cfg;
 	struct nvt_target *tgt;
 	bool check_only = false;
+	struct nvt_control *control = NULL;
 	sigset_t sigs;
 	int opt, ret, status = NVTD_EXIT_OK;
 
@@ -277,6 +279,11 @@ int main(int argc, char **argv)
 	ret = nvtd_start_io_pgs(tgt, cfg.threads);
 	if (!ret)
 		ret = nvtd_start_listeners(tgt);
+	if (!ret && cfg.control_socket[0]) {
+		ret = nvt_control_create(tgt, cfg.control_socket, &control);
+		if (ret)
+			nvt_err("control socket %s: %s", cfg.control_socket, strerror(-ret));
+	}
 	if (!ret) {
 		struct nvtd d = { .tgt = tgt };
 
@@ -285,6 +292,7 @@ int main(int argc, char **argv)
 	if (ret)
 		status = NVTD_EXIT_START;
 	/* Controllers first (hosts are told), then listeners drain their queues. */
+	nvt_control_destroy(control);
 	nvt_target_stop(tgt);
 	nvtd_stop_listeners(tgt);
 	nvtd_stop_io_pgs(tgt);

@@ -60,6 +60,7 @@ struct nvt_config {
 	int log_level;				/* enum nvt_log_level; default info */
 	bool discovery;				/* serve the discovery subsystem; default true */
 	uint32_t threads;			/* I/O poll groups; 0 = one per online CPU */
+	char control_socket[108];		/* unix socket for nvtctl; "" = none */
 	struct nvt_listener_cfg *listeners;
 	unsigned int nr_listeners;
 	struct nvt_subsys_cfg *subsystems;

@@ -68,6 +68,7 @@ struct nvt_backend_ops {
 	int (*open)(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg); /* set ns->be_priv; -errno */
 	void (*close)(struct nvt_ns *ns);	/* release everything open() took */
 	void (*submit)(struct nvt_req *req);	/* do req->io; complete via nvt_req_complete(), maybe inline */
+	void *(*block)(struct nvt_ns *ns, uint64_t lba, void **md); /* memory backends: where a block lives (scrub, fault injection); NULL if not */
 };
 
 /** nvt_backend_find() - the backend ops registered under @name, or NULL. */
@@ -302,6 +303,25 @@ void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid);
  * Return: the number of controllers torn down.
  */
 unsigned int nvt_target_check_keep_alive(struct nvt_target *tgt, uint64_t now_ns);
+
+/* ---- target/scrub.c ---- */
+
+/**
+ * nvt_ns_scrub() - check the stored PI of every block of @ns: the guard, and
+ * for Type 1 the reference tag. @bad is called for each failing block.
+ * Runs over the backend's memory while I/O goes on: a block written
+ * concurrently may be reported once, falsely.
+ * Return: 0 (count in @nr_bad), -EOPNOTSUPP (backend has no direct access),
+ * -ENODATA (no PI on @ns).
+ */
+int nvt_ns_scrub(struct nvt_ns *ns, void (*bad)(uint64_t lba, const struct nvt_pi_err *err, void *arg),
+		 void *arg, uint64_t *nr_bad);
+
+/**
+ * nvt_ns_inject() - flip bit @bit of block @lba's data (or metadata), behind
+ * every host's back: a drill for the PI checks. Return: 0 or -errno.
+ */
+int nvt_ns_inject(struct nvt_ns *ns, uint64_t lba, bool in_metadata, uint32_t bit);
 
 /* ---- target/ctrl.c ---- */
 

@@ -282,6 +282,19 @@ static void test_escape_disables_checks(void **state)
 	free(buf);
 }
 
+static uint64_t scrub_lbas[8];
+static enum nvt_pi_err_type scrub_errs[8];
+static unsigned int scrub_hits;
+
+static void scrub_bad(uint64_t lba, const struct nvt_pi_err *err, void *arg)
+{
+	if (scrub_hits < 8) {
+		scrub_lbas[scrub_hits] = lba;
+		scrub_errs[scrub_hits] = err->type;
+	}
+	scrub_hits++;
+}
+
 /* A flip in stored data or PI is reported on read with its LBA, never served. */
 static void test_corruption_at_rest(void **state)
 {
@@ -291,6 +304,7 @@ static void test_corruption_at_rest(void **state)
 	struct nvt_sqe sqe;
 	uint8_t *blk, *md;
 	uint16_t status;
+	uint64_t nr_bad;
 
 	memset(data, 0xa5, sizeof(data));
 	rw(&sqe, nvme_cmd_write, 1, 60, 4, NVT_PI_PRACT | PRCHK_ALL, 60, 0, 0);
@@ -311,6 +325,21 @@ static void test_corruption_at_rest(void **state)
 	md[7] ^= 0x01;
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
 	assert_memory_equal(back, data, sizeof(data));
+
+	/* Scrub walks every block and names exactly the damaged ones. */
+	scrub_hits = 0;
+	assert_int_equal(nvt_ns_scrub(ns, scrub_bad, NULL, &nr_bad), 0);
+	assert_int_equal(nr_bad, 0);
+	assert_int_equal(nvt_ns_inject(ns, 61, false, 4000), 0);
+	assert_int_equal(nvt_ns_inject(ns, 63, true, 60), 0);	/* a ref tag bit */
+	assert_int_equal(nvt_ns_scrub(ns, scrub_bad, NULL, &nr_bad), 0);
+	assert_int_equal(nr_bad, 2);
+	assert_int_equal(scrub_lbas[0], 61);
+	assert_int_equal(scrub_errs[0], NVT_PI_ERR_GUARD);
+	assert_int_equal(scrub_lbas[1], 63);
+	assert_int_equal(scrub_errs[1], NVT_PI_ERR_REFTAG);
+	assert_int_equal(nvt_ns_inject(ns, ns->nblocks, false, 0), -ERANGE);
+	assert_int_equal(nvt_ns_inject(ns, 0, true, 64), -EINVAL);
 }
 
 /* 512+16 with PI first: metadata travels even with PRACT=1; the host's extra bytes are kept. */
