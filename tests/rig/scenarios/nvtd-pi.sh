@@ -12,7 +12,9 @@ PIBUF=$NVT_BUILD/nvt-pi-buf
 rig_begin
 rig_check "nvtd has the RDMA transport" nvtd_has_rdma
 rig_check "rxe link up" rig_rxe_up
+SOCK=/run/nvtd-pi.sock	# a unix socket cannot live on the 9p share
 cat > "$CFG" <<CFG
+control_socket = "$SOCK";
 listeners = ( { transport = "rdma"; address = "$RIG_ADDR"; } );
 subsystems = ( {
 	nqn = "$NQN";
@@ -71,6 +73,26 @@ head -c 512 "$NVT_RIG_OUT/good.bin" > "$NVT_RIG_OUT/good.data"
 dd if="$DEV" of="$NVT_RIG_OUT/read.data" bs=512 skip=1000 count=1 iflag=direct status=none
 rig_check "block 1000 reads back (PRACT=1) as the PRACT=0 write stored it" \
 	cmp "$NVT_RIG_OUT/read.data" "$NVT_RIG_OUT/good.data"
+
+rig_step "corruption at rest, behind the host's back"
+LBA=4242
+dd if=/dev/urandom of="$NVT_RIG_OUT/blk.bin" bs=512 count=1 status=none
+rig_check "host writes LBA $LBA" dd if="$NVT_RIG_OUT/blk.bin" of="$DEV" bs=512 seek=$LBA oflag=direct status=none
+rig_check "scrub before: clean" "$NVT_BUILD/nvtctl" -s "$SOCK" scrub "$NQN" 1
+rig_check "nvtctl flips one data bit of LBA $LBA" "$NVT_BUILD/nvtctl" -s "$SOCK" inject "$NQN" 1 $LBA data 1234
+if dd if="$DEV" of=/dev/null bs=512 skip=$LBA count=1 iflag=direct status=none 2> "$NVT_RIG_OUT/dd.err"; then
+	rig_fail "the corrupted block was served"
+fi
+cat "$NVT_RIG_OUT/dd.err"
+# The block layer turns a PI error into BLK_STS_PROTECTION, which reads return as EILSEQ.
+rig_check "the host's read fails with a protection error" \
+	grep -Eq "Invalid or incomplete multibyte|Input/output error" "$NVT_RIG_OUT/dd.err"
+rig_check "nvtd logged the guard error with the LBA" grep -q "guard check failed at LBA $LBA" "$NVTD_LOG"
+"$NVT_BUILD/nvtctl" -s "$SOCK" scrub "$NQN" 1 > "$NVT_RIG_OUT/scrub.txt" || true
+cat "$NVT_RIG_OUT/scrub.txt"
+rig_check "scrub lists exactly LBA $LBA" bash -c \
+	"test \$(grep -c '^bad LBA' $NVT_RIG_OUT/scrub.txt) = 1 && grep -q '^bad LBA $LBA: guard' $NVT_RIG_OUT/scrub.txt"
+rig_check "the host's kernel reported the protection error" bash -c "dmesg | grep -q 'sc 0x82'"
 
 rig_step "4096+16, 64-bit guard"
 nvme id-ns -H /dev/nvme0n2 > "$NVT_RIG_OUT/id-ns2.txt"
