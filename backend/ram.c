@@ -126,6 +126,105 @@ static uint16_t nvt_ram_rw_interleaved(struct nvt_req *req, struct nvt_ram *ram,
 	return status;
 }
 
+/* Zero [off, off + len) of the data; whole pages go back to the kernel (they read as zero). */
+static void nvt_ram_zero(struct nvt_ram *ram, size_t off, size_t len, bool release)
+{
+	size_t page = 4096, start = (off + page - 1) & ~(page - 1), end = (off + len) & ~(page - 1);
+
+	if (release && start < end &&
+	    !madvise(ram->data + start, end - start, MADV_DONTNEED)) {
+		memset(ram->data + off, 0, start - off);
+		memset(ram->data + end, 0, off + len - end);
+		return;
+	}
+	memset(ram->data + off, 0, len);
+}
+
+/* The stored PI of [slba, slba + nlb) as the command's PI context asks. */
+static uint16_t nvt_ram_check_pi(struct nvt_req *req, struct nvt_ram *ram, uint64_t slba,
+				 uint32_t nlb)
+{
+	struct nvt_ns *ns = req->ns;
+	struct iovec d = { ram->data + (slba << ns->lba_shift), (size_t)nlb << ns->lba_shift };
+	struct iovec m = { ram->md + slba * ns->md_size, (size_t)nlb * ns->md_size };
+	struct nvt_pi_err err;
+	int ret;
+
+	if (!ns->pi.type)
+		return NVT_ST_OK;
+	ret = nvt_pi_verify(&req->pi, &d, 1, &m, 1, nlb, &err);
+	if (ret == -EILSEQ)
+		return nvt_req_pi_failed(req, &err);
+	return ret ? NVT_ST_INTERNAL : NVT_ST_OK;
+}
+
+static uint16_t nvt_ram_write_zeroes(struct nvt_req *req, struct nvt_ram *ram)
+{
+	struct nvt_ns *ns = req->ns;
+	size_t off = (size_t)req->io.slba << ns->lba_shift, len = (size_t)req->io.nlb << ns->lba_shift;
+	uint8_t *md = ram->md ? ram->md + req->io.slba * ns->md_size : NULL;
+	size_t md_len = (size_t)req->io.nlb * ns->md_size;
+
+	nvt_ram_zero(ram, off, len, req->io.deac);
+	if (!md)
+		return NVT_ST_OK;
+	memset(md, 0, md_len);
+	/* PRACT=1: the zeroed blocks get valid PI (guard of zeroes, tags per type). */
+	if (ns->pi.type && req->pi.pract) {
+		struct iovec d = { ram->data + off, len }, m = { md, md_len };
+
+		if (nvt_pi_generate(&req->pi, &d, 1, &m, 1, req->io.nlb))
+			return NVT_ST_INTERNAL;
+	}
+	return NVT_ST_OK;
+}
+
+static uint16_t nvt_ram_deallocate(struct nvt_req *req, struct nvt_ram *ram)
+{
+	struct nvme_dsm_range ranges[NVME_DSM_MAX_RANGES];
+	struct nvt_ns *ns = req->ns;
+	uint16_t status;
+
+	/* The core validated every range already. */
+	status = nvt_req_copy_from(req, 0, ranges, (size_t)req->io.nr_ranges * sizeof(ranges[0]));
+	for (unsigned int i = 0; i < req->io.nr_ranges && !status; i++) {
+		uint64_t slba = le64toh(ranges[i].slba);
+		uint32_t nlb = le32toh(ranges[i].nlb);
+
+		nvt_ram_zero(ram, (size_t)slba << ns->lba_shift, (size_t)nlb << ns->lba_shift, true);
+		/* Deallocated blocks read as zeroes with the escape PI, as never-written ones. */
+		if (ram->md)
+			memset(ram->md + slba * ns->md_size, ns->pi.type ? 0xff : 0,
+			       (size_t)nlb * ns->md_size);
+	}
+	return status;
+}
+
+static uint16_t nvt_ram_compare(struct nvt_req *req, struct nvt_ram *ram)
+{
+	struct nvt_ns *ns = req->ns;
+	size_t bs = ns->block_size, ms = ns->md_size;
+	uint16_t status;
+	bool same = true;
+
+	/* NVMe 2.0 §3.2.1: the stored blocks' PI is checked first, as for a read. */
+	status = nvt_ram_check_pi(req, ram, req->io.slba, req->io.nlb);
+	if (status)
+		return status;
+	if (req->io.md_interleaved) {
+		for (uint32_t i = 0; i < req->io.nlb && same; i++) {
+			uint64_t lba = req->io.slba + i;
+
+			same = nvt_req_equal(req, i * (bs + ms), ram->data + (lba << ns->lba_shift), bs) &&
+			       nvt_req_equal(req, i * (bs + ms) + bs, ram->md + lba * ms, ms);
+		}
+	} else {
+		same = nvt_req_equal(req, 0, ram->data + (req->io.slba << ns->lba_shift),
+				     (size_t)req->io.nlb << ns->lba_shift);
+	}
+	return same ? NVT_ST_OK : NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED) | NVT_SC_DNR;
+}
+
 static void nvt_ram_submit(struct nvt_req *req)
 {
 	struct nvt_ns *ns = req->ns;
@@ -136,7 +235,8 @@ static void nvt_ram_submit(struct nvt_req *req)
 	size_t md_len = (size_t)req->io.nlb * ns->md_size;
 	uint16_t status = NVT_ST_OK;
 
-	if (req->io.md_interleaved && ram->md && req->io.op != NVT_IO_FLUSH) {
+	if (req->io.md_interleaved && ram->md &&
+	    (req->io.op == NVT_IO_READ || req->io.op == NVT_IO_WRITE)) {
 		nvt_req_complete(req, nvt_ram_rw_interleaved(req, ram, req->io.op == NVT_IO_READ));
 		return;
 	}
@@ -153,6 +253,19 @@ static void nvt_ram_submit(struct nvt_req *req)
 		break;
 	case NVT_IO_FLUSH:
 		/* RAM is the medium: a completed write is already there. */
+		break;
+	case NVT_IO_WRITE_ZEROES:
+		status = nvt_ram_write_zeroes(req, ram);
+		break;
+	case NVT_IO_DEALLOCATE:
+		status = nvt_ram_deallocate(req, ram);
+		break;
+	case NVT_IO_COMPARE:
+		status = nvt_ram_compare(req, ram);
+		break;
+	case NVT_IO_VERIFY:
+		/* Memory is always readable; what can be wrong is the PI. */
+		status = ram->md ? nvt_ram_check_pi(req, ram, req->io.slba, req->io.nlb) : NVT_ST_OK;
 		break;
 	}
 	nvt_req_complete(req, status);

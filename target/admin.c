@@ -68,6 +68,8 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 	if (!discovery) {
 		/* Volatile write cache, and Flush to NSID FFFFFFFFh supported. */
 		id.vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;
+		id.oncs = htole16(NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM |
+				  NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY);
 	}
 	sgls = 1;			/* SGLs supported, no alignment rule */
 	if (ops->flags & NVT_TR_KEYED_SGL)
@@ -107,6 +109,12 @@ static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
 	}
 	/* Shared: other controllers of the subsystem see the same namespace. */
 	id->nmic = NVME_NS_NMIC_SHARED;
+	/*
+	 * DLFEAT: Write Zeroes may deallocate (bit 3); deallocated blocks read as
+	 * zeroes (001b), except that with PI their tuple is the escape one, which
+	 * DLFEAT cannot express: then "not reported" (000b).
+	 */
+	id->dlfeat = (1u << 3) | (ns->pi.type ? 0 : 1);
 	memcpy(id->nguid, ns->nguid, sizeof(id->nguid));
 }
 
@@ -385,7 +393,10 @@ static const uint8_t nvt_admin_opcodes[] = {
 	nvme_admin_set_features, nvme_admin_get_features, nvme_admin_async_event,
 	nvme_admin_keep_alive, NVT_OPC_FABRICS,
 };
-static const uint8_t nvt_io_opcodes[] = { nvme_cmd_flush, nvme_cmd_write, nvme_cmd_read };
+static const uint8_t nvt_io_opcodes[] = {
+	nvme_cmd_flush, nvme_cmd_write, nvme_cmd_read, nvme_cmd_compare,
+	nvme_cmd_write_zeroes, nvme_cmd_dsm, nvme_cmd_verify,
+};
 
 static void nvt_execute_get_log_effects(struct nvt_req *req)
 {
@@ -397,8 +408,10 @@ static void nvt_execute_get_log_effects(struct nvt_req *req)
 		log.acs[nvt_admin_opcodes[i]] = htole32(NVME_CMD_EFFECTS_CSUPP);
 	for (size_t i = 0; i < sizeof(nvt_io_opcodes); i++)
 		log.iocs[nvt_io_opcodes[i]] = htole32(NVME_CMD_EFFECTS_CSUPP);
-	/* A write changes logical block content. */
+	/* These change logical block content. */
 	log.iocs[nvme_cmd_write] |= htole32(NVME_CMD_EFFECTS_LBCC);
+	log.iocs[nvme_cmd_write_zeroes] |= htole32(NVME_CMD_EFFECTS_LBCC);
+	log.iocs[nvme_cmd_dsm] |= htole32(NVME_CMD_EFFECTS_LBCC);
 	nvt_log_writer_init(&w, req);
 	nvt_log_write(&w, &log, sizeof(log));
 	nvt_req_complete(req, nvt_log_writer_finish(&w));

@@ -214,6 +214,26 @@ static void zero_iov(void *base, size_t done, size_t n, void *arg)
 	memset(base, 0, n);
 }
 
+struct nvt_cmp {
+	const uint8_t *buf;
+	bool equal;
+};
+
+static void cmp_iov(void *base, size_t done, size_t n, void *arg)
+{
+	struct nvt_cmp *c = arg;
+
+	if (c->equal && memcmp(base, c->buf + done, n))
+		c->equal = false;
+}
+
+bool nvt_req_equal(struct nvt_req *req, size_t off, const void *buf, size_t len)
+{
+	struct nvt_cmp c = { .buf = buf, .equal = true };
+
+	return !nvt_req_iov_walk(req, off, len, cmp_iov, &c) && c.equal;
+}
+
 uint16_t nvt_req_copy_to(struct nvt_req *req, size_t off, const void *buf, size_t len)
 {
 	return nvt_req_iov_walk(req, off, len, copy_to_iov, (void *)buf);

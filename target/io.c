@@ -6,8 +6,7 @@
 #include "nvt/log.h"
 #include "nvt/target.h"
 
-/* A PI failure: its status and error-log fields, one rate-limited line. */
-static uint16_t nvt_pi_fail(struct nvt_req *req, const struct nvt_pi_err *err)
+uint16_t nvt_req_pi_failed(struct nvt_req *req, const struct nvt_pi_err *err)
 {
 	static const char *const what[] = { "?", "guard", "app tag", "ref tag" };
 	static const uint16_t loc[] = {
@@ -38,7 +37,7 @@ uint16_t nvt_pi_read_check(struct nvt_req *req)
 		ret = nvt_pi_verify(&req->pi, req->iov, req->iov_cnt, req->md_iov,
 				    req->md_iov_cnt, req->io.nlb, &err);
 	if (ret == -EILSEQ)
-		return nvt_pi_fail(req, &err);
+		return nvt_req_pi_failed(req, &err);
 	return ret ? NVT_ST_INTERNAL : NVT_ST_OK;
 }
 
@@ -53,7 +52,7 @@ static uint16_t nvt_pi_write_prep(struct nvt_req *req)
 				       req->md_iov_cnt, req->io.nlb) ? NVT_ST_INTERNAL : NVT_ST_OK;
 	ret = nvt_pi_verify_ext(&req->pi, req->iov, req->iov_cnt, req->io.nlb, &err);
 	if (ret == -EILSEQ)
-		return nvt_pi_fail(req, &err);
+		return nvt_req_pi_failed(req, &err);
 	if (ret)
 		return NVT_ST_INTERNAL;
 	/* PRACT=1 with metadata larger than the tuple: the host's metadata, our PI. */
@@ -102,6 +101,80 @@ static void nvt_execute_flush_all(struct nvt_req *req)
 	nvt_req_complete(req, NVT_ST_OK);
 }
 
+/* SLBA + NLB inside the namespace, with overflow in mind. */
+static uint16_t nvt_check_range(struct nvt_req *req, uint64_t slba, uint64_t nlb)
+{
+	if (slba >= req->ns->nblocks || nlb > req->ns->nblocks - slba) {
+		req->error_loc = offsetof(struct nvt_sqe_rw, slba);
+		req->error_slba = slba;
+		return NVT_ST_LBA_RANGE;
+	}
+	return NVT_ST_OK;
+}
+
+static void nvt_execute_backend(struct nvt_req *req)
+{
+	req->ns->be->submit(req);
+}
+
+/* Write Zeroes, Verify: a range and PI parameters, no data on the wire. */
+static uint16_t nvt_parse_range_only(struct nvt_req *req, enum nvt_io_op op)
+{
+	struct nvt_sqe_rw *rw = &req->cmd->rw;
+	struct nvt_ns *ns = req->ns;
+	uint64_t slba = le64toh(rw->slba);
+	uint32_t nlb = (uint32_t)le16toh(rw->nlb) + 1;
+	uint16_t control = le16toh(rw->control);
+	uint64_t eilbrt = le32toh(rw->reftag);
+	uint16_t status;
+
+	status = nvt_check_range(req, slba, nlb);
+	if (status)
+		return status;
+	if (ns->pi.guard == NVT_PI_GUARD_CRC64)
+		eilbrt |= (uint64_t)(le32toh(rw->cdw3) & 0xffff) << 32;
+	nvt_pi_ctx_init(&req->pi, &ns->pi, slba, NVT_PI_PRINFO(control), eilbrt,
+			le16toh(rw->apptag), le16toh(rw->appmask));
+	req->io = (struct nvt_io){
+		.op = op, .slba = slba, .nlb = nlb, .fua = control & NVME_IO_FUA,
+		/* Write Zeroes DEAC: CDW12 bit 25, bit 9 of the control half. */
+		.deac = op == NVT_IO_WRITE_ZEROES && (control & (1u << 9)),
+	};
+	req->data_len = 0;
+	req->execute = nvt_execute_backend;
+	return NVT_ST_OK;
+}
+
+/* Dataset Management: deallocate the listed ranges; other attributes are hints we ignore. */
+static void nvt_execute_dsm(struct nvt_req *req)
+{
+	struct nvme_dsm_range ranges[NVME_DSM_MAX_RANGES];
+	uint16_t status;
+
+	if (!(le32toh(req->cmd->common.cdw11) & NVME_DSMGMT_AD)) {
+		nvt_req_complete(req, NVT_ST_OK);
+		return;
+	}
+	status = nvt_req_copy_from(req, 0, ranges, req->data_len);
+	for (unsigned int i = 0; i < req->io.nr_ranges && !status; i++)
+		status = nvt_check_range(req, le64toh(ranges[i].slba), le32toh(ranges[i].nlb));
+	if (status) {
+		nvt_req_complete(req, status);
+		return;
+	}
+	req->ns->be->submit(req);
+}
+
+static uint16_t nvt_parse_dsm(struct nvt_req *req)
+{
+	uint32_t nr = (le32toh(req->cmd->common.cdw10) & 0xff) + 1;
+
+	req->io = (struct nvt_io){ .op = NVT_IO_DEALLOCATE, .nr_ranges = (uint16_t)nr };
+	req->data_len = nr * (uint32_t)sizeof(struct nvme_dsm_range);
+	req->execute = nvt_execute_dsm;
+	return NVT_ST_OK;
+}
+
 static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 {
 	struct nvt_sqe_rw *rw = &req->cmd->rw;
@@ -112,11 +185,8 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 	uint64_t eilbrt = le32toh(rw->reftag);
 	uint64_t len;
 
-	if (slba >= ns->nblocks || nlb > ns->nblocks - slba) {
-		req->error_loc = offsetof(struct nvt_sqe_rw, slba);
-		req->error_slba = slba;
+	if (nvt_check_range(req, slba, nlb))
 		return NVT_ST_LBA_RANGE;
-	}
 	/* The 64-bit guard's 48-bit ref tag takes its upper 16 bits from CDW3. */
 	if (ns->pi.guard == NVT_PI_GUARD_CRC64)
 		eilbrt |= (uint64_t)(le32toh(rw->cdw3) & 0xffff) << 32;
@@ -133,7 +203,7 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 	req->io.op = op;
 	req->io.slba = slba;
 	req->io.nlb = nlb;
-	req->io.fua = le16toh(rw->control) & NVME_IO_FUA;
+	req->io.fua = control & NVME_IO_FUA;
 	req->data_len = (uint32_t)len;
 	req->md_iov = NULL;
 	req->md_iov_cnt = 0;
@@ -146,7 +216,7 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 	}
 	if (op == NVT_IO_READ && ns->pi.type)
 		req->flags |= NVT_REQ_PI_READ;
-	req->execute = nvt_execute_rw;
+	req->execute = op == NVT_IO_COMPARE ? nvt_execute_backend : nvt_execute_rw;
 	return NVT_ST_OK;
 }
 
@@ -165,7 +235,16 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 		req->execute = nvt_execute_flush_all;
 		return NVT_ST_OK;
 	}
-	if (opcode != nvme_cmd_flush && opcode != nvme_cmd_write && opcode != nvme_cmd_read) {
+	switch (opcode) {
+	case nvme_cmd_flush:
+	case nvme_cmd_write:
+	case nvme_cmd_read:
+	case nvme_cmd_write_zeroes:
+	case nvme_cmd_dsm:
+	case nvme_cmd_compare:
+	case nvme_cmd_verify:
+		break;
+	default:
 		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
 		return NVT_ST_INVALID_OPCODE;
 	}
@@ -182,6 +261,14 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 		return NVT_ST_OK;
 	case nvme_cmd_write:
 		return nvt_parse_rw(req, NVT_IO_WRITE);
+	case nvme_cmd_write_zeroes:
+		return nvt_parse_range_only(req, NVT_IO_WRITE_ZEROES);
+	case nvme_cmd_verify:
+		return nvt_parse_range_only(req, NVT_IO_VERIFY);
+	case nvme_cmd_dsm:
+		return nvt_parse_dsm(req);
+	case nvme_cmd_compare:
+		return nvt_parse_rw(req, NVT_IO_COMPARE);
 	default:
 		return nvt_parse_rw(req, NVT_IO_READ);
 	}

@@ -79,6 +79,10 @@ enum nvt_io_op {
 	NVT_IO_READ,		/* blocks -> req->iov */
 	NVT_IO_WRITE,		/* req->iov -> blocks */
 	NVT_IO_FLUSH,		/* make completed writes durable */
+	NVT_IO_WRITE_ZEROES,	/* zero the range; PI generated when req->pi.pract */
+	NVT_IO_DEALLOCATE,	/* DSM: req->iov holds io.nr_ranges validated struct nvme_dsm_range */
+	NVT_IO_COMPARE,		/* stored blocks (after their PI checks) == req->iov? */
+	NVT_IO_VERIFY,		/* stored blocks readable, their PI as req->pi asks */
 };
 
 struct nvt_io {
@@ -87,6 +91,8 @@ struct nvt_io {
 	uint32_t nlb;		/* 1-based block count */
 	bool fua;
 	bool md_interleaved;	/* req->iov holds data and metadata per block (extended LBA) */
+	bool deac;		/* write zeroes: the host allows deallocation */
+	uint16_t nr_ranges;	/* deallocate: ranges in req->iov */
 };
 
 /* Per-request flags. */
@@ -381,6 +387,9 @@ uint16_t nvt_req_copy_to(struct nvt_req *req, size_t off, const void *buf, size_
 /** nvt_req_copy_from() - copy @len bytes out of the request's data at @off. Return: status. */
 uint16_t nvt_req_copy_from(struct nvt_req *req, size_t off, void *buf, size_t len);
 
+/** nvt_req_equal() - do @len bytes of the request's data at @off equal @buf? */
+bool nvt_req_equal(struct nvt_req *req, size_t off, const void *buf, size_t len);
+
 /** nvt_req_zero() - zero @len bytes of the request's data from @off. Return: status. */
 uint16_t nvt_req_zero(struct nvt_req *req, size_t off, size_t len);
 
@@ -393,6 +402,13 @@ uint16_t nvt_parse_connect_cmd(struct nvt_req *req);
 uint16_t nvt_parse_admin_cmd(struct nvt_req *req);
 uint16_t nvt_parse_discovery_cmd(struct nvt_req *req);
 uint16_t nvt_parse_io_cmd(struct nvt_req *req);
+
+/**
+ * nvt_req_pi_failed() - a PI check of @req failed: fill the error log fields
+ * (LBA, SQE location), log one rate-limited line naming subsystem, nsid and
+ * LBA. Return: the status to complete with (82h/83h/84h).
+ */
+uint16_t nvt_req_pi_failed(struct nvt_req *req, const struct nvt_pi_err *err);
 
 /** nvt_pi_read_check() - io.c's PI post-step for reads, run by the completion funnel. */
 uint16_t nvt_pi_read_check(struct nvt_req *req);

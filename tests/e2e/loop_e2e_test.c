@@ -74,6 +74,8 @@ static void test_identify_ctrl(void **state)
 	assert_int_equal(le32toh(id.nn), NVT_MAX_NSID);
 	assert_true(id.cmic & NVME_CTRL_CMIC_MULTI_CTRL);
 	assert_true(id.vwc & NVME_CTRL_VWC_PRESENT);
+	assert_int_equal(le16toh(id.oncs), NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM |
+					   NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY);
 	assert_true(le32toh(id.oaes) & NVME_CTRL_OAES_NA);
 	assert_int_equal(id.sqes, 0x66);
 	assert_int_equal(id.cqes, 0x44);
@@ -99,6 +101,7 @@ static void test_identify_ns(void **state)
 	assert_int_equal(id.lbaf[0].ds, 9);
 	assert_int_equal(le16toh(id.lbaf[0].ms), 0);
 	assert_true(id.nmic & NVME_NS_NMIC_SHARED);
+	assert_int_equal(id.dlfeat, 0x9);	/* WZ may deallocate; deallocated reads zeroes */
 
 	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_NS, 3, 0);
 	assert_int_equal(run(f->ctrl.admin, &sqe, &id, sizeof(id), NULL), 0);

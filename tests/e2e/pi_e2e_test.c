@@ -361,6 +361,103 @@ static void test_large_metadata_pi_first(void **state)
 	free(buf);
 }
 
+static int dsm(struct fixture *f, uint32_t nsid, const uint64_t (*r)[2], unsigned int n, bool ad)
+{
+	struct nvme_dsm_range ranges[256];
+	struct nvt_sqe sqe;
+
+	memset(ranges, 0, sizeof(ranges));
+	for (unsigned int i = 0; i < n; i++) {
+		ranges[i].slba = htole64(r[i][0]);
+		ranges[i].nlb = htole32((uint32_t)r[i][1]);
+	}
+	nvt_host_sqe_init(&sqe, nvme_cmd_dsm, nsid);
+	sqe.common.cdw10 = htole32(n - 1);
+	sqe.common.cdw11 = htole32(ad ? NVME_DSMGMT_AD : NVME_DSMGMT_IDR);
+	return run(f, &sqe, ranges, n * sizeof(ranges[0]));
+}
+
+/* Write Zeroes, DSM deallocate, Compare, Verify keep PI consistent, and fail with the right status. */
+static void test_zeroes_dsm_compare_verify(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_ns *ns = f->subsys->ns[1];
+	uint8_t data[16 * 512], back[16 * 512], zero[16 * 512] = { 0 };
+	struct nvt_sqe sqe;
+	uint64_t nr_bad;
+	uint16_t status;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 1);
+	rw(&sqe, nvme_cmd_write, 1, 500, 16, NVT_PI_PRACT | PRCHK_ALL, 500, 0, 0);
+	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
+
+	/* Compare: equal, then one byte off (85h), then a stored flip (the PI check comes first). */
+	rw(&sqe, nvme_cmd_compare, 1, 500, 16, NVT_PI_PRACT | PRCHK_ALL, 500, 0, 0);
+	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
+	data[3000] ^= 1;
+	assert_int_equal(run(f, &sqe, data, sizeof(data)),
+			 NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED));
+	data[3000] ^= 1;
+	assert_int_equal(nvt_ns_inject(ns, 505, false, 7), 0);
+	assert_int_equal(run(f, &sqe, data, sizeof(data)), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
+	/* Verify: no data moves, the stored PI is checked; the failing LBA is logged. */
+	rw(&sqe, nvme_cmd_verify, 1, 500, 16, PRCHK_ALL, 500, 0, 0);
+	assert_int_equal(run(f, &sqe, NULL, 0), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
+	assert_int_equal(last_error_lba(f, &status), 505);
+	assert_int_equal(nvt_ns_inject(ns, 505, false, 7), 0);
+	assert_int_equal(run(f, &sqe, NULL, 0), 0);
+	rw(&sqe, nvme_cmd_verify, 1, ns->nblocks - 1, 2, 0, 0, 0, 0);
+	assert_int_equal(run(f, &sqe, NULL, 0), NVME_SC_LBA_RANGE);
+
+	/* Write Zeroes with PRACT=1: zeroes with valid PI, read back through every check. */
+	rw(&sqe, nvme_cmd_write_zeroes, 1, 504, 8, NVT_PI_PRACT | PRCHK_ALL, 504, 0x77, 0);
+	assert_int_equal(run(f, &sqe, NULL, 0), 0);
+	rw(&sqe, nvme_cmd_read, 1, 500, 16, NVT_PI_PRACT | NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG,
+	   500, 0, 0);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
+	assert_memory_equal(back, data, 4 * 512);
+	assert_memory_equal(back + 4 * 512, zero, 8 * 512);
+	assert_memory_equal(back + 12 * 512, data + 12 * 512, 4 * 512);
+	/* Write Zeroes past the end; and one as large as the whole namespace. */
+	rw(&sqe, nvme_cmd_write_zeroes, 1, ns->nblocks - 4, 8, NVT_PI_PRACT, 0, 0, 0);
+	assert_int_equal(run(f, &sqe, NULL, 0), NVME_SC_LBA_RANGE);
+
+	/* DSM deallocate: the ranges read as zeroes and check clean (escape PI). */
+	assert_int_equal(dsm(f, 1, (const uint64_t[][2]){ { 500, 2 }, { 514, 2 } }, 2, true), 0);
+	rw(&sqe, nvme_cmd_read, 1, 500, 16, NVT_PI_PRACT | PRCHK_ALL, 500, 0, 0);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
+	assert_memory_equal(back, zero, 2 * 512);
+	assert_memory_equal(back + 2 * 512, data + 2 * 512, 2 * 512);
+	assert_memory_equal(back + 14 * 512, zero, 2 * 512);
+	/* A bad range among good ones: nothing is deallocated. */
+	assert_int_equal(dsm(f, 1, (const uint64_t[][2]){ { 502, 1 }, { ns->nblocks, 1 } }, 2, true),
+			 NVME_SC_LBA_RANGE);
+	rw(&sqe, nvme_cmd_read, 1, 502, 1, NVT_PI_PRACT, 502, 0, 0);
+	assert_int_equal(run(f, &sqe, back, 512), 0);
+	assert_memory_equal(back, data + 2 * 512, 512);
+	/* Attributes without AD are hints: accepted, nothing changes. */
+	assert_int_equal(dsm(f, 1, (const uint64_t[][2]){ { 502, 1 } }, 1, false), 0);
+	/* All 256 ranges at once. */
+	{
+		uint64_t many[256][2];
+
+		for (int i = 0; i < 256; i++) {
+			many[i][0] = 1000 + (uint64_t)i * 4;
+			many[i][1] = 2;
+		}
+		assert_int_equal(dsm(f, 1, (const uint64_t(*)[2])many, 256, true), 0);
+	}
+	/* Whatever was zeroed, deallocated or written here, scrub finds nothing wrong. */
+	assert_int_equal(nvt_ns_scrub(ns, NULL, NULL, &nr_bad), 0);
+	assert_int_equal(nr_bad, 0);
+	/* A whole-namespace Write Zeroes (2048 blocks, more than any I/O buffer). */
+	rw(&sqe, nvme_cmd_write_zeroes, 1, 0, (uint32_t)ns->nblocks, NVT_PI_PRACT, 0, 0, 0);
+	assert_int_equal(run(f, &sqe, NULL, 0), 0);
+	assert_int_equal(nvt_ns_scrub(ns, NULL, NULL, &nr_bad), 0);
+	assert_int_equal(nr_bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +468,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_escape_disables_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corruption_at_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_metadata_pi_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zeroes_dsm_compare_verify, setup, teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);
