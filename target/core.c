@@ -85,10 +85,20 @@ bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 	return true;
 }
 
+bool nvt_req_transfer_ok(const struct nvt_req *req)
+{
+	if (req->flags & NVT_REQ_XFER_LONGER_OK)
+		return req->transfer_len >= req->data_len;
+	return req->transfer_len == req->data_len;
+}
+
 void nvt_req_execute(struct nvt_req *req)
 {
-	/* The host's SGL must describe exactly what the command moves. */
-	if (req->transfer_len != req->data_len) {
+	/* The host's SGL must describe what the command moves (nvmet is as strict). */
+	if (!nvt_req_transfer_ok(req)) {
+		nvt_warn_ratelimited("qid %u opcode %#x: the host's SGL holds %u bytes, the command moves %u",
+				     req->sq->qid, req->cmd->common.opcode, req->transfer_len,
+				     req->data_len);
 		req->error_loc = offsetof(struct nvt_sqe_common, dptr);
 		nvt_req_complete(req, NVT_ST_SGL_INVALID_DATA);
 		return;

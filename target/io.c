@@ -171,6 +171,8 @@ static uint16_t nvt_parse_dsm(struct nvt_req *req)
 
 	req->io = (struct nvt_io){ .op = NVT_IO_DEALLOCATE, .nr_ranges = (uint16_t)nr };
 	req->data_len = nr * (uint32_t)sizeof(struct nvme_dsm_range);
+	/* Linux hosts describe a whole page for a few ranges, as nvmet allows. */
+	req->flags |= NVT_REQ_XFER_LONGER_OK;
 	req->execute = nvt_execute_dsm;
 	return NVT_ST_OK;
 }

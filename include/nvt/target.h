@@ -98,6 +98,7 @@ struct nvt_io {
 /* Per-request flags. */
 #define NVT_REQ_COMPLETED	(1u << 0)	/* went through nvt_req_complete(); catches double completion */
 #define NVT_REQ_PI_READ		(1u << 1)	/* check the PI of what the backend read before completing */
+#define NVT_REQ_XFER_LONGER_OK	(1u << 2)	/* the host may describe more data than is used (DSM: Linux sends a page) */
 
 /**
  * struct nvt_req - one command in flight. Embedded in the transport's
@@ -364,6 +365,13 @@ uint64_t nvt_now_ns(void);
  */
 bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 		  const struct nvt_transport_ops *ops);
+
+/**
+ * nvt_req_transfer_ok() - does the host's SGL fit the command: as long as
+ * data_len, or longer where the command allows it? A transport fetching
+ * host data reads data_len bytes when this says yes.
+ */
+bool nvt_req_transfer_ok(const struct nvt_req *req);
 
 /**
  * nvt_req_execute() - check that the transfer the host described matches

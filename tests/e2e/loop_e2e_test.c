@@ -253,8 +253,17 @@ static void test_io_failure_statuses(void **state)
 	/* 0Fh: the host's buffer does not match the command's length. */
 	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 0, 2);
 	assert_int_equal(run(f->ctrl.io[0], &sqe, buf, 512, NULL), NVME_SC_SGL_INVALID_DATA);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 1);
+	assert_int_equal(run(f->ctrl.io[0], &sqe, buf, 1024, NULL), NVME_SC_SGL_INVALID_DATA);
 	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_CTRL, 0, 0);
 	assert_int_equal(run(f->ctrl.admin, &sqe, buf, 100, NULL), NVME_SC_SGL_INVALID_DATA);
+	/* ...except DSM, where a Linux host describes a whole page for one range. */
+	memset(buf, 0, 4096);
+	buf[4] = 8;	/* one range: 8 blocks at LBA 0 */
+	nvt_host_sqe_init(&sqe, nvme_cmd_dsm, 1);
+	sqe.common.cdw11 = htole32(NVME_DSMGMT_AD);
+	assert_int_equal(run(f->ctrl.io[0], &sqe, buf, 4096, NULL), 0);
+	assert_int_equal(run(f->ctrl.io[0], &sqe, buf, 8, NULL), NVME_SC_SGL_INVALID_DATA);
 
 	/* Log page: unknown page, unaligned offset. */
 	nvt_host_sqe_get_log(&sqe, 0x7f, 512, 0, false);

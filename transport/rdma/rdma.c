@@ -154,7 +154,7 @@ static int nvt_rdma_post_read(struct nvt_rdma_queue *q, struct nvt_rdma_req *r)
 {
 	struct ibv_sge sge = {
 		.addr = (uintptr_t)r->data,
-		.length = r->req.transfer_len,
+		.length = r->req.data_len,	/* what the command uses, never more */
 		.lkey = q->data_mr->lkey,
 	};
 	struct ibv_send_wr wr = {
@@ -284,8 +284,8 @@ static void nvt_rdma_handle_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_re
 		return;
 	}
 	/* Host data not in the capsule is fetched first; a length mismatch fails in execute. */
-	if (nvt_req_is_write(&r->req) && !r->in_capsule && r->req.transfer_len &&
-	    r->req.transfer_len == r->req.data_len) {
+	if (nvt_req_is_write(&r->req) && !r->in_capsule && r->req.data_len &&
+	    nvt_req_transfer_ok(&r->req)) {
 		nvt_rdma_req_set_state(r, NVT_RDMA_REQ_XFER_H2C);
 		ret = nvt_rdma_post_read(q, r);
 		if (ret) {
