@@ -225,6 +225,57 @@ static uint16_t nvt_ram_compare(struct nvt_req *req, struct nvt_ram *ram)
 	return same ? NVT_ST_OK : NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED) | NVT_SC_DNR;
 }
 
+/*
+ * Copy: the ranges in order, each as memmove (so a range may overlap the
+ * destination), the sources' PI checked as PRINFOR and their own tags say,
+ * the destination's PI generated (PRINFOW.PRACT) or checked against the
+ * destination's tags before it is stored.
+ */
+static uint16_t nvt_ram_copy(struct nvt_req *req, struct nvt_ram *ram)
+{
+	struct nvt_ns *ns = req->ns;
+	uint64_t dlba = req->io.slba, ref_mask = ns->pi.guard == NVT_PI_GUARD_CRC64 ?
+						    0xffffffffffffull : 0xffffffffull;
+	struct nvt_copy_range r;
+	struct nvt_pi_err err;
+	uint16_t status;
+
+	for (unsigned int i = 0; i < req->io.nr_ranges; i++) {
+		size_t ms = ns->md_size, len;
+		struct iovec sd, sm, dd, dm;
+		struct nvt_pi_ctx rctx, wctx;
+
+		status = nvt_copy_range_get(req, i, &r);
+		if (status)
+			return status;
+		len = (size_t)r.nlb << ns->lba_shift;
+		sd = (struct iovec){ ram->data + (r.slba << ns->lba_shift), len };
+		sm = (struct iovec){ ram->md ? ram->md + r.slba * ms : NULL, r.nlb * ms };
+		dd = (struct iovec){ ram->data + (dlba << ns->lba_shift), len };
+		dm = (struct iovec){ ram->md ? ram->md + dlba * ms : NULL, r.nlb * ms };
+		if (ns->pi.type) {
+			nvt_pi_ctx_init(&rctx, &ns->pi, r.slba, req->io.prinfor & NVT_PI_CHECK_MASK,
+					r.eilbrt, r.elbat, r.elbatm);
+			if (nvt_pi_verify(&rctx, &sd, 1, &sm, 1, r.nlb, &err) == -EILSEQ)
+				return nvt_req_pi_failed(req, &err);
+			/* Destination tags continue across ranges (Types 1 and 2). */
+			wctx = req->pi;
+			wctx.slba = dlba;
+			if (ns->pi.type != NVT_PI_TYPE3)
+				wctx.ref_tag = (req->pi.ref_tag + (dlba - req->io.slba)) & ref_mask;
+			if (!wctx.pract && nvt_pi_verify(&wctx, &sd, 1, &sm, 1, r.nlb, &err) == -EILSEQ)
+				return nvt_req_pi_failed(req, &err);
+		}
+		memmove(dd.iov_base, sd.iov_base, len);
+		if (ram->md)
+			memmove(dm.iov_base, sm.iov_base, r.nlb * ms);
+		if (ns->pi.type && wctx.pract && nvt_pi_generate(&wctx, &dd, 1, &dm, 1, r.nlb))
+			return NVT_ST_INTERNAL;
+		dlba += r.nlb;
+	}
+	return NVT_ST_OK;
+}
+
 static void nvt_ram_submit(struct nvt_req *req)
 {
 	struct nvt_ns *ns = req->ns;
@@ -262,6 +313,9 @@ static void nvt_ram_submit(struct nvt_req *req)
 		break;
 	case NVT_IO_COMPARE:
 		status = nvt_ram_compare(req, ram);
+		break;
+	case NVT_IO_COPY:
+		status = nvt_ram_copy(req, ram);
 		break;
 	case NVT_IO_VERIFY:
 		/* Memory is always readable; what can be wrong is the PI. */

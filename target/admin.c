@@ -69,7 +69,9 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 		/* Volatile write cache, and Flush to NSID FFFFFFFFh supported. */
 		id.vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;
 		id.oncs = htole16(NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM |
-				  NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY);
+				  NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY |
+				  NVME_CTRL_ONCS_COPY);
+		id.ocfs = htole16(0x3);		/* copy descriptor formats 0 and 1 */
 	}
 	sgls = 1;			/* SGLs supported, no alignment rule */
 	if (ops->flags & NVT_TR_KEYED_SGL)
@@ -115,6 +117,9 @@ static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
 	 * DLFEAT cannot express: then "not reported" (000b).
 	 */
 	id->dlfeat = (1u << 3) | (ns->pi.type ? 0 : 1);
+	id->mssrl = htole16(NVT_COPY_MSSRL);
+	id->mcl = htole32(NVT_COPY_MCL);
+	id->msrc = NVT_COPY_MAX_RANGES - 1;
 	memcpy(id->nguid, ns->nguid, sizeof(id->nguid));
 }
 
@@ -395,7 +400,7 @@ static const uint8_t nvt_admin_opcodes[] = {
 };
 static const uint8_t nvt_io_opcodes[] = {
 	nvme_cmd_flush, nvme_cmd_write, nvme_cmd_read, nvme_cmd_compare,
-	nvme_cmd_write_zeroes, nvme_cmd_dsm, nvme_cmd_verify,
+	nvme_cmd_write_zeroes, nvme_cmd_dsm, nvme_cmd_verify, nvme_cmd_copy,
 };
 
 static void nvt_execute_get_log_effects(struct nvt_req *req)
@@ -412,6 +417,7 @@ static void nvt_execute_get_log_effects(struct nvt_req *req)
 	log.iocs[nvme_cmd_write] |= htole32(NVME_CMD_EFFECTS_LBCC);
 	log.iocs[nvme_cmd_write_zeroes] |= htole32(NVME_CMD_EFFECTS_LBCC);
 	log.iocs[nvme_cmd_dsm] |= htole32(NVME_CMD_EFFECTS_LBCC);
+	log.iocs[nvme_cmd_copy] |= htole32(NVME_CMD_EFFECTS_LBCC);
 	nvt_log_writer_init(&w, req);
 	nvt_log_write(&w, &log, sizeof(log));
 	nvt_req_complete(req, nvt_log_writer_finish(&w));

@@ -177,6 +177,99 @@ static uint16_t nvt_parse_dsm(struct nvt_req *req)
 	return NVT_ST_OK;
 }
 
+uint16_t nvt_copy_range_get(struct nvt_req *req, unsigned int i, struct nvt_copy_range *r)
+{
+	uint16_t status;
+
+	if (req->io.copy_fmt == 0) {
+		struct nvt_copy_desc0 d;
+
+		status = nvt_req_copy_from(req, (size_t)i * sizeof(d), &d, sizeof(d));
+		r->slba = le64toh(d.slba);
+		r->nlb = (uint32_t)le16toh(d.nlb) + 1;
+		r->eilbrt = le32toh(d.eilbrt);
+		r->elbat = le16toh(d.elbat);
+		r->elbatm = le16toh(d.elbatm);
+	} else {
+		struct nvt_copy_desc1 d;
+
+		status = nvt_req_copy_from(req, (size_t)i * sizeof(d), &d, sizeof(d));
+		r->slba = le64toh(d.slba);
+		r->nlb = (uint32_t)le16toh(d.nlb) + 1;
+		r->eilbrt = 0;
+		for (int b = 5; b >= 0; b--)
+			r->eilbrt = r->eilbrt << 8 | d.elbt[b];
+		r->elbat = le16toh(d.elbat);
+		r->elbatm = le16toh(d.elbatm);
+	}
+	return status;
+}
+
+/* Every source range and the destination inside the namespace, within MSSRL and MCL. */
+static void nvt_execute_copy(struct nvt_req *req)
+{
+	struct nvt_copy_range r;
+	uint64_t total = 0;
+	uint16_t status = NVT_ST_OK;
+
+	for (unsigned int i = 0; i < req->io.nr_ranges && !status; i++) {
+		status = nvt_copy_range_get(req, i, &r);
+		if (!status)
+			status = nvt_check_range(req, r.slba, r.nlb);
+		if (!status && r.nlb > NVT_COPY_MSSRL) {
+			req->error_loc = offsetof(struct nvt_sqe_common, dptr);
+			status = NVT_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CMD_SIZE_LIMIT_EXCEEDED) |
+				 NVT_SC_DNR;
+		}
+		total += r.nlb;
+	}
+	if (!status && total > NVT_COPY_MCL) {
+		req->error_loc = offsetof(struct nvt_sqe_common, dptr);
+		status = NVT_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CMD_SIZE_LIMIT_EXCEEDED) |
+			 NVT_SC_DNR;
+	}
+	if (!status)
+		status = nvt_check_range(req, req->io.slba, total);
+	if (status) {
+		nvt_req_complete(req, status);
+		return;
+	}
+	req->io.nlb = (uint32_t)total;
+	req->ns->be->submit(req);
+}
+
+/* Copy (19h), NVM Command Set 1.0 §3.3.1: many source ranges to one destination. */
+static uint16_t nvt_parse_copy(struct nvt_req *req)
+{
+	struct nvt_sqe_common *c = &req->cmd->common;
+	struct nvt_ns *ns = req->ns;
+	uint32_t cdw12 = le32toh(c->cdw12), cdw15 = le32toh(c->cdw15);
+	uint64_t sdlba = (uint64_t)le32toh(c->cdw11) << 32 | le32toh(c->cdw10);
+	uint64_t eilbrt = le32toh(c->cdw14);
+	uint32_t nr = (cdw12 & 0xff) + 1, fmt = (cdw12 >> 8) & 0xf;
+
+	/* The descriptor format must carry the namespace's kind of reference tag. */
+	if (fmt > 1 || (ns->pi.type && (fmt == 1) != (ns->pi.guard == NVT_PI_GUARD_CRC64))) {
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw12);
+		return NVT_ST_INVALID_FIELD;
+	}
+	if (ns->pi.guard == NVT_PI_GUARD_CRC64)
+		eilbrt |= (uint64_t)(le32toh(c->cdw3) & 0xffff) << 32;
+	/* req->pi describes the destination writes (PRINFOW, CDW14, CDW15). */
+	nvt_pi_ctx_init(&req->pi, &ns->pi, sdlba, (uint8_t)((cdw12 >> 26) & 0xf), eilbrt,
+			(uint16_t)cdw15, (uint16_t)(cdw15 >> 16));
+	req->io = (struct nvt_io){
+		.op = NVT_IO_COPY, .slba = sdlba, .nr_ranges = (uint16_t)nr,
+		.copy_fmt = (uint8_t)fmt, .prinfor = (uint8_t)((cdw12 >> 12) & 0xf),
+		.fua = cdw12 & (1u << 30),
+	};
+	req->data_len = nr * (uint32_t)(fmt ? sizeof(struct nvt_copy_desc1) :
+					      sizeof(struct nvt_copy_desc0));
+	req->flags |= NVT_REQ_XFER_LONGER_OK;
+	req->execute = nvt_execute_copy;
+	return NVT_ST_OK;
+}
+
 static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 {
 	struct nvt_sqe_rw *rw = &req->cmd->rw;
@@ -245,6 +338,7 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 	case nvme_cmd_dsm:
 	case nvme_cmd_compare:
 	case nvme_cmd_verify:
+	case nvme_cmd_copy:
 		break;
 	default:
 		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
@@ -271,6 +365,8 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 		return nvt_parse_dsm(req);
 	case nvme_cmd_compare:
 		return nvt_parse_rw(req, NVT_IO_COMPARE);
+	case nvme_cmd_copy:
+		return nvt_parse_copy(req);
 	default:
 		return nvt_parse_rw(req, NVT_IO_READ);
 	}

@@ -83,7 +83,22 @@ enum nvt_io_op {
 	NVT_IO_DEALLOCATE,	/* DSM: req->iov holds io.nr_ranges validated struct nvme_dsm_range */
 	NVT_IO_COMPARE,		/* stored blocks (after their PI checks) == req->iov? */
 	NVT_IO_VERIFY,		/* stored blocks readable, their PI as req->pi asks */
+	NVT_IO_COPY,		/* req->iov holds io.nr_ranges validated source descriptors; to io.slba */
 };
+
+/* One validated Copy source range, decoded from either descriptor format. */
+struct nvt_copy_range {
+	uint64_t slba;
+	uint32_t nlb;		/* 1-based */
+	uint64_t eilbrt;
+	uint16_t elbat, elbatm;
+};
+
+/**
+ * nvt_copy_range_get() - decode source range @i of a parsed Copy command.
+ * Return: status (the descriptors come from the host's data).
+ */
+uint16_t nvt_copy_range_get(struct nvt_req *req, unsigned int i, struct nvt_copy_range *r);
 
 struct nvt_io {
 	enum nvt_io_op op;
@@ -92,7 +107,9 @@ struct nvt_io {
 	bool fua;
 	bool md_interleaved;	/* req->iov holds data and metadata per block (extended LBA) */
 	bool deac;		/* write zeroes: the host allows deallocation */
-	uint16_t nr_ranges;	/* deallocate: ranges in req->iov */
+	uint16_t nr_ranges;	/* deallocate, copy: ranges in req->iov */
+	uint8_t copy_fmt;	/* copy: descriptor format 0 or 1 */
+	uint8_t prinfor;	/* copy: PRINFO for reading the sources */
 };
 
 /* Per-request flags. */

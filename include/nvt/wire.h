@@ -213,6 +213,37 @@ enum nvt_prop_offset {
 	NVT_PROP_NSSR	= 0x20,
 };
 
+/*
+ * Copy source range descriptors, as NVM Command Set 1.0 Figures 41/42 lay
+ * them out (libnvme 1.3 swaps ELBAT and ELBATM): format 0 for the 16-bit
+ * guard, format 1 (48-bit reference tag in the low bits of ELBT) for the 64-bit one.
+ */
+struct nvt_copy_desc0 {
+	uint8_t rsvd0[8];
+	uint64_t slba;
+	uint16_t nlb;		/* 0-based */
+	uint8_t rsvd18[6];
+	uint32_t eilbrt;
+	uint16_t elbat;
+	uint16_t elbatm;
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvt_copy_desc0) == 32, "copy descriptor format 0 is 32 bytes");
+
+struct nvt_copy_desc1 {
+	uint8_t rsvd0[8];
+	uint64_t slba;
+	uint16_t nlb;		/* 0-based */
+	uint8_t rsvd18[8];
+	uint8_t elbt[10];	/* little endian; storage tag size 0: all reference tag */
+	uint16_t elbat;
+	uint16_t elbatm;
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvt_copy_desc1) == 40, "copy descriptor format 1 is 40 bytes");
+
+#define NVT_COPY_MAX_RANGES	256		/* NR is 8 bits, 0-based: MSRC = 255 */
+#define NVT_COPY_MSSRL		65535u		/* blocks per source range */
+#define NVT_COPY_MCL		(1u << 20)	/* blocks per command */
+
 /* CSTS bits (libnvme offers only shift/mask pairs). */
 #define NVT_CSTS_RDY		(1u << 0)
 #define NVT_CSTS_CFS		(1u << 1)

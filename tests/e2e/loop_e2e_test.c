@@ -75,7 +75,9 @@ static void test_identify_ctrl(void **state)
 	assert_true(id.cmic & NVME_CTRL_CMIC_MULTI_CTRL);
 	assert_true(id.vwc & NVME_CTRL_VWC_PRESENT);
 	assert_int_equal(le16toh(id.oncs), NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM |
-					   NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY);
+					   NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY |
+					   NVME_CTRL_ONCS_COPY);
+	assert_int_equal(le16toh(id.ocfs), 0x3);
 	assert_true(le32toh(id.oaes) & NVME_CTRL_OAES_NA);
 	assert_int_equal(id.sqes, 0x66);
 	assert_int_equal(id.cqes, 0x44);

@@ -71,6 +71,17 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Distinct bytes in every block (a short-period pattern would hide misplaced blocks). */
+static void fill_random(uint8_t *buf, size_t len, uint64_t seed)
+{
+	for (size_t i = 0; i < len; i++) {
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		buf[i] = (uint8_t)seed;
+	}
+}
+
 static int run(struct fixture *f, struct nvt_sqe *sqe, void *buf, size_t len)
 {
 	struct nvt_cqe cqe;
@@ -103,8 +114,7 @@ static uint8_t *ext_buf(struct fixture *f, uint32_t nsid, uint64_t slba, uint32_
 	struct nvt_pi_ctx ctx;
 	struct iovec iov = { buf, blk * nlb };
 
-	for (size_t i = 0; i < blk * nlb; i++)
-		buf[i] = (uint8_t)(fill + i * 7);
+	fill_random(buf, blk * nlb, fill + 1u);
 	nvt_pi_ctx_init(&ctx, &ns->pi, slba, PRCHK_ALL, slba, apptag, 0xffff);
 	assert_int_equal(nvt_pi_generate_ext(&ctx, &iov, 1, nlb), 0);
 	return buf;
@@ -168,8 +178,7 @@ static void test_pract1_insert_and_strip(void **state)
 	uint8_t data[8 * 512], back[8 * 512], ext[8 * 520];
 	struct nvt_sqe sqe;
 
-	for (size_t i = 0; i < sizeof(data); i++)
-		data[i] = (uint8_t)(i * 31);
+	fill_random(data, sizeof(data), 31);
 	rw(&sqe, nvme_cmd_write, 1, 40, 8, NVT_PI_PRACT | PRCHK_ALL, 40, 0x1234, 0xffff);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
 	/* Data only comes back with PRACT=1... */
@@ -387,8 +396,7 @@ static void test_zeroes_dsm_compare_verify(void **state)
 	uint64_t nr_bad;
 	uint16_t status;
 
-	for (size_t i = 0; i < sizeof(data); i++)
-		data[i] = (uint8_t)(i * 13 + 1);
+	fill_random(data, sizeof(data), 13);
 	rw(&sqe, nvme_cmd_write, 1, 500, 16, NVT_PI_PRACT | PRCHK_ALL, 500, 0, 0);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
 
@@ -458,6 +466,91 @@ static void test_zeroes_dsm_compare_verify(void **state)
 	assert_int_equal(nr_bad, 0);
 }
 
+/* Copy with format-0 descriptors {slba, nlb, eilbrt} to @sdlba; PRINFOR/PRINFOW, destination tags. */
+static int copy0(struct fixture *f, uint32_t nsid, const uint64_t (*r)[3], unsigned int n,
+		 uint64_t sdlba, uint8_t prinfor, uint8_t prinfow, uint32_t dref)
+{
+	struct nvt_copy_desc0 d[8];
+	struct nvt_sqe sqe;
+
+	memset(d, 0, sizeof(d));
+	for (unsigned int i = 0; i < n; i++) {
+		d[i].slba = htole64(r[i][0]);
+		d[i].nlb = htole16((uint16_t)(r[i][1] - 1));
+		d[i].eilbrt = htole32((uint32_t)r[i][2]);
+	}
+	nvt_host_sqe_init(&sqe, nvme_cmd_copy, nsid);
+	sqe.common.cdw10 = htole32((uint32_t)sdlba);
+	sqe.common.cdw11 = htole32((uint32_t)(sdlba >> 32));
+	sqe.common.cdw12 = htole32((n - 1) | (uint32_t)prinfor << 12 | (uint32_t)prinfow << 26);
+	sqe.common.cdw14 = htole32(dref);
+	return run(f, &sqe, d, n * sizeof(d[0]));
+}
+
+static void test_copy(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_ns *ns = f->subsys->ns[1];
+	uint8_t data[16 * 512], back[16 * 512];
+	struct nvt_sqe sqe;
+	uint64_t nr_bad;
+
+	fill_random(data, sizeof(data), 29);
+	rw(&sqe, nvme_cmd_write, 1, 600, 16, NVT_PI_PRACT | PRCHK_ALL, 600, 0, 0);
+	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
+
+	/* Three ranges, sources checked with their own ref tags, new PI for the destination. */
+	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 600, 4, 600 }, { 608, 4, 608 },
+							  { 604, 2, 604 } }, 3, 700,
+			       NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG, NVT_PI_PRACT | PRCHK_ALL, 700),
+			 0);
+	rw(&sqe, nvme_cmd_read, 1, 700, 10, NVT_PI_PRACT | PRCHK_ALL, 700, 0, 0);
+	assert_int_equal(run(f, &sqe, back, 10 * 512), 0);
+	assert_memory_equal(back, data, 4 * 512);
+	assert_memory_equal(back + 4 * 512, data + 8 * 512, 4 * 512);
+	assert_memory_equal(back + 8 * 512, data + 4 * 512, 2 * 512);
+	/* A source checked with the wrong tag: 84h, nothing copied. */
+	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 600, 4, 601 } }, 1, 800,
+			       NVT_PI_CHECK_REFTAG, NVT_PI_PRACT, 800), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
+	/* Keeping the source PI (PRACT=0) at another LBA is a misdirected write for Type 1. */
+	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 600, 4, 600 } }, 1, 800, 0,
+			       NVT_PI_CHECK_REFTAG, 800), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
+	/* Overlapping source and destination: the result is the source as it was. */
+	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 600, 8, 600 } }, 1, 604, PRCHK_ALL & ~NVT_PI_CHECK_APPTAG,
+			       NVT_PI_PRACT | PRCHK_ALL, 604), 0);
+	rw(&sqe, nvme_cmd_read, 1, 604, 8, NVT_PI_PRACT | PRCHK_ALL, 604, 0, 0);
+	assert_int_equal(run(f, &sqe, back, 8 * 512), 0);
+	assert_memory_equal(back, data, 8 * 512);
+	/* Across the namespace end: a source, or the destination. */
+	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { ns->nblocks - 2, 4, 0 } }, 1, 0, 0,
+			       NVT_PI_PRACT, 0), NVME_SC_LBA_RANGE);
+	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 600, 4, 600 } }, 1, ns->nblocks - 2,
+			       0, NVT_PI_PRACT, 0), NVME_SC_LBA_RANGE);
+	/* Descriptor format 1 (48-bit tags) on a 16-bit guard namespace. */
+	nvt_host_sqe_init(&sqe, nvme_cmd_copy, 1);
+	sqe.common.cdw12 = htole32(1u << 8);
+	assert_int_equal(run(f, &sqe, back, 40), NVME_SC_INVALID_FIELD);
+	/* Many ranges at once: 8 single blocks gathered to one place. */
+	{
+		uint64_t many[8][3];
+
+		for (int i = 0; i < 8; i++) {
+			many[i][0] = 615 - (uint64_t)i;
+			many[i][1] = 1;
+			many[i][2] = 615 - (uint64_t)i;
+		}
+		assert_int_equal(copy0(f, 1, (const uint64_t(*)[3])many, 8, 900, NVT_PI_CHECK_GUARD,
+				       NVT_PI_PRACT | PRCHK_ALL, 900), 0);
+		rw(&sqe, nvme_cmd_read, 1, 900, 8, NVT_PI_PRACT | PRCHK_ALL, 900, 0, 0);
+		assert_int_equal(run(f, &sqe, back, 8 * 512), 0);
+		/* LBA 608 comes last; it holds what the overlapping copy put there (old 604). */
+		assert_memory_equal(back + 7 * 512, data + 4 * 512, 512);
+		assert_memory_equal(back, data + 15 * 512, 512);		/* LBA 615 first */
+	}
+	assert_int_equal(nvt_ns_scrub(ns, NULL, NULL, &nr_bad), 0);
+	assert_int_equal(nr_bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -469,6 +562,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corruption_at_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_metadata_pi_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zeroes_dsm_compare_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);
