@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Commands beyond read/write from the real Linux host: write-zeroes, compare, dsm deallocate, verify, blkdiscard, punch-hole on ext4.
+# Commands beyond read/write from the real Linux host: write-zeroes, compare, dsm deallocate, verify, copy, blkdiscard, punch-hole on ext4.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -21,7 +21,7 @@ rig_check "nvtd listens" rig_wait_for_rdma_listen 20 "$RIG_PORT"
 rig_check "nvme connect" rig_nvme_connect "$NQN" "$RIG_PORT"
 DEV=$(rig_wait_nvme_ns 30 "$NQN") || rig_fail "no namespace"
 nvme id-ctrl "$DEV" > "$O/id-ctrl.txt"
-rig_check "ONCS: compare, dsm, write zeroes, verify (0x8d)" grep -Eq '^oncs +: 0x8d' "$O/id-ctrl.txt"
+rig_check "ONCS: compare, dsm, write zeroes, verify, copy (0x18d)" grep -Eq '^oncs +: 0x18d' "$O/id-ctrl.txt"
 
 dd if=/dev/urandom of="$O/a.bin" bs=512 count=64 status=none
 rig_check "write 64 blocks at LBA 2048" dd if="$O/a.bin" of="$DEV" bs=512 seek=2048 oflag=direct status=none
@@ -50,6 +50,18 @@ rig_check "nvme dsm --ad two ranges" nvme dsm "$DEV" --ad --slbs=2048,2100 --blo
 dd if="$DEV" of="$O/back.bin" bs=512 skip=2048 count=8 iflag=direct status=none
 head -c 4096 /dev/zero > "$O/zero.bin"
 rig_check "deallocated blocks read as zeroes" cmp "$O/back.bin" "$O/zero.bin"
+rig_step "nvme copy: two source ranges, new PI for the destination (PRINFOW.PRACT)"
+dd if=/dev/urandom of="$O/b.bin" bs=512 count=16 status=none
+rig_check "write 16 blocks at LBA 2200" dd if="$O/b.bin" of="$DEV" bs=512 seek=2200 oflag=direct status=none
+# nvme-cli passes --blocks 0-based: 3 = four blocks.
+rig_check "nvme copy 2200+4, 2208+4 -> 3000" nvme copy "$DEV" --sdlba=3000 --slbs=2200,2208 \
+	--blocks=3,3 --prinfow=0x8 --ref-tag=3000
+head -c 2048 "$O/b.bin" > "$O/copy-exp.bin"
+tail -c +4097 "$O/b.bin" | head -c 2048 >> "$O/copy-exp.bin"
+dd if="$DEV" of="$O/copy.bin" bs=512 skip=3000 count=8 iflag=direct status=none
+rig_check "the destination holds both ranges, in order, and reads through the PI checks" \
+	cmp "$O/copy.bin" "$O/copy-exp.bin"
+
 rig_check "blkdiscard of 1 MiB" blkdiscard -o $((8 << 20)) -l $((1 << 20)) "$DEV"
 
 rig_step "ext4: discard and punch-hole"
