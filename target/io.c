@@ -117,24 +117,42 @@ static void nvt_execute_backend(struct nvt_req *req)
 	req->ns->be->submit(req);
 }
 
-/* Write Zeroes, Verify: a range and PI parameters, no data on the wire. */
-static uint16_t nvt_parse_range_only(struct nvt_req *req, enum nvt_io_op op)
+/*
+ * The fields every block command of the read/write layout shares: the range
+ * (checked against the namespace) and the PI context from PRINFO, the tags
+ * and, for the 64-bit guard, the upper ref tag bits in CDW3.
+ */
+static uint16_t nvt_parse_block_cmd(struct nvt_req *req, uint64_t *slba, uint32_t *nlb,
+				    uint16_t *control)
 {
 	struct nvt_sqe_rw *rw = &req->cmd->rw;
 	struct nvt_ns *ns = req->ns;
-	uint64_t slba = le64toh(rw->slba);
-	uint32_t nlb = (uint32_t)le16toh(rw->nlb) + 1;
-	uint16_t control = le16toh(rw->control);
 	uint64_t eilbrt = le32toh(rw->reftag);
 	uint16_t status;
 
-	status = nvt_check_range(req, slba, nlb);
+	*slba = le64toh(rw->slba);
+	*nlb = (uint32_t)le16toh(rw->nlb) + 1;
+	*control = le16toh(rw->control);
+	status = nvt_check_range(req, *slba, *nlb);
 	if (status)
 		return status;
 	if (ns->pi.guard == NVT_PI_GUARD_CRC64)
 		eilbrt |= (uint64_t)(le32toh(rw->cdw3) & 0xffff) << 32;
-	nvt_pi_ctx_init(&req->pi, &ns->pi, slba, NVT_PI_PRINFO(control), eilbrt,
+	nvt_pi_ctx_init(&req->pi, &ns->pi, *slba, NVT_PI_PRINFO(*control), eilbrt,
 			le16toh(rw->apptag), le16toh(rw->appmask));
+	return NVT_ST_OK;
+}
+
+/* Write Zeroes, Verify: a range and PI parameters, no data on the wire. */
+static uint16_t nvt_parse_range_only(struct nvt_req *req, enum nvt_io_op op)
+{
+	uint64_t slba;
+	uint32_t nlb;
+	uint16_t control, status;
+
+	status = nvt_parse_block_cmd(req, &slba, &nlb, &control);
+	if (status)
+		return status;
 	req->io = (struct nvt_io){
 		.op = op, .slba = slba, .nlb = nlb, .fua = control & NVME_IO_FUA,
 		/* Write Zeroes DEAC: CDW12 bit 25, bit 9 of the control half. */
@@ -272,22 +290,18 @@ static uint16_t nvt_parse_copy(struct nvt_req *req)
 
 static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 {
-	struct nvt_sqe_rw *rw = &req->cmd->rw;
 	struct nvt_ns *ns = req->ns;
-	uint64_t slba = le64toh(rw->slba);
-	uint32_t nlb = (uint32_t)le16toh(rw->nlb) + 1;
-	uint16_t control = le16toh(rw->control);
-	uint64_t eilbrt = le32toh(rw->reftag);
-	uint64_t len;
+	uint64_t slba, len;
+	uint32_t nlb;
+	uint16_t control, status;
 
-	if (nvt_check_range(req, slba, nlb))
-		return NVT_ST_LBA_RANGE;
-	/* The 64-bit guard's 48-bit ref tag takes its upper 16 bits from CDW3. */
-	if (ns->pi.guard == NVT_PI_GUARD_CRC64)
-		eilbrt |= (uint64_t)(le32toh(rw->cdw3) & 0xffff) << 32;
-	nvt_pi_ctx_init(&req->pi, &ns->pi, slba, NVT_PI_PRINFO(control), eilbrt,
-			le16toh(rw->apptag), le16toh(rw->appmask));
-	req->io.md_interleaved = ns->md_size && nvt_pi_md_on_wire(&req->pi);
+	status = nvt_parse_block_cmd(req, &slba, &nlb, &control);
+	if (status)
+		return status;
+	req->io = (struct nvt_io){
+		.op = op, .slba = slba, .nlb = nlb, .fua = control & NVME_IO_FUA,
+		.md_interleaved = ns->md_size && nvt_pi_md_on_wire(&req->pi),
+	};
 	len = (uint64_t)nlb << ns->lba_shift;
 	if (req->io.md_interleaved)
 		len += (uint64_t)nlb * ns->md_size;
@@ -295,10 +309,6 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 		req->error_loc = offsetof(struct nvt_sqe_rw, nlb);
 		return NVT_ST_INVALID_FIELD;
 	}
-	req->io.op = op;
-	req->io.slba = slba;
-	req->io.nlb = nlb;
-	req->io.fua = control & NVME_IO_FUA;
 	req->data_len = (uint32_t)len;
 	req->md_iov = NULL;
 	req->md_iov_cnt = 0;
