@@ -191,11 +191,13 @@ static uint16_t nvt_ram_deallocate(struct nvt_req *req, struct nvt_ram *ram)
 		uint64_t slba = le64toh(ranges[i].slba);
 		uint32_t nlb = le32toh(ranges[i].nlb);
 
+		nvt_range_io_begin(&ns->range_lock, slba, nlb);
 		nvt_ram_zero(ram, (size_t)slba << ns->lba_shift, (size_t)nlb << ns->lba_shift, true);
 		/* Deallocated blocks read as zeroes with the escape PI, as never-written ones. */
 		if (ram->md)
 			memset(ram->md + slba * ns->md_size, ns->pi.type ? 0xff : 0,
 			       (size_t)nlb * ns->md_size);
+		nvt_range_io_end(&ns->range_lock);
 	}
 	return status;
 }
@@ -225,6 +227,40 @@ static uint16_t nvt_ram_compare(struct nvt_req *req, struct nvt_ram *ram)
 	return same ? NVT_ST_OK : NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED) | NVT_SC_DNR;
 }
 
+/* One Copy source range to @dlba: checks first, then the move, then new PI if asked. */
+static uint16_t nvt_ram_copy_range(struct nvt_req *req, struct nvt_ram *ram,
+				   const struct nvt_copy_range *r, uint64_t dlba)
+{
+	struct nvt_ns *ns = req->ns;
+	size_t ms = ns->md_size, len = (size_t)r->nlb << ns->lba_shift;
+	struct iovec sd = { ram->data + (r->slba << ns->lba_shift), len };
+	struct iovec sm = { ram->md ? ram->md + r->slba * ms : NULL, r->nlb * ms };
+	struct iovec dd = { ram->data + (dlba << ns->lba_shift), len };
+	struct iovec dm = { ram->md ? ram->md + dlba * ms : NULL, r->nlb * ms };
+	uint64_t ref_mask = ns->pi.guard == NVT_PI_GUARD_CRC64 ? 0xffffffffffffull : 0xffffffffull;
+	struct nvt_pi_ctx rctx, wctx = req->pi;
+	struct nvt_pi_err err;
+
+	if (ns->pi.type) {
+		nvt_pi_ctx_init(&rctx, &ns->pi, r->slba, req->io.prinfor & NVT_PI_CHECK_MASK,
+				r->eilbrt, r->elbat, r->elbatm);
+		if (nvt_pi_verify(&rctx, &sd, 1, &sm, 1, r->nlb, &err) == -EILSEQ)
+			return nvt_req_pi_failed(req, &err);
+		/* Destination tags continue across ranges (Types 1 and 2). */
+		wctx.slba = dlba;
+		if (ns->pi.type != NVT_PI_TYPE3)
+			wctx.ref_tag = (req->pi.ref_tag + (dlba - req->io.slba)) & ref_mask;
+		if (!wctx.pract && nvt_pi_verify(&wctx, &sd, 1, &sm, 1, r->nlb, &err) == -EILSEQ)
+			return nvt_req_pi_failed(req, &err);
+	}
+	memmove(dd.iov_base, sd.iov_base, len);
+	if (ram->md)
+		memmove(dm.iov_base, sm.iov_base, r->nlb * ms);
+	if (ns->pi.type && wctx.pract && nvt_pi_generate(&wctx, &dd, 1, &dm, 1, r->nlb))
+		return NVT_ST_INTERNAL;
+	return NVT_ST_OK;
+}
+
 /*
  * Copy: the ranges in order, each as memmove (so a range may overlap the
  * destination), the sources' PI checked as PRINFOR and their own tags say,
@@ -234,46 +270,25 @@ static uint16_t nvt_ram_compare(struct nvt_req *req, struct nvt_ram *ram)
 static uint16_t nvt_ram_copy(struct nvt_req *req, struct nvt_ram *ram)
 {
 	struct nvt_ns *ns = req->ns;
-	uint64_t dlba = req->io.slba, ref_mask = ns->pi.guard == NVT_PI_GUARD_CRC64 ?
-						    0xffffffffffffull : 0xffffffffull;
+	uint64_t dlba = req->io.slba;
 	struct nvt_copy_range r;
-	struct nvt_pi_err err;
-	uint16_t status;
+	uint16_t status = NVT_ST_OK;
 
-	for (unsigned int i = 0; i < req->io.nr_ranges; i++) {
-		size_t ms = ns->md_size, len;
-		struct iovec sd, sm, dd, dm;
-		struct nvt_pi_ctx rctx, wctx;
+	for (unsigned int i = 0; i < req->io.nr_ranges && !status; i++) {
+		uint64_t lo, hi;
 
 		status = nvt_copy_range_get(req, i, &r);
 		if (status)
-			return status;
-		len = (size_t)r.nlb << ns->lba_shift;
-		sd = (struct iovec){ ram->data + (r.slba << ns->lba_shift), len };
-		sm = (struct iovec){ ram->md ? ram->md + r.slba * ms : NULL, r.nlb * ms };
-		dd = (struct iovec){ ram->data + (dlba << ns->lba_shift), len };
-		dm = (struct iovec){ ram->md ? ram->md + dlba * ms : NULL, r.nlb * ms };
-		if (ns->pi.type) {
-			nvt_pi_ctx_init(&rctx, &ns->pi, r.slba, req->io.prinfor & NVT_PI_CHECK_MASK,
-					r.eilbrt, r.elbat, r.elbatm);
-			if (nvt_pi_verify(&rctx, &sd, 1, &sm, 1, r.nlb, &err) == -EILSEQ)
-				return nvt_req_pi_failed(req, &err);
-			/* Destination tags continue across ranges (Types 1 and 2). */
-			wctx = req->pi;
-			wctx.slba = dlba;
-			if (ns->pi.type != NVT_PI_TYPE3)
-				wctx.ref_tag = (req->pi.ref_tag + (dlba - req->io.slba)) & ref_mask;
-			if (!wctx.pract && nvt_pi_verify(&wctx, &sd, 1, &sm, 1, r.nlb, &err) == -EILSEQ)
-				return nvt_req_pi_failed(req, &err);
-		}
-		memmove(dd.iov_base, sd.iov_base, len);
-		if (ram->md)
-			memmove(dm.iov_base, sm.iov_base, r.nlb * ms);
-		if (ns->pi.type && wctx.pract && nvt_pi_generate(&wctx, &dd, 1, &dm, 1, r.nlb))
-			return NVT_ST_INTERNAL;
+			break;
+		/* Source and destination, held as one span against a fused compare-and-write. */
+		lo = r.slba < dlba ? r.slba : dlba;
+		hi = r.slba + r.nlb > dlba + r.nlb ? r.slba + r.nlb : dlba + r.nlb;
+		nvt_range_io_begin(&ns->range_lock, lo, hi - lo);
+		status = nvt_ram_copy_range(req, ram, &r, dlba);
+		nvt_range_io_end(&ns->range_lock);
 		dlba += r.nlb;
 	}
-	return NVT_ST_OK;
+	return status;
 }
 
 static void nvt_ram_submit(struct nvt_req *req)
@@ -286,10 +301,16 @@ static void nvt_ram_submit(struct nvt_req *req)
 	size_t md_len = (size_t)req->io.nlb * ns->md_size;
 	uint16_t status = NVT_ST_OK;
 
+	/* Blocks touched in place: no fused compare-and-write may hold them meanwhile. */
+	bool span = req->io.op != NVT_IO_FLUSH && req->io.op != NVT_IO_DEALLOCATE &&
+		    req->io.op != NVT_IO_COPY;
+
+	if (span)
+		nvt_range_io_begin(&ns->range_lock, req->io.slba, req->io.nlb);
 	if (req->io.md_interleaved && ram->md &&
 	    (req->io.op == NVT_IO_READ || req->io.op == NVT_IO_WRITE)) {
-		nvt_req_complete(req, nvt_ram_rw_interleaved(req, ram, req->io.op == NVT_IO_READ));
-		return;
+		status = nvt_ram_rw_interleaved(req, ram, req->io.op == NVT_IO_READ);
+		goto out;
 	}
 	switch (req->io.op) {
 	case NVT_IO_READ:
@@ -322,6 +343,9 @@ static void nvt_ram_submit(struct nvt_req *req)
 		status = ram->md ? nvt_ram_check_pi(req, ram, req->io.slba, req->io.nlb) : NVT_ST_OK;
 		break;
 	}
+out:
+	if (span)
+		nvt_range_io_end(&ns->range_lock);
 	nvt_req_complete(req, status);
 }
 

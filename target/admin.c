@@ -72,6 +72,8 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 				  NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY |
 				  NVME_CTRL_ONCS_COPY);
 		id.ocfs = htole16(0x3);		/* copy descriptor formats 0 and 1 */
+		id.fuses = htole16(1);		/* Compare and Write */
+		id.acwu = htole16(NVT_ACWU - 1);
 	}
 	sgls = 1;			/* SGLs supported, no alignment rule */
 	if (ops->flags & NVT_TR_KEYED_SGL)

@@ -73,6 +73,7 @@ bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 	req->data_len = 0;
 	req->md_len = 0;
 	req->flags = 0;
+	req->fused_peer = NULL;
 	req->error_loc = NVT_NO_ERROR_LOC;
 	req->error_slba = 0;
 	req->cqe->result.u64 = 0;
@@ -136,6 +137,23 @@ void nvt_req_complete(struct nvt_req *req, uint16_t status)
 	if (req->flags & NVT_REQ_COMPLETED) {
 		nvt_err("qid %u cid %u completed twice", sq->qid, req->cmd->common.cid);
 		return;
+	}
+	/* Half of a fused pair inside its critical section: the result waits. */
+	if (req->flags & NVT_REQ_FUSED_HOLD) {
+		req->flags &= ~NVT_REQ_FUSED_HOLD;
+		req->fused_status = status;
+		return;
+	}
+	if ((req->flags & NVT_REQ_FUSED_FIRST) && sq->fused_first == req)
+		sq->fused_first = NULL;
+	if (req->fused_peer) {
+		struct nvt_req *peer = req->fused_peer;
+
+		peer->fused_peer = NULL;
+		req->fused_peer = NULL;
+		/* A partner already waiting for this one will never be joined now. */
+		if (peer->flags & NVT_REQ_FUSED_READY)
+			nvt_req_complete(peer, NVME_SC_FUSED_FAIL);
 	}
 	req->flags |= NVT_REQ_COMPLETED;
 	/* PI post-step of a read: what the backend returned is checked before the host sees it. */

@@ -232,8 +232,13 @@ void nvt_ctrl_keep_alive(struct nvt_ctrl *ctrl)
 {
 	uint64_t deadline = 0;
 
+	/*
+	 * KATO plus the granularity we report (KAS, 1 s): hosts send Keep Alive
+	 * at KATO/2, and a slow host or network should not cost a controller.
+	 */
 	if (ctrl->kato_ms)
-		deadline = nvt_now_ns() + (uint64_t)ctrl->kato_ms * 1000000ull;
+		deadline = nvt_now_ns() +
+			   ((uint64_t)ctrl->kato_ms + NVT_KAS_100MS * 100u) * 1000000ull;
 	atomic_store(&ctrl->ka_deadline_ns, deadline);
 }
 

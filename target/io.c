@@ -325,17 +325,149 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 	return NVT_ST_OK;
 }
 
+/*
+ * Fused Compare and Write (NVMe 2.0 §3.4.2): both halves are here, the
+ * range is held against every other command on it, the compare decides
+ * whether the write happens, then both complete. Backends complete these
+ * in place (ram), so the range is held only for the memcmp and memcpy.
+ */
+static void nvt_fused_run(struct nvt_req *first, struct nvt_req *second)
+{
+	struct nvt_ns *ns = first->ns;
+	int slot;
+
+	first->flags &= ~NVT_REQ_FUSED_READY;
+	second->flags &= ~NVT_REQ_FUSED_READY;
+	first->fused_status = second->fused_status = NVT_ST_INTERNAL;
+	slot = nvt_range_excl_lock(&ns->range_lock, first->io.slba, first->io.nlb);
+	first->flags |= NVT_REQ_FUSED_HOLD;
+	ns->be->submit(first);
+	if (!first->fused_status) {
+		second->flags |= NVT_REQ_FUSED_HOLD;
+		nvt_execute_rw(second);
+	} else {
+		second->fused_status = NVME_SC_FUSED_FAIL;
+	}
+	nvt_range_excl_unlock(&ns->range_lock, slot);
+	/* Held completions that did not happen in place would be lost: none do yet. */
+	first->flags &= ~NVT_REQ_FUSED_HOLD;
+	second->flags &= ~NVT_REQ_FUSED_HOLD;
+	first->fused_peer = second->fused_peer = NULL;
+	nvt_req_complete(first, first->fused_status);
+	nvt_req_complete(second, second->fused_status);
+}
+
+static void nvt_execute_fused_first(struct nvt_req *req)
+{
+	if (req->flags & NVT_REQ_FUSED_ORPHAN) {
+		nvt_req_complete(req, NVME_SC_FUSED_MISSING);
+		return;
+	}
+	if (req->fused_peer && (req->fused_peer->flags & NVT_REQ_FUSED_READY)) {
+		nvt_fused_run(req, req->fused_peer);
+		return;
+	}
+	req->flags |= NVT_REQ_FUSED_READY;
+}
+
+static void nvt_execute_fused_second(struct nvt_req *req)
+{
+	struct nvt_req *first = req->fused_peer;
+
+	if (!first) {
+		nvt_req_complete(req, NVME_SC_FUSED_MISSING);
+		return;
+	}
+	if (first->flags & NVT_REQ_FUSED_READY) {
+		nvt_fused_run(first, req);
+		return;
+	}
+	req->flags |= NVT_REQ_FUSED_READY;
+}
+
+/* The Compare waiting on this queue will get no Write: it fails, now or when it executes. */
+static void nvt_fused_orphan(struct nvt_sq *sq)
+{
+	struct nvt_req *first = sq->fused_first;
+
+	sq->fused_first = NULL;
+	if (first->flags & NVT_REQ_FUSED_READY) {
+		first->flags &= ~NVT_REQ_FUSED_READY;
+		nvt_req_complete(first, NVME_SC_FUSED_MISSING);
+	} else {
+		first->flags |= NVT_REQ_FUSED_ORPHAN;
+	}
+}
+
+/* FUSE bits of an I/O command: pair a Compare with the Write right behind it on this queue. */
+static uint16_t nvt_parse_fused(struct nvt_req *req, uint8_t fuse)
+{
+	struct nvt_sq *sq = req->sq;
+	struct nvt_req *first = sq->fused_first;
+	uint8_t opcode = req->cmd->common.opcode;
+	uint16_t status;
+
+	if (fuse == 1) {
+		if (opcode != nvme_cmd_compare)
+			goto invalid;
+		status = nvt_parse_rw(req, NVT_IO_COMPARE);
+		if (status)
+			return status;
+		if (req->io.nlb > NVT_ACWU)
+			goto invalid_nlb;
+		req->flags |= NVT_REQ_FUSED_FIRST;
+		req->execute = nvt_execute_fused_first;
+		sq->fused_first = req;
+		return NVT_ST_OK;
+	}
+	if (fuse != 2)
+		goto invalid;
+	if (!first) {
+		req->error_loc = offsetof(struct nvt_sqe_common, flags);
+		return NVME_SC_FUSED_MISSING;
+	}
+	if (opcode != nvme_cmd_write) {
+		nvt_fused_orphan(sq);
+		goto invalid;
+	}
+	status = nvt_parse_rw(req, NVT_IO_WRITE);
+	if (status) {
+		nvt_fused_orphan(sq);
+		return status;
+	}
+	/* Both halves name the same blocks (NVMe 2.0 §3.4.2). */
+	if (req->ns != first->ns || req->io.slba != first->io.slba || req->io.nlb != first->io.nlb) {
+		nvt_fused_orphan(sq);
+		req->error_loc = offsetof(struct nvt_sqe_rw, slba);
+		return NVT_ST_INVALID_FIELD;
+	}
+	sq->fused_first = NULL;
+	first->fused_peer = req;
+	req->fused_peer = first;
+	req->flags |= NVT_REQ_FUSED_SECOND;
+	req->execute = nvt_execute_fused_second;
+	return NVT_ST_OK;
+
+invalid_nlb:
+	sq->fused_first = NULL;
+	req->error_loc = offsetof(struct nvt_sqe_rw, nlb);
+	return NVT_ST_INVALID_FIELD;
+invalid:
+	req->error_loc = offsetof(struct nvt_sqe_common, flags);
+	return NVT_ST_INVALID_FIELD;
+}
+
 uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 {
 	struct nvt_subsys *subsys = req->sq->ctrl->subsys;
 	uint8_t opcode = req->cmd->common.opcode;
 	uint32_t nsid = le32toh(req->cmd->common.nsid);
 
-	/* Fused operations arrive with Compare and Write support. */
-	if (req->cmd->common.flags & NVT_SQE_FUSE_MASK) {
-		req->error_loc = offsetof(struct nvt_sqe_common, flags);
-		return NVT_ST_INVALID_FIELD;
-	}
+	uint8_t fuse = req->cmd->common.flags & NVT_SQE_FUSE_MASK;
+
+	/* Anything but the second half ends a pending fused Compare. */
+	if (req->sq->fused_first && fuse != 2)
+		nvt_fused_orphan(req->sq);
 	if (opcode == nvme_cmd_flush && nsid == 0xffffffff) {
 		req->execute = nvt_execute_flush_all;
 		return NVT_ST_OK;
@@ -355,10 +487,14 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 		return NVT_ST_INVALID_OPCODE;
 	}
 	if (nsid == 0 || nsid > NVT_MAX_NSID || !subsys->ns[nsid]) {
+		if (fuse == 2 && req->sq->fused_first)
+			nvt_fused_orphan(req->sq);
 		req->error_loc = offsetof(struct nvt_sqe_common, nsid);
 		return NVT_ST_INVALID_NS;
 	}
 	req->ns = subsys->ns[nsid];
+	if (fuse)
+		return nvt_parse_fused(req, fuse);
 
 	switch (opcode) {
 	case nvme_cmd_flush:

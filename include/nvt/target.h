@@ -11,6 +11,7 @@
 
 #include "nvt/config.h"
 #include "nvt/pi.h"
+#include "nvt/range_lock.h"
 #include "nvt/wire.h"
 
 struct nvt_req;
@@ -116,6 +117,12 @@ struct nvt_io {
 #define NVT_REQ_COMPLETED	(1u << 0)	/* went through nvt_req_complete(); catches double completion */
 #define NVT_REQ_PI_READ		(1u << 1)	/* check the PI of what the backend read before completing */
 #define NVT_REQ_XFER_LONGER_OK	(1u << 2)	/* the host may describe more data than is used (DSM: Linux sends a page) */
+#define NVT_REQ_FUSED_FIRST	(1u << 3)	/* the Compare of a fused Compare and Write */
+#define NVT_REQ_FUSED_SECOND	(1u << 4)	/* the Write of a fused Compare and Write */
+#define NVT_REQ_FUSED_READY	(1u << 5)	/* executed: its data is here, waiting for its partner */
+#define NVT_REQ_FUSED_ORPHAN	(1u << 6)	/* its partner never came */
+#define NVT_REQ_FUSED_HOLD	(1u << 7)	/* completion is kept in fused_status, not sent */
+#define NVT_ACWU		256		/* blocks a fused Compare and Write may cover */
 
 /**
  * struct nvt_req - one command in flight. Embedded in the transport's
@@ -143,6 +150,8 @@ struct nvt_req {
 	uint64_t error_slba;			/* the failing LBA, for log 01h */
 	struct nvt_io io;			/* for the backend */
 	struct nvt_pi_ctx pi;			/* built by parse for namespaces with metadata */
+	struct nvt_req *fused_peer;		/* the other half of a fused pair */
+	uint16_t fused_status;			/* a held completion */
 };
 
 /* Queue states. */
@@ -166,6 +175,7 @@ struct nvt_sq {
 	uint16_t size;				/* entries (SQSIZE + 1) */
 	uint16_t sqhd;
 	bool sqflow_disabled;			/* CATTR: report SQHD FFFFh */
+	struct nvt_req *fused_first;		/* a fused Compare waiting for its Write */
 	uint64_t nr_reads, nr_writes;		/* for SMART; owned by this queue's thread */
 	uint64_t blocks_read, blocks_written;	/* in 512-byte units */
 };
@@ -184,6 +194,7 @@ struct nvt_ns {
 	uint8_t lba_shift;
 	uint16_t md_size;			/* metadata bytes per block the backend stores */
 	struct nvt_pi_format pi;		/* type NONE: no PI (metadata, if any, is opaque) */
+	struct nvt_range_lock range_lock;	/* fused Compare and Write vs. all other I/O */
 	uint8_t uuid[16];
 	uint8_t nguid[16];
 };

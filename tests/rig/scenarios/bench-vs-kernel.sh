@@ -126,11 +126,17 @@ bench_nvtd_side() {
 	EOF
 	rig_must start_nvtd "$conf"
 	rig_wait_for_rdma_listen 30 "$RIG_PORT" || rig_fail "nvtd does not listen on port $RIG_PORT"
+	# how nvtd runs (its default threads setting: one I/O poll group per vCPU)
+	grep -m1 'poll group' "$NVTD_LOG" | sed 's/^nvtd info: /nvtd: /' | tee -a "$SUMMARY" || true
 	bench_side nvtd "$NVTD_NQN" "$NVTD_PID"
 	rig_must stop_nvtd
 }
 # ======================================================================================
 
+# print_ratios: nvtd/kernel for IOPS and for target CPU per I/O. The CPU ratio uses the
+# same estimate on both sides (busy - fio, see the top of this file). The second CPU
+# figure divides nvtd's own process CPU by the kernel's estimate: the kernel estimate
+# also holds rxe and initiator softirq work, so that one is a lower bound.
 print_ratios() {
 	local rw
 	for rw in $WORKLOADS; do
@@ -138,10 +144,13 @@ print_ratios() {
 			continue
 		fi
 		awk -v rw="$rw" -v ni="${IOPS[nvtd.$rw]}" -v ki="${IOPS[kernel.$rw]}" \
-			-v nc="${TARGET_US[nvtd.$rw]}" -v kc="${TARGET_US[kernel.$rw]}" 'BEGIN {
-			cpu = "n/a"
+			-v nc="${TARGET_US[nvtd.$rw]}" -v kc="${TARGET_US[kernel.$rw]}" \
+			-v np="${PROC_US[nvtd.$rw]:-}" 'BEGIN {
+			cpu = "n/a"; proc = "n/a"
 			if (kc > 0) cpu = sprintf("%.2f", nc / kc)
-			printf "ratio nvtd/kernel %-9s IOPS %.2f  target CPU/IO %s\n", rw, ni / ki, cpu }' \
+			if (kc > 0 && np != "") proc = sprintf("%.2f", np / kc)
+			printf "ratio nvtd/kernel %-9s IOPS %.2f  target CPU/IO %s  (nvtd process CPU/IO vs kernel estimate %s)\n",
+				rw, ni / ki, cpu, proc }' \
 			>> "$SUMMARY"
 	done
 }

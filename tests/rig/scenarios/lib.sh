@@ -79,6 +79,7 @@ rig_on_exit() {
 	local status=$?
 	trap - EXIT
 	set +e
+	dmesg > "$NVT_RIG_OUT/dmesg.txt" 2>/dev/null
 	if [ "${NVT_RIG_NO_TEARDOWN:-0}" = 1 ]; then
 		echo "NVT_RIG_NO_TEARDOWN=1: leaving the target, connections and rxe in place"
 	else
@@ -113,6 +114,23 @@ rig_wait_for_path() { rig_wait_for "$1" "$2" test -e "$2"; }
 # rig_wait_for_rdma_listen SECS [PORT]: until some RDMA-CM id listens on PORT
 rig_rdma_listening() { rdma resource show cm_id 2>/dev/null | grep 'state LISTEN' | grep -q ":$1 "; }
 rig_wait_for_rdma_listen() { rig_wait_for "$1" "RDMA listener on port ${2:-$RIG_PORT}" rig_rdma_listening "${2:-$RIG_PORT}"; }
+
+# rig_dmesg_clean: no kernel WARNING, BUG, Oops or call trace so far (prints any it finds)
+rig_dmesg_clean() {
+	local bad
+	bad=$(dmesg | grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|INFO: task .* blocked|rcu_.*stall' || true)
+	[ -z "$bad" ] && return 0
+	echo "$bad" | head -n 40 | sed 's/^/    dmesg: /'
+	return 1
+}
+
+# rig_uuid: a random UUID
+rig_uuid() { cat /proc/sys/kernel/random/uuid; }
+
+# rig_host_nqn: this host's default NQN, the one nvme-cli sends without --hostnqn
+rig_host_nqn() {
+	if [ -s /etc/nvme/hostnqn ]; then head -n 1 /etc/nvme/hostnqn; else nvme show-hostnqn; fi
+}
 
 # ---- soft-RoCE -----------------------------------------------------------------------------
 rig_rxe_gid_ready() {
@@ -309,6 +327,35 @@ rig_nvme_ns_of() {
 	return 1
 }
 
+# rig_nvme_ns_by_nsid NQN NSID: prints /dev/nvmeXnY of namespace NSID of NQN's subsystem
+rig_nvme_ns_by_nsid() {
+	local s b
+	for s in /sys/class/nvme-subsystem/nvme-subsys*; do
+		[ "$(cat "$s/subsysnqn" 2>/dev/null)" = "$1" ] || continue
+		for b in "$s"/nvme*n*; do
+			[ -e "$b/nsid" ] && [ "$(cat "$b/nsid")" = "$2" ] && [ -b "/dev/${b##*/}" ] &&
+				{ echo "/dev/${b##*/}"; return 0; }
+		done
+	done
+	return 1
+}
+
+# rig_wait_nvme_nsid SECS NQN NSID: waits for namespace NSID's block device and prints it
+rig_wait_nvme_nsid() {
+	rig_wait_for "$1" "namespace $3 of $2" rig_nvme_ns_by_nsid "$2" "$3" || return 1
+	rig_nvme_ns_by_nsid "$2" "$3"
+}
+
+# rig_nvme_ctrl_state NQN: prints the state (live, connecting, ...) of NQN's controller
+rig_nvme_ctrl_state() {
+	local c
+	c=$(rig_nvme_ctrl_of "$1") || return 1
+	cat "/sys/class/nvme/$c/state"
+}
+
+# rig_nvme_ctrl_live NQN: is NQN's controller in state "live"?
+rig_nvme_ctrl_live() { [ "$(rig_nvme_ctrl_state "$1" 2>/dev/null)" = live ]; }
+
 # rig_wait_nvme_ns SECS NQN: waits for the namespace block device and prints it
 rig_wait_nvme_ns() {
 	rig_wait_for "$1" "namespace block device of $2" rig_nvme_ns_of "$2" || return 1
@@ -325,6 +372,7 @@ rig_nvme_disconnect() {
 # ---- nvtd ---------------------------------------------------------------------------------------
 NVTD_PID=""
 NVTD_LOG=""
+NVTD_STATUS=""    # exit status of the last nvtd that stop_nvtd stopped
 
 # start_nvtd CONFIG: run $NVT_BUILD/nvtd -c CONFIG in the background, log in $NVT_RIG_OUT/nvtd.log
 start_nvtd() {
@@ -361,10 +409,24 @@ stop_nvtd() {
 	fi
 	wait "$pid"
 	status=$?
+	# shellcheck disable=SC2034 # read by the scenarios
+	NVTD_STATUS=$status
 	case "$status" in 0|143) return 0 ;; esac
 	echo "stop_nvtd: nvtd exited with status $status (log $NVTD_LOG)" >&2
 	return 1
 }
+
+# nvtd_alive: is the nvtd that start_nvtd started still running?
+nvtd_alive() {
+	[ -n "$NVTD_PID" ] && kill -0 "$NVTD_PID" 2>/dev/null &&
+		! grep -q '^State:.*Z' "/proc/$NVTD_PID/status" 2>/dev/null
+}
+
+# nvtd_rss_kib: nvtd's resident set size in KiB (VmRSS)
+nvtd_rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$NVTD_PID/status"; }
+
+# nvtd_fd_count: how many file descriptors nvtd holds
+nvtd_fd_count() { find "/proc/$NVTD_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
 # nvtd_has_rdma: does this nvtd build have the RDMA transport? (convention: --version names it)
 nvtd_has_rdma() {

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Fused Compare and Write over the loop transport: statuses, pairing rules, and atomicity under threads. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "nvt/host.h"
+#include "nvt/log.h"
+#include "nvt/loop.h"
+#include "nvt_test_target.h"
+
+struct fixture {
+	struct nvt_target *tgt;
+	struct nvt_loop_ctrl ctrl;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	f->tgt = nvt_test_target_create();
+	assert_non_null(f->tgt);
+	assert_int_equal(nvt_loop_ctrl_connect(f->tgt, TEST_NQN, TEST_HOST, 2, 64, 0, &f->ctrl), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	nvt_loop_ctrl_disconnect(&f->ctrl);
+	nvt_target_destroy(f->tgt);
+	free(f);
+	return 0;
+}
+
+struct done {
+	struct nvt_cqe cqe;
+	int count;
+};
+
+static void on_done(void *arg, const struct nvt_cqe *cqe)
+{
+	struct done *d = arg;
+
+	d->cqe = *cqe;
+	d->count++;
+}
+
+static uint16_t st(const struct done *d)
+{
+	return (uint16_t)((le16toh(d->cqe.status) >> 1) & ~NVT_SC_DNR);
+}
+
+/* Submit Compare (FUSE 01b) then Write (FUSE 10b) on @q, back to back. */
+static void fused_cw(struct nvt_loop_queue *q, uint64_t slba, uint32_t nlb, void *cmp, void *wr,
+		     size_t len, struct done *d1, struct done *d2)
+{
+	struct iovec i1 = { cmp, len }, i2 = { wr, len };
+	struct nvt_sqe s1, s2;
+
+	nvt_host_sqe_rw(&s1, nvme_cmd_compare, 1, slba, nlb);
+	s1.common.flags |= 1;
+	nvt_host_sqe_rw(&s2, nvme_cmd_write, 1, slba, nlb);
+	s2.common.flags |= 2;
+	assert_int_equal(nvt_loop_submit(q, &s1, &i1, 1, on_done, d1), 0);
+	assert_int_equal(nvt_loop_submit(q, &s2, &i2, 1, on_done, d2), 0);
+}
+
+static void test_compare_and_write(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t old[4 * 512], new[4 * 512], other[4 * 512], back[4 * 512];
+	struct done d1 = { 0 }, d2 = { 0 };
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	memset(old, 0x11, sizeof(old));
+	memset(new, 0x22, sizeof(new));
+	memset(other, 0x33, sizeof(other));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 40, 4);
+	assert_int_equal(nvt_loop_exec(f->ctrl.io[0], &sqe, old, sizeof(old), &cqe), 0);
+
+	/* Match: the write happens, both succeed. Four blocks at once. */
+	fused_cw(f->ctrl.io[0], 40, 4, old, new, sizeof(old), &d1, &d2);
+	assert_int_equal(d1.count, 1);
+	assert_int_equal(d2.count, 1);
+	assert_int_equal(st(&d1), 0);
+	assert_int_equal(st(&d2), 0);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 40, 4);
+	assert_int_equal(nvt_loop_exec(f->ctrl.io[0], &sqe, back, sizeof(back), &cqe), 0);
+	assert_memory_equal(back, new, sizeof(back));
+
+	/* Mismatch: 85h on the compare, "failed fused command" on the write, nothing written. */
+	memset(&d1, 0, sizeof(d1));
+	memset(&d2, 0, sizeof(d2));
+	fused_cw(f->ctrl.io[0], 40, 4, old, other, sizeof(old), &d1, &d2);
+	assert_int_equal(st(&d1), NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED));
+	assert_int_equal(st(&d2), NVME_SC_FUSED_FAIL);
+	assert_int_equal(nvt_loop_exec(f->ctrl.io[0], &sqe, back, sizeof(back), &cqe), 0);
+	assert_memory_equal(back, new, sizeof(back));
+}
+
+static void test_pairing_rules(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[512] = { 0 };
+	struct iovec iov = { buf, sizeof(buf) };
+	struct done d1 = { 0 }, d2 = { 0 };
+	struct nvt_sqe s;
+
+	/* A lone second half. */
+	nvt_host_sqe_rw(&s, nvme_cmd_write, 1, 0, 1);
+	s.common.flags |= 2;
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d1), 0);
+	assert_int_equal(st(&d1), NVME_SC_FUSED_MISSING);
+	/* A first half followed by an ordinary command: it is aborted, the other runs. */
+	memset(&d1, 0, sizeof(d1));
+	nvt_host_sqe_rw(&s, nvme_cmd_compare, 1, 0, 1);
+	s.common.flags |= 1;
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d1), 0);
+	assert_int_equal(d1.count, 0);		/* held, waiting for its write */
+	nvt_host_sqe_rw(&s, nvme_cmd_read, 1, 0, 1);
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d2), 0);
+	assert_int_equal(st(&d1), NVME_SC_FUSED_MISSING);
+	assert_int_equal(st(&d2), 0);
+	/* Mismatched halves (different LBA): invalid field, the compare aborted. */
+	memset(&d1, 0, sizeof(d1));
+	memset(&d2, 0, sizeof(d2));
+	nvt_host_sqe_rw(&s, nvme_cmd_compare, 1, 0, 1);
+	s.common.flags |= 1;
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d1), 0);
+	nvt_host_sqe_rw(&s, nvme_cmd_write, 1, 1, 1);
+	s.common.flags |= 2;
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d2), 0);
+	assert_int_equal(st(&d1), NVME_SC_FUSED_MISSING);
+	assert_int_equal(st(&d2), NVME_SC_INVALID_FIELD);
+	/* Only Compare may be a first half; FUSE 11b is reserved. */
+	memset(&d1, 0, sizeof(d1));
+	nvt_host_sqe_rw(&s, nvme_cmd_read, 1, 0, 1);
+	s.common.flags |= 1;
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d1), 0);
+	assert_int_equal(st(&d1), NVME_SC_INVALID_FIELD);
+	nvt_host_sqe_rw(&s, nvme_cmd_compare, 1, 0, 1);
+	s.common.flags |= 3;
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d1), 0);
+	assert_int_equal(st(&d1), NVME_SC_INVALID_FIELD);
+	/* More than ACWU blocks. */
+	{
+		static uint8_t big[(NVT_ACWU + 1) * 512];
+		struct iovec bi = { big, sizeof(big) };
+
+		nvt_host_sqe_rw(&s, nvme_cmd_compare, 3, 0, 33);	/* 33 x 4 KiB > 128 KiB MDTS */
+		s.common.flags |= 1;
+		assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &bi, 1, on_done, &d1), 0);
+		assert_int_equal(st(&d1), NVME_SC_INVALID_FIELD);
+	}
+}
+
+/*
+ * Atomicity: threads, each with its own controller and queue, use
+ * compare-and-write on one 8-block range as a counter (read, then swap
+ * value n for n + 1), while other threads write elsewhere. The counter must
+ * end at exactly the number of successful swaps and never be torn.
+ */
+#define CW_THREADS	3
+#define CW_ROUNDS	2000
+#define CW_BLOCKS	8
+
+struct worker {
+	struct nvt_target *tgt;
+	int id;
+	unsigned int swaps, torn, writes;
+	pthread_t thread;
+};
+
+static void fill(uint8_t *buf, uint64_t v)
+{
+	for (size_t i = 0; i < CW_BLOCKS * 512; i += 8)
+		memcpy(buf + i, &v, 8);
+}
+
+static bool uniform(const uint8_t *buf, uint64_t *v)
+{
+	memcpy(v, buf, 8);
+	for (size_t i = 8; i < CW_BLOCKS * 512; i += 8)
+		if (memcmp(buf + i, buf, 8))
+			return false;
+	return true;
+}
+
+static void *cw_worker(void *arg)
+{
+	struct worker *w = arg;
+	struct nvt_loop_ctrl c;
+	static __thread uint8_t cur[CW_BLOCKS * 512], next[CW_BLOCKS * 512];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+	char host[96];
+
+	snprintf(host, sizeof(host), "nqn.2014-08.org.nvmexpress:uuid:cw-%d", w->id);
+	if (nvt_loop_ctrl_connect(w->tgt, TEST_NQN, host, 1, 16, 0, &c))
+		return NULL;
+	for (int i = 0; i < CW_ROUNDS; i++) {
+		uint64_t v;
+		struct done d1 = { 0 }, d2 = { 0 };
+		struct iovec i1 = { cur, sizeof(cur) }, i2 = { next, sizeof(next) };
+		struct nvt_sqe s1, s2;
+
+		if (w->id >= CW_THREADS) {
+			/* A plain writer far from the counter. */
+			nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 1000 + (uint64_t)(i % 64) * 8, CW_BLOCKS);
+			fill(next, (uint64_t)i);
+			if (!nvt_loop_exec(c.io[0], &sqe, next, sizeof(next), &cqe))
+				w->writes++;
+			continue;
+		}
+		nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, CW_BLOCKS);
+		if (nvt_loop_exec(c.io[0], &sqe, cur, sizeof(cur), &cqe))
+			continue;
+		if (!uniform(cur, &v)) {
+			w->torn++;
+			continue;
+		}
+		fill(next, v + 1);
+		nvt_host_sqe_rw(&s1, nvme_cmd_compare, 1, 0, CW_BLOCKS);
+		s1.common.flags |= 1;
+		nvt_host_sqe_rw(&s2, nvme_cmd_write, 1, 0, CW_BLOCKS);
+		s2.common.flags |= 2;
+		nvt_loop_submit(c.io[0], &s1, &i1, 1, on_done, &d1);
+		nvt_loop_submit(c.io[0], &s2, &i2, 1, on_done, &d2);
+		if (d1.count && d2.count && !d1.cqe.status && !d2.cqe.status)
+			w->swaps++;
+	}
+	nvt_loop_ctrl_disconnect(&c);
+	return NULL;
+}
+
+static void test_concurrent_counter(void **state)
+{
+	struct fixture *f = *state;
+	struct worker w[CW_THREADS + 2];
+	uint8_t buf[CW_BLOCKS * 512];
+	unsigned int swaps = 0, writes = 0;
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+	uint64_t v;
+
+	fill(buf, 0);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 0, CW_BLOCKS);
+	assert_int_equal(nvt_loop_exec(f->ctrl.io[0], &sqe, buf, sizeof(buf), &cqe), 0);
+	for (int i = 0; i < CW_THREADS + 2; i++) {
+		w[i] = (struct worker){ .tgt = f->tgt, .id = i };
+		assert_int_equal(pthread_create(&w[i].thread, NULL, cw_worker, &w[i]), 0);
+	}
+	for (int i = 0; i < CW_THREADS + 2; i++) {
+		pthread_join(w[i].thread, NULL);
+		assert_int_equal(w[i].torn, 0);
+		swaps += w[i].swaps;
+		writes += w[i].writes;
+	}
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, CW_BLOCKS);
+	assert_int_equal(nvt_loop_exec(f->ctrl.io[0], &sqe, buf, sizeof(buf), &cqe), 0);
+	assert_true(uniform(buf, &v));
+	assert_int_equal(v, swaps);
+	assert_true(swaps > 0);
+	/* The plain writers were never turned away. */
+	assert_int_equal(writes, 2 * CW_ROUNDS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_compare_and_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pairing_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_counter, setup, teardown),
+	};
+
+	nvt_log_set_level(NVT_LOG_OFF);
+	return cmocka_run_group_tests_name("fused_e2e", tests, NULL, NULL);
+}
