@@ -63,9 +63,14 @@ static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg
 	}
 	subsys->ns[ns->nsid] = ns;
 	subsys->nr_ns++;
-	nvt_info("%s: nsid %u: %s, %llu blocks of %u+%u bytes, PI type %u (%s guard, %s)",
-		 subsys->nqn, ns->nsid, ns->be->name, (unsigned long long)ns->nblocks,
-		 ns->block_size, ns->md_size, ns->pi.type, cfg->pi.guard, cfg->pi.location);
+	if (ns->pi.type)
+		nvt_info("%s: nsid %u: %s, %llu blocks of %u+%u bytes, PI type %u (%s guard, %s)",
+			 subsys->nqn, ns->nsid, ns->be->name, (unsigned long long)ns->nblocks,
+			 ns->block_size, ns->md_size, ns->pi.type, cfg->pi.guard, cfg->pi.location);
+	else
+		nvt_info("%s: nsid %u: %s, %llu blocks of %u+%u bytes, no PI", subsys->nqn,
+			 ns->nsid, ns->be->name, (unsigned long long)ns->nblocks, ns->block_size,
+			 ns->md_size);
 	return 0;
 }
 
