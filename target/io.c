@@ -119,45 +119,40 @@ static void nvt_execute_backend(struct nvt_req *req)
 
 /*
  * The fields every block command of the read/write layout shares: the range
- * (checked against the namespace) and the PI context from PRINFO, the tags
- * and, for the 64-bit guard, the upper ref tag bits in CDW3.
+ * (checked against the namespace), req->io, and the PI context from PRINFO,
+ * the tags and, for the 64-bit guard, the upper ref tag bits in CDW3.
  */
-static uint16_t nvt_parse_block_cmd(struct nvt_req *req, uint64_t *slba, uint32_t *nlb,
-				    uint16_t *control)
+static uint16_t nvt_parse_block_cmd(struct nvt_req *req, enum nvt_io_op op)
 {
 	struct nvt_sqe_rw *rw = &req->cmd->rw;
 	struct nvt_ns *ns = req->ns;
-	uint64_t eilbrt = le32toh(rw->reftag);
+	uint64_t slba = le64toh(rw->slba), eilbrt = le32toh(rw->reftag);
+	uint32_t nlb = (uint32_t)le16toh(rw->nlb) + 1;
+	uint16_t control = le16toh(rw->control);
 	uint16_t status;
 
-	*slba = le64toh(rw->slba);
-	*nlb = (uint32_t)le16toh(rw->nlb) + 1;
-	*control = le16toh(rw->control);
-	status = nvt_check_range(req, *slba, *nlb);
+	status = nvt_check_range(req, slba, nlb);
 	if (status)
 		return status;
 	if (ns->pi.guard == NVT_PI_GUARD_CRC64)
 		eilbrt |= (uint64_t)(le32toh(rw->cdw3) & 0xffff) << 32;
-	nvt_pi_ctx_init(&req->pi, &ns->pi, *slba, NVT_PI_PRINFO(*control), eilbrt,
+	nvt_pi_ctx_init(&req->pi, &ns->pi, slba, NVT_PI_PRINFO(control), eilbrt,
 			le16toh(rw->apptag), le16toh(rw->appmask));
+	req->io = (struct nvt_io){
+		.op = op, .slba = slba, .nlb = nlb, .fua = control & NVME_IO_FUA,
+		/* Write Zeroes DEAC: CDW12 bit 25, bit 9 of the control half. */
+		.deac = op == NVT_IO_WRITE_ZEROES && (control & (1u << 9)),
+	};
 	return NVT_ST_OK;
 }
 
 /* Write Zeroes, Verify: a range and PI parameters, no data on the wire. */
 static uint16_t nvt_parse_range_only(struct nvt_req *req, enum nvt_io_op op)
 {
-	uint64_t slba;
-	uint32_t nlb;
-	uint16_t control, status;
+	uint16_t status = nvt_parse_block_cmd(req, op);
 
-	status = nvt_parse_block_cmd(req, &slba, &nlb, &control);
 	if (status)
 		return status;
-	req->io = (struct nvt_io){
-		.op = op, .slba = slba, .nlb = nlb, .fua = control & NVME_IO_FUA,
-		/* Write Zeroes DEAC: CDW12 bit 25, bit 9 of the control half. */
-		.deac = op == NVT_IO_WRITE_ZEROES && (control & (1u << 9)),
-	};
 	req->data_len = 0;
 	req->execute = nvt_execute_backend;
 	return NVT_ST_OK;
@@ -291,17 +286,13 @@ static uint16_t nvt_parse_copy(struct nvt_req *req)
 static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 {
 	struct nvt_ns *ns = req->ns;
-	uint64_t slba, len;
-	uint32_t nlb;
-	uint16_t control, status;
+	uint16_t status = nvt_parse_block_cmd(req, op);
+	uint32_t nlb = req->io.nlb;
+	uint64_t len;
 
-	status = nvt_parse_block_cmd(req, &slba, &nlb, &control);
 	if (status)
 		return status;
-	req->io = (struct nvt_io){
-		.op = op, .slba = slba, .nlb = nlb, .fua = control & NVME_IO_FUA,
-		.md_interleaved = ns->md_size && nvt_pi_md_on_wire(&req->pi),
-	};
+	req->io.md_interleaved = ns->md_size && nvt_pi_md_on_wire(&req->pi);
 	len = (uint64_t)nlb << ns->lba_shift;
 	if (req->io.md_interleaved)
 		len += (uint64_t)nlb * ns->md_size;
