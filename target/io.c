@@ -287,11 +287,12 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 {
 	struct nvt_ns *ns = req->ns;
 	uint16_t status = nvt_parse_block_cmd(req, op);
-	uint32_t nlb = req->io.nlb;
+	uint32_t nlb;
 	uint64_t len;
 
 	if (status)
 		return status;
+	nlb = req->io.nlb;
 	req->io.md_interleaved = ns->md_size && nvt_pi_md_on_wire(&req->pi);
 	len = (uint64_t)nlb << ns->lba_shift;
 	if (req->io.md_interleaved)
