@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Inside the rig VM (tools/demo.sh): soft-RoCE, nvtd, and the Linux host using it, narrated.
 set -euo pipefail
 . "$NVT_SRC/tests/rig/scenarios/lib.sh"

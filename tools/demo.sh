@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Demo for a machine without RDMA: boot the rig VM, run nvtd there over soft-RoCE, and let a real Linux host discover, connect, mkfs and fio it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # README command 1: install dependencies, build, and run nvtd in the foreground on the example config.
 set -euo pipefail
 cd "$(dirname "$0")/.."

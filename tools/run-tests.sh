@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # README command 2: install dependencies, build normally and with ASan+UBSan, run every test tier.
 # NVT_RIG=0 skips the VM rig tier (it needs ~1 GiB of downloads and minutes of qemu).
 set -euo pipefail

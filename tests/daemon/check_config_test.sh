@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # nvtd --check-config: the example is valid and round-trips; each bad file exits 1 with "file:line: setting: message".
 set -u
 NVTD=$1 SRC=$2

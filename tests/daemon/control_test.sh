@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # nvtctl against a running nvtd: status, fault injection, scrub listing exactly the damaged LBAs, bad commands.
 set -u
 NVTD=$1 NVTCTL=$2

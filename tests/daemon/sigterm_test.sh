@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # nvtd serves the example config until SIGTERM/SIGINT and exits 0; with valgrind (when given) it leaks nothing.
 set -u
 NVTD=$1 SRC=$2 VALGRIND=${3:-}
