@@ -149,6 +149,8 @@ int nvt_poll_group_poll(struct nvt_poll_group *pg, int timeout_ms)
 	for (int i = 0; i < n; i++) {
 		struct nvt_pg_watch *w = ev[i].data.ptr;
 
+		/* Owners keep a removed watch's memory and callback valid until the
+		 * batch is over (nvt_poll_group_defer), so a stale event is harmless. */
 		w->fn(w);
 	}
 	nvt_poll_group_run_deferred(pg);

@@ -56,6 +56,7 @@ struct nvt_rdma_queue {
 	bool send_with_inv;			/* the device really implements SEND_WITH_INV */
 	struct nvt_poll_group *pg;		/* owns the CQ and the request slots */
 	struct nvt_pg_watch cq_watch;
+	bool cq_watched;			/* cq_watch is in q->pg's epoll set */
 	/* Hand-offs between the main loop (CM, cm_id, memory) and the owner. */
 	bool teardown_forwarded;		/* main loop only */
 	struct nvt_pg_msg established_msg;	/* main -> owner */
@@ -429,9 +430,10 @@ static void nvt_rdma_queue_destroy_verbs(struct nvt_rdma_queue *q)
 {
 	if (q->cm_id && q->cm_id->qp)
 		rdma_destroy_qp(q->cm_id);
-	if (q->cq_watch.fn) {
+	/* The watch itself stays callable: an event for it may still be in this batch. */
+	if (q->cq_watched) {
 		nvt_poll_group_del(q->pg, &q->cq_watch);
-		q->cq_watch.fn = NULL;
+		q->cq_watched = false;
 	}
 	if (q->cq)
 		ibv_destroy_cq(q->cq);
@@ -644,10 +646,9 @@ static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 	q->cq_watch.fd = q->channel->fd;
 	q->cq_watch.fn = nvt_rdma_cq_ready;
 	ret = nvt_poll_group_add(pg, &q->cq_watch);
-	if (ret) {
-		q->cq_watch.fn = NULL;
+	if (ret)
 		return ret;
-	}
+	q->cq_watched = true;
 
 	memset(&qp_attr, 0, sizeof(qp_attr));
 	qp_attr.qp_context = q;
