@@ -428,6 +428,23 @@ nvtd_rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$NVTD_PID/status"; }
 # nvtd_fd_count: how many file descriptors nvtd holds
 nvtd_fd_count() { find "/proc/$NVTD_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
+# nvtd_serve_ram CFG NQN SIZE_MIB: write CFG (one listener on $RIG_ADDR:$RIG_PORT, subsystem
+# NQN open to any host, one SIZE_MIB RAM namespace of 512-byte blocks), start nvtd on it and
+# wait until it listens; each step is a check.
+nvtd_serve_ram() {
+	cat > "$1" <<CFG
+listeners = ( { transport = "rdma"; address = "$RIG_ADDR"; port = $RIG_PORT; } );
+subsystems = ( {
+	nqn = "$2";
+	allow_any_host = true;
+	namespaces = ( { nsid = 1; backend = "ram"; size = "${3}M"; block_size = 512; } );
+} );
+CFG
+	rig_step "nvtd, $3 MiB RAM namespace"
+	rig_check "nvtd started" start_nvtd "$1"
+	rig_check "nvtd listens" rig_wait_for_rdma_listen 20 "$RIG_PORT"
+}
+
 # nvtd_has_rdma: does this nvtd build have the RDMA transport? (convention: --version names it)
 nvtd_has_rdma() {
 	[ -x "$NVT_BUILD/nvtd" ] && "$NVT_BUILD/nvtd" --version 2>&1 | grep -qi rdma

@@ -38,17 +38,7 @@ rig_check "rxe link up on the dummy netdev" rig_rxe_up
 rig_must rig_nvme_host_up
 [ "$CYCLES" -gt "$WARM" ] || rig_fail "NVT_RIG_CYCLES must be > $WARM"
 
-cat > "$CFG" <<CFG
-listeners = ( { transport = "rdma"; address = "$RIG_ADDR"; port = $RIG_PORT; } );
-subsystems = ( {
-	nqn = "$NQN";
-	allow_any_host = true;
-	namespaces = ( { nsid = 1; backend = "ram"; size = "${NS_MIB}M"; block_size = 512; } );
-} );
-CFG
-rig_step "nvtd, ${NS_MIB} MiB RAM namespace"
-rig_check "nvtd started" start_nvtd "$CFG"
-rig_check "nvtd listens" rig_wait_for_rdma_listen 20 "$RIG_PORT"
+nvtd_serve_ram "$CFG" "$NQN" "$NS_MIB"
 
 # freed_count: controllers of $NQN that nvtd has logged as freed
 freed_count() { grep -Ec "$NQN: controller [0-9]+ freed" "$NVTD_LOG" || true; }

@@ -23,17 +23,7 @@ rig_begin
 rig_check "nvtd has the RDMA transport" nvtd_has_rdma
 rig_check "rxe link up on the dummy netdev" rig_rxe_up
 
-cat > "$CFG" <<CFG
-listeners = ( { transport = "rdma"; address = "$RIG_ADDR"; port = $RIG_PORT; } );
-subsystems = ( {
-	nqn = "$NQN";
-	allow_any_host = true;
-	namespaces = ( { nsid = 1; backend = "ram"; size = "${NS_MIB}M"; block_size = 512; } );
-} );
-CFG
-rig_step "nvtd, ${NS_MIB} MiB RAM namespace"
-rig_check "nvtd started" start_nvtd "$CFG"
-rig_check "nvtd listens" rig_wait_for_rdma_listen 20 "$RIG_PORT"
+nvtd_serve_ram "$CFG" "$NQN" "$NS_MIB"
 rig_check "nvme connect --nr-io-queues=2" rig_nvme_connect "$NQN" "$RIG_PORT" --nr-io-queues=2
 DEV=$(rig_wait_nvme_ns 30 "$NQN") || rig_fail "no namespace block device for $NQN"
 CTRL=$(rig_nvme_ctrl_of "$NQN") || rig_fail "no controller for $NQN"

@@ -21,17 +21,7 @@ rig_check "nvtd has the RDMA transport" nvtd_has_rdma
 rig_check "rxe link up on the dummy netdev" rig_rxe_up
 rig_must modprobe ext4
 
-cat > "$CFG" <<CFG
-listeners = ( { transport = "rdma"; address = "$RIG_ADDR"; port = $RIG_PORT; } );
-subsystems = ( {
-	nqn = "$NQN";
-	allow_any_host = true;
-	namespaces = ( { nsid = 1; backend = "ram"; size = "${NS_MIB}M"; block_size = 512; } );
-} );
-CFG
-rig_step "nvtd, ${NS_MIB} MiB RAM namespace"
-rig_check "nvtd started" start_nvtd "$CFG"
-rig_check "nvtd listens" rig_wait_for_rdma_listen 20 "$RIG_PORT"
+nvtd_serve_ram "$CFG" "$NQN" "$NS_MIB"
 
 rig_step "connect, mkfs.ext4, write files"
 rig_check "nvme connect" rig_nvme_connect "$NQN" "$RIG_PORT" --nr-io-queues=2

@@ -26,17 +26,7 @@ rig_must rig_nvme_host_up
 rig_check "nvme connect knows --ctrl-loss-tmo and --reconnect-delay" \
 	bash -c "nvme connect --help 2>&1 | grep -q -- --ctrl-loss-tmo && nvme connect --help 2>&1 | grep -q -- --reconnect-delay"
 
-cat > "$CFG" <<CFG
-listeners = ( { transport = "rdma"; address = "$RIG_ADDR"; port = $RIG_PORT; } );
-subsystems = ( {
-	nqn = "$NQN";
-	allow_any_host = true;
-	namespaces = ( { nsid = 1; backend = "ram"; size = "${NS_MIB}M"; block_size = 512; } );
-} );
-CFG
-rig_step "nvtd, ${NS_MIB} MiB RAM namespace"
-rig_check "nvtd started" start_nvtd "$CFG"
-rig_check "nvtd listens" rig_wait_for_rdma_listen 20 "$RIG_PORT"
+nvtd_serve_ram "$CFG" "$NQN" "$NS_MIB"
 PID1=$NVTD_PID
 
 rig_step "connect with --ctrl-loss-tmo=60 --reconnect-delay=2"
