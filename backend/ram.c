@@ -145,13 +145,15 @@ static uint16_t nvt_ram_check_pi(struct nvt_req *req, struct nvt_ram *ram, uint6
 				 uint32_t nlb)
 {
 	struct nvt_ns *ns = req->ns;
-	struct iovec d = { ram->data + (slba << ns->lba_shift), (size_t)nlb << ns->lba_shift };
-	struct iovec m = { ram->md + slba * ns->md_size, (size_t)nlb * ns->md_size };
+	struct iovec d, m;
 	struct nvt_pi_err err;
 	int ret;
 
-	if (!ns->pi.type)
+	/* No PI, no metadata area: nothing to check and no pointer to form. */
+	if (!ns->pi.type || !ram->md)
 		return NVT_ST_OK;
+	d = (struct iovec){ ram->data + (slba << ns->lba_shift), (size_t)nlb << ns->lba_shift };
+	m = (struct iovec){ ram->md + slba * ns->md_size, (size_t)nlb * ns->md_size };
 	ret = nvt_pi_verify(&req->pi, &d, 1, &m, 1, nlb, &err);
 	if (ret == -EILSEQ)
 		return nvt_req_pi_failed(req, &err);

@@ -274,12 +274,25 @@ bad_csi:
 
 /* ---- Get Log Page ---- */
 
-uint32_t nvt_get_log_len(const struct nvt_req *req)
+uint16_t nvt_parse_get_log_len(struct nvt_req *req)
 {
-	uint32_t numdl = le32toh(req->cmd->common.cdw10) >> 16;
-	uint32_t numdu = le32toh(req->cmd->common.cdw11) & 0xffff;
+	uint64_t numdl = le32toh(req->cmd->common.cdw10) >> 16;
+	uint64_t numdu = le32toh(req->cmd->common.cdw11) & 0xffff;
+	/* NUMD is 0-based and 32 bits wide: the byte count needs 35 bits. */
+	uint64_t len = ((numdu << 16 | numdl) + 1) * 4;
+	uint64_t offset = nvt_get_log_offset(req);
 
-	return ((numdu << 16 | numdl) + 1) * 4;
+	/* NVMe 2.0 §5.16: more than MDTS, or an offset that wraps, is an invalid field. */
+	if (len > req->ops->max_data_len) {
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+		return NVT_ST_INVALID_FIELD;
+	}
+	if ((offset & 3) || offset > UINT64_MAX - len) {
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw12);
+		return NVT_ST_INVALID_FIELD;
+	}
+	req->data_len = (uint32_t)len;
+	return NVT_ST_OK;
 }
 
 uint64_t nvt_get_log_offset(const struct nvt_req *req)
@@ -429,11 +442,10 @@ static uint16_t nvt_parse_get_log_page(struct nvt_req *req)
 {
 	uint8_t lid = le32toh(req->cmd->common.cdw10) & 0xff;
 
-	req->data_len = nvt_get_log_len(req);
-	if (nvt_get_log_offset(req) & 3) {
-		req->error_loc = offsetof(struct nvt_sqe_common, cdw12);
-		return NVT_ST_INVALID_FIELD;
-	}
+	uint16_t status = nvt_parse_get_log_len(req);
+
+	if (status)
+		return status;
 	switch (lid) {
 	case NVME_LOG_LID_ERROR:
 		req->execute = nvt_execute_get_log_error;

@@ -24,39 +24,112 @@ bool nvt_req_is_write(const struct nvt_req *req)
 	return req->cmd->common.opcode & 1;
 }
 
-static uint16_t nvt_parse_cmd(struct nvt_req *req)
+/*
+ * May a command other than Connect run on @sq now? Checked at parse time and
+ * again right before execute: host data may arrive (RDMA READ) in between,
+ * and a Disconnect, a controller reset (CC.EN=0) or a teardown on another
+ * command may have changed the answer meanwhile.
+ */
+static uint16_t nvt_sq_state_check(struct nvt_req *req)
 {
 	struct nvt_sq *sq = req->sq;
 
-	if (req->cmd->common.opcode == NVT_OPC_FABRICS) {
-		if (req->cmd->fabrics.fctype == NVT_FCTYPE_CONNECT)
-			return nvt_parse_connect_cmd(req);
-		if (sq->state != NVT_SQ_LIVE)
-			goto not_connected;
-		return nvt_parse_fabrics_cmd(req);
+	/* NVMe-oF 1.1 §3.3: only Connect is allowed before a queue is connected. */
+	if (sq->state != NVT_SQ_LIVE || !sq->ctrl) {
+		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
+		return NVT_ST_CMD_SEQ;
 	}
-	if (sq->state != NVT_SQ_LIVE)
-		goto not_connected;
+	if (req->cmd->common.opcode != NVT_OPC_FABRICS &&
+	    !(atomic_load_explicit(&sq->ctrl->csts, memory_order_relaxed) & NVT_CSTS_RDY)) {
+		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
+		return NVT_ST_CMD_SEQ;
+	}
+	return NVT_ST_OK;
+}
+
+static uint16_t nvt_parse_cmd(struct nvt_req *req)
+{
+	struct nvt_sq *sq = req->sq;
+	uint16_t status;
+
+	if (req->cmd->common.opcode == NVT_OPC_FABRICS &&
+	    req->cmd->fabrics.fctype == NVT_FCTYPE_CONNECT)
+		return nvt_parse_connect_cmd(req);
+	status = nvt_sq_state_check(req);
+	if (status)
+		return status;
+	if (req->cmd->common.opcode == NVT_OPC_FABRICS)
+		return nvt_parse_fabrics_cmd(req);
 	/* NVMe-oF 1.1 §3.2: fabrics carries data only by SGL, metadata in the data. */
 	if ((req->cmd->common.flags & NVT_SQE_PSDT_MASK) != NVT_SQE_PSDT_SGL) {
 		req->error_loc = offsetof(struct nvt_sqe_common, flags);
 		return NVT_ST_INVALID_FIELD;
 	}
-	if (!(sq->ctrl->csts & NVT_CSTS_RDY)) {
-		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
-		return NVT_ST_CMD_SEQ;
-	}
 	if (sq->qid == 0) {
+		/* Fused operations are NVM I/O commands only (NVMe 2.0 §3.4.2). */
+		if (req->cmd->common.flags & NVT_SQE_FUSE_MASK) {
+			req->error_loc = offsetof(struct nvt_sqe_common, flags);
+			return NVT_ST_INVALID_FIELD;
+		}
 		if (sq->ctrl->subsys->type == NVT_SUBSYS_DISCOVERY)
 			return nvt_parse_discovery_cmd(req);
 		return nvt_parse_admin_cmd(req);
 	}
 	return nvt_parse_io_cmd(req);
+}
 
-not_connected:
-	/* NVMe-oF 1.1 §3.3: only Connect is allowed before a queue is connected. */
-	req->error_loc = offsetof(struct nvt_sqe_common, opcode);
-	return NVT_ST_CMD_SEQ;
+/*
+ * A fused Compare that will never run with its Write fails: now if it is
+ * already waiting, or when it executes. Either way exactly once.
+ */
+void nvt_fused_abort(struct nvt_req *req, uint16_t status)
+{
+	if (req->sq->fused_first == req)
+		req->sq->fused_first = NULL;
+	if (req->fused_peer) {
+		req->fused_peer->fused_peer = NULL;
+		req->fused_peer = NULL;
+	}
+	if (req->flags & NVT_REQ_FUSED_READY) {
+		req->flags &= ~NVT_REQ_FUSED_READY;
+		nvt_req_complete(req, status);
+		return;
+	}
+	req->flags |= NVT_REQ_FUSED_ORPHAN;
+	req->fused_status = status;
+}
+
+/*
+ * NVMe 2.0 §3.4.2: the second half of a fused operation is the very next
+ * command on the same SQ. Decided here, for every command of every kind,
+ * before anything else can refuse it: whatever comes after a fused first
+ * half that is not its second half leaves that first half missing its
+ * partner; a second half with no first half before it is missing one.
+ */
+static uint16_t nvt_fused_adjacency(struct nvt_req *req)
+{
+	struct nvt_sq *sq = req->sq;
+	struct nvt_req *first = sq->fused_first;
+	uint8_t fuse = req->cmd->common.opcode == NVT_OPC_FABRICS ? 0 :
+		       req->cmd->common.flags & NVT_SQE_FUSE_MASK;
+
+	if (first) {
+		sq->fused_first = NULL;
+		/* 0Ah: the next SQE is not the other command of a supported pair. */
+		if (fuse != NVT_FUSE_SECOND || req->cmd->common.opcode != nvme_cmd_write) {
+			nvt_fused_abort(first, NVME_SC_FUSED_MISSING);
+			return NVT_ST_OK;
+		}
+		/* Paired now; a failure of either half from here fails the other. */
+		first->fused_peer = req;
+		req->fused_peer = first;
+		return NVT_ST_OK;
+	}
+	if (fuse == NVT_FUSE_SECOND) {
+		req->error_loc = offsetof(struct nvt_sqe_common, flags);
+		return NVME_SC_FUSED_MISSING;
+	}
+	return NVT_ST_OK;
 }
 
 bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
@@ -64,6 +137,7 @@ bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 {
 	uint16_t status;
 
+	/* Nothing of the slot's previous command may leak into this one. */
 	req->sq = sq;
 	req->ops = ops;
 	req->ns = NULL;
@@ -74,11 +148,15 @@ bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 	req->md_len = 0;
 	req->flags = 0;
 	req->fused_peer = NULL;
+	req->fused_status = NVT_ST_OK;
 	req->error_loc = NVT_NO_ERROR_LOC;
 	req->error_slba = 0;
+	memset(&req->io, 0, sizeof(req->io));
 	req->cqe->result.u64 = 0;
 
-	status = nvt_parse_cmd(req);
+	status = nvt_fused_adjacency(req);
+	if (!status)
+		status = nvt_parse_cmd(req);
 	if (status) {
 		nvt_req_complete(req, status);
 		return false;
@@ -95,6 +173,17 @@ bool nvt_req_transfer_ok(const struct nvt_req *req)
 
 void nvt_req_execute(struct nvt_req *req)
 {
+	uint16_t status;
+
+	/* Parse-time state checks may be stale after a data transfer. */
+	if (req->cmd->common.opcode != NVT_OPC_FABRICS ||
+	    req->cmd->fabrics.fctype != NVT_FCTYPE_CONNECT) {
+		status = nvt_sq_state_check(req);
+		if (status) {
+			nvt_req_complete(req, status);
+			return;
+		}
+	}
 	/* The host's SGL must describe what the command moves (nvmet is as strict). */
 	if (!nvt_req_transfer_ok(req)) {
 		nvt_warn_ratelimited("qid %u opcode %#x: the host's SGL holds %u bytes, the command moves %u",
@@ -144,18 +233,17 @@ void nvt_req_complete(struct nvt_req *req, uint16_t status)
 		req->fused_status = status;
 		return;
 	}
-	if ((req->flags & NVT_REQ_FUSED_FIRST) && sq->fused_first == req)
+	if (sq->fused_first == req)
 		sq->fused_first = NULL;
+	req->flags |= NVT_REQ_COMPLETED;
+	/* A half that ends on its own (refused, failed transfer) fails its partner. */
 	if (req->fused_peer) {
 		struct nvt_req *peer = req->fused_peer;
 
 		peer->fused_peer = NULL;
 		req->fused_peer = NULL;
-		/* A partner already waiting for this one will never be joined now. */
-		if (peer->flags & NVT_REQ_FUSED_READY)
-			nvt_req_complete(peer, NVME_SC_FUSED_FAIL);
+		nvt_fused_abort(peer, NVME_SC_FUSED_FAIL);
 	}
-	req->flags |= NVT_REQ_COMPLETED;
 	/* PI post-step of a read: what the backend returned is checked before the host sees it. */
 	if ((req->flags & NVT_REQ_PI_READ) && !status)
 		status = nvt_pi_read_check(req);

@@ -106,8 +106,13 @@ uint16_t nvt_ctrl_install_sq(struct nvt_ctrl *ctrl, struct nvt_sq *sq)
 
 	/* The caller holds a reference for the queue; it becomes the queue's. */
 	pthread_mutex_lock(&ctrl->lock);
-	/* A controller being torn down takes no new queues (its deleter ran under this lock). */
-	if (atomic_load(&ctrl->dead) || sq->qid > ctrl->max_qid || ctrl->sqs[sq->qid]) {
+	/*
+	 * A controller being torn down takes no new queues (its deleter ran
+	 * under this lock); a queue joins one controller, once: a second
+	 * Connect that raced the first on the same queue fails here.
+	 */
+	if (atomic_load(&ctrl->dead) || sq->qid > ctrl->max_qid || ctrl->sqs[sq->qid] ||
+	    sq->ctrl || sq->state != NVT_SQ_CONNECTING) {
 		status = NVT_ST_CONNECT_INVALID_PARAM;
 	} else {
 		ctrl->sqs[sq->qid] = sq;
@@ -169,6 +174,9 @@ void nvt_sq_destroy(struct nvt_sq *sq)
 	struct nvt_ctrl *ctrl = sq->ctrl;
 
 	sq->state = NVT_SQ_DISCONNECTED;
+	/* A fused Compare still waiting for its Write gets none now. */
+	if (sq->fused_first)
+		nvt_fused_abort(sq->fused_first, NVT_ST_ABORT_SQ);
 	if (!ctrl)
 		return;
 	nvt_ctrl_uninstall_sq(ctrl, sq);

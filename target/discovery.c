@@ -89,18 +89,17 @@ void nvt_discovery_changed(struct nvt_target *tgt)
 uint16_t nvt_parse_discovery_cmd(struct nvt_req *req)
 {
 	uint32_t cdw10 = le32toh(req->cmd->common.cdw10);
+	uint16_t status;
 
 	switch (req->cmd->common.opcode) {
 	case nvme_admin_get_log_page:
-		req->data_len = nvt_get_log_len(req);
 		if ((cdw10 & 0xff) != NVME_LOG_LID_DISCOVER) {
 			req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
 			return NVT_ST_INVALID_LOG_PAGE;
 		}
-		if (nvt_get_log_offset(req) & 3) {
-			req->error_loc = offsetof(struct nvt_sqe_common, cdw12);
-			return NVT_ST_INVALID_FIELD;
-		}
+		status = nvt_parse_get_log_len(req);
+		if (status)
+			return status;
 		req->execute = nvt_execute_get_disc_log;
 		return NVT_ST_OK;
 	case nvme_admin_identify:

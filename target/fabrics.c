@@ -93,6 +93,15 @@ static void nvt_execute_connect(struct nvt_req *req)
 	uint16_t qid = le16toh(c->qid), sqsize = le16toh(c->sqsize);
 	uint16_t status;
 
+	/*
+	 * Checked again now, not only at parse: the Connect data came by RDMA
+	 * READ, and another Connect on this queue may have finished meanwhile.
+	 */
+	if (sq->state != NVT_SQ_CONNECTING || sq->ctrl) {
+		req->error_loc = offsetof(struct nvt_sqe_connect, fctype);
+		status = NVT_ST_CMD_SEQ;
+		goto out;
+	}
 	status = nvt_req_copy_from(req, 0, &d, sizeof(d));
 	if (status)
 		goto out;

@@ -136,6 +136,13 @@ static uint16_t nvt_parse_block_cmd(struct nvt_req *req, enum nvt_io_op op)
 		return status;
 	if (ns->pi.guard == NVT_PI_GUARD_CRC64)
 		eilbrt |= (uint64_t)(le32toh(rw->cdw3) & 0xffff) << 32;
+	if (!nvt_pi_ilbrt_ok(&ns->pi, slba, NVT_PI_PRINFO(control), eilbrt)) {
+		req->error_loc = offsetof(struct nvt_sqe_rw, reftag);
+		return NVT_ST_INVALID_PI;
+	}
+	/* Type 1 tags are the LBA's, whatever an unchecked ILBRT says. */
+	if (ns->pi.type == NVT_PI_TYPE1)
+		eilbrt = slba;
 	nvt_pi_ctx_init(&req->pi, &ns->pi, slba, NVT_PI_PRINFO(control), eilbrt,
 			le16toh(rw->apptag), le16toh(rw->appmask));
 	req->io = (struct nvt_io){
@@ -229,6 +236,7 @@ static void nvt_execute_copy(struct nvt_req *req)
 		status = nvt_copy_range_get(req, i, &r);
 		if (!status)
 			status = nvt_check_range(req, r.slba, r.nlb);
+
 		if (!status && r.nlb > NVT_COPY_MSSRL) {
 			req->error_loc = offsetof(struct nvt_sqe_common, dptr);
 			status = NVT_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CMD_SIZE_LIMIT_EXCEEDED) |
@@ -268,6 +276,12 @@ static uint16_t nvt_parse_copy(struct nvt_req *req)
 	}
 	if (ns->pi.guard == NVT_PI_GUARD_CRC64)
 		eilbrt |= (uint64_t)(le32toh(c->cdw3) & 0xffff) << 32;
+	if (!nvt_pi_ilbrt_ok(&ns->pi, sdlba, (uint8_t)((cdw12 >> 26) & 0xf), eilbrt)) {
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw14);
+		return NVT_ST_INVALID_PI;
+	}
+	if (ns->pi.type == NVT_PI_TYPE1)
+		eilbrt = sdlba;
 	/* req->pi describes the destination writes (PRINFOW, CDW14, CDW15). */
 	nvt_pi_ctx_init(&req->pi, &ns->pi, sdlba, (uint8_t)((cdw12 >> 26) & 0xf), eilbrt,
 			(uint16_t)cdw15, (uint16_t)(cdw15 >> 16));
@@ -352,7 +366,7 @@ static void nvt_fused_run(struct nvt_req *first, struct nvt_req *second)
 static void nvt_execute_fused_first(struct nvt_req *req)
 {
 	if (req->flags & NVT_REQ_FUSED_ORPHAN) {
-		nvt_req_complete(req, NVME_SC_FUSED_MISSING);
+		nvt_req_complete(req, req->fused_status);
 		return;
 	}
 	if (req->fused_peer && (req->fused_peer->flags & NVT_REQ_FUSED_READY)) {
@@ -366,8 +380,12 @@ static void nvt_execute_fused_second(struct nvt_req *req)
 {
 	struct nvt_req *first = req->fused_peer;
 
+	if (req->flags & NVT_REQ_FUSED_ORPHAN) {
+		nvt_req_complete(req, req->fused_status);
+		return;
+	}
 	if (!first) {
-		nvt_req_complete(req, NVME_SC_FUSED_MISSING);
+		nvt_req_complete(req, NVME_SC_FUSED_FAIL);
 		return;
 	}
 	if (first->flags & NVT_REQ_FUSED_READY) {
@@ -377,73 +395,47 @@ static void nvt_execute_fused_second(struct nvt_req *req)
 	req->flags |= NVT_REQ_FUSED_READY;
 }
 
-/* The Compare waiting on this queue will get no Write: it fails, now or when it executes. */
-static void nvt_fused_orphan(struct nvt_sq *sq)
-{
-	struct nvt_req *first = sq->fused_first;
-
-	sq->fused_first = NULL;
-	if (first->flags & NVT_REQ_FUSED_READY) {
-		first->flags &= ~NVT_REQ_FUSED_READY;
-		nvt_req_complete(first, NVME_SC_FUSED_MISSING);
-	} else {
-		first->flags |= NVT_REQ_FUSED_ORPHAN;
-	}
-}
-
-/* FUSE bits of an I/O command: pair a Compare with the Write right behind it on this queue. */
+/*
+ * FUSE bits of an I/O command. Adjacency (the Write is the very next
+ * command on this SQ) was settled by nvt_req_init(): a second half arrives
+ * here already paired with its first in req->fused_peer, and any failure
+ * from here on fails both through the completion funnel.
+ */
 static uint16_t nvt_parse_fused(struct nvt_req *req, uint8_t fuse)
 {
-	struct nvt_sq *sq = req->sq;
-	struct nvt_req *first = sq->fused_first;
+	struct nvt_req *first = req->fused_peer;
 	uint8_t opcode = req->cmd->common.opcode;
 	uint16_t status;
 
-	if (fuse == 1) {
+	if (fuse == NVT_FUSE_FIRST) {
 		if (opcode != nvme_cmd_compare)
 			goto invalid;
 		status = nvt_parse_rw(req, NVT_IO_COMPARE);
 		if (status)
 			return status;
-		if (req->io.nlb > NVT_ACWU)
-			goto invalid_nlb;
+		if (req->io.nlb > NVT_ACWU) {
+			req->error_loc = offsetof(struct nvt_sqe_rw, nlb);
+			return NVT_ST_INVALID_FIELD;
+		}
 		req->flags |= NVT_REQ_FUSED_FIRST;
 		req->execute = nvt_execute_fused_first;
-		sq->fused_first = req;
+		req->sq->fused_first = req;
 		return NVT_ST_OK;
 	}
-	if (fuse != 2)
+	if (fuse != NVT_FUSE_SECOND || !first || opcode != nvme_cmd_write)
 		goto invalid;
-	if (!first) {
-		req->error_loc = offsetof(struct nvt_sqe_common, flags);
-		return NVME_SC_FUSED_MISSING;
-	}
-	if (opcode != nvme_cmd_write) {
-		nvt_fused_orphan(sq);
-		goto invalid;
-	}
 	status = nvt_parse_rw(req, NVT_IO_WRITE);
-	if (status) {
-		nvt_fused_orphan(sq);
+	if (status)
 		return status;
-	}
 	/* Both halves name the same blocks (NVMe 2.0 §3.4.2). */
 	if (req->ns != first->ns || req->io.slba != first->io.slba || req->io.nlb != first->io.nlb) {
-		nvt_fused_orphan(sq);
 		req->error_loc = offsetof(struct nvt_sqe_rw, slba);
 		return NVT_ST_INVALID_FIELD;
 	}
-	sq->fused_first = NULL;
-	first->fused_peer = req;
-	req->fused_peer = first;
 	req->flags |= NVT_REQ_FUSED_SECOND;
 	req->execute = nvt_execute_fused_second;
 	return NVT_ST_OK;
 
-invalid_nlb:
-	sq->fused_first = NULL;
-	req->error_loc = offsetof(struct nvt_sqe_rw, nlb);
-	return NVT_ST_INVALID_FIELD;
 invalid:
 	req->error_loc = offsetof(struct nvt_sqe_common, flags);
 	return NVT_ST_INVALID_FIELD;
@@ -457,10 +449,7 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 
 	uint8_t fuse = req->cmd->common.flags & NVT_SQE_FUSE_MASK;
 
-	/* Anything but the second half ends a pending fused Compare. */
-	if (req->sq->fused_first && fuse != 2)
-		nvt_fused_orphan(req->sq);
-	if (opcode == nvme_cmd_flush && nsid == 0xffffffff) {
+	if (opcode == nvme_cmd_flush && nsid == 0xffffffff && !fuse) {
 		req->execute = nvt_execute_flush_all;
 		return NVT_ST_OK;
 	}
@@ -479,8 +468,6 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 		return NVT_ST_INVALID_OPCODE;
 	}
 	if (nsid == 0 || nsid > NVT_MAX_NSID || !subsys->ns[nsid]) {
-		if (fuse == 2 && req->sq->fused_first)
-			nvt_fused_orphan(req->sq);
 		req->error_loc = offsetof(struct nvt_sqe_common, nsid);
 		return NVT_ST_INVALID_NS;
 	}

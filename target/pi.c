@@ -87,6 +87,16 @@ void nvt_pi_ctx_init(struct nvt_pi_ctx *ctx, const struct nvt_pi_format *fmt, ui
 	ctx->pract = prinfo & NVT_PI_PRACT;
 }
 
+bool nvt_pi_ilbrt_ok(const struct nvt_pi_format *fmt, uint64_t slba, uint8_t prinfo,
+		     uint64_t eilbrt)
+{
+	uint64_t mask = nvt_pi_ref_mask(fmt->guard);
+
+	if (fmt->type != NVT_PI_TYPE1 || !(prinfo & NVT_PI_CHECK_REFTAG))
+		return true;
+	return (eilbrt & mask) == (slba & mask);
+}
+
 bool nvt_pi_md_on_wire(const struct nvt_pi_ctx *ctx)
 {
 	const struct nvt_pi_format *fmt = ctx->fmt;

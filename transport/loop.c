@@ -117,14 +117,20 @@ void nvt_loop_queue_destroy(struct nvt_loop_queue *q)
 	free(q);
 }
 
+unsigned int nvt_loop_queue_outstanding(const struct nvt_loop_queue *q)
+{
+	return q->outstanding;
+}
+
 bool nvt_loop_queue_live(const struct nvt_loop_queue *q)
 {
 	return !q->dead && q->sq.state != NVT_SQ_DISCONNECTED;
 }
 
-int nvt_loop_submit(struct nvt_loop_queue *q, const struct nvt_sqe *sqe,
-		    const struct iovec *iov, unsigned int iovcnt,
-		    nvt_loop_done_fn done, void *arg)
+static int nvt_loop_start(struct nvt_loop_queue *q, const struct nvt_sqe *sqe,
+			  const struct iovec *iov, unsigned int iovcnt,
+			  nvt_loop_done_fn done, void *arg, bool hold,
+			  struct nvt_loop_held **held)
 {
 	struct nvt_loop_req *lr;
 	uint64_t len = 0;
@@ -150,9 +156,38 @@ int nvt_loop_submit(struct nvt_loop_queue *q, const struct nvt_sqe *sqe,
 	lr->arg = arg;
 	memset(&lr->cqe, 0, sizeof(lr->cqe));
 
-	if (nvt_req_init(&lr->req, &q->sq, &nvt_loop_transport_ops))
-		nvt_req_execute(&lr->req);
+	if (held)
+		*held = NULL;
+	if (!nvt_req_init(&lr->req, &q->sq, &nvt_loop_transport_ops))
+		return 0;
+	if (hold) {
+		/* Where RDMA would READ the host's data: parsed, not executed yet. */
+		*held = (struct nvt_loop_held *)lr;
+		return 0;
+	}
+	nvt_req_execute(&lr->req);
 	return 0;
+}
+
+int nvt_loop_submit(struct nvt_loop_queue *q, const struct nvt_sqe *sqe,
+		    const struct iovec *iov, unsigned int iovcnt,
+		    nvt_loop_done_fn done, void *arg)
+{
+	return nvt_loop_start(q, sqe, iov, iovcnt, done, arg, false, NULL);
+}
+
+int nvt_loop_submit_held(struct nvt_loop_queue *q, const struct nvt_sqe *sqe,
+			 const struct iovec *iov, unsigned int iovcnt,
+			 nvt_loop_done_fn done, void *arg, struct nvt_loop_held **held)
+{
+	return nvt_loop_start(q, sqe, iov, iovcnt, done, arg, true, held);
+}
+
+void nvt_loop_release(struct nvt_loop_held *held)
+{
+	struct nvt_loop_req *lr = (struct nvt_loop_req *)held;
+
+	nvt_req_execute(&lr->req);
 }
 
 struct nvt_loop_wait {

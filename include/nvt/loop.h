@@ -30,6 +30,9 @@ int nvt_loop_queue_create(struct nvt_target *tgt, uint16_t qid, uint16_t depth,
 /** nvt_loop_queue_destroy() - the host drops the connection; frees the queue. */
 void nvt_loop_queue_destroy(struct nvt_loop_queue *q);
 
+/** nvt_loop_queue_outstanding() - commands submitted and not yet completed. */
+unsigned int nvt_loop_queue_outstanding(const struct nvt_loop_queue *q);
+
 /** nvt_loop_queue_live() - false once the target tore the queue down (e.g. keep-alive). */
 bool nvt_loop_queue_live(const struct nvt_loop_queue *q);
 
@@ -42,6 +45,26 @@ bool nvt_loop_queue_live(const struct nvt_loop_queue *q);
 int nvt_loop_submit(struct nvt_loop_queue *q, const struct nvt_sqe *sqe,
 		    const struct iovec *iov, unsigned int iovcnt,
 		    nvt_loop_done_fn done, void *arg);
+
+/* A command stopped between parse and execute (see nvt_loop_submit_held()). */
+struct nvt_loop_held;
+
+/**
+ * nvt_loop_submit_held() - as nvt_loop_submit(), but the command stops where
+ * an RDMA transport would fetch the host's data: parsed, not yet executed,
+ * until nvt_loop_release(). Tests use it to put other commands in between.
+ * @held: the stopped command, or NULL if it was refused (and completed) at parse.
+ * Return: as nvt_loop_submit().
+ */
+int nvt_loop_submit_held(struct nvt_loop_queue *q, const struct nvt_sqe *sqe,
+			 const struct iovec *iov, unsigned int iovcnt,
+			 nvt_loop_done_fn done, void *arg, struct nvt_loop_held **held);
+
+/**
+ * nvt_loop_release() - the held command's data has "arrived": execute it.
+ * It must be released before its queue is destroyed.
+ */
+void nvt_loop_release(struct nvt_loop_held *held);
 
 /**
  * nvt_loop_exec() - submit and wait: the synchronous form for tests and tools.

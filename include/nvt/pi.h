@@ -108,6 +108,14 @@ unsigned int nvt_pi_size(enum nvt_pi_guard guard);
 int nvt_pi_format_validate(const struct nvt_pi_format *fmt);
 
 /**
+ * nvt_pi_ilbrt_ok() - NVM Command Set 1.0 §5.2.1.3: for Type 1 with the
+ * reference tag check on, ILBRT must be the SLBA's low 32 (48) bits.
+ * Return: false if the command must fail with NVT_ST_INVALID_PI.
+ */
+bool nvt_pi_ilbrt_ok(const struct nvt_pi_format *fmt, uint64_t slba, uint8_t prinfo,
+		     uint64_t eilbrt);
+
+/**
  * nvt_pi_ctx_init() - build a command's PI context from its SQE fields.
  * @ctx: filled in.
  * @fmt: the namespace's validated format; referenced, not copied.
@@ -119,9 +127,11 @@ int nvt_pi_format_validate(const struct nvt_pi_format *fmt);
  * @appmask: ELBATM (CDW15 bits 31:16).
  *
  * The expected ref tag of the first block is @eilbrt for both Type 1 and
- * Type 2, as in Linux nvmet and SPDK; whether ILBRT must equal the SLBA's
- * low bits for Type 1 (QEMU fails that with Invalid PI) is the parser's
- * call. Type 3 ref tags are not checked (NVM Command Set 1.0 §5.2: the
+ * Type 2. For Type 1 the parser passes the SLBA here (Type 1 tags are the
+ * LBA's low bits, so what PRACT=1 inserts is what a later read or scrub
+ * expects), after refusing an ILBRT that PRCHK asks to be checked and that
+ * differs (nvt_pi_ilbrt_ok(); Invalid Protection Information, as QEMU's
+ * NVMe does). Type 3 ref tags are not checked (NVM Command Set 1.0 §5.2: the
  * controller "should not compare" them), so NVT_PI_CHECK_REFTAG is dropped from
  * @ctx->check. Without PI (NVT_PI_NONE) PRINFO is ignored: no checks, no
  * PRACT.
@@ -312,6 +322,8 @@ int nvt_pi_verify_join(const struct nvt_pi_ctx *ctx,
 #define NVT_ST_PI_GUARD		(NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_GUARD_CHECK) | NVT_SC_DNR)
 #define NVT_ST_PI_APPTAG	(NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_APPTAG_CHECK) | NVT_SC_DNR)
 #define NVT_ST_PI_REFTAG	(NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_REFTAG_CHECK) | NVT_SC_DNR)
+/* A command whose PI fields contradict the format: SCT 1h, SC 81h. */
+#define NVT_ST_INVALID_PI	(NVT_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_INVALID_PI) | NVT_SC_DNR)
 
 /**
  * nvt_pi_err_to_status() - the one converter from a PI failure to an NVMe

@@ -120,7 +120,7 @@ struct nvt_io {
 #define NVT_REQ_FUSED_FIRST	(1u << 3)	/* the Compare of a fused Compare and Write */
 #define NVT_REQ_FUSED_SECOND	(1u << 4)	/* the Write of a fused Compare and Write */
 #define NVT_REQ_FUSED_READY	(1u << 5)	/* executed: its data is here, waiting for its partner */
-#define NVT_REQ_FUSED_ORPHAN	(1u << 6)	/* its partner never came */
+#define NVT_REQ_FUSED_ORPHAN	(1u << 6)	/* its partner never came or failed: complete with fused_status when executed */
 #define NVT_REQ_FUSED_HOLD	(1u << 7)	/* completion is kept in fused_status, not sent */
 #define NVT_ACWU		256		/* blocks a fused Compare and Write may cover */
 
@@ -240,7 +240,7 @@ struct nvt_ctrl {
 
 	uint64_t cap;
 	uint32_t cc;
-	uint32_t csts;
+	_Atomic uint32_t csts;			/* written by the admin queue's thread, read by I/O threads */
 
 	uint32_t kato_ms;			/* 0: no keep-alive */
 	atomic_uint_fast64_t ka_deadline_ns;
@@ -446,6 +446,12 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req);
  */
 uint16_t nvt_req_pi_failed(struct nvt_req *req, const struct nvt_pi_err *err);
 
+/**
+ * nvt_fused_abort() - half of a fused pair will never run with its partner:
+ * complete it with @status now if it is waiting, or when it executes.
+ */
+void nvt_fused_abort(struct nvt_req *req, uint16_t status);
+
 /** nvt_pi_read_check() - io.c's PI post-step for reads, run by the completion funnel. */
 uint16_t nvt_pi_read_check(struct nvt_req *req);
 
@@ -459,7 +465,8 @@ void nvt_execute_get_features(struct nvt_req *req);
 void nvt_execute_set_features(struct nvt_req *req);
 void nvt_execute_keep_alive(struct nvt_req *req);
 void nvt_execute_async_event(struct nvt_req *req);
-uint32_t nvt_get_log_len(const struct nvt_req *req);
+/** nvt_parse_get_log_len() - NUMD and LPO of a Get Log Page, checked; sets data_len. Return: status. */
+uint16_t nvt_parse_get_log_len(struct nvt_req *req);
 uint64_t nvt_get_log_offset(const struct nvt_req *req);
 
 /**

@@ -188,6 +188,8 @@ _Static_assert(offsetof(struct nvt_sqe_common, cdw10) == 40, "cdw10 at byte 40")
 _Static_assert(sizeof(struct nvmf_connect_data) == 1024, "connect data is 1024 bytes");
 
 #define NVT_SQE_FUSE_MASK	0x03
+#define NVT_FUSE_FIRST		0x01	/* first half of a fused operation */
+#define NVT_FUSE_SECOND		0x02	/* second half: the very next command on the SQ */
 #define NVT_SQE_PSDT_MASK	0xc0
 #define NVT_SQE_PSDT_SGL	0x40	/* SGL, metadata buffer contiguous; the only one fabrics allows */
 

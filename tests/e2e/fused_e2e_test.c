@@ -131,7 +131,11 @@ static void test_pairing_rules(void **state)
 	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d2), 0);
 	assert_int_equal(st(&d1), NVME_SC_FUSED_MISSING);
 	assert_int_equal(st(&d2), 0);
-	/* Mismatched halves (different LBA): invalid field, the compare aborted. */
+	/*
+	 * Mismatched halves (different LBA): the Write is the adjacent second
+	 * half but invalid, so it fails (invalid field) and the Compare is
+	 * aborted because its partner failed (09h), not as missing (0Ah).
+	 */
 	memset(&d1, 0, sizeof(d1));
 	memset(&d2, 0, sizeof(d2));
 	nvt_host_sqe_rw(&s, nvme_cmd_compare, 1, 0, 1);
@@ -140,7 +144,7 @@ static void test_pairing_rules(void **state)
 	nvt_host_sqe_rw(&s, nvme_cmd_write, 1, 1, 1);
 	s.common.flags |= 2;
 	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d2), 0);
-	assert_int_equal(st(&d1), NVME_SC_FUSED_MISSING);
+	assert_int_equal(st(&d1), NVME_SC_FUSED_FAIL);
 	assert_int_equal(st(&d2), NVME_SC_INVALID_FIELD);
 	/* Only Compare may be a first half; FUSE 11b is reserved. */
 	memset(&d1, 0, sizeof(d1));

@@ -551,6 +551,46 @@ static void test_copy(void **state)
 	assert_int_equal(nr_bad, 0);
 }
 
+/*
+ * Type 1 ILBRT (NVM Command Set 1.0 §5.2.1.3, and what QEMU's NVMe does):
+ * with the ref tag check on, an ILBRT that is not the SLBA's low bits is
+ * Invalid Protection Information (SCT 1h / SC 81h); with it off, PRACT=1
+ * still stores the LBA's tags, so scrub and later checked reads agree.
+ */
+static void test_type1_ilbrt(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_ns *ns = f->subsys->ns[1];
+	uint8_t data[4 * 512], back[4 * 512];
+	struct nvt_sqe sqe;
+	uint64_t nr_bad = 99;
+
+	fill_random(data, sizeof(data), 41);
+	/* Checked and wrong: refused before anything is stored. */
+	rw(&sqe, nvme_cmd_write, 1, 300, 4, NVT_PI_PRACT | PRCHK_ALL, 7, 0, 0);
+	assert_int_equal(run(f, &sqe, data, sizeof(data)), NVT_ST_INVALID_PI & ~NVT_SC_DNR);
+	rw(&sqe, nvme_cmd_read, 1, 300, 4, NVT_PI_PRACT | NVT_PI_CHECK_REFTAG, 301, 0, 0);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), NVT_ST_INVALID_PI & ~NVT_SC_DNR);
+	/* Unchecked and wrong: accepted, but the stored tags are the LBAs'. */
+	rw(&sqe, nvme_cmd_write, 1, 300, 4, NVT_PI_PRACT | NVT_PI_CHECK_GUARD, 0xabcdef, 0, 0);
+	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
+	rw(&sqe, nvme_cmd_read, 1, 300, 4, NVT_PI_PRACT | PRCHK_ALL, 300, 0, 0);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	assert_int_equal(nvt_ns_scrub(ns, NULL, NULL, &nr_bad), 0);
+	assert_int_equal(nr_bad, 0);
+	/* Write Zeroes and a Copy destination follow the same rule. */
+	rw(&sqe, nvme_cmd_write_zeroes, 1, 310, 2, NVT_PI_PRACT | PRCHK_ALL, 5, 0, 0);
+	assert_int_equal(run(f, &sqe, NULL, 0), NVT_ST_INVALID_PI & ~NVT_SC_DNR);
+	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 300, 4, 300 } }, 1, 320,
+			       NVT_PI_CHECK_REFTAG, NVT_PI_PRACT | NVT_PI_CHECK_REFTAG, 321),
+			 NVT_ST_INVALID_PI & ~NVT_SC_DNR);
+	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 300, 4, 300 } }, 1, 320,
+			       NVT_PI_CHECK_REFTAG, NVT_PI_PRACT, 12345), 0);
+	assert_int_equal(nvt_ns_scrub(ns, NULL, NULL, &nr_bad), 0);
+	assert_int_equal(nr_bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +603,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_large_metadata_pi_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zeroes_dsm_compare_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_type1_ilbrt, setup, teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);
