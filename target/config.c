@@ -391,7 +391,8 @@ static void print_subsystems(FILE *out, const void *obj, int depth);
 static void print_hosts(FILE *out, const void *obj, int depth);
 static void print_namespaces(FILE *out, const void *obj, int depth);
 
-enum { TOP_LOG_LEVEL, TOP_DISCOVERY, TOP_THREADS, TOP_CONTROL, TOP_LISTENERS, TOP_SUBSYSTEMS };
+enum { TOP_LOG_LEVEL, TOP_DISCOVERY, TOP_THREADS, TOP_CONTROL, TOP_MAX_PER_HOST,
+       TOP_LISTENERS, TOP_SUBSYSTEMS };
 
 static const struct field top_fields[] = {
 	[TOP_LOG_LEVEL] = { "log_level", FT_LEVEL, .def = NVT_LOG_INFO,
@@ -404,6 +405,10 @@ static const struct field top_fields[] = {
 	/* nvtctl's way in: scrub, fault injection, status. Empty: no socket. */
 	[TOP_CONTROL] = { "control_socket", FT_STR, .def_str = "", .check = check_socket_path,
 			  AT(struct nvt_config, control_socket) },
+	/* One host NQN cannot take every controller slot of the target. */
+	[TOP_MAX_PER_HOST] = { "max_controllers_per_host", FT_UINT, .min = 1, .max = NVT_CNTLID_COUNT,
+			       .def = NVT_DEFAULT_CTRLS_PER_HOST,
+			       AT(struct nvt_config, max_controllers_per_host) },
 	[TOP_LISTENERS] = { "listeners", FT_LIST, .parse_list = parse_listeners,
 			    .print_list = print_listeners },
 	[TOP_SUBSYSTEMS] = { "subsystems", FT_LIST, .parse_list = parse_subsystems,
@@ -421,7 +426,8 @@ static const struct field listener_fields[] = {
 		       AT(struct nvt_listener_cfg, port) },
 };
 
-enum { SS_NQN, SS_SERIAL, SS_MODEL, SS_ALLOW_ANY, SS_HOSTS, SS_NAMESPACES };
+enum { SS_NQN, SS_SERIAL, SS_MODEL, SS_ALLOW_ANY, SS_HOSTS, SS_MAX_CTRLS, SS_MAX_IOQ,
+       SS_NAMESPACES };
 
 static const struct field subsys_fields[] = {
 	[SS_NQN] = { "nqn", FT_STR, .required = true, .check = check_subsys_nqn,
@@ -435,6 +441,11 @@ static const struct field subsys_fields[] = {
 			   AT(struct nvt_subsys_cfg, allow_any_host) },
 	[SS_HOSTS] = { "hosts", FT_LIST, .parse_list = parse_hosts,
 		       .print_list = print_hosts },
+	[SS_MAX_CTRLS] = { "max_controllers", FT_UINT, .min = 1, .max = NVT_CNTLID_COUNT,
+			   .def = NVT_DEFAULT_CTRLS_PER_SUBSYS,
+			   AT(struct nvt_subsys_cfg, max_controllers) },
+	[SS_MAX_IOQ] = { "max_io_queues", FT_UINT, .min = 1, .max = NVT_MAX_IO_QUEUES_LIMIT,
+			 .def = NVT_MAX_IO_QUEUES_LIMIT, AT(struct nvt_subsys_cfg, max_io_queues) },
 	[SS_NAMESPACES] = { "namespaces", FT_LIST, .parse_list = parse_namespaces,
 			    .print_list = print_namespaces },
 };

@@ -35,6 +35,21 @@ static uint16_t nvt_alloc_cntlid(struct nvt_subsys *subsys)
 	return 0;
 }
 
+/* Controllers @hostnqn holds over every subsystem; tgt->lock held. */
+static unsigned int nvt_host_nr_ctrls(struct nvt_target *tgt, const char *hostnqn)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i <= tgt->nr_subsys; i++) {
+		struct nvt_subsys *s = i < tgt->nr_subsys ? tgt->subsys[i] : tgt->discovery;
+
+		for (struct nvt_ctrl *c = s ? s->ctrls : NULL; c; c = c->next)
+			if (!strcmp(c->hostnqn, hostnqn))
+				n++;
+	}
+	return n;
+}
+
 uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
 			 const struct nvmf_connect_data *d, uint32_t kato,
 			 struct nvt_ctrl **out)
@@ -54,7 +69,7 @@ uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
 	atomic_init(&ctrl->dead, false);
 	atomic_init(&ctrl->err_count, 0);
 	ctrl->cap = nvt_ctrl_cap(ctrl->ops);
-	ctrl->max_qid = subsys->type == NVT_SUBSYS_DISCOVERY ? 0 : NVT_MAX_IO_QUEUES;
+	ctrl->max_qid = subsys->type == NVT_SUBSYS_DISCOVERY ? 0 : subsys->max_io_queues;
 	/* Discovery controllers announce log changes by default; I/O ones wait for 0Bh. */
 	ctrl->aen_enabled = subsys->type == NVT_SUBSYS_DISCOVERY ? NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE : 0;
 	ctrl->kato_ms = kato;
@@ -63,21 +78,38 @@ uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
 	pthread_mutex_init(&ctrl->lock, NULL);
 
 	pthread_mutex_lock(&tgt->lock);
+	/* Hostile-host limits: one host or one subsystem cannot take every controller. */
+	if (subsys->nr_ctrls >= subsys->max_ctrls) {
+		pthread_mutex_unlock(&tgt->lock);
+		nvt_warn_ratelimited("%s: refusing a controller for %s: the subsystem has its %u",
+				     subsys->nqn, ctrl->hostnqn, subsys->max_ctrls);
+		goto out_busy;
+	}
+	if (nvt_host_nr_ctrls(tgt, ctrl->hostnqn) >= tgt->max_ctrls_per_host) {
+		pthread_mutex_unlock(&tgt->lock);
+		nvt_warn_ratelimited("%s: refusing a controller for %s: the host has its %u",
+				     subsys->nqn, ctrl->hostnqn, tgt->max_ctrls_per_host);
+		goto out_busy;
+	}
 	ctrl->cntlid = nvt_alloc_cntlid(subsys);
 	if (!ctrl->cntlid) {
 		pthread_mutex_unlock(&tgt->lock);
-		pthread_mutex_destroy(&ctrl->lock);
-		free(ctrl);
-		return NVT_ST_CONNECT_BUSY;
+		goto out_busy;
 	}
 	ctrl->next = subsys->ctrls;
 	subsys->ctrls = ctrl;
+	subsys->nr_ctrls++;
 	pthread_mutex_unlock(&tgt->lock);
 
 	nvt_info("%s: controller %u created for %s (kato %u ms)", subsys->nqn,
 		 ctrl->cntlid, ctrl->hostnqn, kato);
 	*out = ctrl;
 	return NVT_ST_OK;
+
+out_busy:
+	pthread_mutex_destroy(&ctrl->lock);
+	free(ctrl);
+	return NVT_ST_CONNECT_BUSY;
 }
 
 struct nvt_ctrl *nvt_ctrl_find_get(struct nvt_subsys *subsys, uint16_t cntlid,
@@ -195,6 +227,7 @@ static void nvt_ctrl_unlink(struct nvt_ctrl *ctrl)
 	for (struct nvt_ctrl **pp = &subsys->ctrls; *pp; pp = &(*pp)->next) {
 		if (*pp == ctrl) {
 			*pp = ctrl->next;
+			subsys->nr_ctrls--;
 			was_linked = true;
 			break;
 		}

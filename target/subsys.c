@@ -110,6 +110,11 @@ static int nvt_subsys_create(struct nvt_target *tgt, const struct nvt_subsys_cfg
 	nvt_strscpy(subsys->serial, cfg->serial, sizeof(subsys->serial));
 	nvt_strscpy(subsys->model, cfg->model, sizeof(subsys->model));
 	subsys->allow_any_host = cfg->allow_any_host;
+	/* Zero (a config built in code, not parsed) means the default. */
+	subsys->max_ctrls = cfg->max_controllers ? cfg->max_controllers :
+			    NVT_DEFAULT_CTRLS_PER_SUBSYS;
+	subsys->max_io_queues = (uint16_t)(cfg->max_io_queues ? cfg->max_io_queues :
+					   NVT_MAX_IO_QUEUES);
 	if (cfg->nr_hosts) {
 		subsys->hosts = calloc(cfg->nr_hosts, sizeof(*subsys->hosts));
 		if (!subsys->hosts) {
@@ -142,6 +147,8 @@ int nvt_target_create(const struct nvt_config *cfg, struct nvt_target **out)
 		return -ENOMEM;
 	pthread_mutex_init(&tgt->lock, NULL);
 	atomic_init(&tgt->disc_genctr, 0);
+	tgt->max_ctrls_per_host = cfg->max_controllers_per_host ? cfg->max_controllers_per_host :
+				  NVT_DEFAULT_CTRLS_PER_HOST;
 
 	if (cfg->nr_subsystems) {
 		tgt->subsys = calloc(cfg->nr_subsystems, sizeof(*tgt->subsys));
@@ -161,6 +168,7 @@ int nvt_target_create(const struct nvt_config *cfg, struct nvt_target **out)
 			goto out_destroy;
 		nvt_strscpy(tgt->discovery->model, "nvt discovery", sizeof(tgt->discovery->model));
 		tgt->discovery->allow_any_host = true;
+		tgt->discovery->max_ctrls = NVT_DEFAULT_CTRLS_PER_SUBSYS;
 	}
 	if (cfg->nr_listeners) {
 		ret = -ENOMEM;

@@ -43,6 +43,11 @@ struct nvt_ns_cfg {
 	int line;
 };
 
+#define NVT_CNTLID_COUNT		0xffef	/* controller ids 1..FFEFh (NVMe-oF: FFF0h.. reserved) */
+#define NVT_DEFAULT_CTRLS_PER_SUBSYS	256
+#define NVT_DEFAULT_CTRLS_PER_HOST	64
+#define NVT_MAX_IO_QUEUES_LIMIT		128	/* I/O queues a controller may have at most */
+
 struct nvt_subsys_cfg {
 	char nqn[NVT_NQN_MAX + 1];
 	char serial[NVT_SERIAL_MAX + 1];	/* default: derived from the nqn */
@@ -50,6 +55,8 @@ struct nvt_subsys_cfg {
 	bool allow_any_host;			/* default false */
 	char (*hosts)[NVT_NQN_MAX + 1];		/* host NQNs allowed to connect */
 	unsigned int nr_hosts;
+	uint32_t max_controllers;		/* live controllers at once; default 256 */
+	uint32_t max_io_queues;			/* per controller; default 128 */
 	struct nvt_ns_cfg *namespaces;
 	unsigned int nr_namespaces;
 	int line;
@@ -61,6 +68,7 @@ struct nvt_config {
 	bool discovery;				/* serve the discovery subsystem; default true */
 	uint32_t threads;			/* I/O poll groups; 0 = one per online CPU */
 	char control_socket[108];		/* unix socket for nvtctl; "" = none */
+	uint32_t max_controllers_per_host;	/* per host NQN over all subsystems; default 64 */
 	struct nvt_listener_cfg *listeners;
 	unsigned int nr_listeners;
 	struct nvt_subsys_cfg *subsystems;

@@ -24,7 +24,7 @@ struct nvt_target;
 #define NVT_VS			0x00020000u	/* NVMe 2.0 */
 #define NVT_MAX_QUEUE_SIZE	1024		/* CAP.MQES + 1 */
 #define NVT_AQ_DEPTH		32		/* the admin queue depth Linux hosts use */
-#define NVT_MAX_IO_QUEUES	128		/* per controller */
+#define NVT_MAX_IO_QUEUES	NVT_MAX_IO_QUEUES_LIMIT	/* per controller, at most */
 #define NVT_AERL		4		/* async event requests held per controller */
 #define NVT_ERRLOG_ENTRIES	64		/* error log page ring */
 #define NVT_MAX_CHANGED_NS	1024		/* changed namespace list (log 04h) */
@@ -216,6 +216,9 @@ struct nvt_subsys {
 	struct nvt_ns *ns[NVT_MAX_NSID + 1];	/* by nsid; NULL = inactive */
 	uint32_t nr_ns;
 	struct nvt_ctrl *ctrls;			/* list under tgt->lock */
+	unsigned int nr_ctrls;			/* in @ctrls, under tgt->lock */
+	unsigned int max_ctrls;			/* refuse Connects beyond this many */
+	uint16_t max_io_queues;			/* per controller: CAP on qid */
 	uint16_t next_cntlid;
 };
 
@@ -289,6 +292,7 @@ struct nvt_target {
 	struct nvt_poll_group *pg;		/* main loop: CM events, admin queues, keep-alive */
 	struct nvt_poll_group **io_pgs;		/* I/O poll groups, each on its own thread */
 	unsigned int nr_io_pgs;
+	unsigned int max_ctrls_per_host;	/* over every subsystem, under @lock */
 };
 
 /* ---- target/subsys.c ---- */

@@ -373,6 +373,56 @@ static void test_compare_without_metadata(void **state)
 	assert_int_equal(nvt_loop_exec(f->ctrl.io[0], &sqe, NULL, 0, &cqe), 0);
 }
 
+/* Hostile-host limits: controllers per host, per subsystem, I/O queues per controller. */
+static void test_limits(void **state)
+{
+	struct nvt_config cfg;
+	struct nvt_target *tgt;
+	struct nvt_loop_ctrl c[5];
+	struct nvt_loop_queue *q;
+	struct nvt_cqe cqe;
+	struct nvt_sqe sqe;
+	char host[64];
+
+	nvt_test_config(&cfg);
+	cfg.max_controllers_per_host = 2;
+	cfg.subsystems[0].max_controllers = 3;
+	cfg.subsystems[0].max_io_queues = 2;
+	assert_int_equal(nvt_target_create(&cfg, &tgt), 0);
+	nvt_test_config_free(&cfg);
+
+	/* Two per host; the third is refused with Controller Busy. */
+	assert_int_equal(nvt_loop_ctrl_connect(tgt, TEST_NQN, TEST_HOST, 1, 8, 0, &c[0]), 0);
+	assert_int_equal(nvt_loop_ctrl_connect(tgt, TEST_NQN, TEST_HOST, 1, 8, 0, &c[1]), 0);
+	assert_int_equal(nvt_loop_ctrl_connect(tgt, TEST_NQN, TEST_HOST, 0, 8, 0, &c[2]) & ~NVT_SC_DNR,
+			 NVT_ST_CONNECT_BUSY);
+	/* Three per subsystem, whoever asks. */
+	snprintf(host, sizeof(host), "nqn.2014-08.org.nvmexpress:uuid:other-1");
+	assert_int_equal(nvt_loop_ctrl_connect(tgt, TEST_NQN, host, 0, 8, 0, &c[2]), 0);
+	snprintf(host, sizeof(host), "nqn.2014-08.org.nvmexpress:uuid:other-2");
+	assert_int_equal(nvt_loop_ctrl_connect(tgt, TEST_NQN, host, 0, 8, 0, &c[3]) & ~NVT_SC_DNR,
+			 NVT_ST_CONNECT_BUSY);
+	/* The refused ones left nothing behind; a freed slot can be taken again. */
+	assert_int_equal(nr_ctrls(tgt, TEST_NQN), 3);
+	nvt_loop_ctrl_disconnect(&c[2]);
+	assert_int_equal(nvt_loop_ctrl_connect(tgt, TEST_NQN, host, 0, 8, 0, &c[3]), 0);
+
+	/* Two I/O queues: Number of Queues says so, qid 3 is refused. */
+	nvt_host_sqe_features(&sqe, false, NVME_FEAT_FID_NUM_QUEUES, 0);
+	assert_int_equal(nvt_loop_exec(c[0].admin, &sqe, NULL, 0, &cqe), 0);
+	assert_int_equal(le32toh(cqe.result.u32), 1u | 1u << 16);
+	assert_int_equal(nvt_loop_queue_create(tgt, 3, 8, &q), 0);
+	assert_int_equal(nvt_loop_connect_queue(q, 3, 7, TEST_NQN, TEST_HOST, c[0].cntlid, 0, &cqe),
+			 NVT_ST_CONNECT_INVALID_PARAM);
+	nvt_loop_queue_destroy(q);
+
+	nvt_loop_ctrl_disconnect(&c[3]);
+	nvt_loop_ctrl_disconnect(&c[1]);
+	nvt_loop_ctrl_disconnect(&c[0]);
+	assert_int_equal(nr_ctrls(tgt, TEST_NQN), 0);
+	nvt_target_destroy(tgt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -385,6 +435,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fused_on_admin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get_log_numd_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compare_without_metadata, setup, teardown),
+		cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -237,7 +237,7 @@ static void test_full(void **state)
 	assert_string_equal(cfg.listeners[1].address, "2001:db8::1");
 	assert_int_equal(cfg.listeners[1].family, AF_INET6);
 	assert_int_equal(cfg.listeners[1].port, 4421);
-	assert_int_equal(cfg.listeners[1].line, 6);
+	assert_int_equal(cfg.listeners[1].line, 7);
 
 	assert_int_equal(cfg.nr_subsystems, 2);
 	ss = &cfg.subsystems[0];
@@ -247,6 +247,9 @@ static void test_full(void **state)
 	assert_int_equal(ss->nr_hosts, 2);
 	assert_string_equal(ss->hosts[1],
 			    "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000001");
+	assert_int_equal(ss->max_controllers, 16);
+	assert_int_equal(ss->max_io_queues, 4);
+	assert_int_equal(cfg.max_controllers_per_host, 8);
 	assert_int_equal(ss->nr_namespaces, 2);
 	assert_int_equal(ss->namespaces[0].nsid, 7);
 	assert_int_equal(ss->namespaces[0].size, 6ull << 30);
@@ -257,6 +260,8 @@ static void test_full(void **state)
 	assert_int_equal(ss->namespaces[1].size, 3072);
 
 	ss = &cfg.subsystems[1];
+	assert_int_equal(ss->max_controllers, NVT_DEFAULT_CTRLS_PER_SUBSYS);
+	assert_int_equal(ss->max_io_queues, NVT_MAX_IO_QUEUES_LIMIT);
 	assert_true(ss->allow_any_host);
 	assert_int_equal(ss->nr_hosts, 0);
 	assert_int_equal(ss->nr_namespaces, 0);
@@ -549,6 +554,12 @@ static void test_bad_inline(void **state)
 		  "1: listeners[0].address: not an IPv4 or IPv6 address: \"fe80::1%eth0\"\n" },
 		{ "subsystems = ( { nqn = \"nqn.x\"; serial = \"\\x01\"; } );\n",
 		  "1: subsystems[0].serial: must be printable ASCII: \"\\x01\"\n" },
+		{ "max_controllers_per_host = 0;\n",
+		  "1: max_controllers_per_host: 0 is out of range 1..65519\n" },
+		{ "subsystems = ( { nqn = \"nqn.x\"; max_controllers = 65520; } );\n",
+		  "1: subsystems[0].max_controllers: 65520 is out of range 1..65519\n" },
+		{ "subsystems = ( { nqn = \"nqn.x\"; max_io_queues = 129; } );\n",
+		  "1: subsystems[0].max_io_queues: 129 is out of range 1..128\n" },
 		{ "subsystems = ( { nqn = \"nqn.x\"; model = \"\"; } );\n",
 		  "1: subsystems[0].model: may not be empty: \"\"\n" },
 		{ "subsystems = ( { nqn = \"nqn.a b\"; } );\n",
