@@ -315,13 +315,11 @@ static void nvt_execute_get_log_error(struct nvt_req *req)
 	nvt_log_writer_init(&w, req);
 	/* Newest first; slots never written read back as zeroes. */
 	for (unsigned int i = 0; i < NVT_ERRLOG_ENTRIES; i++) {
-		struct nvme_error_log_page zero = { 0 };
+		struct nvme_error_log_page e = { 0 };
 
 		if (i < count)
-			nvt_log_write(&w, &ctrl->errlog[(count - 1 - i) % NVT_ERRLOG_ENTRIES],
-				      sizeof(zero));
-		else
-			nvt_log_write(&w, &zero, sizeof(zero));
+			nvt_errlog_copy(ctrl, (unsigned int)((count - 1 - i) % NVT_ERRLOG_ENTRIES), &e);
+		nvt_log_write(&w, &e, sizeof(e));
 	}
 	nvt_req_complete(req, nvt_log_writer_finish(&w));
 }
@@ -342,10 +340,10 @@ static void nvt_smart_add(struct nvt_sq *sq, void *arg)
 {
 	struct nvt_smart_sums *s = arg;
 
-	s->reads += sq->nr_reads;
-	s->writes += sq->nr_writes;
-	s->units_read += sq->blocks_read;
-	s->units_written += sq->blocks_written;
+	s->reads += atomic_load_explicit(&sq->nr_reads, memory_order_relaxed);
+	s->writes += atomic_load_explicit(&sq->nr_writes, memory_order_relaxed);
+	s->units_read += atomic_load_explicit(&sq->blocks_read, memory_order_relaxed);
+	s->units_written += atomic_load_explicit(&sq->blocks_written, memory_order_relaxed);
 }
 
 static void nvt_execute_get_log_smart(struct nvt_req *req)

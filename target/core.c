@@ -200,22 +200,34 @@ void nvt_req_execute(struct nvt_req *req)
 static void nvt_record_error(struct nvt_req *req, uint16_t status)
 {
 	struct nvt_ctrl *ctrl = req->sq->ctrl;
-	struct nvme_error_log_page *e;
+	struct nvme_error_log_page e;
 	uint64_t count;
 
 	if (!ctrl || req->error_loc == NVT_NO_ERROR_LOC)
 		return;
-	/* A lock-free ring: a slot per failure, newest count wins on read. */
+	/* A ring: a slot per failure, the newest count wins the slot. */
 	count = atomic_fetch_add(&ctrl->err_count, 1) + 1;
-	e = &ctrl->errlog[(count - 1) % NVT_ERRLOG_ENTRIES];
-	memset(e, 0, sizeof(*e));
-	e->error_count = htole64(count);
-	e->sqid = htole16(req->sq->qid);
-	e->cmdid = req->cmd->common.cid;
-	e->status_field = htole16((uint16_t)(status << 1));
-	e->parm_error_location = htole16(req->error_loc);
-	e->lba = htole64(req->error_slba);
-	e->nsid = req->cmd->common.nsid;
+	memset(&e, 0, sizeof(e));
+	e.error_count = htole64(count);
+	e.sqid = htole16(req->sq->qid);
+	e.cmdid = req->cmd->common.cid;
+	e.status_field = htole16((uint16_t)(status << 1));
+	e.parm_error_location = htole16(req->error_loc);
+	e.lba = htole64(req->error_slba);
+	e.nsid = req->cmd->common.nsid;
+	/* Held for one 64-byte copy; only failing commands get here. */
+	while (atomic_flag_test_and_set_explicit(&ctrl->errlog_lock, memory_order_acquire))
+		;
+	ctrl->errlog[(count - 1) % NVT_ERRLOG_ENTRIES] = e;
+	atomic_flag_clear_explicit(&ctrl->errlog_lock, memory_order_release);
+}
+
+void nvt_errlog_copy(struct nvt_ctrl *ctrl, unsigned int i, struct nvme_error_log_page *out)
+{
+	while (atomic_flag_test_and_set_explicit(&ctrl->errlog_lock, memory_order_acquire))
+		;
+	*out = ctrl->errlog[i];
+	atomic_flag_clear_explicit(&ctrl->errlog_lock, memory_order_release);
 }
 
 void nvt_req_complete(struct nvt_req *req, uint16_t status)

@@ -68,6 +68,7 @@ uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
 	atomic_init(&ctrl->refs, 1);	/* the subsystem's list */
 	atomic_init(&ctrl->dead, false);
 	atomic_init(&ctrl->err_count, 0);
+	atomic_flag_clear(&ctrl->errlog_lock);
 	ctrl->cap = nvt_ctrl_cap(ctrl->ops);
 	ctrl->max_qid = subsys->type == NVT_SUBSYS_DISCOVERY ? 0 : subsys->max_io_queues;
 	/* Discovery controllers announce log changes by default; I/O ones wait for 0Bh. */

@@ -77,11 +77,11 @@ static void nvt_execute_rw(struct nvt_req *req)
 	}
 	/* Counted by the queue's own thread: no shared counters on the I/O path. */
 	if (req->io.op == NVT_IO_READ) {
-		sq->nr_reads++;
-		sq->blocks_read += units;
+		nvt_stat_add(&sq->nr_reads, 1);
+		nvt_stat_add(&sq->blocks_read, units);
 	} else {
-		sq->nr_writes++;
-		sq->blocks_written += units;
+		nvt_stat_add(&sq->nr_writes, 1);
+		nvt_stat_add(&sq->blocks_written, units);
 	}
 	req->ns->be->submit(req);
 }

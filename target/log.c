@@ -55,21 +55,22 @@ void nvt_log(enum nvt_log_level level, const char *fmt, ...)
 bool nvt_ratelimit_ok(struct nvt_ratelimit *rl)
 {
 	struct timespec ts;
-	uint64_t now;
+	uint64_t now, start;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	if (now - rl->window_start_ns >= 1000000000ull) {
-		if (rl->suppressed)
-			nvt_log(NVT_LOG_WARN, "%u similar messages suppressed", rl->suppressed);
-		rl->window_start_ns = now;
-		rl->printed = 0;
-		rl->suppressed = 0;
+	start = atomic_load_explicit(&rl->window_start_ns, memory_order_relaxed);
+	/* One thread opens the next window; the others count in the current one. */
+	if (now - start >= 1000000000ull &&
+	    atomic_compare_exchange_strong(&rl->window_start_ns, &start, now)) {
+		uint32_t suppressed = atomic_exchange(&rl->suppressed, 0);
+
+		if (suppressed)
+			nvt_log(NVT_LOG_WARN, "%u similar messages suppressed", suppressed);
+		atomic_store(&rl->printed, 0);
 	}
-	if (rl->printed < 10) {
-		rl->printed++;
+	if (atomic_fetch_add(&rl->printed, 1) < 10)
 		return true;
-	}
-	rl->suppressed++;
+	atomic_fetch_add(&rl->suppressed, 1);
 	return false;
 }

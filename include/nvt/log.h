@@ -3,6 +3,7 @@
 #ifndef NVT_LOG_H
 #define NVT_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,9 +35,9 @@ void nvt_log(enum nvt_log_level level, const char *fmt, ...)
 
 /* Per-message token bucket so a flood of bad commands costs one line per second. */
 struct nvt_ratelimit {
-	uint64_t window_start_ns;
-	uint32_t printed;
-	uint32_t suppressed;
+	_Atomic uint64_t window_start_ns;	/* sites are shared by every poll group */
+	_Atomic uint32_t printed;
+	_Atomic uint32_t suppressed;
 };
 
 /** nvt_ratelimit_ok() - true if a message may be printed now (10 per second per site). */

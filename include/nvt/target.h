@@ -176,8 +176,9 @@ struct nvt_sq {
 	uint16_t sqhd;
 	bool sqflow_disabled;			/* CATTR: report SQHD FFFFh */
 	struct nvt_req *fused_first;		/* a fused Compare waiting for its Write */
-	uint64_t nr_reads, nr_writes;		/* for SMART; owned by this queue's thread */
-	uint64_t blocks_read, blocks_written;	/* in 512-byte units */
+	/* For SMART: written by this queue's thread only, read by the admin queue's. */
+	_Atomic uint64_t nr_reads, nr_writes;
+	_Atomic uint64_t blocks_read, blocks_written;	/* in 512-byte units */
 };
 
 /**
@@ -263,8 +264,10 @@ struct nvt_ctrl {
 	uint32_t changed_ns[NVT_MAX_CHANGED_NS];
 	unsigned int nr_changed_ns;		/* > NVT_MAX_CHANGED_NS means overflow */
 
+	/* Written by any queue's thread on a failed command, read by Get Log Page 01h. */
 	struct nvme_error_log_page errlog[NVT_ERRLOG_ENTRIES];
 	atomic_uint_fast64_t err_count;
+	atomic_flag errlog_lock;		/* a 64-byte copy in or out; never a mutex on I/O threads */
 };
 
 /* A listener: one configured address of one transport. */
@@ -386,6 +389,19 @@ void nvt_sq_init(struct nvt_sq *sq, struct nvt_target *tgt,
 		 uint16_t qid, uint16_t size);
 
 /* ---- target/core.c ---- */
+
+/**
+ * nvt_stat_add() - add to a counter that only the calling thread writes and
+ * other threads read: a relaxed load and store, no locked instruction.
+ */
+static inline void nvt_stat_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+/** nvt_errlog_copy() - a consistent copy of error log slot @i of @ctrl. */
+void nvt_errlog_copy(struct nvt_ctrl *ctrl, unsigned int i, struct nvme_error_log_page *out);
 
 /** nvt_now_ns() - CLOCK_MONOTONIC in nanoseconds. */
 uint64_t nvt_now_ns(void);

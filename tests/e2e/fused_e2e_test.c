@@ -220,7 +220,10 @@ static void *cw_worker(void *arg)
 
 		if (w->id >= CW_THREADS) {
 			/* A plain writer far from the counter. */
-			nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 1000 + (uint64_t)(i % 64) * 8, CW_BLOCKS);
+			/* Each writer its own blocks: overlapping writes from two hosts are
+			 * undefined on any device, and a data race for the sanitizer. */
+			nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1,
+					1000 + (uint64_t)w->id * 1024 + (uint64_t)(i % 64) * 8, CW_BLOCKS);
 			fill(next, (uint64_t)i);
 			if (!nvt_loop_exec(c.io[0], &sqe, next, sizeof(next), &cqe))
 				w->writes++;
