@@ -47,7 +47,8 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 	id.rab = 6;
 	/* Any number of hosts may hold controllers on one subsystem. */
 	id.cmic = discovery ? 0 : NVME_CTRL_CMIC_MULTI_CTRL | NVME_CTRL_CMIC_MULTI_PORT;
-	id.mdts = nvt_mdts(ops->max_data_len);
+	/* The listener the admin queue came in on decides (I/O queues of one controller share it). */
+	id.mdts = nvt_mdts(nvt_sq_max_data_len(req->sq));
 	id.cntlid = htole16(ctrl->cntlid);
 	id.ver = htole32(NVT_VS);
 	id.oaes = htole32(discovery ? NVME_CTRL_OAES_DL : NVME_CTRL_OAES_NA);
@@ -283,7 +284,7 @@ uint16_t nvt_parse_get_log_len(struct nvt_req *req)
 	uint64_t offset = nvt_get_log_offset(req);
 
 	/* NVMe 2.0 §5.16: more than MDTS, or an offset that wraps, is an invalid field. */
-	if (len > req->ops->max_data_len) {
+	if (len > nvt_sq_max_data_len(req->sq)) {
 		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
 		return NVT_ST_INVALID_FIELD;
 	}

@@ -334,6 +334,14 @@ static const char *check_block_size(uint64_t v)
 	return v == 512 || v == 4096 ? NULL : "must be 512 or 4096";
 }
 
+/* MDTS is a power of two in 4 KiB pages; see NVT_MAX_IO_SIZE_MAX for the top. */
+static const char *check_max_io_size(uint64_t v)
+{
+	if (v < NVT_MAX_IO_SIZE_MIN || v > NVT_MAX_IO_SIZE_MAX)
+		return "must be 4K..8M";
+	return v & (v - 1) ? "must be a power of two" : NULL;
+}
+
 /*
  * The descriptor tables. Each section of the file is one table; parsing,
  * defaults, unknown-key detection and printing are all driven from it.
@@ -343,7 +351,7 @@ enum ftype {
 	FT_UINT,	/* unsigned integer of ->width bytes in [min, max] */
 	FT_STR,		/* char[->width], NUL-terminated */
 	FT_LEVEL,	/* int: enum nvt_log_level, by name */
-	FT_SIZE,	/* uint64_t bytes: an integer or "64M" */
+	FT_SIZE,	/* uint64_t bytes: an integer or "64M"; ->def, ->check_num */
 	FT_UUID,	/* uint8_t[16] from "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
 	FT_NGUID,	/* uint8_t[16] from 32 hex digits */
 	FT_LIST,	/* a list, handled by ->parse_list / ->print_list */
@@ -360,7 +368,7 @@ struct field {
 	size_t offset, width;			/* where in the struct, how big */
 	const char *const *choices;		/* FT_STR: the only values accepted */
 	const char *(*check)(const char *s);	/* FT_STR: why @s is bad, or NULL */
-	const char *(*check_num)(uint64_t v);	/* FT_UINT: why @v is bad, or NULL */
+	const char *(*check_num)(uint64_t v);	/* FT_UINT, FT_SIZE: why @v is bad, or NULL */
 	void (*parse_list)(struct ctx *ctx, const config_setting_t *list,
 			   void *obj, const char *path);
 	void (*print_list)(FILE *out, const void *obj, int depth);
@@ -415,7 +423,7 @@ static const struct field top_fields[] = {
 			     .print_list = print_subsystems },
 };
 
-enum { LIS_TRANSPORT, LIS_ADDRESS, LIS_PORT };
+enum { LIS_TRANSPORT, LIS_ADDRESS, LIS_PORT, LIS_MAX_IO_SIZE };
 
 static const struct field listener_fields[] = {
 	[LIS_TRANSPORT] = { "transport", FT_STR, .required = true, .choices = transports,
@@ -424,6 +432,10 @@ static const struct field listener_fields[] = {
 			  AT(struct nvt_listener_cfg, address) },
 	[LIS_PORT] = { "port", FT_UINT, .min = 1, .max = 65535, .def = NVT_DEFAULT_PORT,
 		       AT(struct nvt_listener_cfg, port) },
+	/* What Identify reports as MDTS for controllers reached through this listener. */
+	[LIS_MAX_IO_SIZE] = { "max_io_size", FT_SIZE, .def = NVT_MAX_IO_SIZE_DEFAULT,
+			      .check_num = check_max_io_size,
+			      AT(struct nvt_listener_cfg, max_io_size) },
 };
 
 enum { SS_NQN, SS_SERIAL, SS_MODEL, SS_ALLOW_ANY, SS_HOSTS, SS_MAX_CTRLS, SS_MAX_IOQ,
@@ -515,6 +527,9 @@ static void set_defaults(const struct field *f, size_t nr, void *obj)
 			break;
 		case FT_LEVEL:
 			*(int *)p = (int)f->def;
+			break;
+		case FT_SIZE:
+			*(uint64_t *)p = f->def;
 			break;
 		case FT_STR:
 			if (f->def_str)
@@ -697,17 +712,21 @@ static bool parse_field(struct ctx *ctx, const struct field *f, const config_set
 				return false;
 			}
 			*(uint64_t *)p = (uint64_t)v;
-			return true;
-		}
-		if (!str) {
+		} else if (!str) {
 			report_at(ctx, s, path,
 				  "expected an integer or a size string like \"64M\", not %s",
 				  type_name(type));
 			return false;
+		} else {
+			*(uint64_t *)p = parse_size(str, &why);
+			if (!*(uint64_t *)p) {
+				report_at(ctx, s, path, "%s: \"%s\"", why,
+					  shown(buf, sizeof(buf), str));
+				return false;
+			}
 		}
-		*(uint64_t *)p = parse_size(str, &why);
-		if (!*(uint64_t *)p) {
-			report_at(ctx, s, path, "%s: \"%s\"", why, shown(buf, sizeof(buf), str));
+		if (f->check_num && (why = f->check_num(*(uint64_t *)p))) {
+			report_at(ctx, s, path, "%s (got %" PRIu64 ")", why, *(uint64_t *)p);
 			return false;
 		}
 		return true;

@@ -184,6 +184,19 @@ void nvt_req_execute(struct nvt_req *req)
 			return;
 		}
 	}
+	/* PI scratch: the transport's own (md_iov set), or the slot's md_buf. */
+	if (req->md_len && !req->md_iov) {
+		if (req->md_len > req->md_buf_len) {
+			nvt_err("qid %u: %u bytes of PI scratch needed, the slot has %u",
+				req->sq->qid, req->md_len, req->md_buf_len);
+			nvt_req_complete(req, NVT_ST_INTERNAL);
+			return;
+		}
+		req->md_buf_iov.iov_base = req->md_buf;
+		req->md_buf_iov.iov_len = req->md_len;
+		req->md_iov = &req->md_buf_iov;
+		req->md_iov_cnt = 1;
+	}
 	/* The host's SGL must describe what the command moves (nvmet is as strict). */
 	if (!nvt_req_transfer_ok(req)) {
 		nvt_warn_ratelimited("qid %u opcode %#x: the host's SGL holds %u bytes, the command moves %u",

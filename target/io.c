@@ -311,20 +311,16 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 	len = (uint64_t)nlb << ns->lba_shift;
 	if (req->io.md_interleaved)
 		len += (uint64_t)nlb * ns->md_size;
-	if (len > req->ops->max_data_len) {
+	if (len > nvt_sq_max_data_len(req->sq)) {
 		req->error_loc = offsetof(struct nvt_sqe_rw, nlb);
 		return NVT_ST_INVALID_FIELD;
 	}
 	req->data_len = (uint32_t)len;
 	req->md_iov = NULL;
 	req->md_iov_cnt = 0;
-	if (ns->md_size && !req->io.md_interleaved) {
-		/* PRACT=1, tuple-sized metadata: the host moves data only; PI lives here. */
-		req->md_buf_iov.iov_base = req->md_buf;
-		req->md_buf_iov.iov_len = (size_t)nlb * ns->md_size;
-		req->md_iov = &req->md_buf_iov;
-		req->md_iov_cnt = 1;
-	}
+	/* PRACT=1, tuple-sized metadata: the host moves data only; PI lives in scratch. */
+	if (ns->md_size && !req->io.md_interleaved)
+		req->md_len = nlb * ns->md_size;
 	if (op == NVT_IO_READ && ns->pi.type)
 		req->flags |= NVT_REQ_PI_READ;
 	req->execute = op == NVT_IO_COMPARE ? nvt_execute_backend : nvt_execute_rw;

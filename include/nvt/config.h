@@ -19,8 +19,18 @@ struct nvt_listener_cfg {
 	char address[NVT_ADDR_MAX + 1];	/* IPv4 or IPv6 literal; "0.0.0.0"/"::" = all */
 	int family;			/* AF_INET or AF_INET6, from address */
 	uint16_t port;			/* default 4420 */
+	uint64_t max_io_size;		/* largest data transfer (MDTS); 0 = the default */
 	int line;			/* where it was defined, for later messages */
 };
+
+/*
+ * A listener's max_io_size: a power of two (MDTS is one, in 4 KiB pages).
+ * 1 MiB by default, as the Linux target; at most 8 MiB because one keyed
+ * SGL descriptor describes at most 16 MiB - 1 bytes (a 24-bit length).
+ */
+#define NVT_MAX_IO_SIZE_DEFAULT	(1u << 20)
+#define NVT_MAX_IO_SIZE_MIN	4096u
+#define NVT_MAX_IO_SIZE_MAX	(8u << 20)
 
 /* Protection information format of a namespace (T10 DIF / NVMe PI). */
 struct nvt_pi_cfg {

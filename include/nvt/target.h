@@ -144,7 +144,8 @@ struct nvt_req {
 	struct iovec md_buf_iov;		/* md_iov points here when md_buf is used */
 	uint32_t transfer_len;			/* bytes the host's SGL describes */
 	uint32_t data_len;			/* bytes the command moves, set by parse */
-	uint32_t md_len;			/* metadata bytes the backend moves */
+	uint32_t md_len;			/* PI scratch the command needs (set by parse); the transport
+						 * may point md_iov at that much before execute, else md_buf is used */
 	uint32_t flags;				/* NVT_REQ_* */
 	uint16_t error_loc;			/* offsetof() the failing SQE field, for log 01h */
 	uint64_t error_slba;			/* the failing LBA, for log 01h */
@@ -297,6 +298,17 @@ struct nvt_target {
 	unsigned int nr_io_pgs;
 	unsigned int max_ctrls_per_host;	/* over every subsystem, under @lock */
 };
+
+/**
+ * nvt_sq_max_data_len() - the largest transfer a command on @sq may move
+ * (MDTS): the listener's max_io_size where one is set, else the transport's.
+ */
+static inline uint32_t nvt_sq_max_data_len(const struct nvt_sq *sq)
+{
+	if (sq->port && sq->port->cfg.max_io_size)
+		return (uint32_t)sq->port->cfg.max_io_size;
+	return sq->ops->max_data_len;
+}
 
 /* ---- target/subsys.c ---- */
 

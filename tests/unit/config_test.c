@@ -125,6 +125,7 @@ static void assert_same_config(const struct nvt_config *a, const struct nvt_conf
 		assert_string_equal(x->address, y->address);
 		assert_int_equal(x->family, y->family);
 		assert_int_equal(x->port, y->port);
+		assert_int_equal(x->max_io_size, y->max_io_size);
 	}
 	assert_int_equal(a->nr_subsystems, b->nr_subsystems);
 	for (unsigned int i = 0; i < a->nr_subsystems; i++) {
@@ -169,6 +170,7 @@ static void test_example(void **state)
 	assert_string_equal(cfg.listeners[0].address, "0.0.0.0");
 	assert_int_equal(cfg.listeners[0].family, AF_INET);
 	assert_int_equal(cfg.listeners[0].port, 4420);
+	assert_int_equal(cfg.listeners[0].max_io_size, NVT_MAX_IO_SIZE_DEFAULT);
 
 	assert_int_equal(cfg.nr_subsystems, 1);
 	ss = &cfg.subsystems[0];
@@ -238,6 +240,9 @@ static void test_full(void **state)
 	assert_int_equal(cfg.listeners[1].family, AF_INET6);
 	assert_int_equal(cfg.listeners[1].port, 4421);
 	assert_int_equal(cfg.listeners[1].line, 7);
+	assert_int_equal(cfg.listeners[0].max_io_size, 4u << 20);
+	assert_int_equal(cfg.listeners[1].max_io_size, 65536);
+	assert_int_equal(cfg.listeners[2].max_io_size, NVT_MAX_IO_SIZE_MAX);
 
 	assert_int_equal(cfg.nr_subsystems, 2);
 	ss = &cfg.subsystems[0];
@@ -517,6 +522,48 @@ static char *with_path(const char *path, const char *expect)
 	return out;
 }
 
+/* A listener's max_io_size: an integer or a size string, a power of two in 4K..8M. */
+static void test_max_io_size(void **state)
+{
+	static const struct {
+		const char *value;
+		uint64_t bytes;
+	} cases[] = {
+		{ "4096", 4096 },
+		{ "\"4K\"", 4096 },
+		{ "\"256k\"", 256u << 10 },
+		{ "\"1M\"", 1u << 20 },
+		{ "1048576", 1u << 20 },
+		{ "\"8M\"", 8u << 20 },
+	};
+	char text[256], path[256], *err, *out;
+	struct nvt_config cfg;
+	size_t len;
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "listeners = ( { transport = \"rdma\"; max_io_size = %s; } );\n",
+			 cases[i].value);
+		assert_int_equal(load_text(text, &cfg, &err, path, sizeof(path)), 0);
+		assert_string_equal(err, "");
+		free(err);
+		assert_int_equal(cfg.listeners[0].max_io_size, cases[i].bytes);
+		nvt_config_free(&cfg);
+	}
+	/* Not given: 1 MiB, and --check-config spells it out. */
+	assert_int_equal(load_text("listeners = ( { transport = \"rdma\"; } );\n", &cfg, &err,
+				   path, sizeof(path)), 0);
+	free(err);
+	assert_int_equal(cfg.listeners[0].max_io_size, 1u << 20);
+	f = open_memstream(&out, &len);
+	nvt_config_print(&cfg, f);
+	fclose(f);
+	assert_non_null(strstr(out, "max_io_size = 1048576;\t# 1M\n"));
+	free(out);
+	nvt_config_free(&cfg);
+}
+
 static void test_bad_file(void **state)
 {
 	const struct bad_case *c = *state;
@@ -550,6 +597,20 @@ static void test_bad_inline(void **state)
 		  "1: listeners[0]: expected a group { ... }, not an integer\n" },
 		{ "listeners = ( { transport = \"rdma\"; port = 0; } );\n",
 		  "1: listeners[0].port: 0 is out of range 1..65535\n" },
+		{ "listeners = ( { transport = \"rdma\"; max_io_size = \"3M\"; } );\n",
+		  "1: listeners[0].max_io_size: must be a power of two (got 3145728)\n" },
+		{ "listeners = ( { transport = \"rdma\"; max_io_size = 2048; } );\n",
+		  "1: listeners[0].max_io_size: must be 4K..8M (got 2048)\n" },
+		{ "listeners = ( { transport = \"rdma\"; max_io_size = \"16M\"; } );\n",
+		  "1: listeners[0].max_io_size: must be 4K..8M (got 16777216)\n" },
+		{ "listeners = ( { transport = \"rdma\"; max_io_size = 0; } );\n",
+		  "1: listeners[0].max_io_size: must be greater than 0 (got 0)\n" },
+		{ "listeners = ( { transport = \"rdma\"; max_io_size = \"1MB\"; } );\n",
+		  "1: listeners[0].max_io_size: expected bytes with an optional K, M, G or T suffix:"
+		  " \"1MB\"\n" },
+		{ "listeners = ( { transport = \"rdma\"; max_io_size = true; } );\n",
+		  "1: listeners[0].max_io_size: expected an integer or a size string like \"64M\","
+		  " not a boolean\n" },
 		{ "listeners = ( { transport = \"rdma\"; address = \"fe80::1%eth0\"; } );\n",
 		  "1: listeners[0].address: not an IPv4 or IPv6 address: \"fe80::1%eth0\"\n" },
 		{ "subsystems = ( { nqn = \"nqn.x\"; serial = \"\\x01\"; } );\n",
@@ -808,6 +869,7 @@ int main(void)
 		cmocka_unit_test(test_print_spells_out_defaults),
 		cmocka_unit_test(test_stable_ids),
 		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_max_io_size),
 		cmocka_unit_test(test_bad_inline),
 		cmocka_unit_test(test_not_overflow),
 		cmocka_unit_test(test_unreadable),

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The RDMA queue's data path against a fake verbs layer: capsules in, READ/WRITE/SEND out, each slot state checked. */
+/* The RDMA queue's data path against a fake verbs layer that owns what a real HCA owns: capsules in, READ/WRITE/SEND out, pooled data chunks, each slot state checked. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,40 +10,156 @@
 #include "../e2e/nvt_test_target.h"
 #include "nvt/host.h"
 
+/*
+ * What the HCA owns, nobody else may touch: a posted receive buffer, the
+ * local side of an RDMA READ or WRITE, a response under SEND. Under ASan
+ * the fake poisons those regions until the HCA gives them back, so any
+ * read or write of them fails the test; without ASan a reposted receive
+ * buffer is at least filled with a hostile capsule.
+ */
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#define HCA_TAKES(p, n)	ASAN_POISON_MEMORY_REGION((p), (n))
+#define HCA_GIVES(p, n)	ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define HCA_TAKES(p, n)	((void)(p), (void)(n))
+#define HCA_GIVES(p, n)	((void)(p), (void)(n))
+#endif
+
 /* ---- the fake verbs and CM layer ---- */
 
-struct posted {
-	enum ibv_wr_opcode opcode;
-	uint32_t length;
-	uint64_t remote_addr;
-	uint32_t rkey;
-	uint64_t wr_id;
-	int send_flags;
-	const void *addr;
+#define MAX_POSTED	512
+#define MAX_SGES	64
+
+struct fake_qp {
+	struct ibv_qp qp;
+	unsigned int max_send_wr, max_sge;	/* as created */
+	unsigned int in_sq;			/* WRs posted and not yet retired */
 };
 
-static struct posted sends[64];
+struct fake_conn {
+	struct rdma_cm_id id;
+	struct fake_qp fq;
+	struct fake_conn *next;
+};
+
+struct posted {
+	struct fake_qp *fq;
+	uint64_t seq;
+	enum ibv_wr_opcode opcode;
+	uint64_t wr_id;
+	int send_flags;
+	uint64_t remote_addr;
+	uint32_t rkey;
+	uint32_t invalidate_rkey;
+	int num_sge;
+	struct ibv_sge sge[MAX_SGES];
+	uint32_t length;			/* all SGEs */
+	uint8_t *data;				/* WRITE, SEND: what the HCA read when it was posted */
+	bool retired;
+};
+
+static struct posted sends[MAX_POSTED];
 static unsigned int nr_sends, nr_recvs, nr_disconnects;
-static struct ibv_wc cq_entries[64];
-static unsigned int nr_cq_entries;
+static uint64_t post_seq;
+static bool sq_overflowed;		/* a post beyond the QP's send queue */
+static int post_fail_after = -1;	/* the next post takes this many WRs, then fails */
+static void *posted_recv_bufs[1024];	/* RECVs the HCA holds */
+static unsigned int nr_posted_recv_bufs;
+static struct ibv_wc cq_entries[MAX_POSTED];
+static unsigned int cq_entry_idx[MAX_POSTED];
+static unsigned int nr_cq_entries, cq_head;
+
+static void sends_reset(void)
+{
+	for (unsigned int i = 0; i < nr_sends; i++) {
+		free(sends[i].data);
+		sends[i].data = NULL;
+	}
+	nr_sends = 0;
+}
+
+/* The HCA is done with WR @p and, send queues completing in order, with every WR before it. */
+static void hca_retire(const struct posted *p)
+{
+	for (unsigned int i = 0; i < nr_sends; i++) {
+		struct posted *o = &sends[i];
+
+		if (o->fq != p->fq || o->seq > p->seq || o->retired)
+			continue;
+		o->retired = true;
+		o->fq->in_sq--;
+		for (int k = 0; k < o->num_sge; k++)
+			HCA_GIVES((void *)(uintptr_t)o->sge[k].addr, o->sge[k].length);
+	}
+}
 
 static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
 {
+	struct fake_qp *fq = container_of(qp, struct fake_qp, qp);
+
 	for (; wr; wr = wr->next) {
-		sends[nr_sends++] = (struct posted){
-			.opcode = wr->opcode, .length = wr->sg_list ? wr->sg_list->length : 0,
-			.remote_addr = wr->wr.rdma.remote_addr, .rkey = wr->wr.rdma.rkey,
-			.wr_id = wr->wr_id, .send_flags = (int)wr->send_flags,
-			.addr = wr->sg_list ? (const void *)(uintptr_t)wr->sg_list->addr : NULL,
-		};
+		struct posted *p = &sends[nr_sends];
+		uint32_t off = 0;
+
+		assert_true(nr_sends < MAX_POSTED);
+		assert_true((unsigned int)wr->num_sge <= fq->max_sge);
+		if (post_fail_after == 0) {
+			post_fail_after = -1;
+			*bad = wr;
+			return EINVAL;
+		}
+		if (post_fail_after > 0)
+			post_fail_after--;
+		/* A real send queue refuses; the transport must never get here. */
+		if (fq->in_sq + 1 > fq->max_send_wr) {
+			sq_overflowed = true;
+			*bad = wr;
+			return ENOMEM;
+		}
+		memset(p, 0, sizeof(*p));
+		p->fq = fq;
+		p->seq = ++post_seq;
+		p->opcode = wr->opcode;
+		p->wr_id = wr->wr_id;
+		p->send_flags = (int)wr->send_flags;
+		p->remote_addr = wr->wr.rdma.remote_addr;
+		p->rkey = wr->wr.rdma.rkey;
+		p->invalidate_rkey = wr->invalidate_rkey;
+		p->num_sge = wr->num_sge;
+		for (int k = 0; k < wr->num_sge; k++) {
+			p->sge[k] = wr->sg_list[k];
+			p->length += wr->sg_list[k].length;
+		}
+		if (wr->opcode != IBV_WR_RDMA_READ) {
+			p->data = malloc(p->length ? p->length : 1);
+			for (int k = 0; k < wr->num_sge; k++) {
+				memcpy(p->data + off, (void *)(uintptr_t)p->sge[k].addr,
+				       p->sge[k].length);
+				off += p->sge[k].length;
+			}
+		}
+		for (int k = 0; k < wr->num_sge; k++)
+			HCA_TAKES((void *)(uintptr_t)p->sge[k].addr, p->sge[k].length);
+		fq->in_sq++;
+		nr_sends++;
 	}
 	return 0;
 }
 
 static int fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
 {
-	for (; wr; wr = wr->next)
+	for (; wr; wr = wr->next) {
+		void *buf = (void *)(uintptr_t)wr->sg_list[0].addr;
+
+		/* A capsule may land at once: whatever still reads this buffer reads garbage. */
+		HCA_GIVES(buf, wr->sg_list[0].length);
+		memset(buf, 0xff, wr->sg_list[0].length);
+		HCA_TAKES(buf, wr->sg_list[0].length);
+		assert_true(nr_posted_recv_bufs < NVT_ARRAY_SIZE(posted_recv_bufs));
+		posted_recv_bufs[nr_posted_recv_bufs++] = buf;
 		nr_recvs++;
+	}
 	return 0;
 }
 
@@ -51,8 +167,10 @@ static int fake_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
 	int k = 0;
 
-	while (k < n && nr_cq_entries)
-		wc[k++] = cq_entries[--nr_cq_entries];
+	while (k < n && cq_head < nr_cq_entries) {
+		hca_retire(&sends[cq_entry_idx[cq_head]]);
+		wc[k++] = cq_entries[cq_head++];
+	}
 	return k;
 }
 
@@ -61,10 +179,37 @@ static int fake_req_notify_cq(struct ibv_cq *cq, int solicited)
 	return 0;
 }
 
-/* The test executable's definition wins over librdmacm's for our objects. */
+/* The test executable's definitions win over the libraries' for our objects. */
 int rdma_disconnect(struct rdma_cm_id *id)
 {
 	nr_disconnects++;
+	return 0;
+}
+
+void rdma_destroy_qp(struct rdma_cm_id *id)
+{
+	struct fake_qp *fq = container_of(id->qp, struct fake_qp, qp);
+
+	/* A destroyed QP owns nothing any more. */
+	for (unsigned int i = 0; i < nr_sends; i++) {
+		if (sends[i].fq == fq && !sends[i].retired)
+			hca_retire(&sends[i]);
+	}
+	id->qp = NULL;
+}
+
+int rdma_destroy_id(struct rdma_cm_id *id)
+{
+	return 0;
+}
+
+int ibv_destroy_cq(struct ibv_cq *cq)
+{
+	return 0;
+}
+
+int ibv_dereg_mr(struct ibv_mr *mr)
+{
 	return 0;
 }
 
@@ -76,68 +221,187 @@ static struct ibv_context fake_ctx = {
 		.req_notify_cq = fake_req_notify_cq,
 	},
 };
-static struct ibv_qp fake_qp = { .context = &fake_ctx };
 static struct ibv_cq fake_cq = { .context = &fake_ctx };
-static struct rdma_cm_id fake_id = { .qp = &fake_qp };
 static struct ibv_mr fake_mr = { .lkey = 7 };
+
+#define POOL_CHUNKS	80	/* two 1 MiB commands and then some */
+#define PI_NSID		5	/* 512-byte blocks, Type 1, 8-byte PI stored apart */
 
 struct fixture {
 	struct nvt_target *tgt;
 	struct nvt_port port;
 	struct nvt_rdma_port rport;
-	struct nvt_rdma_queue *admin, *io;
+	struct nvt_rdma_pool pool;
+	uint8_t *pool_mem;
+	int max_sge;				/* what the fake device offers per WR */
+	struct fake_conn *conns;
+	struct nvt_rdma_queue *admin, *io, *io2;
+	uint16_t cntlid;
 };
 
-static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint16_t depth)
+/* The test target plus a PI namespace the core inserts and strips PI for (PRACT=1). */
+static struct nvt_target *target_create(void)
+{
+	struct nvt_config cfg;
+	struct nvt_subsys_cfg *s;
+	struct nvt_ns_cfg *ns;
+	struct nvt_target *tgt = NULL;
+
+	nvt_test_config(&cfg);
+	s = &cfg.subsystems[0];
+	s->namespaces = realloc(s->namespaces, 3 * sizeof(*s->namespaces));
+	ns = &s->namespaces[s->nr_namespaces++];
+	memset(ns, 0, sizeof(*ns));
+	ns->nsid = PI_NSID;
+	strcpy(ns->backend, "ram");
+	ns->size = TEST_NS_SIZE;
+	ns->block_size = 512;
+	memset(ns->uuid, 0x55, 16);
+	memset(ns->nguid, 0x66, 16);
+	ns->pi.type = 1;
+	strcpy(ns->pi.guard, "crc16");
+	strcpy(ns->pi.location, "last");
+	ns->pi.metadata_size = 8;
+	if (nvt_target_create(&cfg, &tgt))
+		tgt = NULL;
+	nvt_test_config_free(&cfg);
+	return tgt;
+}
+
+static void pool_create(struct fixture *f, uint32_t nr_chunks)
+{
+	if (f->pool.free) {
+		assert_int_equal(f->pool.nr_free, f->pool.nr_chunks);
+		nvt_rdma_pool_fini(&f->pool);
+	}
+	assert_int_equal(nvt_rdma_pool_init(&f->pool, f->pool_mem, nr_chunks), 0);
+	f->pool.lkey = 9;
+}
+
+static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint16_t depth,
+					   uint16_t sq_size)
 {
 	struct nvt_rdma_queue *q = calloc(1, sizeof(*q));
+	struct fake_conn *c = calloc(1, sizeof(*c));
 
+	c->fq.qp.context = &fake_ctx;
+	c->id.qp = &c->fq.qp;
+	c->next = f->conns;
+	f->conns = c;
 	q->rport = &f->rport;
-	q->cm_id = &fake_id;
+	q->cm_id = &c->id;
 	q->cq = &fake_cq;
-	q->recv_mr = q->cqe_mr = q->data_mr = &fake_mr;
+	q->recv_mr = q->cqe_mr = &fake_mr;
 	q->recv_depth = q->nr_reqs = depth;
 	q->pg = f->tgt->pg;
+	q->pool = &f->pool;
+	q->max_io = nvt_rdma_port_max_io(&f->port);
+	atomic_init(&q->connected, false);
+	assert_int_equal(nvt_rdma_queue_size(q, f->max_sge, f->max_sge), 0);
+	c->fq.max_send_wr = q->max_send_wr;
+	c->fq.max_sge = q->sge_wr;
 	assert_int_equal(nvt_rdma_queue_alloc_buffers(q), 0);
-	nvt_sq_init(&q->sq, f->tgt, &nvt_rdma_transport_ops, &f->port, qid, depth);
+	nvt_sq_init(&q->sq, f->tgt, &nvt_rdma_transport_ops, &f->port, qid, sq_size);
+	/* As nvt_rdma_queue_create_verbs() does: every capsule buffer is the HCA's. */
+	for (uint32_t i = 0; i < q->recv_depth; i++)
+		assert_int_equal(nvt_rdma_post_recv(q, &q->recvs[i]), 0);
 	q->state = NVT_RDMA_Q_LIVE;
 	return q;
 }
 
-static int setup(void **state)
+/* Hand back everything poisoned before the memory is freed. */
+static void queue_unpoison(struct nvt_rdma_queue *q)
+{
+	HCA_GIVES(q->recv_bufs, (size_t)q->recv_depth * NVT_RDMA_CAPSULE);
+	HCA_GIVES(q->cqes, q->nr_reqs * sizeof(*q->cqes));
+}
+
+static void queue_free(struct nvt_rdma_queue *q)
+{
+	if (!q)
+		return;
+	queue_unpoison(q);
+	nvt_sq_destroy(&q->sq);
+	nvt_rdma_queue_free(q);
+}
+
+static void fake_reset(void)
+{
+	sends_reset();
+	nr_recvs = nr_disconnects = 0;
+	nr_cq_entries = cq_head = 0;
+	nr_posted_recv_bufs = 0;
+	sq_overflowed = false;
+	post_fail_after = -1;
+}
+
+static int setup_sge(void **state, int max_sge)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	f->tgt = nvt_test_target_create();
+	fake_reset();
+	f->tgt = target_create();
 	assert_non_null(f->tgt);
 	assert_int_equal(nvt_poll_group_create(&f->tgt->pg), 0);
 	f->port.tgt = f->tgt;
 	f->port.ops = &nvt_rdma_transport_ops;
 	f->rport.port = &f->port;
-	f->admin = queue_create(f, 0, 8);
-	nr_sends = nr_recvs = nr_disconnects = nr_cq_entries = 0;
+	f->max_sge = max_sge;
+	f->pool_mem = aligned_alloc(4096, (size_t)POOL_CHUNKS * NVT_RDMA_CHUNK);
+	pool_create(f, POOL_CHUNKS);
+	f->admin = queue_create(f, 0, 8, 8);
+	nr_recvs = 0;
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_sge(state, 32);	/* rxe */
+}
+
+static int setup_sge4(void **state)
+{
+	return setup_sge(state, 4);	/* a device with few SGEs per WR */
 }
 
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	if (f->io) {
-		nvt_sq_destroy(&f->io->sq);
-		nvt_rdma_queue_free(f->io);
+	queue_free(f->io2);
+	queue_free(f->io);
+	queue_free(f->admin);
+	HCA_GIVES(f->pool_mem, (size_t)POOL_CHUNKS * NVT_RDMA_CHUNK);
+	nvt_rdma_pool_fini(&f->pool);
+	free(f->pool_mem);
+	while (f->conns) {
+		struct fake_conn *c = f->conns;
+
+		f->conns = c->next;
+		free(c);
 	}
-	nvt_sq_destroy(&f->admin->sq);
-	nvt_rdma_queue_free(f->admin);
 	nvt_poll_group_destroy(f->tgt->pg);
 	f->tgt->pg = NULL;
 	nvt_target_destroy(f->tgt);
+	sends_reset();
 	free(f);
 	return 0;
 }
 
-/* A capsule lands in RECV buffer @slot of @q. */
+/* Is @buf one of the RECV buffers the HCA holds? It stops being one. */
+static bool recv_take(const void *buf)
+{
+	for (unsigned int i = 0; i < nr_posted_recv_bufs; i++) {
+		if (posted_recv_bufs[i] == buf) {
+			posted_recv_bufs[i] = posted_recv_bufs[--nr_posted_recv_bufs];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A capsule lands in RECV buffer @slot of @q, which must be posted. */
 static void recv_capsule(struct nvt_rdma_queue *q, unsigned int slot, const struct nvt_sqe *sqe,
 			 const void *icdata, uint32_t iclen)
 {
@@ -145,10 +409,11 @@ static void recv_capsule(struct nvt_rdma_queue *q, unsigned int slot, const stru
 	struct ibv_wc wc = { .wr_id = (uintptr_t)&rv->wr, .status = IBV_WC_SUCCESS,
 			     .opcode = IBV_WC_RECV, .byte_len = (uint32_t)sizeof(*sqe) + iclen };
 
+	assert_true(recv_take(rv->buf));
+	HCA_GIVES(rv->buf, NVT_RDMA_CAPSULE);
 	memcpy(rv->buf, sqe, sizeof(*sqe));
 	if (iclen)
 		memcpy(rv->buf + sizeof(*sqe), icdata, iclen);
-	q->posted_recvs++;
 	nvt_rdma_handle_wc(q, &wc);
 }
 
@@ -162,25 +427,98 @@ static void keyed(struct nvt_sqe *sqe, uint64_t addr, uint32_t len, uint32_t key
 	sqe->common.dptr.keyed.type = 0x4f;	/* keyed, invalidate: what Linux sends */
 }
 
-static struct nvt_rdma_req *slot_of(uint64_t wr_id, bool data_wr)
+static struct nvt_rdma_req *slot_of(uint64_t wr_id)
 {
 	struct nvt_rdma_wr *wr = (struct nvt_rdma_wr *)(uintptr_t)wr_id;
 
-	return data_wr ? container_of(wr, struct nvt_rdma_req, data_wr) :
-			 container_of(wr, struct nvt_rdma_req, send_wr);
+	switch (wr->type) {
+	case NVT_RDMA_WR_SEND:
+		return container_of(wr, struct nvt_rdma_req, send_wr);
+	case NVT_RDMA_WR_CHAIN:
+		return container_of(wr, struct nvt_rdma_req, chain_wr);
+	default:
+		return container_of(wr, struct nvt_rdma_req, data_wr);
+	}
 }
 
-static void complete_wr(struct nvt_rdma_queue *q, uint64_t wr_id, enum ibv_wc_status status)
+/* The HCA completes posted WR @i: a send queue completes in order, so the signaled ones before it are done. */
+static void complete_wr(struct nvt_rdma_queue *q, unsigned int i, enum ibv_wc_status status)
 {
-	struct ibv_wc wc = { .wr_id = wr_id, .status = status };
+	struct ibv_wc wc = { .wr_id = sends[i].wr_id, .status = status };
 
+	assert_true(i < nr_sends);
+	assert_true(sends[i].send_flags & IBV_SEND_SIGNALED);
+	assert_false(sends[i].retired);
+	for (unsigned int k = 0; k < i; k++) {
+		if (sends[k].fq == sends[i].fq && (sends[k].send_flags & IBV_SEND_SIGNALED))
+			assert_true(sends[k].retired);
+	}
+	hca_retire(&sends[i]);
 	nvt_rdma_handle_wc(q, &wc);
+}
+
+/* The READ @i brings @len bytes of host data from @src, then completes. */
+static void complete_read(struct nvt_rdma_queue *q, unsigned int i, const void *src, uint32_t len)
+{
+	const uint8_t *p = src;
+
+	assert_int_equal(sends[i].opcode, IBV_WR_RDMA_READ);
+	assert_int_equal(sends[i].length, len);
+	for (int k = 0; k < sends[i].num_sge; k++) {
+		void *dst = (void *)(uintptr_t)sends[i].sge[k].addr;
+
+		HCA_GIVES(dst, sends[i].sge[k].length);
+		memcpy(dst, p, sends[i].sge[k].length);
+		p += sends[i].sge[k].length;
+	}
+	complete_wr(q, i, IBV_WC_SUCCESS);
+}
+
+/* A flush (or error) completion for WR @i, reaped by the next poll. */
+static void cq_push(unsigned int i, enum ibv_wc_status status)
+{
+	cq_entry_idx[nr_cq_entries] = i;
+	cq_entries[nr_cq_entries++] = (struct ibv_wc){ .wr_id = sends[i].wr_id, .status = status };
 }
 
 static const struct nvt_cqe *sent_cqe(unsigned int i)
 {
-	assert_int_equal(sends[i].opcode, IBV_WR_SEND);
-	return sends[i].addr;
+	assert_true(i < nr_sends);
+	assert_true(sends[i].opcode == IBV_WR_SEND || sends[i].opcode == IBV_WR_SEND_WITH_INV);
+	return (const struct nvt_cqe *)sends[i].data;
+}
+
+static uint16_t sc_of(unsigned int i)
+{
+	return (le16toh(sent_cqe(i)->status) >> 1) & 0x7ff;
+}
+
+/* Every chunk is back in the pool, nobody waits. */
+static void assert_pool_idle(const struct fixture *f)
+{
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks);
+	assert_null(f->pool.wait_head);
+	assert_int_equal(f->pool.nr_waiting, 0);
+}
+
+static void assert_all_free(const struct nvt_rdma_queue *q)
+{
+	for (unsigned int i = 0; i < q->nr_reqs; i++)
+		assert_int_equal(q->reqs[i].state, NVT_RDMA_REQ_FREE);
+	assert_int_equal(q->nr_active, 0);
+	assert_int_equal(q->sq_used, 0);
+	assert_int_equal(q->posted_sends, 0);
+}
+
+static void connect_sqe(struct nvt_sqe *sqe, uint16_t qid)
+{
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->connect.opcode = NVT_OPC_FABRICS;
+	sqe->connect.fctype = NVT_FCTYPE_CONNECT;
+	sqe->connect.qid = htole16(qid);
+	sqe->connect.sqsize = htole16(7);
+	sqe->connect.kato = htole32(qid ? 0 : 5000);
+	keyed(sqe, 0x10000, sizeof(struct nvmf_connect_data), 0xabcd);
 }
 
 /* Connect on the admin queue: READ of the connect data, then the response SEND. */
@@ -188,37 +526,40 @@ static uint16_t do_connect(struct fixture *f)
 {
 	struct nvmf_connect_data d = { .cntlid = htole16(0xffff) };
 	struct nvt_rdma_req *r;
-	struct nvt_sqe sqe = { 0 };
+	struct nvt_sqe sqe;
 	uint16_t cntlid;
 
-	sqe.connect.opcode = NVT_OPC_FABRICS;
-	sqe.connect.fctype = NVT_FCTYPE_CONNECT;
-	sqe.connect.sqsize = htole16(7);
-	sqe.connect.kato = htole32(5000);
-	keyed(&sqe, 0x10000, sizeof(d), 0xabcd);
+	connect_sqe(&sqe, 0);
 	strcpy(d.subsysnqn, TEST_NQN);
 	strcpy(d.hostnqn, TEST_HOST);
 
+	sends_reset();
 	recv_capsule(f->admin, 0, &sqe, NULL, 0);
 	assert_int_equal(nr_sends, 1);
 	assert_int_equal(sends[0].opcode, IBV_WR_RDMA_READ);
 	assert_int_equal(sends[0].length, sizeof(d));
+	assert_int_equal(sends[0].num_sge, 1);
+	assert_int_equal(sends[0].sge[0].lkey, f->pool.lkey);
 	assert_int_equal(sends[0].remote_addr, 0x10000);
 	assert_int_equal(sends[0].rkey, 0xabcd);
 	assert_true(sends[0].send_flags & IBV_SEND_SIGNALED);
-	r = slot_of(sends[0].wr_id, true);
+	r = slot_of(sends[0].wr_id);
 	assert_int_equal(r->state, NVT_RDMA_REQ_XFER_H2C);
+	assert_int_equal(r->nr_chunks, 1);
 	/* The READ lands the host's data, then completes. */
-	memcpy(r->data, &d, sizeof(d));
-	complete_wr(f->admin, sends[0].wr_id, IBV_WC_SUCCESS);
+	complete_read(f->admin, 0, &d, sizeof(d));
 	assert_int_equal(r->state, NVT_RDMA_REQ_COMPLETING);
+	assert_int_equal(r->nr_chunks, 0);	/* host data consumed: chunks back at once */
 	assert_int_equal(nr_recvs, 1);		/* the capsule buffer went back first */
 	assert_int_equal(nr_sends, 2);
 	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
 	cntlid = (uint16_t)le32toh(sent_cqe(1)->result.u32);
-	complete_wr(f->admin, sends[1].wr_id, IBV_WC_SUCCESS);
+	assert_true(atomic_load(&f->admin->connected));
+	complete_wr(f->admin, 1, IBV_WC_SUCCESS);
 	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
-	nr_sends = nr_recvs = 0;
+	sends_reset();
+	nr_recvs = 0;
+	f->cntlid = cntlid;
 	return cntlid;
 }
 
@@ -233,13 +574,52 @@ static void enable(struct fixture *f, unsigned int slot)
 	sqe.prop.offset = htole32(NVT_PROP_CC);
 	sqe.prop.value = htole64((6u << 16) | (4u << 20) | 1);
 	keyed(&sqe, 0, 0, 0);
-	nr_sends = 0;
+	sends_reset();
 	recv_capsule(f->admin, slot, &sqe, NULL, 0);
 	assert_int_equal(nr_sends, 1);
 	assert_int_equal(le16toh(sent_cqe(0)->status), 0);
-	complete_wr(f->admin, sends[0].wr_id, IBV_WC_SUCCESS);
-	nr_sends = nr_recvs = 0;
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
+	sends_reset();
+	nr_recvs = 0;
 }
+
+/* An I/O queue of @depth entries (and @sq_size SQ entries), Fabrics-connected. */
+static struct nvt_rdma_queue *io_queue(struct fixture *f, uint16_t qid, uint16_t depth,
+				       uint16_t sq_size)
+{
+	struct nvmf_connect_data d = { .cntlid = htole16(f->cntlid) };
+	struct nvt_rdma_queue *q = queue_create(f, qid, depth, sq_size);
+	struct nvt_sqe sqe;
+
+	nr_recvs = 0;
+	sends_reset();
+	connect_sqe(&sqe, qid);
+	sqe.connect.sqsize = htole16(sq_size - 1);
+	strcpy(d.subsysnqn, TEST_NQN);
+	strcpy(d.hostnqn, TEST_HOST);
+	recv_capsule(q, 0, &sqe, NULL, 0);
+	complete_read(q, 0, &d, sizeof(d));
+	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+	assert_true(atomic_load(&q->connected));
+	sends_reset();
+	nr_recvs = 0;
+	return q;
+}
+
+static void connect_all(struct fixture *f)
+{
+	assert_true(do_connect(f) > 0);
+	enable(f, 1);
+}
+
+static void pattern(uint8_t *p, size_t len, unsigned int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 7 + i / 512 + seed);
+}
+
+/* ---- the tests ---- */
 
 static void test_connect_identify(void **state)
 {
@@ -248,11 +628,9 @@ static void test_connect_identify(void **state)
 	struct nvt_rdma_req *r;
 	const struct nvme_id_ctrl *id;
 
-	assert_true(do_connect(f) > 0);
-	enable(f, 1);
+	connect_all(f);
 
 	/* Identify: the 4 KiB go out by RDMA WRITE chained ahead of the SEND. */
-	nr_sends = 0;
 	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_CTRL, 0, 0);
 	keyed(&sqe, 0x20000, 4096, 0x1234);
 	recv_capsule(f->admin, 2, &sqe, NULL, 0);
@@ -261,18 +639,125 @@ static void test_connect_identify(void **state)
 	assert_int_equal(sends[0].length, 4096);
 	assert_int_equal(sends[0].remote_addr, 0x20000);
 	assert_int_equal(sends[0].rkey, 0x1234);
-	assert_false(sends[0].send_flags & IBV_SEND_SIGNALED);
-	id = sends[0].addr;
+	/* Signaled: the chunks come back when the data is at the host, not with the SEND. */
+	assert_true(sends[0].send_flags & IBV_SEND_SIGNALED);
+	id = (const struct nvme_id_ctrl *)sends[0].data;
 	assert_string_equal(id->subnqn, TEST_NQN);
 	assert_int_equal(le32toh(id->ioccsz), (64 + NVT_RDMA_ICDATA) / 16);
 	assert_true(le32toh(id->sgls) & NVME_CTRL_SGLS_OFFSET);
+	assert_int_equal(id->mdts, 8);	/* 2^8 x 4 KiB: 1 MiB */
 	/* rxe-like fake: no SEND_WITH_INV. */
 	assert_int_equal(sends[1].opcode, IBV_WR_SEND);
 	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
-	r = slot_of(sends[1].wr_id, false);
+	r = slot_of(sends[1].wr_id);
 	assert_int_equal(r->state, NVT_RDMA_REQ_COMPLETING);
-	complete_wr(f->admin, sends[1].wr_id, IBV_WC_SUCCESS);
+	assert_int_equal(r->nr_chunks, 1);
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
+	assert_int_equal(r->nr_chunks, 0);
+	assert_int_equal(r->state, NVT_RDMA_REQ_COMPLETING);
+	complete_wr(f->admin, 1, IBV_WC_SUCCESS);
 	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
+	assert_all_free(f->admin);
+	assert_pool_idle(f);
+}
+
+/*
+ * A capsule buffer goes back to the HCA with the response, and a capsule
+ * may land in it at once (the fake fills it with FFh at repost). What is
+ * sent must not depend on it: a read still gets its RDMA WRITE.
+ */
+static void test_decisions_survive_recv_repost(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[4096];
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	pattern(data, sizeof(data), 1);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 8, 8);
+	sqe.common.dptr.unkeyed.length = htole32(sizeof(data));
+	sqe.common.dptr.keyed.type = 0x01;
+	recv_capsule(f->io, 1, &sqe, data, sizeof(data));
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(sc_of(0), 0);
+	assert_int_equal(sent_cqe(0)->cid, sqe.common.cid);
+	complete_wr(f->io, 0, IBV_WC_SUCCESS);
+	sends_reset();
+
+	/* A read and an admin read: the decision to WRITE data comes from the slot. */
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 8, 8);
+	sqe.common.cid = 0x77;
+	keyed(&sqe, 0x40000, sizeof(data), 9);
+	recv_capsule(f->io, 2, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 2);
+	assert_int_equal(sends[0].opcode, IBV_WR_RDMA_WRITE);
+	assert_memory_equal(sends[0].data, data, sizeof(data));
+	assert_int_equal(sent_cqe(1)->cid, 0x77);
+	assert_int_equal(sends[1].opcode, IBV_WR_SEND);
+	complete_wr(f->io, 0, IBV_WC_SUCCESS);
+	complete_wr(f->io, 1, IBV_WC_SUCCESS);
+	sends_reset();
+	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_NS, 1, 0);
+	keyed(&sqe, 0x50000, 4096, 3);
+	recv_capsule(f->admin, 3, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 2);
+	assert_int_equal(sends[0].opcode, IBV_WR_RDMA_WRITE);
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
+	complete_wr(f->admin, 1, IBV_WC_SUCCESS);
+	assert_all_free(f->io);
+	assert_all_free(f->admin);
+	assert_pool_idle(f);
+}
+
+/*
+ * A command refused by nvt_req_init() reuses the slot of one that let us
+ * invalidate its rkey: its response is a plain SEND, not an invalidation
+ * of an rkey the host may have handed out again.
+ */
+static void test_refused_command_no_stale_invalidate(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_req *r;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	f->admin->send_with_inv = true;
+	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_CTRL, 0, 0);
+	keyed(&sqe, 0x20000, 4096, 0x1234);
+	recv_capsule(f->admin, 2, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 2);
+	assert_int_equal(sends[1].opcode, IBV_WR_SEND_WITH_INV);
+	assert_int_equal(sends[1].invalidate_rkey, 0x1234);
+	r = slot_of(sends[1].wr_id);
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
+	complete_wr(f->admin, 1, IBV_WC_SUCCESS);
+	sends_reset();
+
+	/* An opcode nobody implements, refused at parse, on the same slot. */
+	nvt_host_sqe_init(&sqe, 0xc3, 0);
+	sqe.common.dptr.keyed.type = 0x40;
+	recv_capsule(f->admin, 3, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 1);
+	assert_ptr_equal(slot_of(sends[0].wr_id), r);
+	assert_int_equal(sends[0].opcode, IBV_WR_SEND);
+	assert_int_equal(sc_of(0), NVME_SC_INVALID_OPCODE);
+	assert_false(r->invalidate);
+	assert_int_equal(r->rkey, 0);
+	assert_int_equal(r->remote_addr, 0);
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
+	sends_reset();
+
+	/* A keyed SGL without the invalidate subtype after one with it: plain SEND too. */
+	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_CTRL, 0, 0);
+	keyed(&sqe, 0x30000, 4096, 0x5678);
+	sqe.common.dptr.keyed.type = 0x40;
+	recv_capsule(f->admin, 4, &sqe, NULL, 0);
+	assert_int_equal(sends[1].opcode, IBV_WR_SEND);
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
+	complete_wr(f->admin, 1, IBV_WC_SUCCESS);
+	assert_all_free(f->admin);
+	assert_pool_idle(f);
 }
 
 static void test_bad_capsules(void **state)
@@ -283,7 +768,8 @@ static void test_bad_capsules(void **state)
 	struct ibv_wc wc = { .wr_id = (uintptr_t)&rv->wr, .status = IBV_WC_SUCCESS, .byte_len = 40 };
 
 	/* Shorter than an SQE: the buffer is reposted, nothing is answered. */
-	f->admin->posted_recvs++;
+	assert_true(recv_take(rv->buf));
+	HCA_GIVES(rv->buf, NVT_RDMA_CAPSULE);
 	nvt_rdma_handle_wc(f->admin, &wc);
 	assert_int_equal(nr_recvs, 1);
 	assert_int_equal(nr_sends, 0);
@@ -292,68 +778,43 @@ static void test_bad_capsules(void **state)
 	keyed(&sqe, 0x20000, 4096, 1);
 	recv_capsule(f->admin, 0, &sqe, NULL, 0);
 	assert_int_equal(nr_sends, 1);
-	assert_int_equal((le16toh(sent_cqe(0)->status) >> 1) & 0xff, NVME_SC_CMD_SEQ_ERROR);
-	complete_wr(f->admin, sends[0].wr_id, IBV_WC_SUCCESS);
-	nr_sends = nr_recvs = 0;
+	assert_int_equal(sc_of(0), NVME_SC_CMD_SEQ_ERROR);
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
+	sends_reset();
+	nr_recvs = 0;
 
-	assert_true(do_connect(f) > 0);
-	enable(f, 4);
+	connect_all(f);
 	/* An SGL segment descriptor: SGL descriptor type invalid. */
 	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_CTRL, 0, 0);
 	sqe.common.dptr.keyed.type = 0x20;
-	recv_capsule(f->admin, 1, &sqe, NULL, 0);
-	assert_int_equal(nr_sends, 1);
-	assert_int_equal((le16toh(sent_cqe(0)->status) >> 1) & 0x7ff, NVME_SC_SGL_INVALID_TYPE);
-	complete_wr(f->admin, sends[0].wr_id, IBV_WC_SUCCESS);
-	/* More than MDTS in one keyed SGL: invalid field, no READ. */
-	nr_sends = 0;
-	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 0, 512);
-	keyed(&sqe, 0x30000, NVT_RDMA_MAX_DATA + 4096, 1);
 	recv_capsule(f->admin, 2, &sqe, NULL, 0);
 	assert_int_equal(nr_sends, 1);
-	assert_int_equal(sends[0].opcode, IBV_WR_SEND);
-	complete_wr(f->admin, sends[0].wr_id, IBV_WC_SUCCESS);
-	/* A host that sends more commands than its queue has entries is dropped. */
-	nr_sends = 0;
-	f->admin->free_reqs = NULL;
-	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_CTRL, 0, 0);
+	assert_int_equal(sc_of(0), NVME_SC_SGL_INVALID_TYPE);
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
+	/* More than MDTS in one keyed SGL: invalid field, no READ. */
+	sends_reset();
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 0, 512);
+	keyed(&sqe, 0x30000, NVT_MAX_IO_SIZE_DEFAULT + 4096, 1);
 	recv_capsule(f->admin, 3, &sqe, NULL, 0);
-	assert_int_equal(nr_sends, 0);
-	assert_int_equal(nr_disconnects, 1);
-	assert_int_equal(f->admin->state, NVT_RDMA_Q_DISCONNECTING);
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(sends[0].opcode, IBV_WR_SEND);
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
+	assert_all_free(f->admin);
+	assert_pool_idle(f);
 }
 
 static void test_io_queue_incapsule_and_flush(void **state)
 {
 	struct fixture *f = *state;
-	uint16_t cntlid = do_connect(f);
-	struct nvmf_connect_data d = { .cntlid = htole16(cntlid) };
-	uint8_t data[4096], back[4096];
+	uint8_t data[4096];
 	struct nvt_rdma_req *r;
 	struct nvt_sqe sqe;
 
-	/* Enable, then an I/O queue: its Connect is a write too (the data by READ). */
-	enable(f, 1);
-	f->io = queue_create(f, 1, 8);
-	nr_sends = 0;
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.connect.opcode = NVT_OPC_FABRICS;
-	sqe.connect.fctype = NVT_FCTYPE_CONNECT;
-	sqe.connect.qid = htole16(1);
-	sqe.connect.sqsize = htole16(7);
-	keyed(&sqe, 0x10000, sizeof(d), 1);
-	strcpy(d.subsysnqn, TEST_NQN);
-	strcpy(d.hostnqn, TEST_HOST);
-	recv_capsule(f->io, 0, &sqe, NULL, 0);
-	memcpy(slot_of(sends[0].wr_id, true)->data, &d, sizeof(d));
-	complete_wr(f->io, sends[0].wr_id, IBV_WC_SUCCESS);
-	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
-	complete_wr(f->io, sends[1].wr_id, IBV_WC_SUCCESS);
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
 
-	/* An in-capsule 4 KiB write: no READ, straight to the backend, then the SEND. */
-	nr_sends = 0;
-	for (size_t i = 0; i < sizeof(data); i++)
-		data[i] = (uint8_t)(i * 7 + i / 512);
+	/* An in-capsule 4 KiB write: no READ, no chunk, straight to the backend, then the SEND. */
+	pattern(data, sizeof(data), 0);
 	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 3, 5, 1);
 	sqe.common.dptr.addr = 0;
 	sqe.common.dptr.unkeyed.length = htole32(sizeof(data));
@@ -361,14 +822,15 @@ static void test_io_queue_incapsule_and_flush(void **state)
 	recv_capsule(f->io, 1, &sqe, data, sizeof(data));
 	assert_int_equal(nr_sends, 1);
 	assert_int_equal(le16toh(sent_cqe(0)->status), 0);
-	complete_wr(f->io, sends[0].wr_id, IBV_WC_SUCCESS);
+	assert_int_equal(f->pool.nr_waits, 0);
+	complete_wr(f->io, 0, IBV_WC_SUCCESS);
 	/* Read it back: WRITE + SEND. */
-	nr_sends = 0;
+	sends_reset();
 	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 5, 1);
-	keyed(&sqe, 0x40000, sizeof(back), 9);
+	keyed(&sqe, 0x40000, sizeof(data), 9);
 	recv_capsule(f->io, 2, &sqe, NULL, 0);
 	assert_int_equal(nr_sends, 2);
-	assert_memory_equal(sends[0].addr, data, sizeof(data));
+	assert_memory_equal(sends[0].data, data, sizeof(data));
 
 	/* The queue dies with that response and a READ in flight: flushes return every slot. */
 	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 3, 6, 1);
@@ -376,25 +838,621 @@ static void test_io_queue_incapsule_and_flush(void **state)
 	recv_capsule(f->io, 3, &sqe, NULL, 0);
 	assert_int_equal(nr_sends, 3);
 	assert_int_equal(sends[2].opcode, IBV_WR_RDMA_READ);
-	r = slot_of(sends[2].wr_id, true);
+	r = slot_of(sends[2].wr_id);
 	f->io->state = NVT_RDMA_Q_DISCONNECTING;
-	cq_entries[nr_cq_entries++] = (struct ibv_wc){ .wr_id = sends[1].wr_id,
-						       .status = IBV_WC_WR_FLUSH_ERR };
-	cq_entries[nr_cq_entries++] = (struct ibv_wc){ .wr_id = sends[2].wr_id,
-						       .status = IBV_WC_WR_FLUSH_ERR };
+	cq_push(0, IBV_WC_WR_FLUSH_ERR);
+	cq_push(1, IBV_WC_WR_FLUSH_ERR);
+	cq_push(2, IBV_WC_WR_FLUSH_ERR);
 	nvt_rdma_queue_drain(f->io);
-	assert_int_equal(f->io->posted_sends, 0);
 	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
-	for (unsigned int i = 0; i < f->io->nr_reqs; i++)
-		assert_int_equal(f->io->reqs[i].state, NVT_RDMA_REQ_FREE);
+	assert_all_free(f->io);
+	assert_pool_idle(f);
+}
+
+/* Capsules before ESTABLISHED wait in order and run once it comes; their buffers are not the HCA's. */
+static void test_parked_before_established(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	f->io->state = NVT_RDMA_Q_CONNECTING;
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 8);
+	sqe.common.cid = 1;
+	keyed(&sqe, 0x1000, 4096, 1);
+	recv_capsule(f->io, 1, &sqe, NULL, 0);
+	sqe.common.cid = 2;
+	recv_capsule(f->io, 2, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(f->io->nr_parked, 2);
+	nvt_rdma_queue_established(f->io);
+	assert_int_equal(f->io->nr_parked, 0);
+	assert_int_equal(nr_sends, 4);
+	assert_int_equal(sent_cqe(1)->cid, 1);
+	assert_int_equal(sent_cqe(3)->cid, 2);
+	for (unsigned int i = 0; i < 4; i++)
+		complete_wr(f->io, i, IBV_WC_SUCCESS);
+	assert_all_free(f->io);
+	assert_pool_idle(f);
+}
+
+/* A write of @nlb 512-byte blocks at @slba by keyed SGL; returns the READ's index. */
+static unsigned int post_write(struct nvt_rdma_queue *q, unsigned int slot, uint32_t nsid,
+			       uint64_t slba, uint32_t nlb, uint16_t cid)
+{
+	struct nvt_sqe sqe;
+	unsigned int before = nr_sends;
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, nsid, slba, nlb);
+	sqe.common.cid = cid;
+	keyed(&sqe, 0x100000 + slba * 512, nlb * 512, 0x100 + cid);
+	recv_capsule(q, slot, &sqe, NULL, 0);
+	return before;
+}
+
+/*
+ * A pool of 4 chunks (128 KiB): a 96 KiB write takes three; a 64 KiB write
+ * waits; a 4 KiB read behind it waits too, although one chunk is free:
+ * nobody overtakes. As chunks come back they run in order; every count
+ * balances, and what was written reads back.
+ */
+static void test_pool_exhaustion_fifo(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t data[2][98304];
+	struct nvt_rdma_req *w2, *rd;
+	unsigned int base;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	pool_create(f, 4);
+	for (int i = 0; i < 2; i++)
+		pattern(data[i], sizeof(data[i]), 10 + (unsigned int)i);
+
+	post_write(f->io, 1, 1, 0, 192, 1);
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(sends[0].num_sge, 3);
+	assert_int_equal(f->pool.nr_free, 1);
+	/* The second needs two: it waits, with nothing posted. */
+	post_write(f->io, 2, 1, 192, 128, 2);
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(f->pool.nr_waiting, 1);
+	w2 = f->pool.wait_head;
+	assert_int_equal(w2->state, NVT_RDMA_REQ_NEED_BUFFER);
+	assert_int_equal(w2->need, 2);
+	assert_int_equal(w2->nr_chunks, 0);
+	/* A small read would fit the free chunk, but the write came first. */
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 8);
+	sqe.common.cid = 3;
+	keyed(&sqe, 0x900000, 4096, 0x103);
+	recv_capsule(f->io, 3, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(f->pool.nr_waiting, 2);
+	rd = f->pool.wait_tail;
+	assert_int_equal(rd->state, NVT_RDMA_REQ_NEED_BUFFER);
+	assert_int_equal(f->pool.nr_free, 1);
+	assert_int_equal(f->pool.nr_waits, 2);
+	assert_int_equal(f->io->nr_active, 3);
+
+	/* The first write's data arrives: it runs, answers, and the two waiting get their chunks. */
+	complete_read(f->io, 0, data[0], sizeof(data[0]));
+	assert_int_equal(nr_sends, 5);
+	assert_int_equal(sends[1].opcode, IBV_WR_SEND);
+	assert_int_equal(sc_of(1), 0);
+	assert_int_equal(sends[2].opcode, IBV_WR_RDMA_READ);
+	assert_ptr_equal(slot_of(sends[2].wr_id), w2);
+	assert_int_equal(w2->state, NVT_RDMA_REQ_XFER_H2C);
+	assert_int_equal(sends[3].opcode, IBV_WR_RDMA_WRITE);
+	assert_ptr_equal(slot_of(sends[3].wr_id), rd);
+	assert_memory_equal(sends[3].data, data[0], 4096);
+	assert_int_equal(sends[4].opcode, IBV_WR_SEND);
+	assert_null(f->pool.wait_head);
+	assert_int_equal(f->pool.nr_waiting, 0);
+	assert_int_equal(f->pool.nr_free, 1);
+	/* The rest completes in send-queue order. */
+	complete_wr(f->io, 1, IBV_WC_SUCCESS);
+	complete_read(f->io, 2, data[1], 65536);
+	assert_int_equal(sends[5].opcode, IBV_WR_SEND);
+	for (unsigned int i = 3; i < 6; i++)
+		complete_wr(f->io, i, IBV_WC_SUCCESS);
+	assert_all_free(f->io);
+	assert_pool_idle(f);
+
+	/* What was written is what reads back, 128 KiB at once. */
+	base = nr_sends;
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 64, 256);
+	keyed(&sqe, 0xa00000, 131072, 0x200);
+	recv_capsule(f->io, 5, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, base + 2);
+	assert_int_equal(sends[base].num_sge, 4);
+	assert_memory_equal(sends[base].data, data[0] + 32768, 65536);
+	assert_memory_equal(sends[base].data + 65536, data[1], 65536);
+	complete_wr(f->io, base, IBV_WC_SUCCESS);
+	complete_wr(f->io, base + 1, IBV_WC_SUCCESS);
+	assert_all_free(f->io);
+	assert_pool_idle(f);
+}
+
+/*
+ * A queue dies holding chunks (a READ in flight, a WRITE unacknowledged)
+ * and with commands waiting for chunks: all of it comes back, and a
+ * command of another queue that waited behind them runs.
+ */
+static void test_pool_teardown_returns_chunks(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_rdma_req *other;
+	struct nvt_sqe sqe;
+	uint8_t data[65536];
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	f->io2 = io_queue(f, 2, 8, 8);
+	q = f->io;
+	pool_create(f, 4);
+	pattern(data, sizeof(data), 3);
+	/* A read holding one chunk under its WRITE, a write holding two under its READ. */
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 8);
+	keyed(&sqe, 0x1000, 4096, 1);
+	recv_capsule(q, 1, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 2);
+	post_write(q, 2, 1, 0, 128, 2);
+	assert_int_equal(nr_sends, 3);
+	assert_int_equal(f->pool.nr_free, 1);
+	/* Waiting: another write of this queue, then one of the other queue. */
+	post_write(q, 3, 1, 128, 128, 3);
+	post_write(f->io2, 1, 1, 256, 128, 4);
+	assert_int_equal(f->pool.nr_waiting, 2);
+	other = f->pool.wait_tail;
+	assert_ptr_equal(other->queue, f->io2);
+
+	/* The host goes away: QP to error, flushes for what was posted, then teardown. */
+	cq_push(0, IBV_WC_WR_FLUSH_ERR);
+	cq_push(1, IBV_WC_WR_FLUSH_ERR);
+	cq_push(2, IBV_WC_WR_FLUSH_ERR);
+	nvt_rdma_queue_teardown(q);
+	assert_int_equal(q->state, NVT_RDMA_Q_DEAD);
+	assert_all_free(q);
+	assert_int_equal(q->nr_parked, 0);
+	/* The other queue's write got its chunks and its READ. */
+	assert_int_equal(other->state, NVT_RDMA_REQ_XFER_H2C);
+	assert_null(f->pool.wait_head);
+	assert_int_equal(f->pool.nr_free, 2);
+	assert_int_equal(sends[nr_sends - 1].opcode, IBV_WR_RDMA_READ);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);	/* the deferred gone: q is freed */
+	f->io = NULL;
+	complete_read(f->io2, nr_sends - 1, data, sizeof(data));
+	assert_int_equal(sends[nr_sends - 1].opcode, IBV_WR_SEND);
+	assert_int_equal(sc_of(nr_sends - 1), 0);
+	complete_wr(f->io2, nr_sends - 1, IBV_WC_SUCCESS);
+	assert_all_free(f->io2);
+	assert_pool_idle(f);
+}
+
+/* 1 MiB each way: one SGE per chunk, and the data survives the trip. */
+static void one_mib_round_trip(struct fixture *f, unsigned int want_wrs)
+{
+	const uint32_t len = 1u << 20;
+	uint8_t *data = malloc(len), *back = malloc(len);
+	unsigned int k, off = 0;
+	uint64_t remote = 0x10000000;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	pattern(data, len, 5);
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 0, len / 512);
+	keyed(&sqe, remote, len, 0x99);
+	recv_capsule(f->io, 1, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, want_wrs);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks - 32);
+	for (k = 0; k < want_wrs; k++) {
+		assert_int_equal(sends[k].opcode, IBV_WR_RDMA_READ);
+		assert_int_equal(sends[k].num_sge, 32 / want_wrs);
+		assert_int_equal(sends[k].remote_addr, remote + off);
+		assert_int_equal(sends[k].rkey, 0x99);
+		/* Only the last is signaled: its completion retires the chain. */
+		assert_int_equal(!!(sends[k].send_flags & IBV_SEND_SIGNALED), k == want_wrs - 1);
+		for (int s = 0; s < sends[k].num_sge; s++) {
+			assert_int_equal(sends[k].sge[s].length, NVT_RDMA_CHUNK);
+			assert_int_equal(sends[k].sge[s].lkey, f->pool.lkey);
+			HCA_GIVES((void *)(uintptr_t)sends[k].sge[s].addr, NVT_RDMA_CHUNK);
+			memcpy((void *)(uintptr_t)sends[k].sge[s].addr, data + off, NVT_RDMA_CHUNK);
+			off += NVT_RDMA_CHUNK;
+		}
+	}
+	assert_int_equal(off, len);
+	assert_int_equal(f->io->sq_used, want_wrs);
+	complete_wr(f->io, want_wrs - 1, IBV_WC_SUCCESS);
+	assert_int_equal(nr_sends, want_wrs + 1);
+	assert_int_equal(sc_of(want_wrs), 0);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks);
+	complete_wr(f->io, want_wrs, IBV_WC_SUCCESS);
+
+	sends_reset();
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, len / 512);
+	keyed(&sqe, remote, len, 0x9a);
+	recv_capsule(f->io, 2, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, want_wrs + 1);
+	for (k = 0, off = 0; k < want_wrs; k++) {
+		assert_int_equal(sends[k].opcode, IBV_WR_RDMA_WRITE);
+		assert_int_equal(sends[k].num_sge, 32 / want_wrs);
+		assert_int_equal(sends[k].remote_addr, remote + off);
+		memcpy(back + off, sends[k].data, sends[k].length);
+		off += sends[k].length;
+	}
+	assert_int_equal(off, len);
+	assert_memory_equal(back, data, len);
+	assert_int_equal(sends[want_wrs].opcode, IBV_WR_SEND);
+	assert_int_equal(sc_of(want_wrs), 0);
+	assert_int_equal(f->io->sq_used, want_wrs + 1);
+	assert_true(f->io->sq_used <= f->io->wrs_per_slot);
+	complete_wr(f->io, want_wrs - 1, IBV_WC_SUCCESS);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks);
+	complete_wr(f->io, want_wrs, IBV_WC_SUCCESS);
+	assert_all_free(f->io);
+	assert_pool_idle(f);
+	free(data);
+	free(back);
+}
+
+static void test_1mib_multi_sge(void **state)
+{
+	one_mib_round_trip(*state, 1);		/* 32 SGEs in one WR (rxe) */
+}
+
+static void test_1mib_few_sges_per_wr(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(f->admin->sge_wr, 4);
+	assert_int_equal(f->admin->wrs_per_slot, 9);	/* 8 WRITEs + the SEND */
+	one_mib_round_trip(f, 8);
+}
+
+/*
+ * PI the target inserts (PRACT=1, tuple-sized metadata): for 64 KiB the
+ * core's scratch (1 KiB) is bigger than the slot's, so it sits in the chunks
+ * behind the data; a 4 KiB command uses the slot's own.
+ */
+static void test_pi_scratch_from_pool(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t data[65536];
+	struct nvt_rdma_req *r;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	pattern(data, sizeof(data), 7);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, PI_NSID, 16, 128);
+	sqe.rw.control = htole16(1u << 13);	/* PRACT */
+	sqe.rw.reftag = htole32(16);
+	keyed(&sqe, 0x200000, sizeof(data), 0x44);
+	recv_capsule(f->io, 1, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 1);
+	r = slot_of(sends[0].wr_id);
+	assert_int_equal(r->md_len, 128 * 8);
+	assert_int_equal(r->nr_chunks, 3);
+	assert_int_equal(r->req.md_iov_cnt, 1);
+	assert_ptr_equal(r->req.md_iov, &r->iov[2]);
+	assert_int_equal(sends[0].num_sge, 2);
+	assert_int_equal(sends[0].length, sizeof(data));
+	complete_read(f->io, 0, data, sizeof(data));
+	assert_int_equal(sc_of(1), 0);
+	complete_wr(f->io, 1, IBV_WC_SUCCESS);
+	assert_pool_idle(f);
+	sends_reset();
+
+	/* Read back with PRACT=1: stored PI checked, stripped; data as written. */
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, PI_NSID, 16, 128);
+	sqe.rw.control = htole16((1u << 13) | (7u << 10));	/* PRACT, check all */
+	sqe.rw.reftag = htole32(16);
+	keyed(&sqe, 0x200000, sizeof(data), 0x45);
+	recv_capsule(f->io, 2, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 2);
+	assert_int_equal(sc_of(1), 0);
+	assert_memory_equal(sends[0].data, data, sizeof(data));
+	complete_wr(f->io, 0, IBV_WC_SUCCESS);
+	complete_wr(f->io, 1, IBV_WC_SUCCESS);
+	sends_reset();
+
+	/* 4 KiB: 64 bytes of PI in the slot itself, one chunk for the data. */
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, PI_NSID, 16, 8);
+	sqe.rw.control = htole16((1u << 13) | (7u << 10));
+	sqe.rw.reftag = htole32(16);
+	keyed(&sqe, 0x200000, 4096, 0x46);
+	recv_capsule(f->io, 3, &sqe, NULL, 0);
+	r = slot_of(sends[0].wr_id);
+	assert_int_equal(r->md_len, 0);
+	assert_ptr_equal(r->req.md_iov[0].iov_base, r->md_scratch);
+	assert_int_equal(sc_of(1), 0);
+	assert_memory_equal(sends[0].data, data, 4096);
+	complete_wr(f->io, 0, IBV_WC_SUCCESS);
+	complete_wr(f->io, 1, IBV_WC_SUCCESS);
+	assert_all_free(f->io);
+	assert_pool_idle(f);
+}
+
+/* A queue dies while its command waits behind another queue's: it leaves the line at once. */
+static void test_teardown_leaves_wait_list(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[65536];
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	f->io2 = io_queue(f, 2, 8, 8);
+	pool_create(f, 2);
+	pattern(data, sizeof(data), 4);
+	post_write(f->io2, 1, 1, 0, 128, 1);
+	assert_int_equal(f->pool.nr_free, 0);
+	post_write(f->io, 1, 1, 128, 128, 2);
+	assert_int_equal(f->pool.nr_waiting, 1);
+	nvt_rdma_queue_teardown(f->io);
+	assert_int_equal(f->pool.nr_waiting, 0);
+	assert_null(f->pool.wait_head);
+	assert_null(f->pool.wait_tail);
+	assert_all_free(f->io);
+	queue_unpoison(f->io);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+	complete_read(f->io2, 0, data, sizeof(data));
+	complete_wr(f->io2, 1, IBV_WC_SUCCESS);
+	assert_all_free(f->io2);
+	assert_pool_idle(f);
+}
+
+/*
+ * A chain the provider took only in part: what it took may still read or
+ * write the chunks, so the slot keeps them (no response, the queue is
+ * dropped) until the QP is destroyed; then everything comes back.
+ */
+static void test_partial_post(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_req *r;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	/* A read whose WRITE goes in and whose SEND does not. */
+	post_fail_after = 1;
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 8);
+	keyed(&sqe, 0x1000, 4096, 1);
+	recv_capsule(f->io, 1, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(sends[0].opcode, IBV_WR_RDMA_WRITE);
+	r = slot_of(sends[0].wr_id);
+	assert_int_equal(r->state, NVT_RDMA_REQ_COMPLETING);
+	assert_int_equal(r->nr_chunks, 1);
+	assert_int_equal(nr_disconnects, 1);
+	assert_int_equal(f->io->state, NVT_RDMA_Q_DISCONNECTING);
+	/* A 1 MiB write whose READ chain (8 WRs of 4 SGEs) goes in for 3 WRs, none signaled. */
+	f->io->state = NVT_RDMA_Q_LIVE;
+	f->io->disconnect_sent = false;
+	post_fail_after = 3;
+	post_write(f->io, 2, 1, 0, 2048, 2);
+	assert_int_equal(nr_sends, 4);
+	r = slot_of(sends[3].wr_id);
+	assert_int_equal(r->state, NVT_RDMA_REQ_XFER_H2C);
+	assert_int_equal(r->nr_chunks, 32);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks - 33);
+	/* Teardown: the WRITE flushes, the READs never report; the destroyed QP frees the rest. */
+	cq_push(0, IBV_WC_WR_FLUSH_ERR);
+	nvt_rdma_queue_teardown(f->io);
+	assert_all_free(f->io);
+	assert_pool_idle(f);
+	queue_unpoison(f->io);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
+/* A queue accepted but never Fabrics-connected is asked to leave after 10 s, torn down after 20 s. */
+static void test_connect_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *idle, *live;
+	const uint64_t s = 1000000000ull;
+
+	connect_all(f);
+	live = f->io = io_queue(f, 1, 8, 8);
+	idle = f->io2 = queue_create(f, 2, 8, 8);
+	f->rport.queues = idle;
+	idle->next = live;
+	live->next = NULL;
+	idle->accepted_ns = live->accepted_ns = 100 * s;
+	nr_disconnects = 0;
+	assert_int_equal(nvt_rdma_port_check_connects(&f->rport, 109 * s), 0);
+	assert_int_equal(nr_disconnects, 0);
+	assert_int_equal(nvt_rdma_port_check_connects(&f->rport, 110 * s), 1);
+	assert_int_equal(nr_disconnects, 1);
+	assert_int_equal(idle->state, NVT_RDMA_Q_DISCONNECTING);
+	assert_int_equal(live->state, NVT_RDMA_Q_LIVE);
+	/* Asked once; then, if the host never lets go, torn down without it. */
+	assert_int_equal(nvt_rdma_port_check_connects(&f->rport, 115 * s), 0);
+	assert_int_equal(nvt_rdma_port_check_connects(&f->rport, 120 * s), 1);
+	assert_true(idle->teardown_forwarded);
+	assert_int_equal(idle->state, NVT_RDMA_Q_DEAD);
+	assert_all_free(idle);
+	assert_int_equal(nvt_rdma_port_check_connects(&f->rport, 200 * s), 0);
+	assert_int_equal(live->state, NVT_RDMA_Q_LIVE);
+	assert_int_equal(nr_disconnects, 1);
+	f->rport.queues = NULL;
+	queue_unpoison(idle);
+	nvt_poll_group_poll(f->tgt->pg, 0);	/* the deferred gone frees it */
+	f->io2 = NULL;
+	assert_pool_idle(f);
+}
+
+/*
+ * A host with more commands unanswered than its SQ has entries is dropped
+ * (the queue has more RECVs than SQ entries, as HRQSIZE > HSQSIZE + 1
+ * allows); nothing leaks and the other queue goes on.
+ */
+static void test_host_overrun(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_sqe sqe;
+	unsigned int i;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 4);
+	f->io2 = io_queue(f, 2, 8, 8);
+	q = f->io;
+	/* Four writes waiting for their data: the SQ is full from the host's side. */
+	for (i = 0; i < 4; i++)
+		post_write(q, 1 + i, 1, i * 8, 8, (uint16_t)i);
+	assert_int_equal(q->nr_active, 4);
+	assert_int_equal(nr_sends, 4);
+	post_write(q, 5, 1, 32, 8, 5);
+	assert_int_equal(nr_sends, 4);
+	assert_int_equal(nr_disconnects, 1);
+	assert_int_equal(q->state, NVT_RDMA_Q_DISCONNECTING);
+	/* Nothing more from it is looked at. */
+	post_write(q, 6, 1, 40, 8, 6);
+	assert_int_equal(nr_sends, 4);
+
+	/* The other queue is untouched. */
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 8);
+	keyed(&sqe, 0x1000, 4096, 1);
+	recv_capsule(f->io2, 1, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 6);
+	assert_int_equal(sc_of(5), 0);
+	complete_wr(f->io2, 4, IBV_WC_SUCCESS);
+	complete_wr(f->io2, 5, IBV_WC_SUCCESS);
+	assert_all_free(f->io2);
+
+	/* Teardown: flushed READs give everything back. */
+	for (i = 0; i < 4; i++)
+		cq_push(i, IBV_WC_WR_FLUSH_ERR);
+	nvt_rdma_queue_teardown(q);
+	assert_all_free(q);
+	assert_pool_idle(f);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
+/* RECV buffers of @q the HCA holds. */
+static unsigned int posted_recvs_of(const struct nvt_rdma_queue *q)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < nr_posted_recv_bufs; i++) {
+		const uint8_t *b = posted_recv_bufs[i];
+
+		n += b >= q->recv_bufs && b < q->recv_bufs + (size_t)q->recv_depth * NVT_RDMA_CAPSULE;
+	}
+	return n;
+}
+
+/*
+ * A host that stops taking our SENDs (it reposts no RECVs; RNR retries are
+ * endless) yet keeps sending capsules: every slot's WRITE and SEND sit in
+ * the send queue, which holds exactly that and is never posted past;
+ * capsules that find no free slot wait, in order, in their RECV buffers
+ * (the same as a capsule that beats the previous SEND's ACK), and the host
+ * runs out of RECVs: it stalls itself. When the SENDs complete, the waiting
+ * commands run oldest first.
+ */
+static void test_stuck_sends(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_sqe sqe;
+	unsigned int i, n;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 4, 4);
+	q = f->io;
+	for (i = 0; i < 4; i++) {
+		nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, i * 8, 8);
+		sqe.common.cid = (uint16_t)i;
+		keyed(&sqe, 0x1000 * (i + 1), 4096, 1);
+		recv_capsule(q, i, &sqe, NULL, 0);
+	}
+	assert_int_equal(nr_sends, 8);
+	assert_int_equal(q->nr_active, 0);
+	assert_int_equal(q->sq_used, 8);
+	assert_int_equal(q->max_send_wr, 8);
+	/* Four more into the RECVs we reposted: no free slot, they wait. */
+	for (i = 0; i < 4; i++) {
+		nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, i * 8, 8);
+		sqe.common.cid = (uint16_t)(10 + i);
+		keyed(&sqe, 0x1000 * (i + 1), 4096, 1);
+		recv_capsule(q, i, &sqe, NULL, 0);
+	}
+	assert_int_equal(nr_sends, 8);
+	assert_int_equal(q->nr_parked, 4);
+	assert_int_equal(nr_disconnects, 0);
+	assert_false(sq_overflowed);
+	assert_int_equal(posted_recvs_of(q), 0);
+	assert_int_equal(q->posted_recvs, 0);
+	/* What is stuck holds only its own data: one chunk per read. */
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks - 4);
+	/* The host takes them at last: each SEND done frees a slot for the next waiting command. */
+	for (i = 0; i < 8; i++)
+		complete_wr(q, i, IBV_WC_SUCCESS);
+	assert_int_equal(q->nr_parked, 0);
+	assert_int_equal(nr_sends, 16);
+	for (i = 8, n = 0; i < 16; i++) {
+		if (sends[i].opcode == IBV_WR_SEND) {
+			assert_int_equal(sent_cqe(i)->cid, 10 + n);
+			n++;
+		}
+	}
+	assert_int_equal(n, 4);
+	assert_false(sq_overflowed);
+	for (i = 8; i < 16; i++)
+		complete_wr(q, i, IBV_WC_SUCCESS);
+	assert_int_equal(posted_recvs_of(q), 4);
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
+/* The send queue bound itself: a post that would overrun it is refused before the provider sees it. */
+static void test_send_queue_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct ibv_send_wr wr = { .opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED };
+	unsigned int posted;
+
+	f->admin->sq_used = f->admin->max_send_wr;
+	assert_int_equal(nvt_rdma_post_send(f->admin, &wr, 1, &posted), -ENOSPC);
+	assert_int_equal(posted, 0);
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(f->admin->max_send_wr, 8 * f->admin->wrs_per_slot);
+	f->admin->sq_used = 0;
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_connect_identify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decisions_survive_recv_repost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_command_no_stale_invalidate, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_capsules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_queue_incapsule_and_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parked_before_established, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_exhaustion_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_teardown_returns_chunks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_teardown_leaves_wait_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_post, setup_sge4, teardown),
+		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),
+		cmocka_unit_test_setup_teardown(test_pi_scratch_from_pool, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_overrun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stuck_sends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_queue_bound, setup, teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* RDMA transport logic without hardware: CM private data validation, the request state machine, SGL mapping. */
+/* RDMA transport logic without hardware: CM private data validation, the request state machine, SGL mapping, the chunk pool and data layout. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,21 +66,22 @@ static void test_cm_req_rejects(void **state)
 static void test_state_machine(void **state)
 {
 	static const enum nvt_rdma_req_state all[] = {
-		NVT_RDMA_REQ_FREE, NVT_RDMA_REQ_NEW, NVT_RDMA_REQ_XFER_H2C,
+		NVT_RDMA_REQ_FREE, NVT_RDMA_REQ_NEW, NVT_RDMA_REQ_NEED_BUFFER, NVT_RDMA_REQ_XFER_H2C,
 		NVT_RDMA_REQ_EXECUTING, NVT_RDMA_REQ_COMPLETING,
 	};
 	/* allowed[from][to] */
-	static const bool allowed[5][5] = {
-		/* FREE */	{ 0, 1, 0, 0, 0 },
-		/* NEW */	{ 1, 0, 1, 1, 1 },
-		/* XFER_H2C */	{ 1, 0, 0, 1, 0 },
-		/* EXECUTING */	{ 1, 0, 0, 0, 1 },
-		/* COMPLETING */ { 1, 0, 0, 0, 0 },
+	static const bool allowed[6][6] = {
+		/* FREE */		{ 0, 1, 0, 0, 0, 0 },
+		/* NEW */		{ 1, 0, 1, 1, 1, 1 },
+		/* NEED_BUFFER */	{ 1, 0, 0, 1, 1, 0 },
+		/* XFER_H2C */		{ 1, 0, 0, 0, 1, 0 },
+		/* EXECUTING */		{ 1, 0, 0, 0, 0, 1 },
+		/* COMPLETING */	{ 1, 0, 0, 0, 0, 0 },
 	};
 	struct nvt_rdma_req r;
 
-	for (int from = 0; from < 5; from++) {
-		for (int to = 0; to < 5; to++) {
+	for (int from = 0; from < 6; from++) {
+		for (int to = 0; to < 6; to++) {
 			memset(&r, 0, sizeof(r));
 			r.state = all[from];
 			assert_int_equal(nvt_rdma_req_set_state(&r, all[to]),
@@ -88,29 +89,43 @@ static void test_state_machine(void **state)
 			assert_int_equal(r.state, allowed[from][to] ? all[to] : all[from]);
 		}
 	}
-	/* A whole write's life: FREE -> NEW -> XFER_H2C -> EXECUTING -> COMPLETING -> FREE. */
+	/* A write that waited for buffers: FREE -> NEW -> NEED_BUFFER -> XFER_H2C -> EXECUTING -> COMPLETING -> FREE. */
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(nvt_rdma_req_set_state(&r, NVT_RDMA_REQ_NEW), 0);
+	assert_int_equal(nvt_rdma_req_set_state(&r, NVT_RDMA_REQ_NEED_BUFFER), 0);
 	assert_int_equal(nvt_rdma_req_set_state(&r, NVT_RDMA_REQ_XFER_H2C), 0);
 	assert_int_equal(nvt_rdma_req_set_state(&r, NVT_RDMA_REQ_EXECUTING), 0);
 	assert_int_equal(nvt_rdma_req_set_state(&r, NVT_RDMA_REQ_COMPLETING), 0);
 	assert_int_equal(nvt_rdma_req_set_state(&r, NVT_RDMA_REQ_FREE), 0);
 	assert_string_equal(nvt_rdma_req_state_name(NVT_RDMA_REQ_XFER_H2C), "XFER_H2C");
+	assert_string_equal(nvt_rdma_req_state_name(NVT_RDMA_REQ_NEED_BUFFER), "NEED_BUFFER");
+	assert_true(nvt_rdma_req_active(NVT_RDMA_REQ_NEED_BUFFER));
+	assert_false(nvt_rdma_req_active(NVT_RDMA_REQ_COMPLETING));
+	assert_false(nvt_rdma_req_active(NVT_RDMA_REQ_FREE));
 }
+
+#define MAX_IO	(1u << 20)
 
 struct slot {
 	uint8_t capsule[NVT_RDMA_CAPSULE];
-	uint8_t data[64];
 	struct nvt_rdma_recv recv;
+	struct nvt_cqe cqe;
+	uint32_t chunks[64];
+	struct iovec iov[65];
 	struct nvt_rdma_req r;
 };
 
 static void slot_init(struct slot *s, uint8_t opcode, uint8_t sgl_type, uint64_t addr,
 		      uint32_t len, uint32_t received)
 {
-	struct nvt_sqe *sqe = (struct nvt_sqe *)s->capsule;
+	struct nvt_sqe *sqe;
 
 	memset(s, 0, sizeof(*s));
+	s->r.cqe = &s->cqe;
+	s->r.chunks = s->chunks;
+	s->r.iov = s->iov;
+	nvt_rdma_req_reset(&s->r);
+	sqe = &s->r.sqe;
 	nvt_host_sqe_init(sqe, opcode, 1);
 	sqe->common.dptr.addr = htole64(addr);
 	if ((sgl_type >> 4) == NVT_SGL_KEYED_DATA) {
@@ -125,54 +140,253 @@ static void slot_init(struct slot *s, uint8_t opcode, uint8_t sgl_type, uint64_t
 	s->recv.buf = s->capsule;
 	s->recv.byte_len = received;
 	s->r.recv = &s->recv;
-	s->r.data = s->data;
-	s->r.req.cmd = sqe;
+}
+
+static uint16_t map(struct slot *s, bool io_queue)
+{
+	return nvt_rdma_map_sgl(&s->r, NVT_RDMA_ICDATA, MAX_IO, io_queue);
 }
 
 static void test_map_sgl(void **state)
 {
 	struct slot s;
 
-	/* Keyed with invalidate, as a Linux host sends it. */
+	/* The command is the slot's own copy: nothing points into the capsule buffer. */
 	slot_init(&s, nvme_cmd_read, 0x4f, 0x1000, 4096, 64);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), 0);
+	assert_ptr_equal(s.r.req.cmd, &s.r.sqe);
+	assert_ptr_equal(s.r.req.md_buf, s.r.md_scratch);
+	assert_int_equal(s.r.req.md_buf_len, NVT_RDMA_MD_SCRATCH);
+	/* Keyed with invalidate, as a Linux host sends it. */
+	assert_int_equal(map(&s, true), 0);
 	assert_int_equal(s.r.req.transfer_len, 4096);
 	assert_int_equal(s.r.rkey, 0x12345678);
 	assert_int_equal(s.r.remote_addr, 0x1000);
 	assert_false(s.r.in_capsule);
 	assert_true(s.r.invalidate);
 	slot_init(&s, nvme_cmd_read, 0x40, 0x1000, 512, 64);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), 0);
+	assert_int_equal(map(&s, true), 0);
 	assert_false(s.r.invalidate);
 	/* Keyed beyond MDTS. */
-	slot_init(&s, nvme_cmd_read, 0x40, 0, NVT_RDMA_MAX_DATA + 512, 64);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), NVT_ST_INVALID_FIELD);
+	slot_init(&s, nvme_cmd_read, 0x40, 0, MAX_IO + 512, 64);
+	assert_int_equal(map(&s, true), NVT_ST_INVALID_FIELD);
 	assert_int_equal(s.r.req.error_loc, offsetof(struct nvt_sqe_common, dptr));
 	/* In-capsule write: data right after the SQE. */
 	slot_init(&s, nvme_cmd_write, 0x01, 0, 4096, 64 + 4096);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), 0);
+	assert_int_equal(map(&s, true), 0);
 	assert_true(s.r.in_capsule);
-	assert_ptr_equal(s.r.iov.iov_base, s.capsule + 64);
+	assert_ptr_equal(s.r.req.iov, &s.r.icd_iov);
+	assert_int_equal(s.r.req.iov_cnt, 1);
+	assert_ptr_equal(s.r.icd_iov.iov_base, s.capsule + 64);
 	/* In-capsule claiming more than arrived, or than the capsule holds. */
 	slot_init(&s, nvme_cmd_write, 0x01, 0, 4096, 64 + 1024);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), NVT_ST_SGL_INVALID_OFF);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_OFF);
 	slot_init(&s, nvme_cmd_write, 0x01, 8000, 4096, NVT_RDMA_CAPSULE);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), NVT_ST_SGL_INVALID_OFF);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_OFF);
 	/* In-capsule on the admin queue, or for a read. */
 	slot_init(&s, nvme_cmd_write, 0x01, 0, 512, 64 + 512);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, false), NVT_ST_INVALID_FIELD);
+	assert_int_equal(map(&s, false), NVT_ST_INVALID_FIELD);
 	slot_init(&s, nvme_cmd_read, 0x01, 0, 512, 64 + 512);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), NVT_ST_INVALID_FIELD);
+	assert_int_equal(map(&s, true), NVT_ST_INVALID_FIELD);
 	/* Types nobody should send: segment, bit bucket, a keyed subtype of 2. */
 	slot_init(&s, nvme_cmd_read, 0x20, 0, 16, 64);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), NVT_ST_SGL_INVALID_TYPE);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_TYPE);
 	slot_init(&s, nvme_cmd_read, 0x10, 0, 16, 64);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), NVT_ST_SGL_INVALID_TYPE);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_TYPE);
 	slot_init(&s, nvme_cmd_read, 0x42, 0, 16, 64);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), NVT_ST_SGL_INVALID_TYPE);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_TYPE);
 	/* A data block with an address (not an offset) is not for fabrics. */
 	slot_init(&s, nvme_cmd_write, 0x00, 0, 16, 80);
-	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, true), NVT_ST_SGL_INVALID_TYPE);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_TYPE);
+}
+
+/* Every length a host controls, at and around its edges. */
+static void test_map_sgl_edges(void **state)
+{
+	struct slot s;
+
+	/* Keyed: exactly MDTS is fine, one byte more is not; the 24-bit maximum is refused. */
+	slot_init(&s, nvme_cmd_read, 0x40, 0, MAX_IO, 64);
+	assert_int_equal(map(&s, true), 0);
+	assert_int_equal(s.r.req.transfer_len, MAX_IO);
+	slot_init(&s, nvme_cmd_read, 0x40, 0, MAX_IO + 1, 64);
+	assert_int_equal(map(&s, true), NVT_ST_INVALID_FIELD);
+	slot_init(&s, nvme_cmd_read, 0x40, 0, 0xffffff, 64);
+	assert_int_equal(map(&s, true), NVT_ST_INVALID_FIELD);
+	assert_int_equal(nvt_rdma_map_sgl(&s.r, NVT_RDMA_ICDATA, NVT_MAX_IO_SIZE_MAX, true),
+			 NVT_ST_INVALID_FIELD);
+	/* Keyed, length 0 (what a Linux host sends for no data), at the top of the address space. */
+	slot_init(&s, nvme_cmd_read, 0x40, UINT64_MAX, 0, 64);
+	assert_int_equal(map(&s, true), 0);
+	assert_int_equal(s.r.req.transfer_len, 0);
+	assert_int_equal(s.r.remote_addr, UINT64_MAX);
+	/* In-capsule: all 8 KiB, and an empty one at the very end. */
+	slot_init(&s, nvme_cmd_write, 0x01, 0, NVT_RDMA_ICDATA, NVT_RDMA_CAPSULE);
+	assert_int_equal(map(&s, true), 0);
+	assert_int_equal(s.r.icd_iov.iov_len, NVT_RDMA_ICDATA);
+	slot_init(&s, nvme_cmd_write, 0x01, NVT_RDMA_ICDATA, 0, NVT_RDMA_CAPSULE);
+	assert_int_equal(map(&s, true), 0);
+	/* One byte past the capsule, by offset or by length. */
+	slot_init(&s, nvme_cmd_write, 0x01, NVT_RDMA_ICDATA + 1, 0, NVT_RDMA_CAPSULE);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_OFF);
+	slot_init(&s, nvme_cmd_write, 0x01, 1, NVT_RDMA_ICDATA, NVT_RDMA_CAPSULE);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_OFF);
+	/* Offset and length whose sum wraps 64 or 32 bits. */
+	slot_init(&s, nvme_cmd_write, 0x01, UINT64_MAX, 2, NVT_RDMA_CAPSULE);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_OFF);
+	slot_init(&s, nvme_cmd_write, 0x01, UINT64_MAX - 0xffffffffull + 2, 0xffffffff,
+		  NVT_RDMA_CAPSULE);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_OFF);
+	slot_init(&s, nvme_cmd_write, 0x01, 16, 0xfffffff8, NVT_RDMA_CAPSULE);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_OFF);
+	/* Exactly what arrived, and one byte more than that. */
+	slot_init(&s, nvme_cmd_write, 0x01, 100, 412, 64 + 512);
+	assert_int_equal(map(&s, true), 0);
+	slot_init(&s, nvme_cmd_write, 0x01, 100, 413, 64 + 512);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_OFF);
+	/* A byte count the HCA would never report cannot widen the capsule either. */
+	slot_init(&s, nvme_cmd_write, 0x01, 0, NVT_RDMA_ICDATA + 512, UINT32_MAX);
+	assert_int_equal(map(&s, true), NVT_ST_SGL_INVALID_OFF);
+	/* Chunk arithmetic: exact multiples and one byte over. */
+	assert_int_equal(nvt_rdma_chunks_for(0), 0);
+	assert_int_equal(nvt_rdma_chunks_for(1), 1);
+	assert_int_equal(nvt_rdma_chunks_for(NVT_RDMA_CHUNK), 1);
+	assert_int_equal(nvt_rdma_chunks_for(NVT_RDMA_CHUNK + 1), 2);
+	assert_int_equal(nvt_rdma_max_chunks(MAX_IO), 33);
+	assert_int_equal(nvt_rdma_max_chunks(NVT_MAX_IO_SIZE_MAX), 264);
+}
+
+static void test_pool(void **state)
+{
+	static uint8_t mem[4 * NVT_RDMA_CHUNK];
+	struct nvt_rdma_pool p;
+	uint32_t a[4], b[4];
+
+	assert_int_equal(nvt_rdma_pool_init(&p, mem, 4), 0);
+	assert_int_equal(p.nr_free, 4);
+	/* All or none. */
+	assert_true(nvt_rdma_pool_get(&p, a, 3));
+	assert_int_equal(a[0], 0);
+	assert_int_equal(a[1], 1);
+	assert_int_equal(a[2], 2);
+	assert_false(nvt_rdma_pool_get(&p, b, 2));
+	assert_int_equal(p.nr_free, 1);
+	assert_true(nvt_rdma_pool_get(&p, b, 1));
+	assert_int_equal(b[0], 3);
+	assert_false(nvt_rdma_pool_get(&p, b, 1));
+	/* Back in, and out again in the same order. */
+	nvt_rdma_pool_put(&p, a, 3);
+	assert_int_equal(p.nr_free, 3);
+	assert_true(nvt_rdma_pool_get(&p, b, 3));
+	assert_memory_equal(a, b, 3 * sizeof(a[0]));
+	nvt_rdma_pool_put(&p, b, 3);
+	/* A chunk returned twice, or one the pool never had, is refused, not stacked. */
+	a[3] = 3;
+	nvt_rdma_pool_put(&p, &a[3], 1);
+	assert_int_equal(p.nr_free, 4);
+	nvt_rdma_pool_put(&p, &a[3], 1);
+	assert_int_equal(p.nr_free, 4);
+	a[0] = 99;
+	nvt_rdma_pool_get(&p, b, 1);
+	nvt_rdma_pool_put(&p, a, 1);
+	assert_int_equal(p.nr_free, 3);
+	nvt_rdma_pool_fini(&p);
+}
+
+/* A slot holding chunks 5, 2, 7, ... of a pool: what the core sees as data and PI scratch. */
+static void test_plan_layout(void **state)
+{
+	static uint8_t mem[8 * NVT_RDMA_CHUNK];
+	struct nvt_rdma_pool p;
+	struct slot s;
+	unsigned int n;
+
+	assert_int_equal(nvt_rdma_pool_init(&p, mem, 8), 0);
+
+	/* A 64 KiB + 1 KiB read: three chunks, the last one partly. */
+	slot_init(&s, nvme_cmd_read, 0x40, 0x1000, 66560, 64);
+	assert_int_equal(map(&s, true), 0);
+	s.r.req.data_len = 66560;
+	nvt_rdma_req_plan(&s.r);
+	assert_true(s.r.c2h);
+	assert_false(s.r.h2c);
+	assert_int_equal(s.r.need, 3);
+	assert_int_equal(s.r.md_len, 0);
+	s.chunks[0] = 5, s.chunks[1] = 2, s.chunks[2] = 7;
+	s.r.nr_chunks = 3;
+	n = nvt_rdma_req_layout(&s.r, &p);
+	assert_int_equal(n, 3);
+	assert_ptr_equal(s.r.req.iov, s.iov);
+	assert_int_equal(s.r.req.iov_cnt, 3);
+	assert_ptr_equal(s.iov[0].iov_base, mem + 5 * NVT_RDMA_CHUNK);
+	assert_int_equal(s.iov[0].iov_len, NVT_RDMA_CHUNK);
+	assert_ptr_equal(s.iov[1].iov_base, mem + 2 * NVT_RDMA_CHUNK);
+	assert_ptr_equal(s.iov[2].iov_base, mem + 7 * NVT_RDMA_CHUNK);
+	assert_int_equal(s.iov[2].iov_len, 1024);
+
+	/* A write of exactly two chunks whose PI the core inserts: the scratch follows in a third. */
+	slot_init(&s, nvme_cmd_write, 0x40, 0x1000, 2 * NVT_RDMA_CHUNK, 64);
+	assert_int_equal(map(&s, true), 0);
+	s.r.req.data_len = 2 * NVT_RDMA_CHUNK;
+	s.r.req.md_len = 128 * 8;	/* what io.c's parse asks for */
+	nvt_rdma_req_plan(&s.r);
+	assert_true(s.r.h2c);
+	assert_int_equal(s.r.md_len, 1024);
+	assert_int_equal(s.r.need, 3);
+	s.chunks[0] = 1, s.chunks[1] = 0, s.chunks[2] = 4;
+	s.r.nr_chunks = 3;
+	n = nvt_rdma_req_layout(&s.r, &p);
+	assert_int_equal(n, 2);
+	assert_ptr_equal(s.r.req.md_iov, &s.iov[2]);
+	assert_int_equal(s.r.req.md_iov_cnt, 1);
+	assert_ptr_equal(s.iov[2].iov_base, mem + 4 * NVT_RDMA_CHUNK);
+	assert_int_equal(s.iov[2].iov_len, 1024);
+
+	/* Data ending mid-chunk with PI scratch running over into the next chunk. */
+	slot_init(&s, nvme_cmd_write, 0x40, 0x1000, NVT_RDMA_CHUNK - 512, 64);
+	assert_int_equal(map(&s, true), 0);
+	s.r.req.data_len = NVT_RDMA_CHUNK - 512;
+	s.r.req.md_len = 1024;
+	nvt_rdma_req_plan(&s.r);
+	assert_int_equal(s.r.need, 2);
+	s.chunks[0] = 6, s.chunks[1] = 3;
+	s.r.nr_chunks = 2;
+	n = nvt_rdma_req_layout(&s.r, &p);
+	assert_int_equal(n, 1);
+	assert_int_equal(s.r.req.md_iov_cnt, 2);
+	assert_ptr_equal(s.iov[1].iov_base, mem + 7 * NVT_RDMA_CHUNK - 512);
+	assert_int_equal(s.iov[1].iov_len, 512);
+	assert_ptr_equal(s.iov[2].iov_base, mem + 3 * NVT_RDMA_CHUNK);
+	assert_int_equal(s.iov[2].iov_len, 512);
+
+	/* PI scratch that fits the slot's own stays there: no chunk for it. */
+	slot_init(&s, nvme_cmd_write, 0x40, 0x1000, 4096, 64);
+	assert_int_equal(map(&s, true), 0);
+	s.r.req.data_len = 4096;
+	s.r.req.md_buf_iov.iov_len = NVT_RDMA_MD_SCRATCH;
+	s.r.req.md_iov = &s.r.req.md_buf_iov;
+	s.r.req.md_iov_cnt = 1;
+	nvt_rdma_req_plan(&s.r);
+	assert_int_equal(s.r.need, 1);
+	assert_int_equal(s.r.md_len, 0);
+
+	/* In-capsule data and no data take no chunks; nor does a transfer the core will refuse. */
+	slot_init(&s, nvme_cmd_write, 0x01, 0, 4096, 64 + 4096);
+	assert_int_equal(map(&s, true), 0);
+	s.r.req.data_len = 4096;
+	nvt_rdma_req_plan(&s.r);
+	assert_int_equal(s.r.need, 0);
+	assert_false(s.r.h2c);
+	slot_init(&s, nvme_cmd_flush, 0x40, 0, 0, 64);
+	assert_int_equal(map(&s, true), 0);
+	nvt_rdma_req_plan(&s.r);
+	assert_int_equal(s.r.need, 0);
+	slot_init(&s, nvme_cmd_write, 0x40, 0x1000, 4096, 64);
+	assert_int_equal(map(&s, true), 0);
+	s.r.req.data_len = 8192;
+	nvt_rdma_req_plan(&s.r);
+	assert_int_equal(s.r.need, 0);
+	assert_false(s.r.h2c);
+	nvt_rdma_pool_fini(&p);
 }
 
 int main(void)
@@ -182,6 +396,9 @@ int main(void)
 		cmocka_unit_test(test_cm_req_rejects),
 		cmocka_unit_test(test_state_machine),
 		cmocka_unit_test(test_map_sgl),
+		cmocka_unit_test(test_map_sgl_edges),
+		cmocka_unit_test(test_pool),
+		cmocka_unit_test(test_plan_layout),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);	/* silent: the bad transitions are expected */

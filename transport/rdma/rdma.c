@@ -4,8 +4,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
@@ -20,6 +22,23 @@
 #define NVT_RDMA_CQ_BATCH	32
 #define NVT_RDMA_DRAIN_MS	2000	/* flush completions of a dying QP arrive well within this */
 #define NVT_RDMA_STOP_MS	5000	/* how long shutdown waits for hosts to let go */
+#define NVT_RDMA_CONNECT_MS	10000	/* an accepted queue must be Fabrics-connected by then */
+#define NVT_RDMA_TICK_MS	1000	/* how often the main loop looks for queues that are not */
+
+/*
+ * Memory. A queue of depth D (D RECVs, D request slots) owns no data
+ * buffers: D capsule buffers of 8 KiB + 64 B and D 16-byte responses
+ * (registered), and D slots of 664 B plus, each, max_chunks + 1 iovecs and
+ * max_chunks chunk ids (max_chunks = 33 at the default max_io_size of
+ * 1 MiB: 676 B). D = 128 at 1 MiB: 1.2 MiB per queue (at 8 MiB: 1.8 MiB);
+ * an admin queue (D = 32): 0.3 MiB. It was 17.5 MiB and 4.4 MiB with a
+ * 128 KiB data buffer and PI scratch per slot. Data and PI scratch come
+ * from one registered pool per (RDMA device, poll group) that has queues,
+ * made with its first queue and kept until the last listener stops:
+ * NVT_RDMA_POOL_SIZE (64 MiB) for an I/O poll group, NVT_RDMA_ADMIN_POOL_SIZE
+ * (4 MiB) for the main loop's admin queues, each at least the largest
+ * command of any listener.
+ */
 
 enum nvt_rdma_queue_state {
 	NVT_RDMA_Q_CONNECTING,		/* accepted, waiting for ESTABLISHED; capsules are parked */
@@ -27,6 +46,26 @@ enum nvt_rdma_queue_state {
 	NVT_RDMA_Q_DISCONNECTING,	/* disconnect asked for; waiting for the CM event */
 	NVT_RDMA_Q_DEAD,		/* verbs resources gone; memory freed after this batch */
 };
+
+/*
+ * One RDMA device as one poll group uses it: the protection domain and
+ * the registered data pool its queues share. librdmacm hands every cm_id
+ * on a device the same ibv_context, which is the key. Created and
+ * destroyed on the main loop; the pool is then its poll group's alone.
+ */
+struct nvt_rdma_dev {
+	struct nvt_rdma_dev *next;		/* in nvt_rdma_devs */
+	struct ibv_context *verbs;
+	struct nvt_poll_group *pg;
+	struct ibv_pd *pd;
+	struct ibv_mr *mr;			/* over all of pool.base */
+	unsigned int refs;			/* queues using it; main loop only */
+	struct nvt_rdma_pool pool;
+};
+
+/* Main loop only. */
+static struct nvt_rdma_dev *nvt_rdma_devs;
+static unsigned int nvt_rdma_nr_ports;		/* listening; the devices go with the last */
 
 struct nvt_rdma_port;
 
@@ -36,29 +75,43 @@ struct nvt_rdma_queue {
 	struct nvt_rdma_queue *next;		/* in rport->queues */
 	enum nvt_rdma_queue_state state;
 	struct rdma_cm_id *cm_id;
-	struct ibv_pd *pd;
+	struct nvt_rdma_dev *dev;		/* its PD and data pool (none in unit tests) */
+	struct nvt_rdma_pool *pool;		/* shared with the poll group's other queues */
 	struct ibv_comp_channel *channel;
 	struct ibv_cq *cq;
-	struct ibv_mr *recv_mr, *cqe_mr, *data_mr;
+	struct ibv_mr *recv_mr, *cqe_mr;
 	uint8_t *recv_bufs;
 	struct nvt_cqe *cqes;
-	uint8_t *data_bufs;
-	uint8_t *md_bufs;
 	struct nvt_rdma_recv *recvs;
 	uint32_t recv_depth;
 	struct nvt_rdma_req *reqs;
 	uint32_t nr_reqs;
 	struct nvt_rdma_req *free_reqs;
+	uint32_t *chunk_ids;			/* nr_reqs x max_chunks, the slots' r->chunks */
+	struct iovec *iovs;			/* nr_reqs x (max_chunks + 1), the slots' r->iov */
 	struct nvt_rdma_recv *parked_head, *parked_tail;
+	unsigned int nr_parked;			/* capsules waiting for ESTABLISHED or a free slot */
+	unsigned int nr_active;			/* slots the host counts as outstanding (not answered) */
+	uint32_t max_io;			/* the listener's max_io_size */
+	uint32_t max_chunks;			/* per command: data and PI scratch */
+	uint32_t sge_rd, sge_wr;		/* SGEs per RDMA READ / WRITE WR */
+	uint32_t wrs_per_slot;			/* a READ chain, or a WRITE chain and the SEND */
+	uint32_t max_send_wr;			/* nr_reqs x wrs_per_slot: the QP's send queue */
+	struct ibv_sge *post_sges;		/* one chain being built: max_chunks + 1 */
+	struct ibv_send_wr *post_wrs;		/* wrs_per_slot */
 	unsigned int posted_recvs;		/* RECVs the HCA holds */
 	unsigned int posted_sends;		/* signaled send-queue WRs not yet completed */
+	unsigned int sq_used;			/* send-queue WRs, signaled or not, not yet retired */
 	bool disconnect_sent;
 	bool send_with_inv;			/* the device really implements SEND_WITH_INV */
-	struct nvt_poll_group *pg;		/* owns the CQ and the request slots */
+	struct nvt_poll_group *pg;		/* owns the CQ, the request slots and the pool */
 	struct nvt_pg_watch cq_watch;
 	bool cq_watched;			/* cq_watch is in q->pg's epoll set */
+	atomic_bool connected;			/* Fabrics Connect done: owner sets, main loop reads */
 	/* Hand-offs between the main loop (CM, cm_id, memory) and the owner. */
 	bool teardown_forwarded;		/* main loop only */
+	uint64_t accepted_ns;			/* main loop only */
+	bool connect_late;			/* main loop only: asked to leave for want of Connect */
 	struct nvt_pg_msg established_msg;	/* main -> owner */
 	struct nvt_pg_msg teardown_msg;		/* main -> owner */
 	struct nvt_pg_deferred gone_work;	/* owner, after its batch */
@@ -70,6 +123,7 @@ struct nvt_rdma_port {
 	struct rdma_event_channel *channel;
 	struct rdma_cm_id *listen_id;
 	struct nvt_pg_watch cm_watch;
+	struct nvt_pg_watch tick_watch;		/* NVT_RDMA_TICK_MS timerfd */
 	struct nvt_rdma_queue *queues;
 	unsigned int nr_queues;
 };
@@ -83,7 +137,7 @@ const struct nvt_transport_ops nvt_rdma_transport_ops = {
 	.name = "rdma",
 	.trtype = NVMF_TRTYPE_RDMA,
 	.flags = NVT_TR_KEYED_SGL | NVT_TR_INCAPSULE,
-	.max_data_len = NVT_RDMA_MAX_DATA,
+	.max_data_len = NVT_MAX_IO_SIZE_DEFAULT,
 	.icdata_len = NVT_RDMA_ICDATA,
 	.max_queue_size = NVT_RDMA_MAX_QUEUE_SIZE,
 	.listen = nvt_rdma_listen,
@@ -98,6 +152,45 @@ static int nvt_set_nonblock(int fd)
 
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -errno;
+	return 0;
+}
+
+/* The listener's max_io_size; in-memory configs (tests) may leave it 0. */
+static uint32_t nvt_rdma_port_max_io(const struct nvt_port *port)
+{
+	uint64_t v = port->cfg.max_io_size;
+
+	if (!v)
+		return NVT_MAX_IO_SIZE_DEFAULT;
+	if (v < NVT_MAX_IO_SIZE_MIN)
+		return NVT_MAX_IO_SIZE_MIN;
+	return v > NVT_MAX_IO_SIZE_MAX ? NVT_MAX_IO_SIZE_MAX : (uint32_t)v;
+}
+
+/*
+ * Work request budget of a queue, from its max_io and the device's SGE
+ * limits: every slot may have its READ chain, or its WRITE chain and its
+ * SEND, in the send queue at once, and the send queue is sized for all
+ * slots doing so. A slot posts only within its own budget, so the send
+ * queue cannot overflow whatever the host does (a host that stops
+ * completing our SENDs stalls its own slots, then its own capsules).
+ * Return: 0, or -EINVAL if the device has no SGE to give.
+ */
+static int nvt_rdma_queue_size(struct nvt_rdma_queue *q, int max_sge, int max_sge_rd)
+{
+	uint32_t pieces = nvt_rdma_chunks_for(q->max_io), wrs_rd, wrs_wr;
+
+	if (max_sge < 1)
+		return -EINVAL;
+	q->max_chunks = nvt_rdma_max_chunks(q->max_io);
+	q->sge_wr = (uint32_t)max_sge < NVT_RDMA_MAX_SGE ? (uint32_t)max_sge : NVT_RDMA_MAX_SGE;
+	/* Some devices (iWARP) read into fewer SGEs than they send from. */
+	q->sge_rd = max_sge_rd > 0 && (uint32_t)max_sge_rd < q->sge_wr ? (uint32_t)max_sge_rd :
+									 q->sge_wr;
+	wrs_rd = (pieces + q->sge_rd - 1) / q->sge_rd;
+	wrs_wr = (pieces + q->sge_wr - 1) / q->sge_wr;
+	q->wrs_per_slot = wrs_rd > wrs_wr + 1 ? wrs_rd : wrs_wr + 1;
+	q->max_send_wr = q->nr_reqs * q->wrs_per_slot;
 	return 0;
 }
 
@@ -125,13 +218,115 @@ static int nvt_rdma_post_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv
 	return 0;
 }
 
+/*
+ * Post a chain of @n send-queue WRs. The queue's budget makes room certain
+ * (nvt_rdma_queue_size()); the check keeps that promise instead of relying
+ * on the provider to refuse an overflow. Return: 0, or -errno with @posted
+ * the WRs that made it in anyway: what those point at is the HCA's until
+ * they complete or the QP is destroyed.
+ */
+static int nvt_rdma_post_send(struct nvt_rdma_queue *q, struct ibv_send_wr *first,
+			      unsigned int n, unsigned int *posted)
+{
+	struct ibv_send_wr *bad = NULL;
+	int ret;
+
+	*posted = 0;
+	if (q->sq_used + n > q->max_send_wr) {
+		nvt_warn_ratelimited("qid %u: send queue full (%u + %u of %u WRs): refusing to post",
+				     q->sq.qid, q->sq_used, n, q->max_send_wr);
+		return -ENOSPC;
+	}
+	/* ibv_post_send returns a positive errno; @bad is the first WR not posted. */
+	ret = ibv_post_send(q->cm_id->qp, first, &bad);
+	for (struct ibv_send_wr *wr = first; wr && (!ret || wr != bad); wr = wr->next) {
+		(*posted)++;
+		q->sq_used++;
+		if (wr->send_flags & IBV_SEND_SIGNALED)
+			q->posted_sends++;
+	}
+	return -ret;
+}
+
+/*
+ * Build the READ or WRITE chain of @r's data into q->post_wrs: one SGE per
+ * chunk piece, as many per WR as the device takes, the host's range cut
+ * in order. Only the last WR is signaled: send-queue completions come in
+ * order, so its completion retires the ones before it. Return: WRs built.
+ */
+static unsigned int nvt_rdma_build_data(struct nvt_rdma_queue *q, struct nvt_rdma_req *r,
+					enum ibv_wr_opcode opcode)
+{
+	unsigned int per = opcode == IBV_WR_RDMA_READ ? q->sge_rd : q->sge_wr;
+	unsigned int nr_sge = r->req.iov_cnt, n = 0;
+	uint64_t remote = r->remote_addr;
+
+	/* Only commands with data get here; a chain of nothing has no last WR to signal. */
+	if (!nr_sge)
+		return 0;
+	for (unsigned int i = 0; i < nr_sge; i++) {
+		q->post_sges[i].addr = (uintptr_t)r->iov[i].iov_base;
+		q->post_sges[i].length = (uint32_t)r->iov[i].iov_len;
+		q->post_sges[i].lkey = q->pool->lkey;
+	}
+	for (unsigned int i = 0; i < nr_sge; i += per, n++) {
+		struct ibv_send_wr *wr = &q->post_wrs[n];
+		unsigned int k = nr_sge - i < per ? nr_sge - i : per;
+
+		memset(wr, 0, sizeof(*wr));
+		wr->wr_id = (uintptr_t)&r->chain_wr;
+		wr->sg_list = &q->post_sges[i];
+		wr->num_sge = (int)k;
+		wr->opcode = opcode;
+		wr->wr.rdma.remote_addr = remote;
+		wr->wr.rdma.rkey = r->rkey;
+		for (unsigned int j = 0; j < k; j++)
+			remote += q->post_sges[i + j].length;
+		if (n)
+			q->post_wrs[n - 1].next = wr;
+	}
+	q->post_wrs[n - 1].wr_id = (uintptr_t)&r->data_wr;
+	q->post_wrs[n - 1].send_flags = IBV_SEND_SIGNALED;
+	r->data_wr.type = opcode == IBV_WR_RDMA_READ ? NVT_RDMA_WR_READ : NVT_RDMA_WR_WRITE;
+	r->chain_wr.type = NVT_RDMA_WR_CHAIN;
+	r->data_wrs = n;
+	return n;
+}
+
+/* ---- request slots ---- */
+
+/* Every slot move: the machine's check, and the count of commands the host has outstanding. */
+static void nvt_rdma_req_move(struct nvt_rdma_req *r, enum nvt_rdma_req_state next)
+{
+	struct nvt_rdma_queue *q = r->queue;
+	bool was = nvt_rdma_req_active(r->state);
+
+	if (nvt_rdma_req_set_state(r, next))
+		return;
+	if (was && !nvt_rdma_req_active(next))
+		q->nr_active--;
+	else if (!was && nvt_rdma_req_active(next))
+		q->nr_active++;
+}
+
+/* The command's chunks go back: only once the HCA is done with them. */
+static void nvt_rdma_req_release(struct nvt_rdma_req *r)
+{
+	if (!r->nr_chunks)
+		return;
+	nvt_rdma_pool_put(r->queue->pool, r->chunks, r->nr_chunks);
+	r->nr_chunks = 0;
+}
+
+/* The slot goes back to the free list, and what it held with it. */
 static void nvt_rdma_req_put(struct nvt_rdma_req *r)
 {
 	struct nvt_rdma_queue *q = r->queue;
 
-	nvt_rdma_req_set_state(r, NVT_RDMA_REQ_FREE);
+	nvt_rdma_req_release(r);
+	nvt_rdma_req_move(r, NVT_RDMA_REQ_FREE);
 	r->recv = NULL;
-	r->next_free = q->free_reqs;
+	r->next = q->free_reqs;
 	q->free_reqs = r;
 }
 
@@ -151,29 +346,118 @@ static void nvt_rdma_queue_disconnect(struct nvt_rdma_queue *q)
 	rdma_disconnect(q->cm_id);
 }
 
-static int nvt_rdma_post_read(struct nvt_rdma_queue *q, struct nvt_rdma_req *r)
+/* A parsed command holding the chunks it needs: fetch the host's data, or run it. */
+static void nvt_rdma_req_go(struct nvt_rdma_req *r)
 {
-	struct ibv_sge sge = {
-		.addr = (uintptr_t)r->data,
-		.length = r->req.data_len,	/* what the command uses, never more */
-		.lkey = q->data_mr->lkey,
-	};
-	struct ibv_send_wr wr = {
-		.wr_id = (uintptr_t)&r->data_wr,
-		.sg_list = &sge,
-		.num_sge = 1,
-		.opcode = IBV_WR_RDMA_READ,
-		.send_flags = IBV_SEND_SIGNALED,
-		.wr.rdma = { .remote_addr = r->remote_addr, .rkey = r->rkey },
-	}, *bad;
+	struct nvt_rdma_queue *q = r->queue;
+	unsigned int n, posted = 0;
 	int ret;
 
-	r->data_wr.type = NVT_RDMA_WR_READ;
-	ret = ibv_post_send(q->cm_id->qp, &wr, &bad);
-	if (ret)
-		return -ret;
-	q->posted_sends++;
-	return 0;
+	if (r->nr_chunks)
+		nvt_rdma_req_layout(r, q->pool);
+	if (!r->h2c) {
+		nvt_rdma_req_move(r, NVT_RDMA_REQ_EXECUTING);
+		nvt_req_execute(&r->req);
+		return;
+	}
+	nvt_rdma_req_move(r, NVT_RDMA_REQ_XFER_H2C);
+	n = nvt_rdma_build_data(q, r, IBV_WR_RDMA_READ);
+	ret = n ? nvt_rdma_post_send(q, q->post_wrs, n, &posted) : -EINVAL;
+	if (!ret)
+		return;
+	nvt_warn_ratelimited("qid %u: cannot post RDMA READ: %s", q->sq.qid, strerror(-ret));
+	/* What did get posted may still write into the chunks: then the slot waits for the QP to go. */
+	if (!posted)
+		nvt_rdma_req_put(r);
+	nvt_rdma_queue_disconnect(q);
+}
+
+/* Parsed: take the chunks it needs, or wait in line for them. */
+static void nvt_rdma_req_start(struct nvt_rdma_req *r)
+{
+	struct nvt_rdma_queue *q = r->queue;
+	struct nvt_rdma_pool *pool = q->pool;
+
+	nvt_rdma_req_plan(r);
+	if (!r->need) {
+		nvt_rdma_req_go(r);
+		return;
+	}
+	/* Pools hold the largest command of every listener: this is a bug, not a host. */
+	if (r->need > q->max_chunks || r->need > pool->nr_chunks) {
+		nvt_warn_ratelimited("qid %u: a command needs %u data chunks, more than there are",
+				     q->sq.qid, r->need);
+		nvt_rdma_req_move(r, NVT_RDMA_REQ_EXECUTING);
+		nvt_req_complete(&r->req, NVT_ST_INTERNAL);
+		return;
+	}
+	/* First come, first served: none overtakes a command already waiting, however small. */
+	if (!pool->wait_head && nvt_rdma_pool_get(pool, r->chunks, r->need)) {
+		r->nr_chunks = r->need;
+		nvt_rdma_req_go(r);
+		return;
+	}
+	nvt_rdma_req_move(r, NVT_RDMA_REQ_NEED_BUFFER);
+	r->next = NULL;
+	if (pool->wait_tail)
+		pool->wait_tail->next = r;
+	else
+		pool->wait_head = r;
+	pool->wait_tail = r;
+	pool->nr_waiting++;
+	pool->nr_waits++;
+}
+
+/*
+ * Chunks came back: start the waiting commands, oldest first, while the
+ * oldest fits. Runs only where no command of the pool is half-way through
+ * a move (completion handlers, teardown), never from queue_response, which
+ * runs inside the core.
+ */
+static void nvt_rdma_pool_resume(struct nvt_rdma_pool *pool)
+{
+	struct nvt_rdma_req *r;
+
+	if (pool->resuming)
+		return;
+	pool->resuming = true;
+	while ((r = pool->wait_head) && r->need <= pool->nr_free) {
+		pool->wait_head = r->next;
+		if (!pool->wait_head)
+			pool->wait_tail = NULL;
+		pool->nr_waiting--;
+		r->next = NULL;
+		nvt_rdma_pool_get(pool, r->chunks, r->need);
+		r->nr_chunks = r->need;
+		/* Its queue is going away: the slot simply goes back. */
+		if (r->queue->state != NVT_RDMA_Q_LIVE) {
+			nvt_rdma_req_put(r);
+			continue;
+		}
+		nvt_rdma_req_go(r);
+	}
+	pool->resuming = false;
+}
+
+/* Teardown: the queue's waiting commands leave the line; they hold nothing the HCA has. */
+static void nvt_rdma_pool_unwait_queue(struct nvt_rdma_pool *pool, struct nvt_rdma_queue *q)
+{
+	struct nvt_rdma_req **pp = &pool->wait_head, *prev = NULL;
+
+	while (*pp) {
+		struct nvt_rdma_req *r = *pp;
+
+		if (r->queue != q) {
+			prev = r;
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		if (pool->wait_tail == r)
+			pool->wait_tail = prev;
+		pool->nr_waiting--;
+		nvt_rdma_req_put(r);
+	}
 }
 
 static void nvt_rdma_queue_response(struct nvt_req *req)
@@ -185,18 +469,9 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 		.length = sizeof(*r->cqe),
 		.lkey = q->cqe_mr->lkey,
 	};
-	struct ibv_sge data_sge = {
-		.addr = (uintptr_t)r->data,
-		.length = req->data_len,
-		.lkey = q->data_mr->lkey,
-	};
-	struct ibv_send_wr send = {
-		.wr_id = (uintptr_t)&r->send_wr,
-		.sg_list = &cqe_sge,
-		.num_sge = 1,
-		.opcode = IBV_WR_SEND,
-		.send_flags = IBV_SEND_SIGNALED,
-	}, write, *first = &send, *bad;
+	struct ibv_send_wr *send;
+	unsigned int n = 0, posted = 0;
+	bool write_data;
 	int ret;
 
 	/* A queue that is going away sends nothing: the slot is simply returned. */
@@ -204,101 +479,140 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 		nvt_rdma_req_put(r);
 		return;
 	}
-	/* The capsule buffer is free again: give it back to the host first. */
+	if (q->sq.state == NVT_SQ_LIVE)
+		atomic_store_explicit(&q->connected, true, memory_order_relaxed);
+	/*
+	 * Decided from the slot alone: the capsule goes back to the HCA next,
+	 * and a new one may land in it at once. Host data is consumed by now,
+	 * so a command that sends none back returns its chunks already.
+	 */
+	write_data = r->c2h && !le16toh(r->cqe->status);
+	if (!write_data)
+		nvt_rdma_req_release(r);
 	ret = nvt_rdma_post_recv(q, r->recv);
 	r->recv = NULL;
-	if (ret)
-		goto out_fail;
-
-	if (!le16toh(r->cqe->status) && !nvt_req_is_write(req) && req->data_len) {
-		/* Read data goes out ahead of the CQE on the same send queue. */
-		memset(&write, 0, sizeof(write));
-		write.wr_id = (uintptr_t)&r->data_wr;
-		write.sg_list = &data_sge;
-		write.num_sge = 1;
-		write.opcode = IBV_WR_RDMA_WRITE;
-		write.wr.rdma.remote_addr = r->remote_addr;
-		write.wr.rdma.rkey = r->rkey;
-		write.next = &send;
-		r->data_wr.type = NVT_RDMA_WR_WRITE;
-		first = &write;
+	if (ret) {
+		nvt_warn_ratelimited("qid %u: cannot repost a RECV: %s", q->sq.qid, strerror(-ret));
+		nvt_rdma_req_put(r);
+		nvt_rdma_queue_disconnect(q);
+		return;
 	}
+
+	/* Read data goes out ahead of the CQE on the same send queue. */
+	if (write_data)
+		n = nvt_rdma_build_data(q, r, IBV_WR_RDMA_WRITE);
+	send = &q->post_wrs[n];
+	memset(send, 0, sizeof(*send));
+	send->wr_id = (uintptr_t)&r->send_wr;
+	send->sg_list = &cqe_sge;
+	send->num_sge = 1;
+	send->opcode = IBV_WR_SEND;
+	send->send_flags = IBV_SEND_SIGNALED;
 	/* Saves the host its own LOCAL_INV; optional, so only where it works. */
 	if (r->invalidate && q->send_with_inv) {
-		send.opcode = IBV_WR_SEND_WITH_INV;
-		send.invalidate_rkey = r->rkey;
+		send->opcode = IBV_WR_SEND_WITH_INV;
+		send->invalidate_rkey = r->rkey;
 	}
+	if (n)
+		q->post_wrs[n - 1].next = send;
 	r->send_wr.type = NVT_RDMA_WR_SEND;
-	nvt_rdma_req_set_state(r, NVT_RDMA_REQ_COMPLETING);
-	ret = ibv_post_send(q->cm_id->qp, first, &bad);
-	if (ret) {
-		ret = -ret;
-		goto out_fail;
-	}
-	q->posted_sends++;
-	return;
-
-out_fail:
+	nvt_rdma_req_move(r, NVT_RDMA_REQ_COMPLETING);
+	ret = nvt_rdma_post_send(q, q->post_wrs, n + 1, &posted);
+	if (!ret)
+		return;
 	nvt_warn_ratelimited("qid %u: cannot post the response: %s", q->sq.qid, strerror(-ret));
-	nvt_rdma_req_put(r);
+	/* A WRITE that made it in still reads the chunks: then the slot waits for the QP to go. */
+	if (!posted)
+		nvt_rdma_req_put(r);
 	nvt_rdma_queue_disconnect(q);
 }
 
 /* ---- capsules ---- */
 
-static void nvt_rdma_handle_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+/* A capsule waits: before ESTABLISHED, or for a free slot. In arrival order. */
+static void nvt_rdma_queue_park(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+{
+	rv->next = NULL;
+	if (q->parked_tail)
+		q->parked_tail->next = rv;
+	else
+		q->parked_head = rv;
+	q->parked_tail = rv;
+	q->nr_parked++;
+}
+
+/* Give the capsule in @rv a slot and start its command. Return: false if no slot is free. */
+static bool nvt_rdma_handle_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
 {
 	struct nvt_rdma_req *r;
 	uint16_t status;
-	int ret;
 
 	if (rv->byte_len < sizeof(struct nvt_sqe)) {
 		nvt_warn_ratelimited("qid %u: %u-byte capsule is shorter than an SQE", q->sq.qid,
 				     rv->byte_len);
 		if (nvt_rdma_post_recv(q, rv))
 			nvt_rdma_queue_disconnect(q);
-		return;
+		return true;
 	}
 	r = q->free_reqs;
-	if (!r) {
-		/* The host sent more commands than its queue has entries. */
+	if (!r)
+		return false;
+	q->free_reqs = r->next;
+	r->next = NULL;
+	/* Nothing of the slot's previous command survives into this one. */
+	nvt_rdma_req_reset(r);
+	memcpy(&r->sqe, rv->buf, sizeof(r->sqe));
+	r->recv = rv;
+	nvt_rdma_req_move(r, NVT_RDMA_REQ_NEW);
+
+	if (!nvt_req_init(&r->req, &q->sq, &nvt_rdma_transport_ops))
+		return true;	/* completed with an error: the response is on its way */
+	status = nvt_rdma_map_sgl(r, NVT_RDMA_ICDATA, q->max_io, q->sq.qid != 0);
+	if (status) {
+		nvt_rdma_req_move(r, NVT_RDMA_REQ_EXECUTING);
+		nvt_req_complete(&r->req, status);
+		return true;
+	}
+	nvt_rdma_req_start(r);
+	return true;
+}
+
+/* Capsules parked for want of a slot (or ESTABLISHED) get one, in order. */
+static void nvt_rdma_queue_run_parked(struct nvt_rdma_queue *q)
+{
+	while (q->state == NVT_RDMA_Q_LIVE && q->parked_head && q->free_reqs) {
+		struct nvt_rdma_recv *rv = q->parked_head;
+
+		q->parked_head = rv->next;
+		if (!q->parked_head)
+			q->parked_tail = NULL;
+		q->nr_parked--;
+		nvt_rdma_handle_capsule(q, rv);
+	}
+}
+
+static void nvt_rdma_queue_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+{
+	if (q->state != NVT_RDMA_Q_CONNECTING && q->state != NVT_RDMA_Q_LIVE)
+		return;		/* going away: the buffer goes with the QP */
+	/*
+	 * The host may have at most its SQ size of commands unanswered; we
+	 * count a command answered when its response is posted, before the
+	 * host can know it, so this never fires on a host that keeps the rule.
+	 */
+	if (q->nr_active + q->nr_parked >= q->sq.size) {
 		nvt_warn_ratelimited("qid %u: host overran its %u-entry queue", q->sq.qid,
-				     q->nr_reqs);
+				     q->sq.size);
 		nvt_rdma_queue_disconnect(q);
 		return;
 	}
-	q->free_reqs = r->next_free;
-	nvt_rdma_req_set_state(r, NVT_RDMA_REQ_NEW);
-	r->recv = rv;
-	r->req.cmd = (struct nvt_sqe *)rv->buf;
-	r->req.cqe = r->cqe;
-	r->req.iov = &r->iov;
-	r->req.iov_cnt = 0;
-	r->req.transfer_len = 0;
-
-	if (!nvt_req_init(&r->req, &q->sq, &nvt_rdma_transport_ops))
-		return;		/* completed with an error: the response is on its way */
-	status = nvt_rdma_map_sgl(r, NVT_RDMA_ICDATA, q->sq.qid != 0);
-	if (status) {
-		nvt_rdma_req_set_state(r, NVT_RDMA_REQ_EXECUTING);
-		nvt_req_complete(&r->req, status);
-		return;
-	}
-	/* Host data not in the capsule is fetched first; a length mismatch fails in execute. */
-	if (nvt_req_is_write(&r->req) && !r->in_capsule && r->req.data_len &&
-	    nvt_req_transfer_ok(&r->req)) {
-		nvt_rdma_req_set_state(r, NVT_RDMA_REQ_XFER_H2C);
-		ret = nvt_rdma_post_read(q, r);
-		if (ret) {
-			nvt_warn_ratelimited("qid %u: cannot post RDMA READ: %s", q->sq.qid,
-					     strerror(-ret));
-			nvt_rdma_req_set_state(r, NVT_RDMA_REQ_EXECUTING);
-			nvt_req_complete(&r->req, NVT_ST_DATA_XFER);
-		}
-		return;
-	}
-	nvt_rdma_req_set_state(r, NVT_RDMA_REQ_EXECUTING);
-	nvt_req_execute(&r->req);
+	/*
+	 * Responses cannot go out before ESTABLISHED. A capsule that finds every
+	 * slot still waiting for its SEND completion (the host saw the response,
+	 * we have not seen the ACK yet) waits for the next one.
+	 */
+	if (q->state == NVT_RDMA_Q_CONNECTING || q->parked_head || !nvt_rdma_handle_capsule(q, rv))
+		nvt_rdma_queue_park(q, rv);
 }
 
 static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
@@ -320,42 +634,46 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 			return;
 		}
 		rv->byte_len = wc->byte_len;
-		if (q->state == NVT_RDMA_Q_CONNECTING) {
-			/* Responses cannot go out before ESTABLISHED: park the capsule. */
-			rv->next = NULL;
-			if (q->parked_tail)
-				q->parked_tail->next = rv;
-			else
-				q->parked_head = rv;
-			q->parked_tail = rv;
-			return;
-		}
-		if (q->state == NVT_RDMA_Q_LIVE)
-			nvt_rdma_handle_capsule(q, rv);
+		nvt_rdma_queue_capsule(q, rv);
 		return;
 	case NVT_RDMA_WR_READ:
 		r = container_of(wr, struct nvt_rdma_req, data_wr);
 		q->posted_sends--;
+		q->sq_used -= r->data_wrs;
 		if (wc->status != IBV_WC_SUCCESS || q->state != NVT_RDMA_Q_LIVE) {
 			nvt_rdma_req_put(r);
 			nvt_rdma_queue_disconnect(q);
-			return;
+			break;
 		}
-		nvt_rdma_req_set_state(r, NVT_RDMA_REQ_EXECUTING);
+		nvt_rdma_req_move(r, NVT_RDMA_REQ_EXECUTING);
 		nvt_req_execute(&r->req);
-		return;
+		break;
 	case NVT_RDMA_WR_WRITE:
-		/* Unsignaled: seen only when it failed; the SEND behind it reports too. */
+		r = container_of(wr, struct nvt_rdma_req, data_wr);
+		q->posted_sends--;
+		q->sq_used -= r->data_wrs;
+		/* At the host (or flushed): the chunks need not wait for the SEND's ACK. */
+		nvt_rdma_req_release(r);
+		if (wc->status != IBV_WC_SUCCESS)
+			nvt_rdma_queue_disconnect(q);
+		break;
+	case NVT_RDMA_WR_CHAIN:
+		/* Unsignaled: seen only when it failed; the signaled WR behind it reports too. */
 		nvt_rdma_queue_disconnect(q);
 		return;
 	case NVT_RDMA_WR_SEND:
 		r = container_of(wr, struct nvt_rdma_req, send_wr);
 		q->posted_sends--;
+		q->sq_used--;
 		nvt_rdma_req_put(r);
 		if (wc->status != IBV_WC_SUCCESS)
 			nvt_rdma_queue_disconnect(q);
-		return;
+		else
+			nvt_rdma_queue_run_parked(q);
+		break;
 	}
+	if (q->pool->wait_head)
+		nvt_rdma_pool_resume(q->pool);
 }
 
 /* Reap everything the CQ holds. Return: completions handled. */
@@ -411,6 +729,118 @@ static void nvt_rdma_cq_ready(struct nvt_pg_watch *w)
 	nvt_rdma_poll_cq(q);
 }
 
+/* ---- per (device, poll group) state ---- */
+
+/*
+ * Chunks of the pool for @pg: the main loop serves only admin queues when
+ * I/O poll groups exist, and needs less. Never fewer than the largest
+ * command any listener allows, which would otherwise wait forever.
+ */
+static uint32_t nvt_rdma_pool_chunks(const struct nvt_target *tgt, const struct nvt_poll_group *pg)
+{
+	uint32_t nr = (pg == tgt->pg && tgt->nr_io_pgs ? NVT_RDMA_ADMIN_POOL_SIZE :
+							  NVT_RDMA_POOL_SIZE) / NVT_RDMA_CHUNK;
+
+	for (unsigned int i = 0; i < tgt->nr_ports; i++) {
+		uint32_t need = nvt_rdma_max_chunks(nvt_rdma_port_max_io(&tgt->ports[i]));
+
+		if (strcmp(tgt->ports[i].cfg.transport, "rdma"))
+			continue;
+		if (nr < need)
+			nr = need;
+	}
+	return nr;
+}
+
+static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
+{
+	if (d->mr)
+		ibv_dereg_mr(d->mr);
+	if (d->pd)
+		ibv_dealloc_pd(d->pd);
+	free(d->pool.base);
+	nvt_rdma_pool_fini(&d->pool);
+	free(d);
+}
+
+/*
+ * Main loop: the PD and data pool of (@verbs, @pg), made with the first
+ * queue that needs them, before that queue is handed to @pg. Return: 0 or -errno.
+ */
+static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_group *pg,
+				 const struct nvt_target *tgt, struct nvt_rdma_dev **out)
+{
+	struct nvt_rdma_dev *d;
+	uint32_t nr;
+	size_t bytes;
+	uint8_t *base;
+	int ret;
+
+	for (d = nvt_rdma_devs; d; d = d->next) {
+		if (d->verbs == verbs && d->pg == pg) {
+			d->refs++;
+			*out = d;
+			return 0;
+		}
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	nr = nvt_rdma_pool_chunks(tgt, pg);
+	bytes = (size_t)nr * NVT_RDMA_CHUNK;
+	base = aligned_alloc(4096, bytes);
+	if (!base) {
+		free(d);
+		return -ENOMEM;
+	}
+	ret = nvt_rdma_pool_init(&d->pool, base, nr);
+	if (ret) {
+		free(base);
+		free(d);
+		return ret;
+	}
+	d->verbs = verbs;
+	d->pg = pg;
+	d->pd = ibv_alloc_pd(verbs);
+	if (!d->pd)
+		goto out_free;
+	/* Local access only: we are always the one doing the RDMA READ or WRITE. */
+	d->mr = ibv_reg_mr(d->pd, base, bytes, IBV_ACCESS_LOCAL_WRITE);
+	if (!d->mr)
+		goto out_free;
+	d->pool.lkey = d->mr->lkey;
+	d->refs = 1;
+	d->next = nvt_rdma_devs;
+	nvt_rdma_devs = d;
+	nvt_info("%s: %zu MiB of data buffers registered for a poll group",
+		 ibv_get_device_name(verbs->device), bytes >> 20);
+	*out = d;
+	return 0;
+
+out_free:
+	ret = errno ? -errno : -ENOMEM;
+	nvt_rdma_dev_free(d);
+	return ret;
+}
+
+/* Main loop: the last listener is gone; so are the queues, unless some host hung on. */
+static void nvt_rdma_devs_destroy(void)
+{
+	struct nvt_rdma_dev **pp = &nvt_rdma_devs;
+
+	while (*pp) {
+		struct nvt_rdma_dev *d = *pp;
+
+		if (d->refs) {
+			nvt_err("%u queue(s) still use a data pool: it stays", d->refs);
+			pp = &d->next;
+			continue;
+		}
+		*pp = d->next;
+		nvt_rdma_dev_free(d);
+	}
+}
+
 /* ---- queue life cycle ---- */
 
 static void nvt_rdma_queue_free(struct nvt_rdma_queue *q)
@@ -419,11 +849,12 @@ static void nvt_rdma_queue_free(struct nvt_rdma_queue *q)
 	free(q->recvs);
 	free(q->recv_bufs);
 	free(q->cqes);
-	free(q->data_bufs);
-	free(q->md_bufs);
+	free(q->chunk_ids);
+	free(q->iovs);
+	free(q->post_sges);
+	free(q->post_wrs);
 	free(q);
 }
-
 
 /* Release verbs resources (reverse order of creation); accepts partial queues. */
 static void nvt_rdma_queue_destroy_verbs(struct nvt_rdma_queue *q)
@@ -439,24 +870,19 @@ static void nvt_rdma_queue_destroy_verbs(struct nvt_rdma_queue *q)
 		ibv_destroy_cq(q->cq);
 	if (q->channel)
 		ibv_destroy_comp_channel(q->channel);
-	if (q->data_mr)
-		ibv_dereg_mr(q->data_mr);
 	if (q->cqe_mr)
 		ibv_dereg_mr(q->cqe_mr);
 	if (q->recv_mr)
 		ibv_dereg_mr(q->recv_mr);
-	if (q->pd)
-		ibv_dealloc_pd(q->pd);
 	q->cq = NULL;
 	q->channel = NULL;
-	q->data_mr = q->cqe_mr = q->recv_mr = NULL;
-	q->pd = NULL;
+	q->cqe_mr = q->recv_mr = NULL;
 }
 
 /*
- * Reap flush completions until every posted send-queue WR is back (bounded):
- * those hold request slots. RECVs hold only queue-owned buffers and go with
- * the QP; rxe does not flush them on error anyway.
+ * Reap flush completions until every posted signaled send-queue WR is back
+ * (bounded): those hold request slots and chunks. RECVs hold only
+ * queue-owned buffers and go with the QP; rxe does not flush them on error anyway.
  */
 static void nvt_rdma_queue_drain(struct nvt_rdma_queue *q)
 {
@@ -473,6 +899,34 @@ static void nvt_rdma_queue_drain(struct nvt_rdma_queue *q)
 	}
 	if (q->posted_sends)
 		nvt_warn("qid %u: %u sends never flushed", q->sq.qid, q->posted_sends);
+}
+
+/*
+ * The QP is destroyed: nothing of the queue is the HCA's any more, so every
+ * slot the transport still holds (work that never flushed, a chain posted in
+ * part) goes back with its chunks. Slots in the core or a backend are left
+ * to complete through queue_response.
+ */
+static void nvt_rdma_queue_reclaim(struct nvt_rdma_queue *q)
+{
+	unsigned int busy = 0;
+
+	for (uint32_t i = 0; i < q->nr_reqs; i++) {
+		struct nvt_rdma_req *r = &q->reqs[i];
+
+		if (r->state == NVT_RDMA_REQ_FREE)
+			continue;
+		if (r->state == NVT_RDMA_REQ_EXECUTING) {
+			busy++;
+			continue;
+		}
+		nvt_rdma_req_put(r);
+	}
+	if (busy)
+		nvt_warn("qid %u: %u command(s) still executing at teardown", q->sq.qid, busy);
+	/* With the QP went whatever never completed. */
+	q->sq_used = 0;
+	q->posted_sends = 0;
 }
 
 static void nvt_rdma_queue_unlink(struct nvt_rdma_queue *q)
@@ -492,6 +946,8 @@ static void nvt_rdma_queue_gone(struct nvt_rdma_queue *q)
 	rdma_destroy_id(q->cm_id);
 	q->cm_id = NULL;
 	nvt_rdma_queue_unlink(q);
+	if (q->dev)
+		q->dev->refs--;
 	nvt_rdma_queue_free(q);
 }
 
@@ -515,9 +971,10 @@ static void nvt_rdma_queue_gone_deferred(struct nvt_pg_deferred *d)
 
 /*
  * The end of a queue, on its owner's thread: QP to error, the core lets go
- * of it (losing the admin queue ends the controller), flushed work is
- * reaped, verbs resources released; then the main loop destroys the cm_id
- * and frees the memory.
+ * of it (losing the admin queue ends the controller), commands waiting for
+ * chunks or a slot dropped, flushed work is reaped, verbs resources
+ * released, what the QP still held reclaimed, and other queues waiting for
+ * chunks resumed; then the main loop destroys the cm_id and frees the memory.
  */
 static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 {
@@ -530,9 +987,15 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 	}
 	q->state = NVT_RDMA_Q_DISCONNECTING;
 	nvt_sq_destroy(&q->sq);
+	nvt_rdma_pool_unwait_queue(q->pool, q);
+	q->parked_head = q->parked_tail = NULL;
+	q->nr_parked = 0;
 	nvt_rdma_queue_drain(q);
 	q->state = NVT_RDMA_Q_DEAD;
 	nvt_rdma_queue_destroy_verbs(q);
+	nvt_rdma_queue_reclaim(q);
+	if (q->pool->wait_head)
+		nvt_rdma_pool_resume(q->pool);
 	q->gone_work.fn = nvt_rdma_queue_gone_deferred;
 	nvt_poll_group_defer(q->pg, &q->gone_work);
 }
@@ -582,16 +1045,21 @@ static void nvt_rdma_delete_ctrl(struct nvt_ctrl *ctrl)
 	nvt_ctrl_for_each_sq(ctrl, nvt_rdma_disconnect_sq, NULL);
 }
 
+/* Memory only, sized by nvt_rdma_queue_size(): everything the queue will ever use. */
 static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 {
-	/* Everything the queue will ever use, sized from the negotiated depths. */
+	size_t per_iov = (size_t)q->max_chunks + 1;
+
 	q->recvs = calloc(q->recv_depth, sizeof(*q->recvs));
 	q->reqs = calloc(q->nr_reqs, sizeof(*q->reqs));
 	q->recv_bufs = calloc(q->recv_depth, NVT_RDMA_CAPSULE);
 	q->cqes = calloc(q->nr_reqs, sizeof(*q->cqes));
-	q->data_bufs = aligned_alloc(4096, (size_t)q->nr_reqs * NVT_RDMA_MAX_DATA);
-	q->md_bufs = calloc(q->nr_reqs, NVT_MD_BUF_LEN(NVT_RDMA_MAX_DATA));
-	if (!q->recvs || !q->reqs || !q->recv_bufs || !q->cqes || !q->data_bufs || !q->md_bufs)
+	q->chunk_ids = calloc((size_t)q->nr_reqs * q->max_chunks, sizeof(*q->chunk_ids));
+	q->iovs = calloc((size_t)q->nr_reqs * per_iov, sizeof(*q->iovs));
+	q->post_sges = calloc(per_iov, sizeof(*q->post_sges));
+	q->post_wrs = calloc(q->wrs_per_slot, sizeof(*q->post_wrs));
+	if (!q->recvs || !q->reqs || !q->recv_bufs || !q->cqes || !q->chunk_ids || !q->iovs ||
+	    !q->post_sges || !q->post_wrs)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < q->recv_depth; i++) {
 		q->recvs[i].wr.type = NVT_RDMA_WR_RECV;
@@ -603,11 +1071,10 @@ static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 
 		r->queue = q;
 		r->cqe = &q->cqes[i];
-		r->data = q->data_bufs + (size_t)i * NVT_RDMA_MAX_DATA;
-		r->req.md_buf = q->md_bufs + (size_t)i * NVT_MD_BUF_LEN(NVT_RDMA_MAX_DATA);
-		r->req.md_buf_len = NVT_MD_BUF_LEN(NVT_RDMA_MAX_DATA);
+		r->chunks = q->chunk_ids + (size_t)i * q->max_chunks;
+		r->iov = q->iovs + (size_t)i * per_iov;
 		r->state = NVT_RDMA_REQ_FREE;
-		r->next_free = q->free_reqs;
+		r->next = q->free_reqs;
 		q->free_reqs = r;
 	}
 	return 0;
@@ -616,20 +1083,15 @@ static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 {
 	struct ibv_context *verbs = q->cm_id->verbs;
+	struct ibv_pd *pd = q->dev->pd;
 	struct nvt_poll_group *pg = q->pg;
-	uint32_t send_wrs = 2 * q->nr_reqs + 1;	/* READ or WRITE + SEND per slot */
 	struct ibv_qp_init_attr qp_attr;
 	int ret;
 
-	q->pd = ibv_alloc_pd(verbs);
-	if (!q->pd)
-		return -ENOMEM;
-	q->recv_mr = ibv_reg_mr(q->pd, q->recv_bufs, (size_t)q->recv_depth * NVT_RDMA_CAPSULE,
+	q->recv_mr = ibv_reg_mr(pd, q->recv_bufs, (size_t)q->recv_depth * NVT_RDMA_CAPSULE,
 				IBV_ACCESS_LOCAL_WRITE);
-	q->cqe_mr = ibv_reg_mr(q->pd, q->cqes, q->nr_reqs * sizeof(*q->cqes), 0);
-	q->data_mr = ibv_reg_mr(q->pd, q->data_bufs, (size_t)q->nr_reqs * NVT_RDMA_MAX_DATA,
-				IBV_ACCESS_LOCAL_WRITE);
-	if (!q->recv_mr || !q->cqe_mr || !q->data_mr)
+	q->cqe_mr = ibv_reg_mr(pd, q->cqes, q->nr_reqs * sizeof(*q->cqes), 0);
+	if (!q->recv_mr || !q->cqe_mr)
 		return errno ? -errno : -ENOMEM;
 	q->channel = ibv_create_comp_channel(verbs);
 	if (!q->channel)
@@ -637,7 +1099,8 @@ static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 	ret = nvt_set_nonblock(q->channel->fd);
 	if (ret)
 		return ret;
-	q->cq = ibv_create_cq(verbs, (int)(q->recv_depth + send_wrs), q, q->channel, 0);
+	/* Room for a completion of every WR: flushed ones complete even unsignaled. */
+	q->cq = ibv_create_cq(verbs, (int)(q->recv_depth + q->max_send_wr), q, q->channel, 0);
 	if (!q->cq)
 		return errno ? -errno : -ENOMEM;
 	ret = ibv_req_notify_cq(q->cq, 0);
@@ -655,11 +1118,11 @@ static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 	qp_attr.send_cq = q->cq;
 	qp_attr.recv_cq = q->cq;
 	qp_attr.qp_type = IBV_QPT_RC;
-	qp_attr.cap.max_send_wr = send_wrs;
+	qp_attr.cap.max_send_wr = q->max_send_wr;
 	qp_attr.cap.max_recv_wr = q->recv_depth;
-	qp_attr.cap.max_send_sge = 1;
+	qp_attr.cap.max_send_sge = q->sge_wr;
 	qp_attr.cap.max_recv_sge = 1;
-	if (rdma_create_qp(q->cm_id, q->pd, &qp_attr))
+	if (rdma_create_qp(q->cm_id, pd, &qp_attr))
 		return -errno;
 	for (uint32_t i = 0; i < q->recv_depth; i++) {
 		ret = nvt_rdma_post_recv(q, &q->recvs[i]);
@@ -687,6 +1150,18 @@ static void nvt_rdma_reject(struct rdma_cm_id *id, uint16_t sts)
 	rdma_reject(id, &rej, sizeof(rej));
 }
 
+/* Does the device carry the queue's send queue and completion queue? Return: 0 or -EINVAL. */
+static int nvt_rdma_queue_fits(const struct nvt_rdma_queue *q, const struct ibv_device_attr *dev)
+{
+	if (q->max_send_wr > (uint32_t)dev->max_qp_wr || q->recv_depth > (uint32_t)dev->max_qp_wr ||
+	    q->recv_depth + q->max_send_wr > (uint32_t)dev->max_cqe) {
+		nvt_warn_ratelimited("qid %u: the device cannot hold %u send WRs (max_qp_wr %d, max_cqe %d)",
+				     q->sq.qid, q->max_send_wr, dev->max_qp_wr, dev->max_cqe);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* CONNECT_REQUEST: validate, build the queue, accept. Return: true if @id must be destroyed. */
 static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_event *ev)
 {
@@ -706,11 +1181,14 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 		return true;
 	}
 	if (ibv_query_device(id->verbs, &dev)) {
+		nvt_warn_ratelimited("rejecting a connect request: cannot query the device: %s",
+				     strerror(errno));
 		nvt_rdma_reject(id, NVT_RDMA_CM_NO_RSC);
 		return true;
 	}
 	q = calloc(1, sizeof(*q));
 	if (!q) {
+		nvt_warn_ratelimited("rejecting a connect request: out of memory");
 		nvt_rdma_reject(id, NVT_RDMA_CM_NO_RSC);
 		return true;
 	}
@@ -719,17 +1197,29 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	q->state = NVT_RDMA_Q_CONNECTING;
 	q->recv_depth = params.recv_depth;
 	q->nr_reqs = params.recv_depth;
+	q->max_io = nvt_rdma_port_max_io(rp->port);
 	q->pg = nvt_target_io_pg(rp->port->tgt, params.qid);
 	q->send_with_inv = nvt_rdma_send_with_inv_works(&dev);
+	q->accepted_ns = nvt_now_ns();
+	atomic_init(&q->connected, false);
 	id->context = q;
 	nvt_sq_init(&q->sq, rp->port->tgt, &nvt_rdma_transport_ops, rp->port, params.qid,
 		    (uint16_t)params.sq_size);
 
-	ret = nvt_rdma_queue_alloc_buffers(q);
+	ret = nvt_rdma_queue_size(q, dev.max_sge, dev.max_sge_rd);
+	if (!ret)
+		ret = nvt_rdma_queue_fits(q, &dev);
+	if (!ret)
+		ret = nvt_rdma_dev_find_get(id->verbs, q->pg, rp->port->tgt, &q->dev);
+	if (!ret) {
+		q->pool = &q->dev->pool;
+		ret = nvt_rdma_queue_alloc_buffers(q);
+	}
 	if (!ret)
 		ret = nvt_rdma_queue_create_verbs(q);
 	if (ret) {
-		nvt_warn("qid %u: cannot create the queue: %s", params.qid, strerror(-ret));
+		nvt_warn_ratelimited("qid %u: cannot create the queue: %s", params.qid,
+				     strerror(-ret));
 		goto out_reject;
 	}
 
@@ -746,13 +1236,14 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	accept.responder_resources = ev->param.conn.responder_resources < dev.max_qp_rd_atom ?
 				     ev->param.conn.responder_resources : (uint8_t)dev.max_qp_rd_atom;
 	if (rdma_accept(id, &accept)) {
-		nvt_warn("qid %u: rdma_accept: %s", params.qid, strerror(errno));
+		nvt_warn_ratelimited("qid %u: rdma_accept: %s", params.qid, strerror(errno));
 		goto out_destroy;
 	}
 	q->next = rp->queues;
 	rp->queues = q;
 	rp->nr_queues++;
-	nvt_dbg("qid %u: accepted, sq %u, recv %u", params.qid, params.sq_size, q->recv_depth);
+	nvt_dbg("qid %u: accepted, sq %u, recv %u, %u SGEs per WR, %u send WRs", params.qid,
+		params.sq_size, q->recv_depth, q->sge_wr, q->max_send_wr);
 	return false;
 
 out_reject:
@@ -761,6 +1252,8 @@ out_destroy:
 	q->state = NVT_RDMA_Q_DEAD;
 	nvt_rdma_queue_destroy_verbs(q);
 	id->context = NULL;
+	if (q->dev)
+		q->dev->refs--;
 	nvt_rdma_queue_free(q);
 	return true;
 }
@@ -784,19 +1277,56 @@ static void nvt_rdma_queue_established(struct nvt_rdma_queue *q)
 	if (q->state != NVT_RDMA_Q_CONNECTING)
 		return;
 	q->state = NVT_RDMA_Q_LIVE;
-	while (q->parked_head && q->state == NVT_RDMA_Q_LIVE) {
-		struct nvt_rdma_recv *rv = q->parked_head;
-
-		q->parked_head = rv->next;
-		if (!q->parked_head)
-			q->parked_tail = NULL;
-		nvt_rdma_handle_capsule(q, rv);
-	}
+	nvt_rdma_queue_run_parked(q);
 }
 
 static void nvt_rdma_queue_established_msg(struct nvt_pg_msg *m)
 {
 	nvt_rdma_queue_established(container_of(m, struct nvt_rdma_queue, established_msg));
+}
+
+/*
+ * Main loop: a host that opened a queue but never sent a Fabrics Connect on
+ * it holds a QP, its buffers and a slot of ours for nothing. It is asked to
+ * leave NVT_RDMA_CONNECT_MS after we accepted, and torn down without it
+ * after twice that. Return: the queues asked or torn down now.
+ */
+static unsigned int nvt_rdma_port_check_connects(struct nvt_rdma_port *rp, uint64_t now)
+{
+	const uint64_t limit = NVT_RDMA_CONNECT_MS * 1000000ull;
+	unsigned int n = 0;
+
+	for (struct nvt_rdma_queue *q = rp->queues, *next; q; q = next) {
+		uint64_t age = now - q->accepted_ns;
+
+		next = q->next;
+		if (q->teardown_forwarded || atomic_load_explicit(&q->connected, memory_order_relaxed) ||
+		    now < q->accepted_ns || age < limit)
+			continue;
+		if (!q->connect_late) {
+			q->connect_late = true;
+			nvt_warn_ratelimited("listener %s:%u qid %u: no Fabrics Connect %u s after the connection: dropping it",
+					     rp->port->cfg.address, rp->port->cfg.port, q->sq.qid,
+					     NVT_RDMA_CONNECT_MS / 1000);
+			nvt_rdma_queue_request_disconnect(q);
+			n++;
+		} else if (age >= 2 * limit) {
+			nvt_warn_ratelimited("listener %s:%u qid %u: host did not let go: tearing the queue down",
+					     rp->port->cfg.address, rp->port->cfg.port, q->sq.qid);
+			nvt_rdma_queue_forward_teardown(q);
+			n++;
+		}
+	}
+	return n;
+}
+
+static void nvt_rdma_port_tick(struct nvt_pg_watch *w)
+{
+	struct nvt_rdma_port *rp = container_of(w, struct nvt_rdma_port, tick_watch);
+	uint64_t ticks;
+
+	if (read(w->fd, &ticks, sizeof(ticks)) == sizeof(ticks))
+		nvt_rdma_port_check_connects(rp, nvt_now_ns());
 }
 
 static void nvt_rdma_cm_ready(struct nvt_pg_watch *w)
@@ -865,6 +1395,10 @@ static int nvt_rdma_sockaddr(const struct nvt_listener_cfg *cfg, struct sockaddr
 
 static void nvt_rdma_port_free(struct nvt_rdma_port *rp)
 {
+	if (rp->tick_watch.fn)
+		nvt_poll_group_del(rp->port->tgt->pg, &rp->tick_watch);
+	if (rp->tick_watch.fd >= 0)
+		close(rp->tick_watch.fd);
 	if (rp->cm_watch.fn)
 		nvt_poll_group_del(rp->port->tgt->pg, &rp->cm_watch);
 	if (rp->listen_id)
@@ -882,6 +1416,29 @@ static bool nvt_rdma_have_device(void)
 	if (list)
 		ibv_free_device_list(list);
 	return n > 0;
+}
+
+/* The main loop's look at queues that never got a Fabrics Connect. Return: 0 or -errno. */
+static int nvt_rdma_port_start_tick(struct nvt_rdma_port *rp)
+{
+	struct itimerspec its = {
+		.it_interval = { .tv_sec = NVT_RDMA_TICK_MS / 1000,
+				 .tv_nsec = (NVT_RDMA_TICK_MS % 1000) * 1000000L },
+		.it_value = { .tv_sec = NVT_RDMA_TICK_MS / 1000,
+			      .tv_nsec = (NVT_RDMA_TICK_MS % 1000) * 1000000L },
+	};
+	int ret;
+
+	rp->tick_watch.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (rp->tick_watch.fd < 0)
+		return -errno;
+	if (timerfd_settime(rp->tick_watch.fd, 0, &its, NULL))
+		return -errno;
+	rp->tick_watch.fn = nvt_rdma_port_tick;
+	ret = nvt_poll_group_add(rp->port->tgt->pg, &rp->tick_watch);
+	if (ret)
+		rp->tick_watch.fn = NULL;
+	return ret;
 }
 
 static int nvt_rdma_listen(struct nvt_port *port)
@@ -903,6 +1460,7 @@ static int nvt_rdma_listen(struct nvt_port *port)
 	if (!rp)
 		return -ENOMEM;
 	rp->port = port;
+	rp->tick_watch.fd = -1;
 	rp->channel = rdma_create_event_channel();
 	if (!rp->channel) {
 		ret = -errno;
@@ -927,7 +1485,11 @@ static int nvt_rdma_listen(struct nvt_port *port)
 		rp->cm_watch.fn = NULL;
 		goto out_free;
 	}
+	ret = nvt_rdma_port_start_tick(rp);
+	if (ret)
+		goto out_free;
 	port->priv = rp;
+	nvt_rdma_nr_ports++;
 	return 0;
 
 out_free:
@@ -965,8 +1527,11 @@ static void nvt_rdma_stop_listen(struct nvt_port *port)
 	if (rp->nr_queues) {
 		/* Their memory stays: freeing it under a stuck owner would be worse. */
 		nvt_err("%u queue(s) still busy at shutdown", rp->nr_queues);
-		return;
+	} else {
+		nvt_rdma_port_free(rp);
+		port->priv = NULL;
 	}
-	nvt_rdma_port_free(rp);
-	port->priv = NULL;
+	/* The data pools outlive single queues (registering 64 MiB is not free); they go last. */
+	if (!--nvt_rdma_nr_ports)
+		nvt_rdma_devs_destroy();
 }

@@ -1,19 +1,47 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The RDMA transport's internal types: queues, request slots and their state machine, CM parameters. */
+/* The RDMA transport's internal types: queues, request slots and their state machine, the data buffer pool, CM parameters. */
 #ifndef NVT_RDMA_INTERNAL_H
 #define NVT_RDMA_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "nvt/target.h"
 #include "nvt/poll_group.h"
 
 #define NVT_RDMA_MAX_QUEUE_SIZE	128		/* what a 6.1 Linux host asks for at most */
-#define NVT_RDMA_MAX_DATA	(128u * 1024)	/* MDTS */
 #define NVT_RDMA_ICDATA		8192		/* in-capsule data per I/O capsule */
 #define NVT_RDMA_CAPSULE	(sizeof(struct nvt_sqe) + NVT_RDMA_ICDATA)
+
+/*
+ * Data buffers come from a pool of fixed-size chunks, one pool per (RDMA
+ * device, poll group), registered once. 32 KiB because: a 1 MiB transfer
+ * (the default MDTS) is 32 chunks, one RDMA READ or WRITE with one SGE per
+ * chunk on rxe (max_sge 32), two on mlx5 (30); the PI scratch of a 1 MiB
+ * transfer (NVT_MD_BUF_LEN: 32 KiB) fits one chunk; and a 4 KiB command,
+ * the common case, strands at most 28 KiB, so the default pool still holds
+ * 2048 commands in flight per poll group, 16 full 128-deep queues.
+ */
+#define NVT_RDMA_CHUNK		(32u * 1024)
+#define NVT_RDMA_POOL_SIZE	(64u << 20)	/* per (device, poll group) serving I/O queues */
+#define NVT_RDMA_ADMIN_POOL_SIZE (4u << 20)	/* the main loop's, when only admin queues live there */
+#define NVT_RDMA_MAX_SGE	32		/* SGEs per READ/WRITE WR at most; the device may allow fewer */
+/* Per-slot PI scratch: enough for in-capsule data; bigger transfers take chunks for it. */
+#define NVT_RDMA_MD_SCRATCH	NVT_MD_BUF_LEN(NVT_RDMA_ICDATA)
+
+/* Chunks that hold @bytes. */
+static inline uint32_t nvt_rdma_chunks_for(uint64_t bytes)
+{
+	return (uint32_t)((bytes + NVT_RDMA_CHUNK - 1) / NVT_RDMA_CHUNK);
+}
+
+/* Chunks the largest command may take: its data, then its PI scratch. */
+static inline uint32_t nvt_rdma_max_chunks(uint32_t max_io)
+{
+	return nvt_rdma_chunks_for((uint64_t)max_io + NVT_MD_BUF_LEN(max_io));
+}
 
 /* Reject statuses (NVMe-oF 1.1 §7.3.2, Figure 54). */
 enum nvt_rdma_cm_sts {
@@ -44,8 +72,9 @@ int nvt_rdma_parse_cm_req(const void *pdata, size_t len, struct nvt_rdma_cm_para
 /* The kind of work request a completion belongs to (wr_id points at one). */
 enum nvt_rdma_wr_type {
 	NVT_RDMA_WR_RECV,	/* a capsule arrived */
-	NVT_RDMA_WR_READ,	/* host data fetched (RDMA READ) */
-	NVT_RDMA_WR_WRITE,	/* read data pushed (RDMA WRITE, unsignaled) */
+	NVT_RDMA_WR_READ,	/* host data fetched: the signaled last READ of a chain */
+	NVT_RDMA_WR_WRITE,	/* read data pushed: the signaled last WRITE of a chain */
+	NVT_RDMA_WR_CHAIN,	/* an unsignaled READ/WRITE ahead of the last: seen only in error */
 	NVT_RDMA_WR_SEND,	/* the response went out */
 };
 
@@ -57,38 +86,90 @@ struct nvt_rdma_wr {
 enum nvt_rdma_req_state {
 	NVT_RDMA_REQ_FREE = 0,		/* on the free list */
 	NVT_RDMA_REQ_NEW,		/* a capsule is attached; not parsed yet */
+	NVT_RDMA_REQ_NEED_BUFFER,	/* parsed; waiting in FIFO order for data chunks */
 	NVT_RDMA_REQ_XFER_H2C,		/* RDMA READ of host data in flight */
 	NVT_RDMA_REQ_EXECUTING,		/* in the core or a backend */
 	NVT_RDMA_REQ_COMPLETING,	/* response (and read data) posted; waiting for the SEND */
 };
 
 struct nvt_rdma_queue;
+struct nvt_rdma_req;
+
+/*
+ * The registered data buffer chunks of one (device, poll group). Only that
+ * poll group's thread touches the free stack and the wait list.
+ */
+struct nvt_rdma_pool {
+	uint8_t *base;			/* nr_chunks * NVT_RDMA_CHUNK bytes */
+	uint32_t lkey;			/* of the one MR over all of it */
+	uint32_t nr_chunks;
+	uint32_t nr_free;		/* free[0, nr_free) */
+	uint32_t *free;			/* a stack: the chunk freed last is the warmest */
+	struct nvt_rdma_req *wait_head;	/* NEED_BUFFER requests, oldest first */
+	struct nvt_rdma_req *wait_tail;
+	uint32_t nr_waiting;
+	uint64_t nr_waits;		/* requests that ever had to wait: backpressure */
+	bool resuming;			/* nvt_rdma_pool_resume() is on the stack */
+};
+
+/**
+ * nvt_rdma_pool_init() - a pool over @nr_chunks chunks at @base, all free.
+ * Return: 0 or -ENOMEM.
+ */
+int nvt_rdma_pool_init(struct nvt_rdma_pool *p, uint8_t *base, uint32_t nr_chunks);
+
+/** nvt_rdma_pool_fini() - free the free stack; @base belongs to the caller. */
+void nvt_rdma_pool_fini(struct nvt_rdma_pool *p);
+
+/** nvt_rdma_pool_get() - take @n chunks into @ids, all or none. Return: false if short. */
+bool nvt_rdma_pool_get(struct nvt_rdma_pool *p, uint32_t *ids, uint32_t n);
+
+/** nvt_rdma_pool_put() - give back the @n chunks in @ids. */
+void nvt_rdma_pool_put(struct nvt_rdma_pool *p, const uint32_t *ids, uint32_t n);
 
 /* One capsule buffer with its RECV. */
 struct nvt_rdma_recv {
 	struct nvt_rdma_wr wr;
 	struct nvt_rdma_queue *queue;
 	uint8_t *buf;			/* NVT_RDMA_CAPSULE bytes */
-	struct nvt_rdma_recv *next;	/* parked before ESTABLISHED */
+	struct nvt_rdma_recv *next;	/* parked: before ESTABLISHED, or no free slot */
 	uint32_t byte_len;
 };
 
-/* One request slot: its response, its data buffer, its work requests. */
+/*
+ * One request slot: its response, its work requests, and while a command
+ * owns it, that command's own copy of the SQE and its data chunks.
+ */
 struct nvt_rdma_req {
-	struct nvt_rdma_wr data_wr;	/* READ or WRITE */
+	struct nvt_rdma_wr data_wr;	/* the last READ or WRITE of a chain */
+	struct nvt_rdma_wr chain_wr;	/* the others */
 	struct nvt_rdma_wr send_wr;
 	enum nvt_rdma_req_state state;
 	struct nvt_rdma_queue *queue;
 	struct nvt_rdma_recv *recv;	/* the capsule, reposted when the response goes */
-	struct nvt_rdma_req *next_free;
+	struct nvt_rdma_req *next;	/* on the free list, or the pool's wait list */
 	struct nvt_cqe *cqe;		/* in the queue's registered response array */
-	uint8_t *data;			/* NVT_RDMA_MAX_DATA bytes, registered */
-	uint8_t *md_buf;		/* PI scratch: NVT_MD_BUF_LEN(NVT_RDMA_MAX_DATA) bytes */
-	struct iovec iov;
+	uint32_t *chunks;		/* room for the queue's max_chunks ids */
+	struct iovec *iov;		/* room for max_chunks + 1: data pieces, then PI pieces */
+	/*
+	 * The command itself, copied out of the capsule when it arrives: the
+	 * capsule buffer goes back to the HCA with the response, and nothing
+	 * may be decided from memory the HCA owns.
+	 */
+	struct nvt_sqe sqe;
+	/* Per command; all reset when a capsule is attached. */
 	uint64_t remote_addr;		/* keyed SGL */
 	uint32_t rkey;
-	bool in_capsule;
 	bool invalidate;		/* the host let us invalidate rkey (keyed subtype Fh) */
+	bool in_capsule;		/* data in the capsule: icd_iov */
+	bool h2c;			/* host data to fetch by RDMA READ */
+	bool c2h;			/* data to push by RDMA WRITE with the response */
+	uint32_t md_len;		/* PI scratch taken from the chunks (0: md_scratch or none) */
+	uint32_t need;			/* chunks the command needs */
+	uint32_t nr_chunks;		/* chunks it holds */
+	uint32_t data_wrs;		/* WRs of its READ or WRITE chain */
+	struct iovec icd_iov;
+	uint8_t md_scratch[NVT_RDMA_MD_SCRATCH];
 	struct nvt_req req;
 };
 
@@ -101,11 +182,41 @@ int nvt_rdma_req_set_state(struct nvt_rdma_req *r, enum nvt_rdma_req_state next)
 /** nvt_rdma_req_state_name() - for logs. */
 const char *nvt_rdma_req_state_name(enum nvt_rdma_req_state s);
 
+/** nvt_rdma_req_active() - between arrival and response: the host counts it as outstanding. */
+static inline bool nvt_rdma_req_active(enum nvt_rdma_req_state s)
+{
+	return s != NVT_RDMA_REQ_FREE && s != NVT_RDMA_REQ_COMPLETING;
+}
+
 /**
- * nvt_rdma_map_sgl() - turn the SQE's SGL into the slot's data buffer:
- * keyed (RDMA READ/WRITE later) or in-capsule. Sets req.transfer_len.
+ * nvt_rdma_req_reset() - forget everything of the slot's previous command
+ * (SGL, invalidation, data layout) before a new one is parsed: a command
+ * refused at parse must be answered as itself.
+ */
+void nvt_rdma_req_reset(struct nvt_rdma_req *r);
+
+/**
+ * nvt_rdma_map_sgl() - read the SQE's SGL: keyed (RDMA READ/WRITE later,
+ * at most @max_len bytes) or in-capsule (inside the @icdata_len bytes that
+ * can follow the SQE, and inside what arrived). Sets req.transfer_len.
  * Return: NVMe status.
  */
-uint16_t nvt_rdma_map_sgl(struct nvt_rdma_req *r, uint32_t icdata_len, bool io_queue);
+uint16_t nvt_rdma_map_sgl(struct nvt_rdma_req *r, uint32_t icdata_len, uint32_t max_len,
+			  bool io_queue);
+
+/**
+ * nvt_rdma_req_plan() - after parse: what the command moves and how many
+ * chunks it needs (r->h2c, r->c2h, r->md_len, r->need). Data in the capsule,
+ * no data, or a transfer the core will refuse take none; PI scratch larger
+ * than the slot's own is placed behind the data.
+ */
+void nvt_rdma_req_plan(struct nvt_rdma_req *r);
+
+/**
+ * nvt_rdma_req_layout() - describe the chunks @r holds as its data iovecs
+ * (req.iov, data_len bytes) and, when r->md_len, its PI scratch behind them
+ * (req.md_iov). Return: the number of data iovecs.
+ */
+unsigned int nvt_rdma_req_layout(struct nvt_rdma_req *r, const struct nvt_rdma_pool *p);
 
 #endif /* NVT_RDMA_INTERNAL_H */

@@ -93,6 +93,25 @@ rig_check "write 1 MiB at offset 8 MiB, O_DIRECT" \
 rig_check "read it back, O_DIRECT" dd if="$DEV2" of=/tmp/ns2.out bs=4k skip=2048 count=256 iflag=direct status=none
 rig_check "identical" cmp /tmp/ns2.in /tmp/ns2.out
 
+# Passthrough I/O cannot be split by the host: it needs MDTS >= the transfer
+# (the kernel target advertises 1 MiB; nvme-cli's --block-count is 0-based).
+rig_step "nvme write / read passthrough of 256 KiB and 1 MiB (MDTS)"
+mdts=$(nvme id-ctrl "/dev/$CTRL" -o json | jq .mdts)
+rig_check "MDTS >= 1 MiB (2^$mdts x 4 KiB)" test "$mdts" -ge 8
+for blocks in 512 2048; do
+	bytes=$((blocks * 512))
+	head -c "$bytes" /dev/urandom > /tmp/pt.in
+	rig_check "nvme write --block-count=$((blocks - 1)) ($bytes bytes)" \
+		nvme write "$DEV" --start-block=8192 --block-count=$((blocks - 1)) \
+		--data-size="$bytes" --data=/tmp/pt.in
+	rig_check "nvme read it back" nvme read "$DEV" --start-block=8192 \
+		--block-count=$((blocks - 1)) --data-size="$bytes" --data=/tmp/pt.out
+	rig_check "identical ($bytes bytes)" cmp /tmp/pt.in /tmp/pt.out
+done
+rig_check "nvme write --block-count=512 (the 513 blocks the issue named)" \
+	nvme write "$DEV" --start-block=16384 --block-count=512 --data-size=$((513 * 512)) \
+	--data=/tmp/pt.in
+
 rig_step "fio 4k randwrite QD16 verify=crc32c"
 fio --name=verify --filename="$DEV" --ioengine=libaio --direct=1 --rw=randwrite --bs=4k \
 	--iodepth=16 --size="$FIO_SIZE" --verify=crc32c --do_verify=1 --verify_fatal=1 \
