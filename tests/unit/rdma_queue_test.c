@@ -67,8 +67,12 @@ static int post_fail_after = -1;	/* the next post takes this many WRs, then fail
 static void *posted_recv_bufs[1024];	/* RECVs the HCA holds */
 static unsigned int nr_posted_recv_bufs;
 static struct ibv_wc cq_entries[MAX_POSTED];
-static unsigned int cq_entry_idx[MAX_POSTED];
+static unsigned int cq_entry_idx[MAX_POSTED];	/* into sends[], or NO_SEND for a RECV */
 static unsigned int nr_cq_entries, cq_head;
+#define NO_SEND		UINT32_MAX
+static unsigned int nr_rejects, nr_query_device, nr_qp_errors;
+static uint16_t last_reject_sts;
+static unsigned int removed_devs_at_destroy;	/* removed pools alive when an id on them went */
 
 static void sends_reset(void)
 {
@@ -168,7 +172,8 @@ static int fake_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 	int k = 0;
 
 	while (k < n && cq_head < nr_cq_entries) {
-		hca_retire(&sends[cq_entry_idx[cq_head]]);
+		if (cq_entry_idx[cq_head] != NO_SEND)
+			hca_retire(&sends[cq_entry_idx[cq_head]]);
 		wc[k++] = cq_entries[cq_head++];
 	}
 	return k;
@@ -200,7 +205,43 @@ void rdma_destroy_qp(struct rdma_cm_id *id)
 
 int rdma_destroy_id(struct rdma_cm_id *id)
 {
+	/* librdmacm may close a removed device's context with its last id. */
+	for (struct nvt_rdma_dev *d = nvt_rdma_devs; d; d = d->next)
+		removed_devs_at_destroy += d->removed && d->verbs == id->verbs;
 	return 0;
+}
+
+int rdma_reject(struct rdma_cm_id *id, const void *private_data, uint8_t private_data_len)
+{
+	const struct nvt_rdma_cm_rej *rej = private_data;
+
+	assert_int_equal(private_data_len, sizeof(*rej));
+	last_reject_sts = le16toh(rej->sts);
+	nr_rejects++;
+	return 0;
+}
+
+/* Reached only by a connect request that got past the listener's limits. */
+int ibv_query_device(struct ibv_context *context, struct ibv_device_attr *device_attr)
+{
+	nr_query_device++;
+	errno = ENODEV;
+	return ENODEV;
+}
+
+/* Teardown puts the QP in error itself, whatever rdma_disconnect did. */
+int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask)
+{
+	assert_int_equal(attr_mask, IBV_QP_STATE);
+	assert_int_equal(attr->qp_state, IBV_QPS_ERR);
+	nr_qp_errors++;
+	return 0;
+}
+
+struct ibv_pd *ibv_alloc_pd(struct ibv_context *context)
+{
+	errno = ENODEV;
+	return NULL;
 }
 
 int ibv_destroy_cq(struct ibv_cq *cq)
@@ -225,6 +266,8 @@ static struct ibv_cq fake_cq = { .context = &fake_ctx };
 static struct ibv_mr fake_mr = { .lkey = 7 };
 
 #define POOL_CHUNKS	80	/* two 1 MiB commands and then some */
+#define POOL_MEM_CHUNKS	256	/* room for the largest pool a test makes */
+#define MAX_CMD		33	/* chunks of a 1 MiB command with its PI scratch: M of the cap rule */
 #define PI_NSID		5	/* 512-byte blocks, Type 1, 8-byte PI stored apart */
 
 struct fixture {
@@ -268,14 +311,21 @@ static struct nvt_target *target_create(void)
 	return tgt;
 }
 
+/* A new pool of @nr_chunks for the fixture's queues, which stay counted in it. */
 static void pool_create(struct fixture *f, uint32_t nr_chunks)
 {
+	uint32_t nr_queues = f->pool.nr_queues, nr_connected = f->pool.nr_connected;
+
+	assert_true(nr_chunks <= POOL_MEM_CHUNKS);
 	if (f->pool.free) {
 		assert_int_equal(f->pool.nr_free, f->pool.nr_chunks);
 		nvt_rdma_pool_fini(&f->pool);
 	}
 	assert_int_equal(nvt_rdma_pool_init(&f->pool, f->pool_mem, nr_chunks), 0);
 	f->pool.lkey = 9;
+	f->pool.max_cmd = MAX_CMD;
+	f->pool.nr_queues = nr_queues;
+	f->pool.nr_connected = nr_connected;
 }
 
 static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint16_t depth,
@@ -302,10 +352,15 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	c->fq.max_sge = q->sge_wr;
 	assert_int_equal(nvt_rdma_queue_alloc_buffers(q), 0);
 	nvt_sq_init(&q->sq, f->tgt, &nvt_rdma_transport_ops, &f->port, qid, sq_size);
+	assert_int_equal(q->max_chunks, MAX_CMD);
 	/* As nvt_rdma_queue_create_verbs() does: every capsule buffer is the HCA's. */
 	for (uint32_t i = 0; i < q->recv_depth; i++)
 		assert_int_equal(nvt_rdma_post_recv(q, &q->recvs[i]), 0);
-	q->state = NVT_RDMA_Q_LIVE;
+	/* ESTABLISHED: the queue is LIVE and has its share of the pool. */
+	q->state = NVT_RDMA_Q_CONNECTING;
+	nvt_rdma_queue_established(q);
+	assert_int_equal(q->state, NVT_RDMA_Q_LIVE);
+	assert_true(q->pool_counted);
 	return q;
 }
 
@@ -333,6 +388,9 @@ static void fake_reset(void)
 	nr_posted_recv_bufs = 0;
 	sq_overflowed = false;
 	post_fail_after = -1;
+	nr_rejects = nr_query_device = nr_qp_errors = 0;
+	last_reject_sts = 0;
+	removed_devs_at_destroy = 0;
 }
 
 static int setup_sge(void **state, int max_sge)
@@ -347,7 +405,7 @@ static int setup_sge(void **state, int max_sge)
 	f->port.ops = &nvt_rdma_transport_ops;
 	f->rport.port = &f->port;
 	f->max_sge = max_sge;
-	f->pool_mem = aligned_alloc(4096, (size_t)POOL_CHUNKS * NVT_RDMA_CHUNK);
+	f->pool_mem = aligned_alloc(4096, (size_t)POOL_MEM_CHUNKS * NVT_RDMA_CHUNK);
 	pool_create(f, POOL_CHUNKS);
 	f->admin = queue_create(f, 0, 8, 8);
 	nr_recvs = 0;
@@ -372,7 +430,7 @@ static int teardown(void **state)
 	queue_free(f->io2);
 	queue_free(f->io);
 	queue_free(f->admin);
-	HCA_GIVES(f->pool_mem, (size_t)POOL_CHUNKS * NVT_RDMA_CHUNK);
+	HCA_GIVES(f->pool_mem, (size_t)POOL_MEM_CHUNKS * NVT_RDMA_CHUNK);
 	nvt_rdma_pool_fini(&f->pool);
 	free(f->pool_mem);
 	while (f->conns) {
@@ -479,6 +537,18 @@ static void cq_push(unsigned int i, enum ibv_wc_status status)
 {
 	cq_entry_idx[nr_cq_entries] = i;
 	cq_entries[nr_cq_entries++] = (struct ibv_wc){ .wr_id = sends[i].wr_id, .status = status };
+}
+
+/* The flush of the RECV in buffer @slot of @q, reaped by the next poll: the buffer is ours again. */
+static void cq_push_recv(struct nvt_rdma_queue *q, unsigned int slot)
+{
+	struct nvt_rdma_recv *rv = &q->recvs[slot];
+
+	assert_true(recv_take(rv->buf));
+	HCA_GIVES(rv->buf, NVT_RDMA_CAPSULE);
+	cq_entry_idx[nr_cq_entries] = NO_SEND;
+	cq_entries[nr_cq_entries++] = (struct ibv_wc){ .wr_id = (uintptr_t)&rv->wr,
+						       .status = IBV_WC_WR_FLUSH_ERR };
 }
 
 static const struct nvt_cqe *sent_cqe(unsigned int i)
@@ -1432,6 +1502,664 @@ static void test_send_queue_bound(void **state)
 	f->admin->sq_used = 0;
 }
 
+/* ---- a host that stalls, a host that floods ---- */
+
+/* The HCA completes every signaled WR still outstanding, in order, until nothing more is posted. */
+static void complete_all(void)
+{
+	for (unsigned int i = 0; i < nr_sends; i++) {
+		if (sends[i].retired || !(sends[i].send_flags & IBV_SEND_SIGNALED))
+			continue;
+		complete_wr(slot_of(sends[i].wr_id)->queue, i, IBV_WC_SUCCESS);
+	}
+}
+
+/* A read of @nlb blocks by keyed SGL, cid @cid, landing in RECV buffer @slot of @q. */
+static void post_read(struct nvt_rdma_queue *q, unsigned int slot, uint64_t slba, uint32_t nlb,
+		      uint16_t cid)
+{
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, slba, nlb);
+	sqe.common.cid = cid;
+	keyed(&sqe, 0x4000000 + slba * 512, nlb * 512, 0x300 + cid);
+	recv_capsule(q, slot, &sqe, NULL, 0);
+}
+
+/* The fixture's queues, as the listener lists them for its tick. */
+static void rport_list(struct fixture *f)
+{
+	struct nvt_rdma_queue *qs[] = { f->admin, f->io, f->io2 };
+
+	f->rport.queues = NULL;
+	f->rport.nr_queues = 0;
+	for (unsigned int i = 0; i < NVT_ARRAY_SIZE(qs); i++) {
+		if (!qs[i])
+			continue;
+		qs[i]->next = f->rport.queues;
+		f->rport.queues = qs[i];
+		f->rport.nr_queues++;
+	}
+}
+
+/*
+ * A host that stops reposting RECVs: none of its queue's WRs ever completes
+ * (SENDs wait on RNR for ever, the WRITEs behind them with them). Its
+ * 128 KiB reads take chunks only up to its cap, (232 - 33) / 3 = 66 (16
+ * reads); the other 16 wait on its own list, not in the pool's line, so
+ * another queue on the same pool gets chunks at once, every time. The stall
+ * timer drops the stuck queue 30 s after it first saw it stuck, and all it
+ * held comes back.
+ */
+static void test_stuck_queue_capped(void **state)
+{
+	const uint64_t s = 1000000000ull, t0 = 1000 * s;
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_rdma_req *r;
+	unsigned int i, stuck_wrs;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 32, 32);
+	f->io2 = io_queue(f, 2, 8, 8);
+	pool_create(f, 232);
+	assert_int_equal(f->pool.nr_queues, 3);
+	assert_int_equal(f->pool.nr_connected, 3);
+	assert_int_equal(nvt_rdma_queue_cap(q), 66);
+	assert_string_equal(q->hostnqn, TEST_HOST);
+	/* The main loop's tick has been looking all along: all idle. */
+	rport_list(f);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, t0 - 10 * s), 0);
+
+	for (i = 0; i < 32; i++)
+		post_read(q, i, i * 256, 256, (uint16_t)i);
+	assert_int_equal(q->chunks_held, 64);
+	assert_int_equal(q->chunks_queued, 0);
+	assert_int_equal(nr_sends, 32);			/* 16 x (WRITE + SEND), all stuck */
+	assert_int_equal(f->pool.nr_free, 232 - 64);
+	assert_int_equal(f->pool.nr_waiting, 0);	/* the pool's line is free for others */
+	assert_int_equal(f->pool.nr_capped, 16);
+	for (i = 0, r = q->capped_head; r; r = r->next, i++) {
+		assert_int_equal(r->state, NVT_RDMA_REQ_NEED_BUFFER);
+		assert_int_equal(r->nr_chunks, 0);
+		assert_int_equal(r->req.cmd->common.cid, 16 + i);	/* in arrival order */
+	}
+	assert_int_equal(i, 16);
+	assert_int_equal(nr_disconnects, 0);
+	stuck_wrs = nr_sends;
+
+	/* The other host's reads run at once and complete. */
+	for (i = 0; i < 8; i++) {
+		unsigned int base = nr_sends;
+
+		post_read(f->io2, i, 4096 + i * 256, 256, (uint16_t)(100 + i));
+		assert_int_equal(nr_sends, base + 2);
+		assert_int_equal(sends[base].opcode, IBV_WR_RDMA_WRITE);
+		assert_int_equal(sends[base].length, 131072);
+		assert_int_equal(sc_of(base + 1), 0);
+		assert_int_equal(sent_cqe(base + 1)->cid, 100 + i);
+		complete_wr(f->io2, base, IBV_WC_SUCCESS);
+		complete_wr(f->io2, base + 1, IBV_WC_SUCCESS);
+	}
+	assert_all_free(f->io2);
+	assert_int_equal(f->pool.nr_waits, 0);
+	assert_int_equal(f->pool.nr_free, 232 - 64);
+
+	/* The tick: first sight of the stall, then 30 s of nothing. */
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, t0), 0);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, t0 + 29 * s), 0);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, t0 + 30 * s - 1), 0);
+	assert_int_equal(nr_disconnects, 0);
+	/* Dropped: QP to error, so what it posted flushes; teardown reaps it all. */
+	for (i = 0; i < stuck_wrs; i++)
+		if (sends[i].send_flags & IBV_SEND_SIGNALED)
+			cq_push(i, IBV_WC_WR_FLUSH_ERR);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, t0 + 30 * s), 1);
+	assert_int_equal(nr_disconnects, 1);
+	assert_int_equal(nr_qp_errors, 1);
+	assert_true(q->teardown_forwarded);
+	assert_int_equal(q->state, NVT_RDMA_Q_DEAD);
+	assert_all_free(q);
+	assert_null(q->capped_head);
+	assert_int_equal(q->chunks_held, 0);
+	assert_int_equal(f->pool.nr_queues, 2);
+	assert_int_equal(f->io2->state, NVT_RDMA_Q_LIVE);
+	assert_pool_idle(f);
+	/* Asked once only. */
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, t0 + 60 * s), 0);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);	/* the deferred gone unlinks and frees it */
+	f->io = NULL;
+	assert_int_equal(f->rport.nr_queues, 2);
+	f->rport.queues = NULL;
+}
+
+/*
+ * The stall timer's rule: an idle queue never stalls, however long; one
+ * that completes something is seen afresh; one stuck is dropped 30 s after
+ * the first look that saw it stuck, not before.
+ */
+static void test_send_stall_timer(void **state)
+{
+	const uint64_t s = 1000000000ull;
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	rport_list(f);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 100 * s), 0);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 1000 * s), 0);
+
+	/* A read whose WRITE and SEND sit in the send queue. */
+	post_read(q, 1, 0, 8, 1);
+	assert_int_equal(nr_sends, 2);
+	assert_int_equal(atomic_load(&q->sends_posted) - atomic_load(&q->sends_done), 2);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2000 * s), 0);
+	assert_true(q->stall_seen);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2029 * s), 0);
+	/* The WRITE completes at last: progress; the SEND is looked at afresh. */
+	complete_wr(q, 0, IBV_WC_SUCCESS);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2030 * s), 0);
+	assert_false(q->stall_seen);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2031 * s), 0);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2060 * s), 0);
+	assert_int_equal(q->state, NVT_RDMA_Q_LIVE);
+	cq_push(1, IBV_WC_WR_FLUSH_ERR);
+	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2061 * s), 1);
+	assert_int_equal(q->state, NVT_RDMA_Q_DEAD);
+	assert_all_free(q);
+	assert_pool_idle(f);
+	/* The admin queue, idle all along, is untouched. */
+	assert_int_equal(f->admin->state, NVT_RDMA_Q_LIVE);
+	assert_false(f->admin->teardown_forwarded);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+	f->rport.queues = NULL;
+}
+
+/*
+ * Below the guarantee (80 chunks, three queues: caps of 33 add up to more
+ * than the pool), a queue at its cap still waits on its own: its oldest
+ * capped command joins the pool's line as soon as one of its own commands
+ * gives chunks back, and another queue at its cap does the same,
+ * independently. Nobody ever waits in the pool's line here.
+ */
+static void test_cap_waits_own_line(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q1, *q2;
+	struct nvt_rdma_req *r;
+	unsigned int i, wr_read;
+
+	connect_all(f);
+	q1 = f->io = io_queue(f, 1, 16, 16);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	assert_int_equal(nvt_rdma_queue_cap(q1), MAX_CMD);	/* (80 - 33) / 3 < 33 */
+
+	for (i = 0; i < 9; i++)
+		post_read(q1, i, i * 256, 256, (uint16_t)i);
+	assert_int_equal(nr_sends, 16);
+	assert_int_equal(q1->chunks_held, 32);
+	r = q1->capped_head;
+	assert_non_null(r);
+	assert_ptr_equal(r, q1->capped_tail);
+	assert_int_equal(r->req.cmd->common.cid, 8);
+	assert_int_equal(f->pool.nr_waiting, 0);
+
+	/* The other queue: a 1 MiB write fits (its READ goes out), a read after it would pass its cap. */
+	wr_read = post_write(q2, 1, 1, 4096, 2048, 50);
+	assert_int_equal(nr_sends, 17);
+	assert_int_equal(sends[wr_read].opcode, IBV_WR_RDMA_READ);
+	assert_int_equal(q2->chunks_held, 32);
+	post_read(q2, 2, 0, 256, 51);
+	assert_int_equal(nr_sends, 17);
+	assert_non_null(q2->capped_head);
+	assert_int_equal(f->pool.nr_waiting, 0);
+	assert_int_equal(f->pool.nr_free, 80 - 64);
+	assert_int_equal(f->pool.nr_capped, 2);
+
+	/* q1's first read is at the host: its chunks back, its capped read runs. */
+	complete_wr(q1, 0, IBV_WC_SUCCESS);
+	assert_null(q1->capped_head);
+	assert_int_equal(nr_sends, 19);
+	assert_int_equal(sends[17].opcode, IBV_WR_RDMA_WRITE);
+	assert_int_equal(sent_cqe(18)->cid, 8);
+	assert_int_equal(q1->chunks_held, 32);
+	assert_non_null(q2->capped_head);
+	/* q2's write data arrives: it answers, gives back 32 chunks, and its read runs. */
+	complete_wr(q2, wr_read, IBV_WC_SUCCESS);
+	assert_int_equal(nr_sends, 22);
+	assert_int_equal(sent_cqe(19)->cid, 50);
+	assert_int_equal(sc_of(19), 0);
+	assert_int_equal(sends[20].opcode, IBV_WR_RDMA_WRITE);
+	assert_int_equal(sent_cqe(21)->cid, 51);
+	assert_null(q2->capped_head);
+	complete_all();
+	assert_all_free(q1);
+	assert_all_free(q2);
+	assert_int_equal(q1->chunks_held + q2->chunks_held, 0);
+	assert_int_equal(f->pool.nr_waits, 0);
+	assert_pool_idle(f);
+}
+
+/* The Connect capsule of I/O queue @qid, its data fetched by RDMA READ, in RECV buffer @slot. */
+static void post_io_connect(struct fixture *f, struct nvt_rdma_queue *q, unsigned int slot,
+			    uint16_t qid, uint16_t cid)
+{
+	struct nvt_sqe sqe;
+
+	(void)f;
+	connect_sqe(&sqe, qid);
+	sqe.connect.cid = cid;
+	recv_capsule(q, slot, &sqe, NULL, 0);
+}
+
+/*
+ * Before its Fabrics Connect a queue can run nothing but Connect, whose
+ * data is one chunk: that is all it may hold. A host that pipelines
+ * Connects (and might never complete their SENDs) gets one at a time;
+ * once connected, the queue has its full share.
+ */
+static void test_unconnected_queue_one_chunk(void **state)
+{
+	struct nvmf_connect_data d = { .cntlid = 0 };
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	unsigned int i;
+
+	connect_all(f);
+	d.cntlid = htole16(f->cntlid);
+	strcpy(d.subsysnqn, TEST_NQN);
+	strcpy(d.hostnqn, TEST_HOST);
+	q = f->io = queue_create(f, 1, 8, 8);
+	assert_false(q->pool_connected);
+	assert_int_equal(f->pool.nr_connected, 1);
+	assert_int_equal(nvt_rdma_queue_cap(q), NVT_RDMA_CONNECT_CHUNKS);
+	for (i = 0; i < 4; i++)
+		post_io_connect(f, q, i, 1, (uint16_t)(20 + i));
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(sends[0].opcode, IBV_WR_RDMA_READ);
+	assert_int_equal(q->chunks_held, 1);
+	assert_int_equal(f->pool.nr_waiting, 0);
+	assert_int_equal(f->pool.nr_capped, 3);
+	/* The first Connect's data: it succeeds, the queue is connected, the next one runs. */
+	complete_read(q, 0, &d, sizeof(d));
+	assert_int_equal(sc_of(1), 0);
+	assert_int_equal(sent_cqe(1)->cid, 20);
+	assert_true(q->pool_connected);
+	assert_int_equal(f->pool.nr_connected, 2);
+	assert_true(nvt_rdma_queue_cap(q) > NVT_RDMA_CONNECT_CHUNKS);
+	assert_null(q->capped_head);
+	/* The other three Connects all got their chunk at once; each fails: the queue is connected. */
+	assert_int_equal(nr_sends, 5);
+	for (i = 2; i < 5; i++) {
+		assert_int_equal(sends[i].opcode, IBV_WR_RDMA_READ);
+		HCA_GIVES((void *)(uintptr_t)sends[i].sge[0].addr, sizeof(d));
+		memcpy((void *)(uintptr_t)sends[i].sge[0].addr, &d, sizeof(d));
+	}
+	complete_all();
+	for (i = 5; i < 8; i++)
+		assert_int_not_equal(sc_of(i), 0);
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
+/*
+ * More than NVT_RDMA_MAX_PENDING queues of one listener accepted and not
+ * Fabrics-connected: the next CONNECT_REQUEST is rejected with NO_RSC
+ * before anything is allocated for it. One of them connecting makes room;
+ * one going away does too.
+ */
+static void test_pending_connect_cap(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *pend[NVT_RDMA_MAX_PENDING];
+	struct nvt_rdma_cm_req creq = {
+		.qid = htole16(1), .hrqsize = htole16(32), .hsqsize = htole16(31),
+		.cntlid = htole16(1),
+	};
+	struct fake_conn *c = calloc(1, sizeof(*c));
+	struct rdma_cm_event ev;
+	unsigned int i;
+
+	c->id.verbs = &fake_ctx;
+	c->next = f->conns;
+	f->conns = c;
+	memset(&ev, 0, sizeof(ev));
+	ev.event = RDMA_CM_EVENT_CONNECT_REQUEST;
+	ev.id = &c->id;
+	ev.param.conn.private_data = &creq;
+	ev.param.conn.private_data_len = sizeof(creq);
+
+	/* Under the cap: it gets as far as the device (which the fake fails). */
+	assert_true(nvt_rdma_handle_connect(&f->rport, &ev));
+	assert_int_equal(nr_query_device, 1);
+	assert_int_equal(last_reject_sts, NVT_RDMA_CM_NO_RSC);
+
+	/* NVT_RDMA_MAX_PENDING queues accepted, none Fabrics-connected. */
+	for (i = 0; i < NVT_RDMA_MAX_PENDING; i++) {
+		pend[i] = calloc(1, sizeof(*pend[i]));
+		pend[i]->rport = &f->rport;
+		atomic_init(&pend[i]->connected, false);
+		pend[i]->pending = true;
+		pend[i]->next = f->rport.queues;
+		f->rport.queues = pend[i];
+		f->rport.nr_queues++;
+		f->rport.nr_pending++;
+	}
+	nr_query_device = nr_rejects = 0;
+	assert_true(nvt_rdma_handle_connect(&f->rport, &ev));
+	assert_int_equal(nr_rejects, 1);
+	assert_int_equal(last_reject_sts, NVT_RDMA_CM_NO_RSC);
+	assert_int_equal(nr_query_device, 0);		/* nothing of it was looked at or made */
+	/* A malformed one still gets its own status. */
+	creq.hsqsize = 0;
+	assert_true(nvt_rdma_handle_connect(&f->rport, &ev));
+	assert_int_equal(last_reject_sts, NVT_RDMA_CM_INVALID_HSQSIZE);
+	creq.hsqsize = htole16(31);
+
+	/* One of them sent its Fabrics Connect: room for one more. */
+	atomic_store(&pend[7]->connected, true);
+	assert_true(nvt_rdma_handle_connect(&f->rport, &ev));
+	assert_int_equal(nr_query_device, 1);
+	assert_int_equal(f->rport.nr_pending, NVT_RDMA_MAX_PENDING - 1);
+	assert_false(pend[7]->pending);
+	/* Full again (as if it had been accepted), until one goes away. */
+	f->rport.nr_pending++;
+	pend[7]->pending = true;
+	atomic_store(&pend[7]->connected, false);
+	assert_true(nvt_rdma_handle_connect(&f->rport, &ev));
+	assert_int_equal(nr_query_device, 1);
+	nvt_rdma_queue_unlink(pend[3]);
+	assert_int_equal(f->rport.nr_pending, NVT_RDMA_MAX_PENDING - 1);
+	assert_true(nvt_rdma_handle_connect(&f->rport, &ev));
+	assert_int_equal(nr_query_device, 2);
+	/* The tick brings the count up to date as well. */
+	atomic_store(&pend[9]->connected, true);
+	nvt_rdma_port_count_pending(&f->rport);
+	assert_int_equal(f->rport.nr_pending, NVT_RDMA_MAX_PENDING - 2);
+
+	for (i = 0; i < NVT_RDMA_MAX_PENDING; i++)
+		free(pend[i]);
+	f->rport.queues = NULL;
+}
+
+/* A data pool of a device, as nvt_rdma_dev_find_get() makes one (no verbs objects in the fake). */
+static struct nvt_rdma_dev *dev_fake(struct ibv_context *verbs, struct nvt_poll_group *pg,
+				     unsigned int refs)
+{
+	struct nvt_rdma_dev *d = calloc(1, sizeof(*d));
+
+	assert_int_equal(nvt_rdma_pool_init(&d->pool, aligned_alloc(4096, 4 * NVT_RDMA_CHUNK), 4), 0);
+	d->verbs = verbs;
+	d->pg = pg;
+	d->refs = refs;
+	d->next = nvt_rdma_devs;
+	nvt_rdma_devs = d;
+	return d;
+}
+
+static bool dev_listed(const struct nvt_rdma_dev *d)
+{
+	for (const struct nvt_rdma_dev *p = nvt_rdma_devs; p; p = p->next)
+		if (p == d)
+			return true;
+	return false;
+}
+
+/*
+ * DEVICE_REMOVAL: the device's pools no queue uses go at once, the one a
+ * queue still uses goes with that queue, before its cm_id (librdmacm may
+ * close the removed device's context with it), and none is handed to a new
+ * queue meanwhile. Another device's pool stays.
+ */
+static void test_device_removal_frees_pools(void **state)
+{
+	static struct ibv_context gone_ctx, other_ctx;
+	struct fixture *f = *state;
+	struct nvt_rdma_dev *used, *other, *got = NULL;
+	struct nvt_rdma_queue *q;
+	struct fake_conn *c;
+
+	connect_all(f);
+	used = dev_fake(&gone_ctx, f->tgt->pg, 1);
+	dev_fake(&gone_ctx, (struct nvt_poll_group *)f, 0);	/* another poll group's, idle */
+	other = dev_fake(&other_ctx, f->tgt->pg, 0);
+	q = f->io = io_queue(f, 1, 8, 8);
+	q->dev = used;
+	c = container_of(q->cm_id, struct fake_conn, id);
+	c->id.verbs = &gone_ctx;
+
+	nvt_rdma_devs_removed(&gone_ctx);
+	assert_true(used->removed);
+	assert_true(dev_listed(used));
+	assert_true(dev_listed(other));
+	assert_ptr_equal(nvt_rdma_devs, other);		/* the idle one of that device is gone */
+	assert_ptr_equal(other->next, used);
+	/* A new queue on the device would not get the removed pool (the fake PD fails). */
+	assert_true(nvt_rdma_dev_find_get(&gone_ctx, f->tgt->pg, f->tgt, &got) < 0);
+	assert_null(got);
+	assert_int_equal(used->refs, 1);
+
+	/* Its queue goes (DEVICE_REMOVAL brings the teardown): the pool before the cm_id. */
+	nvt_rdma_queue_teardown(q);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+	assert_int_equal(removed_devs_at_destroy, 0);
+	assert_ptr_equal(nvt_rdma_devs, other);
+	assert_null(other->next);
+	nvt_rdma_devs_destroy();
+	assert_null(nvt_rdma_devs);
+}
+
+/* A fused Compare (first) or Write (second) of 8 blocks at LBA 0, keyed 4 KiB, in RECV buffer @slot. */
+static void post_fused(struct nvt_rdma_queue *q, unsigned int slot, bool first, uint16_t cid)
+{
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_rw(&sqe, first ? nvme_cmd_compare : nvme_cmd_write, 1, 0, 8);
+	sqe.common.flags |= first ? NVT_FUSE_FIRST : NVT_FUSE_SECOND;
+	sqe.common.cid = cid;
+	keyed(&sqe, first ? 0x7000 : 0x8000, 4096, 0x500 + cid);
+	recv_capsule(q, slot, &sqe, NULL, 0);
+}
+
+/*
+ * A fused Compare whose data is in (executed, waiting for its Write) holds
+ * a slot and a chunk. Its Write dies with the queue: its READ flushes,
+ * it fails its data (READ error), or it was still waiting for chunks.
+ * Each time the Write leaves through the completion funnel, so the core
+ * fails the Compare with it and both slots and their chunks come back,
+ * instead of the Compare waiting for ever past the queue's memory.
+ */
+static void fused_write_dies(struct fixture *f, int how)
+{
+	uint8_t data[4096];
+	struct nvt_rdma_queue *q;
+	struct nvt_rdma_req *cmp;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	if (how == 2)
+		pool_create(f, 1);
+	memset(data, 0x5a, sizeof(data));
+	post_fused(q, 1, true, 1);
+	assert_int_equal(nr_sends, 1);
+	cmp = slot_of(sends[0].wr_id);
+	complete_read(q, 0, data, sizeof(data));
+	assert_int_equal(nr_sends, 1);			/* no response yet: it waits for its Write */
+	assert_int_equal(cmp->state, NVT_RDMA_REQ_EXECUTING);
+	assert_int_equal(cmp->nr_chunks, 1);
+	post_fused(q, 2, false, 2);
+	switch (how) {
+	case 0:		/* the host goes away during the Write's READ */
+		assert_int_equal(nr_sends, 2);
+		cq_push(1, IBV_WC_WR_FLUSH_ERR);
+		nvt_rdma_queue_teardown(q);
+		break;
+	case 1:		/* the Write's data cannot be fetched (bad rkey) */
+		assert_int_equal(nr_sends, 2);
+		complete_wr(q, 1, IBV_WC_REM_ACCESS_ERR);
+		assert_int_equal(q->state, NVT_RDMA_Q_DISCONNECTING);
+		assert_int_equal(nr_sends, 2);		/* nothing is answered on a dying queue */
+		assert_all_free(q);
+		assert_pool_idle(f);
+		nvt_rdma_queue_teardown(q);
+		break;
+	case 2:		/* the Write waits for a chunk when the host goes away */
+		assert_int_equal(nr_sends, 1);
+		assert_int_equal(f->pool.nr_waiting, 1);
+		nvt_rdma_queue_teardown(q);
+		break;
+	}
+	assert_int_equal(cmp->state, NVT_RDMA_REQ_FREE);
+	assert_all_free(q);
+	assert_pool_idle(f);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
+static void test_fused_write_flushed(void **state)
+{
+	fused_write_dies(*state, 0);
+}
+
+static void test_fused_write_read_error(void **state)
+{
+	fused_write_dies(*state, 1);
+}
+
+static void test_fused_write_waiting(void **state)
+{
+	fused_write_dies(*state, 2);
+}
+
+/*
+ * A fused Compare and Write of 1 MiB (256 blocks of 4 KiB, ACWU) on a queue
+ * whose cap is 33 chunks: the Compare, executed, holds 32 until its Write
+ * has run, so the Write must not wait at the cap for them. It goes to the
+ * pool's line instead; both complete.
+ */
+static void test_fused_pair_past_cap(void **state)
+{
+	static uint8_t data[1u << 20];
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_sqe sqe;
+	unsigned int i;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	assert_int_equal(nvt_rdma_queue_cap(q), MAX_CMD);
+	memset(data, 0, sizeof(data));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_compare, 3, 0, 256);
+	sqe.common.flags |= NVT_FUSE_FIRST;
+	sqe.common.cid = 1;
+	keyed(&sqe, 0x1000000, sizeof(data), 0x61);
+	recv_capsule(q, 1, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, 1);
+	complete_read(q, 0, data, sizeof(data));
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(q->chunks_held, 32);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 3, 0, 256);
+	sqe.common.flags |= NVT_FUSE_SECOND;
+	sqe.common.cid = 2;
+	keyed(&sqe, 0x2000000, sizeof(data), 0x62);
+	recv_capsule(q, 2, &sqe, NULL, 0);
+	assert_null(q->capped_head);
+	assert_int_equal(nr_sends, 2);
+	assert_int_equal(sends[1].opcode, IBV_WR_RDMA_READ);
+	assert_int_equal(q->chunks_held, 64);		/* past its cap by the Write */
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)i;
+	complete_read(q, 1, data, sizeof(data));
+	assert_int_equal(nr_sends, 4);
+	assert_int_equal(sent_cqe(2)->cid, 1);
+	assert_int_equal(sc_of(2), 0);
+	assert_int_equal(sent_cqe(3)->cid, 2);
+	assert_int_equal(sc_of(3), 0);
+	complete_all();
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
+/*
+ * Flushes come back in any order across the receive and send queues (in
+ * order within the send queue): RECVs between a read's WRITE and SEND and
+ * a write's READ. Every slot and chunk returns, no flushed capsule buffer
+ * is reposted, no capsule is looked at.
+ */
+static void test_flush_any_order(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	unsigned int recvs;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	post_read(q, 1, 0, 8, 1);
+	post_write(q, 2, 1, 8, 8, 2);
+	assert_int_equal(nr_sends, 3);
+	recvs = nr_recvs;
+	/* The host is gone: the QP in error flushes everything it holds. */
+	f->io->state = NVT_RDMA_Q_DISCONNECTING;
+	f->io->disconnect_sent = true;
+	cq_push_recv(q, 3);
+	cq_push(0, IBV_WC_WR_FLUSH_ERR);
+	cq_push_recv(q, 4);
+	cq_push_recv(q, 0);
+	cq_push(1, IBV_WC_WR_FLUSH_ERR);
+	cq_push_recv(q, 5);
+	cq_push(2, IBV_WC_WR_FLUSH_ERR);
+	cq_push_recv(q, 6);
+	nvt_rdma_poll_cq(q);
+	assert_all_free(q);
+	assert_pool_idle(f);
+	assert_int_equal(nr_recvs, recvs);
+	assert_int_equal(nr_sends, 3);
+	nvt_rdma_queue_teardown(q);
+	assert_all_free(q);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
+/*
+ * Capsules parked before ESTABLISHED, then the host goes away instead:
+ * teardown forgets them (their buffers go with the QP, nothing parsed),
+ * and an ESTABLISHED that comes late runs none of them.
+ */
+static void test_teardown_before_established(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	q->state = NVT_RDMA_Q_CONNECTING;
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 8);
+	keyed(&sqe, 0x1000, 4096, 1);
+	recv_capsule(q, 1, &sqe, NULL, 0);
+	recv_capsule(q, 2, &sqe, NULL, 0);
+	assert_int_equal(q->nr_parked, 2);
+	nvt_rdma_queue_teardown(q);
+	assert_int_equal(q->nr_parked, 0);
+	assert_null(q->parked_head);
+	nvt_rdma_queue_established(q);
+	assert_int_equal(q->state, NVT_RDMA_Q_DEAD);
+	assert_int_equal(nr_sends, 0);
+	assert_all_free(q);
+	assert_pool_idle(f);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1453,6 +2181,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_overrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stuck_sends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_queue_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stuck_queue_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_stall_timer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cap_waits_own_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unconnected_queue_one_chunk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending_connect_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_removal_frees_pools, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fused_write_flushed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fused_write_read_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fused_write_waiting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fused_pair_past_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_any_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_teardown_before_established, setup, teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);

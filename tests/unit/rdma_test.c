@@ -292,6 +292,55 @@ static void test_pool(void **state)
 	nvt_rdma_pool_fini(&p);
 }
 
+/*
+ * The per-queue cap, nvt_rdma_pool_cap(), at the default numbers: a 64 MiB
+ * pool (P = 2048 chunks), 1 MiB max_io_size (M = 33). While the caps fit,
+ * they add up to at most P - M; a queue always may have its largest command.
+ */
+static void test_pool_cap(void **state)
+{
+	const uint32_t m = nvt_rdma_max_chunks(NVT_MAX_IO_SIZE_DEFAULT);
+	struct nvt_rdma_pool p;
+
+	assert_int_equal(m, 33);
+	memset(&p, 0, sizeof(p));
+	p.nr_chunks = NVT_RDMA_POOL_SIZE / NVT_RDMA_CHUNK;
+	p.max_cmd = m;
+	assert_int_equal(p.nr_chunks, 2048);
+	/* Not Fabrics-connected: a Connect's data, nothing more. */
+	assert_int_equal(nvt_rdma_pool_cap(&p, false, m), NVT_RDMA_CONNECT_CHUNKS);
+	p.nr_queues = p.nr_connected = 1;
+	assert_int_equal(nvt_rdma_pool_cap(&p, true, m), 2015);
+	p.nr_queues = p.nr_connected = 2;
+	assert_int_equal(nvt_rdma_pool_cap(&p, true, m), 1007);
+	p.nr_queues = p.nr_connected = 16;
+	assert_int_equal(nvt_rdma_pool_cap(&p, true, m), 125);
+	for (uint32_t n = 1; n <= 61; n++) {
+		p.nr_queues = p.nr_connected = n;
+		assert_true(nvt_rdma_pool_cap(&p, true, m) >= m);
+		assert_true((uint64_t)n * nvt_rdma_pool_cap(&p, true, m) <= p.nr_chunks - m);
+	}
+	/* Past 61 queues every queue keeps one largest command. */
+	p.nr_queues = p.nr_connected = 62;
+	assert_int_equal(nvt_rdma_pool_cap(&p, true, m), m);
+	p.nr_queues = p.nr_connected = 1000;
+	assert_int_equal(nvt_rdma_pool_cap(&p, true, m), m);
+	/* Queues not yet connected hold one chunk each, set aside from the share. */
+	p.nr_queues = 16 + 129;
+	p.nr_connected = 16;
+	assert_int_equal(nvt_rdma_pool_cap(&p, true, m), (2048 - 33 - 129) / 16);
+	assert_true(16 * nvt_rdma_pool_cap(&p, true, m) + 129 <= p.nr_chunks - m);
+	/* A queue's own largest command counts when the pool does not know one bigger. */
+	p.max_cmd = 0;
+	p.nr_queues = p.nr_connected = 100;
+	assert_int_equal(nvt_rdma_pool_cap(&p, true, 264), 264);
+	/* A pool smaller than that (unit tests): the queue's largest command still. */
+	p.nr_chunks = 4;
+	assert_int_equal(nvt_rdma_pool_cap(&p, true, m), m);
+	p.nr_queues = p.nr_connected = 0;
+	assert_int_equal(nvt_rdma_pool_cap(&p, true, m), m);
+}
+
 /* A slot holding chunks 5, 2, 7, ... of a pool: what the core sees as data and PI scratch. */
 static void test_plan_layout(void **state)
 {
@@ -398,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_map_sgl),
 		cmocka_unit_test(test_map_sgl_edges),
 		cmocka_unit_test(test_pool),
+		cmocka_unit_test(test_pool_cap),
 		cmocka_unit_test(test_plan_layout),
 	};
 

@@ -24,6 +24,27 @@
 #define NVT_RDMA_STOP_MS	5000	/* how long shutdown waits for hosts to let go */
 #define NVT_RDMA_CONNECT_MS	10000	/* an accepted queue must be Fabrics-connected by then */
 #define NVT_RDMA_TICK_MS	1000	/* how often the main loop looks for queues that are not */
+/*
+ * A send queue with work outstanding that completes none of it for this
+ * long belongs to a host that stopped taking our SENDs (RNR retries are
+ * endless) or answering our READs: the queue is dropped, and what it held
+ * of the pool comes back. Hosts ACK in microseconds; 30 s is far beyond
+ * any retry a live link does.
+ */
+#define NVT_RDMA_SEND_STALL_MS	30000
+/*
+ * Queues of one listener accepted and not yet Fabrics-connected, at most;
+ * beyond, CONNECT_REQUESTs are rejected (NO_RSC). Each costs a QP and up to
+ * ~1.2 MiB (see Memory below) for as long as NVT_RDMA_CONNECT_MS x 2. A
+ * Linux host CM-connects all its I/O queues before it sends the first
+ * Fabrics Connect on any of them, so the cap must take one host's full set
+ * (NVT_MAX_IO_QUEUES plus its admin queue): at most ~155 MiB per listener
+ * at the default max_io_size. Such queues hold one chunk each at most
+ * (NVT_RDMA_CONNECT_CHUNKS).
+ */
+#define NVT_RDMA_MAX_PENDING	(NVT_MAX_IO_QUEUES + 1)
+_Static_assert(sizeof(struct nvmf_connect_data) <= NVT_RDMA_CONNECT_CHUNKS * NVT_RDMA_CHUNK,
+	       "a Connect's data fits what a queue not yet connected may hold");
 
 /*
  * Memory. A queue of depth D (D RECVs, D request slots) owns no data
@@ -34,10 +55,13 @@
  * an admin queue (D = 32): 0.3 MiB. It was 17.5 MiB and 4.4 MiB with a
  * 128 KiB data buffer and PI scratch per slot. Data and PI scratch come
  * from one registered pool per (RDMA device, poll group) that has queues,
- * made with its first queue and kept until the last listener stops:
+ * made with its first queue and kept until the last listener stops (or
+ * its device goes, nvt_rdma_devs_removed()):
  * NVT_RDMA_POOL_SIZE (64 MiB) for an I/O poll group, NVT_RDMA_ADMIN_POOL_SIZE
  * (4 MiB) for the main loop's admin queues, each at least the largest
- * command of any listener.
+ * command of any listener. No queue holds more of its pool than its cap
+ * (nvt_rdma_pool_cap(), rdma_internal.h): one whose host stalls cannot
+ * starve the others, and the send-stall timeout gives its share back.
  */
 
 enum nvt_rdma_queue_state {
@@ -60,6 +84,7 @@ struct nvt_rdma_dev {
 	struct ibv_pd *pd;
 	struct ibv_mr *mr;			/* over all of pool.base */
 	unsigned int refs;			/* queues using it; main loop only */
+	bool removed;				/* DEVICE_REMOVAL: freed with its last queue */
 	struct nvt_rdma_pool pool;
 };
 
@@ -102,16 +127,30 @@ struct nvt_rdma_queue {
 	unsigned int posted_recvs;		/* RECVs the HCA holds */
 	unsigned int posted_sends;		/* signaled send-queue WRs not yet completed */
 	unsigned int sq_used;			/* send-queue WRs, signaled or not, not yet retired */
+	/* Its share of the pool (nvt_rdma_pool_cap()); owner only. */
+	uint32_t chunks_held;			/* by its slots */
+	uint32_t chunks_queued;			/* needed by its requests in the pool's line */
+	struct nvt_rdma_req *capped_head;	/* NEED_BUFFER at its cap, oldest first */
+	struct nvt_rdma_req *capped_tail;
+	bool pool_counted;			/* in pool->nr_queues */
+	bool pool_connected;			/* in pool->nr_connected */
 	bool disconnect_sent;
 	bool send_with_inv;			/* the device really implements SEND_WITH_INV */
 	struct nvt_poll_group *pg;		/* owns the CQ, the request slots and the pool */
 	struct nvt_pg_watch cq_watch;
 	bool cq_watched;			/* cq_watch is in q->pg's epoll set */
 	atomic_bool connected;			/* Fabrics Connect done: owner sets, main loop reads */
+	char hostnqn[NVT_NQN_MAX + 1];		/* for logs: written once before connected is set */
+	/* Signaled send-queue WRs ever posted and completed: owner writes, the stall check reads. */
+	_Atomic uint64_t sends_posted, sends_done;
 	/* Hand-offs between the main loop (CM, cm_id, memory) and the owner. */
 	bool teardown_forwarded;		/* main loop only */
 	uint64_t accepted_ns;			/* main loop only */
 	bool connect_late;			/* main loop only: asked to leave for want of Connect */
+	bool pending;				/* main loop only: counted in rport->nr_pending */
+	uint64_t stall_done;			/* main loop only: sends_done at the last look */
+	uint64_t stall_since;			/* main loop only: first look that saw it stuck */
+	bool stall_seen;			/* main loop only: stall_since is set */
 	struct nvt_pg_msg established_msg;	/* main -> owner */
 	struct nvt_pg_msg teardown_msg;		/* main -> owner */
 	struct nvt_pg_deferred gone_work;	/* owner, after its batch */
@@ -126,6 +165,7 @@ struct nvt_rdma_port {
 	struct nvt_pg_watch tick_watch;		/* NVT_RDMA_TICK_MS timerfd */
 	struct nvt_rdma_queue *queues;
 	unsigned int nr_queues;
+	unsigned int nr_pending;		/* queues not yet seen Fabrics-connected */
 };
 
 static void nvt_rdma_queue_response(struct nvt_req *req);
@@ -196,6 +236,26 @@ static int nvt_rdma_queue_size(struct nvt_rdma_queue *q, int max_sge, int max_sg
 
 /* ---- posting work requests ---- */
 
+/*
+ * The owner is the only writer of the send counters: a plain load and a
+ * store publish them (no locked add on the I/O path). Release, so that the
+ * stall check, which reads sends_done first, never sees more completed
+ * than posted.
+ */
+static void nvt_rdma_publish_sends(_Atomic uint64_t *counter, unsigned int n)
+{
+	if (n)
+		atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n,
+				      memory_order_release);
+}
+
+/* One signaled send-queue WR completed (or flushed). */
+static void nvt_rdma_send_done(struct nvt_rdma_queue *q)
+{
+	q->posted_sends--;
+	nvt_rdma_publish_sends(&q->sends_done, 1);
+}
+
 static int nvt_rdma_post_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
 {
 	struct ibv_sge sge = {
@@ -229,6 +289,7 @@ static int nvt_rdma_post_send(struct nvt_rdma_queue *q, struct ibv_send_wr *firs
 			      unsigned int n, unsigned int *posted)
 {
 	struct ibv_send_wr *bad = NULL;
+	unsigned int signaled = 0;
 	int ret;
 
 	*posted = 0;
@@ -243,8 +304,10 @@ static int nvt_rdma_post_send(struct nvt_rdma_queue *q, struct ibv_send_wr *firs
 		(*posted)++;
 		q->sq_used++;
 		if (wr->send_flags & IBV_SEND_SIGNALED)
-			q->posted_sends++;
+			signaled++;
 	}
+	q->posted_sends += signaled;
+	nvt_rdma_publish_sends(&q->sends_posted, signaled);
 	return -ret;
 }
 
@@ -312,10 +375,25 @@ static void nvt_rdma_req_move(struct nvt_rdma_req *r, enum nvt_rdma_req_state ne
 /* The command's chunks go back: only once the HCA is done with them. */
 static void nvt_rdma_req_release(struct nvt_rdma_req *r)
 {
+	struct nvt_rdma_queue *q = r->queue;
+
 	if (!r->nr_chunks)
 		return;
-	nvt_rdma_pool_put(r->queue->pool, r->chunks, r->nr_chunks);
+	nvt_rdma_pool_put(q->pool, r->chunks, r->nr_chunks);
+	q->chunks_held -= r->nr_chunks;
 	r->nr_chunks = 0;
+}
+
+/* The command takes the chunks it needs. Return: false if the pool is short. */
+static bool nvt_rdma_req_take(struct nvt_rdma_req *r)
+{
+	struct nvt_rdma_queue *q = r->queue;
+
+	if (!nvt_rdma_pool_get(q->pool, r->chunks, r->need))
+		return false;
+	r->nr_chunks = r->need;
+	q->chunks_held += r->need;
+	return true;
 }
 
 /* The slot goes back to the free list, and what it held with it. */
@@ -346,6 +424,20 @@ static void nvt_rdma_queue_disconnect(struct nvt_rdma_queue *q)
 	rdma_disconnect(q->cm_id);
 }
 
+/*
+ * A parsed command its queue will not run (the queue is going away, or the
+ * host's data never came). It still leaves through the completion funnel:
+ * the core must let go of it too, or a fused partner already executed
+ * would wait for it for ever, its slot and chunks with it, past the
+ * queue's memory. The queue is not LIVE (made so here if need be), so
+ * queue_response sends nothing and returns the slot.
+ */
+static void nvt_rdma_req_drop(struct nvt_rdma_req *r, uint16_t status)
+{
+	nvt_rdma_queue_disconnect(r->queue);
+	nvt_req_complete(&r->req, status);
+}
+
 /* A parsed command holding the chunks it needs: fetch the host's data, or run it. */
 static void nvt_rdma_req_go(struct nvt_rdma_req *r)
 {
@@ -368,36 +460,20 @@ static void nvt_rdma_req_go(struct nvt_rdma_req *r)
 	nvt_warn_ratelimited("qid %u: cannot post RDMA READ: %s", q->sq.qid, strerror(-ret));
 	/* What did get posted may still write into the chunks: then the slot waits for the QP to go. */
 	if (!posted)
-		nvt_rdma_req_put(r);
-	nvt_rdma_queue_disconnect(q);
+		nvt_rdma_req_drop(r, NVT_ST_DATA_XFER);
+	else
+		nvt_rdma_queue_disconnect(q);
 }
 
-/* Parsed: take the chunks it needs, or wait in line for them. */
-static void nvt_rdma_req_start(struct nvt_rdma_req *r)
+/* How many chunks @q may hold now (nvt_rdma_pool_cap()). */
+static uint32_t nvt_rdma_queue_cap(const struct nvt_rdma_queue *q)
 {
-	struct nvt_rdma_queue *q = r->queue;
-	struct nvt_rdma_pool *pool = q->pool;
+	return nvt_rdma_pool_cap(q->pool, q->pool_connected, q->max_chunks);
+}
 
-	nvt_rdma_req_plan(r);
-	if (!r->need) {
-		nvt_rdma_req_go(r);
-		return;
-	}
-	/* Pools hold the largest command of every listener: this is a bug, not a host. */
-	if (r->need > q->max_chunks || r->need > pool->nr_chunks) {
-		nvt_warn_ratelimited("qid %u: a command needs %u data chunks, more than there are",
-				     q->sq.qid, r->need);
-		nvt_rdma_req_move(r, NVT_RDMA_REQ_EXECUTING);
-		nvt_req_complete(&r->req, NVT_ST_INTERNAL);
-		return;
-	}
-	/* First come, first served: none overtakes a command already waiting, however small. */
-	if (!pool->wait_head && nvt_rdma_pool_get(pool, r->chunks, r->need)) {
-		r->nr_chunks = r->need;
-		nvt_rdma_req_go(r);
-		return;
-	}
-	nvt_rdma_req_move(r, NVT_RDMA_REQ_NEED_BUFFER);
+/* @r joins the pool's line; what it needs counts against its queue's cap from now on. */
+static void nvt_rdma_pool_enqueue(struct nvt_rdma_pool *pool, struct nvt_rdma_req *r)
+{
 	r->next = NULL;
 	if (pool->wait_tail)
 		pool->wait_tail->next = r;
@@ -405,13 +481,66 @@ static void nvt_rdma_req_start(struct nvt_rdma_req *r)
 		pool->wait_head = r;
 	pool->wait_tail = r;
 	pool->nr_waiting++;
+	r->queue->chunks_queued += r->need;
+}
+
+/* Parsed: take the chunks it needs, or wait for them: at its queue's cap, or in the pool's line. */
+static void nvt_rdma_req_start(struct nvt_rdma_req *r)
+{
+	struct nvt_rdma_queue *q = r->queue;
+	struct nvt_rdma_pool *pool = q->pool;
+	uint32_t cap;
+
+	nvt_rdma_req_plan(r);
+	if (!r->need) {
+		nvt_rdma_req_go(r);
+		return;
+	}
+	cap = nvt_rdma_queue_cap(q);
+	/*
+	 * Pools hold the largest command of every listener, and a queue's cap
+	 * its own (before Connect, a Connect's): this is a bug, not a host.
+	 */
+	if (r->need > q->max_chunks || r->need > pool->nr_chunks || r->need > cap) {
+		nvt_warn_ratelimited("qid %u: a command needs %u data chunks, more than there are",
+				     q->sq.qid, r->need);
+		nvt_rdma_req_move(r, NVT_RDMA_REQ_EXECUTING);
+		nvt_req_complete(&r->req, NVT_ST_INTERNAL);
+		return;
+	}
+	/*
+	 * Past its cap it waits behind its own queue's earlier commands, not in
+	 * the pool's line: a queue whose host stalls holds up only itself. A
+	 * fused Write is not capped: its Compare, executed, holds its chunks
+	 * until the Write has run, so waiting for them would wait for ever.
+	 */
+	if (!(r->req.flags & NVT_REQ_FUSED_SECOND) &&
+	    (q->capped_head || q->chunks_held + q->chunks_queued + r->need > cap)) {
+		nvt_rdma_req_move(r, NVT_RDMA_REQ_NEED_BUFFER);
+		r->next = NULL;
+		if (q->capped_tail)
+			q->capped_tail->next = r;
+		else
+			q->capped_head = r;
+		q->capped_tail = r;
+		pool->nr_capped++;
+		return;
+	}
+	/* First come, first served: none overtakes a command already waiting, however small. */
+	if (!pool->wait_head && nvt_rdma_req_take(r)) {
+		nvt_rdma_req_go(r);
+		return;
+	}
+	nvt_rdma_req_move(r, NVT_RDMA_REQ_NEED_BUFFER);
+	nvt_rdma_pool_enqueue(pool, r);
 	pool->nr_waits++;
 }
 
 /*
  * Chunks came back: start the waiting commands, oldest first, while the
- * oldest fits. Runs only where no command of the pool is half-way through
- * a move (completion handlers, teardown), never from queue_response, which
+ * oldest fits; one whose queue is going away leaves the line without
+ * chunks. Runs only where no command of the pool is half-way through a
+ * move (completion handlers, teardown), never from queue_response, which
  * runs inside the core.
  */
 static void nvt_rdma_pool_resume(struct nvt_rdma_pool *pool)
@@ -421,32 +550,57 @@ static void nvt_rdma_pool_resume(struct nvt_rdma_pool *pool)
 	if (pool->resuming)
 		return;
 	pool->resuming = true;
-	while ((r = pool->wait_head) && r->need <= pool->nr_free) {
+	while ((r = pool->wait_head) &&
+	       (r->queue->state != NVT_RDMA_Q_LIVE || r->need <= pool->nr_free)) {
 		pool->wait_head = r->next;
 		if (!pool->wait_head)
 			pool->wait_tail = NULL;
 		pool->nr_waiting--;
 		r->next = NULL;
-		nvt_rdma_pool_get(pool, r->chunks, r->need);
-		r->nr_chunks = r->need;
-		/* Its queue is going away: the slot simply goes back. */
+		r->queue->chunks_queued -= r->need;
 		if (r->queue->state != NVT_RDMA_Q_LIVE) {
-			nvt_rdma_req_put(r);
+			nvt_rdma_req_drop(r, NVT_ST_ABORT_SQ);
 			continue;
 		}
+		nvt_rdma_req_take(r);
 		nvt_rdma_req_go(r);
 	}
 	pool->resuming = false;
 }
 
-/* Teardown: the queue's waiting commands leave the line; they hold nothing the HCA has. */
-static void nvt_rdma_pool_unwait_queue(struct nvt_rdma_pool *pool, struct nvt_rdma_queue *q)
+/*
+ * Some of @q's own chunks came back: its commands waiting at its cap join
+ * the pool's line, oldest first, while they fit under it again. Where
+ * nvt_rdma_pool_resume() may run, and followed by it.
+ */
+static void nvt_rdma_queue_uncap(struct nvt_rdma_queue *q)
 {
-	struct nvt_rdma_req **pp = &pool->wait_head, *prev = NULL;
+	uint32_t cap = nvt_rdma_queue_cap(q);
+	struct nvt_rdma_req *r;
 
-	while (*pp) {
-		struct nvt_rdma_req *r = *pp;
+	while (q->state == NVT_RDMA_Q_LIVE && (r = q->capped_head) &&
+	       q->chunks_held + q->chunks_queued + r->need <= cap) {
+		q->capped_head = r->next;
+		if (!q->capped_head)
+			q->capped_tail = NULL;
+		nvt_rdma_pool_enqueue(q->pool, r);
+	}
+}
 
+/*
+ * Teardown: the queue's waiting commands leave the pool's line and its
+ * own; they hold nothing the HCA has. Collected first, then dropped:
+ * returning a slot reuses its ->next, and a drop completes nothing else
+ * of the list (a fused partner that is waiting too is only marked).
+ */
+static void nvt_rdma_queue_unwait(struct nvt_rdma_queue *q)
+{
+	struct nvt_rdma_pool *pool = q->pool;
+	struct nvt_rdma_req **pp = &pool->wait_head, *prev = NULL, *list, *r;
+
+	list = q->capped_head;
+	q->capped_head = q->capped_tail = NULL;
+	while ((r = *pp)) {
 		if (r->queue != q) {
 			prev = r;
 			pp = &r->next;
@@ -456,31 +610,52 @@ static void nvt_rdma_pool_unwait_queue(struct nvt_rdma_pool *pool, struct nvt_rd
 		if (pool->wait_tail == r)
 			pool->wait_tail = prev;
 		pool->nr_waiting--;
-		nvt_rdma_req_put(r);
+		q->chunks_queued -= r->need;
+		r->next = list;
+		list = r;
 	}
+	while ((r = list)) {
+		list = r->next;
+		nvt_rdma_req_drop(r, NVT_ST_ABORT_SQ);
+	}
+}
+
+/* Its first response after its Fabrics Connect: its full share of the pool; the main loop is told. */
+static void nvt_rdma_queue_connected(struct nvt_rdma_queue *q)
+{
+	_Static_assert(sizeof(q->hostnqn) == sizeof(q->sq.ctrl->hostnqn), "host NQN sizes");
+
+	if (q->sq.ctrl) {
+		memcpy(q->hostnqn, q->sq.ctrl->hostnqn, sizeof(q->hostnqn));
+		q->hostnqn[sizeof(q->hostnqn) - 1] = '\0';
+	}
+	q->pool_connected = true;
+	if (q->pool_counted)
+		q->pool->nr_connected++;
+	atomic_store_explicit(&q->connected, true, memory_order_release);
 }
 
 static void nvt_rdma_queue_response(struct nvt_req *req)
 {
 	struct nvt_rdma_req *r = container_of(req, struct nvt_rdma_req, req);
 	struct nvt_rdma_queue *q = r->queue;
-	struct ibv_sge cqe_sge = {
-		.addr = (uintptr_t)r->cqe,
-		.length = sizeof(*r->cqe),
-		.lkey = q->cqe_mr->lkey,
-	};
+	struct ibv_sge cqe_sge;
 	struct ibv_send_wr *send;
 	unsigned int n = 0, posted = 0;
 	bool write_data;
 	int ret;
 
-	/* A queue that is going away sends nothing: the slot is simply returned. */
+	/*
+	 * A queue that is going away sends nothing: the slot is simply
+	 * returned. Its verbs objects may be gone already (a command dropped
+	 * after the QP): nothing of them is looked at before this.
+	 */
 	if (q->state != NVT_RDMA_Q_LIVE) {
 		nvt_rdma_req_put(r);
 		return;
 	}
-	if (q->sq.state == NVT_SQ_LIVE)
-		atomic_store_explicit(&q->connected, true, memory_order_relaxed);
+	if (!q->pool_connected && q->sq.state == NVT_SQ_LIVE)
+		nvt_rdma_queue_connected(q);
 	/*
 	 * Decided from the slot alone: the capsule goes back to the HCA next,
 	 * and a new one may land in it at once. Host data is consumed by now,
@@ -498,6 +673,9 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 		return;
 	}
 
+	cqe_sge.addr = (uintptr_t)r->cqe;
+	cqe_sge.length = sizeof(*r->cqe);
+	cqe_sge.lkey = q->cqe_mr->lkey;
 	/* Read data goes out ahead of the CQE on the same send queue. */
 	if (write_data)
 		n = nvt_rdma_build_data(q, r, IBV_WR_RDMA_WRITE);
@@ -635,14 +813,15 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 		}
 		rv->byte_len = wc->byte_len;
 		nvt_rdma_queue_capsule(q, rv);
-		return;
+		break;
 	case NVT_RDMA_WR_READ:
 		r = container_of(wr, struct nvt_rdma_req, data_wr);
-		q->posted_sends--;
+		nvt_rdma_send_done(q);
 		q->sq_used -= r->data_wrs;
+		/* The data never came, or the queue is going: it fails, a fused partner with it. */
 		if (wc->status != IBV_WC_SUCCESS || q->state != NVT_RDMA_Q_LIVE) {
-			nvt_rdma_req_put(r);
-			nvt_rdma_queue_disconnect(q);
+			nvt_rdma_req_drop(r, wc->status == IBV_WC_SUCCESS ? NVT_ST_ABORT_SQ :
+									NVT_ST_DATA_XFER);
 			break;
 		}
 		nvt_rdma_req_move(r, NVT_RDMA_REQ_EXECUTING);
@@ -650,7 +829,7 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 		break;
 	case NVT_RDMA_WR_WRITE:
 		r = container_of(wr, struct nvt_rdma_req, data_wr);
-		q->posted_sends--;
+		nvt_rdma_send_done(q);
 		q->sq_used -= r->data_wrs;
 		/* At the host (or flushed): the chunks need not wait for the SEND's ACK. */
 		nvt_rdma_req_release(r);
@@ -660,10 +839,10 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 	case NVT_RDMA_WR_CHAIN:
 		/* Unsignaled: seen only when it failed; the signaled WR behind it reports too. */
 		nvt_rdma_queue_disconnect(q);
-		return;
+		break;
 	case NVT_RDMA_WR_SEND:
 		r = container_of(wr, struct nvt_rdma_req, send_wr);
-		q->posted_sends--;
+		nvt_rdma_send_done(q);
 		q->sq_used--;
 		nvt_rdma_req_put(r);
 		if (wc->status != IBV_WC_SUCCESS)
@@ -672,6 +851,9 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 			nvt_rdma_queue_run_parked(q);
 		break;
 	}
+	/* Its own chunks may be back (its capped commands move up), or others' (the line moves). */
+	if (q->capped_head)
+		nvt_rdma_queue_uncap(q);
 	if (q->pool->wait_head)
 		nvt_rdma_pool_resume(q->pool);
 }
@@ -731,6 +913,22 @@ static void nvt_rdma_cq_ready(struct nvt_pg_watch *w)
 
 /* ---- per (device, poll group) state ---- */
 
+/* Chunks of the largest command any RDMA listener allows: M of nvt_rdma_pool_cap(). */
+static uint32_t nvt_rdma_largest_cmd(const struct nvt_target *tgt)
+{
+	uint32_t m = 0;
+
+	for (unsigned int i = 0; i < tgt->nr_ports; i++) {
+		uint32_t need = nvt_rdma_max_chunks(nvt_rdma_port_max_io(&tgt->ports[i]));
+
+		if (strcmp(tgt->ports[i].cfg.transport, "rdma"))
+			continue;
+		if (m < need)
+			m = need;
+	}
+	return m;
+}
+
 /*
  * Chunks of the pool for @pg: the main loop serves only admin queues when
  * I/O poll groups exist, and needs less. Never fewer than the largest
@@ -740,16 +938,9 @@ static uint32_t nvt_rdma_pool_chunks(const struct nvt_target *tgt, const struct 
 {
 	uint32_t nr = (pg == tgt->pg && tgt->nr_io_pgs ? NVT_RDMA_ADMIN_POOL_SIZE :
 							  NVT_RDMA_POOL_SIZE) / NVT_RDMA_CHUNK;
+	uint32_t need = nvt_rdma_largest_cmd(tgt);
 
-	for (unsigned int i = 0; i < tgt->nr_ports; i++) {
-		uint32_t need = nvt_rdma_max_chunks(nvt_rdma_port_max_io(&tgt->ports[i]));
-
-		if (strcmp(tgt->ports[i].cfg.transport, "rdma"))
-			continue;
-		if (nr < need)
-			nr = need;
-	}
-	return nr;
+	return nr < need ? need : nr;
 }
 
 static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
@@ -777,7 +968,7 @@ static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_grou
 	int ret;
 
 	for (d = nvt_rdma_devs; d; d = d->next) {
-		if (d->verbs == verbs && d->pg == pg) {
+		if (d->verbs == verbs && d->pg == pg && !d->removed) {
 			d->refs++;
 			*out = d;
 			return 0;
@@ -809,6 +1000,7 @@ static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_grou
 	if (!d->mr)
 		goto out_free;
 	d->pool.lkey = d->mr->lkey;
+	d->pool.max_cmd = nvt_rdma_largest_cmd(tgt);
 	d->refs = 1;
 	d->next = nvt_rdma_devs;
 	nvt_rdma_devs = d;
@@ -821,6 +1013,48 @@ out_free:
 	ret = errno ? -errno : -ENOMEM;
 	nvt_rdma_dev_free(d);
 	return ret;
+}
+
+/* Main loop: unlink and free @d, which no queue uses. */
+static void nvt_rdma_dev_unlink_free(struct nvt_rdma_dev *d)
+{
+	for (struct nvt_rdma_dev **pp = &nvt_rdma_devs; *pp; pp = &(*pp)->next) {
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	}
+	nvt_rdma_dev_free(d);
+}
+
+/* Main loop: a queue lets go of its pool; a removed device's goes with its last queue. */
+static void nvt_rdma_dev_put(struct nvt_rdma_dev *d)
+{
+	if (--d->refs || !d->removed)
+		return;
+	nvt_rdma_dev_unlink_free(d);
+}
+
+/*
+ * Main loop: the device behind @verbs is being removed. Its PDs and pools
+ * must go before the last cm_id on it does: librdmacm closes a removed
+ * device's context with that id, and what is left on a closed context can
+ * no longer be freed. Pools no queue uses go now, the others with their
+ * last queue (nvt_rdma_queue_gone() puts them before it destroys the
+ * cm_id); none is handed to a new queue.
+ */
+static void nvt_rdma_devs_removed(struct ibv_context *verbs)
+{
+	struct nvt_rdma_dev *d = nvt_rdma_devs, *next;
+
+	for (; d; d = next) {
+		next = d->next;
+		if (d->verbs != verbs)
+			continue;
+		d->removed = true;
+		if (!d->refs)
+			nvt_rdma_dev_unlink_free(d);
+	}
 }
 
 /* Main loop: the last listener is gone; so are the queues, unless some host hung on. */
@@ -904,29 +1138,34 @@ static void nvt_rdma_queue_drain(struct nvt_rdma_queue *q)
 /*
  * The QP is destroyed: nothing of the queue is the HCA's any more, so every
  * slot the transport still holds (work that never flushed, a chain posted in
- * part) goes back with its chunks. Slots in the core or a backend are left
- * to complete through queue_response.
+ * part) goes back with its chunks: answered ones straight away, one whose
+ * data never came through the completion funnel (which may complete a
+ * fused partner of it in the core as well). Slots in the core or a backend
+ * are left to complete through queue_response; counted after the others
+ * are back, so that partners freed by them are not.
  */
 static void nvt_rdma_queue_reclaim(struct nvt_rdma_queue *q)
 {
 	unsigned int busy = 0;
 
-	for (uint32_t i = 0; i < q->nr_reqs; i++) {
-		struct nvt_rdma_req *r = &q->reqs[i];
-
-		if (r->state == NVT_RDMA_REQ_FREE)
-			continue;
-		if (r->state == NVT_RDMA_REQ_EXECUTING) {
-			busy++;
-			continue;
-		}
-		nvt_rdma_req_put(r);
-	}
-	if (busy)
-		nvt_warn("qid %u: %u command(s) still executing at teardown", q->sq.qid, busy);
 	/* With the QP went whatever never completed. */
 	q->sq_used = 0;
 	q->posted_sends = 0;
+	atomic_store_explicit(&q->sends_done, atomic_load_explicit(&q->sends_posted,
+								   memory_order_relaxed),
+			      memory_order_release);
+	for (uint32_t i = 0; i < q->nr_reqs; i++) {
+		struct nvt_rdma_req *r = &q->reqs[i];
+
+		if (r->state == NVT_RDMA_REQ_XFER_H2C)
+			nvt_rdma_req_drop(r, NVT_ST_ABORT_SQ);
+		else if (r->state != NVT_RDMA_REQ_FREE && r->state != NVT_RDMA_REQ_EXECUTING)
+			nvt_rdma_req_put(r);
+	}
+	for (uint32_t i = 0; i < q->nr_reqs; i++)
+		busy += q->reqs[i].state == NVT_RDMA_REQ_EXECUTING;
+	if (busy)
+		nvt_warn("qid %u: %u command(s) still executing at teardown", q->sq.qid, busy);
 }
 
 static void nvt_rdma_queue_unlink(struct nvt_rdma_queue *q)
@@ -935,19 +1174,26 @@ static void nvt_rdma_queue_unlink(struct nvt_rdma_queue *q)
 		if (*pp == q) {
 			*pp = q->next;
 			q->rport->nr_queues--;
+			if (q->pending)
+				q->rport->nr_pending--;
+			q->pending = false;
 			return;
 		}
 	}
 }
 
-/* Main loop: the owner is done with the queue; the cm_id and the memory go. */
+/*
+ * Main loop: the owner is done with the queue; the cm_id and the memory go.
+ * Its pool first: destroying the cm_id may close a removed device's context.
+ */
 static void nvt_rdma_queue_gone(struct nvt_rdma_queue *q)
 {
+	if (q->dev)
+		nvt_rdma_dev_put(q->dev);
+	q->dev = NULL;
 	rdma_destroy_id(q->cm_id);
 	q->cm_id = NULL;
 	nvt_rdma_queue_unlink(q);
-	if (q->dev)
-		q->dev->refs--;
 	nvt_rdma_queue_free(q);
 }
 
@@ -985,9 +1231,26 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 		q->disconnect_sent = true;
 		rdma_disconnect(q->cm_id);
 	}
+	/*
+	 * Everything posted flushes now, whoever is at the other end: on iWARP
+	 * rdma_disconnect only drains the send queue, and the drain below
+	 * would hold this poll group for NVT_RDMA_DRAIN_MS.
+	 */
+	if (q->cm_id->qp) {
+		struct ibv_qp_attr err = { .qp_state = IBV_QPS_ERR };
+
+		ibv_modify_qp(q->cm_id->qp, &err, IBV_QP_STATE);
+	}
 	q->state = NVT_RDMA_Q_DISCONNECTING;
 	nvt_sq_destroy(&q->sq);
-	nvt_rdma_pool_unwait_queue(q->pool, q);
+	nvt_rdma_queue_unwait(q);
+	/* It takes no more chunks: the others' shares grow. */
+	if (q->pool_counted) {
+		q->pool->nr_queues--;
+		if (q->pool_connected)
+			q->pool->nr_connected--;
+		q->pool_counted = false;
+	}
 	q->parked_head = q->parked_tail = NULL;
 	q->nr_parked = 0;
 	nvt_rdma_queue_drain(q);
@@ -1162,6 +1425,35 @@ static int nvt_rdma_queue_fits(const struct nvt_rdma_queue *q, const struct ibv_
 	return 0;
 }
 
+/* Main loop: queues Fabrics-connected since the last look stop counting as pending. */
+static void nvt_rdma_port_count_pending(struct nvt_rdma_port *rp)
+{
+	for (struct nvt_rdma_queue *q = rp->queues; q; q = q->next) {
+		if (q->pending && atomic_load_explicit(&q->connected, memory_order_acquire)) {
+			q->pending = false;
+			rp->nr_pending--;
+		}
+	}
+}
+
+/*
+ * Main loop: may one more queue that is not Fabrics-connected be accepted
+ * (NVT_RDMA_MAX_PENDING)? The count is brought up to date only when it
+ * says no, so a flood costs a walk of the list per request, and a host's
+ * burst of CONNECT_REQUESTs none.
+ */
+static bool nvt_rdma_port_may_accept(struct nvt_rdma_port *rp)
+{
+	if (rp->nr_pending < NVT_RDMA_MAX_PENDING)
+		return true;
+	nvt_rdma_port_count_pending(rp);
+	if (rp->nr_pending < NVT_RDMA_MAX_PENDING)
+		return true;
+	nvt_warn_ratelimited("listener %s:%u: %u queues accepted and not yet Fabrics-connected: rejecting a connect request",
+			     rp->port->cfg.address, rp->port->cfg.port, rp->nr_pending);
+	return false;
+}
+
 /* CONNECT_REQUEST: validate, build the queue, accept. Return: true if @id must be destroyed. */
 static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_event *ev)
 {
@@ -1178,6 +1470,10 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	if (sts) {
 		nvt_warn_ratelimited("rejecting a connect request: private data status %d", sts);
 		nvt_rdma_reject(id, (uint16_t)sts);
+		return true;
+	}
+	if (!nvt_rdma_port_may_accept(rp)) {
+		nvt_rdma_reject(id, NVT_RDMA_CM_NO_RSC);
 		return true;
 	}
 	if (ibv_query_device(id->verbs, &dev)) {
@@ -1242,6 +1538,8 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	q->next = rp->queues;
 	rp->queues = q;
 	rp->nr_queues++;
+	q->pending = true;
+	rp->nr_pending++;
 	nvt_dbg("qid %u: accepted, sq %u, recv %u, %u SGEs per WR, %u send WRs", params.qid,
 		params.sq_size, q->recv_depth, q->sge_wr, q->max_send_wr);
 	return false;
@@ -1253,7 +1551,7 @@ out_destroy:
 	nvt_rdma_queue_destroy_verbs(q);
 	id->context = NULL;
 	if (q->dev)
-		q->dev->refs--;
+		nvt_rdma_dev_put(q->dev);
 	nvt_rdma_queue_free(q);
 	return true;
 }
@@ -1277,6 +1575,11 @@ static void nvt_rdma_queue_established(struct nvt_rdma_queue *q)
 	if (q->state != NVT_RDMA_Q_CONNECTING)
 		return;
 	q->state = NVT_RDMA_Q_LIVE;
+	/* From now on it may take chunks: it has a share of the pool. */
+	if (!q->pool_counted) {
+		q->pool_counted = true;
+		q->pool->nr_queues++;
+	}
 	nvt_rdma_queue_run_parked(q);
 }
 
@@ -1320,13 +1623,66 @@ static unsigned int nvt_rdma_port_check_connects(struct nvt_rdma_port *rp, uint6
 	return n;
 }
 
+/*
+ * Main loop: a queue whose send queue has signaled work outstanding and
+ * has completed none of it since the first look that saw so, for
+ * NVT_RDMA_SEND_STALL_MS, is dropped: disconnected and torn down without
+ * waiting for the host. Send queues complete in order, so this is its
+ * oldest outstanding WR not completing for that long (give or take a
+ * tick, never less). The owner publishes two counters (sends_posted,
+ * sends_done); all the time keeping is here, none on the I/O path.
+ * Return: the queues dropped now.
+ */
+static unsigned int nvt_rdma_port_check_stalls(struct nvt_rdma_port *rp, uint64_t now)
+{
+	const uint64_t limit = NVT_RDMA_SEND_STALL_MS * 1000000ull;
+	unsigned int n = 0;
+
+	for (struct nvt_rdma_queue *q = rp->queues, *next; q; q = next) {
+		uint64_t done, posted;
+		const char *host;
+
+		next = q->next;
+		if (q->teardown_forwarded)
+			continue;
+		/* done first: its release store follows every post it counts. */
+		done = atomic_load_explicit(&q->sends_done, memory_order_acquire);
+		posted = atomic_load_explicit(&q->sends_posted, memory_order_relaxed);
+		if (posted == done || done != q->stall_done) {
+			/* Idle, or it moved since the last look. */
+			q->stall_done = done;
+			q->stall_seen = false;
+			continue;
+		}
+		if (!q->stall_seen) {
+			q->stall_seen = true;
+			q->stall_since = now;
+			continue;
+		}
+		if (now < q->stall_since || now - q->stall_since < limit)
+			continue;
+		host = atomic_load_explicit(&q->connected, memory_order_acquire) ? q->hostnqn :
+										  "(not connected)";
+		nvt_warn_ratelimited("listener %s:%u qid %u host %s: %llu send WRs outstanding, none completed for %u s: dropping the queue",
+				     rp->port->cfg.address, rp->port->cfg.port, q->sq.qid, host,
+				     (unsigned long long)(posted - done), NVT_RDMA_SEND_STALL_MS / 1000);
+		nvt_rdma_queue_forward_teardown(q);
+		n++;
+	}
+	return n;
+}
+
 static void nvt_rdma_port_tick(struct nvt_pg_watch *w)
 {
 	struct nvt_rdma_port *rp = container_of(w, struct nvt_rdma_port, tick_watch);
-	uint64_t ticks;
+	uint64_t ticks, now;
 
-	if (read(w->fd, &ticks, sizeof(ticks)) == sizeof(ticks))
-		nvt_rdma_port_check_connects(rp, nvt_now_ns());
+	if (read(w->fd, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return;
+	now = nvt_now_ns();
+	nvt_rdma_port_count_pending(rp);
+	nvt_rdma_port_check_connects(rp, now);
+	nvt_rdma_port_check_stalls(rp, now);
 }
 
 static void nvt_rdma_cm_ready(struct nvt_pg_watch *w)
@@ -1355,6 +1711,8 @@ static void nvt_rdma_cm_ready(struct nvt_pg_watch *w)
 		case RDMA_CM_EVENT_CONNECT_ERROR:
 		case RDMA_CM_EVENT_UNREACHABLE:
 		case RDMA_CM_EVENT_REJECTED:
+			if (ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL && ev->id->verbs)
+				nvt_rdma_devs_removed(ev->id->verbs);
 			if (q)
 				teardown = q;
 			else if (ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL) {

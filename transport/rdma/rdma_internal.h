@@ -22,7 +22,8 @@
  * chunk on rxe (max_sge 32), two on mlx5 (30); the PI scratch of a 1 MiB
  * transfer (NVT_MD_BUF_LEN: 32 KiB) fits one chunk; and a 4 KiB command,
  * the common case, strands at most 28 KiB, so the default pool still holds
- * 2048 commands in flight per poll group, 16 full 128-deep queues.
+ * 2048 commands in flight per poll group: 16 queues 125 each under the
+ * per-queue cap (nvt_rdma_pool_cap() below), nearly 16 full 128-deep queues.
  */
 #define NVT_RDMA_CHUNK		(32u * 1024)
 #define NVT_RDMA_POOL_SIZE	(64u << 20)	/* per (device, poll group) serving I/O queues */
@@ -30,6 +31,9 @@
 #define NVT_RDMA_MAX_SGE	32		/* SGEs per READ/WRITE WR at most; the device may allow fewer */
 /* Per-slot PI scratch: enough for in-capsule data; bigger transfers take chunks for it. */
 #define NVT_RDMA_MD_SCRATCH	NVT_MD_BUF_LEN(NVT_RDMA_ICDATA)
+
+/* A queue not yet Fabrics-connected runs only Connect: its 1 KiB of data is one chunk. */
+#define NVT_RDMA_CONNECT_CHUNKS	1
 
 /* Chunks that hold @bytes. */
 static inline uint32_t nvt_rdma_chunks_for(uint64_t bytes)
@@ -86,7 +90,7 @@ struct nvt_rdma_wr {
 enum nvt_rdma_req_state {
 	NVT_RDMA_REQ_FREE = 0,		/* on the free list */
 	NVT_RDMA_REQ_NEW,		/* a capsule is attached; not parsed yet */
-	NVT_RDMA_REQ_NEED_BUFFER,	/* parsed; waiting in FIFO order for data chunks */
+	NVT_RDMA_REQ_NEED_BUFFER,	/* parsed; waiting for data chunks, in the pool's line or at its queue's cap */
 	NVT_RDMA_REQ_XFER_H2C,		/* RDMA READ of host data in flight */
 	NVT_RDMA_REQ_EXECUTING,		/* in the core or a backend */
 	NVT_RDMA_REQ_COMPLETING,	/* response (and read data) posted; waiting for the SEND */
@@ -97,7 +101,7 @@ struct nvt_rdma_req;
 
 /*
  * The registered data buffer chunks of one (device, poll group). Only that
- * poll group's thread touches the free stack and the wait list.
+ * poll group's thread touches the free stack, the wait list and the counts.
  */
 struct nvt_rdma_pool {
 	uint8_t *base;			/* nr_chunks * NVT_RDMA_CHUNK bytes */
@@ -105,10 +109,14 @@ struct nvt_rdma_pool {
 	uint32_t nr_chunks;
 	uint32_t nr_free;		/* free[0, nr_free) */
 	uint32_t *free;			/* a stack: the chunk freed last is the warmest */
-	struct nvt_rdma_req *wait_head;	/* NEED_BUFFER requests, oldest first */
+	struct nvt_rdma_req *wait_head;	/* NEED_BUFFER requests within their queue's cap, oldest first */
 	struct nvt_rdma_req *wait_tail;
 	uint32_t nr_waiting;
-	uint64_t nr_waits;		/* requests that ever had to wait: backpressure */
+	uint64_t nr_waits;		/* requests that ever had to wait for the pool: backpressure */
+	uint64_t nr_capped;		/* requests that ever waited at their own queue's cap */
+	uint32_t max_cmd;		/* chunks of the largest command of any listener (0: unknown) */
+	uint32_t nr_queues;		/* queues past ESTABLISHED that use the pool */
+	uint32_t nr_connected;		/* of those, Fabrics-connected */
 	bool resuming;			/* nvt_rdma_pool_resume() is on the stack */
 };
 
@@ -126,6 +134,50 @@ bool nvt_rdma_pool_get(struct nvt_rdma_pool *p, uint32_t *ids, uint32_t n);
 
 /** nvt_rdma_pool_put() - give back the @n chunks in @ids. */
 void nvt_rdma_pool_put(struct nvt_rdma_pool *p, const uint32_t *ids, uint32_t n);
+
+/*
+ * How many chunks one queue may hold. A host that stops reposting RECVs
+ * stalls our SENDs for good (RNR retries are endless), and every READ and
+ * WRITE posted behind them on that QP with them: its commands keep their
+ * chunks until the send-stall timeout drops the queue. Uncapped, that is
+ * up to its depth x max_io_size (128 x 1 MiB) of a pool every queue of the
+ * poll group shares, and the others wait in NEED_BUFFER meanwhile.
+ *
+ * The rule, with P the pool's chunks, M its largest command (data and PI
+ * scratch, of any listener), N its Fabrics-connected queues and U its
+ * queues that are not (yet):
+ *   - a queue that is not Fabrics-connected holds at most
+ *     NVT_RDMA_CONNECT_CHUNKS (1): it can run nothing but Connect;
+ *   - a connected one at most cap = max(M, (P - M - U) / N).
+ * A queue counts what it holds plus what it waits for in the pool's line;
+ * a request that would take it past its cap waits on its own queue's list,
+ * in order, and joins the pool's line only when its queue has room again:
+ * the pool's line never holds a request that cannot be served once chunks
+ * are there, so a stuck queue blocks nobody but itself. One exception: the
+ * Write of a fused Compare and Write is not capped (its Compare holds
+ * chunks until the Write has run), so a queue may go past its cap by its
+ * fused Writes, no more than its cap again (each matches a Compare that
+ * was within it).
+ *
+ * While (P - M - U) / N >= M, all caps together are at most P - M, so a
+ * queue within its cap always finds its chunks free at once: nobody ever
+ * waits for another queue's chunks, and M stay free for a queue that comes
+ * up while the others still hold what a larger share let them take.
+ * Defaults (1 MiB max_io_size: M = 33; a 64 MiB pool: P = 2048; U = 0):
+ * one queue 2015 chunks, two 1007, 16 queues 125 each (125 4 KiB commands
+ * in flight, nearly a full 128-deep queue), 61 queues 33. Past 61 every
+ * queue keeps M, one largest command or 33 small ones, and the caps may
+ * add up to more than P: queues may wait their turn, first come first
+ * served, behind each other, but one that is stuck pins at most M chunks
+ * and only until the send-stall timeout.
+ */
+
+/**
+ * nvt_rdma_pool_cap() - the most chunks a queue of @p may hold (see above).
+ * @connected: its Fabrics Connect is done
+ * @max_chunks: its own largest command, which it may always have
+ */
+uint32_t nvt_rdma_pool_cap(const struct nvt_rdma_pool *p, bool connected, uint32_t max_chunks);
 
 /* One capsule buffer with its RECV. */
 struct nvt_rdma_recv {
@@ -147,7 +199,7 @@ struct nvt_rdma_req {
 	enum nvt_rdma_req_state state;
 	struct nvt_rdma_queue *queue;
 	struct nvt_rdma_recv *recv;	/* the capsule, reposted when the response goes */
-	struct nvt_rdma_req *next;	/* on the free list, or the pool's wait list */
+	struct nvt_rdma_req *next;	/* on the free list, the pool's wait list or its queue's capped list */
 	struct nvt_cqe *cqe;		/* in the queue's registered response array */
 	uint32_t *chunks;		/* room for the queue's max_chunks ids */
 	struct iovec *iov;		/* room for max_chunks + 1: data pieces, then PI pieces */

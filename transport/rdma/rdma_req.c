@@ -266,3 +266,17 @@ void nvt_rdma_pool_put(struct nvt_rdma_pool *p, const uint32_t *ids, uint32_t n)
 		p->free[p->nr_free++] = ids[i];
 	}
 }
+
+uint32_t nvt_rdma_pool_cap(const struct nvt_rdma_pool *p, bool connected, uint32_t max_chunks)
+{
+	uint32_t m = p->max_cmd > max_chunks ? p->max_cmd : max_chunks;
+	uint32_t unconnected = p->nr_queues > p->nr_connected ? p->nr_queues - p->nr_connected : 0;
+	uint64_t reserved = (uint64_t)m + (uint64_t)unconnected * NVT_RDMA_CONNECT_CHUNKS;
+	uint32_t share = 0;
+
+	if (!connected)
+		return NVT_RDMA_CONNECT_CHUNKS;
+	if (p->nr_chunks > reserved)
+		share = (uint32_t)((p->nr_chunks - reserved) / (p->nr_connected ? p->nr_connected : 1));
+	return share > max_chunks ? share : max_chunks;
+}
