@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* nvtd's control socket (nvtctl): status, scrub, fault injection; one line in, a few lines out, on the main loop. */
+/* nvtd's control socket (nvtctl): status, scrub, fault injection; one line in, a few lines out, on the main loop without ever blocking it. */
 #define NVT_LOG_PREFIX "control: "
 #include <errno.h>
 #include <inttypes.h>
@@ -7,9 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -17,17 +18,25 @@
 #include "nvt/log.h"
 #include "nvt/util.h"
 
-struct nvt_control {
+#define NVT_CONTROL_MAX_ARGS	8		/* inject takes the most: 6 */
+#define NVT_CONTROL_MAX_CLIENTS	16		/* more at once are turned away */
+#define NVT_CONTROL_TIMEOUT_NS	(5ull * 1000000000ull) /* to send a request, and per reply write */
+#define NVT_CONTROL_TICK_MS	250		/* how often deadlines are checked while clients exist */
+#define NVT_CONTROL_REPLY_MAX	(4u << 20)	/* reply bytes buffered per client (a scrub lists bad LBAs) */
+
+/* ---- the request: parsed and executed on a buffer, whoever read it ---- */
+
+struct nvt_control_out {
 	struct nvt_target *tgt;
-	struct nvt_pg_watch watch;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	nvt_control_emit_fn emit;
+	void *arg;
 };
 
-static void reply(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply(struct nvt_control_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void reply(int fd, const char *fmt, ...)
+static void reply(struct nvt_control_out *o, const char *fmt, ...)
 {
-	char line[512];
+	char line[NVT_CONTROL_LINE_MAX + 1];
 	va_list ap;
 	int n;
 
@@ -36,11 +45,62 @@ static void reply(int fd, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
+	/* Cut long lines (an echoed NQN) rather than split them: one line each. */
 	if ((size_t)n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	if (write(fd, line, (size_t)n) < 0)
-		return;	/* the client went away; nothing to tell it */
+	o->emit(o->arg, line, (size_t)n);
+}
+
+/*
+ * A number as the protocol takes it: decimal, or hex after "0x", and nothing
+ * around it. strtoull() would take "-1" (as ULLONG_MAX), " 1", "1junk" and
+ * "0x0x1", so the digits are checked here. Return: 0, -EINVAL or -ERANGE.
+ */
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	unsigned int base = 10;
+	uint64_t v = 0;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!*s)
+		return -EINVAL;
+	for (const char *p = s; *p; p++)
+		if (!(*p >= '0' && *p <= '9') &&
+		    !(base == 16 && ((*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))))
+			return -EINVAL;
+	for (; *s; s++) {
+		unsigned int d = *s <= '9' ? (unsigned int)(*s - '0') :
+				 (unsigned int)((*s | 0x20) - 'a' + 10);
+
+		/* v * base + d > max, without computing it */
+		if (d > max || v > (max - d) / base)
+			return -ERANGE;
+		v = v * base + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* parse_u64(), with the error line a user can act on. Return: true if @out is set. */
+static bool parse_arg(struct nvt_control_out *o, const char *what, const char *s, uint64_t min,
+		      uint64_t max, uint64_t *out)
+{
+	int ret = parse_u64(s, max, out);
+
+	if (ret == -EINVAL) {
+		reply(o, "error: %s '%s' is not a number (decimal, or hex after 0x)", what, s);
+		return false;
+	}
+	if (ret || *out < min) {
+		reply(o, "error: %s %s is out of range (%" PRIu64 "..%" PRIu64 ")", what, s, min,
+		      max);
+		return false;
+	}
+	return true;
 }
 
 static int count_ctrls(struct nvt_subsys *s)
@@ -54,28 +114,30 @@ static int count_ctrls(struct nvt_subsys *s)
 	return n;
 }
 
-static void cmd_status(struct nvt_control *c, int fd)
+static void cmd_status(struct nvt_control_out *o, char **argv)
 {
-	for (unsigned int i = 0; i < c->tgt->nr_subsys; i++) {
-		struct nvt_subsys *s = c->tgt->subsys[i];
+	for (unsigned int i = 0; i < o->tgt->nr_subsys; i++) {
+		struct nvt_subsys *s = o->tgt->subsys[i];
 
-		reply(fd, "subsystem %s: %u namespace(s), %d controller(s)", s->nqn, s->nr_ns,
+		reply(o, "subsystem %s: %u namespace(s), %d controller(s)", s->nqn, s->nr_ns,
 		      count_ctrls(s));
 	}
-	reply(fd, "ok");
+	reply(o, "ok");
 }
 
-static struct nvt_ns *find_ns(struct nvt_control *c, int fd, const char *nqn, const char *nsid_s)
+static struct nvt_ns *find_ns(struct nvt_control_out *o, const char *nqn, const char *nsid_s)
 {
-	struct nvt_subsys *s = nqn ? nvt_target_find_subsys(c->tgt, nqn) : NULL;
-	unsigned long nsid = nsid_s ? strtoul(nsid_s, NULL, 0) : 0;
+	struct nvt_subsys *s = nvt_target_find_subsys(o->tgt, nqn);
+	uint64_t nsid;
 
 	if (!s || s->type != NVT_SUBSYS_NVM) {
-		reply(fd, "error: no subsystem %s", nqn ? nqn : "(none given)");
+		reply(o, "error: no subsystem %s", nqn);
 		return NULL;
 	}
-	if (!nsid || nsid > NVT_MAX_NSID || !s->ns[nsid]) {
-		reply(fd, "error: %s has no namespace %s", s->nqn, nsid_s ? nsid_s : "(none given)");
+	if (!parse_arg(o, "NSID", nsid_s, 1, NVT_MAX_NSID, &nsid))
+		return NULL;
+	if (!s->ns[nsid]) {
+		reply(o, "error: %s has no namespace %s", s->nqn, nsid_s);
 		return NULL;
 	}
 	return s->ns[nsid];
@@ -85,108 +147,371 @@ static const char *const pi_err_names[] = { "?", "guard", "app tag", "ref tag" }
 
 static void scrub_bad(uint64_t lba, const struct nvt_pi_err *err, void *arg)
 {
-	reply(*(int *)arg, "bad LBA %" PRIu64 ": %s check: expected %#" PRIx64 ", found %#" PRIx64,
-	      lba, pi_err_names[err->type], err->expected, err->actual);
+	unsigned int type = (unsigned int)err->type;
+
+	reply(arg, "bad LBA %" PRIu64 ": %s check: expected %#" PRIx64 ", found %#" PRIx64,
+	      lba, pi_err_names[type < NVT_ARRAY_SIZE(pi_err_names) ? type : 0],
+	      err->expected, err->actual);
 }
 
-static void cmd_scrub(struct nvt_control *c, int fd, char **argv, int argc)
+static void cmd_scrub(struct nvt_control_out *o, char **argv)
 {
-	struct nvt_ns *ns = find_ns(c, fd, argc > 1 ? argv[1] : NULL, argc > 2 ? argv[2] : NULL);
+	struct nvt_ns *ns = find_ns(o, argv[1], argv[2]);
 	uint64_t bad = 0;
 	int ret;
 
 	if (!ns)
 		return;
-	ret = nvt_ns_scrub(ns, scrub_bad, &fd, &bad);
+	ret = nvt_ns_scrub(ns, scrub_bad, o, &bad);
 	if (ret == -ENODATA) {
-		reply(fd, "error: nsid %u has no protection information to check", ns->nsid);
+		reply(o, "error: nsid %u has no protection information to check", ns->nsid);
 		return;
 	}
 	if (ret) {
-		reply(fd, "error: scrub: %s", strerror(-ret));
+		reply(o, "error: scrub: %s", strerror(-ret));
 		return;
 	}
 	if (bad)
 		nvt_warn("%s nsid %u: scrub found %" PRIu64 " bad block(s)", ns->subsys->nqn,
 			 ns->nsid, bad);
-	reply(fd, "ok: scrubbed %" PRIu64 " blocks of %s nsid %u, %" PRIu64 " bad", ns->nblocks,
+	reply(o, "ok: scrubbed %" PRIu64 " blocks of %s nsid %u, %" PRIu64 " bad", ns->nblocks,
 	      ns->subsys->nqn, ns->nsid, bad);
 }
 
-static void cmd_inject(struct nvt_control *c, int fd, char **argv, int argc)
+static void cmd_inject(struct nvt_control_out *o, char **argv)
 {
+	bool md = !strcmp(argv[4], "metadata");
+	uint64_t lba, bit, bits;
 	struct nvt_ns *ns;
-	unsigned long long lba;
-	unsigned long bit;
-	bool md;
 	int ret;
 
-	if (argc != 6 || (strcmp(argv[4], "data") && strcmp(argv[4], "metadata"))) {
-		reply(fd, "error: usage: inject NQN NSID LBA data|metadata BIT");
+	if (!md && strcmp(argv[4], "data")) {
+		reply(o, "error: usage: inject NQN NSID LBA data|metadata BIT");
 		return;
 	}
-	ns = find_ns(c, fd, argv[1], argv[2]);
+	ns = find_ns(o, argv[1], argv[2]);
 	if (!ns)
 		return;
-	lba = strtoull(argv[3], NULL, 0);
-	bit = strtoul(argv[5], NULL, 0);
-	md = !strcmp(argv[4], "metadata");
-	ret = nvt_ns_inject(ns, lba, md, (uint32_t)bit);
-	if (ret) {
-		reply(fd, "error: inject: %s", strerror(-ret));
+	if (!parse_arg(o, "LBA", argv[3], 0, ns->nblocks - 1, &lba))
+		return;
+	bits = 8ull * (md ? ns->md_size : ns->block_size);
+	if (!bits) {
+		reply(o, "error: nsid %u has no metadata", ns->nsid);
 		return;
 	}
-	nvt_warn("%s nsid %u: fault injected: bit %lu of LBA %llu's %s flipped", ns->subsys->nqn,
-		 ns->nsid, bit, lba, md ? "metadata" : "data");
-	reply(fd, "ok: flipped bit %lu of LBA %llu's %s", bit, lba, md ? "metadata" : "data");
+	/* The range is checked on 64 bits: 2^32 must not wrap around to bit 0. */
+	if (!parse_arg(o, "BIT", argv[5], 0, bits - 1, &bit))
+		return;
+	ret = nvt_ns_inject(ns, lba, md, (uint32_t)bit);
+	if (ret) {
+		reply(o, "error: inject: %s", strerror(-ret));
+		return;
+	}
+	nvt_warn("%s nsid %u: fault injected: bit %" PRIu64 " of LBA %" PRIu64 "'s %s flipped",
+		 ns->subsys->nqn, ns->nsid, bit, lba, md ? "metadata" : "data");
+	reply(o, "ok: flipped bit %" PRIu64 " of LBA %" PRIu64 "'s %s", bit, lba,
+	      md ? "metadata" : "data");
 }
 
-static void nvt_control_serve(struct nvt_control *c, int fd)
+/* The commands; argument counts are exact, so trailing junk is an error, not ignored. */
+static const struct nvt_control_cmd {
+	const char *name;
+	int argc;				/* including the name */
+	const char *usage;
+	void (*fn)(struct nvt_control_out *o, char **argv);
+} nvt_control_cmds[] = {
+	{ "status", 1, "status", cmd_status },
+	{ "scrub", 3, "scrub NQN NSID", cmd_scrub },
+	{ "inject", 6, "inject NQN NSID LBA data|metadata BIT", cmd_inject },
+};
+
+void nvt_control_execute(struct nvt_target *tgt, const char *req, size_t len,
+			 nvt_control_emit_fn emit, void *arg)
 {
-	struct timeval tv = { .tv_sec = 1 };
-	char line[512], *argv[8], *save = NULL;
-	size_t len = 0;
+	struct nvt_control_out o = { .tgt = tgt, .emit = emit, .arg = arg };
+	char line[NVT_CONTROL_LINE_MAX + 1], *argv[NVT_CONTROL_MAX_ARGS], *save = NULL, *tok;
+	const char *nl = len ? memchr(req, '\n', len) : NULL;
+	size_t n = nl ? (size_t)(nl - req) : len;
 	int argc = 0;
 
-	/* A client gets a second to say what it wants: the main loop is waiting. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (len < sizeof(line) - 1 && !memchr(line, '\n', len)) {
-		ssize_t n = read(fd, line + len, sizeof(line) - 1 - len);
-
-		if (n <= 0)
-			break;
-		len += (size_t)n;
+	/* A request is its first line; whatever follows is not looked at. */
+	if (n > NVT_CONTROL_LINE_MAX) {
+		reply(&o, "error: request longer than %d bytes", NVT_CONTROL_LINE_MAX);
+		return;
 	}
-	line[len] = '\0';
-	for (char *tok = strtok_r(line, " \t\r\n", &save); tok && argc < 8;
-	     tok = strtok_r(NULL, " \t\r\n", &save))
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)req[i];
+
+		/* A NUL would end the line early; others would end up in replies and logs. */
+		if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f) {
+			reply(&o, "error: control character %#x at byte %zu of the request", ch, i);
+			return;
+		}
+	}
+	if (n)
+		memcpy(line, req, n);
+	line[n] = '\0';
+	for (tok = strtok_r(line, " \t\r", &save); tok; tok = strtok_r(NULL, " \t\r", &save)) {
+		if (argc == NVT_CONTROL_MAX_ARGS) {
+			reply(&o, "error: more than %d words in the request", NVT_CONTROL_MAX_ARGS);
+			return;
+		}
 		argv[argc++] = tok;
-	if (!argc)
-		reply(fd, "error: empty command; try: status, scrub NQN NSID, inject ...");
-	else if (!strcmp(argv[0], "status"))
-		cmd_status(c, fd);
-	else if (!strcmp(argv[0], "scrub"))
-		cmd_scrub(c, fd, argv, argc);
-	else if (!strcmp(argv[0], "inject"))
-		cmd_inject(c, fd, argv, argc);
-	else
-		reply(fd, "error: unknown command '%s'", argv[0]);
+	}
+	if (!argc) {
+		reply(&o, "error: empty command; try: status, scrub NQN NSID, inject ...");
+		return;
+	}
+	for (size_t i = 0; i < NVT_ARRAY_SIZE(nvt_control_cmds); i++) {
+		const struct nvt_control_cmd *cmd = &nvt_control_cmds[i];
+
+		if (strcmp(argv[0], cmd->name))
+			continue;
+		if (argc != cmd->argc)
+			reply(&o, "error: usage: %s", cmd->usage);
+		else
+			cmd->fn(&o, argv);
+		return;
+	}
+	reply(&o, "error: unknown command '%s'", argv[0]);
+}
+
+/* ---- the socket: non-blocking clients multiplexed on an epoll fd of our own ---- */
+
+/*
+ * One connected nvtctl. It sends one line and reads the reply; a slow or
+ * silent one only holds its slot until its deadline, never the main loop.
+ */
+struct nvt_control_client {
+	struct nvt_control_client *next;
+	int fd;
+	bool replying;				/* the request ran; @out is being sent */
+	uint64_t deadline_ns;
+	size_t in_len;
+	char in[NVT_CONTROL_LINE_MAX + 1];	/* a byte more than a line: enough to see it is too long */
+	char *out;
+	size_t out_len, out_off, out_cap;
+	size_t dropped;				/* reply lines beyond NVT_CONTROL_REPLY_MAX */
+};
+
+struct nvt_control {
+	struct nvt_target *tgt;
+	struct nvt_pg_watch watch;		/* our own epoll fd, itself watched by the main loop */
+	int listen_fd;
+	int timer_fd;				/* ticks while clients exist: deadlines */
+	struct nvt_control_client *clients;
+	struct nvt_control_client *closed;	/* freed after the batch that closed them */
+	unsigned int nr_clients;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static void nvt_control_arm_timer(struct nvt_control *c, bool on)
+{
+	struct itimerspec its = { 0 };
+
+	if (on) {
+		its.it_interval.tv_nsec = NVT_CONTROL_TICK_MS * 1000000L;
+		its.it_value = its.it_interval;
+	}
+	timerfd_settime(c->timer_fd, 0, &its, NULL);
+}
+
+static void nvt_control_client_close(struct nvt_control *c, struct nvt_control_client *cl)
+{
+	struct nvt_control_client **pp = &c->clients;
+
+	while (*pp != cl)
+		pp = &(*pp)->next;
+	*pp = cl->next;
+	epoll_ctl(c->watch.fd, EPOLL_CTL_DEL, cl->fd, NULL);
+	close(cl->fd);
+	cl->fd = -1;
+	/* A later event of this batch may still point here. */
+	cl->next = c->closed;
+	c->closed = cl;
+	if (!--c->nr_clients)
+		nvt_control_arm_timer(c, false);
+}
+
+/* Queue @len bytes of reply. Return: false if out of memory. */
+static bool nvt_control_client_append(struct nvt_control_client *cl, const char *buf, size_t len)
+{
+	if (cl->out_len + len > cl->out_cap) {
+		size_t cap = cl->out_cap ? cl->out_cap : 4096;
+		char *p;
+
+		while (cap < cl->out_len + len)
+			cap *= 2;
+		p = realloc(cl->out, cap);
+		if (!p)
+			return false;
+		cl->out = p;
+		cl->out_cap = cap;
+	}
+	memcpy(cl->out + cl->out_len, buf, len);
+	cl->out_len += len;
+	return true;
+}
+
+static void nvt_control_client_emit(void *arg, const char *line, size_t len)
+{
+	struct nvt_control_client *cl = arg;
+
+	if (cl->out_len + len > NVT_CONTROL_REPLY_MAX ||
+	    !nvt_control_client_append(cl, line, len))
+		cl->dropped++;
+}
+
+/* Send what the socket takes now; the rest when it says it is writable. */
+static void nvt_control_client_flush(struct nvt_control *c, struct nvt_control_client *cl)
+{
+	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = cl };
+
+	while (cl->out_off < cl->out_len) {
+		/* MSG_NOSIGNAL: a client gone before its reply must not SIGPIPE nvtd. */
+		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			epoll_ctl(c->watch.fd, EPOLL_CTL_MOD, cl->fd, &ev);
+			return;
+		}
+		if (n <= 0)
+			break;		/* the client went away; nothing to tell it */
+		cl->out_off += (size_t)n;
+		cl->deadline_ns = nvt_now_ns() + NVT_CONTROL_TIMEOUT_NS;
+	}
+	nvt_control_client_close(c, cl);
+}
+
+static void nvt_control_client_run(struct nvt_control *c, struct nvt_control_client *cl)
+{
+	char msg[96];
+
+	cl->replying = true;
+	nvt_control_execute(c->tgt, cl->in, cl->in_len, nvt_control_client_emit, cl);
+	if (cl->dropped) {
+		/* Past the cap on purpose: the client must learn the reply is incomplete
+		 * (its last line, ok or error, is among those left out). */
+		int n = snprintf(msg, sizeof(msg),
+				 "error: reply too long, %zu line(s) left out\n", cl->dropped);
+
+		nvt_control_client_append(cl, msg, (size_t)n);
+	}
+	cl->deadline_ns = nvt_now_ns() + NVT_CONTROL_TIMEOUT_NS;
+	nvt_control_client_flush(c, cl);
+}
+
+static void nvt_control_client_input(struct nvt_control *c, struct nvt_control_client *cl)
+{
+	for (;;) {
+		ssize_t n = read(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;		/* more later, or the deadline */
+		if (n < 0 || (n == 0 && !cl->in_len)) {
+			nvt_control_client_close(c, cl);	/* gone without a request */
+			return;
+		}
+		cl->in_len += (size_t)n;
+		/* A line, a full buffer (too long: said so) or EOF after a last unterminated line. */
+		if (!n || memchr(cl->in + cl->in_len - (size_t)n, '\n', (size_t)n) ||
+		    cl->in_len == sizeof(cl->in)) {
+			nvt_control_client_run(c, cl);
+			return;
+		}
+	}
+}
+
+static void nvt_control_accept(struct nvt_control *c)
+{
+	static const char busy[] = "error: too many control clients; try again\n";
+
+	for (;;) {
+		struct nvt_control_client *cl;
+		struct epoll_event ev = { .events = EPOLLIN };
+		int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0)
+			return;		/* EAGAIN: all taken; anything else: try on the next event */
+		cl = c->nr_clients < NVT_CONTROL_MAX_CLIENTS ? calloc(1, sizeof(*cl)) : NULL;
+		if (!cl) {
+			if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+				/* it will see the connection close instead */
+			}
+			close(fd);
+			continue;
+		}
+		cl->fd = fd;
+		cl->deadline_ns = nvt_now_ns() + NVT_CONTROL_TIMEOUT_NS;
+		ev.data.ptr = cl;
+		if (epoll_ctl(c->watch.fd, EPOLL_CTL_ADD, fd, &ev)) {
+			close(fd);
+			free(cl);
+			continue;
+		}
+		cl->next = c->clients;
+		c->clients = cl;
+		if (!c->nr_clients++)
+			nvt_control_arm_timer(c, true);
+	}
+}
+
+static void nvt_control_expire(struct nvt_control *c)
+{
+	uint64_t now = nvt_now_ns(), ticks;
+	struct nvt_control_client *cl, *next;
+
+	if (read(c->timer_fd, &ticks, sizeof(ticks)) < 0) {
+		/* EAGAIN: a tick raced with disarming; the check below is harmless */
+	}
+	for (cl = c->clients; cl; cl = next) {
+		next = cl->next;
+		if (now < cl->deadline_ns)
+			continue;
+		nvt_warn("client too slow (%s); dropped",
+			 cl->replying ? "not reading its reply" : "no complete request");
+		nvt_control_client_close(c, cl);
+	}
 }
 
 static void nvt_control_ready(struct nvt_pg_watch *w)
 {
 	struct nvt_control *c = container_of(w, struct nvt_control, watch);
-	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+	struct epoll_event ev[NVT_CONTROL_MAX_CLIENTS + 2];
+	int n = epoll_wait(w->fd, ev, (int)NVT_ARRAY_SIZE(ev), 0);
 
-	if (fd < 0)
-		return;
-	nvt_control_serve(c, fd);
-	close(fd);
+	for (int i = 0; i < n; i++) {
+		struct nvt_control_client *cl = ev[i].data.ptr;
+
+		if (ev[i].data.ptr == &c->listen_fd)
+			nvt_control_accept(c);
+		else if (ev[i].data.ptr == &c->timer_fd)
+			nvt_control_expire(c);
+		else if (cl->fd < 0)
+			continue;	/* closed earlier in this batch */
+		else if (cl->replying)
+			nvt_control_client_flush(c, cl);
+		else
+			nvt_control_client_input(c, cl);
+	}
+	while (c->closed) {
+		struct nvt_control_client *cl = c->closed;
+
+		c->closed = cl->next;
+		free(cl->out);
+		free(cl);
+	}
 }
 
 int nvt_control_create(struct nvt_target *tgt, const char *path, struct nvt_control **out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct epoll_event lev = { .events = EPOLLIN }, tev = { .events = EPOLLIN };
 	struct nvt_control *c;
 	int ret;
 
@@ -196,26 +521,48 @@ int nvt_control_create(struct nvt_target *tgt, const char *path, struct nvt_cont
 	if (!c)
 		return -ENOMEM;
 	c->tgt = tgt;
+	c->listen_fd = c->timer_fd = -1;
 	nvt_strscpy(c->path, path, sizeof(c->path));
 	nvt_strscpy(sa.sun_path, path, sizeof(sa.sun_path));
 	c->watch.fn = nvt_control_ready;
-	c->watch.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* Our own epoll fd, readable when any of ours is: clients need EPOLLOUT too. */
+	c->watch.fd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->watch.fd < 0)
+		goto out_errno;
+	c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (c->timer_fd < 0)
+		goto out_errno;
+	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->listen_fd < 0)
 		goto out_errno;
 	/* A socket left by a nvtd that did not stop cleanly would block bind(). */
 	unlink(path);
-	if (bind(c->watch.fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) ||
-	    listen(c->watch.fd, 8))
+	if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)))
 		goto out_errno;
+	lev.data.ptr = &c->listen_fd;
+	tev.data.ptr = &c->timer_fd;
+	if (chmod(path, 0600) || listen(c->listen_fd, 8) ||
+	    epoll_ctl(c->watch.fd, EPOLL_CTL_ADD, c->listen_fd, &lev) ||
+	    epoll_ctl(c->watch.fd, EPOLL_CTL_ADD, c->timer_fd, &tev))
+		goto out_unlink_errno;
 	ret = nvt_poll_group_add(tgt->pg, &c->watch);
 	if (ret)
-		goto out_close;
+		goto out_unlink;
 	*out = c;
 	return 0;
 
+out_unlink_errno:
+	ret = -errno;
+out_unlink:
+	unlink(path);
+	goto out_close;
 out_errno:
 	ret = -errno;
 out_close:
+	if (c->listen_fd >= 0)
+		close(c->listen_fd);
+	if (c->timer_fd >= 0)
+		close(c->timer_fd);
 	if (c->watch.fd >= 0)
 		close(c->watch.fd);
 	free(c);
@@ -227,6 +574,17 @@ void nvt_control_destroy(struct nvt_control *c)
 	if (!c)
 		return;
 	nvt_poll_group_del(c->tgt->pg, &c->watch);
+	while (c->clients)
+		nvt_control_client_close(c, c->clients);
+	while (c->closed) {
+		struct nvt_control_client *cl = c->closed;
+
+		c->closed = cl->next;
+		free(cl->out);
+		free(cl);
+	}
+	close(c->listen_fd);
+	close(c->timer_fd);
 	close(c->watch.fd);
 	unlink(c->path);
 	free(c);

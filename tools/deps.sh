@@ -1,9 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Install the Debian 12 packages nvt builds and tests with (idempotent; needs root).
+# `tools/deps.sh fuzz` adds what the libFuzzer harnesses need (tools/run-tests.sh asks for it
+# only when it is going to fuzz): clang-14, its runtimes (libclang_rt.fuzzer and the
+# sanitizers: libclang-rt-14-dev, only a Recommends of clang) and llvm-symbolizer (llvm-14)
+# for readable stacks.
 set -euo pipefail
 PKGS="cmake make gcc pkg-config libibverbs-dev librdmacm-dev libnvme-dev libjson-c-dev
   liburing-dev libisal-dev libconfig-dev libcmocka-dev valgrind"
+if [ "${1:-}" = fuzz ]; then
+	PKGS="$PKGS clang libclang-rt-14-dev llvm-14"
+fi
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

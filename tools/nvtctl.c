@@ -21,8 +21,8 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char cmd[512], buf[4096], last[512] = "";
-	size_t len = 0, last_len = 0;
-	int fd, i = 1, bad_seen = 0;
+	size_t len = 0, last_len = 0, got = 0;
+	int fd, i = 1, bad_seen = 0, send_err = 0;
 	ssize_t n;
 
 	if (argc > 2 && !strcmp(argv[1], "-s")) {
@@ -34,8 +34,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (; i < argc; i++) {
-		int w = snprintf(cmd + len, sizeof(cmd) - len, "%s%s", len ? " " : "", argv[i]);
+		int w;
 
+		/* nvtd reads one line: a newline inside an argument would cut the request. */
+		if (strpbrk(argv[i], "\r\n")) {
+			fprintf(stderr, "nvtctl: arguments must not contain line breaks\n");
+			return 2;
+		}
+		w = snprintf(cmd + len, sizeof(cmd) - len, "%s%s", len ? " " : "", argv[i]);
 		if (w < 0 || (size_t)w >= sizeof(cmd) - len - 1) {
 			fprintf(stderr, "nvtctl: command too long\n");
 			return 2;
@@ -48,13 +54,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nvtctl: %s: %s\n", sa.sun_path, strerror(errno));
 		return 2;
 	}
-	if (write(fd, cmd, len) != (ssize_t)len) {
-		fprintf(stderr, "nvtctl: write: %s\n", strerror(errno));
-		return 2;
-	}
+	/* MSG_NOSIGNAL: nvtd may have hung up already (too many clients); its
+	 * reply, if any, is still there to read. */
+	if (send(fd, cmd, len, MSG_NOSIGNAL) != (ssize_t)len)
+		send_err = errno ? errno : EIO;
 	/* Echo the reply; remember its last line, which says ok or error. */
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		fwrite(buf, 1, (size_t)n, stdout);
+		got += (size_t)n;
 		for (ssize_t k = 0; k < n; k++) {
 			if (buf[k] == '\n') {
 				last[last_len] = '\0';
@@ -68,6 +75,10 @@ int main(int argc, char **argv)
 		}
 	}
 	close(fd);
+	if (send_err && !got) {
+		fprintf(stderr, "nvtctl: send: %s\n", strerror(send_err));
+		return 2;
+	}
 	if (strncmp(last, "ok", 2))
 		return 1;
 	return bad_seen;
