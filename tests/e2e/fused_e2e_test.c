@@ -12,52 +12,7 @@
 
 #include "nvt/host.h"
 #include "nvt/log.h"
-#include "nvt/loop.h"
-#include "nvt_test_target.h"
-
-struct fixture {
-	struct nvt_target *tgt;
-	struct nvt_loop_ctrl ctrl;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	f->tgt = nvt_test_target_create();
-	assert_non_null(f->tgt);
-	assert_int_equal(nvt_loop_ctrl_connect(f->tgt, TEST_NQN, TEST_HOST, 2, 64, 0, &f->ctrl), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	nvt_loop_ctrl_disconnect(&f->ctrl);
-	nvt_target_destroy(f->tgt);
-	free(f);
-	return 0;
-}
-
-struct done {
-	struct nvt_cqe cqe;
-	int count;
-};
-
-static void on_done(void *arg, const struct nvt_cqe *cqe)
-{
-	struct done *d = arg;
-
-	d->cqe = *cqe;
-	d->count++;
-}
-
-static uint16_t st(const struct done *d)
-{
-	return (uint16_t)((le16toh(d->cqe.status) >> 1) & ~NVT_SC_DNR);
-}
+#include "nvt_test_loop.h"
 
 /* Submit Compare (FUSE 01b) then Write (FUSE 10b) on @q, back to back. */
 static void fused_cw(struct nvt_loop_queue *q, uint64_t slba, uint32_t nlb, void *cmp, void *wr,
@@ -70,8 +25,8 @@ static void fused_cw(struct nvt_loop_queue *q, uint64_t slba, uint32_t nlb, void
 	s1.common.flags |= 1;
 	nvt_host_sqe_rw(&s2, nvme_cmd_write, 1, slba, nlb);
 	s2.common.flags |= 2;
-	assert_int_equal(nvt_loop_submit(q, &s1, &i1, 1, on_done, d1), 0);
-	assert_int_equal(nvt_loop_submit(q, &s2, &i2, 1, on_done, d2), 0);
+	assert_int_equal(nvt_loop_submit(q, &s1, &i1, 1, nvt_test_on_done, d1), 0);
+	assert_int_equal(nvt_loop_submit(q, &s2, &i2, 1, nvt_test_on_done, d2), 0);
 }
 
 static void test_compare_and_write(void **state)
@@ -92,8 +47,8 @@ static void test_compare_and_write(void **state)
 	fused_cw(f->ctrl.io[0], 40, 4, old, new, sizeof(old), &d1, &d2);
 	assert_int_equal(d1.count, 1);
 	assert_int_equal(d2.count, 1);
-	assert_int_equal(st(&d1), 0);
-	assert_int_equal(st(&d2), 0);
+	assert_int_equal(nvt_test_status(&d1), 0);
+	assert_int_equal(nvt_test_status(&d2), 0);
 	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 40, 4);
 	assert_int_equal(nvt_loop_exec(f->ctrl.io[0], &sqe, back, sizeof(back), &cqe), 0);
 	assert_memory_equal(back, new, sizeof(back));
@@ -102,8 +57,8 @@ static void test_compare_and_write(void **state)
 	memset(&d1, 0, sizeof(d1));
 	memset(&d2, 0, sizeof(d2));
 	fused_cw(f->ctrl.io[0], 40, 4, old, other, sizeof(old), &d1, &d2);
-	assert_int_equal(st(&d1), NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED));
-	assert_int_equal(st(&d2), NVME_SC_FUSED_FAIL);
+	assert_int_equal(nvt_test_status(&d1), NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED));
+	assert_int_equal(nvt_test_status(&d2), NVME_SC_FUSED_FAIL);
 	assert_int_equal(nvt_loop_exec(f->ctrl.io[0], &sqe, back, sizeof(back), &cqe), 0);
 	assert_memory_equal(back, new, sizeof(back));
 }
@@ -119,18 +74,18 @@ static void test_pairing_rules(void **state)
 	/* A lone second half. */
 	nvt_host_sqe_rw(&s, nvme_cmd_write, 1, 0, 1);
 	s.common.flags |= 2;
-	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d1), 0);
-	assert_int_equal(st(&d1), NVME_SC_FUSED_MISSING);
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, nvt_test_on_done, &d1), 0);
+	assert_int_equal(nvt_test_status(&d1), NVME_SC_FUSED_MISSING);
 	/* A first half followed by an ordinary command: it is aborted, the other runs. */
 	memset(&d1, 0, sizeof(d1));
 	nvt_host_sqe_rw(&s, nvme_cmd_compare, 1, 0, 1);
 	s.common.flags |= 1;
-	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d1), 0);
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, nvt_test_on_done, &d1), 0);
 	assert_int_equal(d1.count, 0);		/* held, waiting for its write */
 	nvt_host_sqe_rw(&s, nvme_cmd_read, 1, 0, 1);
-	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d2), 0);
-	assert_int_equal(st(&d1), NVME_SC_FUSED_MISSING);
-	assert_int_equal(st(&d2), 0);
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, nvt_test_on_done, &d2), 0);
+	assert_int_equal(nvt_test_status(&d1), NVME_SC_FUSED_MISSING);
+	assert_int_equal(nvt_test_status(&d2), 0);
 	/*
 	 * Mismatched halves (different LBA): the Write is the adjacent second
 	 * half but invalid, so it fails (invalid field) and the Compare is
@@ -140,22 +95,22 @@ static void test_pairing_rules(void **state)
 	memset(&d2, 0, sizeof(d2));
 	nvt_host_sqe_rw(&s, nvme_cmd_compare, 1, 0, 1);
 	s.common.flags |= 1;
-	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d1), 0);
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, nvt_test_on_done, &d1), 0);
 	nvt_host_sqe_rw(&s, nvme_cmd_write, 1, 1, 1);
 	s.common.flags |= 2;
-	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d2), 0);
-	assert_int_equal(st(&d1), NVME_SC_FUSED_FAIL);
-	assert_int_equal(st(&d2), NVME_SC_INVALID_FIELD);
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, nvt_test_on_done, &d2), 0);
+	assert_int_equal(nvt_test_status(&d1), NVME_SC_FUSED_FAIL);
+	assert_int_equal(nvt_test_status(&d2), NVME_SC_INVALID_FIELD);
 	/* Only Compare may be a first half; FUSE 11b is reserved. */
 	memset(&d1, 0, sizeof(d1));
 	nvt_host_sqe_rw(&s, nvme_cmd_read, 1, 0, 1);
 	s.common.flags |= 1;
-	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d1), 0);
-	assert_int_equal(st(&d1), NVME_SC_INVALID_FIELD);
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, nvt_test_on_done, &d1), 0);
+	assert_int_equal(nvt_test_status(&d1), NVME_SC_INVALID_FIELD);
 	nvt_host_sqe_rw(&s, nvme_cmd_compare, 1, 0, 1);
 	s.common.flags |= 3;
-	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, on_done, &d1), 0);
-	assert_int_equal(st(&d1), NVME_SC_INVALID_FIELD);
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, nvt_test_on_done, &d1), 0);
+	assert_int_equal(nvt_test_status(&d1), NVME_SC_INVALID_FIELD);
 	/* More than ACWU blocks. */
 	{
 		static uint8_t big[(NVT_ACWU + 1) * 512];
@@ -163,8 +118,8 @@ static void test_pairing_rules(void **state)
 
 		nvt_host_sqe_rw(&s, nvme_cmd_compare, 3, 0, 33);	/* 33 x 4 KiB > 128 KiB MDTS */
 		s.common.flags |= 1;
-		assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &bi, 1, on_done, &d1), 0);
-		assert_int_equal(st(&d1), NVME_SC_INVALID_FIELD);
+		assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &bi, 1, nvt_test_on_done, &d1), 0);
+		assert_int_equal(nvt_test_status(&d1), NVME_SC_INVALID_FIELD);
 	}
 }
 
@@ -241,8 +196,8 @@ static void *cw_worker(void *arg)
 		s1.common.flags |= 1;
 		nvt_host_sqe_rw(&s2, nvme_cmd_write, 1, 0, CW_BLOCKS);
 		s2.common.flags |= 2;
-		nvt_loop_submit(c.io[0], &s1, &i1, 1, on_done, &d1);
-		nvt_loop_submit(c.io[0], &s2, &i2, 1, on_done, &d2);
+		nvt_loop_submit(c.io[0], &s1, &i1, 1, nvt_test_on_done, &d1);
+		nvt_loop_submit(c.io[0], &s2, &i2, 1, nvt_test_on_done, &d2);
 		if (d1.count && d2.count && !d1.cqe.status && !d2.cqe.status)
 			w->swaps++;
 	}
@@ -285,9 +240,9 @@ static void test_concurrent_counter(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_compare_and_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pairing_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent_counter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compare_and_write, nvt_test_setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_pairing_rules, nvt_test_setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_counter, nvt_test_setup, nvt_test_teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);

@@ -9,52 +9,7 @@
 #include <cmocka.h>
 
 #include "nvt/host.h"
-#include "nvt/loop.h"
-#include "nvt_test_target.h"
-
-struct fixture {
-	struct nvt_target *tgt;
-	struct nvt_loop_ctrl ctrl;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	f->tgt = nvt_test_target_create();
-	assert_non_null(f->tgt);
-	assert_int_equal(nvt_loop_ctrl_connect(f->tgt, TEST_NQN, TEST_HOST, 2, 32, 0, &f->ctrl), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	nvt_loop_ctrl_disconnect(&f->ctrl);
-	nvt_target_destroy(f->tgt);
-	free(f);
-	return 0;
-}
-
-struct done {
-	struct nvt_cqe cqe;
-	int count;
-};
-
-static void on_done(void *arg, const struct nvt_cqe *cqe)
-{
-	struct done *d = arg;
-
-	d->cqe = *cqe;
-	d->count++;
-}
-
-static uint16_t st(const struct done *d)
-{
-	return (uint16_t)((le16toh(d->cqe.status) >> 1) & ~NVT_SC_DNR);
-}
+#include "nvt_test_loop.h"
 
 static unsigned int nr_ctrls(struct nvt_target *tgt, const char *nqn)
 {
@@ -105,16 +60,16 @@ static void test_two_connects_in_flight(void **state)
 	connect_sqe(&sqe, 0, NVT_AQ_DEPTH - 1, 1000);
 	connect_data(&d1, TEST_HOST, 0xffff);
 	connect_data(&d2, TEST_HOST, 0xffff);
-	assert_int_equal(nvt_loop_submit_held(q, &sqe, &i1, 1, on_done, &c1, &h1), 0);
-	assert_int_equal(nvt_loop_submit_held(q, &sqe, &i2, 1, on_done, &c2, &h2), 0);
+	assert_int_equal(nvt_loop_submit_held(q, &sqe, &i1, 1, nvt_test_on_done, &c1, &h1), 0);
+	assert_int_equal(nvt_loop_submit_held(q, &sqe, &i2, 1, nvt_test_on_done, &c2, &h2), 0);
 	assert_non_null(h1);
 	assert_non_null(h2);
 	nvt_loop_release(h1);
 	nvt_loop_release(h2);
 	assert_int_equal(c1.count, 1);
 	assert_int_equal(c2.count, 1);
-	assert_int_equal(st(&c1), 0);
-	assert_int_equal(st(&c2), NVME_SC_CMD_SEQ_ERROR);
+	assert_int_equal(nvt_test_status(&c1), 0);
+	assert_int_equal(nvt_test_status(&c2), NVME_SC_CMD_SEQ_ERROR);
 	assert_int_equal(nr_ctrls(f->tgt, TEST_NQN), before + 1);
 	nvt_loop_queue_destroy(q);
 	assert_int_equal(nr_ctrls(f->tgt, TEST_NQN), before);
@@ -131,12 +86,12 @@ static void test_two_connects_in_flight(void **state)
 	connect_sqe(&sqe, 2, 15, 0);
 	connect_data(&d1, TEST_HOST, f->ctrl.cntlid);
 	connect_data(&d2, TEST_HOST, f->ctrl.cntlid);
-	assert_int_equal(nvt_loop_submit_held(q, &sqe, &i1, 1, on_done, &c1, &h1), 0);
-	assert_int_equal(nvt_loop_submit_held(q, &sqe, &i2, 1, on_done, &c2, &h2), 0);
+	assert_int_equal(nvt_loop_submit_held(q, &sqe, &i1, 1, nvt_test_on_done, &c1, &h1), 0);
+	assert_int_equal(nvt_loop_submit_held(q, &sqe, &i2, 1, nvt_test_on_done, &c2, &h2), 0);
 	nvt_loop_release(h1);
 	nvt_loop_release(h2);
-	assert_int_equal(st(&c1), 0);
-	assert_int_equal(st(&c2), NVME_SC_CMD_SEQ_ERROR);
+	assert_int_equal(nvt_test_status(&c1), 0);
+	assert_int_equal(nvt_test_status(&c2), NVME_SC_CMD_SEQ_ERROR);
 	nvt_loop_queue_destroy(q);
 }
 
@@ -151,15 +106,15 @@ static void test_disconnect_under_a_write(void **state)
 	struct nvt_sqe sqe;
 
 	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 0, 1);
-	assert_int_equal(nvt_loop_submit_held(f->ctrl.io[1], &sqe, &iov, 1, on_done, &w, &h), 0);
+	assert_int_equal(nvt_loop_submit_held(f->ctrl.io[1], &sqe, &iov, 1, nvt_test_on_done, &w, &h), 0);
 	memset(&sqe, 0, sizeof(sqe));
 	sqe.fabrics.opcode = NVT_OPC_FABRICS;
 	sqe.fabrics.fctype = NVT_FCTYPE_DISCONNECT;
-	assert_int_equal(nvt_loop_submit(f->ctrl.io[1], &sqe, NULL, 0, on_done, &dc), 0);
-	assert_int_equal(st(&dc), 0);
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[1], &sqe, NULL, 0, nvt_test_on_done, &dc), 0);
+	assert_int_equal(nvt_test_status(&dc), 0);
 	nvt_loop_release(h);
 	assert_int_equal(w.count, 1);
-	assert_int_equal(st(&w), NVME_SC_CMD_SEQ_ERROR);
+	assert_int_equal(nvt_test_status(&w), NVME_SC_CMD_SEQ_ERROR);
 }
 
 static void fused_sqe(struct nvt_sqe *sqe, uint8_t opc, uint8_t fuse, uint64_t slba)
@@ -184,31 +139,31 @@ static void test_fused_second_fails_first(void **state)
 	struct nvt_sqe sqe;
 
 	fused_sqe(&sqe, nvme_cmd_compare, NVT_FUSE_FIRST, 8);
-	assert_int_equal(nvt_loop_submit_held(q, &sqe, &iov, 1, on_done, &d1, &h), 0);
+	assert_int_equal(nvt_loop_submit_held(q, &sqe, &iov, 1, nvt_test_on_done, &d1, &h), 0);
 	assert_non_null(h);
 	/* The Write's SGL is shorter than its data: it fails in execute. */
 	fused_sqe(&sqe, nvme_cmd_write, NVT_FUSE_SECOND, 8);
-	assert_int_equal(nvt_loop_submit(q, &sqe, &short_iov, 1, on_done, &d2), 0);
+	assert_int_equal(nvt_loop_submit(q, &sqe, &short_iov, 1, nvt_test_on_done, &d2), 0);
 	assert_int_equal(d2.count, 1);
-	assert_int_equal(st(&d2), NVME_SC_SGL_INVALID_DATA);
+	assert_int_equal(nvt_test_status(&d2), NVME_SC_SGL_INVALID_DATA);
 	assert_int_equal(d1.count, 0);
 	nvt_loop_release(h);
 	assert_int_equal(d1.count, 1);
-	assert_int_equal(st(&d1), NVME_SC_FUSED_FAIL);
+	assert_int_equal(nvt_test_status(&d1), NVME_SC_FUSED_FAIL);
 	assert_int_equal(nvt_loop_queue_outstanding(q), 0);
 
 	/* And the other way round: the Compare fails in execute, the Write is held. */
 	memset(&d1, 0, sizeof(d1));
 	memset(&d2, 0, sizeof(d2));
 	fused_sqe(&sqe, nvme_cmd_compare, NVT_FUSE_FIRST, 8);
-	assert_int_equal(nvt_loop_submit_held(q, &sqe, &short_iov, 1, on_done, &d1, &h), 0);
+	assert_int_equal(nvt_loop_submit_held(q, &sqe, &short_iov, 1, nvt_test_on_done, &d1, &h), 0);
 	fused_sqe(&sqe, nvme_cmd_write, NVT_FUSE_SECOND, 8);
-	assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, on_done, &d2), 0);
+	assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, nvt_test_on_done, &d2), 0);
 	assert_int_equal(d2.count, 0);
 	nvt_loop_release(h);
-	assert_int_equal(st(&d1), NVME_SC_SGL_INVALID_DATA);
+	assert_int_equal(nvt_test_status(&d1), NVME_SC_SGL_INVALID_DATA);
 	assert_int_equal(d2.count, 1);
-	assert_int_equal(st(&d2), NVME_SC_FUSED_FAIL);
+	assert_int_equal(nvt_test_status(&d2), NVME_SC_FUSED_FAIL);
 	assert_int_equal(nvt_loop_queue_outstanding(q), 0);
 }
 
@@ -242,17 +197,17 @@ static void test_fused_not_adjacent(void **state)
 		struct done d1 = { 0 }, d2 = { 0 }, d3 = { 0 };
 
 		fused_sqe(&sqe, nvme_cmd_compare, NVT_FUSE_FIRST, 0);
-		assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, on_done, &d1), 0);
+		assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, nvt_test_on_done, &d1), 0);
 		assert_int_equal(d1.count, 0);
-		assert_int_equal(nvt_loop_submit(q, &between[i], NULL, 0, on_done, &d2), 0);
+		assert_int_equal(nvt_loop_submit(q, &between[i], NULL, 0, nvt_test_on_done, &d2), 0);
 		assert_int_equal(d1.count, 1);
-		assert_int_equal(st(&d1), NVME_SC_FUSED_MISSING);
+		assert_int_equal(nvt_test_status(&d1), NVME_SC_FUSED_MISSING);
 		assert_int_equal(d2.count, 1);
-		assert_int_not_equal(st(&d2), 0);
+		assert_int_not_equal(nvt_test_status(&d2), 0);
 		/* The Write that follows has no first half any more. */
 		fused_sqe(&sqe, nvme_cmd_write, NVT_FUSE_SECOND, 0);
-		assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, on_done, &d3), 0);
-		assert_int_equal(st(&d3), NVME_SC_FUSED_MISSING);
+		assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, nvt_test_on_done, &d3), 0);
+		assert_int_equal(nvt_test_status(&d3), NVME_SC_FUSED_MISSING);
 		assert_int_equal(nvt_loop_queue_outstanding(q), 0);
 	}
 }
@@ -269,14 +224,14 @@ static void test_fused_across_reset(void **state)
 	uint64_t cc;
 
 	fused_sqe(&sqe, nvme_cmd_compare, NVT_FUSE_FIRST, 0);
-	assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, on_done, &d1), 0);
+	assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, nvt_test_on_done, &d1), 0);
 	assert_int_equal(nvt_loop_prop_get(f->ctrl.admin, NVT_PROP_CC, false, &cc), 0);
 	assert_int_equal(nvt_loop_prop_set(f->ctrl.admin, NVT_PROP_CC, cc & ~1ull), 0);
 	fused_sqe(&sqe, nvme_cmd_write, NVT_FUSE_SECOND, 0);
-	assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, on_done, &d2), 0);
-	assert_int_equal(st(&d2), NVME_SC_CMD_SEQ_ERROR);
+	assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, nvt_test_on_done, &d2), 0);
+	assert_int_equal(nvt_test_status(&d2), NVME_SC_CMD_SEQ_ERROR);
 	assert_int_equal(d1.count, 1);
-	assert_int_equal(st(&d1), NVME_SC_FUSED_FAIL);
+	assert_int_equal(nvt_test_status(&d1), NVME_SC_FUSED_FAIL);
 	assert_int_equal(nvt_loop_queue_outstanding(q), 0);
 	assert_int_equal(nvt_loop_prop_set(f->ctrl.admin, NVT_PROP_CC, cc), 0);
 }
@@ -291,13 +246,13 @@ static void test_fused_first_at_teardown(void **state)
 	struct nvt_sqe sqe;
 
 	fused_sqe(&sqe, nvme_cmd_compare, NVT_FUSE_FIRST, 0);
-	assert_int_equal(nvt_loop_submit(f->ctrl.io[1], &sqe, &iov, 1, on_done, &d1), 0);
+	assert_int_equal(nvt_loop_submit(f->ctrl.io[1], &sqe, &iov, 1, nvt_test_on_done, &d1), 0);
 	assert_int_equal(d1.count, 0);
 	nvt_loop_queue_destroy(f->ctrl.io[1]);
 	f->ctrl.io[1] = NULL;
 	f->ctrl.nr_io = 1;
 	assert_int_equal(d1.count, 1);
-	assert_int_equal(st(&d1), NVME_SC_ABORT_QUEUE);
+	assert_int_equal(nvt_test_status(&d1), NVME_SC_ABORT_QUEUE);
 }
 
 /* Fused bits on the admin queue are invalid, and pair with nothing. */
@@ -426,15 +381,15 @@ static void test_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_two_connects_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_disconnect_under_a_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fused_second_fails_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fused_not_adjacent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fused_across_reset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fused_first_at_teardown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fused_on_admin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_get_log_numd_wrap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_compare_without_metadata, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_connects_in_flight, nvt_test_setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_under_a_write, nvt_test_setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_fused_second_fails_first, nvt_test_setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_fused_not_adjacent, nvt_test_setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_fused_across_reset, nvt_test_setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_fused_first_at_teardown, nvt_test_setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_fused_on_admin, nvt_test_setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_get_log_numd_wrap, nvt_test_setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_compare_without_metadata, nvt_test_setup, nvt_test_teardown),
 		cmocka_unit_test(test_limits),
 	};
 
