@@ -87,8 +87,7 @@ struct cmd {
 };
 
 struct fuzz {
-	const uint8_t *p;
-	size_t n, i;
+	struct nvt_fuzz_input in;	/* the program being run */
 	struct nvt_target *tgt;
 	struct slot slots[NR_SLOTS];
 	struct cmd cmds[MAX_CMDS];
@@ -107,17 +106,17 @@ static bool trace;		/* NVT_FUZZ_TRACE=1: print every completion (reading a repro
 
 static uint8_t u8(struct fuzz *f)
 {
-	return f->i < f->n ? f->p[f->i++] : 0;
+	return nvt_fuzz_u8(&f->in);
 }
 
 static uint16_t u16(struct fuzz *f)
 {
-	return (uint16_t)(u8(f) | u8(f) << 8);
+	return nvt_fuzz_u16(&f->in);
 }
 
 static uint32_t u32(struct fuzz *f)
 {
-	return (uint32_t)u16(f) | (uint32_t)u16(f) << 16;
+	return nvt_fuzz_u32(&f->in);
 }
 
 static uint64_t u64(struct fuzz *f)
@@ -1101,15 +1100,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nvt_fuzz_check(f, "calloc");
 	nvt_log_set_level(NVT_LOG_ERR);
 	F = f;
-	f->p = data;
-	f->n = size;
+	f->in.p = data;
+	f->in.n = size;
 	f->tgt = target_create();
 	f->now_ns = nvt_now_ns();
 	for (int s = 0; s < NR_SLOTS; s++)
 		f->slots[s].last = -1;
-	for (unsigned int ops = 0; f->i < f->n && ops < MAX_OPS; ops++) {
+	for (unsigned int ops = 0; f->in.i < f->in.n && ops < MAX_OPS; ops++) {
 		if (trace)
-			fprintf(stderr, "trace: op %u at byte %zu: %u\n", ops, f->i, f->p[f->i] % 10);
+			fprintf(stderr, "trace: op %u at byte %zu: %u\n", ops, f->in.i, f->in.p[f->in.i] % 10);
 		switch (u8(f) % 10) {
 		case 0:
 			op_queue(f);

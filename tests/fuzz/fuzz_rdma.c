@@ -108,8 +108,7 @@ struct slot {
 };
 
 struct fuzz {
-	const uint8_t *p;
-	size_t n, i;
+	struct nvt_fuzz_input in;	/* the program being run */
 	struct nvt_target *tgt;
 	struct nvt_port port;
 	struct nvt_rdma_port rport;
@@ -133,17 +132,17 @@ static bool trace;		/* NVT_FUZZ_TRACE=1: say what happens (reading a reproducer)
 
 static uint8_t u8(struct fuzz *f)
 {
-	return f->i < f->n ? f->p[f->i++] : 0;
+	return nvt_fuzz_u8(&f->in);
 }
 
 static uint16_t u16(struct fuzz *f)
 {
-	return (uint16_t)(u8(f) | u8(f) << 8);
+	return nvt_fuzz_u16(&f->in);
 }
 
 static uint32_t u32(struct fuzz *f)
 {
-	return (uint32_t)u16(f) | (uint32_t)u16(f) << 16;
+	return nvt_fuzz_u32(&f->in);
 }
 
 static struct nvt_rdma_req *req_of_wr(uint64_t wr_id)
@@ -1014,8 +1013,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = calloc(1, sizeof(*f));
 	nvt_fuzz_check(f, "calloc");
 	F = f;
-	f->p = data;
-	f->n = size;
+	f->in.p = data;
+	f->in.n = size;
 	f->wrs = calloc(MAX_WRS, sizeof(*f->wrs));
 	f->host = calloc(1, HOST_MEM);
 	f->shadow = calloc(1, SHADOW_BLOCKS * 512);
@@ -1052,7 +1051,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		d->cntlid = htole16(0xffff);
 	}
 
-	for (unsigned int ops = 0; f->i < f->n && ops < MAX_OPS; ops++) {
+	for (unsigned int ops = 0; f->in.i < f->in.n && ops < MAX_OPS; ops++) {
 		uint8_t s;
 
 		switch (u8(f) % 8) {
