@@ -6,6 +6,7 @@
 
 static const struct nvt_backend_ops *const nvt_backends[] = {
 	&nvt_ram_backend_ops,
+	&nvt_uring_backend_ops,
 };
 
 const struct nvt_backend_ops *nvt_backend_find(const char *name)
@@ -14,4 +15,9 @@ const struct nvt_backend_ops *nvt_backend_find(const char *name)
 		if (!strcmp(nvt_backends[i]->name, name))
 			return nvt_backends[i];
 	return NULL;
+}
+
+const struct nvt_backend_ops *nvt_backend_get(unsigned int i)
+{
+	return i < sizeof(nvt_backends) / sizeof(nvt_backends[0]) ? nvt_backends[i] : NULL;
 }

@@ -82,48 +82,22 @@ void *nvt_ram_block(struct nvt_ns *ns, uint64_t lba, void **md)
 	return ram->data + (lba << ns->lba_shift);
 }
 
-/* Copy metadata between the request's md iovecs and the metadata area. */
-static uint16_t nvt_ram_md_copy(struct nvt_req *req, uint8_t *md, size_t len, bool to_req)
+/* Copy between iovecs and one flat area, @len bytes at most. Return: bytes copied. */
+static size_t nvt_ram_copy(const struct iovec *iov, unsigned int cnt, uint8_t *area, size_t len,
+			   bool to_iov)
 {
 	size_t done = 0;
 
-	for (unsigned int i = 0; i < req->md_iov_cnt && done < len; i++) {
-		size_t n = req->md_iov[i].iov_len;
+	for (unsigned int i = 0; i < cnt && done < len; i++) {
+		size_t n = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
 
-		if (n > len - done)
-			n = len - done;
-		if (to_req)
-			memcpy(req->md_iov[i].iov_base, md + done, n);
+		if (to_iov)
+			memcpy(iov[i].iov_base, area + done, n);
 		else
-			memcpy(md + done, req->md_iov[i].iov_base, n);
+			memcpy(area + done, iov[i].iov_base, n);
 		done += n;
 	}
-	return done == len ? NVT_ST_OK : NVT_ST_DATA_XFER;
-}
-
-/* Extended-LBA layout: each block's data then its metadata, back to back in req->iov. */
-static uint16_t nvt_ram_rw_interleaved(struct nvt_req *req, struct nvt_ram *ram, bool read)
-{
-	struct nvt_ns *ns = req->ns;
-	size_t bs = ns->block_size, ms = ns->md_size, off = 0;
-	uint16_t status = NVT_ST_OK;
-
-	for (uint32_t i = 0; i < req->io.nlb && !status; i++, off += bs + ms) {
-		uint64_t lba = req->io.slba + i;
-		uint8_t *data = ram->data + (lba << ns->lba_shift);
-		uint8_t *md = ram->md + lba * ms;
-
-		if (read) {
-			status = nvt_req_copy_to(req, off, data, bs);
-			if (!status)
-				status = nvt_req_copy_to(req, off + bs, md, ms);
-		} else {
-			status = nvt_req_copy_from(req, off, data, bs);
-			if (!status)
-				status = nvt_req_copy_from(req, off + bs, md, ms);
-		}
-	}
-	return status;
+	return done;
 }
 
 /* Zero [off, off + len) of the data; whole pages go back to the kernel (they read as zero). */
@@ -140,222 +114,82 @@ static void nvt_ram_zero(struct nvt_ram *ram, size_t off, size_t len, bool relea
 	memset(ram->data + off, 0, len);
 }
 
-/* The stored PI of [slba, slba + nlb) as the command's PI context asks. */
-static uint16_t nvt_ram_check_pi(struct nvt_req *req, struct nvt_ram *ram, uint64_t slba,
-				 uint32_t nlb)
+/* The primitives: data and metadata in separate buffers, always; complete in place. */
+static int nvt_ram_do(struct nvt_bio *bio, struct nvt_ram *ram)
 {
-	struct nvt_ns *ns = req->ns;
-	struct iovec d, m;
-	struct nvt_pi_err err;
-	int ret;
+	struct nvt_ns *ns = bio->ns;
+	size_t off = (size_t)bio->slba << ns->lba_shift, len = (size_t)bio->nlb << ns->lba_shift;
+	uint8_t *md = ram->md ? ram->md + bio->slba * ns->md_size : NULL;
+	size_t md_len = (size_t)bio->nlb * ns->md_size;
+	bool read = bio->op == NVT_BIO_READ;
 
-	/* No PI, no metadata area: nothing to check and no pointer to form. */
-	if (!ns->pi.type || !ram->md)
-		return NVT_ST_OK;
-	d = (struct iovec){ ram->data + (slba << ns->lba_shift), (size_t)nlb << ns->lba_shift };
-	m = (struct iovec){ ram->md + slba * ns->md_size, (size_t)nlb * ns->md_size };
-	ret = nvt_pi_verify(&req->pi, &d, 1, &m, 1, nlb, &err);
-	if (ret == -EILSEQ)
-		return nvt_req_pi_failed(req, &err);
-	return ret ? NVT_ST_INTERNAL : NVT_ST_OK;
-}
-
-static uint16_t nvt_ram_write_zeroes(struct nvt_req *req, struct nvt_ram *ram)
-{
-	struct nvt_ns *ns = req->ns;
-	size_t off = (size_t)req->io.slba << ns->lba_shift, len = (size_t)req->io.nlb << ns->lba_shift;
-	uint8_t *md = ram->md ? ram->md + req->io.slba * ns->md_size : NULL;
-	size_t md_len = (size_t)req->io.nlb * ns->md_size;
-
-	nvt_ram_zero(ram, off, len, req->io.deac);
-	if (!md)
-		return NVT_ST_OK;
-	memset(md, 0, md_len);
-	/* PRACT=1: the zeroed blocks get valid PI (guard of zeroes, tags per type). */
-	if (ns->pi.type && req->pi.pract) {
-		struct iovec d = { ram->data + off, len }, m = { md, md_len };
-
-		if (nvt_pi_generate(&req->pi, &d, 1, &m, 1, req->io.nlb))
-			return NVT_ST_INTERNAL;
-	}
-	return NVT_ST_OK;
-}
-
-static uint16_t nvt_ram_deallocate(struct nvt_req *req, struct nvt_ram *ram)
-{
-	struct nvme_dsm_range ranges[NVME_DSM_MAX_RANGES];
-	struct nvt_ns *ns = req->ns;
-	uint16_t status;
-
-	/* The core validated every range already. */
-	status = nvt_req_copy_from(req, 0, ranges, (size_t)req->io.nr_ranges * sizeof(ranges[0]));
-	for (unsigned int i = 0; i < req->io.nr_ranges && !status; i++) {
-		uint64_t slba = le64toh(ranges[i].slba);
-		uint32_t nlb = le32toh(ranges[i].nlb);
-
-		nvt_range_io_begin(&ns->range_lock, slba, nlb);
-		nvt_ram_zero(ram, (size_t)slba << ns->lba_shift, (size_t)nlb << ns->lba_shift, true);
-		/* Deallocated blocks read as zeroes with the escape PI, as never-written ones. */
-		if (ram->md)
-			memset(ram->md + slba * ns->md_size, ns->pi.type ? 0xff : 0,
-			       (size_t)nlb * ns->md_size);
-		nvt_range_io_end(&ns->range_lock);
-	}
-	return status;
-}
-
-static uint16_t nvt_ram_compare(struct nvt_req *req, struct nvt_ram *ram)
-{
-	struct nvt_ns *ns = req->ns;
-	size_t bs = ns->block_size, ms = ns->md_size;
-	uint16_t status;
-	bool same = true;
-
-	/* NVMe 2.0 §3.2.1: the stored blocks' PI is checked first, as for a read. */
-	status = nvt_ram_check_pi(req, ram, req->io.slba, req->io.nlb);
-	if (status)
-		return status;
-	if (req->io.md_interleaved) {
-		for (uint32_t i = 0; i < req->io.nlb && same; i++) {
-			uint64_t lba = req->io.slba + i;
-
-			same = nvt_req_equal(req, i * (bs + ms), ram->data + (lba << ns->lba_shift), bs) &&
-			       nvt_req_equal(req, i * (bs + ms) + bs, ram->md + lba * ms, ms);
-		}
-	} else {
-		same = nvt_req_equal(req, 0, ram->data + (req->io.slba << ns->lba_shift),
-				     (size_t)req->io.nlb << ns->lba_shift);
-	}
-	return same ? NVT_ST_OK : NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED) | NVT_SC_DNR;
-}
-
-/* One Copy source range to @dlba: checks first, then the move, then new PI if asked. */
-static uint16_t nvt_ram_copy_range(struct nvt_req *req, struct nvt_ram *ram,
-				   const struct nvt_copy_range *r, uint64_t dlba)
-{
-	struct nvt_ns *ns = req->ns;
-	size_t ms = ns->md_size, len = (size_t)r->nlb << ns->lba_shift;
-	struct iovec sd = { ram->data + (r->slba << ns->lba_shift), len };
-	struct iovec sm = { ram->md ? ram->md + r->slba * ms : NULL, r->nlb * ms };
-	struct iovec dd = { ram->data + (dlba << ns->lba_shift), len };
-	struct iovec dm = { ram->md ? ram->md + dlba * ms : NULL, r->nlb * ms };
-	uint64_t ref_mask = ns->pi.guard == NVT_PI_GUARD_CRC64 ? 0xffffffffffffull : 0xffffffffull;
-	struct nvt_pi_ctx rctx, wctx = req->pi;
-	struct nvt_pi_err err;
-
-	if (ns->pi.type) {
-		nvt_pi_ctx_init(&rctx, &ns->pi, r->slba, req->io.prinfor & NVT_PI_CHECK_MASK,
-				r->eilbrt, r->elbat, r->elbatm);
-		if (nvt_pi_verify(&rctx, &sd, 1, &sm, 1, r->nlb, &err) == -EILSEQ)
-			return nvt_req_pi_failed(req, &err);
-		/* Destination tags continue across ranges (Types 1 and 2). */
-		wctx.slba = dlba;
-		if (ns->pi.type != NVT_PI_TYPE3)
-			wctx.ref_tag = (req->pi.ref_tag + (dlba - req->io.slba)) & ref_mask;
-		if (!wctx.pract && nvt_pi_verify(&wctx, &sd, 1, &sm, 1, r->nlb, &err) == -EILSEQ)
-			return nvt_req_pi_failed(req, &err);
-	}
-	memmove(dd.iov_base, sd.iov_base, len);
-	if (ram->md)
-		memmove(dm.iov_base, sm.iov_base, r->nlb * ms);
-	if (ns->pi.type && wctx.pract && nvt_pi_generate(&wctx, &dd, 1, &dm, 1, r->nlb))
-		return NVT_ST_INTERNAL;
-	return NVT_ST_OK;
-}
-
-/*
- * Copy: the ranges in order, each as memmove (so a range may overlap the
- * destination), the sources' PI checked as PRINFOR and their own tags say,
- * the destination's PI generated (PRINFOW.PRACT) or checked against the
- * destination's tags before it is stored.
- */
-static uint16_t nvt_ram_copy(struct nvt_req *req, struct nvt_ram *ram)
-{
-	struct nvt_ns *ns = req->ns;
-	uint64_t dlba = req->io.slba;
-	struct nvt_copy_range r;
-	uint16_t status = NVT_ST_OK;
-
-	for (unsigned int i = 0; i < req->io.nr_ranges && !status; i++) {
-		uint64_t lo, hi;
-
-		status = nvt_copy_range_get(req, i, &r);
-		if (status)
-			break;
-		/* Source and destination, held as one span against a fused compare-and-write. */
-		lo = r.slba < dlba ? r.slba : dlba;
-		hi = r.slba + r.nlb > dlba + r.nlb ? r.slba + r.nlb : dlba + r.nlb;
-		nvt_range_io_begin(&ns->range_lock, lo, hi - lo);
-		status = nvt_ram_copy_range(req, ram, &r, dlba);
-		nvt_range_io_end(&ns->range_lock);
-		dlba += r.nlb;
-	}
-	return status;
-}
-
-static void nvt_ram_submit(struct nvt_req *req)
-{
-	struct nvt_ns *ns = req->ns;
-	struct nvt_ram *ram = ns->be_priv;
-	size_t off = (size_t)req->io.slba << ns->lba_shift;
-	size_t len = (size_t)req->io.nlb << ns->lba_shift;
-	uint8_t *md = ram->md ? ram->md + req->io.slba * ns->md_size : NULL;
-	size_t md_len = (size_t)req->io.nlb * ns->md_size;
-	uint16_t status = NVT_ST_OK;
-
-	/* Blocks touched in place: no fused compare-and-write may hold them meanwhile. */
-	bool span = req->io.op != NVT_IO_FLUSH && req->io.op != NVT_IO_DEALLOCATE &&
-		    req->io.op != NVT_IO_COPY;
-
-	if (span)
-		nvt_range_io_begin(&ns->range_lock, req->io.slba, req->io.nlb);
-	if (req->io.md_interleaved && ram->md &&
-	    (req->io.op == NVT_IO_READ || req->io.op == NVT_IO_WRITE)) {
-		status = nvt_ram_rw_interleaved(req, ram, req->io.op == NVT_IO_READ);
-		goto out;
-	}
-	switch (req->io.op) {
-	case NVT_IO_READ:
-		status = nvt_req_copy_to(req, 0, ram->data + off, len);
-		if (!status && md && req->md_iov_cnt)
-			status = nvt_ram_md_copy(req, md, md_len, true);
-		break;
-	case NVT_IO_WRITE:
-		status = nvt_req_copy_from(req, 0, ram->data + off, len);
-		if (!status && md && req->md_iov_cnt)
-			status = nvt_ram_md_copy(req, md, md_len, false);
-		break;
-	case NVT_IO_FLUSH:
+	if (bio->slba > ns->nblocks || bio->nlb > ns->nblocks - bio->slba)
+		return -ERANGE;
+	switch (bio->op) {
+	case NVT_BIO_READ:
+	case NVT_BIO_WRITE:
+		if (nvt_ram_copy(bio->iov, bio->iov_cnt, ram->data + off, len, read) != len)
+			return -EINVAL;
+		if (md && bio->md_iov_cnt &&
+		    nvt_ram_copy(bio->md_iov, bio->md_iov_cnt, md, md_len, read) != md_len)
+			return -EINVAL;
+		return 0;
+	case NVT_BIO_FLUSH:
 		/* RAM is the medium: a completed write is already there. */
-		break;
-	case NVT_IO_WRITE_ZEROES:
-		status = nvt_ram_write_zeroes(req, ram);
-		break;
-	case NVT_IO_DEALLOCATE:
-		status = nvt_ram_deallocate(req, ram);
-		break;
-	case NVT_IO_COMPARE:
-		status = nvt_ram_compare(req, ram);
-		break;
-	case NVT_IO_COPY:
-		status = nvt_ram_copy(req, ram);
-		break;
-	case NVT_IO_VERIFY:
-		/* Memory is always readable; what can be wrong is the PI. */
-		status = ram->md ? nvt_ram_check_pi(req, ram, req->io.slba, req->io.nlb) : NVT_ST_OK;
-		break;
+		return 0;
+	case NVT_BIO_WRITE_ZEROES:
+	case NVT_BIO_DEALLOCATE:
+		nvt_ram_zero(ram, off, len, bio->op == NVT_BIO_DEALLOCATE || (bio->flags & NVT_BIO_DEAC));
+		if (!md)
+			return 0;
+		if (bio->op == NVT_BIO_WRITE_ZEROES && bio->md_iov_cnt)
+			return nvt_ram_copy(bio->md_iov, bio->md_iov_cnt, md, md_len, false) == md_len ?
+			       0 : -EINVAL;
+		/* Deallocated blocks read as never-written ones: the escape PI. */
+		memset(md, bio->op == NVT_BIO_DEALLOCATE && ns->pi.type ? 0xff : 0, md_len);
+		return 0;
+	case NVT_BIO_COPY:
+		if (bio->copy_src > ns->nblocks || bio->nlb > ns->nblocks - bio->copy_src)
+			return -ERANGE;
+		/* memmove: a source may overlap its destination. */
+		memmove(ram->data + off, ram->data + ((size_t)bio->copy_src << ns->lba_shift), len);
+		if (md)
+			memmove(md, ram->md + bio->copy_src * ns->md_size, md_len);
+		return 0;
+	default:
+		return -EOPNOTSUPP;
 	}
-out:
-	if (span)
-		nvt_range_io_end(&ns->range_lock);
-	nvt_req_complete(req, status);
+}
+
+static void nvt_ram_submit(struct nvt_bio *bio, void *chan)
+{
+	nvt_bio_backend_done(bio, nvt_ram_do(bio, bio->ns->be_priv));
+}
+
+static int nvt_ram_block_io(struct nvt_ns *ns, uint64_t lba, void *data, void *md, bool write)
+{
+	void *bmd, *blk = nvt_ram_block(ns, lba, &bmd);
+
+	if (!blk)
+		return -ERANGE;
+	if (write) {
+		memcpy(blk, data, ns->block_size);
+		if (md && bmd)
+			memcpy(bmd, md, ns->md_size);
+	} else {
+		memcpy(data, blk, ns->block_size);
+		if (md && bmd)
+			memcpy(md, bmd, ns->md_size);
+	}
+	return 0;
 }
 
 const struct nvt_backend_ops nvt_ram_backend_ops = {
 	.name = "ram",
-	.flags = NVT_BE_METADATA,
+	.flags = NVT_BE_METADATA | NVT_BE_WRITE_ZEROES | NVT_BE_DEALLOCATE | NVT_BE_COPY,
 	.open = nvt_ram_open,
 	.close = nvt_ram_close,
 	.submit = nvt_ram_submit,
-	.block = nvt_ram_block,
+	.map = nvt_ram_block,
+	.block_io = nvt_ram_block_io,
 };

@@ -17,6 +17,7 @@
 
 #include <libconfig.h>
 
+#include "nvt/backend.h"
 #include "nvt/config.h"
 #include "nvt/log.h"
 
@@ -34,6 +35,7 @@ struct msg {
 
 struct ctx {
 	const char *file;
+	const char *cfg_path;		/* the config's own copy of the path: outlives the load */
 	struct msg *msgs;
 	size_t nr_msgs, cap_msgs;
 	unsigned int nr_errors;
@@ -356,6 +358,7 @@ enum ftype {
 	FT_NGUID,	/* uint8_t[16] from 32 hex digits */
 	FT_LIST,	/* a list, handled by ->parse_list / ->print_list */
 	FT_GROUP,	/* a nested group { ... } described by ->sub */
+	FT_EXTRA,	/* no key: settings the table lacks go to ->parse_extra (a backend's own) */
 };
 
 struct field {
@@ -367,6 +370,8 @@ struct field {
 	const char *def_str;			/* FT_STR default */
 	size_t offset, width;			/* where in the struct, how big */
 	const char *const *choices;		/* FT_STR: the only values accepted */
+	const char *(*choice)(unsigned int i);	/* FT_STR: the same from a registry; NULL past the last */
+	bool omit_zero;				/* FT_SIZE: 0 (unset) is not printed */
 	const char *(*check)(const char *s);	/* FT_STR: why @s is bad, or NULL */
 	const char *(*check_num)(uint64_t v);	/* FT_UINT, FT_SIZE: why @v is bad, or NULL */
 	void (*parse_list)(struct ctx *ctx, const config_setting_t *list,
@@ -374,6 +379,10 @@ struct field {
 	void (*print_list)(FILE *out, const void *obj, int depth);
 	const struct field *sub;		/* FT_GROUP: its fields */
 	size_t nr_sub;
+	/* FT_EXTRA: take setting @s the table does not name; false: it is unknown. */
+	bool (*parse_extra)(struct ctx *ctx, const config_setting_t *s, void *obj,
+			    const char *path);
+	void (*print_extra)(FILE *out, const void *obj, int depth);
 };
 
 #define AT(type, member)	.offset = offsetof(type, member), \
@@ -382,7 +391,6 @@ struct field {
 #define BIT(i)			(1u << (i))
 
 static const char *const transports[] = { "rdma", NULL };
-static const char *const backends[] = { "ram", NULL };
 static const char *const pi_guards[] = { "crc16", "crc64", NULL };
 static const char *const pi_locations[] = { "last", "first", NULL };
 
@@ -398,6 +406,17 @@ static void print_listeners(FILE *out, const void *obj, int depth);
 static void print_subsystems(FILE *out, const void *obj, int depth);
 static void print_hosts(FILE *out, const void *obj, int depth);
 static void print_namespaces(FILE *out, const void *obj, int depth);
+static bool parse_be_setting(struct ctx *ctx, const config_setting_t *s, void *obj,
+			     const char *path);
+static void print_be_settings(FILE *out, const void *obj, int depth);
+
+/* The backends the registry knows, as FT_STR choices. */
+static const char *backend_choice(unsigned int i)
+{
+	const struct nvt_backend_ops *be = nvt_backend_get(i);
+
+	return be ? be->name : NULL;
+}
 
 enum { TOP_LOG_LEVEL, TOP_DISCOVERY, TOP_THREADS, TOP_CONTROL, TOP_MAX_PER_HOST,
        TOP_LISTENERS, TOP_SUBSYSTEMS };
@@ -475,14 +494,18 @@ static const struct field pi_fields[] = {
 			 .def = 0, AT(struct nvt_pi_cfg, metadata_size) },
 };
 
-enum { NS_NSID, NS_BACKEND, NS_SIZE, NS_BLOCK_SIZE, NS_UUID, NS_NGUID, NS_PI };
+enum { NS_NSID, NS_BACKEND, NS_BE, NS_SIZE, NS_BLOCK_SIZE, NS_UUID, NS_NGUID, NS_PI };
 
 static const struct field ns_fields[] = {
 	[NS_NSID] = { "nsid", FT_UINT, .required = true, .min = 1, .max = NVT_MAX_NSID,
 		      AT(struct nvt_ns_cfg, nsid) },
-	[NS_BACKEND] = { "backend", FT_STR, .required = true, .choices = backends,
+	[NS_BACKEND] = { "backend", FT_STR, .required = true, .choice = backend_choice,
 			 AT(struct nvt_ns_cfg, backend) },
-	[NS_SIZE] = { "size", FT_SIZE, .required = true, AT(struct nvt_ns_cfg, size) },
+	/* Whatever the backend declares (path, ...), from its settings table. */
+	[NS_BE] = { NULL, FT_EXTRA, .parse_extra = parse_be_setting,
+		    .print_extra = print_be_settings },
+	/* Required unless the backend's store has a size of its own (checked per backend). */
+	[NS_SIZE] = { "size", FT_SIZE, .omit_zero = true, AT(struct nvt_ns_cfg, size) },
 	[NS_BLOCK_SIZE] = { "block_size", FT_UINT, .min = 512, .max = 4096, .def = 512,
 			    .check_num = check_block_size,
 			    AT(struct nvt_ns_cfg, block_size) },
@@ -682,14 +705,15 @@ static bool parse_field(struct ctx *ctx, const struct field *f, const config_set
 				  strlen(str), f->width - 1);
 			return false;
 		}
-		if (f->choices) {
+		if (f->choices || f->choice) {
 			char known[64] = "";
 			bool found = false;
+			const char *c;
 
-			for (const char *const *c = f->choices; *c; c++) {
-				found |= !strcmp(*c, str);
+			for (unsigned int i = 0; (c = f->choices ? f->choices[i] : f->choice(i)); i++) {
+				found |= !strcmp(c, str);
 				snprintf(known + strlen(known), sizeof(known) - strlen(known),
-					 "%s%s", c == f->choices ? "" : ", ", *c);
+					 "%s%s", i ? ", " : "", c);
 			}
 			if (!found) {
 				report_at(ctx, s, path, "unknown %s \"%s\" (known: %s)", f->key,
@@ -765,6 +789,9 @@ static bool parse_field(struct ctx *ctx, const struct field *f, const config_set
 		}
 		parse_group(ctx, s, f->sub, f->nr_sub, p, path);
 		return true;
+
+	case FT_EXTRA:
+		break;
 	}
 	return false;
 
@@ -798,10 +825,16 @@ static uint32_t parse_group(struct ctx *ctx, const config_setting_t *group,
 		size_t k;
 
 		join(sub, path, config_setting_name(s));
-		for (k = 0; k < nr && strcmp(fields[k].key, config_setting_name(s)); k++)
+		for (k = 0; k < nr && (!fields[k].key ||
+				       strcmp(fields[k].key, config_setting_name(s))); k++)
 			;
 		if (k == nr) {
-			report_at(ctx, s, sub, "unknown setting");
+			const struct field *x = fields;
+
+			while (x < fields + nr && x->type != FT_EXTRA)
+				x++;
+			if (x == fields + nr || !x->parse_extra(ctx, s, obj, sub))
+				report_at(ctx, s, sub, "unknown setting");
 			continue;
 		}
 		/* libconfig refuses duplicate names, so each key is seen once. */
@@ -987,6 +1020,117 @@ static void check_pi(struct ctx *ctx, const config_setting_t *ns_group, struct n
 	}
 }
 
+/* The backends that declare setting @name, as "ram, file"; "" if none does. */
+static void be_owners(const char *name, char *buf, size_t size)
+{
+	const struct nvt_backend_ops *be;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; (be = nvt_backend_get(i)); i++)
+		for (const struct nvt_be_setting *d = be->settings; d && d->name; d++)
+			if (!strcmp(d->name, name))
+				snprintf(buf + strlen(buf), size - strlen(buf), "%s%s",
+					 *buf ? ", " : "", be->name);
+}
+
+/*
+ * A namespace setting ns_fields does not name: one of its backend's own
+ * (struct nvt_be_setting), stored in ns->settings at the table's index.
+ * Return: false if no backend knows it (the caller says "unknown setting").
+ */
+static bool parse_be_setting(struct ctx *ctx, const config_setting_t *s, void *obj,
+			     const char *path)
+{
+	struct nvt_ns_cfg *ns = obj;
+	const char *name = config_setting_name(s);
+	/* The file may name the backend after its settings: look it up directly. */
+	const config_setting_t *bs = member(config_setting_parent(s), "backend");
+	const char *bname = bs ? config_setting_get_string(bs) : NULL;
+	const struct nvt_backend_ops *be = bname ? nvt_backend_find(bname) : NULL;
+	const struct nvt_be_setting *d = NULL;
+	int type = config_setting_type(s);
+	struct nvt_ns_setting *v;
+	char owners[64], buf[80];
+	const char *str;
+	unsigned int k = 0;
+
+	for (d = be ? be->settings : NULL; d && d->name && strcmp(d->name, name); d++, k++)
+		;
+	if (!d || !d->name || k >= NVT_NS_SETTINGS_MAX) {
+		be_owners(name, owners, sizeof(owners));
+		if (!*owners)
+			return false;
+		/* Without a known backend its settings cannot be judged (it is reported itself). */
+		if (be)
+			report_at(ctx, s, path, "not a setting of backend \"%s\" (it belongs to: %s)",
+				  be->name, owners);
+		return true;
+	}
+	v = &ns->settings[k];
+	switch (d->type) {
+	case NVT_BE_SET_PATH:
+		if (type != CONFIG_TYPE_STRING) {
+			report_at(ctx, s, path, "expected a string, not %s", type_name(type));
+			return true;
+		}
+		str = config_setting_get_string(s);
+		if (!*str) {
+			report_at(ctx, s, path, "may not be empty");
+			return true;
+		}
+		if (strlen(str) >= PATH_MAX) {
+			report_at(ctx, s, path, "too long: %zu bytes, at most %d: \"%s\"",
+				  strlen(str), PATH_MAX - 1, shown(buf, sizeof(buf), str));
+			return true;
+		}
+		v->str = strdup(str);
+		if (!v->str) {
+			ctx->nomem = true;
+			return true;
+		}
+		break;
+	case NVT_BE_SET_BOOL:
+		if (type != CONFIG_TYPE_BOOL) {
+			report_at(ctx, s, path, "expected true or false, not %s", type_name(type));
+			return true;
+		}
+		v->b = config_setting_get_bool(s);
+		break;
+	}
+	v->set = true;
+	v->line = config_setting_source_line(s);
+	return true;
+}
+
+/*
+ * After the group: name every setting slot of the backend, and require what
+ * it requires. size is required unless the store has a size of its own.
+ */
+static void check_be_settings(struct ctx *ctx, const config_setting_t *ns_group,
+			      struct nvt_ns_cfg *ns, const char *path)
+{
+	const struct nvt_backend_ops *be = ns->backend[0] ? nvt_backend_find(ns->backend) : NULL;
+	char sub[PATH_LEN];
+	unsigned int n = 0;
+
+	ns->file = ctx->cfg_path;
+	for (const struct nvt_be_setting *d = be ? be->settings : NULL;
+	     d && d->name && n < NVT_NS_SETTINGS_MAX; d++, n++) {
+		ns->settings[n].name = d->name;
+		if (d->required && !ns->settings[n].set && !member(ns_group, d->name)) {
+			join(sub, path, d->name);
+			report_at(ctx, ns_group, sub, "missing (required for backend \"%s\")",
+				  be->name);
+		}
+	}
+	ns->nr_settings = n;
+	/* An unknown backend: as strict as the strictest. */
+	if ((!be || !(be->flags & NVT_BE_OWN_SIZE)) && !member(ns_group, "size")) {
+		join(sub, path, "size");
+		report_at(ctx, ns_group, sub, "missing (required)");
+	}
+}
+
 static void parse_namespaces(struct ctx *ctx, const config_setting_t *list, void *obj,
 			     const char *path)
 {
@@ -1011,6 +1155,7 @@ static void parse_namespaces(struct ctx *ctx, const config_setting_t *list, void
 		join_idx(p, path, i);
 		parse_group(ctx, e, ns_fields, NR(ns_fields), ns, p);
 		ns->line = config_setting_source_line(e);
+		check_be_settings(ctx, e, ns, p);
 		if (ns->nsid && first[ns->nsid]) {
 			join(sub, p, "nsid");
 			report(ctx, line_of(e, "nsid"), sub, "duplicate nsid %u (first at line %u)",
@@ -1325,6 +1470,7 @@ int nvt_config_load(const char *path, struct nvt_config *cfg, FILE *errf)
 	cfg->path = strdup(path);
 	if (!cfg->path)
 		ctx.nomem = true;
+	ctx.cfg_path = cfg->path;
 	parse_group(&ctx, config_root_setting(&lc), top_fields, NR(top_fields), cfg, "");
 	check_ids(&ctx, cfg, config_root_setting(&lc));
 
@@ -1345,8 +1491,13 @@ void nvt_config_free(struct nvt_config *cfg)
 	if (!cfg)
 		return;
 	for (unsigned int i = 0; i < cfg->nr_subsystems && cfg->subsystems; i++) {
-		free(cfg->subsystems[i].hosts);
-		free(cfg->subsystems[i].namespaces);
+		struct nvt_subsys_cfg *ss = &cfg->subsystems[i];
+
+		for (unsigned int j = 0; j < ss->nr_namespaces && ss->namespaces; j++)
+			for (unsigned int k = 0; k < NVT_NS_SETTINGS_MAX; k++)
+				free(ss->namespaces[j].settings[k].str);
+		free(ss->hosts);
+		free(ss->namespaces);
 	}
 	free(cfg->subsystems);
 	free(cfg->listeners);
@@ -1408,6 +1559,12 @@ static void print_group(FILE *out, const struct field *fields, size_t nr, const 
 	for (const struct field *f = fields; f < fields + nr; f++) {
 		const char *p = (const char *)obj + f->offset;
 
+		if (f->type == FT_EXTRA) {
+			f->print_extra(out, obj, depth);
+			continue;
+		}
+		if (f->omit_zero && !*(const uint64_t *)p)
+			continue;
 		tabs(out, depth);
 		fprintf(out, "%s = ", f->key);
 		switch (f->type) {
@@ -1441,6 +1598,8 @@ static void print_group(FILE *out, const struct field *fields, size_t nr, const 
 			print_group(out, f->sub, f->nr_sub, p, depth + 1);
 			tabs(out, depth);
 			fputs("};", out);
+			break;
+		case FT_EXTRA:
 			break;
 		}
 		fputc('\n', out);
@@ -1489,6 +1648,26 @@ static void print_namespaces(FILE *out, const void *obj, int depth)
 
 	print_list_of(out, ns_fields, NR(ns_fields), ss->namespaces,
 		      sizeof(*ss->namespaces), ss->nr_namespaces, depth);
+}
+
+/* A namespace's backend settings, those the file gave, in the backend's order. */
+static void print_be_settings(FILE *out, const void *obj, int depth)
+{
+	const struct nvt_ns_cfg *ns = obj;
+
+	for (unsigned int i = 0; i < ns->nr_settings && i < NVT_NS_SETTINGS_MAX; i++) {
+		const struct nvt_ns_setting *v = &ns->settings[i];
+
+		if (!v->set || !v->name)
+			continue;
+		tabs(out, depth);
+		fprintf(out, "%s = ", v->name);
+		if (v->str)
+			print_string(out, v->str);
+		else
+			fputs(v->b ? "true" : "false", out);
+		fputs(";\n", out);
+	}
 }
 
 static void print_hosts(FILE *out, const void *obj, int depth)

@@ -151,7 +151,8 @@ bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 	req->fused_status = NVT_ST_OK;
 	req->error_loc = NVT_NO_ERROR_LOC;
 	req->error_slba = 0;
-	memset(&req->io, 0, sizeof(req->io));
+	req->bio.op = NVT_BIO_READ;
+	req->bio.flags = 0;
 	req->cqe->result.u64 = 0;
 
 	status = nvt_fused_adjacency(req);
@@ -252,12 +253,6 @@ void nvt_req_complete(struct nvt_req *req, uint16_t status)
 		nvt_err("qid %u cid %u completed twice", sq->qid, req->cmd->common.cid);
 		return;
 	}
-	/* Half of a fused pair inside its critical section: the result waits. */
-	if (req->flags & NVT_REQ_FUSED_HOLD) {
-		req->flags &= ~NVT_REQ_FUSED_HOLD;
-		req->fused_status = status;
-		return;
-	}
 	if (sq->fused_first == req)
 		sq->fused_first = NULL;
 	req->flags |= NVT_REQ_COMPLETED;
@@ -269,9 +264,6 @@ void nvt_req_complete(struct nvt_req *req, uint16_t status)
 		req->fused_peer = NULL;
 		nvt_fused_abort(peer, NVME_SC_FUSED_FAIL);
 	}
-	/* PI post-step of a read: what the backend returned is checked before the host sees it. */
-	if ((req->flags & NVT_REQ_PI_READ) && !status)
-		status = nvt_pi_read_check(req);
 	if (status)
 		nvt_record_error(req, status);
 
@@ -285,32 +277,6 @@ void nvt_req_complete(struct nvt_req *req, uint16_t status)
 	cqe->cid = req->cmd->common.cid;
 	cqe->status = htole16((uint16_t)(status << 1));
 	req->ops->queue_response(req);
-}
-
-uint16_t nvt_errno_to_status(struct nvt_req *req, int err)
-{
-	switch (-err) {
-	case 0:
-		return NVT_ST_OK;
-	case ENOSPC:
-		req->error_loc = offsetof(struct nvt_sqe_rw, nlb);
-		return NVT_ST_CAP_EXCEEDED;
-	case EREMOTEIO:
-	case ERANGE:
-		req->error_loc = offsetof(struct nvt_sqe_rw, slba);
-		return NVT_ST_LBA_RANGE;
-	case EOPNOTSUPP:
-		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
-		return NVT_ST_INVALID_OPCODE;
-	case EINVAL:
-		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
-		return NVT_ST_INVALID_FIELD;
-	case EIO:
-	case ENODATA:
-		return NVME_SC_READ_ERROR | (NVME_SCT_MEDIA << NVME_SCT_SHIFT);
-	default:
-		return NVT_ST_INTERNAL;
-	}
 }
 
 /* Walk the request's iovecs from byte @off, calling @fn on each overlapping piece. */

@@ -178,10 +178,11 @@ void nvt_ctrl_for_each_sq(struct nvt_ctrl *ctrl, void (*fn)(struct nvt_sq *sq, v
 
 void nvt_sq_init(struct nvt_sq *sq, struct nvt_target *tgt,
 		 const struct nvt_transport_ops *ops, struct nvt_port *port,
-		 uint16_t qid, uint16_t size)
+		 struct nvt_poll_group *pg, uint16_t qid, uint16_t size)
 {
 	memset(sq, 0, sizeof(*sq));
 	sq->tgt = tgt;
+	sq->pg = pg;
 	sq->ops = ops;
 	sq->port = port;
 	sq->qid = qid;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* I/O command parsing: namespace, bounds, lengths, and the hand-off to the namespace's backend. */
+/* The NVMe I/O command front: parse, bounds, lengths, the bio handed to the namespace layer, and its answer as an NVMe status. */
 #define NVT_LOG_PREFIX "io: "
 #include <errno.h>
+#include <string.h>
 
 #include "nvt/log.h"
 #include "nvt/target.h"
+#include "nvt/util.h"
 
 uint16_t nvt_req_pi_failed(struct nvt_req *req, const struct nvt_pi_err *err)
 {
@@ -13,92 +15,152 @@ uint16_t nvt_req_pi_failed(struct nvt_req *req, const struct nvt_pi_err *err)
 		0, offsetof(struct nvt_sqe_rw, slba), offsetof(struct nvt_sqe_rw, apptag),
 		offsetof(struct nvt_sqe_rw, reftag),
 	};
+	bool stored = req->bio.op != NVT_BIO_WRITE;
 
 	req->error_slba = err->lba;
 	req->error_loc = loc[err->type];
 	nvt_warn_ratelimited("%s nsid %u: %s check failed at LBA %llu (%s %s: expected %#llx, found %#llx)",
 			     req->ns->subsys->nqn, req->ns->nsid, what[err->type],
-			     (unsigned long long)err->lba,
-			     req->io.op == NVT_IO_READ ? "read" : "write",
-			     req->io.op == NVT_IO_READ ? "stored" : "from host",
+			     (unsigned long long)err->lba, stored ? "stored" : "from host",
+			     stored ? "block" : "data",
 			     (unsigned long long)err->expected, (unsigned long long)err->actual);
 	return nvt_pi_err_to_status(err);
 }
 
-uint16_t nvt_pi_read_check(struct nvt_req *req)
+/* How the namespace layer's answer reads to an NVMe host (and its error log). */
+static uint16_t nvt_io_status(struct nvt_req *req)
 {
-	struct nvt_pi_err err;
-	int ret;
+	struct nvt_bio *bio = &req->bio;
 
-	/* Every read re-checks what is stored: corruption at rest is reported, not served. */
-	if (req->io.md_interleaved)
-		ret = nvt_pi_verify_ext(&req->pi, req->iov, req->iov_cnt, req->io.nlb, &err);
-	else
-		ret = nvt_pi_verify(&req->pi, req->iov, req->iov_cnt, req->md_iov,
-				    req->md_iov_cnt, req->io.nlb, &err);
-	if (ret == -EILSEQ)
-		return nvt_req_pi_failed(req, &err);
-	return ret ? NVT_ST_INTERNAL : NVT_ST_OK;
+	if (bio->status != NVT_BIO_OK && bio->status != NVT_BIO_PI) {
+		req->error_slba = bio->err_lba;
+		req->error_loc = offsetof(struct nvt_sqe_rw, slba);
+	}
+	switch (bio->status) {
+	case NVT_BIO_OK:
+		return NVT_ST_OK;
+	case NVT_BIO_MEDIA_READ:
+		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_READ_ERROR);
+	case NVT_BIO_MEDIA_WRITE:
+		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
+	case NVT_BIO_PI:
+		return nvt_req_pi_failed(req, &bio->pi_err);
+	case NVT_BIO_MISCOMPARE:
+		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED) | NVT_SC_DNR;
+	case NVT_BIO_NOSPC:
+		return NVT_ST_CAP_EXCEEDED;
+	case NVT_BIO_LBA_RANGE:
+		return NVT_ST_LBA_RANGE;
+	case NVT_BIO_UNSUPPORTED:
+		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
+		return NVT_ST_INVALID_OPCODE;
+	case NVT_BIO_ABORTED:
+		return NVT_ST_ABORT_SQ;
+	case NVT_BIO_INTERNAL:
+	default:
+		return NVT_ST_INTERNAL;
+	}
 }
 
-/* PI pre-step of a write: insert (PRACT=1) or check the host's (PRACT=0) before storing. */
-static uint16_t nvt_pi_write_prep(struct nvt_req *req)
+static void nvt_io_bio_done(struct nvt_bio *bio)
 {
-	struct nvt_pi_err err;
-	int ret;
+	struct nvt_req *req = container_of(bio, struct nvt_req, bio);
 
-	if (!req->io.md_interleaved)
-		return nvt_pi_generate(&req->pi, req->iov, req->iov_cnt, req->md_iov,
-				       req->md_iov_cnt, req->io.nlb) ? NVT_ST_INTERNAL : NVT_ST_OK;
-	ret = nvt_pi_verify_ext(&req->pi, req->iov, req->iov_cnt, req->io.nlb, &err);
-	if (ret == -EILSEQ)
-		return nvt_req_pi_failed(req, &err);
-	if (ret)
-		return NVT_ST_INTERNAL;
-	/* PRACT=1 with metadata larger than the tuple: the host's metadata, our PI. */
-	if (req->pi.pract &&
-	    nvt_pi_generate_ext(&req->pi, req->iov, req->iov_cnt, req->io.nlb))
-		return NVT_ST_INTERNAL;
-	return NVT_ST_OK;
+	nvt_req_complete(req, nvt_io_status(req));
 }
 
-static void nvt_execute_rw(struct nvt_req *req)
+/* The buffers the transport set up, and where completion goes: the rest was set by parse. */
+static void nvt_io_bio_prepare(struct nvt_req *req)
+{
+	struct nvt_bio *bio = &req->bio;
+
+	bio->ns = req->ns;
+	bio->chan = nvt_ns_chan_get(req->ns, req->sq->pg);
+	bio->iov = req->iov;
+	bio->iov_cnt = req->iov_cnt;
+	bio->md_iov = req->md_iov;
+	bio->md_iov_cnt = req->md_iov_cnt;
+	bio->done = nvt_io_bio_done;
+}
+
+/* Counted by the queue's own thread: no shared counters on the I/O path. */
+static void nvt_io_count(struct nvt_req *req)
 {
 	struct nvt_sq *sq = req->sq;
-	uint64_t units = (uint64_t)req->io.nlb << (req->ns->lba_shift - 9);
+	uint64_t units = (uint64_t)req->bio.nlb << (req->ns->lba_shift - 9);
 
-	if (req->ns->pi.type && req->io.op == NVT_IO_WRITE) {
-		uint16_t status = nvt_pi_write_prep(req);
-
-		if (status) {
-			nvt_req_complete(req, status);
-			return;
-		}
-	}
-	/* Counted by the queue's own thread: no shared counters on the I/O path. */
-	if (req->io.op == NVT_IO_READ) {
+	if (req->bio.op == NVT_BIO_READ) {
 		nvt_stat_add(&sq->nr_reads, 1);
 		nvt_stat_add(&sq->blocks_read, units);
 	} else {
 		nvt_stat_add(&sq->nr_writes, 1);
 		nvt_stat_add(&sq->blocks_written, units);
 	}
-	req->ns->be->submit(req);
 }
 
-static void nvt_execute_flush(struct nvt_req *req)
+static void nvt_execute_ns(struct nvt_req *req)
 {
-	req->ns->be->submit(req);
+	nvt_io_bio_prepare(req);
+	if (req->bio.op == NVT_BIO_READ || req->bio.op == NVT_BIO_WRITE)
+		nvt_io_count(req);
+	nvt_ns_submit(&req->bio);
 }
 
 /*
- * Flush to NSID FFFFFFFFh. Every backend so far (ram) completes a write only
- * once it is in the medium, so there is nothing to flush; a backend with a
- * volatile cache (NVT_BE_VOLATILE) brings a per-namespace fan-out with it.
+ * Flush to NSID FFFFFFFFh: every namespace with a volatile write cache, one
+ * after the other through the request's one bio.
  */
+static void nvt_flush_all_next(struct nvt_req *req);
+
+static void nvt_flush_all_done(struct nvt_bio *bio)
+{
+	struct nvt_req *req = container_of(bio, struct nvt_req, bio);
+
+	if (bio->status) {
+		nvt_req_complete(req, nvt_io_status(req));
+		return;
+	}
+	nvt_flush_all_next(req);
+}
+
+static void nvt_flush_all_next(struct nvt_req *req)
+{
+	struct nvt_subsys *subsys = req->flush_subsys;
+
+	while (++req->flush_nsid <= NVT_MAX_NSID) {
+		struct nvt_ns *ns = subsys->ns[req->flush_nsid];
+
+		if (!ns || !(ns->be->flags & NVT_BE_VOLATILE))
+			continue;
+		req->ns = ns;
+		nvt_io_bio_prepare(req);
+		req->bio.done = nvt_flush_all_done;
+		nvt_ns_submit(&req->bio);
+		return;
+	}
+	nvt_req_complete(req, NVT_ST_OK);
+}
+
 static void nvt_execute_flush_all(struct nvt_req *req)
 {
-	nvt_req_complete(req, NVT_ST_OK);
+	req->flush_nsid = 0;
+	nvt_flush_all_next(req);
+}
+
+static void nvt_io_bio_init(struct nvt_req *req, enum nvt_bio_op op, uint64_t slba, uint32_t nlb,
+			    uint32_t flags)
+{
+	struct nvt_bio *bio = &req->bio;
+
+	bio->op = op;
+	bio->slba = slba;
+	bio->nlb = nlb;
+	bio->flags = flags;
+	bio->nr_ranges = 0;
+	bio->get_range = NULL;
+	bio->src_prinfo = 0;
+	bio->copy_src = 0;
+	memset(&bio->pi, 0, sizeof(bio->pi));
 }
 
 /* SLBA + NLB inside the namespace, with overflow in mind. */
@@ -112,23 +174,19 @@ static uint16_t nvt_check_range(struct nvt_req *req, uint64_t slba, uint64_t nlb
 	return NVT_ST_OK;
 }
 
-static void nvt_execute_backend(struct nvt_req *req)
-{
-	req->ns->be->submit(req);
-}
-
 /*
  * The fields every block command of the read/write layout shares: the range
- * (checked against the namespace), req->io, and the PI context from PRINFO,
+ * (checked against the namespace), the bio, and the PI context from PRINFO,
  * the tags and, for the 64-bit guard, the upper ref tag bits in CDW3.
  */
-static uint16_t nvt_parse_block_cmd(struct nvt_req *req, enum nvt_io_op op)
+static uint16_t nvt_parse_block_cmd(struct nvt_req *req, enum nvt_bio_op op)
 {
 	struct nvt_sqe_rw *rw = &req->cmd->rw;
 	struct nvt_ns *ns = req->ns;
 	uint64_t slba = le64toh(rw->slba), eilbrt = le32toh(rw->reftag);
 	uint32_t nlb = (uint32_t)le16toh(rw->nlb) + 1;
 	uint16_t control = le16toh(rw->control);
+	uint32_t flags = 0;
 	uint16_t status;
 
 	status = nvt_check_range(req, slba, nlb);
@@ -143,53 +201,74 @@ static uint16_t nvt_parse_block_cmd(struct nvt_req *req, enum nvt_io_op op)
 	/* Type 1 tags are the LBA's, whatever an unchecked ILBRT says. */
 	if (ns->pi.type == NVT_PI_TYPE1)
 		eilbrt = slba;
-	nvt_pi_ctx_init(&req->pi, &ns->pi, slba, NVT_PI_PRINFO(control), eilbrt,
+	if (control & NVME_IO_FUA)
+		flags |= NVT_BIO_FUA;
+	/* Write Zeroes DEAC: CDW12 bit 25, bit 9 of the control half. */
+	if (op == NVT_BIO_WRITE_ZEROES && (control & (1u << 9)))
+		flags |= NVT_BIO_DEAC;
+	/* Whatever reads stored blocks checks their PI as PRCHK asks. */
+	if (ns->pi.type && op != NVT_BIO_WRITE && op != NVT_BIO_WRITE_ZEROES)
+		flags |= NVT_BIO_PI_CHECK_READ;
+	nvt_io_bio_init(req, op, slba, nlb, flags);
+	nvt_pi_ctx_init(&req->bio.pi, &ns->pi, slba, NVT_PI_PRINFO(control), eilbrt,
 			le16toh(rw->apptag), le16toh(rw->appmask));
-	req->io = (struct nvt_io){
-		.op = op, .slba = slba, .nlb = nlb, .fua = control & NVME_IO_FUA,
-		/* Write Zeroes DEAC: CDW12 bit 25, bit 9 of the control half. */
-		.deac = op == NVT_IO_WRITE_ZEROES && (control & (1u << 9)),
-	};
 	return NVT_ST_OK;
 }
 
 /* Write Zeroes, Verify: a range and PI parameters, no data on the wire. */
-static uint16_t nvt_parse_range_only(struct nvt_req *req, enum nvt_io_op op)
+static uint16_t nvt_parse_range_only(struct nvt_req *req, enum nvt_bio_op op)
 {
 	uint16_t status = nvt_parse_block_cmd(req, op);
 
 	if (status)
 		return status;
 	req->data_len = 0;
-	req->execute = nvt_execute_backend;
+	req->execute = nvt_execute_ns;
 	return NVT_ST_OK;
+}
+
+/* DSM range @i, from the host's data (validated at execute). */
+static int nvt_dsm_get_range(struct nvt_bio *bio, unsigned int i, struct nvt_bio_range *r)
+{
+	struct nvt_req *req = container_of(bio, struct nvt_req, bio);
+	struct nvme_dsm_range d;
+
+	if (nvt_req_copy_from(req, (size_t)i * sizeof(d), &d, sizeof(d)))
+		return -EINVAL;
+	*r = (struct nvt_bio_range){ .slba = le64toh(d.slba), .nlb = le32toh(d.nlb) };
+	return 0;
 }
 
 /* Dataset Management: deallocate the listed ranges; other attributes are hints we ignore. */
 static void nvt_execute_dsm(struct nvt_req *req)
 {
-	struct nvme_dsm_range ranges[NVME_DSM_MAX_RANGES];
-	uint16_t status;
+	struct nvt_bio_range r;
+	uint16_t status = NVT_ST_OK;
 
-	if (!(le32toh(req->cmd->common.cdw11) & NVME_DSMGMT_AD)) {
+	if (!req->dsm_deallocate) {
 		nvt_req_complete(req, NVT_ST_OK);
 		return;
 	}
-	status = nvt_req_copy_from(req, 0, ranges, req->data_len);
-	for (unsigned int i = 0; i < req->io.nr_ranges && !status; i++)
-		status = nvt_check_range(req, le64toh(ranges[i].slba), le32toh(ranges[i].nlb));
+	for (unsigned int i = 0; i < req->bio.nr_ranges && !status; i++) {
+		status = nvt_dsm_get_range(&req->bio, i, &r) ? NVT_ST_DATA_XFER : NVT_ST_OK;
+		if (!status)
+			status = nvt_check_range(req, r.slba, r.nlb);
+	}
 	if (status) {
 		nvt_req_complete(req, status);
 		return;
 	}
-	req->ns->be->submit(req);
+	nvt_execute_ns(req);
 }
 
 static uint16_t nvt_parse_dsm(struct nvt_req *req)
 {
 	uint32_t nr = (le32toh(req->cmd->common.cdw10) & 0xff) + 1;
 
-	req->io = (struct nvt_io){ .op = NVT_IO_DEALLOCATE, .nr_ranges = (uint16_t)nr };
+	nvt_io_bio_init(req, NVT_BIO_DEALLOCATE, 0, 0, 0);
+	req->bio.nr_ranges = nr;
+	req->bio.get_range = nvt_dsm_get_range;
+	req->dsm_deallocate = le32toh(req->cmd->common.cdw11) & NVME_DSMGMT_AD;
 	req->data_len = nr * (uint32_t)sizeof(struct nvme_dsm_range);
 	/* Linux hosts describe a whole page for a few ranges, as nvmet allows. */
 	req->flags |= NVT_REQ_XFER_LONGER_OK;
@@ -197,14 +276,16 @@ static uint16_t nvt_parse_dsm(struct nvt_req *req)
 	return NVT_ST_OK;
 }
 
-uint16_t nvt_copy_range_get(struct nvt_req *req, unsigned int i, struct nvt_copy_range *r)
+/* Copy source range @i, decoded from either descriptor format in the host's data. */
+static int nvt_copy_get_range(struct nvt_bio *bio, unsigned int i, struct nvt_bio_range *r)
 {
-	uint16_t status;
+	struct nvt_req *req = container_of(bio, struct nvt_req, bio);
 
-	if (req->io.copy_fmt == 0) {
+	if (req->copy_fmt == 0) {
 		struct nvt_copy_desc0 d;
 
-		status = nvt_req_copy_from(req, (size_t)i * sizeof(d), &d, sizeof(d));
+		if (nvt_req_copy_from(req, (size_t)i * sizeof(d), &d, sizeof(d)))
+			return -EINVAL;
 		r->slba = le64toh(d.slba);
 		r->nlb = (uint32_t)le16toh(d.nlb) + 1;
 		r->eilbrt = le32toh(d.eilbrt);
@@ -213,7 +294,8 @@ uint16_t nvt_copy_range_get(struct nvt_req *req, unsigned int i, struct nvt_copy
 	} else {
 		struct nvt_copy_desc1 d;
 
-		status = nvt_req_copy_from(req, (size_t)i * sizeof(d), &d, sizeof(d));
+		if (nvt_req_copy_from(req, (size_t)i * sizeof(d), &d, sizeof(d)))
+			return -EINVAL;
 		r->slba = le64toh(d.slba);
 		r->nlb = (uint32_t)le16toh(d.nlb) + 1;
 		r->eilbrt = 0;
@@ -222,18 +304,18 @@ uint16_t nvt_copy_range_get(struct nvt_req *req, unsigned int i, struct nvt_copy
 		r->elbat = le16toh(d.elbat);
 		r->elbatm = le16toh(d.elbatm);
 	}
-	return status;
+	return 0;
 }
 
 /* Every source range and the destination inside the namespace, within MSSRL and MCL. */
 static void nvt_execute_copy(struct nvt_req *req)
 {
-	struct nvt_copy_range r;
+	struct nvt_bio_range r;
 	uint64_t total = 0;
 	uint16_t status = NVT_ST_OK;
 
-	for (unsigned int i = 0; i < req->io.nr_ranges && !status; i++) {
-		status = nvt_copy_range_get(req, i, &r);
+	for (unsigned int i = 0; i < req->bio.nr_ranges && !status; i++) {
+		status = nvt_copy_get_range(&req->bio, i, &r) ? NVT_ST_DATA_XFER : NVT_ST_OK;
 		if (!status)
 			status = nvt_check_range(req, r.slba, r.nlb);
 
@@ -250,13 +332,13 @@ static void nvt_execute_copy(struct nvt_req *req)
 			 NVT_SC_DNR;
 	}
 	if (!status)
-		status = nvt_check_range(req, req->io.slba, total);
+		status = nvt_check_range(req, req->bio.slba, total);
 	if (status) {
 		nvt_req_complete(req, status);
 		return;
 	}
-	req->io.nlb = (uint32_t)total;
-	req->ns->be->submit(req);
+	req->bio.nlb = (uint32_t)total;
+	nvt_execute_ns(req);
 }
 
 /* Copy (19h), NVM Command Set 1.0 §3.3.1: many source ranges to one destination. */
@@ -282,14 +364,14 @@ static uint16_t nvt_parse_copy(struct nvt_req *req)
 	}
 	if (ns->pi.type == NVT_PI_TYPE1)
 		eilbrt = sdlba;
-	/* req->pi describes the destination writes (PRINFOW, CDW14, CDW15). */
-	nvt_pi_ctx_init(&req->pi, &ns->pi, sdlba, (uint8_t)((cdw12 >> 26) & 0xf), eilbrt,
+	nvt_io_bio_init(req, NVT_BIO_COPY, sdlba, 0, (cdw12 & (1u << 30)) ? NVT_BIO_FUA : 0);
+	/* The bio's PI context describes the destination writes (PRINFOW, CDW14, CDW15). */
+	nvt_pi_ctx_init(&req->bio.pi, &ns->pi, sdlba, (uint8_t)((cdw12 >> 26) & 0xf), eilbrt,
 			(uint16_t)cdw15, (uint16_t)(cdw15 >> 16));
-	req->io = (struct nvt_io){
-		.op = NVT_IO_COPY, .slba = sdlba, .nr_ranges = (uint16_t)nr,
-		.copy_fmt = (uint8_t)fmt, .prinfor = (uint8_t)((cdw12 >> 12) & 0xf),
-		.fua = cdw12 & (1u << 30),
-	};
+	req->bio.nr_ranges = nr;
+	req->bio.get_range = nvt_copy_get_range;
+	req->bio.src_prinfo = (uint8_t)((cdw12 >> 12) & 0xf);
+	req->copy_fmt = (uint8_t)fmt;
 	req->data_len = nr * (uint32_t)(fmt ? sizeof(struct nvt_copy_desc1) :
 					      sizeof(struct nvt_copy_desc0));
 	req->flags |= NVT_REQ_XFER_LONGER_OK;
@@ -297,19 +379,22 @@ static uint16_t nvt_parse_copy(struct nvt_req *req)
 	return NVT_ST_OK;
 }
 
-static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
+static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_bio_op op)
 {
 	struct nvt_ns *ns = req->ns;
 	uint16_t status = nvt_parse_block_cmd(req, op);
+	bool ext;
 	uint32_t nlb;
 	uint64_t len;
 
 	if (status)
 		return status;
-	nlb = req->io.nlb;
-	req->io.md_interleaved = ns->md_size && nvt_pi_md_on_wire(&req->pi);
+	nlb = req->bio.nlb;
+	ext = ns->md_size && nvt_pi_md_on_wire(&req->bio.pi);
+	if (ext)
+		req->bio.flags |= NVT_BIO_EXT;
 	len = (uint64_t)nlb << ns->lba_shift;
-	if (req->io.md_interleaved)
+	if (ext)
 		len += (uint64_t)nlb * ns->md_size;
 	if (len > nvt_sq_max_data_len(req->sq)) {
 		req->error_loc = offsetof(struct nvt_sqe_rw, nlb);
@@ -319,44 +404,42 @@ static uint16_t nvt_parse_rw(struct nvt_req *req, enum nvt_io_op op)
 	req->md_iov = NULL;
 	req->md_iov_cnt = 0;
 	/* PRACT=1, tuple-sized metadata: the host moves data only; PI lives in scratch. */
-	if (ns->md_size && !req->io.md_interleaved)
+	if (ns->md_size && !ext && op != NVT_BIO_COMPARE)
 		req->md_len = nlb * ns->md_size;
-	if (op == NVT_IO_READ && ns->pi.type)
-		req->flags |= NVT_REQ_PI_READ;
-	req->execute = op == NVT_IO_COMPARE ? nvt_execute_backend : nvt_execute_rw;
+	req->execute = nvt_execute_ns;
 	return NVT_ST_OK;
 }
 
 /*
- * Fused Compare and Write (NVMe 2.0 §3.4.2): both halves are here, the
- * range is held against every other command on it, the compare decides
- * whether the write happens, then both complete. Backends complete these
- * in place (ram), so the range is held only for the memcmp and memcpy.
+ * Fused Compare and Write (NVMe 2.0 §3.4.2): both halves are here; the
+ * namespace layer's compare-and-write holds the range against every other
+ * command on it, compares, writes only on a match, and then both complete.
  */
+static void nvt_fused_done(struct nvt_caw *caw)
+{
+	struct nvt_req *first = container_of(caw, struct nvt_req, caw);
+	struct nvt_req *second = container_of(caw->write, struct nvt_req, bio);
+	uint16_t st1 = nvt_io_status(first);
+	uint16_t st2 = second->bio.status == NVT_BIO_ABORTED ? NVME_SC_FUSED_FAIL :
+		       nvt_io_status(second);
+
+	/* Decided together: neither completion may abort the other. */
+	first->fused_peer = second->fused_peer = NULL;
+	nvt_req_complete(first, st1);
+	nvt_req_complete(second, st2);
+}
+
 static void nvt_fused_run(struct nvt_req *first, struct nvt_req *second)
 {
-	struct nvt_ns *ns = first->ns;
-	int slot;
-
 	first->flags &= ~NVT_REQ_FUSED_READY;
 	second->flags &= ~NVT_REQ_FUSED_READY;
-	first->fused_status = second->fused_status = NVT_ST_INTERNAL;
-	slot = nvt_range_excl_lock(&ns->range_lock, first->io.slba, first->io.nlb);
-	first->flags |= NVT_REQ_FUSED_HOLD;
-	ns->be->submit(first);
-	if (!first->fused_status) {
-		second->flags |= NVT_REQ_FUSED_HOLD;
-		nvt_execute_rw(second);
-	} else {
-		second->fused_status = NVME_SC_FUSED_FAIL;
-	}
-	nvt_range_excl_unlock(&ns->range_lock, slot);
-	/* Held completions that did not happen in place would be lost: none do yet. */
-	first->flags &= ~NVT_REQ_FUSED_HOLD;
-	second->flags &= ~NVT_REQ_FUSED_HOLD;
-	first->fused_peer = second->fused_peer = NULL;
-	nvt_req_complete(first, first->fused_status);
-	nvt_req_complete(second, second->fused_status);
+	nvt_io_bio_prepare(first);
+	nvt_io_bio_prepare(second);
+	nvt_io_count(second);
+	first->caw = (struct nvt_caw){
+		.compare = &first->bio, .write = &second->bio, .done = nvt_fused_done,
+	};
+	nvt_ns_caw(&first->caw);
 }
 
 static void nvt_execute_fused_first(struct nvt_req *req)
@@ -406,10 +489,10 @@ static uint16_t nvt_parse_fused(struct nvt_req *req, uint8_t fuse)
 	if (fuse == NVT_FUSE_FIRST) {
 		if (opcode != nvme_cmd_compare)
 			goto invalid;
-		status = nvt_parse_rw(req, NVT_IO_COMPARE);
+		status = nvt_parse_rw(req, NVT_BIO_COMPARE);
 		if (status)
 			return status;
-		if (req->io.nlb > NVT_ACWU) {
+		if (req->bio.nlb > NVT_ACWU) {
 			req->error_loc = offsetof(struct nvt_sqe_rw, nlb);
 			return NVT_ST_INVALID_FIELD;
 		}
@@ -420,11 +503,12 @@ static uint16_t nvt_parse_fused(struct nvt_req *req, uint8_t fuse)
 	}
 	if (fuse != NVT_FUSE_SECOND || !first || opcode != nvme_cmd_write)
 		goto invalid;
-	status = nvt_parse_rw(req, NVT_IO_WRITE);
+	status = nvt_parse_rw(req, NVT_BIO_WRITE);
 	if (status)
 		return status;
 	/* Both halves name the same blocks (NVMe 2.0 §3.4.2). */
-	if (req->ns != first->ns || req->io.slba != first->io.slba || req->io.nlb != first->io.nlb) {
+	if (req->ns != first->ns || req->bio.slba != first->bio.slba ||
+	    req->bio.nlb != first->bio.nlb) {
 		req->error_loc = offsetof(struct nvt_sqe_rw, slba);
 		return NVT_ST_INVALID_FIELD;
 	}
@@ -446,6 +530,8 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 	uint8_t fuse = req->cmd->common.flags & NVT_SQE_FUSE_MASK;
 
 	if (opcode == nvme_cmd_flush && nsid == 0xffffffff && !fuse) {
+		nvt_io_bio_init(req, NVT_BIO_FLUSH, 0, 0, 0);
+		req->flush_subsys = subsys;
 		req->execute = nvt_execute_flush_all;
 		return NVT_ST_OK;
 	}
@@ -473,22 +559,22 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 
 	switch (opcode) {
 	case nvme_cmd_flush:
-		req->io = (struct nvt_io){ .op = NVT_IO_FLUSH };
-		req->execute = nvt_execute_flush;
+		nvt_io_bio_init(req, NVT_BIO_FLUSH, 0, 0, 0);
+		req->execute = nvt_execute_ns;
 		return NVT_ST_OK;
 	case nvme_cmd_write:
-		return nvt_parse_rw(req, NVT_IO_WRITE);
+		return nvt_parse_rw(req, NVT_BIO_WRITE);
 	case nvme_cmd_write_zeroes:
-		return nvt_parse_range_only(req, NVT_IO_WRITE_ZEROES);
+		return nvt_parse_range_only(req, NVT_BIO_WRITE_ZEROES);
 	case nvme_cmd_verify:
-		return nvt_parse_range_only(req, NVT_IO_VERIFY);
+		return nvt_parse_range_only(req, NVT_BIO_VERIFY);
 	case nvme_cmd_dsm:
 		return nvt_parse_dsm(req);
 	case nvme_cmd_compare:
-		return nvt_parse_rw(req, NVT_IO_COMPARE);
+		return nvt_parse_rw(req, NVT_BIO_COMPARE);
 	case nvme_cmd_copy:
 		return nvt_parse_copy(req);
 	default:
-		return nvt_parse_rw(req, NVT_IO_READ);
+		return nvt_parse_rw(req, NVT_BIO_READ);
 	}
 }

@@ -57,6 +57,10 @@ static int nvtd_start_io_pgs(struct nvt_target *tgt, unsigned int threads)
 		if (ret)
 			return ret;
 		tgt->nr_io_pgs++;
+		/* Namespace channels (backend rings) before the thread runs. */
+		ret = nvt_target_attach_pg(tgt, tgt->io_pgs[i]);
+		if (ret)
+			return ret;
 		snprintf(name, sizeof(name), "nvt-io%u", i);
 		ret = nvt_poll_group_start(tgt->io_pgs[i], name);
 		if (ret)
@@ -68,8 +72,11 @@ static int nvtd_start_io_pgs(struct nvt_target *tgt, unsigned int threads)
 
 static void nvtd_stop_io_pgs(struct nvt_target *tgt)
 {
-	for (unsigned int i = 0; i < tgt->nr_io_pgs; i++)
+	for (unsigned int i = 0; i < tgt->nr_io_pgs; i++) {
+		nvt_poll_group_stop(tgt->io_pgs[i]);
+		nvt_target_detach_pg(tgt, tgt->io_pgs[i]);
 		nvt_poll_group_destroy(tgt->io_pgs[i]);
+	}
 	free(tgt->io_pgs);
 	tgt->io_pgs = NULL;
 	tgt->nr_io_pgs = 0;
@@ -276,7 +283,10 @@ int main(int argc, char **argv)
 		status = NVTD_EXIT_START;
 		goto out_destroy;
 	}
-	ret = nvtd_start_io_pgs(tgt, cfg.threads);
+	/* The main loop serves I/O queues too when there are no I/O threads. */
+	ret = nvt_target_attach_pg(tgt, tgt->pg);
+	if (!ret)
+		ret = nvtd_start_io_pgs(tgt, cfg.threads);
 	if (!ret)
 		ret = nvtd_start_listeners(tgt);
 	if (!ret && cfg.control_socket[0]) {
@@ -296,6 +306,7 @@ int main(int argc, char **argv)
 	nvt_target_stop(tgt);
 	nvtd_stop_listeners(tgt);
 	nvtd_stop_io_pgs(tgt);
+	nvt_target_detach_pg(tgt, tgt->pg);
 	nvt_poll_group_destroy(tgt->pg);
 out_destroy:
 	nvt_target_destroy(tgt);

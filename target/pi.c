@@ -8,6 +8,7 @@
 
 #include "nvt/crc.h"
 #include "nvt/pi.h"
+#include "nvt/wire.h"
 
 #define NVT_PI_REF32_MASK	0xffffffffull		/* 16b guard: 32-bit ref tag */
 #define NVT_PI_REF48_MASK	0xffffffffffffull	/* 64b guard, STS 0: 48-bit ref tag */
@@ -600,4 +601,13 @@ int nvt_pi_verify_join(const struct nvt_pi_ctx *ctx,
 	if (ctx->fmt->type == NVT_PI_NONE || !ctx->check)
 		return nvt_pi_run(ctx->fmt, NULL, NVT_PI_OP_COPY, &d, &m, &e, &e, nlb, NULL);
 	return nvt_pi_run(ctx->fmt, ctx, NVT_PI_OP_VERIFY, &d, &m, &e, &e, nlb, err);
+}
+
+void nvt_pi_ctx_advance(struct nvt_pi_ctx *ctx, uint64_t off)
+{
+	uint64_t mask = ctx->fmt->guard == NVT_PI_GUARD_CRC64 ? 0xffffffffffffull : 0xffffffffull;
+
+	ctx->slba += off;
+	if (ctx->fmt->type == NVT_PI_TYPE1 || ctx->fmt->type == NVT_PI_TYPE2)
+		ctx->ref_tag = (ctx->ref_tag + off) & mask;
 }

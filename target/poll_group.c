@@ -17,9 +17,15 @@
 struct nvt_poll_group {
 	int epfd;
 	struct nvt_pg_deferred *deferred;
-	/* Messages: the list is the only state other threads touch (control path). */
-	pthread_mutex_t msg_lock;
-	struct nvt_pg_msg *msg_head, *msg_tail;
+	struct nvt_pg_poller *pollers;
+	bool pollers_busy;		/* the last round had work in hand: do not sleep */
+	int slot;			/* in the target's table of I/O groups; -1: none */
+	/*
+	 * Messages: the only state other threads touch. A lock-free stack
+	 * (senders push, the owner takes it whole and reverses it), because
+	 * the I/O path sends them too (range lock drains and wake-ups).
+	 */
+	struct nvt_pg_msg *_Atomic msg_stack;
 	struct nvt_pg_watch msg_watch;		/* the eventfd */
 	pthread_t thread;
 	bool has_thread;
@@ -35,16 +41,32 @@ static void nvt_poll_group_run_msgs(struct nvt_pg_watch *w)
 
 	if (read(w->fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
-	pthread_mutex_lock(&pg->msg_lock);
-	m = pg->msg_head;
-	pg->msg_head = pg->msg_tail = NULL;
-	pthread_mutex_unlock(&pg->msg_lock);
+	m = atomic_exchange_explicit(&pg->msg_stack, NULL, memory_order_acquire);
+	/* Pushed newest first: reverse to run them in the order they were sent. */
+	for (struct nvt_pg_msg *rev = NULL;; ) {
+		struct nvt_pg_msg *next;
+
+		if (!m) {
+			m = rev;
+			break;
+		}
+		next = m->next;
+		m->next = rev;
+		rev = m;
+		m = next;
+	}
 	while (m) {
 		struct nvt_pg_msg *next = m->next;
 
 		m->fn(m);	/* may free @m's owner: read next first */
 		m = next;
 	}
+}
+
+void nvt_poll_group_run_pending(struct nvt_poll_group *pg)
+{
+	if (atomic_load_explicit(&pg->msg_stack, memory_order_relaxed))
+		nvt_poll_group_run_msgs(&pg->msg_watch);
 }
 
 int nvt_poll_group_create(struct nvt_poll_group **out)
@@ -54,7 +76,8 @@ int nvt_poll_group_create(struct nvt_poll_group **out)
 
 	if (!pg)
 		return -ENOMEM;
-	pthread_mutex_init(&pg->msg_lock, NULL);
+	atomic_init(&pg->msg_stack, NULL);
+	pg->slot = -1;
 	atomic_init(&pg->stop, false);
 	pg->msg_watch.fd = -1;
 	pg->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -87,7 +110,6 @@ void nvt_poll_group_destroy(struct nvt_poll_group *pg)
 		close(pg->msg_watch.fd);
 	if (pg->epfd >= 0)
 		close(pg->epfd);
-	pthread_mutex_destroy(&pg->msg_lock);
 	free(pg);
 }
 
@@ -113,17 +135,51 @@ void nvt_poll_group_send(struct nvt_poll_group *pg, struct nvt_pg_msg *m)
 {
 	uint64_t one = 1;
 
-	m->next = NULL;
-	pthread_mutex_lock(&pg->msg_lock);
-	if (pg->msg_tail)
-		pg->msg_tail->next = m;
-	else
-		pg->msg_head = m;
-	pg->msg_tail = m;
-	pthread_mutex_unlock(&pg->msg_lock);
+	struct nvt_pg_msg *top = atomic_load_explicit(&pg->msg_stack, memory_order_relaxed);
+
+	do
+		m->next = top;
+	while (!atomic_compare_exchange_weak_explicit(&pg->msg_stack, &top, m,
+						      memory_order_release, memory_order_relaxed));
 	if (write(pg->msg_watch.fd, &one, sizeof(one)) < 0) {
 		/* The counter cannot overflow in practice; the message is queued anyway. */
 	}
+}
+
+int nvt_poll_group_slot(const struct nvt_poll_group *pg)
+{
+	return pg->slot;
+}
+
+void nvt_poll_group_set_slot(struct nvt_poll_group *pg, int slot)
+{
+	pg->slot = slot;
+}
+
+void nvt_poll_group_add_poller(struct nvt_poll_group *pg, struct nvt_pg_poller *p)
+{
+	p->next = pg->pollers;
+	pg->pollers = p;
+}
+
+void nvt_poll_group_del_poller(struct nvt_poll_group *pg, struct nvt_pg_poller *p)
+{
+	for (struct nvt_pg_poller **pp = &pg->pollers; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+	}
+}
+
+static int nvt_poll_group_run_pollers(struct nvt_poll_group *pg)
+{
+	int busy = 0;
+
+	for (struct nvt_pg_poller *p = pg->pollers; p; p = p->next)
+		busy += p->fn(p) > 0;
+	pg->pollers_busy = busy > 0;
+	return busy;
 }
 
 static void nvt_poll_group_run_deferred(struct nvt_poll_group *pg)
@@ -143,7 +199,10 @@ int nvt_poll_group_poll(struct nvt_poll_group *pg, int timeout_ms)
 
 	/* Work deferred outside a batch (e.g. by a shutdown path) runs first. */
 	nvt_poll_group_run_deferred(pg);
-	n = epoll_wait(pg->epfd, ev, NVT_PG_BATCH, timeout_ms);
+	/* Work queued since the last round (by another caller of the loop) goes out before sleeping. */
+	if (pg->pollers && nvt_poll_group_run_pollers(pg))
+		timeout_ms = 0;
+	n = epoll_wait(pg->epfd, ev, NVT_PG_BATCH, pg->pollers_busy ? 0 : timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
@@ -153,6 +212,10 @@ int nvt_poll_group_poll(struct nvt_poll_group *pg, int timeout_ms)
 		 * batch is over (nvt_poll_group_defer), so a stale event is harmless. */
 		w->fn(w);
 	}
+	nvt_poll_group_run_deferred(pg);
+	/* What the callbacks produced (I/O to submit, sends to post) goes out in one batch. */
+	if (pg->pollers)
+		n += nvt_poll_group_run_pollers(pg);
 	nvt_poll_group_run_deferred(pg);
 	return n;
 }

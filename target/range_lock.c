@@ -1,134 +1,379 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The LBA range lock behind fused Compare-and-Write (see include/nvt/range_lock.h for the protocol). */
-#include <sched.h>
+/* The LBA range lock behind Compare-and-Write: overlapping I/O parks on its own channel, holders wait parked for drains and for each other (protocol in include/nvt/range_lock.h). */
+#define NVT_LOG_PREFIX "range: "
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "nvt/range_lock.h"
-
-static _Atomic int nvt_range_next_tid;
-static _Thread_local int nvt_range_tid = -1;
-static _Thread_local const struct nvt_range_lock *nvt_range_held;	/* by this thread */
-static _Thread_local uint64_t nvt_range_held_start, nvt_range_held_end;
-
-static int nvt_range_self(void)
-{
-	if (nvt_range_tid < 0)
-		nvt_range_tid = atomic_fetch_add(&nvt_range_next_tid, 1) % NVT_RANGE_THREADS;
-	return nvt_range_tid;
-}
+#include "nvt/log.h"
+#include "nvt/util.h"
+#include "ns_internal.h"
 
 static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
 {
 	return s1 < e2 && s2 < e1;
 }
 
-static void nvt_range_pause(void)
+static void nvt_range_flag_lock(struct nvt_range_lock *rl)
 {
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
+	/* Held for a scan of NVT_RANGE_EXCL slots by whoever has it: never across I/O. */
+	while (atomic_flag_test_and_set_explicit(&rl->flag, memory_order_acquire))
+		;
 }
 
-#define NVT_RANGE_CHOOSING	UINT64_MAX	/* slot claimed, ticket not yet published */
+static void nvt_range_flag_unlock(struct nvt_range_lock *rl)
+{
+	atomic_flag_clear_explicit(&rl->flag, memory_order_release);
+}
 
-/* An exclusive holder overlapping [s, e)? (Slots still choosing hold nothing yet.) */
-static bool nvt_range_excl_overlap(struct nvt_range_lock *rl, uint64_t s, uint64_t e)
+/* A published range overlapping [lo, hi)? Sequentially consistent: see nvt_ns_gate(). */
+static bool nvt_range_busy(struct nvt_range_lock *rl, uint64_t lo, uint64_t hi)
 {
 	for (int i = 0; i < NVT_RANGE_EXCL; i++) {
-		uint64_t hs = atomic_load(&rl->excl[i].start);
+		uint64_t s = atomic_load(&rl->slot[i].start);
 
-		if (!hs || hs == NVT_RANGE_CHOOSING)
-			continue;
-		if (overlaps(s, e, hs - 1, atomic_load(&rl->excl[i].end)))
+		if (s && overlaps(lo, hi, s - 1, atomic_load(&rl->slot[i].end)))
 			return true;
 	}
 	return false;
 }
 
-void nvt_range_io_begin(struct nvt_range_lock *rl, uint64_t slba, uint64_t nlb)
-{
-	int me = nvt_range_self();
-	uint64_t s = slba, e = slba + nlb;
+static void nvt_chan_wake_fn(struct nvt_pg_msg *m);
 
-	/* Inside a range this thread holds exclusively: that is the fused write itself. */
-	if (nvt_range_held == rl && s >= nvt_range_held_start && e <= nvt_range_held_end)
+/* Ask @chan's thread to look at what it has parked (coalesced: one message in flight). */
+static void nvt_chan_wake(struct nvt_ns_chan *chan)
+{
+	if (atomic_exchange(&chan->wake_pending, true))
 		return;
-	for (;;) {
-		atomic_store(&rl->io[me].end, e);
-		atomic_store(&rl->io[me].start, s + 1);
-		if (!nvt_range_excl_overlap(rl, s, e))
-			return;
-		/* Step back so the holder can finish, and wait for it. */
-		atomic_store(&rl->io[me].start, 0);
-		while (nvt_range_excl_overlap(rl, s, e))
-			nvt_range_pause();
-	}
+	chan->wake_msg.fn = nvt_chan_wake_fn;
+	nvt_poll_group_send(chan->pg, &chan->wake_msg);
 }
 
-void nvt_range_io_end(struct nvt_range_lock *rl)
+static void nvt_chan_park(struct nvt_ns_chan *chan, struct nvt_bio *bio)
 {
-	atomic_store(&rl->io[nvt_range_self()].start, 0);
+	bio->ns_priv.next = NULL;
+	if (chan->parked_tail)
+		chan->parked_tail->ns_priv.next = bio;
+	else
+		chan->parked_head = bio;
+	chan->parked_tail = bio;
 }
 
-int nvt_range_excl_lock(struct nvt_range_lock *rl, uint64_t slba, uint64_t nlb)
+bool nvt_ns_gate(struct nvt_bio *bio, uint64_t lo, uint64_t hi)
 {
-	uint64_t s = slba, e = slba + nlb, ticket;
-	int me = nvt_range_self(), slot = -1;
+	struct nvt_ns_chan *chan = bio->chan;
+	struct nvt_range_lock *rl = &bio->ns->range_lock;
 
-	/* Claim a slot first, then take a ticket (Lamport's bakery): whoever
-	 * compares tickets waits for slots still choosing, so a later ticket
-	 * can never slip in ahead of an earlier one. */
-	while (slot < 0) {
-		for (int i = 0; i < NVT_RANGE_EXCL && slot < 0; i++) {
-			uint64_t expected = 0;
-
-			if (atomic_compare_exchange_strong(&rl->excl[i].start, &expected,
-							   NVT_RANGE_CHOOSING))
-				slot = i;
+	/* The holder's own I/O: every overlapping holder is behind it. */
+	if (bio->flags & NVT_BIO_LOCK_OWNER)
+		return true;
+	bio->ns_priv.lo = lo;
+	bio->ns_priv.hi = hi;
+	/*
+	 * Dekker with nvt_range_lock_drain(): we count ourselves in flight,
+	 * then look for locks; a locker publishes, then looks at our count.
+	 * Either we see its range and park, or it sees us and asks this
+	 * thread (after we are on the in-flight list) to report our drain.
+	 */
+	atomic_fetch_add(&chan->inflight, 1);
+	if (atomic_load(&rl->nr) && nvt_range_busy(rl, lo, hi)) {
+		/* Parked first, then looked again: a release in between sees nr_parked. */
+		atomic_fetch_add(&chan->nr_parked, 1);
+		if (nvt_range_busy(rl, lo, hi)) {
+			atomic_fetch_sub(&chan->inflight, 1);
+			nvt_chan_park(chan, bio);
+			return false;
 		}
-		if (slot < 0)
-			sched_yield();
+		atomic_fetch_sub(&chan->nr_parked, 1);
 	}
-	ticket = atomic_fetch_add(&rl->next_ticket, 1);
-	atomic_store(&rl->excl[slot].ticket, ticket);
-	atomic_store(&rl->excl[slot].end, e);
-	atomic_store(&rl->excl[slot].start, s + 1);
+	bio->ns_priv.seq = ++chan->seq;
+	bio->ns_priv.prev = NULL;
+	bio->ns_priv.next = chan->inflight_head;
+	if (chan->inflight_head)
+		chan->inflight_head->ns_priv.prev = bio;
+	chan->inflight_head = bio;
+	bio->ns_priv.gated = true;
+	return true;
+}
 
-	/* Earlier overlapping holders go first. */
+static void nvt_range_ack(struct nvt_range_slot *slot, bool grant_inline);
+
+/* Claim slot bit @i of @chan's drain requests. Return: true if it is ours to answer. */
+static bool nvt_chan_claim(struct nvt_ns_chan *chan, int i)
+{
+	uint32_t bit = 1u << i;
+
+	return atomic_fetch_and(&chan->drain_bits, ~bit) & bit;
+}
+
+/* An idle channel holds up no lock: answer every request it still has. */
+static void nvt_chan_claim_idle(struct nvt_ns_chan *chan)
+{
+	for (int i = 0; i < NVT_RANGE_EXCL; i++)
+		if (nvt_chan_claim(chan, i))
+			nvt_range_ack(&chan->ns->range_lock.slot[i], false);
+}
+
+void nvt_ns_ungate(struct nvt_bio *bio)
+{
+	struct nvt_ns_chan *chan = bio->chan;
+
+	if (!bio->ns_priv.gated)
+		return;
+	bio->ns_priv.gated = false;
+	if (bio->ns_priv.prev)
+		bio->ns_priv.prev->ns_priv.next = bio->ns_priv.next;
+	else
+		chan->inflight_head = bio->ns_priv.next;
+	if (bio->ns_priv.next)
+		bio->ns_priv.next->ns_priv.prev = bio->ns_priv.prev;
+	bio->ns_priv.next = bio->ns_priv.prev = NULL;
+	/* The channel went idle: locks waiting for it hear now, from this thread. */
+	if (atomic_fetch_sub(&chan->inflight, 1) == 1 && atomic_load(&chan->drain_bits))
+		nvt_chan_claim_idle(chan);
+	if (!chan->nr_watch)
+		return;
 	for (int i = 0; i < NVT_RANGE_EXCL; i++) {
-		uint64_t hs;
+		struct nvt_ns_watch *w = &chan->watch[i];
 
-		if (i == slot)
+		if (!w->active || bio->ns_priv.seq >= w->seq ||
+		    !overlaps(bio->ns_priv.lo, bio->ns_priv.hi, w->lo, w->hi))
 			continue;
-		while ((hs = atomic_load(&rl->excl[i].start)) == NVT_RANGE_CHOOSING)
-			nvt_range_pause();
-		while (hs && overlaps(s, e, hs - 1, atomic_load(&rl->excl[i].end)) &&
-		       atomic_load(&rl->excl[i].ticket) < ticket) {
-			nvt_range_pause();
-			hs = atomic_load(&rl->excl[i].start);
-			if (hs == NVT_RANGE_CHOOSING)
-				break;	/* released and claimed anew: a later ticket */
+		if (--w->count == 0) {
+			w->active = false;
+			chan->nr_watch--;
+			nvt_range_ack(&bio->ns->range_lock.slot[i], false);
 		}
 	}
-	/* Then overlapping I/O already in progress finishes; new I/O waits for us. */
-	for (int t = 0; t < NVT_RANGE_THREADS; t++) {
-		uint64_t is;
-
-		if (t == me)
-			continue;
-		while ((is = atomic_load(&rl->io[t].start)) &&
-		       overlaps(s, e, is - 1, atomic_load(&rl->io[t].end)))
-			nvt_range_pause();
-	}
-	nvt_range_held = rl;
-	nvt_range_held_start = s;
-	nvt_range_held_end = e;
-	return slot;
 }
 
-void nvt_range_excl_unlock(struct nvt_range_lock *rl, int slot)
+static void nvt_range_grant_fn(struct nvt_pg_msg *m)
 {
-	nvt_range_held = NULL;
-	atomic_store(&rl->excl[slot].start, 0);
+	struct nvt_range_slot *slot = container_of(m, struct nvt_range_slot, grant_msg);
+
+	nvt_caw_granted(slot->caw);
+}
+
+/*
+ * One channel is done draining; the last one grants: inline from the
+ * locker itself, else by message to the holder's poll group (never from
+ * inside another bio's completion).
+ */
+static void nvt_range_ack(struct nvt_range_slot *slot, bool grant_inline)
+{
+	if (atomic_fetch_sub(&slot->acks, 1) != 1)
+		return;
+	if (grant_inline) {
+		nvt_caw_granted(slot->caw);
+		return;
+	}
+	slot->grant_msg.fn = nvt_range_grant_fn;
+	nvt_poll_group_send(slot->owner->pg, &slot->grant_msg);
+}
+
+/* On the channel's thread: for each request it claims, count what overlaps now; ack or watch. */
+static void nvt_range_drain_fn(struct nvt_pg_msg *m)
+{
+	struct nvt_ns_chan *chan = container_of(m, struct nvt_ns_chan, drain_msg);
+	struct nvt_range_lock *rl = &chan->ns->range_lock;
+
+	atomic_store(&chan->drain_pending, false);
+	for (int i = 0; i < NVT_RANGE_EXCL; i++) {
+		struct nvt_range_slot *slot = &rl->slot[i];
+		struct nvt_ns_watch *w = &chan->watch[i];
+		uint64_t lo, hi;
+		uint32_t count = 0;
+
+		if (!nvt_chan_claim(chan, i))
+			continue;
+		lo = atomic_load(&slot->start) - 1;
+		hi = atomic_load(&slot->end);
+		for (struct nvt_bio *b = chan->inflight_head; b; b = b->ns_priv.next)
+			count += overlaps(b->ns_priv.lo, b->ns_priv.hi, lo, hi);
+		if (!count) {
+			nvt_range_ack(slot, false);
+			continue;
+		}
+		*w = (struct nvt_ns_watch){ .active = true, .seq = chan->seq + 1, .count = count,
+					    .lo = lo, .hi = hi };
+		chan->nr_watch++;
+	}
+}
+
+/* Earlier holders of an overlapping range are gone: every channel drains what overlaps. */
+static void nvt_range_lock_drain(struct nvt_caw *caw, bool grant_inline)
+{
+	struct nvt_ns *ns = caw->compare->ns;
+	struct nvt_range_slot *slot = &ns->range_lock.slot[caw->slot];
+	unsigned int nr = atomic_load(&ns->nr_chans);
+
+	atomic_store(&slot->acks, 1);
+	for (unsigned int i = 0; i < nr; i++) {
+		struct nvt_ns_chan *c = atomic_load(&ns->chans[i]);
+
+		if (!c)
+			continue;
+		atomic_fetch_add(&slot->acks, 1);
+		/* Dekker with nvt_ns_gate()/nvt_ns_ungate(): the request, then its in-flight count. */
+		atomic_fetch_or(&c->drain_bits, 1u << caw->slot);
+		if (!atomic_load(&c->inflight)) {
+			if (nvt_chan_claim(c, caw->slot))
+				atomic_fetch_sub(&slot->acks, 1);
+			continue;
+		}
+		if (!atomic_exchange(&c->drain_pending, true)) {
+			c->drain_msg.fn = nvt_range_drain_fn;
+			nvt_poll_group_send(c->pg, &c->drain_msg);
+		}
+	}
+	nvt_range_ack(slot, grant_inline);
+}
+
+/* Under the flag: may @caw (published in its slot) go ahead of everyone overlapping it? */
+static bool nvt_range_first(struct nvt_range_lock *rl, const struct nvt_caw *caw)
+{
+	const struct nvt_range_slot *me = &rl->slot[caw->slot];
+	uint64_t lo = atomic_load(&me->start) - 1, hi = atomic_load(&me->end);
+
+	for (int i = 0; i < NVT_RANGE_EXCL; i++) {
+		uint64_t s = atomic_load(&rl->slot[i].start);
+
+		if (i != caw->slot && s && rl->slot[i].ticket < me->ticket &&
+		    overlaps(lo, hi, s - 1, atomic_load(&rl->slot[i].end)))
+			return false;
+	}
+	return true;
+}
+
+/* Under the flag: take a free slot and a ticket. Return: false if every slot is taken. */
+static bool nvt_range_publish(struct nvt_range_lock *rl, struct nvt_caw *caw)
+{
+	struct nvt_bio *b = caw->compare;
+
+	for (int i = 0; i < NVT_RANGE_EXCL; i++) {
+		struct nvt_range_slot *slot = &rl->slot[i];
+
+		if (atomic_load(&slot->start))
+			continue;
+		slot->ticket = rl->next_ticket++;
+		slot->caw = caw;
+		slot->owner = b->chan;
+		atomic_store(&slot->end, b->slba + b->nlb);
+		atomic_store(&slot->start, b->slba + 1);
+		atomic_fetch_add(&rl->nr, 1);
+		caw->slot = i;
+		return true;
+	}
+	return false;
+}
+
+static void nvt_chan_caw_wait(struct nvt_ns_chan *chan, struct nvt_caw *caw)
+{
+	caw->next = NULL;
+	if (chan->caw_tail)
+		chan->caw_tail->next = caw;
+	else
+		chan->caw_head = caw;
+	chan->caw_tail = caw;
+	atomic_fetch_add(&chan->nr_parked, 1);
+}
+
+/*
+ * Under the flag: publish if not yet, and decide. Return: true if @caw may
+ * drain now; false if it must wait (a release wakes its channel).
+ */
+static bool nvt_range_try(struct nvt_range_lock *rl, struct nvt_caw *caw)
+{
+	if (caw->slot < 0 && !nvt_range_publish(rl, caw))
+		return false;
+	return nvt_range_first(rl, caw);
+}
+
+void nvt_range_lock_acquire(struct nvt_caw *caw)
+{
+	struct nvt_range_lock *rl = &caw->compare->ns->range_lock;
+	bool go;
+
+	caw->slot = -1;
+	nvt_range_flag_lock(rl);
+	go = nvt_range_try(rl, caw);
+	/* Parked under the flag: a release (under it too) then sees nr_parked. */
+	if (!go)
+		nvt_chan_caw_wait(caw->compare->chan, caw);
+	nvt_range_flag_unlock(rl);
+	if (go)
+		nvt_range_lock_drain(caw, true);
+}
+
+void nvt_range_lock_release(struct nvt_caw *caw)
+{
+	struct nvt_ns *ns = caw->compare->ns;
+	struct nvt_range_lock *rl = &ns->range_lock;
+	unsigned int nr = atomic_load(&ns->nr_chans);
+
+	nvt_range_flag_lock(rl);
+	atomic_store(&rl->slot[caw->slot].start, 0);
+	atomic_fetch_sub(&rl->nr, 1);
+	nvt_range_flag_unlock(rl);
+	caw->slot = -1;
+	/* Dekker with nvt_ns_gate(): the range is gone, then we look for parked work. */
+	for (unsigned int i = 0; i < nr; i++) {
+		struct nvt_ns_chan *c = atomic_load(&ns->chans[i]);
+
+		if (c && atomic_load(&c->nr_parked))
+			nvt_chan_wake(c);
+	}
+}
+
+/* On the channel's thread: retry waiting holders, then parked bios, in arrival order. */
+static void nvt_chan_wake_fn(struct nvt_pg_msg *m)
+{
+	struct nvt_ns_chan *chan = container_of(m, struct nvt_ns_chan, wake_msg);
+	struct nvt_range_lock *rl = &chan->ns->range_lock;
+	struct nvt_caw *caw, *ready = NULL, **ready_tail = &ready;
+	struct nvt_bio *bio;
+
+	atomic_store(&chan->wake_pending, false);
+	nvt_range_flag_lock(rl);
+	for (struct nvt_caw **pp = &chan->caw_head; (caw = *pp);) {
+		if (!nvt_range_try(rl, caw)) {
+			pp = &caw->next;
+			continue;
+		}
+		*pp = caw->next;
+		if (chan->caw_tail == caw)
+			chan->caw_tail = NULL;
+		caw->next = NULL;
+		*ready_tail = caw;
+		ready_tail = &caw->next;
+		atomic_fetch_sub(&chan->nr_parked, 1);
+	}
+	/* The tail pointer, rebuilt: entries may have left from the middle. */
+	chan->caw_tail = NULL;
+	for (caw = chan->caw_head; caw; caw = caw->next)
+		chan->caw_tail = caw;
+	nvt_range_flag_unlock(rl);
+	while ((caw = ready)) {
+		ready = caw->next;
+		nvt_range_lock_drain(caw, true);
+	}
+	/* Bios parked so far get one more try each; those still blocked park again. */
+	bio = chan->parked_head;
+	chan->parked_head = chan->parked_tail = NULL;
+	while (bio) {
+		struct nvt_bio *next = bio->ns_priv.next;
+
+		atomic_fetch_sub(&chan->nr_parked, 1);
+		bio->ns_priv.next = NULL;
+		bio->ns_priv.resume(bio);
+		bio = next;
+	}
+}
+
+void nvt_range_chan_init(struct nvt_ns_chan *chan)
+{
+	atomic_init(&chan->inflight, 0);
+	atomic_init(&chan->nr_parked, 0);
+	atomic_init(&chan->wake_pending, false);
+	atomic_init(&chan->drain_bits, 0);
+	atomic_init(&chan->drain_pending, false);
 }

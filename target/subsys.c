@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nvt/log.h"
+#include "nvt/poll_group.h"
 #include "nvt/util.h"
 #include "nvt/target.h"
 
@@ -223,6 +224,17 @@ void nvt_target_destroy(struct nvt_target *tgt)
 	if (!tgt)
 		return;
 	nvt_target_stop(tgt);
+	/* Groups still attached (their owner is going too): their channels go first. */
+	for (unsigned int i = 0; i < tgt->nr_pg_slots; i++) {
+		struct nvt_poll_group *pg = tgt->pg_slots[i];
+
+		if (!pg)
+			continue;
+		nvt_target_detach_pg(tgt, pg);
+		if (tgt->pg_owned[i])
+			nvt_poll_group_destroy(pg);
+		tgt->pg_owned[i] = tgt->pg_spare[i] = false;
+	}
 	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
 		nvt_subsys_destroy(tgt->subsys[i]);
 	nvt_subsys_destroy(tgt->discovery);
@@ -230,6 +242,106 @@ void nvt_target_destroy(struct nvt_target *tgt)
 	free(tgt->ports);
 	pthread_mutex_destroy(&tgt->lock);
 	free(tgt);
+}
+
+/* Every namespace of every subsystem: @fn(ns, pg). Return: the first error. */
+static int nvt_target_for_each_ns(struct nvt_target *tgt, struct nvt_poll_group *pg,
+				  int (*fn)(struct nvt_ns *ns, struct nvt_poll_group *pg))
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < tgt->nr_subsys && !ret; i++)
+		for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID && !ret; nsid++)
+			if (tgt->subsys[i]->ns[nsid])
+				ret = fn(tgt->subsys[i]->ns[nsid], pg);
+	return ret;
+}
+
+static int nvt_ns_chan_drop(struct nvt_ns *ns, struct nvt_poll_group *pg)
+{
+	nvt_ns_chan_destroy(ns, pg);
+	return 0;
+}
+
+int nvt_target_attach_pg(struct nvt_target *tgt, struct nvt_poll_group *pg)
+{
+	int slot = -1, ret;
+
+	pthread_mutex_lock(&tgt->lock);
+	for (int i = 0; i < NVT_MAX_PG_SLOTS && slot < 0; i++)
+		if (!tgt->pg_slots[i])
+			slot = i;
+	if (slot >= 0) {
+		tgt->pg_slots[slot] = pg;
+		if (tgt->nr_pg_slots < (unsigned int)slot + 1)
+			tgt->nr_pg_slots = (unsigned int)slot + 1;
+	}
+	pthread_mutex_unlock(&tgt->lock);
+	if (slot < 0) {
+		nvt_err("more than %u poll groups serve I/O", NVT_MAX_PG_SLOTS);
+		return -ENOSPC;
+	}
+	nvt_poll_group_set_slot(pg, slot);
+	ret = nvt_target_for_each_ns(tgt, pg, nvt_ns_chan_create);
+	if (ret) {
+		nvt_err("cannot give namespaces a channel on a poll group: %s", strerror(-ret));
+		nvt_target_detach_pg(tgt, pg);
+	}
+	return ret;
+}
+
+void nvt_target_detach_pg(struct nvt_target *tgt, struct nvt_poll_group *pg)
+{
+	int slot = nvt_poll_group_slot(pg);
+
+	if (slot < 0)
+		return;
+	nvt_target_for_each_ns(tgt, pg, nvt_ns_chan_drop);
+	pthread_mutex_lock(&tgt->lock);
+	tgt->pg_slots[slot] = NULL;
+	pthread_mutex_unlock(&tgt->lock);
+	nvt_poll_group_set_slot(pg, -1);
+}
+
+int nvt_target_get_pg(struct nvt_target *tgt, struct nvt_poll_group **out)
+{
+	struct nvt_poll_group *pg = NULL;
+	int ret;
+
+	pthread_mutex_lock(&tgt->lock);
+	for (unsigned int i = 0; i < tgt->nr_pg_slots && !pg; i++) {
+		if (tgt->pg_spare[i]) {
+			tgt->pg_spare[i] = false;
+			pg = tgt->pg_slots[i];
+		}
+	}
+	pthread_mutex_unlock(&tgt->lock);
+	if (pg) {
+		*out = pg;
+		return 0;
+	}
+	ret = nvt_poll_group_create(&pg);
+	if (ret)
+		return ret;
+	ret = nvt_target_attach_pg(tgt, pg);
+	if (ret) {
+		nvt_poll_group_destroy(pg);
+		return ret;
+	}
+	pthread_mutex_lock(&tgt->lock);
+	tgt->pg_owned[nvt_poll_group_slot(pg)] = true;
+	pthread_mutex_unlock(&tgt->lock);
+	*out = pg;
+	return 0;
+}
+
+void nvt_target_put_pg(struct nvt_target *tgt, struct nvt_poll_group *pg)
+{
+	/* Work queued for it meanwhile (a drain request racing the last bio) runs now. */
+	nvt_poll_group_poll(pg, 0);
+	pthread_mutex_lock(&tgt->lock);
+	tgt->pg_spare[nvt_poll_group_slot(pg)] = true;
+	pthread_mutex_unlock(&tgt->lock);
 }
 
 struct nvt_poll_group *nvt_target_io_pg(const struct nvt_target *tgt, uint16_t qid)

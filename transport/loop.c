@@ -9,6 +9,7 @@
 #include "nvt/log.h"
 #include "nvt/util.h"
 #include "nvt/loop.h"
+#include "nvt/poll_group.h"
 
 /* One preallocated command slot: the capsule, the response and the generic request. */
 struct nvt_loop_req {
@@ -25,6 +26,8 @@ struct nvt_loop_req {
 
 struct nvt_loop_queue {
 	struct nvt_sq sq;
+	struct nvt_target *tgt;
+	struct nvt_poll_group *pg;	/* I/O queues: the caller's thread drives it */
 	struct nvt_loop_req *slots;
 	struct nvt_loop_req *free_list;
 	uint16_t depth;
@@ -99,9 +102,29 @@ int nvt_loop_queue_create(struct nvt_target *tgt, uint16_t qid, uint16_t depth,
 		lr->next_free = q->free_list;
 		q->free_list = lr;
 	}
-	nvt_sq_init(&q->sq, tgt, &nvt_loop_transport_ops, NULL, qid, depth);
+	q->tgt = tgt;
+	/*
+	 * An I/O queue is its own poll group, driven by whoever submits to it
+	 * (nvt_loop_exec, nvt_loop_queue_poll): namespace channels live on it,
+	 * and backends complete there. The admin queue does no block I/O.
+	 */
+	if (qid) {
+		int ret = nvt_target_get_pg(tgt, &q->pg);
+
+		if (ret) {
+			free(q->slots);
+			free(q);
+			return ret;
+		}
+	}
+	nvt_sq_init(&q->sq, tgt, &nvt_loop_transport_ops, NULL, q->pg, qid, depth);
 	*out = q;
 	return 0;
+}
+
+int nvt_loop_queue_poll(struct nvt_loop_queue *q, int timeout_ms)
+{
+	return q->pg ? nvt_poll_group_poll(q->pg, timeout_ms) : 0;
 }
 
 void nvt_loop_queue_destroy(struct nvt_loop_queue *q)
@@ -110,9 +133,14 @@ void nvt_loop_queue_destroy(struct nvt_loop_queue *q)
 		return;
 	/* Held AERs come back through queue_response during this call. */
 	nvt_sq_destroy(&q->sq);
+	/* What a backend still holds completes first: nothing is freed under it. */
+	while (q->outstanding && q->pg && nvt_poll_group_poll(q->pg, 100) >= 0)
+		;
 	if (q->outstanding)
 		nvt_err("qid %u freed with %u commands outstanding", q->sq.qid,
 			q->outstanding);
+	if (q->pg)
+		nvt_target_put_pg(q->tgt, q->pg);
 	free(q->slots);
 	free(q);
 }
@@ -166,6 +194,9 @@ static int nvt_loop_start(struct nvt_loop_queue *q, const struct nvt_sqe *sqe,
 		return 0;
 	}
 	nvt_req_execute(&lr->req);
+	/* Other threads' requests to this queue's group (range lock drains, wake-ups): no sleep. */
+	if (q->pg)
+		nvt_poll_group_run_pending(q->pg);
 	return 0;
 }
 
@@ -213,7 +244,9 @@ int nvt_loop_exec(struct nvt_loop_queue *q, const struct nvt_sqe *sqe, void *buf
 	ret = nvt_loop_submit(q, sqe, &iov, buf ? 1 : 0, nvt_loop_exec_done, &w);
 	if (ret)
 		return ret;
-	/* Every backend so far completes inline; a polled one would be driven here. */
+	/* Backends complete on the queue's poll group: drive it until ours is back. */
+	while (!w.done && q->pg && nvt_poll_group_poll(q->pg, 1000) >= 0)
+		;
 	if (!w.done)
 		return -EINPROGRESS;
 	return le16toh(cqe->status) >> 1;

@@ -6,10 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nvt/target.h"
+#include "nvt/bio.h"
 
 /* Data in one anonymous mapping, metadata (when the format has it) in another. */
 extern const struct nvt_backend_ops nvt_ram_backend_ops;
+
+/*
+ * "file": a regular file or a block device through one io_uring per poll
+ * group (O_DIRECT where it works); metadata in a sidecar file.
+ */
+extern const struct nvt_backend_ops nvt_uring_backend_ops;
 
 /**
  * nvt_ram_block() - where block @lba's data (and metadata, if @md) lives in

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define NVT_NQN_MAX		223	/* NVMe 2.0 §4.5: NQNs are at most 223 bytes */
 #define NVT_SERIAL_MAX		20
@@ -42,16 +43,70 @@ struct nvt_pi_cfg {
 
 #define NVT_MAX_METADATA	64	/* per block; what QEMU's NVMe also offers at most */
 
+/*
+ * One setting a backend declares (struct nvt_be_setting in bio.h), as a
+ * namespace's group gave it. The loader keeps one per declared setting, in
+ * the backend's order, given or not.
+ */
+struct nvt_ns_setting {
+	const char *name;		/* the backend table's string; NULL: slot unused */
+	char *str;			/* NVT_BE_SET_PATH: the value (the loader's copy) */
+	bool b;				/* NVT_BE_SET_BOOL: the value */
+	bool set;			/* given in the file */
+	int line;			/* where it was given (0 if not) */
+};
+
+#define NVT_NS_SETTINGS_MAX	8	/* settings one backend may declare */
+
 struct nvt_ns_cfg {
 	uint32_t nsid;			/* 1..NVT_MAX_NSID, unique in its subsystem */
-	char backend[16];		/* "ram" */
-	uint64_t size;			/* bytes, a multiple of block_size, > 0 */
+	char backend[16];		/* "ram", "file" */
+	uint64_t size;			/* bytes, a multiple of block_size; 0: the store's own (file) */
 	uint32_t block_size;		/* 512 or 4096 */
 	uint8_t uuid[16];		/* configured, or derived stably from nqn + nsid */
 	uint8_t nguid[16];		/* configured, or derived stably from nqn + nsid */
 	struct nvt_pi_cfg pi;
+	struct nvt_ns_setting settings[NVT_NS_SETTINGS_MAX];	/* the backend's own */
+	unsigned int nr_settings;
+	const char *file;		/* the config file (nvt_config.path), for messages; may be NULL */
 	int line;
 };
+
+/**
+ * nvt_ns_cfg_setting() - the backend setting @name of a namespace, if the
+ * file gave it.
+ * @cfg: the namespace.
+ * @name: as the backend's settings table spells it.
+ *
+ * Return: the setting, or NULL if it was not given.
+ */
+static inline const struct nvt_ns_setting *nvt_ns_cfg_setting(const struct nvt_ns_cfg *cfg,
+							       const char *name)
+{
+	for (unsigned int i = 0; i < cfg->nr_settings && i < NVT_NS_SETTINGS_MAX; i++) {
+		const struct nvt_ns_setting *s = &cfg->settings[i];
+
+		if (s->set && s->name && !strcmp(s->name, name))
+			return s;
+	}
+	return NULL;
+}
+
+/** nvt_ns_cfg_path() - the value of PATH setting @name, or NULL if not given. */
+static inline const char *nvt_ns_cfg_path(const struct nvt_ns_cfg *cfg, const char *name)
+{
+	const struct nvt_ns_setting *s = nvt_ns_cfg_setting(cfg, name);
+
+	return s ? s->str : NULL;
+}
+
+/** nvt_ns_cfg_bool() - the value of BOOL setting @name, or @def if not given. */
+static inline bool nvt_ns_cfg_bool(const struct nvt_ns_cfg *cfg, const char *name, bool def)
+{
+	const struct nvt_ns_setting *s = nvt_ns_cfg_setting(cfg, name);
+
+	return s ? s->b : def;
+}
 
 #define NVT_CNTLID_COUNT		0xffef	/* controller ids 1..FFEFh (NVMe-oF: FFF0h.. reserved) */
 #define NVT_DEFAULT_CTRLS_PER_SUBSYS	256

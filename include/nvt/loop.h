@@ -27,11 +27,22 @@ typedef void (*nvt_loop_done_fn)(void *arg, const struct nvt_cqe *cqe);
 int nvt_loop_queue_create(struct nvt_target *tgt, uint16_t qid, uint16_t depth,
 			  struct nvt_loop_queue **out);
 
-/** nvt_loop_queue_destroy() - the host drops the connection; frees the queue. */
+/**
+ * nvt_loop_queue_destroy() - the host drops the connection: the queue's
+ * commands still in a backend complete first (its poll group is driven
+ * until they have), then it is freed.
+ */
 void nvt_loop_queue_destroy(struct nvt_loop_queue *q);
 
 /** nvt_loop_queue_outstanding() - commands submitted and not yet completed. */
 unsigned int nvt_loop_queue_outstanding(const struct nvt_loop_queue *q);
+
+/**
+ * nvt_loop_queue_poll() - run the queue's poll group once (up to @timeout_ms):
+ * where an asynchronous backend's completions arrive. Return: as
+ * nvt_poll_group_poll(); 0 for the admin queue.
+ */
+int nvt_loop_queue_poll(struct nvt_loop_queue *q, int timeout_ms);
 
 /** nvt_loop_queue_live() - false once the target tore the queue down (e.g. keep-alive). */
 bool nvt_loop_queue_live(const struct nvt_loop_queue *q);

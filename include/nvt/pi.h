@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "nvt/wire.h"
 
 /*
  * Everything here is pure: no I/O, no allocation, no locks, no logging. It
@@ -318,26 +317,10 @@ int nvt_pi_verify_join(const struct nvt_pi_ctx *ctx,
 		       const struct iovec *ext, unsigned int ext_cnt, uint32_t nlb,
 		       struct nvt_pi_err *err);
 
-/* The statuses PI failures complete with: SCT 2h (media and data integrity), DNR. */
-#define NVT_ST_PI_GUARD		(NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_GUARD_CHECK) | NVT_SC_DNR)
-#define NVT_ST_PI_APPTAG	(NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_APPTAG_CHECK) | NVT_SC_DNR)
-#define NVT_ST_PI_REFTAG	(NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_REFTAG_CHECK) | NVT_SC_DNR)
-/* A command whose PI fields contradict the format: SCT 1h, SC 81h. */
-#define NVT_ST_INVALID_PI	(NVT_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_INVALID_PI) | NVT_SC_DNR)
-
 /**
- * nvt_pi_err_to_status() - the one converter from a PI failure to an NVMe
- * status (STYLE rule 5).
- * @err: filled by a verify function that returned -EILSEQ.
- *
- * DNR is set: the same data fails the same way on a retry. (Linux nvmet and
- * QEMU leave DNR clear, so a Linux host retries up to nvme_max_retries
- * times before reporting EILSEQ; with DNR it reports at once.) The caller
- * also records err->lba in req->error_slba.
- *
- * Return: NVT_ST_PI_GUARD (4282h), NVT_ST_PI_APPTAG (4283h),
- * NVT_ST_PI_REFTAG (4284h), or NVT_ST_INTERNAL for NVT_PI_ERR_NONE.
+ * nvt_pi_ctx_advance() - @ctx for the blocks from @off on: SLBA and the
+ * expected ref tag (Types 1/2, wrapping at 32/48 bits) move with them.
  */
-uint16_t nvt_pi_err_to_status(const struct nvt_pi_err *err);
+void nvt_pi_ctx_advance(struct nvt_pi_ctx *ctx, uint64_t off);
 
 #endif /* NVT_PI_H */

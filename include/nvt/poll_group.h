@@ -33,6 +33,17 @@ struct nvt_pg_msg {
 	void (*fn)(struct nvt_pg_msg *m);
 };
 
+/*
+ * struct nvt_pg_poller - work a poll group runs on every loop iteration,
+ * after the ready fds' callbacks (io_uring submission, doorbell batching).
+ * @fn returns > 0 while it has work in hand: the loop then polls again
+ * without sleeping; 0 lets it sleep in epoll. Embedded in its owner.
+ */
+struct nvt_pg_poller {
+	struct nvt_pg_poller *next;
+	int (*fn)(struct nvt_pg_poller *p);
+};
+
 struct nvt_poll_group;
 
 /** nvt_poll_group_create() - Return: 0 or -errno. */
@@ -47,6 +58,22 @@ int nvt_poll_group_add(struct nvt_poll_group *pg, struct nvt_pg_watch *w);
 /** nvt_poll_group_del() - stop watching; safe from inside a callback. */
 void nvt_poll_group_del(struct nvt_poll_group *pg, struct nvt_pg_watch *w);
 
+/** nvt_poll_group_add_poller() - run @p on every iteration; owner thread (or before the loop runs). */
+void nvt_poll_group_add_poller(struct nvt_poll_group *pg, struct nvt_pg_poller *p);
+
+/** nvt_poll_group_del_poller() - stop running @p; owner thread, not from inside a poller. */
+void nvt_poll_group_del_poller(struct nvt_poll_group *pg, struct nvt_pg_poller *p);
+
+/**
+ * nvt_poll_group_run_pending() - run the messages already queued for @pg,
+ * without waiting (one atomic load when there are none). Owner thread.
+ */
+void nvt_poll_group_run_pending(struct nvt_poll_group *pg);
+
+/** nvt_poll_group_slot() - the group's slot in its target (-1: none), for per-group tables. */
+int nvt_poll_group_slot(const struct nvt_poll_group *pg);
+void nvt_poll_group_set_slot(struct nvt_poll_group *pg, int slot);
+
 /** nvt_poll_group_defer() - run @d->fn once the current batch is done. */
 void nvt_poll_group_defer(struct nvt_poll_group *pg, struct nvt_pg_deferred *d);
 
@@ -60,8 +87,9 @@ int nvt_poll_group_start(struct nvt_poll_group *pg, const char *name);
 void nvt_poll_group_stop(struct nvt_poll_group *pg);
 
 /**
- * nvt_poll_group_poll() - wait up to @timeout_ms (-1: forever) and run the
- * callbacks of ready fds. Return: the number run, or -errno.
+ * nvt_poll_group_poll() - one iteration: wait up to @timeout_ms (-1:
+ * forever; 0 while a poller has work) and run the callbacks of ready fds,
+ * then the pollers. Return: callbacks run plus pollers busy, or -errno.
  */
 int nvt_poll_group_poll(struct nvt_poll_group *pg, int timeout_ms);
 

@@ -1,49 +1,47 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Per-namespace LBA range lock for fused Compare-and-Write: lock-free, allocation-free, blind to non-overlapping I/O. */
+/* Per-namespace LBA range lock for Compare-and-Write: waiters are parked on their own poll group, never spun. */
 #ifndef NVT_RANGE_LOCK_H
 #define NVT_RANGE_LOCK_H
 
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define NVT_RANGE_THREADS	256	/* threads that may touch blocks (poll groups, tests) */
-#define NVT_RANGE_EXCL		16	/* compare-and-writes in progress at once, per namespace */
+#include "nvt/poll_group.h"
+
+#define NVT_RANGE_EXCL		16	/* ranges held at once per namespace; more wait for a slot */
+#define NVT_MAX_PG_SLOTS	256	/* poll groups a target serves I/O on (daemon groups, loop queues) */
+
+struct nvt_caw;
+struct nvt_ns_chan;
 
 /*
- * Two tables of [start, end) ranges, 0 = empty (ranges are stored + 1):
- * what each thread is touching right now (backends complete in place, so a
- * thread touches one range at a time), and the ranges held exclusively by
- * a compare-and-write. Each side publishes first, then looks at the other
- * (sequentially consistent), so at most one of two overlapping parties
- * proceeds; it then waits for microseconds, never for I/O elsewhere.
+ * One held (or wanted) range. start/end are read by every poll group's
+ * I/O path (a bio overlapping a published range parks); the rest is
+ * written under the table's flag or by the owner alone.
  */
-struct nvt_range_lock {
-	struct {
-		_Atomic uint64_t start;		/* slba + 1; 0 = not touching anything */
-		_Atomic uint64_t end;
-	} io[NVT_RANGE_THREADS];
-	struct {
-		_Atomic uint64_t start;		/* slba + 1; 0 = free */
-		_Atomic uint64_t end;
-		_Atomic uint64_t ticket;	/* order among overlapping compare-and-writes */
-	} excl[NVT_RANGE_EXCL];
-	_Atomic uint64_t next_ticket;
+struct nvt_range_slot {
+	_Atomic uint64_t start;		/* slba + 1; 0 = free */
+	_Atomic uint64_t end;		/* exclusive */
+	uint64_t ticket;		/* order among overlapping holders: earlier first */
+	struct nvt_caw *caw;
+	struct nvt_ns_chan *owner;	/* where the holder runs */
+	atomic_uint acks;		/* channels still draining overlapping I/O, + 1 while sending */
+	struct nvt_pg_msg grant_msg;	/* to the owner: the range is ours */
 };
 
-/** nvt_range_io_begin() - this thread touches [slba, slba + nlb); waits while a compare-and-write holds an overlap. */
-void nvt_range_io_begin(struct nvt_range_lock *rl, uint64_t slba, uint64_t nlb);
-
-/** nvt_range_io_end() - done touching blocks. */
-void nvt_range_io_end(struct nvt_range_lock *rl);
-
-/**
- * nvt_range_excl_lock() - hold [slba, slba + nlb) exclusively: waits for
- * overlapping I/O in progress and earlier overlapping holders. The holding
- * thread's own I/O inside the range proceeds. Return: the slot to unlock.
+/*
+ * The protocol (target/range_lock.c): a holder publishes its range, waits
+ * (parked) for earlier overlapping holders, then asks every channel of the
+ * namespace with I/O in flight to report when what overlaps has drained;
+ * new overlapping I/O parks on its own channel meanwhile. Release wakes
+ * the channels with parked work. The flag guards only the slot table's
+ * bookkeeping (tens of instructions, no I/O, no waiting under it).
  */
-int nvt_range_excl_lock(struct nvt_range_lock *rl, uint64_t slba, uint64_t nlb);
-
-/** nvt_range_excl_unlock() - release what nvt_range_excl_lock() returned. */
-void nvt_range_excl_unlock(struct nvt_range_lock *rl, int slot);
+struct nvt_range_lock {
+	atomic_flag flag;
+	_Atomic unsigned int nr;	/* published slots: the I/O path looks only when non-zero */
+	uint64_t next_ticket;
+	struct nvt_range_slot slot[NVT_RANGE_EXCL];
+};
 
 #endif /* NVT_RANGE_LOCK_H */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "nvt/bio.h"
 #include "nvt/config.h"
 #include "nvt/pi.h"
 #include "nvt/range_lock.h"
@@ -56,72 +57,13 @@ struct nvt_transport_ops {
 	void (*delete_ctrl)(struct nvt_ctrl *ctrl); /* tear down every queue of @ctrl (keep-alive expiry, shutdown) */
 };
 
-/* Backend capability flags. */
-#define NVT_BE_METADATA		(1u << 0)	/* stores per-block metadata */
-#define NVT_BE_VOLATILE		(1u << 1)	/* has a volatile write cache: Flush matters */
-
-/**
- * struct nvt_backend_ops - where a namespace's blocks live (ram, uring, nvme).
- */
-struct nvt_backend_ops {
-	const char *name;			/* config name: "ram" */
-	unsigned int flags;			/* NVT_BE_* */
-	int (*open)(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg); /* set ns->be_priv; -errno */
-	void (*close)(struct nvt_ns *ns);	/* release everything open() took */
-	void (*submit)(struct nvt_req *req);	/* do req->io; complete via nvt_req_complete(), maybe inline */
-	void *(*block)(struct nvt_ns *ns, uint64_t lba, void **md); /* memory backends: where a block lives (scrub, fault injection); NULL if not */
-};
-
-/** nvt_backend_find() - the backend ops registered under @name, or NULL. */
-const struct nvt_backend_ops *nvt_backend_find(const char *name);
-
-/* What a backend is asked to do: the core's parsed view of an I/O command. */
-enum nvt_io_op {
-	NVT_IO_READ,		/* blocks -> req->iov */
-	NVT_IO_WRITE,		/* req->iov -> blocks */
-	NVT_IO_FLUSH,		/* make completed writes durable */
-	NVT_IO_WRITE_ZEROES,	/* zero the range; PI generated when req->pi.pract */
-	NVT_IO_DEALLOCATE,	/* DSM: req->iov holds io.nr_ranges validated struct nvme_dsm_range */
-	NVT_IO_COMPARE,		/* stored blocks (after their PI checks) == req->iov? */
-	NVT_IO_VERIFY,		/* stored blocks readable, their PI as req->pi asks */
-	NVT_IO_COPY,		/* req->iov holds io.nr_ranges validated source descriptors; to io.slba */
-};
-
-/* One validated Copy source range, decoded from either descriptor format. */
-struct nvt_copy_range {
-	uint64_t slba;
-	uint32_t nlb;		/* 1-based */
-	uint64_t eilbrt;
-	uint16_t elbat, elbatm;
-};
-
-/**
- * nvt_copy_range_get() - decode source range @i of a parsed Copy command.
- * Return: status (the descriptors come from the host's data).
- */
-uint16_t nvt_copy_range_get(struct nvt_req *req, unsigned int i, struct nvt_copy_range *r);
-
-struct nvt_io {
-	enum nvt_io_op op;
-	uint64_t slba;
-	uint32_t nlb;		/* 1-based block count */
-	bool fua;
-	bool md_interleaved;	/* req->iov holds data and metadata per block (extended LBA) */
-	bool deac;		/* write zeroes: the host allows deallocation */
-	uint16_t nr_ranges;	/* deallocate, copy: ranges in req->iov */
-	uint8_t copy_fmt;	/* copy: descriptor format 0 or 1 */
-	uint8_t prinfor;	/* copy: PRINFO for reading the sources */
-};
-
 /* Per-request flags. */
 #define NVT_REQ_COMPLETED	(1u << 0)	/* went through nvt_req_complete(); catches double completion */
-#define NVT_REQ_PI_READ		(1u << 1)	/* check the PI of what the backend read before completing */
 #define NVT_REQ_XFER_LONGER_OK	(1u << 2)	/* the host may describe more data than is used (DSM: Linux sends a page) */
 #define NVT_REQ_FUSED_FIRST	(1u << 3)	/* the Compare of a fused Compare and Write */
 #define NVT_REQ_FUSED_SECOND	(1u << 4)	/* the Write of a fused Compare and Write */
 #define NVT_REQ_FUSED_READY	(1u << 5)	/* executed: its data is here, waiting for its partner */
 #define NVT_REQ_FUSED_ORPHAN	(1u << 6)	/* its partner never came or failed: complete with fused_status when executed */
-#define NVT_REQ_FUSED_HOLD	(1u << 7)	/* completion is kept in fused_status, not sent */
 #define NVT_ACWU		256		/* blocks a fused Compare and Write may cover */
 
 /**
@@ -149,10 +91,14 @@ struct nvt_req {
 	uint32_t flags;				/* NVT_REQ_* */
 	uint16_t error_loc;			/* offsetof() the failing SQE field, for log 01h */
 	uint64_t error_slba;			/* the failing LBA, for log 01h */
-	struct nvt_io io;			/* for the backend */
-	struct nvt_pi_ctx pi;			/* built by parse for namespaces with metadata */
+	struct nvt_bio bio;			/* what a namespace command asks of the namespace layer */
+	uint8_t copy_fmt;			/* copy: descriptor format 0 or 1 */
+	bool dsm_deallocate;			/* DSM: AD set (other attributes are hints) */
+	uint32_t flush_nsid;			/* flush to every namespace: the last nsid flushed */
+	struct nvt_subsys *flush_subsys;	/* flush to every namespace: whose */
 	struct nvt_req *fused_peer;		/* the other half of a fused pair */
-	uint16_t fused_status;			/* a held completion */
+	uint16_t fused_status;			/* a fused half's completion, decided by its partner */
+	struct nvt_caw caw;			/* the first half of a fused pair runs the pair with it */
 };
 
 /* Queue states. */
@@ -176,29 +122,11 @@ struct nvt_sq {
 	uint16_t size;				/* entries (SQSIZE + 1) */
 	uint16_t sqhd;
 	bool sqflow_disabled;			/* CATTR: report SQHD FFFFh */
+	struct nvt_poll_group *pg;		/* the thread the queue runs on: its namespace channels */
 	struct nvt_req *fused_first;		/* a fused Compare waiting for its Write */
 	/* For SMART: written by this queue's thread only, read by the admin queue's. */
 	_Atomic uint64_t nr_reads, nr_writes;
 	_Atomic uint64_t blocks_read, blocks_written;	/* in 512-byte units */
-};
-
-/**
- * struct nvt_ns - one namespace; immutable after start-up, so the I/O path
- * reads it without locks.
- */
-struct nvt_ns {
-	struct nvt_subsys *subsys;
-	uint32_t nsid;
-	const struct nvt_backend_ops *be;
-	void *be_priv;
-	uint64_t nblocks;
-	uint32_t block_size;
-	uint8_t lba_shift;
-	uint16_t md_size;			/* metadata bytes per block the backend stores */
-	struct nvt_pi_format pi;		/* type NONE: no PI (metadata, if any, is opaque) */
-	struct nvt_range_lock range_lock;	/* fused Compare and Write vs. all other I/O */
-	uint8_t uuid[16];
-	uint8_t nguid[16];
 };
 
 enum nvt_subsys_type {
@@ -297,6 +225,10 @@ struct nvt_target {
 	struct nvt_poll_group **io_pgs;		/* I/O poll groups, each on its own thread */
 	unsigned int nr_io_pgs;
 	unsigned int max_ctrls_per_host;	/* over every subsystem, under @lock */
+	struct nvt_poll_group *pg_slots[NVT_MAX_PG_SLOTS];	/* groups serving I/O, under @lock */
+	unsigned int nr_pg_slots;		/* high-water mark of @pg_slots */
+	bool pg_owned[NVT_MAX_PG_SLOTS];	/* the target's own (loop queues'): freed with it */
+	bool pg_spare[NVT_MAX_PG_SLOTS];	/* owned and unused: the next loop queue takes it */
 };
 
 /**
@@ -334,6 +266,32 @@ void nvt_target_destroy(struct nvt_target *tgt);
  * on different threads; the main loop when there are none.
  */
 struct nvt_poll_group *nvt_target_io_pg(const struct nvt_target *tgt, uint16_t qid);
+
+/**
+ * nvt_target_attach_pg() - @pg will run I/O queues: every namespace gets a
+ * channel on it (backend rings, bounce buffers). Control path, before any
+ * queue of @pg runs I/O and before @pg's thread starts (or from it).
+ * Return: 0 or -errno.
+ */
+int nvt_target_attach_pg(struct nvt_target *tgt, struct nvt_poll_group *pg);
+
+/**
+ * nvt_target_detach_pg() - the channels of @pg go; nothing may be in flight
+ * on them and no compare-and-write of another group may be in progress.
+ */
+void nvt_target_detach_pg(struct nvt_target *tgt, struct nvt_poll_group *pg);
+
+/**
+ * nvt_target_get_pg() - a poll group of the target's own for one in-process
+ * queue (the loop transport): attached, reused after nvt_target_put_pg(),
+ * freed with the target. Channels of a group stay put while the target
+ * lives, so no other thread's compare-and-write can meet a freed one.
+ * Return: 0 or -errno.
+ */
+int nvt_target_get_pg(struct nvt_target *tgt, struct nvt_poll_group **out);
+
+/** nvt_target_put_pg() - the queue using @pg is gone (nothing in flight on it). */
+void nvt_target_put_pg(struct nvt_target *tgt, struct nvt_poll_group *pg);
 
 /** nvt_target_find_subsys() - the subsystem named @nqn (discovery included), or NULL. */
 struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nqn);
@@ -398,7 +356,7 @@ void nvt_sq_destroy(struct nvt_sq *sq);
 /** nvt_sq_init() - prepare @sq (embedded in a transport queue) before Connect. */
 void nvt_sq_init(struct nvt_sq *sq, struct nvt_target *tgt,
 		 const struct nvt_transport_ops *ops, struct nvt_port *port,
-		 uint16_t qid, uint16_t size);
+		 struct nvt_poll_group *pg, uint16_t qid, uint16_t size);
 
 /* ---- target/core.c ---- */
 
@@ -461,8 +419,6 @@ bool nvt_req_equal(struct nvt_req *req, size_t off, const void *buf, size_t len)
 /** nvt_req_zero() - zero @len bytes of the request's data from @off. Return: status. */
 uint16_t nvt_req_zero(struct nvt_req *req, size_t off, size_t len);
 
-/** nvt_errno_to_status() - the one errno -> NVMe status converter for backends. */
-uint16_t nvt_errno_to_status(struct nvt_req *req, int err);
 
 /* ---- parsers (fabrics.c, admin.c, discovery.c, io.c) ---- */
 uint16_t nvt_parse_fabrics_cmd(struct nvt_req *req);
@@ -484,8 +440,6 @@ uint16_t nvt_req_pi_failed(struct nvt_req *req, const struct nvt_pi_err *err);
  */
 void nvt_fused_abort(struct nvt_req *req, uint16_t status);
 
-/** nvt_pi_read_check() - io.c's PI post-step for reads, run by the completion funnel. */
-uint16_t nvt_pi_read_check(struct nvt_req *req);
 
 /* ---- shared by admin.c and discovery.c ---- */
 

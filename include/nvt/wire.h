@@ -292,4 +292,29 @@ struct nvt_rdma_cm_rej {
 } __attribute__((packed));
 _Static_assert(sizeof(struct nvt_rdma_cm_rej) == 4, "CM reject private data is 4 bytes");
 
+/* ---- protection information failures as NVMe statuses ---- */
+struct nvt_pi_err;
+
+/* The statuses PI failures complete with: SCT 2h (media and data integrity), DNR. */
+#define NVT_ST_PI_GUARD		(NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_GUARD_CHECK) | NVT_SC_DNR)
+#define NVT_ST_PI_APPTAG	(NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_APPTAG_CHECK) | NVT_SC_DNR)
+#define NVT_ST_PI_REFTAG	(NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_REFTAG_CHECK) | NVT_SC_DNR)
+/* A command whose PI fields contradict the format: SCT 1h, SC 81h. */
+#define NVT_ST_INVALID_PI	(NVT_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_INVALID_PI) | NVT_SC_DNR)
+
+/**
+ * nvt_pi_err_to_status() - the one converter from a PI failure to an NVMe
+ * status (STYLE rule 5).
+ * @err: filled by a verify function that returned -EILSEQ.
+ *
+ * DNR is set: the same data fails the same way on a retry. (Linux nvmet and
+ * QEMU leave DNR clear, so a Linux host retries up to nvme_max_retries
+ * times before reporting EILSEQ; with DNR it reports at once.) The caller
+ * also records err->lba in req->error_slba.
+ *
+ * Return: NVT_ST_PI_GUARD (4282h), NVT_ST_PI_APPTAG (4283h),
+ * NVT_ST_PI_REFTAG (4284h), or NVT_ST_INTERNAL for NVT_PI_ERR_NONE.
+ */
+uint16_t nvt_pi_err_to_status(const struct nvt_pi_err *err);
+
 #endif /* NVT_WIRE_H */

@@ -198,6 +198,9 @@ static void *cw_worker(void *arg)
 		s2.common.flags |= 2;
 		nvt_loop_submit(c.io[0], &s1, &i1, 1, nvt_test_on_done, &d1);
 		nvt_loop_submit(c.io[0], &s2, &i2, 1, nvt_test_on_done, &d2);
+		/* Another thread may hold the range: the pair completes when this group hears. */
+		while (!d1.count || !d2.count)
+			nvt_loop_queue_poll(c.io[0], 1000);
 		if (d1.count && d2.count && !d1.cqe.status && !d2.cqe.status)
 			w->swaps++;
 	}

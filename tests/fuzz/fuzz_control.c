@@ -62,7 +62,7 @@ static void snap(struct nvt_ns *ns, struct snapshot *s)
 	s->bytes = malloc(s->len);
 	nvt_fuzz_check(s->bytes, "malloc");
 	for (uint64_t lba = 0; lba < ns->nblocks; lba++) {
-		void *md, *data = ns->be->block(ns, lba, &md);
+		void *md, *data = ns->be->map(ns, lba, &md);
 
 		memcpy(s->bytes + lba * per, data, ns->block_size);
 		if (ns->md_size)

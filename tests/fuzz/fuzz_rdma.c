@@ -661,7 +661,7 @@ static void op_queue(struct fuzz *f)
 	q->send_with_inv = dev & 0x80;
 	q->accepted_ns = f->now_ns;
 	atomic_init(&q->connected, false);
-	nvt_sq_init(&q->sq, f->tgt, &nvt_rdma_transport_ops, &f->port, params.qid,
+	nvt_sq_init(&q->sq, f->tgt, &nvt_rdma_transport_ops, &f->port, q->pg, params.qid,
 		    (uint16_t)params.sq_size);
 	/* Devices differ in SGEs per WR: 1 (every chunk its own WR) to 32 (rxe). */
 	nvt_fuzz_check(!nvt_rdma_queue_size(q, 1 + dev % 32, dev & 0x40 ? 1 + dev % 4 : 0),
@@ -1022,6 +1022,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->shadow_valid = true;
 	f->tgt = target_create();
 	nvt_fuzz_check(!nvt_poll_group_create(&f->tgt->pg), "nvt_poll_group_create");
+	nvt_fuzz_check(!nvt_target_attach_pg(f->tgt, f->tgt->pg), "nvt_target_attach_pg");
 	f->now_ns = nvt_now_ns();
 	/* Setup byte: the listener's max_io_size, the pool's size, RECV flushing. */
 	cfg = u8(f);
@@ -1098,6 +1099,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		       f->pool.nr_free, f->pool.nr_chunks, f->pool.nr_waiting);
 	nvt_fuzz_check(!f->rport.queues && !f->rport.nr_queues, "queues left on the port");
 	nvt_rdma_pool_fini(&f->pool);
+	nvt_target_detach_pg(f->tgt, f->tgt->pg);
 	nvt_poll_group_destroy(f->tgt->pg);
 	f->tgt->pg = NULL;
 	nvt_target_destroy(f->tgt);

@@ -27,6 +27,7 @@
 #endif
 
 #define EXAMPLE		NVT_CONF_DIR "/nvt-example.cfg"
+#define FILE_EXAMPLE	NVT_CONF_DIR "/file.cfg"
 #define DATA(name)	NVT_TEST_DATA_DIR "/" name
 
 /*
@@ -148,6 +149,18 @@ static void assert_same_config(const struct nvt_config *a, const struct nvt_conf
 			assert_int_equal(p->block_size, q->block_size);
 			assert_memory_equal(p->uuid, q->uuid, 16);
 			assert_memory_equal(p->nguid, q->nguid, 16);
+			assert_int_equal(p->nr_settings, q->nr_settings);
+			for (unsigned int k = 0; k < p->nr_settings; k++) {
+				const struct nvt_ns_setting *v = &p->settings[k];
+				const struct nvt_ns_setting *w = &q->settings[k];
+
+				assert_string_equal(v->name, w->name);
+				assert_int_equal(v->set, w->set);
+				assert_int_equal(v->b, w->b);
+				assert_true(!v->str == !w->str);
+				if (v->str)
+					assert_string_equal(v->str, w->str);
+			}
 		}
 	}
 }
@@ -330,6 +343,7 @@ static void test_round_trip(void **state)
 	round_trip(DATA("minimal.cfg"));
 	round_trip(DATA("full.cfg"));
 	round_trip(DATA("empty.cfg"));
+	round_trip(FILE_EXAMPLE);
 }
 
 static void test_print_spells_out_defaults(void **state)
@@ -476,7 +490,7 @@ static const struct bad_case bad_cases[] = {
 	{ "bad_address.cfg",
 	  "3: listeners[1].address: not an IPv4 or IPv6 address: \"192.0.2.300\"\n" },
 	{ "unknown_backend.cfg",
-	  "5: subsystems[0].namespaces[0].backend: unknown backend \"file\" (known: ram)\n" },
+	  "5: subsystems[0].namespaces[0].backend: unknown backend \"tape\" (known: ram, file)\n" },
 	{ "dup_uuid.cfg",
 	  "13: subsystems[1].namespaces[0].uuid: duplicate uuid (first at line 6)\n" },
 	{ "dup_listener.cfg",
@@ -656,6 +670,33 @@ static void test_bad_inline(void **state)
 		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1025; backend = \"ram\";"
 		  " size = 4096; } ); } );\n",
 		  "1: subsystems[0].namespaces[0].nsid: 1025 is out of range 1..1024\n" },
+		/* Backend settings: only the namespace's backend's, each of its type. */
+		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"ram\";"
+		  " size = 4096; path = \"/tmp/x\"; } ); } );\n",
+		  "1: subsystems[0].namespaces[0].path: not a setting of backend \"ram\" (it belongs to: file)\n" },
+		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = (\n{ nsid = 1;\nbackend = \"file\";"
+		  " metadata_path = \"/tmp/m\"; } ); } );\n",
+		  "2: subsystems[0].namespaces[0].path: missing (required for backend \"file\")\n" },
+		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"file\";\n"
+		  "path = \"/tmp/x\";\n\ncolour = \"blue\"; } ); } );\n",
+		  "4: subsystems[0].namespaces[0].colour: unknown setting\n" },
+		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"file\";"
+		  " path = 5; } ); } );\n",
+		  "1: subsystems[0].namespaces[0].path: expected a string, not an integer\n" },
+		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"file\";"
+		  " path = \"\"; } ); } );\n",
+		  "1: subsystems[0].namespaces[0].path: may not be empty\n" },
+		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"file\";"
+		  " path = \"/x\"; direct = \"yes\"; } ); } );\n",
+		  "1: subsystems[0].namespaces[0].direct: expected true or false, not a string\n" },
+		/* An unknown backend: its settings are not judged, size is still required. */
+		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"tape\";"
+		  " path = \"/x\"; } ); } );\n",
+		  "1: subsystems[0].namespaces[0].backend: unknown backend \"tape\" (known: ram, file)\n"
+		  "1: subsystems[0].namespaces[0].size: missing (required)\n" },
+		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"ram\";"
+		  " } ); } );\n",
+		  "1: subsystems[0].namespaces[0].size: missing (required)\n" },
 		{ "x = 99999999999999999999L;\n",
 		  "1: syntax: integer 99999999999999999999L is out of range\n" },
 		{ "x = 0x80000000;\n",
@@ -673,6 +714,70 @@ static void test_bad_inline(void **state)
 		free(expect);
 		free(err);
 	}
+}
+
+/* The file backend's own settings: taken from its table, stored by name, printed back. */
+static void test_file_backend(void **state)
+{
+	static const char text[] =
+		"subsystems = ( { nqn = \"nqn.2026-11.io.nvt:f\"; namespaces = (\n"
+		"{ nsid = 1; backend = \"file\";\n"
+		"  path = \"/srv/nvt/a.img\";\n"
+		"  metadata_path = \"/srv/nvt/a \\\"md\\\"\";\n"
+		"  size = \"1M\"; pi = { type = 1; }; },\n"
+		"{ path = \"/dev/vdb\"; backend = \"file\"; nsid = 2; direct = false; },\n"
+		"{ nsid = 3; backend = \"ram\"; size = 4096; } ); } );\n";
+	struct nvt_config cfg;
+	const struct nvt_ns_cfg *a, *b, *r;
+	const struct nvt_ns_setting *v;
+	char path[256], *err, *out;
+	size_t len;
+	FILE *f;
+
+	write_tmp(path, sizeof(path), text, strlen(text));
+	assert_int_equal(load(path, &cfg, &err), 0);
+	assert_string_equal(err, "");
+	free(err);
+	a = &cfg.subsystems[0].namespaces[0];
+	b = &cfg.subsystems[0].namespaces[1];
+	r = &cfg.subsystems[0].namespaces[2];
+
+	assert_string_equal(nvt_ns_cfg_path(a, "path"), "/srv/nvt/a.img");
+	assert_string_equal(nvt_ns_cfg_path(a, "metadata_path"), "/srv/nvt/a \"md\"");
+	assert_true(nvt_ns_cfg_bool(a, "direct", true));	/* not given: the default */
+	assert_null(nvt_ns_cfg_setting(a, "direct"));
+	v = nvt_ns_cfg_setting(a, "path");
+	assert_non_null(v);
+	assert_int_equal(v->line, 3);
+	assert_int_equal(nvt_ns_cfg_setting(a, "metadata_path")->line, 4);
+	assert_int_equal(a->line, 2);
+	/* The file the messages name is the config's own copy of the path. */
+	assert_ptr_equal(a->file, cfg.path);
+	assert_int_equal(a->size, 1u << 20);
+
+	/* size left out: the store's own; backend named after its settings. */
+	assert_string_equal(nvt_ns_cfg_path(b, "path"), "/dev/vdb");
+	assert_null(nvt_ns_cfg_path(b, "metadata_path"));
+	assert_false(nvt_ns_cfg_bool(b, "direct", true));
+	assert_int_equal(b->size, 0);
+
+	/* ram declares nothing. */
+	assert_int_equal(r->nr_settings, 0);
+	assert_null(nvt_ns_cfg_path(r, "path"));
+
+	f = open_memstream(&out, &len);
+	nvt_config_print(&cfg, f);
+	fclose(f);
+	assert_non_null(strstr(out, "\t\t\t\tpath = \"/srv/nvt/a.img\";\n"));
+	assert_non_null(strstr(out, "\t\t\t\tmetadata_path = \"/srv/nvt/a \\\"md\\\"\";\n"));
+	assert_non_null(strstr(out, "\t\t\t\tdirect = false;\n"));
+	/* An unset size is not printed as 0 (which would not load). */
+	assert_null(strstr(out, "\tsize = 0;"));
+	free(out);
+	nvt_config_free(&cfg);
+
+	round_trip(path);
+	unlink(path);
 }
 
 /* Numbers that look big but are fine must not trip the overflow scan. */
@@ -767,7 +872,7 @@ static char *slurp(const char *path, size_t *len)
 static void test_fuzz(void **state)
 {
 	static const char junk[] = "\0\xff\xc3\"\\{}()[];,=:@#/*-+Lx9.\n";
-	const char *seeds[] = { EXAMPLE, DATA("full.cfg"), DATA("many.cfg") };
+	const char *seeds[] = { EXAMPLE, DATA("full.cfg"), DATA("many.cfg"), FILE_EXAMPLE };
 	uint32_t rng = 12345;
 	size_t len;
 
@@ -871,6 +976,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_max_io_size),
 		cmocka_unit_test(test_bad_inline),
+		cmocka_unit_test(test_file_backend),
 		cmocka_unit_test(test_not_overflow),
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_free_is_safe),

@@ -166,7 +166,7 @@ static void test_numbers(void **state)
 	uint8_t *data, *md;
 	struct capture c;
 
-	data = s->ns[3]->be->block(s->ns[3], 0, (void **)&md);
+	data = s->ns[3]->be->map(s->ns[3], 0, (void **)&md);
 	/* 2^32 used to pass the range check and then flip bit 0. */
 	assert_string_equal(run(f, "inject " CTL_NQN " 3 0 data 4294967296", -1, &c),
 			    "error: BIT 4294967296 is out of range (0..4095)");

@@ -14,6 +14,7 @@
 
 #include "nvt/crc.h"
 #include "nvt/pi.h"
+#include "nvt/wire.h"
 
 #define MAX_BS		4096
 #define MAX_MD		64

@@ -351,7 +351,7 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	c->fq.max_send_wr = q->max_send_wr;
 	c->fq.max_sge = q->sge_wr;
 	assert_int_equal(nvt_rdma_queue_alloc_buffers(q), 0);
-	nvt_sq_init(&q->sq, f->tgt, &nvt_rdma_transport_ops, &f->port, qid, sq_size);
+	nvt_sq_init(&q->sq, f->tgt, &nvt_rdma_transport_ops, &f->port, q->pg, qid, sq_size);
 	assert_int_equal(q->max_chunks, MAX_CMD);
 	/* As nvt_rdma_queue_create_verbs() does: every capsule buffer is the HCA's. */
 	for (uint32_t i = 0; i < q->recv_depth; i++)
@@ -401,6 +401,7 @@ static int setup_sge(void **state, int max_sge)
 	f->tgt = target_create();
 	assert_non_null(f->tgt);
 	assert_int_equal(nvt_poll_group_create(&f->tgt->pg), 0);
+	assert_int_equal(nvt_target_attach_pg(f->tgt, f->tgt->pg), 0);
 	f->port.tgt = f->tgt;
 	f->port.ops = &nvt_rdma_transport_ops;
 	f->rport.port = &f->port;
@@ -439,6 +440,7 @@ static int teardown(void **state)
 		f->conns = c->next;
 		free(c);
 	}
+	nvt_target_detach_pg(f->tgt, f->tgt->pg);
 	nvt_poll_group_destroy(f->tgt->pg);
 	f->tgt->pg = NULL;
 	nvt_target_destroy(f->tgt);

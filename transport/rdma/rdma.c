@@ -154,6 +154,7 @@ struct nvt_rdma_queue {
 	struct nvt_pg_msg established_msg;	/* main -> owner */
 	struct nvt_pg_msg teardown_msg;		/* main -> owner */
 	struct nvt_pg_deferred gone_work;	/* owner, after its batch */
+	unsigned int nr_executing;		/* teardown: commands a backend still holds */
 	struct nvt_pg_msg gone_msg;		/* owner -> main */
 };
 
@@ -651,7 +652,13 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 	 * after the QP): nothing of them is looked at before this.
 	 */
 	if (q->state != NVT_RDMA_Q_LIVE) {
+		bool was_executing = r->state == NVT_RDMA_REQ_EXECUTING;
+
 		nvt_rdma_req_put(r);
+		/* The last command a backend held at teardown: now the queue can go. */
+		if (q->state == NVT_RDMA_Q_DEAD && was_executing && q->nr_executing &&
+		    !--q->nr_executing)
+			nvt_poll_group_defer(q->pg, &q->gone_work);
 		return;
 	}
 	if (!q->pool_connected && q->sq.state == NVT_SQ_LIVE)
@@ -1164,8 +1171,10 @@ static void nvt_rdma_queue_reclaim(struct nvt_rdma_queue *q)
 	}
 	for (uint32_t i = 0; i < q->nr_reqs; i++)
 		busy += q->reqs[i].state == NVT_RDMA_REQ_EXECUTING;
+	/* A backend still holds them: the queue's memory waits for their completions. */
+	q->nr_executing = busy;
 	if (busy)
-		nvt_warn("qid %u: %u command(s) still executing at teardown", q->sq.qid, busy);
+		nvt_dbg("qid %u: %u command(s) still executing at teardown", q->sq.qid, busy);
 }
 
 static void nvt_rdma_queue_unlink(struct nvt_rdma_queue *q)
@@ -1260,7 +1269,8 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 	if (q->pool->wait_head)
 		nvt_rdma_pool_resume(q->pool);
 	q->gone_work.fn = nvt_rdma_queue_gone_deferred;
-	nvt_poll_group_defer(q->pg, &q->gone_work);
+	if (!q->nr_executing)
+		nvt_poll_group_defer(q->pg, &q->gone_work);
 }
 
 static void nvt_rdma_queue_teardown_msg(struct nvt_pg_msg *m)
@@ -1499,7 +1509,7 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	q->accepted_ns = nvt_now_ns();
 	atomic_init(&q->connected, false);
 	id->context = q;
-	nvt_sq_init(&q->sq, rp->port->tgt, &nvt_rdma_transport_ops, rp->port, params.qid,
+	nvt_sq_init(&q->sq, rp->port->tgt, &nvt_rdma_transport_ops, rp->port, q->pg, params.qid,
 		    (uint16_t)params.sq_size);
 
 	ret = nvt_rdma_queue_size(q, dev.max_sge, dev.max_sge_rd);
