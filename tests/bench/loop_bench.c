@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Loop transport + ram backend on one core: 4K random read and write IOPS with PI off and in each PI mode, with the ratio to PI off. */
+/* Loop transport on one core: 4K random read and write IOPS of the ram backend with PI off and in each PI mode (ratio to PI off), and of the file backend on tmpfs against fio on the same file (ratio per core). */
 #include <inttypes.h>
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,9 +85,173 @@ static double bench_run(struct nvt_loop_queue *q, const struct bench_mode *m, ui
 	return (double)done / ((double)(now_ns() - start) / 1e9);
 }
 
+/* CPU seconds (user + system) this process has used. */
+static double cpu_secs(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+static unsigned int outstanding;
+
+static void bench_async_done(void *arg, const struct nvt_cqe *cqe)
+{
+	outstanding--;
+	if (cqe->status)
+		failures++;
+}
+
+/*
+ * An asynchronous backend: BENCH_DEPTH commands kept in flight, the queue's
+ * poll group driven in between. Return: IOPS; *per_core: IOPS per CPU second.
+ */
+static double bench_async(struct nvt_loop_queue *q, uint32_t nsid, uint8_t opcode, double secs,
+			  double *per_core)
+{
+	static uint8_t buf[BENCH_DEPTH][4096] __attribute__((aligned(4096)));
+	uint64_t done = 0, start = now_ns(), end = start + (uint64_t)(secs * 1e9);
+	uint64_t rnd = 88172645463325252ull;
+	double cpu0 = cpu_secs(), wall;
+	struct nvt_sqe sqe;
+
+	while (now_ns() < end) {
+		/* Bounded: a backend completing in place never lets outstanding reach the depth. */
+		for (int batch = 0; batch < 1024 && outstanding < BENCH_DEPTH; batch++) {
+			struct iovec iov = { buf[done % BENCH_DEPTH], 4096 };
+
+			rnd ^= rnd << 13;
+			rnd ^= rnd >> 7;
+			rnd ^= rnd << 17;
+			nvt_host_sqe_rw(&sqe, opcode, nsid, rnd % BENCH_LBAS, 1);
+			outstanding++;
+			if (nvt_loop_submit(q, &sqe, &iov, 1, bench_async_done, NULL))
+				abort();
+			done++;
+		}
+		if (outstanding)
+			nvt_loop_queue_poll(q, 1000);
+	}
+	while (outstanding)
+		nvt_loop_queue_poll(q, 1000);
+	wall = (double)(now_ns() - start) / 1e9;
+	*per_core = (double)done / (cpu_secs() - cpu0);
+	return (double)done / wall;
+}
+
+/*
+ * fio on the same file, the same way (io_uring, O_DIRECT, 4 KiB random,
+ * QD32, one job): its IOPS and IOPS per CPU second. Return: false if fio is
+ * not there or said nothing we understand.
+ */
+static bool fio_run(const char *path, const char *rw, double secs, double *iops, double *per_core)
+{
+	char cmd[512], line[8192];
+	double usr = 0, sys = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "fio --name=b --filename=%s --ioengine=io_uring --direct=1 --rw=%s --bs=4k "
+		 "--iodepth=%d --numjobs=1 --size=%u --time_based --runtime=%.0f "
+		 "--output-format=terse --terse-version=3 2>/dev/null",
+		 path, rw, BENCH_DEPTH, BENCH_LBAS * 4096u, secs < 1 ? 1 : secs);
+	f = popen(cmd, "r");
+	if (!f)
+		return false;
+	*iops = 0;
+	while (fgets(line, sizeof(line), f)) {
+		/* Terse v3: field 8 read IOPS, 49 write IOPS, 88 usr%, 89 sys%. */
+		char *save = NULL, *tok = strtok_r(line, ";", &save);
+
+		for (int i = 1; tok; i++, tok = strtok_r(NULL, ";", &save)) {
+			if ((i == 8 || i == 49) && atof(tok) > 0)
+				*iops = atof(tok);
+			else if (i == 88)
+				usr = atof(tok);
+			else if (i == 89)
+				sys = atof(tok);
+		}
+	}
+	pclose(f);
+	if (*iops <= 0 || usr + sys <= 0)
+		return false;
+	*per_core = *iops / ((usr + sys) / 100.0);
+	return true;
+}
+
+/* The file backend on tmpfs, next to ram, with fio on the same file as the ceiling. */
+static int bench_file(double secs)
+{
+	char dir[] = "/dev/shm/nvt-bench-XXXXXX", path[64];
+	struct nvt_ns_cfg ns[2];
+	struct nvt_subsys_cfg subsys = { .nqn = BENCH_NQN, .allow_any_host = true,
+					  .serial = "BENCH", .model = "nvt bench",
+					  .namespaces = ns, .nr_namespaces = 2 };
+	struct nvt_config cfg = { .subsystems = &subsys, .nr_subsystems = 1 };
+	static const struct { const char *name; uint8_t opcode; const char *fio; } ops[] = {
+		{ "write", nvme_cmd_write, "randwrite" }, { "read", nvme_cmd_read, "randread" },
+	};
+	struct nvt_loop_ctrl ctrl;
+	struct nvt_target *tgt;
+	int ret = 0;
+
+	if (!mkdtemp(dir)) {
+		printf("file backend: no /dev/shm, skipped\n");
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/data", dir);
+	memset(ns, 0, sizeof(ns));
+	for (int i = 0; i < 2; i++) {
+		ns[i].nsid = (uint32_t)i + 1;
+		strcpy(ns[i].backend, i ? "file" : "ram");
+		ns[i].size = (uint64_t)BENCH_LBAS * 4096;
+		ns[i].block_size = 4096;
+		ns[i].uuid[0] = ns[i].nguid[0] = (uint8_t)(i + 1);
+		strcpy(ns[i].pi.guard, "crc16");
+		strcpy(ns[i].pi.location, "last");
+	}
+	ns[1].settings[0] = (struct nvt_ns_setting){ .name = "path", .str = path, .set = true };
+	ns[1].nr_settings = 1;
+	if (nvt_target_create(&cfg, &tgt) ||
+	    nvt_loop_ctrl_connect(tgt, BENCH_NQN, BENCH_HOST, 1, BENCH_DEPTH + 1, 0, &ctrl)) {
+		fprintf(stderr, "loop_bench: file backend setup failed\n");
+		rmdir(dir);
+		return 1;
+	}
+	printf("\nfile backend on tmpfs (%s), 4 KiB random I/O over %u blocks, QD%d, 1 thread, %.1f s each\n",
+	       path, BENCH_LBAS, BENCH_DEPTH, secs);
+	printf("%-8s %12s %14s %12s %14s %12s %14s %9s\n", "", "ram IOPS", "ram IOPS/core",
+	       "file IOPS", "file IOPS/core", "fio IOPS", "fio IOPS/core", "file/fio");
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		double ram, ram_core, file, file_core, fio = 0, fio_core = 0;
+		bool have_fio;
+
+		/* Every block written once first, so reads read real blocks. */
+		bench_async(ctrl.io[0], 2, nvme_cmd_write, secs / 4, &file_core);
+		ram = bench_async(ctrl.io[0], 1, ops[i].opcode, secs, &ram_core);
+		file = bench_async(ctrl.io[0], 2, ops[i].opcode, secs, &file_core);
+		have_fio = fio_run(path, ops[i].fio, secs, &fio, &fio_core);
+		if (have_fio)
+			printf("%-8s %12.0f %14.0f %12.0f %14.0f %12.0f %14.0f %8.2fx\n", ops[i].name,
+			       ram, ram_core, file, file_core, fio, fio_core, file_core / fio_core);
+		else
+			printf("%-8s %12.0f %14.0f %12.0f %14.0f %12s %14s %9s\n", ops[i].name, ram,
+			       ram_core, file, file_core, "-", "-", "no fio");
+	}
+	nvt_loop_ctrl_disconnect(&ctrl);
+	nvt_target_destroy(tgt);
+	unlink(path);
+	rmdir(dir);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 2.0;
+	/* "loop_bench SECS file": the file backend part only (for profiling it). */
+	bool file_only = argc > 2 && !strcmp(argv[2], "file");
 	static const struct { uint8_t type; const char *guard; uint16_t ms; } fmt[] = {
 		{ 0, "crc16", 0 }, { 1, "crc16", 8 }, { 1, "crc64", 16 },
 	};
@@ -111,13 +278,15 @@ int main(int argc, char **argv)
 		ns[i].pi.metadata_size = fmt[i].ms;
 	}
 	nvt_log_set_level(NVT_LOG_ERR);
+	if (file_only)
+		return bench_file(secs) || failures;
 	if (nvt_target_create(&cfg, &tgt) ||
 	    nvt_loop_ctrl_connect(tgt, BENCH_NQN, BENCH_HOST, 1, BENCH_DEPTH, 0, &ctrl)) {
 		fprintf(stderr, "loop_bench: setup failed\n");
 		return 1;
 	}
 	s = nvt_target_find_subsys(tgt, BENCH_NQN);
-	printf("loop transport + ram backend, 4 KiB random I/O over %u blocks, QD%d, 1 core, %.1f s each\n",
+	printf("loop transport + ram backend (completes in place), 4 KiB random I/O over %u blocks, QD%d, 1 core, %.1f s each\n",
 	       BENCH_LBAS, BENCH_DEPTH, secs);
 	printf("%-32s %10s %8s %10s %8s\n", "mode", "write IOPS", "ns/IO", "read IOPS", "ns/IO");
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
@@ -154,6 +323,8 @@ int main(int argc, char **argv)
 	}
 	nvt_loop_ctrl_disconnect(&ctrl);
 	nvt_target_destroy(tgt);
+	if (bench_file(secs))
+		return 1;
 	if (failures) {
 		fprintf(stderr, "loop_bench: %u commands failed\n", failures);
 		return 1;

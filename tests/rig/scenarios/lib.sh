@@ -451,9 +451,12 @@ nvtd_has_rdma() {
 }
 
 # ---- teardown -----------------------------------------------------------------------------------
-# rig_teardown: best effort, in reverse order of setup; safe to call twice
+# rig_teardown: best effort, in reverse order of setup; safe to call twice.
+# A scenario with state of its own (mounts, loop devices) defines
+# rig_scenario_teardown, which runs first.
 rig_teardown() {
 	local n
+	[ "$(type -t rig_scenario_teardown)" = function ] && rig_scenario_teardown
 	for n in "${RIG_CONNECTED[@]}"; do nvme disconnect -n "$n" > /dev/null 2>&1; done
 	RIG_CONNECTED=()
 	stop_nvtd
