@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -30,6 +33,7 @@ struct nvt_control_out {
 	struct nvt_target *tgt;
 	nvt_control_emit_fn emit;
 	void *arg;
+	atomic_bool *cancel;		/* slow commands give up when it is set */
 };
 
 static void reply(struct nvt_control_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -162,9 +166,13 @@ static void cmd_scrub(struct nvt_control_out *o, char **argv)
 
 	if (!ns)
 		return;
-	ret = nvt_ns_scrub(ns, scrub_bad, o, &bad);
+	ret = nvt_ns_scrub_until(ns, scrub_bad, o, &bad, o->cancel);
 	if (ret == -ENODATA) {
 		reply(o, "error: nsid %u has no protection information to check", ns->nsid);
+		return;
+	}
+	if (ret == -ECANCELED) {
+		reply(o, "error: scrub stopped: nvtd is shutting down");
 		return;
 	}
 	if (ret) {
@@ -219,16 +227,40 @@ static const struct nvt_control_cmd {
 	int argc;				/* including the name */
 	const char *usage;
 	void (*fn)(struct nvt_control_out *o, char **argv);
+	bool slow;				/* reads a whole namespace: runs on a thread of its own */
 } nvt_control_cmds[] = {
-	{ "status", 1, "status", cmd_status },
-	{ "scrub", 3, "scrub NQN NSID", cmd_scrub },
-	{ "inject", 6, "inject NQN NSID LBA data|metadata BIT", cmd_inject },
+	{ "status", 1, "status", cmd_status, false },
+	{ "scrub", 3, "scrub NQN NSID", cmd_scrub, true },
+	{ "inject", 6, "inject NQN NSID LBA data|metadata BIT", cmd_inject, false },
 };
+
+/* Is the request's first word a slow command? */
+static bool nvt_control_is_slow(const char *req, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && req[n] != ' ' && req[n] != '\t' && req[n] != '\n' && req[n] != '\r')
+		n++;
+	for (size_t i = 0; i < NVT_ARRAY_SIZE(nvt_control_cmds); i++)
+		if (nvt_control_cmds[i].slow && strlen(nvt_control_cmds[i].name) == n &&
+		    !memcmp(nvt_control_cmds[i].name, req, n))
+			return true;
+	return false;
+}
+
+static void nvt_control_run(struct nvt_target *tgt, const char *req, size_t len,
+			    nvt_control_emit_fn emit, void *arg, atomic_bool *cancel);
 
 void nvt_control_execute(struct nvt_target *tgt, const char *req, size_t len,
 			 nvt_control_emit_fn emit, void *arg)
 {
-	struct nvt_control_out o = { .tgt = tgt, .emit = emit, .arg = arg };
+	nvt_control_run(tgt, req, len, emit, arg, NULL);
+}
+
+static void nvt_control_run(struct nvt_target *tgt, const char *req, size_t len,
+			    nvt_control_emit_fn emit, void *arg, atomic_bool *cancel)
+{
+	struct nvt_control_out o = { .tgt = tgt, .emit = emit, .arg = arg, .cancel = cancel };
 	char line[NVT_CONTROL_LINE_MAX + 1], *argv[NVT_CONTROL_MAX_ARGS], *save = NULL, *tok;
 	const char *nl = len ? memchr(req, '\n', len) : NULL;
 	size_t n = nl ? (size_t)(nl - req) : len;
@@ -284,8 +316,12 @@ void nvt_control_execute(struct nvt_target *tgt, const char *req, size_t len,
  */
 struct nvt_control_client {
 	struct nvt_control_client *next;
+	struct nvt_control *ctl;
 	int fd;
-	bool replying;				/* the request ran; @out is being sent */
+	bool replying;				/* the request ran (or runs); @out is being sent */
+	bool working;				/* a worker thread runs the request and owns @out */
+	pthread_t worker;
+	struct nvt_control_client *done_next;	/* in ctl->work_done, under ctl->work_lock */
 	uint64_t deadline_ns;
 	size_t in_len;
 	char in[NVT_CONTROL_LINE_MAX + 1];	/* a byte more than a line: enough to see it is too long */
@@ -302,6 +338,10 @@ struct nvt_control {
 	struct nvt_control_client *clients;
 	struct nvt_control_client *closed;	/* freed after the batch that closed them */
 	unsigned int nr_clients;
+	int work_fd;				/* eventfd: a worker finished */
+	pthread_mutex_t work_lock;		/* control path only: the finished list */
+	struct nvt_control_client *work_done;
+	atomic_bool stopping;			/* workers give up */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -386,12 +426,11 @@ static void nvt_control_client_flush(struct nvt_control *c, struct nvt_control_c
 	nvt_control_client_close(c, cl);
 }
 
-static void nvt_control_client_run(struct nvt_control *c, struct nvt_control_client *cl)
+/* The reply is complete: the cap note if lines were left out, then send it. */
+static void nvt_control_client_reply(struct nvt_control *c, struct nvt_control_client *cl)
 {
 	char msg[96];
 
-	cl->replying = true;
-	nvt_control_execute(c->tgt, cl->in, cl->in_len, nvt_control_client_emit, cl);
 	if (cl->dropped) {
 		/* Past the cap on purpose: the client must learn the reply is incomplete
 		 * (its last line, ok or error, is among those left out). */
@@ -402,6 +441,66 @@ static void nvt_control_client_run(struct nvt_control *c, struct nvt_control_cli
 	}
 	cl->deadline_ns = nvt_now_ns() + NVT_CONTROL_TIMEOUT_NS;
 	nvt_control_client_flush(c, cl);
+}
+
+/* A slow request on its own thread: the main loop (admin queues, keep-alive) goes on meanwhile. */
+static void *nvt_control_worker(void *arg)
+{
+	struct nvt_control_client *cl = arg;
+	struct nvt_control *c = cl->ctl;
+	uint64_t one = 1;
+
+	nvt_control_run(c->tgt, cl->in, cl->in_len, nvt_control_client_emit, cl, &c->stopping);
+	pthread_mutex_lock(&c->work_lock);
+	cl->done_next = c->work_done;
+	c->work_done = cl;
+	pthread_mutex_unlock(&c->work_lock);
+	if (write(c->work_fd, &one, sizeof(one)) < 0) {
+		/* cannot overflow in practice; the list is looked at anyway */
+	}
+	return NULL;
+}
+
+/* Main loop: replies of finished workers go out. */
+static void nvt_control_work_done(struct nvt_control *c)
+{
+	struct nvt_control_client *cl;
+	uint64_t n;
+
+	if (read(c->work_fd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: taken by an earlier event */
+	}
+	pthread_mutex_lock(&c->work_lock);
+	cl = c->work_done;
+	c->work_done = NULL;
+	pthread_mutex_unlock(&c->work_lock);
+	while (cl) {
+		struct nvt_control_client *next = cl->done_next;
+
+		pthread_join(cl->worker, NULL);
+		cl->working = false;
+		nvt_control_client_reply(c, cl);
+		cl = next;
+	}
+}
+
+static void nvt_control_client_run(struct nvt_control *c, struct nvt_control_client *cl)
+{
+	cl->replying = true;
+	if (nvt_control_is_slow(cl->in, cl->in_len)) {
+		struct epoll_event none = { .events = 0, .data.ptr = cl };
+
+		cl->ctl = c;
+		cl->working = true;
+		/* Not watched meanwhile: a client that hangs up or says more would keep us spinning. */
+		epoll_ctl(c->watch.fd, EPOLL_CTL_MOD, cl->fd, &none);
+		if (!pthread_create(&cl->worker, NULL, nvt_control_worker, cl))
+			return;
+		cl->working = false;
+		nvt_warn("cannot start a thread for a control request; running it here");
+	}
+	nvt_control_execute(c->tgt, cl->in, cl->in_len, nvt_control_client_emit, cl);
+	nvt_control_client_reply(c, cl);
 }
 
 static void nvt_control_client_input(struct nvt_control *c, struct nvt_control_client *cl)
@@ -471,7 +570,8 @@ static void nvt_control_expire(struct nvt_control *c)
 	}
 	for (cl = c->clients; cl; cl = next) {
 		next = cl->next;
-		if (now < cl->deadline_ns)
+		/* A request still running has no deadline: its reply is not late yet. */
+		if (cl->working || now < cl->deadline_ns)
 			continue;
 		nvt_warn("client too slow (%s); dropped",
 			 cl->replying ? "not reading its reply" : "no complete request");
@@ -492,8 +592,10 @@ static void nvt_control_ready(struct nvt_pg_watch *w)
 			nvt_control_accept(c);
 		else if (ev[i].data.ptr == &c->timer_fd)
 			nvt_control_expire(c);
-		else if (cl->fd < 0)
-			continue;	/* closed earlier in this batch */
+		else if (ev[i].data.ptr == &c->work_fd)
+			nvt_control_work_done(c);
+		else if (cl->fd < 0 || cl->working)
+			continue;	/* closed earlier in this batch, or its worker owns it */
 		else if (cl->replying)
 			nvt_control_client_flush(c, cl);
 		else
@@ -512,6 +614,7 @@ int nvt_control_create(struct nvt_target *tgt, const char *path, struct nvt_cont
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct epoll_event lev = { .events = EPOLLIN }, tev = { .events = EPOLLIN };
+	struct epoll_event wev = { .events = EPOLLIN };
 	struct nvt_control *c;
 	int ret;
 
@@ -522,6 +625,15 @@ int nvt_control_create(struct nvt_target *tgt, const char *path, struct nvt_cont
 		return -ENOMEM;
 	c->tgt = tgt;
 	c->listen_fd = c->timer_fd = -1;
+	pthread_mutex_init(&c->work_lock, NULL);
+	atomic_init(&c->stopping, false);
+	c->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->work_fd < 0) {
+		ret = -errno;
+		pthread_mutex_destroy(&c->work_lock);
+		free(c);
+		return ret;
+	}
 	nvt_strscpy(c->path, path, sizeof(c->path));
 	nvt_strscpy(sa.sun_path, path, sizeof(sa.sun_path));
 	c->watch.fn = nvt_control_ready;
@@ -541,9 +653,11 @@ int nvt_control_create(struct nvt_target *tgt, const char *path, struct nvt_cont
 		goto out_errno;
 	lev.data.ptr = &c->listen_fd;
 	tev.data.ptr = &c->timer_fd;
+	wev.data.ptr = &c->work_fd;
 	if (chmod(path, 0600) || listen(c->listen_fd, 8) ||
 	    epoll_ctl(c->watch.fd, EPOLL_CTL_ADD, c->listen_fd, &lev) ||
-	    epoll_ctl(c->watch.fd, EPOLL_CTL_ADD, c->timer_fd, &tev))
+	    epoll_ctl(c->watch.fd, EPOLL_CTL_ADD, c->timer_fd, &tev) ||
+	    epoll_ctl(c->watch.fd, EPOLL_CTL_ADD, c->work_fd, &wev))
 		goto out_unlink_errno;
 	ret = nvt_poll_group_add(tgt->pg, &c->watch);
 	if (ret)
@@ -565,6 +679,8 @@ out_close:
 		close(c->timer_fd);
 	if (c->watch.fd >= 0)
 		close(c->watch.fd);
+	close(c->work_fd);
+	pthread_mutex_destroy(&c->work_lock);
 	free(c);
 	return ret;
 }
@@ -574,6 +690,14 @@ void nvt_control_destroy(struct nvt_control *c)
 	if (!c)
 		return;
 	nvt_poll_group_del(c->tgt->pg, &c->watch);
+	/* Running requests give up (a scrub within 1024 blocks) and are waited for. */
+	atomic_store(&c->stopping, true);
+	for (struct nvt_control_client *cl = c->clients; cl; cl = cl->next) {
+		if (cl->working) {
+			pthread_join(cl->worker, NULL);
+			cl->working = false;
+		}
+	}
 	while (c->clients)
 		nvt_control_client_close(c, c->clients);
 	while (c->closed) {
@@ -586,6 +710,8 @@ void nvt_control_destroy(struct nvt_control *c)
 	close(c->listen_fd);
 	close(c->timer_fd);
 	close(c->watch.fd);
+	close(c->work_fd);
+	pthread_mutex_destroy(&c->work_lock);
 	unlink(c->path);
 	free(c);
 }

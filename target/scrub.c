@@ -26,6 +26,13 @@ static int nvt_ns_block(struct nvt_ns *ns, uint64_t lba, uint8_t *data, uint8_t 
 int nvt_ns_scrub(struct nvt_ns *ns, void (*bad)(uint64_t lba, const struct nvt_pi_err *err, void *arg),
 		 void *arg, uint64_t *nr_bad)
 {
+	return nvt_ns_scrub_until(ns, bad, arg, nr_bad, NULL);
+}
+
+int nvt_ns_scrub_until(struct nvt_ns *ns,
+		       void (*bad)(uint64_t lba, const struct nvt_pi_err *err, void *arg),
+		       void *arg, uint64_t *nr_bad, atomic_bool *cancel)
+{
 	struct nvt_pi_ctx ctx;
 	struct nvt_pi_err err;
 	uint8_t *buf, *data, *md;
@@ -49,6 +56,10 @@ int nvt_ns_scrub(struct nvt_ns *ns, void (*bad)(uint64_t lba, const struct nvt_p
 		uint32_t check = NVT_PI_CHECK_GUARD |
 				 (ns->pi.type == NVT_PI_TYPE1 ? NVT_PI_CHECK_REFTAG : 0);
 
+		if (cancel && !(lba & 1023) && atomic_load_explicit(cancel, memory_order_relaxed)) {
+			ret = -ECANCELED;
+			break;
+		}
 		ret = nvt_ns_block(ns, lba, buf, buf + ns->block_size, &data, &md);
 		if (ret)
 			break;

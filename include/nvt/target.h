@@ -321,13 +321,22 @@ unsigned int nvt_target_check_keep_alive(struct nvt_target *tgt, uint64_t now_ns
 /**
  * nvt_ns_scrub() - check the stored PI of every block of @ns: the guard, and
  * for Type 1 the reference tag. @bad is called for each failing block.
- * Runs over the backend's memory while I/O goes on: a block written
- * concurrently may be reported once, falsely.
+ * Reads each block through the backend (its memory, or block_io()) while
+ * I/O goes on: a block written concurrently may be reported once, falsely.
+ * Synchronous: the control socket runs it on a thread of its own.
  * Return: 0 (count in @nr_bad), -EOPNOTSUPP (backend has no direct access),
  * -ENODATA (no PI on @ns).
  */
 int nvt_ns_scrub(struct nvt_ns *ns, void (*bad)(uint64_t lba, const struct nvt_pi_err *err, void *arg),
 		 void *arg, uint64_t *nr_bad);
+
+/**
+ * nvt_ns_scrub_until() - nvt_ns_scrub() that gives up with -ECANCELED once
+ * @cancel is set (looked at every 1024 blocks; NULL: never).
+ */
+int nvt_ns_scrub_until(struct nvt_ns *ns,
+		       void (*bad)(uint64_t lba, const struct nvt_pi_err *err, void *arg),
+		       void *arg, uint64_t *nr_bad, atomic_bool *cancel);
 
 /**
  * nvt_ns_inject() - flip bit @bit of block @lba's data (or metadata), behind
