@@ -230,6 +230,9 @@ void nvt_target_destroy(struct nvt_target *tgt)
 
 		if (!pg)
 			continue;
+		/* A loop queue outliving its target (loop.h says it must not): say so, once. */
+		if (tgt->pg_owned[i] && !tgt->pg_spare[i])
+			nvt_err("target destroyed with a loop queue still using poll group %u", i);
 		nvt_target_detach_pg(tgt, pg);
 		if (tgt->pg_owned[i])
 			nvt_poll_group_destroy(pg);

@@ -1,13 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Install the Debian 12 packages nvt builds and tests with (idempotent; needs root).
+# Install the Debian 12 packages nvt builds and tests with (idempotent; needs root); mkfs.ext4/mkfs.xfs
+# for the file backend's filesystem tests, fio for loop_bench's ceiling.
 # `tools/deps.sh fuzz` adds what the libFuzzer harnesses need (tools/run-tests.sh asks for it
 # only when it is going to fuzz): clang-14, its runtimes (libclang_rt.fuzzer and the
 # sanitizers: libclang-rt-14-dev, only a Recommends of clang) and llvm-symbolizer (llvm-14)
 # for readable stacks.
 set -euo pipefail
 PKGS="cmake make gcc pkg-config libibverbs-dev librdmacm-dev libnvme-dev libjson-c-dev
-  liburing-dev libisal-dev libconfig-dev libcmocka-dev valgrind"
+  liburing-dev libisal-dev libconfig-dev libcmocka-dev valgrind
+  e2fsprogs xfsprogs fio"
 if [ "${1:-}" = fuzz ]; then
 	PKGS="$PKGS clang libclang-rt-14-dev llvm-14"
 fi

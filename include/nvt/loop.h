@@ -37,6 +37,14 @@ void nvt_loop_queue_destroy(struct nvt_loop_queue *q);
 /** nvt_loop_queue_outstanding() - commands submitted and not yet completed. */
 unsigned int nvt_loop_queue_outstanding(const struct nvt_loop_queue *q);
 
+/*
+ * Backends complete on the poll group of the queue a command came in on,
+ * and a compare-and-write may wait for I/O of another queue to drain. So a
+ * thread driving several loop queues keeps polling all of them while any
+ * waits (nvt_loop_exec() and nvt_loop_queue_destroy() drive only their
+ * own), and every loop queue is destroyed before its target.
+ */
+
 /**
  * nvt_loop_queue_poll() - run the queue's poll group once (up to @timeout_ms):
  * where an asynchronous backend's completions arrive. Return: as

@@ -27,6 +27,9 @@ static void fused_cw(struct nvt_loop_queue *q, uint64_t slba, uint32_t nlb, void
 	s2.common.flags |= 2;
 	assert_int_equal(nvt_loop_submit(q, &s1, &i1, 1, nvt_test_on_done, d1), 0);
 	assert_int_equal(nvt_loop_submit(q, &s2, &i2, 1, nvt_test_on_done, d2), 0);
+	/* The pair completes on the queue's poll group: inline on ram, later on a file. */
+	assert_true(nvt_test_wait(q, d1));
+	assert_true(nvt_test_wait(q, d2));
 }
 
 static void test_compare_and_write(void **state)
@@ -85,6 +88,7 @@ static void test_pairing_rules(void **state)
 	nvt_host_sqe_rw(&s, nvme_cmd_read, 1, 0, 1);
 	assert_int_equal(nvt_loop_submit(f->ctrl.io[0], &s, &iov, 1, nvt_test_on_done, &d2), 0);
 	assert_int_equal(nvt_test_status(&d1), NVME_SC_FUSED_MISSING);
+	assert_true(nvt_test_wait(f->ctrl.io[0], &d2));
 	assert_int_equal(nvt_test_status(&d2), 0);
 	/*
 	 * Mismatched halves (different LBA): the Write is the adjacent second

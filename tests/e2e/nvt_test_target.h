@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Builds small targets in memory for end-to-end tests (no config file needed). */
+/* Builds small targets in memory for end-to-end tests (no config file needed), on the ram backend or, with NVT_TEST_BACKEND=file, on files. */
 #ifndef NVT_TEST_TARGET_H
 #define NVT_TEST_TARGET_H
 
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "nvt/config.h"
 #include "nvt/target.h"
@@ -14,6 +19,111 @@
 #define TEST_HOST	"nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
 #define TEST_HOST_OK	"nqn.2014-08.org.nvmexpress:uuid:allowed"
 #define TEST_NS_SIZE	(8u << 20)
+
+/*
+ * @ns is served by @backend, with none of its settings given yet: one slot
+ * per setting the backend declares, in its table's order, as
+ * target/config.c leaves them.
+ */
+static inline void nvt_test_ns_backend(struct nvt_ns_cfg *ns, const char *backend)
+{
+	const struct nvt_backend_ops *be = nvt_backend_find(backend);
+	unsigned int n = 0;
+
+	snprintf(ns->backend, sizeof(ns->backend), "%s", backend);
+	for (const struct nvt_be_setting *d = be ? be->settings : NULL;
+	     d && d->name && n < NVT_NS_SETTINGS_MAX; d++, n++)
+		ns->settings[n] = (struct nvt_ns_setting){ .name = d->name };
+	ns->nr_settings = n;
+}
+
+static inline struct nvt_ns_setting *nvt_test_ns_slot(struct nvt_ns_cfg *ns, const char *name)
+{
+	for (unsigned int i = 0; i < ns->nr_settings && i < NVT_NS_SETTINGS_MAX; i++)
+		if (ns->settings[i].name && !strcmp(ns->settings[i].name, name))
+			return &ns->settings[i];
+	return NULL;
+}
+
+/* Give PATH setting @name (a copy of @path, as the loader keeps one). Return: 0 or -ENOENT (not the backend's). */
+static inline int nvt_test_ns_set_path(struct nvt_ns_cfg *ns, const char *name, const char *path)
+{
+	struct nvt_ns_setting *s = nvt_test_ns_slot(ns, name);
+
+	if (!s)
+		return -ENOENT;
+	free(s->str);
+	s->str = strdup(path);
+	s->set = true;
+	return 0;
+}
+
+/* Give BOOL setting @name. Return: 0 or -ENOENT. */
+static inline int nvt_test_ns_set_bool(struct nvt_ns_cfg *ns, const char *name, bool b)
+{
+	struct nvt_ns_setting *s = nvt_test_ns_slot(ns, name);
+
+	if (!s)
+		return -ENOENT;
+	s->b = b;
+	s->set = true;
+	return 0;
+}
+
+/* Free what the setters copied (nvt_config_free() does this for a loaded config). */
+static inline void nvt_test_ns_cfg_fini(struct nvt_ns_cfg *ns)
+{
+	for (unsigned int i = 0; i < NVT_NS_SETTINGS_MAX; i++) {
+		free(ns->settings[i].str);
+		ns->settings[i].str = NULL;
+	}
+}
+
+/*
+ * NVT_TEST_BACKEND=file: the namespaces of nvt_test_config() live in files
+ * of a fresh directory under /dev/shm. nvt_test_config_free() removes them
+ * at once: a target already holds them open, and nothing is left behind
+ * however the test ends.
+ */
+static char nvt_test_file_dir[64];
+
+static inline bool nvt_test_backend_file(void)
+{
+	const char *b = getenv("NVT_TEST_BACKEND");
+
+	return b && !strcmp(b, "file");
+}
+
+/* Tests of the file backend need io_uring: without it (seccomp, a kernel without it) they exit 77, skipped. */
+static inline void nvt_test_need_io_uring(void)
+{
+	struct io_uring_params p;
+	long fd;
+
+	memset(&p, 0, sizeof(p));
+	fd = syscall(__NR_io_uring_setup, 1, &p);
+	if (fd < 0) {
+		fprintf(stderr, "skipped: no io_uring here (io_uring_setup: %s)\n", strerror(errno));
+		exit(77);
+	}
+	close((int)fd);
+}
+
+static inline void nvt_test_ns_in_file(struct nvt_ns_cfg *ns)
+{
+	char path[128];
+
+	if (!nvt_test_file_dir[0]) {
+		strcpy(nvt_test_file_dir, "/dev/shm/nvt-test.XXXXXX");
+		if (!mkdtemp(nvt_test_file_dir)) {
+			nvt_test_file_dir[0] = 0;
+			return;	/* the target then fails to open the namespace */
+		}
+	}
+	nvt_test_ns_backend(ns, "file");
+	snprintf(path, sizeof(path), "%s/ns%u", nvt_test_file_dir, ns->nsid);
+	nvt_test_ns_set_path(ns, "path", path);
+}
 
 /*
  * Two subsystems: TEST_NQN (any host; nsid 1: 8 MiB of 512-byte blocks,
@@ -56,6 +166,11 @@ static inline void nvt_test_config(struct nvt_config *cfg)
 	strcpy(s->namespaces[1].backend, "ram");
 	s->namespaces[1].size = TEST_NS_SIZE;
 	s->namespaces[1].block_size = 4096;
+	if (nvt_test_backend_file()) {
+		nvt_test_need_io_uring();
+		for (unsigned int i = 0; i < s->nr_namespaces; i++)
+			nvt_test_ns_in_file(&s->namespaces[i]);
+	}
 
 	s = &cfg->subsystems[1];
 	strcpy(s->nqn, TEST_NQN_RO);
@@ -66,11 +181,25 @@ static inline void nvt_test_config(struct nvt_config *cfg)
 	strcpy(s->hosts[0], TEST_HOST_OK);
 }
 
+/* Also removes the files of NVT_TEST_BACKEND=file (a target made from @cfg keeps them open). */
 static inline void nvt_test_config_free(struct nvt_config *cfg)
 {
 	for (unsigned int i = 0; i < cfg->nr_subsystems; i++) {
+		for (unsigned int j = 0; j < cfg->subsystems[i].nr_namespaces; j++) {
+			struct nvt_ns_cfg *ns = &cfg->subsystems[i].namespaces[j];
+			const char *path = nvt_ns_cfg_path(ns, "path");
+
+			if (nvt_test_file_dir[0] && path &&
+			    !strncmp(path, nvt_test_file_dir, strlen(nvt_test_file_dir)))
+				unlink(path);
+			nvt_test_ns_cfg_fini(ns);
+		}
 		free(cfg->subsystems[i].namespaces);
 		free(cfg->subsystems[i].hosts);
+	}
+	if (nvt_test_file_dir[0]) {
+		rmdir(nvt_test_file_dir);
+		nvt_test_file_dir[0] = 0;
 	}
 	free(cfg->subsystems);
 	free(cfg->listeners);
