@@ -1,12 +1,84 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The LBA range lock behind Compare-and-Write: overlapping I/O parks on its own channel, holders wait parked for drains and for each other (protocol in include/nvt/range_lock.h). */
 #define NVT_LOG_PREFIX "range: "
+#include <linux/membarrier.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "nvt/log.h"
 #include "nvt/util.h"
 #include "ns_internal.h"
+
+/*
+ * Asymmetric fences for the Dekker pairs between the I/O path and a
+ * locker: the I/O path's side is a compiler barrier, the locker's a
+ * process-wide one (membarrier), which orders every thread's accesses
+ * around it. Locking is rare, I/O is not. Without membarrier both sides
+ * take a full fence.
+ */
+static bool nvt_range_asym;
+static pthread_once_t nvt_range_asym_once = PTHREAD_ONCE_INIT;
+
+static void nvt_range_asym_init(void)
+{
+	nvt_range_asym = !syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+	if (!nvt_range_asym)
+		nvt_info("no membarrier(): the I/O path takes a full fence per command");
+}
+
+#ifdef __SANITIZE_THREAD__
+/*
+ * ThreadSanitizer knows neither fences nor membarrier: its build keeps the
+ * symmetric form, sequentially consistent read-modify-writes on both sides.
+ */
+static _Atomic unsigned int nvt_range_tsan_fence;
+
+static inline void nvt_range_fence_fast(void)
+{
+	atomic_fetch_add(&nvt_range_tsan_fence, 0);
+}
+
+static void nvt_range_fence_slow(void)
+{
+	atomic_fetch_add(&nvt_range_tsan_fence, 0);
+}
+
+static inline unsigned int nvt_chan_count(_Atomic unsigned int *c, int delta)
+{
+	return atomic_fetch_add(c, (unsigned int)delta) + (unsigned int)delta;
+}
+#else
+static inline void nvt_range_fence_fast(void)
+{
+	if (__builtin_expect(nvt_range_asym, 1))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void nvt_range_fence_slow(void)
+{
+	if (nvt_range_asym && !syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+		return;
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+/*
+ * The owner thread's counter that lockers read: a plain load and store, no
+ * locked instruction. Released: a locker that reads 0 (acquire) sees every
+ * block access of the bios that brought it there.
+ */
+static inline unsigned int nvt_chan_count(_Atomic unsigned int *c, int delta)
+{
+	unsigned int v = atomic_load_explicit(c, memory_order_relaxed) + (unsigned int)delta;
+
+	atomic_store_explicit(c, v, memory_order_release);
+	return v;
+}
+#endif
 
 static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
 {
@@ -74,12 +146,14 @@ bool nvt_ns_gate(struct nvt_bio *bio, uint64_t lo, uint64_t hi)
 	 * Either we see its range and park, or it sees us and asks this
 	 * thread (after we are on the in-flight list) to report our drain.
 	 */
-	atomic_fetch_add(&chan->inflight, 1);
-	if (atomic_load(&rl->nr) && nvt_range_busy(rl, lo, hi)) {
+	nvt_chan_count(&chan->inflight, 1);
+	nvt_range_fence_fast();
+	/* Acquire: a range released since is seen with everything its holder wrote. */
+	if (atomic_load_explicit(&rl->nr, memory_order_acquire) && nvt_range_busy(rl, lo, hi)) {
 		/* Parked first, then looked again: a release in between sees nr_parked. */
 		atomic_fetch_add(&chan->nr_parked, 1);
 		if (nvt_range_busy(rl, lo, hi)) {
-			atomic_fetch_sub(&chan->inflight, 1);
+			nvt_chan_count(&chan->inflight, -1);
 			nvt_chan_park(chan, bio);
 			return false;
 		}
@@ -128,8 +202,11 @@ void nvt_ns_ungate(struct nvt_bio *bio)
 		bio->ns_priv.next->ns_priv.prev = bio->ns_priv.prev;
 	bio->ns_priv.next = bio->ns_priv.prev = NULL;
 	/* The channel went idle: locks waiting for it hear now, from this thread. */
-	if (atomic_fetch_sub(&chan->inflight, 1) == 1 && atomic_load(&chan->drain_bits))
-		nvt_chan_claim_idle(chan);
+	if (!nvt_chan_count(&chan->inflight, -1)) {
+		nvt_range_fence_fast();
+		if (atomic_load_explicit(&chan->drain_bits, memory_order_relaxed))
+			nvt_chan_claim_idle(chan);
+	}
 	if (!chan->nr_watch)
 		return;
 	for (int i = 0; i < NVT_RANGE_EXCL; i++) {
@@ -213,9 +290,20 @@ static void nvt_range_lock_drain(struct nvt_caw *caw, bool grant_inline)
 		if (!c)
 			continue;
 		atomic_fetch_add(&slot->acks, 1);
-		/* Dekker with nvt_ns_gate()/nvt_ns_ungate(): the request, then its in-flight count. */
 		atomic_fetch_or(&c->drain_bits, 1u << caw->slot);
-		if (!atomic_load(&c->inflight)) {
+	}
+	/*
+	 * Dekker with nvt_ns_gate()/nvt_ns_ungate(): the range (published
+	 * before) and the requests, one process-wide fence, then each
+	 * channel's in-flight count.
+	 */
+	nvt_range_fence_slow();
+	for (unsigned int i = 0; i < nr; i++) {
+		struct nvt_ns_chan *c = atomic_load(&ns->chans[i]);
+
+		if (!c)
+			continue;
+		if (!atomic_load_explicit(&c->inflight, memory_order_acquire)) {
 			if (nvt_chan_claim(c, caw->slot))
 				atomic_fetch_sub(&slot->acks, 1);
 			continue;
@@ -371,6 +459,7 @@ static void nvt_chan_wake_fn(struct nvt_pg_msg *m)
 
 void nvt_range_chan_init(struct nvt_ns_chan *chan)
 {
+	pthread_once(&nvt_range_asym_once, nvt_range_asym_init);
 	atomic_init(&chan->inflight, 0);
 	atomic_init(&chan->nr_parked, 0);
 	atomic_init(&chan->wake_pending, false);
