@@ -1300,11 +1300,14 @@ static int nvt_uring_block_io(struct nvt_ns *ns, uint64_t lba, void *data, void 
 
 static const struct nvt_be_setting nvt_uring_settings[] = {
 	{ "path", NVT_BE_SET_PATH, true,
-	  "the regular file (created sparse at size if missing) or block device holding the blocks" },
+	  "the regular file (created sparse at size if missing) or block device holding the blocks",
+	  false },
 	{ "metadata_path", NVT_BE_SET_PATH, false,
-	  "sidecar file of per-block metadata (PI); required when the namespace has metadata" },
+	  "sidecar file of per-block metadata (PI); required when the namespace has metadata",
+	  true },
 	{ "direct", NVT_BE_SET_BOOL, false,
-	  "O_DIRECT where the filesystem takes it (the default); false: always the page cache" },
+	  "O_DIRECT where the filesystem takes it (the default); false: always the page cache",
+	  false },
 	{ .name = NULL },
 };
 

@@ -1121,6 +1121,11 @@ static void check_be_settings(struct ctx *ctx, const config_setting_t *ns_group,
 			join(sub, path, d->name);
 			report_at(ctx, ns_group, sub, "missing (required for backend \"%s\")",
 				  be->name);
+		} else if (d->with_metadata && (ns->pi.type || ns->pi.metadata_size) &&
+			   !ns->settings[n].set && !member(ns_group, d->name)) {
+			join(sub, path, d->name);
+			report_at(ctx, ns_group, sub,
+				  "missing (required: the namespace's metadata (pi) is kept there)");
 		}
 	}
 	ns->nr_settings = n;

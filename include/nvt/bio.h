@@ -162,6 +162,7 @@ struct nvt_be_setting {
 	enum nvt_be_setting_type type;
 	bool required;
 	const char *help;	/* one line for --check-config and the README */
+	bool with_metadata;	/* required when the namespace has metadata (a sidecar for it) */
 };
 
 /**

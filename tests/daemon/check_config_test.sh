@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# nvtd --check-config: the example is valid and round-trips; each bad file exits 1 with "file:line: setting: message".
+# nvtd --check-config: the example is valid and round-trips; each bad file exits 1, and a store a backend cannot use exits 3 at start-up, with "file:line: setting: message".
 set -u
 NVTD=$1 SRC=$2
 fail=0 pass=0
@@ -25,6 +25,32 @@ for f in syntax unknown_top unknown_ns wrong_type bad_pi dup_nsid dup_nqn size_z
 done
 "$NVTD" --check-config /nonexistent.cfg >/dev/null 2>"$out/err"
 check "missing file: exit 1" '[ $? = 1 ] && grep -q "/nonexistent.cfg" "$out/err"'
+# The file backend at start-up: a store it cannot use exits 3, naming file:line and the setting.
+cat > "$out/used.cfg" <<EOF
+subsystems = ( { nqn = "nqn.2026-12.io.nvt:f"; allow_any_host = true; namespaces = (
+  { nsid = 1; backend = "file"; path = "$out/a.img"; size = "1M"; },
+  { nsid = 2; backend = "file"; path = "$out/a.img"; size = "1M"; } ); } );
+EOF
+cat > "$out/nodir.cfg" <<EOF
+subsystems = ( { nqn = "nqn.2026-12.io.nvt:f"; allow_any_host = true; namespaces = (
+  { nsid = 1; backend = "file"; path = "$out/no/such/dir/a.img"; size = "1M"; } ); } );
+EOF
+head -c 1000 /dev/zero > "$out/odd.img"
+cat > "$out/odd.cfg" <<EOF
+subsystems = ( { nqn = "nqn.2026-12.io.nvt:f"; allow_any_host = true; namespaces = (
+  { nsid = 1; backend = "file"; path = "$out/odd.img"; } ); } );
+EOF
+for f in used nodir odd; do
+	"$NVTD" --check-config "$out/$f.cfg" >/dev/null 2>"$out/err"
+	check "$f: valid as a configuration" '[ $? = 0 ]'
+	timeout 20 "$NVTD" -c "$out/$f.cfg" >/dev/null 2>"$out/err"
+	rc=$?
+	check "$f: start-up fails with exit 3 (got $rc)" '[ $rc = 3 ]'
+	check "$f: message is file:line: setting: message" \
+		'grep -Eq "$out/$f.cfg:[0-9]+: (path|size): .+" "$out/err"'
+	[ "$f" = used ] && check "used: the second namespace (line 3) is refused" \
+		'grep -q "$out/used.cfg:3: path: .*already used by nsid 1" "$out/err"'
+done
 "$NVTD" --bogus >/dev/null 2>&1
 check "bad option: exit 2" '[ $? = 2 ]'
 "$NVTD" -c "$SRC/conf/nvt-example.cfg" --log-level loud >/dev/null 2>&1

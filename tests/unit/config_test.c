@@ -677,6 +677,11 @@ static void test_bad_inline(void **state)
 		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = (\n{ nsid = 1;\nbackend = \"file\";"
 		  " metadata_path = \"/tmp/m\"; } ); } );\n",
 		  "2: subsystems[0].namespaces[0].path: missing (required for backend \"file\")\n" },
+		/* Metadata lives in the sidecar: a PI namespace without one is refused here already. */
+		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = (\n{ nsid = 1; backend = \"file\";"
+		  " path = \"/tmp/x\";\npi = { type = 1; }; } ); } );\n",
+		  "2: subsystems[0].namespaces[0].metadata_path: missing (required: the namespace's"
+		  " metadata (pi) is kept there)\n" },
 		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"file\";\n"
 		  "path = \"/tmp/x\";\n\ncolour = \"blue\"; } ); } );\n",
 		  "4: subsystems[0].namespaces[0].colour: unknown setting\n" },
