@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include "nvt/backend.h"
+#include "nvt/iov.h"
 #include "nvt/log.h"
 
 struct nvt_ram {
@@ -82,24 +83,6 @@ void *nvt_ram_block(struct nvt_ns *ns, uint64_t lba, void **md)
 	return ram->data + (lba << ns->lba_shift);
 }
 
-/* Copy between iovecs and one flat area, @len bytes at most. Return: bytes copied. */
-static size_t nvt_ram_copy(const struct iovec *iov, unsigned int cnt, uint8_t *area, size_t len,
-			   bool to_iov)
-{
-	size_t done = 0;
-
-	for (unsigned int i = 0; i < cnt && done < len; i++) {
-		size_t n = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
-
-		if (to_iov)
-			memcpy(iov[i].iov_base, area + done, n);
-		else
-			memcpy(area + done, iov[i].iov_base, n);
-		done += n;
-	}
-	return done;
-}
-
 /* Zero [off, off + len) of the data; whole pages go back to the kernel (they read as zero). */
 static void nvt_ram_zero(struct nvt_ram *ram, size_t off, size_t len, bool release)
 {
@@ -128,10 +111,10 @@ static int nvt_ram_do(struct nvt_bio *bio, struct nvt_ram *ram)
 	switch (bio->op) {
 	case NVT_BIO_READ:
 	case NVT_BIO_WRITE:
-		if (nvt_ram_copy(bio->iov, bio->iov_cnt, ram->data + off, len, read) != len)
+		if (nvt_iov_copy(bio->iov, bio->iov_cnt, 0, ram->data + off, len, read) != len)
 			return -EINVAL;
 		if (md && bio->md_iov_cnt &&
-		    nvt_ram_copy(bio->md_iov, bio->md_iov_cnt, md, md_len, read) != md_len)
+		    nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, 0, md, md_len, read) != md_len)
 			return -EINVAL;
 		return 0;
 	case NVT_BIO_FLUSH:
@@ -143,7 +126,7 @@ static int nvt_ram_do(struct nvt_bio *bio, struct nvt_ram *ram)
 		if (!md)
 			return 0;
 		if (bio->op == NVT_BIO_WRITE_ZEROES && bio->md_iov_cnt)
-			return nvt_ram_copy(bio->md_iov, bio->md_iov_cnt, md, md_len, false) == md_len ?
+			return nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, 0, md, md_len, false) == md_len ?
 			       0 : -EINVAL;
 		/* Deallocated blocks read as never-written ones: the escape PI. */
 		memset(md, bio->op == NVT_BIO_DEALLOCATE && ns->pi.type ? 0xff : 0, md_len);

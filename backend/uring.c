@@ -24,6 +24,7 @@
 #include "nvt/backend.h"
 #include "nvt/bio.h"
 #include "nvt/config.h"
+#include "nvt/iov.h"
 #include "nvt/log.h"
 #include "nvt/poll_group.h"
 #include "nvt/util.h"
@@ -210,57 +211,6 @@ static void nvt_uring_unclaim(struct nvt_uring_claim *cl)
 	cl->held = false;
 }
 
-/* ---- iovec helpers ---- */
-
-/* Copy @len bytes between @buf and @iov starting @skip bytes into it. */
-static void nvt_uring_iov_copy(const struct iovec *iov, unsigned int cnt, uint64_t skip,
-			       void *buf, size_t len, bool to_iov)
-{
-	uint8_t *b = buf;
-
-	for (unsigned int i = 0; i < cnt && len; i++) {
-		size_t n;
-
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		n = iov[i].iov_len - (size_t)skip;
-		if (n > len)
-			n = len;
-		if (to_iov)
-			memcpy((uint8_t *)iov[i].iov_base + skip, b, n);
-		else
-			memcpy(b, (const uint8_t *)iov[i].iov_base + skip, n);
-		b += n;
-		len -= n;
-		skip = 0;
-	}
-}
-
-/* Up to @max iovecs covering at most @len bytes of @iov from @skip on. Return: how many. */
-static unsigned int nvt_uring_iov_slice(const struct iovec *iov, unsigned int cnt, uint64_t skip,
-					uint64_t len, struct iovec *out, unsigned int max)
-{
-	unsigned int n = 0;
-
-	for (unsigned int i = 0; i < cnt && len && n < max; i++) {
-		size_t l;
-
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		l = iov[i].iov_len - (size_t)skip;
-		if (l > len)
-			l = (size_t)len;
-		out[n++] = (struct iovec){ (uint8_t *)iov[i].iov_base + skip, l };
-		len -= l;
-		skip = 0;
-	}
-	return n;
-}
-
 /* ---- the I/O path ---- */
 
 static struct nvt_uring_op *nvt_uring_op_alloc(struct nvt_uring_chan *c)
@@ -299,7 +249,7 @@ static void nvt_uring_op_prep(struct nvt_uring_chan *c, struct nvt_uring_op *op,
 			size_t n = rest < NVT_URING_BOUNCE_SIZE ? (size_t)rest : NVT_URING_BOUNCE_SIZE;
 
 			if (op->opcode == IORING_OP_WRITEV)
-				nvt_uring_iov_copy(op->src, op->src_cnt, op->done, op->bounce, n, false);
+				nvt_iov_copy(op->src, op->src_cnt, op->done, op->bounce, n, false);
 			op->iov[0] = (struct iovec){ op->bounce, n };
 		} else if (op->fill) {
 			size_t n = rest < NVT_URING_FILL_SIZE ? (size_t)rest : NVT_URING_FILL_SIZE;
@@ -310,7 +260,7 @@ static void nvt_uring_op_prep(struct nvt_uring_chan *c, struct nvt_uring_op *op,
 			iov = op->src;
 			cnt = op->src_cnt;
 		} else {
-			cnt = nvt_uring_iov_slice(op->src, op->src_cnt, op->done, rest,
+			cnt = nvt_iov_slice(op->src, op->src_cnt, op->done, rest,
 						  op->iov, NVT_URING_OP_IOV);
 		}
 		if (op->opcode == IORING_OP_READV)
@@ -599,7 +549,7 @@ static void nvt_uring_op_complete(struct nvt_uring_chan *c, struct nvt_uring_op 
 			break;
 		}
 		if (op->bounce && op->opcode == IORING_OP_READV)
-			nvt_uring_iov_copy(op->src, op->src_cnt, op->done, op->bounce,
+			nvt_iov_copy(op->src, op->src_cnt, op->done, op->bounce,
 					   (size_t)res, true);
 		op->done += (uint64_t)res;
 		if (op->done < op->len) {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nvt/iov.h"
 #include "nvt/log.h"
 #include "nvt/target.h"
 
@@ -279,81 +280,40 @@ void nvt_req_complete(struct nvt_req *req, uint16_t status)
 	req->ops->queue_response(req);
 }
 
-/* Walk the request's iovecs from byte @off, calling @fn on each overlapping piece. */
-static uint16_t nvt_req_iov_walk(struct nvt_req *req, size_t off, size_t len,
-				 void (*fn)(void *iov_base, size_t done, size_t n, void *arg),
-				 void *arg)
+/* [off, off + len) inside what the host's SGL describes? */
+static bool nvt_req_span_ok(const struct nvt_req *req, size_t off, size_t len)
 {
-	size_t done = 0;
-
-	if (off + len < off || off + len > req->transfer_len)
-		return NVT_ST_DATA_XFER;
-	for (unsigned int i = 0; i < req->iov_cnt && done < len; i++) {
-		struct iovec *v = &req->iov[i];
-		size_t n;
-
-		if (off >= v->iov_len) {
-			off -= v->iov_len;
-			continue;
-		}
-		n = v->iov_len - off;
-		if (n > len - done)
-			n = len - done;
-		fn((char *)v->iov_base + off, done, n, arg);
-		done += n;
-		off = 0;
-	}
-	return done == len ? NVT_ST_OK : NVT_ST_DATA_XFER;
-}
-
-static void copy_to_iov(void *base, size_t done, size_t n, void *arg)
-{
-	memcpy(base, (const char *)arg + done, n);
-}
-
-static void copy_from_iov(void *base, size_t done, size_t n, void *arg)
-{
-	memcpy((char *)arg + done, base, n);
-}
-
-static void zero_iov(void *base, size_t done, size_t n, void *arg)
-{
-	memset(base, 0, n);
-}
-
-struct nvt_cmp {
-	const uint8_t *buf;
-	bool equal;
-};
-
-static void cmp_iov(void *base, size_t done, size_t n, void *arg)
-{
-	struct nvt_cmp *c = arg;
-
-	if (c->equal && memcmp(base, c->buf + done, n))
-		c->equal = false;
+	return off + len >= off && off + len <= req->transfer_len;
 }
 
 bool nvt_req_equal(struct nvt_req *req, size_t off, const void *buf, size_t len)
 {
-	struct nvt_cmp c = { .buf = buf, .equal = true };
-
-	return !nvt_req_iov_walk(req, off, len, cmp_iov, &c) && c.equal;
+	return nvt_req_span_ok(req, off, len) &&
+	       nvt_iov_diff(req->iov, req->iov_cnt, off, buf, len) == SIZE_MAX;
 }
 
 uint16_t nvt_req_copy_to(struct nvt_req *req, size_t off, const void *buf, size_t len)
 {
-	return nvt_req_iov_walk(req, off, len, copy_to_iov, (void *)buf);
+	if (!nvt_req_span_ok(req, off, len))
+		return NVT_ST_DATA_XFER;
+	return nvt_iov_copy(req->iov, req->iov_cnt, off, (void *)buf, len, true) == len ?
+	       NVT_ST_OK : NVT_ST_DATA_XFER;
 }
 
 uint16_t nvt_req_copy_from(struct nvt_req *req, size_t off, void *buf, size_t len)
 {
-	return nvt_req_iov_walk(req, off, len, copy_from_iov, buf);
+	if (!nvt_req_span_ok(req, off, len))
+		return NVT_ST_DATA_XFER;
+	return nvt_iov_copy(req->iov, req->iov_cnt, off, buf, len, false) == len ?
+	       NVT_ST_OK : NVT_ST_DATA_XFER;
 }
 
 uint16_t nvt_req_zero(struct nvt_req *req, size_t off, size_t len)
 {
-	return nvt_req_iov_walk(req, off, len, zero_iov, NULL);
+	if (!nvt_req_span_ok(req, off, len))
+		return NVT_ST_DATA_XFER;
+	return nvt_iov_copy(req->iov, req->iov_cnt, off, NULL, len, true) == len ?
+	       NVT_ST_OK : NVT_ST_DATA_XFER;
 }
 
 void nvt_log_writer_init(struct nvt_log_writer *w, struct nvt_req *req)

@@ -5,65 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nvt/iov.h"
 #include "nvt/log.h"
 #include "nvt/util.h"
 #include "ns_internal.h"
 
 #define NVT_NS_MAX_IOV	320	/* segments of a slice of the front's buffer (8 MiB in 32 KiB chunks, and some) */
-
-/* ---- iovec helpers ---- */
-
-/* [off, off + len) of @src as iovecs in @dst. Return: the count, or -1 if it does not fit. */
-static int nvt_iov_slice(const struct iovec *src, unsigned int cnt, size_t off, size_t len,
-			 struct iovec *dst, unsigned int max)
-{
-	unsigned int n = 0;
-
-	for (unsigned int i = 0; i < cnt && len; i++) {
-		size_t l = src[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		if (n == max)
-			return -1;
-		dst[n].iov_base = (uint8_t *)src[i].iov_base + off;
-		dst[n].iov_len = l - off < len ? l - off : len;
-		len -= dst[n].iov_len;
-		off = 0;
-		n++;
-	}
-	return len ? -1 : (int)n;
-}
-
-/* Does @buf equal @len bytes of @iov from @off? Return: the offset of the first difference, or SIZE_MAX. */
-static size_t nvt_iov_diff(const struct iovec *iov, unsigned int cnt, size_t off,
-			   const uint8_t *buf, size_t len)
-{
-	size_t done = 0;
-
-	for (unsigned int i = 0; i < cnt && done < len; i++) {
-		size_t l = iov[i].iov_len, n;
-		const uint8_t *p;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		p = (const uint8_t *)iov[i].iov_base + off;
-		n = l - off < len - done ? l - off : len - done;
-		if (memcmp(p, buf + done, n)) {
-			for (size_t k = 0; k < n; k++)
-				if (p[k] != buf[done + k])
-					return done + k;
-		}
-		done += n;
-		off = 0;
-	}
-	return done == len ? SIZE_MAX : done;
-}
-
 /* ---- results ---- */
 
 static enum nvt_bio_status nvt_bio_errno_status(const struct nvt_bio *bio, int err)
@@ -403,19 +350,18 @@ static bool nvt_emul_fill(struct nvt_bio *p, uint64_t off, uint32_t n)
 	struct iovec slice[NVT_NS_MAX_IOV];
 	struct nvt_pi_ctx ctx;
 	struct nvt_pi_err err;
-	int cnt;
+	unsigned int cnt;
 
 	switch (p->op) {
 	case NVT_BIO_WRITE:
 		/* Extended LBAs from the front, PI already checked or inserted: split. */
 		cnt = nvt_iov_slice(p->iov, p->iov_cnt, off * nvt_ext_size(ns),
 				    (size_t)n * nvt_ext_size(ns), slice, NVT_NS_MAX_IOV);
-		if (cnt < 0) {
+		if (nvt_iov_len(slice, cnt) != (size_t)n * nvt_ext_size(ns)) {
 			nvt_bio_fail(p, NVT_BIO_INTERNAL, p->slba + off);
 			return false;
 		}
-		return !nvt_pi_result(p, nvt_pi_split(&ns->pi, slice, (unsigned int)cnt, &d, 1, &m, 1, n),
-				      NULL);
+		return !nvt_pi_result(p, nvt_pi_split(&ns->pi, slice, cnt, &d, 1, &m, 1, n), NULL);
 	case NVT_BIO_WRITE_ZEROES:
 		memset(b->data, 0, d.iov_len);
 		memset(b->md, 0, m.iov_len);
@@ -454,22 +400,21 @@ static bool nvt_emul_use_read(struct nvt_bio *p, uint64_t off, uint32_t n)
 	bool check = ns->pi.type && (p->flags & NVT_BIO_PI_CHECK_READ);
 	struct nvt_pi_ctx ctx;
 	struct nvt_pi_err err;
-	int cnt;
+	unsigned int cnt;
 
 	switch (p->op) {
 	case NVT_BIO_READ:
 		cnt = nvt_iov_slice(p->iov, p->iov_cnt, off * nvt_ext_size(ns),
 				    (size_t)n * nvt_ext_size(ns), slice, NVT_NS_MAX_IOV);
-		if (cnt < 0) {
+		if (nvt_iov_len(slice, cnt) != (size_t)n * nvt_ext_size(ns)) {
 			nvt_bio_fail(p, NVT_BIO_INTERNAL, p->slba + off);
 			return false;
 		}
 		ctx = nvt_ctx_at(&p->pi, off);
 		if (check)
-			return !nvt_pi_result(p, nvt_pi_verify_join(&ctx, &d, 1, &m, 1, slice,
-								    (unsigned int)cnt, n, &err), &err);
-		return !nvt_pi_result(p, nvt_pi_join(&ns->pi, &d, 1, &m, 1, slice, (unsigned int)cnt, n),
-				      NULL);
+			return !nvt_pi_result(p, nvt_pi_verify_join(&ctx, &d, 1, &m, 1, slice, cnt, n,
+								    &err), &err);
+		return !nvt_pi_result(p, nvt_pi_join(&ns->pi, &d, 1, &m, 1, slice, cnt, n), NULL);
 	case NVT_BIO_VERIFY:
 	case NVT_BIO_COMPARE:
 		/* NVMe 2.0 §3.2.1: the stored blocks' PI is checked first, as for a read. */

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "nvt/bio.h"
+#include "nvt/iov.h"
 #include "nvt/log.h"
 #include "nvt/poll_group.h"
 
@@ -34,21 +35,6 @@ struct fake {
 
 static struct fake fake;
 
-static void fake_copy(const struct iovec *iov, unsigned int cnt, uint8_t *area, size_t len, bool to_iov)
-{
-	size_t done = 0;
-
-	for (unsigned int i = 0; i < cnt && done < len; i++) {
-		size_t n = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
-
-		if (to_iov)
-			memcpy(iov[i].iov_base, area + done, n);
-		else
-			memcpy(area + done, iov[i].iov_base, n);
-		done += n;
-	}
-}
-
 static void fake_do(struct nvt_bio *bio)
 {
 	uint8_t *d = fake.data + bio->slba * BS, *m = fake.md + bio->slba * MS;
@@ -56,10 +42,10 @@ static void fake_do(struct nvt_bio *bio)
 	switch (bio->op) {
 	case NVT_BIO_READ:
 	case NVT_BIO_WRITE:
-		fake_copy(bio->iov, bio->iov_cnt, d, (size_t)bio->nlb * BS, bio->op == NVT_BIO_READ);
+		nvt_iov_copy(bio->iov, bio->iov_cnt, 0, d, (size_t)bio->nlb * BS, bio->op == NVT_BIO_READ);
 		if (bio->md_iov_cnt)
-			fake_copy(bio->md_iov, bio->md_iov_cnt, m, (size_t)bio->nlb * MS,
-				  bio->op == NVT_BIO_READ);
+			nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, 0, m, (size_t)bio->nlb * MS,
+				     bio->op == NVT_BIO_READ);
 		nvt_bio_backend_done(bio, 0);
 		return;
 	case NVT_BIO_FLUSH:
