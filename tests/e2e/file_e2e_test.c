@@ -21,6 +21,7 @@
 #include "nvt/host.h"
 #include "nvt/log.h"
 #include "nvt/pi.h"
+#include "nvt_test_caw.h"
 #include "nvt_test_loop.h"
 
 #define FILE_NQN	"nqn.2026-11.io.nvt:file"
@@ -1023,118 +1024,15 @@ static void test_restart(void **state)
 
 #define CW_THREADS	3
 #define CW_ROUNDS	500
-#define CW_BLOCKS	8
-
-struct worker {
-	struct nvt_target *tgt;
-	int id;
-	unsigned int swaps, torn, writes, errors;
-	pthread_t thread;
-};
-
-static void fill_u64(uint8_t *buf, uint64_t v)
-{
-	for (size_t i = 0; i < CW_BLOCKS * 512; i += 8)
-		memcpy(buf + i, &v, 8);
-}
-
-static bool uniform(const uint8_t *buf, uint64_t *v)
-{
-	memcpy(v, buf, 8);
-	for (size_t i = 8; i < CW_BLOCKS * 512; i += 8)
-		if (memcmp(buf + i, buf, 8))
-			return false;
-	return true;
-}
-
-static void *cw_worker(void *arg)
-{
-	struct worker *w = arg;
-	static __thread uint8_t cur[CW_BLOCKS * 512], next[CW_BLOCKS * 512];
-	struct nvt_loop_ctrl c;
-	struct nvt_sqe sqe;
-	struct nvt_cqe cqe;
-	char host[96];
-
-	snprintf(host, sizeof(host), "nqn.2014-08.org.nvmexpress:uuid:file-cw-%d", w->id);
-	if (nvt_loop_ctrl_connect(w->tgt, FILE_NQN, host, 1, 16, 0, &c)) {
-		w->errors++;
-		return NULL;
-	}
-	for (int i = 0; i < CW_ROUNDS; i++) {
-		struct iovec i1 = { cur, sizeof(cur) }, i2 = { next, sizeof(next) };
-		struct done d1 = { 0 }, d2 = { 0 };
-		struct nvt_sqe s1, s2;
-		uint64_t v;
-
-		if (w->id >= CW_THREADS) {
-			/* A plain writer on blocks of its own, next to the counter. */
-			nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1,
-					CW_BLOCKS + (uint64_t)w->id * 512 + (uint64_t)(i % 32) * 8,
-					CW_BLOCKS);
-			fill_u64(next, (uint64_t)i);
-			if (!nvt_loop_exec(c.io[0], &sqe, next, sizeof(next), &cqe))
-				w->writes++;
-			continue;
-		}
-		nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, CW_BLOCKS);
-		if (nvt_loop_exec(c.io[0], &sqe, cur, sizeof(cur), &cqe)) {
-			w->errors++;
-			continue;
-		}
-		if (!uniform(cur, &v)) {
-			w->torn++;
-			continue;
-		}
-		fill_u64(next, v + 1);
-		nvt_host_sqe_rw(&s1, nvme_cmd_compare, 1, 0, CW_BLOCKS);
-		s1.common.flags |= 1;
-		nvt_host_sqe_rw(&s2, nvme_cmd_write, 1, 0, CW_BLOCKS);
-		s2.common.flags |= 2;
-		if (nvt_loop_submit(c.io[0], &s1, &i1, 1, nvt_test_on_done, &d1) ||
-		    nvt_loop_submit(c.io[0], &s2, &i2, 1, nvt_test_on_done, &d2)) {
-			w->errors++;
-			break;
-		}
-		if (!nvt_test_wait(c.io[0], &d1) || !nvt_test_wait(c.io[0], &d2)) {
-			w->errors++;
-			break;
-		}
-		if (!d1.cqe.status && !d2.cqe.status)
-			w->swaps++;
-	}
-	nvt_loop_ctrl_disconnect(&c);
-	return NULL;
-}
 
 static void test_caw_threads(void **state)
 {
 	struct ffix *f = *state;
-	struct worker w[CW_THREADS + 2];
-	uint8_t buf[CW_BLOCKS * 512];
-	unsigned int swaps = 0, writes = 0;
-	struct nvt_sqe sqe;
-	uint64_t v;
+	unsigned int swaps, writes;
 
 	NEED_FS();
-	fill_u64(buf, 0);
-	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 0, CW_BLOCKS);
-	assert_int_equal(run(f->ctrl.io[0], &sqe, buf, sizeof(buf)), 0);
-	for (int i = 0; i < CW_THREADS + 2; i++) {
-		w[i] = (struct worker){ .tgt = f->tgt, .id = i };
-		assert_int_equal(pthread_create(&w[i].thread, NULL, cw_worker, &w[i]), 0);
-	}
-	for (int i = 0; i < CW_THREADS + 2; i++) {
-		pthread_join(w[i].thread, NULL);
-		assert_int_equal(w[i].errors, 0);
-		assert_int_equal(w[i].torn, 0);
-		swaps += w[i].swaps;
-		writes += w[i].writes;
-	}
-	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, CW_BLOCKS);
-	assert_int_equal(run(f->ctrl.io[0], &sqe, buf, sizeof(buf)), 0);
-	assert_true(uniform(buf, &v));
-	assert_int_equal(v, swaps);
+	nvt_test_cw_counter(f->tgt, f->ctrl.io[0], FILE_NQN, CW_THREADS, 2, CW_ROUNDS, &swaps,
+			    &writes);
 	/*
 	 * A swap fails only when another thread's swap came between its read
 	 * and its pair, and one swap can fail at most one round of each other
