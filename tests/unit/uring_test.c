@@ -36,41 +36,7 @@ struct tbio {
 
 static unsigned int nr_done;
 
-/* Allocations, counted through the linker's --wrap (see tests/unit/CMakeLists.txt). */
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-int __real_posix_memalign(void **p, size_t align, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-int __wrap_posix_memalign(void **p, size_t align, size_t size);
-
-static unsigned long nr_allocs;
-
-void *__wrap_malloc(size_t size)
-{
-	nr_allocs++;
-	return __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-	nr_allocs++;
-	return __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-	nr_allocs++;
-	return __real_realloc(p, size);
-}
-
-int __wrap_posix_memalign(void **p, size_t align, size_t size)
-{
-	nr_allocs++;
-	return __real_posix_memalign(p, align, size);
-}
+#include "../nvt_alloc_count.h"
 
 void nvt_bio_backend_done(struct nvt_bio *bio, int err)
 {
