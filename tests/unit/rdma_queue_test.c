@@ -8,6 +8,7 @@
 
 #include "../../transport/rdma/rdma.c"
 #include "../e2e/nvt_test_target.h"
+#include "nvt/backend.h"
 #include "nvt/host.h"
 
 /*
@@ -73,6 +74,9 @@ static unsigned int nr_cq_entries, cq_head;
 static unsigned int nr_rejects, nr_query_device, nr_qp_errors;
 static uint16_t last_reject_sts;
 static unsigned int removed_devs_at_destroy;	/* removed pools alive when an id on them went */
+static unsigned int nr_destroyed_ids;		/* cm_ids destroyed: a queue gone for good */
+static struct rdma_cm_event cm_events[4];	/* what rdma_get_cm_event() hands out, in order */
+static unsigned int nr_cm_events, cm_event_head;
 
 static void sends_reset(void)
 {
@@ -208,6 +212,23 @@ int rdma_destroy_id(struct rdma_cm_id *id)
 	/* librdmacm may close a removed device's context with its last id. */
 	for (struct nvt_rdma_dev *d = nvt_rdma_devs; d; d = d->next)
 		removed_devs_at_destroy += d->removed && d->verbs == id->verbs;
+	nr_destroyed_ids++;
+	return 0;
+}
+
+/* The listener's event channel as the main loop reads it: the events queued, then EAGAIN. */
+int rdma_get_cm_event(struct rdma_event_channel *channel, struct rdma_cm_event **event)
+{
+	if (cm_event_head == nr_cm_events) {
+		errno = EAGAIN;
+		return -1;
+	}
+	*event = &cm_events[cm_event_head++];
+	return 0;
+}
+
+int rdma_ack_cm_event(struct rdma_cm_event *event)
+{
 	return 0;
 }
 
@@ -265,6 +286,69 @@ static struct ibv_context fake_ctx = {
 static struct ibv_cq fake_cq = { .context = &fake_ctx };
 static struct ibv_mr fake_mr = { .lkey = 7 };
 
+/* ---- a backend that holds every bio until the test completes it ---- */
+
+#define SLOW_NSID	1		/* the test target's 512-byte namespace, made slow */
+#define SLOW_MAX	32
+
+static struct {
+	struct nvt_bio *held[SLOW_MAX];	/* in submission order */
+	unsigned int nr_held;
+	unsigned int submitted, completed;
+} slow;
+
+static void slow_submit(struct nvt_bio *bio, void *chan)
+{
+	assert_true(slow.nr_held < SLOW_MAX);
+	slow.held[slow.nr_held++] = bio;
+	slow.submitted++;
+}
+
+static void slow_close(struct nvt_ns *ns)
+{
+	nvt_ram_backend_ops.close(ns);
+}
+
+/* The ram backend's store (be_priv stays), no map: every bio goes through submit() and waits. */
+static const struct nvt_backend_ops slow_ops = {
+	.name = "slow",
+	.flags = NVT_BE_METADATA | NVT_BE_VOLATILE | NVT_BE_WRITE_ZEROES | NVT_BE_DEALLOCATE |
+		 NVT_BE_COPY,
+	.close = slow_close,
+	.submit = slow_submit,
+};
+
+/*
+ * The backend is done with held bio @i: its data moved by the ram store,
+ * which then calls nvt_bio_backend_done(bio, 0); or failed with @err.
+ * What it completes may hand the backend more (a compare-and-write's write).
+ */
+static void slow_complete(unsigned int i, int err)
+{
+	struct nvt_bio *bio;
+
+	assert_true(i < slow.nr_held);
+	bio = slow.held[i];
+	memmove(&slow.held[i], &slow.held[i + 1], (slow.nr_held - i - 1) * sizeof(slow.held[0]));
+	slow.nr_held--;
+	slow.completed++;
+	if (err)
+		nvt_bio_backend_done(bio, err);
+	else
+		nvt_ram_backend_ops.submit(bio, NULL);
+}
+
+/* Namespace SLOW_NSID of @tgt goes slow before a poll group is attached: its channels are slow. */
+static void slow_swap_in(struct nvt_target *tgt)
+{
+	struct nvt_ns *ns = nvt_target_find_subsys(tgt, TEST_NQN)->ns[SLOW_NSID];
+
+	memset(&slow, 0, sizeof(slow));
+	assert_ptr_equal(ns->be, &nvt_ram_backend_ops);
+	assert_int_equal(atomic_load(&ns->nr_chans), 0);
+	ns->be = &slow_ops;
+}
+
 #define POOL_CHUNKS	80	/* two 1 MiB commands and then some */
 #define POOL_MEM_CHUNKS	256	/* room for the largest pool a test makes */
 #define MAX_CMD		33	/* chunks of a 1 MiB command with its PI scratch: M of the cap rule */
@@ -280,6 +364,7 @@ struct fixture {
 	struct fake_conn *conns;
 	struct nvt_rdma_queue *admin, *io, *io2;
 	uint16_t cntlid;
+	struct nvt_rdma_pool *qpool;		/* new queues use it (a device's); NULL: pool */
 };
 
 /* The test target plus a PI namespace the core inserts and strips PI for (PRACT=1). */
@@ -338,13 +423,14 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	c->id.qp = &c->fq.qp;
 	c->next = f->conns;
 	f->conns = c;
+	c->id.context = q;
 	q->rport = &f->rport;
 	q->cm_id = &c->id;
 	q->cq = &fake_cq;
 	q->recv_mr = q->cqe_mr = &fake_mr;
 	q->recv_depth = q->nr_reqs = depth;
 	q->pg = f->tgt->pg;
-	q->pool = &f->pool;
+	q->pool = f->qpool ? f->qpool : &f->pool;
 	q->max_io = nvt_rdma_port_max_io(&f->port);
 	atomic_init(&q->connected, false);
 	assert_int_equal(nvt_rdma_queue_size(q, f->max_sge, f->max_sge), 0);
@@ -391,15 +477,20 @@ static void fake_reset(void)
 	nr_rejects = nr_query_device = nr_qp_errors = 0;
 	last_reject_sts = 0;
 	removed_devs_at_destroy = 0;
+	nr_destroyed_ids = 0;
+	nr_cm_events = cm_event_head = 0;
 }
 
-static int setup_sge(void **state, int max_sge)
+/* @slow_ns: namespace SLOW_NSID is served by slow_ops, from before it has a channel. */
+static int setup_fixture(void **state, int max_sge, bool slow_ns)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	fake_reset();
 	f->tgt = target_create();
 	assert_non_null(f->tgt);
+	if (slow_ns)
+		slow_swap_in(f->tgt);
 	assert_int_equal(nvt_poll_group_create(&f->tgt->pg), 0);
 	assert_int_equal(nvt_target_attach_pg(f->tgt, f->tgt->pg), 0);
 	f->port.tgt = f->tgt;
@@ -416,12 +507,17 @@ static int setup_sge(void **state, int max_sge)
 
 static int setup(void **state)
 {
-	return setup_sge(state, 32);	/* rxe */
+	return setup_fixture(state, 32, false);	/* rxe */
 }
 
 static int setup_sge4(void **state)
 {
-	return setup_sge(state, 4);	/* a device with few SGEs per WR */
+	return setup_fixture(state, 4, false);	/* a device with few SGEs per WR */
+}
+
+static int setup_slow(void **state)
+{
+	return setup_fixture(state, 32, true);
 }
 
 static int teardown(void **state)
@@ -2162,6 +2258,515 @@ static void test_teardown_before_established(void **state)
 	f->io = NULL;
 }
 
+/* ---- teardown while a backend holds commands ---- */
+
+static struct nvt_rdma_req *slot_of_bio(struct nvt_bio *bio)
+{
+	return container_of(container_of(bio, struct nvt_req, bio), struct nvt_rdma_req, req);
+}
+
+/* The slot of @q whose command @bio is; NULL for the namespace layer's own (an emulated chunk). */
+static struct nvt_rdma_req *slot_in(const struct nvt_rdma_queue *q, struct nvt_bio *bio)
+{
+	const char *p = (const char *)bio, *reqs = (const char *)q->reqs;
+
+	if (p < reqs || p >= reqs + q->nr_reqs * sizeof(*q->reqs))
+		return NULL;
+	return slot_of_bio(bio);
+}
+
+/* The held bio of @r's command. */
+static unsigned int slow_find(const struct nvt_rdma_req *r)
+{
+	for (unsigned int i = 0; i < slow.nr_held; i++)
+		if (slow.held[i] == &r->req.bio)
+			return i;
+	fail_msg("cid %u is not in the backend", r->req.cmd->common.cid);
+	return 0;
+}
+
+/* The CM reports @event on @q's connection; the main loop reads the listener's channel. */
+static void cm_event(struct fixture *f, struct nvt_rdma_queue *q, enum rdma_cm_event_type event)
+{
+	memset(&cm_events[0], 0, sizeof(cm_events[0]));
+	cm_events[0].event = event;
+	cm_events[0].id = q->cm_id;
+	assert_ptr_equal(q->cm_id->context, q);
+	nr_cm_events = 1;
+	cm_event_head = 0;
+	nvt_rdma_cm_ready(&f->rport.cm_watch);
+	assert_int_equal(cm_event_head, 1);
+	assert_true(q->teardown_forwarded);
+}
+
+/* A keyed write of @nlb blocks whose data has come: it runs, and the backend holds it. */
+static struct nvt_rdma_req *held_write(struct nvt_rdma_queue *q, unsigned int slot, uint64_t slba,
+				       uint32_t nlb, uint16_t cid, unsigned int seed)
+{
+	static uint8_t data[131072];
+	unsigned int i = post_write(q, slot, SLOW_NSID, slba, nlb, cid), held = slow.nr_held;
+	struct nvt_rdma_req *r;
+
+	assert_int_equal(nr_sends, i + 1);
+	r = slot_of(sends[i].wr_id);
+	pattern(data, nlb * 512, seed);
+	complete_read(q, i, data, nlb * 512);
+	assert_int_equal(nr_sends, i + 1);		/* no response: the backend has it */
+	assert_int_equal(r->state, NVT_RDMA_REQ_EXECUTING);
+	assert_int_equal(slow.nr_held, held + 1);
+	assert_ptr_equal(slot_of_bio(slow.held[held]), r);
+	return r;
+}
+
+/* A read of @nlb blocks: it runs at once, and the backend holds it with the chunks it will fill. */
+static struct nvt_rdma_req *held_read(struct nvt_rdma_queue *q, unsigned int slot, uint64_t slba,
+				      uint32_t nlb, uint16_t cid)
+{
+	unsigned int nsent = nr_sends, held = slow.nr_held;
+	struct nvt_rdma_req *r;
+
+	post_read(q, slot, slba, nlb, cid);
+	assert_int_equal(nr_sends, nsent);
+	assert_int_equal(slow.nr_held, held + 1);
+	r = slot_of_bio(slow.held[held]);
+	assert_int_equal(r->req.cmd->common.cid, cid);
+	assert_int_equal(r->state, NVT_RDMA_REQ_EXECUTING);
+	assert_int_equal(r->nr_chunks, (nlb * 512 + NVT_RDMA_CHUNK - 1) / NVT_RDMA_CHUNK);
+	return r;
+}
+
+struct held_work {
+	unsigned int flush[3];		/* signaled WRs in flight: they flush with the QP */
+	unsigned int nr_flush;
+};
+
+#define HELD_CMDS	8	/* hold_work()'s slots the backend has (or will: fused Write) */
+#define HELD_ACTIVE	9	/* its commands unanswered: all but the read being answered */
+#define HELD_CHUNKS	10	/* the backend's commands hold 1 + 2 + 0 + 1 + 4 + 0 + 1 + 1 */
+
+/*
+ * Work on @q that the backend holds, in every shape: keyed writes of one
+ * chunk and two, an in-capsule write (its data in the capsule buffer),
+ * reads of one chunk and four, a Flush, a fused Compare (in the backend)
+ * and Write (waiting for it); besides, a write whose READ is in flight and
+ * a read whose WRITE and SEND are.
+ */
+static void hold_work(struct nvt_rdma_queue *q, struct held_work *w)
+{
+	static uint8_t data[4096], zero[4096];
+	struct nvt_rdma_req *rd;
+	struct nvt_sqe sqe;
+	unsigned int i;
+
+	memset(w, 0, sizeof(*w));
+	held_write(q, 1, 0, 8, 1, 1);
+	held_write(q, 2, 64, 128, 2, 2);
+	pattern(data, sizeof(data), 3);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, SLOW_NSID, 300, 8);
+	sqe.common.cid = 3;
+	sqe.common.dptr.unkeyed.length = htole32(sizeof(data));
+	sqe.common.dptr.keyed.type = 0x01;
+	recv_capsule(q, 3, &sqe, data, sizeof(data));
+	assert_int_equal(slow.nr_held, 3);
+	assert_int_equal(slot_of_bio(slow.held[2])->nr_chunks, 0);
+	held_read(q, 4, 0, 8, 4);
+	held_read(q, 5, 512, 256, 5);
+	nvt_host_sqe_init(&sqe, nvme_cmd_flush, SLOW_NSID);
+	sqe.common.cid = 6;
+	keyed(&sqe, 0, 0, 0);
+	recv_capsule(q, 6, &sqe, NULL, 0);
+	assert_int_equal(slow.nr_held, 6);
+	assert_int_equal(slow.held[5]->op, NVT_BIO_FLUSH);
+	/* LBA 2000 was never written: the Compare of zeroes will match, and the Write run. */
+	i = nr_sends;
+	nvt_host_sqe_rw(&sqe, nvme_cmd_compare, SLOW_NSID, 2000, 8);
+	sqe.common.flags |= NVT_FUSE_FIRST;
+	sqe.common.cid = 7;
+	keyed(&sqe, 0x7000, sizeof(zero), 0x507);
+	recv_capsule(q, 7, &sqe, NULL, 0);
+	complete_read(q, i, zero, sizeof(zero));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, SLOW_NSID, 2000, 8);
+	sqe.common.flags |= NVT_FUSE_SECOND;
+	sqe.common.cid = 8;
+	keyed(&sqe, 0x8000, sizeof(data), 0x508);
+	recv_capsule(q, 8, &sqe, NULL, 0);
+	pattern(data, sizeof(data), 8);
+	complete_read(q, i + 1, data, sizeof(data));
+	assert_int_equal(nr_sends, i + 2);
+	/*
+	 * The range lock asks the channel to drain what overlaps (nothing),
+	 * which grants it: messages to the poll group, then the Compare runs.
+	 */
+	assert_int_equal(slow.nr_held, 6);
+	for (unsigned int k = 0; k < 4 && slow.nr_held == 6; k++)
+		nvt_poll_group_poll(q->pg, 0);
+	/* Emulated: the stored blocks are read into a bounce buffer, then compared. */
+	assert_int_equal(slow.nr_held, 7);
+	assert_int_equal(slow.held[6]->op, NVT_BIO_READ);
+	assert_null(slot_in(q, slow.held[6]));
+
+	/* Not the backend's: a write whose data is on its way, a read being answered. */
+	w->flush[w->nr_flush++] = post_write(q, 9, SLOW_NSID, 4000, 8, 9);
+	assert_int_equal(slot_of(sends[w->flush[0]].wr_id)->state, NVT_RDMA_REQ_XFER_H2C);
+	rd = held_read(q, 10, 0, 8, 10);
+	i = nr_sends;
+	slow_complete(slow_find(rd), 0);
+	assert_int_equal(nr_sends, i + 2);
+	assert_int_equal(sends[i].opcode, IBV_WR_RDMA_WRITE);
+	assert_int_equal(sent_cqe(i + 1)->cid, 10);
+	assert_int_equal(rd->state, NVT_RDMA_REQ_COMPLETING);
+	w->flush[w->nr_flush++] = i;
+	w->flush[w->nr_flush++] = i + 1;
+	assert_int_equal(slow.nr_held, 7);
+	assert_int_equal(q->nr_active, HELD_ACTIVE);
+}
+
+/* The host is gone: what @w has in flight flushes, reaped by the teardown's drain. */
+static void flush_work(const struct held_work *w)
+{
+	for (unsigned int i = 0; i < w->nr_flush; i++)
+		cq_push(w->flush[i], IBV_WC_WR_FLUSH_ERR);
+}
+
+static bool chunk_is_free(const struct nvt_rdma_pool *p, uint32_t id)
+{
+	for (uint32_t i = 0; i < p->nr_free; i++)
+		if (p->free[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * @q is torn down (QP destroyed) while the backend has @nr of its
+ * commands: their slots are EXECUTING with their @nr_chunks chunks (none
+ * of them in @pool's free stack), every other slot and chunk is back, and
+ * the queue waits for them (its cm_id and memory stay).
+ */
+static void assert_held_by_backend(const struct nvt_rdma_queue *q, const struct nvt_rdma_pool *pool,
+				   unsigned int nr, uint32_t nr_chunks)
+{
+	uint32_t chunks = 0;
+	unsigned int n = 0;
+
+	assert_int_equal(q->state, NVT_RDMA_Q_DEAD);
+	assert_null(q->cm_id->qp);
+	for (uint32_t i = 0; i < q->nr_reqs; i++) {
+		const struct nvt_rdma_req *r = &q->reqs[i];
+
+		if (r->state == NVT_RDMA_REQ_FREE)
+			continue;
+		assert_int_equal(r->state, NVT_RDMA_REQ_EXECUTING);
+		n++;
+		chunks += r->nr_chunks;
+		for (uint32_t k = 0; k < r->nr_chunks; k++)
+			assert_false(chunk_is_free(pool, r->chunks[k]));
+	}
+	assert_int_equal(n, nr);
+	assert_int_equal(chunks, nr_chunks);
+	assert_int_equal(q->nr_executing, nr);
+	assert_int_equal(q->nr_active, nr);
+	assert_int_equal(q->chunks_held, chunks);
+	assert_int_equal(pool->nr_free, pool->nr_chunks - chunks);
+	assert_int_equal(q->sq_used, 0);
+	assert_int_equal(q->posted_sends, 0);
+	assert_false(q->pool_counted);
+}
+
+static unsigned int nr_executing_slots(const struct nvt_rdma_queue *q)
+{
+	unsigned int n = 0;
+
+	for (uint32_t i = 0; i < q->nr_reqs; i++)
+		n += q->reqs[i].state == NVT_RDMA_REQ_EXECUTING;
+	return n;
+}
+
+/*
+ * The backend completes all it holds of dead queue @q, oldest first (a
+ * compare-and-write's write comes in when its compare is done). Nothing
+ * is posted or reposted; each slot and its chunks come back with its
+ * command; the queue outlives every batch in which some remain (under
+ * ASan a free before the last shows up as a use after free right here).
+ * After the last one's batch it is gone: cm_id destroyed, memory freed.
+ */
+static void complete_held_on_dead(struct fixture *f, struct nvt_rdma_queue *q,
+				  const struct nvt_rdma_pool *pool)
+{
+	unsigned int nsent = nr_sends, recvs = nr_recvs, ids = nr_destroyed_ids;
+
+	while (slow.nr_held) {
+		struct nvt_rdma_req *r = slot_in(q, slow.held[0]);
+		uint32_t free_before = pool->nr_free, chunks = r ? r->nr_chunks : 0;
+		bool compare_chunk = !r;
+
+		slow_complete(0, 0);
+		assert_int_equal(nr_sends, nsent);
+		assert_int_equal(nr_recvs, recvs);
+		if (compare_chunk) {
+			/* The fused Compare matched its chunk: its Write is the backend's now. */
+			r = slot_in(q, slow.held[slow.nr_held - 1]);
+			assert_non_null(r);
+			assert_int_equal(r->req.bio.op, NVT_BIO_WRITE);
+			assert_int_equal(r->state, NVT_RDMA_REQ_EXECUTING);
+		} else {
+			assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
+			assert_int_equal(r->nr_chunks, 0);
+			assert_true(pool->nr_free >= free_before + chunks);
+		}
+		assert_int_equal(q->nr_executing, nr_executing_slots(q));
+		if (!q->nr_executing)
+			break;
+		nvt_poll_group_poll(f->tgt->pg, 0);
+		assert_int_equal(nr_destroyed_ids, ids);
+		assert_int_equal(q->state, NVT_RDMA_Q_DEAD);
+	}
+	assert_int_equal(slow.nr_held, 0);
+	assert_int_equal(slow.completed, slow.submitted);
+	assert_all_free(q);
+	assert_int_equal(q->chunks_held, 0);
+	assert_int_equal(pool->nr_free, pool->nr_chunks);
+	assert_int_equal(nr_destroyed_ids, ids);	/* after the batch, not inside it */
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	assert_int_equal(nr_destroyed_ids, ids + 1);
+	assert_int_equal(nr_sends, nsent);
+}
+
+/* What hold_work() wrote reads back on @q: the dead queue's commands did their work. */
+static void expect_work_stored(struct nvt_rdma_queue *q)
+{
+	static const struct {
+		uint64_t slba;
+		uint32_t nlb;
+		unsigned int seed;
+	} w[] = { { 0, 8, 1 }, { 64, 128, 2 }, { 300, 8, 3 }, { 2000, 8, 8 } };
+	static uint8_t want[65536];
+
+	for (unsigned int i = 0; i < NVT_ARRAY_SIZE(w); i++) {
+		unsigned int base;
+
+		sends_reset();
+		held_read(q, 1 + i, w[i].slba, w[i].nlb, (uint16_t)(100 + i));
+		slow_complete(0, 0);
+		base = nr_sends - 2;
+		pattern(want, w[i].nlb * 512, w[i].seed);
+		assert_int_equal(sends[base].opcode, IBV_WR_RDMA_WRITE);
+		assert_int_equal(sends[base].length, w[i].nlb * 512);
+		assert_memory_equal(sends[base].data, want, w[i].nlb * 512);
+		assert_int_equal(sc_of(base + 1), 0);
+		complete_wr(q, base, IBV_WC_SUCCESS);
+		complete_wr(q, base + 1, IBV_WC_SUCCESS);
+	}
+	assert_all_free(q);
+}
+
+/*
+ * The host disconnects an I/O queue while the backend holds its commands:
+ * the queue is torn down at once (QP in error and destroyed, the core lets
+ * go of it), keeps its memory and the chunks the backend uses until every
+ * command has completed, sends nothing on the dead QP, and then goes. The
+ * controller lives on: what the commands wrote reads back on a new queue.
+ */
+static void test_disconnect_backend_holds(void **state)
+{
+	struct fixture *f = *state;
+	struct held_work w;
+	struct nvt_rdma_queue *q;
+	unsigned int ids;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 16, 16);
+	hold_work(q, &w);
+	ids = nr_destroyed_ids;
+	flush_work(&w);
+	cm_event(f, q, RDMA_CM_EVENT_DISCONNECTED);
+	assert_int_equal(nr_qp_errors, 1);
+	assert_held_by_backend(q, &f->pool, HELD_CMDS, HELD_CHUNKS);
+	/* The batch ends: a queue a backend still uses stays. */
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	assert_int_equal(nr_destroyed_ids, ids);
+	assert_held_by_backend(q, &f->pool, HELD_CMDS, HELD_CHUNKS);
+	complete_held_on_dead(f, q, &f->pool);
+	f->io = NULL;
+	assert_int_equal(f->admin->state, NVT_RDMA_Q_LIVE);
+
+	q = f->io = io_queue(f, 1, 8, 8);
+	expect_work_stored(q);
+	assert_pool_idle(f);
+}
+
+/*
+ * The controller dies while the backend holds I/O commands: by keep-alive
+ * expiry, or because its admin queue went first. Its queues are asked to
+ * leave; commands the backend finishes before the host lets go send
+ * nothing and give their slots back; the admin queue goes at once when
+ * the host lets go, the I/O queue when the last of its commands is done.
+ */
+static void ctrl_dies_backend_holds(struct fixture *f, bool keep_alive)
+{
+	struct nvt_subsys *subsys = nvt_target_find_subsys(f->tgt, TEST_NQN);
+	struct held_work w;
+	struct nvt_rdma_queue *q;
+	struct nvt_rdma_req *r;
+	unsigned int nsent, ids, disc;
+	uint32_t free_before;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 16, 16);
+	hold_work(q, &w);
+	disc = nr_disconnects;
+	ids = nr_destroyed_ids;
+	if (keep_alive) {
+		assert_int_equal(nvt_target_check_keep_alive(f->tgt,
+							     nvt_now_ns() + 3600000000000ull), 1);
+		assert_int_equal(nr_disconnects, disc + 2);
+		assert_int_equal(f->admin->state, NVT_RDMA_Q_DISCONNECTING);
+	} else {
+		cm_event(f, f->admin, RDMA_CM_EVENT_DISCONNECTED);
+		assert_int_equal(f->admin->state, NVT_RDMA_Q_DEAD);
+		assert_int_equal(f->admin->nr_executing, 0);
+	}
+	assert_null(subsys->ctrls);
+	assert_int_equal(q->state, NVT_RDMA_Q_DISCONNECTING);
+	assert_true(q->disconnect_sent);
+	assert_int_equal(slow.nr_held, 7);
+
+	/* Done before the host lets go: nothing is sent, the slot and its chunks are back. */
+	nsent = nr_sends;
+	r = slot_of_bio(slow.held[0]);
+	free_before = f->pool.nr_free;
+	assert_int_equal(r->nr_chunks, 1);
+	slow_complete(0, 0);
+	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
+	assert_int_equal(f->pool.nr_free, free_before + 1);
+	/* And one that fails (the core records no error for a controller that is gone). */
+	r = slot_of_bio(slow.held[0]);
+	assert_int_equal(r->nr_chunks, 2);
+	slow_complete(0, -EIO);
+	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
+	assert_int_equal(f->pool.nr_free, free_before + 3);
+	assert_int_equal(nr_sends, nsent);
+	assert_int_equal(q->nr_active, HELD_ACTIVE - 2);
+
+	/* The host lets go of both. */
+	if (keep_alive)
+		cm_event(f, f->admin, RDMA_CM_EVENT_DISCONNECTED);
+	flush_work(&w);
+	cm_event(f, q, RDMA_CM_EVENT_DISCONNECTED);
+	assert_held_by_backend(q, &f->pool, HELD_CMDS - 2, HELD_CHUNKS - 3);
+	queue_unpoison(f->admin);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	assert_int_equal(nr_destroyed_ids, ids + 1);	/* the admin queue, not the I/O queue */
+	f->admin = NULL;
+	assert_held_by_backend(q, &f->pool, HELD_CMDS - 2, HELD_CHUNKS - 3);
+	complete_held_on_dead(f, q, &f->pool);
+	f->io = NULL;
+	assert_pool_idle(f);
+}
+
+static void test_keep_alive_expiry_backend_holds(void **state)
+{
+	ctrl_dies_backend_holds(*state, true);
+}
+
+static void test_admin_gone_backend_holds(void **state)
+{
+	ctrl_dies_backend_holds(*state, false);
+}
+
+/*
+ * DEVICE_REMOVAL while the backend holds commands whose chunks are in the
+ * removed device's pool: the pool stays (the backend still reads and
+ * fills its chunks) until the queue goes with its last command, and goes
+ * before the queue's cm_id does.
+ */
+static void test_device_removal_backend_holds(void **state)
+{
+	static struct ibv_context gone_ctx;
+	struct fixture *f = *state;
+	struct nvt_rdma_dev *d = calloc(1, sizeof(*d));
+	struct held_work w;
+	struct nvt_rdma_queue *q;
+
+	assert_int_equal(nvt_rdma_pool_init(&d->pool, aligned_alloc(4096, (size_t)POOL_CHUNKS *
+								       NVT_RDMA_CHUNK),
+					    POOL_CHUNKS), 0);
+	d->pool.lkey = 11;
+	d->pool.max_cmd = MAX_CMD;
+	d->verbs = &gone_ctx;
+	d->pg = f->tgt->pg;
+	d->refs = 1;
+	d->next = nvt_rdma_devs;
+	nvt_rdma_devs = d;
+
+	connect_all(f);
+	f->qpool = &d->pool;
+	q = f->io = io_queue(f, 1, 16, 16);
+	f->qpool = NULL;
+	q->dev = d;
+	q->cm_id->verbs = &gone_ctx;
+	hold_work(q, &w);
+	flush_work(&w);
+	cm_event(f, q, RDMA_CM_EVENT_DEVICE_REMOVAL);
+	assert_true(d->removed);
+	assert_true(dev_listed(d));
+	assert_held_by_backend(q, &d->pool, HELD_CMDS, HELD_CHUNKS);
+	assert_pool_idle(f);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	assert_true(dev_listed(d));
+	assert_int_equal(d->refs, 1);
+	complete_held_on_dead(f, q, &d->pool);
+	f->io = NULL;
+	assert_null(nvt_rdma_devs);			/* the pool went with its last queue */
+	assert_int_equal(removed_devs_at_destroy, 0);	/* before the cm_id */
+	assert_int_equal(f->admin->state, NVT_RDMA_Q_LIVE);
+}
+
+/*
+ * Chunks a dead queue's commands give back when the backend completes
+ * them go to whoever waits in the pool's line: another queue's write that
+ * waits for them gets them and its READ, though nothing else happens on
+ * that queue (its host waits for the answer).
+ */
+static void test_dead_queue_chunks_wake_line(void **state)
+{
+	static uint8_t data[65536];
+	struct fixture *f = *state;
+	struct nvt_rdma_req *waiter;
+	unsigned int i;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	f->io2 = io_queue(f, 2, 8, 8);
+	pool_create(f, 2);
+	held_write(f->io, 1, 0, 128, 1, 1);
+	assert_int_equal(f->pool.nr_free, 0);
+	i = post_write(f->io2, 1, SLOW_NSID, 1024, 128, 2);
+	assert_int_equal(nr_sends, i);
+	assert_int_equal(f->pool.nr_waiting, 1);
+	waiter = f->pool.wait_head;
+	assert_int_equal(waiter->state, NVT_RDMA_REQ_NEED_BUFFER);
+
+	cm_event(f, f->io, RDMA_CM_EVENT_DISCONNECTED);
+	assert_held_by_backend(f->io, &f->pool, 1, 2);
+	assert_int_equal(waiter->state, NVT_RDMA_REQ_NEED_BUFFER);
+	slow_complete(0, 0);
+	assert_int_equal(f->pool.nr_free, 2);
+	queue_unpoison(f->io);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+	/* The waiting write has its chunks and its READ. */
+	assert_int_equal(waiter->state, NVT_RDMA_REQ_XFER_H2C);
+	assert_int_equal(nr_sends, i + 1);
+	pattern(data, sizeof(data), 2);
+	complete_read(f->io2, i, data, sizeof(data));
+	slow_complete(0, 0);
+	assert_int_equal(sc_of(i + 1), 0);
+	complete_wr(f->io2, i + 1, IBV_WC_SUCCESS);
+	assert_all_free(f->io2);
+	assert_pool_idle(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2195,6 +2800,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fused_pair_past_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_any_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_before_established, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_backend_holds, setup_slow,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_keep_alive_expiry_backend_holds, setup_slow,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_admin_gone_backend_holds, setup_slow,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_device_removal_backend_holds, setup_slow,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_dead_queue_chunks_wake_line, setup_slow,
+						teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);

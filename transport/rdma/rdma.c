@@ -155,6 +155,7 @@ struct nvt_rdma_queue {
 	struct nvt_pg_msg teardown_msg;		/* main -> owner */
 	struct nvt_pg_deferred gone_work;	/* owner, after its batch */
 	unsigned int nr_executing;		/* teardown: commands a backend still holds */
+	bool late_queued;			/* gone_work is queued (it runs once at a time) */
 	struct nvt_pg_msg gone_msg;		/* owner -> main */
 };
 
@@ -653,12 +654,23 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 	 */
 	if (q->state != NVT_RDMA_Q_LIVE) {
 		bool was_executing = r->state == NVT_RDMA_REQ_EXECUTING;
+		bool had_chunks = r->nr_chunks > 0;
 
 		nvt_rdma_req_put(r);
-		/* The last command a backend held at teardown: now the queue can go. */
-		if (q->state == NVT_RDMA_Q_DEAD && was_executing && q->nr_executing &&
-		    !--q->nr_executing)
-			nvt_poll_group_defer(q->pg, &q->gone_work);
+		/*
+		 * A command a backend held at teardown: its chunks may let other
+		 * queues' commands go, and the last one lets this queue go. Both
+		 * after the batch (not inside the core), in one job queued once.
+		 */
+		if (q->state == NVT_RDMA_Q_DEAD && was_executing) {
+			if (q->nr_executing)
+				q->nr_executing--;
+			if (!q->late_queued &&
+			    ((had_chunks && q->pool->wait_head) || !q->nr_executing)) {
+				q->late_queued = true;
+				nvt_poll_group_defer(q->pg, &q->gone_work);
+			}
+		}
 		return;
 	}
 	if (!q->pool_connected && q->sq.state == NVT_SQ_LIVE)
@@ -1216,6 +1228,12 @@ static void nvt_rdma_queue_gone_deferred(struct nvt_pg_deferred *d)
 {
 	struct nvt_rdma_queue *q = container_of(d, struct nvt_rdma_queue, gone_work);
 
+	q->late_queued = false;
+	/* Chunks that came back from commands a backend still held: the line moves. */
+	if (q->pool->wait_head)
+		nvt_rdma_pool_resume(q->pool);
+	if (q->nr_executing)
+		return;		/* the last one queues this again */
 	if (q->pg == nvt_rdma_main_pg(q)) {
 		nvt_rdma_queue_gone(q);
 		return;
@@ -1269,8 +1287,10 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 	if (q->pool->wait_head)
 		nvt_rdma_pool_resume(q->pool);
 	q->gone_work.fn = nvt_rdma_queue_gone_deferred;
-	if (!q->nr_executing)
+	if (!q->nr_executing) {
+		q->late_queued = true;
 		nvt_poll_group_defer(q->pg, &q->gone_work);
+	}
 }
 
 static void nvt_rdma_queue_teardown_msg(struct nvt_pg_msg *m)
