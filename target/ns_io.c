@@ -77,10 +77,13 @@ static bool nvt_bounce_get(struct nvt_bio *bio)
 	struct nvt_bounce *b = chan->bounce_free;
 
 	if (!b) {
-		/* Parked in order; a finishing emulated command hands its buffer on. */
-		bio->ns_priv.next = NULL;
+		/*
+		 * Parked in order; a finishing emulated command hands its buffer
+		 * on. A link of its own: the bio stays on the in-flight list.
+		 */
+		bio->ns_priv.wait_next = NULL;
 		if (chan->bounce_wait_tail)
-			chan->bounce_wait_tail->ns_priv.next = bio;
+			chan->bounce_wait_tail->ns_priv.wait_next = bio;
 		else
 			chan->bounce_wait_head = bio;
 		chan->bounce_wait_tail = bio;
@@ -107,10 +110,10 @@ static void nvt_bounce_put(struct nvt_bio *bio)
 	next = chan->bounce_wait_head;
 	if (!next)
 		return;
-	chan->bounce_wait_head = next->ns_priv.next;
+	chan->bounce_wait_head = next->ns_priv.wait_next;
 	if (!chan->bounce_wait_head)
 		chan->bounce_wait_tail = NULL;
-	next->ns_priv.next = NULL;
+	next->ns_priv.wait_next = NULL;
 	next->ns_priv.resume(next);
 }
 
@@ -804,8 +807,11 @@ int nvt_ns_chan_create(struct nvt_ns *ns, struct nvt_poll_group *pg)
 		}
 	}
 	atomic_store_explicit(&ns->chans[slot], chan, memory_order_release);
-	if (atomic_load(&ns->nr_chans) < (unsigned int)slot + 1)
-		atomic_store(&ns->nr_chans, (unsigned int)slot + 1);
+	/* An atomic max: channels of loop queues are made by several threads at once. */
+	for (unsigned int cur = atomic_load(&ns->nr_chans);
+	     cur < (unsigned int)slot + 1 &&
+	     !atomic_compare_exchange_weak(&ns->nr_chans, &cur, (unsigned int)slot + 1);)
+		;
 	return 0;
 }
 

@@ -396,13 +396,14 @@ void nvt_range_lock_release(struct nvt_caw *caw)
 {
 	struct nvt_ns *ns = caw->compare->ns;
 	struct nvt_range_lock *rl = &ns->range_lock;
-	unsigned int nr = atomic_load(&ns->nr_chans);
+	unsigned int nr;
 
 	nvt_range_flag_lock(rl);
 	atomic_store(&rl->slot[caw->slot].start, 0);
 	atomic_fetch_sub(&rl->nr, 1);
 	nvt_range_flag_unlock(rl);
 	caw->slot = -1;
+	nr = atomic_load(&ns->nr_chans);
 	/* Dekker with nvt_ns_gate(): the range is gone, then we look for parked work. */
 	for (unsigned int i = 0; i < nr; i++) {
 		struct nvt_ns_chan *c = atomic_load(&ns->chans[i]);

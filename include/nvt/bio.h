@@ -66,7 +66,8 @@ struct nvt_bio_range {
 
 /* The namespace layer's per-bio state (opaque to fronts and backends). */
 struct nvt_bio_ns {
-	struct nvt_bio *next, *prev;	/* in the channel's in-flight list, or a wait list */
+	struct nvt_bio *next, *prev;	/* in the channel's in-flight list, or its parked list */
+	struct nvt_bio *wait_next;	/* waiting for a bounce buffer (while in flight: its own link) */
 	void (*resume)(struct nvt_bio *bio);	/* parked: how to go on when woken */
 	void (*be_done)(struct nvt_bio *bio);	/* handed to a backend: what its completion runs */
 	uint64_t seq;			/* channel-local start order, for lock drains */

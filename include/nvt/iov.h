@@ -20,7 +20,7 @@ size_t nvt_iov_copy(const struct iovec *iov, unsigned int cnt, uint64_t off, voi
 /**
  * nvt_iov_diff() - compare @len bytes of @iov from @off with @buf.
  * Return: the offset (from @off) of the first byte that differs, SIZE_MAX if
- * none does; @len if @iov ends first.
+ * none does; where @iov ends if it ends first.
  */
 size_t nvt_iov_diff(const struct iovec *iov, unsigned int cnt, uint64_t off, const void *buf,
 		    size_t len);

@@ -540,6 +540,77 @@ static void test_caw_machine(void **state)
 	assert_int_equal(fake.data[40 * BS], 'z');
 }
 
+/*
+ * Commands waiting for a bounce buffer stay on the in-flight list: a plain
+ * read completing between two of them must not unlink or reorder either
+ * list (each waiter runs once, every one completes).
+ */
+static void test_bounce_wait_and_inflight(void **state)
+{
+	struct env *e = *state;
+	static uint8_t rb[BS], rmd[MS];
+	struct rec v[6], r;
+
+	fake.hold = true;
+	for (int i = 0; i < 5; i++) {
+		rec_init(e, &v[i], 0, NVT_BIO_VERIFY, (uint64_t)i * 100, 10, NULL, NULL, false, 0);
+		nvt_ns_submit(&v[i].bio);
+	}
+	rec_init(e, &r, 0, NVT_BIO_READ, 1000, 1, rb, rmd, false, 0);
+	nvt_ns_submit(&r.bio);
+	rec_init(e, &v[5], 0, NVT_BIO_VERIFY, 500, 10, NULL, NULL, false, 0);
+	nvt_ns_submit(&v[5].bio);
+	assert_int_equal(fake.nr_held, 5);	/* 4 verify chunks + the read */
+	fake_release(4);			/* the plain read completes first */
+	assert_int_equal(r.done, 1);
+	while (fake.nr_held)
+		fake_release(0);
+	fake.hold = false;
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(v[i].done, 1);
+		assert_int_equal(v[i].bio.status, NVT_BIO_OK);
+	}
+}
+
+/* A drain sees every bio in flight, those waiting for a bounce buffer in between included. */
+static void test_drain_sees_bounce_waiters(void **state)
+{
+	struct env *e = *state;
+	static uint8_t ext[10 * (BS + MS)], old[10 * BS], neu[10 * BS], nmd[10 * MS];
+	struct rec w, v[4];
+	struct caw_rec c;
+
+	write_sync(e, 10, 10, 'o');
+	memset(old, 'o', sizeof(old));
+	memset(neu, 'n', sizeof(neu));
+	fake.hold = true;
+	/* An extended-LBA write over [10, 20): emulated, holds a bounce buffer, in flight. */
+	ext_fill(e, ext, 10, 10, 'w');
+	rec_init(e, &w, 0, NVT_BIO_WRITE, 10, 10, ext, NULL, true, NVT_PI_CHECK_MASK);
+	nvt_ns_submit(&w.bio);
+	for (int i = 0; i < 4; i++) {
+		/* The fourth, far away, waits for a bounce buffer. */
+		rec_init(e, &v[i], 0, NVT_BIO_VERIFY, 500 + (uint64_t)i * 100, 10, NULL, NULL, false, 0);
+		nvt_ns_submit(&v[i].bio);
+	}
+	assert_int_equal(fake.nr_held, 4);
+	caw_init(e, &c, 1, 10, 10, old, neu, nmd);
+	nvt_ns_caw(&c.caw);
+	pump(e);
+	/* The compare-and-write waits for the write on [10, 20): nothing of it reached the device. */
+	assert_int_equal(fake.nr_held, 4);
+	assert_int_equal(c.done, 0);
+	while (fake.nr_held || !c.done) {
+		if (fake.nr_held)
+			fake_release(0);
+		pump(e);
+	}
+	fake.hold = false;
+	assert_int_equal(w.bio.status, NVT_BIO_OK);
+	/* It compared against what the write stored: 'w' data, not 'o': a miscompare. */
+	assert_int_equal(c.cmp.bio.status, NVT_BIO_MISCOMPARE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -549,6 +620,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bounce_exhaustion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_range_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caw_machine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounce_wait_and_inflight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drain_sees_bounce_waiters, setup, teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);
