@@ -109,6 +109,7 @@ struct nvt_uring_chan {
 	struct nvt_pg_watch watch;
 	struct nvt_pg_poller poller;	/* submits what submit() queued */
 	bool ring_ok, watched, poller_on, fixed;
+	bool fixed_bufs;		/* bounce_mem is registered buffer 0: staging by READ/WRITE_FIXED */
 	struct nvt_uring_op *ops;	/* nr_ops, one per CQ entry */
 	unsigned int nr_ops;
 	struct nvt_uring_op *free_ops;
@@ -263,10 +264,22 @@ static void nvt_uring_op_prep(struct nvt_uring_chan *c, struct nvt_uring_op *op,
 			cnt = nvt_iov_slice(op->src, op->src_cnt, op->done, rest,
 						  op->iov, NVT_URING_OP_IOV);
 		}
-		if (op->opcode == IORING_OP_READV)
+		if (op->bounce && c->fixed_bufs) {
+			/* Our own staging memory, pinned once: no page walk per transfer. */
+			if (op->opcode == IORING_OP_READV)
+				io_uring_prep_read_fixed(sqe, fd, op->iov[0].iov_base,
+							 (unsigned int)op->iov[0].iov_len,
+							 op->off + op->done, 0);
+			else
+				io_uring_prep_write_fixed(sqe, fd, op->iov[0].iov_base,
+							  (unsigned int)op->iov[0].iov_len,
+							  op->off + op->done, 0);
+			sqe->rw_flags = op->rw_flags;
+		} else if (op->opcode == IORING_OP_READV) {
 			io_uring_prep_readv(sqe, fd, iov, cnt, op->off + op->done);
-		else
+		} else {
 			io_uring_prep_writev2(sqe, fd, iov, cnt, op->off + op->done, op->rw_flags);
+		}
 		break;
 	case IORING_OP_FSYNC:
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
@@ -741,6 +754,8 @@ static void nvt_uring_chan_destroy(struct nvt_ns *ns, void *chan)
 	 */
 	if (c->fixed)
 		io_uring_unregister_files(&c->ring);
+	if (c->fixed_bufs)
+		io_uring_unregister_buffers(&c->ring);
 	if (c->ring_ok)
 		io_uring_queue_exit(&c->ring);
 	if (c->efd >= 0)
@@ -799,6 +814,12 @@ static int nvt_uring_chan_create(struct nvt_ns *ns, struct nvt_poll_group *pg, v
 		for (unsigned int i = 0; i < NVT_URING_BOUNCE_NR; i++)
 			c->bounce_free[c->nr_bounce_free++] = c->bounce_mem +
 							       i * NVT_URING_BOUNCE_SIZE;
+		/* Registered (pinned) once; where the kernel will not (memlock), plain iovecs do. */
+		{
+			struct iovec all = { c->bounce_mem, NVT_URING_BOUNCE_NR * NVT_URING_BOUNCE_SIZE };
+
+			c->fixed_bufs = !io_uring_register_buffers(&c->ring, &all, 1);
+		}
 	}
 	/* Fixed files save an fget/fput per SQE; without them the plain fds do. */
 	c->fixed = !io_uring_register_files(&c->ring, files, u->md_fd >= 0 ? 2 : 1);
