@@ -53,4 +53,24 @@ static inline void nvt_host_sqe_rw(struct nvt_sqe *sqe, uint8_t opcode, uint32_t
 	sqe->rw.nlb = htole16((uint16_t)(nlb - 1));
 }
 
+/*
+ * Dataset Management of @n ranges, @r[i] = { SLBA, NLB }, written into
+ * @ranges (the command's data); @ad: deallocate, else only an access hint.
+ * Return: the data length.
+ */
+static inline size_t nvt_host_sqe_dsm(struct nvt_sqe *sqe, uint32_t nsid,
+				      struct nvme_dsm_range *ranges, const uint64_t (*r)[2],
+				      unsigned int n, bool ad)
+{
+	memset(ranges, 0, n * sizeof(*ranges));
+	for (unsigned int i = 0; i < n; i++) {
+		ranges[i].slba = htole64(r[i][0]);
+		ranges[i].nlb = htole32((uint32_t)r[i][1]);
+	}
+	nvt_host_sqe_init(sqe, nvme_cmd_dsm, nsid);
+	sqe->common.cdw10 = htole32(n - 1);
+	sqe->common.cdw11 = htole32(ad ? NVME_DSMGMT_AD : NVME_DSMGMT_IDR);
+	return n * sizeof(*ranges);
+}
+
 #endif /* NVT_HOST_H */

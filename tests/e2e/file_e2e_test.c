@@ -390,16 +390,9 @@ static int dsm(struct ffix *f, uint32_t nsid, const uint64_t (*r)[2], unsigned i
 {
 	struct nvme_dsm_range ranges[16];
 	struct nvt_sqe sqe;
+	size_t len = nvt_host_sqe_dsm(&sqe, nsid, ranges, r, n, ad);
 
-	memset(ranges, 0, sizeof(ranges));
-	for (unsigned int i = 0; i < n; i++) {
-		ranges[i].slba = htole64(r[i][0]);
-		ranges[i].nlb = htole32((uint32_t)r[i][1]);
-	}
-	nvt_host_sqe_init(&sqe, nvme_cmd_dsm, nsid);
-	sqe.common.cdw10 = htole32(n - 1);
-	sqe.common.cdw11 = htole32(ad ? NVME_DSMGMT_AD : NVME_DSMGMT_IDR);
-	return run(f->ctrl.io[0], &sqe, ranges, n * sizeof(ranges[0]));
+	return run(f->ctrl.io[0], &sqe, ranges, len);
 }
 
 /*
