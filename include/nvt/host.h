@@ -54,6 +54,23 @@ static inline void nvt_host_sqe_rw(struct nvt_sqe *sqe, uint8_t opcode, uint32_t
 }
 
 /*
+ * Read/Write/Compare/Verify/Write Zeroes with PRINFO (4 bits) and the tag
+ * fields a host sets: ILBRT (for the 64-bit guard its upper 16 bits in
+ * CDW3), ELBAT and ELBATM.
+ */
+static inline void nvt_host_sqe_rw_pi(struct nvt_sqe *sqe, uint8_t opcode, uint32_t nsid,
+				      uint64_t slba, uint32_t nlb, uint8_t prinfo, uint64_t reftag,
+				      uint16_t apptag, uint16_t appmask)
+{
+	nvt_host_sqe_rw(sqe, opcode, nsid, slba, nlb);
+	sqe->rw.control = htole16((uint16_t)prinfo << 10);
+	sqe->rw.reftag = htole32((uint32_t)reftag);
+	sqe->rw.cdw3 = htole32((uint32_t)(reftag >> 32) & 0xffff);
+	sqe->rw.apptag = htole16(apptag);
+	sqe->rw.appmask = htole16(appmask);
+}
+
+/*
  * Dataset Management of @n ranges, @r[i] = { SLBA, NLB }, written into
  * @ranges (the command's data); @ad: deallocate, else only an access hint.
  * Return: the data length.

@@ -319,18 +319,6 @@ static int run(struct nvt_loop_queue *q, struct nvt_sqe *sqe, void *buf, size_t 
 	return ret < 0 ? ret : ret & ~NVT_SC_DNR;
 }
 
-/* Read/Write/Compare/Verify/Write Zeroes with PRINFO and the tag fields (64-bit guard: CDW3 too). */
-static void rw(struct nvt_sqe *sqe, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb,
-	       uint8_t prinfo, uint64_t reftag, uint16_t apptag, uint16_t appmask)
-{
-	nvt_host_sqe_rw(sqe, opc, nsid, slba, nlb);
-	sqe->rw.control = htole16((uint16_t)prinfo << 10);
-	sqe->rw.reftag = htole32((uint32_t)reftag);
-	sqe->rw.cdw3 = htole32((uint32_t)(reftag >> 32) & 0xffff);
-	sqe->rw.apptag = htole16(apptag);
-	sqe->rw.appmask = htole16(appmask);
-}
-
 static struct nvt_ns *ns_of(struct ffix *f, uint32_t nsid)
 {
 	return f->subsys->ns[nsid];
@@ -632,15 +620,15 @@ static void test_command_table(void **state)
 		memcpy(want, p, (size_t)N * bs);
 
 		/* Write Zeroes without DEAC, then with it (CDW12 bit 25). */
-		rw(&sqe, nvme_cmd_write_zeroes, nsid, 16, 8, 0, 0, 0, 0);
+		nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write_zeroes, nsid, 16, 8, 0, 0, 0, 0);
 		assert_int_equal(run(f->ctrl.io[0], &sqe, NULL, 0), 0);
 		memset(want + 16 * bs, 0, 8 * (size_t)bs);
-		rw(&sqe, nvme_cmd_write_zeroes, nsid, 33, 7, 0, 0, 0, 0);
+		nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write_zeroes, nsid, 33, 7, 0, 0, 0, 0);
 		sqe.rw.control |= htole16(1u << 9);
 		assert_int_equal(run(f->ctrl.io[0], &sqe, NULL, 0), 0);
 		memset(want + 33 * bs, 0, 7 * (size_t)bs);
 		expect_blocks(f, nsid, 0, N, want);
-		rw(&sqe, nvme_cmd_write_zeroes, nsid, nblocks - 2, 4, 0, 0, 0, 0);
+		nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write_zeroes, nsid, nblocks - 2, 4, 0, 0, 0, 0);
 		assert_int_equal(run(f->ctrl.io[0], &sqe, NULL, 0), NVME_SC_LBA_RANGE);
 
 		/* DSM deallocate reads back zeroes; attributes without AD change nothing. */
@@ -664,9 +652,9 @@ static void test_command_table(void **state)
 		assert_int_equal(run(f->ctrl.io[0], &sqe, want, 2 * (size_t)bs), NVME_SC_LBA_RANGE);
 
 		/* Verify: readable; past the end. */
-		rw(&sqe, nvme_cmd_verify, nsid, 0, N, 0, 0, 0, 0);
+		nvt_host_sqe_rw_pi(&sqe, nvme_cmd_verify, nsid, 0, N, 0, 0, 0, 0);
 		assert_int_equal(run(f->ctrl.io[0], &sqe, NULL, 0), 0);
-		rw(&sqe, nvme_cmd_verify, nsid, nblocks - 1, 2, 0, 0, 0, 0);
+		nvt_host_sqe_rw_pi(&sqe, nvme_cmd_verify, nsid, nblocks - 1, 2, 0, 0, 0, 0);
 		assert_int_equal(run(f->ctrl.io[0], &sqe, NULL, 0), NVME_SC_LBA_RANGE);
 
 		/* Copy, format 0: three ranges, the third overlapping the first's source. */
@@ -707,7 +695,7 @@ static void test_command_table(void **state)
 		expect_blocks(f, nsid, 0, N, want);
 
 		/* Write Zeroes over the whole namespace (more than any buffer). */
-		rw(&sqe, nvme_cmd_write_zeroes, nsid, 0, nblocks, 0, 0, 0, 0);
+		nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write_zeroes, nsid, 0, nblocks, 0, 0, 0, 0);
 		assert_int_equal(run(f->ctrl.io[0], &sqe, NULL, 0), 0);
 		expect_blocks(f, nsid, 0, N, zero);
 		expect_blocks(f, nsid, nblocks - N, N, zero);
@@ -756,7 +744,7 @@ static int pi_io(struct ffix *f, uint8_t opc, uint32_t nsid, uint64_t slba, uint
 {
 	struct nvt_sqe sqe;
 
-	rw(&sqe, opc, nsid, slba, nlb, prinfo, tag_of(nsid, slba), apptag, appmask);
+	nvt_host_sqe_rw_pi(&sqe, opc, nsid, slba, nlb, prinfo, tag_of(nsid, slba), apptag, appmask);
 	return run(f->ctrl.io[0], &sqe, buf, len);
 }
 
@@ -878,7 +866,7 @@ static void test_pi_sidecar(void **state)
 		/* Behind nvtd's back: a data byte in the file (guard), caught by read, Verify and scrub. */
 		flip_byte(f->data[nsid], 33 * (uint64_t)bs + 5);
 		expect_read_fails(f, nsid, 32, 4, 0xbeef, NVT_ST_PI_GUARD & ~NVT_SC_DNR, 33);
-		rw(&sqe, nvme_cmd_verify, nsid, 32, 4, PRCHK_ALL, tag_of(nsid, 32), 0xbeef, 0xffff);
+		nvt_host_sqe_rw_pi(&sqe, nvme_cmd_verify, nsid, 32, 4, PRCHK_ALL, tag_of(nsid, 32), 0xbeef, 0xffff);
 		assert_int_equal(run(f->ctrl.io[1], &sqe, NULL, 0), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
 		assert_int_equal(last_error_lba(f, &status), 33);
 		expect_scrub(f, nsid, 33, NVT_PI_ERR_GUARD);
@@ -921,7 +909,7 @@ static void test_pi_sidecar(void **state)
 		/* Write Zeroes with PRACT=1 (with and without DEAC), DSM deallocate: zeroes that check clean. */
 		assert_int_equal(pi_io(f, nvme_cmd_write_zeroes, nsid, 40, 4, NVT_PI_PRACT | PRCHK_ALL,
 				       0x77, 0, NULL, 0), 0);
-		rw(&sqe, nvme_cmd_write_zeroes, nsid, 44, 4, NVT_PI_PRACT | PRCHK_ALL, tag_of(nsid, 44),
+		nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write_zeroes, nsid, 44, 4, NVT_PI_PRACT | PRCHK_ALL, tag_of(nsid, 44),
 		   0x77, 0);
 		sqe.rw.control |= htole16(1u << 9);	/* DEAC */
 		assert_int_equal(run(f->ctrl.io[0], &sqe, NULL, 0), 0);
@@ -1049,7 +1037,7 @@ static void deep_burst(struct nvt_loop_queue *q, uint8_t opc, uint32_t nsid, uin
 	for (unsigned int i = 0; i < DEEP_OUT; i++) {
 		struct iovec iov = { buf + (size_t)i * bs, bs };
 
-		rw(&sqe, opc, nsid, i, 1, prinfo, tag_of(nsid, i), 0, 0);
+		nvt_host_sqe_rw_pi(&sqe, opc, nsid, i, 1, prinfo, tag_of(nsid, i), 0, 0);
 		/* Never -EBUSY: the loop queue has the slots; the ring is what overflows. */
 		assert_int_equal(nvt_loop_submit(q, &sqe, &iov, 1, nvt_test_on_done, &d[i]), 0);
 	}

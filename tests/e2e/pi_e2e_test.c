@@ -90,18 +90,6 @@ static int run(struct fixture *f, struct nvt_sqe *sqe, void *buf, size_t len)
 	return ret < 0 ? ret : ret & ~NVT_SC_DNR;
 }
 
-/* Read/Write with PRINFO and the tag fields a host would set. */
-static void rw(struct nvt_sqe *sqe, uint8_t opc, uint32_t nsid, uint64_t slba, uint32_t nlb,
-	       uint8_t prinfo, uint64_t reftag, uint16_t apptag, uint16_t appmask)
-{
-	nvt_host_sqe_rw(sqe, opc, nsid, slba, nlb);
-	sqe->rw.control = htole16((uint16_t)prinfo << 10);
-	sqe->rw.reftag = htole32((uint32_t)reftag);
-	sqe->rw.cdw3 = htole32((uint32_t)(reftag >> 32) & 0xffff);
-	sqe->rw.apptag = htole16(apptag);
-	sqe->rw.appmask = htole16(appmask);
-}
-
 #define PRCHK_ALL	(NVT_PI_CHECK_GUARD | NVT_PI_CHECK_APPTAG | NVT_PI_CHECK_REFTAG)
 
 /* An extended-LBA buffer with correct PI for @nlb blocks from @slba (what a PI-capable host sends). */
@@ -179,14 +167,14 @@ static void test_pract1_insert_and_strip(void **state)
 	struct nvt_sqe sqe;
 
 	fill_random(data, sizeof(data), 31);
-	rw(&sqe, nvme_cmd_write, 1, 40, 8, NVT_PI_PRACT | PRCHK_ALL, 40, 0x1234, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, 40, 8, NVT_PI_PRACT | PRCHK_ALL, 40, 0x1234, 0xffff);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
 	/* Data only comes back with PRACT=1... */
-	rw(&sqe, nvme_cmd_read, 1, 40, 8, NVT_PI_PRACT | PRCHK_ALL, 40, 0x1234, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 40, 8, NVT_PI_PRACT | PRCHK_ALL, 40, 0x1234, 0xffff);
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
 	assert_memory_equal(back, data, sizeof(data));
 	/* ...and data + the PI the target generated with PRACT=0. */
-	rw(&sqe, nvme_cmd_read, 1, 40, 8, PRCHK_ALL, 40, 0x1234, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 40, 8, PRCHK_ALL, 40, 0x1234, 0xffff);
 	assert_int_equal(run(f, &sqe, ext, sizeof(ext)), 0);
 	for (int b = 0; b < 8; b++) {
 		struct nvt_pi16 pi;
@@ -198,7 +186,7 @@ static void test_pract1_insert_and_strip(void **state)
 		assert_int_equal(be32toh(pi.reftag), 40 + b);
 	}
 	/* The wire length is data only: an extended-length buffer is refused. */
-	rw(&sqe, nvme_cmd_write, 1, 40, 8, NVT_PI_PRACT | PRCHK_ALL, 40, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, 40, 8, NVT_PI_PRACT | PRCHK_ALL, 40, 0, 0);
 	assert_int_equal(run(f, &sqe, ext, sizeof(ext)), NVME_SC_SGL_INVALID_DATA);
 }
 
@@ -213,7 +201,7 @@ static void test_pract0_checks_before_storing(void **state)
 	struct nvt_sqe sqe;
 	uint16_t status;
 
-	rw(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
 	assert_int_equal(run(f, &sqe, good, 4 * 520), 0);
 
 	/* Guard: one data bit flipped in flight, block 2. */
@@ -223,21 +211,21 @@ static void test_pract0_checks_before_storing(void **state)
 	assert_int_equal(status & ~NVT_SC_DNR, NVT_ST_PI_GUARD & ~NVT_SC_DNR);
 	bad[2 * 520 + 17] ^= 0x10;
 	/* App tag: the command expects 0xcafe under a full mask. */
-	rw(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xcafe, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xcafe, 0xffff);
 	assert_int_equal(run(f, &sqe, bad, 4 * 520), NVT_ST_PI_APPTAG & ~NVT_SC_DNR);
 	/* ...but a mask that ignores the differing bits passes the app tag check. */
-	rw(&sqe, nvme_cmd_write, 1, lba, 4, NVT_PI_CHECK_APPTAG, lba, 0xbeee, 0xfff0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, lba, 4, NVT_PI_CHECK_APPTAG, lba, 0xbeee, 0xfff0);
 	assert_int_equal(run(f, &sqe, bad, 4 * 520), 0);
 	/* Put the good data back, then a misdirected write: right data and PI for
 	 * LBA 100, sent to LBA 200. Type 1 catches it by the reference tag. */
-	rw(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
 	assert_int_equal(run(f, &sqe, good, 4 * 520), 0);
-	rw(&sqe, nvme_cmd_write, 1, 200, 4, PRCHK_ALL, 200, 0xbeef, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, 200, 4, PRCHK_ALL, 200, 0xbeef, 0xffff);
 	assert_int_equal(run(f, &sqe, good, 4 * 520), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
 	assert_int_equal(last_error_lba(f, &status), 200);
 
 	/* Nothing of the failed writes reached the medium. */
-	rw(&sqe, nvme_cmd_read, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
 	assert_memory_equal(back, good, sizeof(back));
 	free(good);
@@ -253,7 +241,7 @@ static void test_type2_crc64_and_type3(void **state)
 	struct nvt_sqe sqe;
 
 	/* Type 2, 64-bit guard: ref tags start at EILBRT (here the LBA) and increment. */
-	rw(&sqe, nvme_cmd_write, 2, 5, 3, PRCHK_ALL, 5, 7, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 2, 5, 3, PRCHK_ALL, 5, 7, 0xffff);
 	assert_int_equal(run(f, &sqe, buf, 3 * 4112), 0);
 	buf[4112 + 4096 + 12] ^= 1;	/* block 1's ref tag (bytes 10..15 of the tuple) */
 	assert_int_equal(run(f, &sqe, buf, 3 * 4112), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
@@ -261,18 +249,18 @@ static void test_type2_crc64_and_type3(void **state)
 	assert_int_equal(run(f, &sqe, buf, 3 * 4112), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
 	/* PRACT=1 on the 64-bit guard namespace: data only, 48-bit ref tags. */
 	memset(data, 0x5a, sizeof(data));
-	rw(&sqe, nvme_cmd_write, 2, 0, 3, NVT_PI_PRACT | PRCHK_ALL, 0x123456789aull, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 2, 0, 3, NVT_PI_PRACT | PRCHK_ALL, 0x123456789aull, 0, 0);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
-	rw(&sqe, nvme_cmd_read, 2, 0, 3, NVT_PI_PRACT | PRCHK_ALL, 0x123456789aull, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 2, 0, 3, NVT_PI_PRACT | PRCHK_ALL, 0x123456789aull, 0, 0);
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
 	assert_memory_equal(back, data, sizeof(data));
-	rw(&sqe, nvme_cmd_read, 2, 0, 3, NVT_PI_PRACT | PRCHK_ALL, 0x123456789bull, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 2, 0, 3, NVT_PI_PRACT | PRCHK_ALL, 0x123456789bull, 0, 0);
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
 
 	/* Type 3: the reference tag is the application's; a different one is no error. */
-	rw(&sqe, nvme_cmd_write, 3, 9, 2, PRCHK_ALL, 9, 7, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 3, 9, 2, PRCHK_ALL, 9, 7, 0xffff);
 	assert_int_equal(run(f, &sqe, t3, 2 * 520), 0);
-	rw(&sqe, nvme_cmd_write, 3, 50, 2, PRCHK_ALL, 50, 7, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 3, 50, 2, PRCHK_ALL, 50, 7, 0xffff);
 	assert_int_equal(run(f, &sqe, t3, 2 * 520), 0);
 	free(buf);
 	free(t3);
@@ -286,7 +274,7 @@ static void test_escape_disables_checks(void **state)
 
 	/* App tag FFFFh (Type 1): no check at all on that block, even a bad guard. */
 	buf[3] ^= 0xff;
-	rw(&sqe, nvme_cmd_write, 1, 300, 1, PRCHK_ALL, 300, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, 300, 1, PRCHK_ALL, 300, 0, 0);
 	assert_int_equal(run(f, &sqe, buf, 520), 0);
 	free(buf);
 }
@@ -316,13 +304,13 @@ static void test_corruption_at_rest(void **state)
 	uint64_t nr_bad;
 
 	memset(data, 0xa5, sizeof(data));
-	rw(&sqe, nvme_cmd_write, 1, 60, 4, NVT_PI_PRACT | PRCHK_ALL, 60, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, 60, 4, NVT_PI_PRACT | PRCHK_ALL, 60, 0, 0);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
 
 	blk = nvt_ram_block(ns, 62, (void **)&md);
 	assert_non_null(blk);
 	blk[100] ^= 0x04;
-	rw(&sqe, nvme_cmd_read, 1, 60, 4, NVT_PI_PRACT | PRCHK_ALL, 60, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 60, 4, NVT_PI_PRACT | PRCHK_ALL, 60, 0, 0);
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
 	assert_int_equal(last_error_lba(f, &status), 62);
 	blk[100] ^= 0x04;
@@ -358,14 +346,14 @@ static void test_large_metadata_pi_first(void **state)
 	uint8_t *buf = ext_buf(f, 4, 8, 2, 9, 6), back[2 * 528];
 	struct nvt_sqe sqe;
 
-	rw(&sqe, nvme_cmd_write, 4, 8, 2, PRCHK_ALL, 8, 9, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 4, 8, 2, PRCHK_ALL, 8, 9, 0xffff);
 	assert_int_equal(run(f, &sqe, buf, 2 * 528), 0);
-	rw(&sqe, nvme_cmd_read, 4, 8, 2, NVT_PI_PRACT | PRCHK_ALL, 8, 9, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 4, 8, 2, NVT_PI_PRACT | PRCHK_ALL, 8, 9, 0xffff);
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
 	assert_memory_equal(back, buf, sizeof(back));
 	/* PI first: a flipped byte after the tuple is not covered by the guard. */
 	buf[512 + 12] ^= 1;
-	rw(&sqe, nvme_cmd_write, 4, 8, 2, PRCHK_ALL, 8, 9, 0xffff);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 4, 8, 2, PRCHK_ALL, 8, 9, 0xffff);
 	assert_int_equal(run(f, &sqe, buf, 2 * 528), 0);
 	free(buf);
 }
@@ -390,11 +378,11 @@ static void test_zeroes_dsm_compare_verify(void **state)
 	uint16_t status;
 
 	fill_random(data, sizeof(data), 13);
-	rw(&sqe, nvme_cmd_write, 1, 500, 16, NVT_PI_PRACT | PRCHK_ALL, 500, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, 500, 16, NVT_PI_PRACT | PRCHK_ALL, 500, 0, 0);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
 
 	/* Compare: equal, then one byte off (85h), then a stored flip (the PI check comes first). */
-	rw(&sqe, nvme_cmd_compare, 1, 500, 16, NVT_PI_PRACT | PRCHK_ALL, 500, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_compare, 1, 500, 16, NVT_PI_PRACT | PRCHK_ALL, 500, 0, 0);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
 	data[3000] ^= 1;
 	assert_int_equal(run(f, &sqe, data, sizeof(data)),
@@ -403,30 +391,30 @@ static void test_zeroes_dsm_compare_verify(void **state)
 	assert_int_equal(nvt_ns_inject(ns, 505, false, 7), 0);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
 	/* Verify: no data moves, the stored PI is checked; the failing LBA is logged. */
-	rw(&sqe, nvme_cmd_verify, 1, 500, 16, PRCHK_ALL, 500, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_verify, 1, 500, 16, PRCHK_ALL, 500, 0, 0);
 	assert_int_equal(run(f, &sqe, NULL, 0), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
 	assert_int_equal(last_error_lba(f, &status), 505);
 	assert_int_equal(nvt_ns_inject(ns, 505, false, 7), 0);
 	assert_int_equal(run(f, &sqe, NULL, 0), 0);
-	rw(&sqe, nvme_cmd_verify, 1, ns->nblocks - 1, 2, 0, 0, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_verify, 1, ns->nblocks - 1, 2, 0, 0, 0, 0);
 	assert_int_equal(run(f, &sqe, NULL, 0), NVME_SC_LBA_RANGE);
 
 	/* Write Zeroes with PRACT=1: zeroes with valid PI, read back through every check. */
-	rw(&sqe, nvme_cmd_write_zeroes, 1, 504, 8, NVT_PI_PRACT | PRCHK_ALL, 504, 0x77, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write_zeroes, 1, 504, 8, NVT_PI_PRACT | PRCHK_ALL, 504, 0x77, 0);
 	assert_int_equal(run(f, &sqe, NULL, 0), 0);
-	rw(&sqe, nvme_cmd_read, 1, 500, 16, NVT_PI_PRACT | NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG,
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 500, 16, NVT_PI_PRACT | NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG,
 	   500, 0, 0);
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
 	assert_memory_equal(back, data, 4 * 512);
 	assert_memory_equal(back + 4 * 512, zero, 8 * 512);
 	assert_memory_equal(back + 12 * 512, data + 12 * 512, 4 * 512);
 	/* Write Zeroes past the end; and one as large as the whole namespace. */
-	rw(&sqe, nvme_cmd_write_zeroes, 1, ns->nblocks - 4, 8, NVT_PI_PRACT, 0, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write_zeroes, 1, ns->nblocks - 4, 8, NVT_PI_PRACT, 0, 0, 0);
 	assert_int_equal(run(f, &sqe, NULL, 0), NVME_SC_LBA_RANGE);
 
 	/* DSM deallocate: the ranges read as zeroes and check clean (escape PI). */
 	assert_int_equal(dsm(f, 1, (const uint64_t[][2]){ { 500, 2 }, { 514, 2 } }, 2, true), 0);
-	rw(&sqe, nvme_cmd_read, 1, 500, 16, NVT_PI_PRACT | PRCHK_ALL, 500, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 500, 16, NVT_PI_PRACT | PRCHK_ALL, 500, 0, 0);
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
 	assert_memory_equal(back, zero, 2 * 512);
 	assert_memory_equal(back + 2 * 512, data + 2 * 512, 2 * 512);
@@ -434,7 +422,7 @@ static void test_zeroes_dsm_compare_verify(void **state)
 	/* A bad range among good ones: nothing is deallocated. */
 	assert_int_equal(dsm(f, 1, (const uint64_t[][2]){ { 502, 1 }, { ns->nblocks, 1 } }, 2, true),
 			 NVME_SC_LBA_RANGE);
-	rw(&sqe, nvme_cmd_read, 1, 502, 1, NVT_PI_PRACT, 502, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 502, 1, NVT_PI_PRACT, 502, 0, 0);
 	assert_int_equal(run(f, &sqe, back, 512), 0);
 	assert_memory_equal(back, data + 2 * 512, 512);
 	/* Attributes without AD are hints: accepted, nothing changes. */
@@ -453,7 +441,7 @@ static void test_zeroes_dsm_compare_verify(void **state)
 	assert_int_equal(nvt_ns_scrub(ns, NULL, NULL, &nr_bad), 0);
 	assert_int_equal(nr_bad, 0);
 	/* A whole-namespace Write Zeroes (2048 blocks, more than any I/O buffer). */
-	rw(&sqe, nvme_cmd_write_zeroes, 1, 0, (uint32_t)ns->nblocks, NVT_PI_PRACT, 0, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write_zeroes, 1, 0, (uint32_t)ns->nblocks, NVT_PI_PRACT, 0, 0, 0);
 	assert_int_equal(run(f, &sqe, NULL, 0), 0);
 	assert_int_equal(nvt_ns_scrub(ns, NULL, NULL, &nr_bad), 0);
 	assert_int_equal(nr_bad, 0);
@@ -489,7 +477,7 @@ static void test_copy(void **state)
 	uint64_t nr_bad;
 
 	fill_random(data, sizeof(data), 29);
-	rw(&sqe, nvme_cmd_write, 1, 600, 16, NVT_PI_PRACT | PRCHK_ALL, 600, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, 600, 16, NVT_PI_PRACT | PRCHK_ALL, 600, 0, 0);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
 
 	/* Three ranges, sources checked with their own ref tags, new PI for the destination. */
@@ -497,7 +485,7 @@ static void test_copy(void **state)
 							  { 604, 2, 604 } }, 3, 700,
 			       NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG, NVT_PI_PRACT | PRCHK_ALL, 700),
 			 0);
-	rw(&sqe, nvme_cmd_read, 1, 700, 10, NVT_PI_PRACT | PRCHK_ALL, 700, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 700, 10, NVT_PI_PRACT | PRCHK_ALL, 700, 0, 0);
 	assert_int_equal(run(f, &sqe, back, 10 * 512), 0);
 	assert_memory_equal(back, data, 4 * 512);
 	assert_memory_equal(back + 4 * 512, data + 8 * 512, 4 * 512);
@@ -511,7 +499,7 @@ static void test_copy(void **state)
 	/* Overlapping source and destination: the result is the source as it was. */
 	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 600, 8, 600 } }, 1, 604, PRCHK_ALL & ~NVT_PI_CHECK_APPTAG,
 			       NVT_PI_PRACT | PRCHK_ALL, 604), 0);
-	rw(&sqe, nvme_cmd_read, 1, 604, 8, NVT_PI_PRACT | PRCHK_ALL, 604, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 604, 8, NVT_PI_PRACT | PRCHK_ALL, 604, 0, 0);
 	assert_int_equal(run(f, &sqe, back, 8 * 512), 0);
 	assert_memory_equal(back, data, 8 * 512);
 	/* Across the namespace end: a source, or the destination. */
@@ -534,7 +522,7 @@ static void test_copy(void **state)
 		}
 		assert_int_equal(copy0(f, 1, (const uint64_t(*)[3])many, 8, 900, NVT_PI_CHECK_GUARD,
 				       NVT_PI_PRACT | PRCHK_ALL, 900), 0);
-		rw(&sqe, nvme_cmd_read, 1, 900, 8, NVT_PI_PRACT | PRCHK_ALL, 900, 0, 0);
+		nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 900, 8, NVT_PI_PRACT | PRCHK_ALL, 900, 0, 0);
 		assert_int_equal(run(f, &sqe, back, 8 * 512), 0);
 		/* LBA 608 comes last; it holds what the overlapping copy put there (old 604). */
 		assert_memory_equal(back + 7 * 512, data + 4 * 512, 512);
@@ -560,20 +548,20 @@ static void test_type1_ilbrt(void **state)
 
 	fill_random(data, sizeof(data), 41);
 	/* Checked and wrong: refused before anything is stored. */
-	rw(&sqe, nvme_cmd_write, 1, 300, 4, NVT_PI_PRACT | PRCHK_ALL, 7, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, 300, 4, NVT_PI_PRACT | PRCHK_ALL, 7, 0, 0);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), NVT_ST_INVALID_PI & ~NVT_SC_DNR);
-	rw(&sqe, nvme_cmd_read, 1, 300, 4, NVT_PI_PRACT | NVT_PI_CHECK_REFTAG, 301, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 300, 4, NVT_PI_PRACT | NVT_PI_CHECK_REFTAG, 301, 0, 0);
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), NVT_ST_INVALID_PI & ~NVT_SC_DNR);
 	/* Unchecked and wrong: accepted, but the stored tags are the LBAs'. */
-	rw(&sqe, nvme_cmd_write, 1, 300, 4, NVT_PI_PRACT | NVT_PI_CHECK_GUARD, 0xabcdef, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, 300, 4, NVT_PI_PRACT | NVT_PI_CHECK_GUARD, 0xabcdef, 0, 0);
 	assert_int_equal(run(f, &sqe, data, sizeof(data)), 0);
-	rw(&sqe, nvme_cmd_read, 1, 300, 4, NVT_PI_PRACT | PRCHK_ALL, 300, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, 300, 4, NVT_PI_PRACT | PRCHK_ALL, 300, 0, 0);
 	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
 	assert_memory_equal(back, data, sizeof(data));
 	assert_int_equal(nvt_ns_scrub(ns, NULL, NULL, &nr_bad), 0);
 	assert_int_equal(nr_bad, 0);
 	/* Write Zeroes and a Copy destination follow the same rule. */
-	rw(&sqe, nvme_cmd_write_zeroes, 1, 310, 2, NVT_PI_PRACT | PRCHK_ALL, 5, 0, 0);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write_zeroes, 1, 310, 2, NVT_PI_PRACT | PRCHK_ALL, 5, 0, 0);
 	assert_int_equal(run(f, &sqe, NULL, 0), NVT_ST_INVALID_PI & ~NVT_SC_DNR);
 	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 300, 4, 300 } }, 1, 320,
 			       NVT_PI_CHECK_REFTAG, NVT_PI_PRACT | NVT_PI_CHECK_REFTAG, 321),
