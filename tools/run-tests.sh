@@ -50,8 +50,9 @@ fi
 if [ "${NVT_RIG:-1}" != 0 ]; then
 	echo "== rig: a real Linux host in a VM"
 	ctest --test-dir build -L rig --output-on-failure || status=1
-	# The RDMA path under the sanitizers, with the real host tearing queues down mid-I/O.
+	# The RDMA path under the sanitizers, with the real host tearing queues down mid-I/O,
+	# and the file backend's rings under a real host's load and restarts.
 	echo "== rig: nvtd built with ASan+UBSan"
-	ctest --test-dir build-asan -L rig -R 'nvtd-(faults|pi)$' --output-on-failure || status=1
+	ctest --test-dir build-asan -L rig -R 'nvtd-(faults|pi|file)$' --output-on-failure || status=1
 fi
 exit $status
