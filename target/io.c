@@ -304,6 +304,16 @@ static int nvt_copy_get_range(struct nvt_bio *bio, unsigned int i, struct nvt_bi
 		r->elbat = le16toh(d.elbat);
 		r->elbatm = le16toh(d.elbatm);
 	}
+	/*
+	 * Type 1 tags are the LBA's, as for Read: an EILBRT PRINFOR checks must
+	 * be the source's LBA (Invalid Protection Information otherwise, as QEMU
+	 * does), and is the LBA whatever an unchecked one says.
+	 */
+	if (req->ns->pi.type == NVT_PI_TYPE1) {
+		if (!nvt_pi_ilbrt_ok(&req->ns->pi, r->slba, req->bio.src_prinfo, r->eilbrt))
+			return -EPROTO;
+		r->eilbrt = r->slba;
+	}
 	return 0;
 }
 
@@ -315,7 +325,15 @@ static void nvt_execute_copy(struct nvt_req *req)
 	uint16_t status = NVT_ST_OK;
 
 	for (unsigned int i = 0; i < req->bio.nr_ranges && !status; i++) {
-		status = nvt_copy_get_range(&req->bio, i, &r) ? NVT_ST_DATA_XFER : NVT_ST_OK;
+		int ret = nvt_copy_get_range(&req->bio, i, &r);
+
+		if (ret == -EPROTO) {
+			req->error_loc = offsetof(struct nvt_sqe_common, dptr);
+			req->error_slba = r.slba;
+			status = NVT_ST_INVALID_PI;
+			break;
+		}
+		status = ret ? NVT_ST_DATA_XFER : NVT_ST_OK;
 		if (!status)
 			status = nvt_check_range(req, r.slba, r.nlb);
 

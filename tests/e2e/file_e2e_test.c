@@ -940,11 +940,15 @@ static void test_pi_sidecar(void **state)
 			assert_memory_equal(back, d + 4 * (size_t)bs, 4 * (size_t)bs);
 			for (int b = 0; b < 4; b++)
 				assert_memory_equal(back + (4 + b) * (size_t)bs, good + b * eb, bs);
-			/* A source checked against the wrong tag: 84h where the type has tags to check. */
+			/*
+			 * A source checked against the wrong tag: Type 1, Invalid PI (the
+			 * EILBRT must be its LBA, as for Read); Type 2, 84h; Type 3 has none.
+			 */
 			assert_int_equal(copy(f, nsid, cf, (const uint64_t[][3]){
 						{ 12, 4, tag_of(nsid, 12) + 1 } }, 1, 120,
 					      NVT_PI_CHECK_REFTAG, NVT_PI_PRACT, tag_of(nsid, 120)),
-					 type == 3 ? 0 : (NVT_ST_PI_REFTAG & ~NVT_SC_DNR));
+					 type == 3 ? 0 : type == 1 ? (NVT_ST_INVALID_PI & ~NVT_SC_DNR) :
+					 (NVT_ST_PI_REFTAG & ~NVT_SC_DNR));
 			/* The wrong descriptor format for the guard. */
 			assert_int_equal(copy(f, nsid, !cf, (const uint64_t[][3]){ { 12, 4, 0 } }, 1, 120,
 					      0, NVT_PI_PRACT, 0), NVME_SC_INVALID_FIELD);

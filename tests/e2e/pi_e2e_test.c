@@ -490,9 +490,15 @@ static void test_copy(void **state)
 	assert_memory_equal(back, data, 4 * 512);
 	assert_memory_equal(back + 4 * 512, data + 8 * 512, 4 * 512);
 	assert_memory_equal(back + 8 * 512, data + 4 * 512, 2 * 512);
-	/* A source checked with the wrong tag: 84h, nothing copied. */
+	/*
+	 * A Type 1 source whose checked EILBRT is not its LBA: Invalid
+	 * Protection Information, as a Read's ILBRT (and QEMU's Copy), nothing
+	 * copied; unchecked, the LBA is the tag and the copy goes through.
+	 */
 	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 600, 4, 601 } }, 1, 800,
-			       NVT_PI_CHECK_REFTAG, NVT_PI_PRACT, 800), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
+			       NVT_PI_CHECK_REFTAG, NVT_PI_PRACT, 800), NVT_ST_INVALID_PI & ~NVT_SC_DNR);
+	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 600, 4, 601 } }, 1, 800,
+			       NVT_PI_CHECK_GUARD, NVT_PI_PRACT, 800), 0);
 	/* Keeping the source PI (PRACT=0) at another LBA is a misdirected write for Type 1. */
 	assert_int_equal(copy0(f, 1, (const uint64_t[][3]){ { 600, 4, 600 } }, 1, 800, 0,
 			       NVT_PI_CHECK_REFTAG, 800), NVT_ST_PI_REFTAG & ~NVT_SC_DNR);
