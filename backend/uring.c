@@ -158,7 +158,11 @@ static struct nvt_uring_claim *nvt_uring_claim_find(dev_t dev, ino_t ino)
 	return NULL;
 }
 
-/* Take @st's file for @cl; false (and who holds it in @holder) if it is taken. */
+/*
+ * Take @st's file for @cl; false (and who holds it in @holder) if it is
+ * taken. With @cl NULL only ask: before opening, where a held block device
+ * would say only EBUSY.
+ */
 static bool nvt_uring_claim(struct nvt_uring_claim *cl, const struct stat *st,
 			    uint32_t nsid, int line, struct nvt_uring_claim *holder)
 {
@@ -169,32 +173,15 @@ static bool nvt_uring_claim(struct nvt_uring_claim *cl, const struct stat *st,
 	nvt_uring_key(st, &dev, &ino);
 	pthread_mutex_lock(&nvt_uring_claims_lock);
 	other = nvt_uring_claim_find(dev, ino);
-	if (other) {
-		*holder = *other;
-		pthread_mutex_unlock(&nvt_uring_claims_lock);
-		return false;
-	}
-	*cl = (struct nvt_uring_claim){ .next = nvt_uring_claims, .dev = dev, .ino = ino,
-					.nsid = nsid, .line = line, .held = true };
-	nvt_uring_claims = cl;
-	pthread_mutex_unlock(&nvt_uring_claims_lock);
-	return true;
-}
-
-/* Is @st's file taken? Asked before opening: a held block device would say only EBUSY. */
-static bool nvt_uring_claimed(const struct stat *st, struct nvt_uring_claim *holder)
-{
-	struct nvt_uring_claim *other;
-	dev_t dev;
-	ino_t ino;
-
-	nvt_uring_key(st, &dev, &ino);
-	pthread_mutex_lock(&nvt_uring_claims_lock);
-	other = nvt_uring_claim_find(dev, ino);
 	if (other)
 		*holder = *other;
+	else if (cl) {
+		*cl = (struct nvt_uring_claim){ .next = nvt_uring_claims, .dev = dev, .ino = ino,
+						.nsid = nsid, .line = line, .held = true };
+		nvt_uring_claims = cl;
+	}
 	pthread_mutex_unlock(&nvt_uring_claims_lock);
-	return other;
+	return !other;
 }
 
 static void nvt_uring_unclaim(struct nvt_uring_claim *cl)
@@ -1121,7 +1108,7 @@ static int nvt_uring_open_data(struct nvt_ns *ns, struct nvt_uring_ns *u,
 		nvt_err("%s: %s is neither a regular file nor a block device", where, path);
 		return -EINVAL;
 	}
-	if (nvt_uring_claimed(&st, &holder))
+	if (!nvt_uring_claim(NULL, &st, 0, 0, &holder))
 		return nvt_uring_refuse_shared(where, path, &holder);
 	ret = S_ISBLK(st.st_mode) ? nvt_uring_open_blkdev(ns, u, cfg, path, direct)
 				  : nvt_uring_open_file(ns, u, cfg, path, direct);
@@ -1183,7 +1170,7 @@ static int nvt_uring_open_md(struct nvt_ns *ns, struct nvt_uring_ns *u,
 		nvt_err("%s: %s is not a regular file", where, path);
 		return -EINVAL;
 	}
-	if (nvt_uring_claimed(&st, &holder))
+	if (!nvt_uring_claim(NULL, &st, 0, 0, &holder))
 		return nvt_uring_refuse_shared(where, path, &holder);
 	/* Buffered: metadata runs are a few bytes per block, never aligned for O_DIRECT. */
 	u->md_fd = open(path, O_RDWR | O_CLOEXEC);
