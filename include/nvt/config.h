@@ -127,6 +127,27 @@ struct nvt_subsys_cfg {
 	int line;
 };
 
+/* One LUN of a vhost-user-scsi controller: a namespace configured in a subsystem. */
+struct nvt_vhost_lun_cfg {
+	uint16_t lun;				/* 0..NVT_VHOST_MAX_LUN */
+	char subsystem[NVT_NQN_MAX + 1];	/* NQN of the subsystem holding the namespace */
+	uint32_t nsid;
+	int line;
+};
+
+#define NVT_VHOST_MAX_LUN	16383	/* virtio-scsi flat addressing: 14 bits */
+#define NVT_VHOST_SOCKET_MAX	107	/* sun_path less its NUL */
+
+/* One vhost-user-scsi controller: a unix socket QEMU's vhost-user-scsi-pci attaches to. */
+struct nvt_vhost_cfg {
+	char socket[NVT_VHOST_SOCKET_MAX + 1];	/* created mode 0600 */
+	char owner[64];				/* user the socket is chown()ed to; "" = nvtd's */
+	char group[64];				/* group; "" = nvtd's */
+	struct nvt_vhost_lun_cfg *luns;
+	unsigned int nr_luns;
+	int line;
+};
+
 struct nvt_config {
 	char *path;				/* the file it came from */
 	int log_level;				/* enum nvt_log_level; default info */
@@ -138,6 +159,8 @@ struct nvt_config {
 	unsigned int nr_listeners;
 	struct nvt_subsys_cfg *subsystems;
 	unsigned int nr_subsystems;
+	struct nvt_vhost_cfg *vhosts;
+	unsigned int nr_vhosts;
 };
 
 #define NVT_MAX_NSID		1024	/* per subsystem; keeps the nsid -> ns table flat */

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The SCSI command layer (SPC-4 / SBC-4 over the namespace layer): what a SCSI front (vhost-user-scsi) hands one command to. */
+#ifndef NVT_SCSI_H
+#define NVT_SCSI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "nvt/bio.h"
+
+struct nvt_poll_group;
+
+#define NVT_SCSI_CDB_MAX	32	/* virtio-scsi cdb_size */
+#define NVT_SCSI_SENSE_MAX	96	/* virtio-scsi sense_size */
+#define NVT_SCSI_MAX_LUNS	256	/* LUNs per SCSI device (vhost controller) */
+#define NVT_SCSI_WORK_IOV	136	/* the layer's own iovecs per task (seg_max 126 + slicing) */
+
+/* SAM-5 status codes. */
+#define NVT_SCSI_GOOD			0x00
+#define NVT_SCSI_CHECK_CONDITION	0x02
+#define NVT_SCSI_BUSY			0x08
+#define NVT_SCSI_TASK_SET_FULL		0x28
+
+/**
+ * struct nvt_scsi_lun - one logical unit: a namespace seen through SCSI.
+ * Built on the control path by nvt_scsi_lun_init(), read-only afterwards.
+ */
+struct nvt_scsi_lun {
+	struct nvt_ns *ns;
+	uint16_t lun;			/* 0..16383 */
+	bool pi;			/* T10 PI offered (PROT_EN): a CRC16-guard namespace with 8-byte metadata */
+	uint8_t naa[16];		/* VPD 83h NAA 6 designator, derived from the namespace's NGUID: stable */
+	char serial[33];		/* VPD 80h */
+	/* The layer's own (third-party copy results, counters). */
+	void *priv;
+};
+
+/**
+ * struct nvt_scsi_dev - one SCSI target device (a vhost controller): its
+ * LUNs, for REPORT LUNS and addressing. Control path builds it.
+ */
+struct nvt_scsi_dev {
+	struct nvt_scsi_lun *luns[NVT_SCSI_MAX_LUNS];	/* sorted by lun id */
+	unsigned int nr_luns;
+	char name[64];					/* for log lines: the socket path */
+};
+
+/**
+ * struct nvt_scsi_queue - per request queue state of the layer (one
+ * poll group): buffers the commands that need one share (EXTENDED COPY
+ * between namespaces). Preallocated by nvt_scsi_queue_init().
+ */
+struct nvt_scsi_queue {
+	struct nvt_poll_group *pg;
+	void *copy_buf;			/* EXTENDED COPY staging, NVT_SCSI_COPY_BUF bytes */
+	struct nvt_scsi_task *copy_owner;	/* the task using copy_buf, or NULL */
+	struct nvt_scsi_task *copy_wait;	/* tasks waiting for it, FIFO through task->next */
+	struct nvt_scsi_task *copy_wait_tail;
+};
+
+#define NVT_SCSI_COPY_BUF	(1u << 20)	/* EXTENDED COPY moves at most this much per step */
+
+/**
+ * struct nvt_scsi_task - one SCSI command. Embedded in the front's
+ * preallocated per-queue request slot: the I/O path allocates nothing.
+ */
+struct nvt_scsi_task {
+	/* Set by the front before nvt_scsi_exec(). */
+	struct nvt_scsi_dev *dev;
+	struct nvt_scsi_lun *lun;	/* NULL: no such LUN (the layer answers as SPC-4 says) */
+	struct nvt_scsi_queue *queue;
+	uint8_t cdb[NVT_SCSI_CDB_MAX];
+	struct iovec *data_iov;		/* data-out (to_dev) or data-in buffers */
+	unsigned int data_cnt;
+	uint32_t data_len;		/* bytes in data_iov */
+	bool to_dev;			/* data-out (write); false: data-in (or none) */
+	struct iovec *pi_iov;		/* virtio T10 PI buffer (pi_bytesout/in); NULL or empty: none */
+	unsigned int pi_cnt;
+	uint32_t pi_len;
+	void (*done)(struct nvt_scsi_task *t);
+
+	/* Results, valid in @done. */
+	uint8_t status;			/* NVT_SCSI_* */
+	uint8_t sense[NVT_SCSI_SENSE_MAX];
+	uint32_t sense_len;
+	uint32_t resid;			/* data bytes not transferred */
+
+	/* The layer's. */
+	struct nvt_scsi_task *next;
+	struct nvt_bio bio;
+	struct nvt_bio bio2;		/* compare-and-write's write half; copy's second leg */
+	struct nvt_caw caw;
+	struct iovec work_iov[NVT_SCSI_WORK_IOV];
+	struct iovec work_iov2[NVT_SCSI_WORK_IOV];
+	uint64_t state[8];		/* command-specific progress (write same, copy, unmap) */
+};
+
+/**
+ * nvt_scsi_lun_init() - @lun serves @ns as LUN @id. Logs once when a PI
+ * namespace cannot be offered as T10 PI (64-bit guard, metadata other
+ * than 8 bytes) and is served without it. Return: 0 or -errno.
+ */
+int nvt_scsi_lun_init(struct nvt_scsi_lun *lun, struct nvt_ns *ns, uint16_t id);
+
+/** nvt_scsi_lun_fini() - release what nvt_scsi_lun_init() took. */
+void nvt_scsi_lun_fini(struct nvt_scsi_lun *lun);
+
+/**
+ * nvt_scsi_register_lun() - make @lun a copy target for EXTENDED COPY from
+ * any device of the daemon (found by its NAA designator). Control path,
+ * before I/O starts; nvt_scsi_unregister_lun() undoes it.
+ */
+int nvt_scsi_register_lun(struct nvt_scsi_lun *lun);
+void nvt_scsi_unregister_lun(struct nvt_scsi_lun *lun);
+
+/** nvt_scsi_queue_init() - a request queue on @pg. Return: 0 or -ENOMEM. */
+int nvt_scsi_queue_init(struct nvt_scsi_queue *q, struct nvt_poll_group *pg);
+void nvt_scsi_queue_fini(struct nvt_scsi_queue *q);
+
+/**
+ * nvt_scsi_exec() - run @t. Returns at once; @t->done runs exactly once on
+ * @t->queue's poll group, possibly before this returns.
+ */
+void nvt_scsi_exec(struct nvt_scsi_task *t);
+
+#endif /* NVT_SCSI_H */

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The vhost-user-scsi front: unix sockets QEMU's vhost-user-scsi-pci attaches to, serving LUNs of the target's namespaces. */
+#ifndef NVT_VHOST_H
+#define NVT_VHOST_H
+
+#include <stdio.h>
+
+#include "nvt/config.h"
+
+struct nvt_target;
+struct nvt_vhost_ctrl;
+
+/**
+ * nvt_vhost_ctrl_create() - listen on @cfg->socket (mode 0600, then
+ * chown to owner/group) and serve its LUNs, which name namespaces of
+ * @tgt. The protocol runs on @tgt->pg (the main loop); request queues on
+ * the target's I/O poll groups. Return: 0 or -errno (logged with the
+ * config line).
+ */
+int nvt_vhost_ctrl_create(struct nvt_target *tgt, const struct nvt_vhost_cfg *cfg,
+			  struct nvt_vhost_ctrl **out);
+
+/** nvt_vhost_ctrl_destroy() - drop the guest's connection (I/O drained first), unlink the socket, free. */
+void nvt_vhost_ctrl_destroy(struct nvt_vhost_ctrl *c);
+
+/** nvt_vhost_ctrl_status() - one paragraph for `nvtctl status`: socket, connection state, queues, LUNs. */
+void nvt_vhost_ctrl_status(const struct nvt_vhost_ctrl *c, FILE *out);
+
+#endif /* NVT_VHOST_H */
