@@ -5,6 +5,8 @@
 #endif
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <grp.h>
+#include <pwd.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -331,6 +333,22 @@ static const char *check_socket_path(const char *s)
 	return NULL;
 }
 
+static const char *check_vhost_socket(const char *s)
+{
+	return *s == '/' ? NULL : "must be an absolute path";
+}
+
+/* Checked when the file is read, so --check-config finds a user that is not there. */
+static const char *check_user(const char *s)
+{
+	return !*s || getpwnam(s) ? NULL : "no such user";
+}
+
+static const char *check_group(const char *s)
+{
+	return !*s || getgrnam(s) ? NULL : "no such group";
+}
+
 static const char *check_block_size(uint64_t v)
 {
 	return v == 512 || v == 4096 ? NULL : "must be 512 or 4096";
@@ -402,7 +420,13 @@ static void parse_hosts(struct ctx *ctx, const config_setting_t *list, void *obj
 			const char *path);
 static void parse_namespaces(struct ctx *ctx, const config_setting_t *list, void *obj,
 			     const char *path);
+static void parse_vhosts(struct ctx *ctx, const config_setting_t *list, void *obj,
+			 const char *path);
+static void parse_vhost_luns(struct ctx *ctx, const config_setting_t *list, void *obj,
+			     const char *path);
 static void print_listeners(FILE *out, const void *obj, int depth);
+static void print_vhosts(FILE *out, const void *obj, int depth);
+static void print_vhost_luns(FILE *out, const void *obj, int depth);
 static void print_subsystems(FILE *out, const void *obj, int depth);
 static void print_hosts(FILE *out, const void *obj, int depth);
 static void print_namespaces(FILE *out, const void *obj, int depth);
@@ -419,7 +443,7 @@ static const char *backend_choice(unsigned int i)
 }
 
 enum { TOP_LOG_LEVEL, TOP_DISCOVERY, TOP_THREADS, TOP_CONTROL, TOP_MAX_PER_HOST,
-       TOP_LISTENERS, TOP_SUBSYSTEMS };
+       TOP_LISTENERS, TOP_SUBSYSTEMS, TOP_VHOST };
 
 static const struct field top_fields[] = {
 	[TOP_LOG_LEVEL] = { "log_level", FT_LEVEL, .def = NVT_LOG_INFO,
@@ -440,6 +464,8 @@ static const struct field top_fields[] = {
 			    .print_list = print_listeners },
 	[TOP_SUBSYSTEMS] = { "subsystems", FT_LIST, .parse_list = parse_subsystems,
 			     .print_list = print_subsystems },
+	/* vhost-user-scsi controllers for KVM guests; after subsystems, whose namespaces they name. */
+	[TOP_VHOST] = { "vhost", FT_LIST, .parse_list = parse_vhosts, .print_list = print_vhosts },
 };
 
 enum { LIS_TRANSPORT, LIS_ADDRESS, LIS_PORT, LIS_MAX_IO_SIZE };
@@ -479,6 +505,31 @@ static const struct field subsys_fields[] = {
 			 .def = NVT_MAX_IO_QUEUES_LIMIT, AT(struct nvt_subsys_cfg, max_io_queues) },
 	[SS_NAMESPACES] = { "namespaces", FT_LIST, .parse_list = parse_namespaces,
 			    .print_list = print_namespaces },
+};
+
+enum { VH_SOCKET, VH_OWNER, VH_GROUP, VH_LUNS };
+
+static const struct field vhost_fields[] = {
+	[VH_SOCKET] = { "socket", FT_STR, .required = true, .check = check_vhost_socket,
+			AT(struct nvt_vhost_cfg, socket) },
+	/* Who may connect besides root: the user QEMU runs as (libvirt: libvirt-qemu). */
+	[VH_OWNER] = { "owner", FT_STR, .def_str = "", .check = check_user,
+		       AT(struct nvt_vhost_cfg, owner) },
+	[VH_GROUP] = { "group", FT_STR, .def_str = "", .check = check_group,
+		       AT(struct nvt_vhost_cfg, group) },
+	[VH_LUNS] = { "luns", FT_LIST, .parse_list = parse_vhost_luns,
+		      .print_list = print_vhost_luns },
+};
+
+enum { VL_LUN, VL_SUBSYS, VL_NSID };
+
+static const struct field vhost_lun_fields[] = {
+	[VL_LUN] = { "lun", FT_UINT, .required = true, .min = 0, .max = NVT_VHOST_MAX_LUN,
+		     AT(struct nvt_vhost_lun_cfg, lun) },
+	[VL_SUBSYS] = { "subsystem", FT_STR, .required = true, .check = check_subsys_nqn,
+			AT(struct nvt_vhost_lun_cfg, subsystem) },
+	[VL_NSID] = { "nsid", FT_UINT, .required = true, .min = 1, .max = NVT_MAX_NSID,
+		      AT(struct nvt_vhost_lun_cfg, nsid) },
 };
 
 enum { PI_TYPE, PI_GUARD, PI_LOCATION, PI_MD_SIZE };
@@ -1231,6 +1282,141 @@ out_free:
 	free(dups);
 }
 
+static void parse_vhost_luns(struct ctx *ctx, const config_setting_t *list, void *obj,
+			     const char *path)
+{
+	struct nvt_vhost_cfg *vh = obj;
+	unsigned int n = (unsigned int)config_setting_length(list);
+	struct dup *dups;
+	size_t nr_dups = 0;
+
+	if (!n)
+		return;
+	vh->luns = calloc(n, sizeof(*vh->luns));
+	dups = calloc(n, sizeof(*dups));
+	if (!vh->luns || !dups) {
+		ctx->nomem = true;
+		goto out_free;
+	}
+	vh->nr_luns = n;
+	for (unsigned int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, i);
+		struct nvt_vhost_lun_cfg *l = &vh->luns[i];
+		char p[PATH_LEN];
+		uint32_t ok;
+
+		join_idx(p, path, i);
+		ok = parse_group(ctx, e, vhost_lun_fields, NR(vhost_lun_fields), l, p);
+		l->line = config_setting_source_line(e);
+		if (!(ok & BIT(VL_LUN)))
+			continue;
+		dups[nr_dups] = (struct dup){ .key = &l->lun, .len = sizeof(l->lun), .order = i,
+					      .line = line_of(e, "lun") };
+		join(dups[nr_dups].path, p, "lun");
+		nr_dups++;
+	}
+	report_dups(ctx, dups, nr_dups, "lun");
+out_free:
+	free(dups);
+}
+
+static void parse_vhosts(struct ctx *ctx, const config_setting_t *list, void *obj,
+			 const char *path)
+{
+	struct nvt_config *cfg = obj;
+	unsigned int n = (unsigned int)config_setting_length(list);
+	struct dup *dups;
+	size_t nr_dups = 0;
+
+	if (!n)
+		return;
+	cfg->vhosts = calloc(n, sizeof(*cfg->vhosts));
+	dups = calloc(n, sizeof(*dups));
+	if (!cfg->vhosts || !dups) {
+		ctx->nomem = true;
+		goto out_free;
+	}
+	cfg->nr_vhosts = n;
+	for (unsigned int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(list, i);
+		struct nvt_vhost_cfg *vh = &cfg->vhosts[i];
+		char p[PATH_LEN];
+		uint32_t ok;
+
+		join_idx(p, path, i);
+		ok = parse_group(ctx, e, vhost_fields, NR(vhost_fields), vh, p);
+		vh->line = config_setting_source_line(e);
+		if (!(ok & BIT(VH_SOCKET)))
+			continue;
+		dups[nr_dups] = (struct dup){ .key = vh->socket, .len = strlen(vh->socket),
+					      .order = i, .line = line_of(e, "socket") };
+		join(dups[nr_dups].path, p, "socket");
+		nr_dups++;
+	}
+	report_dups(ctx, dups, nr_dups, "vhost socket");
+out_free:
+	free(dups);
+}
+
+/*
+ * Once the whole file is read (vhost may come before subsystems): every LUN
+ * names a configured namespace, at most once per controller, and no vhost
+ * socket is the control socket.
+ */
+static void check_vhost_refs(struct ctx *ctx, const struct nvt_config *cfg,
+			     const config_setting_t *root)
+{
+	const config_setting_t *vhosts = member(root, "vhost");
+
+	for (unsigned int i = 0; i < cfg->nr_vhosts && vhosts; i++) {
+		const struct nvt_vhost_cfg *vh = &cfg->vhosts[i];
+		const config_setting_t *ve = config_setting_get_elem(vhosts, i);
+		const config_setting_t *luns = member(ve, "luns");
+		char p[PATH_LEN], nqn[NVT_NQN_MAX + 16];
+
+		if (vh->socket[0] && !strcmp(vh->socket, cfg->control_socket)) {
+			snprintf(p, sizeof(p), "vhost[%u].socket", i);
+			report(ctx, line_of(ve, "socket"), p, "is the control_socket too");
+		}
+		for (unsigned int j = 0; j < vh->nr_luns && luns; j++) {
+			const struct nvt_vhost_lun_cfg *l = &vh->luns[j];
+			const config_setting_t *le = config_setting_get_elem(luns, j);
+			const struct nvt_subsys_cfg *ss = NULL;
+			bool found = false;
+
+			if (!l->subsystem[0] || !l->nsid)
+				continue;	/* already reported */
+			for (unsigned int k = 0; k < cfg->nr_subsystems && !ss; k++)
+				if (!strcmp(cfg->subsystems[k].nqn, l->subsystem))
+					ss = &cfg->subsystems[k];
+			for (unsigned int k = 0; ss && k < ss->nr_namespaces; k++)
+				found |= ss->namespaces[k].nsid == l->nsid;
+			if (!ss) {
+				snprintf(p, sizeof(p), "vhost[%u].luns[%u].subsystem", i, j);
+				report(ctx, line_of(le, "subsystem"), p, "no such subsystem: \"%s\"",
+				       shown(nqn, sizeof(nqn), l->subsystem));
+				continue;
+			}
+			if (!found) {
+				snprintf(p, sizeof(p), "vhost[%u].luns[%u].nsid", i, j);
+				report(ctx, line_of(le, "nsid"), p, "subsystem \"%s\" has no namespace %u",
+				       shown(nqn, sizeof(nqn), l->subsystem), l->nsid);
+				continue;
+			}
+			for (unsigned int k = 0; k < j; k++) {
+				if (vh->luns[k].nsid != l->nsid ||
+				    strcmp(vh->luns[k].subsystem, l->subsystem))
+					continue;
+				snprintf(p, sizeof(p), "vhost[%u].luns[%u]", i, j);
+				report(ctx, (unsigned int)l->line, p,
+				       "namespace %u of \"%s\" is already lun %u of this controller",
+				       l->nsid, shown(nqn, sizeof(nqn), l->subsystem), vh->luns[k].lun);
+				break;
+			}
+		}
+	}
+}
+
 /* UUID and NGUID name a namespace globally, so no two in the file may match. */
 static void check_ids(struct ctx *ctx, const struct nvt_config *cfg,
 		      const config_setting_t *root)
@@ -1478,6 +1664,7 @@ int nvt_config_load(const char *path, struct nvt_config *cfg, FILE *errf)
 	ctx.cfg_path = cfg->path;
 	parse_group(&ctx, config_root_setting(&lc), top_fields, NR(top_fields), cfg, "");
 	check_ids(&ctx, cfg, config_root_setting(&lc));
+	check_vhost_refs(&ctx, cfg, config_root_setting(&lc));
 
 out_destroy:
 	config_destroy(&lc);
@@ -1505,6 +1692,9 @@ void nvt_config_free(struct nvt_config *cfg)
 		free(ss->namespaces);
 	}
 	free(cfg->subsystems);
+	for (unsigned int i = 0; i < cfg->nr_vhosts && cfg->vhosts; i++)
+		free(cfg->vhosts[i].luns);
+	free(cfg->vhosts);
 	free(cfg->listeners);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
@@ -1645,6 +1835,22 @@ static void print_subsystems(FILE *out, const void *obj, int depth)
 
 	print_list_of(out, subsys_fields, NR(subsys_fields), cfg->subsystems,
 		      sizeof(*cfg->subsystems), cfg->nr_subsystems, depth);
+}
+
+static void print_vhosts(FILE *out, const void *obj, int depth)
+{
+	const struct nvt_config *cfg = obj;
+
+	print_list_of(out, vhost_fields, NR(vhost_fields), cfg->vhosts, sizeof(*cfg->vhosts),
+		      cfg->nr_vhosts, depth);
+}
+
+static void print_vhost_luns(FILE *out, const void *obj, int depth)
+{
+	const struct nvt_vhost_cfg *vh = obj;
+
+	print_list_of(out, vhost_lun_fields, NR(vhost_lun_fields), vh->luns, sizeof(*vh->luns),
+		      vh->nr_luns, depth);
 }
 
 static void print_namespaces(FILE *out, const void *obj, int depth)

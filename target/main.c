@@ -289,6 +289,10 @@ int main(int argc, char **argv)
 		ret = nvtd_start_io_pgs(tgt, cfg.threads);
 	if (!ret)
 		ret = nvtd_start_listeners(tgt);
+	/* Until the vhost-user-scsi front is built in, say so rather than ignore the section. */
+	for (unsigned int i = 0; !ret && i < cfg.nr_vhosts; i++)
+		nvt_warn("%s:%d: vhost: this build has no vhost-user-scsi front yet; not "
+			 "listening on %s", cfg.path, cfg.vhosts[i].line, cfg.vhosts[i].socket);
 	if (!ret && cfg.control_socket[0]) {
 		ret = nvt_control_create(tgt, cfg.control_socket, &control);
 		if (ret)

@@ -785,6 +785,91 @@ static void test_file_backend(void **state)
 	unlink(path);
 }
 
+/* vhost controllers: LUNs name configured namespaces; every mistake has its line. */
+static void test_vhost(void **state)
+{
+	static const char good[] =
+		"vhost = ( { socket = \"/run/nvt/vhost.0\"; owner = \"root\"; group = \"root\";\n"
+		"  luns = ( { lun = 0; subsystem = \"nqn.2026-11.io.nvt:v\"; nsid = 2; },\n"
+		"           { lun = 16383; subsystem = \"nqn.2026-11.io.nvt:v\"; nsid = 1; } ); },\n"
+		"  { socket = \"/run/nvt/vhost.1\";\n"
+		"    luns = ( { lun = 3; subsystem = \"nqn.2026-11.io.nvt:v\"; nsid = 2; } ); } );\n"
+		"subsystems = ( { nqn = \"nqn.2026-11.io.nvt:v\"; namespaces = (\n"
+		"  { nsid = 1; backend = \"ram\"; size = \"1M\"; },\n"
+		"  { nsid = 2; backend = \"ram\"; size = \"1M\"; } ); } );\n";
+	static const struct {
+		const char *text;
+		const char *expect;	/* after "<file>:" */
+	} bad[] = {
+		{ "vhost = ( { luns = ( ); } );\n", "1: vhost[0].socket: missing (required)\n" },
+		{ "vhost = ( { socket = \"vhost.0\"; } );\n",
+		  "1: vhost[0].socket: must be an absolute path: \"vhost.0\"\n" },
+		{ "vhost = ( { socket = \"/a\"; owner = \"no-such-user-nvt\"; } );\n",
+		  "1: vhost[0].owner: no such user: \"no-such-user-nvt\"\n" },
+		{ "vhost = ( { socket = \"/a\"; group = \"no-such-group-nvt\"; } );\n",
+		  "1: vhost[0].group: no such group: \"no-such-group-nvt\"\n" },
+		{ "vhost = ( { socket = \"/a\"; }, { socket = \"/a\"; } );\n",
+		  "1: vhost[1].socket: duplicate vhost socket (first at line 1)\n" },
+		{ "control_socket = \"/a\";\nvhost = ( { socket = \"/a\"; } );\n",
+		  "2: vhost[0].socket: is the control_socket too\n" },
+		{ "vhost = ( { socket = \"/a\"; luns = ( { lun = 16384; subsystem = \"nqn.x\"; nsid = 1; } ); } );\n"
+		  "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"ram\"; size = 4096; } ); } );\n",
+		  "1: vhost[0].luns[0].lun: 16384 is out of range 0..16383\n" },
+		{ "vhost = ( { socket = \"/a\"; luns = ( { lun = 1; subsystem = \"nqn.y\"; nsid = 1; } ); } );\n",
+		  "1: vhost[0].luns[0].subsystem: no such subsystem: \"nqn.y\"\n" },
+		{ "vhost = ( { socket = \"/a\"; luns = ( { lun = 1; subsystem = \"nqn.x\"; nsid = 2; } ); } );\n"
+		  "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"ram\"; size = 4096; } ); } );\n",
+		  "1: vhost[0].luns[0].nsid: subsystem \"nqn.x\" has no namespace 2\n" },
+		{ "vhost = ( { socket = \"/a\"; luns = (\n { lun = 1; subsystem = \"nqn.x\"; nsid = 1; },\n"
+		  " { lun = 1; subsystem = \"nqn.x\"; nsid = 1; } ); } );\n"
+		  "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"ram\"; size = 4096; } ); } );\n",
+		  "3: vhost[0].luns[1].lun: duplicate lun (first at line 2)\n"
+		  "3: vhost[0].luns[1]: namespace 1 of \"nqn.x\" is already lun 1 of this controller\n" },
+		{ "vhost = ( { socket = \"/a\"; luns = ( { lun = 1; nsid = 1; } ); } );\n",
+		  "1: vhost[0].luns[0].subsystem: missing (required)\n" },
+		{ "vhost = ( { socket = \"/a\"; colour = 1; } );\n", "1: vhost[0].colour: unknown setting\n" },
+	};
+	struct nvt_config cfg;
+	char path[256], *err, *out, *expect;
+	size_t len;
+	FILE *f;
+
+	write_tmp(path, sizeof(path), good, strlen(good));
+	assert_int_equal(load(path, &cfg, &err), 0);
+	assert_string_equal(err, "");
+	free(err);
+	assert_int_equal(cfg.nr_vhosts, 2);
+	assert_string_equal(cfg.vhosts[0].socket, "/run/nvt/vhost.0");
+	assert_string_equal(cfg.vhosts[0].owner, "root");
+	assert_int_equal(cfg.vhosts[0].nr_luns, 2);
+	assert_int_equal(cfg.vhosts[0].luns[1].lun, 16383);
+	assert_int_equal(cfg.vhosts[0].luns[1].nsid, 1);
+	assert_int_equal(cfg.vhosts[0].luns[1].line, 3);
+	assert_string_equal(cfg.vhosts[1].owner, "");
+	assert_int_equal(cfg.vhosts[1].luns[0].lun, 3);
+	assert_int_equal(cfg.vhosts[1].line, 4);
+	f = open_memstream(&out, &len);
+	nvt_config_print(&cfg, f);
+	fclose(f);
+	assert_non_null(strstr(out, "\t\tsocket = \"/run/nvt/vhost.1\";\n"));
+	assert_non_null(strstr(out, "\t\t\t\tlun = 16383;\n"));
+	free(out);
+	nvt_config_free(&cfg);
+	round_trip(path);
+	unlink(path);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_tmp(path, sizeof(path), bad[i].text, strlen(bad[i].text));
+		assert_int_equal(load(path, &cfg, &err), -EINVAL);
+		expect = with_path(path, bad[i].expect);
+		assert_string_equal(err, expect);
+		assert_all_zero(&cfg, sizeof(cfg));
+		free(expect);
+		free(err);
+		unlink(path);
+	}
+}
+
 /* Numbers that look big but are fine must not trip the overflow scan. */
 static void test_not_overflow(void **state)
 {
@@ -982,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_max_io_size),
 		cmocka_unit_test(test_bad_inline),
 		cmocka_unit_test(test_file_backend),
+		cmocka_unit_test(test_vhost),
 		cmocka_unit_test(test_not_overflow),
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_free_is_safe),
