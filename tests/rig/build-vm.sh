@@ -31,7 +31,8 @@ flock 9
 # installed here.
 HOST_PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils
 	nvme-cli fio rdma-core ibverbs-utils ibverbs-providers rdmacm-utils
-	iproute2 e2fsprogs util-linux procps coreutils gawk"
+	iproute2 e2fsprogs util-linux procps coreutils gawk
+	sg3-utils lsscsi ddpt"
 
 apt_updated=0
 apt_update_once() {
