@@ -1020,6 +1020,27 @@ static void check_pi(struct ctx *ctx, const config_setting_t *ns_group, struct n
 	}
 }
 
+/* Which format settings the file gave: a backend with a format of its own compares those only. */
+static void note_given(const config_setting_t *ns_group, struct nvt_ns_cfg *ns)
+{
+	const config_setting_t *g = member(ns_group, "pi");
+	static const struct { const char *key; unsigned int bit; } pi_keys[] = {
+		{ "type", NVT_NS_GIVEN_PI_TYPE }, { "guard", NVT_NS_GIVEN_PI_GUARD },
+		{ "location", NVT_NS_GIVEN_PI_LOC }, { "metadata_size", NVT_NS_GIVEN_PI_MD_SIZE },
+	};
+
+	if (member(ns_group, "block_size")) {
+		ns->given |= NVT_NS_GIVEN_BLOCK_SIZE;
+		ns->block_size_line = (int)line_of(ns_group, "block_size");
+	}
+	if (!g)
+		return;
+	ns->pi_line = (int)config_setting_source_line(g);
+	for (size_t i = 0; i < NR(pi_keys); i++)
+		if (member(g, pi_keys[i].key))
+			ns->given |= pi_keys[i].bit;
+}
+
 /* The backends that declare setting @name, as "ram, file"; "" if none does. */
 static void be_owners(const char *name, char *buf, size_t size)
 {
@@ -1170,6 +1191,7 @@ static void parse_namespaces(struct ctx *ctx, const config_setting_t *list, void
 			first[ns->nsid] = line_of(e, "nsid");
 		}
 		check_pi(ctx, e, ns, p);
+		note_given(e, ns);
 		/* A rejected size or block_size is 0 by now: nothing to compare. */
 		if (ns->size && ns->block_size && ns->size % ns->block_size) {
 			join(sub, p, "size");
