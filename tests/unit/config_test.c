@@ -490,7 +490,7 @@ static const struct bad_case bad_cases[] = {
 	{ "bad_address.cfg",
 	  "3: listeners[1].address: not an IPv4 or IPv6 address: \"192.0.2.300\"\n" },
 	{ "unknown_backend.cfg",
-	  "5: subsystems[0].namespaces[0].backend: unknown backend \"tape\" (known: ram, file)\n" },
+	  "5: subsystems[0].namespaces[0].backend: unknown backend \"tape\" (known: ram, file, nvme)\n" },
 	{ "dup_uuid.cfg",
 	  "13: subsystems[1].namespaces[0].uuid: duplicate uuid (first at line 6)\n" },
 	{ "dup_listener.cfg",
@@ -697,7 +697,7 @@ static void test_bad_inline(void **state)
 		/* An unknown backend: its settings are not judged, size is still required. */
 		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"tape\";"
 		  " path = \"/x\"; } ); } );\n",
-		  "1: subsystems[0].namespaces[0].backend: unknown backend \"tape\" (known: ram, file)\n"
+		  "1: subsystems[0].namespaces[0].backend: unknown backend \"tape\" (known: ram, file, nvme)\n"
 		  "1: subsystems[0].namespaces[0].size: missing (required)\n" },
 		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"ram\";"
 		  " } ); } );\n",
