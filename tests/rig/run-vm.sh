@@ -12,6 +12,8 @@
 #   -e NAME=VALUE  environment variable for SCRIPT (repeatable)
 #   -l LOG         console log file (default $NVT_RIG_CACHE/logs/console-<time>.log)
 #   -q ARG         extra qemu argument (repeatable)
+#   -s             back guest RAM with a shared memfd (any vhost-user device needs it:
+#                  the backend maps guest memory from the fd QEMU passes it)
 #   --shell        interactive: run SCRIPT (if any) on the console, then a bash
 #                  shell; 'exit' or Ctrl-D powers the VM off
 #
@@ -30,7 +32,7 @@
 set -euo pipefail
 
 CACHE=${NVT_RIG_CACHE:-/var/tmp/nvt-rig}
-TIMEOUT_S=900 MEM_MIB=2048 CPUS=2 CONSOLE_LOG="" SHELL_MODE=0
+TIMEOUT_S=900 MEM_MIB=2048 CPUS=2 CONSOLE_LOG="" SHELL_MODE=0 SHARED_MEM=0
 RW_DIRS=() RO_DIRS=() JOB_ENV=() QEMU_EXTRA=()
 
 usage() { sed -n '/^# usage:/,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0" >&2; exit 2; }
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
 	-e) JOB_ENV+=("$2"); shift 2 ;;
 	-l) CONSOLE_LOG=$2; shift 2 ;;
 	-q) QEMU_EXTRA+=("$2"); shift 2 ;;
+	-s) SHARED_MEM=1; shift ;;
 	--shell) SHELL_MODE=1; shift ;;
 	-h|--help) usage ;;
 	--) shift; break ;;
@@ -130,11 +133,15 @@ for i in "${!RW_DIRS[@]}"; do
 	CMDLINE+=" nvt.rwpath$i=${RW_DIRS[$i]}"
 done
 
+MEM_OPTS=()
+# shellcheck disable=SC2054 # commas belong to qemu option values
+[ "$SHARED_MEM" = 1 ] && MEM_OPTS=(-object "memory-backend-memfd,id=mem,size=${MEM_MIB}M,share=on"
+	-numa node,memdev=mem)
 # shellcheck disable=SC2054 # commas belong to qemu option values
 QEMU=(qemu-system-x86_64 -accel tcg,thread=multi -machine q35 -cpu max
 	-smp "$CPUS" -m "$MEM_MIB" -nographic -no-reboot -nic none
 	-kernel "$KERNEL" -initrd "$INITRAMFS" -append "$CMDLINE"
-	"${SHARES[@]}" "${QEMU_EXTRA[@]}")
+	"${MEM_OPTS[@]}" "${SHARES[@]}" "${QEMU_EXTRA[@]}")
 
 # one VM at a time on this machine
 exec 8>"$CACHE/.vm.lock"
