@@ -59,6 +59,9 @@
 #define NVT_NVME_OP_FLUSH	0x00
 #define NVT_NVME_OP_WRITE	0x01
 #define NVT_NVME_OP_READ	0x02
+#define NVT_NVME_OP_DSM		0x09
+#define NVT_NVME_ONCS_DSM	(1u << 2)
+#define NVT_NVME_DSM_AD		(1u << 2)	/* CDW11: deallocate */
 
 /* ---- what the device is: parsed from Identify, pure (the unit test feeds it recorded pages) ---- */
 
@@ -80,6 +83,7 @@ struct nvt_nvme_info {
 	uint32_t mcl;
 	uint8_t msrc;			/* 0-based */
 	bool vwc;
+	uint8_t dlfeat;			/* bits 2:0 = 001b: deallocated blocks read as zeroes */
 };
 
 /* NVMe 2.0 §4.1.5.1 (FLBAS): bits 3:0 and 6:5 name the LBA format; bit 4 is MSET. */
@@ -122,6 +126,7 @@ static int nvt_nvme_parse(const struct nvme_id_ctrl *ctrl, const struct nvme_id_
 	info->oncs = le16toh(ctrl->oncs);
 	info->ocfs = le16toh(ctrl->ocfs);
 	info->vwc = ctrl->vwc & 1;
+	info->dlfeat = id->dlfeat;
 	info->mssrl = le16toh(id->mssrl);
 	info->mcl = le32toh(id->mcl);
 	info->msrc = id->msrc;
@@ -263,6 +268,7 @@ struct nvt_nvme_op {
 	uint16_t buf_index;		/* its staging buffers, registered buffer @buf_index */
 	uint8_t *data;			/* NVT_NVME_STAGE_MAX (+ md for extended LBAs) */
 	uint8_t *md;			/* separate metadata, NVT_NVME_MD_STAGE_MAX */
+	uint16_t probe_status;		/* a re-read with checks off, finding the LBA of this PI error */
 };
 
 struct nvt_nvme_chan {
@@ -375,8 +381,25 @@ static void nvt_nvme_prep(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, struc
 	cmd->opcode = op->opcode;
 	cmd->nsid = info->nsid;
 	cmd->timeout_ms = NVT_NVME_TIMEOUT_MS;
-	if (op->opcode != NVT_NVME_OP_FLUSH) {
+	if (op->opcode == NVT_NVME_OP_DSM) {
+		/* One range (the layer hands them one at a time): 16 bytes, CDW10 NR = 0. */
+		uint8_t *r = op->data;
+		uint32_t nlb = htole32(op->bio->nlb);
+		uint64_t lba = htole64(op->bio->slba);
+
+		memset(r, 0, 16);
+		memcpy(r + 4, &nlb, 4);
+		memcpy(r + 8, &lba, 8);
+		cmd->addr = (uintptr_t)r;
+		cmd->data_len = 16;
+		cmd->cdw11 = NVT_NVME_DSM_AD;
+		if (c->fixed_bufs)
+			nvt_uring_sqe_fixed_buf(sqe, op->buf_index);
+	} else if (op->opcode != NVT_NVME_OP_FLUSH) {
 		struct nvt_nvme_prinfo p = nvt_nvme_prinfo(op->bio, &c->ns->pi, op->off);
+
+		if (op->probe_status)
+			p.prinfo = 0;	/* the stored blocks as they are: nvtd finds the bad one */
 
 		cmd->addr = (uintptr_t)op->data;
 		cmd->data_len = op->nlb * nvt_nvme_ext_bs(info);
@@ -412,7 +435,7 @@ static void nvt_nvme_op_free(struct nvt_nvme_chan *c, struct nvt_nvme_op *op)
 /* Commands @bio needs. */
 static unsigned int nvt_nvme_nr_cmds(const struct nvt_nvme_chan *c, const struct nvt_bio *bio)
 {
-	if (bio->op == NVT_BIO_FLUSH)
+	if (bio->op == NVT_BIO_FLUSH || bio->op == NVT_BIO_DEALLOCATE)
 		return 1;
 	return (bio->nlb + c->n->cmd_blocks - 1) / c->n->cmd_blocks;
 }
@@ -443,10 +466,12 @@ static int nvt_nvme_start(struct nvt_nvme_chan *c, struct nvt_bio *bio)
 		ops[i] = op;
 		op->bio = bio;
 		op->off = off;
-		op->nlb = bio->op == NVT_BIO_FLUSH ? 0 :
+		op->probe_status = 0;
+		op->nlb = bio->op == NVT_BIO_FLUSH || bio->op == NVT_BIO_DEALLOCATE ? 0 :
 			  (uint32_t)(bio->nlb - off < c->n->cmd_blocks ? bio->nlb - off
 								      : c->n->cmd_blocks);
 		op->opcode = bio->op == NVT_BIO_FLUSH ? NVT_NVME_OP_FLUSH :
+			     bio->op == NVT_BIO_DEALLOCATE ? NVT_NVME_OP_DSM :
 			     bio->op == NVT_BIO_WRITE ? NVT_NVME_OP_WRITE : NVT_NVME_OP_READ;
 		off += op->nlb;
 		if (op->opcode == NVT_NVME_OP_WRITE && nvt_nvme_stage_out(c->ns, &c->n->info, op)) {
@@ -483,7 +508,8 @@ static void nvt_nvme_resume(struct nvt_nvme_chan *c)
 
 /*
  * A command ended with -errno @res: what the host hears. A device that went
- * away (hot removal, controller dead) is Namespace Not Ready, said once; a
+ * away (hot removal, controller dead) is Namespace Not Ready with DNR (it
+ * will not come back by retrying), said once; a
  * timed-out or cancelled command is Command Aborted By Host, which a host
  * may retry; anything else goes through the layer's errno mapping.
  */
@@ -500,7 +526,8 @@ static int nvt_nvme_errno(struct nvt_nvme_chan *c, struct nvt_bio *bio, uint64_t
 		if (!atomic_exchange(&n->gone_logged, true))
 			nvt_err("%s (nsid %u): the device is gone (%s): I/O fails with Namespace Not Ready",
 				n->path, c->ns->nsid, strerror(-res));
-		nvt_bio_device_fail(bio, NVT_STATUS(NVME_SCT_GENERIC, NVME_SC_NS_NOT_READY), lba);
+		nvt_bio_device_fail(bio, NVT_STATUS(NVME_SCT_GENERIC, NVME_SC_NS_NOT_READY) | NVT_SC_DNR,
+				    lba);
 		return 0;
 	case ETIMEDOUT:
 	case EINTR:
@@ -515,15 +542,70 @@ static int nvt_nvme_errno(struct nvt_nvme_chan *c, struct nvt_bio *bio, uint64_t
 	}
 }
 
+/* An end-to-end check error (SCT 2, SC 82h..84h): the device says which check, not which block. */
+static bool nvt_nvme_is_pi_status(uint16_t st)
+{
+	st &= NVT_NVME_STATUS_SC_MASK;
+	return st >= 0x282 && st <= 0x284;
+}
+
+/*
+ * The LBA of a read's PI error: the probe re-read @op's blocks with
+ * checks off; nvtd's own check of them names the first bad one. Return:
+ * that LBA, or the command's first if nvtd finds none (a check the device
+ * does differently).
+ */
+static uint64_t nvt_nvme_probe_lba(struct nvt_nvme_chan *c, struct nvt_nvme_op *op)
+{
+	const struct nvt_nvme_info *info = &c->n->info;
+	struct nvt_nvme_prinfo p;
+	struct nvt_pi_ctx ctx = op->bio->pi;
+	struct nvt_pi_err err;
+	struct iovec d = { op->data, (size_t)op->nlb * nvt_nvme_ext_bs(info) };
+	struct iovec m = { op->md, (size_t)op->nlb * info->ms };
+	int ret;
+
+	op->probe_status = 0;
+	p = nvt_nvme_prinfo(op->bio, &c->ns->pi, op->off);
+	nvt_pi_ctx_advance(&ctx, op->off);
+	/* What the device was asked to check, all of it where nvtd strips. */
+	ctx.check = p.prinfo ? p.prinfo : nvt_nvme_prchk_all(c->ns->pi.type);
+	if (info->ext)
+		ret = nvt_pi_verify_ext(&ctx, &d, 1, op->nlb, &err);
+	else
+		ret = nvt_pi_verify(&ctx, &d, 1, &m, 1, op->nlb, &err);
+	return ret == -EILSEQ ? err.lba : op->bio->slba + op->off;
+}
+
 static void nvt_nvme_complete(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, int res)
 {
 	struct nvt_bio *bio = op->bio;
 	uint64_t lba = bio->slba + op->off;
 	int err = 0;
 
-	if (res > 0) {
+	if (op->probe_status) {
+		uint16_t st = op->probe_status;
+
+		/* The probe's own failure leaves the command's first LBA: the status is what matters. */
+		nvt_bio_device_fail(bio, st, res ? lba : nvt_nvme_probe_lba(c, op));
+	} else if (res > 0) {
+		uint16_t st = nvt_nvme_status_of(res);
+		struct io_uring_sqe *sqe;
+
+		/*
+		 * A read's PI error over several blocks: which one? The same
+		 * blocks again, unchecked, and nvtd's check says (the host's
+		 * error log gets the LBA). At most one SQE per op is ever out, so
+		 * one is free here.
+		 */
+		if (op->opcode == NVT_NVME_OP_READ && op->nlb > 1 && bio->pi.fmt &&
+		    nvt_nvme_is_pi_status(st) && (sqe = io_uring_get_sqe(&c->ring))) {
+			op->probe_status = st;
+			nvt_nvme_prep(c, op, sqe);
+			return;
+		}
 		/* The device's own status, unchanged: the first failing piece's is the bio's. */
-		nvt_bio_device_fail(bio, nvt_nvme_status_of(res), lba);
+		nvt_bio_device_fail(bio, st, lba);
 	} else if (res < 0) {
 		err = nvt_nvme_errno(c, bio, lba, res);
 	} else if (op->opcode == NVT_NVME_OP_READ && nvt_nvme_stage_in(c->ns, &c->n->info, op)) {
@@ -609,6 +691,28 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 	case NVT_BIO_FLUSH:
 		if (!c->n->info.vwc) {
 			nvt_bio_backend_done(bio, 0);	/* nothing volatile to flush */
+			return;
+		}
+		break;
+	case NVT_BIO_DEALLOCATE:
+		/*
+		 * Native only where the contract holds: DSM supported (ONCS),
+		 * deallocated blocks read back as zeroes (DLFEAT 001b), and no PI.
+		 * With PI the contract wants the escape PI (all ones) there, and
+		 * QEMU 7.2 gives zeroes instead (measured: later checked reads
+		 * fail with 84h); the layer writes zeroes and escape PI itself.
+		 */
+		if (!(c->n->info.oncs & NVT_NVME_ONCS_DSM) || (c->n->info.dlfeat & 7) != 1 ||
+		    ns->pi.type) {
+			nvt_bio_backend_done(bio, -EOPNOTSUPP);
+			return;
+		}
+		if (bio->slba >= ns->nblocks || bio->nlb > ns->nblocks - bio->slba) {
+			nvt_bio_backend_done(bio, -ERANGE);
+			return;
+		}
+		if (!bio->nlb) {
+			nvt_bio_backend_done(bio, 0);
 			return;
 		}
 		break;
@@ -1062,7 +1166,8 @@ static const struct nvt_be_setting nvt_nvme_settings[] = {
 
 const struct nvt_backend_ops nvt_nvme_backend_ops = {
 	.name = "nvme",
-	.flags = NVT_BE_METADATA | NVT_BE_VOLATILE | NVT_BE_OWN_SIZE | NVT_BE_OWN_FORMAT,
+	.flags = NVT_BE_METADATA | NVT_BE_VOLATILE | NVT_BE_DEALLOCATE | NVT_BE_OWN_SIZE |
+		 NVT_BE_OWN_FORMAT,
 	.settings = nvt_nvme_settings,
 	.open = nvt_nvme_open,
 	.close = nvt_nvme_close,
