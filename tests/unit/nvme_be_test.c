@@ -401,6 +401,71 @@ static void test_status(void **state)
 	assert_int_equal(nvt_nvme_status_of(0x1806), 0x6);
 }
 
+/* -errno from the kernel: a device gone is Namespace Not Ready (DNR), said once; a timeout is Aborted By Host. */
+static void test_errno(void **state)
+{
+	struct nvt_nvme_ns n = { .fd = -1, .path = "/dev/ng9n9" };
+	struct nvt_ns ns = { .nsid = 4 };
+	struct nvt_nvme_chan c = { .ns = &ns, .n = &n };
+	struct nvt_bio bio = { .op = NVT_BIO_READ, .slba = 10, .nlb = 1 };
+
+	(void)state;
+	assert_int_equal(nvt_nvme_errno(&c, &bio, 10, -ENODEV), 0);
+	assert_int_equal(bio.status, NVT_BIO_DEVICE);
+	assert_int_equal(bio.dev_status, 0x82 | 0x4000);
+	assert_int_equal(bio.err_lba, 10);
+	assert_true(atomic_load(&n.gone_logged));
+	bio.status = NVT_BIO_OK;
+	assert_int_equal(nvt_nvme_errno(&c, &bio, 11, -ENXIO), 0);
+	assert_int_equal(bio.dev_status, 0x4082);
+	bio.status = NVT_BIO_OK;
+	assert_int_equal(nvt_nvme_errno(&c, &bio, 12, -ETIMEDOUT), 0);
+	assert_int_equal(bio.dev_status, 0x371);	/* no DNR: a host may retry */
+	bio.status = NVT_BIO_OK;
+	/* Anything else: the layer's errno mapping (media error for -EIO). */
+	assert_int_equal(nvt_nvme_errno(&c, &bio, 12, -EIO), -EIO);
+	assert_int_equal(bio.status, NVT_BIO_OK);
+}
+
+/* A device PI error over 8 blocks: the unchecked re-read and nvtd's check name the block. */
+static void test_probe_lba(void **state)
+{
+	enum { NLB = 8, BAD = 5 };
+	struct nvt_pi_format f = { .type = NVT_PI_TYPE1, .block_size = 512, .md_size = 8 };
+	struct nvt_nvme_ns n = { .info = { .lbs = 512, .ms = 8, .pi_type = 1 } };
+	struct nvt_ns ns = { .pi = f, .block_size = 512, .md_size = 8 };
+	struct nvt_nvme_chan c = { .ns = &ns, .n = &n };
+	struct nvt_bio bio = { .op = NVT_BIO_READ, .slba = 4000, .nlb = 64,
+			       .flags = NVT_BIO_PI_CHECK_READ };
+	static uint8_t data[NLB * 520], md[NLB * 8];
+	struct nvt_nvme_op op = { .bio = &bio, .off = 16, .nlb = NLB, .opcode = NVT_NVME_OP_READ,
+				  .data = data, .md = md, .probe_status = 0x282 };
+	struct iovec d = { data, NLB * 512 }, m = { md, sizeof(md) };
+	struct nvt_pi_ctx gen;
+
+	(void)state;
+	memset(data, 0x3c, sizeof(data));
+	nvt_pi_ctx_init(&gen, &f, 4016, NVT_PI_PRACT, 4016, 0, 0);
+	assert_int_equal(nvt_pi_generate(&gen, &d, 1, &m, 1, NLB), 0);
+	data[BAD * 512 + 100] ^= 4;
+	nvt_pi_ctx_init(&bio.pi, &f, 4000, NVT_PI_PRACT, 4000, 0, 0);
+	assert_int_equal(nvt_nvme_probe_lba(&c, &op), 4016 + BAD);
+	assert_int_equal(op.probe_status, 0);
+	/* Nothing nvtd can see wrong: the command's first LBA. */
+	data[BAD * 512 + 100] ^= 4;
+	assert_int_equal(nvt_nvme_probe_lba(&c, &op), 4016);
+	/* Extended LBAs: the same over the interleaved buffer. */
+	n.info.ext = true;
+	{
+		struct iovec e = { data, sizeof(data) };
+
+		nvt_pi_ctx_init(&gen, &f, 4016, NVT_PI_PRACT, 4016, 0, 0);
+		assert_int_equal(nvt_pi_generate_ext(&gen, &e, 1, NLB), 0);
+		data[2 * 520 + 7] ^= 1;
+		assert_int_equal(nvt_nvme_probe_lba(&c, &op), 4018);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +475,8 @@ int main(void)
 		cmocka_unit_test(test_prinfo),
 		cmocka_unit_test(test_sqe_fill),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_errno),
+		cmocka_unit_test(test_probe_lba),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
