@@ -59,7 +59,14 @@
 #define NVT_NVME_OP_FLUSH	0x00
 #define NVT_NVME_OP_WRITE	0x01
 #define NVT_NVME_OP_READ	0x02
+#define NVT_NVME_OP_WZ		0x08
 #define NVT_NVME_OP_DSM		0x09
+#define NVT_NVME_OP_COPY	0x19
+#define NVT_NVME_ONCS_WZ	(1u << 3)
+#define NVT_NVME_ONCS_COPY	(1u << 8)
+#define NVT_NVME_OCFS_FMT0	(1u << 0)	/* copy descriptor format 0 (16b guard / no PI) */
+#define NVT_NVME_WZ_DEAC	(1u << 25)	/* CDW12: deallocate allowed */
+#define NVT_NVME_WZ_MAX		65536u		/* NLB is 16 bits, 0-based */
 #define NVT_NVME_ONCS_DSM	(1u << 2)
 #define NVT_NVME_DSM_AD		(1u << 2)	/* CDW11: deallocate */
 
@@ -381,7 +388,29 @@ static void nvt_nvme_prep(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, struc
 	cmd->opcode = op->opcode;
 	cmd->nsid = info->nsid;
 	cmd->timeout_ms = NVT_NVME_TIMEOUT_MS;
-	if (op->opcode == NVT_NVME_OP_DSM) {
+	if (op->opcode == NVT_NVME_OP_WZ) {
+		/* No data; zeroes of [slba + off, +nlb). Only namespaces without metadata get here. */
+		cmd->cdw10 = (uint32_t)slba;
+		cmd->cdw11 = (uint32_t)(slba >> 32);
+		cmd->cdw12 = (op->nlb - 1) |
+			     (op->bio->flags & NVT_BIO_DEAC ? NVT_NVME_WZ_DEAC : 0);
+	} else if (op->opcode == NVT_NVME_OP_COPY) {
+		/* One source range, descriptor format 0 (32 bytes): SLBA at 8, NLB (0-based) at 16. */
+		uint8_t *r = op->data;
+		uint64_t src = htole64(op->bio->copy_src);
+		uint16_t nlb = htole16((uint16_t)(op->bio->nlb - 1));
+
+		memset(r, 0, 32);
+		memcpy(r + 8, &src, 8);
+		memcpy(r + 16, &nlb, 2);
+		cmd->addr = (uintptr_t)r;
+		cmd->data_len = 32;
+		cmd->cdw10 = (uint32_t)op->bio->slba;
+		cmd->cdw11 = (uint32_t)(op->bio->slba >> 32);
+		cmd->cdw12 = 0;		/* NR 0 (one range), format 0, PRINFOR/W 0: no PI here */
+		if (c->fixed_bufs)
+			nvt_uring_sqe_fixed_buf(sqe, op->buf_index);
+	} else if (op->opcode == NVT_NVME_OP_DSM) {
 		/* One range (the layer hands them one at a time): 16 bytes, CDW10 NR = 0. */
 		uint8_t *r = op->data;
 		uint32_t nlb = htole32(op->bio->nlb);
@@ -435,9 +464,28 @@ static void nvt_nvme_op_free(struct nvt_nvme_chan *c, struct nvt_nvme_op *op)
 /* Commands @bio needs. */
 static unsigned int nvt_nvme_nr_cmds(const struct nvt_nvme_chan *c, const struct nvt_bio *bio)
 {
-	if (bio->op == NVT_BIO_FLUSH || bio->op == NVT_BIO_DEALLOCATE)
+	if (bio->op == NVT_BIO_FLUSH || bio->op == NVT_BIO_DEALLOCATE || bio->op == NVT_BIO_COPY)
 		return 1;
+	if (bio->op == NVT_BIO_WRITE_ZEROES)
+		return (bio->nlb + NVT_NVME_WZ_MAX - 1) / NVT_NVME_WZ_MAX;
 	return (bio->nlb + c->n->cmd_blocks - 1) / c->n->cmd_blocks;
+}
+
+/* Blocks of @bio's command starting @off blocks in (0: a command without an LBA span of its own). */
+static uint32_t nvt_nvme_op_blocks(const struct nvt_nvme_chan *c, const struct nvt_bio *bio,
+				   uint64_t off)
+{
+	uint64_t left = bio->nlb - off;
+	uint32_t max = bio->op == NVT_BIO_WRITE_ZEROES ? NVT_NVME_WZ_MAX : c->n->cmd_blocks;
+
+	switch (bio->op) {
+	case NVT_BIO_FLUSH:
+	case NVT_BIO_DEALLOCATE:
+	case NVT_BIO_COPY:
+		return 0;
+	default:
+		return left < max ? (uint32_t)left : max;
+	}
 }
 
 /*
@@ -467,11 +515,11 @@ static int nvt_nvme_start(struct nvt_nvme_chan *c, struct nvt_bio *bio)
 		op->bio = bio;
 		op->off = off;
 		op->probe_status = 0;
-		op->nlb = bio->op == NVT_BIO_FLUSH || bio->op == NVT_BIO_DEALLOCATE ? 0 :
-			  (uint32_t)(bio->nlb - off < c->n->cmd_blocks ? bio->nlb - off
-								      : c->n->cmd_blocks);
+		op->nlb = nvt_nvme_op_blocks(c, bio, off);
 		op->opcode = bio->op == NVT_BIO_FLUSH ? NVT_NVME_OP_FLUSH :
 			     bio->op == NVT_BIO_DEALLOCATE ? NVT_NVME_OP_DSM :
+			     bio->op == NVT_BIO_COPY ? NVT_NVME_OP_COPY :
+			     bio->op == NVT_BIO_WRITE_ZEROES ? NVT_NVME_OP_WZ :
 			     bio->op == NVT_BIO_WRITE ? NVT_NVME_OP_WRITE : NVT_NVME_OP_READ;
 		off += op->nlb;
 		if (op->opcode == NVT_NVME_OP_WRITE && nvt_nvme_stage_out(c->ns, &c->n->info, op)) {
@@ -692,6 +740,50 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 		if (!c->n->info.vwc) {
 			nvt_bio_backend_done(bio, 0);	/* nothing volatile to flush */
 			return;
+		}
+		break;
+	case NVT_BIO_WRITE_ZEROES:
+		/*
+		 * Native only without metadata: what a device leaves in the
+		 * metadata is not nvtd's contract (zeroes, or the layer's PI), and
+		 * QEMU 7.2 keeps the old PI on a PRACT=0 Write Zeroes. The layer
+		 * writes zeroes (and PI) itself otherwise.
+		 */
+		if (!(c->n->info.oncs & NVT_NVME_ONCS_WZ) || ns->md_size || bio->md_iov) {
+			nvt_bio_backend_done(bio, -EOPNOTSUPP);
+			return;
+		}
+		if (bio->slba >= ns->nblocks || bio->nlb > ns->nblocks - bio->slba) {
+			nvt_bio_backend_done(bio, -ERANGE);
+			return;
+		}
+		if (!bio->nlb) {
+			nvt_bio_backend_done(bio, 0);
+			return;
+		}
+		break;
+	case NVT_BIO_COPY:
+		/*
+		 * The layer hands Copy only without PI, one range at a time. Native
+		 * where the device has Copy with format 0 and the range is within
+		 * its limits (MSSRL, MCL; 0 is no limit) and does not overlap its
+		 * destination; the layer copies the rest.
+		 */
+		{
+			const struct nvt_nvme_info *in = &c->n->info;
+			uint64_t src = bio->copy_src, dst = bio->slba, nlb = bio->nlb;
+
+			if (!(in->oncs & NVT_NVME_ONCS_COPY) || !(in->ocfs & NVT_NVME_OCFS_FMT0) ||
+			    ns->pi.type || !nlb || nlb > 65536 || (in->mssrl && nlb > in->mssrl) ||
+			    (in->mcl && nlb > in->mcl) || (src < dst + nlb && dst < src + nlb)) {
+				nvt_bio_backend_done(bio, -EOPNOTSUPP);
+				return;
+			}
+			if (src >= ns->nblocks || nlb > ns->nblocks - src ||
+			    dst >= ns->nblocks || nlb > ns->nblocks - dst) {
+				nvt_bio_backend_done(bio, -ERANGE);
+				return;
+			}
 		}
 		break;
 	case NVT_BIO_DEALLOCATE:
@@ -1166,8 +1258,8 @@ static const struct nvt_be_setting nvt_nvme_settings[] = {
 
 const struct nvt_backend_ops nvt_nvme_backend_ops = {
 	.name = "nvme",
-	.flags = NVT_BE_METADATA | NVT_BE_VOLATILE | NVT_BE_DEALLOCATE | NVT_BE_OWN_SIZE |
-		 NVT_BE_OWN_FORMAT,
+	.flags = NVT_BE_METADATA | NVT_BE_VOLATILE | NVT_BE_WRITE_ZEROES | NVT_BE_DEALLOCATE |
+		 NVT_BE_COPY | NVT_BE_OWN_SIZE | NVT_BE_OWN_FORMAT,
 	.settings = nvt_nvme_settings,
 	.open = nvt_nvme_open,
 	.close = nvt_nvme_close,

@@ -391,6 +391,88 @@ static void test_sqe_fill(void **state)
 	io_uring_queue_exit(&c.ring);
 }
 
+/* Native commands' SQEs: Write Zeroes (DEAC), Copy format 0, DSM deallocate, as the device reads them. */
+static void test_sqe_native(void **state)
+{
+	struct nvt_nvme_ns n = { .fd = 7, .info = { .nsid = 6, .lbs = 4096 }, .cmd_blocks = 32 };
+	struct nvt_ns ns = { .block_size = 4096, .nblocks = 1u << 20 };
+	struct nvt_nvme_chan c = { .ns = &ns, .n = &n };
+	struct io_uring_params params = { .flags = IORING_SETUP_SQE128 | IORING_SETUP_CQE32 };
+	struct nvt_bio wz = { .op = NVT_BIO_WRITE_ZEROES, .slba = 0x100000010ull, .nlb = 65536 + 5,
+			      .flags = NVT_BIO_DEAC };
+	struct nvt_bio cp = { .op = NVT_BIO_COPY, .slba = 900, .nlb = 100, .copy_src = 0x123456 };
+	struct nvt_bio dsm = { .op = NVT_BIO_DEALLOCATE, .slba = 77, .nlb = 3000 };
+	uint8_t buf[64];
+	struct nvt_nvme_op op = { .data = buf, .md = buf + 32 };
+	struct io_uring_sqe *sqe;
+	struct nvme_uring_cmd *cmd;
+	uint64_t v64;
+	uint32_t v32;
+	uint16_t v16;
+
+	(void)state;
+	if (io_uring_queue_init_params(4, &c.ring, &params)) {
+		print_message("no SQE128/CQE32 rings here (Linux < 5.19): skipped\n");
+		skip();
+	}
+	/* Write Zeroes: 16-bit NLB, so 65541 blocks are two commands; the second starts 65536 in. */
+	assert_int_equal(nvt_nvme_nr_cmds(&c, &wz), 2);
+	assert_int_equal(nvt_nvme_op_blocks(&c, &wz, 0), 65536);
+	assert_int_equal(nvt_nvme_op_blocks(&c, &wz, 65536), 5);
+	op.bio = &wz;
+	op.opcode = NVT_NVME_OP_WZ;
+	op.off = 65536;
+	op.nlb = 5;
+	sqe = io_uring_get_sqe(&c.ring);
+	nvt_nvme_prep(&c, &op, sqe);
+	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
+	assert_int_equal(cmd->opcode, 0x08);
+	assert_int_equal(cmd->cdw10, 0x00010010);
+	assert_int_equal(cmd->cdw11, 1);
+	assert_int_equal(cmd->cdw12, 4u | 1u << 25);
+	assert_int_equal(cmd->data_len, 0);
+	assert_int_equal(sqe->uring_cmd_flags, 0);	/* no buffer, so no fixed one */
+
+	/* Copy: one format-0 descriptor, the destination in CDW10/11, everything else 0. */
+	assert_int_equal(nvt_nvme_nr_cmds(&c, &cp), 1);
+	op.bio = &cp;
+	op.opcode = NVT_NVME_OP_COPY;
+	op.off = 0;
+	op.nlb = 0;
+	memset(buf, 0xee, sizeof(buf));
+	sqe = io_uring_get_sqe(&c.ring);
+	nvt_nvme_prep(&c, &op, sqe);
+	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
+	assert_int_equal(cmd->opcode, 0x19);
+	assert_int_equal(cmd->cdw10, 900);
+	assert_int_equal(cmd->cdw11, 0);
+	assert_int_equal(cmd->cdw12, 0);
+	assert_int_equal(cmd->data_len, 32);
+	memcpy(&v64, buf + 8, 8);
+	memcpy(&v16, buf + 16, 2);
+	assert_int_equal(le64toh(v64), 0x123456);
+	assert_int_equal(le16toh(v16), 99);
+	assert_int_equal(buf[0], 0);
+	assert_int_equal(buf[31], 0);
+	assert_int_equal(buf[32], 0xee);	/* 32 bytes, no more */
+
+	/* DSM: one range with the attribute AD, NR 0. */
+	op.bio = &dsm;
+	op.opcode = NVT_NVME_OP_DSM;
+	sqe = io_uring_get_sqe(&c.ring);
+	nvt_nvme_prep(&c, &op, sqe);
+	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
+	assert_int_equal(cmd->opcode, 0x09);
+	assert_int_equal(cmd->cdw10, 0);
+	assert_int_equal(cmd->cdw11, 1u << 2);
+	assert_int_equal(cmd->data_len, 16);
+	memcpy(&v32, buf + 4, 4);
+	memcpy(&v64, buf + 8, 8);
+	assert_int_equal(le32toh(v32), 3000);
+	assert_int_equal(le64toh(v64), 77);
+	io_uring_queue_exit(&c.ring);
+}
+
 static void test_status(void **state)
 {
 	(void)state;
@@ -474,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_translation),
 		cmocka_unit_test(test_prinfo),
 		cmocka_unit_test(test_sqe_fill),
+		cmocka_unit_test(test_sqe_native),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_errno),
 		cmocka_unit_test(test_probe_lba),
