@@ -25,16 +25,16 @@ fails() { ! "$@"; }
 rig_begin
 rig_step "the local NVMe device (QEMU's emulated controller)"
 rig_must modprobe nvme
-rig_check "five local namespaces" rig_wait_for 30 "/dev/ng0n5" test -c /dev/ng0n5
+rig_check "six local namespaces" rig_wait_for 30 "/dev/ng0n6" test -c /dev/ng0n6
 nvme list | tee "$NVT_RIG_OUT/nvme-list.txt"
 mkdir -p "$IDS"
 nvme id-ctrl -b /dev/ng0n1 > "$IDS/qemu-id-ctrl.bin"
-for i in 1 2 3 4 5; do
+for i in 1 2 3 4 5 6; do
 	nvme id-ns -b /dev/ng0n$i > "$IDS/qemu-id-ns$i.bin"
 	nvme nvm-id-ns -o binary -n $i /dev/ng0n$i > "$IDS/qemu-nvm-id-ns$i.bin"
 	nvme id-ns -H /dev/ng0n$i > "$NVT_RIG_OUT/local-id-ns$i.txt"
 done
-rig_check "recorded Identify pages" test "$(cat "$IDS"/*.bin | wc -c)" = $((11 * 4096))
+rig_check "recorded Identify pages" test "$(cat "$IDS"/*.bin | wc -c)" = $((13 * 4096))
 
 rig_check "nvtd has the RDMA transport" nvtd_has_rdma
 rig_check "rxe link up" rig_rxe_up
@@ -65,7 +65,8 @@ subsystems = ( {
 		{ nsid = 3; backend = "nvme"; device = "/dev/ng0n3"; block_size = 4096;
 		  pi = { type = 1; guard = "crc64"; }; },
 		{ nsid = 4; backend = "nvme"; device = "/dev/ng0n4"; },
-		{ nsid = 5; backend = "nvme"; device = "/dev/ng0n5"; }
+		{ nsid = 5; backend = "nvme"; device = "/dev/ng0n5"; },
+		{ nsid = 6; backend = "nvme"; device = "/dev/ng0n6"; }
 	);
 } );
 CFG
@@ -73,7 +74,7 @@ rig_check "nvtd started" start_nvtd "$CFG"
 rig_check "nvtd listens" rig_wait_for_rdma_listen 20 "$RIG_PORT"
 rig_check "nvme connect" rig_nvme_connect "$NQN" "$RIG_PORT" --nr-io-queues=2
 declare -A DEV
-for i in 1 2 3 4 5; do
+for i in 1 2 3 4 5 6; do
 	DEV[$i]=$(rig_wait_nvme_nsid 30 "$NQN" $i) || rig_fail "namespace $i did not appear"
 done
 rig_info "host devices: ${DEV[*]}"
@@ -91,10 +92,10 @@ soft "ns2: 512+8 (extended on the device)" idfmt "${DEV[2]}" 8 512 "Last 8 Bytes
 soft "ns3: 4096+16" idfmt "${DEV[3]}" 16 4096 "Last 8 Bytes of Metadata"
 soft "ns4: 4096+64, PI first" idfmt "${DEV[4]}" 64 4096 "First 8 Bytes of Metadata"
 soft "ns5: 4096+64, PI last" idfmt "${DEV[5]}" 64 4096 "Last 8 Bytes of Metadata"
-grep -E "in use|Protection Information Trans" "$NVT_RIG_OUT/id-ns.txt" || true
+soft "ns6: 4096+0, no PI" bash -c "nvme id-ns -H ${DEV[6]} | grep -Eq 'Metadata Size: 0 +bytes - Data Size: 4096 bytes.*in use'"
 
 rig_step "fio verify through the host's block layer"
-for i in 1 2 3 4 5; do
+for i in 1 2 3 4 5 6; do
 	sz=$(blockdev --getsize64 "${DEV[$i]}")
 	if [ "$sz" = 0 ]; then rig_info "ns$i: the host gives it no capacity"; continue; fi
 	soft "ns$i: fio randwrite verify" fio --name=nv$i --filename="${DEV[$i]}" --ioengine=libaio \
@@ -180,6 +181,22 @@ soft "Compare with other data fails" fails nvme compare "${DEV[1]}" -n 1 -s 1000
 soft "Copy 1000 -> 6000 (PI regenerated)" nvme copy "${DEV[1]}" -n 1 --sdlba=6000 --slbs=1000 --blocks=0 --prinfow=8 --prinfor=0
 soft "... the copy reads back as the source" bash -c "dd if=${DEV[1]} bs=512 skip=6000 count=1 iflag=direct status=none | cmp -s - $NVT_RIG_OUT/b1000.data"
 grep -E "status|at LBA" "$NVTD_LOG" | tail -5
+
+rig_step "without metadata (ns6): Write Zeroes, Deallocate and Copy done by the device"
+z4k() {	# z4k DEV LBA COUNT: 4 KiB blocks read back as zeroes
+	[ "$(dd if="$1" bs=4096 skip="$2" count="$3" iflag=direct status=none | tr -d '\0' | wc -c)" = 0 ]
+}
+dd if=/dev/urandom of="$NVT_RIG_OUT/six.bin" bs=4096 count=8 status=none
+soft "write 3 x 8 blocks on ns6" bash -c "for l in 100 200 300; do dd if=$NVT_RIG_OUT/six.bin of=${DEV[6]} bs=4096 seek=\$l oflag=direct status=none || exit 1; done"
+soft "Write Zeroes of 100..107" nvme write-zeroes "${DEV[6]}" -n 6 -s 100 -c 7
+soft "... reads back as zeroes" z4k "${DEV[6]}" 100 8
+soft "DSM deallocate of 200..207" nvme dsm "${DEV[6]}" -n 6 --ad --slbs=200 --blocks=8
+soft "... reads back as zeroes" z4k "${DEV[6]}" 200 8
+soft "Copy 300..307 -> 400" nvme copy "${DEV[6]}" -n 6 --sdlba=400 --slbs=300 --blocks=7
+soft "... the copy reads back as the source" bash -c "dd if=${DEV[6]} bs=4096 skip=400 count=8 iflag=direct status=none | cmp -s - $NVT_RIG_OUT/six.bin"
+soft "... and so does the device itself" bash -c "dd if=/dev/nvme0n6 bs=4096 skip=400 count=8 iflag=direct status=none | cmp -s - $NVT_RIG_OUT/six.bin"
+soft "an overlapping Copy (done by nvtd) 400..407 -> 403" nvme copy "${DEV[6]}" -n 6 --sdlba=403 --slbs=400 --blocks=7
+soft "... lands whole" bash -c "dd if=${DEV[6]} bs=4096 skip=403 count=8 iflag=direct status=none | cmp -s - $NVT_RIG_OUT/six.bin"
 
 rig_step "4096+16 (64-bit guard) and 4096+64 through io-passthru"
 NG3=${DEV[3]/nvme/ng}
