@@ -1669,12 +1669,64 @@ static void print_subsystems(FILE *out, const void *obj, int depth)
 		      sizeof(*cfg->subsystems), cfg->nr_subsystems, depth);
 }
 
+/*
+ * @ns's fields as printed: all of them, except that a backend with a format
+ * of its own (NVT_BE_OWN_FORMAT) gets only the block_size and pi.* the file
+ * gave, so that the printed file loads to the same namespace on the same device.
+ */
+static size_t ns_print_fields(const struct nvt_ns_cfg *ns, struct field *out,
+			      struct field *pi_out)
+{
+	static const unsigned int pi_bit[] = {
+		[PI_TYPE] = NVT_NS_GIVEN_PI_TYPE, [PI_GUARD] = NVT_NS_GIVEN_PI_GUARD,
+		[PI_LOCATION] = NVT_NS_GIVEN_PI_LOC, [PI_MD_SIZE] = NVT_NS_GIVEN_PI_MD_SIZE,
+	};
+	const struct nvt_backend_ops *be = nvt_backend_find(ns->backend);
+	size_t n = 0, npi = 0;
+
+	if (!be || !(be->flags & NVT_BE_OWN_FORMAT)) {
+		memcpy(out, ns_fields, sizeof(ns_fields));
+		return NR(ns_fields);
+	}
+	for (size_t i = 0; i < NR(pi_fields); i++)
+		if (ns->given & pi_bit[i])
+			pi_out[npi++] = pi_fields[i];
+	for (size_t i = 0; i < NR(ns_fields); i++) {
+		if (i == NS_BLOCK_SIZE && !(ns->given & NVT_NS_GIVEN_BLOCK_SIZE))
+			continue;
+		if (i == NS_PI && !npi)
+			continue;
+		out[n] = ns_fields[i];
+		if (i == NS_PI) {
+			out[n].sub = pi_out;
+			out[n].nr_sub = npi;
+		}
+		n++;
+	}
+	return n;
+}
+
 static void print_namespaces(FILE *out, const void *obj, int depth)
 {
 	const struct nvt_subsys_cfg *ss = obj;
+	struct field fields[NR(ns_fields)], pi[NR(pi_fields)];
 
-	print_list_of(out, ns_fields, NR(ns_fields), ss->namespaces,
-		      sizeof(*ss->namespaces), ss->nr_namespaces, depth);
+	if (!ss->nr_namespaces) {
+		fputs("( )", out);
+		return;
+	}
+	fputs("(\n", out);
+	for (unsigned int i = 0; i < ss->nr_namespaces; i++) {
+		size_t n = ns_print_fields(&ss->namespaces[i], fields, pi);
+
+		tabs(out, depth + 1);
+		fputs("{\n", out);
+		print_group(out, fields, n, &ss->namespaces[i], depth + 2);
+		tabs(out, depth + 1);
+		fputs(i + 1 < ss->nr_namespaces ? "},\n" : "}\n", out);
+	}
+	tabs(out, depth);
+	fputc(')', out);
 }
 
 /* A namespace's backend settings, those the file gave, in the backend's order. */

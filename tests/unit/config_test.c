@@ -785,6 +785,64 @@ static void test_file_backend(void **state)
 	unlink(path);
 }
 
+/* nvme: the device's format; the file may give block_size and pi.*, and the loader says which and where. */
+static void test_nvme_backend(void **state)
+{
+	static const char text[] =
+		"subsystems = ( { nqn = \"nqn.2026-12.io.nvt:n\"; namespaces = (\n"
+		"{ nsid = 1; backend = \"nvme\"; device = \"/dev/ng0n1\"; },\n"
+		"{ nsid = 2; backend = \"nvme\"; device = \"/dev/nvme0n2\";\n"
+		"  block_size = 4096;\n"
+		"  pi = { type = 1; guard = \"crc64\"; }; } ); } );\n";
+	struct nvt_config cfg;
+	const struct nvt_ns_cfg *a, *b;
+	char path[256], *err, *out;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	write_tmp(path, sizeof(path), text, strlen(text));
+	assert_int_equal(load(path, &cfg, &err), 0);
+	assert_string_equal(err, "");
+	free(err);
+	a = &cfg.subsystems[0].namespaces[0];
+	b = &cfg.subsystems[0].namespaces[1];
+	assert_string_equal(nvt_ns_cfg_path(a, "device"), "/dev/ng0n1");
+	assert_int_equal(a->size, 0);		/* no size needed: the device's */
+	assert_int_equal(a->given, 0);
+	assert_int_equal(a->block_size_line, 0);
+	assert_int_equal(b->given, NVT_NS_GIVEN_BLOCK_SIZE | NVT_NS_GIVEN_PI_TYPE |
+				   NVT_NS_GIVEN_PI_GUARD);
+	assert_int_equal(b->block_size_line, 4);
+	assert_int_equal(b->pi_line, 5);
+	/* Printed, only what was given: the defaults would disagree with a 4096+16 device. */
+	f = open_memstream(&out, &len);
+	nvt_config_print(&cfg, f);
+	fclose(f);
+	assert_non_null(strstr(out, "block_size = 4096;"));
+	assert_null(strstr(out, "block_size = 512;"));
+	assert_non_null(strstr(out, "guard = \"crc64\";"));
+	assert_null(strstr(out, "location"));
+	assert_null(strstr(out, "metadata_size"));
+	free(out);
+	nvt_config_free(&cfg);
+	round_trip(path);
+	unlink(path);
+
+	/* device is required. */
+	{
+		static const char bad[] =
+			"subsystems = ( { nqn = \"nqn.2026-12.io.nvt:n\"; namespaces = (\n"
+			"{ nsid = 1; backend = \"nvme\"; } ); } );\n";
+
+		write_tmp(path, sizeof(path), bad, strlen(bad));
+		assert_int_equal(load(path, &cfg, &err), -EINVAL);
+		assert_non_null(strstr(err, ":2: subsystems[0].namespaces[0].device: missing (required for backend \"nvme\")"));
+		free(err);
+		unlink(path);
+	}
+}
+
 /* Numbers that look big but are fine must not trip the overflow scan. */
 static void test_not_overflow(void **state)
 {
@@ -982,6 +1040,7 @@ int main(void)
 		cmocka_unit_test(test_max_io_size),
 		cmocka_unit_test(test_bad_inline),
 		cmocka_unit_test(test_file_backend),
+		cmocka_unit_test(test_nvme_backend),
 		cmocka_unit_test(test_not_overflow),
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_free_is_safe),
