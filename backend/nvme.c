@@ -935,7 +935,7 @@ static int nvt_nvme_resolve(const char *where, const char *path, char *out, size
 {
 	const char *base = strrchr(path, '/');
 	char sys[PATH_MAX + 64], real[PATH_MAX];
-	int bfd, cfd;
+	int bfd, cfd, ret = 0;
 	uint32_t a = 0, b = 0;
 
 	base = base ? base + 1 : path;
@@ -954,16 +954,20 @@ static int nvt_nvme_resolve(const char *where, const char *path, char *out, size
 	snprintf(out, out_len, "/dev/ng%s", base + 4);
 	bfd = open(path, O_RDONLY | O_CLOEXEC);
 	cfd = open(out, O_RDONLY | O_CLOEXEC);
-	if (bfd >= 0 && cfd >= 0 && (nvme_get_nsid(bfd, &a) || nvme_get_nsid(cfd, &b) || a != b)) {
+	if (bfd < 0 || cfd < 0) {
+		ret = -errno;
+		nvt_err("%s: %s: cannot open %s: %s", where, path, bfd < 0 ? path : out,
+			strerror(errno));
+	} else if (nvme_get_nsid(bfd, &a) || nvme_get_nsid(cfd, &b) || a != b) {
 		nvt_err("%s: %s and %s are not the same namespace (nsid %u, %u)", where, path, out,
 			a, b);
-		a = 0;
+		ret = -EINVAL;
 	}
 	if (bfd >= 0)
 		close(bfd);
 	if (cfd >= 0)
 		close(cfd);
-	return a || b ? 0 : -ENOENT;
+	return ret;
 }
 
 /* Identify through libnvme (admin passthrough on the char device). Return: 0 or -errno. */

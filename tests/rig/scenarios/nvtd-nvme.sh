@@ -148,7 +148,7 @@ grep -E "0x282|check failed" "$NVTD_LOG" | tail -3
 
 rig_step "a multi-block read over a rotten block: nvtd finds the LBA for the log and error log page"
 ROT=5005
-# Written first: QEMU 7.2 keeps zero PI on never-written blocks, which fails a checked read (84h) by itself.
+# Written first: a block QEMU 7.2 deallocated (an earlier discard) keeps zero PI, which fails a checked read (84h) by itself.
 soft "host writes LBA 5000..5007" dd if=/dev/urandom of="${DEV[1]}" bs=4096 seek=625 count=1 oflag=direct status=none
 "$PIBUF" --lba $ROT --corrupt guard > "$NVT_RIG_OUT/rot.bin"
 head -c 512 "$NVT_RIG_OUT/rot.bin" > "$NVT_RIG_OUT/rot.data"
