@@ -226,6 +226,15 @@ struct nvt_ns {
 	_Atomic unsigned int nr_chans;		/* high-water mark of @chans: broadcasts look no further */
 	uint8_t uuid[16];
 	uint8_t nguid[16];
+	/*
+	 * Copy limits the backend's store imposes on what it does natively,
+	 * set in open(); 0: none (nvtd's own, NVT_COPY_*). Identify advertises
+	 * the smaller, so a host's copies fit the device (larger ones are
+	 * still done, by the layer).
+	 */
+	uint16_t cap_mssrl;
+	uint32_t cap_mcl;
+	uint16_t cap_msrc_nr;		/* source ranges per command (MSRC + 1) */
 };
 
 /**
