@@ -1188,6 +1188,13 @@ static int nvt_nvme_open(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg)
 	ns->md_size = n->info.ms;
 	ns->pi = fmt;
 	ns->nblocks = n->info.nsze;
+	/* Where copies go to the device (no PI, format 0), hosts are told its limits. */
+	if ((n->info.oncs & NVT_NVME_ONCS_COPY) && (n->info.ocfs & NVT_NVME_OCFS_FMT0) &&
+	    !ns->pi.type) {
+		ns->cap_mssrl = n->info.mssrl;
+		ns->cap_mcl = n->info.mcl;
+		ns->cap_msrc_nr = (uint16_t)(n->info.msrc + 1u);
+	}
 	/* One command: what staging holds and MDTS allows (the data buffer, metadata included when interleaved). */
 	max = NVT_NVME_STAGE_MAX;
 	if (n->info.max_xfer && n->info.max_xfer < max)

@@ -93,6 +93,10 @@ soft "ns3: 4096+16" idfmt "${DEV[3]}" 16 4096 "Last 8 Bytes of Metadata"
 soft "ns4: 4096+64, PI first" idfmt "${DEV[4]}" 64 4096 "First 8 Bytes of Metadata"
 soft "ns5: 4096+64, PI last" idfmt "${DEV[5]}" 64 4096 "Last 8 Bytes of Metadata"
 soft "ns6: 4096+0, no PI" bash -c "nvme id-ns -H ${DEV[6]} | grep -Eq 'Metadata Size: 0 +bytes - Data Size: 4096 bytes.*in use'"
+nvme id-ns "${DEV[6]}" > "$NVT_RIG_OUT/id-ns6.txt"
+soft "ns6 (copies go to the device): the device's copy limits (mssrl 128, mcl 128, msrc 127)" bash -c \
+	"grep -Eq '^mssrl +: 128$' $NVT_RIG_OUT/id-ns6.txt && grep -Eq '^mcl +: 128$' $NVT_RIG_OUT/id-ns6.txt && grep -Eq '^msrc +: 127$' $NVT_RIG_OUT/id-ns6.txt"
+soft "ns1 (copies done by nvtd): nvtd's own (mssrl 65535)" bash -c "nvme id-ns ${DEV[1]} | grep -Eq '^mssrl +: 65535$'"
 
 rig_step "fio verify through the host's block layer"
 for i in 1 2 3 4 5 6; do
