@@ -7,6 +7,7 @@
 static const struct nvt_backend_ops *const nvt_backends[] = {
 	&nvt_ram_backend_ops,
 	&nvt_uring_backend_ops,
+	&nvt_nvme_backend_ops,
 };
 
 const struct nvt_backend_ops *nvt_backend_find(const char *name)

@@ -120,9 +120,11 @@ static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
 	 * DLFEAT cannot express: then "not reported" (000b).
 	 */
 	id->dlfeat = (1u << 3) | (ns->pi.type ? 0 : 1);
-	id->mssrl = htole16(NVT_COPY_MSSRL);
-	id->mcl = htole32(NVT_COPY_MCL);
-	id->msrc = NVT_COPY_MAX_RANGES - 1;
+	id->mssrl = htole16(ns->cap_mssrl && ns->cap_mssrl < NVT_COPY_MSSRL ? ns->cap_mssrl
+									  : NVT_COPY_MSSRL);
+	id->mcl = htole32(ns->cap_mcl && ns->cap_mcl < NVT_COPY_MCL ? ns->cap_mcl : NVT_COPY_MCL);
+	id->msrc = (uint8_t)((ns->cap_msrc_nr && ns->cap_msrc_nr < NVT_COPY_MAX_RANGES
+				      ? ns->cap_msrc_nr : NVT_COPY_MAX_RANGES) - 1);
 	memcpy(id->nguid, ns->nguid, sizeof(id->nguid));
 }
 

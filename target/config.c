@@ -1071,6 +1071,27 @@ static void check_pi(struct ctx *ctx, const config_setting_t *ns_group, struct n
 	}
 }
 
+/* Which format settings the file gave: a backend with a format of its own compares those only. */
+static void note_given(const config_setting_t *ns_group, struct nvt_ns_cfg *ns)
+{
+	const config_setting_t *g = member(ns_group, "pi");
+	static const struct { const char *key; unsigned int bit; } pi_keys[] = {
+		{ "type", NVT_NS_GIVEN_PI_TYPE }, { "guard", NVT_NS_GIVEN_PI_GUARD },
+		{ "location", NVT_NS_GIVEN_PI_LOC }, { "metadata_size", NVT_NS_GIVEN_PI_MD_SIZE },
+	};
+
+	if (member(ns_group, "block_size")) {
+		ns->given |= NVT_NS_GIVEN_BLOCK_SIZE;
+		ns->block_size_line = (int)line_of(ns_group, "block_size");
+	}
+	if (!g)
+		return;
+	ns->pi_line = (int)config_setting_source_line(g);
+	for (size_t i = 0; i < NR(pi_keys); i++)
+		if (member(g, pi_keys[i].key))
+			ns->given |= pi_keys[i].bit;
+}
+
 /* The backends that declare setting @name, as "ram, file"; "" if none does. */
 static void be_owners(const char *name, char *buf, size_t size)
 {
@@ -1221,6 +1242,7 @@ static void parse_namespaces(struct ctx *ctx, const config_setting_t *list, void
 			first[ns->nsid] = line_of(e, "nsid");
 		}
 		check_pi(ctx, e, ns, p);
+		note_given(e, ns);
 		/* A rejected size or block_size is 0 by now: nothing to compare. */
 		if (ns->size && ns->block_size && ns->size % ns->block_size) {
 			join(sub, p, "size");
@@ -1853,12 +1875,64 @@ static void print_vhost_luns(FILE *out, const void *obj, int depth)
 		      vh->nr_luns, depth);
 }
 
+/*
+ * @ns's fields as printed: all of them, except that a backend with a format
+ * of its own (NVT_BE_OWN_FORMAT) gets only the block_size and pi.* the file
+ * gave, so that the printed file loads to the same namespace on the same device.
+ */
+static size_t ns_print_fields(const struct nvt_ns_cfg *ns, struct field *out,
+			      struct field *pi_out)
+{
+	static const unsigned int pi_bit[] = {
+		[PI_TYPE] = NVT_NS_GIVEN_PI_TYPE, [PI_GUARD] = NVT_NS_GIVEN_PI_GUARD,
+		[PI_LOCATION] = NVT_NS_GIVEN_PI_LOC, [PI_MD_SIZE] = NVT_NS_GIVEN_PI_MD_SIZE,
+	};
+	const struct nvt_backend_ops *be = nvt_backend_find(ns->backend);
+	size_t n = 0, npi = 0;
+
+	if (!be || !(be->flags & NVT_BE_OWN_FORMAT)) {
+		memcpy(out, ns_fields, sizeof(ns_fields));
+		return NR(ns_fields);
+	}
+	for (size_t i = 0; i < NR(pi_fields); i++)
+		if (ns->given & pi_bit[i])
+			pi_out[npi++] = pi_fields[i];
+	for (size_t i = 0; i < NR(ns_fields); i++) {
+		if (i == NS_BLOCK_SIZE && !(ns->given & NVT_NS_GIVEN_BLOCK_SIZE))
+			continue;
+		if (i == NS_PI && !npi)
+			continue;
+		out[n] = ns_fields[i];
+		if (i == NS_PI) {
+			out[n].sub = pi_out;
+			out[n].nr_sub = npi;
+		}
+		n++;
+	}
+	return n;
+}
+
 static void print_namespaces(FILE *out, const void *obj, int depth)
 {
 	const struct nvt_subsys_cfg *ss = obj;
+	struct field fields[NR(ns_fields)], pi[NR(pi_fields)];
 
-	print_list_of(out, ns_fields, NR(ns_fields), ss->namespaces,
-		      sizeof(*ss->namespaces), ss->nr_namespaces, depth);
+	if (!ss->nr_namespaces) {
+		fputs("( )", out);
+		return;
+	}
+	fputs("(\n", out);
+	for (unsigned int i = 0; i < ss->nr_namespaces; i++) {
+		size_t n = ns_print_fields(&ss->namespaces[i], fields, pi);
+
+		tabs(out, depth + 1);
+		fputs("{\n", out);
+		print_group(out, fields, n, &ss->namespaces[i], depth + 2);
+		tabs(out, depth + 1);
+		fputs(i + 1 < ss->nr_namespaces ? "},\n" : "}\n", out);
+	}
+	tabs(out, depth);
+	fputc(')', out);
 }
 
 /* A namespace's backend settings, those the file gave, in the backend's order. */

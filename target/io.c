@@ -56,6 +56,12 @@ static uint16_t nvt_io_status(struct nvt_req *req)
 		return NVT_ST_INVALID_OPCODE;
 	case NVT_BIO_ABORTED:
 		return NVT_ST_ABORT_SQ;
+	case NVT_BIO_DEVICE:
+		/* A local device's own answer (PI errors included): the host hears it unchanged. */
+		nvt_warn_ratelimited("%s nsid %u: device status %#x at LBA %llu",
+				     req->ns->subsys->nqn, req->ns->nsid, bio->dev_status,
+				     (unsigned long long)bio->err_lba);
+		return bio->dev_status ? bio->dev_status : NVT_ST_INTERNAL;
 	case NVT_BIO_INTERNAL:
 	default:
 		return NVT_ST_INTERNAL;

@@ -327,6 +327,16 @@ static void nvt_emul_child(struct nvt_bio *p, enum nvt_bio_op op, uint64_t slba,
 		c->md_iov = &b->md_iov;
 		c->md_iov_cnt = 1;
 	}
+	/*
+	 * A chunk of the front's own read or write keeps its PI context, moved
+	 * to the chunk: a backend that passes PI down (nvme) lets the device
+	 * check it too. The layer's other children carry none: unchecked.
+	 */
+	if (ns->pi.type && (p->op == NVT_BIO_READ || p->op == NVT_BIO_WRITE) && p->pi.fmt) {
+		c->pi = p->pi;
+		nvt_pi_ctx_advance(&c->pi, slba - p->slba);
+		c->flags |= p->flags & NVT_BIO_PI_CHECK_READ;
+	}
 }
 
 /* PI context of the current chunk, from @base advanced to block @off of the command. */
@@ -536,6 +546,8 @@ static bool nvt_emul_absorb(struct nvt_bio *p)
 		nvt_bio_fail(p, c->status, c->err_lba);
 		if (c->status == NVT_BIO_PI)
 			p->pi_err = c->pi_err;
+		if (c->status == NVT_BIO_DEVICE)
+			p->dev_status = c->dev_status;
 		return false;
 	}
 	if (st->state == NVT_EMUL_NATIVE) {
@@ -692,6 +704,7 @@ static void nvt_ns_start(struct nvt_bio *bio, struct nvt_caw *caw)
 {
 	bio->status = NVT_BIO_OK;
 	bio->err_lba = 0;
+	bio->dev_status = 0;
 	memset(&bio->pi_err, 0, sizeof(bio->pi_err));
 	memset(&bio->ns_priv, 0, sizeof(bio->ns_priv));
 	memset(&bio->be_priv, 0, sizeof(bio->be_priv));

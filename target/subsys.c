@@ -62,12 +62,24 @@ static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg
 		free(ns);
 		return ret;
 	}
+	/* A store with a format of its own set it in open(): the rest of nvtd trusts it only validated. */
+	if ((ns->be->flags & NVT_BE_OWN_FORMAT) &&
+	    (nvt_pi_format_validate(&ns->pi) || ns->pi.block_size != ns->block_size ||
+	     ns->pi.md_size != ns->md_size || ns->block_size != 1u << ns->lba_shift)) {
+		nvt_err("%s: nsid %u: backend %s gave an invalid block format", subsys->nqn,
+			cfg->nsid, cfg->backend);
+		ns->be->close(ns);
+		free(ns);
+		return -EINVAL;
+	}
 	subsys->ns[ns->nsid] = ns;
 	subsys->nr_ns++;
 	if (ns->pi.type)
 		nvt_info("%s: nsid %u: %s, %llu blocks of %u+%u bytes, PI type %u (%s guard, %s)",
 			 subsys->nqn, ns->nsid, ns->be->name, (unsigned long long)ns->nblocks,
-			 ns->block_size, ns->md_size, ns->pi.type, cfg->pi.guard, cfg->pi.location);
+			 ns->block_size, ns->md_size, ns->pi.type,
+			 ns->pi.guard == NVT_PI_GUARD_CRC64 ? "crc64" : "crc16",
+			 ns->pi.pi_first ? "first" : "last");
 	else
 		nvt_info("%s: nsid %u: %s, %llu blocks of %u+%u bytes, no PI", subsys->nqn,
 			 ns->nsid, ns->be->name, (unsigned long long)ns->nblocks, ns->block_size,

@@ -53,6 +53,6 @@ if [ "${NVT_RIG:-1}" != 0 ]; then
 	# The RDMA path under the sanitizers, with the real host tearing queues down mid-I/O,
 	# and the file backend's rings under a real host's load and restarts.
 	echo "== rig: nvtd built with ASan+UBSan"
-	ctest --test-dir build-asan -L rig -R 'nvtd-(faults|pi|file)$' --output-on-failure || status=1
+	ctest --test-dir build-asan -L rig -R 'nvtd-(faults|pi|file|nvme)$' --output-on-failure || status=1
 fi
 exit $status

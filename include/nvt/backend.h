@@ -17,6 +17,12 @@ extern const struct nvt_backend_ops nvt_ram_backend_ops;
  */
 extern const struct nvt_backend_ops nvt_uring_backend_ops;
 
+/*
+ * "nvme": a local NVMe namespace through io_uring passthrough on its
+ * generic char device; its format (metadata, PI) is the device's.
+ */
+extern const struct nvt_backend_ops nvt_nvme_backend_ops;
+
 /**
  * nvt_ram_block() - where block @lba's data (and metadata, if @md) lives in
  * a ram namespace; for fault injection and scrub. Return: NULL if out of range.

@@ -46,6 +46,7 @@ enum nvt_bio_status {
 	NVT_BIO_UNSUPPORTED,	/* the backend cannot do this op */
 	NVT_BIO_ABORTED,	/* the namespace or queue went away first */
 	NVT_BIO_INTERNAL,	/* a bug or a resource we lack */
+	NVT_BIO_DEVICE,		/* a device's own NVMe status (dev_status), returned unchanged */
 };
 
 /* Per-bio flags (set by the front end). */
@@ -121,6 +122,7 @@ struct nvt_bio {
 	/* Results, valid in @done. */
 	enum nvt_bio_status status;
 	uint64_t err_lba;
+	uint16_t dev_status;		/* NVT_BIO_DEVICE: SCT << 8 | SC, with DNR (0x4000) as the device set it */
 	struct nvt_pi_err pi_err;
 
 	struct nvt_bio_ns ns_priv;
@@ -148,6 +150,12 @@ struct nvt_bio {
 #define NVT_BE_COPY		(1u << 4)
 /* The store has a size of its own (a file, a block device): the config may leave size out. */
 #define NVT_BE_OWN_SIZE		(1u << 5)
+/*
+ * The store has a block format of its own (an NVMe namespace): open() sets
+ * block_size, md_size and pi from it; the config's block_size and pi are
+ * optional, and where given (nvt_ns_cfg.given) must agree.
+ */
+#define NVT_BE_OWN_FORMAT	(1u << 6)
 
 /*
  * A setting a backend accepts in a namespace's config group: the loader
@@ -218,7 +226,31 @@ struct nvt_ns {
 	_Atomic unsigned int nr_chans;		/* high-water mark of @chans: broadcasts look no further */
 	uint8_t uuid[16];
 	uint8_t nguid[16];
+	/*
+	 * Copy limits the backend's store imposes on what it does natively,
+	 * set in open(); 0: none (nvtd's own, NVT_COPY_*). Identify advertises
+	 * the smaller, so a host's copies fit the device (larger ones are
+	 * still done, by the layer).
+	 */
+	uint16_t cap_mssrl;
+	uint32_t cap_mcl;
+	uint16_t cap_msrc_nr;		/* source ranges per command (MSRC + 1) */
 };
+
+/**
+ * nvt_bio_device_fail() - @bio failed with a device's own NVMe status
+ * @status (SCT << 8 | SC, DNR kept) at @lba: the front returns it
+ * unchanged. The first failure of a bio is the one reported. A backend
+ * then completes it with nvt_bio_backend_done(bio, 0).
+ */
+static inline void nvt_bio_device_fail(struct nvt_bio *bio, uint16_t status, uint64_t lba)
+{
+	if (bio->status)
+		return;
+	bio->status = NVT_BIO_DEVICE;
+	bio->dev_status = status;
+	bio->err_lba = lba;
+}
 
 /** nvt_backend_find() - the backend ops registered under @name, or NULL. */
 const struct nvt_backend_ops *nvt_backend_find(const char *name);

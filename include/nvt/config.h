@@ -58,6 +58,13 @@ struct nvt_ns_setting {
 
 #define NVT_NS_SETTINGS_MAX	8	/* settings one backend may declare */
 
+/* nvt_ns_cfg.given: for a backend with a format of its own (NVT_BE_OWN_FORMAT) to compare. */
+#define NVT_NS_GIVEN_BLOCK_SIZE	(1u << 0)
+#define NVT_NS_GIVEN_PI_TYPE	(1u << 1)
+#define NVT_NS_GIVEN_PI_GUARD	(1u << 2)
+#define NVT_NS_GIVEN_PI_LOC	(1u << 3)
+#define NVT_NS_GIVEN_PI_MD_SIZE	(1u << 4)
+
 struct nvt_ns_cfg {
 	uint32_t nsid;			/* 1..NVT_MAX_NSID, unique in its subsystem */
 	char backend[16];		/* "ram", "file" */
@@ -66,6 +73,8 @@ struct nvt_ns_cfg {
 	uint8_t uuid[16];		/* configured, or derived stably from nqn + nsid */
 	uint8_t nguid[16];		/* configured, or derived stably from nqn + nsid */
 	struct nvt_pi_cfg pi;
+	unsigned int given;		/* NVT_NS_GIVEN_*: format settings the file gave (the rest are defaults) */
+	int block_size_line, pi_line;	/* where block_size and the pi group were given (0 if not) */
 	struct nvt_ns_setting settings[NVT_NS_SETTINGS_MAX];	/* the backend's own */
 	unsigned int nr_settings;
 	const char *file;		/* the config file (nvt_config.path), for messages; may be NULL */

@@ -6,6 +6,8 @@
 #   -t SECS   VM timeout (default $NVT_RIG_TIMEOUT or 900)
 #   -m, -c    guest memory (MiB, default 2048) and vCPUs (default 2)
 #   --shell   run the scenario on the VM console, then leave an interactive shell
+# A scenario may come with scenarios/NAME.qemu-args (executable, run on the host before
+# the boot): its output lines are extra qemu arguments (run-vm.sh -q), e.g. emulated disks.
 # Environment:
 #   NVT_BUILD        build dir (default $NVT_SRC/build); visible read-only in the guest
 #   NVT_RIG_OUT      writable results dir (default $NVT_BUILD/rig-out/NAME if the build
@@ -91,6 +93,19 @@ while IFS= read -r var; do
 	case "$var" in NVT_RIG_OUT|NVT_RIG_SCENARIO) continue ;; esac
 	JOB_ENV+=(-e "$var=${!var}")
 done < <(compgen -e | grep '^NVT_RIG_' || true)
+
+# A scenario that needs devices in the VM has scenarios/NAME.qemu-args: run here, on the
+# host, before every boot (so it can make fresh images), it prints qemu arguments, one a line.
+QEMU_ARGS_HOOK="$RIG_DIR/scenarios/$NAME.qemu-args"
+if [ -x "$QEMU_ARGS_HOOK" ]; then
+	if ! QEMU_ARGS=$(NVT_RIG_CACHE=$CACHE NVT_RIG_OUT=$NVT_RIG_OUT "$QEMU_ARGS_HOOK"); then
+		result FAIL "$QEMU_ARGS_HOOK failed"
+		exit 1
+	fi
+	while IFS= read -r arg; do
+		[ -n "$arg" ] && VM_OPTS+=(-q "$arg")
+	done <<< "$QEMU_ARGS"
+fi
 
 echo "rig: running $NAME in the VM (src $NVT_SRC, build $NVT_BUILD, out $NVT_RIG_OUT)"
 set +e

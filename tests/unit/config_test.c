@@ -490,7 +490,7 @@ static const struct bad_case bad_cases[] = {
 	{ "bad_address.cfg",
 	  "3: listeners[1].address: not an IPv4 or IPv6 address: \"192.0.2.300\"\n" },
 	{ "unknown_backend.cfg",
-	  "5: subsystems[0].namespaces[0].backend: unknown backend \"tape\" (known: ram, file)\n" },
+	  "5: subsystems[0].namespaces[0].backend: unknown backend \"tape\" (known: ram, file, nvme)\n" },
 	{ "dup_uuid.cfg",
 	  "13: subsystems[1].namespaces[0].uuid: duplicate uuid (first at line 6)\n" },
 	{ "dup_listener.cfg",
@@ -697,7 +697,7 @@ static void test_bad_inline(void **state)
 		/* An unknown backend: its settings are not judged, size is still required. */
 		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"tape\";"
 		  " path = \"/x\"; } ); } );\n",
-		  "1: subsystems[0].namespaces[0].backend: unknown backend \"tape\" (known: ram, file)\n"
+		  "1: subsystems[0].namespaces[0].backend: unknown backend \"tape\" (known: ram, file, nvme)\n"
 		  "1: subsystems[0].namespaces[0].size: missing (required)\n" },
 		{ "subsystems = ( { nqn = \"nqn.x\"; namespaces = ( { nsid = 1; backend = \"ram\";"
 		  " } ); } );\n",
@@ -783,6 +783,64 @@ static void test_file_backend(void **state)
 
 	round_trip(path);
 	unlink(path);
+}
+
+/* nvme: the device's format; the file may give block_size and pi.*, and the loader says which and where. */
+static void test_nvme_backend(void **state)
+{
+	static const char text[] =
+		"subsystems = ( { nqn = \"nqn.2026-12.io.nvt:n\"; namespaces = (\n"
+		"{ nsid = 1; backend = \"nvme\"; device = \"/dev/ng0n1\"; },\n"
+		"{ nsid = 2; backend = \"nvme\"; device = \"/dev/nvme0n2\";\n"
+		"  block_size = 4096;\n"
+		"  pi = { type = 1; guard = \"crc64\"; }; } ); } );\n";
+	struct nvt_config cfg;
+	const struct nvt_ns_cfg *a, *b;
+	char path[256], *err, *out;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	write_tmp(path, sizeof(path), text, strlen(text));
+	assert_int_equal(load(path, &cfg, &err), 0);
+	assert_string_equal(err, "");
+	free(err);
+	a = &cfg.subsystems[0].namespaces[0];
+	b = &cfg.subsystems[0].namespaces[1];
+	assert_string_equal(nvt_ns_cfg_path(a, "device"), "/dev/ng0n1");
+	assert_int_equal(a->size, 0);		/* no size needed: the device's */
+	assert_int_equal(a->given, 0);
+	assert_int_equal(a->block_size_line, 0);
+	assert_int_equal(b->given, NVT_NS_GIVEN_BLOCK_SIZE | NVT_NS_GIVEN_PI_TYPE |
+				   NVT_NS_GIVEN_PI_GUARD);
+	assert_int_equal(b->block_size_line, 4);
+	assert_int_equal(b->pi_line, 5);
+	/* Printed, only what was given: the defaults would disagree with a 4096+16 device. */
+	f = open_memstream(&out, &len);
+	nvt_config_print(&cfg, f);
+	fclose(f);
+	assert_non_null(strstr(out, "block_size = 4096;"));
+	assert_null(strstr(out, "block_size = 512;"));
+	assert_non_null(strstr(out, "guard = \"crc64\";"));
+	assert_null(strstr(out, "location"));
+	assert_null(strstr(out, "metadata_size"));
+	free(out);
+	nvt_config_free(&cfg);
+	round_trip(path);
+	unlink(path);
+
+	/* device is required. */
+	{
+		static const char bad[] =
+			"subsystems = ( { nqn = \"nqn.2026-12.io.nvt:n\"; namespaces = (\n"
+			"{ nsid = 1; backend = \"nvme\"; } ); } );\n";
+
+		write_tmp(path, sizeof(path), bad, strlen(bad));
+		assert_int_equal(load(path, &cfg, &err), -EINVAL);
+		assert_non_null(strstr(err, ":2: subsystems[0].namespaces[0].device: missing (required for backend \"nvme\")"));
+		free(err);
+		unlink(path);
+	}
 }
 
 /* vhost controllers: LUNs name configured namespaces; every mistake has its line. */
@@ -1067,6 +1125,7 @@ int main(void)
 		cmocka_unit_test(test_max_io_size),
 		cmocka_unit_test(test_bad_inline),
 		cmocka_unit_test(test_file_backend),
+		cmocka_unit_test(test_nvme_backend),
 		cmocka_unit_test(test_vhost),
 		cmocka_unit_test(test_not_overflow),
 		cmocka_unit_test(test_unreadable),
