@@ -121,6 +121,7 @@ struct nvt_bio {
 	/* Results, valid in @done. */
 	enum nvt_bio_status status;
 	uint64_t err_lba;
+	uint32_t err_off;		/* miscompare: first differing byte in block err_lba (its metadata after block_size) */
 	struct nvt_pi_err pi_err;
 
 	struct nvt_bio_ns ns_priv;
