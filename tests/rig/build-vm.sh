@@ -133,7 +133,8 @@ fi
 # initramfs is bind-mounted into the guest's root, so these are all that
 # `modprobe` can load there. Missing ones are only a warning (built-in or renamed).
 INITRAMFS_MODULES="
-	virtio_pci virtio_blk virtio_scsi 9pnet_virtio 9p overlay configfs
+	virtio_pci virtio_blk virtio_scsi sd_mod sg t10-pi crct10dif_generic
+	9pnet_virtio 9p overlay configfs
 	dummy veth loop null_blk brd ext4
 	crc32_generic crc32-pclmul crc32c_generic crc32c-intel
 	rdma_rxe ib_uverbs rdma_ucm ib_umad
@@ -141,7 +142,8 @@ INITRAMFS_MODULES="
 	nvmet nvmet-rdma nvmet-tcp crc64_rocksoft_generic"
 # Loaded by /init before it mounts the host root; the rest is loaded on demand
 # (by scenarios via modprobe, or by the kernel via /sbin/modprobe in the initramfs).
-BOOT_MODULES="virtio_pci 9pnet_virtio 9p overlay configfs"
+# virtio_scsi and sd_mod at boot: vhost guests' disks are there when a scenario starts.
+BOOT_MODULES="virtio_pci 9pnet_virtio 9p overlay configfs virtio_scsi sd_mod sg"
 
 STAGE="$CACHE/initramfs-stage"
 rm -rf "$STAGE"

@@ -53,13 +53,6 @@ void nvt_scsi_queue_fini(struct nvt_scsi_queue *q)
 	q->pg = NULL;
 }
 
-struct nvt_ns_chan *nvt_ns_chan_get(struct nvt_ns *ns, struct nvt_poll_group *pg)
-{
-	(void)ns;
-	(void)pg;
-	return NULL;
-}
-
 void nvt_vhost_vq_drained(struct nvt_pg_msg *m)
 {
 	(void)m;

@@ -90,7 +90,7 @@ static int nvt_vhost_reply(struct nvt_vhost_conn *conn, uint32_t request, const 
 
 	memcpy(r.payload, payload, size);
 	if (send(conn->fd, &r, len, MSG_NOSIGNAL) != (ssize_t)len) {
-		nvt_warn("%s: cannot reply to %s\n", conn->ctrl->dev.name, nvt_vhost_req_name(request));
+		nvt_warn("%s: cannot reply to %s", conn->ctrl->dev.name, nvt_vhost_req_name(request));
 		return -EIO;
 	}
 	return 0;
@@ -156,13 +156,13 @@ static int nvt_vhost_vq_try_start(struct nvt_vhost_conn *conn, struct nvt_vhost_
 		return 0;
 	ret = nvt_vhost_vq_map(conn, vq);
 	if (ret) {
-		nvt_warn("%s: queue %u: ring addresses outside guest memory or misaligned\n",
+		nvt_warn("%s: queue %u: ring addresses outside guest memory or misaligned",
 			 conn->ctrl->dev.name, vq->idx);
 		return ret;
 	}
 	ret = nvt_vscsi_vq_prepare(vq);
 	if (ret) {
-		nvt_err("%s: queue %u: no memory for %u request slots\n", conn->ctrl->dev.name,
+		nvt_err("%s: queue %u: no memory for %u request slots", conn->ctrl->dev.name,
 			vq->idx, vq->num);
 		return ret;
 	}
@@ -294,6 +294,10 @@ void nvt_vhost_vq_drained(struct nvt_pg_msg *m)
 			goto out_close;
 		break;
 	case NVT_VHOST_PEND_CLOSE:
+		/* Every ring is stopped for good: nothing is left to stop. */
+		for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++)
+			if (conn->vqs[i])
+				conn->vqs[i]->started = false;
 		nvt_vhost_conn_close(conn);
 		return;
 	case NVT_VHOST_PEND_NONE:
@@ -399,12 +403,12 @@ static int nvt_vhost_handle(struct nvt_vhost_conn *conn, struct nvt_vhost_msg *m
 		 * we cannot serve.
 		 */
 		if (v & (NVT_VIRTIO_F_RING_PACKED | NVT_VIRTIO_F_EVENT_IDX)) {
-			nvt_warn("%s: features %#llx ask for a ring layout not offered\n", c->dev.name,
+			nvt_warn("%s: features %#llx ask for a ring layout not offered", c->dev.name,
 				 (unsigned long long)v);
 			return -EINVAL;
 		}
 		if (v != conn->features)
-			nvt_info("%s: guest features %#llx, T10 PI %s\n", c->dev.name,
+			nvt_info("%s: guest features %#llx, T10 PI %s", c->dev.name,
 				 (unsigned long long)v, v & NVT_VIRTIO_SCSI_F_T10_PI ? "on" : "off");
 		conn->features = v;
 		atomic_store(&conn->pi, !!(v & NVT_VIRTIO_SCSI_F_T10_PI));
@@ -524,17 +528,17 @@ static void nvt_vhost_conn_readable(struct nvt_pg_watch *w)
 	if (ret == -EAGAIN)
 		return;
 	if (ret == -ECONNRESET) {
-		nvt_info("%s: guest disconnected\n", name);
+		nvt_info("%s: guest disconnected", name);
 		goto out_close;
 	}
 	if (!ret)
 		ret = nvt_vhost_msg_check(&m);
 	if (ret) {
-		nvt_warn("%s: bad vhost-user message (request %u %s, flags %#x, size %u, %u fds): closing the connection\n",
+		nvt_warn("%s: bad vhost-user message (request %u %s, flags %#x, size %u, %u fds): closing the connection",
 			 name, m.request, nvt_vhost_req_name(m.request), m.flags, m.size, m.nr_fds);
 		goto out_close;
 	}
-	nvt_dbg("%s: %s\n", name, nvt_vhost_req_name(m.request));
+	nvt_dbg("%s: %s", name, nvt_vhost_req_name(m.request));
 	ret = nvt_vhost_handle(conn, &m);
 	for (unsigned int i = 0; i < m.nr_fds; i++)
 		if (m.fds[i] >= 0)
@@ -543,7 +547,7 @@ static void nvt_vhost_conn_readable(struct nvt_pg_watch *w)
 	if (ret == NVT_VHOST_ASYNC)
 		return;
 	if (ret < 0)
-		nvt_warn("%s: %s failed: %s\n", name, nvt_vhost_req_name(m.request), strerror(-ret));
+		nvt_warn("%s: %s failed: %s", name, nvt_vhost_req_name(m.request), strerror(-ret));
 	if (!nvt_vhost_has_reply(m.request) && nvt_vhost_wants_ack(conn, &m)) {
 		if (nvt_vhost_reply_u64(conn, m.request, ret ? 1 : 0))
 			goto out_close;
@@ -621,7 +625,7 @@ static void nvt_vhost_accept(struct nvt_pg_watch *w)
 	if (c->conn) {
 		/* One QEMU per controller: a second would fight the first over the rings. */
 		c->nr_refused++;
-		nvt_warn_ratelimited("%s: refused a second connection while a guest is attached\n",
+		nvt_warn_ratelimited("%s: refused a second connection while a guest is attached",
 				     c->dev.name);
 		close(fd);
 		return;
@@ -647,7 +651,7 @@ static void nvt_vhost_accept(struct nvt_pg_watch *w)
 	conn->watched = true;
 	c->conn = conn;
 	c->nr_conns++;
-	nvt_info("%s: guest connected\n", c->dev.name);
+	nvt_info("%s: guest connected", c->dev.name);
 }
 
 /* ---- controllers ---- */
@@ -661,7 +665,7 @@ static int nvt_vhost_chown(const struct nvt_vhost_cfg *cfg)
 		struct passwd *pw = getpwnam(cfg->owner);
 
 		if (!pw) {
-			nvt_err("line %d: vhost socket owner \"%s\": no such user\n", cfg->line, cfg->owner);
+			nvt_err("line %d: vhost socket owner \"%s\": no such user", cfg->line, cfg->owner);
 			return -ENOENT;
 		}
 		uid = pw->pw_uid;
@@ -670,7 +674,7 @@ static int nvt_vhost_chown(const struct nvt_vhost_cfg *cfg)
 		struct group *gr = getgrnam(cfg->group);
 
 		if (!gr) {
-			nvt_err("line %d: vhost socket group \"%s\": no such group\n", cfg->line, cfg->group);
+			nvt_err("line %d: vhost socket group \"%s\": no such group", cfg->line, cfg->group);
 			return -ENOENT;
 		}
 		gid = gr->gr_gid;
@@ -678,7 +682,7 @@ static int nvt_vhost_chown(const struct nvt_vhost_cfg *cfg)
 	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(cfg->socket, uid, gid)) {
 		int err = -errno;
 
-		nvt_err("line %d: chown %s: %s\n", cfg->line, cfg->socket, strerror(-err));
+		nvt_err("line %d: chown %s: %s", cfg->line, cfg->socket, strerror(-err));
 		return err;
 	}
 	return 0;
@@ -697,7 +701,7 @@ static int nvt_vhost_listen(struct nvt_vhost_ctrl *c)
 	/* A socket left by an earlier nvtd is ours to replace; anything else is not. */
 	if (!lstat(cfg->socket, &st)) {
 		if (!S_ISSOCK(st.st_mode)) {
-			nvt_err("line %d: %s exists and is not a socket\n", cfg->line, cfg->socket);
+			nvt_err("line %d: %s exists and is not a socket", cfg->line, cfg->socket);
 			return -EEXIST;
 		}
 		unlink(cfg->socket);
@@ -754,13 +758,13 @@ static int nvt_vhost_luns_init(struct nvt_vhost_ctrl *c, const struct nvt_vhost_
 		int ret;
 
 		if (!s || lc->nsid > NVT_MAX_NSID || !s->ns[lc->nsid]) {
-			nvt_err("line %d: LUN %u: no namespace %u in subsystem %s\n", lc->line, lc->lun,
+			nvt_err("line %d: LUN %u: no namespace %u in subsystem %s", lc->line, lc->lun,
 				lc->nsid, lc->subsystem);
 			return -ENOENT;
 		}
 		if (lc->lun > NVT_VHOST_MAX_LUN || c->by_id[lc->lun] ||
 		    c->dev.nr_luns == NVT_SCSI_MAX_LUNS) {
-			nvt_err("line %d: LUN %u: out of range, used twice or one too many\n", lc->line,
+			nvt_err("line %d: LUN %u: out of range, used twice or one too many", lc->line,
 				lc->lun);
 			return -EINVAL;
 		}
@@ -770,7 +774,7 @@ static int nvt_vhost_luns_init(struct nvt_vhost_ctrl *c, const struct nvt_vhost_
 		ret = nvt_scsi_lun_init(lun, s->ns[lc->nsid], lc->lun);
 		if (ret) {
 			free(lun);
-			nvt_err("line %d: LUN %u: %s\n", lc->line, lc->lun, strerror(-ret));
+			nvt_err("line %d: LUN %u: %s", lc->line, lc->lun, strerror(-ret));
 			return ret;
 		}
 		ret = nvt_scsi_register_lun(lun);
@@ -808,10 +812,10 @@ int nvt_vhost_ctrl_create(struct nvt_target *tgt, const struct nvt_vhost_cfg *cf
 		goto out_free_luns;
 	ret = nvt_vhost_listen(c);
 	if (ret) {
-		nvt_err("line %d: cannot listen on %s: %s\n", cfg->line, cfg->socket, strerror(-ret));
+		nvt_err("line %d: cannot listen on %s: %s", cfg->line, cfg->socket, strerror(-ret));
 		goto out_free_luns;
 	}
-	nvt_info("%s: vhost-user-scsi controller with %u LUNs\n", c->dev.name, c->dev.nr_luns);
+	nvt_info("%s: vhost-user-scsi controller with %u LUNs", c->dev.name, c->dev.nr_luns);
 	*out = c;
 	return 0;
 

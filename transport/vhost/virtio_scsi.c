@@ -151,13 +151,13 @@ static void nvt_vscsi_req(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 
 	if (r->busy) {
 		/* The driver made a head available twice: the ring is beyond repair until reset. */
-		nvt_warn("%s: queue %u: descriptor %u made available while in flight; queue stopped\n",
+		nvt_warn("%s: queue %u: descriptor %u made available while in flight; queue stopped",
 			 c->dev.name, vq->idx, head);
 		vq->vr.broken = true;
 		return;
 	}
 	if (nvt_vscsi_parse(iov, nr_out, nr_in, pi, &p)) {
-		nvt_warn_ratelimited("%s: queue %u: malformed request (%u readable, %u writable buffers)\n",
+		nvt_warn_ratelimited("%s: queue %u: malformed request (%u readable, %u writable buffers)",
 				     c->dev.name, vq->idx, nr_out, nr_in);
 		nvt_vscsi_respond(vq, head, iov + nr_out, nr_in, NVT_VSCSI_S_FAILURE);
 		return;
@@ -190,7 +190,7 @@ static void nvt_vscsi_req(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 		t->pi_len = p.pi_in;
 	}
 	if (nvt_iov_len(r->pi, t->pi_cnt) != t->pi_len) {
-		nvt_warn_ratelimited("%s: queue %u: PI buffer in more than %u pieces\n",
+		nvt_warn_ratelimited("%s: queue %u: PI buffer in more than %u pieces",
 				     c->dev.name, vq->idx, NVT_VHOST_PI_SEGS);
 		nvt_vscsi_respond(vq, head, iov + nr_out, nr_in, NVT_VSCSI_S_FAILURE);
 		return;
@@ -201,8 +201,6 @@ static void nvt_vscsi_req(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 	t->status = NVT_SCSI_GOOD;
 	t->sense_len = 0;
 	t->resid = 0;
-	if (t->lun)
-		t->bio.chan = t->bio2.chan = nvt_ns_chan_get(t->lun->ns, vq->pg);
 	r->in_written = (uint32_t)(resp + p.pi_in + p.data_in);
 	r->busy = true;
 	vq->inflight++;
@@ -272,7 +270,7 @@ static void nvt_vscsi_ctl(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 
 	if (cr->busy || nr_out + nr_in > NVT_ARRAY_SIZE(cr->raw)) {
 		if (cr->busy) {
-			nvt_warn("%s: control queue: descriptor %u made available while in flight\n",
+			nvt_warn("%s: control queue: descriptor %u made available while in flight",
 				 vq->conn->ctrl->dev.name, head);
 			vq->vr.broken = true;
 		} else {
@@ -340,7 +338,7 @@ static void nvt_vscsi_ctl(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 		break;
 	}
 out_bad:
-	nvt_warn_ratelimited("%s: control queue: malformed request\n", vq->conn->ctrl->dev.name);
+	nvt_warn_ratelimited("%s: control queue: malformed request", vq->conn->ctrl->dev.name);
 	nvt_vscsi_push(vq, head, 0);
 }
 
@@ -361,12 +359,12 @@ static void nvt_vscsi_process(struct nvt_vhost_vq *vq)
 		if (ret == NVT_VRING_EMPTY)
 			break;
 		if (ret == -EIO) {
-			nvt_warn_ratelimited("%s: queue %u: available ring corrupt; queue stopped until reset\n",
+			nvt_warn_ratelimited("%s: queue %u: available ring corrupt; queue stopped until reset",
 					     vq->conn->ctrl->dev.name, vq->idx);
 			break;
 		}
 		if (ret < 0) {
-			nvt_warn_ratelimited("%s: queue %u: bad descriptor chain at %u: %s\n",
+			nvt_warn_ratelimited("%s: queue %u: bad descriptor chain at %u: %s",
 					     vq->conn->ctrl->dev.name, vq->idx, head, strerror(-ret));
 			nvt_vscsi_push(vq, head, 0);
 			continue;
@@ -406,7 +404,7 @@ static void nvt_vscsi_start_fn(struct nvt_pg_msg *m)
 		vq->kick_watch.fn = nvt_vscsi_kick;
 		/* The event queue's buffers are held, never popped: its kicks mean nothing. */
 		if (vq->idx != NVT_VSCSI_EVENT_VQ && nvt_poll_group_add(vq->pg, &vq->kick_watch)) {
-			nvt_err("%s: queue %u: cannot watch its kick fd\n", vq->conn->ctrl->dev.name,
+			nvt_err("%s: queue %u: cannot watch its kick fd", vq->conn->ctrl->dev.name,
 				vq->idx);
 			return;
 		}
