@@ -52,6 +52,15 @@ vh_disk() {
 	return 1
 }
 
+# vh_sg LUN: its SCSI generic node (sg_xcopy wants those, not block devices)
+vh_sg() {
+	local d
+	for d in /sys/bus/scsi/devices/*:0:0:"$1"/scsi_generic/*; do
+		[ -e "$d" ] && { echo "/dev/$(basename "$d")"; return 0; }
+	done
+	return 1
+}
+
 vh_wait_disks() {
 	rig_wait_for 60 "LUN 0-2 block devices" sh -c 'ls /sys/bus/scsi/devices/*:0:0:2/block/* > /dev/null'
 	D0=$(vh_disk 0) D1=$(vh_disk 1) D2=$(vh_disk 2)
@@ -118,7 +127,7 @@ vh_guest_main() {
 	head -c 4096 /dev/zero > $f/zero8
 	rig_check "unmapped blocks read back as zeroes" \
 		sh -c "dd if='$D1' bs=512 skip=200000 count=8 iflag=direct status=none | cmp -s - $f/zero8"
-	rig_check "UNMAP" sg_unmap --lba=200008 --num=8 "$D1"
+	rig_check "UNMAP" sg_unmap --force --lba=200008 --num=8 "$D1"
 	rig_check "UNMAP'd blocks read back as zeroes" \
 		sh -c "dd if='$D1' bs=512 skip=200008 count=8 iflag=direct status=none | cmp -s - $f/zero8"
 
@@ -131,20 +140,24 @@ vh_guest_main() {
 		sg_compare_and_write --in=$f/caw --lba=1000 --num=1 "$D0"
 	rig_check "it wrote the new block" \
 		sh -c "dd if='$D0' bs=512 skip=1000 count=1 iflag=direct status=none | cmp -s - $f/new"
+	# the block now holds 0xa5s: compare against that with byte 77 changed
+	cat $f/new $f/cmp > $f/caw
 	printf 'X' | dd of=$f/caw bs=1 seek=77 conv=notrunc status=none
 	rig_check "a miscompare fails with the byte offset (77 differs first)" sh -c "
 		sg_compare_and_write --in=$f/caw --lba=1000 --num=1 '$D0' > $f/caw.out 2>&1; st=\$?
-		cat $f/caw.out; [ \$st = 14 ] && grep -q 'offset: 77' $f/caw.out"
+		cat $f/caw.out; [ \$st = 14 ] && grep -q 'offset: 77 ' $f/caw.out"
+	rig_check "and wrote nothing" \
+		sh -c "dd if='$D0' bs=512 skip=1000 count=1 iflag=direct status=none | cmp -s - $f/new"
 
 	# EXTENDED COPY between LUNs and within one
 	dd if=/dev/urandom of=$f/src bs=512 count=64 status=none
 	dd if=$f/src of="$D0" bs=512 seek=4096 oflag=direct status=none
 	rig_check "EXTENDED COPY plain LUN -> PI LUN" \
-		sg_xcopy if="$D0" of="$D1" bs=512 skip=4096 seek=8192 count=64
+		sg_xcopy if="$(vh_sg 0)" of="$(vh_sg 1)" bs=512 skip=4096 seek=8192 count=64
 	rig_check "the copy reads back through the guest's PI checks" \
 		sh -c "dd if='$D1' bs=512 skip=8192 count=64 iflag=direct status=none | cmp -s - $f/src"
 	rig_check "EXTENDED COPY within the PI LUN" \
-		sg_xcopy if="$D1" of="$D1" bs=512 skip=8192 seek=16384 count=64
+		sg_xcopy if="$(vh_sg 1)" of="$(vh_sg 1)" bs=512 skip=8192 seek=16384 count=64
 	rig_check "the in-LUN copy reads back" \
 		sh -c "dd if='$D1' bs=512 skip=16384 count=64 iflag=direct status=none | cmp -s - $f/src"
 	rig_check "VERIFY(16) of the copy" sg_verify --16 --lba=16384 --count=64 "$D1"
