@@ -311,6 +311,38 @@ static void test_queue_read_pi(void **state)
 	assert_int_equal(f->vq->inflight, 0);
 }
 
+/* A PI write as Linux sends one: the PI in many pieces (one per integrity vector), then the data in many. */
+static void test_queue_write_pi_many_pieces(void **state)
+{
+	struct qfix *f = *state;
+	struct nvt_vscsi_cmd_req_pi h = { .lun = { 1, 0, 0x40, 5 }, .pi_bytesout = htole32(67 * 8),
+					  .cdb = { 0x2a } };
+	struct nvt_vring_desc *t = (void *)(f->g + 0x40000);	/* indirect table */
+	unsigned int n = 0;
+
+	atomic_store(&f->conn.pi, true);
+	memcpy(f->g + 0x10000, &h, sizeof(h));
+	t[n++] = (struct nvt_vring_desc){ 0x10000, sizeof(h), NVT_VRING_DESC_F_NEXT, 0 };
+	for (unsigned int i = 0; i < 67; i++)
+		t[n++] = (struct nvt_vring_desc){ 0x50000 + i * 64, 8, NVT_VRING_DESC_F_NEXT, 0 };
+	for (unsigned int i = 0; i < 67; i++)
+		t[n++] = (struct nvt_vring_desc){ 0x60000 + i * 1024, 512, NVT_VRING_DESC_F_NEXT, 0 };
+	t[n++] = (struct nvt_vring_desc){ 0x20000, 108, NVT_VRING_DESC_F_WRITE, 0 };
+	for (unsigned int i = 0; i + 1 < n; i++)
+		t[i].next = (uint16_t)(i + 1);
+	desc(f->vq, 2, 0x40000, n * 16, NVT_VRING_DESC_F_INDIRECT, 0);
+	make_avail(f->vq, 2);
+	process(f, f->vq);
+	assert_int_equal(nr_exec, 1);
+	assert_true(last_task->to_dev);
+	assert_int_equal(last_task->pi_len, 67 * 8);
+	assert_int_equal(last_task->pi_cnt, 67);
+	assert_int_equal(last_task->data_len, 67 * 512);
+	assert_int_equal(last_task->data_cnt, 67);
+	assert_true(same(f, last_task->data_iov[66].iov_base, 0x60000 + 66 * 1024));
+	assert_true(same(f, last_task->pi_iov[0].iov_base, 0x50000));
+}
+
 /* Target 1 is absent: BAD_TARGET without the SCSI layer; a short header fails the request. */
 static void test_queue_bad_target_and_short(void **state)
 {
@@ -413,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_parse_pi_split),
 		cmocka_unit_test(test_parse_read),
 		cmocka_unit_test_setup_teardown(test_queue_read_pi, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(test_queue_write_pi_many_pieces, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_queue_bad_target_and_short, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_tmf_waits, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_head, qsetup, qteardown),

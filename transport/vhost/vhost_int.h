@@ -354,8 +354,13 @@ int nvt_vscsi_lun_decode(const uint8_t lun[8]);
 
 /* ---- the connection and its queues ---- */
 
-#define NVT_VHOST_SEGS		136	/* seg_max 126 + header, response, PI out, PI in, region splits */
-#define NVT_VHOST_PI_SEGS	16
+/*
+ * Buffers per request: seg_max (126) of data, as many again of PI (Linux
+ * sets no integrity segment limit of its own: one per integrity vector),
+ * header, response, and room for region splits.
+ */
+#define NVT_VHOST_SEGS		264
+#define NVT_VHOST_PI_SEGS	132
 
 struct nvt_vhost_vq;
 

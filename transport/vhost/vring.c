@@ -50,7 +50,7 @@ int nvt_vhost_mem_map(struct nvt_vhost_mem *mem, const struct nvt_vhost_msg *m)
 		if (p == MAP_FAILED) {
 			int err = -errno;
 
-			nvt_warn("cannot map guest memory region %u (%llu bytes at offset %llu): %s\n",
+			nvt_warn("cannot map guest memory region %u (%llu bytes at offset %llu): %s",
 				 i, (unsigned long long)w->memory_size,
 				 (unsigned long long)w->mmap_offset, strerror(-err));
 			nvt_vhost_mem_unmap(mem);
