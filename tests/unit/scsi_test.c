@@ -88,6 +88,21 @@ static int setup_none(void **state) { return setup_fmt(state, NVT_PI_NONE, NVT_P
 static int setup_t1(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, 8); }
 static int setup_t2(void **state) { return setup_fmt(state, NVT_PI_TYPE2, NVT_PI_GUARD_CRC16, 8); }
 static int setup_t3(void **state) { return setup_fmt(state, NVT_PI_TYPE3, NVT_PI_GUARD_CRC16, 8); }
+static int setup_mixed(void **state)
+{
+	struct env *e;
+
+	setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, 8);
+	e = *state;
+	/* LUN 1 becomes a namespace without PI: copies across formats. */
+	nvt_scsi_lun_fini(&e->lun[1]);
+	nvt_ns_chan_destroy(&e->ns[1], e->pg);
+	e->ns[1].be->close(&e->ns[1]);
+	memset(&e->ns[1], 0, sizeof(e->ns[1]));
+	ns_open(e, 1, NVT_PI_NONE, NVT_PI_GUARD_CRC16, 0);
+	return 0;
+}
+
 static int setup_crc64(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC64, 16); }
 
 static int teardown(void **state)
@@ -389,7 +404,7 @@ static void test_read_capacity(void **state)
 static void test_crc64_served_without_pi(void **state)
 {
 	struct env *e = *state;
-	uint8_t c[16] = { 0x9e, 0x10 }, b[32], inq[6] = { 0x12, 0, 0, 0, 36, 0 };
+	uint8_t c[16] = { 0x9e, 0x10 }, b[64], inq[6] = { 0x12, 0, 0, 0, 36, 0 };
 	uint8_t w[10], data[4 * BS], back[4 * BS];
 
 	assert_false(e->lun[0].pi);
@@ -840,7 +855,7 @@ static void test_write_same(void **state)
 		const uint8_t *d, *m = stored_md(e, 0, lba + i, &d);
 
 		assert_memory_equal(d, blk, BS);
-		if (e->type) {
+		if (e->lun[0].pi) {
 			assert_int_equal(be16(m), nvt_crc16_t10dif(0, blk, BS));
 			assert_int_equal(be32(m + 4), e->type == NVT_PI_TYPE3 ? 0 : lba + i);
 		}
@@ -853,7 +868,7 @@ static void test_write_same(void **state)
 	memset(blk, 0, sizeof(blk));
 	cdb16(c, 0x93, 0x08, lba, 16);
 	assert_int_equal(run(e, 0, c, 16, true, blk, BS), NVT_SCSI_GOOD);
-	if (e->type)
+	if (e->lun[0].pi)
 		assert_int_equal(be16(stored_md(e, 0, lba + 3, NULL) + 2), 0xffff);
 	cdb10(c, 0x28, 0, (uint32_t)lba + 3, 1);
 	assert_int_equal(run(e, 0, c, 10, false, back, BS), NVT_SCSI_GOOD);
@@ -861,7 +876,7 @@ static void test_write_same(void **state)
 	/* WRITE SAME(10) of zeroes without UNMAP: written zeroes, with valid PI. */
 	cdb10(c, 0x41, 0, (uint32_t)lba + 20, 8);
 	assert_int_equal(run(e, 0, c, 10, true, blk, BS), NVT_SCSI_GOOD);
-	if (e->type) {
+	if (e->lun[0].pi) {
 		assert_int_equal(be16(stored_md(e, 0, lba + 21, NULL)), nvt_crc16_t10dif(0, blk, BS));
 		assert_int_not_equal(be16(stored_md(e, 0, lba + 21, NULL) + 2), 0xffff);
 	}
@@ -884,7 +899,7 @@ static void test_write_same(void **state)
 	cdb16(c, 0x93, 0, lba, 2);
 	run(e, 0, c, 16, true, blk, BS - 1);
 	assert_sense(e, 5, 0x0e, 0x03);
-	if (e->type == NVT_PI_TYPE1) {
+	if (e->lun[0].pi && e->type == NVT_PI_TYPE1) {
 		/* WRPROTECT 001b: the payload's PI checked; its app tag goes to every block. */
 		fill(blk, BS, 90);
 		tuple(blk + BS, blk, (uint32_t)lba, 0x0077);
@@ -1004,6 +1019,225 @@ static void test_caw(void **state)
 	assert_int_equal(run(e, 0, c, 16, true, NULL, 0), NVT_SCSI_GOOD);
 }
 
+/* ---- EXTENDED COPY ---- */
+
+/* An E4h CSCD descriptor naming LUN @l by its NAA designator, as sg_xcopy builds it. */
+static void cscd(struct env *e, uint8_t *d, int l)
+{
+	memset(d, 0, 32);
+	d[0] = 0xe4;
+	d[4] = 0x01;
+	d[5] = 0x03;
+	d[7] = 16;
+	memcpy(d + 8, e->lun[l].naa, 16);
+	d[29] = 0;
+	d[30] = BS >> 8;
+	d[31] = BS & 0xff;
+}
+
+static void seg(uint8_t *d, uint16_t si, uint16_t di, uint16_t nlb, uint64_t src, uint64_t dst)
+{
+	memset(d, 0, 28);
+	d[0] = 0x02;
+	put_be16(d + 2, 0x18);
+	put_be16(d + 4, si);
+	put_be16(d + 6, di);
+	put_be16(d + 10, nlb);
+	put_be64(d + 12, src);
+	put_be64(d + 20, dst);
+}
+
+/* A list: CSCDs 0 -> LUN @a, 1 -> LUN @b, then @nseg segments from @segs; list id @id held. Return: its length. */
+static uint32_t xlist(struct env *e, uint8_t *p, int a, int b, const uint8_t *segs, int nseg, uint8_t id)
+{
+	memset(p, 0, 16);
+	p[0] = id;
+	put_be16(p + 2, 64);
+	put_be32(p + 8, 28u * (uint32_t)nseg);
+	cscd(e, p + 16, a);
+	cscd(e, p + 48, b);
+	memcpy(p + 80, segs, 28u * (uint32_t)nseg);
+	return 80 + 28u * (uint32_t)nseg;
+}
+
+static uint8_t xcopy(struct env *e, uint8_t *p, uint32_t len)
+{
+	uint8_t c[16] = { 0x83 };
+
+	put_be32(c + 10, len);
+	return run(e, 0, c, 16, true, p, len);
+}
+
+/* LUN @l's blocks [lba, +n) read back with PROTECT 0 (checked where it has PI) equal @want. */
+static void assert_blocks(struct env *e, int l, uint64_t lba, uint32_t n, const uint8_t *want)
+{
+	uint8_t *back = malloc((size_t)n * BS), c[16];
+
+	cdb16(c, 0x88, 0, lba, n);
+	assert_int_equal(run(e, l, c, 16, false, back, n * BS), NVT_SCSI_GOOD);
+	assert_memory_equal(back, want, (size_t)n * BS);
+	free(back);
+}
+
+static void test_xcopy(void **state)
+{
+	struct env *e = *state;
+	uint8_t p[256], sg[2 * 28], c[16], b[64];
+	uint32_t n = 3000, len;
+	uint8_t *data = malloc((size_t)n * BS);
+
+	fill(data, (size_t)n * BS, 61);
+	cdb16(c, 0x8a, 0, 10, n);
+	assert_int_equal(run(e, 0, c, 16, true, data, n * BS), NVT_SCSI_GOOD);
+	/* RECEIVE COPY RESULTS, operating parameters: what sg_xcopy needs first (E4h listed). */
+	memset(c, 0, 16);
+	c[0] = 0x84;
+	c[1] = 0x03;
+	put_be32(c + 10, sizeof(b));
+	assert_int_equal(run(e, 0, c, 16, false, b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(be32(b), 42);
+	assert_int_equal(b[4] & 1, 1);
+	assert_int_not_equal(be16(b + 8), 0);
+	assert_int_not_equal(be16(b + 10), 0);
+	assert_int_equal(be32(b + 16), 0xffffu * BS);
+	assert_int_equal(b[43], 2);
+	assert_int_equal(b[44], 0x02);
+	assert_int_equal(b[45], 0xe4);
+	/* Within LUN 0 (the layer's Copy), and LUN 0 -> LUN 1 through the copy buffer (3000 blocks: 3 steps). */
+	seg(sg, 0, 0, 100, 10, 3500);
+	seg(sg + 28, 0, 1, (uint16_t)n, 10, 700);
+	len = xlist(e, p, 0, 1, sg, 2, 7);
+	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
+	assert_blocks(e, 0, 3500, 100, data);
+	assert_blocks(e, 1, 700, n, data);
+	if (e->type == NVT_PI_TYPE1 || e->type == NVT_PI_TYPE2) {
+		/* The destination's PI is its own LBAs', not the source's. */
+		assert_int_equal(be32(stored_md(e, 0, 3599, NULL) + 4), 3599);
+		if (e->ns[1].pi.type)
+			assert_int_equal(be32(stored_md(e, 1, 700 + n - 1, NULL) + 4), 700 + n - 1);
+	}
+	if (e->ns[1].pi.type)
+		assert_int_equal(be16(stored_md(e, 1, 1234, NULL)),
+				 nvt_crc16_t10dif(0, data + (1234 - 700) * BS, BS));
+	/* Copy status of list 7: done, two segments, every byte. */
+	memset(c, 0, 16);
+	c[0] = 0x84;
+	c[2] = 7;
+	put_be32(c + 10, sizeof(b));
+	assert_int_equal(run(e, 0, c, 16, false, b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(b[4], 1);
+	assert_int_equal(be16(b + 5), 2);
+	assert_int_equal(be32(b + 8), (100 + n) * BS);
+	c[2] = 8;
+	run(e, 0, c, 16, false, b, sizeof(b));
+	assert_sense(e, 5, 0x24, 0);
+	/* Back the other way, onto LBAs of LUN 0 that held other data: PI for those LBAs. */
+	seg(sg, 1, 0, 50, 700, 2000);
+	len = xlist(e, p, 0, 1, sg, 1, 7);
+	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
+	assert_blocks(e, 0, 2000, 50, data);
+	if (e->type == NVT_PI_TYPE1 || e->type == NVT_PI_TYPE2)
+		assert_int_equal(be32(stored_md(e, 0, 2049, NULL) + 4), 2049);
+	/* Stored corruption at the source fails the copy there. */
+	if (e->ns[0].pi.type) {
+		const uint8_t *d;
+
+		stored_md(e, 0, 15, &d);
+		((uint8_t *)d)[3] ^= 1;
+		seg(sg, 0, 1, 10, 10, 0);
+		len = xlist(e, p, 0, 1, sg, 1, 9);
+		xcopy(e, p, len);
+		assert_sense(e, 0xb, 0x10, 0x01);
+		assert_int_equal(sense_info(e), 15);
+		((uint8_t *)d)[3] ^= 1;
+	}
+	/* A designator nobody registered: COPY ABORTED, 0Dh/02h. */
+	seg(sg, 0, 1, 1, 0, 0);
+	len = xlist(e, p, 0, 1, sg, 1, 1);
+	p[48 + 20] ^= 0xff;
+	xcopy(e, p, len);
+	assert_sense(e, 0xa, 0x0d, 0x02);
+	/* Other segment types, too many segments, ranges, short lists, LID4. */
+	len = xlist(e, p, 0, 1, sg, 1, 1);
+	p[80] = 0x0a;
+	xcopy(e, p, len);
+	assert_sense(e, 5, 0x26, 0x09);
+	{
+		uint8_t many[5 * 28];
+
+		for (int i = 0; i < 5; i++)
+			seg(many + 28 * i, 0, 1, 1, 0, 0);
+		len = xlist(e, p, 0, 1, many, 5, 1);
+		xcopy(e, p, len);
+		assert_sense(e, 5, 0x26, 0x08);
+	}
+	seg(sg, 0, 1, 2, NBLK - 1, 0);
+	len = xlist(e, p, 0, 1, sg, 1, 1);
+	xcopy(e, p, len);
+	assert_sense(e, 5, 0x21, 0);
+	seg(sg, 0, 2, 1, 0, 0);
+	len = xlist(e, p, 0, 1, sg, 1, 1);
+	xcopy(e, p, len);
+	assert_sense(e, 5, 0x26, 0);
+	seg(sg, 0, 1, 1, 0, 0);
+	len = xlist(e, p, 0, 1, sg, 1, 1);
+	xcopy(e, p, len - 1);
+	assert_sense(e, 5, 0x1a, 0);
+	memset(c, 0, 16);
+	c[0] = 0x83;
+	c[1] = 0x01;
+	put_be32(c + 10, len);
+	run(e, 0, c, 16, true, p, len);
+	assert_sense(e, 5, 0x24, 0);
+	free(data);
+}
+
+/* A copy between namespaces waits for the queue's copy buffer, in order, and runs when it is handed on. */
+static void test_xcopy_waits_for_buffer(void **state)
+{
+	struct env *e = *state;
+	struct nvt_scsi_task *other = calloc(1, sizeof(*other));
+	uint8_t p[256], sg[28], c[16] = { 0x83 }, data[4 * BS];
+	struct nvt_scsi_task *t = e->t;
+	unsigned int before;
+	uint32_t len;
+
+	fill(data, sizeof(data), 8);
+	cdb10(c, 0x2a, 0, 0, 4);
+	assert_int_equal(run(e, 0, c, 10, true, data, sizeof(data)), NVT_SCSI_GOOD);
+	seg(sg, 0, 1, 4, 0, 100);
+	len = xlist(e, p, 0, 1, sg, 1, 3);
+	other->queue = &e->q;
+	other->cmd.holds_copy_buf = true;
+	e->q.copy_owner = other;
+	memset(c, 0, sizeof(c));
+	c[0] = 0x83;
+	put_be32(c + 10, len);
+	memcpy(t->cdb, c, 16);
+	t->dev = &e->dev;
+	t->lun = &e->lun[0];
+	t->queue = &e->q;
+	e->iov[0] = (struct iovec){ p, len };
+	t->data_iov = e->iov;
+	t->data_cnt = 1;
+	t->data_len = len;
+	t->to_dev = true;
+	t->pi_iov = NULL;
+	t->pi_len = 0;
+	t->done = count_done;
+	before = nr_done;
+	nvt_scsi_exec(t);
+	assert_int_equal(nr_done, before);		/* parked behind the owner */
+	assert_ptr_equal(e->q.copy_wait, t);
+	nvt_scsi_copy_buf_put(other);
+	assert_int_equal(nr_done, before + 1);
+	assert_int_equal(t->status, NVT_SCSI_GOOD);
+	assert_null(e->q.copy_owner);
+	assert_null(e->q.copy_wait);
+	assert_blocks(e, 1, 100, 4, data);
+	free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1037,11 +1271,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sense_descriptor, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_write_same, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_write_same, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_write_same, setup_t2, teardown),
 		cmocka_unit_test_setup_teardown(test_write_same, setup_t3, teardown),
+		cmocka_unit_test_setup_teardown(test_write_same, setup_crc64, teardown),
+		cmocka_unit_test_setup_teardown(test_caw, setup_crc64, teardown),
 		cmocka_unit_test_setup_teardown(test_unmap, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_unmap, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_caw, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_caw, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy, setup_t2, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy, setup_t3, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy, setup_mixed, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_waits_for_buffer, setup_t1, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
