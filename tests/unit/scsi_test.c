@@ -16,6 +16,7 @@
 #include "nvt/poll_group.h"
 #include "nvt/scsi.h"
 #include "../../target/scsi_internal.h"
+#include "../nvt_alloc_count.h"
 
 #define NBLK	4096u
 #define BS	512u
@@ -1238,6 +1239,51 @@ static void test_xcopy_waits_for_buffer(void **state)
 	free(other);
 }
 
+/* ---- the I/O path allocates nothing ---- */
+
+static void test_no_alloc(void **state)
+{
+	struct env *e = *state;
+	static uint8_t data[64 * BS], pi[64 * PIS], ext[8 * (BS + PIS)], p[256], sg[28], caw[4 * BS];
+	uint8_t c[16];
+	unsigned long before;
+	uint32_t len;
+
+	fill(data, sizeof(data), 2);
+	for (int i = 0; i < 64; i++)
+		tuple(pi + i * PIS, data + i * BS, 100 + (uint32_t)i, 0);
+	for (int i = 0; i < 8; i++) {
+		memcpy(ext + i * (BS + PIS), data + i * BS, BS);
+		tuple(ext + i * (BS + PIS) + BS, data + i * BS, 300 + (uint32_t)i, 0);
+	}
+	seg(sg, 0, 1, 64, 100, 100);
+	len = xlist(e, p, 0, 1, sg, 1, 1);
+	assert_true(nr_allocs > 0);	/* the wrappers count: setup allocated */
+	before = nr_allocs;
+	cdb10(c, 0x2a, 0x20, 100, 64);
+	assert_int_equal(run_pi(e, 0, c, 10, true, data, sizeof(data), pi, sizeof(pi)), NVT_SCSI_GOOD);
+	cdb10(c, 0x28, 0x20, 100, 64);
+	assert_int_equal(run_pi(e, 0, c, 10, false, data, sizeof(data), pi, sizeof(pi)), NVT_SCSI_GOOD);
+	cdb10(c, 0x2a, 0x20, 300, 8);
+	assert_int_equal(run(e, 0, c, 10, true, ext, sizeof(ext)), NVT_SCSI_GOOD);
+	cdb10(c, 0x28, 0, 100, 64);
+	assert_int_equal(run(e, 0, c, 10, false, data, sizeof(data)), NVT_SCSI_GOOD);
+	cdb16(c, 0x93, 0, 1000, 1000);
+	assert_int_equal(run(e, 0, c, 16, true, data, BS), NVT_SCSI_GOOD);
+	cdb16(c, 0x93, 0x08, 1000, 10);
+	memset(caw, 0, sizeof(caw));
+	assert_int_equal(run(e, 0, c, 16, true, caw, BS), NVT_SCSI_GOOD);
+	memset(c, 0, 16);
+	c[0] = 0x89;
+	put_be64(c + 2, 1000);
+	c[13] = 2;
+	assert_int_equal(run(e, 0, c, 16, true, caw, sizeof(caw)), NVT_SCSI_GOOD);
+	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
+	cdb10(c, 0x2f, 0, 0, 100);
+	assert_int_equal(run(e, 0, c, 10, false, NULL, 0), NVT_SCSI_GOOD);
+	assert_int_equal(nr_allocs, before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1285,6 +1331,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xcopy, setup_t3, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy, setup_mixed, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy_waits_for_buffer, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_no_alloc, setup_t1, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
