@@ -54,8 +54,16 @@ vh_stop_nvtd() {
 # vh_guest_PHASE of the scenario inside it; returns its status. VH_DEVICE=none
 # leaves the vhost-user-scsi device out (the options then bring their own disk).
 vh_guest() {
-	local phase=$1 dev=() envs=() var
+	local phase=$1 dev=() envs=() shares=() var d
 	shift
+	# /tmp and /run are fresh tmpfs in the guest: share a checkout or build living there
+	for d in "$NVT_SRC" "$NVT_BUILD"; do
+		case "$d" in
+		/tmp/*|/run/*)
+			[ "$d" = "$NVT_BUILD" ] && case "$d" in "$NVT_SRC"/*) continue ;; esac
+			shares+=(-r "$d") ;;
+		esac
+	done
 	# the scenario's knobs travel with it: every exported VH_* and NVT_RIG_* variable
 	while IFS= read -r var; do
 		case "$var" in NVT_RIG_OUT|NVT_RIG_SCENARIO) continue ;; esac
@@ -66,7 +74,7 @@ vh_guest() {
 		dev=(-q "-chardev" -q "socket,id=vus0,path=$VH_SOCK" -q "-device"
 		     -q "vhost-user-scsi-pci,chardev=vus0,${VH_QEMU_DEV_OPTS:-t10_pi=on,num_queues=2}")
 	vh_log "guest run $VH_RUNS: phase $phase"
-	"$RIG_DIR/run-vm.sh" -s -t "$VH_TIMEOUT_S" -w "$NVT_RIG_OUT" \
+	"$RIG_DIR/run-vm.sh" -s -t "$VH_TIMEOUT_S" "${shares[@]}" -w "$NVT_RIG_OUT" \
 		-l "$NVT_RIG_OUT/console-$VH_RUNS-$phase.log" \
 		-e "NVT_SRC=$NVT_SRC" -e "NVT_BUILD=$NVT_BUILD" -e "NVT_RIG_OUT=$NVT_RIG_OUT" \
 		-e "NVT_RIG_SCENARIO=vhost-$VH_NAME-$phase" "${envs[@]}" \
