@@ -531,9 +531,10 @@ static void nvt_scsi_rsoc(struct nvt_scsi_task *t)
 {
 	const uint8_t *c = t->cdb;
 	uint8_t opt = c[2] & 0x07, op = c[3];
+	bool rctd = c[2] & 0x80;	/* with command timeouts descriptors (all zero: none known) */
 	uint16_t sa = nvt_get_be16(c + 4);
 	uint32_t alloc = nvt_get_be32(c + 6), len = 0;
-	uint8_t b[8 * NVT_ARRAY_SIZE(nvt_scsi_ops) + 4];
+	uint8_t b[20 * NVT_ARRAY_SIZE(nvt_scsi_ops) + 4];
 	bool op_has_sa = false;
 
 	memset(b, 0, sizeof(b));
@@ -546,9 +547,13 @@ static void nvt_scsi_rsoc(struct nvt_scsi_task *t)
 				continue;
 			b[len] = o->op;
 			nvt_put_be16(b + len + 2, o->sa);
-			b[len + 5] = o->has_sa ? 0x01 : 0;	/* SERVACTV */
+			b[len + 5] = (o->has_sa ? 0x01 : 0) | (rctd ? 0x02 : 0);	/* SERVACTV, CTDP */
 			nvt_put_be16(b + len + 6, o->len);
 			len += 8;
+			if (rctd) {
+				nvt_put_be16(b + len, 0x0a);
+				len += 12;
+			}
 		}
 		nvt_put_be32(b, len - 4);
 		nvt_scsi_data_in(t, b, len, alloc);
@@ -573,10 +578,14 @@ static void nvt_scsi_rsoc(struct nvt_scsi_task *t)
 
 		if (o->op != op || (o->has_sa && o->sa != sa) || !nvt_scsi_op_offered(t->lun, o))
 			continue;
-		b[1] = 0x03;	/* SUPPORT: as the standard says */
+		b[1] = 0x03 | (rctd ? 0x80 : 0);	/* SUPPORT: as the standard says; CTDP */
 		nvt_put_be16(b + 2, o->len);
 		memcpy(b + 4, o->usage, o->len);
 		len = 4u + o->len;
+		if (rctd) {
+			nvt_put_be16(b + len, 0x0a);
+			len += 12;
+		}
 		break;
 	}
 	nvt_scsi_data_in(t, b, len, alloc);

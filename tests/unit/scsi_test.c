@@ -104,6 +104,8 @@ static int setup_mixed(void **state)
 	return 0;
 }
 
+static int setup_opaque(void **state) { return setup_fmt(state, NVT_PI_NONE, NVT_PI_GUARD_CRC16, 8); }
+
 static int setup_crc64(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC64, 16); }
 
 static int teardown(void **state)
@@ -487,6 +489,12 @@ static void test_rsoc(void **state)
 	put_be16(c + 4, 0x10);
 	assert_int_equal(run(e, 0, c, 12, false, b, 512), NVT_SCSI_GOOD);
 	assert_int_equal(b[1] & 3, 3);
+	/* RCTD: a command timeouts descriptor after the usage data (CTDP). */
+	c[2] = 0x83;
+	assert_int_equal(run(e, 0, c, 12, false, b, 512), NVT_SCSI_GOOD);
+	assert_int_equal(b[1], 0x83);
+	assert_int_equal(be16(b + 4 + 16), 0x0a);
+	assert_int_equal(e->t->resid, 512 - (4 + 16 + 12));
 	/* Option 0: every command, 8 bytes each; READ(32) only on a Type 2 LUN. */
 	c[2] = 0;
 	assert_int_equal(run(e, 0, c, 12, false, b, 1024), NVT_SCSI_GOOD);
@@ -1111,13 +1119,13 @@ static void test_xcopy(void **state)
 	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
 	assert_blocks(e, 0, 3500, 100, data);
 	assert_blocks(e, 1, 700, n, data);
-	if (e->type == NVT_PI_TYPE1 || e->type == NVT_PI_TYPE2) {
+	if (e->lun[0].pi && (e->type == NVT_PI_TYPE1 || e->type == NVT_PI_TYPE2)) {
 		/* The destination's PI is its own LBAs', not the source's. */
 		assert_int_equal(be32(stored_md(e, 0, 3599, NULL) + 4), 3599);
-		if (e->ns[1].pi.type)
+		if (e->lun[1].pi)
 			assert_int_equal(be32(stored_md(e, 1, 700 + n - 1, NULL) + 4), 700 + n - 1);
 	}
-	if (e->ns[1].pi.type)
+	if (e->lun[1].pi)
 		assert_int_equal(be16(stored_md(e, 1, 1234, NULL)),
 				 nvt_crc16_t10dif(0, data + (1234 - 700) * BS, BS));
 	/* Copy status of list 7: done, two segments, every byte. */
@@ -1137,7 +1145,7 @@ static void test_xcopy(void **state)
 	len = xlist(e, p, 0, 1, sg, 1, 7);
 	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
 	assert_blocks(e, 0, 2000, 50, data);
-	if (e->type == NVT_PI_TYPE1 || e->type == NVT_PI_TYPE2)
+	if (e->lun[0].pi && (e->type == NVT_PI_TYPE1 || e->type == NVT_PI_TYPE2))
 		assert_int_equal(be32(stored_md(e, 0, 2049, NULL) + 4), 2049);
 	/* Stored corruption at the source fails the copy there. */
 	if (e->ns[0].pi.type) {
@@ -1332,6 +1340,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xcopy, setup_mixed, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy_waits_for_buffer, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_no_alloc, setup_t1, teardown),
+		/* Metadata without PI: chunked through md_buf, the guest never sees it. */
+		cmocka_unit_test_setup_teardown(test_rw_plain, setup_opaque, teardown),
+		cmocka_unit_test_setup_teardown(test_write_same, setup_opaque, teardown),
+		cmocka_unit_test_setup_teardown(test_unmap, setup_opaque, teardown),
+		cmocka_unit_test_setup_teardown(test_caw, setup_opaque, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy, setup_opaque, teardown),
+		cmocka_unit_test_setup_teardown(test_rw_plain, setup_crc64, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy, setup_crc64, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
