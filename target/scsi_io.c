@@ -10,6 +10,7 @@
 #include "scsi_internal.h"
 
 #define NVT_SCSI_PI_SIZE	8u	/* the one tuple SCSI carries */
+#define NVT_SCSI_MAX_PAYLOAD_SEGS	16u	/* WRITE SAME: pieces of the one payload block */
 
 /* ---- status ---- */
 
@@ -229,6 +230,39 @@ static uint32_t nvt_scsi_default_ref(const struct nvt_scsi_lun *lun, uint64_t lb
 	return lun->ns->pi.type == NVT_PI_TYPE3 ? 0 : (uint32_t)lba;
 }
 
+/*
+ * The data of blocks [off / unit, + *n) as exact iovecs for a bio (a
+ * backend must not see more than the bio moves): the guest's own array when
+ * it is exactly that, else a slice into work_iov, fewer blocks (*n) when
+ * the slice runs out of iovecs first. Return: false if @t failed.
+ */
+static bool nvt_scsi_data_slice(struct nvt_scsi_task *t, uint64_t off, uint32_t unit, uint32_t *n)
+{
+	uint64_t want = (uint64_t)*n * unit;
+	size_t got;
+
+	if (!off && want == t->data_len) {
+		t->cmd.iov = t->data_iov;
+		t->cmd.iov_cnt = t->data_cnt;
+		return true;
+	}
+	t->cmd.iov = t->work_iov;
+	t->cmd.iov_cnt = nvt_iov_slice(t->data_iov, t->data_cnt, off, want, t->work_iov,
+				       NVT_SCSI_WORK_IOV);
+	got = nvt_iov_len(t->work_iov, t->cmd.iov_cnt);
+	if (got == want)
+		return true;
+	/* More segments than work_iov holds: the whole blocks it covers, the rest next step. */
+	*n = (uint32_t)(got / unit);
+	if (!*n) {
+		nvt_scsi_bad_buffers(t);
+		return false;
+	}
+	t->cmd.iov_cnt = nvt_iov_slice(t->data_iov, t->data_cnt, off, (uint64_t)*n * unit,
+				       t->work_iov, NVT_SCSI_WORK_IOV);
+	return true;
+}
+
 /* ---- READ and WRITE ---- */
 
 /*
@@ -256,16 +290,13 @@ static bool nvt_scsi_rw_next(struct nvt_scsi_task *t)
 		direct = false;
 	max = direct ? left : NVT_SCSI_MD_BUF / ns->md_size;
 	n = left < max ? left : max;
+	if (!nvt_scsi_data_slice(t, (uint64_t)t->cmd.pos * unit, unit, &n))
+		return false;
 	if (!nvt_scsi_bio_init(t, ns, write ? NVT_BIO_WRITE : NVT_BIO_READ, t->cmd.lba + t->cmd.pos, n))
 		return false;
 	t->cmd.chunk = n;
-	bio->iov = t->work_iov;
-	bio->iov_cnt = nvt_iov_slice(t->data_iov, t->data_cnt, (uint64_t)t->cmd.pos * unit,
-				     (uint64_t)n * unit, t->work_iov, NVT_SCSI_WORK_IOV);
-	if (nvt_iov_len(bio->iov, bio->iov_cnt) != (size_t)n * unit) {
-		nvt_scsi_bad_buffers(t);	/* more segments than the layer slices: the front's seg_max */
-		return false;
-	}
+	bio->iov = t->cmd.iov;
+	bio->iov_cnt = t->cmd.iov_cnt;
 	if (t->cmd.ext)
 		bio->flags |= NVT_BIO_EXT;
 	if (write && t->cmd.fua)
@@ -275,8 +306,10 @@ static bool nvt_scsi_rw_next(struct nvt_scsi_task *t)
 	if (direct && ns->md_size && !t->cmd.ext) {
 		/* Shape 1: the virtio PI buffer, 8 bytes per block, is the metadata. */
 		bio->md_iov = t->work_iov2;
-		bio->md_iov_cnt = nvt_iov_slice(t->pi_iov, t->pi_cnt, 0, (uint64_t)n * ns->md_size,
-						t->work_iov2, NVT_SCSI_WORK_IOV);
+		bio->md_iov_cnt = nvt_iov_slice(t->pi_iov, t->pi_cnt,
+						(uint64_t)t->cmd.pos * ns->md_size,
+						(uint64_t)n * ns->md_size, t->work_iov2,
+						NVT_SCSI_WORK_IOV);
 		if (nvt_iov_len(bio->md_iov, bio->md_iov_cnt) != (size_t)n * ns->md_size) {
 			nvt_scsi_bad_buffers(t);
 			return false;
@@ -430,13 +463,16 @@ static bool nvt_scsi_verify_next(struct nvt_scsi_task *t)
 	if (ns->pi.type)
 		bio->flags |= NVT_BIO_PI_CHECK_READ;
 	if (compare) {
-		bio->iov = t->work_iov;
-		bio->iov_cnt = nvt_iov_slice(t->data_iov, t->data_cnt, 0, (uint64_t)t->cmd.nlb * unit,
-					     t->work_iov, NVT_SCSI_WORK_IOV);
-		if (nvt_iov_len(bio->iov, bio->iov_cnt) != (size_t)t->cmd.nlb * unit) {
+		uint32_t n = t->cmd.nlb;
+
+		if (!nvt_scsi_data_slice(t, 0, unit, &n))
+			return false;
+		if (n != t->cmd.nlb) {
 			nvt_scsi_bad_buffers(t);
 			return false;
 		}
+		bio->iov = t->cmd.iov;
+		bio->iov_cnt = t->cmd.iov_cnt;
 		if (t->cmd.ext)
 			bio->flags |= NVT_BIO_EXT;
 	}
@@ -695,7 +731,11 @@ void nvt_scsi_exec_write_same(struct nvt_scsi_task *t)
 		}
 		cmd->xfer = (uint32_t)need;
 		segs = nvt_iov_slice(t->data_iov, t->data_cnt, 0, ns->block_size, t->work_iov2,
-				     NVT_SCSI_WORK_IOV);
+				     NVT_SCSI_MAX_PAYLOAD_SEGS);
+		if (nvt_iov_len(t->work_iov2, segs) != ns->block_size) {
+			nvt_scsi_bad_buffers(t);
+			goto out;
+		}
 		cmd->payload_segs = (uint8_t)segs;
 		if (cmd->protect && !nvt_scsi_ws_payload_pi(t, checks))
 			goto out;

@@ -99,6 +99,8 @@ struct nvt_scsi_cmd {
 	uint32_t pos;			/* blocks done */
 	uint32_t chunk;			/* blocks of the bio in flight */
 	uint32_t xfer;			/* data bytes the command moves (resid = data_len - xfer) */
+	struct iovec *iov;		/* the data of the bio being built: data_iov itself or work_iov */
+	unsigned int iov_cnt;
 	/* EXTENDED COPY */
 	uint8_t list_id;
 	bool list_held;

@@ -1292,6 +1292,53 @@ static void test_no_alloc(void **state)
 	assert_int_equal(nr_allocs, before);
 }
 
+/* Buffers in many small pieces (more than the layer's own iovec array): the command goes in steps. */
+static void test_many_segments(void **state)
+{
+	struct env *e = *state;
+	static uint8_t data[64 * BS + 128], back[64 * BS + 128], pi[64 * PIS], piback[64 * PIS];
+	static struct iovec iov[264];
+	struct nvt_scsi_task *t = e->t;
+	uint8_t c[10];
+
+	fill(data, sizeof(data), 12);
+	for (int i = 0; i < 64; i++)
+		tuple(pi + i * PIS, data + i * BS, 500 + (uint32_t)i, 0);
+	for (int round = 0; round < 4; round++) {
+		bool write = !(round & 1), sep = round >= 2 && e->type == NVT_PI_TYPE1;
+		uint8_t *buf = write ? data : back;
+		unsigned int before = nr_done;
+
+		/* 128-byte pieces, plus 128 bytes more than the CDB moves: sliced, never the whole array. */
+		for (int i = 0; i < 264; i++)
+			iov[i] = (struct iovec){ buf + i * 128, 128 };
+		cdb10(c, write ? 0x2a : 0x28, sep ? 0x20 : 0, 500, 64);
+		memset(t->cdb, 0, sizeof(t->cdb));
+		memcpy(t->cdb, c, 10);
+		t->dev = &e->dev;
+		t->lun = &e->lun[0];
+		t->queue = &e->q;
+		t->data_iov = iov;
+		t->data_cnt = 257;
+		t->data_len = 257 * 128;
+		t->to_dev = write;
+		e->pi_iov = (struct iovec){ write ? pi : piback, sizeof(pi) };
+		t->pi_iov = sep ? &e->pi_iov : NULL;
+		t->pi_cnt = sep ? 1 : 0;
+		t->pi_len = sep ? sizeof(pi) : 0;
+		t->done = count_done;
+		nvt_scsi_exec(t);
+		assert_int_equal(nr_done, before + 1);
+		assert_int_equal(t->status, NVT_SCSI_GOOD);
+		assert_int_equal(t->resid, 128);
+		if (!write) {
+			assert_memory_equal(back, data, 64 * BS);
+			if (sep)
+				assert_memory_equal(piback, pi, sizeof(pi));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1340,6 +1387,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xcopy, setup_mixed, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy_waits_for_buffer, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_no_alloc, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_many_segments, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_many_segments, setup_t1, teardown),
 		/* Metadata without PI: chunked through md_buf, the guest never sees it. */
 		cmocka_unit_test_setup_teardown(test_rw_plain, setup_opaque, teardown),
 		cmocka_unit_test_setup_teardown(test_write_same, setup_opaque, teardown),
