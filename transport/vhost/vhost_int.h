@@ -420,8 +420,8 @@ struct nvt_vhost_vq {
 	struct nvt_vhost_ctl_req *ctl;		/* control queue */
 	unsigned int nr_slots;
 	struct nvt_vhost_ctl_req *tmf_wait;	/* control queue: TMFs not yet answered */
-	struct nvt_pg_poller tmf_poller;
-	bool tmf_poller_on;
+	struct nvt_pg_watch tmf_timer;		/* control queue: re-checks held TMFs while there are any */
+	bool tmf_timer_on;
 	_Atomic uint64_t popped, completed;	/* request queues: for TMFs on the main loop */
 
 	struct nvt_pg_msg start_msg, stop_msg, drained_msg;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "nvt/iov.h"
@@ -228,17 +229,32 @@ static void nvt_vscsi_tmf_answer(struct nvt_vhost_vq *vq, struct nvt_vhost_ctl_r
 	nvt_vscsi_push(vq, tmf->head, 1);
 }
 
+/* Re-check the held TMFs every millisecond while there are any (0: stop). */
+static void nvt_vscsi_tmf_timer_set(struct nvt_vhost_vq *vq, bool on)
+{
+	struct itimerspec its = { .it_interval = { 0, on ? 1000000 : 0 }, .it_value = { 0, on ? 1000000 : 0 } };
+
+	timerfd_settime(vq->tmf_timer.fd, 0, &its, NULL);
+}
+
 /*
- * The control queue's poller: answers the held TMFs whose tasks are done.
+ * The control queue's timer: answers the held TMFs whose tasks are done.
  * The namespace layer cannot cancel a bio, so aborting a task or
  * resetting a LUN means letting what is in flight finish; the guest waits
- * for the answer without a timeout, so one is always sent.
+ * for the answer without a timeout, so one is always sent. A timer on the
+ * main loop rather than a signal from every completion: TMFs are rare,
+ * and the I/O path stays free of shared stores.
  */
-static int nvt_vscsi_tmf_poll(struct nvt_pg_poller *p)
+static void nvt_vscsi_tmf_tick(struct nvt_pg_watch *w)
 {
-	struct nvt_vhost_vq *vq = container_of(p, struct nvt_vhost_vq, tmf_poller);
+	struct nvt_vhost_vq *vq = container_of(w, struct nvt_vhost_vq, tmf_timer);
 	struct nvt_vhost_ctl_req **pp = &vq->tmf_wait;
 	bool any = false;
+	uint64_t n;
+
+	if (read(w->fd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: a stale event of this batch */
+	}
 
 	while (*pp) {
 		struct nvt_vhost_ctl_req *tmf = *pp;
@@ -256,7 +272,8 @@ static int nvt_vscsi_tmf_poll(struct nvt_pg_poller *p)
 	}
 	if (any)
 		nvt_vring_notify(&vq->vr);
-	return vq->tmf_wait != NULL;
+	if (!vq->tmf_wait)
+		nvt_vscsi_tmf_timer_set(vq, false);
 }
 
 /* A popped control-queue request. */
@@ -319,6 +336,8 @@ static void nvt_vscsi_ctl(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 		}
 		cr->busy = true;
 		cr->next = vq->tmf_wait;
+		if (!vq->tmf_wait)
+			nvt_vscsi_tmf_timer_set(vq, true);
 		vq->tmf_wait = cr;
 		vq->inflight++;
 		return;
@@ -444,10 +463,16 @@ int nvt_vscsi_vq_prepare(struct nvt_vhost_vq *vq)
 				return -ENOMEM;
 			vq->nr_slots = vq->num;
 		}
-		if (!vq->tmf_poller_on) {
-			vq->tmf_poller.fn = nvt_vscsi_tmf_poll;
-			nvt_poll_group_add_poller(vq->pg, &vq->tmf_poller);
-			vq->tmf_poller_on = true;
+		if (!vq->tmf_timer_on) {
+			vq->tmf_timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+			vq->tmf_timer.fn = nvt_vscsi_tmf_tick;
+			if (vq->tmf_timer.fd < 0)
+				return -errno;
+			if (nvt_poll_group_add(vq->pg, &vq->tmf_timer)) {
+				close(vq->tmf_timer.fd);
+				return -ENOMEM;
+			}
+			vq->tmf_timer_on = true;
 		}
 		return 0;
 	}
@@ -477,9 +502,10 @@ int nvt_vscsi_vq_prepare(struct nvt_vhost_vq *vq)
 
 void nvt_vscsi_vq_free(struct nvt_vhost_vq *vq)
 {
-	if (vq->tmf_poller_on) {
-		nvt_poll_group_del_poller(vq->pg, &vq->tmf_poller);
-		vq->tmf_poller_on = false;
+	if (vq->tmf_timer_on) {
+		nvt_poll_group_del(vq->pg, &vq->tmf_timer);
+		close(vq->tmf_timer.fd);
+		vq->tmf_timer_on = false;
 	}
 	if (vq->sq_init) {
 		nvt_scsi_queue_fini(&vq->sq);
