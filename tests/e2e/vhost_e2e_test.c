@@ -23,6 +23,7 @@
 #include "nvt/target.h"
 #include "nvt/vhost.h"
 #include "nvt_test_target.h"
+#include "../nvt_alloc_count.h"
 #include "../../transport/vhost/vhost_int.h"
 
 /* ---- the QEMU side ---- */
@@ -860,6 +861,54 @@ static void test_bad_message(void **state)
 	guest_close(f);
 }
 
+/* Once the rings run, requests allocate nothing: slots, iovecs and tasks were made at start. */
+static void test_no_alloc(void **state)
+{
+	struct fix *f = *state;
+	uint8_t wbuf[4096];
+	unsigned long before;
+	struct cmd c;
+
+	memset(wbuf, 0x3c, sizeof(wbuf));
+	guest_realize(f);
+	guest_start(f, LINUX_FEATURES, 0xf, 0x10000);
+	/* One of each first: whatever is made lazily on a first use is not the I/O path's. */
+	for (unsigned int q = 2; q < 4; q++) {
+		memset(&c, 0, sizeof(c));
+		cdb_rw10(&c, 0x2a, 64, 8);
+		c.out = wbuf;
+		c.out_len = sizeof(wbuf);
+		c.pi_hdr = true;
+		assert_true(run(f, q, &c));
+		memset(&c, 0, sizeof(c));
+		cdb_rw10(&c, 0x28, 64, 8);
+		c.in_len = sizeof(wbuf);
+		c.pi_hdr = true;
+		assert_true(run(f, q, &c));
+	}
+	before = __atomic_load_n(&nr_allocs, __ATOMIC_RELAXED);
+	assert_true(before > 0);	/* the counter sees the target's own start-up */
+	for (unsigned int i = 0; i < 64; i++) {
+		unsigned int q = 2 + (i & 1);
+
+		memset(&c, 0, sizeof(c));
+		cdb_rw10(&c, i & 2 ? 0x28 : 0x2a, 64 + i * 8, 8);
+		if (i & 2) {
+			c.in_len = sizeof(wbuf);
+		} else {
+			c.out = wbuf;
+			c.out_len = sizeof(wbuf);
+		}
+		c.pi_hdr = true;
+		c.indirect = i & 4;
+		assert_true(run(f, q, &c));
+		assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	}
+	assert_int_equal(__atomic_load_n(&nr_allocs, __ATOMIC_RELAXED), before);
+	guest_stop(f);
+	guest_close(f);
+}
+
 /* A LUN reset on the control queue is answered; AN queries too. */
 static void test_control_queue(void **state)
 {
@@ -904,6 +953,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_mid_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_alloc, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
