@@ -1339,6 +1339,64 @@ static void test_many_segments(void **state)
 	}
 }
 
+/* Every way a bio ends, as the guest reads it. */
+static void test_status_mapping(void **state)
+{
+	struct env *e = *state;
+	static const struct {
+		enum nvt_bio_status st;
+		uint8_t key, asc, ascq;
+		bool info;
+	} map[] = {
+		{ NVT_BIO_MEDIA_READ, 0x3, 0x11, 0x00, true },
+		{ NVT_BIO_MEDIA_WRITE, 0x3, 0x0c, 0x00, true },
+		{ NVT_BIO_NOSPC, 0x7, 0x27, 0x07, false },
+		{ NVT_BIO_LBA_RANGE, 0x5, 0x21, 0x00, false },
+		{ NVT_BIO_UNSUPPORTED, 0x5, 0x20, 0x00, false },
+		{ NVT_BIO_ABORTED, 0xb, 0x00, 0x00, false },
+		{ NVT_BIO_INTERNAL, 0x4, 0x44, 0x00, false },
+	};
+	struct nvt_bio bio;
+
+	e->t->lun = &e->lun[0];
+	e->t->dev = &e->dev;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		memset(&bio, 0, sizeof(bio));
+		bio.ns = &e->ns[0];
+		bio.status = map[i].st;
+		bio.slba = 10;
+		bio.err_lba = 17;
+		nvt_scsi_bio_failed(e->t, &bio, 0);
+		assert_sense(e, map[i].key, map[i].asc, map[i].ascq);
+		if (map[i].info)
+			assert_int_equal(sense_info(e), 17);
+		else
+			assert_false(e->t->sense[0] & 0x80);
+	}
+	/* PI: ASCQ by the field that failed, INFORMATION the LBA (descriptor format past 32 bits). */
+	for (int type = NVT_PI_ERR_GUARD; type <= NVT_PI_ERR_REFTAG; type++) {
+		memset(&bio, 0, sizeof(bio));
+		bio.ns = &e->ns[0];
+		bio.op = NVT_BIO_READ;
+		bio.status = NVT_BIO_PI;
+		bio.pi_err.type = (enum nvt_pi_err_type)type;
+		bio.pi_err.lba = 1ull << 33;
+		nvt_scsi_bio_failed(e->t, &bio, 0);
+		assert_sense(e, 0xb, 0x10, (uint8_t)type);
+		assert_int_equal(sense_info(e), 1ull << 33);
+	}
+	/* Miscompare: block offset * block size + byte, from the compared data's start. */
+	memset(&bio, 0, sizeof(bio));
+	bio.ns = &e->ns[0];
+	bio.status = NVT_BIO_MISCOMPARE;
+	bio.slba = 10;
+	bio.err_lba = 12;
+	bio.err_off = 5;
+	nvt_scsi_bio_failed(e->t, &bio, 0);
+	assert_sense(e, 0xe, 0x1d, 0);
+	assert_int_equal(sense_info(e), 2 * BS + 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1370,6 +1428,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pi_insert_strip, setup_t2, teardown),
 		cmocka_unit_test_setup_teardown(test_pi_insert_strip, setup_t3, teardown),
 		cmocka_unit_test_setup_teardown(test_sense_descriptor, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_status_mapping, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_write_same, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_write_same, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_write_same, setup_t2, teardown),
