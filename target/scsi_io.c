@@ -263,6 +263,33 @@ static bool nvt_scsi_data_slice(struct nvt_scsi_task *t, uint64_t off, uint32_t 
 	return true;
 }
 
+/* The same for the PI buffer of blocks [pos, + *n): the guest's array, or a slice into work_iov2. */
+static bool nvt_scsi_pi_slice(struct nvt_scsi_task *t, uint32_t *n)
+{
+	uint64_t off = (uint64_t)t->cmd.pos * NVT_SCSI_PI_SIZE, want = (uint64_t)*n * NVT_SCSI_PI_SIZE;
+	size_t got;
+
+	if (!off && want == t->pi_len) {
+		t->cmd.md_iov = t->pi_iov;
+		t->cmd.md_iov_cnt = t->pi_cnt;
+		return true;
+	}
+	t->cmd.md_iov = t->work_iov2;
+	t->cmd.md_iov_cnt = nvt_iov_slice(t->pi_iov, t->pi_cnt, off, want, t->work_iov2,
+					  NVT_SCSI_WORK_IOV);
+	got = nvt_iov_len(t->work_iov2, t->cmd.md_iov_cnt);
+	if (got == want)
+		return true;
+	*n = (uint32_t)(got / NVT_SCSI_PI_SIZE);
+	if (!*n) {
+		nvt_scsi_bad_buffers(t);
+		return false;
+	}
+	t->cmd.md_iov_cnt = nvt_iov_slice(t->pi_iov, t->pi_cnt, off, (uint64_t)*n * NVT_SCSI_PI_SIZE,
+					  t->work_iov2, NVT_SCSI_WORK_IOV);
+	return true;
+}
+
 /* ---- READ and WRITE ---- */
 
 /*
@@ -292,6 +319,18 @@ static bool nvt_scsi_rw_next(struct nvt_scsi_task *t)
 	n = left < max ? left : max;
 	if (!nvt_scsi_data_slice(t, (uint64_t)t->cmd.pos * unit, unit, &n))
 		return false;
+	if (direct && ns->md_size && !t->cmd.ext) {
+		uint32_t m = n;
+
+		/* Shape 1: the virtio PI buffer, 8 bytes per block, is the metadata. */
+		if (!nvt_scsi_pi_slice(t, &m))
+			return false;
+		if (m < n) {
+			n = m;
+			if (!nvt_scsi_data_slice(t, (uint64_t)t->cmd.pos * unit, unit, &n))
+				return false;
+		}
+	}
 	if (!nvt_scsi_bio_init(t, ns, write ? NVT_BIO_WRITE : NVT_BIO_READ, t->cmd.lba + t->cmd.pos, n))
 		return false;
 	t->cmd.chunk = n;
@@ -304,16 +343,8 @@ static bool nvt_scsi_rw_next(struct nvt_scsi_task *t)
 	if (!write && ns->pi.type)
 		bio->flags |= NVT_BIO_PI_CHECK_READ;
 	if (direct && ns->md_size && !t->cmd.ext) {
-		/* Shape 1: the virtio PI buffer, 8 bytes per block, is the metadata. */
-		bio->md_iov = t->work_iov2;
-		bio->md_iov_cnt = nvt_iov_slice(t->pi_iov, t->pi_cnt,
-						(uint64_t)t->cmd.pos * ns->md_size,
-						(uint64_t)n * ns->md_size, t->work_iov2,
-						NVT_SCSI_WORK_IOV);
-		if (nvt_iov_len(bio->md_iov, bio->md_iov_cnt) != (size_t)n * ns->md_size) {
-			nvt_scsi_bad_buffers(t);
-			return false;
-		}
+		bio->md_iov = t->cmd.md_iov;
+		bio->md_iov_cnt = t->cmd.md_iov_cnt;
 	} else if (!direct) {
 		t->md_iov = (struct iovec){ t->md_buf, (size_t)n * ns->md_size };
 		bio->md_iov = &t->md_iov;

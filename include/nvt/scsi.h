@@ -101,6 +101,8 @@ struct nvt_scsi_cmd {
 	uint32_t xfer;			/* data bytes the command moves (resid = data_len - xfer) */
 	struct iovec *iov;		/* the data of the bio being built: data_iov itself or work_iov */
 	unsigned int iov_cnt;
+	struct iovec *md_iov;		/* its PI buffer (shape 1): pi_iov itself or work_iov2 */
+	unsigned int md_iov_cnt;
 	/* EXTENDED COPY */
 	uint8_t list_id;
 	bool list_held;

@@ -1297,7 +1297,7 @@ static void test_many_segments(void **state)
 {
 	struct env *e = *state;
 	static uint8_t data[64 * BS + 128], back[64 * BS + 128], pi[64 * PIS], piback[64 * PIS];
-	static struct iovec iov[264];
+	static struct iovec iov[264], piov[64 * PIS];
 	struct nvt_scsi_task *t = e->t;
 	uint8_t c[10];
 
@@ -1322,9 +1322,11 @@ static void test_many_segments(void **state)
 		t->data_cnt = 257;
 		t->data_len = 257 * 128;
 		t->to_dev = write;
-		e->pi_iov = (struct iovec){ write ? pi : piback, sizeof(pi) };
-		t->pi_iov = sep ? &e->pi_iov : NULL;
-		t->pi_cnt = sep ? 1 : 0;
+		/* The PI buffer in 1-byte pieces: fewer blocks per step than the data's slice allows. */
+		for (unsigned int i = 0; i < 64 * PIS; i++)
+			piov[i] = (struct iovec){ (write ? pi : piback) + i, 1 };
+		t->pi_iov = sep ? piov : NULL;
+		t->pi_cnt = sep ? 64 * PIS : 0;
 		t->pi_len = sep ? sizeof(pi) : 0;
 		t->done = count_done;
 		nvt_scsi_exec(t);
