@@ -221,7 +221,8 @@ static int qsetup(void **state)
 		vq->vr.desc = (void *)(f->g + 0x1000 + i * 0x1800);
 		vq->vr.avail = (void *)(f->g + 0x1000 + i * 0x1800 + 0x400);
 		vq->vr.used = (void *)(f->g + 0x1000 + i * 0x1800 + 0x800);
-		atomic_init(&vq->vr.call_fd, -1);
+		vq->vr.call_fd = -1;
+		atomic_init(&vq->vr.next_call_fd, NVT_VRING_CALL_SAME);
 		atomic_init(&vq->enabled, true);
 		assert_int_equal(nvt_vscsi_vq_prepare(vq), 0);
 		f->conn.vqs[i] = vq;

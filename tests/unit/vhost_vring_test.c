@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests for vhost guest memory (regions, offsets, holes, overflow, region ends) and split-ring chain walking (loops, out of region, indirect tables), pop and push. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,7 +93,8 @@ static int setup(void **state)
 	f->vr.desc = g(f, 0x1000);
 	f->vr.avail = g(f, 0x2000);
 	f->vr.used = g(f, 0x3000);
-	atomic_init(&f->vr.call_fd, -1);
+	f->vr.call_fd = -1;
+	atomic_init(&f->vr.next_call_fd, NVT_VRING_CALL_SAME);
 	*state = f;
 	return 0;
 }
@@ -311,7 +313,7 @@ static void test_pop_push(void **state)
 	uint64_t n;
 	int efd = eventfd(0, EFD_NONBLOCK);
 
-	atomic_store(&f->vr.call_fd, efd);
+	f->vr.call_fd = efd;
 	f->vr.last_avail = 65534;	/* indexes wrap at 2^16 */
 	f->vr.used_idx = 65534;
 	f->vr.avail->idx = 65534;
@@ -353,6 +355,33 @@ static void test_pop_push(void **state)
 	close(efd);
 }
 
+/* A call fd replaced while the ring runs: the ring's thread switches at its next notify and closes the old one. */
+static void test_call_handover(void **state)
+{
+	struct fix *f = *state;
+	int a = eventfd(0, EFD_NONBLOCK), b = eventfd(0, EFD_NONBLOCK), c = eventfd(0, EFD_NONBLOCK);
+	uint64_t n;
+
+	f->vr.call_fd = a;
+	nvt_vring_set_call(&f->vr, b);
+	nvt_vring_set_call(&f->vr, c);	/* b was never adopted: closed at once */
+	assert_int_equal(fcntl(b, F_GETFD), -1);
+	assert_int_equal(f->vr.call_fd, a);
+	nvt_vring_notify(&f->vr);
+	assert_int_equal(fcntl(a, F_GETFD), -1);
+	assert_int_equal(read(c, &n, 8), 8);
+	/* None (the driver polls): no more interrupts; the stopped ring hands back -1. */
+	nvt_vring_set_call(&f->vr, -1);
+	nvt_vring_notify(&f->vr);
+	assert_int_equal(fcntl(c, F_GETFD), -1);
+	assert_int_equal(nvt_vring_take_call(&f->vr), -1);
+	b = eventfd(0, EFD_NONBLOCK);
+	nvt_vring_set_call(&f->vr, b);
+	assert_int_equal(nvt_vring_take_call(&f->vr), b);
+	assert_int_equal(f->vr.call_fd, -1);
+	close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +392,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_walk_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_indirect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pop_push, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_handover, setup, teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);	/* the unmappable region is refused on purpose */

@@ -212,7 +212,8 @@ struct nvt_vring {
 	struct nvt_vring_used *used;
 	uint16_t last_avail;		/* next avail entry to pop */
 	uint16_t used_idx;		/* our copy of used->idx */
-	_Atomic int call_fd;		/* -1: the driver polls */
+	int call_fd;			/* -1: the driver polls; the ring's thread's while it runs */
+	_Atomic int next_call_fd;	/* a call fd sent while running, adopted at the next notify */
 	const struct nvt_vhost_mem *mem;
 	bool broken;			/* the avail ring made no sense: nothing more is popped */
 };
@@ -243,8 +244,23 @@ int nvt_vring_walk(const struct nvt_vring *vr, uint16_t head, struct iovec *iov,
 /** nvt_vring_push() - @head is done, @len bytes written into its buffers; publishes used->idx. */
 void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len);
 
-/** nvt_vring_notify() - signal the call eventfd unless the driver asked for no interrupts. */
+#define NVT_VRING_CALL_SAME	(-2)	/* next_call_fd: no change pending */
+
+/**
+ * nvt_vring_notify() - signal the call eventfd unless the driver asked for
+ * no interrupts; first adopt a call fd handed over by nvt_vring_set_call().
+ */
 void nvt_vring_notify(struct nvt_vring *vr);
+
+/**
+ * nvt_vring_set_call() - from the control path, give a running ring call fd
+ * @fd (-1: none): its thread closes the old one when it adopts @fd, so it
+ * never signals a closed or reused number.
+ */
+void nvt_vring_set_call(struct nvt_vring *vr, int fd);
+
+/** nvt_vring_take_call() - the ring has stopped: adopt what is pending and return the call fd (the caller's now). */
+int nvt_vring_take_call(struct nvt_vring *vr);
 
 /* ---- virtio-scsi wire (virtio 1.1 section 5.6) ---- */
 
@@ -402,7 +418,6 @@ struct nvt_vhost_vq {
 	uint64_t desc_uva, avail_uva, used_uva;
 	bool addr_set;
 	int kick_fd, err_fd;
-	int retired_call_fd;		/* replaced while running: closed at stop */
 	bool started;			/* kick received, not yet stopped by GET_VRING_BASE */
 	atomic_bool enabled;		/* SET_VRING_ENABLE */
 	atomic_bool start_queued;

@@ -122,8 +122,9 @@ static struct nvt_vhost_vq *nvt_vhost_vq_get(struct nvt_vhost_conn *conn, unsign
 	vq->idx = idx;
 	/* Request queue r runs where NVMe I/O queue r + 1 would: spread over the I/O threads. */
 	vq->pg = idx < 2 ? tgt->pg : nvt_target_io_pg(tgt, (uint16_t)(idx - 1));
-	vq->kick_fd = vq->err_fd = vq->retired_call_fd = -1;
-	atomic_init(&vq->vr.call_fd, -1);
+	vq->kick_fd = vq->err_fd = -1;
+	vq->vr.call_fd = -1;
+	atomic_init(&vq->vr.next_call_fd, NVT_VRING_CALL_SAME);
 	atomic_init(&vq->enabled, false);
 	atomic_init(&vq->start_queued, false);
 	atomic_init(&vq->popped, 0);
@@ -189,13 +190,12 @@ static void nvt_vhost_vq_stop(struct nvt_vhost_conn *conn, struct nvt_vhost_vq *
 /* After a stop has drained: GET_VRING_BASE semantics, the fds go as libvhost-user's do. */
 static void nvt_vhost_vq_stopped(struct nvt_vhost_vq *vq)
 {
-	int fd = atomic_exchange(&vq->vr.call_fd, -1);
+	int fd = nvt_vring_take_call(&vq->vr);
 
 	vq->started = false;
 	vq->base = vq->vr.last_avail;
 	nvt_close_fd(&vq->kick_fd);
 	nvt_close_fd(&fd);
-	nvt_close_fd(&vq->retired_call_fd);
 }
 
 /* Stop every started ring. Return: how many stops are now outstanding. */
@@ -332,30 +332,16 @@ static int nvt_vhost_set_mem_table(struct nvt_vhost_conn *conn, struct nvt_vhost
 
 static int nvt_vhost_set_call(struct nvt_vhost_conn *conn, struct nvt_vhost_vq *vq, int fd)
 {
-	int old = atomic_load(&vq->vr.call_fd);
-
 	(void)conn;
 	if (!vq->started) {
-		atomic_store(&vq->vr.call_fd, fd);
+		int old = nvt_vring_take_call(&vq->vr);
+
 		nvt_close_fd(&old);
+		vq->vr.call_fd = fd;
 		return 0;
 	}
-	/*
-	 * The ring's thread may be signalling the old fd right now: put the new
-	 * eventfd under the same number (dup2 is atomic), so it never writes to
-	 * a closed or reused one.
-	 */
-	if (old >= 0 && fd >= 0) {
-		if (dup2(fd, old) < 0)
-			return -errno;
-		close(fd);
-		return 0;
-	}
-	atomic_store(&vq->vr.call_fd, fd);
-	if (old >= 0) {
-		nvt_close_fd(&vq->retired_call_fd);
-		vq->retired_call_fd = old;	/* closed at stop, when nothing can use it */
-	}
+	/* The ring's thread may be signalling the old fd right now: it switches itself. */
+	nvt_vring_set_call(&vq->vr, fd);
 	return 0;
 }
 
@@ -577,11 +563,10 @@ static void nvt_vhost_conn_free_fn(struct nvt_pg_deferred *d)
 
 		if (!vq)
 			continue;
-		fd = atomic_load(&vq->vr.call_fd);
+		fd = nvt_vring_take_call(&vq->vr);
 		nvt_close_fd(&fd);
 		nvt_close_fd(&vq->kick_fd);
 		nvt_close_fd(&vq->err_fd);
-		nvt_close_fd(&vq->retired_call_fd);
 		nvt_vscsi_vq_free(vq);
 		free(vq);
 	}

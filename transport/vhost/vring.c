@@ -243,16 +243,58 @@ void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len)
 	__atomic_store_n(&vr->used->idx, vr->used_idx, __ATOMIC_RELEASE);
 }
 
+/* The ring's thread: a newer call fd waits in @next_call_fd; the old one is ours to close. */
+static void nvt_vring_adopt_call(struct nvt_vring *vr)
+{
+	int fd;
+
+	if (atomic_load_explicit(&vr->next_call_fd, memory_order_relaxed) == NVT_VRING_CALL_SAME)
+		return;
+	/* Acquire: pairs with nvt_vring_set_call()'s release, the fd is fully ours. */
+	fd = atomic_exchange_explicit(&vr->next_call_fd, NVT_VRING_CALL_SAME, memory_order_acquire);
+	if (fd == NVT_VRING_CALL_SAME)
+		return;
+	if (vr->call_fd >= 0)
+		close(vr->call_fd);
+	vr->call_fd = fd;
+}
+
+void nvt_vring_set_call(struct nvt_vring *vr, int fd)
+{
+	int old = atomic_exchange_explicit(&vr->next_call_fd, fd, memory_order_release);
+
+	/* One the ring never adopted: nobody else holds it. */
+	if (old >= 0)
+		close(old);
+}
+
+int nvt_vring_take_call(struct nvt_vring *vr)
+{
+	int fd;
+
+	nvt_vring_adopt_call(vr);
+	fd = vr->call_fd;
+	vr->call_fd = -1;
+	return fd;
+}
+
 void nvt_vring_notify(struct nvt_vring *vr)
 {
 	uint64_t one = 1;
 	int fd;
 
-	/* Full fence: our used->idx store is ordered before reading the driver's flags. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&vr->avail->flags, __ATOMIC_RELAXED) & NVT_VRING_AVAIL_F_NO_INTERRUPT)
+	nvt_vring_adopt_call(vr);
+
+	/*
+	 * Our used->idx store must be visible before we read the driver's
+	 * flags, or we could miss its request for an interrupt: a full
+	 * barrier. Rewriting idx with a sequentially consistent exchange is
+	 * one (an xchg, as cheap as mfence) that ThreadSanitizer also models.
+	 */
+	__atomic_exchange_n(&vr->used->idx, vr->used_idx, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&vr->avail->flags, __ATOMIC_SEQ_CST) & NVT_VRING_AVAIL_F_NO_INTERRUPT)
 		return;
-	fd = atomic_load_explicit(&vr->call_fd, memory_order_relaxed);
+	fd = vr->call_fd;
 	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
 		/* EAGAIN: the counter is saturated, the interrupt is pending anyway. */
 	}
