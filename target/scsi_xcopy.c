@@ -33,6 +33,11 @@ static bool nvt_scsi_copy_buf_get(struct nvt_scsi_task *t)
 	return false;
 }
 
+static void nvt_scsi_copy_buf_resume(struct nvt_pg_deferred *d)
+{
+	nvt_scsi_steps(container_of(d, struct nvt_scsi_task, cmd.defer));
+}
+
 void nvt_scsi_copy_buf_put(struct nvt_scsi_task *t)
 {
 	struct nvt_scsi_queue *q = t->queue;
@@ -48,7 +53,9 @@ void nvt_scsi_copy_buf_put(struct nvt_scsi_task *t)
 	next->next = NULL;
 	q->copy_owner = next;
 	next->cmd.holds_copy_buf = true;
-	nvt_scsi_steps(next);
+	/* Not from here: a queue of waiters completing inline would recurse once per waiter. */
+	next->cmd.defer.fn = nvt_scsi_copy_buf_resume;
+	nvt_poll_group_defer(q->pg, &next->cmd.defer);
 }
 
 /* ---- results kept for RECEIVE COPY RESULTS ---- */

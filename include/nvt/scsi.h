@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include "nvt/bio.h"
+#include "nvt/poll_group.h"
 
 struct nvt_poll_group;
 
@@ -103,6 +104,7 @@ struct nvt_scsi_cmd {
 	unsigned int iov_cnt;
 	struct iovec *md_iov;		/* its PI buffer (shape 1): pi_iov itself or work_iov2 */
 	unsigned int md_iov_cnt;
+	struct nvt_pg_deferred defer;	/* handed the copy buffer: starts after the current batch */
 	/* EXTENDED COPY */
 	uint8_t list_id;
 	bool list_held;

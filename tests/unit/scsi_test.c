@@ -1239,6 +1239,9 @@ static void test_xcopy_waits_for_buffer(void **state)
 	assert_int_equal(nr_done, before);		/* parked behind the owner */
 	assert_ptr_equal(e->q.copy_wait, t);
 	nvt_scsi_copy_buf_put(other);
+	assert_ptr_equal(e->q.copy_owner, t);		/* handed on in order ... */
+	assert_int_equal(nr_done, before);		/* ... and started after this batch */
+	nvt_poll_group_poll(e->pg, 0);
 	assert_int_equal(nr_done, before + 1);
 	assert_int_equal(t->status, NVT_SCSI_GOOD);
 	assert_null(e->q.copy_owner);
