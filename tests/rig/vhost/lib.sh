@@ -92,7 +92,7 @@ vh_cleanup() {
 	local pid
 	vh_kill_qemu
 	[ -f "$NVT_RIG_OUT/.pids" ] || return 0
-	while read -r pid; do kill -KILL "$pid" 2>/dev/null; done < "$NVT_RIG_OUT/.pids"
+	while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done < "$NVT_RIG_OUT/.pids"
 	rm -f "$NVT_RIG_OUT/.pids"
 	return 0
 }
