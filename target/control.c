@@ -126,6 +126,20 @@ static void cmd_status(struct nvt_control_out *o, char **argv)
 		reply(o, "subsystem %s: %u namespace(s), %d controller(s)", s->nqn, s->nr_ns,
 		      count_ctrls(s));
 	}
+	if (o->tgt->front_status) {
+		char *text = NULL, *line, *save;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+
+		if (f) {
+			o->tgt->front_status(o->tgt, f);
+			fclose(f);
+			for (line = strtok_r(text, "\n", &save); line;
+			     line = strtok_r(NULL, "\n", &save))
+				reply(o, "%s", line);
+			free(text);
+		}
+	}
 	reply(o, "ok");
 }
 

@@ -18,6 +18,7 @@
 #include "nvt/poll_group.h"
 #include "nvt/target.h"
 #include "nvt/transport.h"
+#include "nvt/vhost.h"
 #include "nvt/util.h"
 
 /* Exit codes, documented in the README. */
@@ -117,6 +118,44 @@ static int nvtd_start_listeners(struct nvt_target *tgt)
 			 port->cfg.transport, nvtd_host_addr(&port->cfg), port->cfg.port);
 	}
 	return 0;
+}
+
+static void nvtd_vhost_status(struct nvt_target *tgt, FILE *out)
+{
+	for (unsigned int i = 0; i < tgt->nr_vhosts; i++)
+		nvt_vhost_ctrl_status(tgt->vhosts[i], out);
+}
+
+/* vhost-user-scsi sockets, after the I/O threads exist (their request queues run there). */
+static int nvtd_start_vhosts(struct nvt_target *tgt, const struct nvt_config *cfg)
+{
+	if (!cfg->nr_vhosts)
+		return 0;
+	tgt->vhosts = calloc(cfg->nr_vhosts, sizeof(*tgt->vhosts));
+	if (!tgt->vhosts)
+		return -ENOMEM;
+	tgt->front_status = nvtd_vhost_status;
+	for (unsigned int i = 0; i < cfg->nr_vhosts; i++) {
+		int ret = nvt_vhost_ctrl_create(tgt, &cfg->vhosts[i], &tgt->vhosts[i]);
+
+		if (ret)
+			return ret;	/* create said why, with the config line */
+		tgt->nr_vhosts++;
+		nvt_info("vhost-user-scsi on %s: %u LUN(s); from QEMU: -chardev socket,id=vus%u,"
+			 "path=%s -device vhost-user-scsi-pci,chardev=vus%u", cfg->vhosts[i].socket,
+			 cfg->vhosts[i].nr_luns, i, cfg->vhosts[i].socket, i);
+	}
+	return 0;
+}
+
+static void nvtd_stop_vhosts(struct nvt_target *tgt)
+{
+	for (unsigned int i = 0; i < tgt->nr_vhosts; i++)
+		nvt_vhost_ctrl_destroy(tgt->vhosts[i]);
+	free(tgt->vhosts);
+	tgt->vhosts = NULL;
+	tgt->nr_vhosts = 0;
+	tgt->front_status = NULL;
 }
 
 static void nvtd_stop_listeners(struct nvt_target *tgt)
@@ -289,10 +328,8 @@ int main(int argc, char **argv)
 		ret = nvtd_start_io_pgs(tgt, cfg.threads);
 	if (!ret)
 		ret = nvtd_start_listeners(tgt);
-	/* Until the vhost-user-scsi front is built in, say so rather than ignore the section. */
-	for (unsigned int i = 0; !ret && i < cfg.nr_vhosts; i++)
-		nvt_warn("%s:%d: vhost: this build has no vhost-user-scsi front yet; not "
-			 "listening on %s", cfg.path, cfg.vhosts[i].line, cfg.vhosts[i].socket);
+	if (!ret)
+		ret = nvtd_start_vhosts(tgt, &cfg);
 	if (!ret && cfg.control_socket[0]) {
 		ret = nvt_control_create(tgt, cfg.control_socket, &control);
 		if (ret)
@@ -307,6 +344,8 @@ int main(int argc, char **argv)
 		status = NVTD_EXIT_START;
 	/* Controllers first (hosts are told), then listeners drain their queues. */
 	nvt_control_destroy(control);
+	/* Guests' queues drain on the I/O threads, which still run. */
+	nvtd_stop_vhosts(tgt);
 	nvt_target_stop(tgt);
 	nvtd_stop_listeners(tgt);
 	nvtd_stop_io_pgs(tgt);

@@ -147,9 +147,16 @@ static int nvt_write_pi_prep(struct nvt_bio *bio)
 
 	if (!bio->ns->pi.type)
 		return 0;
-	if (!(bio->flags & NVT_BIO_EXT))
-		return nvt_pi_result(bio, nvt_pi_generate(&bio->pi, bio->iov, bio->iov_cnt, bio->md_iov,
-							 bio->md_iov_cnt, bio->nlb), NULL);
+	if (!(bio->flags & NVT_BIO_EXT)) {
+		if (bio->pi.pract)
+			return nvt_pi_result(bio, nvt_pi_generate(&bio->pi, bio->iov, bio->iov_cnt,
+								 bio->md_iov, bio->md_iov_cnt, bio->nlb),
+					     NULL);
+		/* The host's own PI in a separate buffer (SCSI's T10 PI buffer): checked, kept. */
+		ret = nvt_pi_verify(&bio->pi, bio->iov, bio->iov_cnt, bio->md_iov, bio->md_iov_cnt,
+				    bio->nlb, &err);
+		return nvt_pi_result(bio, ret, &err);
+	}
 	ret = nvt_pi_verify_ext(&bio->pi, bio->iov, bio->iov_cnt, bio->nlb, &err);
 	if (nvt_pi_result(bio, ret, &err))
 		return ret;
@@ -442,11 +449,16 @@ static bool nvt_emul_use_read(struct nvt_bio *p, uint64_t off, uint32_t n)
 			size_t bs = ns->block_size, ms = ns->md_size;
 			bool ext = p->flags & NVT_BIO_EXT;
 			size_t at = (off + i) * (ext ? bs + ms : bs);
+			size_t x = nvt_iov_diff(p->iov, p->iov_cnt, at, b->data + i * bs, bs);
 
-			if (nvt_iov_diff(p->iov, p->iov_cnt, at, b->data + i * bs, bs) != SIZE_MAX ||
-			    (ext && ms && nvt_iov_diff(p->iov, p->iov_cnt, at + bs, b->md + i * ms, ms) !=
-					       SIZE_MAX)) {
+			if (x == SIZE_MAX && ext && ms) {
+				x = nvt_iov_diff(p->iov, p->iov_cnt, at + bs, b->md + i * ms, ms);
+				if (x != SIZE_MAX)
+					x += bs;
+			}
+			if (x != SIZE_MAX) {
 				nvt_bio_fail(p, NVT_BIO_MISCOMPARE, p->slba + off + i);
+				p->err_off = (uint32_t)x;
 				return false;
 			}
 		}
@@ -705,6 +717,7 @@ static void nvt_ns_start(struct nvt_bio *bio, struct nvt_caw *caw)
 	bio->status = NVT_BIO_OK;
 	bio->err_lba = 0;
 	bio->dev_status = 0;
+	bio->err_off = 0;
 	memset(&bio->pi_err, 0, sizeof(bio->pi_err));
 	memset(&bio->ns_priv, 0, sizeof(bio->ns_priv));
 	memset(&bio->be_priv, 0, sizeof(bio->be_priv));

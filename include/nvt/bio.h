@@ -123,6 +123,7 @@ struct nvt_bio {
 	enum nvt_bio_status status;
 	uint64_t err_lba;
 	uint16_t dev_status;		/* NVT_BIO_DEVICE: SCT << 8 | SC, with DNR (0x4000) as the device set it */
+	uint32_t err_off;		/* miscompare: first differing byte in block err_lba (its metadata after block_size) */
 	struct nvt_pi_err pi_err;
 
 	struct nvt_bio_ns ns_priv;

@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include "nvt/bio.h"
+#include "nvt/poll_group.h"
 
 struct nvt_poll_group;
 
@@ -61,6 +62,59 @@ struct nvt_scsi_queue {
 
 #define NVT_SCSI_COPY_BUF	(1u << 20)	/* EXTENDED COPY moves at most this much per step */
 
+#define NVT_SCSI_MD_BUF		4096	/* PI the layer inserts or strips, per chunk of a command */
+#define NVT_SCSI_XCOPY_CSCDS	4	/* EXTENDED COPY: CSCD descriptors per list */
+#define NVT_SCSI_XCOPY_SEGS	4	/* EXTENDED COPY: segment descriptors per list */
+
+/* One EXTENDED COPY block -> block segment, decoded and checked. */
+struct nvt_scsi_xseg {
+	struct nvt_scsi_lun *src, *dst;
+	uint64_t src_lba, dst_lba;
+	uint32_t nlb;
+};
+
+struct nvt_scsi_task;
+
+/*
+ * The layer's decoded command and its progress (private to target/scsi*.c).
+ * Commands that run as several bios one after the other (PI inserted or
+ * stripped through md_buf, WRITE SAME, copies) are steps: @next builds the
+ * next bio (false: no more), @absorb takes its result (false: failed).
+ */
+struct nvt_scsi_cmd {
+	bool (*next)(struct nvt_scsi_task *t);
+	bool (*absorb)(struct nvt_scsi_task *t);
+	bool in_submit;			/* inside nvt_ns_submit(): an inline completion returns to the loop */
+	bool bio_done;
+	bool fua;
+	bool ext;			/* data holds extended LBAs (PI interleaved) */
+	bool unmap;			/* WRITE SAME: deallocate */
+	bool holds_copy_buf;
+	uint8_t payload_segs;		/* WRITE SAME: segments of the payload block (in work_iov2); 0: zeroes */
+	uint8_t protect;		/* RDPROTECT / WRPROTECT / VRPROTECT */
+	uint8_t checks;			/* NVT_PI_CHECK_* the bios apply */
+	uint16_t app_tag, app_mask;
+	uint32_t ref_tag;		/* expected initial ref tag of @lba */
+	uint64_t lba;
+	uint32_t nlb;
+	uint32_t pos;			/* blocks done */
+	uint32_t chunk;			/* blocks of the bio in flight */
+	uint32_t xfer;			/* data bytes the command moves (resid = data_len - xfer) */
+	struct iovec *iov;		/* the data of the bio being built: data_iov itself or work_iov */
+	unsigned int iov_cnt;
+	struct iovec *md_iov;		/* its PI buffer (shape 1): pi_iov itself or work_iov2 */
+	unsigned int md_iov_cnt;
+	struct nvt_pg_deferred defer;	/* handed the copy buffer: starts after the current batch */
+	/* EXTENDED COPY */
+	uint8_t list_id;
+	bool list_held;
+	uint8_t nr_seg, seg;
+	bool xwrite;			/* between namespaces: the write leg is in flight */
+	uint64_t xbytes;		/* bytes copied so far */
+	struct nvt_bio_range range;	/* copy within one namespace: its one range */
+	struct nvt_scsi_xseg segs[NVT_SCSI_XCOPY_SEGS];
+};
+
 /**
  * struct nvt_scsi_task - one SCSI command. Embedded in the front's
  * preallocated per-queue request slot: the I/O path allocates nothing.
@@ -93,7 +147,9 @@ struct nvt_scsi_task {
 	struct nvt_caw caw;
 	struct iovec work_iov[NVT_SCSI_WORK_IOV];
 	struct iovec work_iov2[NVT_SCSI_WORK_IOV];
-	uint64_t state[8];		/* command-specific progress (write same, copy, unmap) */
+	struct iovec md_iov;
+	uint8_t md_buf[NVT_SCSI_MD_BUF];
+	struct nvt_scsi_cmd cmd;
 };
 
 /**

@@ -4,6 +4,7 @@
 #define NVT_TARGET_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@ struct nvt_ctrl;
 struct nvt_ns;
 struct nvt_port;
 struct nvt_target;
+struct nvt_vhost_ctrl;
 
 #define NVT_VS			0x00020000u	/* NVMe 2.0 */
 #define NVT_MAX_QUEUE_SIZE	1024		/* CAP.MQES + 1 */
@@ -229,6 +231,10 @@ struct nvt_target {
 	unsigned int nr_pg_slots;		/* high-water mark of @pg_slots */
 	bool pg_owned[NVT_MAX_PG_SLOTS];	/* the target's own (loop queues'): freed with it */
 	bool pg_spare[NVT_MAX_PG_SLOTS];	/* owned and unused: the next loop queue takes it */
+	struct nvt_vhost_ctrl **vhosts;		/* vhost-user-scsi controllers (main loop's) */
+	unsigned int nr_vhosts;
+	/* `nvtctl status` lines of fronts built outside the core (vhost), main loop; NULL: none. */
+	void (*front_status)(struct nvt_target *tgt, FILE *out);
 };
 
 /**

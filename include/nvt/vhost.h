@@ -20,7 +20,12 @@ struct nvt_vhost_ctrl;
 int nvt_vhost_ctrl_create(struct nvt_target *tgt, const struct nvt_vhost_cfg *cfg,
 			  struct nvt_vhost_ctrl **out);
 
-/** nvt_vhost_ctrl_destroy() - drop the guest's connection (I/O drained first), unlink the socket, free. */
+/**
+ * nvt_vhost_ctrl_destroy() - drop the guest's connection (I/O drained first),
+ * unlink the socket, free. Call it on the main loop's thread with that loop
+ * not running (it drives @tgt->pg itself) and the I/O poll groups still
+ * running: their rings drain there.
+ */
 void nvt_vhost_ctrl_destroy(struct nvt_vhost_ctrl *c);
 
 /** nvt_vhost_ctrl_status() - one paragraph for `nvtctl status`: socket, connection state, queues, LUNs. */
