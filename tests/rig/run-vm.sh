@@ -14,6 +14,9 @@
 #   -q ARG         extra qemu argument (repeatable)
 #   -s             back guest RAM with a shared memfd (any vhost-user device needs it:
 #                  the backend maps guest memory from the fd QEMU passes it)
+#   --reboot       a guest reboot restarts it in place (firmware and kernel again, devices
+#                  reset) instead of ending the run; SCRIPT runs again after each boot and
+#                  must tell the boots apart itself (a file in a -w dir)
 #   --shell        interactive: run SCRIPT (if any) on the console, then a bash
 #                  shell; 'exit' or Ctrl-D powers the VM off
 #
@@ -33,7 +36,7 @@ set -euo pipefail
 
 CACHE=${NVT_RIG_CACHE:-/var/tmp/nvt-rig}
 TIMEOUT_S=900 MEM_MIB=2048 CPUS=2 CONSOLE_LOG="" SHELL_MODE=0 SHARED_MEM=0
-RW_DIRS=() RO_DIRS=() JOB_ENV=() QEMU_EXTRA=()
+RW_DIRS=() RO_DIRS=() JOB_ENV=() QEMU_EXTRA=() REBOOT_OPTS=(-no-reboot)
 
 usage() { sed -n '/^# usage:/,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
 	-l) CONSOLE_LOG=$2; shift 2 ;;
 	-q) QEMU_EXTRA+=("$2"); shift 2 ;;
 	-s) SHARED_MEM=1; shift ;;
+	--reboot) REBOOT_OPTS=(); shift ;;
 	--shell) SHELL_MODE=1; shift ;;
 	-h|--help) usage ;;
 	--) shift; break ;;
@@ -139,7 +143,7 @@ MEM_OPTS=()
 	-numa node,memdev=mem)
 # shellcheck disable=SC2054 # commas belong to qemu option values
 QEMU=(qemu-system-x86_64 -accel tcg,thread=multi -machine q35 -cpu max
-	-smp "$CPUS" -m "$MEM_MIB" -nographic -no-reboot -nic none
+	-smp "$CPUS" -m "$MEM_MIB" -nographic "${REBOOT_OPTS[@]}" -nic none
 	-kernel "$KERNEL" -initrd "$INITRAMFS" -append "$CMDLINE"
 	"${MEM_OPTS[@]}" "${SHARES[@]}" "${QEMU_EXTRA[@]}")
 

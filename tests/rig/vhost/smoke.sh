@@ -25,6 +25,9 @@ CFG
 	"$VH_NVTCTL" -s "$VH_CTL" status | sed 's/^/    /'
 
 	vh_guest main
+	# the guest reboots inside one QEMU: firmware then Linux restart the device again
+	vh_guest reboot --reboot
+	[ -e "$NVT_RIG_OUT/rebooted" ] || vh_fail "the reboot phase did not boot twice"
 	# corrupt one block of the PI LUN behind the guest's back: its next read must fail
 	"$VH_NVTCTL" -s "$VH_CTL" inject "$VH_NQN" 2 "$VH_BAD_LBA" data 5
 	# a guest killed with SIGKILL in the middle of fio, then a new QEMU on the same socket
@@ -167,6 +170,26 @@ vh_guest_main() {
 	rig_check "ext4 on the plain LUN" vh_fs_phase "$D0" plain
 	rig_check "ext4 on the PI LUN" vh_fs_phase "$D1" pi
 	rig_check "kernel log clean" rig_dmesg_clean
+}
+
+# First boot: write, then reboot in place. Second boot (same QEMU, same vhost
+# connection: SeaBIOS, then Linux, restart the device): the blocks are intact.
+vh_guest_reboot() {
+	vh_wait_disks
+	if [ ! -e "$NVT_RIG_OUT/rebooting" ]; then
+		dd if=/dev/urandom of="$NVT_RIG_OUT/reboot.data" bs=4096 count=64 status=none
+		rig_check "write 256 KiB on the PI LUN before the reboot" \
+			dd if="$NVT_RIG_OUT/reboot.data" of="$D1" bs=4096 seek=30000 oflag=direct,sync status=none
+		touch "$NVT_RIG_OUT/rebooting"
+		sync
+		echo b > /proc/sysrq-trigger
+		sleep 60
+		rig_fail "the guest did not reboot"
+	fi
+	touch "$NVT_RIG_OUT/rebooted"
+	rig_check "after the reboot the blocks read back (PI checked)" sh -c \
+		"dd if='$D1' bs=4096 skip=30000 count=64 iflag=direct status=none | cmp -s - '$NVT_RIG_OUT/reboot.data'"
+	rig_check "ext4 on the PI LUN intact after the reboot" vh_fs_check "$D1" pi
 }
 
 vh_guest_killed() {
