@@ -28,6 +28,7 @@
 
 #define EXAMPLE		NVT_CONF_DIR "/nvt-example.cfg"
 #define FILE_EXAMPLE	NVT_CONF_DIR "/file.cfg"
+#define VHOST_EXAMPLE	NVT_CONF_DIR "/vhost.cfg"
 #define DATA(name)	NVT_TEST_DATA_DIR "/" name
 
 /*
@@ -344,6 +345,7 @@ static void test_round_trip(void **state)
 	round_trip(DATA("full.cfg"));
 	round_trip(DATA("empty.cfg"));
 	round_trip(FILE_EXAMPLE);
+	round_trip(VHOST_EXAMPLE);
 }
 
 static void test_print_spells_out_defaults(void **state)
@@ -1020,7 +1022,7 @@ static char *slurp(const char *path, size_t *len)
 static void test_fuzz(void **state)
 {
 	static const char junk[] = "\0\xff\xc3\"\\{}()[];,=:@#/*-+Lx9.\n";
-	const char *seeds[] = { EXAMPLE, DATA("full.cfg"), DATA("many.cfg"), FILE_EXAMPLE };
+	const char *seeds[] = { EXAMPLE, DATA("full.cfg"), DATA("many.cfg"), FILE_EXAMPLE, VHOST_EXAMPLE };
 	uint32_t rng = 12345;
 	size_t len;
 
