@@ -1304,80 +1304,98 @@ out_free:
 	free(dups);
 }
 
-static void parse_vhost_luns(struct ctx *ctx, const config_setting_t *list, void *obj,
-			     const char *path)
+/* A list of groups whose @key must be unique: how to parse one element and find its key. */
+struct keyed_list {
+	const struct field *fields;
+	size_t nr, size;		/* fields; bytes of one element */
+	size_t line_off;		/* where the element keeps its line (an int) */
+	unsigned int key_bit;		/* the key field's index in @fields */
+	const char *key, *what;		/* its name; what a duplicate is called */
+	const void *(*key_of)(const void *elem, size_t *len);
+};
+
+/* Parse @list as @k says into a new array (NULL if empty); duplicates of the key are reported. */
+static void *parse_keyed_list(struct ctx *ctx, const config_setting_t *list, const char *path,
+			      const struct keyed_list *k, unsigned int *count)
 {
-	struct nvt_vhost_cfg *vh = obj;
 	unsigned int n = (unsigned int)config_setting_length(list);
+	char *arr;
 	struct dup *dups;
 	size_t nr_dups = 0;
 
+	*count = 0;
 	if (!n)
-		return;
-	vh->luns = calloc(n, sizeof(*vh->luns));
+		return NULL;
+	arr = calloc(n, k->size);
 	dups = calloc(n, sizeof(*dups));
-	if (!vh->luns || !dups) {
+	if (!arr || !dups) {
 		ctx->nomem = true;
-		goto out_free;
+		free(dups);
+		return arr;	/* freed by nvt_config_free() with *count 0 */
 	}
-	vh->nr_luns = n;
+	*count = n;
 	for (unsigned int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(list, i);
-		struct nvt_vhost_lun_cfg *l = &vh->luns[i];
-		char p[PATH_LEN];
+		char *elem = arr + i * k->size, p[PATH_LEN];
+		size_t len;
+		const void *key;
 		uint32_t ok;
 
 		join_idx(p, path, i);
-		ok = parse_group(ctx, e, vhost_lun_fields, NR(vhost_lun_fields), l, p);
-		l->line = config_setting_source_line(e);
-		if (!(ok & BIT(VL_LUN)))
+		ok = parse_group(ctx, e, k->fields, k->nr, elem, p);
+		*(int *)(elem + k->line_off) = config_setting_source_line(e);
+		if (!(ok & BIT(k->key_bit)))
 			continue;
-		dups[nr_dups] = (struct dup){ .key = &l->lun, .len = sizeof(l->lun), .order = i,
-					      .line = line_of(e, "lun") };
-		join(dups[nr_dups].path, p, "lun");
+		key = k->key_of(elem, &len);
+		dups[nr_dups] = (struct dup){ .key = key, .len = len, .order = i,
+					      .line = line_of(e, k->key) };
+		join(dups[nr_dups].path, p, k->key);
 		nr_dups++;
 	}
-	report_dups(ctx, dups, nr_dups, "lun");
-out_free:
+	report_dups(ctx, dups, nr_dups, k->what);
 	free(dups);
+	return arr;
+}
+
+static const void *vhost_lun_key(const void *elem, size_t *len)
+{
+	const struct nvt_vhost_lun_cfg *l = elem;
+
+	*len = sizeof(l->lun);
+	return &l->lun;
+}
+
+static const void *vhost_socket_key(const void *elem, size_t *len)
+{
+	const struct nvt_vhost_cfg *vh = elem;
+
+	*len = strlen(vh->socket);
+	return vh->socket;
+}
+
+static void parse_vhost_luns(struct ctx *ctx, const config_setting_t *list, void *obj,
+			     const char *path)
+{
+	static const struct keyed_list k = {
+		vhost_lun_fields, NR(vhost_lun_fields), sizeof(struct nvt_vhost_lun_cfg),
+		offsetof(struct nvt_vhost_lun_cfg, line), VL_LUN, "lun", "lun", vhost_lun_key,
+	};
+	struct nvt_vhost_cfg *vh = obj;
+
+	vh->luns = parse_keyed_list(ctx, list, path, &k, &vh->nr_luns);
 }
 
 static void parse_vhosts(struct ctx *ctx, const config_setting_t *list, void *obj,
 			 const char *path)
 {
+	static const struct keyed_list k = {
+		vhost_fields, NR(vhost_fields), sizeof(struct nvt_vhost_cfg),
+		offsetof(struct nvt_vhost_cfg, line), VH_SOCKET, "socket", "vhost socket",
+		vhost_socket_key,
+	};
 	struct nvt_config *cfg = obj;
-	unsigned int n = (unsigned int)config_setting_length(list);
-	struct dup *dups;
-	size_t nr_dups = 0;
 
-	if (!n)
-		return;
-	cfg->vhosts = calloc(n, sizeof(*cfg->vhosts));
-	dups = calloc(n, sizeof(*dups));
-	if (!cfg->vhosts || !dups) {
-		ctx->nomem = true;
-		goto out_free;
-	}
-	cfg->nr_vhosts = n;
-	for (unsigned int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(list, i);
-		struct nvt_vhost_cfg *vh = &cfg->vhosts[i];
-		char p[PATH_LEN];
-		uint32_t ok;
-
-		join_idx(p, path, i);
-		ok = parse_group(ctx, e, vhost_fields, NR(vhost_fields), vh, p);
-		vh->line = config_setting_source_line(e);
-		if (!(ok & BIT(VH_SOCKET)))
-			continue;
-		dups[nr_dups] = (struct dup){ .key = vh->socket, .len = strlen(vh->socket),
-					      .order = i, .line = line_of(e, "socket") };
-		join(dups[nr_dups].path, p, "socket");
-		nr_dups++;
-	}
-	report_dups(ctx, dups, nr_dups, "vhost socket");
-out_free:
-	free(dups);
+	cfg->vhosts = parse_keyed_list(ctx, list, path, &k, &cfg->nr_vhosts);
 }
 
 /*
