@@ -40,49 +40,6 @@ static void usage(FILE *f)
 		"LEVEL is error, warn, info (default) or debug.\n");
 }
 
-/* One I/O poll group per thread: @threads, or one per online CPU when 0. */
-static int nvtd_start_io_pgs(struct nvt_target *tgt, unsigned int threads)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int ret;
-
-	if (!threads)
-		threads = cpus > 0 ? (unsigned int)cpus : 1;
-	tgt->io_pgs = calloc(threads, sizeof(*tgt->io_pgs));
-	if (!tgt->io_pgs)
-		return -ENOMEM;
-	for (unsigned int i = 0; i < threads; i++) {
-		char name[24];	/* the kernel keeps 15 characters */
-
-		ret = nvt_poll_group_create(&tgt->io_pgs[i]);
-		if (ret)
-			return ret;
-		tgt->nr_io_pgs++;
-		/* Namespace channels (backend rings) before the thread runs. */
-		ret = nvt_target_attach_pg(tgt, tgt->io_pgs[i]);
-		if (ret)
-			return ret;
-		snprintf(name, sizeof(name), "nvt-io%u", i);
-		ret = nvt_poll_group_start(tgt->io_pgs[i], name);
-		if (ret)
-			return ret;
-	}
-	nvt_info("%u I/O poll group(s)", threads);
-	return 0;
-}
-
-static void nvtd_stop_io_pgs(struct nvt_target *tgt)
-{
-	for (unsigned int i = 0; i < tgt->nr_io_pgs; i++) {
-		nvt_poll_group_stop(tgt->io_pgs[i]);
-		nvt_target_detach_pg(tgt, tgt->io_pgs[i]);
-		nvt_poll_group_destroy(tgt->io_pgs[i]);
-	}
-	free(tgt->io_pgs);
-	tgt->io_pgs = NULL;
-	tgt->nr_io_pgs = 0;
-}
-
 /* What a host should dial: the address itself, unless it is a wildcard. */
 static const char *nvtd_host_addr(const struct nvt_listener_cfg *cfg)
 {
@@ -325,7 +282,7 @@ int main(int argc, char **argv)
 	/* The main loop serves I/O queues too when there are no I/O threads. */
 	ret = nvt_target_attach_pg(tgt, tgt->pg);
 	if (!ret)
-		ret = nvtd_start_io_pgs(tgt, cfg.threads);
+		ret = nvt_target_start_io_pgs(tgt, cfg.threads);
 	if (!ret)
 		ret = nvtd_start_listeners(tgt);
 	if (!ret)
@@ -348,7 +305,7 @@ int main(int argc, char **argv)
 	nvtd_stop_vhosts(tgt);
 	nvt_target_stop(tgt);
 	nvtd_stop_listeners(tgt);
-	nvtd_stop_io_pgs(tgt);
+	nvt_target_stop_io_pgs(tgt);
 	nvt_target_detach_pg(tgt, tgt->pg);
 	nvt_poll_group_destroy(tgt->pg);
 out_destroy:

@@ -2,8 +2,10 @@
 /* The target's subsystems, namespaces and ports, built from a validated config; host access checks. */
 #define NVT_LOG_PREFIX "subsys: "
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nvt/log.h"
 #include "nvt/poll_group.h"
@@ -427,4 +429,51 @@ static void nvt_ctrl_ns_changed(struct nvt_ctrl *c, void *arg)
 void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid)
 {
 	nvt_subsys_for_each_ctrl(subsys, nvt_ctrl_ns_changed, &nsid);
+}
+
+int nvt_target_start_io_pgs(struct nvt_target *tgt, unsigned int threads)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int ret;
+
+	if (!threads)
+		threads = cpus > 0 ? (unsigned int)cpus : 1;
+	tgt->io_pgs = calloc(threads, sizeof(*tgt->io_pgs));
+	if (!tgt->io_pgs)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < threads; i++) {
+		char name[24];	/* the kernel keeps 15 characters */
+
+		ret = nvt_poll_group_create(&tgt->io_pgs[i]);
+		if (ret)
+			return ret;
+		tgt->nr_io_pgs++;
+		/* Namespace channels (backend rings) before the thread runs. */
+		ret = nvt_target_attach_pg(tgt, tgt->io_pgs[i]);
+		if (!ret) {
+			snprintf(name, sizeof(name), "nvt-io%u", i);
+			ret = nvt_poll_group_start(tgt->io_pgs[i], name);
+		}
+		if (ret) {
+			/* Not attached or not running: undone here, not by the stop. */
+			nvt_target_detach_pg(tgt, tgt->io_pgs[i]);
+			nvt_poll_group_destroy(tgt->io_pgs[i]);
+			tgt->nr_io_pgs--;
+			return ret;
+		}
+	}
+	nvt_info("%u I/O poll group(s)", threads);
+	return 0;
+}
+
+void nvt_target_stop_io_pgs(struct nvt_target *tgt)
+{
+	for (unsigned int i = 0; i < tgt->nr_io_pgs; i++) {
+		nvt_poll_group_stop(tgt->io_pgs[i]);
+		nvt_target_detach_pg(tgt, tgt->io_pgs[i]);
+		nvt_poll_group_destroy(tgt->io_pgs[i]);
+	}
+	free(tgt->io_pgs);
+	tgt->io_pgs = NULL;
+	tgt->nr_io_pgs = 0;
 }

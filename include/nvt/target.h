@@ -282,6 +282,16 @@ struct nvt_poll_group *nvt_target_io_pg(const struct nvt_target *tgt, uint16_t q
 int nvt_target_attach_pg(struct nvt_target *tgt, struct nvt_poll_group *pg);
 
 /**
+ * nvt_target_start_io_pgs() - @threads I/O poll groups (0: one per online
+ * CPU), each attached and running on a thread of its own (tgt->io_pgs).
+ * Return: 0 or -errno; the groups started so far stay for the stop.
+ */
+int nvt_target_start_io_pgs(struct nvt_target *tgt, unsigned int threads);
+
+/** nvt_target_stop_io_pgs() - stop, detach and free the I/O poll groups; nothing in flight. */
+void nvt_target_stop_io_pgs(struct nvt_target *tgt);
+
+/**
  * nvt_target_detach_pg() - the channels of @pg go; nothing may be in flight
  * on them and no compare-and-write of another group may be in progress.
  */
