@@ -153,8 +153,13 @@ static void test_refusals(void **state)
 	q.ns.nsze = 0;
 	assert_int_equal(parse(&q, &info, why), -EINVAL);
 
-	/* Without ELBAS the 16b guard is all there is: the same page reads as CRC16. */
+	/* ELBAS set but CNS 05h failed: the guard size is unknown, so refused (not read as CRC16). */
 	q = p;
+	assert_true(le32toh(q.ctrl.ctratt) & NVME_CTRL_CTRATT_ELBAS);
+	assert_int_equal(nvt_nvme_parse(&q.ctrl, &q.ns, NULL, 1, &info, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "CNS 05h) failed"));
+	/* Without ELBAS the 16b guard is all there is: the same page reads as CRC16. */
+	q.ctrl.ctratt &= htole32(~(uint32_t)NVME_CTRL_CTRATT_ELBAS);
 	assert_int_equal(nvt_nvme_parse(&q.ctrl, &q.ns, NULL, 1, &info, why, sizeof(why)), 0);
 	assert_int_equal(info.pif, 0);
 }
@@ -312,14 +317,28 @@ static void test_prinfo(void **state)
 	p = nvt_nvme_prinfo(&bio, &t3, 10);
 	assert_int_equal(p.prinfo, NVT_PI_CHECK_GUARD | NVT_PI_CHECK_APPTAG);
 	assert_int_equal(p.ref_tag, 0x77);
-	/* Reads: only where the layer asks stored PI checked; all of it where nvtd strips. */
+	/* Reads: only where the layer asks stored PI checked, and then the host's own PRCHK. */
 	bio.op = NVT_BIO_READ;
 	nvt_pi_ctx_init(&bio.pi, &t1, 50, NVT_PI_CHECK_REFTAG, 50, 0, 0);
 	assert_int_equal(nvt_nvme_prinfo(&bio, &t1, 0).prinfo, 0);
 	bio.flags = NVT_BIO_PI_CHECK_READ;
 	assert_int_equal(nvt_nvme_prinfo(&bio, &t1, 0).prinfo, NVT_PI_CHECK_REFTAG);
-	nvt_pi_ctx_init(&bio.pi, &t1, 50, NVT_PI_PRACT, 50, 0, 0);
+	/*
+	 * PRACT=1 reads too: Type 2 PRCHK=0 with an ILBRT the host never
+	 * checks must not become a ref tag check (84h); Type 1 with the guard
+	 * only must not check a ref tag != SLBA.
+	 */
+	nvt_pi_ctx_init(&bio.pi, &g64, 50, NVT_PI_PRACT, 0x1234, 0, 0);
+	assert_int_equal(nvt_nvme_prinfo(&bio, &g64, 0).prinfo, 0);
+	nvt_pi_ctx_init(&bio.pi, &t1, 50, NVT_PI_PRACT | NVT_PI_CHECK_GUARD, 7, 0, 0);
+	assert_int_equal(nvt_nvme_prinfo(&bio, &t1, 0).prinfo, NVT_PI_CHECK_GUARD);
+	nvt_pi_ctx_init(&bio.pi, &t1, 50, NVT_PI_PRACT | NVT_PI_CHECK_MASK, 50, 0, 0);
 	assert_int_equal(nvt_nvme_prinfo(&bio, &t1, 0).prinfo, NVT_PI_CHECK_MASK);
+	/* Verify and Compare read stored blocks: the same rule. */
+	bio.op = NVT_BIO_VERIFY;
+	nvt_pi_ctx_init(&bio.pi, &t3, 50, NVT_PI_CHECK_MASK, 0, 0, 0);
+	assert_int_equal(nvt_nvme_prinfo(&bio, &t3, 0).prinfo, NVT_PI_CHECK_GUARD | NVT_PI_CHECK_APPTAG);
+	bio.op = NVT_BIO_READ;
 	/* 64b guard: a 48-bit ref tag, wrapping at 48 bits. */
 	nvt_pi_ctx_init(&bio.pi, &g64, 0, NVT_PI_CHECK_MASK, 0xfffffffffffeull, 0, 0);
 	p = nvt_nvme_prinfo(&bio, &g64, 3);
@@ -391,10 +410,11 @@ static void test_sqe_fill(void **state)
 	io_uring_queue_exit(&c.ring);
 }
 
-/* Native commands' SQEs: Write Zeroes (DEAC), Copy format 0, DSM deallocate, as the device reads them. */
+/* Native commands' SQEs: Write Zeroes (DEAC), Copy format 0, Deallocate (Write Zeroes with DEAC), as the device reads them. */
 static void test_sqe_native(void **state)
 {
-	struct nvt_nvme_ns n = { .fd = 7, .info = { .nsid = 6, .lbs = 4096 }, .cmd_blocks = 32 };
+	struct nvt_nvme_ns n = { .fd = 7, .info = { .nsid = 6, .lbs = 4096 }, .cmd_blocks = 32,
+				 .wz_blocks = 65536 };
 	struct nvt_ns ns = { .block_size = 4096, .nblocks = 1u << 20 };
 	struct nvt_nvme_chan c = { .ns = &ns, .n = &n };
 	struct io_uring_params params = { .flags = IORING_SETUP_SQE128 | IORING_SETUP_CQE32 };
@@ -407,7 +427,6 @@ static void test_sqe_native(void **state)
 	struct io_uring_sqe *sqe;
 	struct nvme_uring_cmd *cmd;
 	uint64_t v64;
-	uint32_t v32;
 	uint16_t v16;
 
 	(void)state;
@@ -416,7 +435,6 @@ static void test_sqe_native(void **state)
 		skip();
 	}
 	/* Write Zeroes: 16-bit NLB, so 65541 blocks are two commands; the second starts 65536 in. */
-	assert_int_equal(nvt_nvme_nr_cmds(&c, &wz), 2);
 	assert_int_equal(nvt_nvme_op_blocks(&c, &wz, 0), 65536);
 	assert_int_equal(nvt_nvme_op_blocks(&c, &wz, 65536), 5);
 	op.bio = &wz;
@@ -434,7 +452,7 @@ static void test_sqe_native(void **state)
 	assert_int_equal(sqe->uring_cmd_flags, 0);	/* no buffer, so no fixed one */
 
 	/* Copy: one format-0 descriptor, the destination in CDW10/11, everything else 0. */
-	assert_int_equal(nvt_nvme_nr_cmds(&c, &cp), 1);
+	assert_int_equal(nvt_nvme_op_blocks(&c, &cp, 0), 0);	/* one command, no span of its own */
 	op.bio = &cp;
 	op.opcode = NVT_NVME_OP_COPY;
 	op.off = 0;
@@ -456,20 +474,18 @@ static void test_sqe_native(void **state)
 	assert_int_equal(buf[31], 0);
 	assert_int_equal(buf[32], 0xee);	/* 32 bytes, no more */
 
-	/* DSM: one range with the attribute AD, NR 0. */
+	/* Deallocate: a Write Zeroes with DEAC (reads back zeroes whatever DSM would do). */
 	op.bio = &dsm;
-	op.opcode = NVT_NVME_OP_DSM;
+	op.opcode = nvt_nvme_opcode(dsm.op);
+	op.off = 0;
+	op.nlb = 3000;
 	sqe = io_uring_get_sqe(&c.ring);
 	nvt_nvme_prep(&c, &op, sqe);
 	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
-	assert_int_equal(cmd->opcode, 0x09);
-	assert_int_equal(cmd->cdw10, 0);
-	assert_int_equal(cmd->cdw11, 1u << 2);
-	assert_int_equal(cmd->data_len, 16);
-	memcpy(&v32, buf + 4, 4);
-	memcpy(&v64, buf + 8, 8);
-	assert_int_equal(le32toh(v32), 3000);
-	assert_int_equal(le64toh(v64), 77);
+	assert_int_equal(cmd->opcode, 0x08);
+	assert_int_equal(cmd->cdw10, 77);
+	assert_int_equal(cmd->cdw12, 2999u | 1u << 25);
+	assert_int_equal(cmd->data_len, 0);
 	io_uring_queue_exit(&c.ring);
 }
 
