@@ -1169,25 +1169,35 @@ static int nvt_nvme_check_cfg(const struct nvt_ns_cfg *cfg, const struct nvt_nvm
 	}
 	if ((cfg->given & NVT_NS_GIVEN_PI_TYPE) && cfg->pi.type != dev->type) {
 		nvt_err("%s: %u, but %s", nvt_nvme_where(where, sizeof(where), cfg, "pi.type",
-							 cfg->pi_line),
+							 cfg->pi_type_line),
 			cfg->pi.type, has);
+		bad = 1;
+	}
+	/* A guard or location for a device without PI says the file expects PI it will not get. */
+	if (!dev->type && (cfg->given & (NVT_NS_GIVEN_PI_GUARD | NVT_NS_GIVEN_PI_LOC))) {
+		bool g = cfg->given & NVT_NS_GIVEN_PI_GUARD;
+
+		nvt_err("%s: given, but %s", nvt_nvme_where(where, sizeof(where), cfg,
+							  g ? "pi.guard" : "pi.location",
+							  g ? cfg->pi_guard_line : cfg->pi_loc_line),
+			has);
 		bad = 1;
 	}
 	if (dev->type && (cfg->given & NVT_NS_GIVEN_PI_GUARD) && strcmp(cfg->pi.guard, guard)) {
 		nvt_err("%s: \"%s\", but %s", nvt_nvme_where(where, sizeof(where), cfg, "pi.guard",
-							     cfg->pi_line),
+							     cfg->pi_guard_line),
 			cfg->pi.guard, has);
 		bad = 1;
 	}
 	if (dev->type && (cfg->given & NVT_NS_GIVEN_PI_LOC) && strcmp(cfg->pi.location, loc)) {
 		nvt_err("%s: \"%s\", but %s", nvt_nvme_where(where, sizeof(where), cfg, "pi.location",
-							     cfg->pi_line),
+							     cfg->pi_loc_line),
 			cfg->pi.location, has);
 		bad = 1;
 	}
 	if ((cfg->given & NVT_NS_GIVEN_PI_MD_SIZE) && cfg->pi.metadata_size != dev->md_size) {
 		nvt_err("%s: %u, but %s", nvt_nvme_where(where, sizeof(where), cfg,
-							 "pi.metadata_size", cfg->pi_line),
+							 "pi.metadata_size", cfg->pi_md_size_line),
 			cfg->pi.metadata_size, has);
 		bad = 1;
 	}

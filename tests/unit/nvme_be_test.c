@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -982,6 +983,81 @@ static void test_limits_refusals(void **state)
 	assert_int_equal(parse(&q, &info, why), 0);
 }
 
+/* ---- nvt_nvme_check_cfg's messages, from stderr ---- */
+
+static int cap_fd = -1;
+static FILE *cap_file;
+
+static void capture_begin(void)
+{
+	fflush(stderr);
+	cap_file = tmpfile();
+	assert_non_null(cap_file);
+	cap_fd = dup(2);
+	dup2(fileno(cap_file), 2);
+}
+
+/* What was logged since capture_begin(), in @buf. */
+static void capture_end(char *buf, size_t size)
+{
+	size_t n;
+
+	fflush(stderr);
+	dup2(cap_fd, 2);
+	close(cap_fd);
+	rewind(cap_file);
+	n = fread(buf, 1, size - 1, cap_file);
+	buf[n] = '\0';
+	fclose(cap_file);
+}
+
+/* A config that disagrees with the device: each key named at its own line, saying what the device has. */
+static void test_check_cfg(void **state)
+{
+	struct nvt_pi_format dev = { .type = NVT_PI_TYPE1, .guard = NVT_PI_GUARD_CRC64,
+				     .block_size = 4096, .md_size = 16 };
+	struct nvt_pi_format nopi = { .block_size = 512, .md_size = 8 };
+	struct nvt_ns_cfg cfg = { .file = "t.cfg", .line = 3, .block_size = 512,
+				  .block_size_line = 4, .pi_line = 5, .pi_type_line = 5,
+				  .pi_guard_line = 6, .pi_loc_line = 7, .pi_md_size_line = 8,
+				  .given = NVT_NS_GIVEN_BLOCK_SIZE | NVT_NS_GIVEN_PI_TYPE |
+					   NVT_NS_GIVEN_PI_GUARD | NVT_NS_GIVEN_PI_LOC |
+					   NVT_NS_GIVEN_PI_MD_SIZE };
+	struct nvt_nvme_ns n = { 0 };
+	char out[2048];
+
+	(void)state;
+	cfg.pi = (struct nvt_pi_cfg){ .type = 2, .guard = "crc16", .location = "first",
+				      .metadata_size = 8 };
+	capture_begin();
+	assert_int_equal(nvt_nvme_check_cfg(&cfg, &n, &dev), -EINVAL);
+	capture_end(out, sizeof(out));
+	assert_non_null(strstr(out, "t.cfg:4: block_size: 512, but the device has 4096+16-byte blocks, PI type 1 (crc64 guard, last)"));
+	assert_non_null(strstr(out, "t.cfg:5: pi.type: 2, but"));
+	assert_non_null(strstr(out, "t.cfg:6: pi.guard: \"crc16\", but"));
+	assert_non_null(strstr(out, "t.cfg:7: pi.location: \"first\", but"));
+	assert_non_null(strstr(out, "t.cfg:8: pi.metadata_size: 8, but"));
+	/* All agreeing: nothing said. */
+	cfg.block_size = 4096;
+	cfg.pi = (struct nvt_pi_cfg){ .type = 1, .guard = "crc64", .location = "last",
+				      .metadata_size = 16 };
+	capture_begin();
+	assert_int_equal(nvt_nvme_check_cfg(&cfg, &n, &dev), 0);
+	capture_end(out, sizeof(out));
+	assert_string_equal(out, "");
+	/* A guard for a device without PI: refused at its line, not ignored. */
+	cfg.given = NVT_NS_GIVEN_PI_GUARD;
+	capture_begin();
+	assert_int_equal(nvt_nvme_check_cfg(&cfg, &n, &nopi), -EINVAL);
+	capture_end(out, sizeof(out));
+	assert_non_null(strstr(out, "t.cfg:6: pi.guard: given, but the device has 512+8-byte blocks, no PI"));
+	cfg.given = NVT_NS_GIVEN_PI_LOC;
+	capture_begin();
+	assert_int_equal(nvt_nvme_check_cfg(&cfg, &n, &nopi), -EINVAL);
+	capture_end(out, sizeof(out));
+	assert_non_null(strstr(out, "t.cfg:7: pi.location: given"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1000,6 +1076,7 @@ int main(void)
 		cmocka_unit_test(test_probe_resubmit),
 		cmocka_unit_test(test_native_ops),
 		cmocka_unit_test(test_limits_refusals),
+		cmocka_unit_test(test_check_cfg),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
