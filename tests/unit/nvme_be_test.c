@@ -810,6 +810,7 @@ static void test_error_mid_split(void **state)
 	assert_int_equal(c.nr_free_ops, NVT_NVME_SQ_ENTRIES);
 
 	/* The other way round: the -errno first. */
+	free(stage);
 	fake_chan(&c, &ns, &n, &stage);
 	fake_reset(8);
 	bio.status = NVT_BIO_OK;
