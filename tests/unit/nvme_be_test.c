@@ -207,10 +207,17 @@ static void test_refusals(void **state)
 	q.ns.flbas = 0xf;			/* past NLBAF */
 	q.ns.nlbaf = 7;
 	assert_int_equal(parse(&q, &info, why), -EINVAL);
+	assert_non_null(strstr(why, "FLBAS names LBA format 15, past the 8 it lists"));
 
 	q = p;
 	q.ns.nsze = 0;
 	assert_int_equal(parse(&q, &info, why), -EINVAL);
+	assert_non_null(strstr(why, "no blocks (NSZE 0)"));
+
+	q = p;
+	q.ns.dps = 4;				/* PI type 4 does not exist */
+	assert_int_equal(parse(&q, &info, why), -EINVAL);
+	assert_non_null(strstr(why, "names no PI type"));
 
 	/* ELBAS set but CNS 05h failed: the guard size is unknown, so refused (not read as CRC16). */
 	q = p;
