@@ -965,6 +965,32 @@ static void test_native_ops(void **state)
 	free(stage);
 }
 
+/* A channel going away: a bio still parked fails as Aborted, once (no command was out). */
+static void test_drain_parked(void **state)
+{
+	struct nvt_nvme_ns n = { .fd = 9, .info = { .nsid = 1, .lbs = 4096 } };
+	struct nvt_ns ns = { .block_size = 4096, .nblocks = 1u << 20 };
+	struct nvt_nvme_chan c;
+	uint8_t *stage, data[4096];
+	struct iovec d = { data, sizeof(data) };
+	struct nvt_bio bio = { .op = NVT_BIO_READ, .slba = 5, .nlb = 1, .iov = &d, .iov_cnt = 1 };
+
+	(void)state;
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	fake_chan(&c, &ns, &n, &stage);
+	fake_reset(0);				/* no SQE free: it parks */
+	nvt_nvme_submit(&bio, &c);
+	assert_true(bio.be_priv.parked);
+	assert_int_equal(done_calls, 0);
+	assert_true(nvt_nvme_drain(&c));
+	assert_int_equal(done_calls, 1);
+	assert_int_equal(bio.status, NVT_BIO_ABORTED);
+	assert_int_equal(bio.err_lba, 5);
+	assert_null(c.parked);
+	assert_ptr_equal(c.parked_tail, &c.parked);
+	free(stage);
+}
+
 /* Command limits and Identify values nvtd refuses. */
 static void test_limits_refusals(void **state)
 {
@@ -1083,6 +1109,7 @@ int main(void)
 		cmocka_unit_test(test_error_mid_split),
 		cmocka_unit_test(test_probe_resubmit),
 		cmocka_unit_test(test_native_ops),
+		cmocka_unit_test(test_drain_parked),
 		cmocka_unit_test(test_limits_refusals),
 		cmocka_unit_test(test_check_cfg),
 	};
