@@ -965,6 +965,41 @@ static void test_native_ops(void **state)
 	free(stage);
 }
 
+/*
+ * A command the kernel timed out: as -ETIMEDOUT (or -EINTR) the bio ends
+ * with Command Aborted By Host (371h, no DNR); as the controller's own
+ * 371h it goes back unchanged. Either way once, and the op is free again.
+ */
+static void test_timeout_cqe(void **state)
+{
+	struct nvt_nvme_ns n = { .fd = 9, .path = "/dev/ng9n1", .info = { .nsid = 1, .lbs = 4096 } };
+	struct nvt_ns ns = { .nsid = 1, .block_size = 4096, .nblocks = 1u << 20 };
+	struct nvt_nvme_chan c;
+	uint8_t *stage, data[4096];
+	struct iovec d = { data, sizeof(data) };
+	struct nvt_bio bio = { .op = NVT_BIO_READ, .slba = 77, .nlb = 1, .iov = &d, .iov_cnt = 1 };
+	int res[] = { -ETIMEDOUT, -EINTR, 0x371 };
+
+	(void)state;
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	fake_chan(&c, &ns, &n, &stage);
+	for (unsigned int i = 0; i < 3; i++) {
+		fake_reset(FAKE_SQ);
+		done_calls = 0;
+		bio.status = NVT_BIO_OK;
+		nvt_nvme_submit(&bio, &c);
+		fake_complete(&c, res[i]);
+		assert_int_equal(done_calls, 1);
+		assert_int_equal(done_err, 0);
+		assert_int_equal(bio.status, NVT_BIO_DEVICE);
+		assert_int_equal(bio.dev_status, 0x371);
+		assert_int_equal(bio.err_lba, 77);
+		assert_int_equal(c.nr_free_ops, NVT_NVME_SQ_ENTRIES);
+	}
+	assert_true(atomic_load(&n.timeout_logged));
+	free(stage);
+}
+
 /* A channel going away: a bio still parked fails as Aborted, once (no command was out). */
 static void test_drain_parked(void **state)
 {
@@ -1109,6 +1144,7 @@ int main(void)
 		cmocka_unit_test(test_error_mid_split),
 		cmocka_unit_test(test_probe_resubmit),
 		cmocka_unit_test(test_native_ops),
+		cmocka_unit_test(test_timeout_cqe),
 		cmocka_unit_test(test_drain_parked),
 		cmocka_unit_test(test_limits_refusals),
 		cmocka_unit_test(test_check_cfg),
