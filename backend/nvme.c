@@ -9,8 +9,10 @@
  *  - writes: every check the type allows when nvtd inserted the PI (it is
  *    all valid), else the host's own PRCHK: a PRACT=0 PRCHK=0 write means
  *    "store unchecked" and keeps that meaning (NVMe 2.0 NVM §5.2.1);
- *  - reads: the bio's PRCHK, or every check the type allows where nvtd
- *    strips (PRACT=1); nothing for the layer's own unchecked reads;
+ *  - reads: the bio's own PRCHK, PRACT=1 or not (a PRACT=1 read asks for
+ *    its PRCHK checks too, NVM §5.2.1.2; asking for more fails legal
+ *    commands: a Type 2 ILBRT the host never checks, 84h); nothing for the
+ *    layer's own unchecked reads;
  *  - ref/app tags and the app mask from the bio's PI context, moved to
  *    each command's first block.
  * A device status (PI errors 82h..84h included) goes back to the host
@@ -59,16 +61,19 @@
 #define NVT_NVME_OP_FLUSH	0x00
 #define NVT_NVME_OP_WRITE	0x01
 #define NVT_NVME_OP_READ	0x02
+#define NVT_NVME_OP_COMPARE	0x05
 #define NVT_NVME_OP_WZ		0x08
-#define NVT_NVME_OP_DSM		0x09
+#define NVT_NVME_OP_VERIFY	0x0c
 #define NVT_NVME_OP_COPY	0x19
+#define NVT_NVME_ONCS_COMPARE	(1u << 0)
 #define NVT_NVME_ONCS_WZ	(1u << 3)
+#define NVT_NVME_ONCS_VERIFY	(1u << 7)
 #define NVT_NVME_ONCS_COPY	(1u << 8)
 #define NVT_NVME_OCFS_FMT0	(1u << 0)	/* copy descriptor format 0 (16b guard / no PI) */
 #define NVT_NVME_WZ_DEAC	(1u << 25)	/* CDW12: deallocate allowed */
-#define NVT_NVME_WZ_MAX		65536u		/* NLB is 16 bits, 0-based */
-#define NVT_NVME_ONCS_DSM	(1u << 2)
-#define NVT_NVME_DSM_AD		(1u << 2)	/* CDW11: deallocate */
+#define NVT_NVME_NLB_MAX	65536u		/* NLB is 16 bits, 0-based (Write Zeroes, Verify, Compare) */
+#define NVT_NVME_SC_COMPARE	0x285		/* Compare Failure (SCT 2) */
+#define NVT_NVME_DRAIN_MS	(NVT_NVME_TIMEOUT_MS + 5000)	/* chan_destroy: the kernel's timeout has fired by then */
 
 /* ---- what the device is: parsed from Identify, pure (the unit test feeds it recorded pages) ---- */
 
@@ -85,6 +90,7 @@ struct nvt_nvme_info {
 	uint8_t pif;			/* ELBAF.PIF: 0 16b guard, 1 32b, 2 64b */
 	uint8_t sts;			/* ELBAF.STS: storage tag bits */
 	uint32_t max_xfer;		/* MDTS in bytes (4 KiB MPSMIN assumed); 0: no limit */
+	uint32_t wz_max, verify_max;	/* WZSL, VSL (CNS 06h) in bytes, as MDTS; 0: no limit */
 	uint16_t oncs, ocfs;
 	uint16_t mssrl;
 	uint32_t mcl;
@@ -102,7 +108,8 @@ static unsigned int nvt_nvme_flbas_index(uint8_t flbas)
 /**
  * nvt_nvme_parse() - the format and limits of a namespace from its Identify
  * pages. @nvm is the NVM Command Set Identify Namespace (CNS 05h), or NULL
- * where the controller has no extended LBA formats (CTRATT.ELBAS clear: 16b guard).
+ * where the controller has no extended LBA formats (CTRATT.ELBAS clear: 16b
+ * guard) or it failed (refused for a PI namespace with ELBAS set).
  * Return: 0, or -EINVAL with why nvtd cannot serve it in @why.
  */
 static int nvt_nvme_parse(const struct nvme_id_ctrl *ctrl, const struct nvme_id_ns *id,
@@ -110,6 +117,7 @@ static int nvt_nvme_parse(const struct nvme_id_ctrl *ctrl, const struct nvme_id_
 			  struct nvt_nvme_info *info, char *why, size_t why_len)
 {
 	unsigned int fi = nvt_nvme_flbas_index(id->flbas);
+	bool elbas = le32toh(ctrl->ctratt) & NVME_CTRL_CTRATT_ELBAS;
 	unsigned int pi_size;
 
 	*info = (struct nvt_nvme_info){ .nsid = nsid };
@@ -151,6 +159,12 @@ static int nvt_nvme_parse(const struct nvme_id_ctrl *ctrl, const struct nvme_id_
 		snprintf(why, why_len, "the namespace has no blocks (NSZE 0)");
 		return -EINVAL;
 	}
+	/* Its size in bytes (metadata included) must be a number: NSZE comes from the device. */
+	if (info->nsze > UINT64_MAX / (info->lbs + info->ms)) {
+		snprintf(why, why_len, "NSZE %" PRIu64 " blocks of %u+%u bytes is more bytes than 64 bits count",
+			 info->nsze, info->lbs, info->ms);
+		return -EINVAL;
+	}
 	if (info->ms > NVT_MAX_METADATA) {
 		snprintf(why, why_len, "%u bytes of metadata per block: nvtd keeps at most %u",
 			 info->ms, NVT_MAX_METADATA);
@@ -162,6 +176,12 @@ static int nvt_nvme_parse(const struct nvme_id_ctrl *ctrl, const struct nvme_id_
 	}
 	if (!info->pi_type)
 		return 0;
+	/* With ELBAS the guard size is in CNS 05h only: guessing 16 bits would fail every check. */
+	if (elbas && !nvm) {
+		snprintf(why, why_len, "PI type %u, but the NVM Identify Namespace (CNS 05h) failed: the guard size (16 or 64 bits) is unknown",
+			 info->pi_type);
+		return -EINVAL;
+	}
 	if (info->pif == 1 || info->pif == 3) {
 		snprintf(why, why_len, "PI with a %s guard (PIF %u): nvtd has 16- and 64-bit guards",
 			 info->pif == 1 ? "32-bit" : "reserved", info->pif);
@@ -178,6 +198,17 @@ static int nvt_nvme_parse(const struct nvme_id_ctrl *ctrl, const struct nvme_id_
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/*
+ * The NVM Command Set Identify Controller (CNS 06h): WZSL and VSL, in
+ * units of 4 KiB (MPSMIN assumed) as a power of two, as MDTS; 0: no limit.
+ * @nvm NULL: the controller has no such page (before NVMe 2.0): no limits.
+ */
+static void nvt_nvme_parse_nvm_ctrl(const struct nvme_id_ctrl_nvm *nvm, struct nvt_nvme_info *info)
+{
+	info->wz_max = nvm && nvm->wzsl && nvm->wzsl < 20 ? 4096u << nvm->wzsl : 0;
+	info->verify_max = nvm && nvm->vsl && nvm->vsl < 20 ? 4096u << nvm->vsl : 0;
 }
 
 /* The namespace's format as nvtd's PI code sees it. */
@@ -224,7 +255,7 @@ static struct nvt_nvme_prinfo nvt_nvme_prinfo(const struct nvt_bio *bio,
 	if (bio->op == NVT_BIO_WRITE)
 		p.prinfo = ctx.pract ? nvt_nvme_prchk_all(fmt->type) : (uint8_t)ctx.check;
 	else if (bio->flags & NVT_BIO_PI_CHECK_READ)
-		p.prinfo = ctx.pract ? nvt_nvme_prchk_all(fmt->type) : (uint8_t)ctx.check;
+		p.prinfo = (uint8_t)ctx.check;	/* read, verify, compare: the host's checks */
 	p.prinfo &= nvt_nvme_prchk_all(fmt->type);
 	p.ref_tag = ctx.ref_tag;
 	p.app_tag = ctx.app_tag;
@@ -259,6 +290,8 @@ struct nvt_nvme_ns {
 	char path[PATH_MAX];
 	struct nvt_nvme_info info;
 	uint32_t cmd_blocks;		/* blocks one command moves at most (staging, MDTS) */
+	uint32_t wz_blocks;		/* one Write Zeroes at most (NLB, WZSL) */
+	uint32_t verify_blocks;		/* one Verify at most (NLB, VSL) */
 	struct nvt_nvme_claim claim;
 	bool claimed;
 	atomic_bool gone_logged;	/* the device disappeared: said once */
@@ -303,6 +336,16 @@ static uint32_t nvt_nvme_ext_bs(const struct nvt_nvme_info *info)
 }
 
 /* ---- the I/O path ---- */
+
+/*
+ * Where SQEs come from: the ring. The unit test defines these before it
+ * includes this file, to run the split, park and completion logic on fake
+ * SQEs and CQEs.
+ */
+#ifndef NVT_NVME_GET_SQE
+#define NVT_NVME_GET_SQE(c)	io_uring_get_sqe(&(c)->ring)
+#define NVT_NVME_SQ_SPACE(c)	io_uring_sq_space_left(&(c)->ring)
+#endif
 
 /*
  * Stage a write's blocks [op->off, +nlb): extended LBAs are joined from
@@ -389,11 +432,16 @@ static void nvt_nvme_prep(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, struc
 	cmd->nsid = info->nsid;
 	cmd->timeout_ms = NVT_NVME_TIMEOUT_MS;
 	if (op->opcode == NVT_NVME_OP_WZ) {
-		/* No data; zeroes of [slba + off, +nlb). Only namespaces without metadata get here. */
+		/*
+		 * No data; zeroes of [slba + off, +nlb). Only namespaces without
+		 * metadata get here. A Deallocate is a Write Zeroes with DEAC: it
+		 * reads back zeroes whatever the device does with DSM's hint.
+		 */
 		cmd->cdw10 = (uint32_t)slba;
 		cmd->cdw11 = (uint32_t)(slba >> 32);
 		cmd->cdw12 = (op->nlb - 1) |
-			     (op->bio->flags & NVT_BIO_DEAC ? NVT_NVME_WZ_DEAC : 0);
+			     (op->bio->flags & NVT_BIO_DEAC || op->bio->op == NVT_BIO_DEALLOCATE ?
+			      NVT_NVME_WZ_DEAC : 0);
 	} else if (op->opcode == NVT_NVME_OP_COPY) {
 		/* One source range, descriptor format 0 (32 bytes): SLBA at 8, NLB (0-based) at 16. */
 		uint8_t *r = op->data;
@@ -410,29 +458,18 @@ static void nvt_nvme_prep(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, struc
 		cmd->cdw12 = 0;		/* NR 0 (one range), format 0, PRINFOR/W 0: no PI here */
 		if (c->fixed_bufs)
 			nvt_uring_sqe_fixed_buf(sqe, op->buf_index);
-	} else if (op->opcode == NVT_NVME_OP_DSM) {
-		/* One range (the layer hands them one at a time): 16 bytes, CDW10 NR = 0. */
-		uint8_t *r = op->data;
-		uint32_t nlb = htole32(op->bio->nlb);
-		uint64_t lba = htole64(op->bio->slba);
-
-		memset(r, 0, 16);
-		memcpy(r + 4, &nlb, 4);
-		memcpy(r + 8, &lba, 8);
-		cmd->addr = (uintptr_t)r;
-		cmd->data_len = 16;
-		cmd->cdw11 = NVT_NVME_DSM_AD;
-		if (c->fixed_bufs)
-			nvt_uring_sqe_fixed_buf(sqe, op->buf_index);
 	} else if (op->opcode != NVT_NVME_OP_FLUSH) {
 		struct nvt_nvme_prinfo p = nvt_nvme_prinfo(op->bio, &c->ns->pi, op->off);
 
 		if (op->probe_status)
 			p.prinfo = 0;	/* the stored blocks as they are: nvtd finds the bad one */
 
-		cmd->addr = (uintptr_t)op->data;
-		cmd->data_len = op->nlb * nvt_nvme_ext_bs(info);
-		if (info->ms && !info->ext) {
+		/* Verify moves no data; Read, Write and Compare the staged blocks. */
+		if (op->opcode != NVT_NVME_OP_VERIFY) {
+			cmd->addr = (uintptr_t)op->data;
+			cmd->data_len = op->nlb * nvt_nvme_ext_bs(info);
+		}
+		if (info->ms && !info->ext && op->opcode != NVT_NVME_OP_VERIFY) {
 			cmd->metadata = (uintptr_t)op->md;
 			cmd->metadata_len = op->nlb * info->ms;
 		}
@@ -446,7 +483,7 @@ static void nvt_nvme_prep(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, struc
 		if (c->ns->pi.guard == NVT_PI_GUARD_CRC64)
 			cmd->cdw3 = (uint32_t)(p.ref_tag >> 32) & 0xffffu;
 		cmd->cdw15 = p.app_tag | (uint32_t)p.app_mask << 16;
-		if (c->fixed_bufs)
+		if (c->fixed_bufs && op->opcode != NVT_NVME_OP_VERIFY)
 			nvt_uring_sqe_fixed_buf(sqe, op->buf_index);
 	}
 	io_uring_sqe_set_data(sqe, op);
@@ -461,14 +498,21 @@ static void nvt_nvme_op_free(struct nvt_nvme_chan *c, struct nvt_nvme_op *op)
 	c->nr_free_ops++;
 }
 
-/* Commands @bio needs. */
-static unsigned int nvt_nvme_nr_cmds(const struct nvt_nvme_chan *c, const struct nvt_bio *bio)
+/* Blocks one command of @bio moves at most; 0: one command without an LBA span of its own. */
+static uint32_t nvt_nvme_op_max(const struct nvt_nvme_chan *c, const struct nvt_bio *bio)
 {
-	if (bio->op == NVT_BIO_FLUSH || bio->op == NVT_BIO_DEALLOCATE || bio->op == NVT_BIO_COPY)
-		return 1;
-	if (bio->op == NVT_BIO_WRITE_ZEROES)
-		return (bio->nlb + NVT_NVME_WZ_MAX - 1) / NVT_NVME_WZ_MAX;
-	return (bio->nlb + c->n->cmd_blocks - 1) / c->n->cmd_blocks;
+	switch (bio->op) {
+	case NVT_BIO_FLUSH:
+	case NVT_BIO_COPY:
+		return 0;
+	case NVT_BIO_WRITE_ZEROES:
+	case NVT_BIO_DEALLOCATE:
+		return c->n->wz_blocks;
+	case NVT_BIO_VERIFY:
+		return c->n->verify_blocks;
+	default:
+		return c->n->cmd_blocks;
+	}
 }
 
 /* Blocks of @bio's command starting @off blocks in (0: a command without an LBA span of its own). */
@@ -476,81 +520,128 @@ static uint32_t nvt_nvme_op_blocks(const struct nvt_nvme_chan *c, const struct n
 				   uint64_t off)
 {
 	uint64_t left = bio->nlb - off;
-	uint32_t max = bio->op == NVT_BIO_WRITE_ZEROES ? NVT_NVME_WZ_MAX : c->n->cmd_blocks;
+	uint32_t max = nvt_nvme_op_max(c, bio);
 
-	switch (bio->op) {
+	return !max ? 0 : left < max ? (uint32_t)left : max;
+}
+
+/* Everything of @bio is handed to commands (an unspanned one counts as one block). */
+static bool nvt_nvme_all_issued(const struct nvt_nvme_chan *c, const struct nvt_bio *bio)
+{
+	return bio->be_priv.next_off >= (nvt_nvme_op_max(c, bio) ? bio->nlb : 1);
+}
+
+static bool nvt_nvme_failed(const struct nvt_bio *bio)
+{
+	return bio->status || bio->be_priv.err;
+}
+
+/* @bio failed with -errno @err, unless it had already failed: the first failure is the bio's. */
+static void nvt_nvme_fail_errno(struct nvt_bio *bio, int err)
+{
+	if (!nvt_nvme_failed(bio))
+		bio->be_priv.err = err;
+}
+
+/* The device's status @st at @lba, unless the bio had already failed. */
+static void nvt_nvme_fail_status(struct nvt_bio *bio, uint16_t st, uint64_t lba)
+{
+	if (!nvt_nvme_failed(bio))
+		nvt_bio_device_fail(bio, st, lba);
+}
+
+static uint8_t nvt_nvme_opcode(enum nvt_bio_op op)
+{
+	switch (op) {
 	case NVT_BIO_FLUSH:
+		return NVT_NVME_OP_FLUSH;
+	case NVT_BIO_WRITE:
+		return NVT_NVME_OP_WRITE;
+	case NVT_BIO_WRITE_ZEROES:
 	case NVT_BIO_DEALLOCATE:
+		return NVT_NVME_OP_WZ;
+	case NVT_BIO_COMPARE:
+		return NVT_NVME_OP_COMPARE;
+	case NVT_BIO_VERIFY:
+		return NVT_NVME_OP_VERIFY;
 	case NVT_BIO_COPY:
-		return 0;
+		return NVT_NVME_OP_COPY;
 	default:
-		return left < max ? (uint32_t)left : max;
+		return NVT_NVME_OP_READ;
 	}
 }
 
 /*
- * Start all of @bio's commands if ops and SQEs are there for them.
- * Return: -EAGAIN (nothing done: park it) or 0 (queued, or completed).
+ * Hand @bio's next commands to the ring, as many as free ops and SQEs
+ * allow: a bio bigger than the ring goes in waves, the rest when earlier
+ * commands complete (nvt_nvme_resume()). Staged first, SQEs after each: an
+ * op is taken only with an SQE there for it. A write whose buffers are
+ * short fails the bio; its commands already out still complete.
+ * Return: commands issued.
  */
-static int nvt_nvme_start(struct nvt_nvme_chan *c, struct nvt_bio *bio)
+static unsigned int nvt_nvme_issue(struct nvt_nvme_chan *c, struct nvt_bio *bio)
 {
-	unsigned int n = nvt_nvme_nr_cmds(c, bio);
-	struct nvt_nvme_op *ops[NVT_NVME_SQ_ENTRIES];
-	uint64_t off = 0;
+	unsigned int done = 0;
 
-	if (n > NVT_NVME_SQ_ENTRIES) {
-		/* Bigger than a whole ring: never fits; the front's limits should not allow it. */
-		nvt_bio_backend_done(bio, -EINVAL);
-		return 0;
-	}
-	if (c->nr_free_ops < n || io_uring_sq_space_left(&c->ring) < n)
-		return -EAGAIN;
-	/* Staged first, SQEs after: the ring gives no way to take an SQE back. */
-	for (unsigned int i = 0; i < n; i++) {
+	while (!nvt_nvme_failed(bio) && !nvt_nvme_all_issued(c, bio) && c->free_ops &&
+	       NVT_NVME_SQ_SPACE(c)) {
 		struct nvt_nvme_op *op = c->free_ops;
 
 		c->free_ops = op->next;
 		c->nr_free_ops--;
-		ops[i] = op;
 		op->bio = bio;
-		op->off = off;
+		op->off = bio->be_priv.next_off;
 		op->probe_status = 0;
-		op->nlb = nvt_nvme_op_blocks(c, bio, off);
-		op->opcode = bio->op == NVT_BIO_FLUSH ? NVT_NVME_OP_FLUSH :
-			     bio->op == NVT_BIO_DEALLOCATE ? NVT_NVME_OP_DSM :
-			     bio->op == NVT_BIO_COPY ? NVT_NVME_OP_COPY :
-			     bio->op == NVT_BIO_WRITE_ZEROES ? NVT_NVME_OP_WZ :
-			     bio->op == NVT_BIO_WRITE ? NVT_NVME_OP_WRITE : NVT_NVME_OP_READ;
-		off += op->nlb;
-		if (op->opcode == NVT_NVME_OP_WRITE && nvt_nvme_stage_out(c->ns, &c->n->info, op)) {
-			for (unsigned int k = 0; k <= i; k++)
-				nvt_nvme_op_free(c, ops[k]);
-			nvt_bio_backend_done(bio, -EINVAL);
-			return 0;
+		op->nlb = nvt_nvme_op_blocks(c, bio, op->off);
+		op->opcode = nvt_nvme_opcode(bio->op);
+		bio->be_priv.next_off += op->nlb ? op->nlb : 1;
+		if ((op->opcode == NVT_NVME_OP_WRITE || op->opcode == NVT_NVME_OP_COMPARE) &&
+		    nvt_nvme_stage_out(c->ns, &c->n->info, op)) {
+			nvt_nvme_op_free(c, op);
+			nvt_nvme_fail_errno(bio, -EINVAL);
+			break;
 		}
+		bio->be_priv.pending++;
+		nvt_nvme_prep(c, op, NVT_NVME_GET_SQE(c));
+		done++;
 	}
-	bio->be_priv.pending = n;
-	bio->be_priv.err = 0;
-	for (unsigned int i = 0; i < n; i++)
-		nvt_nvme_prep(c, ops[i], io_uring_get_sqe(&c->ring));
-	return 0;
+	return done;
 }
 
+/* @bio has nothing in flight and will issue nothing more: done. */
+static bool nvt_nvme_finished(const struct nvt_nvme_chan *c, const struct nvt_bio *bio)
+{
+	return !bio->be_priv.pending && (nvt_nvme_failed(bio) || nvt_nvme_all_issued(c, bio));
+}
+
+static void nvt_nvme_park(struct nvt_nvme_chan *c, struct nvt_bio *bio)
+{
+	bio->be_priv.next = NULL;
+	bio->be_priv.parked = true;
+	*c->parked_tail = bio;
+	c->parked_tail = &bio->be_priv.next;
+	c->nr_parked++;
+}
+
+/*
+ * The parked bios, oldest first: each gets its next commands; the first
+ * that cannot issue all of them stops the walk (FIFO: a big bio is not
+ * overtaken forever). A parked bio that failed meanwhile leaves here.
+ */
 static void nvt_nvme_resume(struct nvt_nvme_chan *c)
 {
 	while (c->parked) {
 		struct nvt_bio *bio = c->parked;
 
+		nvt_nvme_issue(c, bio);
+		if (!nvt_nvme_failed(bio) && !nvt_nvme_all_issued(c, bio))
+			return;		/* out of ops or SQEs: the next completion goes on */
 		c->parked = bio->be_priv.next;
 		if (!c->parked)
 			c->parked_tail = &c->parked;
-		if (nvt_nvme_start(c, bio) == -EAGAIN) {
-			bio->be_priv.next = c->parked;
-			if (!c->parked)
-				c->parked_tail = &bio->be_priv.next;
-			c->parked = bio;
-			return;
-		}
+		bio->be_priv.parked = false;
+		if (nvt_nvme_finished(c, bio))
+			nvt_bio_backend_done(bio, bio->be_priv.err);
 	}
 }
 
@@ -574,8 +665,8 @@ static int nvt_nvme_errno(struct nvt_nvme_chan *c, struct nvt_bio *bio, uint64_t
 		if (!atomic_exchange(&n->gone_logged, true))
 			nvt_err("%s (nsid %u): the device is gone (%s): I/O fails with Namespace Not Ready",
 				n->path, c->ns->nsid, strerror(-res));
-		nvt_bio_device_fail(bio, NVT_STATUS(NVME_SCT_GENERIC, NVME_SC_NS_NOT_READY) | NVT_SC_DNR,
-				    lba);
+		nvt_nvme_fail_status(bio, NVT_STATUS(NVME_SCT_GENERIC, NVME_SC_NS_NOT_READY) | NVT_SC_DNR,
+				     lba);
 		return 0;
 	case ETIMEDOUT:
 	case EINTR:
@@ -583,7 +674,7 @@ static int nvt_nvme_errno(struct nvt_nvme_chan *c, struct nvt_bio *bio, uint64_t
 		if (!atomic_exchange(&n->timeout_logged, true))
 			nvt_warn("%s (nsid %u): a command at LBA %" PRIu64 " timed out or was cancelled (%s, limit %u ms): Command Aborted By Host",
 				 n->path, c->ns->nsid, lba, strerror(-res), NVT_NVME_TIMEOUT_MS);
-		nvt_bio_device_fail(bio, NVT_STATUS(NVME_SCT_PATH, NVME_SC_CMD_ABORTED_BY_HOST), lba);
+		nvt_nvme_fail_status(bio, NVT_STATUS(NVME_SCT_PATH, NVME_SC_CMD_ABORTED_BY_HOST), lba);
 		return 0;
 	default:
 		return res;
@@ -625,6 +716,11 @@ static uint64_t nvt_nvme_probe_lba(struct nvt_nvme_chan *c, struct nvt_nvme_op *
 	return ret == -EILSEQ ? err.lba : op->bio->slba + op->off;
 }
 
+/*
+ * One command of @op's bio ended with cqe->res @res. The bio completes when
+ * its last command does and nothing more is to be issued; its next wave
+ * goes out from nvt_nvme_resume().
+ */
 static void nvt_nvme_complete(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, int res)
 {
 	struct nvt_bio *bio = op->bio;
@@ -635,7 +731,7 @@ static void nvt_nvme_complete(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, i
 		uint16_t st = op->probe_status;
 
 		/* The probe's own failure leaves the command's first LBA: the status is what matters. */
-		nvt_bio_device_fail(bio, st, res ? lba : nvt_nvme_probe_lba(c, op));
+		nvt_nvme_fail_status(bio, st, res ? lba : nvt_nvme_probe_lba(c, op));
 	} else if (res > 0) {
 		uint16_t st = nvt_nvme_status_of(res);
 		struct io_uring_sqe *sqe;
@@ -647,22 +743,25 @@ static void nvt_nvme_complete(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, i
 		 * one is free here.
 		 */
 		if (op->opcode == NVT_NVME_OP_READ && op->nlb > 1 && bio->pi.fmt &&
-		    nvt_nvme_is_pi_status(st) && (sqe = io_uring_get_sqe(&c->ring))) {
+		    !nvt_nvme_failed(bio) && nvt_nvme_is_pi_status(st) &&
+		    NVT_NVME_SQ_SPACE(c) && (sqe = NVT_NVME_GET_SQE(c))) {
 			op->probe_status = st;
 			nvt_nvme_prep(c, op, sqe);
 			return;
 		}
 		/* The device's own status, unchanged: the first failing piece's is the bio's. */
-		nvt_bio_device_fail(bio, st, lba);
+		nvt_nvme_fail_status(bio, st, lba);
 	} else if (res < 0) {
 		err = nvt_nvme_errno(c, bio, lba, res);
 	} else if (op->opcode == NVT_NVME_OP_READ && nvt_nvme_stage_in(c->ns, &c->n->info, op)) {
 		err = -EINVAL;
 	}
 	nvt_nvme_op_free(c, op);
-	if (err && !bio->be_priv.err)
-		bio->be_priv.err = err;
-	if (!--bio->be_priv.pending)
+	if (err)
+		nvt_nvme_fail_errno(bio, err);
+	bio->be_priv.pending--;
+	/* A parked bio is finished by nvt_nvme_resume(), which holds it. */
+	if (!bio->be_priv.parked && nvt_nvme_finished(c, bio))
 		nvt_bio_backend_done(bio, bio->be_priv.err);
 }
 
@@ -709,58 +808,52 @@ static int nvt_nvme_poll(struct nvt_pg_poller *p)
 	return io_uring_sq_ready(&c->ring) || io_uring_cq_ready(&c->ring) || c->parked;
 }
 
-static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
+/*
+ * Whether @bio can go to the device as it is: 0, -EOPNOTSUPP (the layer
+ * does it over Read and Write), -EINVAL (buffers the contract does not
+ * allow) or -ERANGE.
+ */
+static int nvt_nvme_check(const struct nvt_nvme_chan *c, const struct nvt_bio *bio)
 {
-	struct nvt_nvme_chan *c = chan;
-	struct nvt_ns *ns = c->ns;
+	const struct nvt_nvme_info *in = &c->n->info;
+	const struct nvt_ns *ns = c->ns;
+	uint64_t src = bio->copy_src, dst = bio->slba, nlb = bio->nlb;
 
-	if (!c->poller_on) {
-		nvt_poll_group_add_poller(c->pg, &c->poller);
-		c->poller_on = true;
-	}
-	bio->be_priv = (struct nvt_bio_be){ 0 };
 	switch (bio->op) {
 	case NVT_BIO_READ:
 	case NVT_BIO_WRITE:
 		/* The layer hands separate metadata, all of it: the device needs every byte. */
-		if ((bio->flags & NVT_BIO_EXT) || (ns->md_size && !bio->md_iov)) {
-			nvt_bio_backend_done(bio, -EINVAL);
-			return;
-		}
-		if (bio->slba >= ns->nblocks || bio->nlb > ns->nblocks - bio->slba) {
-			nvt_bio_backend_done(bio, -ERANGE);
-			return;
-		}
-		if (!bio->nlb) {
-			nvt_bio_backend_done(bio, 0);
-			return;
-		}
+		if ((bio->flags & NVT_BIO_EXT) || (ns->md_size && !bio->md_iov))
+			return -EINVAL;
 		break;
 	case NVT_BIO_FLUSH:
-		if (!c->n->info.vwc) {
-			nvt_bio_backend_done(bio, 0);	/* nothing volatile to flush */
-			return;
-		}
-		break;
+		return 0;
 	case NVT_BIO_WRITE_ZEROES:
+	case NVT_BIO_DEALLOCATE:
 		/*
 		 * Native only without metadata: what a device leaves in the
-		 * metadata is not nvtd's contract (zeroes, or the layer's PI), and
-		 * QEMU 7.2 keeps the old PI on a PRACT=0 Write Zeroes. The layer
-		 * writes zeroes (and PI) itself otherwise.
+		 * metadata is not nvtd's contract (zeroes, the escape PI, or the
+		 * layer's PI), and QEMU 7.2 keeps the old PI on a PRACT=0 Write
+		 * Zeroes. A Deallocate is a Write Zeroes with DEAC, not DSM: DSM
+		 * is a hint a device may ignore (QEMU discard=ignore, ranges
+		 * below an SSD's granule), and hosts are told deallocated blocks
+		 * read as zeroes (DLFEAT).
 		 */
-		if (!(c->n->info.oncs & NVT_NVME_ONCS_WZ) || ns->md_size || bio->md_iov) {
-			nvt_bio_backend_done(bio, -EOPNOTSUPP);
-			return;
-		}
-		if (bio->slba >= ns->nblocks || bio->nlb > ns->nblocks - bio->slba) {
-			nvt_bio_backend_done(bio, -ERANGE);
-			return;
-		}
-		if (!bio->nlb) {
-			nvt_bio_backend_done(bio, 0);
-			return;
-		}
+		if (!(in->oncs & NVT_NVME_ONCS_WZ) || ns->md_size || bio->md_iov)
+			return -EOPNOTSUPP;
+		break;
+	case NVT_BIO_COMPARE:
+		/*
+		 * Native without metadata only: what a device compares of the
+		 * metadata (PI or not, PRACT) is not nvtd's contract; the layer
+		 * checks the PI and compares itself there.
+		 */
+		if (!(in->oncs & NVT_NVME_ONCS_COMPARE) || ns->md_size || (bio->flags & NVT_BIO_EXT))
+			return -EOPNOTSUPP;
+		break;
+	case NVT_BIO_VERIFY:
+		if (!(in->oncs & NVT_NVME_ONCS_VERIFY))
+			return -EOPNOTSUPP;
 		break;
 	case NVT_BIO_COPY:
 		/*
@@ -769,67 +862,101 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 		 * its limits (MSSRL, MCL; 0 is no limit) and does not overlap its
 		 * destination; the layer copies the rest.
 		 */
-		{
-			const struct nvt_nvme_info *in = &c->n->info;
-			uint64_t src = bio->copy_src, dst = bio->slba, nlb = bio->nlb;
-
-			if (!(in->oncs & NVT_NVME_ONCS_COPY) || !(in->ocfs & NVT_NVME_OCFS_FMT0) ||
-			    ns->pi.type || !nlb || nlb > 65536 || (in->mssrl && nlb > in->mssrl) ||
-			    (in->mcl && nlb > in->mcl) || (src < dst + nlb && dst < src + nlb)) {
-				nvt_bio_backend_done(bio, -EOPNOTSUPP);
-				return;
-			}
-			if (src >= ns->nblocks || nlb > ns->nblocks - src ||
-			    dst >= ns->nblocks || nlb > ns->nblocks - dst) {
-				nvt_bio_backend_done(bio, -ERANGE);
-				return;
-			}
-		}
-		break;
-	case NVT_BIO_DEALLOCATE:
-		/*
-		 * Native only where the contract holds: DSM supported (ONCS),
-		 * deallocated blocks read back as zeroes (DLFEAT 001b), and no PI.
-		 * With PI the contract wants the escape PI (all ones) there, and
-		 * QEMU 7.2 gives zeroes instead (measured: later checked reads
-		 * fail with 84h); the layer writes zeroes and escape PI itself.
-		 */
-		if (!(c->n->info.oncs & NVT_NVME_ONCS_DSM) || (c->n->info.dlfeat & 7) != 1 ||
-		    ns->pi.type) {
-			nvt_bio_backend_done(bio, -EOPNOTSUPP);
-			return;
-		}
-		if (bio->slba >= ns->nblocks || bio->nlb > ns->nblocks - bio->slba) {
-			nvt_bio_backend_done(bio, -ERANGE);
-			return;
-		}
-		if (!bio->nlb) {
-			nvt_bio_backend_done(bio, 0);
-			return;
-		}
+		if (!(in->oncs & NVT_NVME_ONCS_COPY) || !(in->ocfs & NVT_NVME_OCFS_FMT0) ||
+		    ns->pi.type || !nlb || nlb > NVT_NVME_NLB_MAX || (in->mssrl && nlb > in->mssrl) ||
+		    (in->mcl && nlb > in->mcl) || (src < dst + nlb && dst < src + nlb))
+			return -EOPNOTSUPP;
+		if (src >= ns->nblocks || nlb > ns->nblocks - src)
+			return -ERANGE;
 		break;
 	default:
-		/* Not native yet: the layer does it over READ and WRITE. */
-		nvt_bio_backend_done(bio, -EOPNOTSUPP);
+		return -EOPNOTSUPP;
+	}
+	if (bio->slba >= ns->nblocks || bio->nlb > ns->nblocks - bio->slba)
+		return -ERANGE;
+	return 0;
+}
+
+static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
+{
+	struct nvt_nvme_chan *c = chan;
+	int ret;
+
+	if (!c->poller_on) {
+		nvt_poll_group_add_poller(c->pg, &c->poller);
+		c->poller_on = true;
+	}
+	bio->be_priv = (struct nvt_bio_be){ 0 };
+	ret = nvt_nvme_check(c, bio);
+	if (ret || (bio->op != NVT_BIO_FLUSH && !bio->nlb) ||
+	    (bio->op == NVT_BIO_FLUSH && !c->n->info.vwc)) {
+		/* Refused, nothing to move, or nothing volatile to flush. */
+		nvt_bio_backend_done(bio, ret);
 		return;
 	}
-	if (c->parked || nvt_nvme_start(c, bio) == -EAGAIN) {
-		bio->be_priv.next = NULL;
-		*c->parked_tail = bio;
-		c->parked_tail = &bio->be_priv.next;
-		c->nr_parked++;
+	/* Behind bios already waiting (FIFO), or what of it did not fit now. */
+	if (!c->parked)
+		nvt_nvme_issue(c, bio);
+	if (nvt_nvme_finished(c, bio)) {
+		nvt_bio_backend_done(bio, bio->be_priv.err);	/* failed before a command went out */
+		return;
 	}
+	if (!nvt_nvme_failed(bio) && !nvt_nvme_all_issued(c, bio))
+		nvt_nvme_park(c, bio);
 }
 
 /* ---- channels ---- */
 
+/*
+ * Before the ring and its buffers go: bios still parked fail as Aborted,
+ * and every command out is reaped (the kernel writes into the staging
+ * buffers until it completes), at most NVT_NVME_DRAIN_MS. Return: false if
+ * some never came back (then the staging memory must stay).
+ */
+static bool nvt_nvme_drain(struct nvt_nvme_chan *c)
+{
+	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+	unsigned int waited = 0;
+
+	while (c->parked) {
+		struct nvt_bio *bio = c->parked;
+
+		c->parked = bio->be_priv.next;
+		bio->be_priv.parked = false;
+		if (!bio->status) {
+			bio->status = NVT_BIO_ABORTED;
+			bio->err_lba = bio->slba;
+		}
+		if (!bio->be_priv.pending)
+			nvt_bio_backend_done(bio, 0);
+		/* else: failed now, its last command's completion below finishes it */
+	}
+	c->parked_tail = &c->parked;
+	while (c->nr_free_ops < NVT_NVME_SQ_ENTRIES) {
+		struct io_uring_cqe *cqe;
+
+		if (io_uring_sq_ready(&c->ring))
+			io_uring_submit(&c->ring);
+		if (nvt_nvme_reap(c))
+			continue;
+		if (waited >= NVT_NVME_DRAIN_MS)
+			return false;
+		io_uring_wait_cqe_timeout(&c->ring, &cqe, &ts);
+		waited += 100;
+	}
+	return true;
+}
+
 static void nvt_nvme_chan_destroy(struct nvt_ns *ns, void *chan)
 {
 	struct nvt_nvme_chan *c = chan;
+	bool drained = true;
 
 	(void)ns;
 	if (!c)
 		return;
+	if (c->ring_ok && c->stage_mem)
+		drained = nvt_nvme_drain(c);
 	if (c->poller_on)
 		nvt_poll_group_del_poller(c->pg, &c->poller);
 	if (c->watched)
@@ -842,6 +969,12 @@ static void nvt_nvme_chan_destroy(struct nvt_ns *ns, void *chan)
 		io_uring_queue_exit(&c->ring);
 	if (c->efd >= 0)
 		close(c->efd);
+	if (!drained) {
+		/* The kernel may still write into them: leaked, never reused. */
+		nvt_err("%s (nsid %u): %u commands never completed in %u ms: their buffers are left allocated",
+			c->n->path, c->ns->nsid, NVT_NVME_SQ_ENTRIES - c->nr_free_ops, NVT_NVME_DRAIN_MS);
+		return;
+	}
 	free(c->stage_mem);
 	free(c);
 }
@@ -976,7 +1109,8 @@ static int nvt_nvme_identify(const char *where, struct nvt_nvme_ns *n, char *why
 	struct nvme_id_ctrl ctrl;
 	struct nvme_id_ns id;
 	struct nvme_nvm_id_ns nvm;
-	bool have_nvm = false;
+	struct nvme_id_ctrl_nvm nvm_ctrl;
+	bool have_nvm = false, have_nvm_ctrl;
 	uint32_t nsid;
 	int ret;
 
@@ -997,7 +1131,14 @@ static int nvt_nvme_identify(const char *where, struct nvt_nvme_ns *n, char *why
 		memset(&nvm, 0, sizeof(nvm));
 		have_nvm = !nvme_identify_ns_csi(n->fd, nsid, 0, NVME_CSI_NVM, &nvm);
 	}
-	return nvt_nvme_parse(&ctrl, &id, have_nvm ? &nvm : NULL, nsid, &n->info, why, why_len);
+	ret = nvt_nvme_parse(&ctrl, &id, have_nvm ? &nvm : NULL, nsid, &n->info, why, why_len);
+	if (ret)
+		return ret;
+	/* WZSL and VSL; a controller before NVMe 2.0 has no such page and no such limits. */
+	memset(&nvm_ctrl, 0, sizeof(nvm_ctrl));
+	have_nvm_ctrl = !nvme_nvm_identify_ctrl(n->fd, &nvm_ctrl);
+	nvt_nvme_parse_nvm_ctrl(have_nvm_ctrl ? &nvm_ctrl : NULL, &n->info);
+	return 0;
 }
 
 /*
@@ -1028,25 +1169,35 @@ static int nvt_nvme_check_cfg(const struct nvt_ns_cfg *cfg, const struct nvt_nvm
 	}
 	if ((cfg->given & NVT_NS_GIVEN_PI_TYPE) && cfg->pi.type != dev->type) {
 		nvt_err("%s: %u, but %s", nvt_nvme_where(where, sizeof(where), cfg, "pi.type",
-							 cfg->pi_line),
+							 cfg->pi_type_line),
 			cfg->pi.type, has);
+		bad = 1;
+	}
+	/* A guard or location for a device without PI says the file expects PI it will not get. */
+	if (!dev->type && (cfg->given & (NVT_NS_GIVEN_PI_GUARD | NVT_NS_GIVEN_PI_LOC))) {
+		bool g = cfg->given & NVT_NS_GIVEN_PI_GUARD;
+
+		nvt_err("%s: given, but %s", nvt_nvme_where(where, sizeof(where), cfg,
+							  g ? "pi.guard" : "pi.location",
+							  g ? cfg->pi_guard_line : cfg->pi_loc_line),
+			has);
 		bad = 1;
 	}
 	if (dev->type && (cfg->given & NVT_NS_GIVEN_PI_GUARD) && strcmp(cfg->pi.guard, guard)) {
 		nvt_err("%s: \"%s\", but %s", nvt_nvme_where(where, sizeof(where), cfg, "pi.guard",
-							     cfg->pi_line),
+							     cfg->pi_guard_line),
 			cfg->pi.guard, has);
 		bad = 1;
 	}
 	if (dev->type && (cfg->given & NVT_NS_GIVEN_PI_LOC) && strcmp(cfg->pi.location, loc)) {
 		nvt_err("%s: \"%s\", but %s", nvt_nvme_where(where, sizeof(where), cfg, "pi.location",
-							     cfg->pi_line),
+							     cfg->pi_loc_line),
 			cfg->pi.location, has);
 		bad = 1;
 	}
 	if ((cfg->given & NVT_NS_GIVEN_PI_MD_SIZE) && cfg->pi.metadata_size != dev->md_size) {
 		nvt_err("%s: %u, but %s", nvt_nvme_where(where, sizeof(where), cfg,
-							 "pi.metadata_size", cfg->pi_line),
+							 "pi.metadata_size", cfg->pi_md_size_line),
 			cfg->pi.metadata_size, has);
 		bad = 1;
 	}
@@ -1102,6 +1253,54 @@ static void nvt_nvme_close(struct nvt_ns *ns)
 	ns->be_priv = NULL;
 }
 
+static int nvt_nvme_block_io(struct nvt_ns *ns, uint64_t lba, void *data, void *md, bool write);
+
+/*
+ * Blocks one command moves at most: Read/Write/Compare by what staging
+ * holds and MDTS allows (metadata included when interleaved); Write Zeroes
+ * (and Deallocate through it) by NLB and WZSL; Verify by NLB and VSL. A
+ * limit under one block turns that command off (the layer emulates it).
+ * Return: 0, or -EINVAL if not even one block fits a Read.
+ */
+static int nvt_nvme_limits(struct nvt_nvme_ns *n)
+{
+	struct nvt_nvme_info *info = &n->info;
+	uint32_t max = NVT_NVME_STAGE_MAX;
+
+	if (info->max_xfer && info->max_xfer < max)
+		max = info->max_xfer;
+	n->cmd_blocks = max / nvt_nvme_ext_bs(info);
+	n->wz_blocks = info->wz_max ? info->wz_max / info->lbs : NVT_NVME_NLB_MAX;
+	n->wz_blocks = n->wz_blocks < NVT_NVME_NLB_MAX ? n->wz_blocks : NVT_NVME_NLB_MAX;
+	if (!n->wz_blocks)
+		info->oncs &= (uint16_t)~NVT_NVME_ONCS_WZ;
+	n->verify_blocks = info->verify_max ? info->verify_max / info->lbs : NVT_NVME_NLB_MAX;
+	n->verify_blocks = n->verify_blocks < NVT_NVME_NLB_MAX ? n->verify_blocks : NVT_NVME_NLB_MAX;
+	if (!n->verify_blocks)
+		info->oncs &= (uint16_t)~NVT_NVME_ONCS_VERIFY;
+	/* Compare is staged like a write, NLB 16 bits. */
+	if (n->cmd_blocks > NVT_NVME_NLB_MAX)
+		n->cmd_blocks = NVT_NVME_NLB_MAX;
+	return n->cmd_blocks ? 0 : -EINVAL;
+}
+
+/*
+ * Separate metadata moves only where the kernel has an integrity profile
+ * for the namespace (bio_integrity_map_user); without one every I/O would
+ * fail with -EINVAL. One block read at open says. Return: 0 or that -errno.
+ */
+static int nvt_nvme_probe_md(struct nvt_ns *ns, struct nvt_nvme_ns *n)
+{
+	uint8_t data[4096], md[NVT_MAX_METADATA];
+	int ret;
+
+	if (!n->info.ms || n->info.ext)
+		return 0;
+	ret = nvt_nvme_block_io(ns, 0, data, md, false);
+	/* A device status (a media error at LBA 0, say) is not what this asks. */
+	return ret == -EIO ? 0 : ret;
+}
+
 static int nvt_nvme_open(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg)
 {
 	const char *path = nvt_ns_cfg_path(cfg, "device");
@@ -1110,7 +1309,6 @@ static int nvt_nvme_open(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg)
 	struct nvt_pi_format fmt;
 	struct nvt_nvme_ns *n;
 	struct stat st;
-	uint32_t max;
 	int ret;
 
 	nvt_nvme_where(where, sizeof(where), cfg, "device", 0);
@@ -1195,22 +1393,23 @@ static int nvt_nvme_open(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg)
 		ns->cap_mcl = n->info.mcl;
 		ns->cap_msrc_nr = (uint16_t)(n->info.msrc + 1u);
 	}
-	/* One command: what staging holds and MDTS allows (the data buffer, metadata included when interleaved). */
-	max = NVT_NVME_STAGE_MAX;
-	if (n->info.max_xfer && n->info.max_xfer < max)
-		max = n->info.max_xfer;
-	n->cmd_blocks = max / nvt_nvme_ext_bs(&n->info);
-	if (!n->cmd_blocks) {
+	if (nvt_nvme_limits(n)) {
 		nvt_err("%s: %s: MDTS (%u bytes) is smaller than one block", where, n->path,
 			n->info.max_xfer);
 		ret = -EINVAL;
 		goto out_close;
 	}
-	nvt_info("%s: %s: nsid %u, %" PRIu64 " blocks of %u+%u bytes (%s metadata), PI type %u%s, mdts %u bytes, oncs %#x, vwc %u",
+	ret = nvt_nvme_probe_md(ns, n);
+	if (ret) {
+		nvt_err("%s: %s: a 1-block read with separate metadata failed (%s): the kernel has no integrity profile for %s (metadata without PI, or CONFIG_BLK_DEV_INTEGRITY off), so passthrough cannot move its metadata",
+			where, n->path, strerror(-ret), n->path);
+		goto out_close;
+	}
+	nvt_info("%s: %s: nsid %u, %" PRIu64 " blocks of %u+%u bytes (%s metadata), PI type %u%s, mdts %u bytes, wzsl %u, vsl %u, oncs %#x, vwc %u",
 		 where, n->path, n->info.nsid, n->info.nsze, n->info.lbs, n->info.ms,
 		 n->info.ext ? "extended" : "separate", n->info.pi_type,
 		 n->info.pi_type ? (n->info.pif == 2 ? " crc64" : " crc16") : "", n->info.max_xfer,
-		 n->info.oncs, n->info.vwc);
+		 n->info.wz_max, n->info.verify_max, n->info.oncs, n->info.vwc);
 	return 0;
 
 out_close:
@@ -1270,7 +1469,7 @@ static const struct nvt_be_setting nvt_nvme_settings[] = {
 const struct nvt_backend_ops nvt_nvme_backend_ops = {
 	.name = "nvme",
 	.flags = NVT_BE_METADATA | NVT_BE_VOLATILE | NVT_BE_WRITE_ZEROES | NVT_BE_DEALLOCATE |
-		 NVT_BE_COPY | NVT_BE_OWN_SIZE | NVT_BE_OWN_FORMAT,
+		 NVT_BE_COPY | NVT_BE_OWN_SIZE | NVT_BE_OWN_FORMAT | NVT_BE_COMPARE | NVT_BE_VERIFY,
 	.settings = nvt_nvme_settings,
 	.open = nvt_nvme_open,
 	.close = nvt_nvme_close,

@@ -1075,9 +1075,11 @@ static void check_pi(struct ctx *ctx, const config_setting_t *ns_group, struct n
 static void note_given(const config_setting_t *ns_group, struct nvt_ns_cfg *ns)
 {
 	const config_setting_t *g = member(ns_group, "pi");
-	static const struct { const char *key; unsigned int bit; } pi_keys[] = {
-		{ "type", NVT_NS_GIVEN_PI_TYPE }, { "guard", NVT_NS_GIVEN_PI_GUARD },
-		{ "location", NVT_NS_GIVEN_PI_LOC }, { "metadata_size", NVT_NS_GIVEN_PI_MD_SIZE },
+	const struct { const char *key; unsigned int bit; int *line; } pi_keys[] = {
+		{ "type", NVT_NS_GIVEN_PI_TYPE, &ns->pi_type_line },
+		{ "guard", NVT_NS_GIVEN_PI_GUARD, &ns->pi_guard_line },
+		{ "location", NVT_NS_GIVEN_PI_LOC, &ns->pi_loc_line },
+		{ "metadata_size", NVT_NS_GIVEN_PI_MD_SIZE, &ns->pi_md_size_line },
 	};
 
 	if (member(ns_group, "block_size")) {
@@ -1088,8 +1090,10 @@ static void note_given(const config_setting_t *ns_group, struct nvt_ns_cfg *ns)
 		return;
 	ns->pi_line = (int)config_setting_source_line(g);
 	for (size_t i = 0; i < NR(pi_keys); i++)
-		if (member(g, pi_keys[i].key))
+		if (member(g, pi_keys[i].key)) {
 			ns->given |= pi_keys[i].bit;
+			*pi_keys[i].line = (int)line_of(g, pi_keys[i].key);
+		}
 }
 
 /* The backends that declare setting @name, as "ram, file"; "" if none does. */

@@ -10,6 +10,7 @@
 #include "nvt/util.h"
 #include "ns_internal.h"
 
+#define NVT_NS_DEV_COMPARE_FAILURE 0x285	/* a device's dev_status Compare Failure (SCT 2h, SC 85h) */
 #define NVT_NS_MAX_IOV	320	/* segments of a slice of the front's buffer (8 MiB in 32 KiB chunks, and some) */
 /* ---- results ---- */
 
@@ -263,6 +264,11 @@ static bool nvt_emul_native(const struct nvt_bio *bio)
 	case NVT_BIO_COPY:
 		/* The sources' and destination's PI need checks and new tags: ours. */
 		return (f & NVT_BE_COPY) && !ns->pi.type;
+	case NVT_BIO_COMPARE:
+		/* The chunk is split from the front's extended blocks, as a write's. */
+		return (f & NVT_BE_COMPARE) && (!ns->md_size || (bio->flags & NVT_BIO_EXT));
+	case NVT_BIO_VERIFY:
+		return f & NVT_BE_VERIFY;
 	default:
 		return false;
 	}
@@ -339,7 +345,9 @@ static void nvt_emul_child(struct nvt_bio *p, enum nvt_bio_op op, uint64_t slba,
 	 * to the chunk: a backend that passes PI down (nvme) lets the device
 	 * check it too. The layer's other children carry none: unchecked.
 	 */
-	if (ns->pi.type && (p->op == NVT_BIO_READ || p->op == NVT_BIO_WRITE) && p->pi.fmt) {
+	if (ns->pi.type && p->pi.fmt &&
+	    (p->op == NVT_BIO_READ || p->op == NVT_BIO_WRITE ||
+	     (op == p->op && (op == NVT_BIO_COMPARE || op == NVT_BIO_VERIFY)))) {
 		c->pi = p->pi;
 		nvt_pi_ctx_advance(&c->pi, slba - p->slba);
 		c->flags |= p->flags & NVT_BIO_PI_CHECK_READ;
@@ -374,6 +382,7 @@ static bool nvt_emul_fill(struct nvt_bio *p, uint64_t off, uint32_t n)
 
 	switch (p->op) {
 	case NVT_BIO_WRITE:
+	case NVT_BIO_COMPARE:
 		/* Extended LBAs from the front, PI already checked or inserted: split. */
 		cnt = nvt_iov_slice(p->iov, p->iov_cnt, off * nvt_ext_size(ns),
 				    (size_t)n * nvt_ext_size(ns), slice, NVT_NS_MAX_IOV);
@@ -512,6 +521,12 @@ static bool nvt_emul_next(struct nvt_bio *p)
 			}
 			nvt_emul_child(p, NVT_BIO_WRITE_ZEROES, st->cur.slba + st->pos, st->chunk, false);
 			break;
+		case NVT_BIO_COMPARE:
+			/* The front's blocks of one chunk, data and metadata apart, as a write's. */
+			n = nvt_emul_chunk(p, &off);
+			st->chunk = n;
+			nvt_emul_child(p, NVT_BIO_COMPARE, st->cur.slba + off, n, true);
+			return nvt_emul_fill(p, off, n);
 		default:
 			nvt_emul_child(p, p->op, st->cur.slba + st->pos, st->chunk, false);
 			break;
@@ -548,8 +563,16 @@ static bool nvt_emul_absorb(struct nvt_bio *p)
 	struct nvt_bio *c = &st->bounce->child;
 	uint64_t off;
 
-	if (c->status == NVT_BIO_UNSUPPORTED && st->state == NVT_EMUL_NATIVE) {
-		/* The backend declined this one (say, overlapping copy ranges): do it ourselves. */
+	if (st->state == NVT_EMUL_NATIVE &&
+	    (c->status == NVT_BIO_UNSUPPORTED ||
+	     (p->op == NVT_BIO_COMPARE &&
+	      (c->status == NVT_BIO_MISCOMPARE ||
+	       (c->status == NVT_BIO_DEVICE && (c->dev_status & 0x7ff) == NVT_NS_DEV_COMPARE_FAILURE))))) {
+		/*
+		 * The backend declined this one (say, overlapping copy ranges), or
+		 * a device's Compare says "differs" but not where: the layer does
+		 * it itself from here, which names the block (and the byte).
+		 */
 		st->native_failed = true;
 		st->state = NVT_EMUL_READ;
 		return true;

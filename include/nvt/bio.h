@@ -92,6 +92,8 @@ struct nvt_bio_be {
 	struct nvt_bio *next;		/* e.g. waiting for ring space */
 	uint32_t pending;		/* sub-operations outstanding */
 	int err;			/* the first of them that failed, -errno */
+	uint64_t next_off;		/* a bio split into commands: the next one's start, from slba */
+	bool parked;			/* on the backend's wait list (its next commands wait for room) */
 };
 
 /**
@@ -157,6 +159,17 @@ struct nvt_bio {
  * optional, and where given (nvt_ns_cfg.given) must agree.
  */
 #define NVT_BE_OWN_FORMAT	(1u << 6)
+/*
+ * More ops a backend may do natively, each one range [slba, slba + nlb):
+ * COMPARE: iov (and md_iov) against the stored blocks, their PI checked
+ *   first as pi and NVT_BIO_PI_CHECK_READ say; a mismatch may come back as
+ *   NVT_BIO_MISCOMPARE or as the device status 285h (Compare Failure): the
+ *   layer then compares that chunk itself, which names the block.
+ * VERIFY: the stored blocks are readable, their PI checked as for a read.
+ * Either may complete with -EOPNOTSUPP: the layer emulates it.
+ */
+#define NVT_BE_COMPARE		(1u << 7)
+#define NVT_BE_VERIFY		(1u << 8)
 
 /*
  * A setting a backend accepts in a namespace's config group: the loader

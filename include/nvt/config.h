@@ -75,6 +75,8 @@ struct nvt_ns_cfg {
 	struct nvt_pi_cfg pi;
 	unsigned int given;		/* NVT_NS_GIVEN_*: format settings the file gave (the rest are defaults) */
 	int block_size_line, pi_line;	/* where block_size and the pi group were given (0 if not) */
+	/* Where each pi key was given (0 if not): a message names the key's own line. */
+	int pi_type_line, pi_guard_line, pi_loc_line, pi_md_size_line;
 	struct nvt_ns_setting settings[NVT_NS_SETTINGS_MAX];	/* the backend's own */
 	unsigned int nr_settings;
 	const char *file;		/* the config file (nvt_config.path), for messages; may be NULL */

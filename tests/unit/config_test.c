@@ -795,7 +795,8 @@ static void test_nvme_backend(void **state)
 		"{ nsid = 1; backend = \"nvme\"; device = \"/dev/ng0n1\"; },\n"
 		"{ nsid = 2; backend = \"nvme\"; device = \"/dev/nvme0n2\";\n"
 		"  block_size = 4096;\n"
-		"  pi = { type = 1; guard = \"crc64\"; }; } ); } );\n";
+		"  pi = { type = 1;\n"
+		"    guard = \"crc64\"; }; } ); } );\n";
 	struct nvt_config cfg;
 	const struct nvt_ns_cfg *a, *b;
 	char path[256], *err, *out;
@@ -817,6 +818,10 @@ static void test_nvme_backend(void **state)
 				   NVT_NS_GIVEN_PI_GUARD);
 	assert_int_equal(b->block_size_line, 4);
 	assert_int_equal(b->pi_line, 5);
+	/* Each key's own line, for messages about it. */
+	assert_int_equal(b->pi_type_line, 5);
+	assert_int_equal(b->pi_guard_line, 6);
+	assert_int_equal(b->pi_loc_line, 0);
 	/* Printed, only what was given: the defaults would disagree with a 4096+16 device. */
 	f = open_memstream(&out, &len);
 	nvt_config_print(&cfg, f);

@@ -28,6 +28,7 @@ struct fake {
 	struct nvt_bio *held[MAXHELD];
 	unsigned int nr_held;
 	unsigned int max_held;		/* most held at once */
+	bool native;			/* Compare and Verify natively, a device's way (fake_native_ops) */
 	unsigned int nr_log;
 	enum nvt_bio_op log_op[256];
 	uint64_t log_lba[256];
@@ -50,6 +51,34 @@ static void fake_do(struct nvt_bio *bio)
 		return;
 	case NVT_BIO_FLUSH:
 		nvt_bio_backend_done(bio, 0);
+		return;
+	case NVT_BIO_COMPARE:
+		/* As a device: says "differs" (285h), not where; the PI context came along. */
+		if (fake.native) {
+			uint8_t b[BS], mb[MS];
+
+			assert_non_null(bio->pi.fmt);
+			for (uint32_t i = 0; i < bio->nlb; i++) {
+				nvt_iov_copy(bio->iov, bio->iov_cnt, (size_t)i * BS, b, BS, false);
+				nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, (size_t)i * MS, mb, MS, false);
+				if (memcmp(b, d + (size_t)i * BS, BS) || memcmp(mb, m + (size_t)i * MS, MS)) {
+					nvt_bio_device_fail(bio, 0x285, bio->slba);
+					break;
+				}
+			}
+			nvt_bio_backend_done(bio, 0);
+			return;
+		}
+		nvt_bio_backend_done(bio, -EOPNOTSUPP);
+		return;
+	case NVT_BIO_VERIFY:
+		if (fake.native) {
+			assert_non_null(bio->pi.fmt);
+			assert_true(bio->flags & NVT_BIO_PI_CHECK_READ);
+			nvt_bio_backend_done(bio, 0);
+			return;
+		}
+		nvt_bio_backend_done(bio, -EOPNOTSUPP);
 		return;
 	default:
 		/* Advertises nothing native: the layer must not hand it anything else. */
@@ -96,6 +125,12 @@ static void fake_release_all_reversed(void)
 static const struct nvt_backend_ops fake_ops = {
 	.name = "fake",
 	.flags = NVT_BE_METADATA,
+	.submit = fake_submit,
+};
+
+static const struct nvt_backend_ops fake_native_ops = {
+	.name = "fake-native",
+	.flags = NVT_BE_METADATA | NVT_BE_COMPARE | NVT_BE_VERIFY,
 	.submit = fake_submit,
 };
 
@@ -314,6 +349,63 @@ static void test_emulated_late(void **state)
 		if (fake.data[1000 * BS + i])
 			fail_msg("byte %d of the zeroed range is not zero", i);
 	fake.hold = false;
+}
+
+/*
+ * A backend with native Compare and Verify gets them (with the PI context);
+ * a device's Compare Failure (285h) makes the layer compare that chunk
+ * itself: the host hears Miscompare with the block, not a bare 285h.
+ */
+static void test_native_compare_verify(void **state)
+{
+	struct env *e = *state;
+	enum { N = 300 };	/* two chunks */
+	static uint8_t ext[N * (BS + MS)];
+	struct rec r;
+	unsigned int cmp = 0, rd = 0, ver = 0;
+
+	ext_fill(e, ext, 100, N, 1);
+	rec_init(e, &r, 0, NVT_BIO_WRITE, 100, N, ext, NULL, true, NVT_PI_CHECK_MASK);
+	nvt_ns_submit(&r.bio);
+	assert_int_equal(r.bio.status, NVT_BIO_OK);
+	e->ns.be = &fake_native_ops;
+	fake.native = true;
+
+	fake.nr_log = 0;
+	rec_init(e, &r, 0, NVT_BIO_COMPARE, 100, N, ext, NULL, true, NVT_PI_CHECK_MASK);
+	nvt_ns_submit(&r.bio);
+	assert_int_equal(r.done, 1);
+	assert_int_equal(r.bio.status, NVT_BIO_OK);
+	for (unsigned int i = 0; i < fake.nr_log; i++)
+		cmp += fake.log_op[i] == NVT_BIO_COMPARE, rd += fake.log_op[i] == NVT_BIO_READ;
+	assert_int_equal(cmp, 2);		/* one per chunk, by the "device" */
+	assert_int_equal(rd, 0);
+
+	ext[290 * (BS + MS) + 9] ^= 2;	/* in the second chunk */
+	fake.nr_log = 0;
+	cmp = rd = 0;
+	rec_init(e, &r, 0, NVT_BIO_COMPARE, 100, N, ext, NULL, true, 0);
+	nvt_ns_submit(&r.bio);
+	assert_int_equal(r.done, 1);
+	assert_int_equal(r.bio.status, NVT_BIO_MISCOMPARE);
+	assert_int_equal(r.bio.err_lba, 390);
+	for (unsigned int i = 0; i < fake.nr_log; i++)
+		cmp += fake.log_op[i] == NVT_BIO_COMPARE, rd += fake.log_op[i] == NVT_BIO_READ;
+	assert_int_equal(cmp, 2);
+	assert_int_equal(rd, 1);		/* the layer's own look at the chunk that differed */
+	ext[290 * (BS + MS) + 9] ^= 2;
+
+	fake.nr_log = 0;
+	rec_init(e, &r, 1, NVT_BIO_VERIFY, 100, N, NULL, NULL, false, NVT_PI_CHECK_GUARD);
+	nvt_ns_submit(&r.bio);
+	assert_int_equal(r.done, 1);
+	assert_int_equal(r.bio.status, NVT_BIO_OK);
+	for (unsigned int i = 0; i < fake.nr_log; i++)
+		ver += fake.log_op[i] == NVT_BIO_VERIFY, rd += fake.log_op[i] == NVT_BIO_READ;
+	assert_int_equal(ver, 1);		/* the whole range: the backend splits it */
+	assert_int_equal(rd, 1);
+	fake.native = false;
+	e->ns.be = &fake_ops;
 }
 
 /* Copy ranges for rec-based copies. */
@@ -616,6 +708,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_emulated_late, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_native_compare_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_overlap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounce_exhaustion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_range_lock, setup, teardown),

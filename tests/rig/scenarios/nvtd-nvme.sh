@@ -106,6 +106,11 @@ for i in 1 2 3 4 5 6; do
 		--direct=1 --rw=randwrite --bs=4k --iodepth=16 --size=8M --verify=crc32c --do_verify=1 \
 		--verify_fatal=1 --eta=never --output="$NVT_RIG_OUT/fio$i.txt"
 done
+# 1 MiB on ns2 (extended 512+8) is 9 device commands; 16 deep is 144, more than a channel's
+# 64: bios go out in waves and wait their turn (they failed with Internal Error past 64).
+soft "ns2: fio 1 MiB writes, 16 deep, verify (bios bigger than the ring's room)" fio --name=big \
+	--filename="${DEV[2]}" --ioengine=libaio --direct=1 --rw=write --bs=1M --iodepth=16 --size=32M \
+	--verify=crc32c --do_verify=1 --verify_fatal=1 --eta=never --output="$NVT_RIG_OUT/fio-big.txt"
 rig_must modprobe ext4
 soft "mkfs.ext4 on ns1" mkfs.ext4 -q -F "${DEV[1]}"
 soft "fsck clean" fsck.ext4 -n -f "${DEV[1]}"
@@ -201,6 +206,13 @@ soft "... the copy reads back as the source" bash -c "dd if=${DEV[6]} bs=4096 sk
 soft "... and so does the device itself" bash -c "dd if=/dev/nvme0n6 bs=4096 skip=400 count=8 iflag=direct status=none | cmp -s - $NVT_RIG_OUT/six.bin"
 soft "an overlapping Copy (done by nvtd) 400..407 -> 403" nvme copy "${DEV[6]}" -n 6 --sdlba=403 --slbs=400 --blocks=7
 soft "... lands whole" bash -c "dd if=${DEV[6]} bs=4096 skip=403 count=8 iflag=direct status=none | cmp -s - $NVT_RIG_OUT/six.bin"
+
+head -c 4096 "$NVT_RIG_OUT/six.bin" > "$NVT_RIG_OUT/six0.bin"
+soft "ns6: Compare (done by the device) with the stored block succeeds" \
+	nvme compare "${DEV[6]}" -n 6 -s 403 -c 0 -z 4096 -d "$NVT_RIG_OUT/six0.bin"
+soft "ns6: Compare with other data fails with Compare Failure (85h)" bash -c \
+	"! nvme compare ${DEV[6]} -n 6 -s 404 -c 0 -z 4096 -d $NVT_RIG_OUT/six0.bin > $NVT_RIG_OUT/cmp6.txt 2>&1 && grep -Eqi '0x285|compare.?fail' $NVT_RIG_OUT/cmp6.txt"
+cat "$NVT_RIG_OUT/cmp6.txt" 2>/dev/null || true
 
 rig_step "4096+16 (64-bit guard) and 4096+64 through io-passthru"
 NG3=${DEV[3]/nvme/ng}
