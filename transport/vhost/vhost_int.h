@@ -177,6 +177,7 @@ _Static_assert(sizeof(struct nvt_vring_desc) == 16, "split ring descriptor");
 #define NVT_VRING_DESC_F_WRITE		2
 #define NVT_VRING_DESC_F_INDIRECT	4
 #define NVT_VRING_AVAIL_F_NO_INTERRUPT	1
+#define NVT_VRING_USED_F_NO_NOTIFY	1
 
 struct nvt_vring_avail {
 	uint16_t flags;
@@ -240,6 +241,19 @@ int nvt_vring_pop(struct nvt_vring *vr, uint16_t *head, struct iovec *iov, unsig
  */
 int nvt_vring_walk(const struct nvt_vring *vr, uint16_t head, struct iovec *iov, unsigned int max,
 		   unsigned int *nr_out, unsigned int *nr_in);
+
+/**
+ * nvt_vring_kicks_off() - while the ring's thread drains the avail ring,
+ * the driver need not kick (VRING_USED_F_NO_NOTIFY): a hint, it may kick.
+ */
+void nvt_vring_kicks_off(struct nvt_vring *vr);
+
+/**
+ * nvt_vring_kicks_on() - before sleeping: ask for kicks again, then look
+ * once more. Return: true if chains became available meanwhile (the
+ * driver may have seen kicks off and not kicked): pop them first.
+ */
+bool nvt_vring_kicks_on(struct nvt_vring *vr);
 
 /** nvt_vring_push() - @head is done, @len bytes written into its buffers; publishes used->idx. */
 void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len);

@@ -232,6 +232,24 @@ int nvt_vring_pop(struct nvt_vring *vr, uint16_t *head, struct iovec *iov, unsig
 	return nvt_vring_walk(vr, h, iov, max, nr_out, nr_in) ?: NVT_VRING_CHAIN;
 }
 
+void nvt_vring_kicks_off(struct nvt_vring *vr)
+{
+	__atomic_store_n(&vr->used->flags, NVT_VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+}
+
+bool nvt_vring_kicks_on(struct nvt_vring *vr)
+{
+	if (vr->broken)
+		return false;
+	/*
+	 * Our flags store must be visible before we read avail->idx, as the
+	 * driver's idx store is before its flags read: one of us sees the
+	 * other, so a chain is never left with neither a kick nor a look.
+	 */
+	__atomic_exchange_n(&vr->used->flags, 0, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&vr->avail->idx, __ATOMIC_SEQ_CST) != vr->last_avail;
+}
+
 void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len)
 {
 	struct nvt_vring_used_elem *e = &vr->used->ring[vr->used_idx % vr->num];
