@@ -211,7 +211,7 @@ static void guest_realize(struct fix *f)
 	feat = guest_connect_first(f);
 	assert_true(feat & NVT_VHOST_F_PROTOCOL_FEATURES);
 	assert_true(feat & NVT_VIRTIO_F_INDIRECT_DESC);
-	assert_false(feat & NVT_VIRTIO_F_EVENT_IDX);
+	assert_true(feat & NVT_VIRTIO_F_EVENT_IDX);
 	pf = get_u64(g, NVT_VHOST_GET_PROTOCOL_FEATURES);
 	assert_true(pf & NVT_VHOST_PF_MQ);
 	assert_true(pf & NVT_VHOST_PF_REPLY_ACK);
@@ -691,6 +691,82 @@ static void test_bios_then_linux(void **state)
 	guest_close(f);
 }
 
+/* Run @c on queue @qi as run() does, but leave its call eventfd alone (wait_used() drains it). */
+static bool run_quiet(struct fix *f, unsigned int qi, struct cmd *c)
+{
+	struct gvq *q = &f->g.vq[qi];
+
+	make_avail(q, build(&f->g, q, c));
+	for (int waited = 0; waited < WAIT_MS; waited++) {
+		if (__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE) != q->last_used) {
+			q->last_used++;
+			memcpy(&c->resp, gpa(&f->g, c->resp_gpa), sizeof(c->resp));
+			return true;
+		}
+		usleep(1000);
+	}
+	return false;
+}
+
+/* Was @q's call eventfd signalled within @ms? Drains it. */
+static bool called(struct gvq *q, int ms)
+{
+	struct pollfd p = { q->call, POLLIN, 0 };
+	uint64_t n;
+
+	if (poll(&p, 1, ms) != 1)
+		return false;
+	assert_int_equal(read(q->call, &n, 8), 8);
+	return true;
+}
+
+/*
+ * Notification suppression: without EVENT_IDX the queue asks for kicks
+ * again (used->flags 0) before it sleeps; with it, nvtd publishes its avail
+ * index (avail_event) and interrupts only when used->idx passes the
+ * driver's used_event.
+ */
+static void test_notify_suppression(void **state)
+{
+	struct fix *f = *state;
+	struct gvq *q = &f->g.vq[2];
+	uint16_t *used_event, *avail_event;
+	struct cmd c;
+
+	guest_realize(f);
+	guest_start(f, LINUX_FEATURES, 0xf, 0x10000);
+	/* A round trip: the server has taken the call fds sent without a reply. */
+	get_u64(&f->g, NVT_VHOST_GET_FEATURES);
+	inquiry(&c, 0, 0, true);
+	assert_true(run_quiet(f, 2, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	assert_true(called(q, WAIT_MS));
+	assert_int_equal(__atomic_load_n(&q->used->flags, __ATOMIC_ACQUIRE), 0);
+	guest_stop(f);
+
+	guest_start(f, LINUX_FEATURES | NVT_VIRTIO_F_EVENT_IDX, 0xf, 0x20000);
+	get_u64(&f->g, NVT_VHOST_GET_FEATURES);
+	used_event = &q->avail->ring[NUM];
+	avail_event = (uint16_t *)&q->used->ring[NUM];
+	/* The first completion always interrupts: nothing was signalled yet. */
+	*used_event = 100;
+	assert_true(run_quiet(f, 2, &c));
+	assert_true(called(q, WAIT_MS));
+	assert_int_equal(*avail_event, q->avail->idx);
+	/* The driver wants to hear only at used index 100: no interrupt for index 2. */
+	assert_true(run_quiet(f, 2, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	assert_false(called(q, 100));
+	assert_int_equal(*avail_event, q->avail->idx);
+	/* It wants to hear of the next one (index 2 -> 3): an interrupt. */
+	*used_event = q->used->idx;
+	assert_true(run_quiet(f, 2, &c));
+	assert_true(called(q, WAIT_MS));
+	assert_int_equal(*avail_event, q->avail->idx);
+	guest_stop(f);
+	guest_close(f);
+}
+
 /* Malformed rings fail the request, the queue keeps serving the next one. */
 static void test_malformed_rings(void **state)
 {
@@ -961,6 +1037,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_mid_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notify_suppression, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_alloc, setup, teardown),
 	};
 

@@ -142,9 +142,13 @@ static int nvt_vhost_vq_map(struct nvt_vhost_conn *conn, struct nvt_vhost_vq *vq
 		return -EFAULT;
 	vr->mem = &conn->mem;
 	vr->num = vq->num;
+	vr->event_idx = conn->features & NVT_VIRTIO_F_EVENT_IDX;
+	vr->signalled_valid = false;
 	vr->desc = nvt_vhost_uva_to_va(&conn->mem, vq->desc_uva, NVT_VRING_DESC_SIZE(vq->num));
-	vr->avail = nvt_vhost_uva_to_va(&conn->mem, vq->avail_uva, NVT_VRING_AVAIL_SIZE(vq->num));
-	vr->used = nvt_vhost_uva_to_va(&conn->mem, vq->used_uva, NVT_VRING_USED_SIZE(vq->num));
+	vr->avail = nvt_vhost_uva_to_va(&conn->mem, vq->avail_uva,
+					NVT_VRING_AVAIL_SIZE(vq->num, vr->event_idx));
+	vr->used = nvt_vhost_uva_to_va(&conn->mem, vq->used_uva,
+				       NVT_VRING_USED_SIZE(vq->num, vr->event_idx));
 	return vr->desc && vr->avail && vr->used ? 0 : -EFAULT;
 }
 
@@ -388,7 +392,7 @@ static int nvt_vhost_handle(struct nvt_vhost_conn *conn, struct nvt_vhost_msg *m
 		 * its t10_pi property says): accept them; refuse only ring layouts
 		 * we cannot serve.
 		 */
-		if (v & (NVT_VIRTIO_F_RING_PACKED | NVT_VIRTIO_F_EVENT_IDX)) {
+		if (v & NVT_VIRTIO_F_RING_PACKED) {
 			nvt_warn("%s: features %#llx ask for a ring layout not offered", c->dev.name,
 				 (unsigned long long)v);
 			return -EINVAL;

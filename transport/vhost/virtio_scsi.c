@@ -370,13 +370,19 @@ static void nvt_vscsi_process(struct nvt_vhost_vq *vq)
 	    !atomic_load_explicit(&vq->enabled, memory_order_relaxed))
 		return;
 	vq->in_batch = true;
+	/* The driver's kicks would only wake us again for what this loop pops anyway. */
+	nvt_vring_kicks_off(&vq->vr);
 	for (;;) {
 		unsigned int nr_out, nr_in;
 		uint16_t head;
 		int ret = nvt_vring_pop(&vq->vr, &head, iov, NVT_VHOST_SEGS, &nr_out, &nr_in);
 
-		if (ret == NVT_VRING_EMPTY)
-			break;
+		if (ret == NVT_VRING_EMPTY) {
+			if (!nvt_vring_kicks_on(&vq->vr))
+				break;
+			nvt_vring_kicks_off(&vq->vr);
+			continue;
+		}
 		if (ret == -EIO) {
 			nvt_warn_ratelimited("%s: queue %u: available ring corrupt; queue stopped until reset",
 					     vq->conn->ctrl->dev.name, vq->idx);

@@ -232,6 +232,46 @@ int nvt_vring_pop(struct nvt_vring *vr, uint16_t *head, struct iovec *iov, unsig
 	return nvt_vring_walk(vr, h, iov, max, nr_out, nr_in) ?: NVT_VRING_CHAIN;
 }
 
+/* The event-idx fields, after each ring (mapped with them when vr->event_idx). */
+static uint16_t *nvt_vring_avail_event(const struct nvt_vring *vr)
+{
+	return (uint16_t *)&vr->used->ring[vr->num];
+}
+
+static uint16_t *nvt_vring_used_event(const struct nvt_vring *vr)
+{
+	return &vr->avail->ring[vr->num];
+}
+
+void nvt_vring_kicks_off(struct nvt_vring *vr)
+{
+	/* With event idx the avail_event we last published stays behind: the driver has passed it. */
+	if (!vr->event_idx)
+		__atomic_store_n(&vr->used->flags, NVT_VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+}
+
+bool nvt_vring_kicks_on(struct nvt_vring *vr)
+{
+	if (vr->broken)
+		return false;
+	/*
+	 * Our store must be visible before we read avail->idx, as the
+	 * driver's idx store is before its flags (or avail_event) read: one
+	 * of us sees the other, so a chain never has neither a kick nor a look.
+	 */
+	if (vr->event_idx)
+		__atomic_exchange_n(nvt_vring_avail_event(vr), vr->last_avail, __ATOMIC_SEQ_CST);
+	else
+		__atomic_exchange_n(&vr->used->flags, 0, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&vr->avail->idx, __ATOMIC_SEQ_CST) != vr->last_avail;
+}
+
+/* Did used->idx, moving from @old to @new, pass the driver's @event (virtio 1.1 2.6.7.2)? */
+static bool nvt_vring_need_event(uint16_t event, uint16_t new, uint16_t old)
+{
+	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+}
+
 void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len)
 {
 	struct nvt_vring_used_elem *e = &vr->used->ring[vr->used_idx % vr->num];
@@ -292,8 +332,20 @@ void nvt_vring_notify(struct nvt_vring *vr)
 	 * one (an xchg, as cheap as mfence) that ThreadSanitizer also models.
 	 */
 	__atomic_exchange_n(&vr->used->idx, vr->used_idx, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&vr->avail->flags, __ATOMIC_SEQ_CST) & NVT_VRING_AVAIL_F_NO_INTERRUPT)
+	if (vr->event_idx) {
+		uint16_t old = vr->signalled_used;
+		bool valid = vr->signalled_valid;
+
+		vr->signalled_used = vr->used_idx;
+		vr->signalled_valid = true;
+		if (valid && !nvt_vring_need_event(__atomic_load_n(nvt_vring_used_event(vr),
+								   __ATOMIC_SEQ_CST),
+						   vr->used_idx, old))
+			return;
+	} else if (__atomic_load_n(&vr->avail->flags, __ATOMIC_SEQ_CST) &
+		   NVT_VRING_AVAIL_F_NO_INTERRUPT) {
 		return;
+	}
 	fd = vr->call_fd;
 	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0) {
 		/* EAGAIN: the counter is saturated, the interrupt is pending anyway. */

@@ -21,6 +21,7 @@ CFG
 	rm -f "$NVT_RIG_OUT"/iops-*
 	vh_start_nvtd "$cfg"
 	VH_BENCH_WHAT="nvtd-plain:lun0 nvtd-pi:lun1" vh_guest fio
+	vh_nvtd_counters > "$NVT_RIG_OUT/nvtd-counters"
 	vh_stop_nvtd
 
 	truncate -s 256M "$img"
@@ -46,6 +47,14 @@ CFG
 
 vh_iops() { cat "$NVT_RIG_OUT/iops-$1-$2" 2>/dev/null || echo 0; }
 
+# vh_nvtd_counters: "READS WRITES CPU_TICKS" of the running nvtd. Its reads
+# are almost all kick eventfds (one per wake-up), its writes call eventfds
+# (one per interrupt): counts, unlike IOPS, that TCG noise barely moves.
+vh_nvtd_counters() {
+	echo "$(awk '/^syscr/ { r = $2 } /^syscw/ { w = $2 } END { print r, w }' "/proc/$VH_NVTD_PID/io")" \
+		"$(awk '{ print $14 + $15 }' "/proc/$VH_NVTD_PID/stat")"
+}
+
 vh_bench_report() {
 	local rw base
 	echo "=== vhost bench (guest fio 4k, iodepth 16, 2 jobs, ${VH_BENCH_S}s each; TCG: compare ratios only)"
@@ -58,6 +67,14 @@ vh_bench_report() {
 		awk -v a="$(vh_iops nvtd-pi $rw)" -v b="$(vh_iops nvtd-plain $rw)" \
 			'BEGIN { printf "  %-9s PI on / PI off (nvtd): %.2f\n", "", b ? a / b : 0 }'
 	done
+	# Requests: each run's IOPS over its runtime plus fio's 2 s ramp (approximate).
+	read -r reads writes ticks < "$NVT_RIG_OUT/nvtd-counters" || return 0
+	awk -v r="$reads" -v w="$writes" -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v s="$VH_BENCH_S" \
+		-v n="$(( $(vh_iops nvtd-plain randread) + $(vh_iops nvtd-plain randwrite) + \
+			  $(vh_iops nvtd-pi randread) + $(vh_iops nvtd-pi randwrite) ))" \
+		'BEGIN { q = n * (s + 2); if (!q) exit
+			 printf "  nvtd per request (both LUNs, ~%d requests): %.2f wake-ups (kick reads), %.2f interrupts (call writes), %.1f us CPU\n",
+				q, r / q, w / q, t / hz * 1e6 / q }'
 }
 
 # guest: VH_BENCH_WHAT = "NAME:DISK ..." where DISK is lunN (virtio-scsi) or vdX
