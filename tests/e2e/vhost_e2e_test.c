@@ -2,6 +2,7 @@
 /* The vhost-user-scsi front end to end, in process: the test plays QEMU 7.2 (memfd guest memory, its own split rings, the real socket) against the real SCSI layer on RAM namespaces. */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -483,8 +484,10 @@ static int setup(void **state)
 	assert_int_equal(nvt_vhost_ctrl_create(tgt, &cfg, &f->ctrl), 0);
 	assert_int_equal(nvt_poll_group_start(tgt->pg, "vhost-main"), 0);
 
-	f->g.memfd = memfd_create("guest-ram", MFD_CLOEXEC);
+	f->g.memfd = memfd_create("guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	assert_int_equal(ftruncate(f->g.memfd, G_SIZE), 0);
+	/* QEMU 7.2's memory-backend-memfd seals by default; nvtd refuses a memfd that could shrink. */
+	assert_int_equal(fcntl(f->g.memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
 	f->g.mem = mmap(NULL, G_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->g.memfd, 0);
 	assert_true(f->g.mem != MAP_FAILED);
 	f->g.next_buf = G_HIGH;

@@ -2,6 +2,7 @@
 /* Unit tests for the virtio-scsi queues: header layouts with and without PI parsed by bytes, LUN addressing, and requests, TMFs and stops through a fake SCSI layer. */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -199,8 +200,9 @@ static int qsetup(void **state)
 	f->ctrl->tgt = &f->tgt;
 	f->ctrl->by_id[5] = &f->lun;
 	f->conn.ctrl = f->ctrl;
-	f->fd = memfd_create("guest", 0);
+	f->fd = memfd_create("guest", MFD_ALLOW_SEALING);
 	assert_int_equal(ftruncate(f->fd, MEM), 0);
+	assert_int_equal(fcntl(f->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
 	f->g = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
 	m.payload.mem.nregions = 1;
 	m.payload.mem.regions[0] = (struct nvt_vhost_mem_region_wire){ .memory_size = MEM };

@@ -80,9 +80,11 @@ static int setup(void **state)
 	struct fix *f = calloc(1, sizeof(*f));
 	struct nvt_vhost_msg m;
 
-	f->fd = memfd_create("guest", 0);
+	f->fd = memfd_create("guest", MFD_ALLOW_SEALING);
 	assert_true(f->fd >= 0);
 	assert_int_equal(ftruncate(f->fd, MEM_SIZE), 0);
+	/* As QEMU 7.2's memory-backend-memfd (seal=on): it cannot shrink under our mappings. */
+	assert_int_equal(fcntl(f->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
 	f->file = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
 	assert_true(f->file != MAP_FAILED);
 	m = mem_msg(f->fd);
@@ -194,6 +196,61 @@ static void test_map_rejects(void **state)
 	m.fds[1] = -1;
 	assert_true(nvt_vhost_mem_map(&mem, &m) < 0);
 	assert_int_equal(mem.nr, 0);
+}
+
+/*
+ * A region its fd does not cover would SIGBUS the daemon on first touch
+ * (the reviewer's sigbus.c): a short sealed memfd, an unsealed memfd and a
+ * plain file (both could shrink later) are refused before anything is mapped.
+ */
+static void test_map_unsafe_fd(void **state)
+{
+	struct nvt_vhost_msg m;
+	struct nvt_vhost_mem mem;
+	char path[] = "/tmp/nvt-vring-test.XXXXXX";
+	int fd;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.payload.mem.nregions = 1;
+	m.payload.mem.regions[0] = (struct nvt_vhost_mem_region_wire){ 0, 1 << 20, UVA0, 0 };
+	m.nr_fds = 1;
+
+	/* Sealed, but 4 KiB where QEMU claims 1 MiB. */
+	fd = memfd_create("short", MFD_ALLOW_SEALING);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	m.fds[0] = fd;
+	assert_int_equal(nvt_vhost_mem_map(&mem, &m), -EINVAL);
+	assert_int_equal(mem.nr, 0);
+	/* The offset counts too: 1 MiB of file, the region ends 4 KiB beyond it. */
+	close(fd);
+	fd = memfd_create("offset", MFD_ALLOW_SEALING);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+	m.fds[0] = fd;
+	m.payload.mem.regions[0].mmap_offset = 4096;
+	assert_int_equal(nvt_vhost_mem_map(&mem, &m), -EINVAL);
+	m.payload.mem.regions[0].mmap_offset = 0;
+	assert_int_equal(nvt_vhost_mem_map(&mem, &m), 0);
+	nvt_vhost_mem_unmap(&mem);
+	close(fd);
+
+	/* Big enough, not sealed: a later ftruncate would fault our accesses. */
+	fd = memfd_create("unsealed", 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	m.fds[0] = fd;
+	assert_int_equal(nvt_vhost_mem_map(&mem, &m), -EPERM);
+	close(fd);
+	/* A plain file (memory-backend-file) cannot be sealed. */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	m.fds[0] = fd;
+	assert_int_equal(nvt_vhost_mem_map(&mem, &m), -EPERM);
+	assert_int_equal(mem.nr, 0);
+	close(fd);
 }
 
 static void set_desc(struct fix *f, struct nvt_vring_desc *t, unsigned int i, uint64_t addr, uint32_t len,
@@ -388,6 +445,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_translate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_translate_iov, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_rejects, setup, teardown),
+		cmocka_unit_test(test_map_unsafe_fd),
 		cmocka_unit_test_setup_teardown(test_walk_direct, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_indirect, setup, teardown),

@@ -138,7 +138,9 @@ struct nvt_vhost_mem {
  * nvt_vhost_mem_map() - map the regions of a SET_MEM_TABLE message into
  * @mem (empty on entry). Every region is checked: size non-zero, no
  * overflow of gpa + size, uva + size, offset + size; no two overlap in
- * guest-physical space. The fds are not consumed. Return: 0 or -errno.
+ * guest-physical space; each fd must cover its region and be sealed
+ * against shrinking (F_SEAL_SHRINK), or a later access could SIGBUS. The
+ * fds are not consumed. Return: 0 or -errno (-EPERM: not sealed).
  */
 int nvt_vhost_mem_map(struct nvt_vhost_mem *mem, const struct nvt_vhost_msg *m);
 

@@ -2,8 +2,10 @@
 /* Guest memory of a vhost-user connection (regions, both address translations) and the split virtqueue walked over it. */
 #define NVT_LOG_PREFIX "vhost: "
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nvt/log.h"
@@ -13,6 +15,37 @@
 static bool nvt_range_ok(uint64_t a, uint64_t len)
 {
 	return len && a + (len - 1) >= a;
+}
+
+/*
+ * Touching a mapping past the end of its file raises SIGBUS, which would
+ * take the whole daemon down: the fd must cover the region now, and must
+ * not be able to shrink later. Only a memfd sealed against shrinking
+ * (QEMU 7.2's memory-backend-memfd, seal=on by default, also with
+ * hugetlb=on) promises that; a plain file (memory-backend-file) can be
+ * truncated by anyone who may write it, so it is refused rather than
+ * trusted with a signal handler on every guest access.
+ */
+static int nvt_vhost_region_fd_ok(int fd, uint32_t i, const struct nvt_vhost_mem_region_wire *w)
+{
+	struct stat st;
+	int seals;
+
+	if (fstat(fd, &st))
+		return -errno;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+		nvt_warn("guest memory region %u is not sealed against shrinking (use memory-backend-memfd with seal=on): refused",
+			 i);
+		return -EPERM;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size < w->mmap_offset + w->memory_size) {
+		nvt_warn("guest memory region %u (%llu bytes at offset %llu) is larger than its file (%lld bytes): refused",
+			 i, (unsigned long long)w->memory_size, (unsigned long long)w->mmap_offset,
+			 (long long)st.st_size);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int nvt_vhost_mem_map(struct nvt_vhost_mem *mem, const struct nvt_vhost_msg *m)
@@ -44,7 +77,14 @@ int nvt_vhost_mem_map(struct nvt_vhost_mem *mem, const struct nvt_vhost_msg *m)
 		const struct nvt_vhost_mem_region_wire *w = &m->payload.mem.regions[i];
 		struct nvt_vhost_region *r = &mem->r[i];
 		size_t len = (size_t)(w->mmap_offset + w->memory_size);
-		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+		int ret = nvt_vhost_region_fd_ok(m->fds[i], i, w);
+		void *p;
+
+		if (ret) {
+			nvt_vhost_mem_unmap(mem);
+			return ret;
+		}
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
 			       m->fds[i], 0);
 
 		if (p == MAP_FAILED) {
