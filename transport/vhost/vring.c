@@ -183,14 +183,13 @@ int nvt_vhost_gpa_to_iov(const struct nvt_vhost_mem *mem, uint64_t gpa, uint64_t
 
 /*
  * The guest may rewrite a descriptor while we read it: copy it once and
- * use only the copy, so every check holds for what is then used.
+ * use only the copy, so every check holds for what is then used. By
+ * memcpy: an indirect table may sit at any guest address, and a
+ * misaligned struct access is undefined (UBSan aborts on it).
  */
-static void nvt_vring_read_desc(const volatile struct nvt_vring_desc *d, struct nvt_vring_desc *out)
+static void nvt_vring_read_desc(const void *d, struct nvt_vring_desc *out)
 {
-	out->addr = d->addr;
-	out->len = d->len;
-	out->flags = d->flags;
-	out->next = d->next;
+	memcpy(out, d, sizeof(*out));
 }
 
 int nvt_vring_walk(const struct nvt_vring *vr, uint16_t head, struct iovec *iov, unsigned int max,
@@ -210,7 +209,7 @@ int nvt_vring_walk(const struct nvt_vring *vr, uint16_t head, struct iovec *iov,
 		/* A chain visits each entry of its table at most once: more is a loop. */
 		if (++seen > size)
 			return -ELOOP;
-		nvt_vring_read_desc(&table[i], &d);
+		nvt_vring_read_desc((const uint8_t *)table + (size_t)i * sizeof(d), &d);
 		if (d.flags & NVT_VRING_DESC_F_INDIRECT) {
 			if (indirect || (d.flags & NVT_VRING_DESC_F_NEXT))
 				return -EINVAL;	/* nested, or not the chain's last */
