@@ -436,6 +436,41 @@ static void test_pop_push(void **state)
 	close(efd);
 }
 
+/*
+ * A pipe nobody reads as QEMU's "call eventfd" blocked the ring's thread in
+ * write() (the reviewer's pipehang.c): only an eventfd is taken, made
+ * non-blocking, and even a full counter does not block a notify.
+ */
+static void test_call_fd_kind(void **state)
+{
+	struct fix *f = *state;
+	uint64_t full = 0xfffffffffffffffeull, n;
+	int p[2], efd = eventfd(0, 0);
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(nvt_vhost_eventfd_prepare(p[1]), -EBADF);
+	assert_int_equal(nvt_vhost_eventfd_prepare(p[0]), -EBADF);
+	assert_int_equal(nvt_vhost_eventfd_prepare(f->fd), -EBADF);	/* a memfd */
+	assert_true(nvt_vhost_eventfd_prepare(-1) < 0);
+	assert_int_equal(nvt_vhost_eventfd_prepare(efd), 0);
+	assert_true(fcntl(efd, F_GETFL) & O_NONBLOCK);
+
+	/* The counter at its maximum: a blocking write would wait for a read forever. */
+	assert_int_equal(write(efd, &full, 8), 8);
+	f->vr.call_fd = efd;
+	for (int i = 0; i < 1000; i++)
+		nvt_vring_notify(&f->vr);
+	assert_int_equal(read(efd, &n, 8), 8);
+	assert_true(n == full);
+	nvt_vring_notify(&f->vr);
+	assert_int_equal(read(efd, &n, 8), 8);
+	assert_int_equal(n, 1);
+	f->vr.call_fd = -1;
+	close(efd);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* A call fd replaced while the ring runs: the ring's thread switches at its next notify and closes the old one. */
 static void test_call_handover(void **state)
 {
@@ -476,6 +511,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_walk_misaligned_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pop_push, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_call_handover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_fd_kind, setup, teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);	/* the unmappable region is refused on purpose */

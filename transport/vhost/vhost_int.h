@@ -261,6 +261,14 @@ void nvt_vring_notify(struct nvt_vring *vr);
  */
 void nvt_vring_set_call(struct nvt_vring *vr, int fd);
 
+/**
+ * nvt_vhost_eventfd_prepare() - is @fd (a kick, call or err fd from QEMU)
+ * an eventfd? Made non-blocking if so: a pipe or socket, or a full
+ * eventfd counter, would block the thread that signals it.
+ * Return: 0, -EBADF (not an eventfd) or -errno.
+ */
+int nvt_vhost_eventfd_prepare(int fd);
+
 /** nvt_vring_take_call() - the ring has stopped: adopt what is pending and return the call fd (the caller's now). */
 int nvt_vring_take_call(struct nvt_vring *vr);
 

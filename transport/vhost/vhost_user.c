@@ -345,6 +345,16 @@ static int nvt_vhost_set_call(struct nvt_vhost_conn *conn, struct nvt_vhost_vq *
 	return 0;
 }
 
+/* A SET_VRING_KICK/CALL/ERR fd must be an eventfd (made non-blocking): 0 or -EBADF, logged. */
+static int nvt_vhost_eventfd_check(struct nvt_vhost_conn *conn, const struct nvt_vhost_msg *m)
+{
+	if (!nvt_vhost_eventfd_prepare(m->fds[0]))
+		return 0;
+	nvt_warn("%s: %s for queue %u: the fd is not an eventfd", conn->ctrl->dev.name,
+		 nvt_vhost_req_name(m->request), (unsigned int)(m->payload.u64 & NVT_VHOST_VRING_IDX_MASK));
+	return -EBADF;
+}
+
 /* Act on a checked message. Return: 0, NVT_VHOST_ASYNC, or -errno (the request failed). */
 static int nvt_vhost_handle(struct nvt_vhost_conn *conn, struct nvt_vhost_msg *m)
 {
@@ -443,15 +453,18 @@ static int nvt_vhost_handle(struct nvt_vhost_conn *conn, struct nvt_vhost_msg *m
 		/* NOFD asks us to poll the ring: not supported. */
 		if ((m->payload.u64 & NVT_VHOST_VRING_NOFD) || vq->started)
 			return -EINVAL;
+		if (nvt_vhost_eventfd_check(conn, m))
+			return -EBADF;
 		nvt_close_fd(&vq->kick_fd);
 		vq->kick_fd = m->fds[0];
 		m->fds[0] = -1;
-		fcntl(vq->kick_fd, F_SETFL, fcntl(vq->kick_fd, F_GETFL) | O_NONBLOCK);
 		return nvt_vhost_vq_try_start(conn, vq);
 	case NVT_VHOST_SET_VRING_CALL: {
 		int fd = -1, ret;
 
 		if (!(m->payload.u64 & NVT_VHOST_VRING_NOFD)) {
+			if (nvt_vhost_eventfd_check(conn, m))
+				return -EBADF;
 			fd = m->fds[0];
 			m->fds[0] = -1;
 		}
@@ -461,6 +474,8 @@ static int nvt_vhost_handle(struct nvt_vhost_conn *conn, struct nvt_vhost_msg *m
 		return ret;
 	}
 	case NVT_VHOST_SET_VRING_ERR:
+		if (!(m->payload.u64 & NVT_VHOST_VRING_NOFD) && nvt_vhost_eventfd_check(conn, m))
+			return -EBADF;
 		nvt_close_fd(&vq->err_fd);
 		if (!(m->payload.u64 & NVT_VHOST_VRING_NOFD)) {
 			vq->err_fd = m->fds[0];

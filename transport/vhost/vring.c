@@ -3,6 +3,7 @@
 #define NVT_LOG_PREFIX "vhost: "
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -280,6 +281,27 @@ void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len)
 	vr->used_idx++;
 	/* Release: the element and the buffers it names are written before idx says so. */
 	__atomic_store_n(&vr->used->idx, vr->used_idx, __ATOMIC_RELEASE);
+}
+
+int nvt_vhost_eventfd_prepare(int fd)
+{
+	char path[32], link[32];
+	ssize_t n;
+	int fl;
+
+	/* An eventfd is the one kind of fd whose write cannot wait on a reader. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = 0;
+	if (strcmp(link, "anon_inode:[eventfd]"))
+		return -EBADF;
+	/* Even one blocks when its counter is full: a write must never hang the ring's thread. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK))
+		return -errno;
+	return 0;
 }
 
 /* The ring's thread: a newer call fd waits in @next_call_fd; the old one is ours to close. */
