@@ -441,6 +441,58 @@ static void test_duplicate_head(void **state)
 	assert_int_equal(f->vq->vr.used->idx, 1);
 }
 
+/*
+ * The reviewer's tmf.c: an abort covers task A, still in flight; a later
+ * request popped after the TMF completes at once. The TMF must still wait
+ * for A (a count of completions let the later one pay for it).
+ */
+static void test_tmf_later_completion(void **state)
+{
+	struct qfix *f = *state;
+	struct nvt_vscsi_cmd_req h = { .lun = { 1, 0, 0x40, 5 }, .cdb = { 0x2a } };
+	struct nvt_vscsi_cmd_req tur = { .lun = { 1, 0, 0x40, 5 }, .cdb = { 0x00 } };
+	struct nvt_vscsi_ctrl_tmf_req tmf = { .type = NVT_VSCSI_T_TMF,
+					      .subtype = NVT_VSCSI_T_TMF_ABORT_TASK,
+					      .lun = { 1, 0, 0x40, 5 } };
+	uint8_t *tmf_resp = f->g + 0x31000;
+
+	hold_tasks = true;
+	memcpy(f->g + 0x10000, &h, sizeof(h));
+	desc(f->vq, 0, 0x10000, sizeof(h) + 512, NVT_VRING_DESC_F_NEXT, 1);
+	desc(f->vq, 1, 0x20000, 108, NVT_VRING_DESC_F_WRITE, 0);
+	make_avail(f->vq, 0);
+	process(f, f->vq);
+	assert_int_equal(nr_held, 1);
+
+	memcpy(f->g + 0x30000, &tmf, sizeof(tmf));
+	*tmf_resp = 0xff;
+	desc(f->ctlq, 2, 0x30000, sizeof(tmf), NVT_VRING_DESC_F_NEXT, 3);
+	desc(f->ctlq, 3, 0x31000, 1, NVT_VRING_DESC_F_WRITE, 0);
+	make_avail(f->ctlq, 2);
+	process(f, f->ctlq);
+	assert_int_equal(f->ctlq->vr.used->idx, 0);
+
+	/* The later request completes inline; the TMF timer runs a few times. */
+	hold_tasks = false;
+	memcpy(f->g + 0x12000, &tur, sizeof(tur));
+	desc(f->vq, 4, 0x12000, sizeof(tur), NVT_VRING_DESC_F_NEXT, 5);
+	desc(f->vq, 5, 0x22000, 108, NVT_VRING_DESC_F_WRITE, 0);
+	make_avail(f->vq, 4);
+	process(f, f->vq);
+	assert_int_equal(f->vq->vr.used->idx, 1);
+	for (int i = 0; i < 10; i++)
+		nvt_poll_group_poll(f->tgt.pg, 3);
+	assert_int_equal(f->ctlq->vr.used->idx, 0);
+	assert_int_equal(*tmf_resp, 0xff);
+
+	/* A completes: now the TMF is answered. */
+	held[0]->done(held[0]);
+	for (int i = 0; i < 100 && f->ctlq->vr.used->idx < 1; i++)
+		nvt_poll_group_poll(f->tgt.pg, 10);
+	assert_int_equal(f->ctlq->vr.used->idx, 1);
+	assert_int_equal(*tmf_resp, NVT_VSCSI_S_FUNCTION_COMPLETE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -453,6 +505,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_bad_target_and_short, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_tmf_waits, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_head, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(test_tmf_later_completion, qsetup, qteardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);

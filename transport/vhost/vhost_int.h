@@ -395,6 +395,7 @@ struct nvt_vhost_req {
 	struct nvt_vhost_vq *vq;
 	uint16_t head;
 	bool busy;
+	_Atomic uint64_t seq;		/* its queue's pop number while in flight, 0 idle: what TMFs wait on */
 	unsigned int nr_out, nr_in;
 	uint32_t in_written;		/* response + PI in + data in bytes, for the used length */
 	struct iovec raw[NVT_VHOST_SEGS];
@@ -410,7 +411,7 @@ struct nvt_vhost_ctl_req {
 	bool busy;
 	unsigned int nr_out, nr_in;
 	struct iovec raw[8];
-	uint64_t wait_for[NVT_VHOST_MAX_REQ_QUEUES];	/* popped count of each request queue at the TMF */
+	uint64_t wait_for[NVT_VHOST_MAX_REQ_QUEUES];	/* pop number of each request queue at the TMF */
 };
 
 /**
@@ -447,7 +448,7 @@ struct nvt_vhost_vq {
 	struct nvt_vhost_ctl_req *tmf_wait;	/* control queue: TMFs not yet answered */
 	struct nvt_pg_watch tmf_timer;		/* control queue: re-checks held TMFs while there are any */
 	bool tmf_timer_on;
-	_Atomic uint64_t popped, completed;	/* request queues: for TMFs on the main loop */
+	_Atomic uint64_t popped;		/* request queues: the last pop number, for TMFs on the main loop */
 
 	struct nvt_pg_msg start_msg, stop_msg, drained_msg;
 	struct nvt_pg_deferred drained_d;

@@ -128,7 +128,6 @@ static struct nvt_vhost_vq *nvt_vhost_vq_get(struct nvt_vhost_conn *conn, unsign
 	atomic_init(&vq->enabled, false);
 	atomic_init(&vq->start_queued, false);
 	atomic_init(&vq->popped, 0);
-	atomic_init(&vq->completed, 0);
 	conn->vqs[idx] = vq;
 	return vq;
 }

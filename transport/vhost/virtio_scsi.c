@@ -130,10 +130,9 @@ static void nvt_vscsi_task_done(struct nvt_scsi_task *t)
 	if (!t->to_dev && t->data_len)
 		len -= t->resid < t->data_len ? t->resid : t->data_len;
 	r->busy = false;
-	atomic_store_explicit(&vq->completed,
-			      atomic_load_explicit(&vq->completed, memory_order_relaxed) + 1,
-			      memory_order_release);
 	nvt_vscsi_push(vq, r->head, len);
+	/* Release: a TMF that sees the slot idle answers after this response is in the used ring. */
+	atomic_store_explicit(&r->seq, 0, memory_order_release);
 	nvt_vscsi_put(vq);
 }
 
@@ -148,6 +147,7 @@ static void nvt_vscsi_req(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 	size_t hdr = pi ? sizeof(struct nvt_vscsi_cmd_req_pi) : sizeof(struct nvt_vscsi_cmd_req);
 	size_t resp = sizeof(struct nvt_vscsi_cmd_resp);
 	struct nvt_vscsi_parsed p;
+	uint64_t seq;
 	int id;
 
 	if (r->busy) {
@@ -205,19 +205,32 @@ static void nvt_vscsi_req(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 	r->in_written = (uint32_t)(resp + p.pi_in + p.data_in);
 	r->busy = true;
 	vq->inflight++;
-	atomic_store_explicit(&vq->popped, atomic_load_explicit(&vq->popped, memory_order_relaxed) + 1,
-			      memory_order_release);
+	seq = atomic_load_explicit(&vq->popped, memory_order_relaxed) + 1;
+	/* The slot's number first: a TMF that sees @popped at @seq also sees the slot busy. */
+	atomic_store_explicit(&r->seq, seq, memory_order_relaxed);
+	atomic_store_explicit(&vq->popped, seq, memory_order_release);
 	nvt_scsi_exec(t);	/* may complete before it returns */
 }
 
-/* Has every request queue completed what it had popped when @tmf arrived? */
+/*
+ * Has every request popped before @tmf arrived completed? By slot, not by
+ * count: a later request that completes first must not stand in for an
+ * older one still in flight.
+ */
 static bool nvt_vscsi_tmf_ready(const struct nvt_vhost_conn *conn, const struct nvt_vhost_ctl_req *tmf)
 {
 	for (unsigned int i = 0; i < NVT_VHOST_MAX_REQ_QUEUES; i++) {
 		const struct nvt_vhost_vq *q = conn->vqs[NVT_VSCSI_REQ_VQ0 + i];
 
-		if (q && atomic_load_explicit(&q->completed, memory_order_acquire) < tmf->wait_for[i])
-			return false;
+		if (!q || !q->reqs || !tmf->wait_for[i])
+			continue;
+		for (unsigned int s = 0; s < q->nr_slots; s++) {
+			/* Acquire: pairs with the completion's release of the slot. */
+			uint64_t seq = atomic_load_explicit(&q->reqs[s].seq, memory_order_acquire);
+
+			if (seq && seq <= tmf->wait_for[i])
+				return false;
+		}
 	}
 	return true;
 }
