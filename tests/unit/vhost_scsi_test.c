@@ -25,12 +25,19 @@ static struct nvt_scsi_task *last_task;
 static struct nvt_scsi_task *held[8];
 static unsigned int nr_held;
 static bool hold_tasks;
+static struct nvt_vhost_vq *refill_vq;	/* a guest that makes head 0 available again at every command */
 static unsigned int nr_exec, nr_drained;
 
 void nvt_scsi_exec(struct nvt_scsi_task *t)
 {
 	nr_exec++;
 	last_task = t;
+	if (refill_vq) {
+		struct nvt_vring_avail *a = refill_vq->vr.avail;
+
+		a->ring[a->idx % refill_vq->vr.num] = 0;
+		__atomic_store_n(&a->idx, (uint16_t)(a->idx + 1), __ATOMIC_RELEASE);
+	}
 	if (hold_tasks) {
 		held[nr_held++] = t;
 		return;
@@ -236,6 +243,7 @@ static int qsetup(void **state)
 	nvt_poll_group_run_pending(f->tgt.pg);
 	nr_exec = nr_drained = nr_held = 0;
 	hold_tasks = false;
+	refill_vq = NULL;
 	*state = f;
 	return 0;
 }
@@ -493,6 +501,63 @@ static void test_tmf_later_completion(void **state)
 	assert_int_equal(*tmf_resp, NVT_VSCSI_S_FUNCTION_COMPLETE);
 }
 
+static unsigned int other_served;
+
+/* Another watch of the poll group (an NVMe-oF queue, the control socket). */
+static void other_fn(struct nvt_pg_watch *w)
+{
+	uint64_t n;
+
+	assert_int_equal(read(w->fd, &n, sizeof(n)), 8);
+	other_served++;
+}
+
+/*
+ * The reviewer's starve.c: a guest refilling the ring as fast as we serve
+ * it kept one kick inside the pop loop for good. Now a callback pops at
+ * most a ring's worth and kicks itself, and another watch of the same poll
+ * group is served between batches while the guest keeps going.
+ */
+static void test_pop_budget(void **state)
+{
+	struct qfix *f = *state;
+	struct nvt_vscsi_cmd_req h = { .lun = { 1, 0, 0x40, 5 }, .cdb = { 0x00 } };
+	struct nvt_pg_watch other = { .fn = other_fn };
+	unsigned int polls;
+	uint64_t one = 1;
+
+	memcpy(f->g + 0x10000, &h, sizeof(h));
+	desc(f->vq, 0, 0x10000, sizeof(h), NVT_VRING_DESC_F_NEXT, 1);
+	desc(f->vq, 1, 0x20000, 108, NVT_VRING_DESC_F_WRITE, 0);
+	refill_vq = f->vq;
+	make_avail(f->vq, 0);
+	process(f, f->vq);
+	assert_int_equal(nr_exec, NUM);
+	assert_int_equal(f->vq->vr.used->idx, NUM);
+	/* More is available: the queue kicked itself. */
+	assert_int_equal(f->vq->vr.avail->idx, NUM + 1);
+
+	other.fd = eventfd(0, EFD_NONBLOCK);
+	other_served = 0;
+	assert_int_equal(nvt_poll_group_add(f->tgt.pg, &other), 0);
+	for (int round = 0; round < 5; round++) {
+		unsigned int before = nr_exec;
+
+		assert_int_equal(write(other.fd, &one, 8), 8);
+		for (polls = 0; polls < 10 && other_served == (unsigned int)round; polls++)
+			nvt_poll_group_poll(f->tgt.pg, 100);
+		assert_int_equal(other_served, round + 1);
+		/* The guest's queue moved on too, a batch at a time. */
+		assert_true(nr_exec > before);
+	}
+	refill_vq = NULL;
+	for (int i = 0; i < 20; i++)
+		nvt_poll_group_poll(f->tgt.pg, 0);
+	assert_int_equal(f->vq->vr.used->idx, f->vq->vr.avail->idx);
+	nvt_poll_group_del(f->tgt.pg, &other);
+	close(other.fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -506,6 +571,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tmf_waits, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_head, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_tmf_later_completion, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(test_pop_budget, qsetup, qteardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);

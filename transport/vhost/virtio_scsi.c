@@ -374,10 +374,17 @@ out_bad:
 	nvt_vscsi_push(vq, head, 0);
 }
 
-/* Pop and serve what the driver made available, one interrupt for the batch. */
+/*
+ * Pop and serve what the driver made available, one interrupt for the
+ * batch. At most a ring's worth per call: a guest that refills as fast as
+ * we serve would otherwise hold the poll group (its other queues, or the
+ * main loop for the control queue) forever. What is left is picked up
+ * after the thread's other events, by kicking ourselves.
+ */
 static void nvt_vscsi_process(struct nvt_vhost_vq *vq)
 {
 	struct iovec iov[NVT_VHOST_SEGS];
+	unsigned int budget = vq->vr.num;
 
 	if (!vq->running || vq->idx == NVT_VSCSI_EVENT_VQ ||
 	    !atomic_load_explicit(&vq->enabled, memory_order_relaxed))
@@ -386,8 +393,17 @@ static void nvt_vscsi_process(struct nvt_vhost_vq *vq)
 	for (;;) {
 		unsigned int nr_out, nr_in;
 		uint16_t head;
-		int ret = nvt_vring_pop(&vq->vr, &head, iov, NVT_VHOST_SEGS, &nr_out, &nr_in);
+		int ret;
 
+		if (!budget--) {
+			uint64_t one = 1;
+
+			if (write(vq->kick_watch.fd, &one, sizeof(one)) < 0) {
+				/* EAGAIN (non-blocking eventfd): a kick is pending anyway. */
+			}
+			break;
+		}
+		ret = nvt_vring_pop(&vq->vr, &head, iov, NVT_VHOST_SEGS, &nr_out, &nr_in);
 		if (ret == NVT_VRING_EMPTY)
 			break;
 		if (ret == -EIO) {
