@@ -481,6 +481,8 @@ struct nvt_vhost_conn {
 	bool pending_ack;		/* the pending request wants a REPLY_ACK */
 	int fd;
 	struct nvt_pg_deferred free_d;
+	struct nvt_vhost_conn *next_draining;	/* on ctrl->draining once closed, until freed */
+	bool draining;
 };
 
 struct nvt_vhost_ctrl {
@@ -490,6 +492,7 @@ struct nvt_vhost_ctrl {
 	struct nvt_scsi_lun *by_id[NVT_VHOST_MAX_LUN + 1];
 	struct nvt_pg_watch listen;
 	struct nvt_vhost_conn *conn;	/* NULL: no guest */
+	struct nvt_vhost_conn *draining;	/* closed connections whose rings still drain */
 	uint64_t nr_conns;
 	uint64_t nr_refused;
 };

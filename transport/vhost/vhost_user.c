@@ -570,6 +570,12 @@ out_close:
 static void nvt_vhost_conn_free_fn(struct nvt_pg_deferred *d)
 {
 	struct nvt_vhost_conn *conn = container_of(d, struct nvt_vhost_conn, free_d);
+	struct nvt_vhost_conn **pp = &conn->ctrl->draining;
+
+	while (*pp && *pp != conn)
+		pp = &(*pp)->next_draining;
+	if (*pp)
+		*pp = conn->next_draining;
 
 	for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++) {
 		struct nvt_vhost_vq *vq = conn->vqs[i];
@@ -592,7 +598,10 @@ static void nvt_vhost_conn_free_fn(struct nvt_pg_deferred *d)
 /*
  * Drop the connection: stop the rings, and once what they hold has
  * drained (the poll groups complete it into guest memory, still mapped),
- * free everything. The socket closes at once, so the next QEMU can come.
+ * free everything. The socket closes and the controller lets go of the
+ * connection at once: QEMU 7.2 does not retry, so the next one must be
+ * taken now; the old one's rings, mappings and fds are its own, on the
+ * draining list until freed.
  */
 static void nvt_vhost_conn_close(struct nvt_vhost_conn *conn)
 {
@@ -604,10 +613,15 @@ static void nvt_vhost_conn_close(struct nvt_vhost_conn *conn)
 	}
 	nvt_close_fd(&conn->fd);
 	conn->pending = NVT_VHOST_PEND_CLOSE;
-	if (nvt_vhost_stop_all(conn))
-		return;	/* nvt_vhost_vq_drained() comes back here */
 	if (c->conn == conn)
 		c->conn = NULL;
+	if (!conn->draining) {
+		conn->draining = true;
+		conn->next_draining = c->draining;
+		c->draining = conn;
+	}
+	if (nvt_vhost_stop_all(conn))
+		return;	/* nvt_vhost_vq_drained() comes back here */
 	conn->free_d.fn = nvt_vhost_conn_free_fn;
 	nvt_poll_group_defer(c->tgt->pg, &conn->free_d);
 }
@@ -837,9 +851,9 @@ void nvt_vhost_ctrl_destroy(struct nvt_vhost_ctrl *c)
 	 * Called on the main loop's thread with its loop not running: drive it
 	 * until the rings have drained and the connection is freed.
 	 */
-	if (c->conn && c->conn->pending != NVT_VHOST_PEND_CLOSE)
+	if (c->conn)
 		nvt_vhost_conn_close(c->conn);
-	while (c->conn)
+	while (c->draining)
 		nvt_poll_group_poll(c->tgt->pg, 10);
 	nvt_poll_group_poll(c->tgt->pg, 0);	/* the deferred free */
 	nvt_vhost_luns_fini(c);
