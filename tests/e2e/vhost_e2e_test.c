@@ -818,6 +818,54 @@ static void test_close_mid_io(void **state)
 	wait_released(fds0, maps0);
 }
 
+/*
+ * QEMU with more vCPUs than nvtd has request queues: CALL and ERR for
+ * every vq at realize, and a ring set up beyond the limit. The connection
+ * stays; that ring is not started, its err fd is signalled, the others serve.
+ */
+static void test_many_queues(void **state)
+{
+	struct fix *f = *state;
+	struct guest *g = &f->g;
+	const unsigned int big = NVT_VHOST_MAX_VQS + 4;
+	uint64_t ring = 0x30000, n;
+	struct nvt_vhost_vring_addr_wire a = { .index = big, .desc = uva(g, ring),
+		.used = uva(g, ring + 0x800), .avail = uva(g, ring + 0x400) };
+	int err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct pollfd p = { err, POLLIN, 0 };
+	uint32_t st[2] = { 0, 0 };
+	struct cmd c;
+
+	guest_realize(f);
+	for (unsigned int i = NVQS; i < 200; i++) {
+		set_vring_fd(g, NVT_VHOST_SET_VRING_CALL, i, err);
+		set_vring_fd(g, NVT_VHOST_SET_VRING_ERR, i, err);
+	}
+	guest_start(f, LINUX_FEATURES, 0xf, 0x10000);
+	memset(gpa(g, ring), 0, 0x1000);
+	set_state(g, NVT_VHOST_SET_VRING_NUM, big, NUM);
+	set_state(g, NVT_VHOST_SET_VRING_BASE, big, 0);
+	send_msg(g, NVT_VHOST_SET_VRING_ADDR, 0, &a, sizeof(a), NULL, 0);
+	set_vring_fd(g, NVT_VHOST_SET_VRING_KICK, big, kick);
+	set_state(g, NVT_VHOST_SET_VRING_ENABLE, big, 1);
+	assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+	assert_int_equal(read(err, &n, 8), 8);
+	memset(&c, 0, sizeof(c));
+	cdb_rw10(&c, 0x28, 0, 1);
+	c.in_len = 512;
+	c.pi_hdr = true;
+	assert_true(run(f, 2, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	set_state(g, NVT_VHOST_GET_VRING_BASE, big, 0);
+	assert_int_equal(recv_reply(g, NVT_VHOST_GET_VRING_BASE, st, 8), 8);
+	assert_int_equal(st[0], big);
+	assert_int_equal(st[1], 0);
+	guest_stop(f);
+	guest_close(f);
+	close(err);
+	close(kick);
+}
+
 /* A bad message closes the connection; the socket takes the next one. */
 static void test_bad_message(void **state)
 {
@@ -845,7 +893,7 @@ static void test_bad_message(void **state)
 	close(f->g.sock);
 	/* A vring index beyond the queues QEMU could have. */
 	guest_connect(f);
-	set_state(&f->g, NVT_VHOST_SET_VRING_NUM, NVT_VHOST_MAX_VQS, 16);
+	set_state(&f->g, NVT_VHOST_SET_VRING_NUM, NVT_VHOST_VQ_LIMIT, 16);
 	assert_int_equal(recv(f->g.sock, &b, 1, 0), 0);
 	close(f->g.sock);
 	/* More fds than any message carries. */
@@ -978,6 +1026,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_mid_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_alloc, setup, teardown),
 	};

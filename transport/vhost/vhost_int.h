@@ -62,7 +62,13 @@ enum nvt_vhost_request {
 
 #define NVT_VHOST_MAX_REGIONS		8	/* VHOST_MEMORY_BASELINE_NREGIONS */
 #define NVT_VHOST_MAX_REQ_QUEUES	64
-#define NVT_VHOST_MAX_VQS		(2 + NVT_VHOST_MAX_REQ_QUEUES)	/* control, event, requests */
+#define NVT_VHOST_MAX_VQS		(2 + NVT_VHOST_MAX_REQ_QUEUES)	/* control, event, requests we serve */
+/*
+ * The vring indices QEMU may set up: VIRTIO_QUEUE_MAX (a vhost-user-scsi
+ * num_queues defaults to the vCPU count, up to 1022). Setup messages for
+ * any of them are taken; a ring beyond NVT_VHOST_MAX_VQS is never started.
+ */
+#define NVT_VHOST_VQ_LIMIT		1024
 #define NVT_VHOST_MAX_RING		32768
 #define NVT_VHOST_MSG_MAX		(8 + NVT_VHOST_MAX_REGIONS * 32)	/* the largest payload we take */
 
@@ -474,7 +480,7 @@ struct nvt_vhost_conn {
 	struct nvt_vhost_mem mem;
 	struct nvt_vhost_mem new_mem;	/* PEND_MEM_TABLE */
 	bool new_mem_ack;
-	struct nvt_vhost_vq *vqs[NVT_VHOST_MAX_VQS];
+	struct nvt_vhost_vq *vqs[NVT_VHOST_VQ_LIMIT];
 	enum nvt_vhost_pending pending;
 	unsigned int pending_vq;
 	unsigned int waiting;		/* rings yet to report drained */

@@ -154,6 +154,21 @@ static int nvt_vhost_vq_try_start(struct nvt_vhost_conn *conn, struct nvt_vhost_
 
 	if (vq->started || vq->kick_fd < 0 || !vq->addr_set || !vq->num || !conn->mem.nr)
 		return 0;
+	if (vq->idx >= NVT_VHOST_MAX_VQS) {
+		uint64_t one = 1;
+
+		/*
+		 * Setting it up was fine, serving it is not: slots for every queue
+		 * QEMU may have would cost gigabytes. The guest sees an error on
+		 * the ring (QEMU 7.2 logs err_fd) rather than a closed connection.
+		 */
+		nvt_warn("%s: queue %u not started: nvtd serves %u request queues (set num_queues=%u or fewer on the vhost-user-scsi device)",
+			 conn->ctrl->dev.name, vq->idx, NVT_VHOST_MAX_REQ_QUEUES, NVT_VHOST_MAX_REQ_QUEUES);
+		if (vq->err_fd >= 0 && write(vq->err_fd, &one, sizeof(one)) < 0) {
+			/* EAGAIN: already signalled */
+		}
+		return 0;
+	}
 	ret = nvt_vhost_vq_map(conn, vq);
 	if (ret) {
 		nvt_warn("%s: queue %u: ring addresses outside guest memory or misaligned",
@@ -200,7 +215,7 @@ static void nvt_vhost_vq_stopped(struct nvt_vhost_vq *vq)
 /* Stop every started ring. Return: how many stops are now outstanding. */
 static unsigned int nvt_vhost_stop_all(struct nvt_vhost_conn *conn)
 {
-	for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++)
+	for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++)
 		if (conn->vqs[i])
 			nvt_vhost_vq_stop(conn, conn->vqs[i]);
 	return conn->waiting;
@@ -234,7 +249,7 @@ static void nvt_vhost_reset_state(struct nvt_vhost_conn *conn)
 {
 	conn->features = 0;
 	atomic_store(&conn->pi, false);
-	for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++) {
+	for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++) {
 		struct nvt_vhost_vq *vq = conn->vqs[i];
 
 		if (!vq)
@@ -269,7 +284,7 @@ void nvt_vhost_vq_drained(struct nvt_pg_msg *m)
 	case NVT_VHOST_PEND_MEM_TABLE:
 		/* Every ring is quiet: nothing points into the old mappings any more. */
 		nvt_vhost_swap_mem(conn);
-		for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++) {
+		for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++) {
 			struct nvt_vhost_vq *q = conn->vqs[i];
 
 			if (!q || !q->started)
@@ -285,7 +300,7 @@ void nvt_vhost_vq_drained(struct nvt_pg_msg *m)
 			goto out_close;
 		break;
 	case NVT_VHOST_PEND_RESET:
-		for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++)
+		for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++)
 			if (conn->vqs[i] && conn->vqs[i]->started)
 				nvt_vhost_vq_stopped(conn->vqs[i]);
 		nvt_vhost_reset_state(conn);
@@ -294,7 +309,7 @@ void nvt_vhost_vq_drained(struct nvt_pg_msg *m)
 		break;
 	case NVT_VHOST_PEND_CLOSE:
 		/* Every ring is stopped for good: nothing is left to stop. */
-		for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++)
+		for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++)
 			if (conn->vqs[i])
 				conn->vqs[i]->started = false;
 		nvt_vhost_conn_close(conn);
@@ -577,7 +592,7 @@ static void nvt_vhost_conn_free_fn(struct nvt_pg_deferred *d)
 	if (*pp)
 		*pp = conn->next_draining;
 
-	for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++) {
+	for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++) {
 		struct nvt_vhost_vq *vq = conn->vqs[i];
 		int fd;
 
@@ -867,7 +882,7 @@ void nvt_vhost_ctrl_status(const struct nvt_vhost_ctrl *c, FILE *out)
 
 	fprintf(out, "vhost %s: %s", c->cfg.socket, conn ? "guest connected" : "no guest");
 	if (conn) {
-		for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++)
+		for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++)
 			started += conn->vqs[i] && conn->vqs[i]->started;
 		fprintf(out, ", features %#llx, T10 PI %s, %u queues running",
 			(unsigned long long)conn->features, atomic_load(&conn->pi) ? "on" : "off", started);
