@@ -485,7 +485,13 @@ struct nvt_vhost_conn {
 	unsigned int pending_vq;
 	unsigned int waiting;		/* rings yet to report drained */
 	bool pending_ack;		/* the pending request wants a REPLY_ACK */
-	int fd;
+	int fd;				/* non-blocking: a slow or stalled QEMU never holds the main loop */
+	/* The message being received, as far as it has come; its fds came with its first bytes. */
+	uint8_t rx[NVT_VHOST_HDR_SIZE + NVT_VHOST_MSG_MAX];
+	uint32_t rx_len;
+	int rx_fds[NVT_VHOST_MAX_REGIONS];
+	unsigned int rx_nr_fds;
+	bool rx_bad;			/* too many fds, or truncated control data */
 	struct nvt_pg_deferred free_d;
 	struct nvt_vhost_conn *next_draining;	/* on ctrl->draining once closed, until freed */
 	bool draining;

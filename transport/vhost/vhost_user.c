@@ -31,28 +31,22 @@ static void nvt_close_fd(int *fd)
 
 /* ---- framing ---- */
 
-/*
- * Read one message. Return: 0, -ECONNRESET (QEMU went away), -EPROTO
- * (malformed framing: short header, too many fds, payload too large).
- * Fds that came with it are in @m even on -EPROTO, for the caller to close.
- */
-static int nvt_vhost_recv(int fd, struct nvt_vhost_msg *m)
+/* Forget a partly received message and close the fds that came with it. */
+static void nvt_vhost_rx_reset(struct nvt_vhost_conn *conn)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * NVT_VHOST_MAX_REGIONS)];
-	struct iovec iov = { .iov_base = m, .iov_len = NVT_VHOST_HDR_SIZE };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	bool bad = false;
-	ssize_t n;
+	for (unsigned int i = 0; i < conn->rx_nr_fds; i++)
+		close(conn->rx_fds[i]);
+	conn->rx_nr_fds = 0;
+	conn->rx_len = 0;
+	conn->rx_bad = false;
+}
 
-	m->nr_fds = 0;
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-	if (n == 0)
-		return -ECONNRESET;
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -ECONNRESET;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+/* Keep the fds of one recvmsg() with the message they came with; beyond a message's worth is bad. */
+static void nvt_vhost_rx_fds(struct nvt_vhost_conn *conn, struct msghdr *mh)
+{
+	if (mh->msg_flags & MSG_CTRUNC)
+		conn->rx_bad = true;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		size_t nfd;
 		int fds[NVT_VHOST_MAX_REGIONS + 1];
 
@@ -63,18 +57,69 @@ static int nvt_vhost_recv(int fd, struct nvt_vhost_msg *m)
 			nfd = NVT_ARRAY_SIZE(fds);
 		memcpy(fds, CMSG_DATA(cm), nfd * sizeof(int));
 		for (size_t i = 0; i < nfd; i++) {
-			if (m->nr_fds < NVT_VHOST_MAX_REGIONS) {
-				m->fds[m->nr_fds++] = fds[i];
+			if (conn->rx_nr_fds < NVT_VHOST_MAX_REGIONS) {
+				conn->rx_fds[conn->rx_nr_fds++] = fds[i];
 			} else {
 				close(fds[i]);
-				bad = true;
+				conn->rx_bad = true;
 			}
 		}
 	}
-	if ((mh.msg_flags & MSG_CTRUNC) || bad || n != NVT_VHOST_HDR_SIZE || m->size > NVT_VHOST_MSG_MAX)
+}
+
+/*
+ * Receive what the socket has of the next message, without waiting: the
+ * header, then exactly its payload (never into the next message), each
+ * read taking the fds that came with it. Return: 0 (@m is whole),
+ * -EAGAIN (not yet), -ECONNRESET (QEMU went away), -EPROTO (too many fds,
+ * truncated control data, payload too large). On -EPROTO @m has the
+ * header and the fds, for the log and for the caller to close.
+ */
+static int nvt_vhost_recv(struct nvt_vhost_conn *conn, struct nvt_vhost_msg *m)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * NVT_VHOST_MAX_REGIONS)];
+	uint32_t size = 0;
+
+	m->nr_fds = 0;
+	for (;;) {
+		uint32_t want;
+		struct iovec iov;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		ssize_t n;
+
+		if (conn->rx_len >= NVT_VHOST_HDR_SIZE) {
+			memcpy(&size, conn->rx + 8, sizeof(size));
+			if (size > NVT_VHOST_MSG_MAX)
+				break;
+			want = NVT_VHOST_HDR_SIZE + size;
+		} else {
+			want = NVT_VHOST_HDR_SIZE;
+		}
+		if (conn->rx_len == want)
+			break;
+		iov = (struct iovec){ conn->rx + conn->rx_len, want - conn->rx_len };
+		n = recvmsg(conn->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? -EAGAIN : -ECONNRESET;
+		nvt_vhost_rx_fds(conn, &mh);
+		conn->rx_len += (uint32_t)n;
+	}
+	memcpy(&m->request, conn->rx, 4);
+	memcpy(&m->flags, conn->rx + 4, 4);
+	m->size = size;
+	memcpy(m->fds, conn->rx_fds, conn->rx_nr_fds * sizeof(int));
+	m->nr_fds = conn->rx_nr_fds;
+	conn->rx_nr_fds = 0;
+	if (conn->rx_bad || size > NVT_VHOST_MSG_MAX) {
+		conn->rx_len = 0;
+		conn->rx_bad = false;
 		return -EPROTO;
-	if (m->size && recv(fd, &m->payload, m->size, MSG_WAITALL) != (ssize_t)m->size)
-		return -EPROTO;
+	}
+	memcpy(&m->payload, conn->rx + NVT_VHOST_HDR_SIZE, size);
+	conn->rx_len = 0;
 	return 0;
 }
 
@@ -89,7 +134,12 @@ static int nvt_vhost_reply(struct nvt_vhost_conn *conn, uint32_t request, const 
 	size_t len = NVT_VHOST_HDR_SIZE + size;
 
 	memcpy(r.payload, payload, size);
-	if (send(conn->fd, &r, len, MSG_NOSIGNAL) != (ssize_t)len) {
+	/*
+	 * Never waits: QEMU reads each reply before its next request, so the
+	 * socket buffer has room unless the peer stopped reading; such a
+	 * peer is cut off rather than let it hold the main loop.
+	 */
+	if (send(conn->fd, &r, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len) {
 		nvt_warn("%s: cannot reply to %s", conn->ctrl->dev.name, nvt_vhost_req_name(request));
 		return -EIO;
 	}
@@ -539,7 +589,7 @@ static void nvt_vhost_conn_readable(struct nvt_pg_watch *w)
 
 	if (conn->pending != NVT_VHOST_PEND_NONE)
 		return;	/* a stale event of this batch */
-	ret = nvt_vhost_recv(conn->fd, &m);
+	ret = nvt_vhost_recv(conn, &m);
 	if (ret == -EAGAIN)
 		return;
 	if (ret == -ECONNRESET) {
@@ -627,6 +677,7 @@ static void nvt_vhost_conn_close(struct nvt_vhost_conn *conn)
 		conn->watched = false;
 	}
 	nvt_close_fd(&conn->fd);
+	nvt_vhost_rx_reset(conn);
 	conn->pending = NVT_VHOST_PEND_CLOSE;
 	if (c->conn == conn)
 		c->conn = NULL;
@@ -644,9 +695,8 @@ static void nvt_vhost_conn_close(struct nvt_vhost_conn *conn)
 static void nvt_vhost_accept(struct nvt_pg_watch *w)
 {
 	struct nvt_vhost_ctrl *c = container_of(w, struct nvt_vhost_ctrl, listen);
-	struct timeval tv = { .tv_sec = 2 };
 	struct nvt_vhost_conn *conn;
-	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (fd < 0)
 		return;
@@ -663,9 +713,6 @@ static void nvt_vhost_accept(struct nvt_pg_watch *w)
 		close(fd);
 		return;
 	}
-	/* Messages arrive whole; a peer stalling mid-message is cut off rather than stall the main loop. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	conn->ctrl = c;
 	conn->fd = fd;
 	atomic_init(&conn->pi, false);
