@@ -558,6 +558,23 @@ static void test_pop_budget(void **state)
 	close(other.fd);
 }
 
+/* Writable buffers summing to more than 4 GiB: the 32-bit used length would wrap, so the request is refused. */
+static void test_parse_used_len_wrap(void **state)
+{
+	struct nvt_vscsi_cmd_req h = { .lun = { 1, 0, 0x40, 0 }, .cdb = { 0x28 } };
+	struct iovec iov[3] = { { &h, sizeof(h) }, { NULL, 0x80000000u }, { NULL, 0x80000000u - 50 } };
+	struct nvt_vscsi_parsed p;
+
+	(void)state;
+	/* 2^32 + 50 writable bytes: the data alone (less the response) fits 32 bits, the used length does not. */
+	iov[2].iov_len = 0x80000000u + 50;
+	assert_int_equal(nvt_vscsi_parse(iov, 1, 2, false, &p), -EINVAL);
+	/* Exactly UINT32_MAX written in all is fine. */
+	iov[2].iov_len = 0x7fffffffu;
+	assert_int_equal(nvt_vscsi_parse(iov, 1, 2, false, &p), 0);
+	assert_int_equal(p.data_in, 0xffffffffull - 108);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_lun_decode),
 		cmocka_unit_test(test_parse_pi_split),
 		cmocka_unit_test(test_parse_read),
+		cmocka_unit_test(test_parse_used_len_wrap),
 		cmocka_unit_test_setup_teardown(test_queue_read_pi, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_queue_write_pi_many_pieces, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_queue_bad_target_and_short, qsetup, qteardown),

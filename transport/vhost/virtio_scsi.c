@@ -68,6 +68,9 @@ int nvt_vscsi_parse(const struct iovec *iov, unsigned int nr_out, unsigned int n
 		return -EINVAL;
 	if (p->data_out > UINT32_MAX || p->data_in > UINT32_MAX)
 		return -EINVAL;
+	/* The used length (response + PI + data written) is 32 bits: it must not wrap. */
+	if (sizeof(struct nvt_vscsi_cmd_resp) + (uint64_t)p->pi_in + p->data_in > UINT32_MAX)
+		return -EINVAL;
 	return 0;
 }
 
