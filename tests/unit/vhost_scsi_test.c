@@ -231,6 +231,7 @@ static int qsetup(void **state)
 		vq->vr.avail = (void *)(f->g + 0x1000 + i * 0x1800 + 0x400);
 		vq->vr.used = (void *)(f->g + 0x1000 + i * 0x1800 + 0x800);
 		vq->vr.call_fd = -1;
+		vq->vr.err_fd = -1;
 		atomic_init(&vq->vr.next_call_fd, NVT_VRING_CALL_SAME);
 		atomic_init(&vq->enabled, true);
 		assert_int_equal(nvt_vscsi_vq_prepare(vq), 0);
@@ -575,6 +576,42 @@ static void test_parse_used_len_wrap(void **state)
 	assert_int_equal(p.data_in, 0xffffffffull - 108);
 }
 
+/*
+ * Head 0 is in flight when the driver makes it available again with a
+ * chain into a hole: it is not pushed a second time (the guest would see
+ * one request completed twice); the ring breaks, QEMU hears of it on the
+ * err fd, and the request in flight is still answered.
+ */
+static void test_bad_chain_in_flight(void **state)
+{
+	struct qfix *f = *state;
+	struct nvt_vscsi_cmd_req h = { .lun = { 1, 0, 0x40, 5 }, .cdb = { 0x28 } };
+	int err = eventfd(0, EFD_NONBLOCK);
+	uint64_t n;
+
+	f->vq->vr.err_fd = err;
+	hold_tasks = true;
+	memcpy(f->g + 0x10000, &h, sizeof(h));
+	desc(f->vq, 0, 0x10000, sizeof(h), NVT_VRING_DESC_F_NEXT, 1);
+	desc(f->vq, 1, 0x20000, 108 + 512, NVT_VRING_DESC_F_WRITE, 0);
+	make_avail(f->vq, 0);
+	process(f, f->vq);
+	assert_int_equal(nr_held, 1);
+	assert_int_equal(read(err, &n, 8), -1);	/* nothing wrong yet */
+
+	desc(f->vq, 0, MEM, 51, 0, 0);		/* a hole */
+	make_avail(f->vq, 0);
+	process(f, f->vq);
+	assert_int_equal(f->vq->vr.used->idx, 0);
+	assert_true(f->vq->vr.broken);
+	assert_int_equal(read(err, &n, 8), 8);
+	held[0]->done(held[0]);
+	assert_int_equal(f->vq->vr.used->idx, 1);
+	assert_int_equal(f->vq->vr.used->ring[0].id, 0);
+	f->vq->vr.err_fd = -1;
+	close(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +627,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate_head, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_tmf_later_completion, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_pop_budget, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(test_bad_chain_in_flight, qsetup, qteardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);

@@ -96,6 +96,7 @@ static int setup(void **state)
 	f->vr.avail = g(f, 0x2000);
 	f->vr.used = g(f, 0x3000);
 	f->vr.call_fd = -1;
+	f->vr.err_fd = -1;
 	atomic_init(&f->vr.next_call_fd, NVT_VRING_CALL_SAME);
 	*state = f;
 	return 0;

@@ -224,6 +224,7 @@ struct nvt_vring {
 	_Atomic int next_call_fd;	/* a call fd sent while running, adopted at the next notify */
 	const struct nvt_vhost_mem *mem;
 	bool broken;			/* the avail ring made no sense: nothing more is popped */
+	int err_fd;			/* the ring's own dup of QEMU's err eventfd while running, or -1 */
 };
 
 /* Results of nvt_vring_pop() besides a chain. */
@@ -248,6 +249,13 @@ int nvt_vring_pop(struct nvt_vring *vr, uint16_t *head, struct iovec *iov, unsig
  */
 int nvt_vring_walk(const struct nvt_vring *vr, uint16_t head, struct iovec *iov, unsigned int max,
 		   unsigned int *nr_out, unsigned int *nr_in);
+
+/**
+ * nvt_vring_break() - the driver broke the ring: pop nothing more until it
+ * is set up again, and tell QEMU through @err_fd (QEMU 7.2 reports "vhost
+ * vring error"), so the guest is not left waiting on a silent device.
+ */
+void nvt_vring_break(struct nvt_vring *vr);
 
 /** nvt_vring_push() - @head is done, @len bytes written into its buffers; publishes used->idx. */
 void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len);

@@ -174,6 +174,7 @@ static struct nvt_vhost_vq *nvt_vhost_vq_get(struct nvt_vhost_conn *conn, unsign
 	vq->pg = idx < 2 ? tgt->pg : nvt_target_io_pg(tgt, (uint16_t)(idx - 1));
 	vq->kick_fd = vq->err_fd = -1;
 	vq->vr.call_fd = -1;
+	vq->vr.err_fd = -1;
 	atomic_init(&vq->vr.next_call_fd, NVT_VRING_CALL_SAME);
 	atomic_init(&vq->enabled, false);
 	atomic_init(&vq->start_queued, false);
@@ -234,6 +235,10 @@ static int nvt_vhost_vq_try_start(struct nvt_vhost_conn *conn, struct nvt_vhost_
 	vq->vr.last_avail = vq->base;
 	vq->vr.used_idx = __atomic_load_n(&vq->vr.used->idx, __ATOMIC_ACQUIRE);
 	vq->vr.broken = false;
+	/* The ring's thread signals its own copy: SET_VRING_ERR may replace vq->err_fd meanwhile. */
+	nvt_close_fd(&vq->vr.err_fd);
+	if (vq->err_fd >= 0)
+		vq->vr.err_fd = fcntl(vq->err_fd, F_DUPFD_CLOEXEC, 0);
 	vq->started = true;
 	/* Without PROTOCOL_FEATURES there is no SET_VRING_ENABLE: rings start enabled. */
 	if (!(conn->features & NVT_VHOST_F_PROTOCOL_FEATURES))
@@ -259,6 +264,7 @@ static void nvt_vhost_vq_stopped(struct nvt_vhost_vq *vq)
 	vq->started = false;
 	vq->base = vq->vr.last_avail;
 	nvt_close_fd(&vq->kick_fd);
+	nvt_close_fd(&vq->vr.err_fd);
 	nvt_close_fd(&fd);
 }
 
@@ -652,6 +658,7 @@ static void nvt_vhost_conn_free_fn(struct nvt_pg_deferred *d)
 		nvt_close_fd(&fd);
 		nvt_close_fd(&vq->kick_fd);
 		nvt_close_fd(&vq->err_fd);
+		nvt_close_fd(&vq->vr.err_fd);
 		nvt_vscsi_vq_free(vq);
 		free(vq);
 	}

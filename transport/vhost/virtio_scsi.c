@@ -157,7 +157,7 @@ static void nvt_vscsi_req(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 		/* The driver made a head available twice: the ring is beyond repair until reset. */
 		nvt_warn("%s: queue %u: descriptor %u made available while in flight; queue stopped",
 			 c->dev.name, vq->idx, head);
-		vq->vr.broken = true;
+		nvt_vring_break(&vq->vr);
 		return;
 	}
 	if (nvt_vscsi_parse(iov, nr_out, nr_in, pi, &p)) {
@@ -305,7 +305,7 @@ static void nvt_vscsi_ctl(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 		if (cr->busy) {
 			nvt_warn("%s: control queue: descriptor %u made available while in flight",
 				 vq->conn->ctrl->dev.name, head);
-			vq->vr.broken = true;
+			nvt_vring_break(&vq->vr);
 		} else {
 			nvt_vscsi_push(vq, head, 0);
 		}
@@ -377,6 +377,14 @@ out_bad:
 	nvt_vscsi_push(vq, head, 0);
 }
 
+/* Is the slot of @head in flight (a request, or a TMF held)? */
+static bool nvt_vscsi_head_busy(const struct nvt_vhost_vq *vq, uint16_t head)
+{
+	if (head >= vq->nr_slots)
+		return false;
+	return vq->idx == NVT_VSCSI_CTL_VQ ? vq->ctl[head].busy : vq->reqs[head].busy;
+}
+
 /*
  * Pop and serve what the driver made available, one interrupt for the
  * batch. At most a ring's worth per call: a guest that refills as fast as
@@ -417,6 +425,11 @@ static void nvt_vscsi_process(struct nvt_vhost_vq *vq)
 		if (ret < 0) {
 			nvt_warn_ratelimited("%s: queue %u: bad descriptor chain at %u: %s",
 					     vq->conn->ctrl->dev.name, vq->idx, head, strerror(-ret));
+			/* A head still in flight must not be pushed twice: that is a broken ring. */
+			if (nvt_vscsi_head_busy(vq, head)) {
+				nvt_vring_break(&vq->vr);
+				break;
+			}
 			nvt_vscsi_push(vq, head, 0);
 			continue;
 		}

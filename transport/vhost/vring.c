@@ -259,17 +259,29 @@ int nvt_vring_pop(struct nvt_vring *vr, uint16_t *head, struct iovec *iov, unsig
 	if (avail_idx == vr->last_avail)
 		return NVT_VRING_EMPTY;
 	if ((uint16_t)(avail_idx - vr->last_avail) > vr->num) {
-		vr->broken = true;
+		nvt_vring_break(vr);
 		return -EIO;
 	}
 	h = __atomic_load_n(&vr->avail->ring[vr->last_avail % vr->num], __ATOMIC_RELAXED);
 	if (h >= vr->num) {
-		vr->broken = true;
+		nvt_vring_break(vr);
 		return -EIO;
 	}
 	vr->last_avail++;
 	*head = h;
 	return nvt_vring_walk(vr, h, iov, max, nr_out, nr_in) ?: NVT_VRING_CHAIN;
+}
+
+void nvt_vring_break(struct nvt_vring *vr)
+{
+	uint64_t one = 1;
+
+	if (vr->broken)
+		return;
+	vr->broken = true;
+	if (vr->err_fd >= 0 && write(vr->err_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN (non-blocking eventfd): QEMU has been told already. */
+	}
 }
 
 void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len)
