@@ -920,6 +920,45 @@ static void test_split_messages(void **state)
 	guest_close(f);
 }
 
+/* A ring's kick before the first memory table (a front end free to order it so): the table starts it. */
+static void test_kick_before_mem_table(void **state)
+{
+	struct fix *f = *state;
+	struct guest *g = &f->g;
+	struct gvq *q = &g->vq[2];
+	struct nvt_vhost_vring_addr_wire a;
+	struct cmd c;
+
+	guest_realize(f);
+	set_u64(g, NVT_VHOST_SET_FEATURES, LINUX_FEATURES);
+	q->active = true;
+	q->ring_gpa = 0x10000 + 0x2000;
+	q->desc = gpa(g, q->ring_gpa);
+	q->avail = gpa(g, q->ring_gpa + 0x400);
+	q->used = gpa(g, q->ring_gpa + 0x800);
+	memset(q->desc, 0, 0x1000);
+	q->last_used = 0;
+	set_state(g, NVT_VHOST_SET_VRING_NUM, 2, NUM);
+	set_state(g, NVT_VHOST_SET_VRING_BASE, 2, 0);
+	a = (struct nvt_vhost_vring_addr_wire){ .index = 2, .desc = uva(g, q->ring_gpa),
+		.used = uva(g, q->ring_gpa + 0x800), .avail = uva(g, q->ring_gpa + 0x400) };
+	send_msg(g, NVT_VHOST_SET_VRING_ADDR, 0, &a, sizeof(a), NULL, 0);
+	q->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	set_vring_fd(g, NVT_VHOST_SET_VRING_KICK, 2, q->kick);
+	set_mem_table(g);
+	set_state(g, NVT_VHOST_SET_VRING_ENABLE, 2, 1);
+	q->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	set_vring_fd(g, NVT_VHOST_SET_VRING_CALL, 2, q->call);
+	memset(&c, 0, sizeof(c));
+	cdb_rw10(&c, 0x28, 0, 1);
+	c.in_len = 512;
+	c.pi_hdr = true;
+	assert_true(run(f, 2, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	guest_stop(f);
+	guest_close(f);
+}
+
 /* A bad message closes the connection; the socket takes the next one. */
 static void test_bad_message(void **state)
 {
@@ -1105,6 +1144,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_mid_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kick_before_mem_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_queue, setup, teardown),

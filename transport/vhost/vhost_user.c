@@ -247,6 +247,17 @@ static int nvt_vhost_vq_try_start(struct nvt_vhost_conn *conn, struct nvt_vhost_
 	return 0;
 }
 
+/* After a new memory table: start every ring that has all it needs. Return: 0 or -EFAULT. */
+static int nvt_vhost_start_ready(struct nvt_vhost_conn *conn)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++)
+		if (conn->vqs[i] && nvt_vhost_vq_try_start(conn, conn->vqs[i]))
+			ret = -EFAULT;
+	return ret;
+}
+
 static void nvt_vhost_vq_stop(struct nvt_vhost_conn *conn, struct nvt_vhost_vq *vq)
 {
 	if (!vq->started || vq->stop_sent)
@@ -343,13 +354,12 @@ void nvt_vhost_vq_drained(struct nvt_pg_msg *m)
 		for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++) {
 			struct nvt_vhost_vq *q = conn->vqs[i];
 
-			if (!q || !q->started)
-				continue;
-			q->base = q->vr.last_avail;
-			q->started = false;
-			if (nvt_vhost_vq_try_start(conn, q))
-				ret = -EFAULT;
+			if (q && q->started) {
+				q->base = q->vr.last_avail;
+				q->started = false;
+			}
 		}
+		ret = nvt_vhost_start_ready(conn);
 		if (conn->pending_ack && nvt_vhost_reply_u64(conn, NVT_VHOST_SET_MEM_TABLE, ret ? 1 : 0))
 			goto out_close;
 		if (ret)
@@ -397,7 +407,8 @@ static int nvt_vhost_set_mem_table(struct nvt_vhost_conn *conn, struct nvt_vhost
 		return NVT_VHOST_ASYNC;
 	}
 	nvt_vhost_swap_mem(conn);
-	return 0;
+	/* A ring whose kick came before the first table starts now. */
+	return nvt_vhost_start_ready(conn);
 }
 
 static int nvt_vhost_set_call(struct nvt_vhost_conn *conn, struct nvt_vhost_vq *vq, int fd)
