@@ -14,18 +14,132 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "nvt/backend.h"
 #include "nvt/log.h"
 #include "nvt/poll_group.h"
 #include "nvt/target.h"
+#include "nvt/util.h"
 #include "nvt/vhost.h"
 #include "nvt_test_target.h"
 #include "../nvt_alloc_count.h"
 #include "../../transport/vhost/vhost_int.h"
+
+/*
+ * ---- LUN 0's namespace, made slow on demand (as slow_e2e_test.c) ----
+ * With slow.delay_ms 0 every bio goes straight to the ram store; otherwise
+ * it is held that long on its channel's timer, so a request is really in
+ * flight while the test sends QEMU's next messages.
+ */
+#define SLOW_MAX	64
+
+struct slow_chan {
+	int tfd;
+	struct nvt_poll_group *pg;
+	struct nvt_pg_watch watch;
+	struct nvt_bio *q[SLOW_MAX];	/* FIFO: one delay for all */
+	uint64_t due[SLOW_MAX];
+	unsigned int head, n;
+};
+
+static struct {
+	_Atomic unsigned int delay_ms;
+	_Atomic uint64_t submitted, completed;
+} slow;
+
+static void slow_arm(struct slow_chan *c)
+{
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+	if (c->n) {
+		its.it_value.tv_sec = (time_t)(c->due[c->head] / 1000000000ull);
+		its.it_value.tv_nsec = (long)(c->due[c->head] % 1000000000ull);
+	}
+	assert_int_equal(timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL), 0);
+}
+
+static void slow_fire(struct nvt_pg_watch *w)
+{
+	struct slow_chan *c = container_of(w, struct slow_chan, watch);
+	uint64_t ticks;
+
+	if (read(c->tfd, &ticks, sizeof(ticks)) < 0) {
+		/* EAGAIN: a stale event */
+	}
+	while (c->n && c->due[c->head] <= nvt_now_ns()) {
+		struct nvt_bio *bio = c->q[c->head];
+
+		c->head = (c->head + 1) % SLOW_MAX;
+		c->n--;
+		slow.completed++;
+		nvt_ram_backend_ops.submit(bio, NULL);
+	}
+	slow_arm(c);
+}
+
+static void slow_submit(struct nvt_bio *bio, void *chan)
+{
+	struct slow_chan *c = chan;
+	unsigned int delay = slow.delay_ms;
+
+	slow.submitted++;
+	if (!delay) {
+		slow.completed++;
+		nvt_ram_backend_ops.submit(bio, NULL);
+		return;
+	}
+	assert_true(c->n < SLOW_MAX);
+	c->q[(c->head + c->n) % SLOW_MAX] = bio;
+	c->due[(c->head + c->n) % SLOW_MAX] = nvt_now_ns() + delay * 1000000ull;
+	if (c->n++ == 0)
+		slow_arm(c);
+}
+
+static int slow_chan_create(struct nvt_ns *ns, struct nvt_poll_group *pg, void **chan)
+{
+	struct slow_chan *c = calloc(1, sizeof(*c));
+
+	(void)ns;
+	assert_non_null(c);
+	c->pg = pg;
+	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	assert_true(c->tfd >= 0);
+	c->watch = (struct nvt_pg_watch){ .fd = c->tfd, .fn = slow_fire };
+	assert_int_equal(nvt_poll_group_add(pg, &c->watch), 0);
+	*chan = c;
+	return 0;
+}
+
+static void slow_chan_destroy(struct nvt_ns *ns, void *chan)
+{
+	struct slow_chan *c = chan;
+
+	(void)ns;
+	assert_int_equal(c->n, 0);
+	nvt_poll_group_del(c->pg, &c->watch);
+	close(c->tfd);
+	free(c);
+}
+
+static void slow_close(struct nvt_ns *ns)
+{
+	nvt_ram_backend_ops.close(ns);
+}
+
+static const struct nvt_backend_ops slow_ops = {
+	.name = "slow",
+	.flags = NVT_BE_METADATA | NVT_BE_VOLATILE | NVT_BE_WRITE_ZEROES | NVT_BE_DEALLOCATE |
+		 NVT_BE_COPY,
+	.close = slow_close,
+	.chan_create = slow_chan_create,
+	.chan_destroy = slow_chan_destroy,
+	.submit = slow_submit,
+};
 
 /* ---- the QEMU side ---- */
 
@@ -449,6 +563,14 @@ static int setup(void **state)
 	nvt_log_set_level(getenv("NVT_TEST_LOG") ? NVT_LOG_DEBUG : NVT_LOG_ERR);
 	tgt = f->tgt = nvt_test_target_create();
 	assert_non_null(tgt);
+	/* Before any channel exists: every channel of nsid 1 is a slow one. */
+	{
+		struct nvt_ns *ns = nvt_target_find_subsys(tgt, TEST_NQN)->ns[1];
+
+		assert_ptr_equal(ns->be, &nvt_ram_backend_ops);
+		ns->be = &slow_ops;
+		slow.delay_ms = 0;
+	}
 	assert_int_equal(nvt_poll_group_create(&tgt->pg), 0);
 	assert_int_equal(nvt_target_attach_pg(tgt, tgt->pg), 0);
 	tgt->io_pgs = calloc(2, sizeof(*tgt->io_pgs));
@@ -565,6 +687,19 @@ static void test_config_errors(void **state)
 	assert_int_equal(access(cfg.socket, F_OK), -1);
 }
 
+/* Make @c available on request queue @qi with LUN 0 slow, and wait until the backend holds it. */
+static void start_slow(struct fix *f, unsigned int qi, struct cmd *c, unsigned int delay_ms)
+{
+	uint64_t before = slow.submitted;
+
+	slow.delay_ms = delay_ms;
+	make_avail(&f->g.vq[qi], build(&f->g, &f->g.vq[qi], c));
+	for (int i = 0; i < 500 && slow.submitted == before; i++)
+		usleep(2000);
+	assert_true(slow.submitted > before);
+	assert_true(slow.completed < slow.submitted);	/* really in flight */
+}
+
 /* QEMU resends the memory table while the rings run (the guest's RAM map changed): I/O goes on. */
 static void test_mem_table_resent(void **state)
 {
@@ -584,7 +719,29 @@ static void test_mem_table_resent(void **state)
 	c.pi_hdr = true;
 	assert_true(run(f, 2, &c));
 	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	/*
+	 * The table again (every mapping, so the rings, move in nvtd) while a
+	 * second write is held by the backend: acknowledged once it is done,
+	 * its completion written through the old mapping, the rings then go on.
+	 */
+	cdb_rw10(&c, 0x2a, 11, 4);
+	start_slow(f, 2, &c, 200);
 	set_mem_table(&f->g);
+	assert_int_equal(slow.completed, slow.submitted);
+	assert_int_equal(f->g.vq[2].used->idx, f->g.vq[2].avail->idx);
+	{
+		struct nvt_vring_used_elem e;
+
+		assert_true(wait_used(&f->g.vq[2], &e));
+		assert_int_equal(e.len, 108);
+	}
+	slow.delay_ms = 0;
+	memset(&c, 0, sizeof(c));
+	cdb_rw10(&c, 0x28, 11, 4);
+	c.in_len = sizeof(wbuf);
+	c.pi_hdr = true;
+	assert_true(run(f, 2, &c));
+	assert_memory_equal(c.in, wbuf, sizeof(wbuf));
 	memset(&c, 0, sizeof(c));
 	cdb_rw10(&c, 0x28, 7, 4);
 	c.in_len = sizeof(wbuf);
@@ -799,10 +956,21 @@ static void test_close_mid_io(void **state)
 	cdb_rw10(&c, 0x2a, 200, 8);
 	memcpy(gpa(&f->g, G_HIGH), &(struct nvt_vscsi_cmd_req_pi){ .lun = { 1, 0, 0x40, 0 } }, 59);
 	memcpy((uint8_t *)gpa(&f->g, G_HIGH) + 27, c.cdb, 32);
-	assert_true(write(q->kick, &(uint64_t){ 1 }, 8) == 8);
-	guest_close(f);
+	slow.delay_ms = 300;
+	{
+		uint64_t before = slow.submitted;
 
-	/* The next QEMU, on the same socket. */
+		assert_true(write(q->kick, &(uint64_t){ 1 }, 8) == 8);
+		for (int i = 0; i < 500 && slow.submitted - before < 8; i++)
+			usleep(2000);
+		/* All eight are with the backend, none done, when QEMU goes. */
+		assert_int_equal(slow.submitted - before, 8);
+		assert_true(slow.completed < slow.submitted);
+	}
+	guest_close(f);
+	slow.delay_ms = 0;
+
+	/* The next QEMU, on the same socket, at once: the old connection drains on its own. */
 	guest_realize(f);
 	guest_start(f, LINUX_FEATURES, 0xf, 0x20000);
 	memset(&c, 0, sizeof(c));
@@ -956,6 +1124,35 @@ static void test_kick_before_mem_table(void **state)
 	assert_true(run(f, 2, &c));
 	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
 	guest_stop(f);
+	guest_close(f);
+}
+
+/*
+ * GET_VRING_BASE while a write is held by the backend: answered only once
+ * it has completed into the used ring (guest_stop() checks used == avail
+ * at the answer), not before.
+ */
+static void test_get_base_in_flight(void **state)
+{
+	struct fix *f = *state;
+	uint8_t wbuf[4096];
+	struct cmd c;
+	uint64_t t0;
+
+	memset(wbuf, 0x3c, sizeof(wbuf));
+	guest_realize(f);
+	guest_start(f, LINUX_FEATURES, 0xf, 0x10000);
+	memset(&c, 0, sizeof(c));
+	cdb_rw10(&c, 0x2a, 40, 8);
+	c.out = wbuf;
+	c.out_len = sizeof(wbuf);
+	c.pi_hdr = true;
+	t0 = nvt_now_ns();
+	start_slow(f, 2, &c, 300);
+	guest_stop(f);
+	assert_int_equal(slow.completed, slow.submitted);
+	assert_true(nvt_now_ns() - t0 >= 250000000ull);
+	slow.delay_ms = 0;
 	guest_close(f);
 }
 
@@ -1144,6 +1341,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_mid_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_base_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kick_before_mem_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_queues, setup, teardown),
