@@ -2,6 +2,7 @@
 /* Unit tests for the virtio-scsi queues: header layouts with and without PI parsed by bytes, LUN addressing, and requests, TMFs and stops through a fake SCSI layer. */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,12 +25,19 @@ static struct nvt_scsi_task *last_task;
 static struct nvt_scsi_task *held[8];
 static unsigned int nr_held;
 static bool hold_tasks;
+static struct nvt_vhost_vq *refill_vq;	/* a guest that makes head 0 available again at every command */
 static unsigned int nr_exec, nr_drained;
 
 void nvt_scsi_exec(struct nvt_scsi_task *t)
 {
 	nr_exec++;
 	last_task = t;
+	if (refill_vq) {
+		struct nvt_vring_avail *a = refill_vq->vr.avail;
+
+		a->ring[a->idx % refill_vq->vr.num] = 0;
+		__atomic_store_n(&a->idx, (uint16_t)(a->idx + 1), __ATOMIC_RELEASE);
+	}
 	if (hold_tasks) {
 		held[nr_held++] = t;
 		return;
@@ -199,8 +207,9 @@ static int qsetup(void **state)
 	f->ctrl->tgt = &f->tgt;
 	f->ctrl->by_id[5] = &f->lun;
 	f->conn.ctrl = f->ctrl;
-	f->fd = memfd_create("guest", 0);
+	f->fd = memfd_create("guest", MFD_ALLOW_SEALING);
 	assert_int_equal(ftruncate(f->fd, MEM), 0);
+	assert_int_equal(fcntl(f->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
 	f->g = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
 	m.payload.mem.nregions = 1;
 	m.payload.mem.regions[0] = (struct nvt_vhost_mem_region_wire){ .memory_size = MEM };
@@ -222,6 +231,7 @@ static int qsetup(void **state)
 		vq->vr.avail = (void *)(f->g + 0x1000 + i * 0x1800 + 0x400);
 		vq->vr.used = (void *)(f->g + 0x1000 + i * 0x1800 + 0x800);
 		vq->vr.call_fd = -1;
+		vq->vr.err_fd = -1;
 		atomic_init(&vq->vr.next_call_fd, NVT_VRING_CALL_SAME);
 		atomic_init(&vq->enabled, true);
 		assert_int_equal(nvt_vscsi_vq_prepare(vq), 0);
@@ -234,6 +244,7 @@ static int qsetup(void **state)
 	nvt_poll_group_run_pending(f->tgt.pg);
 	nr_exec = nr_drained = nr_held = 0;
 	hold_tasks = false;
+	refill_vq = NULL;
 	*state = f;
 	return 0;
 }
@@ -439,6 +450,168 @@ static void test_duplicate_head(void **state)
 	assert_int_equal(f->vq->vr.used->idx, 1);
 }
 
+/*
+ * The reviewer's tmf.c: an abort covers task A, still in flight; a later
+ * request popped after the TMF completes at once. The TMF must still wait
+ * for A (a count of completions let the later one pay for it).
+ */
+static void test_tmf_later_completion(void **state)
+{
+	struct qfix *f = *state;
+	struct nvt_vscsi_cmd_req h = { .lun = { 1, 0, 0x40, 5 }, .cdb = { 0x2a } };
+	struct nvt_vscsi_cmd_req tur = { .lun = { 1, 0, 0x40, 5 }, .cdb = { 0x00 } };
+	struct nvt_vscsi_ctrl_tmf_req tmf = { .type = NVT_VSCSI_T_TMF,
+					      .subtype = NVT_VSCSI_T_TMF_ABORT_TASK,
+					      .lun = { 1, 0, 0x40, 5 } };
+	uint8_t *tmf_resp = f->g + 0x31000;
+
+	hold_tasks = true;
+	memcpy(f->g + 0x10000, &h, sizeof(h));
+	desc(f->vq, 0, 0x10000, sizeof(h) + 512, NVT_VRING_DESC_F_NEXT, 1);
+	desc(f->vq, 1, 0x20000, 108, NVT_VRING_DESC_F_WRITE, 0);
+	make_avail(f->vq, 0);
+	process(f, f->vq);
+	assert_int_equal(nr_held, 1);
+
+	memcpy(f->g + 0x30000, &tmf, sizeof(tmf));
+	*tmf_resp = 0xff;
+	desc(f->ctlq, 2, 0x30000, sizeof(tmf), NVT_VRING_DESC_F_NEXT, 3);
+	desc(f->ctlq, 3, 0x31000, 1, NVT_VRING_DESC_F_WRITE, 0);
+	make_avail(f->ctlq, 2);
+	process(f, f->ctlq);
+	assert_int_equal(f->ctlq->vr.used->idx, 0);
+
+	/* The later request completes inline; the TMF timer runs a few times. */
+	hold_tasks = false;
+	memcpy(f->g + 0x12000, &tur, sizeof(tur));
+	desc(f->vq, 4, 0x12000, sizeof(tur), NVT_VRING_DESC_F_NEXT, 5);
+	desc(f->vq, 5, 0x22000, 108, NVT_VRING_DESC_F_WRITE, 0);
+	make_avail(f->vq, 4);
+	process(f, f->vq);
+	assert_int_equal(f->vq->vr.used->idx, 1);
+	for (int i = 0; i < 10; i++)
+		nvt_poll_group_poll(f->tgt.pg, 3);
+	assert_int_equal(f->ctlq->vr.used->idx, 0);
+	assert_int_equal(*tmf_resp, 0xff);
+
+	/* A completes: now the TMF is answered. */
+	held[0]->done(held[0]);
+	for (int i = 0; i < 100 && f->ctlq->vr.used->idx < 1; i++)
+		nvt_poll_group_poll(f->tgt.pg, 10);
+	assert_int_equal(f->ctlq->vr.used->idx, 1);
+	assert_int_equal(*tmf_resp, NVT_VSCSI_S_FUNCTION_COMPLETE);
+}
+
+static unsigned int other_served;
+
+/* Another watch of the poll group (an NVMe-oF queue, the control socket). */
+static void other_fn(struct nvt_pg_watch *w)
+{
+	uint64_t n;
+
+	assert_int_equal(read(w->fd, &n, sizeof(n)), 8);
+	other_served++;
+}
+
+/*
+ * The reviewer's starve.c: a guest refilling the ring as fast as we serve
+ * it kept one kick inside the pop loop for good. Now a callback pops at
+ * most a ring's worth and kicks itself, and another watch of the same poll
+ * group is served between batches while the guest keeps going.
+ */
+static void test_pop_budget(void **state)
+{
+	struct qfix *f = *state;
+	struct nvt_vscsi_cmd_req h = { .lun = { 1, 0, 0x40, 5 }, .cdb = { 0x00 } };
+	struct nvt_pg_watch other = { .fn = other_fn };
+	unsigned int polls;
+	uint64_t one = 1;
+
+	memcpy(f->g + 0x10000, &h, sizeof(h));
+	desc(f->vq, 0, 0x10000, sizeof(h), NVT_VRING_DESC_F_NEXT, 1);
+	desc(f->vq, 1, 0x20000, 108, NVT_VRING_DESC_F_WRITE, 0);
+	refill_vq = f->vq;
+	make_avail(f->vq, 0);
+	process(f, f->vq);
+	assert_int_equal(nr_exec, NUM);
+	assert_int_equal(f->vq->vr.used->idx, NUM);
+	/* More is available: the queue kicked itself. */
+	assert_int_equal(f->vq->vr.avail->idx, NUM + 1);
+
+	other.fd = eventfd(0, EFD_NONBLOCK);
+	other_served = 0;
+	assert_int_equal(nvt_poll_group_add(f->tgt.pg, &other), 0);
+	for (int round = 0; round < 5; round++) {
+		unsigned int before = nr_exec;
+
+		assert_int_equal(write(other.fd, &one, 8), 8);
+		for (polls = 0; polls < 10 && other_served == (unsigned int)round; polls++)
+			nvt_poll_group_poll(f->tgt.pg, 100);
+		assert_int_equal(other_served, round + 1);
+		/* The guest's queue moved on too, a batch at a time. */
+		assert_true(nr_exec > before);
+	}
+	refill_vq = NULL;
+	for (int i = 0; i < 20; i++)
+		nvt_poll_group_poll(f->tgt.pg, 0);
+	assert_int_equal(f->vq->vr.used->idx, f->vq->vr.avail->idx);
+	nvt_poll_group_del(f->tgt.pg, &other);
+	close(other.fd);
+}
+
+/* Writable buffers summing to more than 4 GiB: the 32-bit used length would wrap, so the request is refused. */
+static void test_parse_used_len_wrap(void **state)
+{
+	struct nvt_vscsi_cmd_req h = { .lun = { 1, 0, 0x40, 0 }, .cdb = { 0x28 } };
+	struct iovec iov[3] = { { &h, sizeof(h) }, { NULL, 0x80000000u }, { NULL, 0x80000000u - 50 } };
+	struct nvt_vscsi_parsed p;
+
+	(void)state;
+	/* 2^32 + 50 writable bytes: the data alone (less the response) fits 32 bits, the used length does not. */
+	iov[2].iov_len = 0x80000000u + 50;
+	assert_int_equal(nvt_vscsi_parse(iov, 1, 2, false, &p), -EINVAL);
+	/* Exactly UINT32_MAX written in all is fine. */
+	iov[2].iov_len = 0x7fffffffu;
+	assert_int_equal(nvt_vscsi_parse(iov, 1, 2, false, &p), 0);
+	assert_int_equal(p.data_in, 0xffffffffull - 108);
+}
+
+/*
+ * Head 0 is in flight when the driver makes it available again with a
+ * chain into a hole: it is not pushed a second time (the guest would see
+ * one request completed twice); the ring breaks, QEMU hears of it on the
+ * err fd, and the request in flight is still answered.
+ */
+static void test_bad_chain_in_flight(void **state)
+{
+	struct qfix *f = *state;
+	struct nvt_vscsi_cmd_req h = { .lun = { 1, 0, 0x40, 5 }, .cdb = { 0x28 } };
+	int err = eventfd(0, EFD_NONBLOCK);
+	uint64_t n;
+
+	f->vq->vr.err_fd = err;
+	hold_tasks = true;
+	memcpy(f->g + 0x10000, &h, sizeof(h));
+	desc(f->vq, 0, 0x10000, sizeof(h), NVT_VRING_DESC_F_NEXT, 1);
+	desc(f->vq, 1, 0x20000, 108 + 512, NVT_VRING_DESC_F_WRITE, 0);
+	make_avail(f->vq, 0);
+	process(f, f->vq);
+	assert_int_equal(nr_held, 1);
+	assert_int_equal(read(err, &n, 8), -1);	/* nothing wrong yet */
+
+	desc(f->vq, 0, MEM, 51, 0, 0);		/* a hole */
+	make_avail(f->vq, 0);
+	process(f, f->vq);
+	assert_int_equal(f->vq->vr.used->idx, 0);
+	assert_true(f->vq->vr.broken);
+	assert_int_equal(read(err, &n, 8), 8);
+	held[0]->done(held[0]);
+	assert_int_equal(f->vq->vr.used->idx, 1);
+	assert_int_equal(f->vq->vr.used->ring[0].id, 0);
+	f->vq->vr.err_fd = -1;
+	close(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,11 +619,15 @@ int main(void)
 		cmocka_unit_test(test_lun_decode),
 		cmocka_unit_test(test_parse_pi_split),
 		cmocka_unit_test(test_parse_read),
+		cmocka_unit_test(test_parse_used_len_wrap),
 		cmocka_unit_test_setup_teardown(test_queue_read_pi, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_queue_write_pi_many_pieces, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_queue_bad_target_and_short, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_tmf_waits, qsetup, qteardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_head, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(test_tmf_later_completion, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(test_pop_budget, qsetup, qteardown),
+		cmocka_unit_test_setup_teardown(test_bad_chain_in_flight, qsetup, qteardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);

@@ -80,9 +80,11 @@ static int setup(void **state)
 	struct fix *f = calloc(1, sizeof(*f));
 	struct nvt_vhost_msg m;
 
-	f->fd = memfd_create("guest", 0);
+	f->fd = memfd_create("guest", MFD_ALLOW_SEALING);
 	assert_true(f->fd >= 0);
 	assert_int_equal(ftruncate(f->fd, MEM_SIZE), 0);
+	/* As QEMU 7.2's memory-backend-memfd (seal=on): it cannot shrink under our mappings. */
+	assert_int_equal(fcntl(f->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
 	f->file = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
 	assert_true(f->file != MAP_FAILED);
 	m = mem_msg(f->fd);
@@ -94,6 +96,7 @@ static int setup(void **state)
 	f->vr.avail = g(f, 0x2000);
 	f->vr.used = g(f, 0x3000);
 	f->vr.call_fd = -1;
+	f->vr.err_fd = -1;
 	atomic_init(&f->vr.next_call_fd, NVT_VRING_CALL_SAME);
 	*state = f;
 	return 0;
@@ -194,6 +197,61 @@ static void test_map_rejects(void **state)
 	m.fds[1] = -1;
 	assert_true(nvt_vhost_mem_map(&mem, &m) < 0);
 	assert_int_equal(mem.nr, 0);
+}
+
+/*
+ * A region its fd does not cover would SIGBUS the daemon on first touch
+ * (the reviewer's sigbus.c): a short sealed memfd, an unsealed memfd and a
+ * plain file (both could shrink later) are refused before anything is mapped.
+ */
+static void test_map_unsafe_fd(void **state)
+{
+	struct nvt_vhost_msg m;
+	struct nvt_vhost_mem mem;
+	char path[] = "/tmp/nvt-vring-test.XXXXXX";
+	int fd;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.payload.mem.nregions = 1;
+	m.payload.mem.regions[0] = (struct nvt_vhost_mem_region_wire){ 0, 1 << 20, UVA0, 0 };
+	m.nr_fds = 1;
+
+	/* Sealed, but 4 KiB where QEMU claims 1 MiB. */
+	fd = memfd_create("short", MFD_ALLOW_SEALING);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	m.fds[0] = fd;
+	assert_int_equal(nvt_vhost_mem_map(&mem, &m), -EINVAL);
+	assert_int_equal(mem.nr, 0);
+	/* The offset counts too: 1 MiB of file, the region ends 4 KiB beyond it. */
+	close(fd);
+	fd = memfd_create("offset", MFD_ALLOW_SEALING);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+	m.fds[0] = fd;
+	m.payload.mem.regions[0].mmap_offset = 4096;
+	assert_int_equal(nvt_vhost_mem_map(&mem, &m), -EINVAL);
+	m.payload.mem.regions[0].mmap_offset = 0;
+	assert_int_equal(nvt_vhost_mem_map(&mem, &m), 0);
+	nvt_vhost_mem_unmap(&mem);
+	close(fd);
+
+	/* Big enough, not sealed: a later ftruncate would fault our accesses. */
+	fd = memfd_create("unsealed", 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	m.fds[0] = fd;
+	assert_int_equal(nvt_vhost_mem_map(&mem, &m), -EPERM);
+	close(fd);
+	/* A plain file (memory-backend-file) cannot be sealed. */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	m.fds[0] = fd;
+	assert_int_equal(nvt_vhost_mem_map(&mem, &m), -EPERM);
+	assert_int_equal(mem.nr, 0);
+	close(fd);
 }
 
 static void set_desc(struct fix *f, struct nvt_vring_desc *t, unsigned int i, uint64_t addr, uint32_t len,
@@ -303,6 +361,30 @@ static void test_walk_indirect(void **state)
 	assert_int_equal(nvt_vring_walk(&f->vr, 0, iov, 64, &out, &in), -EINVAL);
 }
 
+/*
+ * An indirect table at an odd guest address (the reviewer's misalign.c):
+ * walked like any other, no misaligned access (the sanitized build aborts on one).
+ */
+static void test_walk_misaligned_table(void **state)
+{
+	struct fix *f = *state;
+	struct nvt_vring_desc t[2] = {
+		{ 0x10000, 51, NVT_VRING_DESC_F_NEXT, 1 },
+		{ 0x12000, 108, NVT_VRING_DESC_F_WRITE, 0 },
+	};
+	struct iovec iov[8];
+	unsigned int out, in;
+
+	memcpy(g(f, 0x5003), t, sizeof(t));
+	set_desc(f, f->vr.desc, 0, 0x5003, sizeof(t), NVT_VRING_DESC_F_INDIRECT, 0);
+	assert_int_equal(nvt_vring_walk(&f->vr, 0, iov, 8, &out, &in), 0);
+	assert_int_equal(out, 1);
+	assert_int_equal(in, 1);
+	assert_int_equal(iov[0].iov_len, 51);
+	assert_int_equal(iov[1].iov_len, 108);
+	assert_true(same(f, iov[1].iov_base, 0x12000));
+}
+
 static void test_pop_push(void **state)
 {
 	struct fix *f = *state;
@@ -355,6 +437,41 @@ static void test_pop_push(void **state)
 	close(efd);
 }
 
+/*
+ * A pipe nobody reads as QEMU's "call eventfd" blocked the ring's thread in
+ * write() (the reviewer's pipehang.c): only an eventfd is taken, made
+ * non-blocking, and even a full counter does not block a notify.
+ */
+static void test_call_fd_kind(void **state)
+{
+	struct fix *f = *state;
+	uint64_t full = 0xfffffffffffffffeull, n;
+	int p[2], efd = eventfd(0, 0);
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(nvt_vhost_eventfd_prepare(p[1]), -EBADF);
+	assert_int_equal(nvt_vhost_eventfd_prepare(p[0]), -EBADF);
+	assert_int_equal(nvt_vhost_eventfd_prepare(f->fd), -EBADF);	/* a memfd */
+	assert_true(nvt_vhost_eventfd_prepare(-1) < 0);
+	assert_int_equal(nvt_vhost_eventfd_prepare(efd), 0);
+	assert_true(fcntl(efd, F_GETFL) & O_NONBLOCK);
+
+	/* The counter at its maximum: a blocking write would wait for a read forever. */
+	assert_int_equal(write(efd, &full, 8), 8);
+	f->vr.call_fd = efd;
+	for (int i = 0; i < 1000; i++)
+		nvt_vring_notify(&f->vr);
+	assert_int_equal(read(efd, &n, 8), 8);
+	assert_true(n == full);
+	nvt_vring_notify(&f->vr);
+	assert_int_equal(read(efd, &n, 8), 8);
+	assert_int_equal(n, 1);
+	f->vr.call_fd = -1;
+	close(efd);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* A call fd replaced while the ring runs: the ring's thread switches at its next notify and closes the old one. */
 static void test_call_handover(void **state)
 {
@@ -388,11 +505,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_translate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_translate_iov, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_rejects, setup, teardown),
+		cmocka_unit_test(test_map_unsafe_fd),
 		cmocka_unit_test_setup_teardown(test_walk_direct, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_indirect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_walk_misaligned_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pop_push, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_call_handover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_fd_kind, setup, teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);	/* the unmappable region is refused on purpose */

@@ -66,7 +66,13 @@ enum nvt_vhost_request {
 
 #define NVT_VHOST_MAX_REGIONS		8	/* VHOST_MEMORY_BASELINE_NREGIONS */
 #define NVT_VHOST_MAX_REQ_QUEUES	64
-#define NVT_VHOST_MAX_VQS		(2 + NVT_VHOST_MAX_REQ_QUEUES)	/* control, event, requests */
+#define NVT_VHOST_MAX_VQS		(2 + NVT_VHOST_MAX_REQ_QUEUES)	/* control, event, requests we serve */
+/*
+ * The vring indices QEMU may set up: VIRTIO_QUEUE_MAX (a vhost-user-scsi
+ * num_queues defaults to the vCPU count, up to 1022). Setup messages for
+ * any of them are taken; a ring beyond NVT_VHOST_MAX_VQS is never started.
+ */
+#define NVT_VHOST_VQ_LIMIT		1024
 #define NVT_VHOST_MAX_RING		32768
 #define NVT_VHOST_MSG_MAX		(8 + NVT_VHOST_MAX_REGIONS * 32)	/* the largest payload we take */
 
@@ -142,7 +148,9 @@ struct nvt_vhost_mem {
  * nvt_vhost_mem_map() - map the regions of a SET_MEM_TABLE message into
  * @mem (empty on entry). Every region is checked: size non-zero, no
  * overflow of gpa + size, uva + size, offset + size; no two overlap in
- * guest-physical space. The fds are not consumed. Return: 0 or -errno.
+ * guest-physical space; each fd must cover its region and be sealed
+ * against shrinking (F_SEAL_SHRINK), or a later access could SIGBUS. The
+ * fds are not consumed. Return: 0 or -errno (-EPERM: not sealed).
  */
 int nvt_vhost_mem_map(struct nvt_vhost_mem *mem, const struct nvt_vhost_msg *m);
 
@@ -230,6 +238,7 @@ struct nvt_vring {
 	bool event_idx;
 	bool signalled_valid;		/* @signalled_used is one we notified at */
 	uint16_t signalled_used;
+	int err_fd;			/* the ring's own dup of QEMU's err eventfd while running, or -1 */
 };
 
 /* Results of nvt_vring_pop() besides a chain. */
@@ -268,6 +277,13 @@ void nvt_vring_kicks_off(struct nvt_vring *vr);
  */
 bool nvt_vring_kicks_on(struct nvt_vring *vr);
 
+/**
+ * nvt_vring_break() - the driver broke the ring: pop nothing more until it
+ * is set up again, and tell QEMU through @err_fd (QEMU 7.2 reports "vhost
+ * vring error"), so the guest is not left waiting on a silent device.
+ */
+void nvt_vring_break(struct nvt_vring *vr);
+
 /** nvt_vring_push() - @head is done, @len bytes written into its buffers; publishes used->idx. */
 void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len);
 
@@ -285,6 +301,14 @@ void nvt_vring_notify(struct nvt_vring *vr);
  * never signals a closed or reused number.
  */
 void nvt_vring_set_call(struct nvt_vring *vr, int fd);
+
+/**
+ * nvt_vhost_eventfd_prepare() - is @fd (a kick, call or err fd from QEMU)
+ * an eventfd? Made non-blocking if so: a pipe or socket, or a full
+ * eventfd counter, would block the thread that signals it.
+ * Return: 0, -EBADF (not an eventfd) or -errno.
+ */
+int nvt_vhost_eventfd_prepare(int fd);
 
 /** nvt_vring_take_call() - the ring has stopped: adopt what is pending and return the call fd (the caller's now). */
 int nvt_vring_take_call(struct nvt_vring *vr);
@@ -412,6 +436,7 @@ struct nvt_vhost_req {
 	struct nvt_vhost_vq *vq;
 	uint16_t head;
 	bool busy;
+	_Atomic uint64_t seq;		/* its queue's pop number while in flight, 0 idle: what TMFs wait on */
 	unsigned int nr_out, nr_in;
 	uint32_t in_written;		/* response + PI in + data in bytes, for the used length */
 	struct iovec raw[NVT_VHOST_SEGS];
@@ -427,7 +452,7 @@ struct nvt_vhost_ctl_req {
 	bool busy;
 	unsigned int nr_out, nr_in;
 	struct iovec raw[8];
-	uint64_t wait_for[NVT_VHOST_MAX_REQ_QUEUES];	/* popped count of each request queue at the TMF */
+	uint64_t wait_for[NVT_VHOST_MAX_REQ_QUEUES];	/* pop number of each request queue at the TMF */
 };
 
 /**
@@ -464,7 +489,7 @@ struct nvt_vhost_vq {
 	struct nvt_vhost_ctl_req *tmf_wait;	/* control queue: TMFs not yet answered */
 	struct nvt_pg_watch tmf_timer;		/* control queue: re-checks held TMFs while there are any */
 	bool tmf_timer_on;
-	_Atomic uint64_t popped, completed;	/* request queues: for TMFs on the main loop */
+	_Atomic uint64_t popped;		/* request queues: the last pop number, for TMFs on the main loop */
 
 	struct nvt_pg_msg start_msg, stop_msg, drained_msg;
 	struct nvt_pg_deferred drained_d;
@@ -490,13 +515,21 @@ struct nvt_vhost_conn {
 	struct nvt_vhost_mem mem;
 	struct nvt_vhost_mem new_mem;	/* PEND_MEM_TABLE */
 	bool new_mem_ack;
-	struct nvt_vhost_vq *vqs[NVT_VHOST_MAX_VQS];
+	struct nvt_vhost_vq *vqs[NVT_VHOST_VQ_LIMIT];
 	enum nvt_vhost_pending pending;
 	unsigned int pending_vq;
 	unsigned int waiting;		/* rings yet to report drained */
 	bool pending_ack;		/* the pending request wants a REPLY_ACK */
-	int fd;
+	int fd;				/* non-blocking: a slow or stalled QEMU never holds the main loop */
+	/* The message being received, as far as it has come; its fds came with its first bytes. */
+	uint8_t rx[NVT_VHOST_HDR_SIZE + NVT_VHOST_MSG_MAX];
+	uint32_t rx_len;
+	int rx_fds[NVT_VHOST_MAX_REGIONS];
+	unsigned int rx_nr_fds;
+	bool rx_bad;			/* too many fds, or truncated control data */
 	struct nvt_pg_deferred free_d;
+	struct nvt_vhost_conn *next_draining;	/* on ctrl->draining once closed, until freed */
+	bool draining;
 };
 
 struct nvt_vhost_ctrl {
@@ -506,6 +539,7 @@ struct nvt_vhost_ctrl {
 	struct nvt_scsi_lun *by_id[NVT_VHOST_MAX_LUN + 1];
 	struct nvt_pg_watch listen;
 	struct nvt_vhost_conn *conn;	/* NULL: no guest */
+	struct nvt_vhost_conn *draining;	/* closed connections whose rings still drain */
 	uint64_t nr_conns;
 	uint64_t nr_refused;
 };

@@ -65,12 +65,12 @@ int nvt_vhost_msg_check(const struct nvt_vhost_msg *m)
 	case NVT_VHOST_SET_VRING_BASE:
 	case NVT_VHOST_GET_VRING_BASE:
 	case NVT_VHOST_SET_VRING_ENABLE:
-		if (nvt_vhost_expect(m, 8, 0) || m->payload.state.index >= NVT_VHOST_MAX_VQS)
+		if (nvt_vhost_expect(m, 8, 0) || m->payload.state.index >= NVT_VHOST_VQ_LIMIT)
 			return -EPROTO;
 		return 0;
 	case NVT_VHOST_SET_VRING_ADDR:
 		if (nvt_vhost_expect(m, sizeof(struct nvt_vhost_vring_addr_wire), 0) ||
-		    m->payload.addr.index >= NVT_VHOST_MAX_VQS)
+		    m->payload.addr.index >= NVT_VHOST_VQ_LIMIT)
 			return -EPROTO;
 		return 0;
 	case NVT_VHOST_SET_VRING_KICK:
@@ -79,8 +79,7 @@ int nvt_vhost_msg_check(const struct nvt_vhost_msg *m)
 		if (m->size != 8)
 			return -EPROTO;
 		/* Bits 0-7 the index, bit 8 "no fd"; nothing else. */
-		if (m->payload.u64 & ~(uint64_t)(NVT_VHOST_VRING_IDX_MASK | NVT_VHOST_VRING_NOFD) ||
-		    (m->payload.u64 & NVT_VHOST_VRING_IDX_MASK) >= NVT_VHOST_MAX_VQS)
+		if (m->payload.u64 & ~(uint64_t)(NVT_VHOST_VRING_IDX_MASK | NVT_VHOST_VRING_NOFD))
 			return -EPROTO;
 		return nvt_vhost_expect(m, 8, m->payload.u64 & NVT_VHOST_VRING_NOFD ? 0 : 1);
 	default:

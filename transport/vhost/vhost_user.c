@@ -31,28 +31,22 @@ static void nvt_close_fd(int *fd)
 
 /* ---- framing ---- */
 
-/*
- * Read one message. Return: 0, -ECONNRESET (QEMU went away), -EPROTO
- * (malformed framing: short header, too many fds, payload too large).
- * Fds that came with it are in @m even on -EPROTO, for the caller to close.
- */
-static int nvt_vhost_recv(int fd, struct nvt_vhost_msg *m)
+/* Forget a partly received message and close the fds that came with it. */
+static void nvt_vhost_rx_reset(struct nvt_vhost_conn *conn)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * NVT_VHOST_MAX_REGIONS)];
-	struct iovec iov = { .iov_base = m, .iov_len = NVT_VHOST_HDR_SIZE };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	bool bad = false;
-	ssize_t n;
+	for (unsigned int i = 0; i < conn->rx_nr_fds; i++)
+		close(conn->rx_fds[i]);
+	conn->rx_nr_fds = 0;
+	conn->rx_len = 0;
+	conn->rx_bad = false;
+}
 
-	m->nr_fds = 0;
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-	if (n == 0)
-		return -ECONNRESET;
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -ECONNRESET;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+/* Keep the fds of one recvmsg() with the message they came with; beyond a message's worth is bad. */
+static void nvt_vhost_rx_fds(struct nvt_vhost_conn *conn, struct msghdr *mh)
+{
+	if (mh->msg_flags & MSG_CTRUNC)
+		conn->rx_bad = true;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
 		size_t nfd;
 		int fds[NVT_VHOST_MAX_REGIONS + 1];
 
@@ -63,18 +57,69 @@ static int nvt_vhost_recv(int fd, struct nvt_vhost_msg *m)
 			nfd = NVT_ARRAY_SIZE(fds);
 		memcpy(fds, CMSG_DATA(cm), nfd * sizeof(int));
 		for (size_t i = 0; i < nfd; i++) {
-			if (m->nr_fds < NVT_VHOST_MAX_REGIONS) {
-				m->fds[m->nr_fds++] = fds[i];
+			if (conn->rx_nr_fds < NVT_VHOST_MAX_REGIONS) {
+				conn->rx_fds[conn->rx_nr_fds++] = fds[i];
 			} else {
 				close(fds[i]);
-				bad = true;
+				conn->rx_bad = true;
 			}
 		}
 	}
-	if ((mh.msg_flags & MSG_CTRUNC) || bad || n != NVT_VHOST_HDR_SIZE || m->size > NVT_VHOST_MSG_MAX)
+}
+
+/*
+ * Receive what the socket has of the next message, without waiting: the
+ * header, then exactly its payload (never into the next message), each
+ * read taking the fds that came with it. Return: 0 (@m is whole),
+ * -EAGAIN (not yet), -ECONNRESET (QEMU went away), -EPROTO (too many fds,
+ * truncated control data, payload too large). On -EPROTO @m has the
+ * header and the fds, for the log and for the caller to close.
+ */
+static int nvt_vhost_recv(struct nvt_vhost_conn *conn, struct nvt_vhost_msg *m)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * NVT_VHOST_MAX_REGIONS)];
+	uint32_t size = 0;
+
+	m->nr_fds = 0;
+	for (;;) {
+		uint32_t want;
+		struct iovec iov;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		ssize_t n;
+
+		if (conn->rx_len >= NVT_VHOST_HDR_SIZE) {
+			memcpy(&size, conn->rx + 8, sizeof(size));
+			if (size > NVT_VHOST_MSG_MAX)
+				break;
+			want = NVT_VHOST_HDR_SIZE + size;
+		} else {
+			want = NVT_VHOST_HDR_SIZE;
+		}
+		if (conn->rx_len == want)
+			break;
+		iov = (struct iovec){ conn->rx + conn->rx_len, want - conn->rx_len };
+		n = recvmsg(conn->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? -EAGAIN : -ECONNRESET;
+		nvt_vhost_rx_fds(conn, &mh);
+		conn->rx_len += (uint32_t)n;
+	}
+	memcpy(&m->request, conn->rx, 4);
+	memcpy(&m->flags, conn->rx + 4, 4);
+	m->size = size;
+	memcpy(m->fds, conn->rx_fds, conn->rx_nr_fds * sizeof(int));
+	m->nr_fds = conn->rx_nr_fds;
+	conn->rx_nr_fds = 0;
+	if (conn->rx_bad || size > NVT_VHOST_MSG_MAX) {
+		conn->rx_len = 0;
+		conn->rx_bad = false;
 		return -EPROTO;
-	if (m->size && recv(fd, &m->payload, m->size, MSG_WAITALL) != (ssize_t)m->size)
-		return -EPROTO;
+	}
+	memcpy(&m->payload, conn->rx + NVT_VHOST_HDR_SIZE, size);
+	conn->rx_len = 0;
 	return 0;
 }
 
@@ -89,7 +134,12 @@ static int nvt_vhost_reply(struct nvt_vhost_conn *conn, uint32_t request, const 
 	size_t len = NVT_VHOST_HDR_SIZE + size;
 
 	memcpy(r.payload, payload, size);
-	if (send(conn->fd, &r, len, MSG_NOSIGNAL) != (ssize_t)len) {
+	/*
+	 * Never waits: QEMU reads each reply before its next request, so the
+	 * socket buffer has room unless the peer stopped reading; such a
+	 * peer is cut off rather than let it hold the main loop.
+	 */
+	if (send(conn->fd, &r, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len) {
 		nvt_warn("%s: cannot reply to %s", conn->ctrl->dev.name, nvt_vhost_req_name(request));
 		return -EIO;
 	}
@@ -124,11 +174,11 @@ static struct nvt_vhost_vq *nvt_vhost_vq_get(struct nvt_vhost_conn *conn, unsign
 	vq->pg = idx < 2 ? tgt->pg : nvt_target_io_pg(tgt, (uint16_t)(idx - 1));
 	vq->kick_fd = vq->err_fd = -1;
 	vq->vr.call_fd = -1;
+	vq->vr.err_fd = -1;
 	atomic_init(&vq->vr.next_call_fd, NVT_VRING_CALL_SAME);
 	atomic_init(&vq->enabled, false);
 	atomic_init(&vq->start_queued, false);
 	atomic_init(&vq->popped, 0);
-	atomic_init(&vq->completed, 0);
 	conn->vqs[idx] = vq;
 	return vq;
 }
@@ -159,6 +209,21 @@ static int nvt_vhost_vq_try_start(struct nvt_vhost_conn *conn, struct nvt_vhost_
 
 	if (vq->started || vq->kick_fd < 0 || !vq->addr_set || !vq->num || !conn->mem.nr)
 		return 0;
+	if (vq->idx >= NVT_VHOST_MAX_VQS) {
+		uint64_t one = 1;
+
+		/*
+		 * Setting it up was fine, serving it is not: slots for every queue
+		 * QEMU may have would cost gigabytes. The guest sees an error on
+		 * the ring (QEMU 7.2 logs err_fd) rather than a closed connection.
+		 */
+		nvt_warn("%s: queue %u not started: nvtd serves %u request queues (set num_queues=%u or fewer on the vhost-user-scsi device)",
+			 conn->ctrl->dev.name, vq->idx, NVT_VHOST_MAX_REQ_QUEUES, NVT_VHOST_MAX_REQ_QUEUES);
+		if (vq->err_fd >= 0 && write(vq->err_fd, &one, sizeof(one)) < 0) {
+			/* EAGAIN: already signalled */
+		}
+		return 0;
+	}
 	ret = nvt_vhost_vq_map(conn, vq);
 	if (ret) {
 		nvt_warn("%s: queue %u: ring addresses outside guest memory or misaligned",
@@ -174,12 +239,27 @@ static int nvt_vhost_vq_try_start(struct nvt_vhost_conn *conn, struct nvt_vhost_
 	vq->vr.last_avail = vq->base;
 	vq->vr.used_idx = __atomic_load_n(&vq->vr.used->idx, __ATOMIC_ACQUIRE);
 	vq->vr.broken = false;
+	/* The ring's thread signals its own copy: SET_VRING_ERR may replace vq->err_fd meanwhile. */
+	nvt_close_fd(&vq->vr.err_fd);
+	if (vq->err_fd >= 0)
+		vq->vr.err_fd = fcntl(vq->err_fd, F_DUPFD_CLOEXEC, 0);
 	vq->started = true;
 	/* Without PROTOCOL_FEATURES there is no SET_VRING_ENABLE: rings start enabled. */
 	if (!(conn->features & NVT_VHOST_F_PROTOCOL_FEATURES))
 		atomic_store(&vq->enabled, true);
 	nvt_vscsi_vq_start(vq);
 	return 0;
+}
+
+/* After a new memory table: start every ring that has all it needs. Return: 0 or -EFAULT. */
+static int nvt_vhost_start_ready(struct nvt_vhost_conn *conn)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++)
+		if (conn->vqs[i] && nvt_vhost_vq_try_start(conn, conn->vqs[i]))
+			ret = -EFAULT;
+	return ret;
 }
 
 static void nvt_vhost_vq_stop(struct nvt_vhost_conn *conn, struct nvt_vhost_vq *vq)
@@ -199,13 +279,14 @@ static void nvt_vhost_vq_stopped(struct nvt_vhost_vq *vq)
 	vq->started = false;
 	vq->base = vq->vr.last_avail;
 	nvt_close_fd(&vq->kick_fd);
+	nvt_close_fd(&vq->vr.err_fd);
 	nvt_close_fd(&fd);
 }
 
 /* Stop every started ring. Return: how many stops are now outstanding. */
 static unsigned int nvt_vhost_stop_all(struct nvt_vhost_conn *conn)
 {
-	for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++)
+	for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++)
 		if (conn->vqs[i])
 			nvt_vhost_vq_stop(conn, conn->vqs[i]);
 	return conn->waiting;
@@ -239,7 +320,7 @@ static void nvt_vhost_reset_state(struct nvt_vhost_conn *conn)
 {
 	conn->features = 0;
 	atomic_store(&conn->pi, false);
-	for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++) {
+	for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++) {
 		struct nvt_vhost_vq *vq = conn->vqs[i];
 
 		if (!vq)
@@ -274,23 +355,22 @@ void nvt_vhost_vq_drained(struct nvt_pg_msg *m)
 	case NVT_VHOST_PEND_MEM_TABLE:
 		/* Every ring is quiet: nothing points into the old mappings any more. */
 		nvt_vhost_swap_mem(conn);
-		for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++) {
+		for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++) {
 			struct nvt_vhost_vq *q = conn->vqs[i];
 
-			if (!q || !q->started)
-				continue;
-			q->base = q->vr.last_avail;
-			q->started = false;
-			if (nvt_vhost_vq_try_start(conn, q))
-				ret = -EFAULT;
+			if (q && q->started) {
+				q->base = q->vr.last_avail;
+				q->started = false;
+			}
 		}
+		ret = nvt_vhost_start_ready(conn);
 		if (conn->pending_ack && nvt_vhost_reply_u64(conn, NVT_VHOST_SET_MEM_TABLE, ret ? 1 : 0))
 			goto out_close;
 		if (ret)
 			goto out_close;
 		break;
 	case NVT_VHOST_PEND_RESET:
-		for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++)
+		for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++)
 			if (conn->vqs[i] && conn->vqs[i]->started)
 				nvt_vhost_vq_stopped(conn->vqs[i]);
 		nvt_vhost_reset_state(conn);
@@ -299,7 +379,7 @@ void nvt_vhost_vq_drained(struct nvt_pg_msg *m)
 		break;
 	case NVT_VHOST_PEND_CLOSE:
 		/* Every ring is stopped for good: nothing is left to stop. */
-		for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++)
+		for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++)
 			if (conn->vqs[i])
 				conn->vqs[i]->started = false;
 		nvt_vhost_conn_close(conn);
@@ -331,7 +411,8 @@ static int nvt_vhost_set_mem_table(struct nvt_vhost_conn *conn, struct nvt_vhost
 		return NVT_VHOST_ASYNC;
 	}
 	nvt_vhost_swap_mem(conn);
-	return 0;
+	/* A ring whose kick came before the first table starts now. */
+	return nvt_vhost_start_ready(conn);
 }
 
 static int nvt_vhost_set_call(struct nvt_vhost_conn *conn, struct nvt_vhost_vq *vq, int fd)
@@ -347,6 +428,16 @@ static int nvt_vhost_set_call(struct nvt_vhost_conn *conn, struct nvt_vhost_vq *
 	/* The ring's thread may be signalling the old fd right now: it switches itself. */
 	nvt_vring_set_call(&vq->vr, fd);
 	return 0;
+}
+
+/* A SET_VRING_KICK/CALL/ERR fd must be an eventfd (made non-blocking): 0 or -EBADF, logged. */
+static int nvt_vhost_eventfd_check(struct nvt_vhost_conn *conn, const struct nvt_vhost_msg *m)
+{
+	if (!nvt_vhost_eventfd_prepare(m->fds[0]))
+		return 0;
+	nvt_warn("%s: %s for queue %u: the fd is not an eventfd", conn->ctrl->dev.name,
+		 nvt_vhost_req_name(m->request), (unsigned int)(m->payload.u64 & NVT_VHOST_VRING_IDX_MASK));
+	return -EBADF;
 }
 
 /* Act on a checked message. Return: 0, NVT_VHOST_ASYNC, or -errno (the request failed). */
@@ -447,15 +538,18 @@ static int nvt_vhost_handle(struct nvt_vhost_conn *conn, struct nvt_vhost_msg *m
 		/* NOFD asks us to poll the ring: not supported. */
 		if ((m->payload.u64 & NVT_VHOST_VRING_NOFD) || vq->started)
 			return -EINVAL;
+		if (nvt_vhost_eventfd_check(conn, m))
+			return -EBADF;
 		nvt_close_fd(&vq->kick_fd);
 		vq->kick_fd = m->fds[0];
 		m->fds[0] = -1;
-		fcntl(vq->kick_fd, F_SETFL, fcntl(vq->kick_fd, F_GETFL) | O_NONBLOCK);
 		return nvt_vhost_vq_try_start(conn, vq);
 	case NVT_VHOST_SET_VRING_CALL: {
 		int fd = -1, ret;
 
 		if (!(m->payload.u64 & NVT_VHOST_VRING_NOFD)) {
+			if (nvt_vhost_eventfd_check(conn, m))
+				return -EBADF;
 			fd = m->fds[0];
 			m->fds[0] = -1;
 		}
@@ -465,6 +559,8 @@ static int nvt_vhost_handle(struct nvt_vhost_conn *conn, struct nvt_vhost_msg *m
 		return ret;
 	}
 	case NVT_VHOST_SET_VRING_ERR:
+		if (!(m->payload.u64 & NVT_VHOST_VRING_NOFD) && nvt_vhost_eventfd_check(conn, m))
+			return -EBADF;
 		nvt_close_fd(&vq->err_fd);
 		if (!(m->payload.u64 & NVT_VHOST_VRING_NOFD)) {
 			vq->err_fd = m->fds[0];
@@ -514,7 +610,7 @@ static void nvt_vhost_conn_readable(struct nvt_pg_watch *w)
 
 	if (conn->pending != NVT_VHOST_PEND_NONE)
 		return;	/* a stale event of this batch */
-	ret = nvt_vhost_recv(conn->fd, &m);
+	ret = nvt_vhost_recv(conn, &m);
 	if (ret == -EAGAIN)
 		return;
 	if (ret == -ECONNRESET) {
@@ -560,8 +656,14 @@ out_close:
 static void nvt_vhost_conn_free_fn(struct nvt_pg_deferred *d)
 {
 	struct nvt_vhost_conn *conn = container_of(d, struct nvt_vhost_conn, free_d);
+	struct nvt_vhost_conn **pp = &conn->ctrl->draining;
 
-	for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++) {
+	while (*pp && *pp != conn)
+		pp = &(*pp)->next_draining;
+	if (*pp)
+		*pp = conn->next_draining;
+
+	for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++) {
 		struct nvt_vhost_vq *vq = conn->vqs[i];
 		int fd;
 
@@ -571,6 +673,7 @@ static void nvt_vhost_conn_free_fn(struct nvt_pg_deferred *d)
 		nvt_close_fd(&fd);
 		nvt_close_fd(&vq->kick_fd);
 		nvt_close_fd(&vq->err_fd);
+		nvt_close_fd(&vq->vr.err_fd);
 		nvt_vscsi_vq_free(vq);
 		free(vq);
 	}
@@ -582,7 +685,10 @@ static void nvt_vhost_conn_free_fn(struct nvt_pg_deferred *d)
 /*
  * Drop the connection: stop the rings, and once what they hold has
  * drained (the poll groups complete it into guest memory, still mapped),
- * free everything. The socket closes at once, so the next QEMU can come.
+ * free everything. The socket closes and the controller lets go of the
+ * connection at once: QEMU 7.2 does not retry, so the next one must be
+ * taken now; the old one's rings, mappings and fds are its own, on the
+ * draining list until freed.
  */
 static void nvt_vhost_conn_close(struct nvt_vhost_conn *conn)
 {
@@ -593,11 +699,17 @@ static void nvt_vhost_conn_close(struct nvt_vhost_conn *conn)
 		conn->watched = false;
 	}
 	nvt_close_fd(&conn->fd);
+	nvt_vhost_rx_reset(conn);
 	conn->pending = NVT_VHOST_PEND_CLOSE;
-	if (nvt_vhost_stop_all(conn))
-		return;	/* nvt_vhost_vq_drained() comes back here */
 	if (c->conn == conn)
 		c->conn = NULL;
+	if (!conn->draining) {
+		conn->draining = true;
+		conn->next_draining = c->draining;
+		c->draining = conn;
+	}
+	if (nvt_vhost_stop_all(conn))
+		return;	/* nvt_vhost_vq_drained() comes back here */
 	conn->free_d.fn = nvt_vhost_conn_free_fn;
 	nvt_poll_group_defer(c->tgt->pg, &conn->free_d);
 }
@@ -605,9 +717,8 @@ static void nvt_vhost_conn_close(struct nvt_vhost_conn *conn)
 static void nvt_vhost_accept(struct nvt_pg_watch *w)
 {
 	struct nvt_vhost_ctrl *c = container_of(w, struct nvt_vhost_ctrl, listen);
-	struct timeval tv = { .tv_sec = 2 };
 	struct nvt_vhost_conn *conn;
-	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (fd < 0)
 		return;
@@ -624,9 +735,6 @@ static void nvt_vhost_accept(struct nvt_pg_watch *w)
 		close(fd);
 		return;
 	}
-	/* Messages arrive whole; a peer stalling mid-message is cut off rather than stall the main loop. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	conn->ctrl = c;
 	conn->fd = fd;
 	atomic_init(&conn->pi, false);
@@ -827,9 +935,9 @@ void nvt_vhost_ctrl_destroy(struct nvt_vhost_ctrl *c)
 	 * Called on the main loop's thread with its loop not running: drive it
 	 * until the rings have drained and the connection is freed.
 	 */
-	if (c->conn && c->conn->pending != NVT_VHOST_PEND_CLOSE)
+	if (c->conn)
 		nvt_vhost_conn_close(c->conn);
-	while (c->conn)
+	while (c->draining)
 		nvt_poll_group_poll(c->tgt->pg, 10);
 	nvt_poll_group_poll(c->tgt->pg, 0);	/* the deferred free */
 	nvt_vhost_luns_fini(c);
@@ -843,7 +951,7 @@ void nvt_vhost_ctrl_status(const struct nvt_vhost_ctrl *c, FILE *out)
 
 	fprintf(out, "vhost %s: %s", c->cfg.socket, conn ? "guest connected" : "no guest");
 	if (conn) {
-		for (unsigned int i = 0; i < NVT_VHOST_MAX_VQS; i++)
+		for (unsigned int i = 0; i < NVT_VHOST_VQ_LIMIT; i++)
 			started += conn->vqs[i] && conn->vqs[i]->started;
 		fprintf(out, ", features %#llx, T10 PI %s, %u queues running",
 			(unsigned long long)conn->features, atomic_load(&conn->pi) ? "on" : "off", started);

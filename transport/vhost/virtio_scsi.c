@@ -68,6 +68,9 @@ int nvt_vscsi_parse(const struct iovec *iov, unsigned int nr_out, unsigned int n
 		return -EINVAL;
 	if (p->data_out > UINT32_MAX || p->data_in > UINT32_MAX)
 		return -EINVAL;
+	/* The used length (response + PI + data written) is 32 bits: it must not wrap. */
+	if (sizeof(struct nvt_vscsi_cmd_resp) + (uint64_t)p->pi_in + p->data_in > UINT32_MAX)
+		return -EINVAL;
 	return 0;
 }
 
@@ -130,10 +133,9 @@ static void nvt_vscsi_task_done(struct nvt_scsi_task *t)
 	if (!t->to_dev && t->data_len)
 		len -= t->resid < t->data_len ? t->resid : t->data_len;
 	r->busy = false;
-	atomic_store_explicit(&vq->completed,
-			      atomic_load_explicit(&vq->completed, memory_order_relaxed) + 1,
-			      memory_order_release);
 	nvt_vscsi_push(vq, r->head, len);
+	/* Release: a TMF that sees the slot idle answers after this response is in the used ring. */
+	atomic_store_explicit(&r->seq, 0, memory_order_release);
 	nvt_vscsi_put(vq);
 }
 
@@ -148,13 +150,14 @@ static void nvt_vscsi_req(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 	size_t hdr = pi ? sizeof(struct nvt_vscsi_cmd_req_pi) : sizeof(struct nvt_vscsi_cmd_req);
 	size_t resp = sizeof(struct nvt_vscsi_cmd_resp);
 	struct nvt_vscsi_parsed p;
+	uint64_t seq;
 	int id;
 
 	if (r->busy) {
 		/* The driver made a head available twice: the ring is beyond repair until reset. */
 		nvt_warn("%s: queue %u: descriptor %u made available while in flight; queue stopped",
 			 c->dev.name, vq->idx, head);
-		vq->vr.broken = true;
+		nvt_vring_break(&vq->vr);
 		return;
 	}
 	if (nvt_vscsi_parse(iov, nr_out, nr_in, pi, &p)) {
@@ -205,19 +208,32 @@ static void nvt_vscsi_req(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 	r->in_written = (uint32_t)(resp + p.pi_in + p.data_in);
 	r->busy = true;
 	vq->inflight++;
-	atomic_store_explicit(&vq->popped, atomic_load_explicit(&vq->popped, memory_order_relaxed) + 1,
-			      memory_order_release);
+	seq = atomic_load_explicit(&vq->popped, memory_order_relaxed) + 1;
+	/* The slot's number first: a TMF that sees @popped at @seq also sees the slot busy. */
+	atomic_store_explicit(&r->seq, seq, memory_order_relaxed);
+	atomic_store_explicit(&vq->popped, seq, memory_order_release);
 	nvt_scsi_exec(t);	/* may complete before it returns */
 }
 
-/* Has every request queue completed what it had popped when @tmf arrived? */
+/*
+ * Has every request popped before @tmf arrived completed? By slot, not by
+ * count: a later request that completes first must not stand in for an
+ * older one still in flight.
+ */
 static bool nvt_vscsi_tmf_ready(const struct nvt_vhost_conn *conn, const struct nvt_vhost_ctl_req *tmf)
 {
 	for (unsigned int i = 0; i < NVT_VHOST_MAX_REQ_QUEUES; i++) {
 		const struct nvt_vhost_vq *q = conn->vqs[NVT_VSCSI_REQ_VQ0 + i];
 
-		if (q && atomic_load_explicit(&q->completed, memory_order_acquire) < tmf->wait_for[i])
-			return false;
+		if (!q || !q->reqs || !tmf->wait_for[i])
+			continue;
+		for (unsigned int s = 0; s < q->nr_slots; s++) {
+			/* Acquire: pairs with the completion's release of the slot. */
+			uint64_t seq = atomic_load_explicit(&q->reqs[s].seq, memory_order_acquire);
+
+			if (seq && seq <= tmf->wait_for[i])
+				return false;
+		}
 	}
 	return true;
 }
@@ -289,7 +305,7 @@ static void nvt_vscsi_ctl(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 		if (cr->busy) {
 			nvt_warn("%s: control queue: descriptor %u made available while in flight",
 				 vq->conn->ctrl->dev.name, head);
-			vq->vr.broken = true;
+			nvt_vring_break(&vq->vr);
 		} else {
 			nvt_vscsi_push(vq, head, 0);
 		}
@@ -361,10 +377,25 @@ out_bad:
 	nvt_vscsi_push(vq, head, 0);
 }
 
-/* Pop and serve what the driver made available, one interrupt for the batch. */
+/* Is the slot of @head in flight (a request, or a TMF held)? */
+static bool nvt_vscsi_head_busy(const struct nvt_vhost_vq *vq, uint16_t head)
+{
+	if (head >= vq->nr_slots)
+		return false;
+	return vq->idx == NVT_VSCSI_CTL_VQ ? vq->ctl[head].busy : vq->reqs[head].busy;
+}
+
+/*
+ * Pop and serve what the driver made available, one interrupt for the
+ * batch. At most a ring's worth per call: a guest that refills as fast as
+ * we serve would otherwise hold the poll group (its other queues, or the
+ * main loop for the control queue) forever. What is left is picked up
+ * after the thread's other events, by kicking ourselves.
+ */
 static void nvt_vscsi_process(struct nvt_vhost_vq *vq)
 {
 	struct iovec iov[NVT_VHOST_SEGS];
+	unsigned int budget = vq->vr.num;
 
 	if (!vq->running || vq->idx == NVT_VSCSI_EVENT_VQ ||
 	    !atomic_load_explicit(&vq->enabled, memory_order_relaxed))
@@ -375,8 +406,18 @@ static void nvt_vscsi_process(struct nvt_vhost_vq *vq)
 	for (;;) {
 		unsigned int nr_out, nr_in;
 		uint16_t head;
-		int ret = nvt_vring_pop(&vq->vr, &head, iov, NVT_VHOST_SEGS, &nr_out, &nr_in);
+		int ret;
 
+		if (!budget--) {
+			uint64_t one = 1;
+
+			/* Kicks stay off: this kick of our own brings us back after the thread's other events. */
+			if (write(vq->kick_watch.fd, &one, sizeof(one)) < 0) {
+				/* EAGAIN (non-blocking eventfd): a kick is pending anyway. */
+			}
+			break;
+		}
+		ret = nvt_vring_pop(&vq->vr, &head, iov, NVT_VHOST_SEGS, &nr_out, &nr_in);
 		if (ret == NVT_VRING_EMPTY) {
 			if (!nvt_vring_kicks_on(&vq->vr))
 				break;
@@ -391,6 +432,11 @@ static void nvt_vscsi_process(struct nvt_vhost_vq *vq)
 		if (ret < 0) {
 			nvt_warn_ratelimited("%s: queue %u: bad descriptor chain at %u: %s",
 					     vq->conn->ctrl->dev.name, vq->idx, head, strerror(-ret));
+			/* A head still in flight must not be pushed twice: that is a broken ring. */
+			if (nvt_vscsi_head_busy(vq, head)) {
+				nvt_vring_break(&vq->vr);
+				break;
+			}
 			nvt_vscsi_push(vq, head, 0);
 			continue;
 		}

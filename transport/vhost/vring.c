@@ -2,8 +2,11 @@
 /* Guest memory of a vhost-user connection (regions, both address translations) and the split virtqueue walked over it. */
 #define NVT_LOG_PREFIX "vhost: "
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nvt/log.h"
@@ -13,6 +16,37 @@
 static bool nvt_range_ok(uint64_t a, uint64_t len)
 {
 	return len && a + (len - 1) >= a;
+}
+
+/*
+ * Touching a mapping past the end of its file raises SIGBUS, which would
+ * take the whole daemon down: the fd must cover the region now, and must
+ * not be able to shrink later. Only a memfd sealed against shrinking
+ * (QEMU 7.2's memory-backend-memfd, seal=on by default, also with
+ * hugetlb=on) promises that; a plain file (memory-backend-file) can be
+ * truncated by anyone who may write it, so it is refused rather than
+ * trusted with a signal handler on every guest access.
+ */
+static int nvt_vhost_region_fd_ok(int fd, uint32_t i, const struct nvt_vhost_mem_region_wire *w)
+{
+	struct stat st;
+	int seals;
+
+	if (fstat(fd, &st))
+		return -errno;
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+		nvt_warn("guest memory region %u is not sealed against shrinking (use memory-backend-memfd with seal=on): refused",
+			 i);
+		return -EPERM;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size < w->mmap_offset + w->memory_size) {
+		nvt_warn("guest memory region %u (%llu bytes at offset %llu) is larger than its file (%lld bytes): refused",
+			 i, (unsigned long long)w->memory_size, (unsigned long long)w->mmap_offset,
+			 (long long)st.st_size);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int nvt_vhost_mem_map(struct nvt_vhost_mem *mem, const struct nvt_vhost_msg *m)
@@ -44,7 +78,14 @@ int nvt_vhost_mem_map(struct nvt_vhost_mem *mem, const struct nvt_vhost_msg *m)
 		const struct nvt_vhost_mem_region_wire *w = &m->payload.mem.regions[i];
 		struct nvt_vhost_region *r = &mem->r[i];
 		size_t len = (size_t)(w->mmap_offset + w->memory_size);
-		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+		int ret = nvt_vhost_region_fd_ok(m->fds[i], i, w);
+		void *p;
+
+		if (ret) {
+			nvt_vhost_mem_unmap(mem);
+			return ret;
+		}
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
 			       m->fds[i], 0);
 
 		if (p == MAP_FAILED) {
@@ -143,14 +184,13 @@ int nvt_vhost_gpa_to_iov(const struct nvt_vhost_mem *mem, uint64_t gpa, uint64_t
 
 /*
  * The guest may rewrite a descriptor while we read it: copy it once and
- * use only the copy, so every check holds for what is then used.
+ * use only the copy, so every check holds for what is then used. By
+ * memcpy: an indirect table may sit at any guest address, and a
+ * misaligned struct access is undefined (UBSan aborts on it).
  */
-static void nvt_vring_read_desc(const volatile struct nvt_vring_desc *d, struct nvt_vring_desc *out)
+static void nvt_vring_read_desc(const void *d, struct nvt_vring_desc *out)
 {
-	out->addr = d->addr;
-	out->len = d->len;
-	out->flags = d->flags;
-	out->next = d->next;
+	memcpy(out, d, sizeof(*out));
 }
 
 int nvt_vring_walk(const struct nvt_vring *vr, uint16_t head, struct iovec *iov, unsigned int max,
@@ -170,7 +210,7 @@ int nvt_vring_walk(const struct nvt_vring *vr, uint16_t head, struct iovec *iov,
 		/* A chain visits each entry of its table at most once: more is a loop. */
 		if (++seen > size)
 			return -ELOOP;
-		nvt_vring_read_desc(&table[i], &d);
+		nvt_vring_read_desc((const uint8_t *)table + (size_t)i * sizeof(d), &d);
 		if (d.flags & NVT_VRING_DESC_F_INDIRECT) {
 			if (indirect || (d.flags & NVT_VRING_DESC_F_NEXT))
 				return -EINVAL;	/* nested, or not the chain's last */
@@ -219,12 +259,12 @@ int nvt_vring_pop(struct nvt_vring *vr, uint16_t *head, struct iovec *iov, unsig
 	if (avail_idx == vr->last_avail)
 		return NVT_VRING_EMPTY;
 	if ((uint16_t)(avail_idx - vr->last_avail) > vr->num) {
-		vr->broken = true;
+		nvt_vring_break(vr);
 		return -EIO;
 	}
 	h = __atomic_load_n(&vr->avail->ring[vr->last_avail % vr->num], __ATOMIC_RELAXED);
 	if (h >= vr->num) {
-		vr->broken = true;
+		nvt_vring_break(vr);
 		return -EIO;
 	}
 	vr->last_avail++;
@@ -272,6 +312,18 @@ static bool nvt_vring_need_event(uint16_t event, uint16_t new, uint16_t old)
 	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
 }
 
+void nvt_vring_break(struct nvt_vring *vr)
+{
+	uint64_t one = 1;
+
+	if (vr->broken)
+		return;
+	vr->broken = true;
+	if (vr->err_fd >= 0 && write(vr->err_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN (non-blocking eventfd): QEMU has been told already. */
+	}
+}
+
 void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len)
 {
 	struct nvt_vring_used_elem *e = &vr->used->ring[vr->used_idx % vr->num];
@@ -281,6 +333,27 @@ void nvt_vring_push(struct nvt_vring *vr, uint16_t head, uint32_t len)
 	vr->used_idx++;
 	/* Release: the element and the buffers it names are written before idx says so. */
 	__atomic_store_n(&vr->used->idx, vr->used_idx, __ATOMIC_RELEASE);
+}
+
+int nvt_vhost_eventfd_prepare(int fd)
+{
+	char path[32], link[32];
+	ssize_t n;
+	int fl;
+
+	/* An eventfd is the one kind of fd whose write cannot wait on a reader. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = 0;
+	if (strcmp(link, "anon_inode:[eventfd]"))
+		return -EBADF;
+	/* Even one blocks when its counter is full: a write must never hang the ring's thread. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK))
+		return -errno;
+	return 0;
 }
 
 /* The ring's thread: a newer call fd waits in @next_call_fd; the old one is ours to close. */
