@@ -104,6 +104,12 @@ int nvt_scsi_lun_init(struct nvt_scsi_lun *lun, struct nvt_ns *ns, uint16_t id)
 
 	if (id > 16383)
 		return -EINVAL;
+	/* The layer inserts and strips metadata in md_buf chunks: at least one block's must fit. */
+	if (ns->md_size > NVT_SCSI_MD_BUF) {
+		nvt_err("nsid %u as LUN %u: %u-byte metadata per block, more than the SCSI layer's %u",
+			ns->nsid, id, ns->md_size, NVT_SCSI_MD_BUF);
+		return -EINVAL;
+	}
 	priv = calloc(1, sizeof(*priv));
 	if (!priv)
 		return -ENOMEM;
@@ -300,7 +306,7 @@ static void nvt_scsi_vpd(struct nvt_scsi_task *t, uint8_t page, uint32_t alloc)
 		uint32_t gran = ns->block_size < 4096 ? 4096 / ns->block_size : 1;
 
 		b[4] = 0x01;		/* WSNZ: WRITE SAME of 0 blocks is refused */
-		b[5] = NVT_SCSI_MAX_CAW;
+		b[5] = (uint8_t)nvt_scsi_max_caw(lun);
 		nvt_put_be16(b + 6, (uint16_t)gran);
 		nvt_put_be32(b + 8, max_xfer);
 		nvt_put_be32(b + 12, max_xfer);

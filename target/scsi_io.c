@@ -965,7 +965,7 @@ void nvt_scsi_exec_caw(struct nvt_scsi_task *t)
 		nvt_scsi_bad_field(t, true, 1, 7);
 		goto out;
 	}
-	if (cmd->nlb > NVT_SCSI_MAX_CAW) {
+	if (cmd->nlb > nvt_scsi_max_caw(t->lun)) {
 		nvt_scsi_bad_field(t, true, 13, -1);
 		goto out;
 	}

@@ -108,6 +108,10 @@ static int setup_opaque(void **state) { return setup_fmt(state, NVT_PI_NONE, NVT
 
 static int setup_crc64(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC64, 16); }
 
+/* 64 bytes of metadata per block: md_buf holds 64 blocks' worth, not 255 (opaque, and PI the guest does not see). */
+static int setup_md64(void **state) { return setup_fmt(state, NVT_PI_NONE, NVT_PI_GUARD_CRC16, 64); }
+static int setup_t1md64(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, 64); }
+
 static int teardown(void **state)
 {
 	struct env *e = *state;
@@ -1250,6 +1254,77 @@ static void test_xcopy_waits_for_buffer(void **state)
 	free(other);
 }
 
+/*
+ * COMPARE AND WRITE's length against the metadata: VPD B0h says what fits
+ * the layer's md_buf; that much works, one more is INVALID FIELD IN CDB
+ * (NoLB 255 with 64-byte metadata once wrote past md_buf into the task).
+ */
+static void test_caw_max_len(void **state)
+{
+	struct env *e = *state;
+	uint8_t c[16] = { 0x89 }, b[64];
+	uint32_t max, want = e->ns[0].md_size ? 4096u / e->ns[0].md_size : 255;
+	uint8_t *buf, *back;
+
+	if (want > 255)
+		want = 255;
+	vpd(e, 0xb0, b, sizeof(b));
+	max = b[5];
+	assert_int_equal(max, want);
+	buf = calloc(2, 256 * BS);
+	back = malloc(256 * BS);
+	/* The whole maximum: zeroes compare equal to never-written blocks, then the pattern lands. */
+	fill(buf + (size_t)max * BS, (size_t)max * BS, 12);
+	put_be64(c + 2, 100);
+	c[13] = (uint8_t)max;
+	assert_int_equal(run(e, 0, c, 16, true, buf, 2 * max * BS), NVT_SCSI_GOOD);
+	assert_blocks(e, 0, 100, max, buf + (size_t)max * BS);
+	if (e->ns[0].pi.type) {
+		struct nvt_pi_ctx ctx;
+		struct nvt_pi_err err;
+		void *md;
+		uint8_t *d = nvt_ram_block(&e->ns[0], 100, &md);
+		struct iovec di = { d, (size_t)max * BS }, mi = { md, (size_t)max * e->ns[0].md_size };
+
+		/* What an NVMe host reading those blocks checks. */
+		nvt_pi_ctx_init(&ctx, &e->ns[0].pi, 100, NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG, 100,
+				0, 0);
+		assert_int_equal(nvt_pi_verify(&ctx, &di, 1, &mi, 1, max, &err), 0);
+	}
+	if (max < 255) {
+		memcpy(back, buf + (size_t)max * BS, (size_t)max * BS);
+		memset(buf, 0, 2 * 256 * BS);
+		c[13] = (uint8_t)(max + 1);
+		run(e, 0, c, 16, true, buf, 2 * (max + 1) * BS);
+		assert_sense(e, 5, 0x24, 0);
+		assert_int_equal(be16(e->t->sense + 16), 13);
+		c[13] = 255;
+		run(e, 0, c, 16, true, buf, 2 * 255 * BS);
+		assert_sense(e, 5, 0x24, 0);
+		assert_blocks(e, 0, 100, max, back);	/* nothing written */
+	}
+	free(buf);
+	free(back);
+}
+
+/* Metadata larger than md_buf: the LUN is refused (rw_next would build bios of 0 blocks). */
+static void test_lun_md_too_big(void **state)
+{
+	struct nvt_ns ns;
+	struct nvt_scsi_lun lun;
+
+	(void)state;
+	memset(&ns, 0, sizeof(ns));
+	ns.block_size = BS;
+	ns.lba_shift = 9;
+	ns.nblocks = NBLK;
+	ns.md_size = 4096 + 8;
+	assert_int_equal(nvt_scsi_lun_init(&lun, &ns, 0), -EINVAL);
+	ns.md_size = 4096;
+	assert_int_equal(nvt_scsi_lun_init(&lun, &ns, 0), 0);
+	nvt_scsi_lun_fini(&lun);
+}
+
 /* ---- the I/O path allocates nothing ---- */
 
 static void test_no_alloc(void **state)
@@ -1492,6 +1567,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xcopy, setup_opaque, teardown),
 		cmocka_unit_test_setup_teardown(test_rw_plain, setup_crc64, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy, setup_crc64, teardown),
+		cmocka_unit_test_setup_teardown(test_caw_max_len, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_caw_max_len, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_caw_max_len, setup_md64, teardown),
+		cmocka_unit_test_setup_teardown(test_caw_max_len, setup_t1md64, teardown),
+		cmocka_unit_test_setup_teardown(test_rw_plain, setup_md64, teardown),
+		cmocka_unit_test_setup_teardown(test_rw_plain, setup_t1md64, teardown),
+		cmocka_unit_test_setup_teardown(test_write_same, setup_md64, teardown),
+		cmocka_unit_test_setup_teardown(test_write_same, setup_t1md64, teardown),
+		cmocka_unit_test_setup_teardown(test_caw, setup_md64, teardown),
+		cmocka_unit_test_setup_teardown(test_caw, setup_t1md64, teardown),
+		cmocka_unit_test(test_lun_md_too_big),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
