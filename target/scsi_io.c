@@ -505,8 +505,12 @@ void nvt_scsi_exec_rw(struct nvt_scsi_task *t)
 	}
 	cmd->checks = (uint8_t)checks;
 	if ((uint64_t)cmd->nlb << ns->lba_shift > NVT_SCSI_MAX_XFER_BYTES) {
-		nvt_scsi_bad_field(t, true, t->cdb[0] == 0x7f ? 28 : t->cdb[0] == 0x28 ||
-				   t->cdb[0] == 0x2a ? 7 : 4, -1);
+		/* The field pointer names TRANSFER LENGTH where each CDB size has it. */
+		static const uint8_t at[] = { [0x08] = 4, [0x0a] = 4, [0x28] = 7, [0x2a] = 7,
+					      [0x7f] = 28, [0x88] = 10, [0x8a] = 10, [0xa8] = 6,
+					      [0xaa] = 6 };
+
+		nvt_scsi_bad_field(t, true, at[t->cdb[0]], -1);
 		goto out;
 	}
 	if (!nvt_scsi_check_range(t, cmd->lba, cmd->nlb))

@@ -608,10 +608,27 @@ static void test_rw_plain(void **state)
 	assert_int_equal(e->t->resid, 4 * BS - 1);
 	run(e, 0, c, 10, false, data, 4 * BS);
 	assert_sense(e, 5, 0x0e, 0x03);
-	/* More than the maximum transfer length: INVALID FIELD IN CDB. */
+	/* More than the maximum transfer length: INVALID FIELD IN CDB, pointing at TRANSFER LENGTH. */
 	cdb16(c, 0x88, 0, 0, (8u << 20) / BS + 1);
 	run(e, 0, c, 16, false, back, sizeof(back));
 	assert_sense(e, 5, 0x24, 0);
+	assert_int_equal(be16(e->t->sense + 16), 10);
+	c[0] = 0x8a;
+	run(e, 0, c, 16, true, back, sizeof(back));
+	assert_sense(e, 5, 0x24, 0);
+	assert_int_equal(be16(e->t->sense + 16), 10);
+	{
+		uint8_t c12[12] = { 0xa8 };
+
+		put_be32(c12 + 6, (8u << 20) / BS + 1);
+		run(e, 0, c12, 12, false, back, sizeof(back));
+		assert_sense(e, 5, 0x24, 0);
+		assert_int_equal(be16(e->t->sense + 16), 6);
+		c12[0] = 0xaa;
+		run(e, 0, c12, 12, true, back, sizeof(back));
+		assert_sense(e, 5, 0x24, 0);
+		assert_int_equal(be16(e->t->sense + 16), 6);
+	}
 	/* RDPROTECT 110b: reserved (or, without PI, not offered). */
 	cdb10(c, 0x28, 0xc0, 0, 1);
 	run(e, 0, c, 10, false, back, BS);
