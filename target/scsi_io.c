@@ -745,7 +745,11 @@ static bool nvt_scsi_ws_next(struct nvt_scsi_task *t)
 	return true;
 }
 
-/* A payload sent with PI (WRPROTECT != 0): check it; its app tag is what every block gets. */
+/*
+ * A payload sent with PI (WRPROTECT != 0): check it; its app tag is what
+ * every block gets, and on Type 3 (the ref tag is the application
+ * client's too) its ref tag.
+ */
 static bool nvt_scsi_ws_payload_pi(struct nvt_scsi_task *t, int checks)
 {
 	struct nvt_ns *ns = t->lun->ns;
@@ -775,6 +779,8 @@ static bool nvt_scsi_ws_payload_pi(struct nvt_scsi_task *t, int checks)
 		return false;
 	}
 	t->cmd.app_tag = nvt_get_be16(tuple + 2);
+	if (ns->pi.type == NVT_PI_TYPE3)
+		t->cmd.ref_tag = nvt_get_be32(tuple + 4);
 	return true;
 }
 
@@ -830,8 +836,9 @@ void nvt_scsi_exec_write_same(struct nvt_scsi_task *t)
 		cmd->payload_segs = (uint8_t)segs;
 		if (cmd->protect && !nvt_scsi_ws_payload_pi(t, checks))
 			goto out;
-		/* Zeroes (with no app tag of the guest's to keep) need no payload at all. */
-		if (nvt_scsi_iov_is_zero(t->work_iov2, segs, 0, ns->block_size) && !cmd->app_tag)
+		/* Zeroes (with no tag of the guest's to keep) need no payload at all. */
+		if (nvt_scsi_iov_is_zero(t->work_iov2, segs, 0, ns->block_size) && !cmd->app_tag &&
+		    cmd->ref_tag == nvt_scsi_default_ref(lun, cmd->lba))
 			cmd->payload_segs = 0;
 		else
 			cmd->unmap = false;	/* SBC-4 5.48: unmap only where it reads back the same */

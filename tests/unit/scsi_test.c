@@ -942,6 +942,24 @@ static void test_write_same(void **state)
 		assert_sense(e, 0xb, 0x10, 0x01);
 		assert_int_equal(sense_info(e), lba);
 	}
+	if (e->lun[0].pi && e->type == NVT_PI_TYPE3) {
+		/* Type 3, WRPROTECT 001b: both tags are the application client's; every block keeps them. */
+		fill(blk, BS, 5);
+		tuple(blk + BS, blk, 0x5555, 0x77);
+		cdb16(c, 0x93, 0x20, lba, 3);
+		assert_int_equal(run(e, 0, c, 16, true, blk, BS + PIS), NVT_SCSI_GOOD);
+		for (uint32_t i = 0; i < 3; i++) {
+			assert_int_equal(be16(stored_md(e, 0, lba + i, NULL) + 2), 0x77);
+			assert_int_equal(be32(stored_md(e, 0, lba + i, NULL) + 4), 0x5555);
+		}
+		/* A zero payload with a ref tag of its own is written, not deallocated. */
+		memset(blk, 0, BS);
+		tuple(blk + BS, blk, 0x6666, 0);
+		cdb16(c, 0x93, 0x28, lba, 2);
+		assert_int_equal(run(e, 0, c, 16, true, blk, BS + PIS), NVT_SCSI_GOOD);
+		assert_int_equal(be32(stored_md(e, 0, lba + 1, NULL) + 4), 0x6666);
+		assert_int_equal(be16(stored_md(e, 0, lba + 1, NULL) + 2), 0);
+	}
 }
 
 static void test_unmap(void **state)
