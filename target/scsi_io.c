@@ -269,21 +269,26 @@ static bool nvt_scsi_protect_ok(struct nvt_scsi_task *t, uint8_t protect, uint16
 	return true;
 }
 
-/* PI context for blocks [lba + off, ...) of the command: tags advance with the blocks (Type 3: opaque, fixed). */
+/*
+ * PI context for blocks [lba + off, ...) of the command: tags advance with
+ * the blocks (Type 3: opaque, fixed). nvt_pi_ctx_init() cuts the ref tag
+ * to the guard's width: 32 bits where the LUN shows 8-byte PI, 48 on a
+ * 64-bit-guard namespace, whose tags an NVMe host and the scrub check.
+ */
 static void nvt_scsi_pi_ctx(struct nvt_scsi_task *t, struct nvt_pi_ctx *ctx, uint32_t off,
 			    uint8_t prinfo)
 {
 	const struct nvt_ns *ns = t->bio.ns;
-	uint64_t ref = ns->pi.type == NVT_PI_TYPE3 ? t->cmd.ref_tag : (uint64_t)t->cmd.ref_tag + off;
+	uint64_t ref = ns->pi.type == NVT_PI_TYPE3 ? t->cmd.ref_tag : t->cmd.ref_tag + off;
 
-	nvt_pi_ctx_init(ctx, &ns->pi, t->cmd.lba + off, prinfo, ref & 0xffffffffu, t->cmd.app_tag,
+	nvt_pi_ctx_init(ctx, &ns->pi, t->cmd.lba + off, prinfo, ref, t->cmd.app_tag,
 			t->cmd.app_mask);
 }
 
-/* The expected initial ref tag when the CDB gives none: Type 1 (and 2) the LBA's low bits; Type 3 zero. */
-static uint32_t nvt_scsi_default_ref(const struct nvt_scsi_lun *lun, uint64_t lba)
+/* The expected initial ref tag when the CDB gives none: Type 1 (and 2) the LBA (masked later); Type 3 zero. */
+static uint64_t nvt_scsi_default_ref(const struct nvt_scsi_lun *lun, uint64_t lba)
 {
-	return lun->ns->pi.type == NVT_PI_TYPE3 ? 0 : (uint32_t)lba;
+	return lun->ns->pi.type == NVT_PI_TYPE3 ? 0 : lba;
 }
 
 /*

@@ -118,13 +118,13 @@ static bool nvt_scsi_xcopy_next(struct nvt_scsi_task *t)
 			return false;
 		cmd->chunk = s->nlb;
 		cmd->range = (struct nvt_bio_range){ .slba = s->src_lba, .nlb = s->nlb,
-						     .eilbrt = (uint32_t)s->src_lba };
+						     .eilbrt = s->src_lba };
 		bio->nr_ranges = 1;
 		bio->get_range = nvt_scsi_xcopy_range;
 		bio->src_prinfo = nvt_scsi_src_checks(src);
 		bio->flags |= NVT_BIO_PI_CHECK_READ;
 		nvt_pi_ctx_init(&bio->pi, &dst->pi, s->dst_lba, dst->pi.type ? NVT_PI_PRACT : 0,
-				dst->pi.type == NVT_PI_TYPE3 ? 0 : (uint32_t)s->dst_lba, 0, 0);
+				dst->pi.type == NVT_PI_TYPE3 ? 0 : s->dst_lba, 0, 0);
 		return true;
 	}
 	/* Two namespaces: read into the queue's copy buffer, then write from it. */
@@ -139,7 +139,7 @@ static bool nvt_scsi_xcopy_next(struct nvt_scsi_task *t)
 		if (src->pi.type)
 			bio->flags |= NVT_BIO_PI_CHECK_READ;
 		nvt_pi_ctx_init(&bio->pi, &src->pi, s->src_lba + cmd->pos, nvt_scsi_src_checks(src),
-				(uint32_t)(s->src_lba + cmd->pos), 0, 0);
+				s->src_lba + cmd->pos, 0, 0);
 	} else {
 		if (!nvt_scsi_bio_init(t, dst, NVT_BIO_WRITE, s->dst_lba + cmd->pos, n))
 			return false;
@@ -147,7 +147,8 @@ static bool nvt_scsi_xcopy_next(struct nvt_scsi_task *t)
 			memset(buf + (size_t)n * dst->block_size, 0, (size_t)n * dst->md_size);
 		nvt_pi_ctx_init(&bio->pi, &dst->pi, s->dst_lba + cmd->pos,
 				dst->pi.type ? NVT_PI_PRACT : 0,
-				dst->pi.type == NVT_PI_TYPE3 ? 0 : (uint32_t)(s->dst_lba + cmd->pos), 0, 0);
+				dst->pi.type == NVT_PI_TYPE3 ? 0 : s->dst_lba + cmd->pos,
+				0, 0);
 	}
 	t->work_iov[0] = (struct iovec){ buf, (size_t)n * bio->ns->block_size };
 	bio->iov = t->work_iov;

@@ -94,7 +94,7 @@ struct nvt_scsi_cmd {
 	uint8_t protect;		/* RDPROTECT / WRPROTECT / VRPROTECT */
 	uint8_t checks;			/* NVT_PI_CHECK_* the bios apply */
 	uint16_t app_tag, app_mask;
-	uint32_t ref_tag;		/* expected initial ref tag of @lba */
+	uint64_t ref_tag;		/* expected initial ref tag of @lba (48 bits on a 64-bit-guard namespace) */
 	uint64_t lba;
 	uint32_t nlb;
 	uint32_t pos;			/* blocks done */
