@@ -19,24 +19,17 @@ void nvt_scsi_fail(struct nvt_scsi_task *t, uint8_t key, uint16_t asc_ascq, bool
 
 	t->status = NVT_SCSI_CHECK_CONDITION;
 	memset(s, 0, NVT_SCSI_SENSE_MAX);
-	if (info_valid && info > UINT32_MAX) {
-		/* SPC-4 4.5.2: descriptor format, with an INFORMATION descriptor (00h). */
-		s[0] = 0x72;
-		s[1] = key;
-		s[2] = (uint8_t)(asc_ascq >> 8);
-		s[3] = (uint8_t)asc_ascq;
-		s[7] = 12;
-		s[8] = 0x00;
-		s[9] = 0x0a;
-		s[10] = 0x80;	/* VALID */
-		nvt_put_be64(s + 12, info);
-		t->sense_len = 20;
-		return;
-	}
-	/* Fixed format (SPC-4 4.5.3): what every initiator parses. */
+	/*
+	 * Fixed format (SPC-4 4.5.3): the control page says D_SENSE 0 and
+	 * there is no MODE SELECT to change it. An INFORMATION value that
+	 * does not fit its 32 bits is left out: VALID 0 (SPC-4 4.5.3).
+	 */
+	if (info > UINT32_MAX)
+		info_valid = false;
 	s[0] = 0x70 | (info_valid ? 0x80 : 0);
 	s[2] = key;
-	nvt_put_be32(s + 3, (uint32_t)info);
+	if (info_valid)
+		nvt_put_be32(s + 3, (uint32_t)info);
 	s[7] = 10;
 	s[12] = (uint8_t)(asc_ascq >> 8);
 	s[13] = (uint8_t)asc_ascq;

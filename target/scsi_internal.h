@@ -114,9 +114,9 @@ static inline uint32_t nvt_scsi_max_caw(const struct nvt_scsi_lun *lun)
 }
 
 /**
- * nvt_scsi_fail() - end @t with CHECK CONDITION: sense key @key, @asc_ascq,
- * and INFORMATION = @info if @info_valid (descriptor format when it does
- * not fit 32 bits). Does not complete @t.
+ * nvt_scsi_fail() - end @t with CHECK CONDITION: fixed-format sense with
+ * sense key @key, @asc_ascq, and INFORMATION = @info if @info_valid and it
+ * fits 32 bits (else VALID 0: D_SENSE is 0). Does not complete @t.
  */
 void nvt_scsi_fail(struct nvt_scsi_task *t, uint8_t key, uint16_t asc_ascq, bool info_valid,
 		   uint64_t info);

@@ -901,11 +901,12 @@ static void test_sense_descriptor(void **state)
 {
 	struct env *e = *state;
 
-	/* INFORMATION past 32 bits: descriptor format with an information descriptor. */
+	/* INFORMATION past 32 bits: still fixed format (D_SENSE 0), VALID 0, no INFORMATION. */
 	nvt_scsi_fail(e->t, 0xb, 0x1001, true, 0x123456789ull);
 	assert_sense(e, 0xb, 0x10, 0x01);
-	assert_int_equal(e->t->sense[0], 0x72);
-	assert_int_equal(sense_info(e), 0x123456789ull);
+	assert_int_equal(e->t->sense[0], 0x70);
+	assert_int_equal(e->t->sense_len, 18);
+	assert_int_equal(be32(e->t->sense + 3), 0);
 	nvt_scsi_fail(e->t, 0xb, 0x1003, true, 77);
 	assert_int_equal(e->t->sense[0], 0xf0);
 	assert_int_equal(e->t->sense_len, 18);
@@ -1464,8 +1465,20 @@ static void test_past_2_32(void **state)
 	cdb16(c, 0x88, 0, L, 4);
 	run(e, 0, c, 16, false, back, sizeof(back));
 	assert_sense(e, 0xb, 0x10, 0x01);
-	assert_int_equal(sense_info(e), L + 2);
+	/* Fixed format as D_SENSE 0 says: the LBA does not fit INFORMATION, so VALID 0. */
+	assert_int_equal(e->t->sense[0], 0x70);
+	assert_int_equal(be32(e->t->sense + 3), 0);
+	/* Below 2^32 on the same LUN: VALID, INFORMATION = the LBA. */
 	d[7] ^= 1;
+	d = nvt_ram_block(&e->ns[0], 77, NULL);
+	cdb16(c, 0x8a, 0, 76, 2);
+	assert_int_equal(run(e, 0, c, 16, true, data, 2 * BS), NVT_SCSI_GOOD);
+	d[7] ^= 1;
+	cdb16(c, 0x88, 0, 76, 2);
+	run(e, 0, c, 16, false, back, 2 * BS);
+	assert_sense(e, 0xb, 0x10, 0x01);
+	assert_int_equal(e->t->sense[0], 0xf0);
+	assert_int_equal(sense_info(e), 77);
 }
 
 /* ---- the I/O path allocates nothing ---- */
@@ -1596,7 +1609,7 @@ static void test_status_mapping(void **state)
 		else
 			assert_false(e->t->sense[0] & 0x80);
 	}
-	/* PI: ASCQ by the field that failed, INFORMATION the LBA (descriptor format past 32 bits). */
+	/* PI: ASCQ by the field that failed, INFORMATION the LBA (VALID 0 past 32 bits). */
 	for (int type = NVT_PI_ERR_GUARD; type <= NVT_PI_ERR_REFTAG; type++) {
 		memset(&bio, 0, sizeof(bio));
 		bio.ns = &e->ns[0];
@@ -1606,7 +1619,11 @@ static void test_status_mapping(void **state)
 		bio.pi_err.lba = 1ull << 33;
 		nvt_scsi_bio_failed(e->t, &bio, 0);
 		assert_sense(e, 0xb, 0x10, (uint8_t)type);
-		assert_int_equal(sense_info(e), 1ull << 33);
+		assert_int_equal(e->t->sense[0], 0x70);
+		bio.pi_err.lba = 1234;
+		nvt_scsi_bio_failed(e->t, &bio, 0);
+		assert_sense(e, 0xb, 0x10, (uint8_t)type);
+		assert_int_equal(sense_info(e), 1234);
 	}
 	/* Miscompare: block offset * block size + byte, from the compared data's start. */
 	memset(&bio, 0, sizeof(bio));
