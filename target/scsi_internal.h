@@ -148,7 +148,7 @@ uint32_t nvt_scsi_data_in(struct nvt_scsi_task *t, const void *buf, uint32_t len
  */
 uint32_t nvt_scsi_data_out(const struct nvt_scsi_task *t, uint64_t off, void *buf, uint32_t len);
 
-/** nvt_scsi_lun_by_naa() - the registered LUN with designator @naa (16 bytes), or NULL. */
+/** nvt_scsi_lun_by_naa() - the registered LUN with designator @naa (16 bytes), of any device, or NULL. */
 struct nvt_scsi_lun *nvt_scsi_lun_by_naa(const uint8_t *naa);
 
 /* scsi_io.c */

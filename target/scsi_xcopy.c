@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* SCSI third-party copy: EXTENDED COPY (LID1, block -> block between any registered LUNs) and RECEIVE COPY RESULTS. */
+/* SCSI third-party copy: EXTENDED COPY (LID1, block -> block between the device's LUNs, or any registered ones where the device opted in) and RECEIVE COPY RESULTS. */
 #define NVT_LOG_PREFIX "scsi: "
 #include <errno.h>
 #include <string.h>
@@ -193,6 +193,19 @@ static bool nvt_scsi_xcopy_absorb(struct nvt_scsi_task *t)
 
 /* ---- EXTENDED COPY (LID1), SPC-4 6.4 ---- */
 
+/* The LUN of @t's own device (or @t's LUN, without a device) with designator @naa, or NULL. */
+static struct nvt_scsi_lun *nvt_scsi_dev_lun_by_naa(const struct nvt_scsi_task *t, const uint8_t *naa)
+{
+	const struct nvt_scsi_dev *dev = t->dev;
+
+	if (!memcmp(t->lun->naa, naa, sizeof(t->lun->naa)))
+		return t->lun;
+	for (unsigned int i = 0; dev && i < dev->nr_luns && i < NVT_SCSI_MAX_LUNS; i++)
+		if (dev->luns[i] && !memcmp(dev->luns[i]->naa, naa, sizeof(dev->luns[i]->naa)))
+			return dev->luns[i];
+	return NULL;
+}
+
 /* CSCD descriptor @d (E4h) -> the LUN it names. Return: false if @t failed. */
 static bool nvt_scsi_cscd(struct nvt_scsi_task *t, const uint8_t *d, uint32_t off,
 			  struct nvt_scsi_lun **out)
@@ -214,7 +227,14 @@ static bool nvt_scsi_cscd(struct nvt_scsi_task *t, const uint8_t *d, uint32_t of
 		nvt_scsi_bad_field(t, false, (uint16_t)(off + 4), -1);
 		return false;
 	}
-	l = !memcmp(t->lun->naa, d + 8, 16) ? t->lun : nvt_scsi_lun_by_naa(d + 8);
+	/*
+	 * The guest's own device's LUNs only, unless the device opted in: a
+	 * designator is derived from public data, and naming another guest's
+	 * LUN would read or overwrite that guest's disk.
+	 */
+	l = nvt_scsi_dev_lun_by_naa(t, d + 8);
+	if (!l && t->dev && t->dev->copy_between)
+		l = nvt_scsi_lun_by_naa(d + 8);
 	if (!l || !nvt_ns_chan_get(l->ns, t->queue->pg)) {
 		nvt_scsi_fail_simple(t, NVT_SK_COPY_ABORTED, NVT_ASC_COPY_TARGET_UNREACHABLE);
 		return false;

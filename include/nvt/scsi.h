@@ -44,6 +44,7 @@ struct nvt_scsi_lun {
 struct nvt_scsi_dev {
 	struct nvt_scsi_lun *luns[NVT_SCSI_MAX_LUNS];	/* sorted by lun id */
 	unsigned int nr_luns;
+	bool copy_between;				/* EXTENDED COPY may name other devices' LUNs (config opt-in) */
 	char name[64];					/* for log lines: the socket path */
 };
 
@@ -164,8 +165,9 @@ void nvt_scsi_lun_fini(struct nvt_scsi_lun *lun);
 
 /**
  * nvt_scsi_register_lun() - make @lun a copy target for EXTENDED COPY from
- * any device of the daemon (found by its NAA designator). Control path,
- * before I/O starts; nvt_scsi_unregister_lun() undoes it.
+ * the devices that opted in to copies between devices (copy_between; found
+ * by its NAA designator). Control path, before I/O starts;
+ * nvt_scsi_unregister_lun() undoes it.
  */
 int nvt_scsi_register_lun(struct nvt_scsi_lun *lun);
 void nvt_scsi_unregister_lun(struct nvt_scsi_lun *lun);

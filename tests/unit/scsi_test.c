@@ -1481,6 +1481,51 @@ static void test_past_2_32(void **state)
 	assert_int_equal(sense_info(e), 77);
 }
 
+/*
+ * EXTENDED COPY across controllers: a guest may name only its own
+ * controller's LUNs (designators are derived from public data), unless its
+ * controller opted in with copy_between_controllers.
+ */
+static void test_xcopy_other_controller(void **state)
+{
+	struct env *e = *state;
+	uint8_t p[256], sg[28], c[16], data[4 * BS], other[4 * BS], zero[4 * BS];
+	uint32_t len;
+
+	fill(data, sizeof(data), 21);
+	fill(other, sizeof(other), 22);
+	memset(zero, 0, sizeof(zero));
+	cdb10(c, 0x2a, 0, 10, 4);
+	assert_int_equal(run(e, 0, c, 10, true, data, sizeof(data)), NVT_SCSI_GOOD);
+	assert_int_equal(run(e, 1, c, 10, true, other, sizeof(other)), NVT_SCSI_GOOD);
+	/* LUN 1 belongs to another controller from now on. */
+	e->dev.luns[1] = NULL;
+	e->dev.nr_luns = 1;
+	/* Writing the other guest's disk: COPY ABORTED, unreachable target; nothing written. */
+	seg(sg, 0, 1, 4, 10, 10);
+	len = xlist(e, p, 0, 1, sg, 1, 2);
+	xcopy(e, p, len);
+	assert_sense(e, 0xa, 0x0d, 0x02);
+	assert_blocks(e, 1, 10, 4, other);
+	/* Reading it into our own LUN: the same. */
+	seg(sg, 1, 0, 4, 10, 100);
+	len = xlist(e, p, 0, 1, sg, 1, 2);
+	xcopy(e, p, len);
+	assert_sense(e, 0xa, 0x0d, 0x02);
+	assert_blocks(e, 0, 100, 4, zero);
+	/* Our own LUNs still copy. */
+	seg(sg, 0, 0, 4, 10, 200);
+	len = xlist(e, p, 0, 0, sg, 1, 2);
+	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
+	assert_blocks(e, 0, 200, 4, data);
+	/* The controller opted in: other controllers' registered LUNs are reachable. */
+	e->dev.copy_between = true;
+	seg(sg, 1, 0, 4, 10, 100);
+	len = xlist(e, p, 0, 1, sg, 1, 2);
+	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
+	assert_blocks(e, 0, 100, 4, other);
+}
+
 /* ---- the I/O path allocates nothing ---- */
 
 static void test_no_alloc(void **state)
@@ -1738,6 +1783,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_caw, setup_md64, teardown),
 		cmocka_unit_test_setup_teardown(test_caw, setup_t1md64, teardown),
 		cmocka_unit_test(test_lun_md_too_big),
+		cmocka_unit_test_setup_teardown(test_xcopy_other_controller, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_other_controller, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_past_2_32, setup_crc64_big, teardown),
 	};
 
