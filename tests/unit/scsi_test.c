@@ -109,6 +109,21 @@ static int setup_opaque(void **state) { return setup_fmt(state, NVT_PI_NONE, NVT
 
 static int setup_crc64(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC64, 16); }
 
+/* LUN 0 Type 1 with 8-byte PI (shown to the guest), LUN 1 Type 1 with the 64-bit guard (served without). */
+static int setup_cross_fmt(void **state)
+{
+	struct env *e;
+
+	setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, 8);
+	e = *state;
+	nvt_scsi_lun_fini(&e->lun[1]);
+	nvt_ns_chan_destroy(&e->ns[1], e->pg);
+	e->ns[1].be->close(&e->ns[1]);
+	memset(&e->ns[1], 0, sizeof(e->ns[1]));
+	ns_open(e, 1, NVT_PI_TYPE1, NVT_PI_GUARD_CRC64, 16);
+	return 0;
+}
+
 /* 64 bytes of metadata per block: md_buf holds 64 blocks' worth, not 255 (opaque, and PI the guest does not see). */
 static int setup_md64(void **state) { return setup_fmt(state, NVT_PI_NONE, NVT_PI_GUARD_CRC16, 64); }
 static int setup_t1md64(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, 64); }
@@ -1526,6 +1541,58 @@ static void test_xcopy_other_controller(void **state)
 	assert_blocks(e, 0, 100, 4, other);
 }
 
+/*
+ * EXTENDED COPY keeps the guest's app tags (ATO=1: the application
+ * client's), and on Type 3 its ref tags; Type 1/2 ref tags become the
+ * destination's LBAs. Within a namespace, between two of one format, and
+ * into a 64-bit-guard namespace (fresh PI there, the app tags carried).
+ */
+static void test_xcopy_app_tags(void **state)
+{
+	struct env *e = *state;
+	uint8_t c[32], data[4 * BS], pi[4 * PIS], p[256], sg[2 * 28];
+	const uint64_t lba = 40;
+	uint32_t len;
+	size_t n;
+
+	fill(data, sizeof(data), 9);
+	for (int i = 0; i < 4; i++)
+		tuple(pi + i * PIS, data + i * BS, ref_of(e, lba + (uint64_t)i), (uint16_t)(0x1230 + i));
+	n = rw_cdb(e, c, true, lba, 4, 1, 0, 0);
+	assert_int_equal(run_pi(e, 0, c, n, true, data, sizeof(data), pi, sizeof(pi)), NVT_SCSI_GOOD);
+	seg(sg, 0, 0, 4, lba, 3000);
+	seg(sg + 28, 0, 1, 4, lba, 3000);
+	len = xlist(e, p, 0, 1, sg, 2, 4);
+	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
+	for (int l = 0; l < 2; l++) {
+		const struct nvt_ns *ns = &e->ns[l];
+		size_t at = ns->pi.guard == NVT_PI_GUARD_CRC64 ? 8 : 2;
+
+		for (uint32_t i = 0; i < 4; i++) {
+			const uint8_t *m = stored_md(e, l, 3000 + i, NULL);
+
+			assert_int_equal(be16(m + at), 0x1230 + i);
+			if (ns->pi.type == NVT_PI_TYPE3 && e->lun[l].pi)
+				assert_int_equal(be32(m + 4), 0x5555);
+		}
+		if (ns->pi.type != NVT_PI_TYPE3)
+			assert_nvme_pi(e, l, 3000, 4);
+		assert_blocks(e, l, 3000, 4, data);
+	}
+	/* The guest reads its own tuples back, app tags and all. */
+	if (e->lun[1].pi) {
+		uint8_t back[4 * BS], piback[4 * PIS];
+
+		n = rw_cdb(e, c, false, 3000, 4, 1, 0, 0);
+		if (e->type == NVT_PI_TYPE2)
+			put_be32(c + 20, 3000);	/* the copy's ref tags are the destination's LBAs */
+		assert_int_equal(run_pi(e, 1, c, n, false, back, sizeof(back), piback, sizeof(piback)),
+				 NVT_SCSI_GOOD);
+		for (uint32_t i = 0; i < 4; i++)
+			assert_int_equal(be16(piback + i * PIS + 2), 0x1230 + i);
+	}
+}
+
 /* ---- the I/O path allocates nothing ---- */
 
 static void test_no_alloc(void **state)
@@ -1783,6 +1850,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_caw, setup_md64, teardown),
 		cmocka_unit_test_setup_teardown(test_caw, setup_t1md64, teardown),
 		cmocka_unit_test(test_lun_md_too_big),
+		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_t2, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_t3, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_cross_fmt, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy, setup_cross_fmt, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy_other_controller, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy_other_controller, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_past_2_32, setup_crc64_big, teardown),
