@@ -149,7 +149,7 @@ static bool nvt_scsi_xcopy_write(struct nvt_scsi_task *t, const struct nvt_scsi_
 	return true;
 }
 
-static bool nvt_scsi_xcopy_next(struct nvt_scsi_task *t)
+static bool nvt_scsi_xcopy_step(struct nvt_scsi_task *t)
 {
 	struct nvt_scsi_cmd *cmd = &t->cmd;
 	struct nvt_scsi_xseg *s;
@@ -213,6 +213,16 @@ static bool nvt_scsi_xcopy_next(struct nvt_scsi_task *t)
 		bio->md_iov_cnt = 1;
 	}
 	return true;
+}
+
+/* The next bio of the copy; one that cannot be built ends the copy with errors in its results too. */
+static bool nvt_scsi_xcopy_next(struct nvt_scsi_task *t)
+{
+	if (nvt_scsi_xcopy_step(t))
+		return true;
+	if (t->status != NVT_SCSI_GOOD)
+		nvt_scsi_copy_record(t, 2);
+	return false;
 }
 
 static bool nvt_scsi_xcopy_absorb(struct nvt_scsi_task *t)
@@ -415,6 +425,8 @@ void nvt_scsi_exec_xcopy(struct nvt_scsi_task *t)
 	nvt_scsi_steps(t);
 	return;
 out:
+	/* A held list id that failed in parsing: RECEIVE COPY RESULTS says so (nothing copied). */
+	nvt_scsi_copy_record(t, 2);
 	t->resid = t->data_len;
 	nvt_scsi_complete(t);
 }

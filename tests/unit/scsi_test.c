@@ -1593,6 +1593,70 @@ static void test_xcopy_app_tags(void **state)
 	}
 }
 
+/*
+ * RECEIVE COPY RESULTS after a failed copy: a list refused while parsed,
+ * and one whose bio cannot be built when it starts, both report "done with
+ * errors" (02h) for their list id, never "in progress" forever.
+ */
+static void test_xcopy_results_on_failure(void **state)
+{
+	struct env *e = *state;
+	uint8_t p[256], sg[28], c[16], b[16];
+	struct nvt_scsi_task *t = e->t, *other = calloc(1, sizeof(*other));
+	unsigned int before;
+	uint32_t len;
+
+	/* Parsing: an unsupported segment type in list 9. */
+	seg(sg, 0, 1, 1, 0, 0);
+	len = xlist(e, p, 0, 1, sg, 1, 9);
+	p[80] = 0x0a;
+	xcopy(e, p, len);
+	assert_sense(e, 5, 0x26, 0x09);
+	memset(c, 0, 16);
+	c[0] = 0x84;
+	c[2] = 9;
+	put_be32(c + 10, sizeof(b));
+	assert_int_equal(run(e, 0, c, 16, false, b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(b[4], 2);
+	assert_int_equal(be16(b + 5), 0);
+	/* Running: list 11 waits for the copy buffer; meanwhile LUN 1 leaves this poll group. */
+	len = xlist(e, p, 0, 1, sg, 1, 11);
+	other->queue = &e->q;
+	other->cmd.holds_copy_buf = true;
+	e->q.copy_owner = other;
+	memset(c, 0, 16);
+	c[0] = 0x83;
+	put_be32(c + 10, len);
+	memcpy(t->cdb, c, 16);
+	t->dev = &e->dev;
+	t->lun = &e->lun[0];
+	t->queue = &e->q;
+	e->iov[0] = (struct iovec){ p, len };
+	t->data_iov = e->iov;
+	t->data_cnt = 1;
+	t->data_len = len;
+	t->to_dev = true;
+	t->pi_iov = NULL;
+	t->pi_len = 0;
+	t->done = count_done;
+	before = nr_done;
+	nvt_scsi_exec(t);
+	assert_int_equal(nr_done, before);
+	nvt_ns_chan_destroy(&e->ns[1], e->pg);
+	nvt_scsi_copy_buf_put(other);
+	nvt_poll_group_poll(e->pg, 0);
+	assert_int_equal(nr_done, before + 1);
+	assert_sense(e, 4, 0x44, 0);
+	assert_int_equal(nvt_ns_chan_create(&e->ns[1], e->pg), 0);
+	memset(c, 0, 16);
+	c[0] = 0x84;
+	c[2] = 11;
+	put_be32(c + 10, sizeof(b));
+	assert_int_equal(run(e, 0, c, 16, false, b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(b[4], 2);
+	free(other);
+}
+
 /* ---- the I/O path allocates nothing ---- */
 
 static void test_no_alloc(void **state)
@@ -1850,6 +1914,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_caw, setup_md64, teardown),
 		cmocka_unit_test_setup_teardown(test_caw, setup_t1md64, teardown),
 		cmocka_unit_test(test_lun_md_too_big),
+		cmocka_unit_test_setup_teardown(test_xcopy_results_on_failure, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_t2, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_t3, teardown),
