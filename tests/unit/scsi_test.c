@@ -651,12 +651,23 @@ static void test_rw_plain(void **state)
 		}
 	}
 	/* Out of range (and overflowing): LBA OUT OF RANGE; nothing written. */
-	cdb16(c, 0x8a, 0, NBLK - 1, 2);
-	run(e, 0, c, 16, true, data, 2 * BS);
-	assert_sense(e, 5, 0x21, 0);
-	cdb16(c, 0x8a, 0, UINT64_MAX, 2);
-	run(e, 0, c, 16, true, data, 2 * BS);
-	assert_sense(e, 5, 0x21, 0);
+	{
+		uint8_t zero[BS] = { 0 }, md_before[64];
+		const uint8_t *d, *m = stored_md(e, 0, NBLK - 1, &d);
+		size_t ms = e->ns[0].md_size;
+
+		if (ms)
+			memcpy(md_before, m, ms);
+		cdb16(c, 0x8a, 0, NBLK - 1, 2);
+		run(e, 0, c, 16, true, data, 2 * BS);
+		assert_sense(e, 5, 0x21, 0);
+		cdb16(c, 0x8a, 0, UINT64_MAX, 2);
+		run(e, 0, c, 16, true, data, 2 * BS);
+		assert_sense(e, 5, 0x21, 0);
+		assert_memory_equal(d, zero, BS);
+		if (ms)
+			assert_memory_equal(m, md_before, ms);
+	}
 	cdb16(c, 0x88, 0, NBLK, 0);
 	assert_int_equal(run(e, 0, c, 16, false, NULL, 0), NVT_SCSI_GOOD);	/* 0 blocks */
 	/* A buffer shorter than the CDB moves, or the wrong direction: INVALID FIELD IN COMMAND IU. */
@@ -969,9 +980,20 @@ static void test_write_same(void **state)
 		assert_int_equal(be16(stored_md(e, 0, lba + 21, NULL)), nvt_crc16_t10dif(0, blk, BS));
 		assert_int_not_equal(be16(stored_md(e, 0, lba + 21, NULL) + 2), 0xffff);
 	}
-	/* NDOB: no data-out at all. */
+	/* NDOB: no data-out at all; the blocks (which held the pattern) read back as zeroes. */
 	cdb16(c, 0x93, 0x01, lba + 40, 4);
 	assert_int_equal(run(e, 0, c, 16, false, NULL, 0), NVT_SCSI_GOOD);
+	for (uint32_t i = 0; i < 4; i++) {
+		const uint8_t *d;
+
+		stored_md(e, 0, lba + 40 + i, &d);
+		assert_memory_equal(d, blk, BS);	/* blk is zeroes here */
+		cdb10(c, 0x28, 0, (uint32_t)(lba + 40 + i), 1);
+		assert_int_equal(run(e, 0, c, 10, false, back, BS), NVT_SCSI_GOOD);
+		assert_memory_equal(back, blk, BS);
+	}
+	if (e->lun[0].pi)
+		assert_int_equal(be16(stored_md(e, 0, lba + 41, NULL)), nvt_crc16_t10dif(0, blk, BS));
 	/* Field checks: 0 blocks (WSNZ), too many, ANCHOR, range, short payload. */
 	cdb16(c, 0x93, 0, lba, 0);
 	run(e, 0, c, 16, true, blk, BS);
