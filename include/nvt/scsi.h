@@ -156,7 +156,8 @@ struct nvt_scsi_task {
 /**
  * nvt_scsi_lun_init() - @lun serves @ns as LUN @id. Logs once when a PI
  * namespace cannot be offered as T10 PI (64-bit guard, metadata other
- * than 8 bytes) and is served without it. Return: 0 or -errno.
+ * than 8 bytes) and is served without it. Return: 0, or -EINVAL for an id
+ * past 16383 or more metadata per block than NVT_SCSI_MD_BUF, or -ENOMEM.
  */
 int nvt_scsi_lun_init(struct nvt_scsi_lun *lun, struct nvt_ns *ns, uint16_t id);
 
