@@ -507,7 +507,7 @@ static const struct field subsys_fields[] = {
 			    .print_list = print_namespaces },
 };
 
-enum { VH_SOCKET, VH_OWNER, VH_GROUP, VH_LUNS };
+enum { VH_SOCKET, VH_OWNER, VH_GROUP, VH_COPY_BETWEEN, VH_LUNS };
 
 static const struct field vhost_fields[] = {
 	[VH_SOCKET] = { "socket", FT_STR, .required = true, .check = check_vhost_socket,
@@ -517,6 +517,13 @@ static const struct field vhost_fields[] = {
 		       AT(struct nvt_vhost_cfg, owner) },
 	[VH_GROUP] = { "group", FT_STR, .def_str = "", .check = check_group,
 		       AT(struct nvt_vhost_cfg, group) },
+	/*
+	 * A guest's EXTENDED COPY reaches only its own controller's LUNs unless
+	 * the admin says these guests may trust each other: NAA designators are
+	 * derived from public data, so they are no secret.
+	 */
+	[VH_COPY_BETWEEN] = { "copy_between_controllers", FT_BOOL, .def = false,
+			      AT(struct nvt_vhost_cfg, copy_between_controllers) },
 	[VH_LUNS] = { "luns", FT_LIST, .parse_list = parse_vhost_luns,
 		      .print_list = print_vhost_luns },
 };

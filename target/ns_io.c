@@ -410,6 +410,11 @@ static bool nvt_emul_fill(struct nvt_bio *p, uint64_t off, uint32_t n)
 		if (!ns->pi.type)
 			return true;
 		ctx = nvt_ctx_at(&p->pi, nvt_emul_cmd_off(p, off));
+		/* SCSI: the app tags are the application client's and move with the blocks. */
+		if (p->flags & NVT_BIO_COPY_TAGS) {
+			nvt_pi_retag(&ctx, b->md, n);
+			return true;
+		}
 		if (ctx.pract)
 			return !nvt_pi_result(p, nvt_pi_generate(&ctx, &d, 1, &m, 1, n), NULL);
 		return !nvt_pi_result(p, nvt_pi_verify(&ctx, &d, 1, &m, 1, n, &err), &err);

@@ -611,3 +611,51 @@ void nvt_pi_ctx_advance(struct nvt_pi_ctx *ctx, uint64_t off)
 	if (ctx->fmt->type == NVT_PI_TYPE1 || ctx->fmt->type == NVT_PI_TYPE2)
 		ctx->ref_tag = (ctx->ref_tag + off) & mask;
 }
+
+void nvt_pi_retag(const struct nvt_pi_ctx *ctx, void *md, uint32_t nlb)
+{
+	const struct nvt_pi_format *fmt = ctx->fmt;
+	struct nvt_pi_layout l;
+	uint8_t *t = md;
+
+	if (fmt->type != NVT_PI_TYPE1 && fmt->type != NVT_PI_TYPE2)
+		return;
+	nvt_pi_layout_init(&l, fmt);
+	for (uint32_t i = 0; i < nlb; i++, t += fmt->md_size) {
+		uint64_t ref = ctx->ref_tag + i;
+
+		if (l.guard == NVT_PI_GUARD_CRC16)
+			nvt_pi_put32(t + l.pre + NVT_PI16_REF, (uint32_t)ref);
+		else
+			nvt_pi_put48(t + l.pre + NVT_PI64_REF, ref & NVT_PI_REF48_MASK);
+	}
+}
+
+void nvt_pi_copy_tags(const struct nvt_pi_format *src_fmt, const void *src,
+		      const struct nvt_pi_format *dst_fmt, void *dst, uint32_t nlb)
+{
+	bool ref = src_fmt->type == NVT_PI_TYPE3 && dst_fmt->type == NVT_PI_TYPE3;
+	struct nvt_pi_layout ls, ld;
+	const uint8_t *s = src;
+	uint8_t *d = dst;
+
+	if (src_fmt->type == NVT_PI_NONE || dst_fmt->type == NVT_PI_NONE)
+		return;
+	nvt_pi_layout_init(&ls, src_fmt);
+	nvt_pi_layout_init(&ld, dst_fmt);
+	for (uint32_t i = 0; i < nlb; i++, s += src_fmt->md_size, d += dst_fmt->md_size) {
+		const uint8_t *st = s + ls.pre;
+		uint8_t *dt = d + ld.pre;
+		bool s16 = ls.guard == NVT_PI_GUARD_CRC16, d16 = ld.guard == NVT_PI_GUARD_CRC16;
+		uint16_t app = nvt_pi_get16(st + (s16 ? NVT_PI16_APP : NVT_PI64_APP));
+		uint64_t r = s16 ? nvt_pi_get32(st + NVT_PI16_REF) : nvt_pi_get48(st + NVT_PI64_REF);
+
+		nvt_pi_put16(dt + (d16 ? NVT_PI16_APP : NVT_PI64_APP), app);
+		if (!ref)
+			continue;
+		if (d16)
+			nvt_pi_put32(dt + NVT_PI16_REF, (uint32_t)r);
+		else
+			nvt_pi_put48(dt + NVT_PI64_REF, r & NVT_PI_REF48_MASK);
+	}
+}

@@ -19,24 +19,17 @@ void nvt_scsi_fail(struct nvt_scsi_task *t, uint8_t key, uint16_t asc_ascq, bool
 
 	t->status = NVT_SCSI_CHECK_CONDITION;
 	memset(s, 0, NVT_SCSI_SENSE_MAX);
-	if (info_valid && info > UINT32_MAX) {
-		/* SPC-4 4.5.2: descriptor format, with an INFORMATION descriptor (00h). */
-		s[0] = 0x72;
-		s[1] = key;
-		s[2] = (uint8_t)(asc_ascq >> 8);
-		s[3] = (uint8_t)asc_ascq;
-		s[7] = 12;
-		s[8] = 0x00;
-		s[9] = 0x0a;
-		s[10] = 0x80;	/* VALID */
-		nvt_put_be64(s + 12, info);
-		t->sense_len = 20;
-		return;
-	}
-	/* Fixed format (SPC-4 4.5.3): what every initiator parses. */
+	/*
+	 * Fixed format (SPC-4 4.5.3): the control page says D_SENSE 0 and
+	 * there is no MODE SELECT to change it. An INFORMATION value that
+	 * does not fit its 32 bits is left out: VALID 0 (SPC-4 4.5.3).
+	 */
+	if (info > UINT32_MAX)
+		info_valid = false;
 	s[0] = 0x70 | (info_valid ? 0x80 : 0);
 	s[2] = key;
-	nvt_put_be32(s + 3, (uint32_t)info);
+	if (info_valid)
+		nvt_put_be32(s + 3, (uint32_t)info);
 	s[7] = 10;
 	s[12] = (uint8_t)(asc_ascq >> 8);
 	s[13] = (uint8_t)asc_ascq;
@@ -104,6 +97,12 @@ int nvt_scsi_lun_init(struct nvt_scsi_lun *lun, struct nvt_ns *ns, uint16_t id)
 
 	if (id > 16383)
 		return -EINVAL;
+	/* The layer inserts and strips metadata in md_buf chunks: at least one block's must fit. */
+	if (ns->md_size > NVT_SCSI_MD_BUF) {
+		nvt_err("nsid %u as LUN %u: %u-byte metadata per block, more than the SCSI layer's %u",
+			ns->nsid, id, ns->md_size, NVT_SCSI_MD_BUF);
+		return -EINVAL;
+	}
 	priv = calloc(1, sizeof(*priv));
 	if (!priv)
 		return -ENOMEM;
@@ -300,7 +299,7 @@ static void nvt_scsi_vpd(struct nvt_scsi_task *t, uint8_t page, uint32_t alloc)
 		uint32_t gran = ns->block_size < 4096 ? 4096 / ns->block_size : 1;
 
 		b[4] = 0x01;		/* WSNZ: WRITE SAME of 0 blocks is refused */
-		b[5] = NVT_SCSI_MAX_CAW;
+		b[5] = (uint8_t)nvt_scsi_max_caw(lun);
 		nvt_put_be16(b + 6, (uint16_t)gran);
 		nvt_put_be32(b + 8, max_xfer);
 		nvt_put_be32(b + 12, max_xfer);

@@ -47,7 +47,7 @@
 
 /* Limits the layer advertises (VPD B0h, third-party copy) and enforces. */
 #define NVT_SCSI_MAX_XFER_BYTES	(8u << 20)	/* one READ/WRITE */
-#define NVT_SCSI_MAX_CAW	255u		/* MAXIMUM COMPARE AND WRITE LENGTH: a byte; md_buf holds 255 x 16 */
+#define NVT_SCSI_MAX_CAW	255u		/* MAXIMUM COMPARE AND WRITE LENGTH: a byte (less with big metadata) */
 #define NVT_SCSI_MAX_WS		(1u << 22)	/* MAXIMUM WRITE SAME LENGTH, blocks */
 #define NVT_SCSI_MAX_UNMAP	(1u << 22)	/* MAXIMUM UNMAP LBA COUNT */
 #define NVT_SCSI_MAX_UNMAP_DESC	256u		/* MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT */
@@ -102,10 +102,21 @@ static inline void nvt_put_be64(uint8_t *p, uint64_t v)
 
 /* scsi.c */
 
+/*
+ * MAXIMUM COMPARE AND WRITE LENGTH of @lun: the write half's metadata is
+ * built in md_buf in one piece, so at most what md_buf holds of it.
+ */
+static inline uint32_t nvt_scsi_max_caw(const struct nvt_scsi_lun *lun)
+{
+	uint32_t md = lun->ns->md_size;
+
+	return md && NVT_SCSI_MD_BUF / md < NVT_SCSI_MAX_CAW ? NVT_SCSI_MD_BUF / md : NVT_SCSI_MAX_CAW;
+}
+
 /**
- * nvt_scsi_fail() - end @t with CHECK CONDITION: sense key @key, @asc_ascq,
- * and INFORMATION = @info if @info_valid (descriptor format when it does
- * not fit 32 bits). Does not complete @t.
+ * nvt_scsi_fail() - end @t with CHECK CONDITION: fixed-format sense with
+ * sense key @key, @asc_ascq, and INFORMATION = @info if @info_valid and it
+ * fits 32 bits (else VALID 0: D_SENSE is 0). Does not complete @t.
  */
 void nvt_scsi_fail(struct nvt_scsi_task *t, uint8_t key, uint16_t asc_ascq, bool info_valid,
 		   uint64_t info);
@@ -137,7 +148,7 @@ uint32_t nvt_scsi_data_in(struct nvt_scsi_task *t, const void *buf, uint32_t len
  */
 uint32_t nvt_scsi_data_out(const struct nvt_scsi_task *t, uint64_t off, void *buf, uint32_t len);
 
-/** nvt_scsi_lun_by_naa() - the registered LUN with designator @naa (16 bytes), or NULL. */
+/** nvt_scsi_lun_by_naa() - the registered LUN with designator @naa (16 bytes), of any device, or NULL. */
 struct nvt_scsi_lun *nvt_scsi_lun_by_naa(const uint8_t *naa);
 
 /* scsi_io.c */

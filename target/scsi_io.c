@@ -269,21 +269,26 @@ static bool nvt_scsi_protect_ok(struct nvt_scsi_task *t, uint8_t protect, uint16
 	return true;
 }
 
-/* PI context for blocks [lba + off, ...) of the command: tags advance with the blocks (Type 3: opaque, fixed). */
+/*
+ * PI context for blocks [lba + off, ...) of the command: tags advance with
+ * the blocks (Type 3: opaque, fixed). nvt_pi_ctx_init() cuts the ref tag
+ * to the guard's width: 32 bits where the LUN shows 8-byte PI, 48 on a
+ * 64-bit-guard namespace, whose tags an NVMe host and the scrub check.
+ */
 static void nvt_scsi_pi_ctx(struct nvt_scsi_task *t, struct nvt_pi_ctx *ctx, uint32_t off,
 			    uint8_t prinfo)
 {
 	const struct nvt_ns *ns = t->bio.ns;
-	uint64_t ref = ns->pi.type == NVT_PI_TYPE3 ? t->cmd.ref_tag : (uint64_t)t->cmd.ref_tag + off;
+	uint64_t ref = ns->pi.type == NVT_PI_TYPE3 ? t->cmd.ref_tag : t->cmd.ref_tag + off;
 
-	nvt_pi_ctx_init(ctx, &ns->pi, t->cmd.lba + off, prinfo, ref & 0xffffffffu, t->cmd.app_tag,
+	nvt_pi_ctx_init(ctx, &ns->pi, t->cmd.lba + off, prinfo, ref, t->cmd.app_tag,
 			t->cmd.app_mask);
 }
 
-/* The expected initial ref tag when the CDB gives none: Type 1 (and 2) the LBA's low bits; Type 3 zero. */
-static uint32_t nvt_scsi_default_ref(const struct nvt_scsi_lun *lun, uint64_t lba)
+/* The expected initial ref tag when the CDB gives none: Type 1 (and 2) the LBA (masked later); Type 3 zero. */
+static uint64_t nvt_scsi_default_ref(const struct nvt_scsi_lun *lun, uint64_t lba)
 {
-	return lun->ns->pi.type == NVT_PI_TYPE3 ? 0 : (uint32_t)lba;
+	return lun->ns->pi.type == NVT_PI_TYPE3 ? 0 : lba;
 }
 
 /*
@@ -505,8 +510,12 @@ void nvt_scsi_exec_rw(struct nvt_scsi_task *t)
 	}
 	cmd->checks = (uint8_t)checks;
 	if ((uint64_t)cmd->nlb << ns->lba_shift > NVT_SCSI_MAX_XFER_BYTES) {
-		nvt_scsi_bad_field(t, true, t->cdb[0] == 0x7f ? 28 : t->cdb[0] == 0x28 ||
-				   t->cdb[0] == 0x2a ? 7 : 4, -1);
+		/* The field pointer names TRANSFER LENGTH where each CDB size has it. */
+		static const uint8_t at[] = { [0x08] = 4, [0x0a] = 4, [0x28] = 7, [0x2a] = 7,
+					      [0x7f] = 28, [0x88] = 10, [0x8a] = 10, [0xa8] = 6,
+					      [0xaa] = 6 };
+
+		nvt_scsi_bad_field(t, true, at[t->cdb[0]], -1);
 		goto out;
 	}
 	if (!nvt_scsi_check_range(t, cmd->lba, cmd->nlb))
@@ -741,7 +750,11 @@ static bool nvt_scsi_ws_next(struct nvt_scsi_task *t)
 	return true;
 }
 
-/* A payload sent with PI (WRPROTECT != 0): check it; its app tag is what every block gets. */
+/*
+ * A payload sent with PI (WRPROTECT != 0): check it; its app tag is what
+ * every block gets, and on Type 3 (the ref tag is the application
+ * client's too) its ref tag.
+ */
 static bool nvt_scsi_ws_payload_pi(struct nvt_scsi_task *t, int checks)
 {
 	struct nvt_ns *ns = t->lun->ns;
@@ -771,6 +784,8 @@ static bool nvt_scsi_ws_payload_pi(struct nvt_scsi_task *t, int checks)
 		return false;
 	}
 	t->cmd.app_tag = nvt_get_be16(tuple + 2);
+	if (ns->pi.type == NVT_PI_TYPE3)
+		t->cmd.ref_tag = nvt_get_be32(tuple + 4);
 	return true;
 }
 
@@ -826,8 +841,9 @@ void nvt_scsi_exec_write_same(struct nvt_scsi_task *t)
 		cmd->payload_segs = (uint8_t)segs;
 		if (cmd->protect && !nvt_scsi_ws_payload_pi(t, checks))
 			goto out;
-		/* Zeroes (with no app tag of the guest's to keep) need no payload at all. */
-		if (nvt_scsi_iov_is_zero(t->work_iov2, segs, 0, ns->block_size) && !cmd->app_tag)
+		/* Zeroes (with no tag of the guest's to keep) need no payload at all. */
+		if (nvt_scsi_iov_is_zero(t->work_iov2, segs, 0, ns->block_size) && !cmd->app_tag &&
+		    cmd->ref_tag == nvt_scsi_default_ref(lun, cmd->lba))
 			cmd->payload_segs = 0;
 		else
 			cmd->unmap = false;	/* SBC-4 5.48: unmap only where it reads back the same */
@@ -965,7 +981,7 @@ void nvt_scsi_exec_caw(struct nvt_scsi_task *t)
 		nvt_scsi_bad_field(t, true, 1, 7);
 		goto out;
 	}
-	if (cmd->nlb > NVT_SCSI_MAX_CAW) {
+	if (cmd->nlb > nvt_scsi_max_caw(t->lun)) {
 		nvt_scsi_bad_field(t, true, 13, -1);
 		goto out;
 	}

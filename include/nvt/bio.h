@@ -54,6 +54,7 @@ enum nvt_bio_status {
 #define NVT_BIO_EXT		(1u << 1)	/* iov holds extended LBAs: each block's data then its metadata */
 #define NVT_BIO_DEAC		(1u << 2)	/* write zeroes: deallocating is allowed */
 #define NVT_BIO_PI_CHECK_READ	(1u << 3)	/* read/compare/verify/copy sources: check stored PI as pi asks */
+#define NVT_BIO_COPY_TAGS	(1u << 4)	/* copy: keep the sources' guards and app tags, ref tags from pi (SCSI, ATO=1) */
 /* Set by the namespace layer on the bios it hands a backend. */
 #define NVT_BIO_LOCK_OWNER	(1u << 8)	/* issued under the range lock by its holder: never parks on it */
 

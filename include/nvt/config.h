@@ -154,6 +154,7 @@ struct nvt_vhost_cfg {
 	char socket[NVT_VHOST_SOCKET_MAX + 1];	/* created mode 0600 */
 	char owner[64];				/* user the socket is chown()ed to; "" = nvtd's */
 	char group[64];				/* group; "" = nvtd's */
+	bool copy_between_controllers;		/* EXTENDED COPY may name other controllers' LUNs; default false */
 	struct nvt_vhost_lun_cfg *luns;
 	unsigned int nr_luns;
 	int line;

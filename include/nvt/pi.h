@@ -323,4 +323,36 @@ int nvt_pi_verify_join(const struct nvt_pi_ctx *ctx,
  */
 void nvt_pi_ctx_advance(struct nvt_pi_ctx *ctx, uint64_t off);
 
+/**
+ * nvt_pi_retag() - give copied blocks the ref tags of their new LBAs.
+ * @ctx: the destination's context (its format, ref_tag of the first block).
+ * @md: @nlb blocks' metadata, contiguous, in @ctx's format; changed in place.
+ * @nlb: blocks.
+ *
+ * Type 1/2: each tuple's ref tag becomes ctx->ref_tag + block index
+ * (wrapping at 32/48 bits); guard and app tag are kept (the guard does not
+ * cover the ref tag), so the application client's app tags travel with a
+ * copy (SBC-4: ATO=1). Type 3 ref tags are the application client's as
+ * well: nothing changes. Without PI nothing is touched.
+ */
+void nvt_pi_retag(const struct nvt_pi_ctx *ctx, void *md, uint32_t nlb);
+
+/**
+ * nvt_pi_copy_tags() - the application client's tags of copied blocks into
+ * tuples of another format.
+ * @src_fmt: the source's format.
+ * @src: @nlb blocks' metadata in @src_fmt, contiguous.
+ * @dst_fmt: the destination's format.
+ * @dst: @nlb blocks' metadata in @dst_fmt, contiguous, with valid tuples
+ *       (nvt_pi_generate()); must not overlap @src.
+ * @nlb: blocks.
+ *
+ * Each destination tuple takes its source tuple's app tag, and where both
+ * are Type 3 its ref tag too (cut to the destination's width). Guards and
+ * the ref tags of Type 1/2 stay the destination's. Nothing happens unless
+ * both formats have PI.
+ */
+void nvt_pi_copy_tags(const struct nvt_pi_format *src_fmt, const void *src,
+		      const struct nvt_pi_format *dst_fmt, void *dst, uint32_t nlb);
+
 #endif /* NVT_PI_H */

@@ -44,6 +44,7 @@ struct nvt_scsi_lun {
 struct nvt_scsi_dev {
 	struct nvt_scsi_lun *luns[NVT_SCSI_MAX_LUNS];	/* sorted by lun id */
 	unsigned int nr_luns;
+	bool copy_between;				/* EXTENDED COPY may name other devices' LUNs (config opt-in) */
 	char name[64];					/* for log lines: the socket path */
 };
 
@@ -94,7 +95,7 @@ struct nvt_scsi_cmd {
 	uint8_t protect;		/* RDPROTECT / WRPROTECT / VRPROTECT */
 	uint8_t checks;			/* NVT_PI_CHECK_* the bios apply */
 	uint16_t app_tag, app_mask;
-	uint32_t ref_tag;		/* expected initial ref tag of @lba */
+	uint64_t ref_tag;		/* expected initial ref tag of @lba (48 bits on a 64-bit-guard namespace) */
 	uint64_t lba;
 	uint32_t nlb;
 	uint32_t pos;			/* blocks done */
@@ -155,7 +156,8 @@ struct nvt_scsi_task {
 /**
  * nvt_scsi_lun_init() - @lun serves @ns as LUN @id. Logs once when a PI
  * namespace cannot be offered as T10 PI (64-bit guard, metadata other
- * than 8 bytes) and is served without it. Return: 0 or -errno.
+ * than 8 bytes) and is served without it. Return: 0, or -EINVAL for an id
+ * past 16383 or more metadata per block than NVT_SCSI_MD_BUF, or -ENOMEM.
  */
 int nvt_scsi_lun_init(struct nvt_scsi_lun *lun, struct nvt_ns *ns, uint16_t id);
 
@@ -164,8 +166,9 @@ void nvt_scsi_lun_fini(struct nvt_scsi_lun *lun);
 
 /**
  * nvt_scsi_register_lun() - make @lun a copy target for EXTENDED COPY from
- * any device of the daemon (found by its NAA designator). Control path,
- * before I/O starts; nvt_scsi_unregister_lun() undoes it.
+ * the devices that opted in to copies between devices (copy_between; found
+ * by its NAA designator). Control path, before I/O starts;
+ * nvt_scsi_unregister_lun() undoes it.
  */
 int nvt_scsi_register_lun(struct nvt_scsi_lun *lun);
 void nvt_scsi_unregister_lun(struct nvt_scsi_lun *lun);

@@ -857,7 +857,7 @@ static void test_vhost(void **state)
 		"vhost = ( { socket = \"/run/nvt/vhost.0\"; owner = \"root\"; group = \"root\";\n"
 		"  luns = ( { lun = 0; subsystem = \"nqn.2026-11.io.nvt:v\"; nsid = 2; },\n"
 		"           { lun = 16383; subsystem = \"nqn.2026-11.io.nvt:v\"; nsid = 1; } ); },\n"
-		"  { socket = \"/run/nvt/vhost.1\";\n"
+		"  { socket = \"/run/nvt/vhost.1\"; copy_between_controllers = true;\n"
 		"    luns = ( { lun = 3; subsystem = \"nqn.2026-11.io.nvt:v\"; nsid = 2; } ); } );\n"
 		"subsystems = ( { nqn = \"nqn.2026-11.io.nvt:v\"; namespaces = (\n"
 		"  { nsid = 1; backend = \"ram\"; size = \"1M\"; },\n"
@@ -893,6 +893,8 @@ static void test_vhost(void **state)
 		{ "vhost = ( { socket = \"/a\"; luns = ( { lun = 1; nsid = 1; } ); } );\n",
 		  "1: vhost[0].luns[0].subsystem: missing (required)\n" },
 		{ "vhost = ( { socket = \"/a\"; colour = 1; } );\n", "1: vhost[0].colour: unknown setting\n" },
+		{ "vhost = ( { socket = \"/a\"; copy_between_controllers = 1; } );\n",
+		  "1: vhost[0].copy_between_controllers: expected true or false, not an integer\n" },
 	};
 	struct nvt_config cfg;
 	char path[256], *err, *out, *expect;
@@ -911,6 +913,8 @@ static void test_vhost(void **state)
 	assert_int_equal(cfg.vhosts[0].luns[1].nsid, 1);
 	assert_int_equal(cfg.vhosts[0].luns[1].line, 3);
 	assert_string_equal(cfg.vhosts[1].owner, "");
+	assert_false(cfg.vhosts[0].copy_between_controllers);	/* the default: own LUNs only */
+	assert_true(cfg.vhosts[1].copy_between_controllers);
 	assert_int_equal(cfg.vhosts[1].luns[0].lun, 3);
 	assert_int_equal(cfg.vhosts[1].line, 4);
 	f = open_memstream(&out, &len);

@@ -453,6 +453,61 @@ static void test_copy_overlap(void **state)
 	assert_int_equal(r.bio.status, NVT_BIO_OK);
 }
 
+/*
+ * Copy with NVT_BIO_COPY_TAGS (the SCSI front, ATO=1): each block keeps its
+ * guard and app tag, the ref tag becomes its new LBA's. Without the flag
+ * (NVMe, PRINFOW.PRACT=1) the destination gets the command's LBAT.
+ */
+static void test_copy_keeps_tags(void **state)
+{
+	struct env *e = *state;
+	enum { N = 300 };	/* two chunks */
+	static uint8_t ext[N * (BS + MS)];
+	struct nvt_pi_ctx ctx;
+	struct rec r;
+
+	for (uint32_t i = 0; i < N; i++) {
+		struct iovec io = { ext + i * (BS + MS), BS + MS };
+
+		memset(ext + i * (BS + MS), 3 + (uint8_t)i, BS);
+		nvt_pi_ctx_init(&ctx, &e->ns.pi, i, NVT_PI_PRACT, i, (uint16_t)(0x4200 + i), 0);
+		assert_int_equal(nvt_pi_generate_ext(&ctx, &io, 1, 1), 0);
+	}
+	rec_init(e, &r, 0, NVT_BIO_WRITE, 0, N, ext, NULL, true, NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG);
+	nvt_ns_submit(&r.bio);
+	assert_int_equal(r.bio.status, NVT_BIO_OK);
+
+	copy_ranges[0] = (struct nvt_bio_range){ .slba = 0, .nlb = N, .eilbrt = 0 };
+	rec_init(e, &r, 1, NVT_BIO_COPY, 1000, N, NULL, NULL, false, NVT_PI_PRACT);
+	r.bio.flags |= NVT_BIO_COPY_TAGS;
+	r.bio.nr_ranges = 1;
+	r.bio.get_range = get_range;
+	r.bio.src_prinfo = NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG;
+	nvt_ns_submit(&r.bio);
+	assert_int_equal(r.bio.status, NVT_BIO_OK);
+	for (uint32_t i = 0; i < N; i++) {
+		const uint8_t *m = fake.md + (1000 + i) * MS;
+
+		assert_int_equal(m[2] << 8 | m[3], 0x4200 + i);
+		assert_int_equal((uint32_t)m[4] << 24 | m[5] << 16 | m[6] << 8 | m[7], 1000 + i);
+	}
+	rec_init(e, &r, 0, NVT_BIO_VERIFY, 1000, N, NULL, NULL, false,
+		 NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG);
+	nvt_ns_submit(&r.bio);
+	assert_int_equal(r.bio.status, NVT_BIO_OK);
+
+	/* NVMe's Copy with PRACT=1: the command's LBAT on every destination block, as before. */
+	rec_init(e, &r, 1, NVT_BIO_COPY, 1500, N, NULL, NULL, false, NVT_PI_PRACT);
+	nvt_pi_ctx_init(&r.bio.pi, &e->ns.pi, 1500, NVT_PI_PRACT, 1500, 0x0055, 0);
+	r.bio.nr_ranges = 1;
+	r.bio.get_range = get_range;
+	r.bio.src_prinfo = NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG;
+	nvt_ns_submit(&r.bio);
+	assert_int_equal(r.bio.status, NVT_BIO_OK);
+	for (uint32_t i = 0; i < N; i += 37)
+		assert_int_equal(fake.md[(1500 + i) * MS + 2] << 8 | fake.md[(1500 + i) * MS + 3], 0x0055);
+}
+
 /* More emulated commands than bounce buffers: they wait their turn, none fails. */
 static void test_bounce_exhaustion(void **state)
 {
@@ -710,6 +765,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_emulated_late, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_native_compare_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_overlap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_keeps_tags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounce_exhaustion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_range_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caw_machine, setup, teardown),

@@ -1311,6 +1311,69 @@ static void test_type_none(void **state)
 	assert_int_equal(nvt_pi_generate(&c, &d, 1, NULL, 0, 2), 0);
 }
 
+/*
+ * Copied blocks: nvt_pi_retag() gives Type 1/2 tuples their new LBAs' ref
+ * tags and keeps guard and app tag (so they still verify, app tag checked);
+ * nvt_pi_copy_tags() carries app tags (Type 3 to Type 3: ref tags too)
+ * into tuples of another format.
+ */
+static void test_retag_and_copy_tags(void **state)
+{
+	static const struct nvt_pi_format fmts[] = {
+		{ NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, false, 512, 8 },
+		{ NVT_PI_TYPE2, NVT_PI_GUARD_CRC64, true, 512, 64 },
+		{ NVT_PI_TYPE1, NVT_PI_GUARD_CRC64, false, 512, 32 },
+		{ NVT_PI_TYPE3, NVT_PI_GUARD_CRC16, true, 512, 16 },
+		{ NVT_PI_TYPE3, NVT_PI_GUARD_CRC64, false, 512, 16 },
+	};
+	static uint8_t data[4 * 512], md[4 * MAX_MD], md2[4 * MAX_MD];
+	struct iovec d = { data, sizeof(data) };
+	struct nvt_pi_ctx c;
+	struct nvt_pi_err err;
+
+	(void)state;
+	fill_random(data, sizeof(data));
+	for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
+		const struct nvt_pi_format *fmt = &fmts[f];
+		struct iovec m = { md, 4u * fmt->md_size };
+		const uint64_t big = (1ull << 32) + 9;	/* 48-bit tags survive on the 64-bit guard */
+		uint64_t to = fmt->guard == NVT_PI_GUARD_CRC64 ? big : 9;
+
+		memset(md, 0, sizeof(md));
+		nvt_pi_ctx_init(&c, fmt, 100, NVT_PI_PRACT, 100, 0x1234, 0);
+		assert_int_equal(nvt_pi_generate(&c, &d, 1, &m, 1, 4), 0);
+		nvt_pi_ctx_init(&c, fmt, to, NVT_PI_CHECK_MASK, to, 0x1234, 0xffff);
+		nvt_pi_retag(&c, md, 4);
+		/* Type 1/2 now verify at the new LBAs with the app tag kept; Type 3 tags unchanged. */
+		if (fmt->type != NVT_PI_TYPE3) {
+			assert_int_equal(nvt_pi_verify(&c, &d, 1, &m, 1, 4, &err), 0);
+		} else {
+			nvt_pi_ctx_init(&c, fmt, to, NVT_PI_CHECK_MASK, 100, 0x1234, 0xffff);
+			assert_int_equal(nvt_pi_verify(&c, &d, 1, &m, 1, 4, &err), 0);
+		}
+		/* Into every other format: fresh PI there, the app tags (and Type 3 ref tags) carried. */
+		for (size_t g = 0; g < sizeof(fmts) / sizeof(fmts[0]); g++) {
+			const struct nvt_pi_format *dst = &fmts[g];
+			struct iovec m2 = { md2, 4u * dst->md_size };
+			bool t3 = fmt->type == NVT_PI_TYPE3 && dst->type == NVT_PI_TYPE3;
+
+			memset(md2, 0, sizeof(md2));
+			nvt_pi_ctx_init(&c, dst, 50, NVT_PI_PRACT, t3 ? 7 : 50, 0, 0);
+			assert_int_equal(nvt_pi_generate(&c, &d, 1, &m2, 1, 4), 0);
+			nvt_pi_copy_tags(fmt, md, dst, md2, 4);
+			nvt_pi_ctx_init(&c, dst, 50, NVT_PI_CHECK_MASK, 50, 0x1234, 0xffff);
+			assert_int_equal(nvt_pi_verify(&c, &d, 1, &m2, 1, 4, &err), 0);
+			if (t3) {
+				size_t at = dst->pi_first ? 0 : dst->md_size - nvt_pi_size(dst->guard);
+				const uint8_t *r = md2 + dst->md_size + at +
+						   (dst->guard == NVT_PI_GUARD_CRC16 ? 4 : 10);
+
+				assert_int_equal(r[dst->guard == NVT_PI_GUARD_CRC16 ? 3 : 5], 100);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1341,6 +1404,7 @@ int main(void)
 		cmocka_unit_test(test_short_buffers),
 		cmocka_unit_test(test_nlb_zero),
 		cmocka_unit_test(test_type_none),
+		cmocka_unit_test(test_retag_and_copy_tags),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,7 @@
 #define NBLK	4096u
 #define BS	512u
 #define PIS	8u
+static uint64_t g_nblk = NBLK;	/* blocks of the namespaces the next setup opens */
 
 struct env {
 	struct nvt_poll_group *pg;
@@ -51,7 +52,7 @@ static void ns_open(struct env *e, int i, enum nvt_pi_type type, enum nvt_pi_gua
 	memset(&cfg, 0, sizeof(cfg));
 	ns->nsid = (uint32_t)i + 1;
 	ns->be = &nvt_ram_backend_ops;
-	ns->nblocks = NBLK;
+	ns->nblocks = g_nblk;
 	ns->block_size = BS;
 	ns->lba_shift = 9;
 	ns->md_size = md;
@@ -107,6 +108,49 @@ static int setup_mixed(void **state)
 static int setup_opaque(void **state) { return setup_fmt(state, NVT_PI_NONE, NVT_PI_GUARD_CRC16, 8); }
 
 static int setup_crc64(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC64, 16); }
+
+/* LUN 0 Type 1 with 8-byte PI (shown to the guest), LUN 1 Type 1 with the 64-bit guard (served without). */
+static int setup_cross_fmt(void **state)
+{
+	struct env *e;
+
+	setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, 8);
+	e = *state;
+	nvt_scsi_lun_fini(&e->lun[1]);
+	nvt_ns_chan_destroy(&e->ns[1], e->pg);
+	e->ns[1].be->close(&e->ns[1]);
+	memset(&e->ns[1], 0, sizeof(e->ns[1]));
+	ns_open(e, 1, NVT_PI_TYPE1, NVT_PI_GUARD_CRC64, 16);
+	return 0;
+}
+
+/* 64 bytes of metadata per block: md_buf holds 64 blocks' worth, not 255 (opaque, and PI the guest does not see). */
+static int setup_md64(void **state) { return setup_fmt(state, NVT_PI_NONE, NVT_PI_GUARD_CRC16, 64); }
+static int setup_t1md64(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, 64); }
+
+/*
+ * Past LBA 2^32 on 64-bit-guard Type 1 namespaces (48-bit ref tags), as
+ * the RAM backend maps them lazily: opened without PI (which would fill
+ * 64 GiB of metadata with the escape), then made Type 1 (zeroed PI).
+ */
+#define BIG_NBLK	((1ull << 32) + 64)
+static int setup_crc64_big(void **state)
+{
+	struct env *e;
+
+	g_nblk = BIG_NBLK;
+	setup_fmt(state, NVT_PI_NONE, NVT_PI_GUARD_CRC64, 16);
+	g_nblk = NBLK;
+	e = *state;
+	for (int i = 0; i < 2; i++) {
+		nvt_scsi_lun_fini(&e->lun[i]);
+		e->ns[i].pi.type = NVT_PI_TYPE1;
+		assert_int_equal(nvt_scsi_lun_init(&e->lun[i], &e->ns[i], (uint16_t)i), 0);
+		assert_int_equal(nvt_scsi_register_lun(&e->lun[i]), 0);
+	}
+	e->type = NVT_PI_TYPE1;
+	return 0;
+}
 
 static int teardown(void **state)
 {
@@ -251,6 +295,23 @@ static const uint8_t *stored_md(struct env *e, int i, uint64_t lba, const uint8_
 	if (data)
 		*data = d;
 	return md;
+}
+
+/*
+ * Blocks [lba, +n) of namespace @i pass the checks an NVMe host reading
+ * them with PRCHK guard + ref tag (ILBRT = SLBA) applies, in the
+ * namespace's own format (also what the scrub does).
+ */
+static void assert_nvme_pi(struct env *e, int i, uint64_t lba, uint32_t n)
+{
+	struct nvt_pi_ctx ctx;
+	struct nvt_pi_err err;
+	void *md;
+	uint8_t *d = nvt_ram_block(&e->ns[i], lba, &md);
+	struct iovec di = { d, (size_t)n * BS }, mi = { md, (size_t)n * e->ns[i].md_size };
+
+	nvt_pi_ctx_init(&ctx, &e->ns[i].pi, lba, NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG, lba, 0, 0);
+	assert_int_equal(nvt_pi_verify(&ctx, &di, 1, &mi, 1, n, &err), 0);
 }
 
 /* ---- the device's description ---- */
@@ -424,6 +485,7 @@ static void test_crc64_served_without_pi(void **state)
 	assert_int_equal(run(e, 0, w, 10, false, back, sizeof(back)), NVT_SCSI_GOOD);
 	assert_memory_equal(data, back, sizeof(data));
 	assert_int_not_equal(be16(stored_md(e, 0, 100, NULL) + 2), 0xffff);
+	assert_nvme_pi(e, 0, 100, 4);
 	/* PROTECT on a LUN without PI: INVALID FIELD IN CDB. */
 	cdb10(w, 0x28, 0x20, 100, 4);
 	run(e, 0, w, 10, false, back, sizeof(back));
@@ -589,12 +651,23 @@ static void test_rw_plain(void **state)
 		}
 	}
 	/* Out of range (and overflowing): LBA OUT OF RANGE; nothing written. */
-	cdb16(c, 0x8a, 0, NBLK - 1, 2);
-	run(e, 0, c, 16, true, data, 2 * BS);
-	assert_sense(e, 5, 0x21, 0);
-	cdb16(c, 0x8a, 0, UINT64_MAX, 2);
-	run(e, 0, c, 16, true, data, 2 * BS);
-	assert_sense(e, 5, 0x21, 0);
+	{
+		uint8_t zero[BS] = { 0 }, md_before[64];
+		const uint8_t *d, *m = stored_md(e, 0, NBLK - 1, &d);
+		size_t ms = e->ns[0].md_size;
+
+		if (ms)
+			memcpy(md_before, m, ms);
+		cdb16(c, 0x8a, 0, NBLK - 1, 2);
+		run(e, 0, c, 16, true, data, 2 * BS);
+		assert_sense(e, 5, 0x21, 0);
+		cdb16(c, 0x8a, 0, UINT64_MAX, 2);
+		run(e, 0, c, 16, true, data, 2 * BS);
+		assert_sense(e, 5, 0x21, 0);
+		assert_memory_equal(d, zero, BS);
+		if (ms)
+			assert_memory_equal(m, md_before, ms);
+	}
 	cdb16(c, 0x88, 0, NBLK, 0);
 	assert_int_equal(run(e, 0, c, 16, false, NULL, 0), NVT_SCSI_GOOD);	/* 0 blocks */
 	/* A buffer shorter than the CDB moves, or the wrong direction: INVALID FIELD IN COMMAND IU. */
@@ -604,10 +677,27 @@ static void test_rw_plain(void **state)
 	assert_int_equal(e->t->resid, 4 * BS - 1);
 	run(e, 0, c, 10, false, data, 4 * BS);
 	assert_sense(e, 5, 0x0e, 0x03);
-	/* More than the maximum transfer length: INVALID FIELD IN CDB. */
+	/* More than the maximum transfer length: INVALID FIELD IN CDB, pointing at TRANSFER LENGTH. */
 	cdb16(c, 0x88, 0, 0, (8u << 20) / BS + 1);
 	run(e, 0, c, 16, false, back, sizeof(back));
 	assert_sense(e, 5, 0x24, 0);
+	assert_int_equal(be16(e->t->sense + 16), 10);
+	c[0] = 0x8a;
+	run(e, 0, c, 16, true, back, sizeof(back));
+	assert_sense(e, 5, 0x24, 0);
+	assert_int_equal(be16(e->t->sense + 16), 10);
+	{
+		uint8_t c12[12] = { 0xa8 };
+
+		put_be32(c12 + 6, (8u << 20) / BS + 1);
+		run(e, 0, c12, 12, false, back, sizeof(back));
+		assert_sense(e, 5, 0x24, 0);
+		assert_int_equal(be16(e->t->sense + 16), 6);
+		c12[0] = 0xaa;
+		run(e, 0, c12, 12, true, back, sizeof(back));
+		assert_sense(e, 5, 0x24, 0);
+		assert_int_equal(be16(e->t->sense + 16), 6);
+	}
 	/* RDPROTECT 110b: reserved (or, without PI, not offered). */
 	cdb10(c, 0x28, 0xc0, 0, 1);
 	run(e, 0, c, 10, false, back, BS);
@@ -837,11 +927,12 @@ static void test_sense_descriptor(void **state)
 {
 	struct env *e = *state;
 
-	/* INFORMATION past 32 bits: descriptor format with an information descriptor. */
+	/* INFORMATION past 32 bits: still fixed format (D_SENSE 0), VALID 0, no INFORMATION. */
 	nvt_scsi_fail(e->t, 0xb, 0x1001, true, 0x123456789ull);
 	assert_sense(e, 0xb, 0x10, 0x01);
-	assert_int_equal(e->t->sense[0], 0x72);
-	assert_int_equal(sense_info(e), 0x123456789ull);
+	assert_int_equal(e->t->sense[0], 0x70);
+	assert_int_equal(e->t->sense_len, 18);
+	assert_int_equal(be32(e->t->sense + 3), 0);
 	nvt_scsi_fail(e->t, 0xb, 0x1003, true, 77);
 	assert_int_equal(e->t->sense[0], 0xf0);
 	assert_int_equal(e->t->sense_len, 18);
@@ -889,9 +980,20 @@ static void test_write_same(void **state)
 		assert_int_equal(be16(stored_md(e, 0, lba + 21, NULL)), nvt_crc16_t10dif(0, blk, BS));
 		assert_int_not_equal(be16(stored_md(e, 0, lba + 21, NULL) + 2), 0xffff);
 	}
-	/* NDOB: no data-out at all. */
+	/* NDOB: no data-out at all; the blocks (which held the pattern) read back as zeroes. */
 	cdb16(c, 0x93, 0x01, lba + 40, 4);
 	assert_int_equal(run(e, 0, c, 16, false, NULL, 0), NVT_SCSI_GOOD);
+	for (uint32_t i = 0; i < 4; i++) {
+		const uint8_t *d;
+
+		stored_md(e, 0, lba + 40 + i, &d);
+		assert_memory_equal(d, blk, BS);	/* blk is zeroes here */
+		cdb10(c, 0x28, 0, (uint32_t)(lba + 40 + i), 1);
+		assert_int_equal(run(e, 0, c, 10, false, back, BS), NVT_SCSI_GOOD);
+		assert_memory_equal(back, blk, BS);
+	}
+	if (e->lun[0].pi)
+		assert_int_equal(be16(stored_md(e, 0, lba + 41, NULL)), nvt_crc16_t10dif(0, blk, BS));
 	/* Field checks: 0 blocks (WSNZ), too many, ANCHOR, range, short payload. */
 	cdb16(c, 0x93, 0, lba, 0);
 	run(e, 0, c, 16, true, blk, BS);
@@ -920,6 +1022,24 @@ static void test_write_same(void **state)
 		run(e, 0, c, 16, true, blk, BS + PIS);
 		assert_sense(e, 0xb, 0x10, 0x01);
 		assert_int_equal(sense_info(e), lba);
+	}
+	if (e->lun[0].pi && e->type == NVT_PI_TYPE3) {
+		/* Type 3, WRPROTECT 001b: both tags are the application client's; every block keeps them. */
+		fill(blk, BS, 5);
+		tuple(blk + BS, blk, 0x5555, 0x77);
+		cdb16(c, 0x93, 0x20, lba, 3);
+		assert_int_equal(run(e, 0, c, 16, true, blk, BS + PIS), NVT_SCSI_GOOD);
+		for (uint32_t i = 0; i < 3; i++) {
+			assert_int_equal(be16(stored_md(e, 0, lba + i, NULL) + 2), 0x77);
+			assert_int_equal(be32(stored_md(e, 0, lba + i, NULL) + 4), 0x5555);
+		}
+		/* A zero payload with a ref tag of its own is written, not deallocated. */
+		memset(blk, 0, BS);
+		tuple(blk + BS, blk, 0x6666, 0);
+		cdb16(c, 0x93, 0x28, lba, 2);
+		assert_int_equal(run(e, 0, c, 16, true, blk, BS + PIS), NVT_SCSI_GOOD);
+		assert_int_equal(be32(stored_md(e, 0, lba + 1, NULL) + 4), 0x6666);
+		assert_int_equal(be16(stored_md(e, 0, lba + 1, NULL) + 2), 0);
 	}
 }
 
@@ -1250,6 +1370,315 @@ static void test_xcopy_waits_for_buffer(void **state)
 	free(other);
 }
 
+/*
+ * COMPARE AND WRITE's length against the metadata: VPD B0h says what fits
+ * the layer's md_buf; that much works, one more is INVALID FIELD IN CDB
+ * (NoLB 255 with 64-byte metadata once wrote past md_buf into the task).
+ */
+static void test_caw_max_len(void **state)
+{
+	struct env *e = *state;
+	uint8_t c[16] = { 0x89 }, b[64];
+	uint32_t max, want = e->ns[0].md_size ? 4096u / e->ns[0].md_size : 255;
+	uint8_t *buf, *back;
+
+	if (want > 255)
+		want = 255;
+	vpd(e, 0xb0, b, sizeof(b));
+	max = b[5];
+	assert_int_equal(max, want);
+	buf = calloc(2, 256 * BS);
+	back = malloc(256 * BS);
+	/* The whole maximum: zeroes compare equal to never-written blocks, then the pattern lands. */
+	fill(buf + (size_t)max * BS, (size_t)max * BS, 12);
+	put_be64(c + 2, 100);
+	c[13] = (uint8_t)max;
+	assert_int_equal(run(e, 0, c, 16, true, buf, 2 * max * BS), NVT_SCSI_GOOD);
+	assert_blocks(e, 0, 100, max, buf + (size_t)max * BS);
+	if (e->ns[0].pi.type) {
+		struct nvt_pi_ctx ctx;
+		struct nvt_pi_err err;
+		void *md;
+		uint8_t *d = nvt_ram_block(&e->ns[0], 100, &md);
+		struct iovec di = { d, (size_t)max * BS }, mi = { md, (size_t)max * e->ns[0].md_size };
+
+		/* What an NVMe host reading those blocks checks. */
+		nvt_pi_ctx_init(&ctx, &e->ns[0].pi, 100, NVT_PI_CHECK_GUARD | NVT_PI_CHECK_REFTAG, 100,
+				0, 0);
+		assert_int_equal(nvt_pi_verify(&ctx, &di, 1, &mi, 1, max, &err), 0);
+	}
+	if (max < 255) {
+		memcpy(back, buf + (size_t)max * BS, (size_t)max * BS);
+		memset(buf, 0, 2 * 256 * BS);
+		c[13] = (uint8_t)(max + 1);
+		run(e, 0, c, 16, true, buf, 2 * (max + 1) * BS);
+		assert_sense(e, 5, 0x24, 0);
+		assert_int_equal(be16(e->t->sense + 16), 13);
+		c[13] = 255;
+		run(e, 0, c, 16, true, buf, 2 * 255 * BS);
+		assert_sense(e, 5, 0x24, 0);
+		assert_blocks(e, 0, 100, max, back);	/* nothing written */
+	}
+	free(buf);
+	free(back);
+}
+
+/* Metadata larger than md_buf: the LUN is refused (rw_next would build bios of 0 blocks). */
+static void test_lun_md_too_big(void **state)
+{
+	struct nvt_ns ns;
+	struct nvt_scsi_lun lun;
+
+	(void)state;
+	memset(&ns, 0, sizeof(ns));
+	ns.block_size = BS;
+	ns.lba_shift = 9;
+	ns.nblocks = NBLK;
+	ns.md_size = 4096 + 8;
+	assert_int_equal(nvt_scsi_lun_init(&lun, &ns, 0), -EINVAL);
+	ns.md_size = 4096;
+	assert_int_equal(nvt_scsi_lun_init(&lun, &ns, 0), 0);
+	nvt_scsi_lun_fini(&lun);
+}
+
+/*
+ * Past LBA 2^32 on a 64-bit-guard namespace: what every command stores
+ * carries the 48-bit ref tag an NVMe host (and the scrub) expects, and
+ * what an NVMe host wrote there reads back through SCSI.
+ */
+static void test_past_2_32(void **state)
+{
+	struct env *e = *state;
+	const uint64_t L = (1ull << 32) + 5;
+	uint8_t c[16], data[4 * BS], back[4 * BS], buf[2 * BS], p[256], sg[2 * 28];
+	struct nvt_pi_ctx ctx;
+	void *md;
+	uint8_t *d;
+	uint32_t len;
+
+	fill(data, sizeof(data), 7);
+	/* WRITE(16): PI generated by the layer for LBAs past 2^32. */
+	cdb16(c, 0x8a, 0, L, 4);
+	assert_int_equal(run(e, 0, c, 16, true, data, sizeof(data)), NVT_SCSI_GOOD);
+	assert_nvme_pi(e, 0, L, 4);
+	cdb16(c, 0x88, 0, L, 4);
+	assert_int_equal(run(e, 0, c, 16, false, back, sizeof(back)), NVT_SCSI_GOOD);
+	assert_memory_equal(back, data, sizeof(data));
+	/* A block an NVMe host wrote (ref tag = its 48-bit LBA), read through SCSI: checked, GOOD. */
+	d = nvt_ram_block(&e->ns[0], L + 10, &md);
+	memcpy(d, data, BS);
+	{
+		struct iovec di = { d, BS }, mi = { md, 16 };
+
+		nvt_pi_ctx_init(&ctx, &e->ns[0].pi, L + 10, NVT_PI_PRACT, L + 10, 0, 0);
+		assert_int_equal(nvt_pi_generate(&ctx, &di, 1, &mi, 1, 1), 0);
+	}
+	cdb16(c, 0x88, 0, L + 10, 1);
+	assert_int_equal(run(e, 0, c, 16, false, back, BS), NVT_SCSI_GOOD);
+	assert_memory_equal(back, data, BS);
+	/* WRITE SAME and COMPARE AND WRITE there. */
+	cdb16(c, 0x93, 0, L + 20, 4);
+	assert_int_equal(run(e, 0, c, 16, true, data, BS), NVT_SCSI_GOOD);
+	assert_nvme_pi(e, 0, L + 20, 4);
+	memcpy(buf, data, BS);
+	memcpy(buf + BS, data + BS, BS);
+	memset(c, 0, 16);
+	c[0] = 0x89;
+	put_be64(c + 2, L + 21);
+	c[13] = 1;
+	assert_int_equal(run(e, 0, c, 16, true, buf, sizeof(buf)), NVT_SCSI_GOOD);
+	assert_nvme_pi(e, 0, L + 20, 4);
+	/* EXTENDED COPY within the namespace and to the other one, both past 2^32. */
+	seg(sg, 0, 0, 4, L, L + 30);
+	seg(sg + 28, 0, 1, 4, L, L + 40);
+	len = xlist(e, p, 0, 1, sg, 2, 5);
+	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
+	assert_nvme_pi(e, 0, L + 30, 4);
+	assert_nvme_pi(e, 1, L + 40, 4);
+	assert_blocks(e, 1, L + 40, 4, data);
+	/* A corrupted block past 2^32 fails the read: ABORTED COMMAND, guard. */
+	d = nvt_ram_block(&e->ns[0], L + 2, NULL);
+	d[7] ^= 1;
+	cdb16(c, 0x88, 0, L, 4);
+	run(e, 0, c, 16, false, back, sizeof(back));
+	assert_sense(e, 0xb, 0x10, 0x01);
+	/* Fixed format as D_SENSE 0 says: the LBA does not fit INFORMATION, so VALID 0. */
+	assert_int_equal(e->t->sense[0], 0x70);
+	assert_int_equal(be32(e->t->sense + 3), 0);
+	/* Below 2^32 on the same LUN: VALID, INFORMATION = the LBA. */
+	d[7] ^= 1;
+	d = nvt_ram_block(&e->ns[0], 77, NULL);
+	cdb16(c, 0x8a, 0, 76, 2);
+	assert_int_equal(run(e, 0, c, 16, true, data, 2 * BS), NVT_SCSI_GOOD);
+	d[7] ^= 1;
+	cdb16(c, 0x88, 0, 76, 2);
+	run(e, 0, c, 16, false, back, 2 * BS);
+	assert_sense(e, 0xb, 0x10, 0x01);
+	assert_int_equal(e->t->sense[0], 0xf0);
+	assert_int_equal(sense_info(e), 77);
+}
+
+/*
+ * EXTENDED COPY across controllers: a guest may name only its own
+ * controller's LUNs (designators are derived from public data), unless its
+ * controller opted in with copy_between_controllers.
+ */
+static void test_xcopy_other_controller(void **state)
+{
+	struct env *e = *state;
+	uint8_t p[256], sg[28], c[16], data[4 * BS], other[4 * BS], zero[4 * BS];
+	uint32_t len;
+
+	fill(data, sizeof(data), 21);
+	fill(other, sizeof(other), 22);
+	memset(zero, 0, sizeof(zero));
+	cdb10(c, 0x2a, 0, 10, 4);
+	assert_int_equal(run(e, 0, c, 10, true, data, sizeof(data)), NVT_SCSI_GOOD);
+	assert_int_equal(run(e, 1, c, 10, true, other, sizeof(other)), NVT_SCSI_GOOD);
+	/* LUN 1 belongs to another controller from now on. */
+	e->dev.luns[1] = NULL;
+	e->dev.nr_luns = 1;
+	/* Writing the other guest's disk: COPY ABORTED, unreachable target; nothing written. */
+	seg(sg, 0, 1, 4, 10, 10);
+	len = xlist(e, p, 0, 1, sg, 1, 2);
+	xcopy(e, p, len);
+	assert_sense(e, 0xa, 0x0d, 0x02);
+	assert_blocks(e, 1, 10, 4, other);
+	/* Reading it into our own LUN: the same. */
+	seg(sg, 1, 0, 4, 10, 100);
+	len = xlist(e, p, 0, 1, sg, 1, 2);
+	xcopy(e, p, len);
+	assert_sense(e, 0xa, 0x0d, 0x02);
+	assert_blocks(e, 0, 100, 4, zero);
+	/* Our own LUNs still copy. */
+	seg(sg, 0, 0, 4, 10, 200);
+	len = xlist(e, p, 0, 0, sg, 1, 2);
+	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
+	assert_blocks(e, 0, 200, 4, data);
+	/* The controller opted in: other controllers' registered LUNs are reachable. */
+	e->dev.copy_between = true;
+	seg(sg, 1, 0, 4, 10, 100);
+	len = xlist(e, p, 0, 1, sg, 1, 2);
+	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
+	assert_blocks(e, 0, 100, 4, other);
+}
+
+/*
+ * EXTENDED COPY keeps the guest's app tags (ATO=1: the application
+ * client's), and on Type 3 its ref tags; Type 1/2 ref tags become the
+ * destination's LBAs. Within a namespace, between two of one format, and
+ * into a 64-bit-guard namespace (fresh PI there, the app tags carried).
+ */
+static void test_xcopy_app_tags(void **state)
+{
+	struct env *e = *state;
+	uint8_t c[32], data[4 * BS], pi[4 * PIS], p[256], sg[2 * 28];
+	const uint64_t lba = 40;
+	uint32_t len;
+	size_t n;
+
+	fill(data, sizeof(data), 9);
+	for (int i = 0; i < 4; i++)
+		tuple(pi + i * PIS, data + i * BS, ref_of(e, lba + (uint64_t)i), (uint16_t)(0x1230 + i));
+	n = rw_cdb(e, c, true, lba, 4, 1, 0, 0);
+	assert_int_equal(run_pi(e, 0, c, n, true, data, sizeof(data), pi, sizeof(pi)), NVT_SCSI_GOOD);
+	seg(sg, 0, 0, 4, lba, 3000);
+	seg(sg + 28, 0, 1, 4, lba, 3000);
+	len = xlist(e, p, 0, 1, sg, 2, 4);
+	assert_int_equal(xcopy(e, p, len), NVT_SCSI_GOOD);
+	for (int l = 0; l < 2; l++) {
+		const struct nvt_ns *ns = &e->ns[l];
+		size_t at = ns->pi.guard == NVT_PI_GUARD_CRC64 ? 8 : 2;
+
+		for (uint32_t i = 0; i < 4; i++) {
+			const uint8_t *m = stored_md(e, l, 3000 + i, NULL);
+
+			assert_int_equal(be16(m + at), 0x1230 + i);
+			if (ns->pi.type == NVT_PI_TYPE3 && e->lun[l].pi)
+				assert_int_equal(be32(m + 4), 0x5555);
+		}
+		if (ns->pi.type != NVT_PI_TYPE3)
+			assert_nvme_pi(e, l, 3000, 4);
+		assert_blocks(e, l, 3000, 4, data);
+	}
+	/* The guest reads its own tuples back, app tags and all. */
+	if (e->lun[1].pi) {
+		uint8_t back[4 * BS], piback[4 * PIS];
+
+		n = rw_cdb(e, c, false, 3000, 4, 1, 0, 0);
+		if (e->type == NVT_PI_TYPE2)
+			put_be32(c + 20, 3000);	/* the copy's ref tags are the destination's LBAs */
+		assert_int_equal(run_pi(e, 1, c, n, false, back, sizeof(back), piback, sizeof(piback)),
+				 NVT_SCSI_GOOD);
+		for (uint32_t i = 0; i < 4; i++)
+			assert_int_equal(be16(piback + i * PIS + 2), 0x1230 + i);
+	}
+}
+
+/*
+ * RECEIVE COPY RESULTS after a failed copy: a list refused while parsed,
+ * and one whose bio cannot be built when it starts, both report "done with
+ * errors" (02h) for their list id, never "in progress" forever.
+ */
+static void test_xcopy_results_on_failure(void **state)
+{
+	struct env *e = *state;
+	uint8_t p[256], sg[28], c[16], b[16];
+	struct nvt_scsi_task *t = e->t, *other = calloc(1, sizeof(*other));
+	unsigned int before;
+	uint32_t len;
+
+	/* Parsing: an unsupported segment type in list 9. */
+	seg(sg, 0, 1, 1, 0, 0);
+	len = xlist(e, p, 0, 1, sg, 1, 9);
+	p[80] = 0x0a;
+	xcopy(e, p, len);
+	assert_sense(e, 5, 0x26, 0x09);
+	memset(c, 0, 16);
+	c[0] = 0x84;
+	c[2] = 9;
+	put_be32(c + 10, sizeof(b));
+	assert_int_equal(run(e, 0, c, 16, false, b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(b[4], 2);
+	assert_int_equal(be16(b + 5), 0);
+	/* Running: list 11 waits for the copy buffer; meanwhile LUN 1 leaves this poll group. */
+	len = xlist(e, p, 0, 1, sg, 1, 11);
+	other->queue = &e->q;
+	other->cmd.holds_copy_buf = true;
+	e->q.copy_owner = other;
+	memset(c, 0, 16);
+	c[0] = 0x83;
+	put_be32(c + 10, len);
+	memcpy(t->cdb, c, 16);
+	t->dev = &e->dev;
+	t->lun = &e->lun[0];
+	t->queue = &e->q;
+	e->iov[0] = (struct iovec){ p, len };
+	t->data_iov = e->iov;
+	t->data_cnt = 1;
+	t->data_len = len;
+	t->to_dev = true;
+	t->pi_iov = NULL;
+	t->pi_len = 0;
+	t->done = count_done;
+	before = nr_done;
+	nvt_scsi_exec(t);
+	assert_int_equal(nr_done, before);
+	nvt_ns_chan_destroy(&e->ns[1], e->pg);
+	nvt_scsi_copy_buf_put(other);
+	nvt_poll_group_poll(e->pg, 0);
+	assert_int_equal(nr_done, before + 1);
+	assert_sense(e, 4, 0x44, 0);
+	assert_int_equal(nvt_ns_chan_create(&e->ns[1], e->pg), 0);
+	memset(c, 0, 16);
+	c[0] = 0x84;
+	c[2] = 11;
+	put_be32(c + 10, sizeof(b));
+	assert_int_equal(run(e, 0, c, 16, false, b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(b[4], 2);
+	free(other);
+}
+
 /* ---- the I/O path allocates nothing ---- */
 
 static void test_no_alloc(void **state)
@@ -1378,7 +1807,7 @@ static void test_status_mapping(void **state)
 		else
 			assert_false(e->t->sense[0] & 0x80);
 	}
-	/* PI: ASCQ by the field that failed, INFORMATION the LBA (descriptor format past 32 bits). */
+	/* PI: ASCQ by the field that failed, INFORMATION the LBA (VALID 0 past 32 bits). */
 	for (int type = NVT_PI_ERR_GUARD; type <= NVT_PI_ERR_REFTAG; type++) {
 		memset(&bio, 0, sizeof(bio));
 		bio.ns = &e->ns[0];
@@ -1388,7 +1817,11 @@ static void test_status_mapping(void **state)
 		bio.pi_err.lba = 1ull << 33;
 		nvt_scsi_bio_failed(e->t, &bio, 0);
 		assert_sense(e, 0xb, 0x10, (uint8_t)type);
-		assert_int_equal(sense_info(e), 1ull << 33);
+		assert_int_equal(e->t->sense[0], 0x70);
+		bio.pi_err.lba = 1234;
+		nvt_scsi_bio_failed(e->t, &bio, 0);
+		assert_sense(e, 0xb, 0x10, (uint8_t)type);
+		assert_int_equal(sense_info(e), 1234);
 	}
 	/* Miscompare: block offset * block size + byte, from the compared data's start. */
 	memset(&bio, 0, sizeof(bio));
@@ -1492,6 +1925,26 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xcopy, setup_opaque, teardown),
 		cmocka_unit_test_setup_teardown(test_rw_plain, setup_crc64, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy, setup_crc64, teardown),
+		cmocka_unit_test_setup_teardown(test_caw_max_len, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_caw_max_len, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_caw_max_len, setup_md64, teardown),
+		cmocka_unit_test_setup_teardown(test_caw_max_len, setup_t1md64, teardown),
+		cmocka_unit_test_setup_teardown(test_rw_plain, setup_md64, teardown),
+		cmocka_unit_test_setup_teardown(test_rw_plain, setup_t1md64, teardown),
+		cmocka_unit_test_setup_teardown(test_write_same, setup_md64, teardown),
+		cmocka_unit_test_setup_teardown(test_write_same, setup_t1md64, teardown),
+		cmocka_unit_test_setup_teardown(test_caw, setup_md64, teardown),
+		cmocka_unit_test_setup_teardown(test_caw, setup_t1md64, teardown),
+		cmocka_unit_test(test_lun_md_too_big),
+		cmocka_unit_test_setup_teardown(test_xcopy_results_on_failure, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_t2, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_t3, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_app_tags, setup_cross_fmt, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy, setup_cross_fmt, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_other_controller, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_other_controller, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_past_2_32, setup_crc64_big, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -904,6 +904,7 @@ int nvt_vhost_ctrl_create(struct nvt_target *tgt, const struct nvt_vhost_cfg *cf
 	c->cfg.nr_luns = 0;
 	c->listen.fd = -1;
 	snprintf(c->dev.name, sizeof(c->dev.name), "%.63s", cfg->socket);
+	c->dev.copy_between = cfg->copy_between_controllers;
 	ret = nvt_vhost_luns_init(c, cfg);
 	if (ret)
 		goto out_free_luns;
