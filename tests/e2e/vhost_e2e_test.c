@@ -573,13 +573,7 @@ static int setup(void **state)
 	}
 	assert_int_equal(nvt_poll_group_create(&tgt->pg), 0);
 	assert_int_equal(nvt_target_attach_pg(tgt, tgt->pg), 0);
-	tgt->io_pgs = calloc(2, sizeof(*tgt->io_pgs));
-	for (unsigned int i = 0; i < 2; i++) {
-		assert_int_equal(nvt_poll_group_create(&tgt->io_pgs[i]), 0);
-		tgt->nr_io_pgs++;
-		assert_int_equal(nvt_target_attach_pg(tgt, tgt->io_pgs[i]), 0);
-		assert_int_equal(nvt_poll_group_start(tgt->io_pgs[i], "vhost-io"), 0);
-	}
+	assert_int_equal(nvt_target_start_io_pgs(tgt, 2), 0);
 	snprintf(f->path, sizeof(f->path), "/tmp/nvt-vhost-test.%d", (int)getpid());
 	strcpy(cfg.socket, f->path);
 	assert_int_equal(nvt_vhost_ctrl_create(tgt, &cfg, &f->ctrl), 0);
@@ -611,14 +605,7 @@ static int teardown(void **state)
 	nvt_vhost_ctrl_destroy(f->ctrl);
 	assert_int_equal(access(f->path, F_OK), -1);
 	nvt_target_stop(tgt);
-	for (unsigned int i = 0; i < tgt->nr_io_pgs; i++) {
-		nvt_poll_group_stop(tgt->io_pgs[i]);
-		nvt_target_detach_pg(tgt, tgt->io_pgs[i]);
-		nvt_poll_group_destroy(tgt->io_pgs[i]);
-	}
-	free(tgt->io_pgs);
-	tgt->io_pgs = NULL;
-	tgt->nr_io_pgs = 0;
+	nvt_target_stop_io_pgs(tgt);
 	nvt_target_detach_pg(tgt, tgt->pg);
 	nvt_poll_group_destroy(tgt->pg);
 	tgt->pg = NULL;
