@@ -238,11 +238,12 @@ static void op_poke(struct run *r)
 	struct vf *f = r->f;
 	uint32_t off = (uint32_t)u16(r) * 16 % VF_G_SIZE;
 	uint8_t len = u8(r);
-	uint32_t q = vq_index(r) % NVT_VHOST_MAX_VQS;
 	uint64_t one = 1;
+	uint32_t q;
 
 	for (unsigned int i = 0; i < len && off + i < VF_G_SIZE; i++)
 		f->mem[off + i] = u8(r);
+	q = vq_index(r) % NVT_VHOST_MAX_VQS;	/* after the bytes, as the seeds have it */
 	if (f->kick[q] >= 0 && write(f->kick[q], &one, 8) != 8) {
 		/* a memfd as kick fd: writes land in it, nothing is kicked */
 	}
