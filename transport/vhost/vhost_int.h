@@ -138,7 +138,8 @@ struct nvt_vhost_mem {
  * nvt_vhost_mem_map() - map the regions of a SET_MEM_TABLE message into
  * @mem (empty on entry). Every region is checked: size non-zero, no
  * overflow of gpa + size, uva + size, offset + size; no two overlap in
- * guest-physical space. The fds are not consumed. Return: 0 or -errno.
+ * guest-physical space; none runs past the end of its file (a SIGBUS
+ * later). The fds are not consumed. Return: 0 or -errno.
  */
 int nvt_vhost_mem_map(struct nvt_vhost_mem *mem, const struct nvt_vhost_msg *m);
 

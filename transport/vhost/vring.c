@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nvt/log.h"
@@ -44,9 +45,22 @@ int nvt_vhost_mem_map(struct nvt_vhost_mem *mem, const struct nvt_vhost_msg *m)
 		const struct nvt_vhost_mem_region_wire *w = &m->payload.mem.regions[i];
 		struct nvt_vhost_region *r = &mem->r[i];
 		size_t len = (size_t)(w->mmap_offset + w->memory_size);
-		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-			       m->fds[i], 0);
+		struct stat st;
+		void *p;
 
+		/*
+		 * A file mapped past its end maps without complaint, and the first
+		 * guest buffer there is a SIGBUS: a region must lie inside its
+		 * memfd or hugetlbfs file (a device fd has no such size).
+		 */
+		if (!fstat(m->fds[i], &st) && S_ISREG(st.st_mode) && (uint64_t)st.st_size < len) {
+			nvt_warn("guest memory region %u (%llu bytes at offset %llu) runs past the end of its %lld-byte file",
+				 i, (unsigned long long)w->memory_size,
+				 (unsigned long long)w->mmap_offset, (long long)st.st_size);
+			nvt_vhost_mem_unmap(mem);
+			return -EINVAL;
+		}
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->fds[i], 0);
 		if (p == MAP_FAILED) {
 			int err = -errno;
 
