@@ -272,13 +272,362 @@ def rdma_seeds():
     write("fuzz_rdma", "sgl-abuse", p)
 
 
+# ---- the vhost-user-scsi front and the SCSI layer (fuzz_vhost_msg.c, fuzz_vhost_ring.c, fuzz_scsi.c) ----
+
+def be16(v):
+    return struct.pack(">H", v)
+
+
+def be32(v):
+    return struct.pack(">I", v)
+
+
+def be64(v):
+    return struct.pack(">Q", v)
+
+
+def crc16_t10dif(data):
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8BB7) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def pi_tuples(data, lba, bs=512, app=0, ref=True):
+    """8-byte T10 PI tuples (CRC16 guard, app tag, ref tag = LBA for Types 1/2) for @data."""
+    out = b""
+    for i in range(len(data) // bs):
+        blk = data[i * bs:(i + 1) * bs]
+        out += be16(crc16_t10dif(blk)) + be16(app) + be32((lba + i) & 0xffffffff if ref else 0xffffffff)
+    return out
+
+
+def pattern(n, seed):
+    return bytes(((i * 7 + seed * 13) & 0xff) for i in range(n))
+
+
+def cdb10(op, lba, nlb, b1=0):
+    return bytes([op, b1]) + be32(lba) + bytes([0]) + be16(nlb) + bytes([0])
+
+
+def cdb16(op, lba, nlb, b1=0):
+    return bytes([op, b1]) + be64(lba) + be32(nlb) + bytes([0, 0])
+
+
+def cdb32(sa, lba, nlb, b10=0, ref=0):
+    """READ(32) 0009h / WRITE(32) 000Bh / VERIFY(32) 000Ah: Type 2's commands."""
+    c = bytearray(32)
+    c[0] = 0x7f
+    c[7] = 0x18
+    c[8:10] = be16(sa)
+    c[10] = b10
+    c[12:20] = be64(lba)
+    c[20:24] = be32(ref)
+    c[28:32] = be32(nlb)
+    return bytes(c)
+
+
+def inquiry(page=None, alloc=255):
+    return bytes([0x12, 1 if page is not None else 0, page or 0]) + be16(alloc) + b"\x00"
+
+
+# fuzz_scsi: formats (fmts[] in the harness)
+F_NONE, F_T1, F_T2, F_T3, F_C64, F_OPAQUE, F_T1_4K, F_NONE_4K = range(8)
+
+
+def sexec(cdb, lun=0, slot=0, out=None, in_len=0, pi=None, pi_in=0, wait=True):
+    """One EXEC op: one piece each for data and PI; data-out bytes come from the input."""
+    flags = 8 if wait else 0
+    if out is not None:
+        flags |= 1 | 16
+        length = len(out)
+    else:
+        length = in_len
+    pi_len = len(pi) if pi is not None else pi_in
+    if pi_len:
+        flags |= 4
+    b = bytes([0, slot, lun, len(cdb)]) + cdb + bytes([flags]) + struct.pack("<H", length) + b"\x00"
+    if pi_len:
+        b += struct.pack("<H", pi_len) + b"\x00"
+    if out is not None:
+        b += out
+    if pi is not None:
+        b += pi
+    return b
+
+
+def scsi_seeds():
+    h = "fuzz_scsi"
+    info = b"".join(sexec(c, in_len=n) for c, n in (
+        (inquiry(), 96), (inquiry(0x00), 255), (inquiry(0x80), 255), (inquiry(0x83), 255),
+        (inquiry(0x86), 64), (inquiry(0x8f), 255), (inquiry(0xb0), 64), (inquiry(0xb1), 64),
+        (inquiry(0xb2), 64), (bytes([0x25]) + bytes(9), 8), (bytes([0x9e, 0x10]) + bytes(8) + be32(32) + bytes(2), 32),
+        (bytes([0xa0, 0, 0, 0, 0, 0]) + be32(64) + bytes(2), 64),
+        (bytes([0xa3, 0x0c, 0, 0, 0, 0]) + be32(4096) + bytes(2), 4096),
+        (bytes([0xa3, 0x0c, 0x01, 0x89, 0, 0]) + be32(64) + bytes(2), 64),
+        (bytes(6), 0), (bytes([0x03, 0, 0, 0, 96, 0]), 96), (bytes([0x1a, 0, 0x3f, 0, 255, 0]), 255),
+        (bytes([0x5a, 0, 0x08, 0, 0, 0, 0, 0, 255, 0]), 255), (bytes([0x5a, 0, 0x0a, 0, 0, 0, 0, 0, 255, 0]), 255),
+        (bytes([0x1b, 0, 0, 0, 1, 0]), 0)))
+    for f in (F_NONE, F_T1, F_T2, F_T3, F_C64, F_T1_4K):
+        write(h, "info-%d" % f, bytes([f, F_NONE]) + info + sexec(inquiry(), lun=2, in_len=96)
+              + sexec(bytes([0x28]) + bytes(9), lun=2))
+    d = pattern(4096, 1)
+    rw = sexec(cdb10(0x2a, 8, 8), out=d) + sexec(cdb10(0x28, 8, 8), in_len=4096)
+    rw += sexec(cdb16(0x8a, 100, 2, 0x08), out=d[:1024]) + sexec(cdb16(0x88, 100, 2), in_len=1024)
+    rw += sexec(bytes([0x0a, 0, 0, 20, 1, 0]), out=d[:512]) + sexec(bytes([0x08, 0, 0, 20, 1, 0]), in_len=512)
+    rw += sexec(bytes([0xaa, 0]) + be32(30) + be32(1) + bytes(2), out=d[:512])
+    rw += sexec(bytes([0xa8, 0]) + be32(30) + be32(1) + bytes(2), in_len=512)
+    rw += sexec(cdb10(0x2f, 8, 8)) + sexec(cdb10(0x2f, 8, 8, 0x02), out=d) + sexec(cdb16(0x8f, 8, 8, 0x02), out=d)
+    rw += sexec(cdb10(0x35, 0, 0)) + sexec(cdb16(0x91, 0, 0))
+    for f in (F_NONE, F_T1, F_T3, F_C64, F_OPAQUE, F_NONE_4K):
+        write(h, "rw-%d" % f, bytes([f, f]) + rw)
+    # PI from the guest (WRPROTECT / RDPROTECT 1) on each Type.
+    for f, ref in ((F_T1, True), (F_T3, False)):
+        p = sexec(cdb10(0x2a, 16, 4, 0x20), out=d[:2048], pi=pi_tuples(d[:2048], 16, ref=ref))
+        p += sexec(cdb10(0x28, 16, 4, 0x20), in_len=2048, pi_in=32)
+        p += sexec(cdb10(0x28, 16, 4, 0x60), in_len=2048, pi_in=32)
+        p += sexec(cdb10(0x2a, 16, 4, 0x20), out=d[:2048], pi=bytes(32))  # bad guard
+        p += sexec(cdb10(0x2f, 16, 4, 0x22), out=d[:2048], pi=pi_tuples(d[:2048], 16, ref=ref))
+        write(h, "pi-%d" % f, bytes([f, F_NONE]) + p)
+    p = sexec(cdb32(0x000b, 40, 2, 0x20, ref=40), out=d[:1024], pi=pi_tuples(d[:1024], 40))
+    p += sexec(cdb32(0x0009, 40, 2, 0x20, ref=40), in_len=1024, pi_in=16)
+    p += sexec(cdb32(0x000a, 40, 2, 0x22, ref=40), out=d[:1024], pi=pi_tuples(d[:1024], 40))
+    p += sexec(cdb10(0x2a, 40, 2, 0x20), out=d[:1024], pi=pi_tuples(d[:1024], 40))  # Type 2 refuses (10)
+    write(h, "pi-type2-32", bytes([F_T2, F_T2]) + p)
+    # WRITE SAME, UNMAP, COMPARE AND WRITE.
+    blk = pattern(512, 5)
+    p = sexec(bytes([0x41, 0]) + be32(50) + bytes([0]) + be16(8) + bytes([0]), out=blk)
+    p += sexec(bytes([0x93, 0]) + be64(60) + be32(8) + bytes(2), out=blk)
+    p += sexec(bytes([0x93, 0x08]) + be64(60) + be32(8) + bytes(2), out=blk)
+    p += sexec(bytes([0x93, 0x09]) + be64(0) + be32(0) + bytes(2), out=blk)   # unmap + NDOB
+    descs = be64(10) + be32(4) + bytes(4) + be64(200) + be32(16) + bytes(4)
+    plist = be16(6 + len(descs)) + be16(len(descs)) + bytes(4) + descs
+    p += sexec(bytes([0x42, 0, 0, 0, 0, 0, 0]) + be16(len(plist)) + b"\x00", out=plist)
+    p += sexec(bytes([0x42, 0, 0, 0, 0, 0, 0]) + be16(len(plist)) + b"\x00", out=plist[:12])
+    p += sexec(cdb10(0x2a, 70, 1), out=blk)
+    caw = bytes([0x89, 0]) + be64(70) + bytes(3) + bytes([1, 0, 0])
+    p += sexec(caw, out=blk + pattern(512, 9)) + sexec(caw, out=blk + blk)
+    p += sexec(caw, out=blk)                                             # half the data
+    for f in (F_NONE, F_T1, F_T3):
+        write(h, "ws-unmap-caw-%d" % f, bytes([f, F_NONE]) + p)
+    # EXTENDED COPY (LID1) within LUN 0 and from LUN 0 to LUN 1, then RECEIVE COPY RESULTS.
+    def naa(i):
+        ng = [(0x10 * (i + 1) + b) & 0xff for b in range(16)]
+        n = [0x60 | ng[0] >> 4] + [((ng[k - 1] << 4) | (ng[k] >> 4)) & 0xff for k in range(1, 16)]
+        return bytes(n)
+
+    def cscd(i, bs=512):
+        return bytes([0xe4, 0, 0, 0, 1, 3, 0, 16]) + naa(i) + bytes(5) + be16(bs)[:0] + bytes([0, bs >> 8, bs & 0xff])
+
+    def seg(si, di, nlb, src, dst):
+        return bytes([2, 0]) + be16(0x18) + be16(si) + be16(di) + bytes(2) + be16(nlb) + be64(src) + be64(dst)
+
+    for f0, f1 in ((F_NONE, F_NONE), (F_T1, F_NONE), (F_T1, F_T1)):
+        segs = seg(0, 0, 4, 8, 32) + seg(0, 1, 8, 8, 64)
+        lst = bytes([7, 0]) + be16(64) + bytes(4) + be32(len(segs)) + be32(0) + cscd(0) + cscd(1) + segs
+        p = sexec(cdb10(0x2a, 8, 8), out=d)
+        p += sexec(bytes([0x83]) + bytes(9) + be32(len(lst)) + bytes(2), out=lst)
+        p += sexec(bytes([0x84, 0x00, 7]) + bytes(7) + be32(64) + bytes(2), in_len=64)
+        p += sexec(bytes([0x84, 0x03]) + bytes(8) + be32(64) + bytes(2), in_len=64)
+        p += sexec(cdb10(0x28, 64, 8, 0), lun=1, in_len=4096)
+        # Two at once: the second waits for the copy buffer.
+        p += sexec(bytes([0x83]) + bytes(9) + be32(len(lst)) + bytes(2), out=lst, slot=1, wait=False)
+        lst2 = bytes([8]) + lst[1:]
+        p += sexec(bytes([0x83]) + bytes(9) + be32(len(lst2)) + bytes(2), out=lst2, slot=2, wait=False)
+        p += b"\x03"
+        write(h, "xcopy-%d-%d" % (f0, f1), bytes([f0, f1]) + p)
+    # Several in flight on one range: writes and reads racing on the range lock.
+    p = sexec(cdb10(0x2a, 0, 16), out=pattern(8192, 3), slot=0, wait=False)
+    p += sexec(cdb10(0x28, 0, 16), in_len=8192, slot=1, wait=False)
+    p += sexec(caw, out=blk + blk, slot=2, wait=False)
+    p += sexec(bytes([0x93, 0]) + be64(0) + be32(32) + bytes(2), out=blk, slot=3, wait=False) + b"\x03"
+    write(h, "in-flight", bytes([F_T1, F_T1]) + p)
+
+
+# fuzz_vhost_msg: MSG ops (request index into reqs[] of the harness), START, POKE, PUMP
+VREQ = dict(GET_FEATURES=0, SET_FEATURES=1, SET_OWNER=2, RESET_OWNER=3, SET_MEM_TABLE=4,
+            SET_VRING_NUM=5, SET_VRING_ADDR=6, SET_VRING_BASE=7, GET_VRING_BASE=8,
+            SET_VRING_KICK=9, SET_VRING_CALL=10, SET_VRING_ERR=11, GET_PROTOCOL_FEATURES=12,
+            SET_PROTOCOL_FEATURES=13, GET_QUEUE_NUM=14, SET_VRING_ENABLE=15, RESET_DEVICE=16)
+
+
+def vmsg(name, fields=b"", ack=False, mode=1):
+    return bytes([0, VREQ[name], 1 if ack else 0, mode]) + fields
+
+
+def vraw(req, size_payload, nfds=0, flags_byte=0):
+    return bytes([0, req, flags_byte, 0]) + struct.pack("<H", len(size_payload)) + size_payload + bytes([nfds])
+
+
+def vstate(name, idx, num, raw=False, ack=False):
+    # mode 1: SET_VRING_NUM takes 1 << (byte % 12), the others byte % 2; mode 5: a raw u32
+    if raw:
+        return vmsg(name, bytes([idx]) + struct.pack("<I", num), ack=ack, mode=5)
+    return vmsg(name, bytes([idx, num]), ack=ack)
+
+
+def vpoke(off, data, vq=2):
+    assert off % 16 == 0 and len(data) < 256
+    return bytes([5]) + struct.pack("<H", off // 16) + bytes([len(data)]) + data + bytes([vq])
+
+
+def qemu_realize():
+    p = vmsg("GET_FEATURES") + vmsg("GET_PROTOCOL_FEATURES")
+    p += vmsg("SET_PROTOCOL_FEATURES", bytes([0]))
+    p += vmsg("GET_QUEUE_NUM") + vmsg("SET_OWNER") + vmsg("GET_FEATURES")
+    for i in range(4):
+        p += vmsg("SET_VRING_CALL", bytes([i])) + vmsg("SET_VRING_ERR", bytes([i]))
+    return p
+
+
+def desc(addr, length, flags, nxt):
+    return struct.pack("<QIHH", addr, length, flags, nxt)
+
+
+def vhost_msg_seeds():
+    h = "fuzz_vhost_msg"
+    start = bytes([7, 3])          # START: rings 0, 2, 3 of 16 entries at 0x10000, 0x20000, 0x30000
+    # An INQUIRY on ring 2 (descriptors at 0x20000, avail at 0x20100): header, response, data.
+    hdr = bytes([1, 0, 0x40, 0]) + bytes(4) + bytes(8) + bytes(3) + bytes(8) + inquiry() + bytes(26)
+    io = vpoke(0x40000, hdr) + vpoke(0x20000, desc(0x40000, 59, 1, 1) + desc(0x40100, 108, 3, 2)
+                                     + desc(0x40200, 96, 2, 0))
+    io += vpoke(0x20100, bytes([0, 0, 1, 0, 0, 0])) + bytes([4, 8])
+    stop = b"".join(vstate("SET_VRING_ENABLE", i, 0) for i in range(4))
+    stop += b"".join(vstate("GET_VRING_BASE", i, 0) for i in (0, 2, 3))
+    write(h, "qemu72-start", qemu_realize() + start)
+    write(h, "qemu72-inquiry-stop", qemu_realize() + start + io + stop)
+    write(h, "qemu72-reset", qemu_realize() + start + io + vmsg("RESET_DEVICE", ack=True) + start + io)
+    # The memory table by hand: two regions of the memfd (kind byte, offset page, gpa page, size pages).
+    mt = bytes([0, VREQ["SET_MEM_TABLE"], 1, 1, 1]) + bytes([0x10, 0]) + struct.pack("<H", 0) + bytes([127])
+    mt += bytes([0x11, 128]) + struct.pack("<H", 0) + bytes([127])
+    write(h, "mem-table", qemu_realize() + vmsg("SET_FEATURES", bytes([0]), mode=5) + mt + start + io
+          + mt + io + stop)
+    # Overlapping regions, a region past the file, a zero size, nine fds, the largest size + 1.
+    bad = bytes([0, VREQ["SET_MEM_TABLE"], 1, 1, 1]) + bytes([0x10, 0, 0, 0, 15]) + bytes([0x10, 1, 0, 0, 15])
+    bad += bytes([0, VREQ["SET_MEM_TABLE"], 1, 1, 0]) + bytes([0x10, 255, 0, 0, 255])
+    write(h, "mem-table-bad", qemu_realize() + bad + start)
+    write(h, "bad-sizes", vraw(VREQ["GET_FEATURES"], b"\x00" * 8) + vraw(VREQ["SET_FEATURES"], b"\x00" * 4))
+    write(h, "nine-fds", vraw(VREQ["SET_MEM_TABLE"], struct.pack("<II", 8, 0) + bytes(256), nfds=9))
+    write(h, "too-large", vraw(VREQ["SET_MEM_TABLE"], struct.pack("<II", 8, 0) + bytes(257), nfds=8))
+    write(h, "unknown", bytes([0, 0xc0 + 19, 0, 0, 0, 0, 0]) + bytes([0, 0xc0 + 24, 1, 0, 8, 0]) + bytes(8) + b"\x00")
+    # Ring setup by hand with odd values: sizes, bases, addresses outside memory, misaligned, NOFD.
+    p = qemu_realize() + start
+    # Each failure acknowledged (REPLY_ACK): the session goes on.
+    p += vstate("GET_VRING_BASE", 2, 0) + vstate("SET_VRING_NUM", 2, 0, raw=True, ack=True)
+    p += vstate("SET_VRING_NUM", 2, 3, raw=True, ack=True)
+    p += vstate("SET_VRING_BASE", 2, 70000, raw=True, ack=True)
+    p += vmsg("SET_VRING_ADDR", bytes([2]) + struct.pack("<HHH", 0x1001, 0x1100, 0x1200), ack=True)
+    p += vmsg("SET_VRING_KICK", bytes([2]), ack=True)
+    p += vstate("GET_VRING_BASE", 2, 0)
+    p += vmsg("SET_VRING_ADDR", bytes([2]) + struct.pack("<H", 0xfff0) + struct.pack("<Q", 1 << 63)
+              + struct.pack("<HH", 0, 0), ack=True)
+    p += vmsg("SET_VRING_KICK", bytes([2]), ack=True)
+    p += vmsg("SET_VRING_CALL", bytes([3]), mode=5, ack=True)
+    p += vstate("GET_VRING_BASE", 3, 0)
+    p += vmsg("SET_VRING_KICK", bytes([3]), mode=33, ack=True)       # a memfd for a kick fd
+    p += vstate("SET_VRING_ENABLE", 3, 7, raw=True, ack=True)
+    p += vmsg("SET_VRING_KICK", bytes([2]), mode=5, ack=True)         # NOFD: polling, not offered
+    write(h, "ring-setup-odd", p)
+    write(h, "reconnect", qemu_realize() + start + io + bytes([6]) + qemu_realize() + start + io)
+
+
+# fuzz_vhost_ring: REQ / DESC / AVAIL / PUMP / CTRL / POKE
+Q_CTL, Q_R0, Q_R1 = 0, 1, 2
+
+
+def vreq(q, cdb, lun=0, out=None, in_len=0, pi=None, pi_in=0, flip_hdr=False, split_hdr=False,
+         indirect=False, batch=False, parts=1):
+    fl = (1 if flip_hdr else 0) | (8 if split_hdr else 0) | (32 if indirect else 0) | (64 if batch else 0)
+    if out is not None:
+        fl |= 2 | 16
+        length = len(out)
+    else:
+        length = in_len
+    pi_len = len(pi) if pi is not None else pi_in
+    if pi_len:
+        fl |= 4
+    fl2 = {0: 0, 1: 1, None: 2, 5: 3}[lun]
+    b = bytes([0, q, fl, fl2, len(cdb)]) + struct.pack("<H", length)
+    if pi_len:
+        b += struct.pack("<H", pi_len)
+    b += bytes([parts - 1]) + struct.pack("<H", 1) + cdb
+    cuts = bytes([128] * (parts - 1))
+    if out is not None:
+        if pi is not None:
+            b += pi + cuts
+        b += out + cuts
+    else:
+        b += (cuts if pi_len else b"") + (cuts if length else b"")
+    return b
+
+
+def vtmf(subtype, an=False):
+    return bytes([0, Q_CTL, 1 if an else 0, 0, subtype])
+
+
+def vhost_ring_seeds():
+    h = "fuzz_vhost_ring"
+    PI16 = 1 | (3 << 1)            # T10 PI negotiated, rings of 16
+    NOPI16 = 3 << 1
+    d = pattern(4096, 2)
+    linux = vreq(Q_R0, inquiry(), in_len=96) + vreq(Q_R1, inquiry(0x83), in_len=255)
+    linux += vreq(Q_R0, bytes([0xa0, 0, 0, 0, 0, 0]) + be32(64) + bytes(2), lun=None, in_len=64)
+    linux += vreq(Q_R0, inquiry(), lun=None, in_len=96)
+    linux += vreq(Q_R1, bytes([0x9e, 0x10]) + bytes(8) + be32(32) + bytes(2), lun=1, in_len=32)
+    linux += vreq(Q_R0, cdb10(0x2a, 8, 8), out=d, parts=3) + vreq(Q_R1, cdb10(0x28, 8, 8), in_len=4096, parts=2)
+    linux += vreq(Q_R0, cdb10(0x2a, 0, 1), lun=5, out=d, indirect=True)
+    linux += vreq(Q_R1, cdb10(0x28, 0, 1), lun=5, in_len=4096, indirect=True)
+    linux += vreq(Q_R0, cdb10(0x2a, 8, 8), lun=1, out=d) + vreq(Q_R1, cdb10(0x28, 8, 8), lun=1, in_len=4096)
+    write(h, "linux-pi", bytes([PI16]) + linux)
+    write(h, "linux-nopi", bytes([NOPI16]) + linux)
+    # PI through virtio (pi_bytesout / pi_bytesin) on the PI LUN.
+    p = vreq(Q_R0, cdb10(0x2a, 16, 4, 0x20), lun=1, out=d[:2048], pi=pi_tuples(d[:2048], 16), parts=2)
+    p += vreq(Q_R1, cdb10(0x28, 16, 4, 0x20), lun=1, in_len=2048, pi_in=32, parts=2)
+    p += vreq(Q_R0, cdb10(0x2a, 16, 4, 0x20), lun=1, out=d[:2048], pi=bytes(32))
+    p += vreq(Q_R0, cdb10(0x2a, 16, 4), lun=0, out=d[:2048], pi=bytes(32))
+    write(h, "pi-bytes", bytes([PI16]) + p)
+    # Batches, TMFs and AN on the control queue, a stop/restart and a new table mid-I/O.
+    p = vreq(Q_R0, cdb10(0x2a, 0, 8), out=d, batch=True) + vreq(Q_R0, cdb10(0x28, 0, 8), in_len=4096, batch=True)
+    p += vreq(Q_R0, cdb10(0x28, 0, 8), in_len=4096)
+    p += vtmf(5) + vtmf(0) + vtmf(6) + vtmf(8) + vtmf(0, an=True)
+    p += bytes([6, 2, 1]) + vreq(Q_R0, cdb10(0x28, 0, 8), in_len=4096)
+    p += bytes([6, 0, 0, 1]) + vreq(Q_R1, cdb10(0x28, 0, 8), in_len=4096)
+    p += bytes([6, 1, 1, 0]) + vreq(Q_R0, inquiry(), in_len=96, batch=True) + bytes([6, 1, 1, 1])
+    p += bytes([6, 4, 2]) + vreq(Q_R1, inquiry(), in_len=96)
+    p += bytes([6, 3, 0]) + vreq(Q_R0, inquiry(), in_len=96)
+    p += vreq(Q_R0, cdb10(0x2a, 0, 8), out=d, batch=True) + bytes([6, 5, 0]) + vreq(Q_R1, inquiry(), in_len=96)
+    write(h, "control", bytes([PI16]) + p)
+    # Guests that misbehave: a split header, the wrong header size, short response, raw descriptors,
+    # an avail index far ahead, a head out of range, the same head twice.
+    p = vreq(Q_R0, inquiry(), in_len=96, split_hdr=True) + vreq(Q_R0, inquiry(), in_len=96, flip_hdr=True)
+    p += bytes([0, Q_R0, 0, 16, 6]) + struct.pack("<H", 96) + b"\x00" + struct.pack("<H", 1) + inquiry() + bytes([50])
+    p += bytes([3, Q_R0]) + struct.pack("<H", 0xffff) + struct.pack("<Q", 0xfffffffffffff000)
+    p += bytes([0]) + struct.pack("<H", 4096) + bytes([1]) + struct.pack("<H", 0) + bytes([0])
+    p += bytes([4, Q_R0, 0]) + bytes([0])
+    p += bytes([3, Q_R1, 0, 0, 0]) + struct.pack("<H", 16) + bytes([5]) + struct.pack("<H", 1) + bytes([1])
+    p += bytes([4, Q_R1, 0, 1]) + bytes([4, Q_R1, 0, 1])
+    p += bytes([4, Q_R0, 1, 40])
+    write(h, "hostile", bytes([PI16]) + p)
+
+
+def vhost_seeds():
+    scsi_seeds()
+    vhost_msg_seeds()
+    vhost_ring_seeds()
+
+
 def main():
-    for h in ("fuzz_config", "fuzz_control", "fuzz_nvme_loop", "fuzz_rdma"):
+    for h in ("fuzz_config", "fuzz_control", "fuzz_nvme_loop", "fuzz_rdma", "fuzz_vhost_msg",
+              "fuzz_vhost_ring", "fuzz_scsi"):
         os.makedirs(os.path.join(HERE, "corpus", h), exist_ok=True)
     config_seeds()
     control_seeds()
     nvme_loop_seeds()
     rdma_seeds()
+    vhost_seeds()
     return 0
 
 

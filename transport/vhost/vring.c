@@ -87,7 +87,6 @@ int nvt_vhost_mem_map(struct nvt_vhost_mem *mem, const struct nvt_vhost_msg *m)
 		}
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
 			       m->fds[i], 0);
-
 		if (p == MAP_FAILED) {
 			int err = -errno;
 
