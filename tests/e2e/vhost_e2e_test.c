@@ -26,7 +26,8 @@
 #include "nvt/target.h"
 #include "nvt/util.h"
 #include "nvt/vhost.h"
-#include "nvt_test_target.h"
+#include "nvt/host.h"
+#include "nvt_test_loop.h"
 #include "../nvt_alloc_count.h"
 #include "../../transport/vhost/vhost_int.h"
 
@@ -751,6 +752,60 @@ static void test_mem_table_resent(void **state)
 }
 
 /* Firmware (one queue, no PI), stop, Linux (PI, both queues): data through both. */
+/*
+ * One namespace through both fronts at once: what an NVMe-oF host (the loop
+ * transport) writes, the guest reads, and the other way round.
+ */
+static void test_both_fronts(void **state)
+{
+	struct fix *f = *state;
+	uint8_t nbuf[4096], gbuf[4096];
+	struct iovec iov = { nbuf, sizeof(nbuf) };
+	struct nvt_loop_ctrl host;
+	struct done d = { 0 };
+	struct nvt_sqe sqe;
+	struct cmd c;
+
+	assert_int_equal(nvt_loop_ctrl_connect(f->tgt, TEST_NQN, TEST_HOST, 1, 16, 0, &host), 0);
+	guest_realize(f);
+	guest_start(f, LINUX_FEATURES, 0xf, 0x20000);
+
+	for (unsigned int i = 0; i < sizeof(nbuf); i++)
+		nbuf[i] = (uint8_t)(i * 13 + 1);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 200, 8);
+	assert_int_equal(nvt_test_submit(host.io[0], &sqe, &iov, 1, nvt_test_on_done, &d), 0);
+	assert_true(nvt_test_wait(host.io[0], &d));
+	assert_int_equal(nvt_test_status(&d), 0);
+	memset(&c, 0, sizeof(c));
+	cdb_rw10(&c, 0x28, 200, 8);
+	c.in_len = sizeof(nbuf);
+	c.pi_hdr = true;
+	assert_true(run(f, 2, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	assert_memory_equal(c.in, nbuf, sizeof(nbuf));
+
+	for (unsigned int i = 0; i < sizeof(gbuf); i++)
+		gbuf[i] = (uint8_t)(i * 5 + 9);
+	memset(&c, 0, sizeof(c));
+	cdb_rw10(&c, 0x2a, 300, 8);
+	c.out = gbuf;
+	c.out_len = sizeof(gbuf);
+	c.pi_hdr = true;
+	assert_true(run(f, 3, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	memset(nbuf, 0, sizeof(nbuf));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 300, 8);
+	d.count = 0;
+	assert_int_equal(nvt_test_submit(host.io[0], &sqe, &iov, 1, nvt_test_on_done, &d), 0);
+	assert_true(nvt_test_wait(host.io[0], &d));
+	assert_int_equal(nvt_test_status(&d), 0);
+	assert_memory_equal(nbuf, gbuf, sizeof(gbuf));
+
+	guest_stop(f);
+	guest_close(f);
+	nvt_loop_ctrl_disconnect(&host);
+}
+
 static void test_bios_then_linux(void **state)
 {
 	struct fix *f = *state;
@@ -1404,6 +1459,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_table_resent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bios_then_linux, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_both_fronts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_mid_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_message, setup, teardown),
