@@ -320,6 +320,7 @@ struct nvt_nvme_chan {
 	struct nvt_pg_watch watch;
 	struct nvt_pg_poller poller;
 	bool ring_ok, watched, poller_on, fixed_bufs, fixed_file;
+	bool dying;			/* chan_destroy began: a bio submitted now fails at once (nothing parks) */
 	struct nvt_nvme_op ops[NVT_NVME_SQ_ENTRIES];
 	struct nvt_nvme_op *free_ops;
 	unsigned int nr_free_ops;
@@ -887,6 +888,13 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 		c->poller_on = true;
 	}
 	bio->be_priv = (struct nvt_bio_be){ 0 };
+	if (c->dying) {
+		/* A completion's callback submitting while the channel drains: it would park forever. */
+		bio->status = NVT_BIO_ABORTED;
+		bio->err_lba = bio->slba;
+		nvt_bio_backend_done(bio, 0);
+		return;
+	}
 	ret = nvt_nvme_check(c, bio);
 	if (ret || (bio->op != NVT_BIO_FLUSH && !bio->nlb) ||
 	    (bio->op == NVT_BIO_FLUSH && !c->n->info.vwc)) {
@@ -908,6 +916,39 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 /* ---- channels ---- */
 
 /*
+ * The parked bios fail as Aborted. The list is detached first: an abort's
+ * completion may make the layer submit again, and that must not be linked
+ * into a bio already finished.
+ */
+static void nvt_nvme_abort_parked(struct nvt_nvme_chan *c)
+{
+	struct nvt_bio *list = c->parked;
+
+	c->parked = NULL;
+	c->parked_tail = &c->parked;
+	while (list) {
+		struct nvt_bio *bio = list;
+
+		list = bio->be_priv.next;
+		bio->be_priv.parked = false;
+		if (!bio->status) {
+			bio->status = NVT_BIO_ABORTED;
+			bio->err_lba = bio->slba;
+		}
+		if (!bio->be_priv.pending)
+			nvt_bio_backend_done(bio, 0);
+		/* else: failed now, its last command's completion finishes it */
+	}
+}
+
+/* The channel starts going away: from now on nothing parks, what is parked fails. */
+static void nvt_nvme_drain_begin(struct nvt_nvme_chan *c)
+{
+	c->dying = true;
+	nvt_nvme_abort_parked(c);
+}
+
+/*
  * Before the ring and its buffers go: bios still parked fail as Aborted,
  * and every command out is reaped (the kernel writes into the staging
  * buffers until it completes), at most NVT_NVME_DRAIN_MS. Return: false if
@@ -918,20 +959,7 @@ static bool nvt_nvme_drain(struct nvt_nvme_chan *c)
 	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
 	unsigned int waited = 0;
 
-	while (c->parked) {
-		struct nvt_bio *bio = c->parked;
-
-		c->parked = bio->be_priv.next;
-		bio->be_priv.parked = false;
-		if (!bio->status) {
-			bio->status = NVT_BIO_ABORTED;
-			bio->err_lba = bio->slba;
-		}
-		if (!bio->be_priv.pending)
-			nvt_bio_backend_done(bio, 0);
-		/* else: failed now, its last command's completion below finishes it */
-	}
-	c->parked_tail = &c->parked;
+	nvt_nvme_drain_begin(c);
 	while (c->nr_free_ops < NVT_NVME_SQ_ENTRIES) {
 		struct io_uring_cqe *cqe;
 
@@ -944,6 +972,7 @@ static bool nvt_nvme_drain(struct nvt_nvme_chan *c)
 		io_uring_wait_cqe_timeout(&c->ring, &cqe, &ts);
 		waited += 100;
 	}
+	nvt_nvme_abort_parked(c);	/* none can have parked since (dying), but none may stay */
 	return true;
 }
 

@@ -76,12 +76,26 @@ static void fake_complete(struct nvt_nvme_chan *c, int res)
 static unsigned int done_calls;
 static int done_err;
 static struct nvt_bio *done_bio;
+/* A completion callback that submits again (as the layer's waiters do): @done_resubmit on @done_chan, once. */
+static struct nvt_bio *done_resubmit;
+static struct nvt_nvme_chan *done_chan;
+static unsigned int done_late;		/* done calls for @done_resubmit */
+static struct nvt_bio *done_late_bio;
+
 
 void nvt_bio_backend_done(struct nvt_bio *bio, int err)
 {
 	done_calls++;
 	done_err = err;
 	done_bio = bio;
+	if (bio == done_late_bio)
+		done_late++;
+	if (done_resubmit && bio != done_resubmit) {
+		struct nvt_bio *r = done_resubmit;
+
+		done_resubmit = NULL;
+		nvt_nvme_submit(r, done_chan);
+	}
 }
 
 /* ---- recorded Identify pages (tests/unit/data, from the nvtd-nvme rig scenario) ---- */
@@ -1026,6 +1040,59 @@ static void test_drain_parked(void **state)
 	free(stage);
 }
 
+/*
+ * The reviewer's case: a channel going away while a bio has 64 commands out
+ * and another is parked; the parked one's abort makes the layer submit
+ * again. That bio fails at once as Aborted (it used to be linked behind the
+ * finished one and never complete), the big one when its commands are in.
+ */
+static void test_drain_resubmit(void **state)
+{
+	struct nvt_nvme_ns n = { .fd = 9, .info = { .nsid = 1, .lbs = 4096, .oncs = NVT_NVME_ONCS_WZ } };
+	struct nvt_ns ns = { .block_size = 4096, .nblocks = 1ull << 32 };
+	struct nvt_nvme_chan c;
+	uint8_t *stage, data[4096];
+	struct iovec d = { data, sizeof(data) };
+	struct nvt_bio big = { .op = NVT_BIO_WRITE_ZEROES, .slba = 0, .nlb = 65536u * 70 };
+	struct nvt_bio p2 = { .op = NVT_BIO_READ, .slba = 1, .nlb = 1, .iov = &d, .iov_cnt = 1 };
+	struct nvt_bio late = { .op = NVT_BIO_WRITE_ZEROES, .slba = 0, .nlb = 65536u * 100 };
+	struct io_uring_sqe *sqe;
+
+	(void)state;
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	fake_chan(&c, &ns, &n, &stage);
+	fake_reset(FAKE_SQ);
+	nvt_nvme_submit(&big, &c);
+	nvt_nvme_submit(&p2, &c);
+	assert_true(big.be_priv.parked);
+	assert_true(p2.be_priv.parked);
+	done_resubmit = &late;
+	done_chan = &c;
+	done_late_bio = &late;
+	done_late = 0;
+	nvt_nvme_drain_begin(&c);
+	assert_null(done_resubmit);			/* p2's abort did submit */
+	assert_int_equal(done_late, 1);			/* and that failed at once */
+	assert_int_equal(late.status, NVT_BIO_ABORTED);
+	assert_false(late.be_priv.parked);
+	assert_null(c.parked);
+	assert_int_equal(p2.status, NVT_BIO_ABORTED);
+	assert_int_equal(big.status, NVT_BIO_ABORTED);
+	/* The reap loop: the big one's commands come in; it finishes after its last. */
+	while (fake_head != fake_tail) {
+		assert_ptr_not_equal(done_bio, &big);
+		fake_peek(&sqe);
+		fake_head++;
+		nvt_nvme_complete(&c, (struct nvt_nvme_op *)(uintptr_t)sqe->user_data, 0);
+	}
+	assert_ptr_equal(done_bio, &big);
+	assert_int_equal(done_calls, 3);
+	assert_int_equal(c.nr_free_ops, NVT_NVME_SQ_ENTRIES);
+	assert_null(c.parked);
+	done_late_bio = NULL;
+	free(stage);
+}
+
 /* Command limits and Identify values nvtd refuses. */
 static void test_limits_refusals(void **state)
 {
@@ -1146,6 +1213,7 @@ int main(void)
 		cmocka_unit_test(test_native_ops),
 		cmocka_unit_test(test_timeout_cqe),
 		cmocka_unit_test(test_drain_parked),
+		cmocka_unit_test(test_drain_resubmit),
 		cmocka_unit_test(test_limits_refusals),
 		cmocka_unit_test(test_check_cfg),
 	};
