@@ -54,6 +54,7 @@
 #define NVT_NVME_STAGE_MAX	(128u << 10)	/* data bytes one command moves at most (and its staging buffer) */
 #define NVT_NVME_MD_STAGE_MAX	(NVT_NVME_STAGE_MAX / 512 * NVT_MAX_METADATA)
 #define NVT_NVME_REAP_BATCH	32
+#define NVT_NVME_BIO_OPS_MAX	16		/* commands one bio has out at most: a huge one cannot hold the ring */
 #define NVT_NVME_TIMEOUT_MS	30000		/* the kernel's default io_timeout, but ours to say */
 #define NVT_NVME_WHERE		(PATH_MAX + 64)
 
@@ -326,7 +327,8 @@ struct nvt_nvme_chan {
 	unsigned int nr_free_ops;
 	uint8_t *stage_mem;
 	size_t stage_per;		/* bytes of one op's staging (data + md) */
-	struct nvt_bio *parked, **parked_tail;	/* bios waiting for ops, FIFO */
+	struct nvt_bio *parked, **parked_tail;	/* bios waiting for ops, served round-robin */
+	unsigned int nr_waiting;		/* on the parked list */
 	uint64_t nr_cmds, nr_parked;
 };
 
@@ -576,16 +578,20 @@ static uint8_t nvt_nvme_opcode(enum nvt_bio_op op)
  * Hand @bio's next commands to the ring, as many as free ops and SQEs
  * allow: a bio bigger than the ring goes in waves, the rest when earlier
  * commands complete (nvt_nvme_resume()). Staged first, SQEs after each: an
- * op is taken only with an SQE there for it. A write whose buffers are
+ * op is taken only with an SQE there for it; at most @max now, and no bio
+ * has more than NVT_NVME_BIO_OPS_MAX out (one huge Deallocate or Write
+ * Zeroes of 65536 commands must not keep a 1-block read waiting for all
+ * its waves: the others get ops too). A write whose buffers are
  * short fails the bio; its commands already out still complete.
  * Return: commands issued.
  */
-static unsigned int nvt_nvme_issue(struct nvt_nvme_chan *c, struct nvt_bio *bio)
+static unsigned int nvt_nvme_issue(struct nvt_nvme_chan *c, struct nvt_bio *bio,
+				   unsigned int max)
 {
 	unsigned int done = 0;
 
-	while (!nvt_nvme_failed(bio) && !nvt_nvme_all_issued(c, bio) && c->free_ops &&
-	       NVT_NVME_SQ_SPACE(c)) {
+	while (done < max && !nvt_nvme_failed(bio) && !nvt_nvme_all_issued(c, bio) && c->free_ops &&
+	       bio->be_priv.pending < NVT_NVME_BIO_OPS_MAX && NVT_NVME_SQ_SPACE(c)) {
 		struct nvt_nvme_op *op = c->free_ops;
 
 		c->free_ops = op->next;
@@ -615,34 +621,58 @@ static bool nvt_nvme_finished(const struct nvt_nvme_chan *c, const struct nvt_bi
 	return !bio->be_priv.pending && (nvt_nvme_failed(bio) || nvt_nvme_all_issued(c, bio));
 }
 
-static void nvt_nvme_park(struct nvt_nvme_chan *c, struct nvt_bio *bio)
+/* @bio to the parked list's tail. */
+static void nvt_nvme_link(struct nvt_nvme_chan *c, struct nvt_bio *bio)
 {
 	bio->be_priv.next = NULL;
 	bio->be_priv.parked = true;
 	*c->parked_tail = bio;
 	c->parked_tail = &bio->be_priv.next;
+	c->nr_waiting++;
+}
+
+/* The parked list's head, off it. */
+static struct nvt_bio *nvt_nvme_unlink(struct nvt_nvme_chan *c)
+{
+	struct nvt_bio *bio = c->parked;
+
+	c->parked = bio->be_priv.next;
+	if (!c->parked)
+		c->parked_tail = &c->parked;
+	bio->be_priv.parked = false;
+	c->nr_waiting--;
+	return bio;
+}
+
+static void nvt_nvme_park(struct nvt_nvme_chan *c, struct nvt_bio *bio)
+{
+	nvt_nvme_link(c, bio);
 	c->nr_parked++;
 }
 
 /*
- * The parked bios, oldest first: each gets its next commands; the first
- * that cannot issue all of them stops the walk (FIFO: a big bio is not
- * overtaken forever). A parked bio that failed meanwhile leaves here.
+ * The parked bios, round-robin: each in turn gets one next command and goes
+ * to the tail, so freed ops are shared (a small read behind a huge
+ * Deallocate gets one at the next completion, not after its last wave).
+ * The walk ends when a whole round issued nothing (out of ops or SQEs, or
+ * all at their NVT_NVME_BIO_OPS_MAX). A parked bio all issued or failed
+ * meanwhile leaves here, finished if nothing of it is out.
  */
 static void nvt_nvme_resume(struct nvt_nvme_chan *c)
 {
-	while (c->parked) {
-		struct nvt_bio *bio = c->parked;
+	unsigned int idle = 0;
 
-		nvt_nvme_issue(c, bio);
-		if (!nvt_nvme_failed(bio) && !nvt_nvme_all_issued(c, bio))
-			return;		/* out of ops or SQEs: the next completion goes on */
-		c->parked = bio->be_priv.next;
-		if (!c->parked)
-			c->parked_tail = &c->parked;
-		bio->be_priv.parked = false;
-		if (nvt_nvme_finished(c, bio))
-			nvt_bio_backend_done(bio, bio->be_priv.err);
+	while (c->parked && idle < c->nr_waiting) {
+		struct nvt_bio *bio = nvt_nvme_unlink(c);
+		unsigned int issued = nvt_nvme_issue(c, bio, 1);
+
+		if (nvt_nvme_failed(bio) || nvt_nvme_all_issued(c, bio)) {
+			if (nvt_nvme_finished(c, bio))
+				nvt_bio_backend_done(bio, bio->be_priv.err);
+			continue;
+		}
+		nvt_nvme_link(c, bio);
+		idle = issued ? 0 : idle + 1;
 	}
 }
 
@@ -902,9 +932,14 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 		nvt_bio_backend_done(bio, ret);
 		return;
 	}
-	/* Behind bios already waiting (FIFO), or what of it did not fit now. */
-	if (!c->parked)
-		nvt_nvme_issue(c, bio);
+	/* Bios already waiting: in their round, at once if ops are free. */
+	if (c->parked) {
+		nvt_nvme_park(c, bio);
+		if (c->free_ops)
+			nvt_nvme_resume(c);
+		return;
+	}
+	nvt_nvme_issue(c, bio, UINT_MAX);
 	if (nvt_nvme_finished(c, bio)) {
 		nvt_bio_backend_done(bio, bio->be_priv.err);	/* failed before a command went out */
 		return;
@@ -926,6 +961,7 @@ static void nvt_nvme_abort_parked(struct nvt_nvme_chan *c)
 
 	c->parked = NULL;
 	c->parked_tail = &c->parked;
+	c->nr_waiting = 0;
 	while (list) {
 		struct nvt_bio *bio = list;
 

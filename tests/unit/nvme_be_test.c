@@ -711,7 +711,7 @@ static void test_waves(void **state)
 	assert_int_equal(nvt_pi_generate(&bio.pi, &d, 1, &m, 1, NLB), 0);
 
 	nvt_nvme_submit(&bio, &c);
-	assert_int_equal(fake_tail, NVT_NVME_SQ_ENTRIES);	/* a full ring */
+	assert_int_equal(fake_tail, NVT_NVME_BIO_OPS_MAX);	/* one bio's share of the ring */
 	assert_true(bio.be_priv.parked);
 	assert_int_equal(c.nr_parked, 1);
 	while (fake_head != fake_tail) {
@@ -747,8 +747,9 @@ static void test_waves(void **state)
 
 /*
  * MDTS 16 KiB on 4096-byte blocks, a 2 MiB read: 128 commands of 4 blocks
- * through a small SQ (8 SQEs), a second bio waits behind the first (FIFO)
- * and both complete, in order.
+ * through a small SQ (8 SQEs), a second bio parks behind the first and
+ * gets its command in the next round (round-robin), not after the big one
+ * is all out; both complete.
  */
 static void test_park_fifo(void **state)
 {
@@ -763,6 +764,7 @@ static void test_park_fifo(void **state)
 	struct io_uring_sqe *sqe;
 	struct nvme_uring_cmd *cmd;
 	unsigned int cmds = 0;
+	bool is_little;
 
 	(void)state;
 	assert_non_null(data);
@@ -772,7 +774,7 @@ static void test_park_fifo(void **state)
 	fake_reset(8);
 	nvt_nvme_submit(&big, &c);
 	nvt_nvme_submit(&little, &c);
-	assert_true(little.be_priv.parked);		/* not before the big one is all out */
+	assert_true(little.be_priv.parked);		/* the SQ is full */
 	assert_int_equal(little.be_priv.next_off, 0);
 	while (fake_head != fake_tail) {
 		cmd = fake_peek(&sqe);
@@ -780,16 +782,19 @@ static void test_park_fifo(void **state)
 		memset((uint8_t *)(uintptr_t)cmd->addr, 0, cmd->data_len);
 		for (uint32_t i = 0; i <= (cmd->cdw12 & 0xffff); i++)
 			((uint8_t *)(uintptr_t)cmd->addr)[i * 4096] = (uint8_t)(cmd_slba(cmd) + i);
-		if (cmd_slba(cmd) == 9000)
-			assert_int_equal(big.be_priv.next_off, 512);
+		is_little = cmd_slba(cmd) == 9000;
+		if (is_little)
+			assert_true(cmds <= 9);	/* within the first round of completions */
 		cmds++;
 		fake_complete(&c, 0);
-		if (cmds == 128)
-			assert_int_equal(done_calls, 1);	/* the big one, after its last */
+		if (is_little) {
+			assert_int_equal(done_calls, 1);	/* the little one, done at once */
+			assert_ptr_equal(done_bio, &little);
+		}
 	}
 	assert_int_equal(cmds, 129);
 	assert_int_equal(done_calls, 2);
-	assert_ptr_equal(done_bio, &little);
+	assert_ptr_equal(done_bio, &big);
 	for (unsigned int i = 0; i < 512; i++)
 		assert_int_equal(data[(size_t)i * 4096], (uint8_t)i);
 	assert_int_equal(small[0], (uint8_t)9000);
@@ -1061,7 +1066,7 @@ static void test_drain_resubmit(void **state)
 	(void)state;
 	assert_int_equal(nvt_nvme_limits(&n), 0);
 	fake_chan(&c, &ns, &n, &stage);
-	fake_reset(FAKE_SQ);
+	fake_reset(NVT_NVME_BIO_OPS_MAX);	/* the big one fills the SQ: p2 parks */
 	nvt_nvme_submit(&big, &c);
 	nvt_nvme_submit(&p2, &c);
 	assert_true(big.be_priv.parked);
@@ -1090,6 +1095,51 @@ static void test_drain_resubmit(void **state)
 	assert_int_equal(c.nr_free_ops, NVT_NVME_SQ_ENTRIES);
 	assert_null(c.parked);
 	done_late_bio = NULL;
+	free(stage);
+}
+
+/*
+ * Head-of-line: one Deallocate range of 2^32-1 blocks is 65536 Write Zeroes
+ * commands; a 1-block read submitted after it goes out within the first
+ * round of completions and completes long before the Deallocate does.
+ */
+static void test_no_hol(void **state)
+{
+	struct nvt_nvme_ns n = { .fd = 9, .info = { .nsid = 1, .lbs = 4096, .oncs = NVT_NVME_ONCS_WZ } };
+	struct nvt_ns ns = { .block_size = 4096, .nblocks = 1ull << 32 };
+	struct nvt_nvme_chan c;
+	uint8_t *stage, data[4096];
+	struct iovec d = { data, sizeof(data) };
+	struct nvt_bio de = { .op = NVT_BIO_DEALLOCATE, .slba = 0, .nlb = 0xffffffffu };
+	struct nvt_bio rd = { .op = NVT_BIO_READ, .slba = 5, .nlb = 1, .iov = &d, .iov_cnt = 1 };
+	struct io_uring_sqe *sqe;
+	struct nvme_uring_cmd *cmd;
+	unsigned long cmds = 0, rd_at = 0, rd_done_at = 0;
+
+	(void)state;
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	fake_chan(&c, &ns, &n, &stage);
+	fake_reset(FAKE_SQ);
+	nvt_nvme_submit(&de, &c);
+	if (nvt_nvme_check(&c, &de))
+		skip();			/* Deallocate not native on this device model */
+	nvt_nvme_submit(&rd, &c);
+	while (fake_head != fake_tail) {
+		cmd = fake_peek(&sqe);
+		if (cmd->opcode == NVT_NVME_OP_READ)
+			rd_at = cmds;
+		cmds++;
+		fake_complete(&c, 0);
+		if (!rd_done_at && done_bio == &rd)
+			rd_done_at = cmds;
+	}
+	assert_int_equal(cmds, 65537);
+	assert_true(rd_done_at > 0);
+	assert_true(rd_at <= NVT_NVME_BIO_OPS_MAX);	/* out with the Deallocate's first wave */
+	assert_true(rd_done_at <= NVT_NVME_BIO_OPS_MAX + 1);
+	assert_ptr_equal(done_bio, &de);		/* the Deallocate last */
+	assert_int_equal(done_calls, 2);
+	assert_int_equal(c.nr_free_ops, NVT_NVME_SQ_ENTRIES);
 	free(stage);
 }
 
@@ -1214,6 +1264,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_cqe),
 		cmocka_unit_test(test_drain_parked),
 		cmocka_unit_test(test_drain_resubmit),
+		cmocka_unit_test(test_no_hol),
 		cmocka_unit_test(test_limits_refusals),
 		cmocka_unit_test(test_check_cfg),
 	};
