@@ -72,6 +72,9 @@
 #define NVT_NVME_ONCS_COPY	(1u << 8)
 #define NVT_NVME_OCFS_FMT0	(1u << 0)	/* copy descriptor format 0 (16b guard / no PI) */
 #define NVT_NVME_WZ_DEAC	(1u << 25)	/* CDW12: deallocate allowed */
+#define NVT_NVME_DLFEAT_READ_MASK 0x7u	/* DLFEAT 2:0: what a deallocated block reads as */
+#define NVT_NVME_DLFEAT_ZEROES	0x1u	/* ... all zeroes */
+#define NVT_NVME_DLFEAT_WZ_DEAC	(1u << 3)	/* Write Zeroes supports DEAC */
 #define NVT_NVME_NLB_MAX	65536u		/* NLB is 16 bits, 0-based (Write Zeroes, Verify, Compare) */
 #define NVT_NVME_SC_COMPARE	0x285		/* Compare Failure (SCT 2) */
 #define NVT_NVME_DRAIN_MS	(NVT_NVME_TIMEOUT_MS + 5000)	/* chan_destroy: the kernel's timeout has fired by then */
@@ -844,6 +847,18 @@ static int nvt_nvme_poll(struct nvt_pg_poller *p)
  * does it over Read and Write), -EINVAL (buffers the contract does not
  * allow) or -ERANGE.
  */
+/*
+ * A Deallocate may go as Write Zeroes with DEAC: only where the device
+ * deallocates on it (DLFEAT bit 3) and deallocated blocks read as zeroes
+ * (001b). Otherwise the controller "shall write" zeroes, a full-range
+ * physical write; then the layer's emulation keeps what nvtd advertises.
+ */
+static bool nvt_nvme_dealloc_native(const struct nvt_nvme_info *in)
+{
+	return (in->oncs & NVT_NVME_ONCS_WZ) && (in->dlfeat & NVT_NVME_DLFEAT_WZ_DEAC) &&
+	       (in->dlfeat & NVT_NVME_DLFEAT_READ_MASK) == NVT_NVME_DLFEAT_ZEROES;
+}
+
 static int nvt_nvme_check(const struct nvt_nvme_chan *c, const struct nvt_bio *bio)
 {
 	const struct nvt_nvme_info *in = &c->n->info;
@@ -868,9 +883,11 @@ static int nvt_nvme_check(const struct nvt_nvme_chan *c, const struct nvt_bio *b
 		 * Zeroes. A Deallocate is a Write Zeroes with DEAC, not DSM: DSM
 		 * is a hint a device may ignore (QEMU discard=ignore, ranges
 		 * below an SSD's granule), and hosts are told deallocated blocks
-		 * read as zeroes (DLFEAT).
+		 * read as zeroes (DLFEAT). And only where that is a real
+		 * deallocation (nvt_nvme_dealloc_native()).
 		 */
-		if (!(in->oncs & NVT_NVME_ONCS_WZ) || ns->md_size || bio->md_iov)
+		if (!(in->oncs & NVT_NVME_ONCS_WZ) || ns->md_size || bio->md_iov ||
+		    (bio->op == NVT_BIO_DEALLOCATE && !nvt_nvme_dealloc_native(in)))
 			return -EOPNOTSUPP;
 		break;
 	case NVT_BIO_COMPARE:
@@ -1475,6 +1492,11 @@ static int nvt_nvme_open(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg)
 		 n->info.ext ? "extended" : "separate", n->info.pi_type,
 		 n->info.pi_type ? (n->info.pif == 2 ? " crc64" : " crc16") : "", n->info.max_xfer,
 		 n->info.wz_max, n->info.verify_max, n->info.oncs, n->info.vwc);
+	nvt_info("%s: %s: Deallocate %s (DLFEAT %#x)", where, n->path,
+		 nvt_nvme_dealloc_native(&n->info) && !ns->md_size ?
+		 "as Write Zeroes with DEAC (deallocated blocks read as zeroes)" :
+		 "by the namespace layer (Write Zeroes would write, or has no DEAC)",
+		 n->info.dlfeat);
 	return 0;
 
 out_close:
