@@ -77,7 +77,11 @@
 #define NVT_NVME_DLFEAT_WZ_DEAC	(1u << 3)	/* Write Zeroes supports DEAC */
 #define NVT_NVME_NLB_MAX	65536u		/* NLB is 16 bits, 0-based (Write Zeroes, Verify, Compare) */
 #define NVT_NVME_SC_COMPARE	0x285		/* Compare Failure (SCT 2) */
-#define NVT_NVME_DRAIN_MS	(NVT_NVME_TIMEOUT_MS + 5000)	/* chan_destroy: the kernel's timeout has fired by then */
+/*
+ * chan_destroy waits this long for commands out: the kernel's timeout, its
+ * abort and then a controller reset (another timeout) and some margin.
+ */
+#define NVT_NVME_DRAIN_MS	(2 * NVT_NVME_TIMEOUT_MS + 30000)
 
 /* ---- what the device is: parsed from Identify, pure (the unit test feeds it recorded pages) ---- */
 
@@ -994,6 +998,31 @@ static void nvt_nvme_abort_parked(struct nvt_nvme_chan *c)
 	}
 }
 
+/*
+ * The drain gave up: each bio with commands still out fails as Aborted,
+ * once, and its ops forget it (a late CQE must not touch a bio the layer
+ * has reused). The ops, their staging and the ring stay allocated, never
+ * reused: the kernel may still write into them.
+ */
+static void nvt_nvme_abandon(struct nvt_nvme_chan *c)
+{
+	for (unsigned int i = 0; i < NVT_NVME_SQ_ENTRIES; i++) {
+		struct nvt_bio *bio = c->ops[i].bio;
+
+		if (!bio)
+			continue;
+		for (unsigned int j = i; j < NVT_NVME_SQ_ENTRIES; j++)
+			if (c->ops[j].bio == bio)
+				c->ops[j].bio = NULL;
+		bio->be_priv.pending = 0;
+		if (!nvt_nvme_failed(bio)) {
+			bio->status = NVT_BIO_ABORTED;
+			bio->err_lba = bio->slba;
+		}
+		nvt_bio_backend_done(bio, bio->be_priv.err);
+	}
+}
+
 /* The channel starts going away: from now on nothing parks, what is parked fails. */
 static void nvt_nvme_drain_begin(struct nvt_nvme_chan *c)
 {
@@ -1005,7 +1034,8 @@ static void nvt_nvme_drain_begin(struct nvt_nvme_chan *c)
  * Before the ring and its buffers go: bios still parked fail as Aborted,
  * and every command out is reaped (the kernel writes into the staging
  * buffers until it completes), at most NVT_NVME_DRAIN_MS. Return: false if
- * some never came back (then the staging memory must stay).
+ * some never came back (their bios then failed as Aborted, and the ring
+ * and staging memory must stay).
  */
 static bool nvt_nvme_drain(struct nvt_nvme_chan *c)
 {
@@ -1020,8 +1050,10 @@ static bool nvt_nvme_drain(struct nvt_nvme_chan *c)
 			io_uring_submit(&c->ring);
 		if (nvt_nvme_reap(c))
 			continue;
-		if (waited >= NVT_NVME_DRAIN_MS)
+		if (waited >= NVT_NVME_DRAIN_MS) {
+			nvt_nvme_abandon(c);
 			return false;
+		}
 		io_uring_wait_cqe_timeout(&c->ring, &cqe, &ts);
 		waited += 100;
 	}
@@ -1043,17 +1075,20 @@ static void nvt_nvme_chan_destroy(struct nvt_ns *ns, void *chan)
 		nvt_poll_group_del_poller(c->pg, &c->poller);
 	if (c->watched)
 		nvt_poll_group_del(c->pg, &c->watch);
-	if (c->fixed_file)
+	/*
+	 * Not drained: unregistering with commands in flight may block, and
+	 * the ring must outlive them; it, its fd and the buffers are leaked.
+	 */
+	if (c->fixed_file && drained)
 		io_uring_unregister_files(&c->ring);
-	if (c->fixed_bufs)
+	if (c->fixed_bufs && drained)
 		io_uring_unregister_buffers(&c->ring);
-	if (c->ring_ok)
+	if (c->ring_ok && drained)
 		io_uring_queue_exit(&c->ring);
 	if (c->efd >= 0)
 		close(c->efd);
 	if (!drained) {
-		/* The kernel may still write into them: leaked, never reused. */
-		nvt_err("%s (nsid %u): %u commands never completed in %u ms: their buffers are left allocated",
+		nvt_err("%s (nsid %u): %u commands never completed in %u ms: their bios failed as Aborted; the ring, its fd and the buffers are left allocated",
 			c->n->path, c->ns->nsid, NVT_NVME_SQ_ENTRIES - c->nr_free_ops, NVT_NVME_DRAIN_MS);
 		return;
 	}

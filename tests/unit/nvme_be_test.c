@@ -1162,6 +1162,42 @@ static void test_no_hol(void **state)
 	free(stage);
 }
 
+/*
+ * The drain gave up (commands never came back): each bio with commands out
+ * fails as Aborted exactly once, its ops forget it, and the drain waits
+ * long enough for the kernel's abort and reset.
+ */
+static void test_drain_abandon(void **state)
+{
+	struct nvt_nvme_ns n = { .fd = 9, .info = { .nsid = 1, .lbs = 4096, .oncs = NVT_NVME_ONCS_WZ } };
+	struct nvt_ns ns = { .block_size = 4096, .nblocks = 1ull << 32 };
+	struct nvt_nvme_chan c;
+	uint8_t *stage, data[4096];
+	struct iovec d = { data, sizeof(data) };
+	struct nvt_bio big = { .op = NVT_BIO_WRITE_ZEROES, .slba = 0, .nlb = 65536u * 70 };
+	struct nvt_bio rd = { .op = NVT_BIO_READ, .slba = 3, .nlb = 1, .iov = &d, .iov_cnt = 1 };
+
+	(void)state;
+	assert_true(NVT_NVME_DRAIN_MS >= 2 * NVT_NVME_TIMEOUT_MS + 30000);
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	fake_chan(&c, &ns, &n, &stage);
+	fake_reset(FAKE_SQ);
+	nvt_nvme_submit(&big, &c);
+	nvt_nvme_submit(&rd, &c);
+	assert_int_equal(rd.be_priv.pending, 1);
+	nvt_nvme_drain_begin(&c);		/* big was parked: failed, its commands still out */
+	assert_int_equal(done_calls, 0);
+	nvt_nvme_abandon(&c);
+	assert_int_equal(done_calls, 2);	/* each once, though big had 16 commands out */
+	assert_int_equal(big.status, NVT_BIO_ABORTED);
+	assert_int_equal(rd.status, NVT_BIO_ABORTED);
+	assert_int_equal(rd.err_lba, 3);
+	for (unsigned int i = 0; i < NVT_NVME_SQ_ENTRIES; i++)
+		assert_null(c.ops[i].bio);
+	assert_true(c.nr_free_ops < NVT_NVME_SQ_ENTRIES);	/* the ops stay out: never reused */
+	free(stage);
+}
+
 /* Command limits and Identify values nvtd refuses. */
 static void test_limits_refusals(void **state)
 {
@@ -1284,6 +1320,7 @@ int main(void)
 		cmocka_unit_test(test_drain_parked),
 		cmocka_unit_test(test_drain_resubmit),
 		cmocka_unit_test(test_no_hol),
+		cmocka_unit_test(test_drain_abandon),
 		cmocka_unit_test(test_limits_refusals),
 		cmocka_unit_test(test_check_cfg),
 	};
