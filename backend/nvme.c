@@ -452,6 +452,9 @@ static void nvt_nvme_prep(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, struc
 		cmd->cdw12 = (op->nlb - 1) |
 			     (op->bio->flags & NVT_BIO_DEAC || op->bio->op == NVT_BIO_DEALLOCATE ?
 			      NVT_NVME_WZ_DEAC : 0);
+		/* FUA: the zeroes are durable before the completion, as for a Write. */
+		if (op->bio->flags & NVT_BIO_FUA)
+			cmd->cdw12 |= 1u << 30;
 	} else if (op->opcode == NVT_NVME_OP_COPY) {
 		/* One source range, descriptor format 0 (32 bytes): SLBA at 8, NLB (0-based) at 16. */
 		uint8_t *r = op->data;

@@ -530,6 +530,13 @@ static void test_sqe_native(void **state)
 	assert_int_equal(cmd->cdw12, 4u | 1u << 25);
 	assert_int_equal(cmd->data_len, 0);
 	assert_int_equal(sqe->uring_cmd_flags, 0);	/* no buffer, so no fixed one */
+	/* FUA on Write Zeroes: CDW12 bit 30, as on Write. */
+	wz.flags |= NVT_BIO_FUA;
+	sqe = io_uring_get_sqe(&c.ring);
+	nvt_nvme_prep(&c, &op, sqe);
+	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
+	assert_int_equal(cmd->cdw12, 4u | 1u << 25 | 1u << 30);
+	wz.flags &= ~NVT_BIO_FUA;
 
 	/* Copy: one format-0 descriptor, the destination in CDW10/11, everything else 0. */
 	assert_int_equal(nvt_nvme_op_blocks(&c, &cp, 0), 0);	/* one command, no span of its own */
