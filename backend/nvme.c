@@ -1385,12 +1385,14 @@ static int nvt_nvme_block_io(struct nvt_ns *ns, uint64_t lba, void *data, void *
 static int nvt_nvme_limits(struct nvt_nvme_ns *n)
 {
 	struct nvt_nvme_info *info = &n->info;
-	uint32_t max = NVT_NVME_STAGE_MAX;
+	uint32_t max = NVT_NVME_STAGE_MAX, wz;
 
 	if (info->max_xfer && info->max_xfer < max)
 		max = info->max_xfer;
 	n->cmd_blocks = max / nvt_nvme_ext_bs(info);
-	n->wz_blocks = info->wz_max ? info->wz_max / info->lbs : NVT_NVME_NLB_MAX;
+	/* Without WZSL (no CNS 06h, or 0) MDTS bounds Write Zeroes too, as Linux does. */
+	wz = info->wz_max ? info->wz_max : info->max_xfer;
+	n->wz_blocks = wz ? wz / info->lbs : NVT_NVME_NLB_MAX;
 	n->wz_blocks = n->wz_blocks < NVT_NVME_NLB_MAX ? n->wz_blocks : NVT_NVME_NLB_MAX;
 	if (!n->wz_blocks)
 		info->oncs &= (uint16_t)~NVT_NVME_ONCS_WZ;

@@ -932,6 +932,13 @@ static void test_native_ops(void **state)
 	assert_int_equal(n.info.verify_max, 16384);
 	nvt_nvme_parse_nvm_ctrl(NULL, &n.info);
 	assert_int_equal(n.info.wz_max, 0);
+	/* No WZSL: MDTS bounds Write Zeroes (Linux's max_zeroes_sectors); neither: the 16-bit NLB. */
+	n.info.max_xfer = 16384;
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	assert_int_equal(n.wz_blocks, 4);
+	n.info.max_xfer = 0;
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	assert_int_equal(n.wz_blocks, 65536);
 	n.info.wz_max = 8192;
 	assert_int_equal(nvt_nvme_limits(&n), 0);
 	assert_int_equal(n.wz_blocks, 2);
