@@ -54,6 +54,7 @@
 #define NVT_NVME_STAGE_MAX	(128u << 10)	/* data bytes one command moves at most (and its staging buffer) */
 #define NVT_NVME_MD_STAGE_MAX	(NVT_NVME_STAGE_MAX / 512 * NVT_MAX_METADATA)
 #define NVT_NVME_REAP_BATCH	32
+#define NVT_NVME_BIO_OPS_MAX	16		/* commands one bio has out at most: a huge one cannot hold the ring */
 #define NVT_NVME_TIMEOUT_MS	30000		/* the kernel's default io_timeout, but ours to say */
 #define NVT_NVME_WHERE		(PATH_MAX + 64)
 
@@ -71,9 +72,16 @@
 #define NVT_NVME_ONCS_COPY	(1u << 8)
 #define NVT_NVME_OCFS_FMT0	(1u << 0)	/* copy descriptor format 0 (16b guard / no PI) */
 #define NVT_NVME_WZ_DEAC	(1u << 25)	/* CDW12: deallocate allowed */
+#define NVT_NVME_DLFEAT_READ_MASK 0x7u	/* DLFEAT 2:0: what a deallocated block reads as */
+#define NVT_NVME_DLFEAT_ZEROES	0x1u	/* ... all zeroes */
+#define NVT_NVME_DLFEAT_WZ_DEAC	(1u << 3)	/* Write Zeroes supports DEAC */
 #define NVT_NVME_NLB_MAX	65536u		/* NLB is 16 bits, 0-based (Write Zeroes, Verify, Compare) */
 #define NVT_NVME_SC_COMPARE	0x285		/* Compare Failure (SCT 2) */
-#define NVT_NVME_DRAIN_MS	(NVT_NVME_TIMEOUT_MS + 5000)	/* chan_destroy: the kernel's timeout has fired by then */
+/*
+ * chan_destroy waits this long for commands out: the kernel's timeout, its
+ * abort and then a controller reset (another timeout) and some margin.
+ */
+#define NVT_NVME_DRAIN_MS	(2 * NVT_NVME_TIMEOUT_MS + 30000)
 
 /* ---- what the device is: parsed from Identify, pure (the unit test feeds it recorded pages) ---- */
 
@@ -320,12 +328,14 @@ struct nvt_nvme_chan {
 	struct nvt_pg_watch watch;
 	struct nvt_pg_poller poller;
 	bool ring_ok, watched, poller_on, fixed_bufs, fixed_file;
+	bool dying;			/* chan_destroy began: a bio submitted now fails at once (nothing parks) */
 	struct nvt_nvme_op ops[NVT_NVME_SQ_ENTRIES];
 	struct nvt_nvme_op *free_ops;
 	unsigned int nr_free_ops;
 	uint8_t *stage_mem;
 	size_t stage_per;		/* bytes of one op's staging (data + md) */
-	struct nvt_bio *parked, **parked_tail;	/* bios waiting for ops, FIFO */
+	struct nvt_bio *parked, **parked_tail;	/* bios waiting for ops, served round-robin */
+	unsigned int nr_waiting;		/* on the parked list */
 	uint64_t nr_cmds, nr_parked;
 };
 
@@ -442,6 +452,9 @@ static void nvt_nvme_prep(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, struc
 		cmd->cdw12 = (op->nlb - 1) |
 			     (op->bio->flags & NVT_BIO_DEAC || op->bio->op == NVT_BIO_DEALLOCATE ?
 			      NVT_NVME_WZ_DEAC : 0);
+		/* FUA: the zeroes are durable before the completion, as for a Write. */
+		if (op->bio->flags & NVT_BIO_FUA)
+			cmd->cdw12 |= 1u << 30;
 	} else if (op->opcode == NVT_NVME_OP_COPY) {
 		/* One source range, descriptor format 0 (32 bytes): SLBA at 8, NLB (0-based) at 16. */
 		uint8_t *r = op->data;
@@ -575,16 +588,20 @@ static uint8_t nvt_nvme_opcode(enum nvt_bio_op op)
  * Hand @bio's next commands to the ring, as many as free ops and SQEs
  * allow: a bio bigger than the ring goes in waves, the rest when earlier
  * commands complete (nvt_nvme_resume()). Staged first, SQEs after each: an
- * op is taken only with an SQE there for it. A write whose buffers are
+ * op is taken only with an SQE there for it; at most @max now, and no bio
+ * has more than NVT_NVME_BIO_OPS_MAX out (one huge Deallocate or Write
+ * Zeroes of 65536 commands must not keep a 1-block read waiting for all
+ * its waves: the others get ops too). A write whose buffers are
  * short fails the bio; its commands already out still complete.
  * Return: commands issued.
  */
-static unsigned int nvt_nvme_issue(struct nvt_nvme_chan *c, struct nvt_bio *bio)
+static unsigned int nvt_nvme_issue(struct nvt_nvme_chan *c, struct nvt_bio *bio,
+				   unsigned int max)
 {
 	unsigned int done = 0;
 
-	while (!nvt_nvme_failed(bio) && !nvt_nvme_all_issued(c, bio) && c->free_ops &&
-	       NVT_NVME_SQ_SPACE(c)) {
+	while (done < max && !nvt_nvme_failed(bio) && !nvt_nvme_all_issued(c, bio) && c->free_ops &&
+	       bio->be_priv.pending < NVT_NVME_BIO_OPS_MAX && NVT_NVME_SQ_SPACE(c)) {
 		struct nvt_nvme_op *op = c->free_ops;
 
 		c->free_ops = op->next;
@@ -614,34 +631,58 @@ static bool nvt_nvme_finished(const struct nvt_nvme_chan *c, const struct nvt_bi
 	return !bio->be_priv.pending && (nvt_nvme_failed(bio) || nvt_nvme_all_issued(c, bio));
 }
 
-static void nvt_nvme_park(struct nvt_nvme_chan *c, struct nvt_bio *bio)
+/* @bio to the parked list's tail. */
+static void nvt_nvme_link(struct nvt_nvme_chan *c, struct nvt_bio *bio)
 {
 	bio->be_priv.next = NULL;
 	bio->be_priv.parked = true;
 	*c->parked_tail = bio;
 	c->parked_tail = &bio->be_priv.next;
+	c->nr_waiting++;
+}
+
+/* The parked list's head, off it. */
+static struct nvt_bio *nvt_nvme_unlink(struct nvt_nvme_chan *c)
+{
+	struct nvt_bio *bio = c->parked;
+
+	c->parked = bio->be_priv.next;
+	if (!c->parked)
+		c->parked_tail = &c->parked;
+	bio->be_priv.parked = false;
+	c->nr_waiting--;
+	return bio;
+}
+
+static void nvt_nvme_park(struct nvt_nvme_chan *c, struct nvt_bio *bio)
+{
+	nvt_nvme_link(c, bio);
 	c->nr_parked++;
 }
 
 /*
- * The parked bios, oldest first: each gets its next commands; the first
- * that cannot issue all of them stops the walk (FIFO: a big bio is not
- * overtaken forever). A parked bio that failed meanwhile leaves here.
+ * The parked bios, round-robin: each in turn gets one next command and goes
+ * to the tail, so freed ops are shared (a small read behind a huge
+ * Deallocate gets one at the next completion, not after its last wave).
+ * The walk ends when a whole round issued nothing (out of ops or SQEs, or
+ * all at their NVT_NVME_BIO_OPS_MAX). A parked bio all issued or failed
+ * meanwhile leaves here, finished if nothing of it is out.
  */
 static void nvt_nvme_resume(struct nvt_nvme_chan *c)
 {
-	while (c->parked) {
-		struct nvt_bio *bio = c->parked;
+	unsigned int idle = 0;
 
-		nvt_nvme_issue(c, bio);
-		if (!nvt_nvme_failed(bio) && !nvt_nvme_all_issued(c, bio))
-			return;		/* out of ops or SQEs: the next completion goes on */
-		c->parked = bio->be_priv.next;
-		if (!c->parked)
-			c->parked_tail = &c->parked;
-		bio->be_priv.parked = false;
-		if (nvt_nvme_finished(c, bio))
-			nvt_bio_backend_done(bio, bio->be_priv.err);
+	while (c->parked && idle < c->nr_waiting) {
+		struct nvt_bio *bio = nvt_nvme_unlink(c);
+		unsigned int issued = nvt_nvme_issue(c, bio, 1);
+
+		if (nvt_nvme_failed(bio) || nvt_nvme_all_issued(c, bio)) {
+			if (nvt_nvme_finished(c, bio))
+				nvt_bio_backend_done(bio, bio->be_priv.err);
+			continue;
+		}
+		nvt_nvme_link(c, bio);
+		idle = issued ? 0 : idle + 1;
 	}
 }
 
@@ -813,6 +854,18 @@ static int nvt_nvme_poll(struct nvt_pg_poller *p)
  * does it over Read and Write), -EINVAL (buffers the contract does not
  * allow) or -ERANGE.
  */
+/*
+ * A Deallocate may go as Write Zeroes with DEAC: only where the device
+ * deallocates on it (DLFEAT bit 3) and deallocated blocks read as zeroes
+ * (001b). Otherwise the controller "shall write" zeroes, a full-range
+ * physical write; then the layer's emulation keeps what nvtd advertises.
+ */
+static bool nvt_nvme_dealloc_native(const struct nvt_nvme_info *in)
+{
+	return (in->oncs & NVT_NVME_ONCS_WZ) && (in->dlfeat & NVT_NVME_DLFEAT_WZ_DEAC) &&
+	       (in->dlfeat & NVT_NVME_DLFEAT_READ_MASK) == NVT_NVME_DLFEAT_ZEROES;
+}
+
 static int nvt_nvme_check(const struct nvt_nvme_chan *c, const struct nvt_bio *bio)
 {
 	const struct nvt_nvme_info *in = &c->n->info;
@@ -837,9 +890,11 @@ static int nvt_nvme_check(const struct nvt_nvme_chan *c, const struct nvt_bio *b
 		 * Zeroes. A Deallocate is a Write Zeroes with DEAC, not DSM: DSM
 		 * is a hint a device may ignore (QEMU discard=ignore, ranges
 		 * below an SSD's granule), and hosts are told deallocated blocks
-		 * read as zeroes (DLFEAT).
+		 * read as zeroes (DLFEAT). And only where that is a real
+		 * deallocation (nvt_nvme_dealloc_native()).
 		 */
-		if (!(in->oncs & NVT_NVME_ONCS_WZ) || ns->md_size || bio->md_iov)
+		if (!(in->oncs & NVT_NVME_ONCS_WZ) || ns->md_size || bio->md_iov ||
+		    (bio->op == NVT_BIO_DEALLOCATE && !nvt_nvme_dealloc_native(in)))
 			return -EOPNOTSUPP;
 		break;
 	case NVT_BIO_COMPARE:
@@ -887,6 +942,13 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 		c->poller_on = true;
 	}
 	bio->be_priv = (struct nvt_bio_be){ 0 };
+	if (c->dying) {
+		/* A completion's callback submitting while the channel drains: it would park forever. */
+		bio->status = NVT_BIO_ABORTED;
+		bio->err_lba = bio->slba;
+		nvt_bio_backend_done(bio, 0);
+		return;
+	}
 	ret = nvt_nvme_check(c, bio);
 	if (ret || (bio->op != NVT_BIO_FLUSH && !bio->nlb) ||
 	    (bio->op == NVT_BIO_FLUSH && !c->n->info.vwc)) {
@@ -894,9 +956,14 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 		nvt_bio_backend_done(bio, ret);
 		return;
 	}
-	/* Behind bios already waiting (FIFO), or what of it did not fit now. */
-	if (!c->parked)
-		nvt_nvme_issue(c, bio);
+	/* Bios already waiting: in their round, at once if ops are free. */
+	if (c->parked) {
+		nvt_nvme_park(c, bio);
+		if (c->free_ops)
+			nvt_nvme_resume(c);
+		return;
+	}
+	nvt_nvme_issue(c, bio, UINT_MAX);
 	if (nvt_nvme_finished(c, bio)) {
 		nvt_bio_backend_done(bio, bio->be_priv.err);	/* failed before a command went out */
 		return;
@@ -908,20 +975,21 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 /* ---- channels ---- */
 
 /*
- * Before the ring and its buffers go: bios still parked fail as Aborted,
- * and every command out is reaped (the kernel writes into the staging
- * buffers until it completes), at most NVT_NVME_DRAIN_MS. Return: false if
- * some never came back (then the staging memory must stay).
+ * The parked bios fail as Aborted. The list is detached first: an abort's
+ * completion may make the layer submit again, and that must not be linked
+ * into a bio already finished.
  */
-static bool nvt_nvme_drain(struct nvt_nvme_chan *c)
+static void nvt_nvme_abort_parked(struct nvt_nvme_chan *c)
 {
-	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
-	unsigned int waited = 0;
+	struct nvt_bio *list = c->parked;
 
-	while (c->parked) {
-		struct nvt_bio *bio = c->parked;
+	c->parked = NULL;
+	c->parked_tail = &c->parked;
+	c->nr_waiting = 0;
+	while (list) {
+		struct nvt_bio *bio = list;
 
-		c->parked = bio->be_priv.next;
+		list = bio->be_priv.next;
 		bio->be_priv.parked = false;
 		if (!bio->status) {
 			bio->status = NVT_BIO_ABORTED;
@@ -929,9 +997,55 @@ static bool nvt_nvme_drain(struct nvt_nvme_chan *c)
 		}
 		if (!bio->be_priv.pending)
 			nvt_bio_backend_done(bio, 0);
-		/* else: failed now, its last command's completion below finishes it */
+		/* else: failed now, its last command's completion finishes it */
 	}
-	c->parked_tail = &c->parked;
+}
+
+/*
+ * The drain gave up: each bio with commands still out fails as Aborted,
+ * once, and its ops forget it (a late CQE must not touch a bio the layer
+ * has reused). The ops, their staging and the ring stay allocated, never
+ * reused: the kernel may still write into them.
+ */
+static void nvt_nvme_abandon(struct nvt_nvme_chan *c)
+{
+	for (unsigned int i = 0; i < NVT_NVME_SQ_ENTRIES; i++) {
+		struct nvt_bio *bio = c->ops[i].bio;
+
+		if (!bio)
+			continue;
+		for (unsigned int j = i; j < NVT_NVME_SQ_ENTRIES; j++)
+			if (c->ops[j].bio == bio)
+				c->ops[j].bio = NULL;
+		bio->be_priv.pending = 0;
+		if (!nvt_nvme_failed(bio)) {
+			bio->status = NVT_BIO_ABORTED;
+			bio->err_lba = bio->slba;
+		}
+		nvt_bio_backend_done(bio, bio->be_priv.err);
+	}
+}
+
+/* The channel starts going away: from now on nothing parks, what is parked fails. */
+static void nvt_nvme_drain_begin(struct nvt_nvme_chan *c)
+{
+	c->dying = true;
+	nvt_nvme_abort_parked(c);
+}
+
+/*
+ * Before the ring and its buffers go: bios still parked fail as Aborted,
+ * and every command out is reaped (the kernel writes into the staging
+ * buffers until it completes), at most NVT_NVME_DRAIN_MS. Return: false if
+ * some never came back (their bios then failed as Aborted, and the ring
+ * and staging memory must stay).
+ */
+static bool nvt_nvme_drain(struct nvt_nvme_chan *c)
+{
+	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+	unsigned int waited = 0;
+
+	nvt_nvme_drain_begin(c);
 	while (c->nr_free_ops < NVT_NVME_SQ_ENTRIES) {
 		struct io_uring_cqe *cqe;
 
@@ -939,11 +1053,14 @@ static bool nvt_nvme_drain(struct nvt_nvme_chan *c)
 			io_uring_submit(&c->ring);
 		if (nvt_nvme_reap(c))
 			continue;
-		if (waited >= NVT_NVME_DRAIN_MS)
+		if (waited >= NVT_NVME_DRAIN_MS) {
+			nvt_nvme_abandon(c);
 			return false;
+		}
 		io_uring_wait_cqe_timeout(&c->ring, &cqe, &ts);
 		waited += 100;
 	}
+	nvt_nvme_abort_parked(c);	/* none can have parked since (dying), but none may stay */
 	return true;
 }
 
@@ -961,17 +1078,20 @@ static void nvt_nvme_chan_destroy(struct nvt_ns *ns, void *chan)
 		nvt_poll_group_del_poller(c->pg, &c->poller);
 	if (c->watched)
 		nvt_poll_group_del(c->pg, &c->watch);
-	if (c->fixed_file)
+	/*
+	 * Not drained: unregistering with commands in flight may block, and
+	 * the ring must outlive them; it, its fd and the buffers are leaked.
+	 */
+	if (c->fixed_file && drained)
 		io_uring_unregister_files(&c->ring);
-	if (c->fixed_bufs)
+	if (c->fixed_bufs && drained)
 		io_uring_unregister_buffers(&c->ring);
-	if (c->ring_ok)
+	if (c->ring_ok && drained)
 		io_uring_queue_exit(&c->ring);
 	if (c->efd >= 0)
 		close(c->efd);
 	if (!drained) {
-		/* The kernel may still write into them: leaked, never reused. */
-		nvt_err("%s (nsid %u): %u commands never completed in %u ms: their buffers are left allocated",
+		nvt_err("%s (nsid %u): %u commands never completed in %u ms: their bios failed as Aborted; the ring, its fd and the buffers are left allocated",
 			c->n->path, c->ns->nsid, NVT_NVME_SQ_ENTRIES - c->nr_free_ops, NVT_NVME_DRAIN_MS);
 		return;
 	}
@@ -1265,12 +1385,14 @@ static int nvt_nvme_block_io(struct nvt_ns *ns, uint64_t lba, void *data, void *
 static int nvt_nvme_limits(struct nvt_nvme_ns *n)
 {
 	struct nvt_nvme_info *info = &n->info;
-	uint32_t max = NVT_NVME_STAGE_MAX;
+	uint32_t max = NVT_NVME_STAGE_MAX, wz;
 
 	if (info->max_xfer && info->max_xfer < max)
 		max = info->max_xfer;
 	n->cmd_blocks = max / nvt_nvme_ext_bs(info);
-	n->wz_blocks = info->wz_max ? info->wz_max / info->lbs : NVT_NVME_NLB_MAX;
+	/* Without WZSL (no CNS 06h, or 0) MDTS bounds Write Zeroes too, as Linux does. */
+	wz = info->wz_max ? info->wz_max : info->max_xfer;
+	n->wz_blocks = wz ? wz / info->lbs : NVT_NVME_NLB_MAX;
 	n->wz_blocks = n->wz_blocks < NVT_NVME_NLB_MAX ? n->wz_blocks : NVT_NVME_NLB_MAX;
 	if (!n->wz_blocks)
 		info->oncs &= (uint16_t)~NVT_NVME_ONCS_WZ;
@@ -1410,6 +1532,11 @@ static int nvt_nvme_open(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg)
 		 n->info.ext ? "extended" : "separate", n->info.pi_type,
 		 n->info.pi_type ? (n->info.pif == 2 ? " crc64" : " crc16") : "", n->info.max_xfer,
 		 n->info.wz_max, n->info.verify_max, n->info.oncs, n->info.vwc);
+	nvt_info("%s: %s: Deallocate %s (DLFEAT %#x)", where, n->path,
+		 nvt_nvme_dealloc_native(&n->info) && !ns->md_size ?
+		 "as Write Zeroes with DEAC (deallocated blocks read as zeroes)" :
+		 "by the namespace layer (Write Zeroes would write, or has no DEAC)",
+		 n->info.dlfeat);
 	return 0;
 
 out_close:

@@ -76,12 +76,26 @@ static void fake_complete(struct nvt_nvme_chan *c, int res)
 static unsigned int done_calls;
 static int done_err;
 static struct nvt_bio *done_bio;
+/* A completion callback that submits again (as the layer's waiters do): @done_resubmit on @done_chan, once. */
+static struct nvt_bio *done_resubmit;
+static struct nvt_nvme_chan *done_chan;
+static unsigned int done_late;		/* done calls for @done_resubmit */
+static struct nvt_bio *done_late_bio;
+
 
 void nvt_bio_backend_done(struct nvt_bio *bio, int err)
 {
 	done_calls++;
 	done_err = err;
 	done_bio = bio;
+	if (bio == done_late_bio)
+		done_late++;
+	if (done_resubmit && bio != done_resubmit) {
+		struct nvt_bio *r = done_resubmit;
+
+		done_resubmit = NULL;
+		nvt_nvme_submit(r, done_chan);
+	}
 }
 
 /* ---- recorded Identify pages (tests/unit/data, from the nvtd-nvme rig scenario) ---- */
@@ -516,6 +530,13 @@ static void test_sqe_native(void **state)
 	assert_int_equal(cmd->cdw12, 4u | 1u << 25);
 	assert_int_equal(cmd->data_len, 0);
 	assert_int_equal(sqe->uring_cmd_flags, 0);	/* no buffer, so no fixed one */
+	/* FUA on Write Zeroes: CDW12 bit 30, as on Write. */
+	wz.flags |= NVT_BIO_FUA;
+	sqe = io_uring_get_sqe(&c.ring);
+	nvt_nvme_prep(&c, &op, sqe);
+	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
+	assert_int_equal(cmd->cdw12, 4u | 1u << 25 | 1u << 30);
+	wz.flags &= ~NVT_BIO_FUA;
 
 	/* Copy: one format-0 descriptor, the destination in CDW10/11, everything else 0. */
 	assert_int_equal(nvt_nvme_op_blocks(&c, &cp, 0), 0);	/* one command, no span of its own */
@@ -697,7 +718,7 @@ static void test_waves(void **state)
 	assert_int_equal(nvt_pi_generate(&bio.pi, &d, 1, &m, 1, NLB), 0);
 
 	nvt_nvme_submit(&bio, &c);
-	assert_int_equal(fake_tail, NVT_NVME_SQ_ENTRIES);	/* a full ring */
+	assert_int_equal(fake_tail, NVT_NVME_BIO_OPS_MAX);	/* one bio's share of the ring */
 	assert_true(bio.be_priv.parked);
 	assert_int_equal(c.nr_parked, 1);
 	while (fake_head != fake_tail) {
@@ -733,8 +754,9 @@ static void test_waves(void **state)
 
 /*
  * MDTS 16 KiB on 4096-byte blocks, a 2 MiB read: 128 commands of 4 blocks
- * through a small SQ (8 SQEs), a second bio waits behind the first (FIFO)
- * and both complete, in order.
+ * through a small SQ (8 SQEs), a second bio parks behind the first and
+ * gets its command in the next round (round-robin), not after the big one
+ * is all out; both complete.
  */
 static void test_park_fifo(void **state)
 {
@@ -749,6 +771,7 @@ static void test_park_fifo(void **state)
 	struct io_uring_sqe *sqe;
 	struct nvme_uring_cmd *cmd;
 	unsigned int cmds = 0;
+	bool is_little;
 
 	(void)state;
 	assert_non_null(data);
@@ -758,7 +781,7 @@ static void test_park_fifo(void **state)
 	fake_reset(8);
 	nvt_nvme_submit(&big, &c);
 	nvt_nvme_submit(&little, &c);
-	assert_true(little.be_priv.parked);		/* not before the big one is all out */
+	assert_true(little.be_priv.parked);		/* the SQ is full */
 	assert_int_equal(little.be_priv.next_off, 0);
 	while (fake_head != fake_tail) {
 		cmd = fake_peek(&sqe);
@@ -766,16 +789,19 @@ static void test_park_fifo(void **state)
 		memset((uint8_t *)(uintptr_t)cmd->addr, 0, cmd->data_len);
 		for (uint32_t i = 0; i <= (cmd->cdw12 & 0xffff); i++)
 			((uint8_t *)(uintptr_t)cmd->addr)[i * 4096] = (uint8_t)(cmd_slba(cmd) + i);
-		if (cmd_slba(cmd) == 9000)
-			assert_int_equal(big.be_priv.next_off, 512);
+		is_little = cmd_slba(cmd) == 9000;
+		if (is_little)
+			assert_true(cmds <= 9);	/* within the first round of completions */
 		cmds++;
 		fake_complete(&c, 0);
-		if (cmds == 128)
-			assert_int_equal(done_calls, 1);	/* the big one, after its last */
+		if (is_little) {
+			assert_int_equal(done_calls, 1);	/* the little one, done at once */
+			assert_ptr_equal(done_bio, &little);
+		}
 	}
 	assert_int_equal(cmds, 129);
 	assert_int_equal(done_calls, 2);
-	assert_ptr_equal(done_bio, &little);
+	assert_ptr_equal(done_bio, &big);
 	for (unsigned int i = 0; i < 512; i++)
 		assert_int_equal(data[(size_t)i * 4096], (uint8_t)i);
 	assert_int_equal(small[0], (uint8_t)9000);
@@ -886,7 +912,8 @@ static void test_probe_resubmit(void **state)
 static void test_native_ops(void **state)
 {
 	struct nvt_nvme_ns n = { .fd = 9, .info = { .nsid = 1, .lbs = 4096, .wz_max = 8192,
-						    .oncs = NVT_NVME_ONCS_WZ | NVT_NVME_ONCS_COMPARE } };
+						    .oncs = NVT_NVME_ONCS_WZ | NVT_NVME_ONCS_COMPARE,
+						    .dlfeat = 0x09 } };
 	struct nvt_ns ns = { .block_size = 4096, .nblocks = 1u << 20 };
 	struct nvt_nvme_chan c;
 	uint8_t *stage, data[3 * 4096];
@@ -905,12 +932,37 @@ static void test_native_ops(void **state)
 	assert_int_equal(n.info.verify_max, 16384);
 	nvt_nvme_parse_nvm_ctrl(NULL, &n.info);
 	assert_int_equal(n.info.wz_max, 0);
+	/* No WZSL: MDTS bounds Write Zeroes (Linux's max_zeroes_sectors); neither: the 16-bit NLB. */
+	n.info.max_xfer = 16384;
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	assert_int_equal(n.wz_blocks, 4);
+	n.info.max_xfer = 0;
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	assert_int_equal(n.wz_blocks, 65536);
 	n.info.wz_max = 8192;
 	assert_int_equal(nvt_nvme_limits(&n), 0);
 	assert_int_equal(n.wz_blocks, 2);
 	assert_int_equal(n.verify_blocks, 65536);
 	fake_chan(&c, &ns, &n, &stage);
 	fake_reset(FAKE_SQ);
+
+	/*
+	 * Deallocate as Write Zeroes + DEAC only with DLFEAT 001b and bit 3:
+	 * else the device would write zeroes over the range, or not
+	 * deallocate; the layer emulates it.
+	 */
+	static const uint8_t not_native[] = { 0x00, 0x01, 0x08, 0x0a, 0x0b, 0x02 };
+	for (size_t i = 0; i < sizeof(not_native); i++) {
+		n.info.dlfeat = not_native[i];
+		assert_int_equal(nvt_nvme_check(&c, &de), -EOPNOTSUPP);
+	}
+	n.info.dlfeat = 0x19;			/* bit 4 (guard field) does not matter */
+	assert_int_equal(nvt_nvme_check(&c, &de), 0);
+	n.info.dlfeat = 0x09;
+	assert_int_equal(nvt_nvme_check(&c, &de), 0);
+	n.info.oncs &= ~NVT_NVME_ONCS_WZ;	/* DLFEAT alone is not Write Zeroes */
+	assert_int_equal(nvt_nvme_check(&c, &de), -EOPNOTSUPP);
+	n.info.oncs |= NVT_NVME_ONCS_WZ;
 
 	nvt_nvme_submit(&de, &c);
 	assert_int_equal(fake_tail, 3);		/* 2 + 2 + 1 blocks */
@@ -1023,6 +1075,140 @@ static void test_drain_parked(void **state)
 	assert_int_equal(bio.err_lba, 5);
 	assert_null(c.parked);
 	assert_ptr_equal(c.parked_tail, &c.parked);
+	free(stage);
+}
+
+/*
+ * The reviewer's case: a channel going away while a bio has 64 commands out
+ * and another is parked; the parked one's abort makes the layer submit
+ * again. That bio fails at once as Aborted (it used to be linked behind the
+ * finished one and never complete), the big one when its commands are in.
+ */
+static void test_drain_resubmit(void **state)
+{
+	struct nvt_nvme_ns n = { .fd = 9, .info = { .nsid = 1, .lbs = 4096, .oncs = NVT_NVME_ONCS_WZ } };
+	struct nvt_ns ns = { .block_size = 4096, .nblocks = 1ull << 32 };
+	struct nvt_nvme_chan c;
+	uint8_t *stage, data[4096];
+	struct iovec d = { data, sizeof(data) };
+	struct nvt_bio big = { .op = NVT_BIO_WRITE_ZEROES, .slba = 0, .nlb = 65536u * 70 };
+	struct nvt_bio p2 = { .op = NVT_BIO_READ, .slba = 1, .nlb = 1, .iov = &d, .iov_cnt = 1 };
+	struct nvt_bio late = { .op = NVT_BIO_WRITE_ZEROES, .slba = 0, .nlb = 65536u * 100 };
+	struct io_uring_sqe *sqe;
+
+	(void)state;
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	fake_chan(&c, &ns, &n, &stage);
+	fake_reset(NVT_NVME_BIO_OPS_MAX);	/* the big one fills the SQ: p2 parks */
+	nvt_nvme_submit(&big, &c);
+	nvt_nvme_submit(&p2, &c);
+	assert_true(big.be_priv.parked);
+	assert_true(p2.be_priv.parked);
+	done_resubmit = &late;
+	done_chan = &c;
+	done_late_bio = &late;
+	done_late = 0;
+	nvt_nvme_drain_begin(&c);
+	assert_null(done_resubmit);			/* p2's abort did submit */
+	assert_int_equal(done_late, 1);			/* and that failed at once */
+	assert_int_equal(late.status, NVT_BIO_ABORTED);
+	assert_false(late.be_priv.parked);
+	assert_null(c.parked);
+	assert_int_equal(p2.status, NVT_BIO_ABORTED);
+	assert_int_equal(big.status, NVT_BIO_ABORTED);
+	/* The reap loop: the big one's commands come in; it finishes after its last. */
+	while (fake_head != fake_tail) {
+		assert_ptr_not_equal(done_bio, &big);
+		fake_peek(&sqe);
+		fake_head++;
+		nvt_nvme_complete(&c, (struct nvt_nvme_op *)(uintptr_t)sqe->user_data, 0);
+	}
+	assert_ptr_equal(done_bio, &big);
+	assert_int_equal(done_calls, 3);
+	assert_int_equal(c.nr_free_ops, NVT_NVME_SQ_ENTRIES);
+	assert_null(c.parked);
+	done_late_bio = NULL;
+	free(stage);
+}
+
+/*
+ * Head-of-line: one Deallocate range of 2^32-1 blocks is 65536 Write Zeroes
+ * commands; a 1-block read submitted after it goes out within the first
+ * round of completions and completes long before the Deallocate does.
+ */
+static void test_no_hol(void **state)
+{
+	struct nvt_nvme_ns n = { .fd = 9, .info = { .nsid = 1, .lbs = 4096, .oncs = NVT_NVME_ONCS_WZ,
+						    .dlfeat = 0x09 } };
+	struct nvt_ns ns = { .block_size = 4096, .nblocks = 1ull << 32 };
+	struct nvt_nvme_chan c;
+	uint8_t *stage, data[4096];
+	struct iovec d = { data, sizeof(data) };
+	struct nvt_bio de = { .op = NVT_BIO_DEALLOCATE, .slba = 0, .nlb = 0xffffffffu };
+	struct nvt_bio rd = { .op = NVT_BIO_READ, .slba = 5, .nlb = 1, .iov = &d, .iov_cnt = 1 };
+	struct io_uring_sqe *sqe;
+	struct nvme_uring_cmd *cmd;
+	unsigned long cmds = 0, rd_at = 0, rd_done_at = 0;
+
+	(void)state;
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	fake_chan(&c, &ns, &n, &stage);
+	fake_reset(FAKE_SQ);
+	assert_int_equal(nvt_nvme_check(&c, &de), 0);
+	nvt_nvme_submit(&de, &c);
+	nvt_nvme_submit(&rd, &c);
+	while (fake_head != fake_tail) {
+		cmd = fake_peek(&sqe);
+		if (cmd->opcode == NVT_NVME_OP_READ)
+			rd_at = cmds;
+		cmds++;
+		fake_complete(&c, 0);
+		if (!rd_done_at && done_bio == &rd)
+			rd_done_at = cmds;
+	}
+	assert_int_equal(cmds, 65537);
+	assert_true(rd_done_at > 0);
+	assert_true(rd_at <= NVT_NVME_BIO_OPS_MAX);	/* out with the Deallocate's first wave */
+	assert_true(rd_done_at <= NVT_NVME_BIO_OPS_MAX + 1);
+	assert_ptr_equal(done_bio, &de);		/* the Deallocate last */
+	assert_int_equal(done_calls, 2);
+	assert_int_equal(c.nr_free_ops, NVT_NVME_SQ_ENTRIES);
+	free(stage);
+}
+
+/*
+ * The drain gave up (commands never came back): each bio with commands out
+ * fails as Aborted exactly once, its ops forget it, and the drain waits
+ * long enough for the kernel's abort and reset.
+ */
+static void test_drain_abandon(void **state)
+{
+	struct nvt_nvme_ns n = { .fd = 9, .info = { .nsid = 1, .lbs = 4096, .oncs = NVT_NVME_ONCS_WZ } };
+	struct nvt_ns ns = { .block_size = 4096, .nblocks = 1ull << 32 };
+	struct nvt_nvme_chan c;
+	uint8_t *stage, data[4096];
+	struct iovec d = { data, sizeof(data) };
+	struct nvt_bio big = { .op = NVT_BIO_WRITE_ZEROES, .slba = 0, .nlb = 65536u * 70 };
+	struct nvt_bio rd = { .op = NVT_BIO_READ, .slba = 3, .nlb = 1, .iov = &d, .iov_cnt = 1 };
+
+	(void)state;
+	assert_true(NVT_NVME_DRAIN_MS >= 2 * NVT_NVME_TIMEOUT_MS + 30000);
+	assert_int_equal(nvt_nvme_limits(&n), 0);
+	fake_chan(&c, &ns, &n, &stage);
+	fake_reset(FAKE_SQ);
+	nvt_nvme_submit(&big, &c);
+	nvt_nvme_submit(&rd, &c);
+	assert_int_equal(rd.be_priv.pending, 1);
+	nvt_nvme_drain_begin(&c);		/* big was parked: failed, its commands still out */
+	assert_int_equal(done_calls, 0);
+	nvt_nvme_abandon(&c);
+	assert_int_equal(done_calls, 2);	/* each once, though big had 16 commands out */
+	assert_int_equal(big.status, NVT_BIO_ABORTED);
+	assert_int_equal(rd.status, NVT_BIO_ABORTED);
+	assert_int_equal(rd.err_lba, 3);
+	for (unsigned int i = 0; i < NVT_NVME_SQ_ENTRIES; i++)
+		assert_null(c.ops[i].bio);
+	assert_true(c.nr_free_ops < NVT_NVME_SQ_ENTRIES);	/* the ops stay out: never reused */
 	free(stage);
 }
 
@@ -1146,6 +1332,9 @@ int main(void)
 		cmocka_unit_test(test_native_ops),
 		cmocka_unit_test(test_timeout_cqe),
 		cmocka_unit_test(test_drain_parked),
+		cmocka_unit_test(test_drain_resubmit),
+		cmocka_unit_test(test_no_hol),
+		cmocka_unit_test(test_drain_abandon),
 		cmocka_unit_test(test_limits_refusals),
 		cmocka_unit_test(test_check_cfg),
 	};

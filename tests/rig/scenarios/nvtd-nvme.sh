@@ -191,7 +191,7 @@ soft "Copy 1000 -> 6000 (PI regenerated)" nvme copy "${DEV[1]}" -n 1 --sdlba=600
 soft "... the copy reads back as the source" bash -c "dd if=${DEV[1]} bs=512 skip=6000 count=1 iflag=direct status=none | cmp -s - $NVT_RIG_OUT/b1000.data"
 grep -E "status|at LBA" "$NVTD_LOG" | tail -5
 
-rig_step "without metadata (ns6): Write Zeroes, Deallocate and Copy done by the device"
+rig_step "without metadata (ns6): Write Zeroes and Copy done by the device, Deallocate by nvtd unless DLFEAT has bit 3 (QEMU 7.2: 01h)"
 z4k() {	# z4k DEV LBA COUNT: 4 KiB blocks read back as zeroes
 	[ "$(dd if="$1" bs=4096 skip="$2" count="$3" iflag=direct status=none | tr -d '\0' | wc -c)" = 0 ]
 }
