@@ -22,7 +22,7 @@
 #define BENCH_LBAS	4096u		/* 16 MiB of 4 KiB blocks: PI buffers for each fit in memory */
 #define BENCH_DEPTH	32
 #define PRCHK_ALL	(NVT_PI_CHECK_GUARD | NVT_PI_CHECK_APPTAG | NVT_PI_CHECK_REFTAG)
-#define BENCH_WINDOWS	8		/* each number is the best of this many windows */
+#define BENCH_ROUNDS	8		/* each number is the best of this many rounds over all rows */
 #define BENCH_AIM_IOPS	2e6		/* issue 12: PI off, per core */
 
 /* nsid 1: no PI; 2: 4096+8 Type 1 (16-bit guard); 3: 4096+16 Type 1 (64-bit guard). */
@@ -94,19 +94,19 @@ static inline uint64_t bench_rnd(uint64_t *rnd)
 
 /*
  * Keep BENCH_DEPTH commands in flight for @secs; ram completes inline, so
- * this measures the CPU cost of the core path. Return: the best window's
- * commands per second of this thread's CPU time.
+ * this measures the CPU cost of the core path. Return: commands per second
+ * of this thread's CPU time.
  */
 static double bench_run(struct nvt_loop_queue *q, const struct bench_mode *m, uint8_t opcode,
 			const struct nvt_ns *n, size_t blk, double secs)
 {
-	uint64_t rnd = 88172645463325252ull, done = 0;
+	static uint64_t rnd = 88172645463325252ull, done;
 	bool ext_write = opcode == nvme_cmd_write && blk > 4096;
 	double best = 0;
 	struct nvt_sqe sqe;
 
-	for (int w = 0; w < BENCH_WINDOWS; w++) {
-		uint64_t ops = 0, end = now_ns() + (uint64_t)(secs / BENCH_WINDOWS * 1e9);
+	{
+		uint64_t ops = 0, end = now_ns() + (uint64_t)(secs * 1e9);
 		double cpu0 = thread_secs(), cpu;
 
 		while (now_ns() < end) {
@@ -141,15 +141,16 @@ static volatile uint64_t bench_sink;
  * The ceiling: the same loop shape (random LBA over the same 16 MiB, the
  * same hot slots) doing only what a command must do to the bytes: copy
  * 4 KiB between a slot and the store, with the guard fused into the copy
- * where nvtd fuses it. Return: copies per CPU second of the best window.
+ * where nvtd fuses it. Return: copies per CPU second.
  */
 static double bench_ceiling(uint8_t *store, enum bench_ceil what, bool write, double secs)
 {
-	uint64_t rnd = 88172645463325252ull, done = 0, acc = 0;
+	static uint64_t rnd = 88172645463325252ull, done;
+	uint64_t acc = 0;
 	double best = 0;
 
-	for (int w = 0; w < BENCH_WINDOWS; w++) {
-		uint64_t ops = 0, end = now_ns() + (uint64_t)(secs / BENCH_WINDOWS * 1e9);
+	{
+		uint64_t ops = 0, end = now_ns() + (uint64_t)(secs * 1e9);
 		double cpu0 = thread_secs(), cpu;
 
 		while (now_ns() < end) {
@@ -338,6 +339,29 @@ static int bench_file(double secs)
 	return ret;
 }
 
+/*
+ * The slots for mode @m on @n: extended-LBA writes (PRACT=0) need blocks
+ * with valid PI in the slots (ref tags are set per command). Return: the
+ * transfer length per command.
+ */
+static size_t bench_prep(const struct nvt_ns *n, const struct bench_mode *m)
+{
+	bool ext = n->md_size && !(m->prinfo & NVT_PI_PRACT);
+	size_t blk = 4096 + (ext ? n->md_size : 0);
+	struct nvt_pi_ctx ctx;
+	struct iovec iov;
+
+	if (!ext)
+		return blk;
+	for (int k = 0; k < BENCH_DEPTH; k++) {
+		memset(bench_slot[k], 0x5a + k, sizeof(bench_slot[k]));
+		iov = (struct iovec){ bench_slot[k], blk };
+		nvt_pi_ctx_init(&ctx, &n->pi, 0, PRCHK_ALL, 0, 0, 0);
+		nvt_pi_generate_ext(&ctx, &iov, 1, 1);
+	}
+	return blk;
+}
+
 int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 2.0;
@@ -360,6 +384,7 @@ int main(int argc, char **argv)
 	struct nvt_loop_ctrl ctrl;
 	struct nvt_target *tgt;
 	double base[2] = { 0, 0 }, lim[3][2], res[sizeof(modes) / sizeof(modes[0])][2];
+	size_t nmodes;
 	uint8_t *store;
 
 	memset(ns, 0, sizeof(ns));
@@ -387,57 +412,68 @@ int main(int argc, char **argv)
 	if (!store)
 		return 1;
 	memset(store, 0x5a, (size_t)BENCH_LBAS * 4096);
+	nmodes = sizeof(modes) / sizeof(modes[0]);
+	memset(lim, 0, sizeof(lim));
+	memset(res, 0, sizeof(res));
+	/* Write every block of every namespace once, so reads check real PI. */
+	for (size_t i = 0; i < nmodes; i++)
+		if (only < 0 || (size_t)only == i)
+			bench_run(ctrl.io[0], &modes[i], nvme_cmd_write, s->ns[modes[i].nsid],
+				  bench_prep(s->ns[modes[i].nsid], &modes[i]), secs / 4);
+	/*
+	 * Rounds over every row, best of each: the rows share whatever else
+	 * runs on this box at the time, and a row's best round is the one
+	 * that had the core most to itself.
+	 */
+	for (int round = 0; round < BENCH_ROUNDS; round++) {
+		double t = secs / BENCH_ROUNDS;
+
+		for (int c = 0; c < 3 && only < 0; c++)
+			for (int dir = 0; dir < 2; dir++) {
+				double v = bench_ceiling(store, (enum bench_ceil)c, !dir, t / 2);
+
+				lim[c][dir] = v > lim[c][dir] ? v : lim[c][dir];
+			}
+		for (size_t i = 0; i < nmodes; i++) {
+			const struct nvt_ns *n = s->ns[modes[i].nsid];
+			size_t blk;
+			double v;
+
+			if (only >= 0 && (size_t)only != i)
+				continue;
+			blk = bench_prep(n, &modes[i]);
+			v = bench_run(ctrl.io[0], &modes[i], nvme_cmd_write, n, blk, t);
+			res[i][0] = v > res[i][0] ? v : res[i][0];
+			v = bench_run(ctrl.io[0], &modes[i], nvme_cmd_read, n, blk, t);
+			res[i][1] = v > res[i][1] ? v : res[i][1];
+		}
+	}
+	free(store);
 	for (int c = 0; c < 3; c++)
 		for (int dir = 0; dir < 2; dir++)
-			lim[c][dir] = only < 0 ? bench_ceiling(store, (enum bench_ceil)c, !dir, secs / 2) : 1;
-	free(store);
+			lim[c][dir] = lim[c][dir] ? lim[c][dir] : 1;
+	for (size_t i = 0; i < nmodes; i++)
+		for (int dir = 0; dir < 2; dir++)
+			res[i][dir] = res[i][dir] ? res[i][dir] : 1;
+	base[0] = res[0][0];
+	base[1] = res[0][1];
 	printf("loop transport + ram backend (completes in place), 4 KiB random I/O over %u blocks, QD%d, 1 core, %.1f s each\n",
 	       BENCH_LBAS, BENCH_DEPTH, secs);
-	printf("IOPS per CPU second of the thread, best of %d windows; crc16 %s, crc64 %s\n", BENCH_WINDOWS,
-	       nvt_crc16_impl_name(), nvt_crc64_impl_name());
+	printf("IOPS per CPU second of the thread, best of %d rounds over all rows; crc16 %s, crc64 %s\n",
+	       BENCH_ROUNDS, nvt_crc16_impl_name(), nvt_crc64_impl_name());
 	printf("ceiling = the same loop doing only the 4 KiB copy between a hot slot and the store (+ the fused guard)\n");
 	printf("%-32s %10s %6s %6s %6s %10s %6s %6s %6s\n", "mode", "write/core", "ns/IO", "x off",
 	       "x ceil", "read/core", "ns/IO", "x off", "x ceil");
 	for (int c = 0; c < 3; c++)
 		printf("%-32s %10.0f %6.0f %6s %6s %10.0f %6.0f\n", lim_names[c], lim[c][0],
 		       1e9 / lim[c][0], "", "", lim[c][1], 1e9 / lim[c][1]);
-	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		const struct bench_mode *m = &modes[i];
-		const struct nvt_ns *n = s->ns[m->nsid];
-		bool ext = n->md_size && !(m->prinfo & NVT_PI_PRACT);
-		size_t blk = 4096 + (ext ? n->md_size : 0);
+	for (size_t i = 0; i < nmodes; i++) {
+		const struct nvt_ns *n = s->ns[modes[i].nsid];
 		int c = !n->pi.type ? CEIL_MEMCPY : n->pi.guard == NVT_PI_GUARD_CRC64 ? CEIL_CRC64 : CEIL_CRC16;
-		double w, r;
+		double w = res[i][0], r = res[i][1];
 
-		if (only >= 0 && (size_t)only != i) {
-			res[i][0] = res[i][1] = 1;
-			if (i == 0)
-				base[0] = base[1] = 1;
-			continue;
-		}
-		if (ext) {
-			struct nvt_pi_ctx ctx;
-			struct iovec iov;
-
-			for (int k = 0; k < BENCH_DEPTH; k++) {
-				memset(bench_slot[k], 0x5a + k, sizeof(bench_slot[k]));
-				iov = (struct iovec){ bench_slot[k], blk };
-				nvt_pi_ctx_init(&ctx, &n->pi, 0, PRCHK_ALL, 0, 0, 0);
-				nvt_pi_generate_ext(&ctx, &iov, 1, 1);
-			}
-		}
-		/* Warm up (and write every block once, so reads check real PI). */
-		bench_run(ctrl.io[0], m, nvme_cmd_write, n, blk, secs / 4);
-		w = bench_run(ctrl.io[0], m, nvme_cmd_write, n, blk, secs);
-		r = bench_run(ctrl.io[0], m, nvme_cmd_read, n, blk, secs);
-		if (i == 0) {
-			base[0] = w;
-			base[1] = r;
-		}
-		printf("%-32s %10.0f %6.0f %5.2fx %5.2fx %10.0f %6.0f %5.2fx %5.2fx\n", m->name, w,
+		printf("%-32s %10.0f %6.0f %5.2fx %5.2fx %10.0f %6.0f %5.2fx %5.2fx\n", modes[i].name, w,
 		       1e9 / w, w / base[0], w / lim[c][0], r, 1e9 / r, r / base[1], r / lim[c][1]);
-		res[i][0] = w;
-		res[i][1] = r;
 	}
 	printf("PI off per core: %.2fM write / %.2fM read IOPS against the aim of %.0fM: %s\n",
 	       base[0] / 1e6, base[1] / 1e6, BENCH_AIM_IOPS / 1e6,
