@@ -74,6 +74,7 @@
  */
 
 #define NVT_CRC64_POLY		0xAD93D23594C93659ull	/* x^64 implied */
+#define NVT_CRC16_MIN_FOLD	512	/* CRC-16 shorter than this: isa-l */
 
 enum {
 	NVT_FOLD_128,
@@ -545,7 +546,6 @@ static uint64_t crc64_vpclmul512_copy_raw(uint64_t crc, uint8_t *dst, const uint
  * start-up; the unit tests check every length against a bitwise model.
  */
 #define NVT_CRC16_POLY		0x18BB7u	/* with x^16 */
-#define NVT_CRC16_MIN_FOLD	512		/* shorter: isa-l */
 
 static struct {
 	uint64_t fold[NVT_FOLD_N][2] __attribute__((aligned(16)));
