@@ -353,12 +353,14 @@ static uint32_t nvt_nvme_ext_bs(const struct nvt_nvme_info *info)
 #endif
 
 /*
- * Stage a write's blocks [op->off, +nlb): extended LBAs are joined from
- * the bio's data and metadata, separate ones copied. Return: 0 or -EINVAL
- * (the bio's buffers are shorter than it says).
+ * Stage @op's blocks [op->off, +nlb) between the bio and the staging
+ * buffers: a write's out of the bio (@in false), a read's back into it
+ * (@in true). Extended LBAs are joined from (split into) the bio's data and
+ * metadata, separate ones copied. Return: 0 or -EINVAL (the bio's buffers
+ * are shorter than it says).
  */
-static int nvt_nvme_stage_out(const struct nvt_ns *ns, const struct nvt_nvme_info *info,
-			      struct nvt_nvme_op *op)
+static int nvt_nvme_stage(const struct nvt_ns *ns, const struct nvt_nvme_info *info,
+			  struct nvt_nvme_op *op, bool in)
 {
 	struct nvt_bio *bio = op->bio;
 	size_t dlen = (size_t)op->nlb * info->lbs, mlen = (size_t)op->nlb * info->ms;
@@ -367,57 +369,25 @@ static int nvt_nvme_stage_out(const struct nvt_ns *ns, const struct nvt_nvme_inf
 	unsigned int dc, mc;
 
 	if (!info->ext || !info->ms) {
-		if (nvt_iov_copy(bio->iov, bio->iov_cnt, doff, op->data, dlen, false) != dlen)
+		if (nvt_iov_copy(bio->iov, bio->iov_cnt, doff, op->data, dlen, in) != dlen)
 			return -EINVAL;
-		if (mlen && nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, moff, op->md, mlen, false) != mlen)
+		if (mlen && nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, moff, op->md, mlen, in) != mlen)
 			return -EINVAL;
 		return 0;
 	}
 	dc = nvt_iov_slice(bio->iov, bio->iov_cnt, doff, dlen, d, 16);
 	mc = nvt_iov_slice(bio->md_iov, bio->md_iov_cnt, moff, mlen, m, 16);
 	if (nvt_iov_len(d, dc) == dlen && nvt_iov_len(m, mc) == mlen)
-		return nvt_pi_join(&ns->pi, d, dc, m, mc, &e, 1, op->nlb);
+		return in ? nvt_pi_split(&ns->pi, &e, 1, d, dc, m, mc, op->nlb)
+			  : nvt_pi_join(&ns->pi, d, dc, m, mc, &e, 1, op->nlb);
 	/* More than 16 pieces in one command's span: block by block, never allocating. */
 	for (uint32_t i = 0; i < op->nlb; i++) {
 		uint8_t *b = op->data + (size_t)i * nvt_nvme_ext_bs(info);
 
 		if (nvt_iov_copy(bio->iov, bio->iov_cnt, doff + (uint64_t)i * info->lbs, b,
-				 info->lbs, false) != info->lbs ||
+				 info->lbs, in) != info->lbs ||
 		    nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, moff + (uint64_t)i * info->ms,
-				 b + info->lbs, info->ms, false) != info->ms)
-			return -EINVAL;
-	}
-	return 0;
-}
-
-/* A read's staged blocks back into the bio: the reverse of nvt_nvme_stage_out(). */
-static int nvt_nvme_stage_in(const struct nvt_ns *ns, const struct nvt_nvme_info *info,
-			     struct nvt_nvme_op *op)
-{
-	struct nvt_bio *bio = op->bio;
-	size_t dlen = (size_t)op->nlb * info->lbs, mlen = (size_t)op->nlb * info->ms;
-	uint64_t doff = op->off * info->lbs, moff = op->off * info->ms;
-	struct iovec d[16], m[16], e = { op->data, (size_t)op->nlb * nvt_nvme_ext_bs(info) };
-	unsigned int dc, mc;
-
-	if (!info->ext || !info->ms) {
-		if (nvt_iov_copy(bio->iov, bio->iov_cnt, doff, op->data, dlen, true) != dlen)
-			return -EINVAL;
-		if (mlen && nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, moff, op->md, mlen, true) != mlen)
-			return -EINVAL;
-		return 0;
-	}
-	dc = nvt_iov_slice(bio->iov, bio->iov_cnt, doff, dlen, d, 16);
-	mc = nvt_iov_slice(bio->md_iov, bio->md_iov_cnt, moff, mlen, m, 16);
-	if (nvt_iov_len(d, dc) == dlen && nvt_iov_len(m, mc) == mlen)
-		return nvt_pi_split(&ns->pi, &e, 1, d, dc, m, mc, op->nlb);
-	for (uint32_t i = 0; i < op->nlb; i++) {
-		uint8_t *b = op->data + (size_t)i * nvt_nvme_ext_bs(info);
-
-		if (nvt_iov_copy(bio->iov, bio->iov_cnt, doff + (uint64_t)i * info->lbs, b,
-				 info->lbs, true) != info->lbs ||
-		    nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, moff + (uint64_t)i * info->ms,
-				 b + info->lbs, info->ms, true) != info->ms)
+				 b + info->lbs, info->ms, in) != info->ms)
 			return -EINVAL;
 	}
 	return 0;
@@ -608,7 +578,7 @@ static unsigned int nvt_nvme_issue(struct nvt_nvme_chan *c, struct nvt_bio *bio,
 		op->opcode = nvt_nvme_opcode(bio->op);
 		bio->be_priv.next_off += op->nlb ? op->nlb : 1;
 		if ((op->opcode == NVT_NVME_OP_WRITE || op->opcode == NVT_NVME_OP_COMPARE) &&
-		    nvt_nvme_stage_out(c->ns, &c->n->info, op)) {
+		    nvt_nvme_stage(c->ns, &c->n->info, op, false)) {
 			nvt_nvme_op_free(c, op);
 			nvt_nvme_fail_errno(bio, -EINVAL);
 			break;
@@ -794,7 +764,7 @@ static void nvt_nvme_complete(struct nvt_uring_ring *r, void *data, int res)
 		nvt_nvme_fail_status(bio, st, lba);
 	} else if (res < 0) {
 		err = nvt_nvme_errno(c, bio, lba, res);
-	} else if (op->opcode == NVT_NVME_OP_READ && nvt_nvme_stage_in(c->ns, &c->n->info, op)) {
+	} else if (op->opcode == NVT_NVME_OP_READ && nvt_nvme_stage(c->ns, &c->n->info, op, true)) {
 		err = -EINVAL;
 	}
 	nvt_nvme_op_free(c, op);

@@ -309,7 +309,7 @@ static void check_format(const struct fmtcase *fc, bool ext, unsigned int pieces
 	bio.iov_cnt = chop(data, dlen, div, pieces);
 	bio.md_iov = miv;
 	bio.md_iov_cnt = chop(md, mlen, miv, pieces);
-	assert_int_equal(nvt_nvme_stage_out(&ns, &info, &op), 0);
+	assert_int_equal(nvt_nvme_stage(&ns, &info, &op, false), 0);
 	if (ext) {
 		/* Block OFF+i: its data then its metadata, and its PI checks out in place. */
 		for (unsigned int i = 0; i < N; i++) {
@@ -337,7 +337,7 @@ static void check_format(const struct fmtcase *fc, bool ext, unsigned int pieces
 	bio.iov_cnt = chop(data2, dlen, div2, pieces);
 	bio.md_iov = miv2;
 	bio.md_iov_cnt = chop(md2, mlen, miv2, pieces);
-	assert_int_equal(nvt_nvme_stage_in(&ns, &info, &op), 0);
+	assert_int_equal(nvt_nvme_stage(&ns, &info, &op, true), 0);
 	assert_memory_equal(data2 + (size_t)OFF * fc->lbs, data + (size_t)OFF * fc->lbs,
 			    (size_t)N * fc->lbs);
 	assert_memory_equal(md2 + (size_t)OFF * fc->ms, md + (size_t)OFF * fc->ms,
@@ -348,7 +348,7 @@ static void check_format(const struct fmtcase *fc, bool ext, unsigned int pieces
 	/* A bio whose buffers are shorter than it says is refused, not overrun. */
 	bio.iov_cnt = 1;
 	div2[0].iov_len = (size_t)(OFF + 1) * fc->lbs;
-	assert_int_equal(nvt_nvme_stage_in(&ns, &info, &op), -EINVAL);
+	assert_int_equal(nvt_nvme_stage(&ns, &info, &op, true), -EINVAL);
 	free(data);
 	free(md);
 	free(data2);
