@@ -55,7 +55,7 @@ static int nvt_uring_ring_poll(struct nvt_pg_poller *p)
 	struct nvt_uring_ring *r = container_of(p, struct nvt_uring_ring, poller);
 	bool waiting = false;
 
-	/* Nothing changes what waits between the last resume and the return: submitting calls nothing back. */
+	/* What waits cannot change between the last resume and the return: a submit calls nothing back. */
 	for (int round = 0; round < NVT_URING_POLL_ROUNDS; round++) {
 		nvt_uring_ring_reap(r);
 		waiting = r->ops->resume(r);
@@ -97,7 +97,8 @@ void nvt_uring_ring_register_files(struct nvt_uring_ring *r, const int *fds, uns
 	r->fixed_files = !io_uring_register_files(&r->uring, fds, nr);
 }
 
-void nvt_uring_ring_register_bufs(struct nvt_uring_ring *r, const struct iovec *iov, unsigned int nr)
+void nvt_uring_ring_register_bufs(struct nvt_uring_ring *r, const struct iovec *iov,
+				  unsigned int nr)
 {
 	/* Pinned once: no page walk per transfer. */
 	r->fixed_bufs = !io_uring_register_buffers(&r->uring, iov, nr);

@@ -18,8 +18,10 @@ struct nvt_uring_ring;
 
 /* What a backend does with its ring's completions. Called on the poll group's thread only. */
 struct nvt_uring_ring_ops {
-	void (*complete)(struct nvt_uring_ring *r, void *data, int res); /* one CQE (seen already): its user_data, res */
-	bool (*resume)(struct nvt_uring_ring *r);	/* after a reap: waiting work takes the room freed; true while some still waits */
+	/* One CQE, seen already (so it may queue more): its user_data and res. */
+	void (*complete)(struct nvt_uring_ring *r, void *data, int res);
+	/* After a reap: waiting work takes the room freed. Return: true while some still waits. */
+	bool (*resume)(struct nvt_uring_ring *r);
 };
 
 /*
@@ -55,8 +57,9 @@ int nvt_uring_ring_create(struct nvt_uring_ring *r, unsigned int entries, struct
 /* Register @fds as fixed files 0..@nr-1; where the kernel refuses, the plain fds do. */
 void nvt_uring_ring_register_files(struct nvt_uring_ring *r, const int *fds, unsigned int nr);
 
-/* Register @iov as fixed buffers 0..@nr-1 (pinned once); where memlock refuses, plain addresses do. */
-void nvt_uring_ring_register_bufs(struct nvt_uring_ring *r, const struct iovec *iov, unsigned int nr);
+/* Register @iov as fixed buffers 0..@nr-1, pinned once; where memlock refuses, plain addresses do. */
+void nvt_uring_ring_register_bufs(struct nvt_uring_ring *r, const struct iovec *iov,
+				  unsigned int nr);
 
 /**
  * nvt_uring_ring_enable() - completions wake the poll group: an eventfd
