@@ -62,7 +62,7 @@ static struct nvme_uring_cmd *fake_peek(struct io_uring_sqe **sqe)
 	return (struct nvme_uring_cmd *)(void *)(*sqe)->cmd;
 }
 
-/* The oldest SQE completes with cqe->res @res, then the ring's next round (as nvt_nvme_event()). */
+/* The oldest SQE completes with cqe->res @res, then the next round (as nvt_uring_ring_event()). */
 static void fake_complete(struct nvt_nvme_chan *c, int res)
 {
 	struct io_uring_sqe *sqe;
