@@ -29,6 +29,15 @@ const char *nvt_log_level_name(enum nvt_log_level level);
 /** nvt_log_set_level() - messages above @level are dropped. */
 void nvt_log_set_level(enum nvt_log_level level);
 
+/**
+ * nvt_log_init() - choose how lines are tagged: with a syslog priority
+ * ("<3>" error, "<4>" warn, "<6>" info, "<7>" debug) when stderr is
+ * journald's stream, i.e. $JOURNAL_STREAM names stderr's device and inode
+ * (systemd.exec(5)); otherwise "nvtd LEVEL: " as always. Call it once,
+ * before any thread logs; without it lines keep the plain format.
+ */
+void nvt_log_init(void);
+
 /** nvt_log() - print one line to stderr with a level tag; use the macros below. */
 void nvt_log(enum nvt_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
