@@ -25,9 +25,12 @@ endif()
 
 set(NVT_SBINDIR "${CMAKE_INSTALL_PREFIX}/${NVT_SBINDIR}")
 set(NVT_CONF_FILE "${nvt_confdir}/nvt.conf")
-configure_file("${NVT_SRC_DIR}/conf/nvtd.service.in" "${NVT_BIN_DIR}/nvtd.service" @ONLY)
+# One generated unit per destination, so two installs at once cannot swap theirs.
+string(MD5 nvt_dest "$ENV{DESTDIR}|${CMAKE_INSTALL_PREFIX}")
+set(nvt_unit "${NVT_BIN_DIR}/unit-${nvt_dest}/nvtd.service")
+configure_file("${NVT_SRC_DIR}/conf/nvtd.service.in" "${nvt_unit}" @ONLY)
 # file(INSTALL) adds $DESTDIR and records the file in install_manifest.txt.
-file(INSTALL DESTINATION "${nvt_unitdir}" TYPE FILE FILES "${NVT_BIN_DIR}/nvtd.service")
+file(INSTALL DESTINATION "${nvt_unitdir}" TYPE FILE FILES "${nvt_unit}")
 
 # An admin's edited configuration is never overwritten by a re-install.
 if(EXISTS "$ENV{DESTDIR}${NVT_CONF_FILE}")
