@@ -4,7 +4,7 @@
 set -u
 BUILD=$1
 fail=0 pass=0
-check() { if eval "$2"; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi; }
+check() { if eval "$2"; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); return 1; fi; }
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 D=$out/root
 

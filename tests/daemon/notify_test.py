@@ -207,8 +207,11 @@ def run_systemd(d):
         state = subprocess.run(["systemctl", "is-active", unit], capture_output=True, text=True)
         check("systemd-run: active after the start job", state.stdout.strip() == "active",
               state.stdout)
-        check("systemd-run: control socket answers once started",
-              control(f"{d}/ctl.sock", "status")[-1:] == ["ok"])
+        try:
+            reply = control(f"{d}/ctl.sock", "status")
+        except OSError as e:
+            reply = [str(e)]
+        check("systemd-run: control socket answers once started", reply[-1:] == ["ok"], reply)
         subprocess.run(["systemctl", "stop", unit], capture_output=True)
         show = subprocess.run(["systemctl", "show", "-p", "Result", "-p", "ExecMainStatus", unit],
                               capture_output=True, text=True).stdout
