@@ -71,6 +71,69 @@ void nvt_log_init(void)
 			  (unsigned long long)st.st_ino == ino;
 }
 
+/* A nvt_log_stream(): the priority to put before each line, and where a line starts. */
+struct nvt_log_cookie {
+	int prio;
+	bool at_line_start;
+};
+
+static ssize_t nvt_log_cookie_write(void *arg, const char *buf, size_t size)
+{
+	struct nvt_log_cookie *c = arg;
+	size_t done = 0;
+
+	while (done < size) {
+		const char *nl = memchr(buf + done, '\n', size - done);
+		size_t len = nl ? (size_t)(nl - (buf + done)) + 1 : size - done;
+
+		if (c->at_line_start)
+			fprintf(stderr, "<%d>", c->prio);
+		if (fwrite(buf + done, 1, len, stderr) != len)
+			return done ? (ssize_t)done : -1;
+		c->at_line_start = nl != NULL;
+		done += len;
+	}
+	return (ssize_t)size;
+}
+
+static int nvt_log_cookie_close(void *arg)
+{
+	free(arg);
+	return 0;
+}
+
+FILE *nvt_log_stream(enum nvt_log_level level)
+{
+	static const cookie_io_functions_t fns = {
+		.write = nvt_log_cookie_write,
+		.close = nvt_log_cookie_close,
+	};
+	struct nvt_log_cookie *c;
+	FILE *f;
+
+	if (!nvt_log_journal || (unsigned int)level >= sizeof(nvt_log_syslog_prio) / sizeof(int))
+		return stderr;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return stderr;
+	c->prio = nvt_log_syslog_prio[level];
+	c->at_line_start = true;
+	f = fopencookie(c, "w", fns);
+	if (!f) {
+		free(c);
+		return stderr;
+	}
+	/* A line at a time, so they interleave with nvt_log()'s as they were printed. */
+	setvbuf(f, NULL, _IOLBF, 0);
+	return f;
+}
+
+void nvt_log_stream_close(FILE *f)
+{
+	if (f && f != stderr)
+		fclose(f);
+}
+
 const char *nvt_log_level_name(enum nvt_log_level level)
 {
 	if ((unsigned int)level >= sizeof(nvt_log_names) / sizeof(nvt_log_names[0]))

@@ -235,6 +235,7 @@ int main(int argc, char **argv)
 	struct nvt_target *tgt;
 	bool check_only = false;
 	struct nvt_control *control = NULL;
+	FILE *errf;
 	sigset_t sigs;
 	int opt, ret, status = NVTD_EXIT_OK;
 
@@ -273,7 +274,10 @@ int main(int argc, char **argv)
 		return NVTD_EXIT_USAGE;
 	}
 
-	ret = nvt_config_load(path, &cfg, stderr);
+	/* The loader's file:line errors are errors in the journal too, not the unit's default. */
+	errf = nvt_log_stream(NVT_LOG_ERR);
+	ret = nvt_config_load(path, &cfg, errf);
+	nvt_log_stream_close(errf);
 	if (ret)
 		return NVTD_EXIT_CONFIG;
 	if (check_only) {

@@ -189,6 +189,29 @@ def run_journal(d, stream_matches):
               not any(l.startswith("<") for l in lines), text)
 
 
+def run_bad_config(d, stream_matches):
+    """The loader's file:line errors: <3> on journald's stream, unchanged elsewhere."""
+    cfg = os.path.join(d, "bad.cfg")
+    with open(cfg, "w") as f:
+        f.write("bogus = 1;\n")
+    log = os.path.join(d, "bad.log")
+    open(log, "w").close()
+    st = os.stat(log)
+    env = dict(os.environ)
+    env.pop("NOTIFY_SOCKET", None)
+    env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino + (0 if stream_matches else 1)}"
+    with open(log, "a") as logf:
+        rc = subprocess.run([NVTD, "-c", cfg], stderr=logf, env=env, timeout=60).returncode
+    text = read_log(log)
+    want = f"{cfg}:1: bogus: unknown setting\n"
+    if stream_matches:
+        check("bad config on journald's stream: exit 1, the error at <3>",
+              rc == 1 and text == "<3>" + want, f"rc {rc}: {text!r}")
+    else:
+        check("bad config elsewhere: exit 1, the error exactly as always",
+              rc == 1 and text == want, f"rc {rc}: {text!r}")
+
+
 def run_systemd(d):
     """Where systemd is PID 1: the real thing, a transient Type=notify service."""
     if not os.path.isdir("/run/systemd/system") or not shutil.which("systemd-run") \
@@ -231,6 +254,9 @@ def main():
         run_journal(d, True)
     with tempfile.TemporaryDirectory() as d:
         run_journal(d, False)
+    with tempfile.TemporaryDirectory() as d:
+        run_bad_config(d, True)
+        run_bad_config(d, False)
     with tempfile.TemporaryDirectory() as d:
         run_systemd(d)
     print(f"{passes} passed, {failures} failed")

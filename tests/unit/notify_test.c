@@ -118,8 +118,28 @@ static void test_refused_addresses(void **state)
 	assert_int_equal(nvt_notify("READY=1"), 0);
 }
 
-/* One line logged with stderr on a fresh file, JOURNAL_STREAM from @stream (NULL: that file's). */
-static void log_line(const char *stream, char *out, size_t size)
+static void emit_log_lines(void)
+{
+	nvt_log(NVT_LOG_WARN, "disk %d is hot", 7);
+	nvt_log(NVT_LOG_DEBUG, "tick");
+}
+
+/* What the config loader does: lines of its own, in pieces, through nvt_log_stream(). */
+static void emit_loader_lines(void)
+{
+	FILE *f = nvt_log_stream(NVT_LOG_ERR);
+
+	fprintf(f, "a.cfg:1: ");
+	fprintf(f, "bogus: unknown setting\nb.cfg:2: threads: ");
+	fprintf(f, "expected an integer\n");
+	nvt_log_stream_close(f);
+}
+
+/*
+ * Runs @emit with stderr on a fresh file and JOURNAL_STREAM from @stream
+ * (NULL: that file's own DEV:INO), and returns what it wrote there.
+ */
+static void capture(const char *stream, void (*emit)(void), char *out, size_t size)
 {
 	char path[] = "/tmp/nvt-journal-XXXXXX";
 	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
@@ -135,8 +155,7 @@ static void log_line(const char *stream, char *out, size_t size)
 	fflush(stderr);
 	assert_true(dup2(fd, STDERR_FILENO) >= 0);
 	nvt_log_init();
-	nvt_log(NVT_LOG_WARN, "disk %d is hot", 7);
-	nvt_log(NVT_LOG_DEBUG, "tick");
+	emit();
 	fflush(stderr);
 	assert_true(dup2(saved, STDERR_FILENO) >= 0);
 	close(saved);
@@ -153,8 +172,11 @@ static void test_journal_prefix(void **state)
 {
 	char buf[256];
 
-	log_line(NULL, buf, sizeof(buf));
+	capture(NULL, emit_log_lines, buf, sizeof(buf));
 	assert_string_equal(buf, "<4>disk 7 is hot\n<7>tick\n");
+	/* Each line once, however it was cut into writes. */
+	capture(NULL, emit_loader_lines, buf, sizeof(buf));
+	assert_string_equal(buf, "<3>a.cfg:1: bogus: unknown setting\n<3>b.cfg:2: threads: expected an integer\n");
 }
 
 /* Not journald's stream (another file, or a value that is not DEV:INO): the usual format. */
@@ -164,9 +186,16 @@ static void test_journal_mismatch(void **state)
 				"99999999999999999999999:1" };
 	char buf[256];
 
+	unsetenv("JOURNAL_STREAM");
+	nvt_log_init();
+	/* Not a copy: the loader's lines go to stderr itself, byte for byte. */
+	assert_ptr_equal(nvt_log_stream(NVT_LOG_ERR), stderr);
+
 	for (unsigned int i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
-		log_line(other[i], buf, sizeof(buf));
+		capture(other[i], emit_log_lines, buf, sizeof(buf));
 		assert_string_equal(buf, "nvtd warn: disk 7 is hot\nnvtd debug: tick\n");
+		capture(other[i], emit_loader_lines, buf, sizeof(buf));
+		assert_string_equal(buf, "a.cfg:1: bogus: unknown setting\nb.cfg:2: threads: expected an integer\n");
 	}
 }
 
