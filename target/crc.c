@@ -406,11 +406,6 @@ NVT_INLINE NVT_TARGET_VPCLMUL512 __m512i crc64_k512(int i)
 	return _mm512_broadcast_i32x4(crc64_k128(i));
 }
 
-NVT_INLINE NVT_TARGET_VPCLMUL512 __m512i crc64_load512(const uint8_t *p)
-{
-	return _mm512_loadu_si512(p);
-}
-
 NVT_INLINE NVT_TARGET_VPCLMUL512 __m512i crc64_fold512(__m512i s, __m512i k, __m512i n)
 {
 	/* 0x96 is a ^ b ^ c: one instruction for both xors. */
