@@ -18,6 +18,7 @@ struct nvt_poll_group {
 	int epfd;
 	struct nvt_pg_deferred *deferred;
 	struct nvt_pg_poller *pollers;
+	struct nvt_pg_flusher *flushers;	/* to run at the end of this iteration */
 	bool pollers_busy;		/* the last round had work in hand: do not sleep */
 	int slot;			/* in the target's table of I/O groups; -1: none */
 	/*
@@ -182,11 +183,41 @@ static int nvt_poll_group_run_pollers(struct nvt_poll_group *pg)
 	return busy;
 }
 
+void nvt_poll_group_add_flusher(struct nvt_poll_group *pg, struct nvt_pg_flusher *f)
+{
+	if (f->queued)
+		return;
+	f->queued = true;
+	f->next = pg->flushers;
+	pg->flushers = f;
+}
+
+void nvt_poll_group_run_flushers(struct nvt_poll_group *pg)
+{
+	while (pg->flushers) {
+		struct nvt_pg_flusher *f = pg->flushers;
+
+		pg->flushers = f->next;
+		f->queued = false;
+		f->fn(f);
+	}
+}
+
+/*
+ * Flushers run before each piece of deferred work: a deferred free (a
+ * queue gone) may hand memory to another thread, and a flusher queued in
+ * the same batch may still look at it; and what deferred work produces is
+ * flushed before the loop may sleep.
+ */
 static void nvt_poll_group_run_deferred(struct nvt_poll_group *pg)
 {
-	while (pg->deferred) {
-		struct nvt_pg_deferred *d = pg->deferred;
+	for (;;) {
+		struct nvt_pg_deferred *d;
 
+		nvt_poll_group_run_flushers(pg);
+		d = pg->deferred;
+		if (!d)
+			break;
 		pg->deferred = d->next;
 		d->fn(d);
 	}
@@ -202,6 +233,8 @@ int nvt_poll_group_poll(struct nvt_poll_group *pg, int timeout_ms)
 	/* Work queued since the last round (by another caller of the loop) goes out before sleeping. */
 	if (pg->pollers && nvt_poll_group_run_pollers(pg))
 		timeout_ms = 0;
+	/* What they produced goes out before the loop may sleep. */
+	nvt_poll_group_run_deferred(pg);
 	n = epoll_wait(pg->epfd, ev, NVT_PG_BATCH, pg->pollers_busy ? 0 : timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;

@@ -155,7 +155,6 @@ static struct nvt_rdma_req *req_of_wr(uint64_t wr_id)
 	case NVT_RDMA_WR_CHAIN:
 		return container_of(wr, struct nvt_rdma_req, chain_wr);
 	case NVT_RDMA_WR_READ:
-	case NVT_RDMA_WR_WRITE:
 		return container_of(wr, struct nvt_rdma_req, data_wr);
 	default:
 		return NULL;

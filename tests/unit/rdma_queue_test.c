@@ -62,6 +62,7 @@ struct posted {
 
 static struct posted sends[MAX_POSTED];
 static unsigned int nr_sends, nr_recvs, nr_disconnects;
+static unsigned int nr_post_send_calls, nr_post_recv_calls;	/* doorbells: system calls on rxe */
 static uint64_t post_seq;
 static bool sq_overflowed;		/* a post beyond the QP's send queue */
 static int post_fail_after = -1;	/* the next post takes this many WRs, then fails */
@@ -80,6 +81,7 @@ static unsigned int nr_cm_events, cm_event_head;
 
 static void sends_reset(void)
 {
+	nr_post_send_calls = nr_post_recv_calls = 0;
 	for (unsigned int i = 0; i < nr_sends; i++) {
 		free(sends[i].data);
 		sends[i].data = NULL;
@@ -106,6 +108,7 @@ static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_
 {
 	struct fake_qp *fq = container_of(qp, struct fake_qp, qp);
 
+	nr_post_send_calls++;
 	for (; wr; wr = wr->next) {
 		struct posted *p = &sends[nr_sends];
 		uint32_t off = 0;
@@ -157,6 +160,7 @@ static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_
 
 static int fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
 {
+	nr_post_recv_calls++;
 	for (; wr; wr = wr->next) {
 		void *buf = (void *)(uintptr_t)wr->sg_list[0].addr;
 
@@ -286,6 +290,22 @@ static struct ibv_context fake_ctx = {
 static struct ibv_cq fake_cq = { .context = &fake_ctx };
 static struct ibv_mr fake_mr = { .lkey = 7 };
 
+/* The poll group the fixture's queues live on: iter_end() flushes it. */
+static struct nvt_poll_group *cur_pg;
+
+/*
+ * The end of a poll-group iteration: the flushers post what the queues
+ * built during it. Every helper that stands for one event (a capsule, a
+ * completion, a backend done) ends with it, as the loop would.
+ */
+static bool hold_iter;		/* events run within one iteration until the test ends it */
+
+static void iter_end(void)
+{
+	if (cur_pg && !hold_iter)
+		nvt_poll_group_run_flushers(cur_pg);
+}
+
 /* ---- a backend that holds every bio until the test completes it ---- */
 
 #define SLOW_NSID	1		/* the test target's 512-byte namespace, made slow */
@@ -336,6 +356,7 @@ static void slow_complete(unsigned int i, int err)
 		nvt_bio_backend_done(bio, err);
 	else
 		nvt_ram_backend_ops.submit(bio, NULL);
+	iter_end();
 }
 
 /* Namespace SLOW_NSID of @tgt goes slow before a poll group is attached: its channels are slow. */
@@ -365,7 +386,10 @@ struct fixture {
 	struct nvt_rdma_queue *admin, *io, *io2;
 	uint16_t cntlid;
 	struct nvt_rdma_pool *qpool;		/* new queues use it (a device's); NULL: pool */
+	struct nvt_rdma_dev *bdev;		/* the (device, poll group) whose flusher posts for queues */
+	bool no_batch;				/* new queues post at once (batch_posts = false) */
 };
+
 
 /* The test target plus a PI namespace the core inserts and strips PI for (PRACT=1). */
 static struct nvt_target *target_create(void)
@@ -431,6 +455,8 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	q->recv_depth = q->nr_reqs = depth;
 	q->pg = f->tgt->pg;
 	q->pool = f->qpool ? f->qpool : &f->pool;
+	q->dev = f->bdev;
+	q->batch = !f->no_batch;
 	q->max_io = nvt_rdma_port_max_io(&f->port);
 	atomic_init(&q->connected, false);
 	assert_int_equal(nvt_rdma_queue_size(q, f->max_sge, f->max_sge), 0);
@@ -470,6 +496,7 @@ static void fake_reset(void)
 {
 	sends_reset();
 	nr_recvs = nr_disconnects = 0;
+	nr_post_send_calls = nr_post_recv_calls = 0;
 	nr_cq_entries = cq_head = 0;
 	nr_posted_recv_bufs = 0;
 	sq_overflowed = false;
@@ -499,6 +526,11 @@ static int setup_fixture(void **state, int max_sge, bool slow_ns)
 	f->max_sge = max_sge;
 	f->pool_mem = aligned_alloc(4096, (size_t)POOL_MEM_CHUNKS * NVT_RDMA_CHUNK);
 	pool_create(f, POOL_CHUNKS);
+	f->bdev = calloc(1, sizeof(*f->bdev));
+	f->bdev->pg = f->tgt->pg;
+	f->bdev->refs = 1u << 20;	/* never freed by a queue's put */
+	f->bdev->flusher.fn = nvt_rdma_dev_flush;
+	cur_pg = f->tgt->pg;
 	f->admin = queue_create(f, 0, 8, 8);
 	nr_recvs = 0;
 	*state = f;
@@ -524,6 +556,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	iter_end();
+
 	queue_free(f->io2);
 	queue_free(f->io);
 	queue_free(f->admin);
@@ -537,6 +571,9 @@ static int teardown(void **state)
 		free(c);
 	}
 	nvt_target_detach_pg(f->tgt, f->tgt->pg);
+	assert_null(f->bdev->dirty);
+	free(f->bdev);
+	cur_pg = NULL;
 	nvt_poll_group_destroy(f->tgt->pg);
 	f->tgt->pg = NULL;
 	nvt_target_destroy(f->tgt);
@@ -571,6 +608,7 @@ static void recv_capsule(struct nvt_rdma_queue *q, unsigned int slot, const stru
 	if (iclen)
 		memcpy(rv->buf + sizeof(*sqe), icdata, iclen);
 	nvt_rdma_handle_wc(q, &wc);
+	iter_end();
 }
 
 static void keyed(struct nvt_sqe *sqe, uint64_t addr, uint32_t len, uint32_t key)
@@ -603,6 +641,14 @@ static void complete_wr(struct nvt_rdma_queue *q, unsigned int i, enum ibv_wc_st
 	struct ibv_wc wc = { .wr_id = sends[i].wr_id, .status = status };
 
 	assert_true(i < nr_sends);
+	/*
+	 * The WRITEs of read data are unsignaled, chained ahead of their SEND:
+	 * done, they report nothing; the SEND's completion stands for them.
+	 */
+	if (sends[i].opcode == IBV_WR_RDMA_WRITE && status == IBV_WC_SUCCESS) {
+		assert_false(sends[i].send_flags & IBV_SEND_SIGNALED);
+		return;
+	}
 	assert_true(sends[i].send_flags & IBV_SEND_SIGNALED);
 	assert_false(sends[i].retired);
 	for (unsigned int k = 0; k < i; k++) {
@@ -611,6 +657,7 @@ static void complete_wr(struct nvt_rdma_queue *q, unsigned int i, enum ibv_wc_st
 	}
 	hca_retire(&sends[i]);
 	nvt_rdma_handle_wc(q, &wc);
+	iter_end();
 }
 
 /* The READ @i brings @len bytes of host data from @src, then completes. */
@@ -807,8 +854,9 @@ static void test_connect_identify(void **state)
 	assert_int_equal(sends[0].length, 4096);
 	assert_int_equal(sends[0].remote_addr, 0x20000);
 	assert_int_equal(sends[0].rkey, 0x1234);
-	/* Signaled: the chunks come back when the data is at the host, not with the SEND. */
-	assert_true(sends[0].send_flags & IBV_SEND_SIGNALED);
+	/* Unsignaled: the SEND behind it completes for both, one completion per command. */
+	assert_false(sends[0].send_flags & IBV_SEND_SIGNALED);
+	assert_int_equal(nr_post_send_calls, 1);	/* WRITE and SEND in one post */
 	id = (const struct nvme_id_ctrl *)sends[0].data;
 	assert_string_equal(id->subnqn, TEST_NQN);
 	assert_int_equal(le32toh(id->ioccsz), (64 + NVT_RDMA_ICDATA) / 16);
@@ -820,10 +868,11 @@ static void test_connect_identify(void **state)
 	r = slot_of(sends[1].wr_id);
 	assert_int_equal(r->state, NVT_RDMA_REQ_COMPLETING);
 	assert_int_equal(r->nr_chunks, 1);
-	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
-	assert_int_equal(r->nr_chunks, 0);
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);	/* reports nothing */
+	assert_int_equal(r->nr_chunks, 1);
 	assert_int_equal(r->state, NVT_RDMA_REQ_COMPLETING);
-	complete_wr(f->admin, 1, IBV_WC_SUCCESS);
+	complete_wr(f->admin, 1, IBV_WC_SUCCESS);	/* the SEND: the chunks come back with it */
+	assert_int_equal(r->nr_chunks, 0);
 	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
 	assert_all_free(f->admin);
 	assert_pool_idle(f);
@@ -939,6 +988,7 @@ static void test_bad_capsules(void **state)
 	assert_true(recv_take(rv->buf));
 	HCA_GIVES(rv->buf, NVT_RDMA_CAPSULE);
 	nvt_rdma_handle_wc(f->admin, &wc);
+	iter_end();
 	assert_int_equal(nr_recvs, 1);
 	assert_int_equal(nr_sends, 0);
 	/* A command before Connect: sequence error, no data moved. */
@@ -1035,8 +1085,10 @@ static void test_parked_before_established(void **state)
 	assert_int_equal(nr_sends, 0);
 	assert_int_equal(f->io->nr_parked, 2);
 	nvt_rdma_queue_established(f->io);
+	iter_end();
 	assert_int_equal(f->io->nr_parked, 0);
 	assert_int_equal(nr_sends, 4);
+	assert_int_equal(nr_post_send_calls, 1);	/* both responses of the iteration in one post */
 	assert_int_equal(sent_cqe(1)->cid, 1);
 	assert_int_equal(sent_cqe(3)->cid, 2);
 	for (unsigned int i = 0; i < 4; i++)
@@ -1260,9 +1312,12 @@ static void one_mib_round_trip(struct fixture *f, unsigned int want_wrs)
 	assert_int_equal(sc_of(want_wrs), 0);
 	assert_int_equal(f->io->sq_used, want_wrs + 1);
 	assert_true(f->io->sq_used <= f->io->wrs_per_slot);
-	complete_wr(f->io, want_wrs - 1, IBV_WC_SUCCESS);
-	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks);
+	/* The WRITEs report nothing: the chunks stay until the SEND completes. */
+	for (k = 0; k < want_wrs; k++)
+		assert_false(sends[k].send_flags & IBV_SEND_SIGNALED);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks - 32);
 	complete_wr(f->io, want_wrs, IBV_WC_SUCCESS);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks);
 	assert_all_free(f->io);
 	assert_pool_idle(f);
 	free(data);
@@ -1640,6 +1695,149 @@ static void rport_list(struct fixture *f)
 	}
 }
 
+/* Three reads of 4 KiB, capsules in RECV buffers 1..3 of @q, cids 1..3, in one iteration. */
+static void three_reads_one_iteration(struct nvt_rdma_queue *q)
+{
+	hold_iter = true;
+	for (uint16_t i = 1; i <= 3; i++)
+		post_read(q, i, i * 8, 8, i);
+	hold_iter = false;
+}
+
+/*
+ * Batched posting: what one iteration produces (three reads' WRITE + SEND,
+ * three capsule buffers) leaves in one ibv_post_send and one ibv_post_recv,
+ * at the end of the iteration and not before.
+ */
+static void test_batch_one_post_per_iteration(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	three_reads_one_iteration(q);
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(nr_recvs, 0);
+	assert_true(q->dirty);
+	assert_int_equal(q->sq_used, 6);		/* counted when queued */
+	assert_int_equal(q->posted_sends, 0);	/* ...but posted only at the flush */
+	assert_int_equal(atomic_load(&q->sends_posted), atomic_load(&q->sends_done));
+	iter_end();
+	assert_false(q->dirty);
+	assert_null(f->bdev->dirty);
+	assert_int_equal(nr_post_send_calls, 1);
+	assert_int_equal(nr_post_recv_calls, 1);
+	assert_int_equal(nr_sends, 6);
+	assert_int_equal(nr_recvs, 3);
+	for (unsigned int i = 0; i < 6; i += 2) {
+		assert_int_equal(sends[i].opcode, IBV_WR_RDMA_WRITE);
+		assert_false(sends[i].send_flags & IBV_SEND_SIGNALED);
+		assert_int_equal(sends[i + 1].opcode, IBV_WR_SEND);
+		assert_int_equal(sent_cqe(i + 1)->cid, i / 2 + 1);
+	}
+	assert_int_equal(q->posted_sends, 3);
+	assert_int_equal(atomic_load(&q->sends_posted) - atomic_load(&q->sends_done), 3);
+	/* Each SEND gives its slot and its chunk back. */
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks - 2);
+	complete_all();
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
+/* batch_posts = false: each response is posted at once, one post each, as before batching. */
+static void test_batch_off_posts_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	f->no_batch = true;
+	q = f->io = io_queue(f, 1, 8, 8);
+	assert_false(q->batch);
+	three_reads_one_iteration(q);
+	assert_int_equal(nr_sends, 6);
+	assert_int_equal(nr_post_send_calls, 3);
+	assert_int_equal(nr_post_recv_calls, 3);
+	assert_false(q->dirty);
+	assert_false(sends[0].send_flags & IBV_SEND_SIGNALED);
+	complete_all();
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
+/*
+ * A batched post that fails in the middle: three responses (WRITE, SEND
+ * each) and the post takes three WRs. The first command is posted whole,
+ * the second cut after its WRITE (the HCA has that: its slot waits for the
+ * QP to go), the third not at all (its slot comes back at once). sq_used
+ * and the signaled counts hold exactly what the HCA has.
+ */
+static void test_batch_partial_post(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_rdma_req *r1, *r2;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	three_reads_one_iteration(q);
+	post_fail_after = 3;
+	iter_end();
+	assert_int_equal(nr_post_send_calls, 1);
+	assert_int_equal(nr_sends, 3);
+	assert_int_equal(q->sq_used, 3);
+	assert_int_equal(q->posted_sends, 1);
+	assert_int_equal(atomic_load(&q->sends_posted) - atomic_load(&q->sends_done), 1);
+	assert_int_equal(q->state, NVT_RDMA_Q_DISCONNECTING);
+	assert_int_equal(nr_disconnects, 1);
+	r1 = slot_of(sends[1].wr_id);
+	r2 = slot_of(sends[2].wr_id);
+	assert_int_equal(r1->state, NVT_RDMA_REQ_COMPLETING);
+	assert_int_equal(r2->state, NVT_RDMA_REQ_COMPLETING);	/* its WRITE is the HCA's */
+	assert_int_equal(r2->nr_chunks, 1);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks - 2);	/* the third's came back */
+	/* The first SEND flushes; teardown: the destroyed QP gives the second back. */
+	cq_push(1, IBV_WC_WR_FLUSH_ERR);
+	nvt_rdma_queue_teardown(q);
+	assert_all_free(q);
+	assert_pool_idle(f);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
+/*
+ * Teardown while chains wait to be posted: they never are, the queue
+ * leaves the dirty list (the flusher does not touch it after), and its
+ * slots and chunks come back like any others.
+ */
+static void test_batch_teardown_unposted(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	three_reads_one_iteration(q);
+	hold_iter = true;		/* the teardown comes within the same iteration */
+	assert_true(q->dirty);
+	assert_ptr_equal(f->bdev->dirty, q);
+	nvt_rdma_queue_teardown(q);
+	hold_iter = false;
+	assert_false(q->dirty);
+	assert_null(f->bdev->dirty);
+	iter_end();
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(nr_post_send_calls, 0);
+	assert_all_free(q);
+	assert_pool_idle(f);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
 /*
  * A host that stops reposting RECVs: none of its queue's WRs ever completes
  * (SENDs wait on RNR for ever, the WRITEs behind them with them). Its
@@ -1749,21 +1947,22 @@ static void test_send_stall_timer(void **state)
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 100 * s), 0);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 1000 * s), 0);
 
-	/* A read whose WRITE and SEND sit in the send queue. */
+	/* Two reads whose WRITE and SEND sit in the send queue: the SENDs are signaled. */
 	post_read(q, 1, 0, 8, 1);
-	assert_int_equal(nr_sends, 2);
+	post_read(q, 2, 0, 8, 2);
+	assert_int_equal(nr_sends, 4);
 	assert_int_equal(atomic_load(&q->sends_posted) - atomic_load(&q->sends_done), 2);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2000 * s), 0);
 	assert_true(q->stall_seen);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2029 * s), 0);
-	/* The WRITE completes at last: progress; the SEND is looked at afresh. */
-	complete_wr(q, 0, IBV_WC_SUCCESS);
+	/* The first SEND completes at last: progress; the second is looked at afresh. */
+	complete_wr(q, 1, IBV_WC_SUCCESS);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2030 * s), 0);
 	assert_false(q->stall_seen);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2031 * s), 0);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2060 * s), 0);
 	assert_int_equal(q->state, NVT_RDMA_Q_LIVE);
-	cq_push(1, IBV_WC_WR_FLUSH_ERR);
+	cq_push(3, IBV_WC_WR_FLUSH_ERR);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2061 * s), 1);
 	assert_int_equal(q->state, NVT_RDMA_Q_DEAD);
 	assert_all_free(q);
@@ -1818,8 +2017,8 @@ static void test_cap_waits_own_line(void **state)
 	assert_int_equal(f->pool.nr_free, 80 - 64);
 	assert_int_equal(f->pool.nr_capped, 2);
 
-	/* q1's first read is at the host: its chunks back, its capped read runs. */
-	complete_wr(q1, 0, IBV_WC_SUCCESS);
+	/* q1's first read is answered: its chunks back with the SEND, its capped read runs. */
+	complete_wr(q1, 1, IBV_WC_SUCCESS);
 	assert_null(q1->capped_head);
 	assert_int_equal(nr_sends, 19);
 	assert_int_equal(sends[17].opcode, IBV_WR_RDMA_WRITE);
@@ -1993,6 +2192,7 @@ static struct nvt_rdma_dev *dev_fake(struct ibv_context *verbs, struct nvt_poll_
 	assert_int_equal(nvt_rdma_pool_init(&d->pool, aligned_alloc(4096, 4 * NVT_RDMA_CHUNK), 4), 0);
 	d->verbs = verbs;
 	d->pg = pg;
+	d->flusher.fn = nvt_rdma_dev_flush;
 	d->refs = refs;
 	d->next = nvt_rdma_devs;
 	nvt_rdma_devs = d;
@@ -2695,6 +2895,7 @@ static void test_device_removal_backend_holds(void **state)
 	d->pool.max_cmd = MAX_CMD;
 	d->verbs = &gone_ctx;
 	d->pg = f->tgt->pg;
+	d->flusher.fn = nvt_rdma_dev_flush;
 	d->refs = 1;
 	d->next = nvt_rdma_devs;
 	nvt_rdma_devs = d;
@@ -2781,6 +2982,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pool_teardown_returns_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_leaves_wait_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_post, setup_sge4, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_one_post_per_iteration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_off_posts_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_partial_post, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_teardown_unposted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),
 		cmocka_unit_test_setup_teardown(test_pi_scratch_from_pool, setup, teardown),

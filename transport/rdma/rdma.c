@@ -86,6 +86,9 @@ struct nvt_rdma_dev {
 	unsigned int refs;			/* queues using it; main loop only */
 	bool removed;				/* DEVICE_REMOVAL: freed with its last queue */
 	struct nvt_rdma_pool pool;
+	/* Batched posting; owner only. */
+	struct nvt_rdma_queue *dirty;		/* queues with WRs to post this iteration */
+	struct nvt_pg_flusher flusher;		/* posts them at the end of the iteration */
 };
 
 /* Main loop only. */
@@ -122,8 +125,21 @@ struct nvt_rdma_queue {
 	uint32_t sge_rd, sge_wr;		/* SGEs per RDMA READ / WRITE WR */
 	uint32_t wrs_per_slot;			/* a READ chain, or a WRITE chain and the SEND */
 	uint32_t max_send_wr;			/* nr_reqs x wrs_per_slot: the QP's send queue */
-	struct ibv_sge *post_sges;		/* one chain being built: max_chunks + 1 */
-	struct ibv_send_wr *post_wrs;		/* wrs_per_slot */
+	/*
+	 * Each slot's own WRs and SGEs (wrs_per_slot; max_chunks + 2: its data
+	 * pieces, then its CQE), and each capsule buffer's RECV: with batching
+	 * several chains wait at once to be posted, so none may share storage.
+	 */
+	struct ibv_send_wr *slot_wrs;
+	struct ibv_sge *slot_sges;
+	struct ibv_recv_wr *recv_wrs;
+	struct ibv_sge *recv_sges;
+	/* Batched posting (batch): built during an iteration, posted at its end; owner only. */
+	bool batch;				/* the listener's batch_posts (and a device to flush on) */
+	bool dirty;				/* on dev->dirty */
+	struct nvt_rdma_queue *dirty_next;
+	struct ibv_send_wr *send_head, *send_tail;	/* counted in sq_used already */
+	struct ibv_recv_wr *recv_head, *recv_tail;
 	unsigned int posted_recvs;		/* RECVs the HCA holds */
 	unsigned int posted_sends;		/* signaled send-queue WRs not yet completed */
 	unsigned int sq_used;			/* send-queue WRs, signaled or not, not yet retired */
@@ -231,6 +247,7 @@ static int nvt_rdma_queue_size(struct nvt_rdma_queue *q, int max_sge, int max_sg
 									 q->sge_wr;
 	wrs_rd = (pieces + q->sge_rd - 1) / q->sge_rd;
 	wrs_wr = (pieces + q->sge_wr - 1) / q->sge_wr;
+	/* The WRITE chain of read data is posted with the SEND of its response. */
 	q->wrs_per_slot = wrs_rd > wrs_wr + 1 ? wrs_rd : wrs_wr + 1;
 	q->max_send_wr = q->nr_reqs * q->wrs_per_slot;
 	return 0;
@@ -258,25 +275,67 @@ static void nvt_rdma_send_done(struct nvt_rdma_queue *q)
 	nvt_rdma_publish_sends(&q->sends_done, 1);
 }
 
-static int nvt_rdma_post_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+/* The RECV of capsule buffer @rv, in its own storage (it may wait to be posted). */
+static struct ibv_recv_wr *nvt_rdma_recv_wr(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
 {
-	struct ibv_sge sge = {
-		.addr = (uintptr_t)rv->buf,
-		.length = NVT_RDMA_CAPSULE,
-		.lkey = q->recv_mr->lkey,
-	};
-	struct ibv_recv_wr wr = {
-		.wr_id = (uintptr_t)&rv->wr,
-		.sg_list = &sge,
-		.num_sge = 1,
-	}, *bad;
+	size_t i = (size_t)(rv - q->recvs);
+	struct ibv_recv_wr *wr = &q->recv_wrs[i];
+	struct ibv_sge *sge = &q->recv_sges[i];
+
+	sge->addr = (uintptr_t)rv->buf;
+	sge->length = NVT_RDMA_CAPSULE;
+	sge->lkey = q->recv_mr->lkey;
+	wr->wr_id = (uintptr_t)&rv->wr;
+	wr->sg_list = sge;
+	wr->num_sge = 1;
+	wr->next = NULL;
+	return wr;
+}
+
+/* Post @first and the RECVs chained to it. Return: 0 or -errno (those before the bad one are posted). */
+static int nvt_rdma_post_recvs(struct nvt_rdma_queue *q, struct ibv_recv_wr *first)
+{
+	struct ibv_recv_wr *bad = NULL;
 	int ret;
 
 	/* ibv_post_recv returns a positive errno. */
-	ret = ibv_post_recv(q->cm_id->qp, &wr, &bad);
-	if (ret)
-		return -ret;
-	q->posted_recvs++;
+	ret = ibv_post_recv(q->cm_id->qp, first, &bad);
+	for (struct ibv_recv_wr *wr = first; wr && (!ret || wr != bad); wr = wr->next)
+		q->posted_recvs++;
+	return -ret;
+}
+
+/* Post one RECV now. */
+static int nvt_rdma_post_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+{
+	return nvt_rdma_post_recvs(q, nvt_rdma_recv_wr(q, rv));
+}
+
+/* @q has WRs to post at the end of this iteration. */
+static void nvt_rdma_queue_dirty(struct nvt_rdma_queue *q)
+{
+	if (q->dirty)
+		return;
+	q->dirty = true;
+	q->dirty_next = q->dev->dirty;
+	q->dev->dirty = q;
+	nvt_poll_group_add_flusher(q->pg, &q->dev->flusher);
+}
+
+/* Give capsule buffer @rv back to the HCA: now, or with the iteration's other RECVs. */
+static int nvt_rdma_queue_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+{
+	struct ibv_recv_wr *wr;
+
+	if (!q->batch)
+		return nvt_rdma_post_recv(q, rv);
+	wr = nvt_rdma_recv_wr(q, rv);
+	if (q->recv_tail)
+		q->recv_tail->next = wr;
+	else
+		q->recv_head = wr;
+	q->recv_tail = wr;
+	nvt_rdma_queue_dirty(q);
 	return 0;
 }
 
@@ -313,49 +372,84 @@ static int nvt_rdma_post_send(struct nvt_rdma_queue *q, struct ibv_send_wr *firs
 	return -ret;
 }
 
+/* Slot @r's own WRs (wrs_per_slot) and SGEs (max_chunks + 2). */
+static struct ibv_send_wr *nvt_rdma_slot_wrs(const struct nvt_rdma_queue *q,
+					     const struct nvt_rdma_req *r)
+{
+	return q->slot_wrs + (size_t)(r - q->reqs) * q->wrs_per_slot;
+}
+
+static struct ibv_sge *nvt_rdma_slot_sges(const struct nvt_rdma_queue *q,
+					  const struct nvt_rdma_req *r)
+{
+	return q->slot_sges + (size_t)(r - q->reqs) * (q->max_chunks + 2);
+}
+
 /*
- * Build the READ or WRITE chain of @r's data into q->post_wrs: one SGE per
+ * Build the READ or WRITE chain of @r's data into its own WRs: one SGE per
  * chunk piece, as many per WR as the device takes, the host's range cut
- * in order. Only the last WR is signaled: send-queue completions come in
- * order, so its completion retires the ones before it. Return: WRs built.
+ * in order. Of a READ chain only the last WR is signaled: send-queue
+ * completions come in order, so its completion retires the ones before
+ * it. A WRITE chain is not signaled at all: the SEND of the response
+ * chained behind it retires it (and gives its chunks back), one
+ * completion per command. Return: WRs built.
  */
 static unsigned int nvt_rdma_build_data(struct nvt_rdma_queue *q, struct nvt_rdma_req *r,
 					enum ibv_wr_opcode opcode)
 {
 	unsigned int per = opcode == IBV_WR_RDMA_READ ? q->sge_rd : q->sge_wr;
 	unsigned int nr_sge = r->req.iov_cnt, n = 0;
+	struct ibv_send_wr *wrs = nvt_rdma_slot_wrs(q, r);
+	struct ibv_sge *sges = nvt_rdma_slot_sges(q, r);
 	uint64_t remote = r->remote_addr;
 
 	/* Only commands with data get here; a chain of nothing has no last WR to signal. */
 	if (!nr_sge)
 		return 0;
 	for (unsigned int i = 0; i < nr_sge; i++) {
-		q->post_sges[i].addr = (uintptr_t)r->iov[i].iov_base;
-		q->post_sges[i].length = (uint32_t)r->iov[i].iov_len;
-		q->post_sges[i].lkey = q->pool->lkey;
+		sges[i].addr = (uintptr_t)r->iov[i].iov_base;
+		sges[i].length = (uint32_t)r->iov[i].iov_len;
+		sges[i].lkey = q->pool->lkey;
 	}
 	for (unsigned int i = 0; i < nr_sge; i += per, n++) {
-		struct ibv_send_wr *wr = &q->post_wrs[n];
+		struct ibv_send_wr *wr = &wrs[n];
 		unsigned int k = nr_sge - i < per ? nr_sge - i : per;
 
 		memset(wr, 0, sizeof(*wr));
 		wr->wr_id = (uintptr_t)&r->chain_wr;
-		wr->sg_list = &q->post_sges[i];
+		wr->sg_list = &sges[i];
 		wr->num_sge = (int)k;
 		wr->opcode = opcode;
 		wr->wr.rdma.remote_addr = remote;
 		wr->wr.rdma.rkey = r->rkey;
 		for (unsigned int j = 0; j < k; j++)
-			remote += q->post_sges[i + j].length;
+			remote += sges[i + j].length;
 		if (n)
-			q->post_wrs[n - 1].next = wr;
+			wrs[n - 1].next = wr;
 	}
-	q->post_wrs[n - 1].wr_id = (uintptr_t)&r->data_wr;
-	q->post_wrs[n - 1].send_flags = IBV_SEND_SIGNALED;
-	r->data_wr.type = opcode == IBV_WR_RDMA_READ ? NVT_RDMA_WR_READ : NVT_RDMA_WR_WRITE;
+	if (opcode == IBV_WR_RDMA_READ) {
+		wrs[n - 1].wr_id = (uintptr_t)&r->data_wr;
+		wrs[n - 1].send_flags = IBV_SEND_SIGNALED;
+		r->data_wr.type = NVT_RDMA_WR_READ;
+	}
 	r->chain_wr.type = NVT_RDMA_WR_CHAIN;
 	r->data_wrs = n;
 	return n;
+}
+
+/* The slot a send-queue WR belongs to. */
+static struct nvt_rdma_req *nvt_rdma_wr_req(uint64_t wr_id)
+{
+	struct nvt_rdma_wr *wr = (struct nvt_rdma_wr *)(uintptr_t)wr_id;
+
+	switch (wr->type) {
+	case NVT_RDMA_WR_SEND:
+		return container_of(wr, struct nvt_rdma_req, send_wr);
+	case NVT_RDMA_WR_CHAIN:
+		return container_of(wr, struct nvt_rdma_req, chain_wr);
+	default:
+		return container_of(wr, struct nvt_rdma_req, data_wr);
+	}
 }
 
 /* ---- request slots ---- */
@@ -440,6 +534,137 @@ static void nvt_rdma_req_drop(struct nvt_rdma_req *r, uint16_t status)
 	nvt_req_complete(&r->req, status);
 }
 
+/*
+ * Send slot @r's chain of @n WRs (its own storage): now, or appended to
+ * the queue's chain that goes out in one post at the end of the iteration.
+ * Either way it is counted in sq_used from here, so the budget check is
+ * the same. Return: as nvt_rdma_post_send(); a queued chain is 0.
+ */
+static int nvt_rdma_queue_send(struct nvt_rdma_queue *q, struct nvt_rdma_req *r, unsigned int n,
+			       unsigned int *posted)
+{
+	struct ibv_send_wr *first = nvt_rdma_slot_wrs(q, r), *last = &first[n - 1];
+
+	if (!q->batch)
+		return nvt_rdma_post_send(q, first, n, posted);
+	*posted = 0;
+	if (q->sq_used + n > q->max_send_wr) {
+		nvt_warn_ratelimited("qid %u: send queue full (%u + %u of %u WRs): refusing to post",
+				     q->sq.qid, q->sq_used, n, q->max_send_wr);
+		return -ENOSPC;
+	}
+	last->next = NULL;
+	if (q->send_tail)
+		q->send_tail->next = first;
+	else
+		q->send_head = first;
+	q->send_tail = last;
+	q->sq_used += n;
+	nvt_rdma_queue_dirty(q);
+	return 0;
+}
+
+static void nvt_rdma_pool_resume(struct nvt_rdma_pool *pool);
+
+/*
+ * A batched post stopped at @bad: it and the WRs behind it never reached
+ * the HCA. They leave sq_used; a slot none of whose WRs made it goes back
+ * as if its own post had failed (a READ's command fails, a response's slot
+ * is returned); one cut in the middle waits for the QP to go, since the
+ * HCA has the first part. The queue is disconnected first, so what the
+ * core completes meanwhile sends nothing.
+ */
+static void nvt_rdma_queue_unposted(struct nvt_rdma_queue *q, struct ibv_send_wr *bad)
+{
+	nvt_rdma_queue_disconnect(q);
+	for (struct ibv_send_wr *wr = bad, *next; wr; wr = next) {
+		struct nvt_rdma_req *r = nvt_rdma_wr_req(wr->wr_id);
+		struct ibv_send_wr *chain = nvt_rdma_slot_wrs(q, r);
+		unsigned int len = r->data_wrs + (r->state == NVT_RDMA_REQ_COMPLETING);
+		unsigned int at = (unsigned int)(wr - chain);
+
+		next = chain[len - 1].next;	/* the slot is reused below */
+		q->sq_used -= len - at;
+		if (at)
+			continue;
+		if (r->state == NVT_RDMA_REQ_XFER_H2C)
+			nvt_rdma_req_drop(r, NVT_ST_DATA_XFER);
+		else
+			nvt_rdma_req_put(r);
+	}
+}
+
+/*
+ * End of the iteration: @q's RECVs go back in one post, then its send
+ * chains in one (one system call on rxe, whatever the length): RECVs
+ * first, so that a host answered by these SENDs finds room for its next
+ * capsule.
+ */
+static void nvt_rdma_queue_flush(struct nvt_rdma_queue *q)
+{
+	struct ibv_recv_wr *rfirst = q->recv_head;
+	struct ibv_send_wr *first = q->send_head, *bad = NULL;
+	unsigned int signaled = 0;
+	int ret;
+
+	q->recv_head = q->recv_tail = NULL;
+	q->send_head = q->send_tail = NULL;
+	if (rfirst) {
+		ret = nvt_rdma_post_recvs(q, rfirst);
+		if (ret) {
+			nvt_warn_ratelimited("qid %u: cannot repost RECVs: %s", q->sq.qid,
+					     strerror(-ret));
+			nvt_rdma_queue_disconnect(q);
+		}
+	}
+	if (!first)
+		return;
+	/* ibv_post_send returns a positive errno; @bad is the first WR not posted. */
+	ret = ibv_post_send(q->cm_id->qp, first, &bad);
+	for (struct ibv_send_wr *wr = first; wr && (!ret || wr != bad); wr = wr->next)
+		signaled += !!(wr->send_flags & IBV_SEND_SIGNALED);
+	q->posted_sends += signaled;
+	nvt_rdma_publish_sends(&q->sends_posted, signaled);
+	if (!ret)
+		return;
+	nvt_warn_ratelimited("qid %u: cannot post %s: %s", q->sq.qid,
+			     bad == first ? "a batch of work requests" : "the rest of a batch",
+			     strerror(ret));
+	nvt_rdma_queue_unposted(q, bad ? bad : first);
+	if (q->pool->wait_head)
+		nvt_rdma_pool_resume(q->pool);
+}
+
+/* The flusher of a (device, poll group): every queue that has work posts it. */
+static void nvt_rdma_dev_flush(struct nvt_pg_flusher *fl)
+{
+	struct nvt_rdma_dev *d = container_of(fl, struct nvt_rdma_dev, flusher);
+	struct nvt_rdma_queue *q;
+
+	/* A queue a failed post puts back on the list (a command resumed) is taken again. */
+	while ((q = d->dirty)) {
+		d->dirty = q->dirty_next;
+		q->dirty = false;
+		nvt_rdma_queue_flush(q);
+	}
+}
+
+/* Teardown: what @q has not posted yet never will be; its slots are reclaimed with the rest. */
+static void nvt_rdma_queue_undirty(struct nvt_rdma_queue *q)
+{
+	q->recv_head = q->recv_tail = NULL;
+	q->send_head = q->send_tail = NULL;
+	if (!q->dirty)
+		return;
+	for (struct nvt_rdma_queue **pp = &q->dev->dirty; *pp; pp = &(*pp)->dirty_next) {
+		if (*pp == q) {
+			*pp = q->dirty_next;
+			break;
+		}
+	}
+	q->dirty = false;
+}
+
 /* A parsed command holding the chunks it needs: fetch the host's data, or run it. */
 static void nvt_rdma_req_go(struct nvt_rdma_req *r)
 {
@@ -456,7 +681,7 @@ static void nvt_rdma_req_go(struct nvt_rdma_req *r)
 	}
 	nvt_rdma_req_move(r, NVT_RDMA_REQ_XFER_H2C);
 	n = nvt_rdma_build_data(q, r, IBV_WR_RDMA_READ);
-	ret = n ? nvt_rdma_post_send(q, q->post_wrs, n, &posted) : -EINVAL;
+	ret = n ? nvt_rdma_queue_send(q, r, n, &posted) : -EINVAL;
 	if (!ret)
 		return;
 	nvt_warn_ratelimited("qid %u: cannot post RDMA READ: %s", q->sq.qid, strerror(-ret));
@@ -641,7 +866,7 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 {
 	struct nvt_rdma_req *r = container_of(req, struct nvt_rdma_req, req);
 	struct nvt_rdma_queue *q = r->queue;
-	struct ibv_sge cqe_sge;
+	struct ibv_sge *cqe_sge;
 	struct ibv_send_wr *send;
 	unsigned int n = 0, posted = 0;
 	bool write_data;
@@ -683,7 +908,7 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 	write_data = r->c2h && !le16toh(r->cqe->status);
 	if (!write_data)
 		nvt_rdma_req_release(r);
-	ret = nvt_rdma_post_recv(q, r->recv);
+	ret = nvt_rdma_queue_recv(q, r->recv);
 	r->recv = NULL;
 	if (ret) {
 		nvt_warn_ratelimited("qid %u: cannot repost a RECV: %s", q->sq.qid, strerror(-ret));
@@ -692,16 +917,18 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 		return;
 	}
 
-	cqe_sge.addr = (uintptr_t)r->cqe;
-	cqe_sge.length = sizeof(*r->cqe);
-	cqe_sge.lkey = q->cqe_mr->lkey;
+	cqe_sge = &nvt_rdma_slot_sges(q, r)[q->max_chunks + 1];
+	cqe_sge->addr = (uintptr_t)r->cqe;
+	cqe_sge->length = sizeof(*r->cqe);
+	cqe_sge->lkey = q->cqe_mr->lkey;
 	/* Read data goes out ahead of the CQE on the same send queue. */
+	r->data_wrs = 0;
 	if (write_data)
 		n = nvt_rdma_build_data(q, r, IBV_WR_RDMA_WRITE);
-	send = &q->post_wrs[n];
+	send = &nvt_rdma_slot_wrs(q, r)[n];
 	memset(send, 0, sizeof(*send));
 	send->wr_id = (uintptr_t)&r->send_wr;
-	send->sg_list = &cqe_sge;
+	send->sg_list = cqe_sge;
 	send->num_sge = 1;
 	send->opcode = IBV_WR_SEND;
 	send->send_flags = IBV_SEND_SIGNALED;
@@ -711,10 +938,10 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 		send->invalidate_rkey = r->rkey;
 	}
 	if (n)
-		q->post_wrs[n - 1].next = send;
+		send[-1].next = send;
 	r->send_wr.type = NVT_RDMA_WR_SEND;
 	nvt_rdma_req_move(r, NVT_RDMA_REQ_COMPLETING);
-	ret = nvt_rdma_post_send(q, q->post_wrs, n + 1, &posted);
+	ret = nvt_rdma_queue_send(q, r, n + 1, &posted);
 	if (!ret)
 		return;
 	nvt_warn_ratelimited("qid %u: cannot post the response: %s", q->sq.qid, strerror(-ret));
@@ -747,7 +974,7 @@ static bool nvt_rdma_handle_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_re
 	if (rv->byte_len < sizeof(struct nvt_sqe)) {
 		nvt_warn_ratelimited("qid %u: %u-byte capsule is shorter than an SQE", q->sq.qid,
 				     rv->byte_len);
-		if (nvt_rdma_post_recv(q, rv))
+		if (nvt_rdma_queue_recv(q, rv))
 			nvt_rdma_queue_disconnect(q);
 		return true;
 	}
@@ -846,23 +1073,15 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 		nvt_rdma_req_move(r, NVT_RDMA_REQ_EXECUTING);
 		nvt_req_execute(&r->req);
 		break;
-	case NVT_RDMA_WR_WRITE:
-		r = container_of(wr, struct nvt_rdma_req, data_wr);
-		nvt_rdma_send_done(q);
-		q->sq_used -= r->data_wrs;
-		/* At the host (or flushed): the chunks need not wait for the SEND's ACK. */
-		nvt_rdma_req_release(r);
-		if (wc->status != IBV_WC_SUCCESS)
-			nvt_rdma_queue_disconnect(q);
-		break;
 	case NVT_RDMA_WR_CHAIN:
 		/* Unsignaled: seen only when it failed; the signaled WR behind it reports too. */
 		nvt_rdma_queue_disconnect(q);
 		break;
 	case NVT_RDMA_WR_SEND:
+		/* The WRITEs of read data ahead of it are done (or flushed) too: their chunks come back. */
 		r = container_of(wr, struct nvt_rdma_req, send_wr);
 		nvt_rdma_send_done(q);
-		q->sq_used--;
+		q->sq_used -= r->data_wrs + 1;
 		nvt_rdma_req_put(r);
 		if (wc->status != IBV_WC_SUCCESS)
 			nvt_rdma_queue_disconnect(q);
@@ -1011,6 +1230,7 @@ static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_grou
 	}
 	d->verbs = verbs;
 	d->pg = pg;
+	d->flusher.fn = nvt_rdma_dev_flush;
 	d->pd = ibv_alloc_pd(verbs);
 	if (!d->pd)
 		goto out_free;
@@ -1104,8 +1324,10 @@ static void nvt_rdma_queue_free(struct nvt_rdma_queue *q)
 	free(q->cqes);
 	free(q->chunk_ids);
 	free(q->iovs);
-	free(q->post_sges);
-	free(q->post_wrs);
+	free(q->slot_wrs);
+	free(q->slot_sges);
+	free(q->recv_wrs);
+	free(q->recv_sges);
 	free(q);
 }
 
@@ -1280,6 +1502,7 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 	}
 	q->parked_head = q->parked_tail = NULL;
 	q->nr_parked = 0;
+	nvt_rdma_queue_undirty(q);
 	nvt_rdma_queue_drain(q);
 	q->state = NVT_RDMA_Q_DEAD;
 	nvt_rdma_queue_destroy_verbs(q);
@@ -1349,10 +1572,12 @@ static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 	q->cqes = calloc(q->nr_reqs, sizeof(*q->cqes));
 	q->chunk_ids = calloc((size_t)q->nr_reqs * q->max_chunks, sizeof(*q->chunk_ids));
 	q->iovs = calloc((size_t)q->nr_reqs * per_iov, sizeof(*q->iovs));
-	q->post_sges = calloc(per_iov, sizeof(*q->post_sges));
-	q->post_wrs = calloc(q->wrs_per_slot, sizeof(*q->post_wrs));
+	q->slot_wrs = calloc((size_t)q->nr_reqs * q->wrs_per_slot, sizeof(*q->slot_wrs));
+	q->slot_sges = calloc((size_t)q->nr_reqs * (q->max_chunks + 2), sizeof(*q->slot_sges));
+	q->recv_wrs = calloc(q->recv_depth, sizeof(*q->recv_wrs));
+	q->recv_sges = calloc(q->recv_depth, sizeof(*q->recv_sges));
 	if (!q->recvs || !q->reqs || !q->recv_bufs || !q->cqes || !q->chunk_ids || !q->iovs ||
-	    !q->post_sges || !q->post_wrs)
+	    !q->slot_wrs || !q->slot_sges || !q->recv_wrs || !q->recv_sges)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < q->recv_depth; i++) {
 		q->recvs[i].wr.type = NVT_RDMA_WR_RECV;
@@ -1526,6 +1751,7 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	q->max_io = nvt_rdma_port_max_io(rp->port);
 	q->pg = nvt_target_io_pg(rp->port->tgt, params.qid);
 	q->send_with_inv = nvt_rdma_send_with_inv_works(&dev);
+	q->batch = rp->port->cfg.batch_posts;
 	q->accepted_ns = nvt_now_ns();
 	atomic_init(&q->connected, false);
 	id->context = q;

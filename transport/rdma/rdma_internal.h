@@ -77,9 +77,8 @@ int nvt_rdma_parse_cm_req(const void *pdata, size_t len, struct nvt_rdma_cm_para
 enum nvt_rdma_wr_type {
 	NVT_RDMA_WR_RECV,	/* a capsule arrived */
 	NVT_RDMA_WR_READ,	/* host data fetched: the signaled last READ of a chain */
-	NVT_RDMA_WR_WRITE,	/* read data pushed: the signaled last WRITE of a chain */
-	NVT_RDMA_WR_CHAIN,	/* an unsignaled READ/WRITE ahead of the last: seen only in error */
-	NVT_RDMA_WR_SEND,	/* the response went out */
+	NVT_RDMA_WR_CHAIN,	/* an unsignaled READ ahead of the last, or any WRITE: seen only in error */
+	NVT_RDMA_WR_SEND,	/* the response went out, and the read data WRITEs chained ahead of it */
 };
 
 struct nvt_rdma_wr {
@@ -219,7 +218,7 @@ struct nvt_rdma_req {
 	uint32_t md_len;		/* PI scratch taken from the chunks (0: md_scratch or none) */
 	uint32_t need;			/* chunks the command needs */
 	uint32_t nr_chunks;		/* chunks it holds */
-	uint32_t data_wrs;		/* WRs of its READ or WRITE chain */
+	uint32_t data_wrs;		/* WRs of its READ chain, or of the WRITE chain ahead of its SEND */
 	struct iovec icd_iov;
 	uint8_t md_scratch[NVT_RDMA_MD_SCRATCH];
 	struct nvt_req req;
