@@ -113,6 +113,8 @@ struct fuzz {
 	struct nvt_port port;
 	struct nvt_rdma_port rport;
 	struct nvt_rdma_pool pool;
+	struct nvt_rdma_dev dev;	/* its flusher posts the queues' batches at the end of each op */
+	bool batch;			/* the listener's batch_posts */
 	struct slot slots[NR_SLOTS];
 	struct fwr *wrs;
 	unsigned int nr_wrs;
@@ -666,6 +668,8 @@ static void op_queue(struct fuzz *f)
 	nvt_fuzz_check(!nvt_rdma_queue_size(q, 1 + dev % 32, dev & 0x40 ? 1 + dev % 4 : 0),
 		       "nvt_rdma_queue_size");
 	q->pool = &f->pool;
+	q->dev = &f->dev;
+	q->batch = f->batch;
 	nvt_fuzz_check(!nvt_rdma_queue_alloc_buffers(q), "nvt_rdma_queue_alloc_buffers");
 	q->recv_mr = q->cqe_mr = &fake_mr;
 	q->cq = &c->cq;
@@ -948,8 +952,15 @@ static unsigned int progress(struct fuzz *f, int s)
 		struct slot *sl = &f->slots[s];
 		struct ibv_wc wc;
 
-		if (sl->q->state == NVT_RDMA_Q_DEAD || !next_wc(f, sl->c, IBV_WC_SUCCESS, &wc))
+		if (sl->q->state == NVT_RDMA_Q_DEAD)
 			break;
+		if (!next_wc(f, sl->c, IBV_WC_SUCCESS, &wc)) {
+			/* The iteration ends: what it produced is posted, and may complete. */
+			nvt_poll_group_run_flushers(f->tgt->pg);
+			if (sl->q->state == NVT_RDMA_Q_DEAD ||
+			    !next_wc(f, sl->c, IBV_WC_SUCCESS, &wc))
+				break;
+		}
 		nvt_rdma_handle_wc(sl->q, &wc);
 	}
 	return n;
@@ -1030,6 +1041,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->port.cfg.max_io_size = max_ios[cfg % 4];
 	f->rport.port = &f->port;
 	f->recv_flush = cfg & 0x80;
+	/* One op is one poll-group iteration: what it produced is posted at its end. */
+	f->batch = !(cfg & 0x40);
+	f->dev.pg = f->tgt->pg;
+	f->dev.flusher.fn = nvt_rdma_dev_flush;
+	f->dev.refs = 1u << 30;		/* a queue's put never frees it */
 	{
 		uint32_t need = nvt_rdma_max_chunks((uint32_t)max_ios[cfg % 4]);
 		uint32_t chunks = need + (cfg >> 2) % 8 * need;
@@ -1085,6 +1101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			progress(f, u8(f) % NR_SLOTS);
 			break;
 		}
+		nvt_poll_group_run_flushers(f->tgt->pg);
 	}
 	check_quiet(f);
 	/* The host goes: admin queues last, as a host tears down. */
@@ -1097,6 +1114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		       !f->pool.nr_waiting, "after teardown the pool has %u of %u chunks, %u waiting",
 		       f->pool.nr_free, f->pool.nr_chunks, f->pool.nr_waiting);
 	nvt_fuzz_check(!f->rport.queues && !f->rport.nr_queues, "queues left on the port");
+	nvt_fuzz_check(!f->dev.dirty, "a queue left on the dirty list");
 	nvt_rdma_pool_fini(&f->pool);
 	nvt_target_detach_pg(f->tgt, f->tgt->pg);
 	nvt_poll_group_destroy(f->tgt->pg);
