@@ -187,8 +187,16 @@ static int fake_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 	return k;
 }
 
+static unsigned int nr_cq_arms;
+static int arm_pushes = -1;	/* the send WR whose completion lands just as the CQ is armed */
+static void cq_push(unsigned int i, enum ibv_wc_status status);
+
 static int fake_req_notify_cq(struct ibv_cq *cq, int solicited)
 {
+	nr_cq_arms++;
+	if (arm_pushes >= 0)
+		cq_push((unsigned int)arm_pushes, IBV_WC_SUCCESS);
+	arm_pushes = -1;
 	return 0;
 }
 
@@ -497,6 +505,8 @@ static void fake_reset(void)
 	sends_reset();
 	nr_recvs = nr_disconnects = 0;
 	nr_post_send_calls = nr_post_recv_calls = 0;
+	nr_cq_arms = 0;
+	arm_pushes = -1;
 	nr_cq_entries = cq_head = 0;
 	nr_posted_recv_bufs = 0;
 	sq_overflowed = false;
@@ -1839,6 +1849,101 @@ static void test_batch_teardown_unposted(void **state)
 }
 
 /*
+ * Two queues share one CQ; one is torn down with I/O in flight. The drain
+ * reaps the shared CQ: the other queue's completions reaped meanwhile go
+ * to it, and so do the ones behind the dead queue's own (taken in one
+ * pass after its QP is gone); the dead queue's late ones (a RECV flushed
+ * after its last SEND) touch nothing. Under ASan its memory is freed
+ * before the other queue's last completion is handled.
+ */
+static void test_shared_cq_teardown_mid_io(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q1, *q2;
+	unsigned int q2_send_a, q2_send_b, q1_send;
+
+	connect_all(f);
+	q1 = f->io = io_queue(f, 1, 8, 8);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	assert_ptr_equal(q1->cq, q2->cq);
+	post_read(q2, 1, 0, 8, 1);
+	q2_send_a = nr_sends - 1;
+	post_read(q1, 1, 8, 8, 2);
+	q1_send = nr_sends - 1;
+	post_read(q2, 2, 16, 8, 3);
+	q2_send_b = nr_sends - 1;
+	assert_int_equal(nr_sends, 6);
+	/* In the CQ, in order: q2's first SEND, q1's SEND flushed, a RECV of q1 flushed, q2's second SEND. */
+	cq_push(q2_send_a, IBV_WC_SUCCESS);
+	cq_push(q1_send, IBV_WC_WR_FLUSH_ERR);
+	cq_push_recv(q1, 2);
+	cq_push(q2_send_b, IBV_WC_SUCCESS);
+	nvt_rdma_queue_teardown(q1);
+	assert_int_equal(q1->state, NVT_RDMA_Q_DEAD);
+	assert_int_equal(cq_head, nr_cq_entries);	/* nothing of q1 is left in the CQ */
+	assert_all_free(q1);
+	/* q2 got both its completions, and is untouched otherwise. */
+	assert_int_equal(q2->state, NVT_RDMA_Q_LIVE);
+	assert_all_free(q2);
+	assert_int_equal(q2->posted_sends, 0);
+	assert_pool_idle(f);
+	queue_unpoison(q1);
+	nvt_poll_group_poll(f->tgt->pg, 0);	/* the deferred gone frees q1 */
+	f->io = NULL;
+	/* q2 goes on serving on the shared CQ. */
+	post_read(q2, 3, 0, 8, 4);
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	assert_int_equal(nvt_rdma_poll_cq(q2), 1);
+	assert_all_free(q2);
+	assert_pool_idle(f);
+}
+
+/*
+ * Adaptive polling of the (device, poll group)'s CQ: busy while
+ * completions come and for 50 us after the last (no arming, the loop does
+ * not sleep), then it arms the CQ and polls once more, and only an empty
+ * CQ lets the loop sleep; the channel's event makes it busy again.
+ */
+static void test_adaptive_poll(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_dev *d = f->bdev;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	d->cq = &fake_cq;
+	d->nr_polled = 1;
+	d->busy = true;
+	d->idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
+	post_read(q, 1, 0, 8, 1);
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	assert_int_equal(nvt_rdma_dev_poll(&d->poller), 1);
+	assert_all_free(q);
+	assert_int_equal(nr_cq_arms, 0);
+	/* Nothing, but within the budget: still busy, still not armed. */
+	assert_int_equal(nvt_rdma_dev_poll(&d->poller), 1);
+	assert_int_equal(nr_cq_arms, 0);
+	/* The budget is over: armed, one more poll, then idle. */
+	d->idle_until = nvt_now_ns() - 1;
+	assert_int_equal(nvt_rdma_dev_poll(&d->poller), 0);
+	assert_int_equal(nr_cq_arms, 1);
+	assert_false(d->busy);
+	assert_int_equal(nvt_rdma_dev_poll(&d->poller), 0);	/* idle: not even a poll */
+	/* A completion that slipped in just before the arming is taken by the poll after it. */
+	d->busy = true;
+	d->idle_until = nvt_now_ns() - 1;
+	post_read(q, 2, 0, 8, 2);
+	arm_pushes = (int)nr_sends - 1;
+	assert_int_equal(nvt_rdma_dev_poll(&d->poller), 1);
+	assert_int_equal(nr_cq_arms, 2);
+	assert_true(d->busy);
+	assert_all_free(q);
+	d->nr_polled = 0;
+	d->cq = NULL;
+}
+
+/*
  * A host that stops reposting RECVs: none of its queue's WRs ever completes
  * (SENDs wait on RNR for ever, the WRITEs behind them with them). Its
  * 128 KiB reads take chunks only up to its cap, (232 - 33) / 3 = 66 (16
@@ -2986,6 +3091,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_off_posts_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_partial_post, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_teardown_unposted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_cq_teardown_mid_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adaptive_poll, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),
 		cmocka_unit_test_setup_teardown(test_pi_scratch_from_pool, setup, teardown),

@@ -20,6 +20,20 @@
 
 #define NVT_RDMA_BACKLOG	128
 #define NVT_RDMA_CQ_BATCH	32
+#define NVT_RDMA_CQ_BATCHES	4	/* per loop iteration: then the flusher posts what they produced */
+/*
+ * One CQ per (device, poll group), shared by its queues. It must never
+ * overflow (an overrun CQ moves every QP on it to the error state): every
+ * send and receive WR of every QP on it can complete at once, flushed ones
+ * too, so each QP reserves recv_depth + max_send_wr entries and a queue
+ * that would take the sum past the CQ's size is refused (NO_RSC) rather
+ * than the CQ resized: ibv_resize_cq under the owner's ibv_poll_cq is not
+ * safe on every provider, and the main loop is where queues are made.
+ * 16384 entries (~1 MiB on rxe and mlx5) hold 42 queues of depth 128 with
+ * 1 MiB transfers per poll group (384 each on rxe), more than a host
+ * spreads over one core; smaller where the device's max_cqe is.
+ */
+#define NVT_RDMA_CQ_ENTRIES	16384
 #define NVT_RDMA_DRAIN_MS	2000	/* flush completions of a dying QP arrive well within this */
 #define NVT_RDMA_STOP_MS	5000	/* how long shutdown waits for hosts to let go */
 #define NVT_RDMA_CONNECT_MS	10000	/* an accepted queue must be Fabrics-connected by then */
@@ -51,8 +65,11 @@ _Static_assert(sizeof(struct nvmf_connect_data) <= NVT_RDMA_CONNECT_CHUNKS * NVT
  * buffers: D capsule buffers of 8 KiB + 64 B and D 16-byte responses
  * (registered), and D slots of 664 B plus, each, max_chunks + 1 iovecs and
  * max_chunks chunk ids (max_chunks = 33 at the default max_io_size of
- * 1 MiB: 676 B). D = 128 at 1 MiB: 1.2 MiB per queue (at 8 MiB: 1.8 MiB);
- * an admin queue (D = 32): 0.3 MiB. It was 17.5 MiB and 4.4 MiB with a
+ * 1 MiB: 676 B), its own WRs (wrs_per_slot x 128 B: 256 B on rxe) and
+ * SGEs ((max_chunks + 2) x 16 B: 560 B), and a RECV WR + SGE per capsule
+ * buffer (48 B). D = 128 at 1 MiB: 1.3 MiB per queue (at 8 MiB: 2 MiB);
+ * an admin queue (D = 32): 0.3 MiB. It has no CQ or completion channel of
+ * its own: one per (device, poll group), NVT_RDMA_CQ_ENTRIES (~1 MiB). It was 17.5 MiB and 4.4 MiB with a
  * 128 KiB data buffer and PI scratch per slot. Data and PI scratch come
  * from one registered pool per (RDMA device, poll group) that has queues,
  * made with its first queue and kept until the last listener stops (or
@@ -89,6 +106,17 @@ struct nvt_rdma_dev {
 	/* Batched posting; owner only. */
 	struct nvt_rdma_queue *dirty;		/* queues with WRs to post this iteration */
 	struct nvt_pg_flusher flusher;		/* posts them at the end of the iteration */
+	/* The CQ and completion channel all its queues' QPs share (none in unit tests). */
+	struct ibv_comp_channel *channel;
+	struct ibv_cq *cq;
+	uint32_t cq_entries;			/* what cq holds */
+	uint32_t cq_reserved;			/* main loop: its QPs' send and receive WRs */
+	/* Adaptive polling of the CQ, for all its queues at once; owner only. */
+	struct nvt_pg_watch cq_watch;		/* the channel: a completion after the CQ was armed */
+	struct nvt_pg_poller poller;		/* polls while busy */
+	unsigned int nr_polled;			/* LIVE queues: the watch and poller run while > 0 */
+	bool busy;				/* polling: the CQ is not armed */
+	uint64_t idle_until;			/* busy until then unless completions come */
 };
 
 /* Main loop only. */
@@ -105,8 +133,6 @@ struct nvt_rdma_queue {
 	struct rdma_cm_id *cm_id;
 	struct nvt_rdma_dev *dev;		/* its PD and data pool (none in unit tests) */
 	struct nvt_rdma_pool *pool;		/* shared with the poll group's other queues */
-	struct ibv_comp_channel *channel;
-	struct ibv_cq *cq;
 	struct ibv_mr *recv_mr, *cqe_mr;
 	uint8_t *recv_bufs;
 	struct nvt_cqe *cqes;
@@ -153,8 +179,9 @@ struct nvt_rdma_queue {
 	bool disconnect_sent;
 	bool send_with_inv;			/* the device really implements SEND_WITH_INV */
 	struct nvt_poll_group *pg;		/* owns the CQ, the request slots and the pool */
-	struct nvt_pg_watch cq_watch;
-	bool cq_watched;			/* cq_watch is in q->pg's epoll set */
+	struct ibv_cq *cq;			/* dev->cq: shared, not the queue's */
+	uint32_t cq_share;			/* its entries of dev->cq_reserved; main loop only */
+	bool cq_polled;				/* counted in dev->nr_polled; owner only */
 	atomic_bool connected;			/* Fabrics Connect done: owner sets, main loop reads */
 	char hostnqn[NVT_NQN_MAX + 1];		/* for logs: written once before connected is set */
 	/* Signaled send-queue WRs ever posted and completed: owner writes, the stall check reads. */
@@ -1045,6 +1072,13 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 	struct nvt_rdma_recv *rv;
 	struct nvt_rdma_req *r;
 
+	/*
+	 * A completion of a QP destroyed already (left in the shared CQ, see
+	 * nvt_rdma_queue_teardown()): its slots are reclaimed, its memory is
+	 * still there until the CQ has been drained of it.
+	 */
+	if (q->state == NVT_RDMA_Q_DEAD)
+		return;
 	if (wc->status != IBV_WC_SUCCESS && wc->status != IBV_WC_WR_FLUSH_ERR)
 		nvt_warn_ratelimited("qid %u: work completion error: %s", q->sq.qid,
 				     ibv_wc_status_str(wc->status));
@@ -1096,57 +1130,133 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 		nvt_rdma_pool_resume(q->pool);
 }
 
-/* Reap everything the CQ holds. Return: completions handled. */
-static unsigned int nvt_rdma_poll_cq(struct nvt_rdma_queue *q)
+/* The queue a completion belongs to: its RECV's or its slot's (wr_id, never the QP). */
+static struct nvt_rdma_queue *nvt_rdma_wc_queue(const struct ibv_wc *wc)
+{
+	struct nvt_rdma_wr *wr = (struct nvt_rdma_wr *)(uintptr_t)wc->wr_id;
+
+	if (wr->type == NVT_RDMA_WR_RECV)
+		return container_of(wr, struct nvt_rdma_recv, wr)->queue;
+	return nvt_rdma_wr_req(wc->wr_id)->queue;
+}
+
+/*
+ * Reap up to @batches batches of @cq, each completion to its own queue.
+ * Return: completions handled.
+ */
+static unsigned int nvt_rdma_reap_cq(struct ibv_cq *cq, unsigned int batches)
 {
 	struct ibv_wc wc[NVT_RDMA_CQ_BATCH];
 	unsigned int total = 0;
 	int n;
 
 	do {
-		n = ibv_poll_cq(q->cq, NVT_RDMA_CQ_BATCH, wc);
+		n = ibv_poll_cq(cq, NVT_RDMA_CQ_BATCH, wc);
 		for (int i = 0; i < n; i++)
-			nvt_rdma_handle_wc(q, &wc[i]);
+			nvt_rdma_handle_wc(nvt_rdma_wc_queue(&wc[i]), &wc[i]);
 		total += n > 0 ? (unsigned int)n : 0;
-	} while (n == NVT_RDMA_CQ_BATCH && q->state != NVT_RDMA_Q_DEAD);
+	} while (n == NVT_RDMA_CQ_BATCH && --batches);
 	return total;
 }
 
-#define NVT_RDMA_SPIN_IDLE_NS	(50 * 1000)	/* keep polling this long after the last completion */
-#define NVT_RDMA_SPIN_MAX_NS	(500 * 1000)	/* and never longer in one go: other queues wait */
-
-static void nvt_rdma_cq_ready(struct nvt_pg_watch *w)
+/* Reap everything @q's (shared) CQ holds, for whichever queue. Return: completions handled. */
+static unsigned int nvt_rdma_poll_cq(struct nvt_rdma_queue *q)
 {
-	struct nvt_rdma_queue *q = container_of(w, struct nvt_rdma_queue, cq_watch);
-	uint64_t now, idle_until, stop_at;
+	return nvt_rdma_reap_cq(q->cq, UINT32_MAX);
+}
+
+#define NVT_RDMA_SPIN_IDLE_NS	(50 * 1000)	/* keep polling this long after the last completion */
+
+/*
+ * The poll group's poller for the CQ of one device: while completions come
+ * (and for NVT_RDMA_SPIN_IDLE_NS after the last) it polls on every loop
+ * iteration and reports busy, so the loop does not sleep; polling costs no
+ * system call, sleeping costs several (re-arm, epoll_wait, the channel's
+ * read). Then it arms the CQ, polls once more to close the race with a
+ * completion that came before the arming, and lets the loop sleep on the
+ * channel. One poller for all queues of the poll group on the device: no
+ * queue holds the loop while the others wait.
+ */
+static int nvt_rdma_dev_poll(struct nvt_pg_poller *p)
+{
+	struct nvt_rdma_dev *d = container_of(p, struct nvt_rdma_dev, poller);
+	uint64_t now;
+
+	if (!d->busy)
+		return 0;
+	if (nvt_rdma_reap_cq(d->cq, NVT_RDMA_CQ_BATCHES)) {
+		d->idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
+		return 1;
+	}
+	now = nvt_now_ns();
+	if (now < d->idle_until)
+		return 1;
+	ibv_req_notify_cq(d->cq, 0);
+	if (nvt_rdma_reap_cq(d->cq, NVT_RDMA_CQ_BATCHES)) {
+		/* Armed already: the event that comes as well finds us busy, harmless. */
+		d->idle_until = now + NVT_RDMA_SPIN_IDLE_NS;
+		return 1;
+	}
+	d->busy = false;
+	return 0;
+}
+
+/* The channel says a completion came after the CQ was armed: poll again. */
+static void nvt_rdma_dev_cq_ready(struct nvt_pg_watch *w)
+{
+	struct nvt_rdma_dev *d = container_of(w, struct nvt_rdma_dev, cq_watch);
 	struct ibv_cq *cq;
 	void *ctx;
 
-	/* A stale event for a queue torn down earlier in this batch. */
-	if (q->state == NVT_RDMA_Q_DEAD)
-		return;
-	if (ibv_get_cq_event(q->channel, &cq, &ctx) == 0)
+	/* Non-blocking; at most one event per arming, so each is acked at once. */
+	if (ibv_get_cq_event(d->channel, &cq, &ctx) == 0)
 		ibv_ack_cq_events(cq, 1);
-	/*
-	 * Under load the next completion is moments away: polling for it costs
-	 * less than going back to sleep (re-arm, epoll, the channel's read), so
-	 * spin while completions keep coming, then re-arm.
-	 */
-	now = nvt_now_ns();
-	idle_until = now + NVT_RDMA_SPIN_IDLE_NS;
-	stop_at = now + NVT_RDMA_SPIN_MAX_NS;
-	while (q->state != NVT_RDMA_Q_DEAD) {
-		if (nvt_rdma_poll_cq(q))
-			idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
-		now = nvt_now_ns();
-		if (now >= idle_until || now >= stop_at)
-			break;
-	}
-	if (q->state == NVT_RDMA_Q_DEAD)
+	if (!d->nr_polled)
+		return;		/* stale: its last queue went earlier in this batch */
+	d->busy = true;
+	d->idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
+}
+
+/*
+ * Owner: @q is LIVE: the device's CQ is polled for it (the first such
+ * queue starts the watch and the poller; the owner thread is the only one
+ * that may). Completions that came earlier wait in the CQ, the channel's
+ * event with them: the first poll takes them. Devices of unit tests have
+ * no channel: the tests hand completions in themselves.
+ */
+static void nvt_rdma_dev_poll_start(struct nvt_rdma_queue *q)
+{
+	struct nvt_rdma_dev *d = q->dev;
+
+	if (!d || !d->channel || q->cq_polled)
 		return;
-	/* Re-arm before the last poll so a completion between the two is not missed. */
-	ibv_req_notify_cq(q->cq, 0);
-	nvt_rdma_poll_cq(q);
+	q->cq_polled = true;
+	if (d->nr_polled++)
+		return;
+	d->cq_watch.fd = d->channel->fd;
+	d->cq_watch.fn = nvt_rdma_dev_cq_ready;
+	if (nvt_poll_group_add(q->pg, &d->cq_watch))
+		nvt_err("%s: cannot watch the completion channel: polling only",
+			ibv_get_device_name(d->verbs->device));
+	d->poller.fn = nvt_rdma_dev_poll;
+	nvt_poll_group_add_poller(q->pg, &d->poller);
+	d->busy = true;
+	d->idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
+}
+
+/* Owner: @q is going; with the last one the poller and the watch stop (the watch stays callable). */
+static void nvt_rdma_dev_poll_stop(struct nvt_rdma_queue *q)
+{
+	struct nvt_rdma_dev *d = q->dev;
+
+	if (!q->cq_polled)
+		return;
+	q->cq_polled = false;
+	if (--d->nr_polled)
+		return;
+	nvt_poll_group_del_poller(q->pg, &d->poller);
+	nvt_poll_group_del(q->pg, &d->cq_watch);
+	d->busy = false;
 }
 
 /* ---- per (device, poll group) state ---- */
@@ -1183,6 +1293,11 @@ static uint32_t nvt_rdma_pool_chunks(const struct nvt_target *tgt, const struct 
 
 static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
 {
+	/* No QP is on the CQ any more, and the owner stopped polling it with its last queue. */
+	if (d->cq)
+		ibv_destroy_cq(d->cq);
+	if (d->channel)
+		ibv_destroy_comp_channel(d->channel);
 	if (d->mr)
 		ibv_dereg_mr(d->mr);
 	if (d->pd)
@@ -1190,6 +1305,32 @@ static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
 	free(d->pool.base);
 	nvt_rdma_pool_fini(&d->pool);
 	free(d);
+}
+
+/*
+ * Main loop: the CQ and completion channel of @d, armed; its owner starts
+ * polling it with its first LIVE queue. Return: 0 or -errno.
+ */
+static int nvt_rdma_dev_create_cq(struct nvt_rdma_dev *d)
+{
+	struct ibv_device_attr attr;
+	int ret;
+
+	if (ibv_query_device(d->verbs, &attr))
+		return errno ? -errno : -EIO;
+	d->cq_entries = attr.max_cqe > 0 && (uint32_t)attr.max_cqe < NVT_RDMA_CQ_ENTRIES ?
+			(uint32_t)attr.max_cqe : NVT_RDMA_CQ_ENTRIES;
+	d->channel = ibv_create_comp_channel(d->verbs);
+	if (!d->channel)
+		return errno ? -errno : -ENOMEM;
+	ret = nvt_set_nonblock(d->channel->fd);
+	if (ret)
+		return ret;
+	d->cq = ibv_create_cq(d->verbs, (int)d->cq_entries, d, d->channel, 0);
+	if (!d->cq)
+		return errno ? -errno : -ENOMEM;
+	ret = ibv_req_notify_cq(d->cq, 0);
+	return -ret;
 }
 
 /*
@@ -1240,6 +1381,9 @@ static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_grou
 		goto out_free;
 	d->pool.lkey = d->mr->lkey;
 	d->pool.max_cmd = nvt_rdma_largest_cmd(tgt);
+	ret = nvt_rdma_dev_create_cq(d);
+	if (ret)
+		goto out_free_ret;
 	d->refs = 1;
 	d->next = nvt_rdma_devs;
 	nvt_rdma_devs = d;
@@ -1250,6 +1394,7 @@ static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_grou
 
 out_free:
 	ret = errno ? -errno : -ENOMEM;
+out_free_ret:
 	nvt_rdma_dev_free(d);
 	return ret;
 }
@@ -1336,40 +1481,26 @@ static void nvt_rdma_queue_destroy_verbs(struct nvt_rdma_queue *q)
 {
 	if (q->cm_id && q->cm_id->qp)
 		rdma_destroy_qp(q->cm_id);
-	/* The watch itself stays callable: an event for it may still be in this batch. */
-	if (q->cq_watched) {
-		nvt_poll_group_del(q->pg, &q->cq_watch);
-		q->cq_watched = false;
-	}
-	if (q->cq)
-		ibv_destroy_cq(q->cq);
-	if (q->channel)
-		ibv_destroy_comp_channel(q->channel);
 	if (q->cqe_mr)
 		ibv_dereg_mr(q->cqe_mr);
 	if (q->recv_mr)
 		ibv_dereg_mr(q->recv_mr);
-	q->cq = NULL;
-	q->channel = NULL;
 	q->cqe_mr = q->recv_mr = NULL;
 }
 
 /*
  * Reap flush completions until every posted signaled send-queue WR is back
  * (bounded): those hold request slots and chunks. RECVs hold only
- * queue-owned buffers and go with the QP; rxe does not flush them on error anyway.
+ * queue-owned buffers and go with the QP; rxe does not flush them on error
+ * anyway. The CQ is shared: the other queues' completions reaped meanwhile
+ * go to them, as the poller would have sent them.
  */
 static void nvt_rdma_queue_drain(struct nvt_rdma_queue *q)
 {
 	uint64_t deadline = nvt_now_ns() + NVT_RDMA_DRAIN_MS * 1000000ull;
 
 	while (q->posted_sends && nvt_now_ns() < deadline) {
-		struct ibv_wc wc[NVT_RDMA_CQ_BATCH];
-		int n = ibv_poll_cq(q->cq, NVT_RDMA_CQ_BATCH, wc);
-
-		for (int i = 0; i < n; i++)
-			nvt_rdma_handle_wc(q, &wc[i]);
-		if (!n)
+		if (!nvt_rdma_reap_cq(q->cq, 1))
 			usleep(1000);
 	}
 	if (q->posted_sends)
@@ -1431,8 +1562,10 @@ static void nvt_rdma_queue_unlink(struct nvt_rdma_queue *q)
  */
 static void nvt_rdma_queue_gone(struct nvt_rdma_queue *q)
 {
-	if (q->dev)
+	if (q->dev) {
+		q->dev->cq_reserved -= q->cq_share;
 		nvt_rdma_dev_put(q->dev);
+	}
 	q->dev = NULL;
 	rdma_destroy_id(q->cm_id);
 	q->cm_id = NULL;
@@ -1505,7 +1638,21 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 	nvt_rdma_queue_undirty(q);
 	nvt_rdma_queue_drain(q);
 	q->state = NVT_RDMA_Q_DEAD;
+	nvt_rdma_dev_poll_stop(q);
 	nvt_rdma_queue_destroy_verbs(q);
+	/*
+	 * Completions of the QP may still sit in the shared CQ, their wr_ids
+	 * pointing into this queue: a provider need not remove them when the
+	 * QP goes. rdma-core's mlx5 does (mlx5_destroy_qp() cleans the QP's
+	 * CQEs out of its CQs, __mlx5_cq_clean()); rxe does not
+	 * (rxe_destroy_qp() only destroys the kernel object, and the CQ ring
+	 * is shared memory the kernel wrote before). Once the QP is destroyed
+	 * no new one can come (rxe stops the QP's tasks first), so one pass
+	 * over the CQ now takes every one left: the DEAD queue ignores its
+	 * own, the others get theirs, and the memory can go afterwards.
+	 */
+	if (q->cq)
+		nvt_rdma_poll_cq(q);
 	nvt_rdma_queue_reclaim(q);
 	if (q->pool->wait_head)
 		nvt_rdma_pool_resume(q->pool);
@@ -1600,36 +1747,27 @@ static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 
 static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 {
-	struct ibv_context *verbs = q->cm_id->verbs;
-	struct ibv_pd *pd = q->dev->pd;
-	struct nvt_poll_group *pg = q->pg;
+	struct nvt_rdma_dev *d = q->dev;
+	struct ibv_pd *pd = d->pd;
 	struct ibv_qp_init_attr qp_attr;
 	int ret;
+
+	/* Room in the shared CQ for a completion of every WR: flushed ones complete even unsignaled. */
+	if (d->cq_reserved + q->recv_depth + q->max_send_wr > d->cq_entries) {
+		nvt_warn_ratelimited("qid %u: the poll group's CQ has no room for %u more entries (%u of %u taken)",
+				     q->sq.qid, q->recv_depth + q->max_send_wr, d->cq_reserved,
+				     d->cq_entries);
+		return -ENOSPC;
+	}
+	q->cq_share = q->recv_depth + q->max_send_wr;
+	d->cq_reserved += q->cq_share;
+	q->cq = d->cq;
 
 	q->recv_mr = ibv_reg_mr(pd, q->recv_bufs, (size_t)q->recv_depth * NVT_RDMA_CAPSULE,
 				IBV_ACCESS_LOCAL_WRITE);
 	q->cqe_mr = ibv_reg_mr(pd, q->cqes, q->nr_reqs * sizeof(*q->cqes), 0);
 	if (!q->recv_mr || !q->cqe_mr)
 		return errno ? -errno : -ENOMEM;
-	q->channel = ibv_create_comp_channel(verbs);
-	if (!q->channel)
-		return errno ? -errno : -ENOMEM;
-	ret = nvt_set_nonblock(q->channel->fd);
-	if (ret)
-		return ret;
-	/* Room for a completion of every WR: flushed ones complete even unsignaled. */
-	q->cq = ibv_create_cq(verbs, (int)(q->recv_depth + q->max_send_wr), q, q->channel, 0);
-	if (!q->cq)
-		return errno ? -errno : -ENOMEM;
-	ret = ibv_req_notify_cq(q->cq, 0);
-	if (ret)
-		return -ret;
-	q->cq_watch.fd = q->channel->fd;
-	q->cq_watch.fn = nvt_rdma_cq_ready;
-	ret = nvt_poll_group_add(pg, &q->cq_watch);
-	if (ret)
-		return ret;
-	q->cq_watched = true;
 
 	memset(&qp_attr, 0, sizeof(qp_attr));
 	qp_attr.qp_context = q;
@@ -1672,7 +1810,8 @@ static void nvt_rdma_reject(struct rdma_cm_id *id, uint16_t sts)
 static int nvt_rdma_queue_fits(const struct nvt_rdma_queue *q, const struct ibv_device_attr *dev)
 {
 	if (q->max_send_wr > (uint32_t)dev->max_qp_wr || q->recv_depth > (uint32_t)dev->max_qp_wr ||
-	    q->recv_depth + q->max_send_wr > (uint32_t)dev->max_cqe) {
+	    q->recv_depth + q->max_send_wr > (uint32_t)dev->max_cqe ||
+	    q->recv_depth + q->max_send_wr > NVT_RDMA_CQ_ENTRIES) {
 		nvt_warn_ratelimited("qid %u: the device cannot hold %u send WRs (max_qp_wr %d, max_cqe %d)",
 				     q->sq.qid, q->max_send_wr, dev->max_qp_wr, dev->max_cqe);
 		return -EINVAL;
@@ -1803,11 +1942,18 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 out_reject:
 	nvt_rdma_reject(id, NVT_RDMA_CM_NO_RSC);
 out_destroy:
+	/*
+	 * The QP never left INIT/RTR for the host's side: its RECVs do not
+	 * complete when it is destroyed (no flush outside the error state), so
+	 * the shared CQ holds nothing of this queue.
+	 */
 	q->state = NVT_RDMA_Q_DEAD;
 	nvt_rdma_queue_destroy_verbs(q);
 	id->context = NULL;
-	if (q->dev)
+	if (q->dev) {
+		q->dev->cq_reserved -= q->cq_share;
 		nvt_rdma_dev_put(q->dev);
+	}
 	nvt_rdma_queue_free(q);
 	return true;
 }
@@ -1831,6 +1977,7 @@ static void nvt_rdma_queue_established(struct nvt_rdma_queue *q)
 	if (q->state != NVT_RDMA_Q_CONNECTING)
 		return;
 	q->state = NVT_RDMA_Q_LIVE;
+	nvt_rdma_dev_poll_start(q);
 	/* From now on it may take chunks: it has a share of the pool. */
 	if (!q->pool_counted) {
 		q->pool_counted = true;
