@@ -175,6 +175,25 @@ static int fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_
 	return 0;
 }
 
+static unsigned int nr_srq_posts;	/* ibv_post_srq_recv calls */
+
+/* The shared receive queue: its buffers are the HCA's like a QP's RECVs. */
+static int fake_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+{
+	nr_srq_posts++;
+	for (; wr; wr = wr->next) {
+		void *buf = (void *)(uintptr_t)wr->sg_list[0].addr;
+
+		HCA_GIVES(buf, wr->sg_list[0].length);
+		memset(buf, 0xff, wr->sg_list[0].length);
+		HCA_TAKES(buf, wr->sg_list[0].length);
+		assert_true(nr_posted_recv_bufs < NVT_ARRAY_SIZE(posted_recv_bufs));
+		posted_recv_bufs[nr_posted_recv_bufs++] = buf;
+		nr_recvs++;
+	}
+	return 0;
+}
+
 static int fake_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 {
 	int k = 0;
@@ -287,16 +306,22 @@ int ibv_dereg_mr(struct ibv_mr *mr)
 	return 0;
 }
 
+static struct ibv_device fake_device = { .name = "fake0" };
 static struct ibv_context fake_ctx = {
+	.device = &fake_device,
 	.ops = {
 		.post_send = fake_post_send,
 		.post_recv = fake_post_recv,
+		.post_srq_recv = fake_post_srq_recv,
 		.poll_cq = fake_poll_cq,
 		.req_notify_cq = fake_req_notify_cq,
 	},
 };
 static struct ibv_cq fake_cq = { .context = &fake_ctx };
 static struct ibv_mr fake_mr = { .lkey = 7 };
+static struct ibv_srq fake_srq = { .context = &fake_ctx };
+static bool want_srq;		/* the next fixture's (device, poll group) has a shared receive queue */
+#define SRQ_DEPTH	32
 
 /* The poll group the fixture's queues live on: iter_end() flushes it. */
 static struct nvt_poll_group *cur_pg;
@@ -396,6 +421,7 @@ struct fixture {
 	struct nvt_rdma_pool *qpool;		/* new queues use it (a device's); NULL: pool */
 	struct nvt_rdma_dev *bdev;		/* the (device, poll group) whose flusher posts for queues */
 	bool no_batch;				/* new queues post at once (batch_posts = false) */
+	bool srq_late;				/* new queues are not known to the owner yet */
 };
 
 
@@ -452,6 +478,7 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	struct fake_conn *c = calloc(1, sizeof(*c));
 
 	c->fq.qp.context = &fake_ctx;
+	c->fq.qp.qp_num = 0x100 + qid;
 	c->id.qp = &c->fq.qp;
 	c->next = f->conns;
 	f->conns = c;
@@ -465,6 +492,8 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	q->pool = f->qpool ? f->qpool : &f->pool;
 	q->dev = f->bdev;
 	q->batch = !f->no_batch;
+	q->srq = f->bdev && f->bdev->srq;
+	q->qp_num = c->fq.qp.qp_num;
 	q->max_io = nvt_rdma_port_max_io(&f->port);
 	atomic_init(&q->connected, false);
 	assert_int_equal(nvt_rdma_queue_size(q, f->max_sge, f->max_sge), 0);
@@ -473,8 +502,11 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	assert_int_equal(nvt_rdma_queue_alloc_buffers(q), 0);
 	nvt_sq_init(&q->sq, f->tgt, &nvt_rdma_transport_ops, &f->port, q->pg, qid, sq_size);
 	assert_int_equal(q->max_chunks, MAX_CMD);
+	/* The owner hears of it (its QP number) with rdma_accept, unless a test wants it late. */
+	if (!f->srq_late)
+		nvt_rdma_queue_known(q);
 	/* As nvt_rdma_queue_create_verbs() does: every capsule buffer is the HCA's. */
-	for (uint32_t i = 0; i < q->recv_depth; i++)
+	for (uint32_t i = 0; i < (q->srq ? 0 : q->recv_depth); i++)
 		assert_int_equal(nvt_rdma_post_recv(q, &q->recvs[i]), 0);
 	/* ESTABLISHED: the queue is LIVE and has its share of the pool. */
 	q->state = NVT_RDMA_Q_CONNECTING;
@@ -540,6 +572,16 @@ static int setup_fixture(void **state, int max_sge, bool slow_ns)
 	f->bdev->pg = f->tgt->pg;
 	f->bdev->refs = 1u << 20;	/* never freed by a queue's put */
 	f->bdev->flusher.fn = nvt_rdma_dev_flush;
+	f->bdev->verbs = &fake_ctx;
+	if (want_srq) {
+		/* What nvt_rdma_dev_create_srq() makes, on the fake. */
+		assert_int_equal(nvt_rdma_srq_alloc(f->bdev, SRQ_DEPTH), 0);
+		f->bdev->srq_mr = &fake_mr;
+		f->bdev->srq = &fake_srq;
+		assert_int_equal(nvt_rdma_srq_post_all(f->bdev), 0);
+		assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+		want_srq = false;
+	}
 	cur_pg = f->tgt->pg;
 	f->admin = queue_create(f, 0, 8, 8);
 	nr_recvs = 0;
@@ -562,6 +604,12 @@ static int setup_slow(void **state)
 	return setup_fixture(state, 32, true);
 }
 
+static int setup_srq(void **state)
+{
+	want_srq = true;
+	return setup_fixture(state, 32, false);
+}
+
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
@@ -582,6 +630,11 @@ static int teardown(void **state)
 	}
 	nvt_target_detach_pg(f->tgt, f->tgt->pg);
 	assert_null(f->bdev->dirty);
+	if (f->bdev->srq_bufs)
+		HCA_GIVES(f->bdev->srq_bufs, (size_t)f->bdev->srq_depth * NVT_RDMA_CAPSULE);
+	assert_int_equal(f->bdev->nr_orphans, 0);
+	free(f->bdev->srq_bufs);
+	free(f->bdev->srq_recvs);
 	free(f->bdev);
 	cur_pg = NULL;
 	nvt_poll_group_destroy(f->tgt->pg);
@@ -605,19 +658,43 @@ static bool recv_take(const void *buf)
 }
 
 /* A capsule lands in RECV buffer @slot of @q, which must be posted. */
+/* A shared RECV buffer of @d the HCA holds (the oldest posted), or NULL. */
+static struct nvt_rdma_recv *srq_posted(const struct nvt_rdma_dev *d)
+{
+	for (unsigned int i = 0; i < nr_posted_recv_bufs; i++)
+		for (uint32_t k = 0; k < d->srq_depth; k++)
+			if (d->srq_recvs[k].buf == posted_recv_bufs[i])
+				return &d->srq_recvs[k];
+	return NULL;
+}
+
+/*
+ * A capsule lands in RECV buffer @slot of @q, which must be posted; on a
+ * shared receive queue in whichever shared buffer the HCA holds, and it
+ * finds its queue by the QP it came in on (@slot unused).
+ */
 static void recv_capsule(struct nvt_rdma_queue *q, unsigned int slot, const struct nvt_sqe *sqe,
 			 const void *icdata, uint32_t iclen)
 {
-	struct nvt_rdma_recv *rv = &q->recvs[slot];
+	struct nvt_rdma_recv *rv = q->srq ? srq_posted(q->dev) : &q->recvs[slot];
 	struct ibv_wc wc = { .wr_id = (uintptr_t)&rv->wr, .status = IBV_WC_SUCCESS,
-			     .opcode = IBV_WC_RECV, .byte_len = (uint32_t)sizeof(*sqe) + iclen };
+			     .opcode = IBV_WC_RECV, .byte_len = (uint32_t)sizeof(*sqe) + iclen,
+			     .qp_num = q->qp_num };
+	struct nvt_rdma_queue *to;
 
+	assert_non_null(rv);
 	assert_true(recv_take(rv->buf));
 	HCA_GIVES(rv->buf, NVT_RDMA_CAPSULE);
 	memcpy(rv->buf, sqe, sizeof(*sqe));
 	if (iclen)
 		memcpy(rv->buf + sizeof(*sqe), icdata, iclen);
-	nvt_rdma_handle_wc(q, &wc);
+	to = nvt_rdma_wc_queue(&wc);
+	if (q->srq)
+		assert_true(to == q || (!to && !q->qp_known));	/* parked when not known yet */
+	else
+		assert_ptr_equal(to, q);
+	if (to)
+		nvt_rdma_handle_wc(to, &wc);
 	iter_end();
 }
 
@@ -1943,6 +2020,150 @@ static void test_adaptive_poll(void **state)
 	d->cq = NULL;
 }
 
+/* The QP a send WR was posted on. */
+static struct fake_qp *qp_of(struct nvt_rdma_queue *q)
+{
+	return container_of(q->cm_id->qp, struct fake_qp, qp);
+}
+
+/*
+ * A shared receive queue: capsules of two queues land in its buffers and
+ * each reaches its own queue by the QP it came in on; the queues have no
+ * capsule buffers of their own; every buffer goes back with the response.
+ */
+static void test_srq_routed_by_qp_num(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q1, *q2;
+
+	connect_all(f);
+	q1 = f->io = io_queue(f, 1, 8, 8);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	assert_true(q1->srq && q2->srq);
+	assert_int_equal(q1->posted_recvs, 0);	/* none of its own */
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+	post_read(q2, 0, 0, 8, 7);
+	assert_int_equal(nr_sends, 2);
+	assert_ptr_equal(sends[0].fq, qp_of(q2));
+	assert_ptr_equal(sends[1].fq, qp_of(q2));
+	assert_int_equal(sent_cqe(1)->cid, 7);
+	assert_int_equal(q1->nr_active + q1->sq_used, 0);	/* the other queue saw nothing */
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);	/* its buffer is back */
+	post_read(q1, 0, 8, 8, 8);
+	assert_ptr_equal(sends[3].fq, qp_of(q1));
+	assert_int_equal(sent_cqe(3)->cid, 8);
+	complete_all();
+	assert_all_free(q1);
+	assert_all_free(q2);
+	assert_pool_idle(f);
+}
+
+/*
+ * Capsules that land before the owner knows their queue (between
+ * rdma_accept and the message that names its QP) wait, in order, and
+ * reach it when it is known; another queue's stay parked meanwhile and
+ * are never handed to the wrong one.
+ */
+static void test_srq_capsule_before_known(void **state)
+{
+	struct fixture *f = *state;
+	struct nvmf_connect_data d = { .cntlid = htole16(0) };
+	struct nvt_rdma_queue *q1, *q2;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	d.cntlid = htole16(f->cntlid);
+	strcpy(d.subsysnqn, TEST_NQN);
+	strcpy(d.hostnqn, TEST_HOST);
+	f->srq_late = true;
+	q1 = f->io = queue_create(f, 1, 8, 8);
+	q2 = f->io2 = queue_create(f, 2, 8, 8);
+	f->srq_late = false;
+	connect_sqe(&sqe, 1);
+	sqe.common.cid = 11;
+	recv_capsule(q1, 0, &sqe, NULL, 0);
+	connect_sqe(&sqe, 2);
+	sqe.common.cid = 22;
+	recv_capsule(q2, 0, &sqe, NULL, 0);
+	assert_int_equal(f->bdev->nr_orphans, 2);
+	assert_int_equal(nr_sends, 0);
+	/* q1 is known: its capsule runs (its Connect's READ), q2's waits. */
+	nvt_rdma_queue_known(q1);
+	iter_end();
+	assert_int_equal(f->bdev->nr_orphans, 1);
+	assert_int_equal(nr_sends, 1);
+	assert_ptr_equal(sends[0].fq, qp_of(q1));
+	assert_int_equal(slot_of(sends[0].wr_id)->sqe.common.cid, 11);
+	complete_read(q1, 0, &d, sizeof(d));
+	assert_int_equal(sent_cqe(1)->cid, 11);
+	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
+	complete_wr(q1, 1, IBV_WC_SUCCESS);
+	assert_true(atomic_load(&q1->connected));
+	/* Now q2. */
+	nvt_rdma_queue_known(q2);
+	iter_end();
+	assert_int_equal(f->bdev->nr_orphans, 0);
+	assert_int_equal(nr_sends, 3);
+	assert_ptr_equal(sends[2].fq, qp_of(q2));
+	assert_int_equal(slot_of(sends[2].wr_id)->sqe.common.cid, 22);
+	complete_read(q2, 2, &d, sizeof(d));
+	complete_wr(q2, 3, IBV_WC_SUCCESS);
+	assert_true(atomic_load(&q2->connected));
+	assert_all_free(q1);
+	assert_all_free(q2);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+}
+
+/* A queue that goes holding shared buffers (parked capsules, a command's) gives every one back. */
+static void test_srq_teardown_returns_buffers(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	q->state = NVT_RDMA_Q_CONNECTING;
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 8);
+	keyed(&sqe, 0x1000, 4096, 1);
+	recv_capsule(q, 0, &sqe, NULL, 0);
+	recv_capsule(q, 0, &sqe, NULL, 0);
+	assert_int_equal(q->nr_parked, 2);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH - 2);
+	q->state = NVT_RDMA_Q_LIVE;
+	nvt_rdma_queue_teardown(q);
+	iter_end();
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+	assert_false(q->qp_known);
+	assert_null(nvt_rdma_qp_find(f->bdev, q->qp_num));
+	assert_all_free(q);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
+/* A device without SRQs: no shared receive queue, nothing allocated; queues keep their own. */
+static void test_srq_fallback(void **state)
+{
+	struct fixture *f = *state;
+	struct ibv_device_attr attr = { .max_srq = 0, .max_srq_wr = 0 };
+	struct nvt_rdma_dev *d = calloc(1, sizeof(*d));
+
+	d->verbs = &fake_ctx;
+	d->cq_entries = NVT_RDMA_CQ_ENTRIES;
+	nvt_rdma_dev_create_srq(d, NVT_RDMA_SRQ_DEPTH, &attr);
+	assert_null(d->srq);
+	assert_null(d->srq_bufs);
+	assert_int_equal(d->srq_depth, 0);
+	assert_int_equal(d->cq_reserved, 0);
+	free(d);
+	/* The fixture's device has none either: its queues post their own RECVs. */
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	assert_false(f->io->srq);
+	assert_int_equal(f->io->posted_recvs, 8);
+}
+
 /*
  * A host that stops reposting RECVs: none of its queue's WRs ever completes
  * (SENDs wait on RNR for ever, the WRITEs behind them with them). Its
@@ -3093,6 +3314,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_teardown_unposted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_cq_teardown_mid_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_adaptive_poll, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_routed_by_qp_num, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_capsule_before_known, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_teardown_returns_buffers, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),
 		cmocka_unit_test_setup_teardown(test_pi_scratch_from_pool, setup, teardown),

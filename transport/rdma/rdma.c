@@ -34,6 +34,21 @@
  * spreads over one core; smaller where the device's max_cqe is.
  */
 #define NVT_RDMA_CQ_ENTRIES	16384
+/*
+ * Capsule buffers of the shared receive queue of one (device, poll group):
+ * 8 KiB + 64 B each, registered once. Every queue on it draws from them;
+ * a host can have no more capsules unanswered than its queues' SQ sizes
+ * add up to, and a 4 KiB QD32 x 2 jobs load keeps 64 out. Should a burst
+ * of many queues drain it, a capsule finds no RECV: the HCA answers RNR
+ * NAK and the host retries (we accept with rnr_retry_count 7, for ever),
+ * so it is a stall of a few hundred microseconds, never a loss; buffers go
+ * back with each response. 512 (4 MiB) for an I/O poll group, 4 full
+ * 128-deep queues; 128 (1 MiB) for the main loop's admin queues. Fewer
+ * where the device's max_srq_wr is.
+ */
+#define NVT_RDMA_SRQ_DEPTH	512
+#define NVT_RDMA_ADMIN_SRQ_DEPTH 128
+#define NVT_RDMA_QP_HASH	64	/* qp_num -> queue buckets of a (device, poll group) */
 #define NVT_RDMA_DRAIN_MS	2000	/* flush completions of a dying QP arrive well within this */
 #define NVT_RDMA_STOP_MS	5000	/* how long shutdown waits for hosts to let go */
 #define NVT_RDMA_CONNECT_MS	10000	/* an accepted queue must be Fabrics-connected by then */
@@ -117,6 +132,22 @@ struct nvt_rdma_dev {
 	unsigned int nr_polled;			/* LIVE queues: the watch and poller run while > 0 */
 	bool busy;				/* polling: the CQ is not armed */
 	uint64_t idle_until;			/* busy until then unless completions come */
+	/*
+	 * The shared receive queue and its capsule buffers (srq NULL: each
+	 * queue has its own receive queue and buffers). Capsules find their
+	 * queue by wc->qp_num in qp_hash, which the owner fills when the main
+	 * loop tells it of an accepted queue; one that lands before (between
+	 * rdma_accept and that message) waits on the orphan list, in order.
+	 */
+	struct ibv_srq *srq;
+	struct ibv_mr *srq_mr;
+	uint8_t *srq_bufs;
+	struct nvt_rdma_recv *srq_recvs;
+	uint32_t srq_depth;
+	struct ibv_recv_wr *srq_head, *srq_tail;	/* owner: to repost at the end of the iteration */
+	struct nvt_rdma_queue *qp_hash[NVT_RDMA_QP_HASH];	/* owner */
+	struct nvt_rdma_recv *orphan_head, *orphan_tail;	/* owner */
+	unsigned int nr_orphans;
 };
 
 /* Main loop only. */
@@ -133,8 +164,8 @@ struct nvt_rdma_queue {
 	struct rdma_cm_id *cm_id;
 	struct nvt_rdma_dev *dev;		/* its PD and data pool (none in unit tests) */
 	struct nvt_rdma_pool *pool;		/* shared with the poll group's other queues */
-	struct ibv_mr *recv_mr, *cqe_mr;
-	uint8_t *recv_bufs;
+	struct ibv_mr *recv_mr, *cqe_mr;	/* recv_mr: none with a shared receive queue */
+	uint8_t *recv_bufs;			/* and no recv_bufs, recvs */
 	struct nvt_cqe *cqes;
 	struct nvt_rdma_recv *recvs;
 	uint32_t recv_depth;
@@ -158,8 +189,11 @@ struct nvt_rdma_queue {
 	 */
 	struct ibv_send_wr *slot_wrs;
 	struct ibv_sge *slot_sges;
-	struct ibv_recv_wr *recv_wrs;
-	struct ibv_sge *recv_sges;
+	bool srq;				/* its RECVs are dev->srq's */
+	uint32_t qp_num;
+	bool qp_known;				/* in dev->qp_hash; owner only */
+	struct nvt_rdma_queue *qp_next;		/* in its bucket */
+	struct nvt_pg_msg known_msg;		/* main -> owner: accepted, its qp_num */
 	/* Batched posting (batch): built during an iteration, posted at its end; owner only. */
 	bool batch;				/* the listener's batch_posts (and a device to flush on) */
 	bool dirty;				/* on dev->dirty */
@@ -303,15 +337,14 @@ static void nvt_rdma_send_done(struct nvt_rdma_queue *q)
 }
 
 /* The RECV of capsule buffer @rv, in its own storage (it may wait to be posted). */
-static struct ibv_recv_wr *nvt_rdma_recv_wr(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+static struct ibv_recv_wr *nvt_rdma_recv_wr(struct ibv_mr *mr, struct nvt_rdma_recv *rv)
 {
-	size_t i = (size_t)(rv - q->recvs);
-	struct ibv_recv_wr *wr = &q->recv_wrs[i];
-	struct ibv_sge *sge = &q->recv_sges[i];
+	struct ibv_recv_wr *wr = &rv->rwr;
+	struct ibv_sge *sge = &rv->sge;
 
 	sge->addr = (uintptr_t)rv->buf;
 	sge->length = NVT_RDMA_CAPSULE;
-	sge->lkey = q->recv_mr->lkey;
+	sge->lkey = mr->lkey;
 	wr->wr_id = (uintptr_t)&rv->wr;
 	wr->sg_list = sge;
 	wr->num_sge = 1;
@@ -335,7 +368,49 @@ static int nvt_rdma_post_recvs(struct nvt_rdma_queue *q, struct ibv_recv_wr *fir
 /* Post one RECV now. */
 static int nvt_rdma_post_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
 {
-	return nvt_rdma_post_recvs(q, nvt_rdma_recv_wr(q, rv));
+	return nvt_rdma_post_recvs(q, nvt_rdma_recv_wr(q->recv_mr, rv));
+}
+
+/* Post @first and the shared-queue RECVs chained to it. Return: 0 or -errno. */
+static int nvt_rdma_post_srq_recvs(struct nvt_rdma_dev *d, struct ibv_recv_wr *first)
+{
+	struct ibv_recv_wr *bad = NULL;
+
+	/* ibv_post_srq_recv returns a positive errno. */
+	return -ibv_post_srq_recv(d->srq, first, &bad);
+}
+
+/*
+ * A shared capsule buffer goes back to the shared receive queue: at once,
+ * or with the iteration's others (@batch). It belongs to no queue, so a
+ * queue that is going away gives back what it held too.
+ */
+static void nvt_rdma_srq_repost(struct nvt_rdma_dev *d, struct nvt_rdma_recv *rv, bool batch)
+{
+	struct ibv_recv_wr *wr = nvt_rdma_recv_wr(d->srq_mr, rv);
+	int ret;
+
+	rv->next = NULL;
+	if (!batch) {
+		ret = nvt_rdma_post_srq_recvs(d, wr);
+		if (ret)
+			nvt_warn_ratelimited("%s: cannot repost a shared RECV: %s",
+					     ibv_get_device_name(d->verbs->device), strerror(-ret));
+		return;
+	}
+	if (d->srq_tail)
+		d->srq_tail->next = wr;
+	else
+		d->srq_head = wr;
+	d->srq_tail = wr;
+	nvt_poll_group_add_flusher(d->pg, &d->flusher);
+}
+
+/* @q lets go of capsule buffer @rv unused: a shared one goes back; its own stays with the QP. */
+static void nvt_rdma_recv_drop(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+{
+	if (rv->srq_dev)
+		nvt_rdma_srq_repost(rv->srq_dev, rv, q->batch);
 }
 
 /* @q has WRs to post at the end of this iteration. */
@@ -354,9 +429,13 @@ static int nvt_rdma_queue_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *r
 {
 	struct ibv_recv_wr *wr;
 
+	if (rv->srq_dev) {
+		nvt_rdma_srq_repost(rv->srq_dev, rv, q->batch);
+		return 0;
+	}
 	if (!q->batch)
 		return nvt_rdma_post_recv(q, rv);
-	wr = nvt_rdma_recv_wr(q, rv);
+	wr = nvt_rdma_recv_wr(q->recv_mr, rv);
 	if (q->recv_tail)
 		q->recv_tail->next = wr;
 	else
@@ -526,6 +605,9 @@ static void nvt_rdma_req_put(struct nvt_rdma_req *r)
 
 	nvt_rdma_req_release(r);
 	nvt_rdma_req_move(r, NVT_RDMA_REQ_FREE);
+	/* Still held only when no response reposted it: a shared one must go back. */
+	if (r->recv)
+		nvt_rdma_recv_drop(q, r->recv);
 	r->recv = NULL;
 	r->next = q->free_reqs;
 	q->free_reqs = r;
@@ -668,6 +750,17 @@ static void nvt_rdma_dev_flush(struct nvt_pg_flusher *fl)
 	struct nvt_rdma_dev *d = container_of(fl, struct nvt_rdma_dev, flusher);
 	struct nvt_rdma_queue *q;
 
+	/* Shared RECVs first, as a queue's own: room for the capsules these responses let come. */
+	if (d->srq_head) {
+		struct ibv_recv_wr *first = d->srq_head;
+		int ret;
+
+		d->srq_head = d->srq_tail = NULL;
+		ret = nvt_rdma_post_srq_recvs(d, first);
+		if (ret)
+			nvt_warn_ratelimited("%s: cannot repost shared RECVs: %s",
+					     ibv_get_device_name(d->verbs->device), strerror(-ret));
+	}
 	/* A queue a failed post puts back on the list (a command resumed) is taken again. */
 	while ((q = d->dirty)) {
 		d->dirty = q->dirty_next;
@@ -1044,8 +1137,10 @@ static void nvt_rdma_queue_run_parked(struct nvt_rdma_queue *q)
 
 static void nvt_rdma_queue_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
 {
-	if (q->state != NVT_RDMA_Q_CONNECTING && q->state != NVT_RDMA_Q_LIVE)
-		return;		/* going away: the buffer goes with the QP */
+	if (q->state != NVT_RDMA_Q_CONNECTING && q->state != NVT_RDMA_Q_LIVE) {
+		nvt_rdma_recv_drop(q, rv);	/* going away: its own buffer goes with the QP */
+		return;
+	}
 	/*
 	 * The host may have at most its SQ size of commands unanswered; we
 	 * count a command answered when its response is posted, before the
@@ -1054,6 +1149,7 @@ static void nvt_rdma_queue_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_rec
 	if (q->nr_active + q->nr_parked >= q->sq.size) {
 		nvt_warn_ratelimited("qid %u: host overran its %u-entry queue", q->sq.qid,
 				     q->sq.size);
+		nvt_rdma_recv_drop(q, rv);
 		nvt_rdma_queue_disconnect(q);
 		return;
 	}
@@ -1077,8 +1173,11 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 	 * nvt_rdma_queue_teardown()): its slots are reclaimed, its memory is
 	 * still there until the CQ has been drained of it.
 	 */
-	if (q->state == NVT_RDMA_Q_DEAD)
+	if (q->state == NVT_RDMA_Q_DEAD) {
+		if (wr->type == NVT_RDMA_WR_RECV)
+			nvt_rdma_recv_drop(q, container_of(wr, struct nvt_rdma_recv, wr));
 		return;
+	}
 	if (wc->status != IBV_WC_SUCCESS && wc->status != IBV_WC_WR_FLUSH_ERR)
 		nvt_warn_ratelimited("qid %u: work completion error: %s", q->sq.qid,
 				     ibv_wc_status_str(wc->status));
@@ -1086,8 +1185,10 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 	switch (wr->type) {
 	case NVT_RDMA_WR_RECV:
 		rv = container_of(wr, struct nvt_rdma_recv, wr);
-		q->posted_recvs--;
+		if (!rv->srq_dev)
+			q->posted_recvs--;
 		if (wc->status != IBV_WC_SUCCESS) {
+			nvt_rdma_recv_drop(q, rv);
 			nvt_rdma_queue_disconnect(q);
 			return;
 		}
@@ -1130,14 +1231,113 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 		nvt_rdma_pool_resume(q->pool);
 }
 
-/* The queue a completion belongs to: its RECV's or its slot's (wr_id, never the QP). */
+/* Owner: the queue of QP @qp_num on @d's shared receive queue, or NULL if not known (yet). */
+static struct nvt_rdma_queue *nvt_rdma_qp_find(const struct nvt_rdma_dev *d, uint32_t qp_num)
+{
+	struct nvt_rdma_queue *q = d->qp_hash[qp_num % NVT_RDMA_QP_HASH];
+
+	while (q && q->qp_num != qp_num)
+		q = q->qp_next;
+	return q;
+}
+
+/*
+ * The queue a completion belongs to: its slot's or its own RECV's (wr_id,
+ * never the QP), a shared RECV's by the QP it came in on. A capsule for a
+ * queue the owner does not know yet waits on the orphan list (NULL).
+ */
 static struct nvt_rdma_queue *nvt_rdma_wc_queue(const struct ibv_wc *wc)
 {
 	struct nvt_rdma_wr *wr = (struct nvt_rdma_wr *)(uintptr_t)wc->wr_id;
+	struct nvt_rdma_recv *rv;
+	struct nvt_rdma_dev *d;
+	struct nvt_rdma_queue *q;
 
-	if (wr->type == NVT_RDMA_WR_RECV)
-		return container_of(wr, struct nvt_rdma_recv, wr)->queue;
-	return nvt_rdma_wr_req(wc->wr_id)->queue;
+	if (wr->type != NVT_RDMA_WR_RECV)
+		return nvt_rdma_wr_req(wc->wr_id)->queue;
+	rv = container_of(wr, struct nvt_rdma_recv, wr);
+	d = rv->srq_dev;
+	if (!d)
+		return rv->queue;
+	q = nvt_rdma_qp_find(d, wc->qp_num);
+	if (q)
+		return q;
+	if (wc->status != IBV_WC_SUCCESS) {
+		nvt_rdma_srq_repost(d, rv, true);
+		return NULL;
+	}
+	/* Between rdma_accept and the owner hearing of the queue: it waits, in order. */
+	rv->byte_len = wc->byte_len;
+	rv->qp_num = wc->qp_num;
+	rv->next = NULL;
+	if (d->orphan_tail)
+		d->orphan_tail->next = rv;
+	else
+		d->orphan_head = rv;
+	d->orphan_tail = rv;
+	d->nr_orphans++;
+	return NULL;
+}
+
+/* Owner: capsules that came for @q before it was known reach it, in arrival order. */
+static void nvt_rdma_queue_adopt_orphans(struct nvt_rdma_queue *q)
+{
+	struct nvt_rdma_dev *d = q->dev;
+	struct nvt_rdma_recv **pp = &d->orphan_head, *prev = NULL, *rv, *list = NULL, **tail = &list;
+
+	while ((rv = *pp)) {
+		if (rv->qp_num != q->qp_num) {
+			prev = rv;
+			pp = &rv->next;
+			continue;
+		}
+		*pp = rv->next;
+		if (d->orphan_tail == rv)
+			d->orphan_tail = prev;
+		d->nr_orphans--;
+		rv->next = NULL;
+		*tail = rv;
+		tail = &rv->next;
+	}
+	while ((rv = list)) {
+		list = rv->next;
+		nvt_rdma_queue_capsule(q, rv);
+	}
+}
+
+/* Owner: @q's capsules on the shared receive queue find it from now on. */
+static void nvt_rdma_queue_known(struct nvt_rdma_queue *q)
+{
+	struct nvt_rdma_queue **b;
+
+	if (!q->srq || q->qp_known || q->state == NVT_RDMA_Q_DEAD)
+		return;
+	b = &q->dev->qp_hash[q->qp_num % NVT_RDMA_QP_HASH];
+	q->qp_next = *b;
+	*b = q;
+	q->qp_known = true;
+	if (q->dev->orphan_head)
+		nvt_rdma_queue_adopt_orphans(q);
+}
+
+static void nvt_rdma_queue_known_msg(struct nvt_pg_msg *m)
+{
+	nvt_rdma_queue_known(container_of(m, struct nvt_rdma_queue, known_msg));
+}
+
+/* Owner, teardown: @q's QP is gone and the CQ drained of it: its number may be reused. */
+static void nvt_rdma_queue_forget_qp(struct nvt_rdma_queue *q)
+{
+	if (!q->qp_known)
+		return;
+	for (struct nvt_rdma_queue **pp = &q->dev->qp_hash[q->qp_num % NVT_RDMA_QP_HASH]; *pp;
+	     pp = &(*pp)->qp_next) {
+		if (*pp == q) {
+			*pp = q->qp_next;
+			break;
+		}
+	}
+	q->qp_known = false;
 }
 
 /*
@@ -1152,8 +1352,12 @@ static unsigned int nvt_rdma_reap_cq(struct ibv_cq *cq, unsigned int batches)
 
 	do {
 		n = ibv_poll_cq(cq, NVT_RDMA_CQ_BATCH, wc);
-		for (int i = 0; i < n; i++)
-			nvt_rdma_handle_wc(nvt_rdma_wc_queue(&wc[i]), &wc[i]);
+		for (int i = 0; i < n; i++) {
+			struct nvt_rdma_queue *q = nvt_rdma_wc_queue(&wc[i]);
+
+			if (q)
+				nvt_rdma_handle_wc(q, &wc[i]);
+		}
 		total += n > 0 ? (unsigned int)n : 0;
 	} while (n == NVT_RDMA_CQ_BATCH && --batches);
 	return total;
@@ -1293,7 +1497,13 @@ static uint32_t nvt_rdma_pool_chunks(const struct nvt_target *tgt, const struct 
 
 static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
 {
-	/* No QP is on the CQ any more, and the owner stopped polling it with its last queue. */
+	/* No QP is on the CQ or the SRQ any more, and the owner stopped polling with its last queue. */
+	if (d->srq)
+		ibv_destroy_srq(d->srq);
+	if (d->srq_mr)
+		ibv_dereg_mr(d->srq_mr);
+	free(d->srq_bufs);
+	free(d->srq_recvs);
 	if (d->cq)
 		ibv_destroy_cq(d->cq);
 	if (d->channel)
@@ -1305,6 +1515,108 @@ static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
 	free(d->pool.base);
 	nvt_rdma_pool_fini(&d->pool);
 	free(d);
+}
+
+/* Capsule buffers and RECVs of a shared receive queue of @depth (memory only). Return: 0 or -ENOMEM. */
+static int nvt_rdma_srq_alloc(struct nvt_rdma_dev *d, uint32_t depth)
+{
+	/* aligned_alloc wants a multiple of the alignment. */
+	d->srq_bufs = aligned_alloc(4096, ((size_t)depth * NVT_RDMA_CAPSULE + 4095) & ~(size_t)4095);
+	d->srq_recvs = calloc(depth, sizeof(*d->srq_recvs));
+	if (!d->srq_bufs || !d->srq_recvs)
+		return -ENOMEM;
+	d->srq_depth = depth;
+	for (uint32_t i = 0; i < depth; i++) {
+		d->srq_recvs[i].wr.type = NVT_RDMA_WR_RECV;
+		d->srq_recvs[i].srq_dev = d;
+		d->srq_recvs[i].buf = d->srq_bufs + (size_t)i * NVT_RDMA_CAPSULE;
+	}
+	return 0;
+}
+
+/* Every capsule buffer of @d's shared receive queue to the HCA, in one post. Return: 0 or -errno. */
+static int nvt_rdma_srq_post_all(struct nvt_rdma_dev *d)
+{
+	for (uint32_t i = 0; i < d->srq_depth; i++) {
+		struct ibv_recv_wr *wr = nvt_rdma_recv_wr(d->srq_mr, &d->srq_recvs[i]);
+
+		if (i)
+			d->srq_recvs[i - 1].rwr.next = wr;
+	}
+	return d->srq_depth ? nvt_rdma_post_srq_recvs(d, &d->srq_recvs[0].rwr) : 0;
+}
+
+/* Is another (device, poll group) of @verbs there already (then it logged the device's SRQ story)? */
+static bool nvt_rdma_dev_seen(const struct ibv_context *verbs)
+{
+	for (const struct nvt_rdma_dev *o = nvt_rdma_devs; o; o = o->next)
+		if (o->verbs == verbs)
+			return true;
+	return false;
+}
+
+/*
+ * Main loop: the shared receive queue of @d with its @depth capsule
+ * buffers, all posted. A device without one (max_srq 0), or one that will
+ * not make it, leaves d->srq NULL: its queues keep their own receive
+ * queues and buffers (logged once per device).
+ */
+static void nvt_rdma_dev_create_srq(struct nvt_rdma_dev *d, uint32_t depth,
+				    const struct ibv_device_attr *attr)
+{
+	struct ibv_srq_init_attr init;
+	const char *why;
+	bool seen = nvt_rdma_dev_seen(d->verbs);
+
+	if (attr->max_srq <= 0 || attr->max_srq_wr <= 0) {
+		why = "the device has none (max_srq 0)";
+		goto out_fallback;
+	}
+	if ((uint32_t)attr->max_srq_wr < depth)
+		depth = (uint32_t)attr->max_srq_wr;
+	/* Its RECVs complete on the shared CQ too: room for all of them. */
+	if (depth > d->cq_entries / 2)
+		depth = d->cq_entries / 2;
+	why = "out of memory";
+	if (nvt_rdma_srq_alloc(d, depth))
+		goto out_free;
+	why = "cannot register its buffers";
+	d->srq_mr = ibv_reg_mr(d->pd, d->srq_bufs, (size_t)depth * NVT_RDMA_CAPSULE,
+			       IBV_ACCESS_LOCAL_WRITE);
+	if (!d->srq_mr)
+		goto out_free;
+	memset(&init, 0, sizeof(init));
+	init.attr.max_wr = depth;
+	init.attr.max_sge = 1;
+	why = "ibv_create_srq failed";
+	d->srq = ibv_create_srq(d->pd, &init);
+	if (!d->srq)
+		goto out_free;
+	why = "cannot post its RECVs";
+	if (nvt_rdma_srq_post_all(d))
+		goto out_free;
+	d->cq_reserved += depth;
+	if (!seen)
+		nvt_info("%s: shared receive queue of %u capsule buffers per poll group",
+			 ibv_get_device_name(d->verbs->device), depth);
+	return;
+
+out_free:
+	if (d->srq)
+		ibv_destroy_srq(d->srq);
+	if (d->srq_mr)
+		ibv_dereg_mr(d->srq_mr);
+	free(d->srq_bufs);
+	free(d->srq_recvs);
+	d->srq = NULL;
+	d->srq_mr = NULL;
+	d->srq_bufs = NULL;
+	d->srq_recvs = NULL;
+	d->srq_depth = 0;
+out_fallback:
+	if (!seen)
+		nvt_info("%s: no shared receive queue (%s): each queue has its own receive buffers",
+			 ibv_get_device_name(d->verbs->device), why);
 }
 
 /*
@@ -1384,6 +1696,14 @@ static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_grou
 	ret = nvt_rdma_dev_create_cq(d);
 	if (ret)
 		goto out_free_ret;
+	{
+		struct ibv_device_attr attr;
+
+		if (!ibv_query_device(verbs, &attr))
+			nvt_rdma_dev_create_srq(d, pg == tgt->pg && tgt->nr_io_pgs ?
+						   NVT_RDMA_ADMIN_SRQ_DEPTH : NVT_RDMA_SRQ_DEPTH,
+						&attr);
+	}
 	d->refs = 1;
 	d->next = nvt_rdma_devs;
 	nvt_rdma_devs = d;
@@ -1471,8 +1791,6 @@ static void nvt_rdma_queue_free(struct nvt_rdma_queue *q)
 	free(q->iovs);
 	free(q->slot_wrs);
 	free(q->slot_sges);
-	free(q->recv_wrs);
-	free(q->recv_sges);
 	free(q);
 }
 
@@ -1633,6 +1951,13 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 			q->pool->nr_connected--;
 		q->pool_counted = false;
 	}
+	/* Parked capsules are never run; shared buffers among them go back. */
+	while (q->parked_head) {
+		struct nvt_rdma_recv *rv = q->parked_head;
+
+		q->parked_head = rv->next;
+		nvt_rdma_recv_drop(q, rv);
+	}
 	q->parked_head = q->parked_tail = NULL;
 	q->nr_parked = 0;
 	nvt_rdma_queue_undirty(q);
@@ -1653,6 +1978,7 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 	 */
 	if (q->cq)
 		nvt_rdma_poll_cq(q);
+	nvt_rdma_queue_forget_qp(q);
 	nvt_rdma_queue_reclaim(q);
 	if (q->pool->wait_head)
 		nvt_rdma_pool_resume(q->pool);
@@ -1713,20 +2039,21 @@ static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 {
 	size_t per_iov = (size_t)q->max_chunks + 1;
 
-	q->recvs = calloc(q->recv_depth, sizeof(*q->recvs));
+	/* With a shared receive queue, capsule buffers are its. */
+	uint32_t own_recvs = q->srq ? 0 : q->recv_depth;
+
+	q->recvs = calloc(own_recvs ? own_recvs : 1, sizeof(*q->recvs));
 	q->reqs = calloc(q->nr_reqs, sizeof(*q->reqs));
-	q->recv_bufs = calloc(q->recv_depth, NVT_RDMA_CAPSULE);
+	q->recv_bufs = calloc(own_recvs ? own_recvs : 1, NVT_RDMA_CAPSULE);
 	q->cqes = calloc(q->nr_reqs, sizeof(*q->cqes));
 	q->chunk_ids = calloc((size_t)q->nr_reqs * q->max_chunks, sizeof(*q->chunk_ids));
 	q->iovs = calloc((size_t)q->nr_reqs * per_iov, sizeof(*q->iovs));
 	q->slot_wrs = calloc((size_t)q->nr_reqs * q->wrs_per_slot, sizeof(*q->slot_wrs));
 	q->slot_sges = calloc((size_t)q->nr_reqs * (q->max_chunks + 2), sizeof(*q->slot_sges));
-	q->recv_wrs = calloc(q->recv_depth, sizeof(*q->recv_wrs));
-	q->recv_sges = calloc(q->recv_depth, sizeof(*q->recv_sges));
 	if (!q->recvs || !q->reqs || !q->recv_bufs || !q->cqes || !q->chunk_ids || !q->iovs ||
-	    !q->slot_wrs || !q->slot_sges || !q->recv_wrs || !q->recv_sges)
+	    !q->slot_wrs || !q->slot_sges)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < q->recv_depth; i++) {
+	for (uint32_t i = 0; i < own_recvs; i++) {
 		q->recvs[i].wr.type = NVT_RDMA_WR_RECV;
 		q->recvs[i].queue = q;
 		q->recvs[i].buf = q->recv_bufs + (size_t)i * NVT_RDMA_CAPSULE;
@@ -1752,21 +2079,29 @@ static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 	struct ibv_qp_init_attr qp_attr;
 	int ret;
 
-	/* Room in the shared CQ for a completion of every WR: flushed ones complete even unsignaled. */
-	if (d->cq_reserved + q->recv_depth + q->max_send_wr > d->cq_entries) {
+	/*
+	 * Room in the shared CQ for a completion of every WR: flushed ones
+	 * complete even unsignaled. With a shared receive queue its RECVs are
+	 * counted once, for the device (nvt_rdma_dev_create_srq()).
+	 */
+	q->cq_share = q->max_send_wr + (q->srq ? 0 : q->recv_depth);
+	if (d->cq_reserved + q->cq_share > d->cq_entries) {
 		nvt_warn_ratelimited("qid %u: the poll group's CQ has no room for %u more entries (%u of %u taken)",
-				     q->sq.qid, q->recv_depth + q->max_send_wr, d->cq_reserved,
-				     d->cq_entries);
+				     q->sq.qid, q->cq_share, d->cq_reserved, d->cq_entries);
+		q->cq_share = 0;
 		return -ENOSPC;
 	}
-	q->cq_share = q->recv_depth + q->max_send_wr;
 	d->cq_reserved += q->cq_share;
 	q->cq = d->cq;
 
-	q->recv_mr = ibv_reg_mr(pd, q->recv_bufs, (size_t)q->recv_depth * NVT_RDMA_CAPSULE,
-				IBV_ACCESS_LOCAL_WRITE);
+	if (!q->srq) {
+		q->recv_mr = ibv_reg_mr(pd, q->recv_bufs, (size_t)q->recv_depth * NVT_RDMA_CAPSULE,
+					IBV_ACCESS_LOCAL_WRITE);
+		if (!q->recv_mr)
+			return errno ? -errno : -ENOMEM;
+	}
 	q->cqe_mr = ibv_reg_mr(pd, q->cqes, q->nr_reqs * sizeof(*q->cqes), 0);
-	if (!q->recv_mr || !q->cqe_mr)
+	if (!q->cqe_mr)
 		return errno ? -errno : -ENOMEM;
 
 	memset(&qp_attr, 0, sizeof(qp_attr));
@@ -1775,12 +2110,17 @@ static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 	qp_attr.recv_cq = q->cq;
 	qp_attr.qp_type = IBV_QPT_RC;
 	qp_attr.cap.max_send_wr = q->max_send_wr;
-	qp_attr.cap.max_recv_wr = q->recv_depth;
 	qp_attr.cap.max_send_sge = q->sge_wr;
-	qp_attr.cap.max_recv_sge = 1;
+	if (q->srq) {
+		qp_attr.srq = d->srq;
+	} else {
+		qp_attr.cap.max_recv_wr = q->recv_depth;
+		qp_attr.cap.max_recv_sge = 1;
+	}
 	if (rdma_create_qp(q->cm_id, pd, &qp_attr))
 		return -errno;
-	for (uint32_t i = 0; i < q->recv_depth; i++) {
+	q->qp_num = q->cm_id->qp->qp_num;
+	for (uint32_t i = 0; i < (q->srq ? 0 : q->recv_depth); i++) {
 		ret = nvt_rdma_post_recv(q, &q->recvs[i]);
 		if (ret)
 			return ret;
@@ -1904,6 +2244,7 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 		ret = nvt_rdma_dev_find_get(id->verbs, q->pg, rp->port->tgt, &q->dev);
 	if (!ret) {
 		q->pool = &q->dev->pool;
+		q->srq = q->dev->srq != NULL;
 		ret = nvt_rdma_queue_alloc_buffers(q);
 	}
 	if (!ret)
@@ -1935,6 +2276,19 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	rp->nr_queues++;
 	q->pending = true;
 	rp->nr_pending++;
+	/*
+	 * From here the host may send capsules; on a shared receive queue they
+	 * wait (orphans) until the owner knows the queue by its QP number.
+	 * Sent before anything else of the queue can be (ESTABLISHED,
+	 * teardown): messages run in order.
+	 */
+	if (q->srq) {
+		q->known_msg.fn = nvt_rdma_queue_known_msg;
+		if (q->pg == nvt_rdma_main_pg(q))
+			nvt_rdma_queue_known(q);
+		else
+			nvt_poll_group_send(q->pg, &q->known_msg);
+	}
 	nvt_dbg("qid %u: accepted, sq %u, recv %u, %u SGEs per WR, %u send WRs", params.qid,
 		params.sq_size, q->recv_depth, q->sge_wr, q->max_send_wr);
 	return false;

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <infiniband/verbs.h>
+
 #include "nvt/target.h"
 #include "nvt/poll_group.h"
 
@@ -97,6 +99,7 @@ enum nvt_rdma_req_state {
 
 struct nvt_rdma_queue;
 struct nvt_rdma_req;
+struct nvt_rdma_dev;
 
 /*
  * The registered data buffer chunks of one (device, poll group). Only that
@@ -179,12 +182,20 @@ void nvt_rdma_pool_put(struct nvt_rdma_pool *p, const uint32_t *ids, uint32_t n)
 uint32_t nvt_rdma_pool_cap(const struct nvt_rdma_pool *p, bool connected, uint32_t max_chunks);
 
 /* One capsule buffer with its RECV. */
+/*
+ * One capsule buffer with its RECV: a queue's own, or one of its (device,
+ * poll group)'s shared receive queue, which any of its queues may get.
+ */
 struct nvt_rdma_recv {
 	struct nvt_rdma_wr wr;
-	struct nvt_rdma_queue *queue;
+	struct nvt_rdma_queue *queue;	/* its own queue's; NULL for a shared one */
+	struct nvt_rdma_dev *srq_dev;	/* a shared one's (device, poll group); NULL otherwise */
 	uint8_t *buf;			/* NVT_RDMA_CAPSULE bytes */
-	struct nvt_rdma_recv *next;	/* parked: before ESTABLISHED, or no free slot */
+	struct nvt_rdma_recv *next;	/* parked: before ESTABLISHED, no free slot, or its queue not yet known */
 	uint32_t byte_len;
+	uint32_t qp_num;		/* a shared one: the QP it arrived on */
+	struct ibv_recv_wr rwr;		/* its own storage: it may wait to be posted */
+	struct ibv_sge sge;
 };
 
 /*
