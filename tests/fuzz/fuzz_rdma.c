@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "fuzz.h"
+#include "../nvt_fake_verbs.h"
 #include "nvt/host.h"
 
 /*
@@ -49,21 +50,6 @@
 #define HOST_KEY	0x1234
 #define SHADOW_BLOCKS	2048			/* A nsid 1: 1 MiB of 512-byte blocks */
 #define POOL_MAX	80
-
-/* gcc says __SANITIZE_ADDRESS__, clang 14 only __has_feature. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FUZZ_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(FUZZ_ASAN)
-#include <sanitizer/asan_interface.h>
-#define HCA_TAKES(p, n)	ASAN_POISON_MEMORY_REGION((p), (n))
-#define HCA_GIVES(p, n)	ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define HCA_TAKES(p, n)	((void)(p), (void)(n))
-#define HCA_GIVES(p, n)	((void)(p), (void)(n))
-#endif
 
 /* ---- the fake HCA ---- */
 
@@ -465,16 +451,6 @@ int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask)
 
 	if ((attr_mask & IBV_QP_STATE) && attr->qp_state == IBV_QPS_ERR)
 		c->error = true;
-	return 0;
-}
-
-int ibv_destroy_cq(struct ibv_cq *cq)
-{
-	return 0;
-}
-
-int ibv_dereg_mr(struct ibv_mr *mr)
-{
 	return 0;
 }
 
