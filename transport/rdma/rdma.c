@@ -40,9 +40,9 @@
  * a host can have no more capsules unanswered than its queues' SQ sizes
  * add up to, and a 4 KiB QD32 x 2 jobs load keeps 64 out. Should a burst
  * of many queues drain it, a capsule finds no RECV: the HCA answers RNR
- * NAK and the host retries (we accept with rnr_retry_count 7, for ever),
- * so it is a stall of a few hundred microseconds, never a loss; buffers go
- * back with each response. 512 (4 MiB) for an I/O poll group, 4 full
+ * NAK and the host retries after the RNR timer (we accept with
+ * rnr_retry_count 7: for ever), so it is a stall of about a millisecond at
+ * most, never a loss; buffers go back with each response. 512 (4 MiB) for an I/O poll group, 4 full
  * 128-deep queues; 128 (1 MiB) for the main loop's admin queues. Fewer
  * where the device's max_srq_wr is.
  */
