@@ -1596,9 +1596,8 @@ static void nvt_rdma_dev_create_srq(struct nvt_rdma_dev *d, uint32_t depth,
 	if (nvt_rdma_srq_post_all(d))
 		goto out_free;
 	d->cq_reserved += depth;
-	if (!seen)
-		nvt_info("%s: shared receive queue of %u capsule buffers per poll group",
-			 ibv_get_device_name(d->verbs->device), depth);
+	nvt_info("%s: shared receive queue of %u capsule buffers registered for a poll group",
+		 ibv_get_device_name(d->verbs->device), depth);
 	return;
 
 out_free:
