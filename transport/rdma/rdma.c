@@ -83,8 +83,12 @@ _Static_assert(sizeof(struct nvmf_connect_data) <= NVT_RDMA_CONNECT_CHUNKS * NVT
  * 1 MiB: 676 B), its own WRs (wrs_per_slot x 128 B: 256 B on rxe) and
  * SGEs ((max_chunks + 2) x 16 B: 560 B), and a RECV WR + SGE per capsule
  * buffer (48 B). D = 128 at 1 MiB: 1.3 MiB per queue (at 8 MiB: 2 MiB);
- * an admin queue (D = 32): 0.3 MiB. It has no CQ or completion channel of
- * its own: one per (device, poll group), NVT_RDMA_CQ_ENTRIES (~1 MiB). It was 17.5 MiB and 4.4 MiB with a
+ * an admin queue (D = 32): 0.3 MiB. On a shared receive queue (the
+ * device has SRQs) it has no capsule buffers of its own: 0.27 MiB at
+ * D = 128 and 1 MiB, the (device, poll group) holding NVT_RDMA_SRQ_DEPTH
+ * of them for all its queues (4 MiB; 1 MiB for the main loop's). It has
+ * no CQ or completion channel of its own either: one per (device, poll
+ * group), NVT_RDMA_CQ_ENTRIES (~1 MiB). It was 17.5 MiB and 4.4 MiB with a
  * 128 KiB data buffer and PI scratch per slot. Data and PI scratch come
  * from one registered pool per (RDMA device, poll group) that has queues,
  * made with its first queue and kept until the last listener stops (or
