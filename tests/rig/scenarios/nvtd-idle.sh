@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# nvtd's CPU use with a connected but idle host: after an fio burst (pollers busy), nvtd must go back to sleep in epoll; measured from /proc/PID/stat over 10 s.
+# nvtd with a connected host: its CPU use when idle after an fio burst (pollers back asleep in epoll), from /proc/PID/stat over 10 s; then its system calls per 4 KiB I/O under load (strace -c -f).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -41,6 +41,24 @@ pct=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$SECS" 'BEGIN { printf "%.2f", 100
 rig_info "nvtd idle with a connected host: $((t1 - t0)) ticks of $hz/s in $SECS s = $pct% of one CPU"
 echo "idle-cpu: $pct% ($((t1 - t0)) ticks in $SECS s)" > "$NVT_RIG_OUT/idle-cpu.txt"
 rig_check "idle nvtd under 2% of a CPU" awk -v p="$pct" 'BEGIN { exit !(p < 2) }'
+
+# System calls per I/O under load (strace slows nvtd down; the counts per I/O are what matters).
+for rw in randread randwrite; do
+	rig_step "system calls of nvtd per I/O, $rw QD32 x 2 under strace"
+	strace -c -f -q -p "$NVTD_PID" -o "$NVT_RIG_OUT/strace-$rw.txt" &
+	spid=$!
+	sleep 1
+	rig_check "fio $rw 4 s" fio --name=sc --filename="$DEV" --direct=1 --rw=$rw --bs=4k \
+		--iodepth=32 --numjobs=2 --ioengine=libaio --time_based --runtime=4 \
+		--group_reporting --output-format=terse --output="$NVT_RIG_OUT/fio-strace-$rw.terse"
+	sleep 1
+	kill -INT "$spid"; wait "$spid" || true
+	ios=$(awk -F';' '{ print int(($6 + $47) / 4) }' "$NVT_RIG_OUT/fio-strace-$rw.terse")
+	rig_info "$rw: $ios I/Os; system calls per I/O:"
+	awk -v ios="$ios" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && ios > 0 {
+		printf "      %-14s %8d  %.3f/IO\n", $NF, $4, $4 / ios }' "$NVT_RIG_OUT/strace-$rw.txt" |
+		tee -a "$NVT_RIG_OUT/syscalls-per-io.txt"
+done
 
 rig_step "disconnect and stop"
 rig_check "nvme disconnect" rig_nvme_disconnect "$NQN"
