@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -50,10 +49,11 @@
 #include "nvt/util.h"
 #include "nvt/wire.h"
 
+#include "uring_ring.h"
+
 #define NVT_NVME_SQ_ENTRIES	64		/* per channel; also the commands in flight */
 #define NVT_NVME_STAGE_MAX	(128u << 10)	/* data bytes one command moves at most (and its staging buffer) */
 #define NVT_NVME_MD_STAGE_MAX	(NVT_NVME_STAGE_MAX / 512 * NVT_MAX_METADATA)
-#define NVT_NVME_REAP_BATCH	32
 #define NVT_NVME_BIO_OPS_MAX	16		/* commands one bio has out at most: a huge one cannot hold the ring */
 #define NVT_NVME_TIMEOUT_MS	30000		/* the kernel's default io_timeout, but ours to say */
 #define NVT_NVME_WHERE		(PATH_MAX + 64)
@@ -320,14 +320,9 @@ struct nvt_nvme_op {
 };
 
 struct nvt_nvme_chan {
-	struct io_uring ring;
+	struct nvt_uring_ring ring;	/* fixed_files: the device is file 0; fixed_bufs: op i's data is buffer i */
 	struct nvt_ns *ns;
 	struct nvt_nvme_ns *n;
-	struct nvt_poll_group *pg;
-	int efd;
-	struct nvt_pg_watch watch;
-	struct nvt_pg_poller poller;
-	bool ring_ok, watched, poller_on, fixed_bufs, fixed_file;
 	bool dying;			/* chan_destroy began: a bio submitted now fails at once (nothing parks) */
 	struct nvt_nvme_op ops[NVT_NVME_SQ_ENTRIES];
 	struct nvt_nvme_op *free_ops;
@@ -353,17 +348,19 @@ static uint32_t nvt_nvme_ext_bs(const struct nvt_nvme_info *info)
  * SQEs and CQEs.
  */
 #ifndef NVT_NVME_GET_SQE
-#define NVT_NVME_GET_SQE(c)	io_uring_get_sqe(&(c)->ring)
-#define NVT_NVME_SQ_SPACE(c)	io_uring_sq_space_left(&(c)->ring)
+#define NVT_NVME_GET_SQE(c)	io_uring_get_sqe(&(c)->ring.uring)
+#define NVT_NVME_SQ_SPACE(c)	io_uring_sq_space_left(&(c)->ring.uring)
 #endif
 
 /*
- * Stage a write's blocks [op->off, +nlb): extended LBAs are joined from
- * the bio's data and metadata, separate ones copied. Return: 0 or -EINVAL
- * (the bio's buffers are shorter than it says).
+ * Stage @op's blocks [op->off, +nlb) between the bio and the staging
+ * buffers: a write's out of the bio (@in false), a read's back into it
+ * (@in true). Extended LBAs are joined from (split into) the bio's data and
+ * metadata, separate ones copied. Return: 0 or -EINVAL (the bio's buffers
+ * are shorter than it says).
  */
-static int nvt_nvme_stage_out(const struct nvt_ns *ns, const struct nvt_nvme_info *info,
-			      struct nvt_nvme_op *op)
+static int nvt_nvme_stage(const struct nvt_ns *ns, const struct nvt_nvme_info *info,
+			  struct nvt_nvme_op *op, bool in)
 {
 	struct nvt_bio *bio = op->bio;
 	size_t dlen = (size_t)op->nlb * info->lbs, mlen = (size_t)op->nlb * info->ms;
@@ -372,57 +369,25 @@ static int nvt_nvme_stage_out(const struct nvt_ns *ns, const struct nvt_nvme_inf
 	unsigned int dc, mc;
 
 	if (!info->ext || !info->ms) {
-		if (nvt_iov_copy(bio->iov, bio->iov_cnt, doff, op->data, dlen, false) != dlen)
+		if (nvt_iov_copy(bio->iov, bio->iov_cnt, doff, op->data, dlen, in) != dlen)
 			return -EINVAL;
-		if (mlen && nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, moff, op->md, mlen, false) != mlen)
+		if (mlen && nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, moff, op->md, mlen, in) != mlen)
 			return -EINVAL;
 		return 0;
 	}
 	dc = nvt_iov_slice(bio->iov, bio->iov_cnt, doff, dlen, d, 16);
 	mc = nvt_iov_slice(bio->md_iov, bio->md_iov_cnt, moff, mlen, m, 16);
 	if (nvt_iov_len(d, dc) == dlen && nvt_iov_len(m, mc) == mlen)
-		return nvt_pi_join(&ns->pi, d, dc, m, mc, &e, 1, op->nlb);
+		return in ? nvt_pi_split(&ns->pi, &e, 1, d, dc, m, mc, op->nlb)
+			  : nvt_pi_join(&ns->pi, d, dc, m, mc, &e, 1, op->nlb);
 	/* More than 16 pieces in one command's span: block by block, never allocating. */
 	for (uint32_t i = 0; i < op->nlb; i++) {
 		uint8_t *b = op->data + (size_t)i * nvt_nvme_ext_bs(info);
 
 		if (nvt_iov_copy(bio->iov, bio->iov_cnt, doff + (uint64_t)i * info->lbs, b,
-				 info->lbs, false) != info->lbs ||
+				 info->lbs, in) != info->lbs ||
 		    nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, moff + (uint64_t)i * info->ms,
-				 b + info->lbs, info->ms, false) != info->ms)
-			return -EINVAL;
-	}
-	return 0;
-}
-
-/* A read's staged blocks back into the bio: the reverse of nvt_nvme_stage_out(). */
-static int nvt_nvme_stage_in(const struct nvt_ns *ns, const struct nvt_nvme_info *info,
-			     struct nvt_nvme_op *op)
-{
-	struct nvt_bio *bio = op->bio;
-	size_t dlen = (size_t)op->nlb * info->lbs, mlen = (size_t)op->nlb * info->ms;
-	uint64_t doff = op->off * info->lbs, moff = op->off * info->ms;
-	struct iovec d[16], m[16], e = { op->data, (size_t)op->nlb * nvt_nvme_ext_bs(info) };
-	unsigned int dc, mc;
-
-	if (!info->ext || !info->ms) {
-		if (nvt_iov_copy(bio->iov, bio->iov_cnt, doff, op->data, dlen, true) != dlen)
-			return -EINVAL;
-		if (mlen && nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, moff, op->md, mlen, true) != mlen)
-			return -EINVAL;
-		return 0;
-	}
-	dc = nvt_iov_slice(bio->iov, bio->iov_cnt, doff, dlen, d, 16);
-	mc = nvt_iov_slice(bio->md_iov, bio->md_iov_cnt, moff, mlen, m, 16);
-	if (nvt_iov_len(d, dc) == dlen && nvt_iov_len(m, mc) == mlen)
-		return nvt_pi_split(&ns->pi, &e, 1, d, dc, m, mc, op->nlb);
-	for (uint32_t i = 0; i < op->nlb; i++) {
-		uint8_t *b = op->data + (size_t)i * nvt_nvme_ext_bs(info);
-
-		if (nvt_iov_copy(bio->iov, bio->iov_cnt, doff + (uint64_t)i * info->lbs, b,
-				 info->lbs, true) != info->lbs ||
-		    nvt_iov_copy(bio->md_iov, bio->md_iov_cnt, moff + (uint64_t)i * info->ms,
-				 b + info->lbs, info->ms, true) != info->ms)
+				 b + info->lbs, info->ms, in) != info->ms)
 			return -EINVAL;
 	}
 	return 0;
@@ -432,11 +397,11 @@ static int nvt_nvme_stage_in(const struct nvt_ns *ns, const struct nvt_nvme_info
 static void nvt_nvme_prep(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, struct io_uring_sqe *sqe)
 {
 	const struct nvt_nvme_info *info = &c->n->info;
-	struct nvme_uring_cmd *cmd = nvt_uring_prep_nvme(sqe, c->fixed_file ? 0 : c->n->fd,
+	struct nvme_uring_cmd *cmd = nvt_uring_prep_nvme(sqe, c->ring.fixed_files ? 0 : c->n->fd,
 							 NVME_URING_CMD_IO);
 	uint64_t slba = op->bio->slba + op->off;
 
-	if (c->fixed_file)
+	if (c->ring.fixed_files)
 		sqe->flags |= IOSQE_FIXED_FILE;
 	cmd->opcode = op->opcode;
 	cmd->nsid = info->nsid;
@@ -469,7 +434,7 @@ static void nvt_nvme_prep(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, struc
 		cmd->cdw10 = (uint32_t)op->bio->slba;
 		cmd->cdw11 = (uint32_t)(op->bio->slba >> 32);
 		cmd->cdw12 = 0;		/* NR 0 (one range), format 0, PRINFOR/W 0: no PI here */
-		if (c->fixed_bufs)
+		if (c->ring.fixed_bufs)
 			nvt_uring_sqe_fixed_buf(sqe, op->buf_index);
 	} else if (op->opcode != NVT_NVME_OP_FLUSH) {
 		struct nvt_nvme_prinfo p = nvt_nvme_prinfo(op->bio, &c->ns->pi, op->off);
@@ -496,7 +461,7 @@ static void nvt_nvme_prep(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, struc
 		if (c->ns->pi.guard == NVT_PI_GUARD_CRC64)
 			cmd->cdw3 = (uint32_t)(p.ref_tag >> 32) & 0xffffu;
 		cmd->cdw15 = p.app_tag | (uint32_t)p.app_mask << 16;
-		if (c->fixed_bufs && op->opcode != NVT_NVME_OP_VERIFY)
+		if (c->ring.fixed_bufs && op->opcode != NVT_NVME_OP_VERIFY)
 			nvt_uring_sqe_fixed_buf(sqe, op->buf_index);
 	}
 	io_uring_sqe_set_data(sqe, op);
@@ -613,7 +578,7 @@ static unsigned int nvt_nvme_issue(struct nvt_nvme_chan *c, struct nvt_bio *bio,
 		op->opcode = nvt_nvme_opcode(bio->op);
 		bio->be_priv.next_off += op->nlb ? op->nlb : 1;
 		if ((op->opcode == NVT_NVME_OP_WRITE || op->opcode == NVT_NVME_OP_COMPARE) &&
-		    nvt_nvme_stage_out(c->ns, &c->n->info, op)) {
+		    nvt_nvme_stage(c->ns, &c->n->info, op, false)) {
 			nvt_nvme_op_free(c, op);
 			nvt_nvme_fail_errno(bio, -EINVAL);
 			break;
@@ -666,10 +631,12 @@ static void nvt_nvme_park(struct nvt_nvme_chan *c, struct nvt_bio *bio)
  * Deallocate gets one at the next completion, not after its last wave).
  * The walk ends when a whole round issued nothing (out of ops or SQEs, or
  * all at their NVT_NVME_BIO_OPS_MAX). A parked bio all issued or failed
- * meanwhile leaves here, finished if nothing of it is out.
+ * meanwhile leaves here, finished if nothing of it is out. Return: whether
+ * bios are still parked.
  */
-static void nvt_nvme_resume(struct nvt_nvme_chan *c)
+static bool nvt_nvme_resume(struct nvt_uring_ring *r)
 {
+	struct nvt_nvme_chan *c = container_of(r, struct nvt_nvme_chan, ring);
 	unsigned int idle = 0;
 
 	while (c->parked && idle < c->nr_waiting) {
@@ -684,6 +651,7 @@ static void nvt_nvme_resume(struct nvt_nvme_chan *c)
 		nvt_nvme_link(c, bio);
 		idle = issued ? 0 : idle + 1;
 	}
+	return c->parked;
 }
 
 /*
@@ -758,12 +726,14 @@ static uint64_t nvt_nvme_probe_lba(struct nvt_nvme_chan *c, struct nvt_nvme_op *
 }
 
 /*
- * One command of @op's bio ended with cqe->res @res. The bio completes when
- * its last command does and nothing more is to be issued; its next wave
- * goes out from nvt_nvme_resume().
+ * One command, @data (an op of @r's channel), ended with cqe->res @res.
+ * The bio completes when its last command does and nothing more is to be
+ * issued; its next wave goes out from nvt_nvme_resume().
  */
-static void nvt_nvme_complete(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, int res)
+static void nvt_nvme_complete(struct nvt_uring_ring *r, void *data, int res)
 {
+	struct nvt_nvme_chan *c = container_of(r, struct nvt_nvme_chan, ring);
+	struct nvt_nvme_op *op = data;
 	struct nvt_bio *bio = op->bio;
 	uint64_t lba = bio->slba + op->off;
 	int err = 0;
@@ -794,7 +764,7 @@ static void nvt_nvme_complete(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, i
 		nvt_nvme_fail_status(bio, st, lba);
 	} else if (res < 0) {
 		err = nvt_nvme_errno(c, bio, lba, res);
-	} else if (op->opcode == NVT_NVME_OP_READ && nvt_nvme_stage_in(c->ns, &c->n->info, op)) {
+	} else if (op->opcode == NVT_NVME_OP_READ && nvt_nvme_stage(c->ns, &c->n->info, op, true)) {
 		err = -EINVAL;
 	}
 	nvt_nvme_op_free(c, op);
@@ -806,48 +776,10 @@ static void nvt_nvme_complete(struct nvt_nvme_chan *c, struct nvt_nvme_op *op, i
 		nvt_bio_backend_done(bio, bio->be_priv.err);
 }
 
-static unsigned int nvt_nvme_reap(struct nvt_nvme_chan *c)
-{
-	struct io_uring_cqe *cqe;
-	unsigned int n = 0;
-
-	while (n < NVT_NVME_REAP_BATCH && !io_uring_peek_cqe(&c->ring, &cqe)) {
-		struct nvt_nvme_op *op = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
-
-		io_uring_cqe_seen(&c->ring, cqe);
-		nvt_nvme_complete(c, op, res);
-		n++;
-	}
-	return n;
-}
-
-static void nvt_nvme_event(struct nvt_pg_watch *w)
-{
-	struct nvt_nvme_chan *c = container_of(w, struct nvt_nvme_chan, watch);
-	uint64_t v;
-
-	if (read(c->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		nvt_warn_ratelimited("%s: reading the ring's eventfd: %s", c->n->path, strerror(errno));
-	nvt_nvme_reap(c);
-	nvt_nvme_resume(c);
-}
-
-/* Every loop iteration: one io_uring_submit() for what was queued since. */
-static int nvt_nvme_poll(struct nvt_pg_poller *p)
-{
-	struct nvt_nvme_chan *c = container_of(p, struct nvt_nvme_chan, poller);
-
-	for (int round = 0; round < 4; round++) {
-		nvt_nvme_reap(c);
-		nvt_nvme_resume(c);
-		if (!io_uring_sq_ready(&c->ring))
-			break;
-		if (io_uring_submit(&c->ring) < 0)
-			break;
-	}
-	return io_uring_sq_ready(&c->ring) || io_uring_cq_ready(&c->ring) || c->parked;
-}
+static const struct nvt_uring_ring_ops nvt_nvme_ring_ops = {
+	.complete = nvt_nvme_complete,
+	.resume = nvt_nvme_resume,
+};
 
 /*
  * Whether @bio can go to the device as it is: 0, -EOPNOTSUPP (the layer
@@ -937,10 +869,7 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 	struct nvt_nvme_chan *c = chan;
 	int ret;
 
-	if (!c->poller_on) {
-		nvt_poll_group_add_poller(c->pg, &c->poller);
-		c->poller_on = true;
-	}
+	nvt_uring_ring_poller_on(&c->ring);
 	bio->be_priv = (struct nvt_bio_be){ 0 };
 	if (c->dying) {
 		/* A completion's callback submitting while the channel drains: it would park forever. */
@@ -960,7 +889,7 @@ static void nvt_nvme_submit(struct nvt_bio *bio, void *chan)
 	if (c->parked) {
 		nvt_nvme_park(c, bio);
 		if (c->free_ops)
-			nvt_nvme_resume(c);
+			nvt_nvme_resume(&c->ring);
 		return;
 	}
 	nvt_nvme_issue(c, bio, UINT_MAX);
@@ -1049,15 +978,15 @@ static bool nvt_nvme_drain(struct nvt_nvme_chan *c)
 	while (c->nr_free_ops < NVT_NVME_SQ_ENTRIES) {
 		struct io_uring_cqe *cqe;
 
-		if (io_uring_sq_ready(&c->ring))
-			io_uring_submit(&c->ring);
-		if (nvt_nvme_reap(c))
+		if (io_uring_sq_ready(&c->ring.uring))
+			io_uring_submit(&c->ring.uring);
+		if (nvt_uring_ring_reap(&c->ring))
 			continue;
 		if (waited >= NVT_NVME_DRAIN_MS) {
 			nvt_nvme_abandon(c);
 			return false;
 		}
-		io_uring_wait_cqe_timeout(&c->ring, &cqe, &ts);
+		io_uring_wait_cqe_timeout(&c->ring.uring, &cqe, &ts);
 		waited += 100;
 	}
 	nvt_nvme_abort_parked(c);	/* none can have parked since (dying), but none may stay */
@@ -1072,24 +1001,13 @@ static void nvt_nvme_chan_destroy(struct nvt_ns *ns, void *chan)
 	(void)ns;
 	if (!c)
 		return;
-	if (c->ring_ok && c->stage_mem)
+	if (c->ring.ring_ok && c->stage_mem)
 		drained = nvt_nvme_drain(c);
-	if (c->poller_on)
-		nvt_poll_group_del_poller(c->pg, &c->poller);
-	if (c->watched)
-		nvt_poll_group_del(c->pg, &c->watch);
 	/*
 	 * Not drained: unregistering with commands in flight may block, and
 	 * the ring must outlive them; it, its fd and the buffers are leaked.
 	 */
-	if (c->fixed_file && drained)
-		io_uring_unregister_files(&c->ring);
-	if (c->fixed_bufs && drained)
-		io_uring_unregister_buffers(&c->ring);
-	if (c->ring_ok && drained)
-		io_uring_queue_exit(&c->ring);
-	if (c->efd >= 0)
-		close(c->efd);
+	nvt_uring_ring_destroy(&c->ring, drained);
 	if (!drained) {
 		nvt_err("%s (nsid %u): %u commands never completed in %u ms: their bios failed as Aborted; the ring, its fd and the buffers are left allocated",
 			c->n->path, c->ns->nsid, NVT_NVME_SQ_ENTRIES - c->nr_free_ops, NVT_NVME_DRAIN_MS);
@@ -1113,16 +1031,14 @@ static int nvt_nvme_chan_create(struct nvt_ns *ns, struct nvt_poll_group *pg, vo
 		return -ENOMEM;
 	c->ns = ns;
 	c->n = n;
-	c->pg = pg;
-	c->efd = -1;
 	c->parked_tail = &c->parked;
-	ret = io_uring_queue_init_params(NVT_NVME_SQ_ENTRIES, &c->ring, &p);
+	ret = nvt_uring_ring_create(&c->ring, NVT_NVME_SQ_ENTRIES, &p, &nvt_nvme_ring_ops, pg,
+				    n->path);
 	if (ret) {
 		nvt_err("%s: io_uring with 128-byte SQEs and 32-byte CQEs: %s (passthrough needs Linux >= 5.19)",
 			n->path, strerror(-ret));
 		goto out_destroy;
 	}
-	c->ring_ok = true;
 	/* Staging per op: the data (extended: with metadata) then separate metadata. */
 	c->stage_per = (size_t)n->cmd_blocks * nvt_nvme_ext_bs(&n->info) +
 		       (size_t)n->cmd_blocks * n->info.ms;
@@ -1140,23 +1056,11 @@ static int nvt_nvme_chan_create(struct nvt_ns *ns, struct nvt_poll_group *pg, vo
 		bufs[i] = (struct iovec){ op->data, (size_t)n->cmd_blocks * nvt_nvme_ext_bs(&n->info) };
 		nvt_nvme_op_free(c, op);
 	}
-	/* Pinned once: no page walk per command. Where memlock refuses, plain addresses do. */
-	c->fixed_bufs = !io_uring_register_buffers(&c->ring, bufs, NVT_NVME_SQ_ENTRIES);
-	c->fixed_file = !io_uring_register_files(&c->ring, &n->fd, 1);
-	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (c->efd < 0) {
-		ret = -errno;
-		goto out_destroy;
-	}
-	ret = io_uring_register_eventfd(&c->ring, c->efd);
+	nvt_uring_ring_register_bufs(&c->ring, bufs, NVT_NVME_SQ_ENTRIES);
+	nvt_uring_ring_register_files(&c->ring, &n->fd, 1);
+	ret = nvt_uring_ring_enable(&c->ring);
 	if (ret)
 		goto out_destroy;
-	c->watch = (struct nvt_pg_watch){ .fd = c->efd, .fn = nvt_nvme_event };
-	ret = nvt_poll_group_add(pg, &c->watch);
-	if (ret)
-		goto out_destroy;
-	c->watched = true;
-	c->poller.fn = nvt_nvme_poll;
 	*chan = c;
 	return 0;
 

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -29,13 +28,13 @@
 #include "nvt/poll_group.h"
 #include "nvt/util.h"
 
+#include "uring_ring.h"
+
 #define NVT_URING_SQ_ENTRIES	128		/* per channel; the CQ gets twice as many */
 #define NVT_URING_BOUNCE_NR	4		/* O_DIRECT staging buffers per channel */
 #define NVT_URING_BOUNCE_SIZE	(64u << 10)	/* each; a bigger bio goes through in pieces */
 #define NVT_URING_FILL_SIZE	(64u << 10)	/* metadata fill (zeroes, ones) per SQE */
 #define NVT_URING_OP_IOV	8		/* iovecs an op rebuilds for the rest of a short transfer */
-#define NVT_URING_REAP_BATCH	32		/* CQEs per reap, then the loop gets a turn */
-#define NVT_URING_POLL_ROUNDS	4		/* reap/resume/submit rounds per poller call */
 #define NVT_URING_WHERE		(PATH_MAX + 64)	/* "file:line: setting" */
 
 /*
@@ -101,15 +100,11 @@ struct nvt_uring_op {
 
 /* The namespace on one poll group. Only that group's thread touches it after creation. */
 struct nvt_uring_chan {
-	struct io_uring ring;
+	struct nvt_uring_ring ring;	/* fixed_files: data file 0, sidecar 1; fixed_bufs:
+					 * bounce_mem is buffer 0, staging by READ/WRITE_FIXED */
 	struct nvt_ns *ns;
 	struct nvt_uring_ns *u;
-	struct nvt_poll_group *pg;
-	int efd;			/* the ring's completion eventfd, watched by pg */
-	struct nvt_pg_watch watch;
-	struct nvt_pg_poller poller;	/* submits what submit() queued */
-	bool ring_ok, watched, poller_on, fixed;
-	bool fixed_bufs;		/* bounce_mem is registered buffer 0: staging by READ/WRITE_FIXED */
+	char name[24];			/* "nsid N": the ring's log lines */
 	struct nvt_uring_op *ops;	/* nr_ops, one per CQ entry */
 	unsigned int nr_ops;
 	struct nvt_uring_op *free_ops;
@@ -122,7 +117,7 @@ struct nvt_uring_chan {
 	unsigned int fa_bad;		/* NVT_URING_FA_* the file refused (EOPNOTSUPP) */
 	bool no_copy;			/* copy_file_range() refused once: the layer copies */
 	/* What happened, for tests and debugging. */
-	uint64_t nr_bounced, nr_parked, nr_short, nr_submits;
+	uint64_t nr_bounced, nr_parked, nr_short;
 };
 
 /* "file:line: setting" for messages about @setting of @cfg: its own line if given. */
@@ -225,7 +220,7 @@ static void nvt_uring_op_free(struct nvt_uring_chan *c, struct nvt_uring_op *op)
 static void nvt_uring_op_prep(struct nvt_uring_chan *c, struct nvt_uring_op *op,
 			      struct io_uring_sqe *sqe)
 {
-	int fd = c->fixed ? op->file : op->file ? c->u->md_fd : c->u->fd;
+	int fd = c->ring.fixed_files ? op->file : op->file ? c->u->md_fd : c->u->fd;
 	uint64_t rest = op->len - op->done;
 	const struct iovec *iov = op->iov;
 	unsigned int cnt = 1;
@@ -251,7 +246,7 @@ static void nvt_uring_op_prep(struct nvt_uring_chan *c, struct nvt_uring_op *op,
 			cnt = nvt_iov_slice(op->src, op->src_cnt, op->done, rest,
 						  op->iov, NVT_URING_OP_IOV);
 		}
-		if (op->bounce && c->fixed_bufs) {
+		if (op->bounce && c->ring.fixed_bufs) {
 			/* Our own staging memory, pinned once: no page walk per transfer. */
 			if (op->opcode == IORING_OP_READV)
 				io_uring_prep_read_fixed(sqe, fd, op->iov[0].iov_base,
@@ -275,7 +270,7 @@ static void nvt_uring_op_prep(struct nvt_uring_chan *c, struct nvt_uring_op *op,
 		io_uring_prep_fallocate(sqe, fd, op->fa_mode, (off_t)op->off, (off_t)op->len);
 		break;
 	}
-	if (c->fixed)
+	if (c->ring.fixed_files)
 		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data(sqe, op);
 }
@@ -283,7 +278,7 @@ static void nvt_uring_op_prep(struct nvt_uring_chan *c, struct nvt_uring_op *op,
 /* Queue @op's next SQE; with the SQ full it waits (in order) for the poller's submit. */
 static void nvt_uring_op_queue(struct nvt_uring_chan *c, struct nvt_uring_op *op)
 {
-	struct io_uring_sqe *sqe = c->sqe_wait ? NULL : io_uring_get_sqe(&c->ring);
+	struct io_uring_sqe *sqe = c->sqe_wait ? NULL : io_uring_get_sqe(&c->ring.uring);
 
 	if (!sqe) {
 		op->next = NULL;
@@ -468,7 +463,7 @@ static int nvt_uring_start(struct nvt_uring_chan *c, struct nvt_bio *bio)
 	}
 	for (unsigned int i = 0; i < n; i++)
 		bounces += plan[i].want_bounce;
-	if (c->nr_free_ops < n || io_uring_sq_space_left(&c->ring) < n || c->sqe_wait ||
+	if (c->nr_free_ops < n || io_uring_sq_space_left(&c->ring.uring) < n || c->sqe_wait ||
 	    c->nr_bounce_free < bounces)
 		return -EAGAIN;
 	bio->be_priv.pending = n;
@@ -495,15 +490,20 @@ static void nvt_uring_park(struct nvt_uring_chan *c, struct nvt_bio *bio)
 	c->nr_parked++;
 }
 
-/* Ops waiting for an SQE first (they hold CQ slots already), then parked bios in order. */
-static void nvt_uring_resume(struct nvt_uring_chan *c)
+/*
+ * After a reap: ops waiting for an SQE first (they hold CQ slots already),
+ * then parked bios in order. Return: whether any still wait.
+ */
+static bool nvt_uring_resume(struct nvt_uring_ring *r)
 {
+	struct nvt_uring_chan *c = container_of(r, struct nvt_uring_chan, ring);
+
 	while (c->sqe_wait) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring.uring);
 		struct nvt_uring_op *op = c->sqe_wait;
 
 		if (!sqe)
-			return;
+			return true;
 		c->sqe_wait = op->next;
 		if (!c->sqe_wait)
 			c->sqe_wait_tail = &c->sqe_wait;
@@ -521,14 +521,17 @@ static void nvt_uring_resume(struct nvt_uring_chan *c)
 			if (!c->parked)
 				c->parked_tail = &bio->be_priv.next;
 			c->parked = bio;
-			return;
+			return true;
 		}
 	}
+	return c->parked || c->sqe_wait;
 }
 
-/* One CQE for @op: finish it, or queue its next step. */
-static void nvt_uring_op_complete(struct nvt_uring_chan *c, struct nvt_uring_op *op, int res)
+/* One CQE for @data, an op of @r's channel: finish it, or queue its next step. */
+static void nvt_uring_op_complete(struct nvt_uring_ring *r, void *data, int res)
 {
+	struct nvt_uring_chan *c = container_of(r, struct nvt_uring_chan, ring);
+	struct nvt_uring_op *op = data;
 	struct nvt_bio *bio = op->bio;
 	int err = 0;
 
@@ -585,60 +588,10 @@ static void nvt_uring_op_complete(struct nvt_uring_chan *c, struct nvt_uring_op 
 		nvt_bio_backend_done(bio, bio->be_priv.err);
 }
 
-/* Completions, a batch at a time. Return: how many. */
-static unsigned int nvt_uring_reap(struct nvt_uring_chan *c)
-{
-	struct io_uring_cqe *cqe;
-	unsigned int n = 0;
-
-	while (n < NVT_URING_REAP_BATCH && !io_uring_peek_cqe(&c->ring, &cqe)) {
-		struct nvt_uring_op *op = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
-
-		/* Seen first: the done callback may submit more on this ring. */
-		io_uring_cqe_seen(&c->ring, cqe);
-		nvt_uring_op_complete(c, op, res);
-		n++;
-	}
-	return n;
-}
-
-/* The eventfd says CQEs were posted: reap them and let parked bios in. */
-static void nvt_uring_event(struct nvt_pg_watch *w)
-{
-	struct nvt_uring_chan *c = container_of(w, struct nvt_uring_chan, watch);
-	uint64_t v;
-
-	/* Read before reaping, so a CQE posted meanwhile wakes us again. */
-	if (read(c->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		nvt_warn_ratelimited("nsid %u: reading the ring's eventfd: %s", c->ns->nsid,
-				     strerror(errno));
-	nvt_uring_reap(c);
-	nvt_uring_resume(c);
-}
-
-/*
- * Every loop iteration, after the callbacks: one io_uring_submit() for all
- * that was queued since. Return: > 0 while SQEs, CQEs or parked bios remain
- * (the loop then does not sleep), 0 when only the kernel has work.
- */
-static int nvt_uring_poll(struct nvt_pg_poller *p)
-{
-	struct nvt_uring_chan *c = container_of(p, struct nvt_uring_chan, poller);
-
-	for (int round = 0; round < NVT_URING_POLL_ROUNDS; round++) {
-		nvt_uring_reap(c);
-		nvt_uring_resume(c);
-		if (!io_uring_sq_ready(&c->ring))
-			break;
-		c->nr_submits++;
-		/* -EAGAIN, -EBUSY: the kernel is short of something; the next call tries again. */
-		if (io_uring_submit(&c->ring) < 0)
-			break;
-	}
-	return io_uring_sq_ready(&c->ring) || io_uring_cq_ready(&c->ring) || c->parked ||
-	       c->sqe_wait;
-}
+static const struct nvt_uring_ring_ops nvt_uring_ring_ops = {
+	.complete = nvt_uring_op_complete,
+	.resume = nvt_uring_resume,
+};
 
 /*
  * copy_file_range() is synchronous: a Copy holds this poll group for as
@@ -697,11 +650,7 @@ static void nvt_uring_submit(struct nvt_bio *bio, void *chan)
 	struct nvt_uring_chan *c = chan;
 	struct nvt_ns *ns = c->ns;
 
-	if (!c->poller_on) {
-		/* Here rather than in chan_create: pollers are added on the group's thread. */
-		nvt_poll_group_add_poller(c->pg, &c->poller);
-		c->poller_on = true;
-	}
+	nvt_uring_ring_poller_on(&c->ring);
 	bio->be_priv = (struct nvt_bio_be){ 0 };
 	/* The layer hands a backend separate metadata only. */
 	if (bio->flags & NVT_BIO_EXT) {
@@ -730,23 +679,7 @@ static void nvt_uring_chan_destroy(struct nvt_ns *ns, void *chan)
 
 	if (!c)
 		return;
-	if (c->poller_on)
-		nvt_poll_group_del_poller(c->pg, &c->poller);
-	if (c->watched)
-		nvt_poll_group_del(c->pg, &c->watch);
-	/*
-	 * Files first: the ring itself is freed later by a kernel worker, and
-	 * until then its file references would keep a block device claimed
-	 * (O_EXCL) and a filesystem busy.
-	 */
-	if (c->fixed)
-		io_uring_unregister_files(&c->ring);
-	if (c->fixed_bufs)
-		io_uring_unregister_buffers(&c->ring);
-	if (c->ring_ok)
-		io_uring_queue_exit(&c->ring);
-	if (c->efd >= 0)
-		close(c->efd);
+	nvt_uring_ring_destroy(&c->ring, true);
 	free(c->bounce_mem);
 	free(c->ops);
 	free(c);
@@ -772,19 +705,13 @@ static int nvt_uring_chan_create(struct nvt_ns *ns, struct nvt_poll_group *pg, v
 		return -ENOMEM;
 	c->ns = ns;
 	c->u = u;
-	c->pg = pg;
-	c->efd = -1;
 	c->sqe_wait_tail = &c->sqe_wait;
 	c->parked_tail = &c->parked;
-	ret = io_uring_queue_init_params(nvt_uring_sq_entries, &c->ring, &p);
-	if (ret == -EINVAL) {
-		p = (struct io_uring_params){ .flags = IORING_SETUP_CQSIZE,
-					      .cq_entries = 2 * nvt_uring_sq_entries };
-		ret = io_uring_queue_init_params(nvt_uring_sq_entries, &c->ring, &p);
-	}
+	snprintf(c->name, sizeof(c->name), "nsid %u", ns->nsid);
+	ret = nvt_uring_ring_create(&c->ring, nvt_uring_sq_entries, &p, &nvt_uring_ring_ops, pg,
+				    c->name);
 	if (ret)
 		goto out_destroy;
-	c->ring_ok = true;
 	/* One op per CQ entry: however the kernel completes them, the CQ never overflows. */
 	c->nr_ops = p.cq_entries;
 	c->ops = calloc(c->nr_ops, sizeof(*c->ops));
@@ -801,29 +728,16 @@ static int nvt_uring_chan_create(struct nvt_ns *ns, struct nvt_poll_group *pg, v
 		for (unsigned int i = 0; i < NVT_URING_BOUNCE_NR; i++)
 			c->bounce_free[c->nr_bounce_free++] = c->bounce_mem +
 							       i * NVT_URING_BOUNCE_SIZE;
-		/* Registered (pinned) once; where the kernel will not (memlock), plain iovecs do. */
 		{
 			struct iovec all = { c->bounce_mem, NVT_URING_BOUNCE_NR * NVT_URING_BOUNCE_SIZE };
 
-			c->fixed_bufs = !io_uring_register_buffers(&c->ring, &all, 1);
+			nvt_uring_ring_register_bufs(&c->ring, &all, 1);
 		}
 	}
-	/* Fixed files save an fget/fput per SQE; without them the plain fds do. */
-	c->fixed = !io_uring_register_files(&c->ring, files, u->md_fd >= 0 ? 2 : 1);
-	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (c->efd < 0) {
-		ret = -errno;
-		goto out_destroy;
-	}
-	ret = io_uring_register_eventfd(&c->ring, c->efd);
+	nvt_uring_ring_register_files(&c->ring, files, u->md_fd >= 0 ? 2 : 1);
+	ret = nvt_uring_ring_enable(&c->ring);
 	if (ret)
 		goto out_destroy;
-	c->watch = (struct nvt_pg_watch){ .fd = c->efd, .fn = nvt_uring_event };
-	ret = nvt_poll_group_add(pg, &c->watch);
-	if (ret)
-		goto out_destroy;
-	c->watched = true;
-	c->poller.fn = nvt_uring_poll;
 	*chan = c;
 	return 0;
 

@@ -15,6 +15,7 @@
 #include "nvt/config.h"
 #include "nvt/control.h"
 #include "nvt/log.h"
+#include "nvt/notify.h"
 #include "nvt/poll_group.h"
 #include "nvt/target.h"
 #include "nvt/transport.h"
@@ -75,6 +76,15 @@ static int nvtd_start_listeners(struct nvt_target *tgt)
 			 port->cfg.transport, nvtd_host_addr(&port->cfg), port->cfg.port);
 	}
 	return 0;
+}
+
+static unsigned int nvtd_nr_listening(const struct nvt_target *tgt)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < tgt->nr_ports; i++)
+		n += tgt->ports[i].listening;
+	return n;
 }
 
 static void nvtd_vhost_status(struct nvt_target *tgt, FILE *out)
@@ -140,6 +150,9 @@ static void nvtd_on_signal(struct nvt_pg_watch *w)
 
 	if (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
 		nvt_info("%s: shutting down", strsignal((int)si.ssi_signo));
+		/* Before the teardown, which can take long (the nvme backend reaps
+		 * commands for up to 90 s): systemd then knows it is on its way. */
+		nvt_notify("STOPPING=1\nSTATUS=%s: shutting down", strsignal((int)si.ssi_signo));
 		d->stop = true;
 	}
 }
@@ -183,6 +196,14 @@ static int nvtd_serve(struct nvtd *d)
 		goto out_close;
 
 	nvt_info("ready: %u subsystem(s), %u listener(s)", d->tgt->nr_subsys, d->tgt->nr_ports);
+	/*
+	 * Every listener listens, every vhost socket exists and the control
+	 * socket accepts by now, and the signal watch is in place: a unit
+	 * ordered after nvtd.service finds everything it may connect to.
+	 */
+	nvt_notify("READY=1\nSTATUS=serving %u subsystem(s); %u of %u listener(s) up; "
+		   "%u vhost controller(s)", d->tgt->nr_subsys, nvtd_nr_listening(d->tgt),
+		   d->tgt->nr_ports, d->tgt->nr_vhosts);
 	while (!d->stop) {
 		ret = nvt_poll_group_poll(pg, -1);
 		if (ret < 0)
@@ -214,9 +235,13 @@ int main(int argc, char **argv)
 	struct nvt_target *tgt;
 	bool check_only = false;
 	struct nvt_control *control = NULL;
+	FILE *errf;
 	sigset_t sigs;
 	int opt, ret, status = NVTD_EXIT_OK;
 
+	/* Both read the environment, before any thread exists. */
+	nvt_log_init();
+	nvt_notify_init();
 	while ((opt = getopt_long(argc, argv, "c:l:Vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -249,7 +274,10 @@ int main(int argc, char **argv)
 		return NVTD_EXIT_USAGE;
 	}
 
-	ret = nvt_config_load(path, &cfg, stderr);
+	/* The loader's file:line errors are errors in the journal too, not the unit's default. */
+	errf = nvt_log_stream(NVT_LOG_ERR);
+	ret = nvt_config_load(path, &cfg, errf);
+	nvt_log_stream_close(errf);
 	if (ret)
 		return NVTD_EXIT_CONFIG;
 	if (check_only) {
@@ -261,9 +289,11 @@ int main(int argc, char **argv)
 	nvt_log_set_level(level_arg ? (enum nvt_log_level)nvt_log_level_parse(level_arg) :
 				      (enum nvt_log_level)cfg.log_level);
 
+	nvt_notify("STATUS=starting from %s", path);
 	ret = nvt_target_create(&cfg, &tgt);
 	if (ret) {
 		nvt_err("cannot build the target from %s: %s", path, strerror(-ret));
+		nvt_notify("STATUS=cannot build the target from %s: %s", path, strerror(-ret));
 		nvt_config_free(&cfg);
 		return NVTD_EXIT_START;
 	}
@@ -297,8 +327,11 @@ int main(int argc, char **argv)
 
 		ret = nvtd_serve(&d);
 	}
-	if (ret)
+	if (ret) {
+		/* systemd shows the last STATUS= in "systemctl status". */
+		nvt_notify("STOPPING=1\nSTATUS=failed: %s (see the log)", strerror(-ret));
 		status = NVTD_EXIT_START;
+	}
 	/* Controllers first (hosts are told), then listeners drain their queues. */
 	nvt_control_destroy(control);
 	/* Guests' queues drain on the I/O threads, which still run. */

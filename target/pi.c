@@ -191,18 +191,20 @@ static inline uint64_t nvt_pi_crc(enum nvt_pi_guard guard, uint64_t crc, const v
 
 /*
  * Copy @len bytes and fold them into the guard. The CRC is taken of the
- * bytes as written, so what is checked is what gets stored. isa-l fuses
- * copy and CRC-16 (crc16_t10dif_copy); CRC-64/NVMe has no such routine, so
- * it copies and then reads the destination back while it is hot in cache.
- * An in-place split moves data backwards over itself: memmove then.
+ * bytes as written, so what is checked is what gets stored: both fused
+ * routines sum the very registers they store. An in-place split moves data
+ * backwards over itself: memmove, then the CRC of the destination.
  */
 static inline uint64_t nvt_pi_crc_copy(enum nvt_pi_guard guard, uint64_t crc, uint8_t *dst,
 				       const uint8_t *src, size_t len)
 {
 	uintptr_t d = (uintptr_t)dst, s = (uintptr_t)src;
 
-	if (guard == NVT_PI_GUARD_CRC16 && (d + len <= s || s + len <= d))
-		return nvt_crc16_t10dif_copy((uint16_t)crc, dst, src, len);
+	if (d + len <= s || s + len <= d) {
+		if (guard == NVT_PI_GUARD_CRC16)
+			return nvt_crc16_t10dif_copy((uint16_t)crc, dst, src, len);
+		return nvt_crc64_nvme_copy(crc, dst, src, len);
+	}
 	memmove(dst, src, len);
 	return nvt_pi_crc(guard, crc, dst, len);
 }
@@ -423,7 +425,7 @@ nvt_pi_run(const struct nvt_pi_format *fmt, const struct nvt_pi_ctx *ctx, enum n
 {
 	struct nvt_pi_layout l;
 	bool want_crc, check;
-	uint8_t buf[NVT_PI_MAX_SIZE];
+	uint8_t buf[2 * NVT_PI_MAX_SIZE];	/* a tuple; generate-while-copying: and the skipped one */
 
 	nvt_pi_layout_init(&l, fmt);
 	want_crc = l.pi && (op == NVT_PI_OP_GENERATE ||
@@ -442,7 +444,13 @@ nvt_pi_run(const struct nvt_pi_format *fmt, const struct nvt_pi_ctx *ctx, enum n
 			continue;
 		if (op == NVT_PI_OP_GENERATE) {
 			nvt_pi_build(ctx, &l, crc, i, buf);
-			nvt_pi_put_tuple(min, buf, l.pi);
+			/* Copying: the source's tuple bytes are skipped, ours land in the copy. */
+			if (mout) {
+				nvt_pi_get_tuple(min, buf + l.pi, l.pi);
+				nvt_pi_put_tuple(mout, buf, l.pi);
+			} else {
+				nvt_pi_put_tuple(min, buf, l.pi);
+			}
 		} else {
 			t = nvt_pi_get_tuple(min, buf, l.pi);
 			if (mout)
@@ -501,6 +509,53 @@ int nvt_pi_generate_ext(const struct nvt_pi_ctx *ctx, const struct iovec *ext, u
 		return 0;
 	nvt_pi_cur_init(&e, ext);
 	return nvt_pi_run(ctx->fmt, ctx, NVT_PI_OP_GENERATE, &e, &e, NULL, NULL, nlb, NULL);
+}
+
+int nvt_pi_generate_copy(const struct nvt_pi_ctx *ctx, const struct iovec *data,
+			 unsigned int data_cnt, const struct iovec *md, unsigned int md_cnt,
+			 const struct iovec *dst, unsigned int dst_cnt,
+			 const struct iovec *dst_md, unsigned int dst_md_cnt, uint32_t nlb)
+{
+	struct nvt_pi_cur d, m, od, om;
+
+	if (!nvt_pi_holds(data, data_cnt, nlb, NVT_PI_DATA(ctx->fmt)) ||
+	    !nvt_pi_holds(md, md_cnt, nlb, NVT_PI_MD(ctx->fmt)) ||
+	    !nvt_pi_holds(dst, dst_cnt, nlb, NVT_PI_DATA(ctx->fmt)) ||
+	    !nvt_pi_holds(dst_md, dst_md_cnt, nlb, NVT_PI_MD(ctx->fmt)))
+		return -EINVAL;
+	nvt_pi_cur_init(&d, data);
+	nvt_pi_cur_init(&m, md);
+	nvt_pi_cur_init(&od, dst);
+	nvt_pi_cur_init(&om, dst_md);
+	if (ctx->fmt->type == NVT_PI_NONE)
+		return nvt_pi_run(ctx->fmt, NULL, NVT_PI_OP_COPY, &d, &m, &od, &om, nlb, NULL);
+	return nvt_pi_run(ctx->fmt, ctx, NVT_PI_OP_GENERATE, &d, &m, &od, &om, nlb, NULL);
+}
+
+int nvt_pi_verify_copy(const struct nvt_pi_ctx *ctx, const struct iovec *data,
+		       unsigned int data_cnt, const struct iovec *md, unsigned int md_cnt,
+		       const struct iovec *dst, unsigned int dst_cnt,
+		       const struct iovec *dst_md, unsigned int dst_md_cnt, uint32_t nlb,
+		       struct nvt_pi_err *err)
+{
+	struct nvt_pi_cur d, m, od, om;
+	bool with_md = dst_md && dst_md_cnt;
+
+	if (!nvt_pi_holds(data, data_cnt, nlb, NVT_PI_DATA(ctx->fmt)) ||
+	    !nvt_pi_holds(md, md_cnt, nlb, NVT_PI_MD(ctx->fmt)) ||
+	    !nvt_pi_holds(dst, dst_cnt, nlb, NVT_PI_DATA(ctx->fmt)) ||
+	    (with_md && !nvt_pi_holds(dst_md, dst_md_cnt, nlb, NVT_PI_MD(ctx->fmt))))
+		return -EINVAL;
+	nvt_pi_cur_init(&d, data);
+	nvt_pi_cur_init(&m, md);
+	nvt_pi_cur_init(&od, dst);
+	nvt_pi_cur_init(&om, dst_md);
+	/* Specialised walks: with or without a metadata copy, with or without checks. */
+	if (ctx->fmt->type == NVT_PI_NONE || !ctx->check)
+		return with_md ? nvt_pi_run(ctx->fmt, NULL, NVT_PI_OP_COPY, &d, &m, &od, &om, nlb, NULL) :
+				 nvt_pi_run(ctx->fmt, NULL, NVT_PI_OP_COPY, &d, &m, &od, NULL, nlb, NULL);
+	return with_md ? nvt_pi_run(ctx->fmt, ctx, NVT_PI_OP_VERIFY, &d, &m, &od, &om, nlb, err) :
+			 nvt_pi_run(ctx->fmt, ctx, NVT_PI_OP_VERIFY, &d, &m, &od, NULL, nlb, err);
 }
 
 int nvt_pi_verify(const struct nvt_pi_ctx *ctx, const struct iovec *data, unsigned int data_cnt,

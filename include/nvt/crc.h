@@ -22,9 +22,27 @@ uint16_t nvt_crc16_t10dif(uint16_t seed, const void *buf, size_t len);
 
 /**
  * nvt_crc16_t10dif_copy() - copy @len bytes from @src to @dst and return
- * their CRC-16/T10-DIF in one pass (isa-l's fused routine); seeds as above.
+ * their CRC-16/T10-DIF in one pass; seeds as above. The CRC is of the bytes
+ * as stored. @dst and @src must not overlap.
  */
 uint16_t nvt_crc16_t10dif_copy(uint16_t seed, void *dst, const void *src, size_t len);
+
+/**
+ * nvt_crc16_impl_name() - what computes CRC-16 of 512 bytes and more now:
+ * "vpclmul512" (our AVX-512 folding, fused with the copy) or "isa-l".
+ *
+ * Return: a static string naming it.
+ */
+const char *nvt_crc16_impl_name(void);
+
+/**
+ * nvt_crc16_force_impl() - make CRC-16 use "isa-l" or "vpclmul512"; NULL
+ * or "auto" for the fastest this CPU runs. For tests and benchmarks; safe
+ * while other threads compute CRCs (both give the same results).
+ *
+ * Return: 0, -EINVAL for an unknown name, -ENOTSUP if this CPU cannot.
+ */
+int nvt_crc16_force_impl(const char *name);
 
 /**
  * nvt_crc64_nvme() - CRC-64/NVMe ("Rocksoft") of @len bytes at @buf (64b guard).
@@ -43,6 +61,16 @@ uint16_t nvt_crc16_t10dif_copy(uint16_t seed, void *dst, const void *src, size_t
  * Return: the CRC.
  */
 uint64_t nvt_crc64_nvme(uint64_t seed, const void *buf, size_t len);
+
+/**
+ * nvt_crc64_nvme_copy() - copy @len bytes from @src to @dst and return their
+ * CRC-64/NVMe, seeded as nvt_crc64_nvme(). One pass where the implementation
+ * fuses them (vpclmul512), else memcpy and the CRC of the copy while it is
+ * in cache. The CRC is of the bytes as stored. No overlap.
+ *
+ * Return: the CRC.
+ */
+uint64_t nvt_crc64_nvme_copy(uint64_t seed, void *dst, const void *src, size_t len);
 
 /**
  * nvt_crc64_impl_name() - the implementation nvt_crc64_nvme() uses now.

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum nvt_log_level {
 	NVT_LOG_OFF	= -1,	/* nothing at all: for tests that provoke errors on purpose */
@@ -28,6 +29,28 @@ const char *nvt_log_level_name(enum nvt_log_level level);
 
 /** nvt_log_set_level() - messages above @level are dropped. */
 void nvt_log_set_level(enum nvt_log_level level);
+
+/**
+ * nvt_log_init() - choose how lines are tagged: with a syslog priority
+ * ("<3>" error, "<4>" warn, "<6>" info, "<7>" debug) when stderr is
+ * journald's stream, i.e. $JOURNAL_STREAM names stderr's device and inode
+ * (systemd.exec(5)); otherwise "nvtd LEVEL: " as always. Call it once,
+ * before any thread logs; without it lines keep the plain format.
+ */
+void nvt_log_init(void);
+
+/**
+ * nvt_log_stream() - a FILE for code that prints whole lines of its own to
+ * stderr (the configuration loader's "file:line: setting: message"): on
+ * journald's stream every line gets @level's "<N>" priority, elsewhere it is
+ * stderr itself and the lines are unchanged.
+ * Return: the stream (stderr if one cannot be made); give it back with
+ * nvt_log_stream_close().
+ */
+FILE *nvt_log_stream(enum nvt_log_level level);
+
+/** nvt_log_stream_close() - flush and release what nvt_log_stream() returned. */
+void nvt_log_stream_close(FILE *f);
 
 /** nvt_log() - print one line to stderr with a level tag; use the macros below. */
 void nvt_log(enum nvt_log_level level, const char *fmt, ...)

@@ -190,6 +190,61 @@ int nvt_pi_generate_ext(const struct nvt_pi_ctx *ctx, const struct iovec *ext, u
 			uint32_t nlb);
 
 /**
+ * nvt_pi_generate_copy() - nvt_pi_generate() while copying the blocks
+ * (PRACT=1 write into a memory backend): one pass over the data.
+ * @ctx: the command's context.
+ * @data: source data, @nlb * block_size bytes.
+ * @data_cnt: elements of @data.
+ * @md: source metadata, @nlb * md_size bytes: the bytes around the tuple
+ *      are copied (and, before a last tuple, guarded); its tuple bytes are
+ *      not read for anything.
+ * @md_cnt: elements of @md.
+ * @dst: data destination, @nlb * block_size bytes; no overlap with a source.
+ * @dst_cnt: elements of @dst.
+ * @dst_md: metadata destination, @nlb * md_size bytes: the copy, with the
+ *          generated tuples. No overlap with a source.
+ * @dst_md_cnt: elements of @dst_md.
+ * @nlb: blocks.
+ *
+ * The guard is computed over the bytes as they land in @dst. Without PI
+ * (NVT_PI_NONE) it only copies.
+ *
+ * Return: 0 or -EINVAL (a buffer is too short; nothing was copied).
+ */
+int nvt_pi_generate_copy(const struct nvt_pi_ctx *ctx, const struct iovec *data,
+			 unsigned int data_cnt, const struct iovec *md, unsigned int md_cnt,
+			 const struct iovec *dst, unsigned int dst_cnt,
+			 const struct iovec *dst_md, unsigned int dst_md_cnt, uint32_t nlb);
+
+/**
+ * nvt_pi_verify_copy() - nvt_pi_verify() while copying the blocks (read out
+ * of a memory backend, PI stripped or passed on): one pass over the data.
+ * @ctx: the command's context.
+ * @data: source data (the stored blocks).
+ * @data_cnt: elements of @data.
+ * @md: source metadata.
+ * @md_cnt: elements of @md.
+ * @dst: data destination, @nlb * block_size bytes; no overlap with a source.
+ * @dst_cnt: elements of @dst.
+ * @dst_md: metadata destination, or NULL (or @dst_md_cnt 0) to drop the
+ *          metadata after checking it (strip).
+ * @dst_md_cnt: elements of @dst_md.
+ * @nlb: blocks.
+ * @err: on -EILSEQ, the first failing block.
+ *
+ * The guard is computed over the bytes as they land in @dst. On -EILSEQ the
+ * destinations hold a partial copy.
+ *
+ * Return: 0, -EILSEQ (see @err) or -EINVAL (a buffer is too short; nothing
+ * was copied).
+ */
+int nvt_pi_verify_copy(const struct nvt_pi_ctx *ctx, const struct iovec *data,
+		       unsigned int data_cnt, const struct iovec *md, unsigned int md_cnt,
+		       const struct iovec *dst, unsigned int dst_cnt,
+		       const struct iovec *dst_md, unsigned int dst_md_cnt, uint32_t nlb,
+		       struct nvt_pi_err *err);
+
+/**
  * nvt_pi_verify() - check @nlb blocks held as data + separate metadata.
  * @ctx: the command's context; ctx->check says what to compare.
  * @data: data, @nlb * block_size bytes.
@@ -270,8 +325,8 @@ int nvt_pi_join(const struct nvt_pi_format *fmt, const struct iovec *data, unsig
 /**
  * nvt_pi_verify_split() - nvt_pi_verify_ext() and nvt_pi_split() in one pass
  * (PRACT=0 write): each block is checked as it is copied, and the guard is
- * computed over the bytes as they land in @data (isa-l crc16_t10dif_copy for
- * the 16b guard), so what is checked is what gets stored.
+ * computed over the bytes as they land in @data (a fused copy+CRC for both
+ * guards), so what is checked is what gets stored.
  * @ctx: the command's context.
  * @ext: source, as for nvt_pi_split().
  * @ext_cnt: elements of @ext.

@@ -209,6 +209,11 @@ static void test_pract0_checks_before_storing(void **state)
 	assert_int_equal(run(f, &sqe, bad, 4 * 520), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
 	assert_int_equal(last_error_lba(f, &status), lba + 2);
 	assert_int_equal(status & ~NVT_SC_DNR, NVT_ST_PI_GUARD & ~NVT_SC_DNR);
+	/* Blocks 0 and 1 passed, but the write failed: not even they were stored. */
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
+	assert_int_equal(run(f, &sqe, back, sizeof(back)), 0);
+	assert_memory_equal(back, good, sizeof(back));
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xbeef, 0xffff);
 	bad[2 * 520 + 17] ^= 0x10;
 	/* App tag: the command expects 0xcafe under a full mask. */
 	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 1, lba, 4, PRCHK_ALL, lba, 0xcafe, 0xffff);
@@ -337,6 +342,48 @@ static void test_corruption_at_rest(void **state)
 	assert_int_equal(scrub_errs[1], NVT_PI_ERR_REFTAG);
 	assert_int_equal(nvt_ns_inject(ns, ns->nblocks, false, 0), -ERANGE);
 	assert_int_equal(nvt_ns_inject(ns, 0, true, 64), -EINVAL);
+}
+
+/*
+ * The 64-bit guard at rest (4096+16 Type 2): a flipped stored bit is found by
+ * the read that strips PI (PRACT=1, data only) and by the one that passes it
+ * on (PRACT=0, extended LBAs), each naming the block; intact, both deliver
+ * exactly what was written.
+ */
+static void test_crc64_at_rest(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_ns *ns = f->subsys->ns[2];
+	const size_t blk = 4096 + 16;
+	uint8_t *good = ext_buf(f, 2, 30, 3, 0x77, 9);
+	uint8_t *back = malloc(3 * blk), *data = malloc(3 * 4096), *stored;
+	struct nvt_sqe sqe;
+	uint16_t status;
+	void *md;
+
+	assert_non_null(back);
+	assert_non_null(data);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_write, 2, 30, 3, PRCHK_ALL, 30, 0x77, 0xffff);
+	assert_int_equal(run(f, &sqe, good, 3 * blk), 0);
+	stored = nvt_ram_block(ns, 31, &md);
+	assert_non_null(stored);
+	stored[4095] ^= 0x20;
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 2, 30, 3, NVT_PI_PRACT | PRCHK_ALL, 30, 0x77, 0xffff);
+	assert_int_equal(run(f, &sqe, data, 3 * 4096), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
+	assert_int_equal(last_error_lba(f, &status), 31);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 2, 30, 3, PRCHK_ALL, 30, 0x77, 0xffff);
+	assert_int_equal(run(f, &sqe, back, 3 * blk), NVT_ST_PI_GUARD & ~NVT_SC_DNR);
+	assert_int_equal(last_error_lba(f, &status), 31);
+	stored[4095] ^= 0x20;
+	assert_int_equal(run(f, &sqe, back, 3 * blk), 0);
+	assert_memory_equal(back, good, 3 * blk);
+	nvt_host_sqe_rw_pi(&sqe, nvme_cmd_read, 2, 30, 3, NVT_PI_PRACT | PRCHK_ALL, 30, 0x77, 0xffff);
+	assert_int_equal(run(f, &sqe, data, 3 * 4096), 0);
+	for (int b = 0; b < 3; b++)
+		assert_memory_equal(data + b * 4096, good + b * blk, 4096);
+	free(data);
+	free(back);
+	free(good);
 }
 
 /* 512+16 with PI first: metadata travels even with PRACT=1; the host's extra bytes are kept. */
@@ -587,6 +634,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_type2_crc64_and_type3, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escape_disables_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corruption_at_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crc64_at_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_metadata_pi_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zeroes_dsm_compare_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),

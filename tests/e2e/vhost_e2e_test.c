@@ -549,6 +549,19 @@ static void cdb_rw10(struct cmd *c, uint8_t op, uint32_t lba, uint16_t nlb)
 	c->cdb[8] = (uint8_t)nlb;
 }
 
+/* READ(10) of LBA 0 on LUN 0 through request queue 2 (with the PI header): it must succeed. */
+static void read_block0_ok(struct fix *f)
+{
+	struct cmd c;
+
+	memset(&c, 0, sizeof(c));
+	cdb_rw10(&c, 0x28, 0, 1);
+	c.in_len = 512;
+	c.pi_hdr = true;
+	assert_true(run(f, 2, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+}
+
 /* ---- fixture: the target with two I/O poll groups and a vhost controller ---- */
 
 static int setup(void **state)
@@ -1123,7 +1136,6 @@ static void test_many_queues(void **state)
 	int err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct pollfd p = { err, POLLIN, 0 };
 	uint32_t st[2] = { 0, 0 };
-	struct cmd c;
 
 	guest_realize(f);
 	for (unsigned int i = NVQS; i < 200; i++) {
@@ -1139,12 +1151,7 @@ static void test_many_queues(void **state)
 	set_state(g, NVT_VHOST_SET_VRING_ENABLE, big, 1);
 	assert_int_equal(poll(&p, 1, WAIT_MS), 1);
 	assert_int_equal(read(err, &n, 8), 8);
-	memset(&c, 0, sizeof(c));
-	cdb_rw10(&c, 0x28, 0, 1);
-	c.in_len = 512;
-	c.pi_hdr = true;
-	assert_true(run(f, 2, &c));
-	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	read_block0_ok(f);
 	set_state(g, NVT_VHOST_GET_VRING_BASE, big, 0);
 	assert_int_equal(recv_reply(g, NVT_VHOST_GET_VRING_BASE, st, 8), 8);
 	assert_int_equal(st[0], big);
@@ -1188,7 +1195,6 @@ static void test_split_messages(void **state)
 	const uint8_t *b = (const uint8_t *)&m;
 	int err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	uint64_t ack = 1;
-	struct cmd c;
 
 	guest_realize(f);
 	send_piece(f->g.sock, b, 1, err);
@@ -1199,12 +1205,7 @@ static void test_split_messages(void **state)
 	assert_int_equal(ack, 0);
 	close(err);
 	guest_start(f, LINUX_FEATURES, 0xf, 0x10000);
-	memset(&c, 0, sizeof(c));
-	cdb_rw10(&c, 0x28, 0, 1);
-	c.in_len = 512;
-	c.pi_hdr = true;
-	assert_true(run(f, 2, &c));
-	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	read_block0_ok(f);
 	guest_stop(f);
 	guest_close(f);
 }
@@ -1216,7 +1217,6 @@ static void test_kick_before_mem_table(void **state)
 	struct guest *g = &f->g;
 	struct gvq *q = &g->vq[2];
 	struct nvt_vhost_vring_addr_wire a;
-	struct cmd c;
 
 	guest_realize(f);
 	set_u64(g, NVT_VHOST_SET_FEATURES, LINUX_FEATURES);
@@ -1238,12 +1238,7 @@ static void test_kick_before_mem_table(void **state)
 	set_state(g, NVT_VHOST_SET_VRING_ENABLE, 2, 1);
 	q->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	set_vring_fd(g, NVT_VHOST_SET_VRING_CALL, 2, q->call);
-	memset(&c, 0, sizeof(c));
-	cdb_rw10(&c, 0x28, 0, 1);
-	c.in_len = 512;
-	c.pi_hdr = true;
-	assert_true(run(f, 2, &c));
-	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	read_block0_ok(f);
 	guest_stop(f);
 	guest_close(f);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Unit tests for the guard CRCs: check values, every CRC-64 path against a bit model, chaining. */
+/* Unit tests for the guard CRCs: check values, every CRC-16 and CRC-64 path (plain and fused with a copy) against a bit model, chaining. */
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -148,24 +148,34 @@ static void test_crc16_check(void **state)
 	free(buf);
 }
 
+/* Both CRC-16 paths this CPU runs: isa-l, and our folding (512 bytes and more). */
+static const char *const crc16_impls[] = { "isa-l", "vpclmul512" };
+
 static void test_crc16_vs_ref(void **state)
 {
 	uint8_t *data = malloc(MAX_LEN);
 
 	assert_non_null(data);
-	for (size_t o = 0; o < NOFFSETS; o++) {
+	for (size_t o = 0; o < 2 * NOFFSETS; o++) {
+		const char *impl = crc16_impls[o / NOFFSETS];
+
+		if (nvt_crc16_force_impl(impl) == -ENOTSUP) {
+			print_message("crc16 %s: not on this CPU\n", impl);
+			break;
+		}
+		assert_string_equal(nvt_crc16_impl_name(), impl);
 		uint16_t seed = (uint16_t)rng();
 		uint16_t want = seed;
 
 		fill_random(data, MAX_LEN);
 		for (size_t len = 0; len <= MAX_LEN; len++) {
 			/* Data ends where the allocation ends: ASan flags any over-read. */
-			uint8_t *buf = malloc(offsets[o] + len ? offsets[o] + len : 1);
+			uint8_t *buf = malloc(offsets[o % NOFFSETS] + len ? offsets[o % NOFFSETS] + len : 1);
 
 			assert_non_null(buf);
-			memcpy(buf + offsets[o], data, len);
-			if (nvt_crc16_t10dif(seed, buf + offsets[o], len) != want) {
-				print_error("offset %zu len %zu\n", offsets[o], len);
+			memcpy(buf + offsets[o % NOFFSETS], data, len);
+			if (nvt_crc16_t10dif(seed, buf + offsets[o % NOFFSETS], len) != want) {
+				print_error("%s: offset %zu len %zu\n", impl, offsets[o % NOFFSETS], len);
 				fail();
 			}
 			free(buf);
@@ -174,6 +184,51 @@ static void test_crc16_vs_ref(void **state)
 		}
 	}
 	free(data);
+	assert_int_equal(nvt_crc16_force_impl(NULL), 0);
+}
+
+/*
+ * The fused copies: the destination gets exactly the source's bytes and no
+ * more (it ends where its allocation ends), and the CRC is the model's, for
+ * every length around the fold widths and both CRCs on every path.
+ */
+static void test_crc_copy(void **state)
+{
+	uint8_t *src = malloc(MAX_LEN);
+
+	assert_non_null(src);
+	fill_random(src, MAX_LEN);
+	for (size_t k = 0; k < 2; k++) {
+		if (nvt_crc16_force_impl(crc16_impls[k]) == -ENOTSUP)
+			continue;
+		for (size_t len = 0; len <= MAX_LEN; len += len < 1100 ? 1 : 61) {
+			uint16_t seed = (uint16_t)rng();
+			uint8_t *dst = malloc(len + 1);
+
+			assert_non_null(dst);
+			assert_int_equal(nvt_crc16_t10dif_copy(seed, dst + 1, src, len),
+					 ref_crc16(seed, src, len));
+			assert_memory_equal(dst + 1, src, len);
+			free(dst);
+		}
+	}
+	assert_int_equal(nvt_crc16_force_impl(NULL), 0);
+	for (const char *const *name = nvt_crc64_impl_names(); *name; name++) {
+		if (nvt_crc64_force_impl(*name) == -ENOTSUP)
+			continue;
+		for (size_t len = 0; len <= MAX_LEN; len += len < 1100 ? 1 : 61) {
+			uint64_t seed = rng();
+			uint8_t *dst = malloc(len + 3);
+
+			assert_non_null(dst);
+			check_crc64(nvt_crc64_nvme_copy(seed, dst + 3, src, len),
+				    ref_crc64(seed, src, len), *name, 3, len);
+			assert_memory_equal(dst + 3, src, len);
+			free(dst);
+		}
+	}
+	assert_int_equal(nvt_crc64_force_impl(NULL), 0);
+	free(src);
 }
 
 static void test_crc16_chain(void **state)
@@ -412,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_crc16_check),
 		cmocka_unit_test(test_crc16_vs_ref),
 		cmocka_unit_test(test_crc16_chain),
+		cmocka_unit_test(test_crc_copy),
 		cmocka_unit_test_teardown(test_crc64_force_impl, restore_auto),
 		cmocka_unit_test_teardown(test_crc64_check, restore_auto),
 		cmocka_unit_test_teardown(test_crc64_vs_ref, restore_auto),

@@ -28,6 +28,7 @@ static unsigned int fake_sq_space(struct nvt_nvme_chan *c);
 
 /* The statics: parse, staging, PRINFO, SQE fill, issue and completion. */
 #include "../../backend/nvme.c"
+#include "../../backend/uring_ring.c"
 
 #define FAKE_SQ	NVT_NVME_SQ_ENTRIES
 static _Alignas(64) uint8_t fake_sqes[FAKE_SQ][NVT_URING_SQE128_SIZE];
@@ -61,15 +62,15 @@ static struct nvme_uring_cmd *fake_peek(struct io_uring_sqe **sqe)
 	return (struct nvme_uring_cmd *)(void *)(*sqe)->cmd;
 }
 
-/* The oldest SQE completes with cqe->res @res, then the ring's next round (as nvt_nvme_event()). */
+/* The oldest SQE completes with cqe->res @res, then the next round (as nvt_uring_ring_event()). */
 static void fake_complete(struct nvt_nvme_chan *c, int res)
 {
 	struct io_uring_sqe *sqe;
 
 	fake_peek(&sqe);
 	fake_head++;
-	nvt_nvme_complete(c, (struct nvt_nvme_op *)(uintptr_t)sqe->user_data, res);
-	nvt_nvme_resume(c);
+	nvt_nvme_complete(&c->ring, (struct nvt_nvme_op *)(uintptr_t)sqe->user_data, res);
+	nvt_nvme_resume(&c->ring);
 }
 
 /* What the namespace layer saw: nvt_bio_backend_done() calls. */
@@ -308,7 +309,7 @@ static void check_format(const struct fmtcase *fc, bool ext, unsigned int pieces
 	bio.iov_cnt = chop(data, dlen, div, pieces);
 	bio.md_iov = miv;
 	bio.md_iov_cnt = chop(md, mlen, miv, pieces);
-	assert_int_equal(nvt_nvme_stage_out(&ns, &info, &op), 0);
+	assert_int_equal(nvt_nvme_stage(&ns, &info, &op, false), 0);
 	if (ext) {
 		/* Block OFF+i: its data then its metadata, and its PI checks out in place. */
 		for (unsigned int i = 0; i < N; i++) {
@@ -336,7 +337,7 @@ static void check_format(const struct fmtcase *fc, bool ext, unsigned int pieces
 	bio.iov_cnt = chop(data2, dlen, div2, pieces);
 	bio.md_iov = miv2;
 	bio.md_iov_cnt = chop(md2, mlen, miv2, pieces);
-	assert_int_equal(nvt_nvme_stage_in(&ns, &info, &op), 0);
+	assert_int_equal(nvt_nvme_stage(&ns, &info, &op, true), 0);
 	assert_memory_equal(data2 + (size_t)OFF * fc->lbs, data + (size_t)OFF * fc->lbs,
 			    (size_t)N * fc->lbs);
 	assert_memory_equal(md2 + (size_t)OFF * fc->ms, md + (size_t)OFF * fc->ms,
@@ -347,7 +348,7 @@ static void check_format(const struct fmtcase *fc, bool ext, unsigned int pieces
 	/* A bio whose buffers are shorter than it says is refused, not overrun. */
 	bio.iov_cnt = 1;
 	div2[0].iov_len = (size_t)(OFF + 1) * fc->lbs;
-	assert_int_equal(nvt_nvme_stage_in(&ns, &info, &op), -EINVAL);
+	assert_int_equal(nvt_nvme_stage(&ns, &info, &op, true), -EINVAL);
 	free(data);
 	free(md);
 	free(data2);
@@ -447,14 +448,14 @@ static void test_sqe_fill(void **state)
 	struct nvme_uring_cmd *cmd;
 
 	(void)state;
-	if (io_uring_queue_init_params(4, &c.ring, &params)) {
+	if (io_uring_queue_init_params(4, &c.ring.uring, &params)) {
 		print_message("no SQE128/CQE32 rings here (Linux < 5.19): skipped\n");
 		skip();
 	}
 	nvt_pi_ctx_init(&bio.pi, &g64, bio.slba, NVT_PI_PRACT | NVT_PI_CHECK_MASK,
 			bio.slba, 0x1111, 0xf0f0);
-	c.fixed_bufs = true;
-	sqe = io_uring_get_sqe(&c.ring);
+	c.ring.fixed_bufs = true;
+	sqe = io_uring_get_sqe(&c.ring.uring);
 	nvt_nvme_prep(&c, &op, sqe);
 	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
 	assert_int_equal(sqe->opcode, IORING_OP_URING_CMD);
@@ -481,13 +482,13 @@ static void test_sqe_fill(void **state)
 
 	/* Extended LBAs: one buffer of data and metadata, no metadata pointer. */
 	n.info.ext = true;
-	sqe = io_uring_get_sqe(&c.ring);
+	sqe = io_uring_get_sqe(&c.ring.uring);
 	nvt_nvme_prep(&c, &op, sqe);
 	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
 	assert_int_equal(cmd->data_len, 2 * (4096 + 16));
 	assert_int_equal(cmd->metadata, 0);
 	assert_int_equal(cmd->metadata_len, 0);
-	io_uring_queue_exit(&c.ring);
+	io_uring_queue_exit(&c.ring.uring);
 }
 
 /* Native commands' SQEs: Write Zeroes (DEAC), Copy format 0, Deallocate (Write Zeroes with DEAC), as the device reads them. */
@@ -510,7 +511,7 @@ static void test_sqe_native(void **state)
 	uint16_t v16;
 
 	(void)state;
-	if (io_uring_queue_init_params(4, &c.ring, &params)) {
+	if (io_uring_queue_init_params(4, &c.ring.uring, &params)) {
 		print_message("no SQE128/CQE32 rings here (Linux < 5.19): skipped\n");
 		skip();
 	}
@@ -521,7 +522,7 @@ static void test_sqe_native(void **state)
 	op.opcode = NVT_NVME_OP_WZ;
 	op.off = 65536;
 	op.nlb = 5;
-	sqe = io_uring_get_sqe(&c.ring);
+	sqe = io_uring_get_sqe(&c.ring.uring);
 	nvt_nvme_prep(&c, &op, sqe);
 	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
 	assert_int_equal(cmd->opcode, 0x08);
@@ -532,7 +533,7 @@ static void test_sqe_native(void **state)
 	assert_int_equal(sqe->uring_cmd_flags, 0);	/* no buffer, so no fixed one */
 	/* FUA on Write Zeroes: CDW12 bit 30, as on Write. */
 	wz.flags |= NVT_BIO_FUA;
-	sqe = io_uring_get_sqe(&c.ring);
+	sqe = io_uring_get_sqe(&c.ring.uring);
 	nvt_nvme_prep(&c, &op, sqe);
 	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
 	assert_int_equal(cmd->cdw12, 4u | 1u << 25 | 1u << 30);
@@ -545,7 +546,7 @@ static void test_sqe_native(void **state)
 	op.off = 0;
 	op.nlb = 0;
 	memset(buf, 0xee, sizeof(buf));
-	sqe = io_uring_get_sqe(&c.ring);
+	sqe = io_uring_get_sqe(&c.ring.uring);
 	nvt_nvme_prep(&c, &op, sqe);
 	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
 	assert_int_equal(cmd->opcode, 0x19);
@@ -566,14 +567,14 @@ static void test_sqe_native(void **state)
 	op.opcode = nvt_nvme_opcode(dsm.op);
 	op.off = 0;
 	op.nlb = 3000;
-	sqe = io_uring_get_sqe(&c.ring);
+	sqe = io_uring_get_sqe(&c.ring.uring);
 	nvt_nvme_prep(&c, &op, sqe);
 	cmd = (struct nvme_uring_cmd *)(void *)sqe->cmd;
 	assert_int_equal(cmd->opcode, 0x08);
 	assert_int_equal(cmd->cdw10, 77);
 	assert_int_equal(cmd->cdw12, 2999u | 1u << 25);
 	assert_int_equal(cmd->data_len, 0);
-	io_uring_queue_exit(&c.ring);
+	io_uring_queue_exit(&c.ring.uring);
 }
 
 static void test_status(void **state)
@@ -663,7 +664,7 @@ static void fake_chan(struct nvt_nvme_chan *c, struct nvt_ns *ns, struct nvt_nvm
 	c->ns = ns;
 	c->n = n;
 	c->parked_tail = &c->parked;
-	c->fixed_file = true;
+	c->ring.fixed_files = true;
 	*stage = calloc(NVT_NVME_SQ_ENTRIES, per);
 	assert_non_null(*stage);
 	for (int i = NVT_NVME_SQ_ENTRIES - 1; i >= 0; i--) {
@@ -672,7 +673,7 @@ static void fake_chan(struct nvt_nvme_chan *c, struct nvt_ns *ns, struct nvt_nvm
 		c->ops[i].md = c->ops[i].data + (size_t)n->cmd_blocks * nvt_nvme_ext_bs(&n->info);
 		nvt_nvme_op_free(c, &c->ops[i]);
 	}
-	c->poller_on = true;	/* no poll group here */
+	c->ring.poller_on = true;	/* no poll group here */
 	done_calls = 0;
 	done_err = 0;
 	done_bio = NULL;
@@ -1121,7 +1122,7 @@ static void test_drain_resubmit(void **state)
 		assert_ptr_not_equal(done_bio, &big);
 		fake_peek(&sqe);
 		fake_head++;
-		nvt_nvme_complete(&c, (struct nvt_nvme_op *)(uintptr_t)sqe->user_data, 0);
+		nvt_nvme_complete(&c.ring, (struct nvt_nvme_op *)(uintptr_t)sqe->user_data, 0);
 	}
 	assert_ptr_equal(done_bio, &big);
 	assert_int_equal(done_calls, 3);

@@ -530,6 +530,27 @@ static void verify_all(const struct nvt_pi_ctx *c, const uint8_t *data, const ui
 		assert_err(&err, want->type, want->expected, want->actual, want->lba, want->offset);
 	else
 		assert_memory_equal(g_ext2, g_ext, elen);
+
+	/* Separate metadata out of a memory backend: copied along, then dropped (strip). */
+	for (int strip = 0; strip < 2; strip++) {
+		memset(g_data2, 0, dlen);
+		memset(g_md2, 0, mlen);
+		memset(&err, 0, sizeof(err));
+		ret = nvt_pi_verify_copy(c, &d, 1, &m, 1, &d2, 1, strip ? NULL : &m2,
+					 strip ? 0 : 1, nlb, &err);
+		assert_int_equal(ret, want_ret);
+		if (ret) {
+			assert_err(&err, want->type, want->expected, want->actual, want->lba,
+				   want->offset);
+			continue;
+		}
+		assert_memory_equal(g_data2, data, dlen);
+		if (!strip)
+			assert_memory_equal(g_md2, md, mlen);
+		else
+			for (size_t i = 0; i < mlen; i++)
+				assert_int_equal(g_md2[i], 0);
+	}
 }
 
 static void matrix_one(const struct nvt_pi_format *f, uint8_t prchk, bool pract)
@@ -555,6 +576,27 @@ static void matrix_one(const struct nvt_pi_format *f, uint8_t prchk, bool pract)
 			0xffff);
 	assert_int_equal(nvt_pi_generate(&c, &d, 1, &m, 1, nlb), 0);
 	assert_memory_equal(g_md, g_exp_md, mlen);
+
+	/* Generated while copied: the same tuples, the source's own tuple bytes ignored. */
+	{
+		struct iovec ms = one(md, mlen), d2 = one(g_data2, dlen), m2 = one(g_md2, mlen);
+
+		memcpy(md, g_md, mlen);
+		for (uint32_t i = 0; i < nlb; i++)
+			for (size_t j = 0; j < model_pi_len(f); j++)
+				md[(size_t)i * f->md_size + model_pi_off(f) + j] ^= 0x5a;
+		memset(g_data2, 0, dlen);
+		memset(g_md2, 0, mlen);
+		assert_int_equal(nvt_pi_generate_copy(&c, &d, 1, &ms, 1, &d2, 1, &m2, 1, nlb), 0);
+		assert_memory_equal(g_data2, g_data, dlen);
+		assert_memory_equal(g_md2, g_exp_md, mlen);
+		/* A destination too short: -EINVAL, nothing copied. */
+		m2.iov_len--;
+		memset(g_data2, 0, dlen);
+		assert_int_equal(nvt_pi_generate_copy(&c, &d, 1, &ms, 1, &d2, 1, &m2, 1, nlb),
+				 -EINVAL);
+		assert_int_equal(g_data2[0], 0);
+	}
 
 	/* Intact: every path passes and copies faithfully. */
 	verify_all(&c, g_data, g_md, nlb, 0, NULL);
@@ -1102,6 +1144,32 @@ static void ext_one(const struct nvt_pi_format *f)
 	sg_gather(&sm, g_md2);
 	assert_memory_equal(g_data2, g_data, dlen);
 	assert_memory_equal(g_md2, g_md, mlen);
+
+	/* Scattered sources and destinations through the copying walks of memory backends. */
+	{
+		struct sg od, om;
+
+		sg_random(&od, g_data2, dlen, some_pieces());
+		sg_random(&om, g_md2, mlen, some_pieces());
+		sg_zero(&od);
+		sg_zero(&om);
+		assert_int_equal(nvt_pi_verify_copy(&c, sd.iov, sd.cnt, sm.iov, sm.cnt, od.iov, od.cnt,
+						    om.iov, om.cnt, nlb, &err), 0);
+		sg_gather(&od, g_ext2);
+		assert_memory_equal(g_ext2, g_data, dlen);
+		sg_gather(&om, g_ext2);
+		assert_memory_equal(g_ext2, g_md, mlen);
+		sg_zero(&od);
+		sg_zero(&om);
+		assert_int_equal(nvt_pi_generate_copy(&c, sd.iov, sd.cnt, sm.iov, sm.cnt, od.iov,
+						      od.cnt, om.iov, om.cnt, nlb), 0);
+		sg_gather(&od, g_ext2);
+		assert_memory_equal(g_ext2, g_data, dlen);
+		sg_gather(&om, g_ext2);
+		assert_memory_equal(g_ext2, g_md, mlen);
+		sg_free(&od);
+		sg_free(&om);
+	}
 
 	/* The same with verification fused in, both ways. */
 	memset(g_data2, 0, dlen);

@@ -90,20 +90,24 @@ static int setup_none(void **state) { return setup_fmt(state, NVT_PI_NONE, NVT_P
 static int setup_t1(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, 8); }
 static int setup_t2(void **state) { return setup_fmt(state, NVT_PI_TYPE2, NVT_PI_GUARD_CRC16, 8); }
 static int setup_t3(void **state) { return setup_fmt(state, NVT_PI_TYPE3, NVT_PI_GUARD_CRC16, 8); }
-static int setup_mixed(void **state)
+/* LUN 0 Type 1 with 8-byte PI; LUN 1 reopened with another format. */
+static int setup_two_fmts(void **state, enum nvt_pi_type type1, enum nvt_pi_guard guard1,
+			  uint16_t md1)
 {
 	struct env *e;
 
 	setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, 8);
 	e = *state;
-	/* LUN 1 becomes a namespace without PI: copies across formats. */
 	nvt_scsi_lun_fini(&e->lun[1]);
 	nvt_ns_chan_destroy(&e->ns[1], e->pg);
 	e->ns[1].be->close(&e->ns[1]);
 	memset(&e->ns[1], 0, sizeof(e->ns[1]));
-	ns_open(e, 1, NVT_PI_NONE, NVT_PI_GUARD_CRC16, 0);
+	ns_open(e, 1, type1, guard1, md1);
 	return 0;
 }
+
+/* LUN 1 without PI: copies across formats. */
+static int setup_mixed(void **state) { return setup_two_fmts(state, NVT_PI_NONE, NVT_PI_GUARD_CRC16, 0); }
 
 static int setup_opaque(void **state) { return setup_fmt(state, NVT_PI_NONE, NVT_PI_GUARD_CRC16, 8); }
 
@@ -112,16 +116,7 @@ static int setup_crc64(void **state) { return setup_fmt(state, NVT_PI_TYPE1, NVT
 /* LUN 0 Type 1 with 8-byte PI (shown to the guest), LUN 1 Type 1 with the 64-bit guard (served without). */
 static int setup_cross_fmt(void **state)
 {
-	struct env *e;
-
-	setup_fmt(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC16, 8);
-	e = *state;
-	nvt_scsi_lun_fini(&e->lun[1]);
-	nvt_ns_chan_destroy(&e->ns[1], e->pg);
-	e->ns[1].be->close(&e->ns[1]);
-	memset(&e->ns[1], 0, sizeof(e->ns[1]));
-	ns_open(e, 1, NVT_PI_TYPE1, NVT_PI_GUARD_CRC64, 16);
-	return 0;
+	return setup_two_fmts(state, NVT_PI_TYPE1, NVT_PI_GUARD_CRC64, 16);
 }
 
 /* 64 bytes of metadata per block: md_buf holds 64 blocks' worth, not 255 (opaque, and PI the guest does not see). */

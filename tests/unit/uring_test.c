@@ -19,8 +19,9 @@
 
 #include <cmocka.h>
 
-/* The statics: the ring size knob, the channel's counters. */
+/* The statics: the ring size knob, the channel's counters, the ring's poller. */
 #include "../../backend/uring.c"
+#include "../../backend/uring_ring.c"
 
 /*
  * The namespace layer (target/ns_io.c) owns nvt_bio_backend_done(); this
@@ -370,7 +371,7 @@ static void test_rw_round_trip(void **state)
 	assert_int_equal(io(fx, &t, NVT_BIO_READ, 0, 0, NULL, NULL, 0), 0);
 
 	/* Idle: the poller lets the loop sleep. */
-	assert_int_equal(nvt_uring_poll(&t.chan->poller), 0);
+	assert_int_equal(nvt_uring_ring_poll(&t.chan->ring.poller), 0);
 	tns_free(&t, true);
 	free(w);
 	free(r);
@@ -574,7 +575,7 @@ static void test_unaligned(void **state)
 	if (t.chan->u->direct) {
 		assert_int_equal(t.chan->nr_bounced, 2);
 		/* Staged through registered buffers (READ/WRITE_FIXED), as root may pin them. */
-		assert_true(t.chan->fixed_bufs);
+		assert_true(t.chan->ring.fixed_bufs);
 	}
 
 	/* More unaligned bios at once than bounce buffers: the rest wait, none fails. */
@@ -611,7 +612,7 @@ static void test_small_ring(void **state)
 
 	nvt_uring_sq_entries = 4;
 	tns_new(&t, fx, "small", 1 << 20, 4096, 8, 0);
-	assert_int_equal(t.chan->ring.sq.ring_entries, 4);
+	assert_int_equal(t.chan->ring.uring.sq.ring_entries, 4);
 	assert_true(t.chan->nr_ops <= 8);
 	fill(w, NR * 4096, 16);
 	fill(md, sizeof(md), 17);
@@ -644,7 +645,7 @@ static void test_small_ring(void **state)
 	assert_int_equal(t.chan->nr_free_ops, t.chan->nr_ops);
 	assert_null(t.chan->parked);
 	print_message("%s: 4-entry ring: %" PRIu64 " parked, %" PRIu64 " submit calls\n",
-		      fx->place->name, t.chan->nr_parked, t.chan->nr_submits);
+		      fx->place->name, t.chan->nr_parked, t.chan->ring.nr_submits);
 	tns_free(&t, true);
 	free(b);
 	free(w);

@@ -382,6 +382,30 @@ static void test_queue_bad_target_and_short(void **state)
 	assert_int_equal(f->vq->vr.used->ring[2].len, 0);
 }
 
+/* A one-block WRITE(10) from @h, held by the fake layer: its data out at 0x10000, its response at 0x20000. */
+static void post_held_write(struct qfix *f, const struct nvt_vscsi_cmd_req *h)
+{
+	memcpy(f->g + 0x10000, h, sizeof(*h));
+	desc(f->vq, 0, 0x10000, sizeof(*h) + 512, NVT_VRING_DESC_F_NEXT, 1);
+	desc(f->vq, 1, 0x20000, 108, NVT_VRING_DESC_F_WRITE, 0);
+	make_avail(f->vq, 0);
+	process(f, f->vq);
+	assert_int_equal(nr_held, 1);
+}
+
+#define TMF_RESP 0x31000	/* where post_tmf() has the one-byte response written */
+
+/* @tmf on the control queue; its response byte is set to FFh first, to see it written. */
+static void post_tmf(struct qfix *f, const struct nvt_vscsi_ctrl_tmf_req *tmf)
+{
+	memcpy(f->g + 0x30000, tmf, sizeof(*tmf));
+	f->g[TMF_RESP] = 0xff;
+	desc(f->ctlq, 2, 0x30000, sizeof(*tmf), NVT_VRING_DESC_F_NEXT, 3);
+	desc(f->ctlq, 3, TMF_RESP, 1, NVT_VRING_DESC_F_WRITE, 0);
+	make_avail(f->ctlq, 2);
+	process(f, f->ctlq);
+}
+
 /* A LUN reset is answered only once the request it covers has completed; a stop waits likewise. */
 static void test_tmf_waits(void **state)
 {
@@ -390,24 +414,14 @@ static void test_tmf_waits(void **state)
 	struct nvt_vscsi_ctrl_tmf_req tmf = { .type = NVT_VSCSI_T_TMF,
 					      .subtype = NVT_VSCSI_T_TMF_LOGICAL_UNIT_RESET,
 					      .lun = { 1, 0, 0x40, 5 } };
-	uint8_t *tmf_resp = f->g + 0x31000;
+	uint8_t *tmf_resp = f->g + TMF_RESP;
 
 	hold_tasks = true;
-	memcpy(f->g + 0x10000, &h, sizeof(h));
-	desc(f->vq, 0, 0x10000, sizeof(h) + 512, NVT_VRING_DESC_F_NEXT, 1);
-	desc(f->vq, 1, 0x20000, 108, NVT_VRING_DESC_F_WRITE, 0);
-	make_avail(f->vq, 0);
-	process(f, f->vq);
-	assert_int_equal(nr_held, 1);
+	post_held_write(f, &h);
 	assert_true(held[0]->to_dev);
 	assert_int_equal(held[0]->data_len, 512);
 
-	memcpy(f->g + 0x30000, &tmf, sizeof(tmf));
-	*tmf_resp = 0xff;
-	desc(f->ctlq, 2, 0x30000, sizeof(tmf), NVT_VRING_DESC_F_NEXT, 3);
-	desc(f->ctlq, 3, 0x31000, 1, NVT_VRING_DESC_F_WRITE, 0);
-	make_avail(f->ctlq, 2);
-	process(f, f->ctlq);
+	post_tmf(f, &tmf);
 	nvt_poll_group_poll(f->tgt.pg, 0);
 	assert_int_equal(f->ctlq->vr.used->idx, 0);
 	assert_int_equal(*tmf_resp, 0xff);
@@ -463,22 +477,12 @@ static void test_tmf_later_completion(void **state)
 	struct nvt_vscsi_ctrl_tmf_req tmf = { .type = NVT_VSCSI_T_TMF,
 					      .subtype = NVT_VSCSI_T_TMF_ABORT_TASK,
 					      .lun = { 1, 0, 0x40, 5 } };
-	uint8_t *tmf_resp = f->g + 0x31000;
+	uint8_t *tmf_resp = f->g + TMF_RESP;
 
 	hold_tasks = true;
-	memcpy(f->g + 0x10000, &h, sizeof(h));
-	desc(f->vq, 0, 0x10000, sizeof(h) + 512, NVT_VRING_DESC_F_NEXT, 1);
-	desc(f->vq, 1, 0x20000, 108, NVT_VRING_DESC_F_WRITE, 0);
-	make_avail(f->vq, 0);
-	process(f, f->vq);
-	assert_int_equal(nr_held, 1);
+	post_held_write(f, &h);
 
-	memcpy(f->g + 0x30000, &tmf, sizeof(tmf));
-	*tmf_resp = 0xff;
-	desc(f->ctlq, 2, 0x30000, sizeof(tmf), NVT_VRING_DESC_F_NEXT, 3);
-	desc(f->ctlq, 3, 0x31000, 1, NVT_VRING_DESC_F_WRITE, 0);
-	make_avail(f->ctlq, 2);
-	process(f, f->ctlq);
+	post_tmf(f, &tmf);
 	assert_int_equal(f->ctlq->vr.used->idx, 0);
 
 	/* The later request completes inline; the TMF timer runs a few times. */

@@ -29,6 +29,8 @@ RIG_ADDR=192.0.2.1
 RIG_PREFIX=24
 RIG_RDMA_DEV=rxe0
 RIG_PORT=4420
+# The dummy netdev's MTU; rxe takes the largest RoCE MTU that fits (1500: 1024, 9000: 4096)
+RIG_MTU=${NVT_RIG_MTU:-1500}
 
 RIG_PASSED=0
 RIG_SCENARIO=${NVT_RIG_SCENARIO:-$(basename "$0" .sh)}
@@ -151,13 +153,18 @@ rig_rxe_up() {
 		ip link add "$RIG_NETDEV" type dummy || return 1
 		ip addr add "$RIG_ADDR/$RIG_PREFIX" dev "$RIG_NETDEV" || return 1
 	fi
-	ip link set "$RIG_NETDEV" up || return 1
+	ip link set "$RIG_NETDEV" mtu "$RIG_MTU" up || return 1
 	if [ ! -e "/sys/class/infiniband/$RIG_RDMA_DEV" ]; then
 		rdma link add "$RIG_RDMA_DEV" type rxe netdev "$RIG_NETDEV" || return 1
 	fi
 	rig_wait_for 20 "$RIG_RDMA_DEV port ACTIVE" \
 		grep -q ACTIVE "/sys/class/infiniband/$RIG_RDMA_DEV/ports/1/state" || return 1
 	rig_wait_for 20 "IPv4 GID on $RIG_RDMA_DEV" rig_rxe_gid_ready
+}
+
+# rig_rxe_active_mtu: the RoCE MTU rxe derived from the netdev's (e.g. "1024")
+rig_rxe_active_mtu() {
+	ibv_devinfo -d "$RIG_RDMA_DEV" 2>/dev/null | awk '$1 == "active_mtu:" { print $2; exit }'
 }
 
 rig_rxe_down() {
