@@ -585,6 +585,12 @@ static int setup_srq(void **state)
 	return setup_fixture(state, 32, false);
 }
 
+static int setup_slow_srq(void **state)
+{
+	want_srq = true;
+	return setup_fixture(state, 32, true);
+}
+
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
@@ -2117,6 +2123,75 @@ static void test_srq_teardown_returns_buffers(void **state)
 	f->io = NULL;
 }
 
+/*
+ * Review #1: AERs stay outstanding for ever; each must not keep a shared
+ * capsule buffer, or 32 hosts' 4 AERs would empty a 128-deep admin SRQ
+ * for every host. Their SQEs are copied, so the buffers go back at parse.
+ */
+static void test_srq_aer_holds_no_buffer(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	for (uint16_t i = 0; i < 4; i++) {
+		nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+		sqe.common.cid = (uint16_t)(100 + i);
+		keyed(&sqe, 0, 0, 0);
+		recv_capsule(f->admin, 0, &sqe, NULL, 0);
+		assert_int_equal(nr_sends, 0);			/* outstanding */
+		assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);	/* its buffer is back */
+	}
+	assert_int_equal(f->admin->nr_active, 4);
+	/* The admin queue goes with its AERs outstanding: they end, nothing is sent, no buffer lost. */
+	nvt_rdma_queue_teardown(f->admin);
+	iter_end();
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+	assert_all_free(f->admin);
+	queue_unpoison(f->admin);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->admin = NULL;
+}
+
+/*
+ * A keyed read a backend holds needs no capsule buffer: it is back at
+ * parse. An in-capsule write reads its data from the buffer, which is
+ * therefore held until its response and then goes back.
+ */
+static void test_srq_executing_holds_only_icdata(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[512];
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	post_read(f->io, 0, 0, 1, 5);
+	assert_int_equal(slow.nr_held, 1);
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+	pattern(data, sizeof(data), 3);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, SLOW_NSID, 9, 1);
+	sqe.common.cid = 6;
+	sqe.common.dptr.addr = 0;
+	sqe.common.dptr.unkeyed.length = htole32(sizeof(data));
+	sqe.common.dptr.keyed.type = 0x01;
+	recv_capsule(f->io, 0, &sqe, data, sizeof(data));
+	assert_int_equal(slow.nr_held, 2);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH - 1);	/* the write's data */
+	slow_complete(1, 0);
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(sent_cqe(0)->cid, 6);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+	slow_complete(0, 0);
+	assert_int_equal(nr_sends, 3);		/* WRITE + SEND */
+	assert_int_equal(sent_cqe(2)->cid, 5);
+	complete_all();
+	assert_all_free(f->io);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+}
+
 /* A device without SRQs: no shared receive queue, nothing allocated; queues keep their own. */
 static void test_srq_fallback(void **state)
 {
@@ -3292,6 +3367,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_srq_routed_by_qp_num, setup_srq, teardown),
 		cmocka_unit_test_setup_teardown(test_srq_capsule_before_known, setup_srq, teardown),
 		cmocka_unit_test_setup_teardown(test_srq_teardown_returns_buffers, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_aer_holds_no_buffer, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_executing_holds_only_icdata, setup_slow_srq,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_srq_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),

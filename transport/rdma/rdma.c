@@ -1032,7 +1032,8 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 	write_data = r->c2h && !le16toh(r->cqe->status);
 	if (!write_data)
 		nvt_rdma_req_release(r);
-	ret = nvt_rdma_queue_recv(q, r->recv);
+	/* A shared buffer may have gone back at parse already (nvt_rdma_handle_capsule()). */
+	ret = r->recv ? nvt_rdma_queue_recv(q, r->recv) : 0;
 	r->recv = NULL;
 	if (ret) {
 		nvt_warn_ratelimited("qid %u: cannot repost a RECV: %s", q->sq.qid, strerror(-ret));
@@ -1120,6 +1121,19 @@ static bool nvt_rdma_handle_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_re
 		nvt_rdma_req_move(r, NVT_RDMA_REQ_EXECUTING);
 		nvt_req_complete(&r->req, status);
 		return true;
+	}
+	/*
+	 * A shared capsule buffer is every queue's: once the SQE is copied
+	 * (r->sqe) a command without in-capsule data needs nothing of it, so
+	 * it goes back now rather than with the response. Otherwise an AER or
+	 * a command a slow backend holds would keep it for as long, and a few
+	 * hosts' outstanding AERs would empty the admin SRQ for every host.
+	 * In-capsule data (at most NVT_RDMA_ICDATA) is read in place until the
+	 * response: copying 8 KiB per write costs more than the buffer is held.
+	 */
+	if (rv->srq_dev && !r->in_capsule) {
+		r->recv = NULL;
+		nvt_rdma_srq_repost(rv->srq_dev, rv, q->batch);
 	}
 	nvt_rdma_req_start(r);
 	return true;
