@@ -266,9 +266,20 @@ int ibv_query_device(struct ibv_context *context, struct ibv_device_attr *device
 	return ENODEV;
 }
 
-/* Teardown puts the QP in error itself, whatever rdma_disconnect did. */
+static unsigned int nr_rnr_sets;	/* IBV_QP_MIN_RNR_TIMER set, to the value we want */
+static int rnr_set_fails;	/* what ibv_modify_qp returns for it (a positive errno) */
+
+/*
+ * Teardown puts the QP in error itself, whatever rdma_disconnect did; at
+ * ESTABLISHED the queue sets a short RNR NAK timer (RTS -> RTS), nothing else.
+ */
 int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask)
 {
+	if (attr_mask == IBV_QP_MIN_RNR_TIMER) {
+		assert_int_equal(attr->min_rnr_timer, NVT_RDMA_MIN_RNR_TIMER);
+		nr_rnr_sets++;
+		return rnr_set_fails;
+	}
 	assert_int_equal(attr_mask, IBV_QP_STATE);
 	assert_int_equal(attr->qp_state, IBV_QPS_ERR);
 	nr_qp_errors++;
@@ -518,7 +529,8 @@ static void fake_reset(void)
 	nr_posted_recv_bufs = 0;
 	sq_overflowed = false;
 	post_fail_after = -1;
-	nr_rejects = nr_query_device = nr_qp_errors = 0;
+	nr_rejects = nr_query_device = nr_qp_errors = nr_rnr_sets = 0;
+	rnr_set_fails = 0;
 	last_reject_sts = 0;
 	removed_devs_at_destroy = 0;
 	nr_destroyed_ids = 0;
@@ -2192,6 +2204,32 @@ static void test_srq_executing_holds_only_icdata(void **state)
 	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
 }
 
+/*
+ * Review #2: the kernel CM leaves min_rnr_timer 0 (655 ms per RNR NAK);
+ * each queue sets the short one once ESTABLISHED, before any capsule of
+ * it runs. A device that refuses it leaves the queue serving.
+ */
+static void test_rnr_timer_at_established(void **state)
+{
+	struct fixture *f = *state;
+	unsigned int before;
+
+	assert_int_equal(nr_rnr_sets, 1);	/* the admin queue's */
+	connect_all(f);
+	before = nr_rnr_sets;
+	rnr_set_fails = EINVAL;
+	f->io = io_queue(f, 1, 8, 8);
+	assert_int_equal(nr_rnr_sets, before + 1);
+	assert_int_equal(f->io->state, NVT_RDMA_Q_LIVE);
+	post_read(f->io, 0, 0, 8, 3);
+	assert_int_equal(nr_sends, 2);
+	complete_all();
+	assert_all_free(f->io);
+	/* Once only: a queue that is LIVE already does not set it again. */
+	nvt_rdma_queue_established(f->io);
+	assert_int_equal(nr_rnr_sets, before + 1);
+}
+
 /* A device without SRQs: no shared receive queue, nothing allocated; queues keep their own. */
 static void test_srq_fallback(void **state)
 {
@@ -3370,6 +3408,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_srq_aer_holds_no_buffer, setup_srq, teardown),
 		cmocka_unit_test_setup_teardown(test_srq_executing_holds_only_icdata, setup_slow_srq,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_rnr_timer_at_established, setup_srq, teardown),
 		cmocka_unit_test_setup_teardown(test_srq_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),

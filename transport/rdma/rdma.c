@@ -37,17 +37,27 @@
 /*
  * Capsule buffers of the shared receive queue of one (device, poll group):
  * 8 KiB + 64 B each, registered once. Every queue on it draws from them;
- * a host can have no more capsules unanswered than its queues' SQ sizes
- * add up to, and a 4 KiB QD32 x 2 jobs load keeps 64 out. Should a burst
- * of many queues drain it, a capsule finds no RECV: the HCA answers RNR
- * NAK and the host retries after the RNR timer (we accept with
- * rnr_retry_count 7: for ever), so it is a stall of about a millisecond at
- * most, never a loss; buffers go back with each response. 512 (4 MiB) for an I/O poll group, 4 full
- * 128-deep queues; 128 (1 MiB) for the main loop's admin queues. Fewer
- * where the device's max_srq_wr is.
+ * a buffer goes back as soon as its command no longer needs it (at parse
+ * without in-capsule data, nvt_rdma_handle_capsule()). Should a burst of
+ * many queues drain it, a capsule finds no RECV: the HCA answers RNR NAK
+ * and the host retries after our QP's min_rnr_timer (the host accepts
+ * with rnr_retry_count 7: for ever), a stall, never a loss. That timer is
+ * what the NAK tells the host to wait; the kernel CM's RTR attributes
+ * leave it 0 for RC, which encodes 655.36 ms, so each queue sets
+ * NVT_RDMA_MIN_RNR_TIMER itself once ESTABLISHED (RTS -> RTS allows
+ * IBV_QP_MIN_RNR_TIMER, ibv_modify_qp(3)). 512 (4 MiB) for an I/O poll
+ * group, 4 full 128-deep queues; 128 (1 MiB) for the main loop's admin
+ * queues. Fewer where the device's max_srq_wr is.
  */
 #define NVT_RDMA_SRQ_DEPTH	512
 #define NVT_RDMA_ADMIN_SRQ_DEPTH 128
+/*
+ * RNR NAK timer code (IB spec 9.7.5.2.8): 12 = 0.64 ms. Buffers come back
+ * within one poll-group iteration (microseconds; a loaded TCG VM takes
+ * about a millisecond), so a shorter wait would only multiply the retries
+ * a dry SRQ costs the wire, and a longer one the stall.
+ */
+#define NVT_RDMA_MIN_RNR_TIMER	12
 #define NVT_RDMA_QP_HASH	64	/* qp_num -> queue buckets of a (device, poll group) */
 #define NVT_RDMA_DRAIN_MS	2000	/* flush completions of a dying QP arrive well within this */
 #define NVT_RDMA_STOP_MS	5000	/* how long shutdown waits for hosts to let go */
@@ -2343,11 +2353,32 @@ static void nvt_rdma_queue_forward_established(struct nvt_rdma_queue *q)
 		nvt_poll_group_send(q->pg, &q->established_msg);
 }
 
+/*
+ * Owner, at ESTABLISHED (the QP is in RTS): the RNR timer our NAKs tell
+ * the host, instead of the CM's 655 ms (see NVT_RDMA_SRQ_DEPTH). A device
+ * that refuses keeps serving with the long one: logged once.
+ */
+static void nvt_rdma_queue_set_rnr_timer(struct nvt_rdma_queue *q)
+{
+	static atomic_bool warned;
+	struct ibv_qp_attr attr = { .min_rnr_timer = NVT_RDMA_MIN_RNR_TIMER };
+	int ret;
+
+	if (!q->cm_id || !q->cm_id->qp)
+		return;
+	/* ibv_modify_qp returns a positive errno. */
+	ret = ibv_modify_qp(q->cm_id->qp, &attr, IBV_QP_MIN_RNR_TIMER);
+	if (ret && !atomic_exchange(&warned, true))
+		nvt_warn("qid %u: cannot set the RNR NAK timer (%s): a host finding no RECV waits 655 ms",
+			 q->sq.qid, strerror(ret));
+}
+
 static void nvt_rdma_queue_established(struct nvt_rdma_queue *q)
 {
 	if (q->state != NVT_RDMA_Q_CONNECTING)
 		return;
 	q->state = NVT_RDMA_Q_LIVE;
+	nvt_rdma_queue_set_rnr_timer(q);
 	nvt_rdma_dev_poll_start(q);
 	/* From now on it may take chunks: it has a share of the pool. */
 	if (!q->pool_counted) {
