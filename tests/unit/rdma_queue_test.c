@@ -2230,6 +2230,35 @@ static void test_rnr_timer_at_established(void **state)
 	assert_int_equal(nr_rnr_sets, before + 1);
 }
 
+/*
+ * Review #4: the shared CQ is sized from the device's max_cqe, so a poll
+ * group takes a host's full set of 128-deep queues (a fixed 16384 entries
+ * held 62 at 1 MiB, 12 at 8 MiB); a device with less gets what it has.
+ */
+static void test_cq_sized_from_max_cqe(void **state)
+{
+	struct fixture *f = *state;
+	struct ibv_device_attr mlx5 = { .max_cqe = 4194303 }, small = { .max_cqe = 4096 };
+	struct ibv_device_attr none = { .max_cqe = 0 };
+	struct nvt_rdma_queue q = { .nr_reqs = NVT_RDMA_MAX_QUEUE_SIZE };
+	uint32_t share;
+
+	assert_int_equal(nvt_rdma_cq_entries(&small), 4096);
+	assert_int_equal(nvt_rdma_cq_entries(&none), NVT_RDMA_CQ_ENTRIES);
+	/* 1 MiB on mlx5 (max_sge 30): a host's full set of queues; its RECVs are the SRQ's. */
+	q.max_io = NVT_MAX_IO_SIZE_DEFAULT;
+	assert_int_equal(nvt_rdma_queue_size(&q, 30, 30), 0);
+	share = q.max_send_wr;
+	assert_true((uint64_t)share * NVT_MAX_IO_QUEUES + NVT_RDMA_SRQ_DEPTH <=
+		    nvt_rdma_cq_entries(&mlx5));
+	/* 8 MiB: still 100 of them (12 before). */
+	q.max_io = NVT_MAX_IO_SIZE_MAX;
+	assert_int_equal(nvt_rdma_queue_size(&q, 30, 30), 0);
+	share = q.max_send_wr;
+	assert_true((uint64_t)share * 100 + NVT_RDMA_SRQ_DEPTH <= nvt_rdma_cq_entries(&mlx5));
+	(void)f;
+}
+
 /* A device without SRQs: no shared receive queue, nothing allocated; queues keep their own. */
 static void test_srq_fallback(void **state)
 {
@@ -3409,6 +3438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_srq_executing_holds_only_icdata, setup_slow_srq,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rnr_timer_at_established, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_cq_sized_from_max_cqe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srq_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),

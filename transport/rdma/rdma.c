@@ -29,11 +29,17 @@
  * that would take the sum past the CQ's size is refused (NO_RSC) rather
  * than the CQ resized: ibv_resize_cq under the owner's ibv_poll_cq is not
  * safe on every provider, and the main loop is where queues are made.
- * 16384 entries (~1 MiB on rxe and mlx5) hold 42 queues of depth 128 with
- * 1 MiB transfers per poll group (384 each on rxe), more than a host
- * spreads over one core; smaller where the device's max_cqe is.
+ * So the CQ is made as large as any poll group can need from the start:
+ * the device's max_cqe, up to NVT_RDMA_CQ_ENTRIES_MAX (131072: 1024 per
+ * queue for NVT_MAX_IO_QUEUES queues, i.e. 341 queues of depth 128 at
+ * 1 MiB with 3 WRs a slot, 102 at 8 MiB; 8 MiB of 64-byte CQEs on mlx5,
+ * whose max_cqe is 4M-1). A fixed 16384 held only 41-62 queues of depth
+ * 128 (12 at 8 MiB), and one queue over fails a Linux host's whole
+ * controller, which retries for ever. NVT_RDMA_CQ_ENTRIES is what is asked
+ * for where the device reports no max_cqe.
  */
 #define NVT_RDMA_CQ_ENTRIES	16384
+#define NVT_RDMA_CQ_ENTRIES_MAX	131072
 /*
  * Capsule buffers of the shared receive queue of one (device, poll group):
  * 8 KiB + 64 B each, registered once. Every queue on it draws from them;
@@ -98,7 +104,7 @@ _Static_assert(sizeof(struct nvmf_connect_data) <= NVT_RDMA_CONNECT_CHUNKS * NVT
  * D = 128 and 1 MiB, the (device, poll group) holding NVT_RDMA_SRQ_DEPTH
  * of them for all its queues (4 MiB; 1 MiB for the main loop's). It has
  * no CQ or completion channel of its own either: one per (device, poll
- * group), NVT_RDMA_CQ_ENTRIES (~1 MiB). It was 17.5 MiB and 4.4 MiB with a
+ * group), up to NVT_RDMA_CQ_ENTRIES_MAX (8 MiB). It was 17.5 MiB and 4.4 MiB with a
  * 128 KiB data buffer and PI scratch per slot. Data and PI scratch come
  * from one registered pool per (RDMA device, poll group) that has queues,
  * made with its first queue and kept until the last listener stops (or
@@ -140,6 +146,7 @@ struct nvt_rdma_dev {
 	struct ibv_cq *cq;
 	uint32_t cq_entries;			/* what cq holds */
 	uint32_t cq_reserved;			/* main loop: its QPs' send and receive WRs */
+	bool cq_full_warned;			/* main loop: a queue was refused for want of room */
 	/* Adaptive polling of the CQ, for all its queues at once; owner only. */
 	struct nvt_pg_watch cq_watch;		/* the channel: a completion after the CQ was armed */
 	struct nvt_pg_poller poller;		/* polls while busy */
@@ -1646,6 +1653,15 @@ out_fallback:
 			 ibv_get_device_name(d->verbs->device), why);
 }
 
+/* Entries of a (device, poll group)'s CQ: see NVT_RDMA_CQ_ENTRIES_MAX. */
+static uint32_t nvt_rdma_cq_entries(const struct ibv_device_attr *attr)
+{
+	if (attr->max_cqe <= 0)
+		return NVT_RDMA_CQ_ENTRIES;
+	return (uint32_t)attr->max_cqe < NVT_RDMA_CQ_ENTRIES_MAX ? (uint32_t)attr->max_cqe :
+								      NVT_RDMA_CQ_ENTRIES_MAX;
+}
+
 /*
  * Main loop: the CQ and completion channel of @d, armed; its owner starts
  * polling it with its first LIVE queue. Return: 0 or -errno.
@@ -1657,8 +1673,9 @@ static int nvt_rdma_dev_create_cq(struct nvt_rdma_dev *d)
 
 	if (ibv_query_device(d->verbs, &attr))
 		return errno ? -errno : -EIO;
-	d->cq_entries = attr.max_cqe > 0 && (uint32_t)attr.max_cqe < NVT_RDMA_CQ_ENTRIES ?
-			(uint32_t)attr.max_cqe : NVT_RDMA_CQ_ENTRIES;
+	d->cq_entries = nvt_rdma_cq_entries(&attr);
+	nvt_info("%s: a completion queue of %u entries for a poll group (max_cqe %d)",
+		 ibv_get_device_name(d->verbs->device), d->cq_entries, attr.max_cqe);
 	d->channel = ibv_create_comp_channel(d->verbs);
 	if (!d->channel)
 		return errno ? -errno : -ENOMEM;
@@ -2113,8 +2130,13 @@ static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 	 */
 	q->cq_share = q->max_send_wr + (q->srq ? 0 : q->recv_depth);
 	if (d->cq_reserved + q->cq_share > d->cq_entries) {
-		nvt_warn_ratelimited("qid %u: the poll group's CQ has no room for %u more entries (%u of %u taken)",
-				     q->sq.qid, q->cq_share, d->cq_reserved, d->cq_entries);
+		/* Once per device and poll group: every queue after it is refused alike. */
+		if (!d->cq_full_warned)
+			nvt_warn("%s: qid %u refused (NO_RSC): the poll group's CQ of %u entries "
+				 "(the device's max_cqe allows no more) has %u taken, it needs %u",
+				 ibv_get_device_name(d->verbs->device), q->sq.qid, d->cq_entries,
+				 d->cq_reserved, q->cq_share);
+		d->cq_full_warned = true;
 		q->cq_share = 0;
 		return -ENOSPC;
 	}
@@ -2178,7 +2200,7 @@ static int nvt_rdma_queue_fits(const struct nvt_rdma_queue *q, const struct ibv_
 {
 	if (q->max_send_wr > (uint32_t)dev->max_qp_wr || q->recv_depth > (uint32_t)dev->max_qp_wr ||
 	    q->recv_depth + q->max_send_wr > (uint32_t)dev->max_cqe ||
-	    q->recv_depth + q->max_send_wr > NVT_RDMA_CQ_ENTRIES) {
+	    q->recv_depth + q->max_send_wr > NVT_RDMA_CQ_ENTRIES_MAX) {
 		nvt_warn_ratelimited("qid %u: the device cannot hold %u send WRs (max_qp_wr %d, max_cqe %d)",
 				     q->sq.qid, q->max_send_wr, dev->max_qp_wr, dev->max_cqe);
 		return -EINVAL;
