@@ -211,10 +211,35 @@ int rdma_disconnect(struct rdma_cm_id *id)
 	return 0;
 }
 
+/*
+ * As mlx5 does (__mlx5_cq_clean()): a destroyed QP's completions not yet
+ * reaped leave the CQ, and a capsule among them takes its shared buffer
+ * with it (its SRQ WQE is freed, never reposted).
+ */
+static bool destroy_cleans_cq;
+static struct nvt_rdma_dev *fake_dev;	/* the fixture's (device, poll group) */
+static unsigned int nr_known_at_destroy;	/* QPs destroyed while their number still routed */
+
 void rdma_destroy_qp(struct rdma_cm_id *id)
 {
 	struct fake_qp *fq = container_of(id->qp, struct fake_qp, qp);
 
+	if (fake_dev && fake_dev->srq && nvt_rdma_qp_find(fake_dev, fq->qp.qp_num))
+		nr_known_at_destroy++;
+	if (destroy_cleans_cq) {
+		unsigned int k = cq_head;
+
+		for (unsigned int i = cq_head; i < nr_cq_entries; i++) {
+			bool mine = cq_entry_idx[i] == NO_SEND ? cq_entries[i].qp_num == fq->qp.qp_num :
+								 sends[cq_entry_idx[i]].fq == fq;
+
+			if (mine)
+				continue;
+			cq_entries[k] = cq_entries[i];
+			cq_entry_idx[k++] = cq_entry_idx[i];
+		}
+		nr_cq_entries = k;
+	}
 	/* A destroyed QP owns nothing any more. */
 	for (unsigned int i = 0; i < nr_sends; i++) {
 		if (sends[i].fq == fq && !sends[i].retired)
@@ -531,6 +556,9 @@ static void fake_reset(void)
 	post_fail_after = -1;
 	nr_rejects = nr_query_device = nr_qp_errors = nr_rnr_sets = 0;
 	rnr_set_fails = 0;
+	destroy_cleans_cq = false;
+	fake_dev = NULL;
+	nr_known_at_destroy = 0;
 	last_reject_sts = 0;
 	removed_devs_at_destroy = 0;
 	nr_destroyed_ids = 0;
@@ -570,6 +598,7 @@ static int setup_fixture(void **state, int max_sge, bool slow_ns)
 		want_srq = false;
 	}
 	cur_pg = f->tgt->pg;
+	fake_dev = f->bdev;
 	f->admin = queue_create(f, 0, 8, 8);
 	nr_recvs = 0;
 	*state = f;
@@ -629,6 +658,7 @@ static int teardown(void **state)
 	free(f->bdev->srq_bufs);
 	free(f->bdev->srq_recvs);
 	free(f->bdev);
+	fake_dev = NULL;
 	cur_pg = NULL;
 	nvt_poll_group_destroy(f->tgt->pg);
 	f->tgt->pg = NULL;
@@ -2259,6 +2289,117 @@ static void test_cq_sized_from_max_cqe(void **state)
 	(void)f;
 }
 
+/* Is @rv one of @d's shared buffers? */
+static bool srq_buf(const struct nvt_rdma_dev *d, const void *buf)
+{
+	return d->srq_bufs && (const uint8_t *)buf >= d->srq_bufs &&
+	       (const uint8_t *)buf < d->srq_bufs + (size_t)d->srq_depth * NVT_RDMA_CAPSULE;
+}
+
+/* Shared buffers @q holds: parked capsules and commands' in-capsule data. */
+static unsigned int srq_held_by(const struct nvt_rdma_queue *q)
+{
+	unsigned int n = 0;
+
+	if (!q)
+		return 0;
+	for (const struct nvt_rdma_recv *rv = q->parked_head; rv; rv = rv->next)
+		n += rv->srq_dev != NULL;
+	for (uint32_t i = 0; i < q->nr_reqs; i++)
+		n += q->reqs[i].recv && q->reqs[i].recv->srq_dev;
+	return n;
+}
+
+/*
+ * Every shared buffer is somewhere: the HCA's (posted), waiting to be
+ * reposted, landed and not reaped, an orphan, or held by a queue (review
+ * #3's check: out of the SRQ == held + parked + orphans + pending).
+ */
+static void assert_srq_conserved(const struct fixture *f)
+{
+	const struct nvt_rdma_dev *d = f->bdev;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < nr_posted_recv_bufs; i++)
+		n += srq_buf(d, posted_recv_bufs[i]);
+	for (const struct ibv_recv_wr *wr = d->srq_head; wr; wr = wr->next)
+		n++;
+	for (unsigned int i = cq_head; i < nr_cq_entries; i++) {
+		const struct nvt_rdma_wr *wr = (const struct nvt_rdma_wr *)(uintptr_t)cq_entries[i].wr_id;
+
+		if (cq_entry_idx[i] == NO_SEND &&
+		    container_of(wr, struct nvt_rdma_recv, wr)->srq_dev == d)
+			n++;
+	}
+	n += d->nr_orphans + srq_held_by(f->admin) + srq_held_by(f->io) + srq_held_by(f->io2);
+	assert_int_equal(n, d->srq_depth);
+}
+
+/* A capsule for @q lands in a shared buffer; its completion waits in the CQ, not reaped. */
+static void cq_push_capsule(struct nvt_rdma_queue *q, const struct nvt_sqe *sqe)
+{
+	struct nvt_rdma_recv *rv = srq_posted(q->dev);
+
+	assert_non_null(rv);
+	assert_true(recv_take(rv->buf));
+	HCA_GIVES(rv->buf, NVT_RDMA_CAPSULE);
+	memcpy(rv->buf, sqe, sizeof(*sqe));
+	cq_entry_idx[nr_cq_entries] = NO_SEND;
+	cq_entries[nr_cq_entries++] = (struct ibv_wc){ .wr_id = (uintptr_t)&rv->wr,
+						       .status = IBV_WC_SUCCESS,
+						       .opcode = IBV_WC_RECV,
+						       .byte_len = sizeof(*sqe),
+						       .qp_num = q->qp_num };
+}
+
+/*
+ * Review #3, #5, #6: a queue goes while a capsule of its own and one of
+ * another queue sit in the shared CQ unreaped, and it has no send of its
+ * own outstanding. Its capsule's buffer must come back even where the
+ * provider cleans a destroyed QP's CQEs (mlx5); the other queue's capsule
+ * reaches it and is answered during the teardown, not after; and the QP
+ * number stops routing before the QP is destroyed.
+ */
+static void test_srq_teardown_reaps_landed_capsules(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q1, *q2;
+	struct nvt_sqe sqe;
+	bool answered = false;
+
+	connect_all(f);
+	q1 = f->io = io_queue(f, 1, 8, 8);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	assert_srq_conserved(f);
+	destroy_cleans_cq = true;
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 1);
+	keyed(&sqe, 0x1000, 512, 1);
+	sqe.common.cid = 4;
+	cq_push_capsule(q1, &sqe);
+	sqe.common.cid = 9;
+	cq_push_capsule(q2, &sqe);
+	assert_srq_conserved(f);
+	assert_int_equal(q1->posted_sends, 0);
+	nvt_rdma_queue_teardown(q1);
+	/* Before the iteration ends: q2's answer is posted by the drain's flush. */
+	for (unsigned int i = 0; i < nr_sends; i++)
+		answered |= sends[i].fq == qp_of(q2) && sends[i].opcode == IBV_WR_SEND &&
+			    sent_cqe(i)->cid == 9;
+	assert_true(answered);
+	iter_end();
+	assert_int_equal(nr_known_at_destroy, 0);
+	assert_null(nvt_rdma_qp_find(f->bdev, q1->qp_num));
+	f->io = NULL;
+	assert_srq_conserved(f);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);	/* q1's capsule's buffer too */
+	assert_all_free(q1);
+	queue_unpoison(q1);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	complete_all();
+	assert_all_free(q2);
+	assert_srq_conserved(f);
+}
+
 /* A device without SRQs: no shared receive queue, nothing allocated; queues keep their own. */
 static void test_srq_fallback(void **state)
 {
@@ -3439,6 +3580,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rnr_timer_at_established, setup_srq, teardown),
 		cmocka_unit_test_setup_teardown(test_cq_sized_from_max_cqe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_teardown_reaps_landed_capsules, setup_srq,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_srq_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),

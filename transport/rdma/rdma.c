@@ -1851,20 +1851,33 @@ static void nvt_rdma_queue_destroy_verbs(struct nvt_rdma_queue *q)
 }
 
 /*
- * Reap flush completions until every posted signaled send-queue WR is back
- * (bounded): those hold request slots and chunks. RECVs hold only
- * queue-owned buffers and go with the QP; rxe does not flush them on error
- * anyway. The CQ is shared: the other queues' completions reaped meanwhile
- * go to them, as the poller would have sent them.
+ * The QP is in the error state. Reap flush completions until every posted
+ * signaled send-queue WR is back (bounded): those hold request slots and
+ * chunks. Then the CQ once more whatever is left to wait for: capsules
+ * that landed in shared buffers before the error and are not reaped yet
+ * are the SRQ's buffers, and a provider that cleans a destroyed QP's CQEs
+ * out of its CQ (mlx5: __mlx5_cq_clean() frees their SRQ WQEs) would lose
+ * them for good, the SRQ one buffer smaller each time; reaped here, they
+ * reach this queue (not DEAD yet) and go back. A queue's own RECVs go
+ * with its QP (rxe does not flush them on error anyway). The CQ is
+ * shared: the other queues' completions reaped meanwhile go to them, and
+ * the poll group's flusher posts what they produced, as the poll loop's
+ * would, rather than after the up to NVT_RDMA_DRAIN_MS this may take.
  */
 static void nvt_rdma_queue_drain(struct nvt_rdma_queue *q)
 {
 	uint64_t deadline = nvt_now_ns() + NVT_RDMA_DRAIN_MS * 1000000ull;
 
 	while (q->posted_sends && nvt_now_ns() < deadline) {
-		if (!nvt_rdma_reap_cq(q->cq, 1))
+		unsigned int n = nvt_rdma_reap_cq(q->cq, 1);
+
+		if (n)
+			nvt_poll_group_run_flushers(q->pg);
+		else
 			usleep(1000);
 	}
+	if (q->cq && nvt_rdma_poll_cq(q))
+		nvt_poll_group_run_flushers(q->pg);
 	if (q->posted_sends)
 		nvt_warn("qid %u: %u sends never flushed", q->sq.qid, q->posted_sends);
 }
@@ -2008,6 +2021,14 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 	nvt_rdma_queue_drain(q);
 	q->state = NVT_RDMA_Q_DEAD;
 	nvt_rdma_dev_poll_stop(q);
+	/*
+	 * Its QP number is forgotten before the QP goes: once destroyed the
+	 * number may come back at once with a new QP of the main loop's, whose
+	 * first capsule (its Connect) must wait as an orphan for its own queue,
+	 * not reach this dead one and be dropped (the host's connect would
+	 * time out).
+	 */
+	nvt_rdma_queue_forget_qp(q);
 	nvt_rdma_queue_destroy_verbs(q);
 	/*
 	 * Completions of the QP may still sit in the shared CQ, their wr_ids
@@ -2018,11 +2039,11 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 	 * is shared memory the kernel wrote before). Once the QP is destroyed
 	 * no new one can come (rxe stops the QP's tasks first), so one pass
 	 * over the CQ now takes every one left: the DEAD queue ignores its
-	 * own, the others get theirs, and the memory can go afterwards.
+	 * send completions, the others get theirs, and the memory can go
+	 * afterwards.
 	 */
 	if (q->cq)
 		nvt_rdma_poll_cq(q);
-	nvt_rdma_queue_forget_qp(q);
 	nvt_rdma_queue_reclaim(q);
 	if (q->pool->wait_head)
 		nvt_rdma_pool_resume(q->pool);
