@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sys/eventfd.h>
 
 #include "../../transport/rdma/rdma.c"
 #include "../e2e/nvt_test_target.h"
@@ -192,17 +193,23 @@ static int fake_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 }
 
 static unsigned int nr_cq_arms;
+static int arm_fails;		/* what ibv_req_notify_cq returns (a positive errno) */
+static bool cq_armed;		/* the next completion raises a channel event */
 static int arm_pushes = -1;	/* the send WR whose completion lands just as the CQ is armed */
 static void cq_push(unsigned int i, enum ibv_wc_status status);
 
 static int fake_req_notify_cq(struct ibv_cq *cq, int solicited)
 {
 	nr_cq_arms++;
+	if (arm_fails)
+		return arm_fails;
+	cq_armed = true;
 	if (arm_pushes >= 0)
 		cq_push((unsigned int)arm_pushes, IBV_WC_SUCCESS);
 	arm_pushes = -1;
 	return 0;
 }
+
 
 /* The test executable's definitions win over the libraries' for our objects. */
 int rdma_disconnect(struct rdma_cm_id *id)
@@ -331,6 +338,37 @@ static struct ibv_context fake_ctx = {
 static struct ibv_cq fake_cq = { .context = &fake_ctx };
 static struct ibv_mr fake_mr = { .lkey = 7 };
 static struct ibv_srq fake_srq = { .context = &fake_ctx };
+
+/* The completion channel: an eventfd the HCA writes to when an armed CQ gets a completion. */
+static struct ibv_comp_channel fake_channel = { .context = &fake_ctx, .fd = -1 };
+static unsigned int nr_cq_events;
+
+/* The HCA: a completion came on the armed CQ, an event on the channel (once per arming). */
+static void hca_cq_event(void)
+{
+	uint64_t one = 1;
+
+	if (!cq_armed)
+		return;
+	cq_armed = false;
+	assert_int_equal(write(fake_channel.fd, &one, sizeof(one)), sizeof(one));
+}
+
+int ibv_get_cq_event(struct ibv_comp_channel *channel, struct ibv_cq **cq, void **cq_context)
+{
+	uint64_t v;
+
+	if (read(channel->fd, &v, sizeof(v)) != sizeof(v))
+		return -1;
+	nr_cq_events++;
+	*cq = &fake_cq;
+	*cq_context = NULL;
+	return 0;
+}
+
+void ibv_ack_cq_events(struct ibv_cq *cq, unsigned int nevents)
+{
+}
 static bool want_srq;		/* the next fixture's (device, poll group) has a shared receive queue */
 #define SRQ_DEPTH	32
 
@@ -557,6 +595,9 @@ static void fake_reset(void)
 	nr_rejects = nr_query_device = nr_qp_errors = nr_rnr_sets = 0;
 	rnr_set_fails = 0;
 	destroy_cleans_cq = false;
+	arm_fails = 0;
+	cq_armed = false;
+	nr_cq_events = 0;
 	fake_dev = NULL;
 	nr_known_at_destroy = 0;
 	last_reject_sts = 0;
@@ -2014,6 +2055,7 @@ static void test_adaptive_poll(void **state)
 	q = f->io = io_queue(f, 1, 8, 8);
 	d->cq = &fake_cq;
 	d->nr_polled = 1;
+	d->watching = true;	/* as if its channel were watched */
 	d->busy = true;
 	d->idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
 	post_read(q, 1, 0, 8, 1);
@@ -2040,6 +2082,107 @@ static void test_adaptive_poll(void **state)
 	assert_true(d->busy);
 	assert_all_free(q);
 	d->nr_polled = 0;
+	d->cq = NULL;
+}
+
+/* Poll-group iterations (no sleep) until @d is idle, at most 1 s. Return: whether it went idle. */
+static bool poll_until_idle(struct nvt_rdma_dev *d)
+{
+	uint64_t end = nvt_now_ns() + 1000000000ull;
+
+	while (d->busy && nvt_now_ns() < end)
+		nvt_poll_group_poll(cur_pg, 0);
+	return !d->busy;
+}
+
+/*
+ * The real loop, not the poller alone: a LIVE queue starts the poller and
+ * the channel watch; with nothing coming the poll group arms the CQ and
+ * goes idle; a completion then stays in the CQ until the channel's event
+ * wakes the loop, which takes it in the same round.
+ */
+static void test_adaptive_poll_loop(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_dev *d = f->bdev;
+	struct nvt_rdma_queue *q;
+	struct nvt_rdma_req *r;
+
+	connect_all(f);
+	fake_channel.fd = eventfd(0, EFD_NONBLOCK);
+	assert_true(fake_channel.fd >= 0);
+	d->channel = &fake_channel;
+	d->cq = &fake_cq;
+	q = f->io = io_queue(f, 1, 8, 8);
+	assert_true(q->cq_polled);
+	assert_true(d->watching);
+	assert_true(d->busy);
+	assert_true(poll_until_idle(d));
+	assert_int_equal(nr_cq_arms, 1);
+	/* Asleep: a read's response SEND completes, nobody looks. */
+	post_read(q, 0, 0, 8, 1);
+	r = slot_of(sends[nr_sends - 1].wr_id);
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	nvt_poll_group_poll(cur_pg, 0);
+	assert_int_equal(r->state, NVT_RDMA_REQ_COMPLETING);
+	/* The channel's event wakes it: the completion is taken in that round. */
+	hca_cq_event();
+	nvt_poll_group_poll(cur_pg, 1000);
+	assert_int_equal(nr_cq_events, 1);
+	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
+	assert_true(d->busy);
+	assert_all_free(q);
+	assert_true(poll_until_idle(d));
+	assert_int_equal(nr_cq_arms, 2);
+	nvt_rdma_dev_poll_stop(q);
+	assert_false(d->watching);
+	close(fake_channel.fd);
+	fake_channel.fd = -1;
+	d->channel = NULL;
+	d->cq = NULL;
+}
+
+/*
+ * Review #7: a poll group that cannot watch the channel, or cannot arm the
+ * CQ, must not sleep: nothing would wake it. It keeps polling and still
+ * takes completions.
+ */
+static void test_adaptive_poll_never_sleeps_unwatched(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_dev *d = f->bdev;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	fake_channel.fd = -1;		/* epoll refuses it */
+	d->channel = &fake_channel;
+	d->cq = &fake_cq;
+	q = f->io = io_queue(f, 1, 8, 8);
+	assert_false(d->watching);
+	assert_false(poll_until_idle(d));
+	assert_int_equal(nr_cq_arms, 0);
+	post_read(q, 0, 0, 8, 1);
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	nvt_poll_group_poll(cur_pg, 0);
+	assert_all_free(q);
+	nvt_rdma_dev_poll_stop(q);
+	/* Watched, but arming fails: busy still, asked again each round. */
+	fake_channel.fd = eventfd(0, EFD_NONBLOCK);
+	assert_true(fake_channel.fd >= 0);
+	arm_fails = EIO;
+	q->state = NVT_RDMA_Q_CONNECTING;
+	q->cq_polled = false;
+	nvt_rdma_dev_poll_start(q);
+	q->state = NVT_RDMA_Q_LIVE;
+	assert_true(d->watching);
+	assert_false(poll_until_idle(d));
+	assert_true(nr_cq_arms >= 2);
+	arm_fails = 0;
+	assert_true(poll_until_idle(d));
+	nvt_rdma_dev_poll_stop(q);
+	close(fake_channel.fd);
+	fake_channel.fd = -1;
+	d->channel = NULL;
 	d->cq = NULL;
 }
 
@@ -3581,6 +3724,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rnr_timer_at_established, setup_srq, teardown),
 		cmocka_unit_test_setup_teardown(test_cq_sized_from_max_cqe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srq_teardown_reaps_landed_capsules, setup_srq,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_adaptive_poll_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adaptive_poll_never_sleeps_unwatched, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_srq_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),

@@ -152,6 +152,7 @@ struct nvt_rdma_dev {
 	struct nvt_pg_poller poller;		/* polls while busy */
 	unsigned int nr_polled;			/* LIVE queues: the watch and poller run while > 0 */
 	bool busy;				/* polling: the CQ is not armed */
+	bool watching;				/* cq_watch is in the poll group: it may sleep */
 	uint64_t idle_until;			/* busy until then unless completions come */
 	/*
 	 * The shared receive queue and its capsule buffers (srq NULL: each
@@ -1420,6 +1421,7 @@ static int nvt_rdma_dev_poll(struct nvt_pg_poller *p)
 {
 	struct nvt_rdma_dev *d = container_of(p, struct nvt_rdma_dev, poller);
 	uint64_t now;
+	int ret;
 
 	if (!d->busy)
 		return 0;
@@ -1428,9 +1430,16 @@ static int nvt_rdma_dev_poll(struct nvt_pg_poller *p)
 		return 1;
 	}
 	now = nvt_now_ns();
-	if (now < d->idle_until)
+	if (now < d->idle_until || !d->watching)
+		return 1;	/* no channel watch: nothing would wake it, it never sleeps */
+	/* ibv_req_notify_cq returns a positive errno. Unarmed, the event would never come. */
+	ret = ibv_req_notify_cq(d->cq, 0);
+	if (ret) {
+		nvt_warn_ratelimited("%s: cannot arm the completion queue (%s): polling on",
+				     ibv_get_device_name(d->verbs->device), strerror(ret));
+		d->idle_until = now + NVT_RDMA_SPIN_IDLE_NS;
 		return 1;
-	ibv_req_notify_cq(d->cq, 0);
+	}
 	if (nvt_rdma_reap_cq(d->cq, NVT_RDMA_CQ_BATCHES)) {
 		/* Armed already: the event that comes as well finds us busy, harmless. */
 		d->idle_until = now + NVT_RDMA_SPIN_IDLE_NS;
@@ -1474,8 +1483,9 @@ static void nvt_rdma_dev_poll_start(struct nvt_rdma_queue *q)
 		return;
 	d->cq_watch.fd = d->channel->fd;
 	d->cq_watch.fn = nvt_rdma_dev_cq_ready;
-	if (nvt_poll_group_add(q->pg, &d->cq_watch))
-		nvt_err("%s: cannot watch the completion channel: polling only",
+	d->watching = !nvt_poll_group_add(q->pg, &d->cq_watch);
+	if (!d->watching)
+		nvt_err("%s: cannot watch the completion channel: polling only, never asleep",
 			ibv_get_device_name(d->verbs->device));
 	d->poller.fn = nvt_rdma_dev_poll;
 	nvt_poll_group_add_poller(q->pg, &d->poller);
@@ -1494,7 +1504,9 @@ static void nvt_rdma_dev_poll_stop(struct nvt_rdma_queue *q)
 	if (--d->nr_polled)
 		return;
 	nvt_poll_group_del_poller(q->pg, &d->poller);
-	nvt_poll_group_del(q->pg, &d->cq_watch);
+	if (d->watching)
+		nvt_poll_group_del(q->pg, &d->cq_watch);
+	d->watching = false;
 	d->busy = false;
 }
 
