@@ -52,6 +52,7 @@ static unsigned int nr_post_send_calls, nr_post_recv_calls;	/* doorbells: system
 static uint64_t post_seq;
 static bool sq_overflowed;		/* a post beyond the QP's send queue */
 static int post_fail_after = -1;	/* the next post takes this many WRs, then fails */
+static bool post_fail_no_bad;		/* and leaves *bad unset, as a provider may */
 static void *posted_recv_bufs[1024];	/* RECVs the HCA holds */
 static unsigned int nr_posted_recv_bufs;
 static struct ibv_wc cq_entries[MAX_POSTED];
@@ -103,7 +104,8 @@ static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_
 		assert_true((unsigned int)wr->num_sge <= fq->max_sge);
 		if (post_fail_after == 0) {
 			post_fail_after = -1;
-			*bad = wr;
+			if (!post_fail_no_bad)
+				*bad = wr;
 			return EINVAL;
 		}
 		if (post_fail_after > 0)
@@ -162,13 +164,48 @@ static int fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_
 }
 
 static unsigned int nr_srq_posts;	/* ibv_post_srq_recv calls */
+static int srq_fail_after = -1;		/* the next post takes this many WRs, then fails */
+static bool srq_fail_no_bad;		/* and leaves *bad unset, as a provider may */
+static struct nvt_rdma_dev *fake_dev;	/* the fixture's (device, poll group) */
 
-/* The shared receive queue: its buffers are the HCA's like a QP's RECVs. */
+/* Shared buffers the HCA holds. */
+static unsigned int srq_posted_count(void)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < nr_posted_recv_bufs; i++)
+		n += fake_dev && fake_dev->srq_bufs &&
+		     (uint8_t *)posted_recv_bufs[i] >= fake_dev->srq_bufs &&
+		     (uint8_t *)posted_recv_bufs[i] <
+			     fake_dev->srq_bufs + (size_t)fake_dev->srq_depth * NVT_RDMA_CAPSULE;
+	return n;
+}
+
+/*
+ * The shared receive queue: its buffers are the HCA's like a QP's RECVs.
+ * It holds srq_depth WRs, no more (a real one refuses with ENOMEM), and a
+ * buffer posted twice is a transport bug.
+ */
 static int fake_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
 {
 	nr_srq_posts++;
 	for (; wr; wr = wr->next) {
 		void *buf = (void *)(uintptr_t)wr->sg_list[0].addr;
+
+		if (srq_fail_after == 0) {
+			srq_fail_after = -1;
+			if (!srq_fail_no_bad)
+				*bad = wr;
+			return EIO;
+		}
+		if (srq_fail_after > 0)
+			srq_fail_after--;
+		for (unsigned int i = 0; i < nr_posted_recv_bufs; i++)
+			assert_ptr_not_equal(posted_recv_bufs[i], buf);
+		if (fake_dev && fake_dev->srq_depth && srq_posted_count() >= fake_dev->srq_depth) {
+			*bad = wr;
+			return ENOMEM;
+		}
 
 		HCA_GIVES(buf, wr->sg_list[0].length);
 		memset(buf, 0xff, wr->sg_list[0].length);
@@ -224,7 +261,6 @@ int rdma_disconnect(struct rdma_cm_id *id)
  * with it (its SRQ WQE is freed, never reposted).
  */
 static bool destroy_cleans_cq;
-static struct nvt_rdma_dev *fake_dev;	/* the fixture's (device, poll group) */
 static unsigned int nr_known_at_destroy;	/* QPs destroyed while their number still routed */
 
 void rdma_destroy_qp(struct rdma_cm_id *id)
@@ -595,6 +631,9 @@ static void fake_reset(void)
 	nr_rejects = nr_query_device = nr_qp_errors = nr_rnr_sets = 0;
 	rnr_set_fails = 0;
 	destroy_cleans_cq = false;
+	srq_fail_after = -1;
+	srq_fail_no_bad = false;
+	post_fail_no_bad = false;
 	arm_fails = 0;
 	cq_armed = false;
 	nr_cq_events = 0;
@@ -629,6 +668,7 @@ static int setup_fixture(void **state, int max_sge, bool slow_ns)
 	f->bdev->refs = 1u << 20;	/* never freed by a queue's put */
 	f->bdev->flusher.fn = nvt_rdma_dev_flush;
 	f->bdev->verbs = &fake_ctx;
+	fake_dev = f->bdev;
 	if (want_srq) {
 		/* What nvt_rdma_dev_create_srq() makes, on the fake. */
 		assert_int_equal(nvt_rdma_srq_alloc(f->bdev, SRQ_DEPTH), 0);
@@ -639,7 +679,6 @@ static int setup_fixture(void **state, int max_sge, bool slow_ns)
 		want_srq = false;
 	}
 	cur_pg = f->tgt->pg;
-	fake_dev = f->bdev;
 	f->admin = queue_create(f, 0, 8, 8);
 	nr_recvs = 0;
 	*state = f;
@@ -2543,6 +2582,86 @@ static void test_srq_teardown_reaps_landed_capsules(void **state)
 	assert_srq_conserved(f);
 }
 
+/* The fake SRQ holds its depth and no more (a real one refuses with ENOMEM). */
+static void test_fake_srq_depth(void **state)
+{
+	static uint8_t extra[NVT_RDMA_CAPSULE];
+	struct fixture *f = *state;
+	struct nvt_rdma_recv *rv = &f->bdev->srq_recvs[0], x = { .buf = extra };
+	struct ibv_recv_wr *bad = NULL;
+
+	assert_int_equal(srq_posted_count(), SRQ_DEPTH);
+	/* Taken by a capsule and given back: it fits again. */
+	assert_true(recv_take(rv->buf));
+	assert_int_equal(srq_posted_count(), SRQ_DEPTH - 1);
+	assert_int_equal(ibv_post_srq_recv(&fake_srq, nvt_rdma_recv_wr(&fake_mr, rv), &bad), 0);
+	assert_int_equal(srq_posted_count(), SRQ_DEPTH);
+	/* Full: one more WR is refused, *bad names it. */
+	assert_int_equal(ibv_post_srq_recv(&fake_srq, nvt_rdma_recv_wr(&fake_mr, &x), &bad),
+			 ENOMEM);
+	assert_ptr_equal(bad, &x.rwr);
+	assert_int_equal(srq_posted_count(), SRQ_DEPTH);
+}
+
+/*
+ * Review #8: shared RECVs the provider refuses to repost are not lost (the
+ * SRQ outlives every queue): they wait and go with the next flush; also
+ * when the provider leaves *bad unset.
+ */
+static void test_srq_repost_failure_keeps_buffers(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	for (unsigned int round = 0; round < 2; round++) {
+		/* Three capsules in one iteration: their buffers go back in one post, which fails. */
+		hold_iter = true;
+		post_read(q, 0, 0, 1, 1);
+		post_read(q, 0, 1, 1, 2);
+		post_read(q, 0, 2, 1, 3);
+		srq_fail_after = round ? 0 : 1;
+		srq_fail_no_bad = round == 1;
+		hold_iter = false;
+		iter_end();
+		assert_int_equal(srq_posted_count(), SRQ_DEPTH - (round ? 3 : 2));
+		assert_srq_conserved(f);
+		/* The next iteration that reposts anything takes them along. */
+		post_read(q, 0, 3, 1, 4);
+		assert_int_equal(srq_posted_count(), SRQ_DEPTH);
+		assert_srq_conserved(f);
+		complete_all();
+		assert_all_free(q);
+		sends_reset();
+	}
+}
+
+/*
+ * Review #8: a batched post the provider refuses without setting *bad
+ * posted nothing: nothing is counted as posted (the drain would wait its
+ * full 2 s for completions that never come).
+ */
+static void test_batch_post_fails_without_bad(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	three_reads_one_iteration(q);
+	post_fail_after = 0;
+	post_fail_no_bad = true;
+	iter_end();
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(q->posted_sends, 0);
+	assert_int_equal(q->sq_used, 0);
+	assert_int_equal(atomic_load(&q->sends_posted), atomic_load(&q->sends_done));
+	assert_int_equal(q->state, NVT_RDMA_Q_DISCONNECTING);
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
 /* A device without SRQs: no shared receive queue, nothing allocated; queues keep their own. */
 static void test_srq_fallback(void **state)
 {
@@ -3728,6 +3847,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_adaptive_poll_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_adaptive_poll_never_sleeps_unwatched, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_fake_srq_depth, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_repost_failure_keeps_buffers, setup_srq,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_batch_post_fails_without_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srq_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),

@@ -380,8 +380,10 @@ static int nvt_rdma_post_recvs(struct nvt_rdma_queue *q, struct ibv_recv_wr *fir
 	struct ibv_recv_wr *bad = NULL;
 	int ret;
 
-	/* ibv_post_recv returns a positive errno. */
+	/* ibv_post_recv returns a positive errno; a provider may leave @bad unset: none posted. */
 	ret = ibv_post_recv(q->cm_id->qp, first, &bad);
+	if (ret && !bad)
+		bad = first;
 	for (struct ibv_recv_wr *wr = first; wr && (!ret || wr != bad); wr = wr->next)
 		q->posted_recvs++;
 	return -ret;
@@ -393,13 +395,30 @@ static int nvt_rdma_post_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv
 	return nvt_rdma_post_recvs(q, nvt_rdma_recv_wr(q->recv_mr, rv));
 }
 
-/* Post @first and the shared-queue RECVs chained to it. Return: 0 or -errno. */
+/*
+ * Post @first and the shared-queue RECVs chained to it. Those not posted
+ * (from the one the provider refused on) are not lost: the SRQ outlives
+ * any queue, so they wait at the head of the (device, poll group)'s
+ * pending list for its next flush. Return: 0 or -errno.
+ */
 static int nvt_rdma_post_srq_recvs(struct nvt_rdma_dev *d, struct ibv_recv_wr *first)
 {
-	struct ibv_recv_wr *bad = NULL;
+	struct ibv_recv_wr *bad = NULL, *last;
+	int ret;
 
-	/* ibv_post_srq_recv returns a positive errno. */
-	return -ibv_post_srq_recv(d->srq, first, &bad);
+	/* ibv_post_srq_recv returns a positive errno; a provider may leave @bad unset: none posted. */
+	ret = ibv_post_srq_recv(d->srq, first, &bad);
+	if (!ret)
+		return 0;
+	if (!bad)
+		bad = first;
+	for (last = bad; last->next; last = last->next)
+		;
+	last->next = d->srq_head;
+	if (!d->srq_head)
+		d->srq_tail = last;
+	d->srq_head = bad;
+	return -ret;
 }
 
 /*
@@ -415,9 +434,12 @@ static void nvt_rdma_srq_repost(struct nvt_rdma_dev *d, struct nvt_rdma_recv *rv
 	rv->next = NULL;
 	if (!batch) {
 		ret = nvt_rdma_post_srq_recvs(d, wr);
-		if (ret)
+		if (ret) {
 			nvt_warn_ratelimited("%s: cannot repost a shared RECV: %s",
 					     ibv_get_device_name(d->verbs->device), strerror(-ret));
+			/* It waits on the pending list: tried again at the end of the iteration. */
+			nvt_poll_group_add_flusher(d->pg, &d->flusher);
+		}
 		return;
 	}
 	if (d->srq_tail)
@@ -487,8 +509,10 @@ static int nvt_rdma_post_send(struct nvt_rdma_queue *q, struct ibv_send_wr *firs
 				     q->sq.qid, q->sq_used, n, q->max_send_wr);
 		return -ENOSPC;
 	}
-	/* ibv_post_send returns a positive errno; @bad is the first WR not posted. */
+	/* ibv_post_send returns a positive errno; @bad is the first WR not posted (unset: none). */
 	ret = ibv_post_send(q->cm_id->qp, first, &bad);
+	if (ret && !bad)
+		bad = first;
 	for (struct ibv_send_wr *wr = first; wr && (!ret || wr != bad); wr = wr->next) {
 		(*posted)++;
 		q->sq_used++;
@@ -750,8 +774,10 @@ static void nvt_rdma_queue_flush(struct nvt_rdma_queue *q)
 	}
 	if (!first)
 		return;
-	/* ibv_post_send returns a positive errno; @bad is the first WR not posted. */
+	/* ibv_post_send returns a positive errno; @bad is the first WR not posted (unset: none). */
 	ret = ibv_post_send(q->cm_id->qp, first, &bad);
+	if (ret && !bad)
+		bad = first;
 	for (struct ibv_send_wr *wr = first; wr && (!ret || wr != bad); wr = wr->next)
 		signaled += !!(wr->send_flags & IBV_SEND_SIGNALED);
 	q->posted_sends += signaled;
@@ -761,7 +787,7 @@ static void nvt_rdma_queue_flush(struct nvt_rdma_queue *q)
 	nvt_warn_ratelimited("qid %u: cannot post %s: %s", q->sq.qid,
 			     bad == first ? "a batch of work requests" : "the rest of a batch",
 			     strerror(ret));
-	nvt_rdma_queue_unposted(q, bad ? bad : first);
+	nvt_rdma_queue_unposted(q, bad);
 	if (q->pool->wait_head)
 		nvt_rdma_pool_resume(q->pool);
 }
@@ -1584,13 +1610,19 @@ static int nvt_rdma_srq_alloc(struct nvt_rdma_dev *d, uint32_t depth)
 /* Every capsule buffer of @d's shared receive queue to the HCA, in one post. Return: 0 or -errno. */
 static int nvt_rdma_srq_post_all(struct nvt_rdma_dev *d)
 {
+	int ret;
+
 	for (uint32_t i = 0; i < d->srq_depth; i++) {
 		struct ibv_recv_wr *wr = nvt_rdma_recv_wr(d->srq_mr, &d->srq_recvs[i]);
 
 		if (i)
 			d->srq_recvs[i - 1].rwr.next = wr;
 	}
-	return d->srq_depth ? nvt_rdma_post_srq_recvs(d, &d->srq_recvs[0].rwr) : 0;
+	ret = d->srq_depth ? nvt_rdma_post_srq_recvs(d, &d->srq_recvs[0].rwr) : 0;
+	/* The SRQ is given up then (no queue uses it yet): nothing of it may wait to be posted. */
+	if (ret)
+		d->srq_head = d->srq_tail = NULL;
+	return ret;
 }
 
 /* Is another (device, poll group) of @verbs there already (then it logged the device's SRQ story)? */
