@@ -2347,6 +2347,52 @@ static void test_srq_teardown_returns_buffers(void **state)
 	f->io = NULL;
 }
 
+/* Is @rv one of @d's shared buffers? */
+static bool srq_buf(const struct nvt_rdma_dev *d, const void *buf)
+{
+	return d->srq_bufs && (const uint8_t *)buf >= d->srq_bufs &&
+	       (const uint8_t *)buf < d->srq_bufs + (size_t)d->srq_depth * NVT_RDMA_CAPSULE;
+}
+
+/* Shared buffers @q holds: parked capsules and commands' in-capsule data. */
+static unsigned int srq_held_by(const struct nvt_rdma_queue *q)
+{
+	unsigned int n = 0;
+
+	if (!q)
+		return 0;
+	for (const struct nvt_rdma_recv *rv = q->parked_head; rv; rv = rv->next)
+		n += rv->srq_dev != NULL;
+	for (uint32_t i = 0; i < q->nr_reqs; i++)
+		n += q->reqs[i].recv && q->reqs[i].recv->srq_dev;
+	return n;
+}
+
+/*
+ * Every shared buffer is somewhere: the HCA's (posted), waiting to be
+ * reposted, landed and not reaped, an orphan, or held by a queue (review
+ * #3's check: out of the SRQ == held + parked + orphans + pending).
+ */
+static void assert_srq_conserved(const struct fixture *f)
+{
+	const struct nvt_rdma_dev *d = f->bdev;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < nr_posted_recv_bufs; i++)
+		n += srq_buf(d, posted_recv_bufs[i]);
+	for (const struct ibv_recv_wr *wr = d->srq_head; wr; wr = wr->next)
+		n++;
+	for (unsigned int i = cq_head; i < nr_cq_entries; i++) {
+		const struct nvt_rdma_wr *wr = (const struct nvt_rdma_wr *)(uintptr_t)cq_entries[i].wr_id;
+
+		if (cq_entry_idx[i] == NO_SEND &&
+		    container_of(wr, struct nvt_rdma_recv, wr)->srq_dev == d)
+			n++;
+	}
+	n += d->nr_orphans + srq_held_by(f->admin) + srq_held_by(f->io) + srq_held_by(f->io2);
+	assert_int_equal(n, d->srq_depth);
+}
+
 /*
  * Review #1: AERs stay outstanding for ever; each must not keep a shared
  * capsule buffer, or 32 hosts' 4 AERs would empty a 128-deep admin SRQ
@@ -2380,12 +2426,15 @@ static void test_srq_aer_holds_no_buffer(void **state)
 
 /*
  * A keyed read a backend holds needs no capsule buffer: it is back at
- * parse. An in-capsule write reads its data from the buffer, which is
- * therefore held until its response and then goes back.
+ * parse. An in-capsule write's data moves into a pool chunk, so its
+ * buffer is back at parse too; only where the pool has no chunk for it
+ * now does the command read its data in place and hold the buffer until
+ * its response. Either way the data stored is the data sent.
  */
 static void test_srq_executing_holds_only_icdata(void **state)
 {
 	struct fixture *f = *state;
+	uint32_t hoard[POOL_CHUNKS], nr_hoard;
 	uint8_t data[512];
 	struct nvt_sqe sqe;
 
@@ -2395,24 +2444,50 @@ static void test_srq_executing_holds_only_icdata(void **state)
 	assert_int_equal(slow.nr_held, 1);
 	assert_int_equal(nr_sends, 0);
 	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
-	pattern(data, sizeof(data), 3);
-	nvt_host_sqe_rw(&sqe, nvme_cmd_write, SLOW_NSID, 9, 1);
-	sqe.common.cid = 6;
-	sqe.common.dptr.addr = 0;
-	sqe.common.dptr.unkeyed.length = htole32(sizeof(data));
-	sqe.common.dptr.keyed.type = 0x01;
-	recv_capsule(f->io, 0, &sqe, data, sizeof(data));
-	assert_int_equal(slow.nr_held, 2);
-	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH - 1);	/* the write's data */
-	slow_complete(1, 0);
-	assert_int_equal(nr_sends, 1);
-	assert_int_equal(sent_cqe(0)->cid, 6);
-	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+	for (unsigned int round = 0; round < 2; round++) {
+		/* Round 1: every chunk taken (another queue's), the buffer is kept. */
+		nr_hoard = 0;
+		if (round) {
+			nr_hoard = f->pool.nr_free;
+			assert_true(nvt_rdma_pool_get(&f->pool, hoard, nr_hoard));
+		}
+		pattern(data, sizeof(data), 3 + round);
+		nvt_host_sqe_rw(&sqe, nvme_cmd_write, SLOW_NSID, 9 + round, 1);
+		sqe.common.cid = (uint16_t)(6 + round);
+		sqe.common.dptr.addr = 0;
+		sqe.common.dptr.unkeyed.length = htole32(sizeof(data));
+		sqe.common.dptr.keyed.type = 0x01;
+		recv_capsule(f->io, 0, &sqe, data, sizeof(data));
+		assert_int_equal(slow.nr_held, 2);
+		assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH - round);
+		assert_srq_conserved(f);
+		slow_complete(1, 0);
+		assert_int_equal(le16toh(sent_cqe(nr_sends - 1)->status), 0);
+		assert_int_equal(sent_cqe(nr_sends - 1)->cid, 6 + round);
+		assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+		complete_all();
+		if (nr_hoard)
+			nvt_rdma_pool_put(&f->pool, hoard, nr_hoard);
+	}
 	slow_complete(0, 0);
-	assert_int_equal(nr_sends, 3);		/* WRITE + SEND */
-	assert_int_equal(sent_cqe(2)->cid, 5);
+	assert_int_equal(sent_cqe(nr_sends - 1)->cid, 5);
 	complete_all();
+	/* Both writes stored what was sent. */
+	for (unsigned int round = 0; round < 2; round++) {
+		uint8_t want[512];
+
+		pattern(want, sizeof(want), 3 + round);
+		nvt_host_sqe_rw(&sqe, nvme_cmd_read, SLOW_NSID, 9 + round, 1);
+		sqe.common.cid = 20;
+		keyed(&sqe, 0x9000, 512, 3);
+		recv_capsule(f->io, 0, &sqe, NULL, 0);
+		slow_complete(0, 0);
+		assert_int_equal(sends[nr_sends - 2].opcode, IBV_WR_RDMA_WRITE);
+		assert_memory_equal(sends[nr_sends - 2].data, want, sizeof(want));
+		complete_all();
+	}
 	assert_all_free(f->io);
+	assert_pool_idle(f);
 	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
 }
 
@@ -2469,52 +2544,6 @@ static void test_cq_sized_from_max_cqe(void **state)
 	share = q.max_send_wr;
 	assert_true((uint64_t)share * 100 + NVT_RDMA_SRQ_DEPTH <= nvt_rdma_cq_entries(&mlx5));
 	(void)f;
-}
-
-/* Is @rv one of @d's shared buffers? */
-static bool srq_buf(const struct nvt_rdma_dev *d, const void *buf)
-{
-	return d->srq_bufs && (const uint8_t *)buf >= d->srq_bufs &&
-	       (const uint8_t *)buf < d->srq_bufs + (size_t)d->srq_depth * NVT_RDMA_CAPSULE;
-}
-
-/* Shared buffers @q holds: parked capsules and commands' in-capsule data. */
-static unsigned int srq_held_by(const struct nvt_rdma_queue *q)
-{
-	unsigned int n = 0;
-
-	if (!q)
-		return 0;
-	for (const struct nvt_rdma_recv *rv = q->parked_head; rv; rv = rv->next)
-		n += rv->srq_dev != NULL;
-	for (uint32_t i = 0; i < q->nr_reqs; i++)
-		n += q->reqs[i].recv && q->reqs[i].recv->srq_dev;
-	return n;
-}
-
-/*
- * Every shared buffer is somewhere: the HCA's (posted), waiting to be
- * reposted, landed and not reaped, an orphan, or held by a queue (review
- * #3's check: out of the SRQ == held + parked + orphans + pending).
- */
-static void assert_srq_conserved(const struct fixture *f)
-{
-	const struct nvt_rdma_dev *d = f->bdev;
-	unsigned int n = 0;
-
-	for (unsigned int i = 0; i < nr_posted_recv_bufs; i++)
-		n += srq_buf(d, posted_recv_bufs[i]);
-	for (const struct ibv_recv_wr *wr = d->srq_head; wr; wr = wr->next)
-		n++;
-	for (unsigned int i = cq_head; i < nr_cq_entries; i++) {
-		const struct nvt_rdma_wr *wr = (const struct nvt_rdma_wr *)(uintptr_t)cq_entries[i].wr_id;
-
-		if (cq_entry_idx[i] == NO_SEND &&
-		    container_of(wr, struct nvt_rdma_recv, wr)->srq_dev == d)
-			n++;
-	}
-	n += d->nr_orphans + srq_held_by(f->admin) + srq_held_by(f->io) + srq_held_by(f->io2);
-	assert_int_equal(n, d->srq_depth);
 }
 
 /* A capsule for @q lands in a shared buffer; its completion waits in the CQ, not reaped. */
