@@ -261,6 +261,7 @@ int rdma_disconnect(struct rdma_cm_id *id)
  * with it (its SRQ WQE is freed, never reposted).
  */
 static bool destroy_cleans_cq;
+static int destroy_pushes = -1;	/* the send WR whose flush lands as its QP is destroyed */
 static unsigned int nr_known_at_destroy;	/* QPs destroyed while their number still routed */
 
 void rdma_destroy_qp(struct rdma_cm_id *id)
@@ -269,6 +270,11 @@ void rdma_destroy_qp(struct rdma_cm_id *id)
 
 	if (fake_dev && fake_dev->srq && nvt_rdma_qp_find(fake_dev, fq->qp.qp_num))
 		nr_known_at_destroy++;
+	/* rxe: a flush the kernel wrote just before the QP went, reaped after. */
+	if (destroy_pushes >= 0 && sends[destroy_pushes].fq == fq) {
+		cq_push((unsigned int)destroy_pushes, IBV_WC_WR_FLUSH_ERR);
+		destroy_pushes = -1;
+	}
 	if (destroy_cleans_cq) {
 		unsigned int k = cq_head;
 
@@ -631,6 +637,7 @@ static void fake_reset(void)
 	nr_rejects = nr_query_device = nr_qp_errors = nr_rnr_sets = 0;
 	rnr_set_fails = 0;
 	destroy_cleans_cq = false;
+	destroy_pushes = -1;
 	srq_fail_after = -1;
 	srq_fail_no_bad = false;
 	post_fail_no_bad = false;
@@ -2611,6 +2618,96 @@ static void test_srq_teardown_reaps_landed_capsules(void **state)
 	assert_srq_conserved(f);
 }
 
+/*
+ * The dead-queue path of the shared CQ: a completion of q1's left in the
+ * CQ after its QP went (rxe) reaches the DEAD queue, which ignores it;
+ * q2's, in the same pass and after q1's memory is freed, reach q2.
+ */
+static void test_shared_cq_dead_queue_path(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q1, *q2;
+	unsigned int read1;
+
+	connect_all(f);
+	q1 = f->io = io_queue(f, 1, 8, 8);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	post_read(q1, 0, 0, 8, 1);		/* WRITE (unsignaled) + SEND */
+	read1 = nr_sends - 1;
+	assert_int_equal(sends[read1 - 1].opcode, IBV_WR_RDMA_WRITE);
+	assert_false(sends[read1 - 1].send_flags & IBV_SEND_SIGNALED);
+	post_read(q2, 0, 0, 8, 2);
+	/*
+	 * q1's SEND flushes (the drain waits for it); the flush of its
+	 * unsignaled WRITE, which the drain cannot count, slips in as the QP
+	 * goes; q2's SEND completion waits behind it.
+	 */
+	cq_push(read1, IBV_WC_WR_FLUSH_ERR);
+	destroy_pushes = (int)read1 - 1;
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	nvt_rdma_queue_teardown(q1);
+	iter_end();
+	assert_int_equal(cq_head, nr_cq_entries);	/* both taken, neither left behind */
+	assert_all_free(q2);
+	assert_all_free(q1);
+	queue_unpoison(q1);
+	nvt_poll_group_poll(f->tgt->pg, 0);	/* q1's memory goes */
+	f->io = NULL;
+	/* q2 keeps going on the same CQ. */
+	post_read(q2, 0, 8, 8, 3);
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	nvt_rdma_poll_cq(q2);
+	assert_all_free(q2);
+	assert_srq_conserved(f);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+}
+
+/*
+ * Shared buffers are conserved over many connect/disconnect cycles, each
+ * leaving with a command executing, an in-capsule write, a capsule parked
+ * for want of a slot, and a landed capsule not reaped.
+ */
+static void test_srq_conserved_over_cycles(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[512];
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	pattern(data, sizeof(data), 1);
+	for (unsigned int cycle = 0; cycle < 50; cycle++) {
+		struct nvt_rdma_queue *q = f->io = io_queue(f, 1, 2, 2);
+
+		destroy_cleans_cq = cycle & 1;	/* rxe and mlx5 alike */
+		post_read(q, 0, (cycle % 8) * 8, 8, 1);	/* answered: its SEND outstanding */
+		nvt_host_sqe_rw(&sqe, nvme_cmd_write, 3, cycle % 64, 1);
+		sqe.common.cid = 2;
+		sqe.common.dptr.addr = 0;
+		sqe.common.dptr.unkeyed.length = htole32(sizeof(data));
+		sqe.common.dptr.keyed.type = 0x01;
+		recv_capsule(q, 0, &sqe, data, sizeof(data));	/* answered too: both slots COMPLETING */
+		nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 1);
+		keyed(&sqe, 0x1000, 512, 1);
+		sqe.common.cid = 3;
+		recv_capsule(q, 0, &sqe, NULL, 0);		/* parked: no free slot */
+		assert_int_equal(q->nr_parked, 1);
+		sqe.common.cid = 4;
+		cq_push_capsule(q, &sqe);			/* landed, not reaped */
+		assert_srq_conserved(f);
+		nvt_rdma_queue_teardown(q);
+		iter_end();
+		f->io = NULL;
+		assert_srq_conserved(f);
+		assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+		assert_all_free(q);
+		queue_unpoison(q);
+		nvt_poll_group_poll(f->tgt->pg, 0);
+		sends_reset();
+	}
+	assert_int_equal(f->bdev->nr_orphans, 0);
+	assert_pool_idle(f);
+}
+
 /* The fake SRQ holds its depth and no more (a real one refuses with ENOMEM). */
 static void test_fake_srq_depth(void **state)
 {
@@ -3880,6 +3977,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_srq_repost_failure_keeps_buffers, setup_srq,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_batch_post_fails_without_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_cq_dead_queue_path, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_conserved_over_cycles, setup_srq, teardown),
 		cmocka_unit_test_setup_teardown(test_srq_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),
