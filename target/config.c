@@ -468,7 +468,7 @@ static const struct field top_fields[] = {
 	[TOP_VHOST] = { "vhost", FT_LIST, .parse_list = parse_vhosts, .print_list = print_vhosts },
 };
 
-enum { LIS_TRANSPORT, LIS_ADDRESS, LIS_PORT, LIS_MAX_IO_SIZE };
+enum { LIS_TRANSPORT, LIS_ADDRESS, LIS_PORT, LIS_MAX_IO_SIZE, LIS_BATCH_POSTS };
 
 static const struct field listener_fields[] = {
 	[LIS_TRANSPORT] = { "transport", FT_STR, .required = true, .choices = transports,
@@ -481,6 +481,13 @@ static const struct field listener_fields[] = {
 	[LIS_MAX_IO_SIZE] = { "max_io_size", FT_SIZE, .def = NVT_MAX_IO_SIZE_DEFAULT,
 			      .check_num = check_max_io_size,
 			      AT(struct nvt_listener_cfg, max_io_size) },
+	/*
+	 * RDMA: the work requests a queue produces in one loop iteration leave
+	 * in one post (one system call on soft-RoCE); false posts each at once,
+	 * for loads where latency counts more than CPU per I/O.
+	 */
+	[LIS_BATCH_POSTS] = { "batch_posts", FT_BOOL, .def = true,
+			      AT(struct nvt_listener_cfg, batch_posts) },
 };
 
 enum { SS_NQN, SS_SERIAL, SS_MODEL, SS_ALLOW_ANY, SS_HOSTS, SS_MAX_CTRLS, SS_MAX_IOQ,

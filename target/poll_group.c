@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -13,12 +14,23 @@
 #include "nvt/util.h"
 
 #define NVT_PG_BATCH	32
+/*
+ * While a poller has work in hand the loop does not sleep, and looks at its
+ * fds (epoll_wait with no timeout: a system call) only this often, not on
+ * every iteration: a busy RDMA poll group iterates every few microseconds,
+ * and what its fds bring (messages from other threads, CM and channel
+ * events, io_uring eventfds) waits at most this long. 32 us: a tenth of
+ * a soft-RoCE round trip, and far below what a message may wait.
+ */
+#define NVT_PG_BUSY_FD_NS	(32 * 1000)
 
 struct nvt_poll_group {
 	int epfd;
 	struct nvt_pg_deferred *deferred;
 	struct nvt_pg_poller *pollers;
+	struct nvt_pg_flusher *flushers;	/* to run at the end of this iteration */
 	bool pollers_busy;		/* the last round had work in hand: do not sleep */
+	uint64_t fds_seen_ns;		/* the last epoll_wait */
 	int slot;			/* in the target's table of I/O groups; -1: none */
 	/*
 	 * Messages: the only state other threads touch. A lock-free stack
@@ -182,27 +194,79 @@ static int nvt_poll_group_run_pollers(struct nvt_poll_group *pg)
 	return busy;
 }
 
+void nvt_poll_group_add_flusher(struct nvt_poll_group *pg, struct nvt_pg_flusher *f)
+{
+	if (f->queued)
+		return;
+	f->queued = true;
+	f->next = pg->flushers;
+	pg->flushers = f;
+}
+
+void nvt_poll_group_run_flushers(struct nvt_poll_group *pg)
+{
+	while (pg->flushers) {
+		struct nvt_pg_flusher *f = pg->flushers;
+
+		pg->flushers = f->next;
+		f->queued = false;
+		f->fn(f);
+	}
+}
+
+/*
+ * Flushers run before each piece of deferred work: a deferred free (a
+ * queue gone) may hand memory to another thread, and a flusher queued in
+ * the same batch may still look at it; and what deferred work produces is
+ * flushed before the loop may sleep.
+ */
 static void nvt_poll_group_run_deferred(struct nvt_poll_group *pg)
 {
-	while (pg->deferred) {
-		struct nvt_pg_deferred *d = pg->deferred;
+	for (;;) {
+		struct nvt_pg_deferred *d;
 
+		nvt_poll_group_run_flushers(pg);
+		d = pg->deferred;
+		if (!d)
+			break;
 		pg->deferred = d->next;
 		d->fn(d);
 	}
 }
 
+static uint64_t nvt_pg_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);	/* vDSO: no system call */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Busy: is it time to look at the fds again (NVT_PG_BUSY_FD_NS)? */
+static bool nvt_poll_group_fds_due(struct nvt_poll_group *pg)
+{
+	uint64_t now = nvt_pg_now_ns();
+
+	if (now - pg->fds_seen_ns < NVT_PG_BUSY_FD_NS)
+		return false;
+	pg->fds_seen_ns = now;
+	return true;
+}
+
 int nvt_poll_group_poll(struct nvt_poll_group *pg, int timeout_ms)
 {
 	struct epoll_event ev[NVT_PG_BATCH];
-	int n;
+	int n = 0;
 
 	/* Work deferred outside a batch (e.g. by a shutdown path) runs first. */
 	nvt_poll_group_run_deferred(pg);
 	/* Work queued since the last round (by another caller of the loop) goes out before sleeping. */
 	if (pg->pollers && nvt_poll_group_run_pollers(pg))
 		timeout_ms = 0;
-	n = epoll_wait(pg->epfd, ev, NVT_PG_BATCH, pg->pollers_busy ? 0 : timeout_ms);
+	/* What they produced goes out before the loop may sleep. */
+	nvt_poll_group_run_deferred(pg);
+	if (!pg->pollers_busy || nvt_poll_group_fds_due(pg))
+		n = epoll_wait(pg->epfd, ev, NVT_PG_BATCH, pg->pollers_busy ? 0 : timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {

@@ -21,6 +21,7 @@ struct nvt_listener_cfg {
 	int family;			/* AF_INET or AF_INET6, from address */
 	uint16_t port;			/* default 4420 */
 	uint64_t max_io_size;		/* largest data transfer (MDTS); 0 = the default */
+	bool batch_posts;		/* RDMA: one doorbell per queue per loop iteration (default true) */
 	int line;			/* where it was defined, for later messages */
 };
 

@@ -44,6 +44,18 @@ struct nvt_pg_poller {
 	int (*fn)(struct nvt_pg_poller *p);
 };
 
+/*
+ * struct nvt_pg_flusher - work to run once at the end of the current loop
+ * iteration, after every callback and poller and before the loop may
+ * sleep: doorbells batched over the iteration (one ibv_post_send for all
+ * the WRs a queue produced). Embedded in its owner; queued at most once.
+ */
+struct nvt_pg_flusher {
+	struct nvt_pg_flusher *next;
+	void (*fn)(struct nvt_pg_flusher *f);
+	bool queued;				/* on the group's list; owner thread only */
+};
+
 struct nvt_poll_group;
 
 /** nvt_poll_group_create() - Return: 0 or -errno. */
@@ -73,6 +85,17 @@ void nvt_poll_group_run_pending(struct nvt_poll_group *pg);
 /** nvt_poll_group_slot() - the group's slot in its target (-1: none), for per-group tables. */
 int nvt_poll_group_slot(const struct nvt_poll_group *pg);
 void nvt_poll_group_set_slot(struct nvt_poll_group *pg, int slot);
+
+/**
+ * nvt_poll_group_add_flusher() - run @f->fn once at the end of this
+ * iteration (before the deferred work of the batch and before the loop may
+ * sleep); nothing if @f is queued already. Owner thread. A flusher may
+ * queue flushers (itself too): they run before the loop goes on.
+ */
+void nvt_poll_group_add_flusher(struct nvt_poll_group *pg, struct nvt_pg_flusher *f);
+
+/** nvt_poll_group_run_flushers() - run the queued flushers now (outside the loop: shutdown, tests). */
+void nvt_poll_group_run_flushers(struct nvt_poll_group *pg);
 
 /** nvt_poll_group_defer() - run @d->fn once the current batch is done. */
 void nvt_poll_group_defer(struct nvt_poll_group *pg, struct nvt_pg_deferred *d);

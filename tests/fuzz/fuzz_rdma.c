@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "fuzz.h"
+#include "../nvt_fake_verbs.h"
 #include "nvt/host.h"
 
 /*
@@ -49,21 +50,6 @@
 #define HOST_KEY	0x1234
 #define SHADOW_BLOCKS	2048			/* A nsid 1: 1 MiB of 512-byte blocks */
 #define POOL_MAX	80
-
-/* gcc says __SANITIZE_ADDRESS__, clang 14 only __has_feature. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FUZZ_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(FUZZ_ASAN)
-#include <sanitizer/asan_interface.h>
-#define HCA_TAKES(p, n)	ASAN_POISON_MEMORY_REGION((p), (n))
-#define HCA_GIVES(p, n)	ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define HCA_TAKES(p, n)	((void)(p), (void)(n))
-#define HCA_GIVES(p, n)	((void)(p), (void)(n))
-#endif
 
 /* ---- the fake HCA ---- */
 
@@ -113,6 +99,8 @@ struct fuzz {
 	struct nvt_port port;
 	struct nvt_rdma_port rport;
 	struct nvt_rdma_pool pool;
+	struct nvt_rdma_dev dev;	/* its flusher posts the queues' batches at the end of each op */
+	bool batch;			/* the listener's batch_posts */
 	struct slot slots[NR_SLOTS];
 	struct fwr *wrs;
 	unsigned int nr_wrs;
@@ -155,7 +143,6 @@ static struct nvt_rdma_req *req_of_wr(uint64_t wr_id)
 	case NVT_RDMA_WR_CHAIN:
 		return container_of(wr, struct nvt_rdma_req, chain_wr);
 	case NVT_RDMA_WR_READ:
-	case NVT_RDMA_WR_WRITE:
 		return container_of(wr, struct nvt_rdma_req, data_wr);
 	default:
 		return NULL;
@@ -467,16 +454,6 @@ int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask)
 	return 0;
 }
 
-int ibv_destroy_cq(struct ibv_cq *cq)
-{
-	return 0;
-}
-
-int ibv_dereg_mr(struct ibv_mr *mr)
-{
-	return 0;
-}
-
 /* Every error the transport or the core logs is a bug here (linked with --wrap=nvt_log). */
 void __wrap_nvt_log(enum nvt_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -667,6 +644,8 @@ static void op_queue(struct fuzz *f)
 	nvt_fuzz_check(!nvt_rdma_queue_size(q, 1 + dev % 32, dev & 0x40 ? 1 + dev % 4 : 0),
 		       "nvt_rdma_queue_size");
 	q->pool = &f->pool;
+	q->dev = &f->dev;
+	q->batch = f->batch;
 	nvt_fuzz_check(!nvt_rdma_queue_alloc_buffers(q), "nvt_rdma_queue_alloc_buffers");
 	q->recv_mr = q->cqe_mr = &fake_mr;
 	q->cq = &c->cq;
@@ -949,8 +928,15 @@ static unsigned int progress(struct fuzz *f, int s)
 		struct slot *sl = &f->slots[s];
 		struct ibv_wc wc;
 
-		if (sl->q->state == NVT_RDMA_Q_DEAD || !next_wc(f, sl->c, IBV_WC_SUCCESS, &wc))
+		if (sl->q->state == NVT_RDMA_Q_DEAD)
 			break;
+		if (!next_wc(f, sl->c, IBV_WC_SUCCESS, &wc)) {
+			/* The iteration ends: what it produced is posted, and may complete. */
+			nvt_poll_group_run_flushers(f->tgt->pg);
+			if (sl->q->state == NVT_RDMA_Q_DEAD ||
+			    !next_wc(f, sl->c, IBV_WC_SUCCESS, &wc))
+				break;
+		}
 		nvt_rdma_handle_wc(sl->q, &wc);
 	}
 	return n;
@@ -1031,6 +1017,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->port.cfg.max_io_size = max_ios[cfg % 4];
 	f->rport.port = &f->port;
 	f->recv_flush = cfg & 0x80;
+	/* One op is one poll-group iteration: what it produced is posted at its end. */
+	f->batch = !(cfg & 0x40);
+	f->dev.pg = f->tgt->pg;
+	f->dev.flusher.fn = nvt_rdma_dev_flush;
+	f->dev.refs = 1u << 30;		/* a queue's put never frees it */
 	{
 		uint32_t need = nvt_rdma_max_chunks((uint32_t)max_ios[cfg % 4]);
 		uint32_t chunks = need + (cfg >> 2) % 8 * need;
@@ -1086,6 +1077,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			progress(f, u8(f) % NR_SLOTS);
 			break;
 		}
+		nvt_poll_group_run_flushers(f->tgt->pg);
 	}
 	check_quiet(f);
 	/* The host goes: admin queues last, as a host tears down. */
@@ -1098,6 +1090,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		       !f->pool.nr_waiting, "after teardown the pool has %u of %u chunks, %u waiting",
 		       f->pool.nr_free, f->pool.nr_chunks, f->pool.nr_waiting);
 	nvt_fuzz_check(!f->rport.queues && !f->rport.nr_queues, "queues left on the port");
+	nvt_fuzz_check(!f->dev.dirty, "a queue left on the dirty list");
 	nvt_rdma_pool_fini(&f->pool);
 	nvt_target_detach_pg(f->tgt, f->tgt->pg);
 	nvt_poll_group_destroy(f->tgt->pg);

@@ -580,6 +580,28 @@ static void test_max_io_size(void **state)
 	nvt_config_free(&cfg);
 }
 
+/* A listener's batch_posts: true unless set false; anything but a boolean is refused at its line. */
+static void test_batch_posts(void **state)
+{
+	char path[256], *err;
+	struct nvt_config cfg;
+
+	assert_int_equal(load_text("listeners = ( { transport = \"rdma\"; },\n"
+				   "  { transport = \"rdma\"; port = 4421; batch_posts = false; } );\n",
+				   &cfg, &err, path, sizeof(path)), 0);
+	assert_string_equal(err, "");
+	free(err);
+	assert_true(cfg.listeners[0].batch_posts);
+	assert_false(cfg.listeners[1].batch_posts);
+	nvt_config_free(&cfg);
+	assert_int_equal(load_text("listeners = ( { transport = \"rdma\"; },\n"
+				   "  { transport = \"rdma\"; port = 4421; batch_posts = \"off\"; } );\n",
+				   &cfg, &err, path, sizeof(path)), -EINVAL);
+	assert_non_null(strstr(err, ":2: listeners[1].batch_posts: expected true or false, not a string\n"));
+	assert_non_null(strstr(err, path));
+	free(err);
+}
+
 static void test_bad_file(void **state)
 {
 	const struct bad_case *c = *state;
@@ -627,6 +649,10 @@ static void test_bad_inline(void **state)
 		{ "listeners = ( { transport = \"rdma\"; max_io_size = true; } );\n",
 		  "1: listeners[0].max_io_size: expected an integer or a size string like \"64M\","
 		  " not a boolean\n" },
+		{ "listeners = ( { transport = \"rdma\"; batch_posts = 1; } );\n",
+		  "1: listeners[0].batch_posts: expected true or false, not an integer\n" },
+		{ "listeners = ( { transport = \"rdma\"; batch_posts = \"no\"; } );\n",
+		  "1: listeners[0].batch_posts: expected true or false, not a string\n" },
 		{ "listeners = ( { transport = \"rdma\"; address = \"fe80::1%eth0\"; } );\n",
 		  "1: listeners[0].address: not an IPv4 or IPv6 address: \"fe80::1%eth0\"\n" },
 		{ "subsystems = ( { nqn = \"nqn.x\"; serial = \"\\x01\"; } );\n",
@@ -1134,6 +1160,7 @@ int main(void)
 		cmocka_unit_test(test_stable_ids),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_max_io_size),
+		cmocka_unit_test(test_batch_posts),
 		cmocka_unit_test(test_bad_inline),
 		cmocka_unit_test(test_file_backend),
 		cmocka_unit_test(test_nvme_backend),

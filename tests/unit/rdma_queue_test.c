@@ -5,27 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sys/eventfd.h>
 
 #include "../../transport/rdma/rdma.c"
 #include "../e2e/nvt_test_target.h"
+#include "../nvt_fake_verbs.h"
 #include "nvt/backend.h"
 #include "nvt/host.h"
-
-/*
- * What the HCA owns, nobody else may touch: a posted receive buffer, the
- * local side of an RDMA READ or WRITE, a response under SEND. Under ASan
- * the fake poisons those regions until the HCA gives them back, so any
- * read or write of them fails the test; without ASan a reposted receive
- * buffer is at least filled with a hostile capsule.
- */
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/asan_interface.h>
-#define HCA_TAKES(p, n)	ASAN_POISON_MEMORY_REGION((p), (n))
-#define HCA_GIVES(p, n)	ASAN_UNPOISON_MEMORY_REGION((p), (n))
-#else
-#define HCA_TAKES(p, n)	((void)(p), (void)(n))
-#define HCA_GIVES(p, n)	((void)(p), (void)(n))
-#endif
 
 /* ---- the fake verbs and CM layer ---- */
 
@@ -62,9 +48,11 @@ struct posted {
 
 static struct posted sends[MAX_POSTED];
 static unsigned int nr_sends, nr_recvs, nr_disconnects;
+static unsigned int nr_post_send_calls, nr_post_recv_calls;	/* doorbells: system calls on rxe */
 static uint64_t post_seq;
 static bool sq_overflowed;		/* a post beyond the QP's send queue */
 static int post_fail_after = -1;	/* the next post takes this many WRs, then fails */
+static bool post_fail_no_bad;		/* and leaves *bad unset, as a provider may */
 static void *posted_recv_bufs[1024];	/* RECVs the HCA holds */
 static unsigned int nr_posted_recv_bufs;
 static struct ibv_wc cq_entries[MAX_POSTED];
@@ -80,6 +68,7 @@ static unsigned int nr_cm_events, cm_event_head;
 
 static void sends_reset(void)
 {
+	nr_post_send_calls = nr_post_recv_calls = 0;
 	for (unsigned int i = 0; i < nr_sends; i++) {
 		free(sends[i].data);
 		sends[i].data = NULL;
@@ -106,6 +95,7 @@ static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_
 {
 	struct fake_qp *fq = container_of(qp, struct fake_qp, qp);
 
+	nr_post_send_calls++;
 	for (; wr; wr = wr->next) {
 		struct posted *p = &sends[nr_sends];
 		uint32_t off = 0;
@@ -114,7 +104,8 @@ static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_
 		assert_true((unsigned int)wr->num_sge <= fq->max_sge);
 		if (post_fail_after == 0) {
 			post_fail_after = -1;
-			*bad = wr;
+			if (!post_fail_no_bad)
+				*bad = wr;
 			return EINVAL;
 		}
 		if (post_fail_after > 0)
@@ -157,10 +148,65 @@ static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_
 
 static int fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
 {
+	nr_post_recv_calls++;
 	for (; wr; wr = wr->next) {
 		void *buf = (void *)(uintptr_t)wr->sg_list[0].addr;
 
 		/* A capsule may land at once: whatever still reads this buffer reads garbage. */
+		HCA_GIVES(buf, wr->sg_list[0].length);
+		memset(buf, 0xff, wr->sg_list[0].length);
+		HCA_TAKES(buf, wr->sg_list[0].length);
+		assert_true(nr_posted_recv_bufs < NVT_ARRAY_SIZE(posted_recv_bufs));
+		posted_recv_bufs[nr_posted_recv_bufs++] = buf;
+		nr_recvs++;
+	}
+	return 0;
+}
+
+static unsigned int nr_srq_posts;	/* ibv_post_srq_recv calls */
+static int srq_fail_after = -1;		/* the next post takes this many WRs, then fails */
+static bool srq_fail_no_bad;		/* and leaves *bad unset, as a provider may */
+static struct nvt_rdma_dev *fake_dev;	/* the fixture's (device, poll group) */
+
+/* Shared buffers the HCA holds. */
+static unsigned int srq_posted_count(void)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < nr_posted_recv_bufs; i++)
+		n += fake_dev && fake_dev->srq_bufs &&
+		     (uint8_t *)posted_recv_bufs[i] >= fake_dev->srq_bufs &&
+		     (uint8_t *)posted_recv_bufs[i] <
+			     fake_dev->srq_bufs + (size_t)fake_dev->srq_depth * NVT_RDMA_CAPSULE;
+	return n;
+}
+
+/*
+ * The shared receive queue: its buffers are the HCA's like a QP's RECVs.
+ * It holds srq_depth WRs, no more (a real one refuses with ENOMEM), and a
+ * buffer posted twice is a transport bug.
+ */
+static int fake_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+{
+	nr_srq_posts++;
+	for (; wr; wr = wr->next) {
+		void *buf = (void *)(uintptr_t)wr->sg_list[0].addr;
+
+		if (srq_fail_after == 0) {
+			srq_fail_after = -1;
+			if (!srq_fail_no_bad)
+				*bad = wr;
+			return EIO;
+		}
+		if (srq_fail_after > 0)
+			srq_fail_after--;
+		for (unsigned int i = 0; i < nr_posted_recv_bufs; i++)
+			assert_ptr_not_equal(posted_recv_bufs[i], buf);
+		if (fake_dev && fake_dev->srq_depth && srq_posted_count() >= fake_dev->srq_depth) {
+			*bad = wr;
+			return ENOMEM;
+		}
+
 		HCA_GIVES(buf, wr->sg_list[0].length);
 		memset(buf, 0xff, wr->sg_list[0].length);
 		HCA_TAKES(buf, wr->sg_list[0].length);
@@ -183,10 +229,24 @@ static int fake_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
 	return k;
 }
 
+static unsigned int nr_cq_arms;
+static int arm_fails;		/* what ibv_req_notify_cq returns (a positive errno) */
+static bool cq_armed;		/* the next completion raises a channel event */
+static int arm_pushes = -1;	/* the send WR whose completion lands just as the CQ is armed */
+static void cq_push(unsigned int i, enum ibv_wc_status status);
+
 static int fake_req_notify_cq(struct ibv_cq *cq, int solicited)
 {
+	nr_cq_arms++;
+	if (arm_fails)
+		return arm_fails;
+	cq_armed = true;
+	if (arm_pushes >= 0)
+		cq_push((unsigned int)arm_pushes, IBV_WC_SUCCESS);
+	arm_pushes = -1;
 	return 0;
 }
+
 
 /* The test executable's definitions win over the libraries' for our objects. */
 int rdma_disconnect(struct rdma_cm_id *id)
@@ -195,10 +255,40 @@ int rdma_disconnect(struct rdma_cm_id *id)
 	return 0;
 }
 
+/*
+ * As mlx5 does (__mlx5_cq_clean()): a destroyed QP's completions not yet
+ * reaped leave the CQ, and a capsule among them takes its shared buffer
+ * with it (its SRQ WQE is freed, never reposted).
+ */
+static bool destroy_cleans_cq;
+static int destroy_pushes = -1;	/* the send WR whose flush lands as its QP is destroyed */
+static unsigned int nr_known_at_destroy;	/* QPs destroyed while their number still routed */
+
 void rdma_destroy_qp(struct rdma_cm_id *id)
 {
 	struct fake_qp *fq = container_of(id->qp, struct fake_qp, qp);
 
+	if (fake_dev && fake_dev->srq && nvt_rdma_qp_find(fake_dev, fq->qp.qp_num))
+		nr_known_at_destroy++;
+	/* rxe: a flush the kernel wrote just before the QP went, reaped after. */
+	if (destroy_pushes >= 0 && sends[destroy_pushes].fq == fq) {
+		cq_push((unsigned int)destroy_pushes, IBV_WC_WR_FLUSH_ERR);
+		destroy_pushes = -1;
+	}
+	if (destroy_cleans_cq) {
+		unsigned int k = cq_head;
+
+		for (unsigned int i = cq_head; i < nr_cq_entries; i++) {
+			bool mine = cq_entry_idx[i] == NO_SEND ? cq_entries[i].qp_num == fq->qp.qp_num :
+								 sends[cq_entry_idx[i]].fq == fq;
+
+			if (mine)
+				continue;
+			cq_entries[k] = cq_entries[i];
+			cq_entry_idx[k++] = cq_entry_idx[i];
+		}
+		nr_cq_entries = k;
+	}
 	/* A destroyed QP owns nothing any more. */
 	for (unsigned int i = 0; i < nr_sends; i++) {
 		if (sends[i].fq == fq && !sends[i].retired)
@@ -250,9 +340,20 @@ int ibv_query_device(struct ibv_context *context, struct ibv_device_attr *device
 	return ENODEV;
 }
 
-/* Teardown puts the QP in error itself, whatever rdma_disconnect did. */
+static unsigned int nr_rnr_sets;	/* IBV_QP_MIN_RNR_TIMER set, to the value we want */
+static int rnr_set_fails;	/* what ibv_modify_qp returns for it (a positive errno) */
+
+/*
+ * Teardown puts the QP in error itself, whatever rdma_disconnect did; at
+ * ESTABLISHED the queue sets a short RNR NAK timer (RTS -> RTS), nothing else.
+ */
 int ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask)
 {
+	if (attr_mask == IBV_QP_MIN_RNR_TIMER) {
+		assert_int_equal(attr->min_rnr_timer, NVT_RDMA_MIN_RNR_TIMER);
+		nr_rnr_sets++;
+		return rnr_set_fails;
+	}
 	assert_int_equal(attr_mask, IBV_QP_STATE);
 	assert_int_equal(attr->qp_state, IBV_QPS_ERR);
 	nr_qp_errors++;
@@ -265,26 +366,69 @@ struct ibv_pd *ibv_alloc_pd(struct ibv_context *context)
 	return NULL;
 }
 
-int ibv_destroy_cq(struct ibv_cq *cq)
-{
-	return 0;
-}
-
-int ibv_dereg_mr(struct ibv_mr *mr)
-{
-	return 0;
-}
-
+static struct ibv_device fake_device = { .name = "fake0" };
 static struct ibv_context fake_ctx = {
+	.device = &fake_device,
 	.ops = {
 		.post_send = fake_post_send,
 		.post_recv = fake_post_recv,
+		.post_srq_recv = fake_post_srq_recv,
 		.poll_cq = fake_poll_cq,
 		.req_notify_cq = fake_req_notify_cq,
 	},
 };
 static struct ibv_cq fake_cq = { .context = &fake_ctx };
 static struct ibv_mr fake_mr = { .lkey = 7 };
+static struct ibv_srq fake_srq = { .context = &fake_ctx };
+
+/* The completion channel: an eventfd the HCA writes to when an armed CQ gets a completion. */
+static struct ibv_comp_channel fake_channel = { .context = &fake_ctx, .fd = -1 };
+static unsigned int nr_cq_events;
+
+/* The HCA: a completion came on the armed CQ, an event on the channel (once per arming). */
+static void hca_cq_event(void)
+{
+	uint64_t one = 1;
+
+	if (!cq_armed)
+		return;
+	cq_armed = false;
+	assert_int_equal(write(fake_channel.fd, &one, sizeof(one)), sizeof(one));
+}
+
+int ibv_get_cq_event(struct ibv_comp_channel *channel, struct ibv_cq **cq, void **cq_context)
+{
+	uint64_t v;
+
+	if (read(channel->fd, &v, sizeof(v)) != sizeof(v))
+		return -1;
+	nr_cq_events++;
+	*cq = &fake_cq;
+	*cq_context = NULL;
+	return 0;
+}
+
+void ibv_ack_cq_events(struct ibv_cq *cq, unsigned int nevents)
+{
+}
+static bool want_srq;		/* the next fixture's (device, poll group) has a shared receive queue */
+#define SRQ_DEPTH	32
+
+/* The poll group the fixture's queues live on: iter_end() flushes it. */
+static struct nvt_poll_group *cur_pg;
+
+/*
+ * The end of a poll-group iteration: the flushers post what the queues
+ * built during it. Every helper that stands for one event (a capsule, a
+ * completion, a backend done) ends with it, as the loop would.
+ */
+static bool hold_iter;		/* events run within one iteration until the test ends it */
+
+static void iter_end(void)
+{
+	if (cur_pg && !hold_iter)
+		nvt_poll_group_run_flushers(cur_pg);
+}
 
 /* ---- a backend that holds every bio until the test completes it ---- */
 
@@ -336,6 +480,7 @@ static void slow_complete(unsigned int i, int err)
 		nvt_bio_backend_done(bio, err);
 	else
 		nvt_ram_backend_ops.submit(bio, NULL);
+	iter_end();
 }
 
 /* Namespace SLOW_NSID of @tgt goes slow before a poll group is attached: its channels are slow. */
@@ -365,7 +510,11 @@ struct fixture {
 	struct nvt_rdma_queue *admin, *io, *io2;
 	uint16_t cntlid;
 	struct nvt_rdma_pool *qpool;		/* new queues use it (a device's); NULL: pool */
+	struct nvt_rdma_dev *bdev;		/* the (device, poll group) whose flusher posts for queues */
+	bool no_batch;				/* new queues post at once (batch_posts = false) */
+	bool srq_late;				/* new queues are not known to the owner yet */
 };
+
 
 /* The test target plus a PI namespace the core inserts and strips PI for (PRACT=1). */
 static struct nvt_target *target_create(void)
@@ -420,6 +569,7 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	struct fake_conn *c = calloc(1, sizeof(*c));
 
 	c->fq.qp.context = &fake_ctx;
+	c->fq.qp.qp_num = 0x100 + qid;
 	c->id.qp = &c->fq.qp;
 	c->next = f->conns;
 	f->conns = c;
@@ -431,6 +581,10 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	q->recv_depth = q->nr_reqs = depth;
 	q->pg = f->tgt->pg;
 	q->pool = f->qpool ? f->qpool : &f->pool;
+	q->dev = f->bdev;
+	q->batch = !f->no_batch;
+	q->srq = f->bdev && f->bdev->srq;
+	q->qp_num = c->fq.qp.qp_num;
 	q->max_io = nvt_rdma_port_max_io(&f->port);
 	atomic_init(&q->connected, false);
 	assert_int_equal(nvt_rdma_queue_size(q, f->max_sge, f->max_sge), 0);
@@ -439,8 +593,11 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	assert_int_equal(nvt_rdma_queue_alloc_buffers(q), 0);
 	nvt_sq_init(&q->sq, f->tgt, &nvt_rdma_transport_ops, &f->port, q->pg, qid, sq_size);
 	assert_int_equal(q->max_chunks, MAX_CMD);
+	/* The owner hears of it (its QP number) with rdma_accept, unless a test wants it late. */
+	if (!f->srq_late)
+		nvt_rdma_queue_known(q);
 	/* As nvt_rdma_queue_create_verbs() does: every capsule buffer is the HCA's. */
-	for (uint32_t i = 0; i < q->recv_depth; i++)
+	for (uint32_t i = 0; i < (q->srq ? 0 : q->recv_depth); i++)
 		assert_int_equal(nvt_rdma_post_recv(q, &q->recvs[i]), 0);
 	/* ESTABLISHED: the queue is LIVE and has its share of the pool. */
 	q->state = NVT_RDMA_Q_CONNECTING;
@@ -470,11 +627,25 @@ static void fake_reset(void)
 {
 	sends_reset();
 	nr_recvs = nr_disconnects = 0;
+	nr_post_send_calls = nr_post_recv_calls = 0;
+	nr_cq_arms = 0;
+	arm_pushes = -1;
 	nr_cq_entries = cq_head = 0;
 	nr_posted_recv_bufs = 0;
 	sq_overflowed = false;
 	post_fail_after = -1;
-	nr_rejects = nr_query_device = nr_qp_errors = 0;
+	nr_rejects = nr_query_device = nr_qp_errors = nr_rnr_sets = 0;
+	rnr_set_fails = 0;
+	destroy_cleans_cq = false;
+	destroy_pushes = -1;
+	srq_fail_after = -1;
+	srq_fail_no_bad = false;
+	post_fail_no_bad = false;
+	arm_fails = 0;
+	cq_armed = false;
+	nr_cq_events = 0;
+	fake_dev = NULL;
+	nr_known_at_destroy = 0;
 	last_reject_sts = 0;
 	removed_devs_at_destroy = 0;
 	nr_destroyed_ids = 0;
@@ -499,6 +670,22 @@ static int setup_fixture(void **state, int max_sge, bool slow_ns)
 	f->max_sge = max_sge;
 	f->pool_mem = aligned_alloc(4096, (size_t)POOL_MEM_CHUNKS * NVT_RDMA_CHUNK);
 	pool_create(f, POOL_CHUNKS);
+	f->bdev = calloc(1, sizeof(*f->bdev));
+	f->bdev->pg = f->tgt->pg;
+	f->bdev->refs = 1u << 20;	/* never freed by a queue's put */
+	f->bdev->flusher.fn = nvt_rdma_dev_flush;
+	f->bdev->verbs = &fake_ctx;
+	fake_dev = f->bdev;
+	if (want_srq) {
+		/* What nvt_rdma_dev_create_srq() makes, on the fake. */
+		assert_int_equal(nvt_rdma_srq_alloc(f->bdev, SRQ_DEPTH), 0);
+		f->bdev->srq_mr = &fake_mr;
+		f->bdev->srq = &fake_srq;
+		assert_int_equal(nvt_rdma_srq_post_all(f->bdev), 0);
+		assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+		want_srq = false;
+	}
+	cur_pg = f->tgt->pg;
 	f->admin = queue_create(f, 0, 8, 8);
 	nr_recvs = 0;
 	*state = f;
@@ -520,9 +707,23 @@ static int setup_slow(void **state)
 	return setup_fixture(state, 32, true);
 }
 
+static int setup_srq(void **state)
+{
+	want_srq = true;
+	return setup_fixture(state, 32, false);
+}
+
+static int setup_slow_srq(void **state)
+{
+	want_srq = true;
+	return setup_fixture(state, 32, true);
+}
+
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
+
+	iter_end();
 
 	queue_free(f->io2);
 	queue_free(f->io);
@@ -537,6 +738,15 @@ static int teardown(void **state)
 		free(c);
 	}
 	nvt_target_detach_pg(f->tgt, f->tgt->pg);
+	assert_null(f->bdev->dirty);
+	if (f->bdev->srq_bufs)
+		HCA_GIVES(f->bdev->srq_bufs, (size_t)f->bdev->srq_depth * NVT_RDMA_CAPSULE);
+	assert_int_equal(f->bdev->nr_orphans, 0);
+	free(f->bdev->srq_bufs);
+	free(f->bdev->srq_recvs);
+	free(f->bdev);
+	fake_dev = NULL;
+	cur_pg = NULL;
 	nvt_poll_group_destroy(f->tgt->pg);
 	f->tgt->pg = NULL;
 	nvt_target_destroy(f->tgt);
@@ -558,19 +768,44 @@ static bool recv_take(const void *buf)
 }
 
 /* A capsule lands in RECV buffer @slot of @q, which must be posted. */
+/* A shared RECV buffer of @d the HCA holds (the oldest posted), or NULL. */
+static struct nvt_rdma_recv *srq_posted(const struct nvt_rdma_dev *d)
+{
+	for (unsigned int i = 0; i < nr_posted_recv_bufs; i++)
+		for (uint32_t k = 0; k < d->srq_depth; k++)
+			if (d->srq_recvs[k].buf == posted_recv_bufs[i])
+				return &d->srq_recvs[k];
+	return NULL;
+}
+
+/*
+ * A capsule lands in RECV buffer @slot of @q, which must be posted; on a
+ * shared receive queue in whichever shared buffer the HCA holds, and it
+ * finds its queue by the QP it came in on (@slot unused).
+ */
 static void recv_capsule(struct nvt_rdma_queue *q, unsigned int slot, const struct nvt_sqe *sqe,
 			 const void *icdata, uint32_t iclen)
 {
-	struct nvt_rdma_recv *rv = &q->recvs[slot];
+	struct nvt_rdma_recv *rv = q->srq ? srq_posted(q->dev) : &q->recvs[slot];
 	struct ibv_wc wc = { .wr_id = (uintptr_t)&rv->wr, .status = IBV_WC_SUCCESS,
-			     .opcode = IBV_WC_RECV, .byte_len = (uint32_t)sizeof(*sqe) + iclen };
+			     .opcode = IBV_WC_RECV, .byte_len = (uint32_t)sizeof(*sqe) + iclen,
+			     .qp_num = q->qp_num };
+	struct nvt_rdma_queue *to;
 
+	assert_non_null(rv);
 	assert_true(recv_take(rv->buf));
 	HCA_GIVES(rv->buf, NVT_RDMA_CAPSULE);
 	memcpy(rv->buf, sqe, sizeof(*sqe));
 	if (iclen)
 		memcpy(rv->buf + sizeof(*sqe), icdata, iclen);
-	nvt_rdma_handle_wc(q, &wc);
+	to = nvt_rdma_wc_queue(&wc);
+	if (q->srq)
+		assert_true(to == q || (!to && !q->qp_known));	/* parked when not known yet */
+	else
+		assert_ptr_equal(to, q);
+	if (to)
+		nvt_rdma_handle_wc(to, &wc);
+	iter_end();
 }
 
 static void keyed(struct nvt_sqe *sqe, uint64_t addr, uint32_t len, uint32_t key)
@@ -603,6 +838,14 @@ static void complete_wr(struct nvt_rdma_queue *q, unsigned int i, enum ibv_wc_st
 	struct ibv_wc wc = { .wr_id = sends[i].wr_id, .status = status };
 
 	assert_true(i < nr_sends);
+	/*
+	 * The WRITEs of read data are unsignaled, chained ahead of their SEND:
+	 * done, they report nothing; the SEND's completion stands for them.
+	 */
+	if (sends[i].opcode == IBV_WR_RDMA_WRITE && status == IBV_WC_SUCCESS) {
+		assert_false(sends[i].send_flags & IBV_SEND_SIGNALED);
+		return;
+	}
 	assert_true(sends[i].send_flags & IBV_SEND_SIGNALED);
 	assert_false(sends[i].retired);
 	for (unsigned int k = 0; k < i; k++) {
@@ -611,6 +854,7 @@ static void complete_wr(struct nvt_rdma_queue *q, unsigned int i, enum ibv_wc_st
 	}
 	hca_retire(&sends[i]);
 	nvt_rdma_handle_wc(q, &wc);
+	iter_end();
 }
 
 /* The READ @i brings @len bytes of host data from @src, then completes. */
@@ -807,8 +1051,9 @@ static void test_connect_identify(void **state)
 	assert_int_equal(sends[0].length, 4096);
 	assert_int_equal(sends[0].remote_addr, 0x20000);
 	assert_int_equal(sends[0].rkey, 0x1234);
-	/* Signaled: the chunks come back when the data is at the host, not with the SEND. */
-	assert_true(sends[0].send_flags & IBV_SEND_SIGNALED);
+	/* Unsignaled: the SEND behind it completes for both, one completion per command. */
+	assert_false(sends[0].send_flags & IBV_SEND_SIGNALED);
+	assert_int_equal(nr_post_send_calls, 1);	/* WRITE and SEND in one post */
 	id = (const struct nvme_id_ctrl *)sends[0].data;
 	assert_string_equal(id->subnqn, TEST_NQN);
 	assert_int_equal(le32toh(id->ioccsz), (64 + NVT_RDMA_ICDATA) / 16);
@@ -820,10 +1065,11 @@ static void test_connect_identify(void **state)
 	r = slot_of(sends[1].wr_id);
 	assert_int_equal(r->state, NVT_RDMA_REQ_COMPLETING);
 	assert_int_equal(r->nr_chunks, 1);
-	complete_wr(f->admin, 0, IBV_WC_SUCCESS);
-	assert_int_equal(r->nr_chunks, 0);
+	complete_wr(f->admin, 0, IBV_WC_SUCCESS);	/* reports nothing */
+	assert_int_equal(r->nr_chunks, 1);
 	assert_int_equal(r->state, NVT_RDMA_REQ_COMPLETING);
-	complete_wr(f->admin, 1, IBV_WC_SUCCESS);
+	complete_wr(f->admin, 1, IBV_WC_SUCCESS);	/* the SEND: the chunks come back with it */
+	assert_int_equal(r->nr_chunks, 0);
 	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
 	assert_all_free(f->admin);
 	assert_pool_idle(f);
@@ -939,6 +1185,7 @@ static void test_bad_capsules(void **state)
 	assert_true(recv_take(rv->buf));
 	HCA_GIVES(rv->buf, NVT_RDMA_CAPSULE);
 	nvt_rdma_handle_wc(f->admin, &wc);
+	iter_end();
 	assert_int_equal(nr_recvs, 1);
 	assert_int_equal(nr_sends, 0);
 	/* A command before Connect: sequence error, no data moved. */
@@ -1035,8 +1282,10 @@ static void test_parked_before_established(void **state)
 	assert_int_equal(nr_sends, 0);
 	assert_int_equal(f->io->nr_parked, 2);
 	nvt_rdma_queue_established(f->io);
+	iter_end();
 	assert_int_equal(f->io->nr_parked, 0);
 	assert_int_equal(nr_sends, 4);
+	assert_int_equal(nr_post_send_calls, 1);	/* both responses of the iteration in one post */
 	assert_int_equal(sent_cqe(1)->cid, 1);
 	assert_int_equal(sent_cqe(3)->cid, 2);
 	for (unsigned int i = 0; i < 4; i++)
@@ -1260,9 +1509,12 @@ static void one_mib_round_trip(struct fixture *f, unsigned int want_wrs)
 	assert_int_equal(sc_of(want_wrs), 0);
 	assert_int_equal(f->io->sq_used, want_wrs + 1);
 	assert_true(f->io->sq_used <= f->io->wrs_per_slot);
-	complete_wr(f->io, want_wrs - 1, IBV_WC_SUCCESS);
-	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks);
+	/* The WRITEs report nothing: the chunks stay until the SEND completes. */
+	for (k = 0; k < want_wrs; k++)
+		assert_false(sends[k].send_flags & IBV_SEND_SIGNALED);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks - 32);
 	complete_wr(f->io, want_wrs, IBV_WC_SUCCESS);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks);
 	assert_all_free(f->io);
 	assert_pool_idle(f);
 	free(data);
@@ -1640,6 +1892,924 @@ static void rport_list(struct fixture *f)
 	}
 }
 
+/* Three reads of 4 KiB, capsules in RECV buffers 1..3 of @q, cids 1..3, in one iteration. */
+static void three_reads_one_iteration(struct nvt_rdma_queue *q)
+{
+	hold_iter = true;
+	for (uint16_t i = 1; i <= 3; i++)
+		post_read(q, i, i * 8, 8, i);
+	hold_iter = false;
+}
+
+/*
+ * Batched posting: what one iteration produces (three reads' WRITE + SEND,
+ * three capsule buffers) leaves in one ibv_post_send and one ibv_post_recv,
+ * at the end of the iteration and not before.
+ */
+static void test_batch_one_post_per_iteration(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	three_reads_one_iteration(q);
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(nr_recvs, 0);
+	assert_true(q->dirty);
+	assert_int_equal(q->sq_used, 6);		/* counted when queued */
+	assert_int_equal(q->posted_sends, 0);	/* ...but posted only at the flush */
+	assert_int_equal(atomic_load(&q->sends_posted), atomic_load(&q->sends_done));
+	iter_end();
+	assert_false(q->dirty);
+	assert_null(f->bdev->dirty);
+	assert_int_equal(nr_post_send_calls, 1);
+	assert_int_equal(nr_post_recv_calls, 1);
+	assert_int_equal(nr_sends, 6);
+	assert_int_equal(nr_recvs, 3);
+	for (unsigned int i = 0; i < 6; i += 2) {
+		assert_int_equal(sends[i].opcode, IBV_WR_RDMA_WRITE);
+		assert_false(sends[i].send_flags & IBV_SEND_SIGNALED);
+		assert_int_equal(sends[i + 1].opcode, IBV_WR_SEND);
+		assert_int_equal(sent_cqe(i + 1)->cid, i / 2 + 1);
+	}
+	assert_int_equal(q->posted_sends, 3);
+	assert_int_equal(atomic_load(&q->sends_posted) - atomic_load(&q->sends_done), 3);
+	/* Each SEND gives its slot and its chunk back. */
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks - 2);
+	complete_all();
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
+/* batch_posts = false: each response is posted at once, one post each, as before batching. */
+static void test_batch_off_posts_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	f->no_batch = true;
+	q = f->io = io_queue(f, 1, 8, 8);
+	assert_false(q->batch);
+	three_reads_one_iteration(q);
+	assert_int_equal(nr_sends, 6);
+	assert_int_equal(nr_post_send_calls, 3);
+	assert_int_equal(nr_post_recv_calls, 3);
+	assert_false(q->dirty);
+	assert_false(sends[0].send_flags & IBV_SEND_SIGNALED);
+	complete_all();
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
+/*
+ * A batched post that fails in the middle: three responses (WRITE, SEND
+ * each) and the post takes three WRs. The first command is posted whole,
+ * the second cut after its WRITE (the HCA has that: its slot waits for the
+ * QP to go), the third not at all (its slot comes back at once). sq_used
+ * and the signaled counts hold exactly what the HCA has.
+ */
+static void test_batch_partial_post(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_rdma_req *r1, *r2;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	three_reads_one_iteration(q);
+	post_fail_after = 3;
+	iter_end();
+	assert_int_equal(nr_post_send_calls, 1);
+	assert_int_equal(nr_sends, 3);
+	assert_int_equal(q->sq_used, 3);
+	assert_int_equal(q->posted_sends, 1);
+	assert_int_equal(atomic_load(&q->sends_posted) - atomic_load(&q->sends_done), 1);
+	assert_int_equal(q->state, NVT_RDMA_Q_DISCONNECTING);
+	assert_int_equal(nr_disconnects, 1);
+	r1 = slot_of(sends[1].wr_id);
+	r2 = slot_of(sends[2].wr_id);
+	assert_int_equal(r1->state, NVT_RDMA_REQ_COMPLETING);
+	assert_int_equal(r2->state, NVT_RDMA_REQ_COMPLETING);	/* its WRITE is the HCA's */
+	assert_int_equal(r2->nr_chunks, 1);
+	assert_int_equal(f->pool.nr_free, f->pool.nr_chunks - 2);	/* the third's came back */
+	/* The first SEND flushes; teardown: the destroyed QP gives the second back. */
+	cq_push(1, IBV_WC_WR_FLUSH_ERR);
+	nvt_rdma_queue_teardown(q);
+	assert_all_free(q);
+	assert_pool_idle(f);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
+/*
+ * Teardown while chains wait to be posted: they never are, the queue
+ * leaves the dirty list (the flusher does not touch it after), and its
+ * slots and chunks come back like any others.
+ */
+static void test_batch_teardown_unposted(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	three_reads_one_iteration(q);
+	hold_iter = true;		/* the teardown comes within the same iteration */
+	assert_true(q->dirty);
+	assert_ptr_equal(f->bdev->dirty, q);
+	nvt_rdma_queue_teardown(q);
+	hold_iter = false;
+	assert_false(q->dirty);
+	assert_null(f->bdev->dirty);
+	iter_end();
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(nr_post_send_calls, 0);
+	assert_all_free(q);
+	assert_pool_idle(f);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
+/*
+ * Two queues share one CQ; one is torn down with I/O in flight. The drain
+ * reaps the shared CQ: the other queue's completions reaped meanwhile go
+ * to it, and so do the ones behind the dead queue's own (taken in one
+ * pass after its QP is gone); the dead queue's late ones (a RECV flushed
+ * after its last SEND) touch nothing. Under ASan its memory is freed
+ * before the other queue's last completion is handled.
+ */
+static void test_shared_cq_teardown_mid_io(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q1, *q2;
+	unsigned int q2_send_a, q2_send_b, q1_send;
+
+	connect_all(f);
+	q1 = f->io = io_queue(f, 1, 8, 8);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	assert_ptr_equal(q1->cq, q2->cq);
+	post_read(q2, 1, 0, 8, 1);
+	q2_send_a = nr_sends - 1;
+	post_read(q1, 1, 8, 8, 2);
+	q1_send = nr_sends - 1;
+	post_read(q2, 2, 16, 8, 3);
+	q2_send_b = nr_sends - 1;
+	assert_int_equal(nr_sends, 6);
+	/* In the CQ, in order: q2's first SEND, q1's SEND flushed, a RECV of q1 flushed, q2's second SEND. */
+	cq_push(q2_send_a, IBV_WC_SUCCESS);
+	cq_push(q1_send, IBV_WC_WR_FLUSH_ERR);
+	cq_push_recv(q1, 2);
+	cq_push(q2_send_b, IBV_WC_SUCCESS);
+	nvt_rdma_queue_teardown(q1);
+	assert_int_equal(q1->state, NVT_RDMA_Q_DEAD);
+	assert_int_equal(cq_head, nr_cq_entries);	/* nothing of q1 is left in the CQ */
+	assert_all_free(q1);
+	/* q2 got both its completions, and is untouched otherwise. */
+	assert_int_equal(q2->state, NVT_RDMA_Q_LIVE);
+	assert_all_free(q2);
+	assert_int_equal(q2->posted_sends, 0);
+	assert_pool_idle(f);
+	queue_unpoison(q1);
+	nvt_poll_group_poll(f->tgt->pg, 0);	/* the deferred gone frees q1 */
+	f->io = NULL;
+	/* q2 goes on serving on the shared CQ. */
+	post_read(q2, 3, 0, 8, 4);
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	assert_int_equal(nvt_rdma_poll_cq(q2), 1);
+	assert_all_free(q2);
+	assert_pool_idle(f);
+}
+
+/*
+ * Adaptive polling of the (device, poll group)'s CQ: busy while
+ * completions come and for 50 us after the last (no arming, the loop does
+ * not sleep), then it arms the CQ and polls once more, and only an empty
+ * CQ lets the loop sleep; the channel's event makes it busy again.
+ */
+static void test_adaptive_poll(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_dev *d = f->bdev;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	d->cq = &fake_cq;
+	d->nr_polled = 1;
+	d->watching = true;	/* as if its channel were watched */
+	d->busy = true;
+	d->idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
+	post_read(q, 1, 0, 8, 1);
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	assert_int_equal(nvt_rdma_dev_poll(&d->poller), 1);
+	assert_all_free(q);
+	assert_int_equal(nr_cq_arms, 0);
+	/* Nothing, but within the budget: still busy, still not armed. */
+	assert_int_equal(nvt_rdma_dev_poll(&d->poller), 1);
+	assert_int_equal(nr_cq_arms, 0);
+	/* The budget is over: armed, one more poll, then idle. */
+	d->idle_until = nvt_now_ns() - 1;
+	assert_int_equal(nvt_rdma_dev_poll(&d->poller), 0);
+	assert_int_equal(nr_cq_arms, 1);
+	assert_false(d->busy);
+	assert_int_equal(nvt_rdma_dev_poll(&d->poller), 0);	/* idle: not even a poll */
+	/* A completion that slipped in just before the arming is taken by the poll after it. */
+	d->busy = true;
+	d->idle_until = nvt_now_ns() - 1;
+	post_read(q, 2, 0, 8, 2);
+	arm_pushes = (int)nr_sends - 1;
+	assert_int_equal(nvt_rdma_dev_poll(&d->poller), 1);
+	assert_int_equal(nr_cq_arms, 2);
+	assert_true(d->busy);
+	assert_all_free(q);
+	d->nr_polled = 0;
+	d->cq = NULL;
+}
+
+/* Poll-group iterations (no sleep) until @d is idle, at most 1 s. Return: whether it went idle. */
+static bool poll_until_idle(struct nvt_rdma_dev *d)
+{
+	uint64_t end = nvt_now_ns() + 1000000000ull;
+
+	while (d->busy && nvt_now_ns() < end)
+		nvt_poll_group_poll(cur_pg, 0);
+	return !d->busy;
+}
+
+/*
+ * The real loop, not the poller alone: a LIVE queue starts the poller and
+ * the channel watch; with nothing coming the poll group arms the CQ and
+ * goes idle; a completion then stays in the CQ until the channel's event
+ * wakes the loop, which takes it in the same round.
+ */
+static void test_adaptive_poll_loop(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_dev *d = f->bdev;
+	struct nvt_rdma_queue *q;
+	struct nvt_rdma_req *r;
+
+	connect_all(f);
+	fake_channel.fd = eventfd(0, EFD_NONBLOCK);
+	assert_true(fake_channel.fd >= 0);
+	d->channel = &fake_channel;
+	d->cq = &fake_cq;
+	q = f->io = io_queue(f, 1, 8, 8);
+	assert_true(q->cq_polled);
+	assert_true(d->watching);
+	assert_true(d->busy);
+	assert_true(poll_until_idle(d));
+	assert_int_equal(nr_cq_arms, 1);
+	/* Asleep: a read's response SEND completes, nobody looks. */
+	post_read(q, 0, 0, 8, 1);
+	r = slot_of(sends[nr_sends - 1].wr_id);
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	nvt_poll_group_poll(cur_pg, 0);
+	assert_int_equal(r->state, NVT_RDMA_REQ_COMPLETING);
+	/* The channel's event wakes it: the completion is taken in that round. */
+	hca_cq_event();
+	nvt_poll_group_poll(cur_pg, 1000);
+	assert_int_equal(nr_cq_events, 1);
+	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
+	assert_true(d->busy);
+	assert_all_free(q);
+	assert_true(poll_until_idle(d));
+	assert_int_equal(nr_cq_arms, 2);
+	nvt_rdma_dev_poll_stop(q);
+	assert_false(d->watching);
+	close(fake_channel.fd);
+	fake_channel.fd = -1;
+	d->channel = NULL;
+	d->cq = NULL;
+}
+
+/*
+ * Review #7: a poll group that cannot watch the channel, or cannot arm the
+ * CQ, must not sleep: nothing would wake it. It keeps polling and still
+ * takes completions.
+ */
+static void test_adaptive_poll_never_sleeps_unwatched(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_dev *d = f->bdev;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	fake_channel.fd = -1;		/* epoll refuses it */
+	d->channel = &fake_channel;
+	d->cq = &fake_cq;
+	q = f->io = io_queue(f, 1, 8, 8);
+	assert_false(d->watching);
+	assert_false(poll_until_idle(d));
+	assert_int_equal(nr_cq_arms, 0);
+	post_read(q, 0, 0, 8, 1);
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	nvt_poll_group_poll(cur_pg, 0);
+	assert_all_free(q);
+	nvt_rdma_dev_poll_stop(q);
+	/* Watched, but arming fails: busy still, asked again each round. */
+	fake_channel.fd = eventfd(0, EFD_NONBLOCK);
+	assert_true(fake_channel.fd >= 0);
+	arm_fails = EIO;
+	q->state = NVT_RDMA_Q_CONNECTING;
+	q->cq_polled = false;
+	nvt_rdma_dev_poll_start(q);
+	q->state = NVT_RDMA_Q_LIVE;
+	assert_true(d->watching);
+	assert_false(poll_until_idle(d));
+	assert_true(nr_cq_arms >= 2);
+	arm_fails = 0;
+	assert_true(poll_until_idle(d));
+	nvt_rdma_dev_poll_stop(q);
+	close(fake_channel.fd);
+	fake_channel.fd = -1;
+	d->channel = NULL;
+	d->cq = NULL;
+}
+
+/* The QP a send WR was posted on. */
+static struct fake_qp *qp_of(struct nvt_rdma_queue *q)
+{
+	return container_of(q->cm_id->qp, struct fake_qp, qp);
+}
+
+/*
+ * A shared receive queue: capsules of two queues land in its buffers and
+ * each reaches its own queue by the QP it came in on; the queues have no
+ * capsule buffers of their own; every buffer goes back with the response.
+ */
+static void test_srq_routed_by_qp_num(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q1, *q2;
+
+	connect_all(f);
+	q1 = f->io = io_queue(f, 1, 8, 8);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	assert_true(q1->srq && q2->srq);
+	assert_int_equal(q1->posted_recvs, 0);	/* none of its own */
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+	post_read(q2, 0, 0, 8, 7);
+	assert_int_equal(nr_sends, 2);
+	assert_ptr_equal(sends[0].fq, qp_of(q2));
+	assert_ptr_equal(sends[1].fq, qp_of(q2));
+	assert_int_equal(sent_cqe(1)->cid, 7);
+	assert_int_equal(q1->nr_active + q1->sq_used, 0);	/* the other queue saw nothing */
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);	/* its buffer is back */
+	post_read(q1, 0, 8, 8, 8);
+	assert_ptr_equal(sends[3].fq, qp_of(q1));
+	assert_int_equal(sent_cqe(3)->cid, 8);
+	complete_all();
+	assert_all_free(q1);
+	assert_all_free(q2);
+	assert_pool_idle(f);
+}
+
+/*
+ * Capsules that land before the owner knows their queue (between
+ * rdma_accept and the message that names its QP) wait, in order, and
+ * reach it when it is known; another queue's stay parked meanwhile and
+ * are never handed to the wrong one.
+ */
+static void test_srq_capsule_before_known(void **state)
+{
+	struct fixture *f = *state;
+	struct nvmf_connect_data d = { .cntlid = htole16(0) };
+	struct nvt_rdma_queue *q1, *q2;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	d.cntlid = htole16(f->cntlid);
+	strcpy(d.subsysnqn, TEST_NQN);
+	strcpy(d.hostnqn, TEST_HOST);
+	f->srq_late = true;
+	q1 = f->io = queue_create(f, 1, 8, 8);
+	q2 = f->io2 = queue_create(f, 2, 8, 8);
+	f->srq_late = false;
+	connect_sqe(&sqe, 1);
+	sqe.common.cid = 11;
+	recv_capsule(q1, 0, &sqe, NULL, 0);
+	connect_sqe(&sqe, 2);
+	sqe.common.cid = 22;
+	recv_capsule(q2, 0, &sqe, NULL, 0);
+	assert_int_equal(f->bdev->nr_orphans, 2);
+	assert_int_equal(nr_sends, 0);
+	/* q1 is known: its capsule runs (its Connect's READ), q2's waits. */
+	nvt_rdma_queue_known(q1);
+	iter_end();
+	assert_int_equal(f->bdev->nr_orphans, 1);
+	assert_int_equal(nr_sends, 1);
+	assert_ptr_equal(sends[0].fq, qp_of(q1));
+	assert_int_equal(slot_of(sends[0].wr_id)->sqe.common.cid, 11);
+	complete_read(q1, 0, &d, sizeof(d));
+	assert_int_equal(sent_cqe(1)->cid, 11);
+	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
+	complete_wr(q1, 1, IBV_WC_SUCCESS);
+	assert_true(atomic_load(&q1->connected));
+	/* Now q2. */
+	nvt_rdma_queue_known(q2);
+	iter_end();
+	assert_int_equal(f->bdev->nr_orphans, 0);
+	assert_int_equal(nr_sends, 3);
+	assert_ptr_equal(sends[2].fq, qp_of(q2));
+	assert_int_equal(slot_of(sends[2].wr_id)->sqe.common.cid, 22);
+	complete_read(q2, 2, &d, sizeof(d));
+	complete_wr(q2, 3, IBV_WC_SUCCESS);
+	assert_true(atomic_load(&q2->connected));
+	assert_all_free(q1);
+	assert_all_free(q2);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+}
+
+/* A queue that goes holding shared buffers (parked capsules, a command's) gives every one back. */
+static void test_srq_teardown_returns_buffers(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	q->state = NVT_RDMA_Q_CONNECTING;
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 8);
+	keyed(&sqe, 0x1000, 4096, 1);
+	recv_capsule(q, 0, &sqe, NULL, 0);
+	recv_capsule(q, 0, &sqe, NULL, 0);
+	assert_int_equal(q->nr_parked, 2);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH - 2);
+	q->state = NVT_RDMA_Q_LIVE;
+	nvt_rdma_queue_teardown(q);
+	iter_end();
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+	assert_false(q->qp_known);
+	assert_null(nvt_rdma_qp_find(f->bdev, q->qp_num));
+	assert_all_free(q);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io = NULL;
+}
+
+/* Is @rv one of @d's shared buffers? */
+static bool srq_buf(const struct nvt_rdma_dev *d, const void *buf)
+{
+	return d->srq_bufs && (const uint8_t *)buf >= d->srq_bufs &&
+	       (const uint8_t *)buf < d->srq_bufs + (size_t)d->srq_depth * NVT_RDMA_CAPSULE;
+}
+
+/* Shared buffers @q holds: parked capsules and commands' in-capsule data. */
+static unsigned int srq_held_by(const struct nvt_rdma_queue *q)
+{
+	unsigned int n = 0;
+
+	if (!q)
+		return 0;
+	for (const struct nvt_rdma_recv *rv = q->parked_head; rv; rv = rv->next)
+		n += rv->srq_dev != NULL;
+	for (uint32_t i = 0; i < q->nr_reqs; i++)
+		n += q->reqs[i].recv && q->reqs[i].recv->srq_dev;
+	return n;
+}
+
+/*
+ * Every shared buffer is somewhere: the HCA's (posted), waiting to be
+ * reposted, landed and not reaped, an orphan, or held by a queue (review
+ * #3's check: out of the SRQ == held + parked + orphans + pending).
+ */
+static void assert_srq_conserved(const struct fixture *f)
+{
+	const struct nvt_rdma_dev *d = f->bdev;
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < nr_posted_recv_bufs; i++)
+		n += srq_buf(d, posted_recv_bufs[i]);
+	for (const struct ibv_recv_wr *wr = d->srq_head; wr; wr = wr->next)
+		n++;
+	for (unsigned int i = cq_head; i < nr_cq_entries; i++) {
+		const struct nvt_rdma_wr *wr = (const struct nvt_rdma_wr *)(uintptr_t)cq_entries[i].wr_id;
+
+		if (cq_entry_idx[i] == NO_SEND &&
+		    container_of(wr, struct nvt_rdma_recv, wr)->srq_dev == d)
+			n++;
+	}
+	n += d->nr_orphans + srq_held_by(f->admin) + srq_held_by(f->io) + srq_held_by(f->io2);
+	assert_int_equal(n, d->srq_depth);
+}
+
+/*
+ * Review #1: AERs stay outstanding for ever; each must not keep a shared
+ * capsule buffer, or 32 hosts' 4 AERs would empty a 128-deep admin SRQ
+ * for every host. Their SQEs are copied, so the buffers go back at parse.
+ */
+static void test_srq_aer_holds_no_buffer(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	for (uint16_t i = 0; i < 4; i++) {
+		nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+		sqe.common.cid = (uint16_t)(100 + i);
+		keyed(&sqe, 0, 0, 0);
+		recv_capsule(f->admin, 0, &sqe, NULL, 0);
+		assert_int_equal(nr_sends, 0);			/* outstanding */
+		assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);	/* its buffer is back */
+	}
+	assert_int_equal(f->admin->nr_active, 4);
+	/* The admin queue goes with its AERs outstanding: they end, nothing is sent, no buffer lost. */
+	nvt_rdma_queue_teardown(f->admin);
+	iter_end();
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+	assert_all_free(f->admin);
+	queue_unpoison(f->admin);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->admin = NULL;
+}
+
+/*
+ * A keyed read a backend holds needs no capsule buffer: it is back at
+ * parse. An in-capsule write's data moves into a pool chunk, so its
+ * buffer is back at parse too; only where the pool has no chunk for it
+ * now does the command read its data in place and hold the buffer until
+ * its response. Either way the data stored is the data sent.
+ */
+static void test_srq_executing_holds_only_icdata(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t hoard[POOL_CHUNKS], nr_hoard;
+	uint8_t data[512];
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	post_read(f->io, 0, 0, 1, 5);
+	assert_int_equal(slow.nr_held, 1);
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+	for (unsigned int round = 0; round < 2; round++) {
+		/* Round 1: every chunk taken (another queue's), the buffer is kept. */
+		nr_hoard = 0;
+		if (round) {
+			nr_hoard = f->pool.nr_free;
+			assert_true(nvt_rdma_pool_get(&f->pool, hoard, nr_hoard));
+		}
+		pattern(data, sizeof(data), 3 + round);
+		nvt_host_sqe_rw(&sqe, nvme_cmd_write, SLOW_NSID, 9 + round, 1);
+		sqe.common.cid = (uint16_t)(6 + round);
+		sqe.common.dptr.addr = 0;
+		sqe.common.dptr.unkeyed.length = htole32(sizeof(data));
+		sqe.common.dptr.keyed.type = 0x01;
+		recv_capsule(f->io, 0, &sqe, data, sizeof(data));
+		assert_int_equal(slow.nr_held, 2);
+		assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH - round);
+		assert_srq_conserved(f);
+		slow_complete(1, 0);
+		assert_int_equal(le16toh(sent_cqe(nr_sends - 1)->status), 0);
+		assert_int_equal(sent_cqe(nr_sends - 1)->cid, 6 + round);
+		assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+		complete_all();
+		if (nr_hoard)
+			nvt_rdma_pool_put(&f->pool, hoard, nr_hoard);
+	}
+	slow_complete(0, 0);
+	assert_int_equal(sent_cqe(nr_sends - 1)->cid, 5);
+	complete_all();
+	/* Both writes stored what was sent. */
+	for (unsigned int round = 0; round < 2; round++) {
+		uint8_t want[512];
+
+		pattern(want, sizeof(want), 3 + round);
+		nvt_host_sqe_rw(&sqe, nvme_cmd_read, SLOW_NSID, 9 + round, 1);
+		sqe.common.cid = 20;
+		keyed(&sqe, 0x9000, 512, 3);
+		recv_capsule(f->io, 0, &sqe, NULL, 0);
+		slow_complete(0, 0);
+		assert_int_equal(sends[nr_sends - 2].opcode, IBV_WR_RDMA_WRITE);
+		assert_memory_equal(sends[nr_sends - 2].data, want, sizeof(want));
+		complete_all();
+	}
+	assert_all_free(f->io);
+	assert_pool_idle(f);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+}
+
+/*
+ * Review #2: the kernel CM leaves min_rnr_timer 0 (655 ms per RNR NAK);
+ * each queue sets the short one once ESTABLISHED, before any capsule of
+ * it runs. A device that refuses it leaves the queue serving.
+ */
+static void test_rnr_timer_at_established(void **state)
+{
+	struct fixture *f = *state;
+	unsigned int before;
+
+	assert_int_equal(nr_rnr_sets, 1);	/* the admin queue's */
+	connect_all(f);
+	before = nr_rnr_sets;
+	rnr_set_fails = EINVAL;
+	f->io = io_queue(f, 1, 8, 8);
+	assert_int_equal(nr_rnr_sets, before + 1);
+	assert_int_equal(f->io->state, NVT_RDMA_Q_LIVE);
+	post_read(f->io, 0, 0, 8, 3);
+	assert_int_equal(nr_sends, 2);
+	complete_all();
+	assert_all_free(f->io);
+	/* Once only: a queue that is LIVE already does not set it again. */
+	nvt_rdma_queue_established(f->io);
+	assert_int_equal(nr_rnr_sets, before + 1);
+}
+
+/*
+ * Review #4: the shared CQ is sized from the device's max_cqe, so a poll
+ * group takes a host's full set of 128-deep queues (a fixed 16384 entries
+ * held 62 at 1 MiB, 12 at 8 MiB); a device with less gets what it has.
+ */
+static void test_cq_sized_from_max_cqe(void **state)
+{
+	struct fixture *f = *state;
+	struct ibv_device_attr mlx5 = { .max_cqe = 4194303 }, small = { .max_cqe = 4096 };
+	struct ibv_device_attr none = { .max_cqe = 0 };
+	struct nvt_rdma_queue q = { .nr_reqs = NVT_RDMA_MAX_QUEUE_SIZE };
+	uint32_t share;
+
+	assert_int_equal(nvt_rdma_cq_entries(&small), 4096);
+	assert_int_equal(nvt_rdma_cq_entries(&none), NVT_RDMA_CQ_ENTRIES);
+	/* 1 MiB on mlx5 (max_sge 30): a host's full set of queues; its RECVs are the SRQ's. */
+	q.max_io = NVT_MAX_IO_SIZE_DEFAULT;
+	assert_int_equal(nvt_rdma_queue_size(&q, 30, 30), 0);
+	share = q.max_send_wr;
+	assert_true((uint64_t)share * NVT_MAX_IO_QUEUES + NVT_RDMA_SRQ_DEPTH <=
+		    nvt_rdma_cq_entries(&mlx5));
+	/* 8 MiB: still 100 of them (12 before). */
+	q.max_io = NVT_MAX_IO_SIZE_MAX;
+	assert_int_equal(nvt_rdma_queue_size(&q, 30, 30), 0);
+	share = q.max_send_wr;
+	assert_true((uint64_t)share * 100 + NVT_RDMA_SRQ_DEPTH <= nvt_rdma_cq_entries(&mlx5));
+	(void)f;
+}
+
+/* A capsule for @q lands in a shared buffer; its completion waits in the CQ, not reaped. */
+static void cq_push_capsule(struct nvt_rdma_queue *q, const struct nvt_sqe *sqe)
+{
+	struct nvt_rdma_recv *rv = srq_posted(q->dev);
+
+	assert_non_null(rv);
+	assert_true(recv_take(rv->buf));
+	HCA_GIVES(rv->buf, NVT_RDMA_CAPSULE);
+	memcpy(rv->buf, sqe, sizeof(*sqe));
+	cq_entry_idx[nr_cq_entries] = NO_SEND;
+	cq_entries[nr_cq_entries++] = (struct ibv_wc){ .wr_id = (uintptr_t)&rv->wr,
+						       .status = IBV_WC_SUCCESS,
+						       .opcode = IBV_WC_RECV,
+						       .byte_len = sizeof(*sqe),
+						       .qp_num = q->qp_num };
+}
+
+/*
+ * Review #3, #5, #6: a queue goes while a capsule of its own and one of
+ * another queue sit in the shared CQ unreaped, and it has no send of its
+ * own outstanding. Its capsule's buffer must come back even where the
+ * provider cleans a destroyed QP's CQEs (mlx5); the other queue's capsule
+ * reaches it and is answered during the teardown, not after; and the QP
+ * number stops routing before the QP is destroyed.
+ */
+static void test_srq_teardown_reaps_landed_capsules(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q1, *q2;
+	struct nvt_sqe sqe;
+	bool answered = false;
+
+	connect_all(f);
+	q1 = f->io = io_queue(f, 1, 8, 8);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	assert_srq_conserved(f);
+	destroy_cleans_cq = true;
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 1);
+	keyed(&sqe, 0x1000, 512, 1);
+	sqe.common.cid = 4;
+	cq_push_capsule(q1, &sqe);
+	sqe.common.cid = 9;
+	cq_push_capsule(q2, &sqe);
+	assert_srq_conserved(f);
+	assert_int_equal(q1->posted_sends, 0);
+	nvt_rdma_queue_teardown(q1);
+	/* Before the iteration ends: q2's answer is posted by the drain's flush. */
+	for (unsigned int i = 0; i < nr_sends; i++)
+		answered |= sends[i].fq == qp_of(q2) && sends[i].opcode == IBV_WR_SEND &&
+			    sent_cqe(i)->cid == 9;
+	assert_true(answered);
+	iter_end();
+	assert_int_equal(nr_known_at_destroy, 0);
+	assert_null(nvt_rdma_qp_find(f->bdev, q1->qp_num));
+	f->io = NULL;
+	assert_srq_conserved(f);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);	/* q1's capsule's buffer too */
+	assert_all_free(q1);
+	queue_unpoison(q1);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	complete_all();
+	assert_all_free(q2);
+	assert_srq_conserved(f);
+}
+
+/*
+ * The dead-queue path of the shared CQ: a completion of q1's left in the
+ * CQ after its QP went (rxe) reaches the DEAD queue, which ignores it;
+ * q2's, in the same pass and after q1's memory is freed, reach q2.
+ */
+static void test_shared_cq_dead_queue_path(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q1, *q2;
+	unsigned int read1;
+
+	connect_all(f);
+	q1 = f->io = io_queue(f, 1, 8, 8);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	post_read(q1, 0, 0, 8, 1);		/* WRITE (unsignaled) + SEND */
+	read1 = nr_sends - 1;
+	assert_int_equal(sends[read1 - 1].opcode, IBV_WR_RDMA_WRITE);
+	assert_false(sends[read1 - 1].send_flags & IBV_SEND_SIGNALED);
+	post_read(q2, 0, 0, 8, 2);
+	/*
+	 * q1's SEND flushes (the drain waits for it); the flush of its
+	 * unsignaled WRITE, which the drain cannot count, slips in as the QP
+	 * goes; q2's SEND completion waits behind it.
+	 */
+	cq_push(read1, IBV_WC_WR_FLUSH_ERR);
+	destroy_pushes = (int)read1 - 1;
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	nvt_rdma_queue_teardown(q1);
+	iter_end();
+	assert_int_equal(cq_head, nr_cq_entries);	/* both taken, neither left behind */
+	assert_all_free(q2);
+	assert_all_free(q1);
+	queue_unpoison(q1);
+	nvt_poll_group_poll(f->tgt->pg, 0);	/* q1's memory goes */
+	f->io = NULL;
+	/* q2 keeps going on the same CQ. */
+	post_read(q2, 0, 8, 8, 3);
+	cq_push(nr_sends - 1, IBV_WC_SUCCESS);
+	nvt_rdma_poll_cq(q2);
+	assert_all_free(q2);
+	assert_srq_conserved(f);
+	assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+}
+
+/*
+ * Shared buffers are conserved over many connect/disconnect cycles, each
+ * leaving with a command executing, an in-capsule write, a capsule parked
+ * for want of a slot, and a landed capsule not reaped.
+ */
+static void test_srq_conserved_over_cycles(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[512];
+	struct nvt_sqe sqe;
+
+	connect_all(f);
+	pattern(data, sizeof(data), 1);
+	for (unsigned int cycle = 0; cycle < 50; cycle++) {
+		struct nvt_rdma_queue *q = f->io = io_queue(f, 1, 2, 2);
+
+		destroy_cleans_cq = cycle & 1;	/* rxe and mlx5 alike */
+		post_read(q, 0, (cycle % 8) * 8, 8, 1);	/* answered: its SEND outstanding */
+		nvt_host_sqe_rw(&sqe, nvme_cmd_write, 3, cycle % 64, 1);
+		sqe.common.cid = 2;
+		sqe.common.dptr.addr = 0;
+		sqe.common.dptr.unkeyed.length = htole32(sizeof(data));
+		sqe.common.dptr.keyed.type = 0x01;
+		recv_capsule(q, 0, &sqe, data, sizeof(data));	/* answered too: both slots COMPLETING */
+		nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 1);
+		keyed(&sqe, 0x1000, 512, 1);
+		sqe.common.cid = 3;
+		recv_capsule(q, 0, &sqe, NULL, 0);		/* parked: no free slot */
+		assert_int_equal(q->nr_parked, 1);
+		sqe.common.cid = 4;
+		cq_push_capsule(q, &sqe);			/* landed, not reaped */
+		assert_srq_conserved(f);
+		nvt_rdma_queue_teardown(q);
+		iter_end();
+		f->io = NULL;
+		assert_srq_conserved(f);
+		assert_int_equal(nr_posted_recv_bufs, SRQ_DEPTH);
+		assert_all_free(q);
+		queue_unpoison(q);
+		nvt_poll_group_poll(f->tgt->pg, 0);
+		sends_reset();
+	}
+	assert_int_equal(f->bdev->nr_orphans, 0);
+	assert_pool_idle(f);
+}
+
+/* The fake SRQ holds its depth and no more (a real one refuses with ENOMEM). */
+static void test_fake_srq_depth(void **state)
+{
+	static uint8_t extra[NVT_RDMA_CAPSULE];
+	struct fixture *f = *state;
+	struct nvt_rdma_recv *rv = &f->bdev->srq_recvs[0], x = { .buf = extra };
+	struct ibv_recv_wr *bad = NULL;
+
+	assert_int_equal(srq_posted_count(), SRQ_DEPTH);
+	/* Taken by a capsule and given back: it fits again. */
+	assert_true(recv_take(rv->buf));
+	assert_int_equal(srq_posted_count(), SRQ_DEPTH - 1);
+	assert_int_equal(ibv_post_srq_recv(&fake_srq, nvt_rdma_recv_wr(&fake_mr, rv), &bad), 0);
+	assert_int_equal(srq_posted_count(), SRQ_DEPTH);
+	/* Full: one more WR is refused, *bad names it. */
+	assert_int_equal(ibv_post_srq_recv(&fake_srq, nvt_rdma_recv_wr(&fake_mr, &x), &bad),
+			 ENOMEM);
+	assert_ptr_equal(bad, &x.rwr);
+	assert_int_equal(srq_posted_count(), SRQ_DEPTH);
+}
+
+/*
+ * Review #8: shared RECVs the provider refuses to repost are not lost (the
+ * SRQ outlives every queue): they wait and go with the next flush; also
+ * when the provider leaves *bad unset.
+ */
+static void test_srq_repost_failure_keeps_buffers(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	for (unsigned int round = 0; round < 2; round++) {
+		/* Three capsules in one iteration: their buffers go back in one post, which fails. */
+		hold_iter = true;
+		post_read(q, 0, 0, 1, 1);
+		post_read(q, 0, 1, 1, 2);
+		post_read(q, 0, 2, 1, 3);
+		srq_fail_after = round ? 0 : 1;
+		srq_fail_no_bad = round == 1;
+		hold_iter = false;
+		iter_end();
+		assert_int_equal(srq_posted_count(), SRQ_DEPTH - (round ? 3 : 2));
+		assert_srq_conserved(f);
+		/* The next iteration that reposts anything takes them along. */
+		post_read(q, 0, 3, 1, 4);
+		assert_int_equal(srq_posted_count(), SRQ_DEPTH);
+		assert_srq_conserved(f);
+		complete_all();
+		assert_all_free(q);
+		sends_reset();
+	}
+}
+
+/*
+ * Review #8: a batched post the provider refuses without setting *bad
+ * posted nothing: nothing is counted as posted (the drain would wait its
+ * full 2 s for completions that never come).
+ */
+static void test_batch_post_fails_without_bad(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+
+	connect_all(f);
+	q = f->io = io_queue(f, 1, 8, 8);
+	three_reads_one_iteration(q);
+	post_fail_after = 0;
+	post_fail_no_bad = true;
+	iter_end();
+	assert_int_equal(nr_sends, 0);
+	assert_int_equal(q->posted_sends, 0);
+	assert_int_equal(q->sq_used, 0);
+	assert_int_equal(atomic_load(&q->sends_posted), atomic_load(&q->sends_done));
+	assert_int_equal(q->state, NVT_RDMA_Q_DISCONNECTING);
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
+/* A device without SRQs: no shared receive queue, nothing allocated; queues keep their own. */
+static void test_srq_fallback(void **state)
+{
+	struct fixture *f = *state;
+	struct ibv_device_attr attr = { .max_srq = 0, .max_srq_wr = 0 };
+	struct nvt_rdma_dev *d = calloc(1, sizeof(*d));
+
+	d->verbs = &fake_ctx;
+	d->cq_entries = NVT_RDMA_CQ_ENTRIES;
+	nvt_rdma_dev_create_srq(d, NVT_RDMA_SRQ_DEPTH, &attr);
+	assert_null(d->srq);
+	assert_null(d->srq_bufs);
+	assert_int_equal(d->srq_depth, 0);
+	assert_int_equal(d->cq_reserved, 0);
+	free(d);
+	/* The fixture's device has none either: its queues post their own RECVs. */
+	connect_all(f);
+	f->io = io_queue(f, 1, 8, 8);
+	assert_false(f->io->srq);
+	assert_int_equal(f->io->posted_recvs, 8);
+}
+
 /*
  * A host that stops reposting RECVs: none of its queue's WRs ever completes
  * (SENDs wait on RNR for ever, the WRITEs behind them with them). Its
@@ -1749,21 +2919,22 @@ static void test_send_stall_timer(void **state)
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 100 * s), 0);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 1000 * s), 0);
 
-	/* A read whose WRITE and SEND sit in the send queue. */
+	/* Two reads whose WRITE and SEND sit in the send queue: the SENDs are signaled. */
 	post_read(q, 1, 0, 8, 1);
-	assert_int_equal(nr_sends, 2);
+	post_read(q, 2, 0, 8, 2);
+	assert_int_equal(nr_sends, 4);
 	assert_int_equal(atomic_load(&q->sends_posted) - atomic_load(&q->sends_done), 2);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2000 * s), 0);
 	assert_true(q->stall_seen);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2029 * s), 0);
-	/* The WRITE completes at last: progress; the SEND is looked at afresh. */
-	complete_wr(q, 0, IBV_WC_SUCCESS);
+	/* The first SEND completes at last: progress; the second is looked at afresh. */
+	complete_wr(q, 1, IBV_WC_SUCCESS);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2030 * s), 0);
 	assert_false(q->stall_seen);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2031 * s), 0);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2060 * s), 0);
 	assert_int_equal(q->state, NVT_RDMA_Q_LIVE);
-	cq_push(1, IBV_WC_WR_FLUSH_ERR);
+	cq_push(3, IBV_WC_WR_FLUSH_ERR);
 	assert_int_equal(nvt_rdma_port_check_stalls(&f->rport, 2061 * s), 1);
 	assert_int_equal(q->state, NVT_RDMA_Q_DEAD);
 	assert_all_free(q);
@@ -1818,8 +2989,8 @@ static void test_cap_waits_own_line(void **state)
 	assert_int_equal(f->pool.nr_free, 80 - 64);
 	assert_int_equal(f->pool.nr_capped, 2);
 
-	/* q1's first read is at the host: its chunks back, its capped read runs. */
-	complete_wr(q1, 0, IBV_WC_SUCCESS);
+	/* q1's first read is answered: its chunks back with the SEND, its capped read runs. */
+	complete_wr(q1, 1, IBV_WC_SUCCESS);
 	assert_null(q1->capped_head);
 	assert_int_equal(nr_sends, 19);
 	assert_int_equal(sends[17].opcode, IBV_WR_RDMA_WRITE);
@@ -1993,6 +3164,7 @@ static struct nvt_rdma_dev *dev_fake(struct ibv_context *verbs, struct nvt_poll_
 	assert_int_equal(nvt_rdma_pool_init(&d->pool, aligned_alloc(4096, 4 * NVT_RDMA_CHUNK), 4), 0);
 	d->verbs = verbs;
 	d->pg = pg;
+	d->flusher.fn = nvt_rdma_dev_flush;
 	d->refs = refs;
 	d->next = nvt_rdma_devs;
 	nvt_rdma_devs = d;
@@ -2695,6 +3867,7 @@ static void test_device_removal_backend_holds(void **state)
 	d->pool.max_cmd = MAX_CMD;
 	d->verbs = &gone_ctx;
 	d->pg = f->tgt->pg;
+	d->flusher.fn = nvt_rdma_dev_flush;
 	d->refs = 1;
 	d->next = nvt_rdma_devs;
 	nvt_rdma_devs = d;
@@ -2781,6 +3954,32 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pool_teardown_returns_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_teardown_leaves_wait_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_post, setup_sge4, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_one_post_per_iteration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_off_posts_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_partial_post, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_teardown_unposted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_cq_teardown_mid_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adaptive_poll, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_routed_by_qp_num, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_capsule_before_known, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_teardown_returns_buffers, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_aer_holds_no_buffer, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_executing_holds_only_icdata, setup_slow_srq,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rnr_timer_at_established, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_cq_sized_from_max_cqe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_teardown_reaps_landed_capsules, setup_srq,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_adaptive_poll_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adaptive_poll_never_sleeps_unwatched, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fake_srq_depth, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_repost_failure_keeps_buffers, setup_srq,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_batch_post_fails_without_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_cq_dead_queue_path, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_conserved_over_cycles, setup_srq, teardown),
+		cmocka_unit_test_setup_teardown(test_srq_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_multi_sge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_1mib_few_sges_per_wr, setup_sge4, teardown),
 		cmocka_unit_test_setup_teardown(test_pi_scratch_from_pool, setup, teardown),

@@ -20,6 +20,51 @@
 
 #define NVT_RDMA_BACKLOG	128
 #define NVT_RDMA_CQ_BATCH	32
+#define NVT_RDMA_CQ_BATCHES	4	/* per loop iteration: then the flusher posts what they produced */
+/*
+ * One CQ per (device, poll group), shared by its queues. It must never
+ * overflow (an overrun CQ moves every QP on it to the error state): every
+ * send and receive WR of every QP on it can complete at once, flushed ones
+ * too, so each QP reserves recv_depth + max_send_wr entries and a queue
+ * that would take the sum past the CQ's size is refused (NO_RSC) rather
+ * than the CQ resized: ibv_resize_cq under the owner's ibv_poll_cq is not
+ * safe on every provider, and the main loop is where queues are made.
+ * So the CQ is made as large as any poll group can need from the start:
+ * the device's max_cqe, up to NVT_RDMA_CQ_ENTRIES_MAX (131072: 1024 per
+ * queue for NVT_MAX_IO_QUEUES queues, i.e. 341 queues of depth 128 at
+ * 1 MiB with 3 WRs a slot, 102 at 8 MiB; 8 MiB of 64-byte CQEs on mlx5,
+ * whose max_cqe is 4M-1). A fixed 16384 held only 41-62 queues of depth
+ * 128 (12 at 8 MiB), and one queue over fails a Linux host's whole
+ * controller, which retries for ever. NVT_RDMA_CQ_ENTRIES is what is asked
+ * for where the device reports no max_cqe.
+ */
+#define NVT_RDMA_CQ_ENTRIES	16384
+#define NVT_RDMA_CQ_ENTRIES_MAX	131072
+/*
+ * Capsule buffers of the shared receive queue of one (device, poll group):
+ * 8 KiB + 64 B each, registered once. Every queue on it draws from them;
+ * a buffer goes back as soon as its command no longer needs it (at parse
+ * without in-capsule data, nvt_rdma_handle_capsule()). Should a burst of
+ * many queues drain it, a capsule finds no RECV: the HCA answers RNR NAK
+ * and the host retries after our QP's min_rnr_timer (the host accepts
+ * with rnr_retry_count 7: for ever), a stall, never a loss. That timer is
+ * what the NAK tells the host to wait; the kernel CM's RTR attributes
+ * leave it 0 for RC, which encodes 655.36 ms, so each queue sets
+ * NVT_RDMA_MIN_RNR_TIMER itself once ESTABLISHED (RTS -> RTS allows
+ * IBV_QP_MIN_RNR_TIMER, ibv_modify_qp(3)). 512 (4 MiB) for an I/O poll
+ * group, 4 full 128-deep queues; 128 (1 MiB) for the main loop's admin
+ * queues. Fewer where the device's max_srq_wr is.
+ */
+#define NVT_RDMA_SRQ_DEPTH	512
+#define NVT_RDMA_ADMIN_SRQ_DEPTH 128
+/*
+ * RNR NAK timer code (IB spec 9.7.5.2.8): 12 = 0.64 ms. Buffers come back
+ * within one poll-group iteration (microseconds; a loaded TCG VM takes
+ * about a millisecond), so a shorter wait would only multiply the retries
+ * a dry SRQ costs the wire, and a longer one the stall.
+ */
+#define NVT_RDMA_MIN_RNR_TIMER	12
+#define NVT_RDMA_QP_HASH	64	/* qp_num -> queue buckets of a (device, poll group) */
 #define NVT_RDMA_DRAIN_MS	2000	/* flush completions of a dying QP arrive well within this */
 #define NVT_RDMA_STOP_MS	5000	/* how long shutdown waits for hosts to let go */
 #define NVT_RDMA_CONNECT_MS	10000	/* an accepted queue must be Fabrics-connected by then */
@@ -51,8 +96,15 @@ _Static_assert(sizeof(struct nvmf_connect_data) <= NVT_RDMA_CONNECT_CHUNKS * NVT
  * buffers: D capsule buffers of 8 KiB + 64 B and D 16-byte responses
  * (registered), and D slots of 664 B plus, each, max_chunks + 1 iovecs and
  * max_chunks chunk ids (max_chunks = 33 at the default max_io_size of
- * 1 MiB: 676 B). D = 128 at 1 MiB: 1.2 MiB per queue (at 8 MiB: 1.8 MiB);
- * an admin queue (D = 32): 0.3 MiB. It was 17.5 MiB and 4.4 MiB with a
+ * 1 MiB: 676 B), its own WRs (wrs_per_slot x 128 B: 256 B on rxe) and
+ * SGEs ((max_chunks + 2) x 16 B: 560 B), and a RECV WR + SGE per capsule
+ * buffer (48 B). D = 128 at 1 MiB: 1.3 MiB per queue (at 8 MiB: 2 MiB);
+ * an admin queue (D = 32): 0.3 MiB. On a shared receive queue (the
+ * device has SRQs) it has no capsule buffers of its own: 0.27 MiB at
+ * D = 128 and 1 MiB, the (device, poll group) holding NVT_RDMA_SRQ_DEPTH
+ * of them for all its queues (4 MiB; 1 MiB for the main loop's). It has
+ * no CQ or completion channel of its own either: one per (device, poll
+ * group), up to NVT_RDMA_CQ_ENTRIES_MAX (8 MiB). It was 17.5 MiB and 4.4 MiB with a
  * 128 KiB data buffer and PI scratch per slot. Data and PI scratch come
  * from one registered pool per (RDMA device, poll group) that has queues,
  * made with its first queue and kept until the last listener stops (or
@@ -86,6 +138,38 @@ struct nvt_rdma_dev {
 	unsigned int refs;			/* queues using it; main loop only */
 	bool removed;				/* DEVICE_REMOVAL: freed with its last queue */
 	struct nvt_rdma_pool pool;
+	/* Batched posting; owner only. */
+	struct nvt_rdma_queue *dirty;		/* queues with WRs to post this iteration */
+	struct nvt_pg_flusher flusher;		/* posts them at the end of the iteration */
+	/* The CQ and completion channel all its queues' QPs share (none in unit tests). */
+	struct ibv_comp_channel *channel;
+	struct ibv_cq *cq;
+	uint32_t cq_entries;			/* what cq holds */
+	uint32_t cq_reserved;			/* main loop: its QPs' send and receive WRs */
+	bool cq_full_warned;			/* main loop: a queue was refused for want of room */
+	/* Adaptive polling of the CQ, for all its queues at once; owner only. */
+	struct nvt_pg_watch cq_watch;		/* the channel: a completion after the CQ was armed */
+	struct nvt_pg_poller poller;		/* polls while busy */
+	unsigned int nr_polled;			/* LIVE queues: the watch and poller run while > 0 */
+	bool busy;				/* polling: the CQ is not armed */
+	bool watching;				/* cq_watch is in the poll group: it may sleep */
+	uint64_t idle_until;			/* busy until then unless completions come */
+	/*
+	 * The shared receive queue and its capsule buffers (srq NULL: each
+	 * queue has its own receive queue and buffers). Capsules find their
+	 * queue by wc->qp_num in qp_hash, which the owner fills when the main
+	 * loop tells it of an accepted queue; one that lands before (between
+	 * rdma_accept and that message) waits on the orphan list, in order.
+	 */
+	struct ibv_srq *srq;
+	struct ibv_mr *srq_mr;
+	uint8_t *srq_bufs;
+	struct nvt_rdma_recv *srq_recvs;
+	uint32_t srq_depth;
+	struct ibv_recv_wr *srq_head, *srq_tail;	/* owner: to repost at the end of the iteration */
+	struct nvt_rdma_queue *qp_hash[NVT_RDMA_QP_HASH];	/* owner */
+	struct nvt_rdma_recv *orphan_head, *orphan_tail;	/* owner */
+	unsigned int nr_orphans;
 };
 
 /* Main loop only. */
@@ -102,10 +186,8 @@ struct nvt_rdma_queue {
 	struct rdma_cm_id *cm_id;
 	struct nvt_rdma_dev *dev;		/* its PD and data pool (none in unit tests) */
 	struct nvt_rdma_pool *pool;		/* shared with the poll group's other queues */
-	struct ibv_comp_channel *channel;
-	struct ibv_cq *cq;
-	struct ibv_mr *recv_mr, *cqe_mr;
-	uint8_t *recv_bufs;
+	struct ibv_mr *recv_mr, *cqe_mr;	/* recv_mr: none with a shared receive queue */
+	uint8_t *recv_bufs;			/* and no recv_bufs, recvs */
 	struct nvt_cqe *cqes;
 	struct nvt_rdma_recv *recvs;
 	uint32_t recv_depth;
@@ -122,8 +204,24 @@ struct nvt_rdma_queue {
 	uint32_t sge_rd, sge_wr;		/* SGEs per RDMA READ / WRITE WR */
 	uint32_t wrs_per_slot;			/* a READ chain, or a WRITE chain and the SEND */
 	uint32_t max_send_wr;			/* nr_reqs x wrs_per_slot: the QP's send queue */
-	struct ibv_sge *post_sges;		/* one chain being built: max_chunks + 1 */
-	struct ibv_send_wr *post_wrs;		/* wrs_per_slot */
+	/*
+	 * Each slot's own WRs and SGEs (wrs_per_slot; max_chunks + 2: its data
+	 * pieces, then its CQE), and each capsule buffer's RECV: with batching
+	 * several chains wait at once to be posted, so none may share storage.
+	 */
+	struct ibv_send_wr *slot_wrs;
+	struct ibv_sge *slot_sges;
+	bool srq;				/* its RECVs are dev->srq's */
+	uint32_t qp_num;
+	bool qp_known;				/* in dev->qp_hash; owner only */
+	struct nvt_rdma_queue *qp_next;		/* in its bucket */
+	struct nvt_pg_msg known_msg;		/* main -> owner: accepted, its qp_num */
+	/* Batched posting (batch): built during an iteration, posted at its end; owner only. */
+	bool batch;				/* the listener's batch_posts (and a device to flush on) */
+	bool dirty;				/* on dev->dirty */
+	struct nvt_rdma_queue *dirty_next;
+	struct ibv_send_wr *send_head, *send_tail;	/* counted in sq_used already */
+	struct ibv_recv_wr *recv_head, *recv_tail;
 	unsigned int posted_recvs;		/* RECVs the HCA holds */
 	unsigned int posted_sends;		/* signaled send-queue WRs not yet completed */
 	unsigned int sq_used;			/* send-queue WRs, signaled or not, not yet retired */
@@ -137,8 +235,9 @@ struct nvt_rdma_queue {
 	bool disconnect_sent;
 	bool send_with_inv;			/* the device really implements SEND_WITH_INV */
 	struct nvt_poll_group *pg;		/* owns the CQ, the request slots and the pool */
-	struct nvt_pg_watch cq_watch;
-	bool cq_watched;			/* cq_watch is in q->pg's epoll set */
+	struct ibv_cq *cq;			/* dev->cq: shared, not the queue's */
+	uint32_t cq_share;			/* its entries of dev->cq_reserved; main loop only */
+	bool cq_polled;				/* counted in dev->nr_polled; owner only */
 	atomic_bool connected;			/* Fabrics Connect done: owner sets, main loop reads */
 	char hostnqn[NVT_NQN_MAX + 1];		/* for logs: written once before connected is set */
 	/* Signaled send-queue WRs ever posted and completed: owner writes, the stall check reads. */
@@ -231,6 +330,7 @@ static int nvt_rdma_queue_size(struct nvt_rdma_queue *q, int max_sge, int max_sg
 									 q->sge_wr;
 	wrs_rd = (pieces + q->sge_rd - 1) / q->sge_rd;
 	wrs_wr = (pieces + q->sge_wr - 1) / q->sge_wr;
+	/* The WRITE chain of read data is posted with the SEND of its response. */
 	q->wrs_per_slot = wrs_rd > wrs_wr + 1 ? wrs_rd : wrs_wr + 1;
 	q->max_send_wr = q->nr_reqs * q->wrs_per_slot;
 	return 0;
@@ -258,25 +358,134 @@ static void nvt_rdma_send_done(struct nvt_rdma_queue *q)
 	nvt_rdma_publish_sends(&q->sends_done, 1);
 }
 
-static int nvt_rdma_post_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+/* The RECV of capsule buffer @rv, in its own storage (it may wait to be posted). */
+static struct ibv_recv_wr *nvt_rdma_recv_wr(struct ibv_mr *mr, struct nvt_rdma_recv *rv)
 {
-	struct ibv_sge sge = {
-		.addr = (uintptr_t)rv->buf,
-		.length = NVT_RDMA_CAPSULE,
-		.lkey = q->recv_mr->lkey,
-	};
-	struct ibv_recv_wr wr = {
-		.wr_id = (uintptr_t)&rv->wr,
-		.sg_list = &sge,
-		.num_sge = 1,
-	}, *bad;
+	struct ibv_recv_wr *wr = &rv->rwr;
+	struct ibv_sge *sge = &rv->sge;
+
+	sge->addr = (uintptr_t)rv->buf;
+	sge->length = NVT_RDMA_CAPSULE;
+	sge->lkey = mr->lkey;
+	wr->wr_id = (uintptr_t)&rv->wr;
+	wr->sg_list = sge;
+	wr->num_sge = 1;
+	wr->next = NULL;
+	return wr;
+}
+
+/* Post @first and the RECVs chained to it. Return: 0 or -errno (those before the bad one are posted). */
+static int nvt_rdma_post_recvs(struct nvt_rdma_queue *q, struct ibv_recv_wr *first)
+{
+	struct ibv_recv_wr *bad = NULL;
 	int ret;
 
-	/* ibv_post_recv returns a positive errno. */
-	ret = ibv_post_recv(q->cm_id->qp, &wr, &bad);
-	if (ret)
-		return -ret;
-	q->posted_recvs++;
+	/* ibv_post_recv returns a positive errno; a provider may leave @bad unset: none posted. */
+	ret = ibv_post_recv(q->cm_id->qp, first, &bad);
+	if (ret && !bad)
+		bad = first;
+	for (struct ibv_recv_wr *wr = first; wr && (!ret || wr != bad); wr = wr->next)
+		q->posted_recvs++;
+	return -ret;
+}
+
+/* Post one RECV now. */
+static int nvt_rdma_post_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+{
+	return nvt_rdma_post_recvs(q, nvt_rdma_recv_wr(q->recv_mr, rv));
+}
+
+/*
+ * Post @first and the shared-queue RECVs chained to it. Those not posted
+ * (from the one the provider refused on) are not lost: the SRQ outlives
+ * any queue, so they wait at the head of the (device, poll group)'s
+ * pending list for its next flush. Return: 0 or -errno.
+ */
+static int nvt_rdma_post_srq_recvs(struct nvt_rdma_dev *d, struct ibv_recv_wr *first)
+{
+	struct ibv_recv_wr *bad = NULL, *last;
+	int ret;
+
+	/* ibv_post_srq_recv returns a positive errno; a provider may leave @bad unset: none posted. */
+	ret = ibv_post_srq_recv(d->srq, first, &bad);
+	if (!ret)
+		return 0;
+	if (!bad)
+		bad = first;
+	for (last = bad; last->next; last = last->next)
+		;
+	last->next = d->srq_head;
+	if (!d->srq_head)
+		d->srq_tail = last;
+	d->srq_head = bad;
+	return -ret;
+}
+
+/*
+ * A shared capsule buffer goes back to the shared receive queue: at once,
+ * or with the iteration's others (@batch). It belongs to no queue, so a
+ * queue that is going away gives back what it held too.
+ */
+static void nvt_rdma_srq_repost(struct nvt_rdma_dev *d, struct nvt_rdma_recv *rv, bool batch)
+{
+	struct ibv_recv_wr *wr = nvt_rdma_recv_wr(d->srq_mr, rv);
+	int ret;
+
+	rv->next = NULL;
+	if (!batch) {
+		ret = nvt_rdma_post_srq_recvs(d, wr);
+		if (ret) {
+			nvt_warn_ratelimited("%s: cannot repost a shared RECV: %s",
+					     ibv_get_device_name(d->verbs->device), strerror(-ret));
+			/* It waits on the pending list: tried again at the end of the iteration. */
+			nvt_poll_group_add_flusher(d->pg, &d->flusher);
+		}
+		return;
+	}
+	if (d->srq_tail)
+		d->srq_tail->next = wr;
+	else
+		d->srq_head = wr;
+	d->srq_tail = wr;
+	nvt_poll_group_add_flusher(d->pg, &d->flusher);
+}
+
+/* @q lets go of capsule buffer @rv unused: a shared one goes back; its own stays with the QP. */
+static void nvt_rdma_recv_drop(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+{
+	if (rv->srq_dev)
+		nvt_rdma_srq_repost(rv->srq_dev, rv, q->batch);
+}
+
+/* @q has WRs to post at the end of this iteration. */
+static void nvt_rdma_queue_dirty(struct nvt_rdma_queue *q)
+{
+	if (q->dirty)
+		return;
+	q->dirty = true;
+	q->dirty_next = q->dev->dirty;
+	q->dev->dirty = q;
+	nvt_poll_group_add_flusher(q->pg, &q->dev->flusher);
+}
+
+/* Give capsule buffer @rv back to the HCA: now, or with the iteration's other RECVs. */
+static int nvt_rdma_queue_recv(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
+{
+	struct ibv_recv_wr *wr;
+
+	if (rv->srq_dev) {
+		nvt_rdma_srq_repost(rv->srq_dev, rv, q->batch);
+		return 0;
+	}
+	if (!q->batch)
+		return nvt_rdma_post_recv(q, rv);
+	wr = nvt_rdma_recv_wr(q->recv_mr, rv);
+	if (q->recv_tail)
+		q->recv_tail->next = wr;
+	else
+		q->recv_head = wr;
+	q->recv_tail = wr;
+	nvt_rdma_queue_dirty(q);
 	return 0;
 }
 
@@ -300,8 +509,10 @@ static int nvt_rdma_post_send(struct nvt_rdma_queue *q, struct ibv_send_wr *firs
 				     q->sq.qid, q->sq_used, n, q->max_send_wr);
 		return -ENOSPC;
 	}
-	/* ibv_post_send returns a positive errno; @bad is the first WR not posted. */
+	/* ibv_post_send returns a positive errno; @bad is the first WR not posted (unset: none). */
 	ret = ibv_post_send(q->cm_id->qp, first, &bad);
+	if (ret && !bad)
+		bad = first;
 	for (struct ibv_send_wr *wr = first; wr && (!ret || wr != bad); wr = wr->next) {
 		(*posted)++;
 		q->sq_used++;
@@ -313,49 +524,84 @@ static int nvt_rdma_post_send(struct nvt_rdma_queue *q, struct ibv_send_wr *firs
 	return -ret;
 }
 
+/* Slot @r's own WRs (wrs_per_slot) and SGEs (max_chunks + 2). */
+static struct ibv_send_wr *nvt_rdma_slot_wrs(const struct nvt_rdma_queue *q,
+					     const struct nvt_rdma_req *r)
+{
+	return q->slot_wrs + (size_t)(r - q->reqs) * q->wrs_per_slot;
+}
+
+static struct ibv_sge *nvt_rdma_slot_sges(const struct nvt_rdma_queue *q,
+					  const struct nvt_rdma_req *r)
+{
+	return q->slot_sges + (size_t)(r - q->reqs) * (q->max_chunks + 2);
+}
+
 /*
- * Build the READ or WRITE chain of @r's data into q->post_wrs: one SGE per
+ * Build the READ or WRITE chain of @r's data into its own WRs: one SGE per
  * chunk piece, as many per WR as the device takes, the host's range cut
- * in order. Only the last WR is signaled: send-queue completions come in
- * order, so its completion retires the ones before it. Return: WRs built.
+ * in order. Of a READ chain only the last WR is signaled: send-queue
+ * completions come in order, so its completion retires the ones before
+ * it. A WRITE chain is not signaled at all: the SEND of the response
+ * chained behind it retires it (and gives its chunks back), one
+ * completion per command. Return: WRs built.
  */
 static unsigned int nvt_rdma_build_data(struct nvt_rdma_queue *q, struct nvt_rdma_req *r,
 					enum ibv_wr_opcode opcode)
 {
 	unsigned int per = opcode == IBV_WR_RDMA_READ ? q->sge_rd : q->sge_wr;
 	unsigned int nr_sge = r->req.iov_cnt, n = 0;
+	struct ibv_send_wr *wrs = nvt_rdma_slot_wrs(q, r);
+	struct ibv_sge *sges = nvt_rdma_slot_sges(q, r);
 	uint64_t remote = r->remote_addr;
 
 	/* Only commands with data get here; a chain of nothing has no last WR to signal. */
 	if (!nr_sge)
 		return 0;
 	for (unsigned int i = 0; i < nr_sge; i++) {
-		q->post_sges[i].addr = (uintptr_t)r->iov[i].iov_base;
-		q->post_sges[i].length = (uint32_t)r->iov[i].iov_len;
-		q->post_sges[i].lkey = q->pool->lkey;
+		sges[i].addr = (uintptr_t)r->iov[i].iov_base;
+		sges[i].length = (uint32_t)r->iov[i].iov_len;
+		sges[i].lkey = q->pool->lkey;
 	}
 	for (unsigned int i = 0; i < nr_sge; i += per, n++) {
-		struct ibv_send_wr *wr = &q->post_wrs[n];
+		struct ibv_send_wr *wr = &wrs[n];
 		unsigned int k = nr_sge - i < per ? nr_sge - i : per;
 
 		memset(wr, 0, sizeof(*wr));
 		wr->wr_id = (uintptr_t)&r->chain_wr;
-		wr->sg_list = &q->post_sges[i];
+		wr->sg_list = &sges[i];
 		wr->num_sge = (int)k;
 		wr->opcode = opcode;
 		wr->wr.rdma.remote_addr = remote;
 		wr->wr.rdma.rkey = r->rkey;
 		for (unsigned int j = 0; j < k; j++)
-			remote += q->post_sges[i + j].length;
+			remote += sges[i + j].length;
 		if (n)
-			q->post_wrs[n - 1].next = wr;
+			wrs[n - 1].next = wr;
 	}
-	q->post_wrs[n - 1].wr_id = (uintptr_t)&r->data_wr;
-	q->post_wrs[n - 1].send_flags = IBV_SEND_SIGNALED;
-	r->data_wr.type = opcode == IBV_WR_RDMA_READ ? NVT_RDMA_WR_READ : NVT_RDMA_WR_WRITE;
+	if (opcode == IBV_WR_RDMA_READ) {
+		wrs[n - 1].wr_id = (uintptr_t)&r->data_wr;
+		wrs[n - 1].send_flags = IBV_SEND_SIGNALED;
+		r->data_wr.type = NVT_RDMA_WR_READ;
+	}
 	r->chain_wr.type = NVT_RDMA_WR_CHAIN;
 	r->data_wrs = n;
 	return n;
+}
+
+/* The slot a send-queue WR belongs to. */
+static struct nvt_rdma_req *nvt_rdma_wr_req(uint64_t wr_id)
+{
+	struct nvt_rdma_wr *wr = (struct nvt_rdma_wr *)(uintptr_t)wr_id;
+
+	switch (wr->type) {
+	case NVT_RDMA_WR_SEND:
+		return container_of(wr, struct nvt_rdma_req, send_wr);
+	case NVT_RDMA_WR_CHAIN:
+		return container_of(wr, struct nvt_rdma_req, chain_wr);
+	default:
+		return container_of(wr, struct nvt_rdma_req, data_wr);
+	}
 }
 
 /* ---- request slots ---- */
@@ -405,6 +651,9 @@ static void nvt_rdma_req_put(struct nvt_rdma_req *r)
 
 	nvt_rdma_req_release(r);
 	nvt_rdma_req_move(r, NVT_RDMA_REQ_FREE);
+	/* Still held only when no response reposted it: a shared one must go back. */
+	if (r->recv)
+		nvt_rdma_recv_drop(q, r->recv);
 	r->recv = NULL;
 	r->next = q->free_reqs;
 	q->free_reqs = r;
@@ -440,6 +689,150 @@ static void nvt_rdma_req_drop(struct nvt_rdma_req *r, uint16_t status)
 	nvt_req_complete(&r->req, status);
 }
 
+/*
+ * Send slot @r's chain of @n WRs (its own storage): now, or appended to
+ * the queue's chain that goes out in one post at the end of the iteration.
+ * Either way it is counted in sq_used from here, so the budget check is
+ * the same. Return: as nvt_rdma_post_send(); a queued chain is 0.
+ */
+static int nvt_rdma_queue_send(struct nvt_rdma_queue *q, struct nvt_rdma_req *r, unsigned int n,
+			       unsigned int *posted)
+{
+	struct ibv_send_wr *first = nvt_rdma_slot_wrs(q, r), *last = &first[n - 1];
+
+	if (!q->batch)
+		return nvt_rdma_post_send(q, first, n, posted);
+	*posted = 0;
+	if (q->sq_used + n > q->max_send_wr) {
+		nvt_warn_ratelimited("qid %u: send queue full (%u + %u of %u WRs): refusing to post",
+				     q->sq.qid, q->sq_used, n, q->max_send_wr);
+		return -ENOSPC;
+	}
+	last->next = NULL;
+	if (q->send_tail)
+		q->send_tail->next = first;
+	else
+		q->send_head = first;
+	q->send_tail = last;
+	q->sq_used += n;
+	nvt_rdma_queue_dirty(q);
+	return 0;
+}
+
+static void nvt_rdma_pool_resume(struct nvt_rdma_pool *pool);
+
+/*
+ * A batched post stopped at @bad: it and the WRs behind it never reached
+ * the HCA. They leave sq_used; a slot none of whose WRs made it goes back
+ * as if its own post had failed (a READ's command fails, a response's slot
+ * is returned); one cut in the middle waits for the QP to go, since the
+ * HCA has the first part. The queue is disconnected first, so what the
+ * core completes meanwhile sends nothing.
+ */
+static void nvt_rdma_queue_unposted(struct nvt_rdma_queue *q, struct ibv_send_wr *bad)
+{
+	nvt_rdma_queue_disconnect(q);
+	for (struct ibv_send_wr *wr = bad, *next; wr; wr = next) {
+		struct nvt_rdma_req *r = nvt_rdma_wr_req(wr->wr_id);
+		struct ibv_send_wr *chain = nvt_rdma_slot_wrs(q, r);
+		unsigned int len = r->data_wrs + (r->state == NVT_RDMA_REQ_COMPLETING);
+		unsigned int at = (unsigned int)(wr - chain);
+
+		next = chain[len - 1].next;	/* the slot is reused below */
+		q->sq_used -= len - at;
+		if (at)
+			continue;
+		if (r->state == NVT_RDMA_REQ_XFER_H2C)
+			nvt_rdma_req_drop(r, NVT_ST_DATA_XFER);
+		else
+			nvt_rdma_req_put(r);
+	}
+}
+
+/*
+ * End of the iteration: @q's RECVs go back in one post, then its send
+ * chains in one (one system call on rxe, whatever the length): RECVs
+ * first, so that a host answered by these SENDs finds room for its next
+ * capsule.
+ */
+static void nvt_rdma_queue_flush(struct nvt_rdma_queue *q)
+{
+	struct ibv_recv_wr *rfirst = q->recv_head;
+	struct ibv_send_wr *first = q->send_head, *bad = NULL;
+	unsigned int signaled = 0;
+	int ret;
+
+	q->recv_head = q->recv_tail = NULL;
+	q->send_head = q->send_tail = NULL;
+	if (rfirst) {
+		ret = nvt_rdma_post_recvs(q, rfirst);
+		if (ret) {
+			nvt_warn_ratelimited("qid %u: cannot repost RECVs: %s", q->sq.qid,
+					     strerror(-ret));
+			nvt_rdma_queue_disconnect(q);
+		}
+	}
+	if (!first)
+		return;
+	/* ibv_post_send returns a positive errno; @bad is the first WR not posted (unset: none). */
+	ret = ibv_post_send(q->cm_id->qp, first, &bad);
+	if (ret && !bad)
+		bad = first;
+	for (struct ibv_send_wr *wr = first; wr && (!ret || wr != bad); wr = wr->next)
+		signaled += !!(wr->send_flags & IBV_SEND_SIGNALED);
+	q->posted_sends += signaled;
+	nvt_rdma_publish_sends(&q->sends_posted, signaled);
+	if (!ret)
+		return;
+	nvt_warn_ratelimited("qid %u: cannot post %s: %s", q->sq.qid,
+			     bad == first ? "a batch of work requests" : "the rest of a batch",
+			     strerror(ret));
+	nvt_rdma_queue_unposted(q, bad);
+	if (q->pool->wait_head)
+		nvt_rdma_pool_resume(q->pool);
+}
+
+/* The flusher of a (device, poll group): every queue that has work posts it. */
+static void nvt_rdma_dev_flush(struct nvt_pg_flusher *fl)
+{
+	struct nvt_rdma_dev *d = container_of(fl, struct nvt_rdma_dev, flusher);
+	struct nvt_rdma_queue *q;
+
+	/* Shared RECVs first, as a queue's own: room for the capsules these responses let come. */
+	if (d->srq_head) {
+		struct ibv_recv_wr *first = d->srq_head;
+		int ret;
+
+		d->srq_head = d->srq_tail = NULL;
+		ret = nvt_rdma_post_srq_recvs(d, first);
+		if (ret)
+			nvt_warn_ratelimited("%s: cannot repost shared RECVs: %s",
+					     ibv_get_device_name(d->verbs->device), strerror(-ret));
+	}
+	/* A queue a failed post puts back on the list (a command resumed) is taken again. */
+	while ((q = d->dirty)) {
+		d->dirty = q->dirty_next;
+		q->dirty = false;
+		nvt_rdma_queue_flush(q);
+	}
+}
+
+/* Teardown: what @q has not posted yet never will be; its slots are reclaimed with the rest. */
+static void nvt_rdma_queue_undirty(struct nvt_rdma_queue *q)
+{
+	q->recv_head = q->recv_tail = NULL;
+	q->send_head = q->send_tail = NULL;
+	if (!q->dirty)
+		return;
+	for (struct nvt_rdma_queue **pp = &q->dev->dirty; *pp; pp = &(*pp)->dirty_next) {
+		if (*pp == q) {
+			*pp = q->dirty_next;
+			break;
+		}
+	}
+	q->dirty = false;
+}
+
 /* A parsed command holding the chunks it needs: fetch the host's data, or run it. */
 static void nvt_rdma_req_go(struct nvt_rdma_req *r)
 {
@@ -456,7 +849,7 @@ static void nvt_rdma_req_go(struct nvt_rdma_req *r)
 	}
 	nvt_rdma_req_move(r, NVT_RDMA_REQ_XFER_H2C);
 	n = nvt_rdma_build_data(q, r, IBV_WR_RDMA_READ);
-	ret = n ? nvt_rdma_post_send(q, q->post_wrs, n, &posted) : -EINVAL;
+	ret = n ? nvt_rdma_queue_send(q, r, n, &posted) : -EINVAL;
 	if (!ret)
 		return;
 	nvt_warn_ratelimited("qid %u: cannot post RDMA READ: %s", q->sq.qid, strerror(-ret));
@@ -641,7 +1034,7 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 {
 	struct nvt_rdma_req *r = container_of(req, struct nvt_rdma_req, req);
 	struct nvt_rdma_queue *q = r->queue;
-	struct ibv_sge cqe_sge;
+	struct ibv_sge *cqe_sge;
 	struct ibv_send_wr *send;
 	unsigned int n = 0, posted = 0;
 	bool write_data;
@@ -683,7 +1076,8 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 	write_data = r->c2h && !le16toh(r->cqe->status);
 	if (!write_data)
 		nvt_rdma_req_release(r);
-	ret = nvt_rdma_post_recv(q, r->recv);
+	/* A shared buffer may have gone back at parse already (nvt_rdma_handle_capsule()). */
+	ret = r->recv ? nvt_rdma_queue_recv(q, r->recv) : 0;
 	r->recv = NULL;
 	if (ret) {
 		nvt_warn_ratelimited("qid %u: cannot repost a RECV: %s", q->sq.qid, strerror(-ret));
@@ -692,16 +1086,18 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 		return;
 	}
 
-	cqe_sge.addr = (uintptr_t)r->cqe;
-	cqe_sge.length = sizeof(*r->cqe);
-	cqe_sge.lkey = q->cqe_mr->lkey;
+	cqe_sge = &nvt_rdma_slot_sges(q, r)[q->max_chunks + 1];
+	cqe_sge->addr = (uintptr_t)r->cqe;
+	cqe_sge->length = sizeof(*r->cqe);
+	cqe_sge->lkey = q->cqe_mr->lkey;
 	/* Read data goes out ahead of the CQE on the same send queue. */
+	r->data_wrs = 0;
 	if (write_data)
 		n = nvt_rdma_build_data(q, r, IBV_WR_RDMA_WRITE);
-	send = &q->post_wrs[n];
+	send = &nvt_rdma_slot_wrs(q, r)[n];
 	memset(send, 0, sizeof(*send));
 	send->wr_id = (uintptr_t)&r->send_wr;
-	send->sg_list = &cqe_sge;
+	send->sg_list = cqe_sge;
 	send->num_sge = 1;
 	send->opcode = IBV_WR_SEND;
 	send->send_flags = IBV_SEND_SIGNALED;
@@ -711,10 +1107,10 @@ static void nvt_rdma_queue_response(struct nvt_req *req)
 		send->invalidate_rkey = r->rkey;
 	}
 	if (n)
-		q->post_wrs[n - 1].next = send;
+		send[-1].next = send;
 	r->send_wr.type = NVT_RDMA_WR_SEND;
 	nvt_rdma_req_move(r, NVT_RDMA_REQ_COMPLETING);
-	ret = nvt_rdma_post_send(q, q->post_wrs, n + 1, &posted);
+	ret = nvt_rdma_queue_send(q, r, n + 1, &posted);
 	if (!ret)
 		return;
 	nvt_warn_ratelimited("qid %u: cannot post the response: %s", q->sq.qid, strerror(-ret));
@@ -738,6 +1134,41 @@ static void nvt_rdma_queue_park(struct nvt_rdma_queue *q, struct nvt_rdma_recv *
 	q->nr_parked++;
 }
 
+/*
+ * In-capsule data (a write of up to NVT_RDMA_ICDATA) moves from its shared
+ * capsule buffer into a chunk of the pool, so the buffer can go back at
+ * once: held until the response, 4 KiB writes a slow backend keeps would
+ * hold one each, 128 per queue, and four such queues would empty a
+ * 512-deep SRQ for every host of the poll group. The pool is the resource
+ * built for holding data with a per-queue cap (nvt_rdma_pool_cap()), and
+ * the command would take the same chunk had the host sent it keyed; the
+ * copy (~0.2 us for 4 KiB) is far below a command's cost on the wire. It
+ * takes a chunk only where one is free now, within the queue's cap and
+ * with nobody in the pool's line (it never waits, and never overtakes);
+ * otherwise the command reads its data in place, holding the buffer until
+ * the response, as before. Return: whether the buffer is free to go back.
+ */
+static bool nvt_rdma_icdata_out(struct nvt_rdma_queue *q, struct nvt_rdma_req *r)
+{
+	struct nvt_rdma_pool *pool = q->pool;
+	uint8_t *dst;
+
+	if (!r->icd_iov.iov_len)
+		return true;
+	/* Only a command that takes no chunks of its own (PI scratch does): r->chunks is free. */
+	nvt_rdma_req_plan(r);
+	if (r->need || r->icd_iov.iov_len > NVT_RDMA_CHUNK || pool->wait_head || q->capped_head ||
+	    q->chunks_held + q->chunks_queued + 1 > nvt_rdma_queue_cap(q) ||
+	    !nvt_rdma_pool_get(pool, r->chunks, 1))
+		return false;
+	r->nr_chunks = 1;
+	q->chunks_held++;
+	dst = pool->base + (size_t)r->chunks[0] * NVT_RDMA_CHUNK;
+	memcpy(dst, r->icd_iov.iov_base, r->icd_iov.iov_len);
+	r->icd_iov.iov_base = dst;
+	return true;
+}
+
 /* Give the capsule in @rv a slot and start its command. Return: false if no slot is free. */
 static bool nvt_rdma_handle_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
 {
@@ -747,7 +1178,7 @@ static bool nvt_rdma_handle_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_re
 	if (rv->byte_len < sizeof(struct nvt_sqe)) {
 		nvt_warn_ratelimited("qid %u: %u-byte capsule is shorter than an SQE", q->sq.qid,
 				     rv->byte_len);
-		if (nvt_rdma_post_recv(q, rv))
+		if (nvt_rdma_queue_recv(q, rv))
 			nvt_rdma_queue_disconnect(q);
 		return true;
 	}
@@ -770,6 +1201,18 @@ static bool nvt_rdma_handle_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_re
 		nvt_req_complete(&r->req, status);
 		return true;
 	}
+	/*
+	 * A shared capsule buffer is every queue's: once the SQE is copied
+	 * (r->sqe) a command without in-capsule data needs nothing of it, so
+	 * it goes back now rather than with the response. Otherwise an AER or
+	 * a command a slow backend holds would keep it for as long, and a few
+	 * hosts' outstanding AERs would empty the admin SRQ for every host.
+	 * In-capsule data is moved out of it first (nvt_rdma_icdata_out()).
+	 */
+	if (rv->srq_dev && (!r->in_capsule || nvt_rdma_icdata_out(q, r))) {
+		r->recv = NULL;
+		nvt_rdma_srq_repost(rv->srq_dev, rv, q->batch);
+	}
 	nvt_rdma_req_start(r);
 	return true;
 }
@@ -790,8 +1233,10 @@ static void nvt_rdma_queue_run_parked(struct nvt_rdma_queue *q)
 
 static void nvt_rdma_queue_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_recv *rv)
 {
-	if (q->state != NVT_RDMA_Q_CONNECTING && q->state != NVT_RDMA_Q_LIVE)
-		return;		/* going away: the buffer goes with the QP */
+	if (q->state != NVT_RDMA_Q_CONNECTING && q->state != NVT_RDMA_Q_LIVE) {
+		nvt_rdma_recv_drop(q, rv);	/* going away: its own buffer goes with the QP */
+		return;
+	}
 	/*
 	 * The host may have at most its SQ size of commands unanswered; we
 	 * count a command answered when its response is posted, before the
@@ -800,6 +1245,7 @@ static void nvt_rdma_queue_capsule(struct nvt_rdma_queue *q, struct nvt_rdma_rec
 	if (q->nr_active + q->nr_parked >= q->sq.size) {
 		nvt_warn_ratelimited("qid %u: host overran its %u-entry queue", q->sq.qid,
 				     q->sq.size);
+		nvt_rdma_recv_drop(q, rv);
 		nvt_rdma_queue_disconnect(q);
 		return;
 	}
@@ -818,6 +1264,16 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 	struct nvt_rdma_recv *rv;
 	struct nvt_rdma_req *r;
 
+	/*
+	 * A completion of a QP destroyed already (left in the shared CQ, see
+	 * nvt_rdma_queue_teardown()): its slots are reclaimed, its memory is
+	 * still there until the CQ has been drained of it.
+	 */
+	if (q->state == NVT_RDMA_Q_DEAD) {
+		if (wr->type == NVT_RDMA_WR_RECV)
+			nvt_rdma_recv_drop(q, container_of(wr, struct nvt_rdma_recv, wr));
+		return;
+	}
 	if (wc->status != IBV_WC_SUCCESS && wc->status != IBV_WC_WR_FLUSH_ERR)
 		nvt_warn_ratelimited("qid %u: work completion error: %s", q->sq.qid,
 				     ibv_wc_status_str(wc->status));
@@ -825,8 +1281,10 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 	switch (wr->type) {
 	case NVT_RDMA_WR_RECV:
 		rv = container_of(wr, struct nvt_rdma_recv, wr);
-		q->posted_recvs--;
+		if (!rv->srq_dev)
+			q->posted_recvs--;
 		if (wc->status != IBV_WC_SUCCESS) {
+			nvt_rdma_recv_drop(q, rv);
 			nvt_rdma_queue_disconnect(q);
 			return;
 		}
@@ -846,23 +1304,15 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 		nvt_rdma_req_move(r, NVT_RDMA_REQ_EXECUTING);
 		nvt_req_execute(&r->req);
 		break;
-	case NVT_RDMA_WR_WRITE:
-		r = container_of(wr, struct nvt_rdma_req, data_wr);
-		nvt_rdma_send_done(q);
-		q->sq_used -= r->data_wrs;
-		/* At the host (or flushed): the chunks need not wait for the SEND's ACK. */
-		nvt_rdma_req_release(r);
-		if (wc->status != IBV_WC_SUCCESS)
-			nvt_rdma_queue_disconnect(q);
-		break;
 	case NVT_RDMA_WR_CHAIN:
 		/* Unsignaled: seen only when it failed; the signaled WR behind it reports too. */
 		nvt_rdma_queue_disconnect(q);
 		break;
 	case NVT_RDMA_WR_SEND:
+		/* The WRITEs of read data ahead of it are done (or flushed) too: their chunks come back. */
 		r = container_of(wr, struct nvt_rdma_req, send_wr);
 		nvt_rdma_send_done(q);
-		q->sq_used--;
+		q->sq_used -= r->data_wrs + 1;
 		nvt_rdma_req_put(r);
 		if (wc->status != IBV_WC_SUCCESS)
 			nvt_rdma_queue_disconnect(q);
@@ -877,57 +1327,247 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 		nvt_rdma_pool_resume(q->pool);
 }
 
-/* Reap everything the CQ holds. Return: completions handled. */
-static unsigned int nvt_rdma_poll_cq(struct nvt_rdma_queue *q)
+/* Owner: the queue of QP @qp_num on @d's shared receive queue, or NULL if not known (yet). */
+static struct nvt_rdma_queue *nvt_rdma_qp_find(const struct nvt_rdma_dev *d, uint32_t qp_num)
+{
+	struct nvt_rdma_queue *q = d->qp_hash[qp_num % NVT_RDMA_QP_HASH];
+
+	while (q && q->qp_num != qp_num)
+		q = q->qp_next;
+	return q;
+}
+
+/*
+ * The queue a completion belongs to: its slot's or its own RECV's (wr_id,
+ * never the QP), a shared RECV's by the QP it came in on. A capsule for a
+ * queue the owner does not know yet waits on the orphan list (NULL).
+ */
+static struct nvt_rdma_queue *nvt_rdma_wc_queue(const struct ibv_wc *wc)
+{
+	struct nvt_rdma_wr *wr = (struct nvt_rdma_wr *)(uintptr_t)wc->wr_id;
+	struct nvt_rdma_recv *rv;
+	struct nvt_rdma_dev *d;
+	struct nvt_rdma_queue *q;
+
+	if (wr->type != NVT_RDMA_WR_RECV)
+		return nvt_rdma_wr_req(wc->wr_id)->queue;
+	rv = container_of(wr, struct nvt_rdma_recv, wr);
+	d = rv->srq_dev;
+	if (!d)
+		return rv->queue;
+	q = nvt_rdma_qp_find(d, wc->qp_num);
+	if (q)
+		return q;
+	if (wc->status != IBV_WC_SUCCESS) {
+		nvt_rdma_srq_repost(d, rv, true);
+		return NULL;
+	}
+	/* Between rdma_accept and the owner hearing of the queue: it waits, in order. */
+	rv->byte_len = wc->byte_len;
+	rv->qp_num = wc->qp_num;
+	rv->next = NULL;
+	if (d->orphan_tail)
+		d->orphan_tail->next = rv;
+	else
+		d->orphan_head = rv;
+	d->orphan_tail = rv;
+	d->nr_orphans++;
+	return NULL;
+}
+
+/* Owner: capsules that came for @q before it was known reach it, in arrival order. */
+static void nvt_rdma_queue_adopt_orphans(struct nvt_rdma_queue *q)
+{
+	struct nvt_rdma_dev *d = q->dev;
+	struct nvt_rdma_recv **pp = &d->orphan_head, *prev = NULL, *rv, *list = NULL, **tail = &list;
+
+	while ((rv = *pp)) {
+		if (rv->qp_num != q->qp_num) {
+			prev = rv;
+			pp = &rv->next;
+			continue;
+		}
+		*pp = rv->next;
+		if (d->orphan_tail == rv)
+			d->orphan_tail = prev;
+		d->nr_orphans--;
+		rv->next = NULL;
+		*tail = rv;
+		tail = &rv->next;
+	}
+	while ((rv = list)) {
+		list = rv->next;
+		nvt_rdma_queue_capsule(q, rv);
+	}
+}
+
+/* Owner: @q's capsules on the shared receive queue find it from now on. */
+static void nvt_rdma_queue_known(struct nvt_rdma_queue *q)
+{
+	struct nvt_rdma_queue **b;
+
+	if (!q->srq || q->qp_known || q->state == NVT_RDMA_Q_DEAD)
+		return;
+	b = &q->dev->qp_hash[q->qp_num % NVT_RDMA_QP_HASH];
+	q->qp_next = *b;
+	*b = q;
+	q->qp_known = true;
+	if (q->dev->orphan_head)
+		nvt_rdma_queue_adopt_orphans(q);
+}
+
+static void nvt_rdma_queue_known_msg(struct nvt_pg_msg *m)
+{
+	nvt_rdma_queue_known(container_of(m, struct nvt_rdma_queue, known_msg));
+}
+
+/* Owner, teardown: @q's QP is gone and the CQ drained of it: its number may be reused. */
+static void nvt_rdma_queue_forget_qp(struct nvt_rdma_queue *q)
+{
+	if (!q->qp_known)
+		return;
+	for (struct nvt_rdma_queue **pp = &q->dev->qp_hash[q->qp_num % NVT_RDMA_QP_HASH]; *pp;
+	     pp = &(*pp)->qp_next) {
+		if (*pp == q) {
+			*pp = q->qp_next;
+			break;
+		}
+	}
+	q->qp_known = false;
+}
+
+/*
+ * Reap up to @batches batches of @cq, each completion to its own queue.
+ * Return: completions handled.
+ */
+static unsigned int nvt_rdma_reap_cq(struct ibv_cq *cq, unsigned int batches)
 {
 	struct ibv_wc wc[NVT_RDMA_CQ_BATCH];
 	unsigned int total = 0;
 	int n;
 
 	do {
-		n = ibv_poll_cq(q->cq, NVT_RDMA_CQ_BATCH, wc);
-		for (int i = 0; i < n; i++)
-			nvt_rdma_handle_wc(q, &wc[i]);
+		n = ibv_poll_cq(cq, NVT_RDMA_CQ_BATCH, wc);
+		for (int i = 0; i < n; i++) {
+			struct nvt_rdma_queue *q = nvt_rdma_wc_queue(&wc[i]);
+
+			if (q)
+				nvt_rdma_handle_wc(q, &wc[i]);
+		}
 		total += n > 0 ? (unsigned int)n : 0;
-	} while (n == NVT_RDMA_CQ_BATCH && q->state != NVT_RDMA_Q_DEAD);
+	} while (n == NVT_RDMA_CQ_BATCH && --batches);
 	return total;
 }
 
-#define NVT_RDMA_SPIN_IDLE_NS	(50 * 1000)	/* keep polling this long after the last completion */
-#define NVT_RDMA_SPIN_MAX_NS	(500 * 1000)	/* and never longer in one go: other queues wait */
-
-static void nvt_rdma_cq_ready(struct nvt_pg_watch *w)
+/* Reap everything @q's (shared) CQ holds, for whichever queue. Return: completions handled. */
+static unsigned int nvt_rdma_poll_cq(struct nvt_rdma_queue *q)
 {
-	struct nvt_rdma_queue *q = container_of(w, struct nvt_rdma_queue, cq_watch);
-	uint64_t now, idle_until, stop_at;
+	return nvt_rdma_reap_cq(q->cq, UINT32_MAX);
+}
+
+#define NVT_RDMA_SPIN_IDLE_NS	(50 * 1000)	/* keep polling this long after the last completion */
+
+/*
+ * The poll group's poller for the CQ of one device: while completions come
+ * (and for NVT_RDMA_SPIN_IDLE_NS after the last) it polls on every loop
+ * iteration and reports busy, so the loop does not sleep; polling costs no
+ * system call, sleeping costs several (re-arm, epoll_wait, the channel's
+ * read). Then it arms the CQ, polls once more to close the race with a
+ * completion that came before the arming, and lets the loop sleep on the
+ * channel. One poller for all queues of the poll group on the device: no
+ * queue holds the loop while the others wait.
+ */
+static int nvt_rdma_dev_poll(struct nvt_pg_poller *p)
+{
+	struct nvt_rdma_dev *d = container_of(p, struct nvt_rdma_dev, poller);
+	uint64_t now;
+	int ret;
+
+	if (!d->busy)
+		return 0;
+	if (nvt_rdma_reap_cq(d->cq, NVT_RDMA_CQ_BATCHES)) {
+		d->idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
+		return 1;
+	}
+	now = nvt_now_ns();
+	if (now < d->idle_until || !d->watching)
+		return 1;	/* no channel watch: nothing would wake it, it never sleeps */
+	/* ibv_req_notify_cq returns a positive errno. Unarmed, the event would never come. */
+	ret = ibv_req_notify_cq(d->cq, 0);
+	if (ret) {
+		nvt_warn_ratelimited("%s: cannot arm the completion queue (%s): polling on",
+				     ibv_get_device_name(d->verbs->device), strerror(ret));
+		d->idle_until = now + NVT_RDMA_SPIN_IDLE_NS;
+		return 1;
+	}
+	if (nvt_rdma_reap_cq(d->cq, NVT_RDMA_CQ_BATCHES)) {
+		/* Armed already: the event that comes as well finds us busy, harmless. */
+		d->idle_until = now + NVT_RDMA_SPIN_IDLE_NS;
+		return 1;
+	}
+	d->busy = false;
+	return 0;
+}
+
+/* The channel says a completion came after the CQ was armed: poll again. */
+static void nvt_rdma_dev_cq_ready(struct nvt_pg_watch *w)
+{
+	struct nvt_rdma_dev *d = container_of(w, struct nvt_rdma_dev, cq_watch);
 	struct ibv_cq *cq;
 	void *ctx;
 
-	/* A stale event for a queue torn down earlier in this batch. */
-	if (q->state == NVT_RDMA_Q_DEAD)
-		return;
-	if (ibv_get_cq_event(q->channel, &cq, &ctx) == 0)
+	/* Non-blocking; at most one event per arming, so each is acked at once. */
+	if (ibv_get_cq_event(d->channel, &cq, &ctx) == 0)
 		ibv_ack_cq_events(cq, 1);
-	/*
-	 * Under load the next completion is moments away: polling for it costs
-	 * less than going back to sleep (re-arm, epoll, the channel's read), so
-	 * spin while completions keep coming, then re-arm.
-	 */
-	now = nvt_now_ns();
-	idle_until = now + NVT_RDMA_SPIN_IDLE_NS;
-	stop_at = now + NVT_RDMA_SPIN_MAX_NS;
-	while (q->state != NVT_RDMA_Q_DEAD) {
-		if (nvt_rdma_poll_cq(q))
-			idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
-		now = nvt_now_ns();
-		if (now >= idle_until || now >= stop_at)
-			break;
-	}
-	if (q->state == NVT_RDMA_Q_DEAD)
+	if (!d->nr_polled)
+		return;		/* stale: its last queue went earlier in this batch */
+	d->busy = true;
+	d->idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
+}
+
+/*
+ * Owner: @q is LIVE: the device's CQ is polled for it (the first such
+ * queue starts the watch and the poller; the owner thread is the only one
+ * that may). Completions that came earlier wait in the CQ, the channel's
+ * event with them: the first poll takes them. Devices of unit tests have
+ * no channel: the tests hand completions in themselves.
+ */
+static void nvt_rdma_dev_poll_start(struct nvt_rdma_queue *q)
+{
+	struct nvt_rdma_dev *d = q->dev;
+
+	if (!d || !d->channel || q->cq_polled)
 		return;
-	/* Re-arm before the last poll so a completion between the two is not missed. */
-	ibv_req_notify_cq(q->cq, 0);
-	nvt_rdma_poll_cq(q);
+	q->cq_polled = true;
+	if (d->nr_polled++)
+		return;
+	d->cq_watch.fd = d->channel->fd;
+	d->cq_watch.fn = nvt_rdma_dev_cq_ready;
+	d->watching = !nvt_poll_group_add(q->pg, &d->cq_watch);
+	if (!d->watching)
+		nvt_err("%s: cannot watch the completion channel: polling only, never asleep",
+			ibv_get_device_name(d->verbs->device));
+	d->poller.fn = nvt_rdma_dev_poll;
+	nvt_poll_group_add_poller(q->pg, &d->poller);
+	d->busy = true;
+	d->idle_until = nvt_now_ns() + NVT_RDMA_SPIN_IDLE_NS;
+}
+
+/* Owner: @q is going; with the last one the poller and the watch stop (the watch stays callable). */
+static void nvt_rdma_dev_poll_stop(struct nvt_rdma_queue *q)
+{
+	struct nvt_rdma_dev *d = q->dev;
+
+	if (!q->cq_polled)
+		return;
+	q->cq_polled = false;
+	if (--d->nr_polled)
+		return;
+	nvt_poll_group_del_poller(q->pg, &d->poller);
+	if (d->watching)
+		nvt_poll_group_del(q->pg, &d->cq_watch);
+	d->watching = false;
+	d->busy = false;
 }
 
 /* ---- per (device, poll group) state ---- */
@@ -964,6 +1604,17 @@ static uint32_t nvt_rdma_pool_chunks(const struct nvt_target *tgt, const struct 
 
 static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
 {
+	/* No QP is on the CQ or the SRQ any more, and the owner stopped polling with its last queue. */
+	if (d->srq)
+		ibv_destroy_srq(d->srq);
+	if (d->srq_mr)
+		ibv_dereg_mr(d->srq_mr);
+	free(d->srq_bufs);
+	free(d->srq_recvs);
+	if (d->cq)
+		ibv_destroy_cq(d->cq);
+	if (d->channel)
+		ibv_destroy_comp_channel(d->channel);
 	if (d->mr)
 		ibv_dereg_mr(d->mr);
 	if (d->pd)
@@ -971,6 +1622,149 @@ static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
 	free(d->pool.base);
 	nvt_rdma_pool_fini(&d->pool);
 	free(d);
+}
+
+/* Capsule buffers and RECVs of a shared receive queue of @depth (memory only). Return: 0 or -ENOMEM. */
+static int nvt_rdma_srq_alloc(struct nvt_rdma_dev *d, uint32_t depth)
+{
+	/* aligned_alloc wants a multiple of the alignment. */
+	d->srq_bufs = aligned_alloc(4096, ((size_t)depth * NVT_RDMA_CAPSULE + 4095) & ~(size_t)4095);
+	d->srq_recvs = calloc(depth, sizeof(*d->srq_recvs));
+	if (!d->srq_bufs || !d->srq_recvs)
+		return -ENOMEM;
+	d->srq_depth = depth;
+	for (uint32_t i = 0; i < depth; i++) {
+		d->srq_recvs[i].wr.type = NVT_RDMA_WR_RECV;
+		d->srq_recvs[i].srq_dev = d;
+		d->srq_recvs[i].buf = d->srq_bufs + (size_t)i * NVT_RDMA_CAPSULE;
+	}
+	return 0;
+}
+
+/* Every capsule buffer of @d's shared receive queue to the HCA, in one post. Return: 0 or -errno. */
+static int nvt_rdma_srq_post_all(struct nvt_rdma_dev *d)
+{
+	int ret;
+
+	for (uint32_t i = 0; i < d->srq_depth; i++) {
+		struct ibv_recv_wr *wr = nvt_rdma_recv_wr(d->srq_mr, &d->srq_recvs[i]);
+
+		if (i)
+			d->srq_recvs[i - 1].rwr.next = wr;
+	}
+	ret = d->srq_depth ? nvt_rdma_post_srq_recvs(d, &d->srq_recvs[0].rwr) : 0;
+	/* The SRQ is given up then (no queue uses it yet): nothing of it may wait to be posted. */
+	if (ret)
+		d->srq_head = d->srq_tail = NULL;
+	return ret;
+}
+
+/* Is another (device, poll group) of @verbs there already (then it logged the device's SRQ story)? */
+static bool nvt_rdma_dev_seen(const struct ibv_context *verbs)
+{
+	for (const struct nvt_rdma_dev *o = nvt_rdma_devs; o; o = o->next)
+		if (o->verbs == verbs)
+			return true;
+	return false;
+}
+
+/*
+ * Main loop: the shared receive queue of @d with its @depth capsule
+ * buffers, all posted. A device without one (max_srq 0), or one that will
+ * not make it, leaves d->srq NULL: its queues keep their own receive
+ * queues and buffers (logged once per device).
+ */
+static void nvt_rdma_dev_create_srq(struct nvt_rdma_dev *d, uint32_t depth,
+				    const struct ibv_device_attr *attr)
+{
+	struct ibv_srq_init_attr init;
+	const char *why;
+	bool seen = nvt_rdma_dev_seen(d->verbs);
+
+	if (attr->max_srq <= 0 || attr->max_srq_wr <= 0) {
+		why = "the device has none (max_srq 0)";
+		goto out_fallback;
+	}
+	if ((uint32_t)attr->max_srq_wr < depth)
+		depth = (uint32_t)attr->max_srq_wr;
+	/* Its RECVs complete on the shared CQ too: room for all of them. */
+	if (depth > d->cq_entries / 2)
+		depth = d->cq_entries / 2;
+	why = "out of memory";
+	if (nvt_rdma_srq_alloc(d, depth))
+		goto out_free;
+	why = "cannot register its buffers";
+	d->srq_mr = ibv_reg_mr(d->pd, d->srq_bufs, (size_t)depth * NVT_RDMA_CAPSULE,
+			       IBV_ACCESS_LOCAL_WRITE);
+	if (!d->srq_mr)
+		goto out_free;
+	memset(&init, 0, sizeof(init));
+	init.attr.max_wr = depth;
+	init.attr.max_sge = 1;
+	why = "ibv_create_srq failed";
+	d->srq = ibv_create_srq(d->pd, &init);
+	if (!d->srq)
+		goto out_free;
+	why = "cannot post its RECVs";
+	if (nvt_rdma_srq_post_all(d))
+		goto out_free;
+	d->cq_reserved += depth;
+	nvt_info("%s: shared receive queue of %u capsule buffers registered for a poll group",
+		 ibv_get_device_name(d->verbs->device), depth);
+	return;
+
+out_free:
+	if (d->srq)
+		ibv_destroy_srq(d->srq);
+	if (d->srq_mr)
+		ibv_dereg_mr(d->srq_mr);
+	free(d->srq_bufs);
+	free(d->srq_recvs);
+	d->srq = NULL;
+	d->srq_mr = NULL;
+	d->srq_bufs = NULL;
+	d->srq_recvs = NULL;
+	d->srq_depth = 0;
+out_fallback:
+	if (!seen)
+		nvt_info("%s: no shared receive queue (%s): each queue has its own receive buffers",
+			 ibv_get_device_name(d->verbs->device), why);
+}
+
+/* Entries of a (device, poll group)'s CQ: see NVT_RDMA_CQ_ENTRIES_MAX. */
+static uint32_t nvt_rdma_cq_entries(const struct ibv_device_attr *attr)
+{
+	if (attr->max_cqe <= 0)
+		return NVT_RDMA_CQ_ENTRIES;
+	return (uint32_t)attr->max_cqe < NVT_RDMA_CQ_ENTRIES_MAX ? (uint32_t)attr->max_cqe :
+								      NVT_RDMA_CQ_ENTRIES_MAX;
+}
+
+/*
+ * Main loop: the CQ and completion channel of @d, armed; its owner starts
+ * polling it with its first LIVE queue. Return: 0 or -errno.
+ */
+static int nvt_rdma_dev_create_cq(struct nvt_rdma_dev *d)
+{
+	struct ibv_device_attr attr;
+	int ret;
+
+	if (ibv_query_device(d->verbs, &attr))
+		return errno ? -errno : -EIO;
+	d->cq_entries = nvt_rdma_cq_entries(&attr);
+	nvt_info("%s: a completion queue of %u entries for a poll group (max_cqe %d)",
+		 ibv_get_device_name(d->verbs->device), d->cq_entries, attr.max_cqe);
+	d->channel = ibv_create_comp_channel(d->verbs);
+	if (!d->channel)
+		return errno ? -errno : -ENOMEM;
+	ret = nvt_set_nonblock(d->channel->fd);
+	if (ret)
+		return ret;
+	d->cq = ibv_create_cq(d->verbs, (int)d->cq_entries, d, d->channel, 0);
+	if (!d->cq)
+		return errno ? -errno : -ENOMEM;
+	ret = ibv_req_notify_cq(d->cq, 0);
+	return -ret;
 }
 
 /*
@@ -1011,6 +1805,7 @@ static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_grou
 	}
 	d->verbs = verbs;
 	d->pg = pg;
+	d->flusher.fn = nvt_rdma_dev_flush;
 	d->pd = ibv_alloc_pd(verbs);
 	if (!d->pd)
 		goto out_free;
@@ -1020,6 +1815,17 @@ static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_grou
 		goto out_free;
 	d->pool.lkey = d->mr->lkey;
 	d->pool.max_cmd = nvt_rdma_largest_cmd(tgt);
+	ret = nvt_rdma_dev_create_cq(d);
+	if (ret)
+		goto out_free_ret;
+	{
+		struct ibv_device_attr attr;
+
+		if (!ibv_query_device(verbs, &attr))
+			nvt_rdma_dev_create_srq(d, pg == tgt->pg && tgt->nr_io_pgs ?
+						   NVT_RDMA_ADMIN_SRQ_DEPTH : NVT_RDMA_SRQ_DEPTH,
+						&attr);
+	}
 	d->refs = 1;
 	d->next = nvt_rdma_devs;
 	nvt_rdma_devs = d;
@@ -1030,6 +1836,7 @@ static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_grou
 
 out_free:
 	ret = errno ? -errno : -ENOMEM;
+out_free_ret:
 	nvt_rdma_dev_free(d);
 	return ret;
 }
@@ -1104,8 +1911,8 @@ static void nvt_rdma_queue_free(struct nvt_rdma_queue *q)
 	free(q->cqes);
 	free(q->chunk_ids);
 	free(q->iovs);
-	free(q->post_sges);
-	free(q->post_wrs);
+	free(q->slot_wrs);
+	free(q->slot_sges);
 	free(q);
 }
 
@@ -1114,42 +1921,41 @@ static void nvt_rdma_queue_destroy_verbs(struct nvt_rdma_queue *q)
 {
 	if (q->cm_id && q->cm_id->qp)
 		rdma_destroy_qp(q->cm_id);
-	/* The watch itself stays callable: an event for it may still be in this batch. */
-	if (q->cq_watched) {
-		nvt_poll_group_del(q->pg, &q->cq_watch);
-		q->cq_watched = false;
-	}
-	if (q->cq)
-		ibv_destroy_cq(q->cq);
-	if (q->channel)
-		ibv_destroy_comp_channel(q->channel);
 	if (q->cqe_mr)
 		ibv_dereg_mr(q->cqe_mr);
 	if (q->recv_mr)
 		ibv_dereg_mr(q->recv_mr);
-	q->cq = NULL;
-	q->channel = NULL;
 	q->cqe_mr = q->recv_mr = NULL;
 }
 
 /*
- * Reap flush completions until every posted signaled send-queue WR is back
- * (bounded): those hold request slots and chunks. RECVs hold only
- * queue-owned buffers and go with the QP; rxe does not flush them on error anyway.
+ * The QP is in the error state. Reap flush completions until every posted
+ * signaled send-queue WR is back (bounded): those hold request slots and
+ * chunks. Then the CQ once more whatever is left to wait for: capsules
+ * that landed in shared buffers before the error and are not reaped yet
+ * are the SRQ's buffers, and a provider that cleans a destroyed QP's CQEs
+ * out of its CQ (mlx5: __mlx5_cq_clean() frees their SRQ WQEs) would lose
+ * them for good, the SRQ one buffer smaller each time; reaped here, they
+ * reach this queue (not DEAD yet) and go back. A queue's own RECVs go
+ * with its QP (rxe does not flush them on error anyway). The CQ is
+ * shared: the other queues' completions reaped meanwhile go to them, and
+ * the poll group's flusher posts what they produced, as the poll loop's
+ * would, rather than after the up to NVT_RDMA_DRAIN_MS this may take.
  */
 static void nvt_rdma_queue_drain(struct nvt_rdma_queue *q)
 {
 	uint64_t deadline = nvt_now_ns() + NVT_RDMA_DRAIN_MS * 1000000ull;
 
 	while (q->posted_sends && nvt_now_ns() < deadline) {
-		struct ibv_wc wc[NVT_RDMA_CQ_BATCH];
-		int n = ibv_poll_cq(q->cq, NVT_RDMA_CQ_BATCH, wc);
+		unsigned int n = nvt_rdma_reap_cq(q->cq, 1);
 
-		for (int i = 0; i < n; i++)
-			nvt_rdma_handle_wc(q, &wc[i]);
-		if (!n)
+		if (n)
+			nvt_poll_group_run_flushers(q->pg);
+		else
 			usleep(1000);
 	}
+	if (q->cq && nvt_rdma_poll_cq(q))
+		nvt_poll_group_run_flushers(q->pg);
 	if (q->posted_sends)
 		nvt_warn("qid %u: %u sends never flushed", q->sq.qid, q->posted_sends);
 }
@@ -1209,8 +2015,10 @@ static void nvt_rdma_queue_unlink(struct nvt_rdma_queue *q)
  */
 static void nvt_rdma_queue_gone(struct nvt_rdma_queue *q)
 {
-	if (q->dev)
+	if (q->dev) {
+		q->dev->cq_reserved -= q->cq_share;
 		nvt_rdma_dev_put(q->dev);
+	}
 	q->dev = NULL;
 	rdma_destroy_id(q->cm_id);
 	q->cm_id = NULL;
@@ -1278,11 +2086,42 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 			q->pool->nr_connected--;
 		q->pool_counted = false;
 	}
+	/* Parked capsules are never run; shared buffers among them go back. */
+	while (q->parked_head) {
+		struct nvt_rdma_recv *rv = q->parked_head;
+
+		q->parked_head = rv->next;
+		nvt_rdma_recv_drop(q, rv);
+	}
 	q->parked_head = q->parked_tail = NULL;
 	q->nr_parked = 0;
+	nvt_rdma_queue_undirty(q);
 	nvt_rdma_queue_drain(q);
 	q->state = NVT_RDMA_Q_DEAD;
+	nvt_rdma_dev_poll_stop(q);
+	/*
+	 * Its QP number is forgotten before the QP goes: once destroyed the
+	 * number may come back at once with a new QP of the main loop's, whose
+	 * first capsule (its Connect) must wait as an orphan for its own queue,
+	 * not reach this dead one and be dropped (the host's connect would
+	 * time out).
+	 */
+	nvt_rdma_queue_forget_qp(q);
 	nvt_rdma_queue_destroy_verbs(q);
+	/*
+	 * Completions of the QP may still sit in the shared CQ, their wr_ids
+	 * pointing into this queue: a provider need not remove them when the
+	 * QP goes. rdma-core's mlx5 does (mlx5_destroy_qp() cleans the QP's
+	 * CQEs out of its CQs, __mlx5_cq_clean()); rxe does not
+	 * (rxe_destroy_qp() only destroys the kernel object, and the CQ ring
+	 * is shared memory the kernel wrote before). Once the QP is destroyed
+	 * no new one can come (rxe stops the QP's tasks first), so one pass
+	 * over the CQ now takes every one left: the DEAD queue ignores its
+	 * send completions, the others get theirs, and the memory can go
+	 * afterwards.
+	 */
+	if (q->cq)
+		nvt_rdma_poll_cq(q);
 	nvt_rdma_queue_reclaim(q);
 	if (q->pool->wait_head)
 		nvt_rdma_pool_resume(q->pool);
@@ -1343,18 +2182,21 @@ static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 {
 	size_t per_iov = (size_t)q->max_chunks + 1;
 
-	q->recvs = calloc(q->recv_depth, sizeof(*q->recvs));
+	/* With a shared receive queue, capsule buffers are its. */
+	uint32_t own_recvs = q->srq ? 0 : q->recv_depth;
+
+	q->recvs = calloc(own_recvs ? own_recvs : 1, sizeof(*q->recvs));
 	q->reqs = calloc(q->nr_reqs, sizeof(*q->reqs));
-	q->recv_bufs = calloc(q->recv_depth, NVT_RDMA_CAPSULE);
+	q->recv_bufs = calloc(own_recvs ? own_recvs : 1, NVT_RDMA_CAPSULE);
 	q->cqes = calloc(q->nr_reqs, sizeof(*q->cqes));
 	q->chunk_ids = calloc((size_t)q->nr_reqs * q->max_chunks, sizeof(*q->chunk_ids));
 	q->iovs = calloc((size_t)q->nr_reqs * per_iov, sizeof(*q->iovs));
-	q->post_sges = calloc(per_iov, sizeof(*q->post_sges));
-	q->post_wrs = calloc(q->wrs_per_slot, sizeof(*q->post_wrs));
+	q->slot_wrs = calloc((size_t)q->nr_reqs * q->wrs_per_slot, sizeof(*q->slot_wrs));
+	q->slot_sges = calloc((size_t)q->nr_reqs * (q->max_chunks + 2), sizeof(*q->slot_sges));
 	if (!q->recvs || !q->reqs || !q->recv_bufs || !q->cqes || !q->chunk_ids || !q->iovs ||
-	    !q->post_sges || !q->post_wrs)
+	    !q->slot_wrs || !q->slot_sges)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < q->recv_depth; i++) {
+	for (uint32_t i = 0; i < own_recvs; i++) {
 		q->recvs[i].wr.type = NVT_RDMA_WR_RECV;
 		q->recvs[i].queue = q;
 		q->recvs[i].buf = q->recv_bufs + (size_t)i * NVT_RDMA_CAPSULE;
@@ -1375,36 +2217,40 @@ static int nvt_rdma_queue_alloc_buffers(struct nvt_rdma_queue *q)
 
 static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 {
-	struct ibv_context *verbs = q->cm_id->verbs;
-	struct ibv_pd *pd = q->dev->pd;
-	struct nvt_poll_group *pg = q->pg;
+	struct nvt_rdma_dev *d = q->dev;
+	struct ibv_pd *pd = d->pd;
 	struct ibv_qp_init_attr qp_attr;
 	int ret;
 
-	q->recv_mr = ibv_reg_mr(pd, q->recv_bufs, (size_t)q->recv_depth * NVT_RDMA_CAPSULE,
-				IBV_ACCESS_LOCAL_WRITE);
+	/*
+	 * Room in the shared CQ for a completion of every WR: flushed ones
+	 * complete even unsignaled. With a shared receive queue its RECVs are
+	 * counted once, for the device (nvt_rdma_dev_create_srq()).
+	 */
+	q->cq_share = q->max_send_wr + (q->srq ? 0 : q->recv_depth);
+	if (d->cq_reserved + q->cq_share > d->cq_entries) {
+		/* Once per device and poll group: every queue after it is refused alike. */
+		if (!d->cq_full_warned)
+			nvt_warn("%s: qid %u refused (NO_RSC): the poll group's CQ of %u entries "
+				 "(the device's max_cqe allows no more) has %u taken, it needs %u",
+				 ibv_get_device_name(d->verbs->device), q->sq.qid, d->cq_entries,
+				 d->cq_reserved, q->cq_share);
+		d->cq_full_warned = true;
+		q->cq_share = 0;
+		return -ENOSPC;
+	}
+	d->cq_reserved += q->cq_share;
+	q->cq = d->cq;
+
+	if (!q->srq) {
+		q->recv_mr = ibv_reg_mr(pd, q->recv_bufs, (size_t)q->recv_depth * NVT_RDMA_CAPSULE,
+					IBV_ACCESS_LOCAL_WRITE);
+		if (!q->recv_mr)
+			return errno ? -errno : -ENOMEM;
+	}
 	q->cqe_mr = ibv_reg_mr(pd, q->cqes, q->nr_reqs * sizeof(*q->cqes), 0);
-	if (!q->recv_mr || !q->cqe_mr)
+	if (!q->cqe_mr)
 		return errno ? -errno : -ENOMEM;
-	q->channel = ibv_create_comp_channel(verbs);
-	if (!q->channel)
-		return errno ? -errno : -ENOMEM;
-	ret = nvt_set_nonblock(q->channel->fd);
-	if (ret)
-		return ret;
-	/* Room for a completion of every WR: flushed ones complete even unsignaled. */
-	q->cq = ibv_create_cq(verbs, (int)(q->recv_depth + q->max_send_wr), q, q->channel, 0);
-	if (!q->cq)
-		return errno ? -errno : -ENOMEM;
-	ret = ibv_req_notify_cq(q->cq, 0);
-	if (ret)
-		return -ret;
-	q->cq_watch.fd = q->channel->fd;
-	q->cq_watch.fn = nvt_rdma_cq_ready;
-	ret = nvt_poll_group_add(pg, &q->cq_watch);
-	if (ret)
-		return ret;
-	q->cq_watched = true;
 
 	memset(&qp_attr, 0, sizeof(qp_attr));
 	qp_attr.qp_context = q;
@@ -1412,12 +2258,17 @@ static int nvt_rdma_queue_create_verbs(struct nvt_rdma_queue *q)
 	qp_attr.recv_cq = q->cq;
 	qp_attr.qp_type = IBV_QPT_RC;
 	qp_attr.cap.max_send_wr = q->max_send_wr;
-	qp_attr.cap.max_recv_wr = q->recv_depth;
 	qp_attr.cap.max_send_sge = q->sge_wr;
-	qp_attr.cap.max_recv_sge = 1;
+	if (q->srq) {
+		qp_attr.srq = d->srq;
+	} else {
+		qp_attr.cap.max_recv_wr = q->recv_depth;
+		qp_attr.cap.max_recv_sge = 1;
+	}
 	if (rdma_create_qp(q->cm_id, pd, &qp_attr))
 		return -errno;
-	for (uint32_t i = 0; i < q->recv_depth; i++) {
+	q->qp_num = q->cm_id->qp->qp_num;
+	for (uint32_t i = 0; i < (q->srq ? 0 : q->recv_depth); i++) {
 		ret = nvt_rdma_post_recv(q, &q->recvs[i]);
 		if (ret)
 			return ret;
@@ -1447,7 +2298,8 @@ static void nvt_rdma_reject(struct rdma_cm_id *id, uint16_t sts)
 static int nvt_rdma_queue_fits(const struct nvt_rdma_queue *q, const struct ibv_device_attr *dev)
 {
 	if (q->max_send_wr > (uint32_t)dev->max_qp_wr || q->recv_depth > (uint32_t)dev->max_qp_wr ||
-	    q->recv_depth + q->max_send_wr > (uint32_t)dev->max_cqe) {
+	    q->recv_depth + q->max_send_wr > (uint32_t)dev->max_cqe ||
+	    q->recv_depth + q->max_send_wr > NVT_RDMA_CQ_ENTRIES_MAX) {
 		nvt_warn_ratelimited("qid %u: the device cannot hold %u send WRs (max_qp_wr %d, max_cqe %d)",
 				     q->sq.qid, q->max_send_wr, dev->max_qp_wr, dev->max_cqe);
 		return -EINVAL;
@@ -1526,6 +2378,7 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	q->max_io = nvt_rdma_port_max_io(rp->port);
 	q->pg = nvt_target_io_pg(rp->port->tgt, params.qid);
 	q->send_with_inv = nvt_rdma_send_with_inv_works(&dev);
+	q->batch = rp->port->cfg.batch_posts;
 	q->accepted_ns = nvt_now_ns();
 	atomic_init(&q->connected, false);
 	id->context = q;
@@ -1539,6 +2392,7 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 		ret = nvt_rdma_dev_find_get(id->verbs, q->pg, rp->port->tgt, &q->dev);
 	if (!ret) {
 		q->pool = &q->dev->pool;
+		q->srq = q->dev->srq != NULL;
 		ret = nvt_rdma_queue_alloc_buffers(q);
 	}
 	if (!ret)
@@ -1570,6 +2424,19 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	rp->nr_queues++;
 	q->pending = true;
 	rp->nr_pending++;
+	/*
+	 * From here the host may send capsules; on a shared receive queue they
+	 * wait (orphans) until the owner knows the queue by its QP number.
+	 * Sent before anything else of the queue can be (ESTABLISHED,
+	 * teardown): messages run in order.
+	 */
+	if (q->srq) {
+		q->known_msg.fn = nvt_rdma_queue_known_msg;
+		if (q->pg == nvt_rdma_main_pg(q))
+			nvt_rdma_queue_known(q);
+		else
+			nvt_poll_group_send(q->pg, &q->known_msg);
+	}
 	nvt_dbg("qid %u: accepted, sq %u, recv %u, %u SGEs per WR, %u send WRs", params.qid,
 		params.sq_size, q->recv_depth, q->sge_wr, q->max_send_wr);
 	return false;
@@ -1577,11 +2444,18 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 out_reject:
 	nvt_rdma_reject(id, NVT_RDMA_CM_NO_RSC);
 out_destroy:
+	/*
+	 * The QP never left INIT/RTR for the host's side: its RECVs do not
+	 * complete when it is destroyed (no flush outside the error state), so
+	 * the shared CQ holds nothing of this queue.
+	 */
 	q->state = NVT_RDMA_Q_DEAD;
 	nvt_rdma_queue_destroy_verbs(q);
 	id->context = NULL;
-	if (q->dev)
+	if (q->dev) {
+		q->dev->cq_reserved -= q->cq_share;
 		nvt_rdma_dev_put(q->dev);
+	}
 	nvt_rdma_queue_free(q);
 	return true;
 }
@@ -1600,11 +2474,33 @@ static void nvt_rdma_queue_forward_established(struct nvt_rdma_queue *q)
 		nvt_poll_group_send(q->pg, &q->established_msg);
 }
 
+/*
+ * Owner, at ESTABLISHED (the QP is in RTS): the RNR timer our NAKs tell
+ * the host, instead of the CM's 655 ms (see NVT_RDMA_SRQ_DEPTH). A device
+ * that refuses keeps serving with the long one: logged once.
+ */
+static void nvt_rdma_queue_set_rnr_timer(struct nvt_rdma_queue *q)
+{
+	static atomic_bool warned;
+	struct ibv_qp_attr attr = { .min_rnr_timer = NVT_RDMA_MIN_RNR_TIMER };
+	int ret;
+
+	if (!q->cm_id || !q->cm_id->qp)
+		return;
+	/* ibv_modify_qp returns a positive errno. */
+	ret = ibv_modify_qp(q->cm_id->qp, &attr, IBV_QP_MIN_RNR_TIMER);
+	if (ret && !atomic_exchange(&warned, true))
+		nvt_warn("qid %u: cannot set the RNR NAK timer (%s): a host finding no RECV waits 655 ms",
+			 q->sq.qid, strerror(ret));
+}
+
 static void nvt_rdma_queue_established(struct nvt_rdma_queue *q)
 {
 	if (q->state != NVT_RDMA_Q_CONNECTING)
 		return;
 	q->state = NVT_RDMA_Q_LIVE;
+	nvt_rdma_queue_set_rnr_timer(q);
+	nvt_rdma_dev_poll_start(q);
 	/* From now on it may take chunks: it has a share of the pool. */
 	if (!q->pool_counted) {
 		q->pool_counted = true;

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <infiniband/verbs.h>
+
 #include "nvt/target.h"
 #include "nvt/poll_group.h"
 
@@ -77,9 +79,8 @@ int nvt_rdma_parse_cm_req(const void *pdata, size_t len, struct nvt_rdma_cm_para
 enum nvt_rdma_wr_type {
 	NVT_RDMA_WR_RECV,	/* a capsule arrived */
 	NVT_RDMA_WR_READ,	/* host data fetched: the signaled last READ of a chain */
-	NVT_RDMA_WR_WRITE,	/* read data pushed: the signaled last WRITE of a chain */
-	NVT_RDMA_WR_CHAIN,	/* an unsignaled READ/WRITE ahead of the last: seen only in error */
-	NVT_RDMA_WR_SEND,	/* the response went out */
+	NVT_RDMA_WR_CHAIN,	/* an unsignaled READ ahead of the last, or any WRITE: seen only in error */
+	NVT_RDMA_WR_SEND,	/* the response went out, and the read data WRITEs chained ahead of it */
 };
 
 struct nvt_rdma_wr {
@@ -98,6 +99,7 @@ enum nvt_rdma_req_state {
 
 struct nvt_rdma_queue;
 struct nvt_rdma_req;
+struct nvt_rdma_dev;
 
 /*
  * The registered data buffer chunks of one (device, poll group). Only that
@@ -180,12 +182,20 @@ void nvt_rdma_pool_put(struct nvt_rdma_pool *p, const uint32_t *ids, uint32_t n)
 uint32_t nvt_rdma_pool_cap(const struct nvt_rdma_pool *p, bool connected, uint32_t max_chunks);
 
 /* One capsule buffer with its RECV. */
+/*
+ * One capsule buffer with its RECV: a queue's own, or one of its (device,
+ * poll group)'s shared receive queue, which any of its queues may get.
+ */
 struct nvt_rdma_recv {
 	struct nvt_rdma_wr wr;
-	struct nvt_rdma_queue *queue;
+	struct nvt_rdma_queue *queue;	/* its own queue's; NULL for a shared one */
+	struct nvt_rdma_dev *srq_dev;	/* a shared one's (device, poll group); NULL otherwise */
 	uint8_t *buf;			/* NVT_RDMA_CAPSULE bytes */
-	struct nvt_rdma_recv *next;	/* parked: before ESTABLISHED, or no free slot */
+	struct nvt_rdma_recv *next;	/* parked: before ESTABLISHED, no free slot, or its queue not yet known */
 	uint32_t byte_len;
+	uint32_t qp_num;		/* a shared one: the QP it arrived on */
+	struct ibv_recv_wr rwr;		/* its own storage: it may wait to be posted */
+	struct ibv_sge sge;
 };
 
 /*
@@ -219,7 +229,7 @@ struct nvt_rdma_req {
 	uint32_t md_len;		/* PI scratch taken from the chunks (0: md_scratch or none) */
 	uint32_t need;			/* chunks the command needs */
 	uint32_t nr_chunks;		/* chunks it holds */
-	uint32_t data_wrs;		/* WRs of its READ or WRITE chain */
+	uint32_t data_wrs;		/* WRs of its READ chain, or of the WRITE chain ahead of its SEND */
 	struct iovec icd_iov;
 	uint8_t md_scratch[NVT_RDMA_MD_SCRATCH];
 	struct nvt_req req;
