@@ -158,8 +158,8 @@ bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 	req->cqe->result.u64 = 0;
 
 	/* I/O queues count every command; the admin queue's held AERs would only skew them. */
-	if (sq->qid) {
-		req->stat_t0 = nvt_now_ns();
+	if (sq->qid && nvt_stats_on()) {
+		req->stat_t0 = sq->pg ? nvt_poll_group_now_ns(sq->pg) : nvt_now_ns();
 		req->flags |= NVT_REQ_STAT_SQ;
 		nvt_stats_start(&sq->stats);
 	}
@@ -170,7 +170,7 @@ bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 		nvt_req_complete(req, status);
 		return false;
 	}
-	if (req->ns && sq->qid) {
+	if (req->ns && (req->flags & NVT_REQ_STAT_SQ)) {
 		struct nvt_ns_chan *chan = nvt_ns_chan_get(req->ns, sq->pg);
 
 		if (chan) {
@@ -269,7 +269,7 @@ static void nvt_req_count(struct nvt_req *req, uint16_t status)
 {
 	struct nvt_sq *sq = req->sq;
 	enum nvt_stat_kind kind = NVT_STAT_OTHER;
-	uint64_t bytes = 0, lat = nvt_now_ns() - req->stat_t0;
+	uint64_t bytes = 0, lat = (sq->pg ? nvt_poll_group_now_ns(sq->pg) : nvt_now_ns()) - req->stat_t0;
 	struct nvt_ns_chan *chan;
 
 	if (req->cmd->common.opcode == nvme_cmd_read)

@@ -87,13 +87,13 @@ static void nvt_scsi_count(struct nvt_scsi_task *t)
 			 NVT_STATUS(NVME_SCT_VS, 0xff);
 	else if (kind != NVT_STAT_OTHER)
 		bytes = (uint64_t)t->cmd.nlb << ns->lba_shift;
-	nvt_stats_done(&chan->stats, kind, bytes, status, nvt_now_ns() - t->cmd.stat_t0,
+	nvt_stats_done(&chan->stats, kind, bytes, status, nvt_poll_group_now_ns(t->queue->pg) - t->cmd.stat_t0,
 		       t->cmd.stat_started);
 }
 
 void nvt_scsi_complete(struct nvt_scsi_task *t)
 {
-	if (t->lun)
+	if (t->lun && t->cmd.stat_counted)
 		nvt_scsi_count(t);
 	t->done(t);
 }
@@ -712,10 +712,11 @@ void nvt_scsi_exec(struct nvt_scsi_task *t)
 	t->sense_len = 0;
 	t->resid = t->data_len;
 	memset(&t->cmd, 0, offsetof(struct nvt_scsi_cmd, segs));
-	t->cmd.stat_t0 = nvt_now_ns();
+	t->cmd.stat_t0 = nvt_poll_group_now_ns(t->queue->pg);
 	t->cmd.stat_status = 0;
 	t->cmd.stat_started = false;
-	if (t->lun) {
+	t->cmd.stat_counted = t->lun && nvt_stats_on();
+	if (t->cmd.stat_counted) {
 		struct nvt_ns_chan *chan = nvt_ns_chan_get(t->lun->ns, t->queue->pg);
 
 		if (chan) {

@@ -7,6 +7,8 @@
 #include "nvt/wire.h"
 #include "ns_internal.h"
 
+atomic_bool nvt_stats_enabled = true;
+
 uint64_t nvt_hist_bucket_lo_us(unsigned int b)
 {
 	unsigned int k, sub;

@@ -118,6 +118,7 @@ struct nvt_scsi_cmd {
 	uint64_t stat_t0;		/* arrival, nvt_now_ns() */
 	uint16_t stat_status;		/* the first failed bio's NVMe-equivalent status; 0: none */
 	bool stat_started;		/* counted in the LUN's namespace channel's depth */
+	bool stat_counted;		/* statistics were on at arrival: count it at completion */
 };
 
 /**
