@@ -175,6 +175,7 @@ bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 
 		if (chan) {
 			req->flags |= NVT_REQ_STAT_NS;
+			req->stat_chan = chan;
 			nvt_stats_start(&chan->stats);
 		}
 	}
@@ -282,7 +283,8 @@ static void nvt_req_count(struct nvt_req *req, uint16_t status)
 	nvt_stats_done(&sq->stats, kind, bytes, status & ~NVT_SC_DNR, lat, true);
 	if (!req->ns)
 		return;
-	chan = nvt_ns_chan_get(req->ns, sq->pg);
+	/* Refused before it was counted in (say, a bad LBA range): look the channel up. */
+	chan = req->flags & NVT_REQ_STAT_NS ? req->stat_chan : nvt_ns_chan_get(req->ns, sq->pg);
 	if (chan)
 		nvt_stats_done(&chan->stats, kind, bytes, status & ~NVT_SC_DNR, lat,
 			       req->flags & NVT_REQ_STAT_NS);

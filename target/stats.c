@@ -139,25 +139,6 @@ uint16_t nvt_stats_bio_status(const struct nvt_bio *bio)
 	}
 }
 
-void nvt_stats_done(struct nvt_io_stats *s, enum nvt_stat_kind kind, uint64_t bytes,
-		    uint16_t status, uint64_t lat_ns, bool started)
-{
-	nvt_stats_inc(&s->cmds[kind], 1);
-	if (kind == NVT_STAT_READ)
-		nvt_stats_inc(&s->bytes_read, bytes);
-	else if (kind == NVT_STAT_WRITE)
-		nvt_stats_inc(&s->bytes_written, bytes);
-	if (status)
-		nvt_stats_inc(&s->errors[nvt_stats_err_of(status)], 1);
-	nvt_stats_inc(&s->hist[nvt_hist_bucket(lat_ns)], 1);
-	nvt_stats_inc(&s->lat_sum_ns, lat_ns);
-	if (lat_ns > atomic_load_explicit(&s->lat_max_ns, memory_order_relaxed))
-		atomic_store_explicit(&s->lat_max_ns, lat_ns, memory_order_relaxed);
-	if (started)
-		atomic_store_explicit(&s->qd, atomic_load_explicit(&s->qd, memory_order_relaxed) - 1,
-				      memory_order_relaxed);
-}
-
 static uint64_t ld(const _Atomic uint64_t *c)
 {
 	return atomic_load_explicit(c, memory_order_relaxed);

@@ -104,7 +104,8 @@ struct nvt_req {
 	struct nvt_req *fused_peer;		/* the other half of a fused pair */
 	uint16_t fused_status;			/* a fused half's completion, decided by its partner */
 	struct nvt_caw caw;			/* the first half of a fused pair runs the pair with it */
-	uint64_t stat_t0;			/* arrival (nvt_now_ns), for the latency histograms */
+	uint64_t stat_t0;			/* arrival (poll group clock), for the latency histograms */
+	struct nvt_ns_chan *stat_chan;		/* NVT_REQ_STAT_NS: the channel counted in */
 };
 
 /* Queue states. */
