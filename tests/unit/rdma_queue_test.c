@@ -2188,6 +2188,46 @@ static void test_adaptive_poll_loop(void **state)
 	d->cq = NULL;
 }
 
+/* A poller idle on the first run of each loop iteration, busy on the second: a wake-up's work. */
+static int lone_cmd_polls;
+
+static int lone_cmd_poll(struct nvt_pg_poller *p)
+{
+	(void)p;
+	return lone_cmd_polls++ % 2;
+}
+
+/*
+ * QD 1: a lone command wakes the loop from epoll_wait and leaves the
+ * pollers busy. The next round must not look at the fds again at once (it
+ * just did, asleep): that was one more epoll_wait per command. Retried a
+ * few times in case the test is descheduled for the 32 us in between;
+ * without the fix no try passes (the stamp is from before the sleep).
+ */
+static void test_poll_group_wake_no_second_look(void **state)
+{
+	struct nvt_pg_poller p = { .fn = lone_cmd_poll };
+	bool ok = false;
+
+	(void)state;
+	lone_cmd_polls = 0;
+	nvt_poll_group_add_poller(cur_pg, &p);
+	for (int i = 0; i < 5 && !ok; i++) {
+		unsigned long looks;
+
+		if (lone_cmd_polls % 2)
+			lone_cmd_polls++;
+		/* Idle first: it sleeps 1 ms in epoll_wait, then its poller is busy. */
+		nvt_poll_group_poll(cur_pg, 1);
+		looks = nvt_poll_group_nr_fd_looks(cur_pg);
+		lone_cmd_polls++;	/* and busy in the next round's first run too */
+		nvt_poll_group_poll(cur_pg, 1);
+		ok = nvt_poll_group_nr_fd_looks(cur_pg) == looks;
+	}
+	nvt_poll_group_del_poller(cur_pg, &p);
+	assert_true(ok);
+}
+
 /*
  * Review #7: a poll group that cannot watch the channel, or cannot arm the
  * CQ, must not sleep: nothing would wake it. It keeps polling and still
@@ -3971,6 +4011,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_srq_teardown_reaps_landed_capsules, setup_srq,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_adaptive_poll_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_group_wake_no_second_look, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_adaptive_poll_never_sleeps_unwatched, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fake_srq_depth, setup_srq, teardown),
