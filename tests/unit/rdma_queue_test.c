@@ -820,16 +820,7 @@ static void keyed(struct nvt_sqe *sqe, uint64_t addr, uint32_t len, uint32_t key
 
 static struct nvt_rdma_req *slot_of(uint64_t wr_id)
 {
-	struct nvt_rdma_wr *wr = (struct nvt_rdma_wr *)(uintptr_t)wr_id;
-
-	switch (wr->type) {
-	case NVT_RDMA_WR_SEND:
-		return container_of(wr, struct nvt_rdma_req, send_wr);
-	case NVT_RDMA_WR_CHAIN:
-		return container_of(wr, struct nvt_rdma_req, chain_wr);
-	default:
-		return container_of(wr, struct nvt_rdma_req, data_wr);
-	}
+	return nvt_rdma_wr_req(wr_id);	/* rdma.c's own mapping, not a copy of it */
 }
 
 /* The HCA completes posted WR @i: a send queue completes in order, so the signaled ones before it are done. */
