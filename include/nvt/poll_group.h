@@ -82,6 +82,9 @@ void nvt_poll_group_del_poller(struct nvt_poll_group *pg, struct nvt_pg_poller *
  */
 void nvt_poll_group_run_pending(struct nvt_poll_group *pg);
 
+/** nvt_poll_group_nr_fd_looks() - how often the loop has called epoll_wait (tests count them). */
+unsigned long nvt_poll_group_nr_fd_looks(const struct nvt_poll_group *pg);
+
 /** nvt_poll_group_slot() - the group's slot in its target (-1: none), for per-group tables. */
 int nvt_poll_group_slot(const struct nvt_poll_group *pg);
 void nvt_poll_group_set_slot(struct nvt_poll_group *pg, int slot);

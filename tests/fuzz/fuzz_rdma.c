@@ -133,20 +133,12 @@ static uint32_t u32(struct fuzz *f)
 	return nvt_fuzz_u32(&f->in);
 }
 
+/* A send-queue WR's slot (rdma.c's own mapping); NULL for a RECV, which no send WR may be. */
 static struct nvt_rdma_req *req_of_wr(uint64_t wr_id)
 {
-	struct nvt_rdma_wr *wr = (struct nvt_rdma_wr *)(uintptr_t)wr_id;
+	const struct nvt_rdma_wr *wr = (const struct nvt_rdma_wr *)(uintptr_t)wr_id;
 
-	switch (wr->type) {
-	case NVT_RDMA_WR_SEND:
-		return container_of(wr, struct nvt_rdma_req, send_wr);
-	case NVT_RDMA_WR_CHAIN:
-		return container_of(wr, struct nvt_rdma_req, chain_wr);
-	case NVT_RDMA_WR_READ:
-		return container_of(wr, struct nvt_rdma_req, data_wr);
-	default:
-		return NULL;
-	}
+	return wr->type == NVT_RDMA_WR_RECV ? NULL : nvt_rdma_wr_req(wr_id);
 }
 
 /*

@@ -53,7 +53,7 @@ SUMMARY="$NVT_RIG_OUT/bench-summary.txt"
 TABLE="$NVT_RIG_OUT/bench-table.txt"
 : > "$SUMMARY"
 : > "$TABLE"
-declare -A IOPS=() LAT_US=() TARGET_US=() PROC_US=() SYSCALLS=()
+declare -A IOPS=() LAT_US=() TARGET_US=() PROC_US=() SYSCALLS=() SLEEPS=()
 SIDES=()
 
 # busy CPU ticks of the whole VM so far
@@ -81,16 +81,24 @@ fio_ios() { awk -F';' -v rw="$1" '{ print (rw == "randread" ? $6 : $47) / 4 }' "
 fio_ms() { awk -F';' -v rw="$1" '{ print rw == "randread" ? $9 : $50 }' "$2.terse"; }
 fio_lat() { awk -F';' -v rw="$1" '{ printf "%.1f", rw == "randread" ? $40 : $81 }' "$2.terse"; }
 
+# nvtd_sleeps PID: voluntary context switches of all of nvtd's threads (each a sleep in
+# epoll_wait or a lock: at QD 1, a lone command that found the poller asleep)
+nvtd_sleeps() {
+	cat /proc/"$1"/task/*/status 2>/dev/null | awk '$1 == "voluntary_ctxt_switches:" { s += $2 } END { print s + 0 }'
+}
+
 # bench_fio SIDE DEV RW QD PI [PID]: one measured run; sets IOPS/LAT_US/TARGET_US[/PROC_US][KEY]
 bench_fio() {
 	local side=$1 dev=$2 rw=$3 qd=$4 pi=$5 pid=${6:-} key="$1.$3.$4.$5"
 	local out="$NVT_RIG_OUT/fio-$side-$rw-qd$qd-$pi"
-	local busy0 busy1 proc0=0 proc1=0 fio_ticks ios ms
+	local busy0 busy1 proc0=0 proc1=0 fio_ticks ios ms sw0=0 sw1=0
 	[ -n "$pid" ] && proc0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	[ -n "$pid" ] && sw0=$(nvtd_sleeps "$pid")
 	busy0=$(cpu_busy_ticks)
 	run_fio "$side-$rw" "$dev" "$rw" "$qd" "$DURATION" "$out"
 	busy1=$(cpu_busy_ticks)
 	[ -n "$pid" ] && proc1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	[ -n "$pid" ] && sw1=$(nvtd_sleeps "$pid")
 	fio_ticks=$(cat "$out.fio-ticks")
 	ios=$(fio_ios "$rw" "$out")
 	ms=$(fio_ms "$rw" "$out")
@@ -101,12 +109,13 @@ bench_fio() {
 		'BEGIN { d = t - f; if (d < 0) d = 0; printf "%.1f", d * 1e6 / hz / n }')
 	[ -n "$pid" ] && PROC_US[$key]=$(awk -v t="$((proc1 - proc0))" -v hz="$CLK_TCK" -v n="$ios" \
 		'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+	[ -n "$pid" ] && SLEEPS[$key]=$(awk -v s="$((sw1 - sw0))" -v n="$ios" 'BEGIN { printf "%.2f", s / n }')
 	if [ -n "$pid" ] && [ "$STRACE_S" -gt 0 ]; then
 		bench_syscalls "$key" "$dev" "$rw" "$qd" "$pid"
 	fi
-	printf '%-8s %-9s QD%-3s PI %-4s IOPS %8s  lat %8s us  target CPU/IO %8s us  nvtd CPU/IO %8s us  syscalls/IO %6s\n' \
+	printf '%-8s %-9s QD%-3s PI %-4s IOPS %8s  lat %8s us  target CPU/IO %8s us  nvtd CPU/IO %8s us  syscalls/IO %6s  sleeps/IO %5s\n' \
 		"$side" "$rw" "$qd" "$pi" "${IOPS[$key]}" "${LAT_US[$key]}" "${TARGET_US[$key]}" \
-		"${PROC_US[$key]:--}" "${SYSCALLS[$key]:--}" | tee -a "$SUMMARY"
+		"${PROC_US[$key]:--}" "${SYSCALLS[$key]:--}" "${SLEEPS[$key]:--}" | tee -a "$SUMMARY"
 }
 
 # bench_syscalls KEY DEV RW QD PID: SYSCALLS[KEY] from a short run under strace -c -f
@@ -122,6 +131,36 @@ bench_syscalls() {
 	# the "total" line: % time, seconds, usecs/call, calls, [errors,] total
 	calls=$(awk '$NF == "total" { print $4 }' "$out.txt")
 	SYSCALLS[$key]=$(awk -v c="${calls:-0}" -v n="$ios" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print "n/a" }')
+	# At QD 1 each command is a lone one: also a timed trace (-ttt -T) of the same run, so
+	# the wake-up path (epoll_wait returning, the channel's read, the post's write, the
+	# re-arm) can be read per I/O; strace-KEY.trace, and a digest in the summary
+	[ "$qd" = 1 ] && bench_trace "$key" "$dev" "$rw" "$qd" "$pid"
+	return 0
+}
+
+# bench_trace KEY DEV RW QD PID: strace -f -ttt -T of a short run; per I/O: calls of each
+# kind and the time spent in them (epoll_wait's is sleep)
+bench_trace() {
+	local key=$1 dev=$2 rw=$3 qd=$4 pid=$5 out="$NVT_RIG_OUT/strace-${1//./-}" spid ios
+	strace -f -ttt -T -p "$pid" -o "$out.trace" 2> "$out.trace-err" &
+	spid=$!
+	sleep 1
+	run_fio "trace-$rw" "$dev" "$rw" "$qd" "$STRACE_S" "$out-trace"
+	kill -INT "$spid"
+	wait "$spid" || true
+	ios=$(fio_ios "$rw" "$out-trace")
+	awk -v n="$ios" -v key="$key" '
+		match($0, /[a-z_0-9]+\(/) {
+			name = substr($0, RSTART, RLENGTH - 1)
+			c[name]++
+			if (match($0, /<[0-9.]+>$/)) t[name] += substr($0, RSTART + 1, RLENGTH - 2)
+		}
+		END {
+			if (n <= 0) { print key ": trace: no I/Os"; exit }
+			line = key ": per I/O (" n " I/Os under strace -T):"
+			for (k in c) line = line sprintf(" %s %.2f (%.0f us)", k, c[k] / n, t[k] * 1e6 / n)
+			print line
+		}' "$out.trace" | tee -a "$SUMMARY"
 }
 
 # bench_side SIDE NQN PLAIN_NSID PI_NSID [PID]: connect, every workload and depth, disconnect
