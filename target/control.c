@@ -235,6 +235,36 @@ static void cmd_inject(struct nvt_control_out *o, char **argv)
 	      md ? "metadata" : "data");
 }
 
+/* Re-read the configuration file and apply what changed (target/reload.c). */
+static void cmd_reload(struct nvt_control_out *o, char **argv)
+{
+	char *text = NULL, *line, *save;
+	size_t len = 0;
+	FILE *f;
+	int ret;
+
+	(void)argv;
+	if (!o->tgt->cfg) {
+		reply(o, "error: this nvtd has no configuration file to reload");
+		return;
+	}
+	f = open_memstream(&text, &len);
+	if (!f) {
+		reply(o, "error: %s", strerror(ENOMEM));
+		return;
+	}
+	ret = nvt_target_reload(o->tgt, o->tgt->cfg, f);
+	fclose(f);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		reply(o, "%s", line);
+	free(text);
+	if (ret < 0)
+		reply(o, "error: not reloaded, nothing changed (%s)",
+		      ret == -EINVAL ? "see above" : strerror(-ret));
+	else
+		reply(o, "ok: reloaded, %d change(s)", ret);
+}
+
 /* The commands; argument counts are exact, so trailing junk is an error, not ignored. */
 static const struct nvt_control_cmd {
 	const char *name;
@@ -246,6 +276,7 @@ static const struct nvt_control_cmd {
 	{ "status", 1, "status", cmd_status, false },
 	{ "scrub", 3, "scrub NQN NSID", cmd_scrub, true },
 	{ "inject", 6, "inject NQN NSID LBA data|metadata BIT", cmd_inject, false },
+	{ "reload", 1, "reload", cmd_reload, false },
 };
 
 /* Is the request's first word a slow command? */

@@ -382,6 +382,16 @@ struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nq
 
 bool nvt_subsys_host_allowed(const struct nvt_subsys *subsys, const char *hostnqn)
 {
+	bool ok;
+
+	pthread_mutex_lock(&subsys->tgt->lock);
+	ok = nvt_subsys_host_allowed_locked(subsys, hostnqn);
+	pthread_mutex_unlock(&subsys->tgt->lock);
+	return ok;
+}
+
+bool nvt_subsys_host_allowed_locked(const struct nvt_subsys *subsys, const char *hostnqn)
+{
 	if (subsys->allow_any_host)
 		return true;
 	for (unsigned int i = 0; i < subsys->nr_hosts; i++)

@@ -13,6 +13,7 @@ static void usage(FILE *f)
 		"usage: nvtctl -s SOCKET status\n"
 		"       nvtctl -s SOCKET scrub NQN NSID\n"
 		"       nvtctl -s SOCKET inject NQN NSID LBA data|metadata BIT\n"
+		"       nvtctl -s SOCKET reload\n"
 		"SOCKET is nvtd's control_socket setting. Exit status: 0 if nvtd said ok,\n"
 		"1 if it said error (or, for scrub, found bad blocks), 2 on usage or connection errors.\n");
 }

@@ -235,6 +235,8 @@ struct nvt_target {
 	unsigned int nr_vhosts;
 	/* `nvtctl status` lines of fronts built outside the core (vhost), main loop; NULL: none. */
 	void (*front_status)(struct nvt_target *tgt, FILE *out);
+	/* The configuration running (the daemon's), which a reload diffs against; NULL: no reload. */
+	struct nvt_config *cfg;
 };
 
 /**
@@ -312,8 +314,11 @@ void nvt_target_put_pg(struct nvt_target *tgt, struct nvt_poll_group *pg);
 /** nvt_target_find_subsys() - the subsystem named @nqn (discovery included), or NULL. */
 struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nqn);
 
-/** nvt_subsys_host_allowed() - may @hostnqn connect to @subsys? */
+/** nvt_subsys_host_allowed() - may @hostnqn connect to @subsys? Takes tgt->lock (a reload may change the list). */
 bool nvt_subsys_host_allowed(const struct nvt_subsys *subsys, const char *hostnqn);
+
+/** nvt_subsys_host_allowed_locked() - nvt_subsys_host_allowed() with tgt->lock held. */
+bool nvt_subsys_host_allowed_locked(const struct nvt_subsys *subsys, const char *hostnqn);
 
 /**
  * nvt_subsys_for_each_ctrl() - call @fn on every live controller of
@@ -331,6 +336,19 @@ void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid);
  * Return: the number of controllers torn down.
  */
 unsigned int nvt_target_check_keep_alive(struct nvt_target *tgt, uint64_t now_ns);
+
+/* ---- target/reload.c ---- */
+
+/**
+ * nvt_target_reload() - re-read @running->path and make @tgt serve it.
+ * Every error of the file, and every change that cannot be made live, is
+ * logged and written to @out (NULL: log only) as "file:line: setting:
+ * message", and then nothing is applied. Applied changes are written to
+ * @out as "changed: ..." lines. Main loop (control path).
+ * Return: the number of changes applied (@running is then the new file),
+ * or -errno (-EINVAL: bad file or refused; nothing changed).
+ */
+int nvt_target_reload(struct nvt_target *tgt, struct nvt_config *running, FILE *out);
 
 /* ---- target/scrub.c ---- */
 
