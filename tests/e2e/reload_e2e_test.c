@@ -196,6 +196,51 @@ static void test_host_removed_and_added(void **state)
 	io_progresses(e);
 }
 
+static void copy_cqe(void *arg, const struct nvt_cqe *cqe)
+{
+	*(struct nvt_cqe *)arg = *cqe;
+}
+
+/* Who may see the subsystem changed: a discovery controller's held AER completes, genctr moves. */
+static void test_host_change_tells_discovery(void **state)
+{
+	struct env *e = *state;
+	struct nvt_loop_ctrl d;
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+	uint8_t hdr[20];
+	uint64_t genctr, genctr2;
+
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, NVT_DISCOVERY_NQN, HOST_B, 0, 32, 0, &d), 0);
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_DISCOVER, sizeof(hdr), 0, false);
+	assert_int_equal(nvt_loop_exec(d.admin, &sqe, hdr, sizeof(hdr), &cqe), 0);
+	memcpy(&genctr, hdr, 8);
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	cqe.status = 0xffff;
+	assert_int_equal(nvt_loop_submit(d.admin, &sqe, NULL, 0, copy_cqe, &cqe), 0);
+	assert_int_equal(cqe.status, 0xffff);
+
+	/* A refused reload tells nobody. */
+	write_cfg(HOSTS_A, "false", NS2_4K, "");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_int_equal(cqe.status, 0xffff);
+
+	write_cfg(HOSTS_A, "false", NS2_OK, "");
+	assert_true(reload(e) >= 1);
+	assert_int_equal(cqe.status, 0);
+	assert_int_equal(le32toh(cqe.result.u32),
+			 NVME_AER_NOTICE | NVME_AER_NOTICE_DISC_CHANGED << 8 |
+			 NVME_LOG_LID_DISCOVER << 16);
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_DISCOVER, sizeof(hdr), 0, false);
+	assert_int_equal(nvt_loop_exec(d.admin, &sqe, hdr, sizeof(hdr), &cqe), 0);
+	memcpy(&genctr2, hdr, 8);
+	assert_int_equal(le64toh(genctr2), le64toh(genctr) + 1);
+	/* The discovery controller itself stays: any host may ask discovery. */
+	assert_true(nvt_loop_queue_live(d.admin));
+	nvt_loop_ctrl_disconnect(&d);
+	io_progresses(e);
+}
+
 static void test_bad_line_changes_nothing(void **state)
 {
 	struct env *e = *state;
@@ -253,6 +298,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_host_removed_and_added, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_change_tells_discovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_line_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_changes_apply_nothing, setup, teardown),
 	};
