@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* nvtd's control socket (nvtctl): status, scrub, fault injection; one line in, a few lines out, on the main loop without ever blocking it. */
+/* nvtd's control socket (nvtctl): status, scrub, fault injection, reload; one line in, a few lines out, on the main loop without ever blocking it. */
 #define NVT_LOG_PREFIX "control: "
 #include <errno.h>
 #include <inttypes.h>

@@ -224,24 +224,37 @@ static struct nvt_ctrl *nvt_reload_next_evicted(struct nvt_subsys *subsys)
 	return NULL;
 }
 
+/* A copy of @n's allow-list for the subsystem to own; NULL with *@ok false: no memory. */
+static char (*nvt_reload_copy_hosts(const struct nvt_subsys_cfg *n, bool *ok))[NVT_NQN_MAX + 1]
+{
+	char (*hosts)[NVT_NQN_MAX + 1] = NULL;
+
+	*ok = true;
+	if (!n->nr_hosts)
+		return NULL;
+	hosts = calloc(n->nr_hosts, sizeof(*hosts));
+	if (!hosts) {
+		*ok = false;
+		return NULL;
+	}
+	memcpy(hosts, n->hosts, n->nr_hosts * sizeof(*hosts));
+	return hosts;
+}
+
 /*
- * A subsystem's allow-list: swapped under the target lock (Connect checks it
- * there too, so no controller of a removed host can slip in after), then the
- * controllers of hosts no longer allowed are torn down.
+ * A subsystem's allow-list, its copy made beforehand: swapped under the
+ * target lock (Connect checks it there too, so no controller of a removed
+ * host can slip in after), then the controllers of hosts no longer allowed
+ * are torn down.
  */
-static int nvt_reload_apply_hosts(struct nvt_reload *r, struct nvt_subsys *subsys,
-				  const struct nvt_subsys_cfg *o, const struct nvt_subsys_cfg *n)
+static void nvt_reload_apply_hosts(struct nvt_reload *r, struct nvt_subsys *subsys,
+				   const struct nvt_subsys_cfg *o, const struct nvt_subsys_cfg *n,
+				   char (*hosts)[NVT_NQN_MAX + 1])
 {
 	struct nvt_target *tgt = subsys->tgt;
-	char (*hosts)[NVT_NQN_MAX + 1] = NULL, (*old)[NVT_NQN_MAX + 1];
+	char (*old)[NVT_NQN_MAX + 1];
 	struct nvt_ctrl *ctrl;
 
-	if (n->nr_hosts) {
-		hosts = calloc(n->nr_hosts, sizeof(*hosts));
-		if (!hosts)
-			return -ENOMEM;
-		memcpy(hosts, n->hosts, n->nr_hosts * sizeof(*hosts));
-	}
 	pthread_mutex_lock(&tgt->lock);
 	old = subsys->hosts;
 	subsys->hosts = hosts;
@@ -275,7 +288,6 @@ static int nvt_reload_apply_hosts(struct nvt_reload *r, struct nvt_subsys *subsy
 		nvt_ctrl_fatal(ctrl, "host removed from the allow-list");
 		nvt_ctrl_put(ctrl);
 	}
-	return 0;
 }
 
 static bool nvt_hosts_differ(const struct nvt_subsys_cfg *o, const struct nvt_subsys_cfg *n)
@@ -289,11 +301,28 @@ static bool nvt_hosts_differ(const struct nvt_subsys_cfg *o, const struct nvt_su
 	return false;
 }
 
-/* Make @n run: only what nvt_reload_check() let through differs. Return: 0 or -errno. */
+/*
+ * Make @n run: only what nvt_reload_check() let through differs. Whatever
+ * can fail (memory) is done first, so a failure changes nothing.
+ * Return: 0 or -errno.
+ */
 static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 			    const struct nvt_config *o, const struct nvt_config *n)
 {
-	bool disc_changed = false;
+	char (**hosts)[NVT_NQN_MAX + 1];
+	bool disc_changed = false, ok = true;
+
+	hosts = calloc(n->nr_subsystems ? n->nr_subsystems : 1, sizeof(*hosts));
+	if (!hosts)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < n->nr_subsystems && ok; i++)
+		hosts[i] = nvt_reload_copy_hosts(&n->subsystems[i], &ok);
+	if (!ok) {
+		for (unsigned int i = 0; i < n->nr_subsystems; i++)
+			free(hosts[i]);
+		free(hosts);
+		return -ENOMEM;
+	}
 
 	if (o->log_level != n->log_level) {
 		nvt_log_set_level((enum nvt_log_level)n->log_level);
@@ -310,15 +339,16 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
 		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);
 		struct nvt_subsys *subsys = nvt_target_find_subsys(tgt, ns->nqn);
-		int ret;
 
 		if (!os || !subsys || !nvt_hosts_differ(os, ns))
 			continue;
-		ret = nvt_reload_apply_hosts(r, subsys, os, ns);
-		if (ret)
-			return ret;
+		nvt_reload_apply_hosts(r, subsys, os, ns, hosts[i]);
+		hosts[i] = NULL;	/* the subsystem's now */
 		disc_changed = true;
 	}
+	for (unsigned int i = 0; i < n->nr_subsystems; i++)
+		free(hosts[i]);
+	free(hosts);
 	/* Who may see which subsystem changed: discovery controllers re-read log 70h. */
 	if (disc_changed)
 		nvt_discovery_changed(tgt);
@@ -362,7 +392,7 @@ int nvt_target_reload(struct nvt_target *tgt, struct nvt_config *running, FILE *
 	}
 	ret = nvt_reload_apply(&r, tgt, running, &n);
 	if (ret) {
-		nvt_err("%s: reload failed part way: %s", r.file, strerror(-ret));
+		nvt_err("%s: not reloaded, nothing changed: %s", r.file, strerror(-ret));
 		nvt_config_free(&n);
 		return ret;
 	}
