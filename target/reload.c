@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nvt/bio.h"
 #include "nvt/log.h"
 #include "nvt/target.h"
 #include "nvt/util.h"
@@ -149,11 +150,14 @@ static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_subsy
 	for (unsigned int i = 0; i < n->nr_namespaces; i++) {
 		const struct nvt_ns_cfg *nn = &n->namespaces[i], *on = nvt_cfg_find_ns(o, nn->nsid);
 
+		const struct nvt_backend_ops *be = nvt_backend_find(nn->backend);
+
 		if (on)
 			nvt_reload_check_ns(r, n->nqn, on, nn);
-		else
-			nvt_reload_refuse(r, nn->line, "namespaces", "%s nsid %u: adding a "
-					  "namespace live is not supported yet", n->nqn, nn->nsid);
+		else if (!be || be->chan_create)
+			nvt_reload_refuse(r, nn->line, "backend", "%s nsid %u: adding a %s namespace "
+					  "live is not supported yet (only backends without per-thread "
+					  "state, such as ram)", n->nqn, nn->nsid, nn->backend);
 	}
 	for (unsigned int i = 0; i < o->nr_namespaces; i++)
 		if (!nvt_cfg_find_ns(n, o->namespaces[i].nsid))
@@ -324,6 +328,39 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 		return -ENOMEM;
 	}
 
+	/*
+	 * Namespaces first: opening a backend can fail (memory), and then what
+	 * was added before it stays (the reply says so) and nothing else is
+	 * applied; a later reload finds those already there and goes on.
+	 */
+	for (unsigned int i = 0; i < n->nr_subsystems; i++) {
+		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
+		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);
+		struct nvt_subsys *subsys = nvt_target_find_subsys(tgt, ns->nqn);
+
+		for (unsigned int k = 0; os && subsys && k < ns->nr_namespaces; k++) {
+			const struct nvt_ns_cfg *nc = &ns->namespaces[k];
+			int ret;
+
+			if (nvt_cfg_find_ns(os, nc->nsid))
+				continue;
+			ret = nvt_subsys_add_ns(subsys, nc);
+			if (ret == -EEXIST)
+				continue;	/* added by a reload that failed later on */
+			if (ret) {
+				for (unsigned int m = 0; m < n->nr_subsystems; m++)
+					free(hosts[m]);
+				free(hosts);
+				nvt_reload_refuse(r, nc->line, "namespaces", "%s nsid %u: cannot open: %s",
+						  ns->nqn, nc->nsid, strerror(-ret));
+				return ret;
+			}
+			nvt_reload_note(r, "%s: nsid %u added (%s, %llu blocks of %u bytes)", ns->nqn,
+					nc->nsid, nc->backend,
+					(unsigned long long)subsys->ns[nc->nsid]->nblocks,
+					nc->block_size);
+		}
+	}
 	if (o->log_level != n->log_level) {
 		nvt_log_set_level((enum nvt_log_level)n->log_level);
 		nvt_reload_note(r, "log_level %s", nvt_log_level_name((enum nvt_log_level)n->log_level));
@@ -392,7 +429,7 @@ int nvt_target_reload(struct nvt_target *tgt, struct nvt_config *running, FILE *
 	}
 	ret = nvt_reload_apply(&r, tgt, running, &n);
 	if (ret) {
-		nvt_err("%s: not reloaded, nothing changed: %s", r.file, strerror(-ret));
+		nvt_err("%s: reload stopped: %s (changes listed before it stay)", r.file, strerror(-ret));
 		nvt_config_free(&n);
 		return ret;
 	}

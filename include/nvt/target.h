@@ -145,7 +145,9 @@ struct nvt_subsys {
 	bool allow_any_host;
 	char (*hosts)[NVT_NQN_MAX + 1];
 	unsigned int nr_hosts;
-	struct nvt_ns *ns[NVT_MAX_NSID + 1];	/* by nsid; NULL = inactive */
+	/* By nsid; NULL = inactive. A reload publishes new ones (with their channels made first);
+	 * none is ever unpublished while the target runs. */
+	struct nvt_ns *_Atomic ns[NVT_MAX_NSID + 1];
 	uint32_t nr_ns;
 	struct nvt_ctrl *ctrls;			/* list under tgt->lock */
 	unsigned int nr_ctrls;			/* in @ctrls, under tgt->lock */
@@ -326,6 +328,14 @@ bool nvt_subsys_host_allowed_locked(const struct nvt_subsys *subsys, const char 
  */
 void nvt_subsys_for_each_ctrl(struct nvt_subsys *subsys,
 			      void (*fn)(struct nvt_ctrl *ctrl, void *arg), void *arg);
+
+/**
+ * nvt_subsys_add_ns() - open a namespace live (reload): a channel on every
+ * poll group serving I/O first, then published and announced (AEN, log 04h).
+ * Backends with per-group state (chan_create) are refused: -EOPNOTSUPP.
+ * Control path, main loop. Return: 0 or -errno (nothing changed).
+ */
+int nvt_subsys_add_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg);
 
 /** nvt_subsys_ns_changed() - record that @nsid changed and raise the AEN on every controller. */
 void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid);

@@ -20,7 +20,7 @@ subsystems = ( {
 	nqn = "$N";
 	hosts = ( $1 );
 	${4:-}
-	namespaces = ( { nsid = 1; backend = "ram"; size = "1M"; block_size = $3; } );
+	namespaces = ( { nsid = 1; backend = "ram"; size = "1M"; block_size = $3; } ${5:-} );
 } );
 CFG
 }
@@ -61,6 +61,17 @@ check "nvtd still runs after SIGHUP" 'kill -0 $pid'
 check "status after the reloads" '[ $rc = 0 ] && grep -q "subsystem $N: 1 namespace(s), 0 controller(s)" "$out/r"'
 "$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
 check "after SIGHUP, the file and what runs agree" '[ $rc = 0 ] && grep -qx "ok: reloaded, 0 change(s)" "$out/r"'
+
+write_cfg "\"$H1\"" debug 512 "" ', { nsid = 2; backend = "ram"; size = "2M"; }'
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "a namespace added: ok, named" \
+	'[ $rc = 0 ] && grep -qx "changed: $N: nsid 2 added (ram, 4096 blocks of 512 bytes)" "$out/r"'
+"$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
+check "status shows it" '[ $rc = 0 ] && grep -q "subsystem $N: 2 namespace(s), 0 controller(s)" "$out/r"'
+write_cfg "\"$H1\"" debug 512
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "removing it: refused (not live yet), nothing changed" \
+	'[ $rc = 1 ] && grep -q "nsid 2: removing a namespace live is not supported yet" "$out/r"'
 
 kill -TERM $pid; wait $pid; rc=$?
 check "clean exit after reloads" '[ $rc = 0 ]'

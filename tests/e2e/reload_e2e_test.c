@@ -48,6 +48,7 @@ static void write_cfg(const char *hosts, const char *any, const char *ns2, const
 
 #define NS2_OK	", { nsid = 2; backend = \"ram\"; size = \"1M\"; }"
 #define NS2_4K	", { nsid = 2; backend = \"ram\"; size = \"1M\"; block_size = 4096; }"
+#define NS2_NS3	", { nsid = 2; backend = \"ram\"; size = \"1M\"; }, { nsid = 3; backend = \"ram\"; size = \"2M\"; }"
 #define HOSTS_AB "\"" HOST_A "\", \"" HOST_B "\""
 #define HOSTS_A	"\"" HOST_A "\""
 
@@ -102,7 +103,7 @@ static int setup(void **state)
 	if (nvt_config_load(cfg_path, &e->cfg, stderr) || nvt_target_create(&e->cfg, &e->tgt))
 		return -1;
 	e->tgt->cfg = &e->cfg;
-	if (nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_A, 1, 16, 0, &e->a))
+	if (nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_A, 2, 16, 0, &e->a))
 		return -1;
 	e->io.q = e->a.io[0];
 	if (pthread_create(&e->io.thread, NULL, io_worker, &e->io))
@@ -241,6 +242,54 @@ static void test_host_change_tells_discovery(void **state)
 	io_progresses(e);
 }
 
+/*
+ * nsid 3 added while nsid 1's I/O runs on another thread: the host is told
+ * (AEN Namespace Attribute Changed, log 04h lists 3), Identify finds it and
+ * I/O on it works at once, from a queue whose poll group existed before.
+ */
+static void test_ns_added(void **state)
+{
+	struct env *e = *state;
+	uint8_t buf[4096], back[4096];
+	uint32_t changed[1024];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe, aen = { .status = 0xffff };
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 0, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, buf, sizeof(buf), &cqe) & 0xff,
+			 NVME_SC_INVALID_NS);
+	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
+			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, &aen), 0);
+	assert_int_equal(aen.status, 0xffff);
+
+	write_cfg(HOSTS_AB, "false", NS2_NS3, "");
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "nsid 3 added (ram, 4096 blocks of 512 bytes)"));
+	assert_int_equal(aen.status, 0);
+	assert_int_equal(le32toh(aen.result.u32), NVME_AER_NOTICE | NVME_LOG_LID_CHANGED_NS << 16);
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
+	assert_int_equal(le32toh(changed[0]), 3);
+	assert_int_equal(changed[1], 0);
+	assert_int_equal(e->tgt->subsys[0]->nr_ns, 3);
+
+	memset(buf, 0xc3, sizeof(buf));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 3, 4000, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, buf, sizeof(buf), &cqe), 0);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 4000, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, back, sizeof(back), &cqe), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	/* 2 MiB: block 4096 is past the end. */
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 4096, 1);
+	assert_int_not_equal(nvt_loop_exec(e->a.io[1], &sqe, back, 512, &cqe), 0);
+	/* Again: already there, nothing to do. */
+	assert_int_equal(reload(e), 0);
+	io_progresses(e);
+}
+
 static void test_bad_line_changes_nothing(void **state)
 {
 	struct env *e = *state;
@@ -299,6 +348,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_host_removed_and_added, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_change_tells_discovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ns_added, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_line_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_changes_apply_nothing, setup, teardown),
 	};
