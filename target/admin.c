@@ -335,38 +335,45 @@ static void nvt_put_le128(uint8_t dst[16], uint64_t v)
 		dst[i] = (uint8_t)(v >> (8 * i));
 }
 
-struct nvt_smart_sums {
-	uint64_t reads, writes, units_read, units_written;
-};
-
-static void nvt_smart_add(struct nvt_sq *sq, void *arg)
-{
-	struct nvt_smart_sums *s = arg;
-
-	s->reads += atomic_load_explicit(&sq->nr_reads, memory_order_relaxed);
-	s->writes += atomic_load_explicit(&sq->nr_writes, memory_order_relaxed);
-	s->units_read += atomic_load_explicit(&sq->blocks_read, memory_order_relaxed);
-	s->units_written += atomic_load_explicit(&sq->blocks_written, memory_order_relaxed);
-}
-
 static void nvt_execute_get_log_smart(struct nvt_req *req)
 {
-	struct nvt_ctrl *ctrl = req->sq->ctrl;
+	struct nvt_subsys *subsys = req->sq->ctrl->subsys;
 	struct nvme_smart_log log;
-	struct nvt_smart_sums sums = { 0 };
+	struct nvt_io_stats_snap sum, one;
 	struct nvt_log_writer w;
 
-	/* Counters of queues on other threads: a snapshot is all SMART promises. */
-	nvt_ctrl_for_each_sq(ctrl, nvt_smart_add, &sums);
+	/*
+	 * LPA bit 0 is clear (no per-namespace SMART), so any NSID gets the
+	 * whole subsystem, as nvmet sums its namespaces: the per-namespace
+	 * counters of every poll group, NVMe and SCSI (vhost) commands alike,
+	 * so the numbers outlive queues and controllers. Each counter has one
+	 * writer thread and is read whole; the sum is a snapshot, which is all
+	 * SMART promises, and exact once I/O is quiet.
+	 */
+	memset(&sum, 0, sizeof(sum));
+	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID; nsid++) {
+		struct nvt_ns *ns = subsys->ns[nsid];
+
+		if (!ns)
+			continue;
+		nvt_stats_ns_snap(ns, &one);
+		sum.cmds[NVT_STAT_READ] += one.cmds[NVT_STAT_READ];
+		sum.cmds[NVT_STAT_WRITE] += one.cmds[NVT_STAT_WRITE];
+		sum.bytes_read += one.bytes_read;
+		sum.bytes_written += one.bytes_written;
+		for (unsigned int e = 0; e < NVT_STAT_ERRS; e++)
+			sum.errors[e] += one.errors[e];
+	}
 	memset(&log, 0, sizeof(log));
 	log.temperature[0] = (uint8_t)(298 & 0xff);	/* 25 C in Kelvin */
 	log.temperature[1] = (uint8_t)(298 >> 8);
 	log.avail_spare = 100;
 	log.spare_thresh = 10;
-	nvt_put_le128(log.data_units_read, (sums.units_read + 999) / 1000);
-	nvt_put_le128(log.data_units_written, (sums.units_written + 999) / 1000);
-	nvt_put_le128(log.host_reads, sums.reads);
-	nvt_put_le128(log.host_writes, sums.writes);
+	nvt_put_le128(log.data_units_read, (sum.bytes_read / 512 + 999) / 1000);
+	nvt_put_le128(log.data_units_written, (sum.bytes_written / 512 + 999) / 1000);
+	nvt_put_le128(log.host_reads, sum.cmds[NVT_STAT_READ]);
+	nvt_put_le128(log.host_writes, sum.cmds[NVT_STAT_WRITE]);
+	nvt_put_le128(log.media_errors, nvt_stats_media_errors(&sum));
 	nvt_log_writer_init(&w, req);
 	nvt_log_write(&w, &log, sizeof(log));
 	nvt_req_complete(req, nvt_log_writer_finish(&w));

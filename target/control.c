@@ -19,6 +19,7 @@
 
 #include "nvt/control.h"
 #include "nvt/log.h"
+#include "nvt/stats.h"
 #include "nvt/util.h"
 
 #define NVT_CONTROL_MAX_ARGS	8		/* inject takes the most: 6 */
@@ -265,10 +266,188 @@ static void cmd_reload(struct nvt_control_out *o, char **argv)
 		reply(o, "ok: reloaded, %d change(s)", ret);
 }
 
+/*
+ * ---- stats [NQN [NSID]]: counters as records nvtctl renders ----
+ *
+ * "subsys NQN", then per namespace "ns NSID" and per I/O queue
+ * "queue CNTLID QID" + " host HOSTNQN", each followed by " io k=v ...",
+ * " err name=n ..." and " hist bucket:n ..." (non-zero ones only, split
+ * over lines that stay far below NVT_CONTROL_LINE_MAX). A set's worst
+ * case is ~5 KiB, so at most NVT_STATS_MAX_SETS sets go into one reply
+ * (2.6 MiB, under NVT_CONTROL_REPLY_MAX); past that a "note:" line says
+ * how many were left out and how to ask for fewer.
+ */
+#define NVT_STATS_MAX_SETS	512
+#define NVT_STATS_CHUNK		400
+
+struct nvt_stats_walk {
+	struct nvt_control_out *o;
+	unsigned int sets, skipped;
+};
+
+/* Tokens into lines of at most NVT_STATS_CHUNK bytes, each starting with @prefix. */
+struct nvt_stats_line {
+	char buf[NVT_STATS_CHUNK + 64];
+	size_t len, prefix_len;
+	bool any;
+};
+
+static void stats_line_init(struct nvt_stats_line *l, const char *prefix)
+{
+	l->len = l->prefix_len = (size_t)snprintf(l->buf, sizeof(l->buf), "%s", prefix);
+	l->any = false;
+}
+
+static void stats_line_flush(struct nvt_control_out *o, struct nvt_stats_line *l)
+{
+	if (l->any)
+		reply(o, "%.*s", (int)l->len, l->buf);
+	l->len = l->prefix_len;
+	l->any = false;
+}
+
+static void stats_line_add(struct nvt_control_out *o, struct nvt_stats_line *l, const char *key,
+			   uint64_t v, char sep)
+{
+	char tok[64];
+	int n = snprintf(tok, sizeof(tok), " %s%c%" PRIu64, key, sep, v);
+
+	if (l->len + (size_t)n > NVT_STATS_CHUNK)
+		stats_line_flush(o, l);
+	memcpy(l->buf + l->len, tok, (size_t)n);
+	l->len += (size_t)n;
+	l->any = true;
+}
+
+static void stats_emit_set(struct nvt_control_out *o, const struct nvt_io_stats_snap *s)
+{
+	struct nvt_stats_line l;
+	char key[16];
+
+	reply(o, " io reads=%" PRIu64 " writes=%" PRIu64 " other=%" PRIu64 " bytes_read=%" PRIu64
+	      " bytes_written=%" PRIu64 " qd=%" PRIu64 " qd_max=%" PRIu64 " lat_sum_ns=%" PRIu64
+	      " lat_max_ns=%" PRIu64,
+	      s->cmds[NVT_STAT_READ], s->cmds[NVT_STAT_WRITE], s->cmds[NVT_STAT_OTHER],
+	      s->bytes_read, s->bytes_written, s->qd, s->qd_max, s->lat_sum_ns, s->lat_max_ns);
+	stats_line_init(&l, " err");
+	for (unsigned int e = 0; e < NVT_STAT_ERRS; e++)
+		if (s->errors[e])
+			stats_line_add(o, &l, nvt_stat_err_name(e), s->errors[e], '=');
+	stats_line_flush(o, &l);
+	stats_line_init(&l, " hist");
+	for (unsigned int b = 0; b < NVT_HIST_BUCKETS; b++)
+		if (s->hist[b]) {
+			snprintf(key, sizeof(key), "%u", b);
+			stats_line_add(o, &l, key, s->hist[b], ':');
+		}
+	stats_line_flush(o, &l);
+}
+
+static bool stats_room(struct nvt_stats_walk *w)
+{
+	if (w->sets >= NVT_STATS_MAX_SETS) {
+		w->skipped++;
+		return false;
+	}
+	w->sets++;
+	return true;
+}
+
+static void stats_sq(struct nvt_sq *sq, void *arg)
+{
+	struct nvt_stats_walk *w = arg;
+	struct nvt_io_stats_snap snap;
+	char host[NVT_NQN_MAX + 1];
+	size_t i;
+
+	if (!sq->qid || !stats_room(w))
+		return;
+	memset(&snap, 0, sizeof(snap));
+	nvt_stats_snap_add(&snap, &sq->stats);
+	/* The host chose its NQN: only printable words reach a line-based reply. */
+	for (i = 0; i < NVT_NQN_MAX && sq->ctrl->hostnqn[i]; i++) {
+		unsigned char ch = (unsigned char)sq->ctrl->hostnqn[i];
+
+		host[i] = ch > 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	host[i] = '\0';
+	reply(w->o, "queue %u %u", sq->ctrl->cntlid, sq->qid);
+	reply(w->o, " host %s", host);
+	stats_emit_set(w->o, &snap);
+}
+
+static void stats_ctrl(struct nvt_ctrl *ctrl, void *arg)
+{
+	nvt_ctrl_for_each_sq(ctrl, stats_sq, arg);
+}
+
+static void stats_ns(struct nvt_stats_walk *w, struct nvt_ns *ns)
+{
+	struct nvt_io_stats_snap snap;
+
+	if (!stats_room(w))
+		return;
+	nvt_stats_ns_snap(ns, &snap);
+	reply(w->o, "ns %u", ns->nsid);
+	stats_emit_set(w->o, &snap);
+}
+
+static void cmd_stats(struct nvt_control_out *o, char **argv)
+{
+	struct nvt_stats_walk w = { .o = o };
+	struct nvt_subsys *only = NULL;
+	struct nvt_ns *only_ns = NULL;
+
+	if (argv[1] && argv[2] && argv[3]) {
+		reply(o, "error: usage: stats [NQN [NSID]]");
+		return;
+	}
+	if (argv[1] && argv[2]) {
+		only_ns = find_ns(o, argv[1], argv[2]);
+		if (!only_ns)
+			return;
+		only = only_ns->subsys;
+	} else if (argv[1]) {
+		only = nvt_target_find_subsys(o->tgt, argv[1]);
+		if (!only || only->type != NVT_SUBSYS_NVM) {
+			reply(o, "error: no subsystem %s", argv[1]);
+			return;
+		}
+	}
+	/* Namespaces first, all of them, then queues: the cap cuts queues first. */
+	for (unsigned int i = 0; i < o->tgt->nr_subsys; i++) {
+		struct nvt_subsys *s = o->tgt->subsys[i];
+
+		if (s->type != NVT_SUBSYS_NVM || (only && s != only))
+			continue;
+		reply(o, "subsys %s", s->nqn);
+		if (only_ns) {
+			stats_ns(&w, only_ns);
+			continue;
+		}
+		for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID; nsid++)
+			if (s->ns[nsid])
+				stats_ns(&w, s->ns[nsid]);
+	}
+	if (!only_ns)
+		for (unsigned int i = 0; i < o->tgt->nr_subsys; i++) {
+			struct nvt_subsys *s = o->tgt->subsys[i];
+
+			if (s->type != NVT_SUBSYS_NVM || (only && s != only))
+				continue;
+			reply(o, "subsys %s", s->nqn);
+			nvt_subsys_for_each_ctrl(s, stats_ctrl, &w);
+		}
+	if (w.skipped)
+		reply(o, "note: %u namespace/queue set(s) left out (at most %u per reply); ask for one subsystem or namespace",
+		      w.skipped, NVT_STATS_MAX_SETS);
+	reply(o, "ok");
+}
+
 /* The commands; argument counts are exact, so trailing junk is an error, not ignored. */
 static const struct nvt_control_cmd {
 	const char *name;
-	int argc;				/* including the name */
+	int argc;				/* including the name; 0: any, the handler checks (argv ends with NULL) */
 	const char *usage;
 	void (*fn)(struct nvt_control_out *o, char **argv);
 	bool slow;				/* reads a whole namespace: runs on a thread of its own */
@@ -277,6 +456,7 @@ static const struct nvt_control_cmd {
 	{ "scrub", 3, "scrub NQN NSID", cmd_scrub, true },
 	{ "inject", 6, "inject NQN NSID LBA data|metadata BIT", cmd_inject, false },
 	{ "reload", 1, "reload", cmd_reload, false },
+	{ "stats", 0, "stats [NQN [NSID]]", cmd_stats, false },
 };
 
 /* Is the request's first word a slow command? */
@@ -306,7 +486,7 @@ static void nvt_control_run(struct nvt_target *tgt, const char *req, size_t len,
 			    nvt_control_emit_fn emit, void *arg, atomic_bool *cancel)
 {
 	struct nvt_control_out o = { .tgt = tgt, .emit = emit, .arg = arg, .cancel = cancel };
-	char line[NVT_CONTROL_LINE_MAX + 1], *argv[NVT_CONTROL_MAX_ARGS], *save = NULL, *tok;
+	char line[NVT_CONTROL_LINE_MAX + 1], *argv[NVT_CONTROL_MAX_ARGS + 1], *save = NULL, *tok;
 	const char *nl = len ? memchr(req, '\n', len) : NULL;
 	size_t n = nl ? (size_t)(nl - req) : len;
 	int argc = 0;
@@ -335,6 +515,7 @@ static void nvt_control_run(struct nvt_target *tgt, const char *req, size_t len,
 		}
 		argv[argc++] = tok;
 	}
+	argv[argc] = NULL;
 	if (!argc) {
 		reply(&o, "error: empty command; try: status, scrub NQN NSID, inject ...");
 		return;
@@ -344,7 +525,7 @@ static void nvt_control_run(struct nvt_target *tgt, const char *req, size_t len,
 
 		if (strcmp(argv[0], cmd->name))
 			continue;
-		if (argc != cmd->argc)
+		if (cmd->argc && argc != cmd->argc)
 			reply(&o, "error: usage: %s", cmd->usage);
 		else
 			cmd->fn(&o, argv);

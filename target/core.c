@@ -8,6 +8,7 @@
 #include "nvt/iov.h"
 #include "nvt/log.h"
 #include "nvt/target.h"
+#include "ns_internal.h"
 
 uint64_t nvt_now_ns(void)
 {
@@ -156,12 +157,27 @@ bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 	req->bio.flags = 0;
 	req->cqe->result.u64 = 0;
 
+	/* I/O queues count every command; the admin queue's held AERs would only skew them. */
+	if (sq->qid && nvt_stats_on()) {
+		req->stat_t0 = sq->pg ? nvt_poll_group_now_ns(sq->pg) : nvt_now_ns();
+		req->flags |= NVT_REQ_STAT_SQ;
+		nvt_stats_start(&sq->stats);
+	}
 	status = nvt_fused_adjacency(req);
 	if (!status)
 		status = nvt_parse_cmd(req);
 	if (status) {
 		nvt_req_complete(req, status);
 		return false;
+	}
+	if (req->ns && (req->flags & NVT_REQ_STAT_SQ)) {
+		struct nvt_ns_chan *chan = nvt_ns_chan_get(req->ns, sq->pg);
+
+		if (chan) {
+			req->flags |= NVT_REQ_STAT_NS;
+			req->stat_chan = chan;
+			nvt_stats_start(&chan->stats);
+		}
 	}
 	return true;
 }
@@ -245,6 +261,35 @@ void nvt_errlog_copy(struct nvt_ctrl *ctrl, unsigned int i, struct nvme_error_lo
 	atomic_flag_clear_explicit(&ctrl->errlog_lock, memory_order_release);
 }
 
+/*
+ * Count a finished I/O-queue command in its queue's set and, if it named a
+ * namespace, that namespace's channel on this poll group: both are this
+ * thread's, so plain relaxed stores do.
+ */
+static void nvt_req_count(struct nvt_req *req, uint16_t status)
+{
+	struct nvt_sq *sq = req->sq;
+	enum nvt_stat_kind kind = NVT_STAT_OTHER;
+	uint64_t bytes = 0, lat = (sq->pg ? nvt_poll_group_now_ns(sq->pg) : nvt_now_ns()) - req->stat_t0;
+	struct nvt_ns_chan *chan;
+
+	if (req->cmd->common.opcode == nvme_cmd_read)
+		kind = NVT_STAT_READ;
+	else if (req->cmd->common.opcode == nvme_cmd_write)
+		kind = NVT_STAT_WRITE;
+	/* Data units as SMART counts them: blocks without their metadata. */
+	if (kind != NVT_STAT_OTHER && !status && req->ns)
+		bytes = (uint64_t)req->bio.nlb << req->ns->lba_shift;
+	nvt_stats_done(&sq->stats, kind, bytes, status & ~NVT_SC_DNR, lat, true);
+	if (!req->ns)
+		return;
+	/* Refused before it was counted in (say, a bad LBA range): look the channel up. */
+	chan = req->flags & NVT_REQ_STAT_NS ? req->stat_chan : nvt_ns_chan_get(req->ns, sq->pg);
+	if (chan)
+		nvt_stats_done(&chan->stats, kind, bytes, status & ~NVT_SC_DNR, lat,
+			       req->flags & NVT_REQ_STAT_NS);
+}
+
 void nvt_req_complete(struct nvt_req *req, uint16_t status)
 {
 	struct nvt_sq *sq = req->sq;
@@ -267,6 +312,8 @@ void nvt_req_complete(struct nvt_req *req, uint16_t status)
 	}
 	if (status)
 		nvt_record_error(req, status);
+	if (req->flags & NVT_REQ_STAT_SQ)
+		nvt_req_count(req, status);
 
 	if (sq->sqflow_disabled) {
 		cqe->sqhd = 0xffff;

@@ -89,26 +89,9 @@ static void nvt_io_bio_prepare(struct nvt_req *req)
 	bio->done = nvt_io_bio_done;
 }
 
-/* Counted by the queue's own thread: no shared counters on the I/O path. */
-static void nvt_io_count(struct nvt_req *req)
-{
-	struct nvt_sq *sq = req->sq;
-	uint64_t units = (uint64_t)req->bio.nlb << (req->ns->lba_shift - 9);
-
-	if (req->bio.op == NVT_BIO_READ) {
-		nvt_stat_add(&sq->nr_reads, 1);
-		nvt_stat_add(&sq->blocks_read, units);
-	} else {
-		nvt_stat_add(&sq->nr_writes, 1);
-		nvt_stat_add(&sq->blocks_written, units);
-	}
-}
-
 static void nvt_execute_ns(struct nvt_req *req)
 {
 	nvt_io_bio_prepare(req);
-	if (req->bio.op == NVT_BIO_READ || req->bio.op == NVT_BIO_WRITE)
-		nvt_io_count(req);
 	nvt_ns_submit(&req->bio);
 }
 
@@ -459,7 +442,6 @@ static void nvt_fused_run(struct nvt_req *first, struct nvt_req *second)
 	second->flags &= ~NVT_REQ_FUSED_READY;
 	nvt_io_bio_prepare(first);
 	nvt_io_bio_prepare(second);
-	nvt_io_count(second);
 	first->caw = (struct nvt_caw){
 		.compare = &first->bio, .write = &second->bio, .done = nvt_fused_done,
 	};

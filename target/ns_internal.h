@@ -10,6 +10,7 @@
 #include "nvt/bio.h"
 #include "nvt/poll_group.h"
 #include "nvt/range_lock.h"
+#include "nvt/stats.h"
 
 #define NVT_NS_BOUNCES		4			/* emulated commands running at once per channel */
 #define NVT_NS_BOUNCE_DATA	(128u * 1024)		/* data bytes per chunk of an emulated command */
@@ -65,6 +66,8 @@ struct nvt_ns_chan {
 	atomic_bool drain_pending;	/* drain_msg is queued: one at a time */
 	struct nvt_pg_msg wake_msg;
 	atomic_bool wake_pending;
+	/* Every command on this namespace from this group's queues (NVMe and SCSI); the group's thread writes. */
+	struct nvt_io_stats stats;
 };
 
 /* range_lock.c */

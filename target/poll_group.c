@@ -31,6 +31,7 @@ struct nvt_poll_group {
 	struct nvt_pg_flusher *flushers;	/* to run at the end of this iteration */
 	bool pollers_busy;		/* the last round had work in hand: do not sleep */
 	uint64_t fds_seen_ns;		/* the last epoll_wait */
+	uint64_t now_ns;		/* CLOCK_MONOTONIC at this iteration's start and after its wait */
 	int slot;			/* in the target's table of I/O groups; -1: none */
 	/*
 	 * Messages: the only state other threads touch. A lock-free stack
@@ -253,11 +254,17 @@ static bool nvt_poll_group_fds_due(struct nvt_poll_group *pg)
 	return true;
 }
 
+uint64_t nvt_poll_group_now_ns(const struct nvt_poll_group *pg)
+{
+	return pg->now_ns;
+}
+
 int nvt_poll_group_poll(struct nvt_poll_group *pg, int timeout_ms)
 {
 	struct epoll_event ev[NVT_PG_BATCH];
 	int n = 0;
 
+	pg->now_ns = nvt_pg_now_ns();
 	/* Work deferred outside a batch (e.g. by a shutdown path) runs first. */
 	nvt_poll_group_run_deferred(pg);
 	/* Work queued since the last round (by another caller of the loop) goes out before sleeping. */
@@ -269,6 +276,8 @@ int nvt_poll_group_poll(struct nvt_poll_group *pg, int timeout_ms)
 		n = epoll_wait(pg->epfd, ev, NVT_PG_BATCH, pg->pollers_busy ? 0 : timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	if (n)
+		pg->now_ns = nvt_pg_now_ns();	/* it may have slept: what arrives now is stamped now */
 	for (int i = 0; i < n; i++) {
 		struct nvt_pg_watch *w = ev[i].data.ptr;
 

@@ -8,6 +8,8 @@
 #include "nvt/iov.h"
 #include "nvt/log.h"
 #include "nvt/util.h"
+#include "ns_internal.h"
+#include "nvt/target.h"
 #include "scsi_internal.h"
 
 /* ---- sense data ---- */
@@ -52,8 +54,47 @@ void nvt_scsi_bad_field(struct nvt_scsi_task *t, bool cdb, uint16_t byte, int bi
 	nvt_put_be16(s + 16, byte);
 }
 
+/* SCSI READ / WRITE opcodes, 6 to 16 bytes: the rest counts as other. */
+static enum nvt_stat_kind nvt_scsi_stat_kind(uint8_t op)
+{
+	switch (op) {
+	case 0x08: case 0x28: case 0xa8: case 0x88:
+		return NVT_STAT_READ;
+	case 0x0a: case 0x2a: case 0xaa: case 0x8a:
+		return NVT_STAT_WRITE;
+	}
+	return NVT_STAT_OTHER;
+}
+
+/*
+ * Guests' commands count into the same per-namespace sets as NVMe hosts'
+ * (the channel of the LUN's namespace on this queue's poll group, this
+ * thread's): a failure counts under the NVMe status an NVMe host would
+ * have got for the same bio result, other CHECK CONDITIONs as "other".
+ */
+static void nvt_scsi_count(struct nvt_scsi_task *t)
+{
+	struct nvt_ns *ns = t->lun->ns;
+	struct nvt_ns_chan *chan = nvt_ns_chan_get(ns, t->queue->pg);
+	enum nvt_stat_kind kind = nvt_scsi_stat_kind(t->cdb[0]);
+	uint16_t status = 0;
+	uint64_t bytes = 0;
+
+	if (!chan)
+		return;
+	if (t->status != NVT_SCSI_GOOD)
+		status = t->cmd.stat_status ? t->cmd.stat_status & ~NVT_SC_DNR :
+			 NVT_STATUS(NVME_SCT_VS, 0xff);
+	else if (kind != NVT_STAT_OTHER)
+		bytes = (uint64_t)t->cmd.nlb << ns->lba_shift;
+	nvt_stats_done(&chan->stats, kind, bytes, status, nvt_poll_group_now_ns(t->queue->pg) - t->cmd.stat_t0,
+		       t->cmd.stat_started);
+}
+
 void nvt_scsi_complete(struct nvt_scsi_task *t)
 {
+	if (t->lun && t->cmd.stat_counted)
+		nvt_scsi_count(t);
 	t->done(t);
 }
 
@@ -671,6 +712,18 @@ void nvt_scsi_exec(struct nvt_scsi_task *t)
 	t->sense_len = 0;
 	t->resid = t->data_len;
 	memset(&t->cmd, 0, offsetof(struct nvt_scsi_cmd, segs));
+	t->cmd.stat_t0 = nvt_poll_group_now_ns(t->queue->pg);
+	t->cmd.stat_status = 0;
+	t->cmd.stat_started = false;
+	t->cmd.stat_counted = t->lun && nvt_stats_on();
+	if (t->cmd.stat_counted) {
+		struct nvt_ns_chan *chan = nvt_ns_chan_get(t->lun->ns, t->queue->pg);
+
+		if (chan) {
+			t->cmd.stat_started = true;
+			nvt_stats_start(&chan->stats);
+		}
+	}
 	/* SPC-4 4.6.2.7: without a LU, INQUIRY, REPORT LUNS and REQUEST SENSE still answer. */
 	if (!t->lun) {
 		switch (c[0]) {

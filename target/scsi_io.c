@@ -6,6 +6,7 @@
 
 #include "nvt/iov.h"
 #include "nvt/log.h"
+#include "nvt/stats.h"
 #include "nvt/util.h"
 #include "scsi_internal.h"
 
@@ -74,6 +75,8 @@ void nvt_scsi_bio_failed(struct nvt_scsi_task *t, const struct nvt_bio *bio, uin
 					NVT_ASC_REFTAG_CHECK };
 	unsigned int type;
 
+	if (bio->status && !t->cmd.stat_status)
+		t->cmd.stat_status = nvt_stats_bio_status(bio);
 	switch (bio->status) {
 	case NVT_BIO_OK:
 		return;

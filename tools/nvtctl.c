@@ -7,6 +7,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "nvtctl.h"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -14,6 +16,8 @@ static void usage(FILE *f)
 		"       nvtctl -s SOCKET scrub NQN NSID\n"
 		"       nvtctl -s SOCKET inject NQN NSID LBA data|metadata BIT\n"
 		"       nvtctl -s SOCKET reload\n"
+		"       nvtctl -s SOCKET stats [NQN [NSID]] [--json]\n"
+		"       nvtctl -s SOCKET top [-d SECS] [-n ITERATIONS]\n"
 		"SOCKET is nvtd's control_socket setting. Exit status: 0 if nvtd said ok,\n"
 		"1 if it said error (or, for scrub, found bad blocks), 2 on usage or connection errors.\n");
 }
@@ -34,6 +38,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* These two render nvtd's records themselves. */
+	if (!strcmp(argv[i], "stats"))
+		return nvtctl_stats_main(sa.sun_path, argc - i, argv + i);
+	if (!strcmp(argv[i], "top"))
+		return nvtctl_top_main(sa.sun_path, argc - i, argv + i);
 	for (; i < argc; i++) {
 		int w;
 

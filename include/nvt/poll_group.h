@@ -110,6 +110,14 @@ int nvt_poll_group_start(struct nvt_poll_group *pg, const char *name);
 void nvt_poll_group_stop(struct nvt_poll_group *pg);
 
 /**
+ * nvt_poll_group_now_ns() - CLOCK_MONOTONIC as @pg's current iteration
+ * read it (at its start, again after its epoll_wait): a clock for the
+ * I/O path that costs no clock read per command. @pg's thread only; 0
+ * before the first iteration.
+ */
+uint64_t nvt_poll_group_now_ns(const struct nvt_poll_group *pg);
+
+/**
  * nvt_poll_group_poll() - one iteration: wait up to @timeout_ms (-1:
  * forever; 0 while a poller has work) and run the callbacks of ready fds,
  * then the pollers. Return: callbacks run plus pollers busy, or -errno.

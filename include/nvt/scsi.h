@@ -114,6 +114,11 @@ struct nvt_scsi_cmd {
 	uint64_t xbytes;		/* bytes copied so far */
 	struct nvt_bio_range range;	/* copy within one namespace: its one range */
 	struct nvt_scsi_xseg segs[NVT_SCSI_XCOPY_SEGS];
+	/* Statistics (kept out of the memset above: set right after it). */
+	uint64_t stat_t0;		/* arrival, nvt_now_ns() */
+	uint16_t stat_status;		/* the first failed bio's NVMe-equivalent status; 0: none */
+	bool stat_started;		/* counted in the LUN's namespace channel's depth */
+	bool stat_counted;		/* statistics were on at arrival: count it at completion */
 };
 
 /**

@@ -14,6 +14,7 @@
 #include "nvt/config.h"
 #include "nvt/pi.h"
 #include "nvt/range_lock.h"
+#include "nvt/stats.h"
 #include "nvt/wire.h"
 
 struct nvt_req;
@@ -66,6 +67,8 @@ struct nvt_transport_ops {
 #define NVT_REQ_FUSED_SECOND	(1u << 4)	/* the Write of a fused Compare and Write */
 #define NVT_REQ_FUSED_READY	(1u << 5)	/* executed: its data is here, waiting for its partner */
 #define NVT_REQ_FUSED_ORPHAN	(1u << 6)	/* its partner never came or failed: complete with fused_status when executed */
+#define NVT_REQ_STAT_SQ		(1u << 7)	/* counted in the queue's depth (nvt_req_init) */
+#define NVT_REQ_STAT_NS		(1u << 8)	/* counted in its namespace channel's depth */
 #define NVT_ACWU		256		/* blocks a fused Compare and Write may cover */
 
 /**
@@ -101,6 +104,8 @@ struct nvt_req {
 	struct nvt_req *fused_peer;		/* the other half of a fused pair */
 	uint16_t fused_status;			/* a fused half's completion, decided by its partner */
 	struct nvt_caw caw;			/* the first half of a fused pair runs the pair with it */
+	uint64_t stat_t0;			/* arrival (poll group clock), for the latency histograms */
+	struct nvt_ns_chan *stat_chan;		/* NVT_REQ_STAT_NS: the channel counted in */
 };
 
 /* Queue states. */
@@ -126,9 +131,8 @@ struct nvt_sq {
 	bool sqflow_disabled;			/* CATTR: report SQHD FFFFh */
 	struct nvt_poll_group *pg;		/* the thread the queue runs on: its namespace channels */
 	struct nvt_req *fused_first;		/* a fused Compare waiting for its Write */
-	/* For SMART: written by this queue's thread only, read by the admin queue's. */
-	_Atomic uint64_t nr_reads, nr_writes;
-	_Atomic uint64_t blocks_read, blocks_written;	/* in 512-byte units */
+	/* I/O queues: every command; written by this queue's thread only, read by the control thread. */
+	struct nvt_io_stats stats;
 };
 
 enum nvt_subsys_type {

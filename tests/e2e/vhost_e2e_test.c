@@ -779,9 +779,13 @@ static void test_both_fronts(void **state)
 	struct nvt_sqe sqe;
 	struct cmd c;
 
+	struct nvt_ns *ns = nvt_target_find_subsys(f->tgt, TEST_NQN)->ns[1];
+	struct nvt_io_stats_snap before, after;
+
 	assert_int_equal(nvt_loop_ctrl_connect(f->tgt, TEST_NQN, TEST_HOST, 1, 16, 0, &host), 0);
 	guest_realize(f);
 	guest_start(f, LINUX_FEATURES, 0xf, 0x20000);
+	nvt_stats_ns_snap(ns, &before);
 
 	for (unsigned int i = 0; i < sizeof(nbuf); i++)
 		nbuf[i] = (uint8_t)(i * 13 + 1);
@@ -813,6 +817,14 @@ static void test_both_fronts(void **state)
 	assert_true(nvt_test_wait(host.io[0], &d));
 	assert_int_equal(nvt_test_status(&d), 0);
 	assert_memory_equal(nbuf, gbuf, sizeof(gbuf));
+	/* Both fronts count into the namespace's one set: a read and a write each, 4 KiB each. */
+	nvt_stats_ns_snap(ns, &after);
+	assert_int_equal(after.cmds[NVT_STAT_READ] - before.cmds[NVT_STAT_READ], 2);
+	assert_int_equal(after.cmds[NVT_STAT_WRITE] - before.cmds[NVT_STAT_WRITE], 2);
+	assert_int_equal(after.bytes_read - before.bytes_read, 2 * 4096);
+	assert_int_equal(after.bytes_written - before.bytes_written, 2 * 4096);
+	assert_int_equal(nvt_stats_media_errors(&after), nvt_stats_media_errors(&before));
+	assert_int_equal(after.qd, 0);
 
 	guest_stop(f);
 	guest_close(f);
