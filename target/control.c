@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* nvtd's control socket (nvtctl): status, scrub, fault injection; one line in, a few lines out, on the main loop without ever blocking it. */
+/* nvtd's control socket (nvtctl): status, scrub, fault injection, reload; one line in, a few lines out, on the main loop without ever blocking it. */
 #define NVT_LOG_PREFIX "control: "
 #include <errno.h>
 #include <inttypes.h>
@@ -236,6 +236,36 @@ static void cmd_inject(struct nvt_control_out *o, char **argv)
 	      md ? "metadata" : "data");
 }
 
+/* Re-read the configuration file and apply what changed (target/reload.c). */
+static void cmd_reload(struct nvt_control_out *o, char **argv)
+{
+	char *text = NULL, *line, *save;
+	size_t len = 0;
+	FILE *f;
+	int ret;
+
+	(void)argv;
+	if (!o->tgt->cfg) {
+		reply(o, "error: this nvtd has no configuration file to reload");
+		return;
+	}
+	f = open_memstream(&text, &len);
+	if (!f) {
+		reply(o, "error: %s", strerror(ENOMEM));
+		return;
+	}
+	ret = nvt_target_reload(o->tgt, o->tgt->cfg, f);
+	fclose(f);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		reply(o, "%s", line);
+	free(text);
+	if (ret < 0)
+		reply(o, "error: not reloaded, nothing changed (%s)",
+		      ret == -EINVAL ? "see above" : strerror(-ret));
+	else
+		reply(o, "ok: reloaded, %d change(s)", ret);
+}
+
 /*
  * ---- stats [NQN [NSID]]: counters as records nvtctl renders ----
  *
@@ -425,6 +455,7 @@ static const struct nvt_control_cmd {
 	{ "status", 1, "status", cmd_status, false },
 	{ "scrub", 3, "scrub NQN NSID", cmd_scrub, true },
 	{ "inject", 6, "inject NQN NSID LBA data|metadata BIT", cmd_inject, false },
+	{ "reload", 1, "reload", cmd_reload, false },
 	{ "stats", 0, "stats [NQN [NSID]]", cmd_stats, false },
 };
 

@@ -79,6 +79,13 @@ uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
 	pthread_mutex_init(&ctrl->lock, NULL);
 
 	pthread_mutex_lock(&tgt->lock);
+	/* Again under the lock: a reload may have taken the host off the list since. */
+	if (!nvt_subsys_host_allowed_locked(subsys, ctrl->hostnqn)) {
+		pthread_mutex_unlock(&tgt->lock);
+		pthread_mutex_destroy(&ctrl->lock);
+		free(ctrl);
+		return NVT_ST_CONNECT_INVALID_HOST;
+	}
 	/* Hostile-host limits: one host or one subsystem cannot take every controller. */
 	if (subsys->nr_ctrls >= subsys->max_ctrls) {
 		pthread_mutex_unlock(&tgt->lock);

@@ -148,7 +148,22 @@ static void nvtd_on_signal(struct nvt_pg_watch *w)
 	struct nvtd *d = container_of(w, struct nvtd, signal_watch);
 	struct signalfd_siginfo si;
 
-	if (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+	if (read(w->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		int ret;
+
+		/* Like nvtctl reload; what it found and did goes to the log. */
+		nvt_info("SIGHUP: reloading %s", d->tgt->cfg ? d->tgt->cfg->path : "?");
+		nvt_notify("RELOADING=1\nSTATUS=reloading");
+		ret = d->tgt->cfg ? nvt_target_reload(d->tgt, d->tgt->cfg, NULL) : -ENOENT;
+		if (ret < 0)
+			nvt_notify("READY=1\nSTATUS=reload refused, nothing changed (see the log)");
+		else
+			nvt_notify("READY=1\nSTATUS=reloaded, %d change(s)", ret);
+		return;
+	}
+	{
 		nvt_info("%s: shutting down", strsignal((int)si.ssi_signo));
 		/* Before the teardown, which can take long (the nvme backend reaps
 		 * commands for up to 90 s): systemd then knows it is on its way. */
@@ -180,6 +195,7 @@ static int nvtd_serve(struct nvtd *d)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	d->signal_watch.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->signal_watch.fn = nvtd_on_signal;
 	d->tick_watch.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -291,6 +307,8 @@ int main(int argc, char **argv)
 
 	nvt_notify("STATUS=starting from %s", path);
 	ret = nvt_target_create(&cfg, &tgt);
+	if (!ret)
+		tgt->cfg = &cfg;	/* reload diffs against it and replaces it */
 	if (ret) {
 		nvt_err("cannot build the target from %s: %s", path, strerror(-ret));
 		nvt_notify("STATUS=cannot build the target from %s: %s", path, strerror(-ret));
@@ -302,6 +320,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	ret = nvt_poll_group_create(&tgt->pg);
 	if (ret) {

@@ -21,7 +21,8 @@ static void nvt_ns_destroy(struct nvt_ns *ns)
 	free(ns);
 }
 
-static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg)
+/* A namespace opened, not yet published. */
+static int nvt_ns_open(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg, struct nvt_ns **out)
 {
 	struct nvt_ns *ns;
 	int ret;
@@ -74,8 +75,14 @@ static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg
 		free(ns);
 		return -EINVAL;
 	}
-	subsys->ns[ns->nsid] = ns;
-	subsys->nr_ns++;
+	*out = ns;
+	return 0;
+}
+
+static void nvt_ns_log(const struct nvt_ns *ns)
+{
+	const struct nvt_subsys *subsys = ns->subsys;
+
 	if (ns->pi.type)
 		nvt_info("%s: nsid %u: %s, %llu blocks of %u+%u bytes, PI type %u (%s guard, %s)",
 			 subsys->nqn, ns->nsid, ns->be->name, (unsigned long long)ns->nblocks,
@@ -86,6 +93,18 @@ static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg
 		nvt_info("%s: nsid %u: %s, %llu blocks of %u+%u bytes, no PI", subsys->nqn,
 			 ns->nsid, ns->be->name, (unsigned long long)ns->nblocks, ns->block_size,
 			 ns->md_size);
+}
+
+static int nvt_ns_create(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg)
+{
+	struct nvt_ns *ns;
+	int ret = nvt_ns_open(subsys, cfg, &ns);
+
+	if (ret)
+		return ret;
+	subsys->ns[ns->nsid] = ns;
+	subsys->nr_ns++;
+	nvt_ns_log(ns);
 	return 0;
 }
 
@@ -274,6 +293,12 @@ static int nvt_target_for_each_ns(struct nvt_target *tgt, struct nvt_poll_group 
 	return ret;
 }
 
+/* A poll group attached while a reload added a namespace may find its channel made already. */
+static int nvt_ns_chan_ensure(struct nvt_ns *ns, struct nvt_poll_group *pg)
+{
+	return nvt_ns_chan_get(ns, pg) ? 0 : nvt_ns_chan_create(ns, pg);
+}
+
 static int nvt_ns_chan_drop(struct nvt_ns *ns, struct nvt_poll_group *pg)
 {
 	nvt_ns_chan_destroy(ns, pg);
@@ -299,7 +324,7 @@ int nvt_target_attach_pg(struct nvt_target *tgt, struct nvt_poll_group *pg)
 		return -ENOSPC;
 	}
 	nvt_poll_group_set_slot(pg, slot);
-	ret = nvt_target_for_each_ns(tgt, pg, nvt_ns_chan_create);
+	ret = nvt_target_for_each_ns(tgt, pg, nvt_ns_chan_ensure);
 	if (ret) {
 		nvt_err("cannot give namespaces a channel on a poll group: %s", strerror(-ret));
 		nvt_target_detach_pg(tgt, pg);
@@ -382,6 +407,16 @@ struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nq
 
 bool nvt_subsys_host_allowed(const struct nvt_subsys *subsys, const char *hostnqn)
 {
+	bool ok;
+
+	pthread_mutex_lock(&subsys->tgt->lock);
+	ok = nvt_subsys_host_allowed_locked(subsys, hostnqn);
+	pthread_mutex_unlock(&subsys->tgt->lock);
+	return ok;
+}
+
+bool nvt_subsys_host_allowed_locked(const struct nvt_subsys *subsys, const char *hostnqn)
+{
 	if (subsys->allow_any_host)
 		return true;
 	for (unsigned int i = 0; i < subsys->nr_hosts; i++)
@@ -424,6 +459,55 @@ static void nvt_ctrl_ns_changed(struct nvt_ctrl *c, void *arg)
 		c->nr_changed_ns = NVT_MAX_CHANGED_NS + 1;
 	pthread_mutex_unlock(&c->lock);
 	nvt_ctrl_raise_aen(c, NVT_AEN_NS_CHANGED);
+}
+
+int nvt_subsys_add_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg)
+{
+	struct nvt_target *tgt = subsys->tgt;
+	struct nvt_ns *ns;
+	unsigned int i;
+	int ret;
+
+	if (subsys->type != NVT_SUBSYS_NVM || !cfg->nsid || cfg->nsid > NVT_MAX_NSID)
+		return -EINVAL;
+	if (subsys->ns[cfg->nsid])
+		return -EEXIST;
+	ret = nvt_ns_open(subsys, cfg, &ns);
+	if (ret)
+		return ret;
+	/*
+	 * Channels are made here, on the control thread, for groups that are
+	 * running: only safe when the backend keeps nothing per group (its
+	 * rings would join a running group's pollers from the wrong thread).
+	 */
+	if (ns->be->chan_create) {
+		nvt_ns_destroy(ns);
+		return -EOPNOTSUPP;
+	}
+	/* Under the lock: a group attached meanwhile either is in pg_slots here or sees ns published. */
+	pthread_mutex_lock(&tgt->lock);
+	for (i = 0; i < tgt->nr_pg_slots && !ret; i++)
+		if (tgt->pg_slots[i])
+			ret = nvt_ns_chan_create(ns, tgt->pg_slots[i]);
+	if (!ret) {
+		/* Release: a poll group that finds ns finds its channel and its backend state. */
+		atomic_store_explicit(&subsys->ns[ns->nsid], ns, memory_order_release);
+		subsys->nr_ns++;
+	}
+	pthread_mutex_unlock(&tgt->lock);
+	if (ret) {
+		/* Never published: no I/O reached these channels. */
+		pthread_mutex_lock(&tgt->lock);
+		for (i = 0; i < tgt->nr_pg_slots; i++)
+			if (tgt->pg_slots[i])
+				nvt_ns_chan_destroy(ns, tgt->pg_slots[i]);
+		pthread_mutex_unlock(&tgt->lock);
+		nvt_ns_destroy(ns);
+		return ret;
+	}
+	nvt_ns_log(ns);
+	nvt_subsys_ns_changed(subsys, ns->nsid);
+	return 0;
 }
 
 void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid)

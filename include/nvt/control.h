@@ -34,7 +34,7 @@ void nvt_control_execute(struct nvt_target *tgt, const char *req, size_t len,
 /**
  * nvt_control_create() - listen on unix socket @path (mode 0600) from
  * @tgt's main loop. Commands, one line each: "status", "scrub NQN NSID",
- * "inject NQN NSID LBA data|metadata BIT". Replies end with a line that
+ * "inject NQN NSID LBA data|metadata BIT", "reload". Replies end with a line that
  * starts with "ok" or "error:". Clients are served without blocking the
  * loop; one that has not sent its line, or stops reading its reply, for
  * 5 seconds is dropped.

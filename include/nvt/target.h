@@ -149,7 +149,9 @@ struct nvt_subsys {
 	bool allow_any_host;
 	char (*hosts)[NVT_NQN_MAX + 1];
 	unsigned int nr_hosts;
-	struct nvt_ns *ns[NVT_MAX_NSID + 1];	/* by nsid; NULL = inactive */
+	/* By nsid; NULL = inactive. A reload publishes new ones (with their channels made first);
+	 * none is ever unpublished while the target runs. */
+	struct nvt_ns *_Atomic ns[NVT_MAX_NSID + 1];
 	uint32_t nr_ns;
 	struct nvt_ctrl *ctrls;			/* list under tgt->lock */
 	unsigned int nr_ctrls;			/* in @ctrls, under tgt->lock */
@@ -239,6 +241,8 @@ struct nvt_target {
 	unsigned int nr_vhosts;
 	/* `nvtctl status` lines of fronts built outside the core (vhost), main loop; NULL: none. */
 	void (*front_status)(struct nvt_target *tgt, FILE *out);
+	/* The configuration running (the daemon's), which a reload diffs against; NULL: no reload. */
+	struct nvt_config *cfg;
 };
 
 /**
@@ -316,8 +320,11 @@ void nvt_target_put_pg(struct nvt_target *tgt, struct nvt_poll_group *pg);
 /** nvt_target_find_subsys() - the subsystem named @nqn (discovery included), or NULL. */
 struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nqn);
 
-/** nvt_subsys_host_allowed() - may @hostnqn connect to @subsys? */
+/** nvt_subsys_host_allowed() - may @hostnqn connect to @subsys? Takes tgt->lock (a reload may change the list). */
 bool nvt_subsys_host_allowed(const struct nvt_subsys *subsys, const char *hostnqn);
+
+/** nvt_subsys_host_allowed_locked() - nvt_subsys_host_allowed() with tgt->lock held. */
+bool nvt_subsys_host_allowed_locked(const struct nvt_subsys *subsys, const char *hostnqn);
 
 /**
  * nvt_subsys_for_each_ctrl() - call @fn on every live controller of
@@ -325,6 +332,14 @@ bool nvt_subsys_host_allowed(const struct nvt_subsys *subsys, const char *hostnq
  */
 void nvt_subsys_for_each_ctrl(struct nvt_subsys *subsys,
 			      void (*fn)(struct nvt_ctrl *ctrl, void *arg), void *arg);
+
+/**
+ * nvt_subsys_add_ns() - open a namespace live (reload): a channel on every
+ * poll group serving I/O first, then published and announced (AEN, log 04h).
+ * Backends with per-group state (chan_create) are refused: -EOPNOTSUPP.
+ * Control path, main loop. Return: 0 or -errno (nothing changed).
+ */
+int nvt_subsys_add_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg);
 
 /** nvt_subsys_ns_changed() - record that @nsid changed and raise the AEN on every controller. */
 void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid);
@@ -335,6 +350,19 @@ void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid);
  * Return: the number of controllers torn down.
  */
 unsigned int nvt_target_check_keep_alive(struct nvt_target *tgt, uint64_t now_ns);
+
+/* ---- target/reload.c ---- */
+
+/**
+ * nvt_target_reload() - re-read @running->path and make @tgt serve it.
+ * Every error of the file, and every change that cannot be made live, is
+ * logged and written to @out (NULL: log only) as "file:line: setting:
+ * message", and then nothing is applied. Applied changes are written to
+ * @out as "changed: ..." lines. Main loop (control path).
+ * Return: the number of changes applied (@running is then the new file),
+ * or -errno (-EINVAL: bad file or refused; nothing changed).
+ */
+int nvt_target_reload(struct nvt_target *tgt, struct nvt_config *running, FILE *out);
 
 /* ---- target/scrub.c ---- */
 

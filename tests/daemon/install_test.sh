@@ -24,7 +24,7 @@ check "the unit starts the installed nvtd on /etc/nvt/nvt.conf" \
 	'grep -qx "ExecStart=/usr/sbin/nvtd -c /etc/nvt/nvt.conf" "$units"'
 check "the unit's @...@ placeholders are all filled in" '! grep -q "@[A-Z_]*@" "$units"'
 check "Type=notify" 'grep -qx "Type=notify" "$units"'
-check "no ExecReload until reload exists" '! grep -q "^ExecReload" "$units"'
+check "ExecReload sends SIGHUP (reload)" 'grep -qx "ExecReload=/bin/kill -HUP \$MAINPID" "$units"'
 check "/etc/nvt/nvt.conf installed (not /usr/etc)" '[ -f "$D/etc/nvt/nvt.conf" ] && [ ! -e "$D/usr/etc" ]'
 "$D/usr/sbin/nvtd" --check-config "$D/etc/nvt/nvt.conf" > "$out/check" 2>&1; rc=$?
 check "the installed nvtd accepts the installed nvt.conf" '[ $rc = 0 ]'

@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Live reconfiguration: re-read the configuration file, refuse what cannot change live, apply the rest (nvtctl reload, SIGHUP). */
+#define NVT_LOG_PREFIX "reload: "
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvt/bio.h"
+#include "nvt/log.h"
+#include "nvt/target.h"
+#include "nvt/util.h"
+
+/* What one reload found: refusals (any one cancels it) and the changes to apply. */
+struct nvt_reload {
+	const char *file;
+	FILE *out;			/* the requester's; NULL: the log only */
+	unsigned int nr_refused;
+	unsigned int nr_changes;
+};
+
+static void nvt_reload_refuse(struct nvt_reload *r, int line, const char *setting,
+			      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* A change that cannot be made live: "file:line: setting: message", to both sides. */
+static void nvt_reload_refuse(struct nvt_reload *r, int line, const char *setting,
+			      const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->nr_refused++;
+	nvt_err("%s:%d: %s: %s", r->file, line, setting, msg);
+	if (r->out)
+		fprintf(r->out, "%s:%d: %s: %s\n", r->file, line, setting, msg);
+}
+
+static void nvt_reload_note(struct nvt_reload *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* One change applied, for the reply and the log. */
+static void nvt_reload_note(struct nvt_reload *r, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->nr_changes++;
+	nvt_info("%s", msg);
+	if (r->out)
+		fprintf(r->out, "changed: %s\n", msg);
+}
+
+static bool nvt_listener_same(const struct nvt_listener_cfg *a, const struct nvt_listener_cfg *b)
+{
+	return !strcmp(a->transport, b->transport) && !strcmp(a->address, b->address) &&
+	       a->port == b->port && a->max_io_size == b->max_io_size &&
+	       a->batch_posts == b->batch_posts;
+}
+
+static const struct nvt_subsys_cfg *nvt_cfg_find_subsys(const struct nvt_config *cfg,
+							const char *nqn)
+{
+	for (unsigned int i = 0; i < cfg->nr_subsystems; i++)
+		if (!strcmp(cfg->subsystems[i].nqn, nqn))
+			return &cfg->subsystems[i];
+	return NULL;
+}
+
+static const struct nvt_ns_cfg *nvt_cfg_find_ns(const struct nvt_subsys_cfg *s, uint32_t nsid)
+{
+	for (unsigned int i = 0; i < s->nr_namespaces; i++)
+		if (s->namespaces[i].nsid == nsid)
+			return &s->namespaces[i];
+	return NULL;
+}
+
+static bool nvt_cfg_has_host(const struct nvt_subsys_cfg *s, const char *hostnqn)
+{
+	for (unsigned int i = 0; i < s->nr_hosts; i++)
+		if (!strcmp(s->hosts[i], hostnqn))
+			return true;
+	return false;
+}
+
+static bool nvt_setting_same(const struct nvt_ns_setting *a, const struct nvt_ns_setting *b)
+{
+	if (a->set != b->set)
+		return false;
+	if (!a->set)
+		return true;
+	if ((a->str == NULL) != (b->str == NULL))
+		return false;
+	return a->b == b->b && (!a->str || !strcmp(a->str, b->str));
+}
+
+/* A namespace present in both: everything about it is fixed while it runs. */
+static void nvt_reload_check_ns(struct nvt_reload *r, const char *nqn, const struct nvt_ns_cfg *o,
+				const struct nvt_ns_cfg *n)
+{
+	if (strcmp(o->backend, n->backend)) {
+		nvt_reload_refuse(r, n->line, "backend", "%s nsid %u: cannot change live "
+				  "(%s to %s): remove the namespace, reload, add it back", nqn,
+				  n->nsid, o->backend, n->backend);
+		return;
+	}
+	if (o->block_size != n->block_size)
+		nvt_reload_refuse(r, n->block_size_line ? n->block_size_line : n->line,
+				  "block_size", "%s nsid %u: a namespace's block size cannot change "
+				  "live (%u to %u)", nqn, n->nsid, o->block_size, n->block_size);
+	if (memcmp(&o->pi, &n->pi, sizeof(o->pi)))
+		nvt_reload_refuse(r, n->pi_line ? n->pi_line : n->line, "pi",
+				  "%s nsid %u: a namespace's protection information format "
+				  "cannot change live", nqn, n->nsid);
+	if (o->size != n->size)
+		nvt_reload_refuse(r, n->line, "size", "%s nsid %u: resizing a namespace live "
+				  "is not supported yet", nqn, n->nsid);
+	if (memcmp(o->uuid, n->uuid, sizeof(o->uuid)) || memcmp(o->nguid, n->nguid, sizeof(o->nguid)))
+		nvt_reload_refuse(r, n->line, "uuid", "%s nsid %u: a namespace's identifiers "
+				  "cannot change live", nqn, n->nsid);
+	for (unsigned int i = 0; i < n->nr_settings && i < NVT_NS_SETTINGS_MAX; i++) {
+		const struct nvt_ns_setting *ns = &n->settings[i];
+
+		if (i < o->nr_settings && nvt_setting_same(&o->settings[i], ns))
+			continue;
+		nvt_reload_refuse(r, ns->line ? ns->line : n->line, ns->name ? ns->name : "backend",
+				  "%s nsid %u: a namespace's backend settings cannot change live",
+				  nqn, n->nsid);
+	}
+}
+
+/* A subsystem present in both. */
+static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_subsys_cfg *o,
+				    const struct nvt_subsys_cfg *n)
+{
+	if (strcmp(o->serial, n->serial))
+		nvt_reload_refuse(r, n->line, "serial", "%s: a subsystem's serial number cannot "
+				  "change live (hosts identify it by it)", n->nqn);
+	if (strcmp(o->model, n->model))
+		nvt_reload_refuse(r, n->line, "model", "%s: a subsystem's model cannot change live",
+				  n->nqn);
+	if (o->max_io_queues != n->max_io_queues)
+		nvt_reload_refuse(r, n->line, "max_io_queues", "%s: cannot change live "
+				  "(controllers were told at connect time)", n->nqn);
+	for (unsigned int i = 0; i < n->nr_namespaces; i++) {
+		const struct nvt_ns_cfg *nn = &n->namespaces[i], *on = nvt_cfg_find_ns(o, nn->nsid);
+
+		const struct nvt_backend_ops *be = nvt_backend_find(nn->backend);
+
+		if (on)
+			nvt_reload_check_ns(r, n->nqn, on, nn);
+		else if (!be || be->chan_create)
+			nvt_reload_refuse(r, nn->line, "backend", "%s nsid %u: adding a %s namespace "
+					  "live is not supported yet (only backends without per-thread "
+					  "state, such as ram)", n->nqn, nn->nsid, nn->backend);
+	}
+	for (unsigned int i = 0; i < o->nr_namespaces; i++)
+		if (!nvt_cfg_find_ns(n, o->namespaces[i].nsid))
+			nvt_reload_refuse(r, n->line, "namespaces", "%s nsid %u: removing a "
+					  "namespace live is not supported yet", n->nqn,
+					  o->namespaces[i].nsid);
+}
+
+/* Everything the new file says that cannot be made live: counted in r->nr_refused. */
+static void nvt_reload_check(struct nvt_reload *r, const struct nvt_config *o,
+			     const struct nvt_config *n)
+{
+	if (o->threads != n->threads)
+		nvt_reload_refuse(r, 0, "threads", "the number of I/O threads cannot change live");
+	if (strcmp(o->control_socket, n->control_socket))
+		nvt_reload_refuse(r, 0, "control_socket", "cannot change live");
+	if (o->discovery != n->discovery)
+		nvt_reload_refuse(r, 0, "discovery", "serving discovery or not cannot change live");
+	for (unsigned int i = 0; i < n->nr_listeners || i < o->nr_listeners; i++) {
+		if (i < n->nr_listeners && i < o->nr_listeners &&
+		    nvt_listener_same(&o->listeners[i], &n->listeners[i]))
+			continue;
+		nvt_reload_refuse(r, i < n->nr_listeners ? n->listeners[i].line : 0, "listeners",
+				  "adding, removing or changing listeners live is not supported yet");
+		break;
+	}
+	if (o->nr_vhosts != n->nr_vhosts)
+		nvt_reload_refuse(r, 0, "vhost", "adding or removing vhost controllers live is "
+				  "not supported yet");
+	for (unsigned int i = 0; i < n->nr_vhosts && i < o->nr_vhosts; i++) {
+		const struct nvt_vhost_cfg *a = &o->vhosts[i], *b = &n->vhosts[i];
+		bool same = !strcmp(a->socket, b->socket) && !strcmp(a->owner, b->owner) &&
+			    !strcmp(a->group, b->group) && a->nr_luns == b->nr_luns &&
+			    a->copy_between_controllers == b->copy_between_controllers;
+
+		for (unsigned int l = 0; same && l < b->nr_luns; l++)
+			same = a->luns[l].lun == b->luns[l].lun && a->luns[l].nsid == b->luns[l].nsid &&
+			       !strcmp(a->luns[l].subsystem, b->luns[l].subsystem);
+		if (!same)
+			nvt_reload_refuse(r, b->line, "vhost", "%s: a vhost controller cannot "
+					  "change live", b->socket);
+	}
+	for (unsigned int i = 0; i < n->nr_subsystems; i++) {
+		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
+		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);
+
+		if (os)
+			nvt_reload_check_subsys(r, os, ns);
+		else
+			nvt_reload_refuse(r, ns->line, "subsystems", "%s: adding a subsystem live "
+					  "is not supported yet", ns->nqn);
+	}
+	for (unsigned int i = 0; i < o->nr_subsystems; i++)
+		if (!nvt_cfg_find_subsys(n, o->subsystems[i].nqn))
+			nvt_reload_refuse(r, 0, "subsystems", "%s: removing a subsystem live is not "
+					  "supported yet", o->subsystems[i].nqn);
+}
+
+/* The first live controller of @subsys its host may no longer hold, referenced; tgt->lock held. */
+static struct nvt_ctrl *nvt_reload_next_evicted(struct nvt_subsys *subsys)
+{
+	for (struct nvt_ctrl *c = subsys->ctrls; c; c = c->next) {
+		if (atomic_load(&c->dead) || nvt_subsys_host_allowed_locked(subsys, c->hostnqn))
+			continue;
+		atomic_fetch_add(&c->refs, 1);
+		return c;
+	}
+	return NULL;
+}
+
+/* A copy of @n's allow-list for the subsystem to own; NULL with *@ok false: no memory. */
+static char (*nvt_reload_copy_hosts(const struct nvt_subsys_cfg *n, bool *ok))[NVT_NQN_MAX + 1]
+{
+	char (*hosts)[NVT_NQN_MAX + 1] = NULL;
+
+	*ok = true;
+	if (!n->nr_hosts)
+		return NULL;
+	hosts = calloc(n->nr_hosts, sizeof(*hosts));
+	if (!hosts) {
+		*ok = false;
+		return NULL;
+	}
+	memcpy(hosts, n->hosts, n->nr_hosts * sizeof(*hosts));
+	return hosts;
+}
+
+/*
+ * A subsystem's allow-list, its copy made beforehand: swapped under the
+ * target lock (Connect checks it there too, so no controller of a removed
+ * host can slip in after), then the controllers of hosts no longer allowed
+ * are torn down.
+ */
+static void nvt_reload_apply_hosts(struct nvt_reload *r, struct nvt_subsys *subsys,
+				   const struct nvt_subsys_cfg *o, const struct nvt_subsys_cfg *n,
+				   char (*hosts)[NVT_NQN_MAX + 1])
+{
+	struct nvt_target *tgt = subsys->tgt;
+	char (*old)[NVT_NQN_MAX + 1];
+	struct nvt_ctrl *ctrl;
+
+	pthread_mutex_lock(&tgt->lock);
+	old = subsys->hosts;
+	subsys->hosts = hosts;
+	subsys->nr_hosts = n->nr_hosts;
+	subsys->allow_any_host = n->allow_any_host;
+	subsys->max_ctrls = n->max_controllers ? n->max_controllers : NVT_DEFAULT_CTRLS_PER_SUBSYS;
+	pthread_mutex_unlock(&tgt->lock);
+	free(old);
+
+	if (o->allow_any_host != n->allow_any_host)
+		nvt_reload_note(r, "%s: allow_any_host %s", n->nqn,
+				n->allow_any_host ? "true" : "false");
+	if (o->max_controllers != n->max_controllers)
+		nvt_reload_note(r, "%s: max_controllers %u (live controllers beyond it stay)",
+				n->nqn, n->max_controllers);
+	for (unsigned int i = 0; i < n->nr_hosts; i++)
+		if (!nvt_cfg_has_host(o, n->hosts[i]))
+			nvt_reload_note(r, "%s: host %s allowed", n->nqn, n->hosts[i]);
+	for (unsigned int i = 0; i < o->nr_hosts; i++)
+		if (!nvt_cfg_has_host(n, o->hosts[i]))
+			nvt_reload_note(r, "%s: host %s no longer allowed", n->nqn, o->hosts[i]);
+
+	for (;;) {
+		pthread_mutex_lock(&tgt->lock);
+		ctrl = nvt_reload_next_evicted(subsys);
+		pthread_mutex_unlock(&tgt->lock);
+		if (!ctrl)
+			break;
+		nvt_reload_note(r, "%s: controller %u of %s torn down", n->nqn, ctrl->cntlid,
+				ctrl->hostnqn);
+		nvt_ctrl_fatal(ctrl, "host removed from the allow-list");
+		nvt_ctrl_put(ctrl);
+	}
+}
+
+static bool nvt_hosts_differ(const struct nvt_subsys_cfg *o, const struct nvt_subsys_cfg *n)
+{
+	if (o->allow_any_host != n->allow_any_host || o->nr_hosts != n->nr_hosts ||
+	    o->max_controllers != n->max_controllers)
+		return true;
+	for (unsigned int i = 0; i < n->nr_hosts; i++)
+		if (!nvt_cfg_has_host(o, n->hosts[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Make @n run: only what nvt_reload_check() let through differs. Whatever
+ * can fail (memory) is done first, so a failure changes nothing.
+ * Return: 0 or -errno.
+ */
+static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
+			    const struct nvt_config *o, const struct nvt_config *n)
+{
+	char (**hosts)[NVT_NQN_MAX + 1];
+	bool disc_changed = false, ok = true;
+
+	hosts = calloc(n->nr_subsystems ? n->nr_subsystems : 1, sizeof(*hosts));
+	if (!hosts)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < n->nr_subsystems && ok; i++)
+		hosts[i] = nvt_reload_copy_hosts(&n->subsystems[i], &ok);
+	if (!ok) {
+		for (unsigned int i = 0; i < n->nr_subsystems; i++)
+			free(hosts[i]);
+		free(hosts);
+		return -ENOMEM;
+	}
+
+	/*
+	 * Namespaces first: opening a backend can fail (memory), and then what
+	 * was added before it stays (the reply says so) and nothing else is
+	 * applied; a later reload finds those already there and goes on.
+	 */
+	for (unsigned int i = 0; i < n->nr_subsystems; i++) {
+		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
+		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);
+		struct nvt_subsys *subsys = nvt_target_find_subsys(tgt, ns->nqn);
+
+		for (unsigned int k = 0; os && subsys && k < ns->nr_namespaces; k++) {
+			const struct nvt_ns_cfg *nc = &ns->namespaces[k];
+			int ret;
+
+			if (nvt_cfg_find_ns(os, nc->nsid))
+				continue;
+			ret = nvt_subsys_add_ns(subsys, nc);
+			if (ret == -EEXIST)
+				continue;	/* added by a reload that failed later on */
+			if (ret) {
+				for (unsigned int m = 0; m < n->nr_subsystems; m++)
+					free(hosts[m]);
+				free(hosts);
+				nvt_reload_refuse(r, nc->line, "namespaces", "%s nsid %u: cannot open: %s",
+						  ns->nqn, nc->nsid, strerror(-ret));
+				return ret;
+			}
+			nvt_reload_note(r, "%s: nsid %u added (%s, %llu blocks of %u bytes)", ns->nqn,
+					nc->nsid, nc->backend,
+					(unsigned long long)subsys->ns[nc->nsid]->nblocks,
+					nc->block_size);
+		}
+	}
+	if (o->log_level != n->log_level) {
+		nvt_log_set_level((enum nvt_log_level)n->log_level);
+		nvt_reload_note(r, "log_level %s", nvt_log_level_name((enum nvt_log_level)n->log_level));
+	}
+	if (o->max_controllers_per_host != n->max_controllers_per_host) {
+		pthread_mutex_lock(&tgt->lock);
+		tgt->max_ctrls_per_host = n->max_controllers_per_host ? n->max_controllers_per_host :
+					  NVT_DEFAULT_CTRLS_PER_HOST;
+		pthread_mutex_unlock(&tgt->lock);
+		nvt_reload_note(r, "max_controllers_per_host %u", n->max_controllers_per_host);
+	}
+	for (unsigned int i = 0; i < n->nr_subsystems; i++) {
+		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
+		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);
+		struct nvt_subsys *subsys = nvt_target_find_subsys(tgt, ns->nqn);
+
+		if (!os || !subsys || !nvt_hosts_differ(os, ns))
+			continue;
+		nvt_reload_apply_hosts(r, subsys, os, ns, hosts[i]);
+		hosts[i] = NULL;	/* the subsystem's now */
+		disc_changed = true;
+	}
+	for (unsigned int i = 0; i < n->nr_subsystems; i++)
+		free(hosts[i]);
+	free(hosts);
+	/* Who may see which subsystem changed: discovery controllers re-read log 70h. */
+	if (disc_changed)
+		nvt_discovery_changed(tgt);
+	return 0;
+}
+
+int nvt_target_reload(struct nvt_target *tgt, struct nvt_config *running, FILE *out)
+{
+	struct nvt_reload r = { .file = running->path ? running->path : "?", .out = out };
+	struct nvt_config n;
+	char *errs = NULL;
+	size_t errs_len = 0;
+	FILE *errf;
+	int ret;
+
+	if (!running->path)
+		return -ENOENT;
+	errf = open_memstream(&errs, &errs_len);
+	if (!errf)
+		return -ENOMEM;
+	ret = nvt_config_load(running->path, &n, errf);
+	fclose(errf);
+	if (ret) {
+		/* The parser's own "file:line: setting: message" lines, logged and replied. */
+		for (char *save, *l = strtok_r(errs, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			nvt_err("%s", l);
+			if (out)
+				fprintf(out, "%s\n", l);
+		}
+		free(errs);
+		nvt_err("%s: not reloaded, nothing changed", r.file);
+		return ret;
+	}
+	free(errs);
+	nvt_reload_check(&r, running, &n);
+	if (r.nr_refused) {
+		nvt_err("%s: not reloaded (%u setting(s) cannot change live), nothing changed",
+			r.file, r.nr_refused);
+		nvt_config_free(&n);
+		return -EINVAL;
+	}
+	ret = nvt_reload_apply(&r, tgt, running, &n);
+	if (ret) {
+		nvt_err("%s: reload stopped: %s (changes listed before it stay)", r.file, strerror(-ret));
+		nvt_config_free(&n);
+		return ret;
+	}
+	nvt_info("%s: reloaded, %u change(s)", r.file, r.nr_changes);
+	nvt_config_free(running);
+	*running = n;
+	return (int)r.nr_changes;
+}

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Live reload over the loop transport: allow-list changes with controllers connected and I/O running on another thread, bad files and refused changes that leave everything as it was. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "nvt/host.h"
+#include "nvt/loop.h"
+#include "nvt_test_target.h"
+
+#define HOST_A	"nqn.2014-08.org.nvmexpress:uuid:aaaaaaaa-0000-0000-0000-000000000001"
+#define HOST_B	"nqn.2014-08.org.nvmexpress:uuid:bbbbbbbb-0000-0000-0000-000000000002"
+#define HOST_C	"nqn.2014-08.org.nvmexpress:uuid:cccccccc-0000-0000-0000-000000000003"
+
+static char cfg_path[64];
+
+/* The file as an admin would edit it; @extra goes inside the subsystem, @ns2 is nsid 2's line. */
+static void write_cfg(const char *hosts, const char *any, const char *ns2, const char *extra)
+{
+	FILE *f = fopen(cfg_path, "w");
+
+	assert_non_null(f);
+	fprintf(f,
+		"threads = 1;\n"
+		"discovery = true;\n"
+		"subsystems = ( {\n"
+		"\tnqn = \"" TEST_NQN "\";\n"
+		"\tallow_any_host = %s;\n"
+		"\thosts = ( %s );\n"
+		"%s"
+		"\tnamespaces = (\n"
+		"\t\t{ nsid = 1; backend = \"ram\"; size = \"8M\"; }\n"
+		"\t\t%s\n"
+		"\t);\n"
+		"} );\n", any, hosts, extra, ns2);
+	assert_int_equal(fclose(f), 0);
+}
+
+#define NS2_OK	", { nsid = 2; backend = \"ram\"; size = \"1M\"; }"
+#define NS2_4K	", { nsid = 2; backend = \"ram\"; size = \"1M\"; block_size = 4096; }"
+#define NS2_NS3	", { nsid = 2; backend = \"ram\"; size = \"1M\"; }, { nsid = 3; backend = \"ram\"; size = \"2M\"; }"
+#define HOSTS_AB "\"" HOST_A "\", \"" HOST_B "\""
+#define HOSTS_A	"\"" HOST_A "\""
+
+/* Writes and reads on nsid 1 from a thread of its own until told to stop: none may fail. */
+struct io_thread {
+	struct nvt_loop_queue *q;
+	atomic_bool stop;
+	unsigned int ok, failed;
+	pthread_t thread;
+};
+
+static void *io_worker(void *arg)
+{
+	struct io_thread *t = arg;
+	uint8_t buf[8 * 512];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	memset(buf, 0x5a, sizeof(buf));
+	for (unsigned int i = 0; !atomic_load(&t->stop); i++) {
+		uint64_t slba = (i % 1024) * 8;
+
+		nvt_host_sqe_rw(&sqe, (i & 1) ? nvme_cmd_read : nvme_cmd_write, 1, slba, 8);
+		if (nvt_loop_exec(t->q, &sqe, buf, sizeof(buf), &cqe))
+			t->failed++;
+		else
+			t->ok++;
+	}
+	return NULL;
+}
+
+struct env {
+	struct nvt_config cfg;
+	struct nvt_target *tgt;
+	struct nvt_loop_ctrl a;
+	struct io_thread io;
+	char *out;
+	size_t out_len;
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	snprintf(cfg_path, sizeof(cfg_path), "/tmp/nvt-reload-XXXXXX");
+	int fd = mkstemp(cfg_path);
+
+	if (!e || fd < 0)
+		return -1;
+	close(fd);
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	if (nvt_config_load(cfg_path, &e->cfg, stderr) || nvt_target_create(&e->cfg, &e->tgt))
+		return -1;
+	e->tgt->cfg = &e->cfg;
+	if (nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_A, 2, 16, 0, &e->a))
+		return -1;
+	e->io.q = e->a.io[0];
+	if (pthread_create(&e->io.thread, NULL, io_worker, &e->io))
+		return -1;
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	atomic_store(&e->io.stop, true);
+	pthread_join(e->io.thread, NULL);
+	/* The I/O on the untouched host never failed, whatever the reloads did. */
+	assert_int_equal(e->io.failed, 0);
+	assert_true(e->io.ok > 0);
+	nvt_loop_ctrl_disconnect(&e->a);
+	nvt_target_destroy(e->tgt);
+	nvt_config_free(&e->cfg);
+	free(e->out);
+	unlink(cfg_path);
+	free(e);
+	return 0;
+}
+
+static int reload(struct env *e)
+{
+	FILE *f;
+	int ret;
+
+	free(e->out);
+	e->out = NULL;
+	f = open_memstream(&e->out, &e->out_len);
+	assert_non_null(f);
+	ret = nvt_target_reload(e->tgt, &e->cfg, f);
+	fclose(f);
+	return ret;
+}
+
+/* Some I/O done by the thread since the last look: it is running through the reload. */
+static void io_progresses(struct env *e)
+{
+	unsigned int before = e->io.ok;
+
+	for (int i = 0; i < 5000 && e->io.ok == before; i++)
+		usleep(1000);
+	assert_true(e->io.ok > before);
+}
+
+static void test_host_removed_and_added(void **state)
+{
+	struct env *e = *state;
+	struct nvt_loop_ctrl b, c;
+
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_B, 1, 16, 0, &b), 0);
+	assert_true(nvt_loop_queue_live(b.admin));
+	io_progresses(e);
+
+	write_cfg(HOSTS_A, "false", NS2_OK, "");
+	assert_true(reload(e) >= 2);
+	assert_non_null(strstr(e->out, "host " HOST_B " no longer allowed"));
+	assert_non_null(strstr(e->out, "torn down"));
+	/* B's controller is gone, and B cannot come back; A carries on. */
+	assert_false(nvt_loop_queue_live(b.admin));
+	nvt_loop_ctrl_disconnect(&b);
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_B, 1, 16, 0, &b),
+			 NVT_ST_CONNECT_INVALID_HOST);
+	assert_true(nvt_loop_queue_live(e->a.admin));
+	io_progresses(e);
+
+	/* Nothing changed: nothing reported. */
+	assert_int_equal(reload(e), 0);
+
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "host " HOST_B " allowed"));
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_B, 1, 16, 0, &b), 0);
+	nvt_loop_ctrl_disconnect(&b);
+
+	/* allow_any_host: a host on no list gets in; back to false, it is torn down. */
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_C, 1, 16, 0, &c),
+			 NVT_ST_CONNECT_INVALID_HOST);
+	write_cfg(HOSTS_AB, "true", NS2_OK, "");
+	assert_int_equal(reload(e), 1);
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_C, 1, 16, 0, &c), 0);
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	assert_true(reload(e) >= 2);
+	assert_false(nvt_loop_queue_live(c.admin));
+	nvt_loop_ctrl_disconnect(&c);
+	io_progresses(e);
+}
+
+static void copy_cqe(void *arg, const struct nvt_cqe *cqe)
+{
+	*(struct nvt_cqe *)arg = *cqe;
+}
+
+/* Who may see the subsystem changed: a discovery controller's held AER completes, genctr moves. */
+static void test_host_change_tells_discovery(void **state)
+{
+	struct env *e = *state;
+	struct nvt_loop_ctrl d;
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+	uint8_t hdr[20];
+	uint64_t genctr, genctr2;
+
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, NVT_DISCOVERY_NQN, HOST_B, 0, 32, 0, &d), 0);
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_DISCOVER, sizeof(hdr), 0, false);
+	assert_int_equal(nvt_loop_exec(d.admin, &sqe, hdr, sizeof(hdr), &cqe), 0);
+	memcpy(&genctr, hdr, 8);
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	cqe.status = 0xffff;
+	assert_int_equal(nvt_loop_submit(d.admin, &sqe, NULL, 0, copy_cqe, &cqe), 0);
+	assert_int_equal(cqe.status, 0xffff);
+
+	/* A refused reload tells nobody. */
+	write_cfg(HOSTS_A, "false", NS2_4K, "");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_int_equal(cqe.status, 0xffff);
+
+	write_cfg(HOSTS_A, "false", NS2_OK, "");
+	assert_true(reload(e) >= 1);
+	assert_int_equal(cqe.status, 0);
+	assert_int_equal(le32toh(cqe.result.u32),
+			 NVME_AER_NOTICE | NVME_AER_NOTICE_DISC_CHANGED << 8 |
+			 NVME_LOG_LID_DISCOVER << 16);
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_DISCOVER, sizeof(hdr), 0, false);
+	assert_int_equal(nvt_loop_exec(d.admin, &sqe, hdr, sizeof(hdr), &cqe), 0);
+	memcpy(&genctr2, hdr, 8);
+	assert_int_equal(le64toh(genctr2), le64toh(genctr) + 1);
+	/* The discovery controller itself stays: any host may ask discovery. */
+	assert_true(nvt_loop_queue_live(d.admin));
+	nvt_loop_ctrl_disconnect(&d);
+	io_progresses(e);
+}
+
+/*
+ * nsid 3 added while nsid 1's I/O runs on another thread: the host is told
+ * (AEN Namespace Attribute Changed, log 04h lists 3), Identify finds it and
+ * I/O on it works at once, from a queue whose poll group existed before.
+ */
+static void test_ns_added(void **state)
+{
+	struct env *e = *state;
+	uint8_t buf[4096], back[4096];
+	uint32_t changed[1024];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe, aen = { .status = 0xffff };
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 0, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, buf, sizeof(buf), &cqe) & 0xff,
+			 NVME_SC_INVALID_NS);
+	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
+			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, &aen), 0);
+	assert_int_equal(aen.status, 0xffff);
+
+	write_cfg(HOSTS_AB, "false", NS2_NS3, "");
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "nsid 3 added (ram, 4096 blocks of 512 bytes)"));
+	assert_int_equal(aen.status, 0);
+	assert_int_equal(le32toh(aen.result.u32), NVME_AER_NOTICE | NVME_LOG_LID_CHANGED_NS << 16);
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
+	assert_int_equal(le32toh(changed[0]), 3);
+	assert_int_equal(changed[1], 0);
+	assert_int_equal(e->tgt->subsys[0]->nr_ns, 3);
+
+	memset(buf, 0xc3, sizeof(buf));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 3, 4000, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, buf, sizeof(buf), &cqe), 0);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 4000, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, back, sizeof(back), &cqe), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	/* 2 MiB: block 4096 is past the end. */
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 4096, 1);
+	assert_int_not_equal(nvt_loop_exec(e->a.io[1], &sqe, back, 512, &cqe), 0);
+	/* Again: already there, nothing to do. */
+	assert_int_equal(reload(e), 0);
+	io_progresses(e);
+}
+
+static void test_bad_line_changes_nothing(void **state)
+{
+	struct env *e = *state;
+	struct nvt_loop_ctrl b;
+	char want[128];
+
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_B, 1, 16, 0, &b), 0);
+	/* B taken off the list, and an unknown setting on line 7: none of it applies. */
+	write_cfg(HOSTS_A, "false", NS2_OK, "\tbogus_setting = 1;\n");
+	assert_int_equal(reload(e), -EINVAL);
+	snprintf(want, sizeof(want), "%s:7:", cfg_path);
+	assert_non_null(strstr(e->out, want));
+	assert_non_null(strstr(e->out, "bogus_setting"));
+	assert_null(strstr(e->out, "changed:"));
+	assert_true(nvt_loop_queue_live(b.admin));
+	/* The running config is still the old one: a later good reload diffs against it. */
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	assert_int_equal(reload(e), 0);
+	io_progresses(e);
+	nvt_loop_ctrl_disconnect(&b);
+}
+
+static void test_refused_changes_apply_nothing(void **state)
+{
+	struct env *e = *state;
+	struct nvt_loop_ctrl b;
+	char want[128];
+
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_B, 1, 16, 0, &b), 0);
+	/* nsid 2's block size (line 9), with B's removal in the same file. */
+	write_cfg(HOSTS_A, "false", NS2_4K, "");
+	assert_int_equal(reload(e), -EINVAL);
+	snprintf(want, sizeof(want), "%s:9: block_size: ", cfg_path);
+	assert_non_null(strstr(e->out, want));
+	assert_non_null(strstr(e->out, "cannot change live"));
+	assert_null(strstr(e->out, "changed:"));
+	assert_true(nvt_loop_queue_live(b.admin));
+	assert_int_equal(e->tgt->subsys[0]->ns[2]->block_size, 512);
+
+	/* A namespace dropped from the file: refused too (not live yet), named. */
+	write_cfg(HOSTS_AB, "false", "", "");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_non_null(strstr(e->out, "nsid 2: removing a namespace"));
+	assert_non_null(e->tgt->subsys[0]->ns[2]);
+
+	/* The serial number hosts know the subsystem by. */
+	write_cfg(HOSTS_AB, "false", NS2_OK, "\tserial = \"OTHER\";\n");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_non_null(strstr(e->out, "serial"));
+	io_progresses(e);
+	nvt_loop_ctrl_disconnect(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_host_removed_and_added, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_change_tells_discovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ns_added, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_line_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_changes_apply_nothing, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
