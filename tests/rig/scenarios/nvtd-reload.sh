@@ -1,0 +1,99 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Live reconfiguration seen from the real Linux host: a namespace added by `nvtctl reload` appears (nvme list, udev) on the connected controller while fio verify runs on another namespace, a bad reload changes nothing, and a host taken off the allow-list by SIGHUP loses its controller.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+NQN=nqn.2026-11.io.nvt.rig:reload
+CFG=$NVT_RIG_OUT/nvtd-reload.cfg
+SOCK=/run/nvtd-reload.sock	# a unix socket cannot live on the 9p share
+O=$NVT_RIG_OUT
+
+rig_begin
+rig_check "rxe link up on the dummy netdev" rig_rxe_up
+rig_must rig_nvme_host_up
+HOST_NQN=$(rig_host_nqn)
+
+# write_cfg HOSTS NAMESPACES: the whole file, as an admin would edit it
+write_cfg() {
+	cat > "$CFG" <<CFG
+log_level = "info";
+threads = 2;
+control_socket = "$SOCK";
+listeners = ( { transport = "rdma"; address = "$RIG_ADDR"; port = $RIG_PORT; } );
+subsystems = ( {
+	nqn = "$NQN";
+	allow_any_host = false;
+	hosts = ( $1 );
+	namespaces = ( $2 );
+} );
+CFG
+}
+NS1='{ nsid = 1; backend = "ram"; size = "64M"; block_size = 512; }'
+NS2='{ nsid = 2; backend = "ram"; size = "32M"; block_size = 4096; }'
+reload() { "$NVT_BUILD/nvtctl" -s "$SOCK" reload; }
+
+write_cfg "\"$HOST_NQN\"" "$NS1"
+rig_check "nvtd started" start_nvtd "$CFG"
+rig_check "nvtd listens" rig_wait_for_rdma_listen 20 "$RIG_PORT"
+rig_check "nvme connect" rig_nvme_connect "$NQN" "$RIG_PORT" --nr-io-queues=2
+DEV1=$(rig_wait_nvme_nsid 30 "$NQN" 1) || rig_fail "no block device for $NQN nsid 1"
+CTRL=$(rig_nvme_ctrl_of "$NQN")
+
+rig_step "fio with verify on nsid 1 while the configuration changes"
+fio --name=keep --filename="$DEV1" --direct=1 --rw=randwrite --bs=4k --iodepth=16 \
+	--ioengine=libaio --size=32M --verify=crc32c --verify_backlog=256 --verify_fatal=1 \
+	--time_based --runtime=25 --output="$O/fio-keep.txt" &
+FIO=$!
+sleep 3
+
+rig_step "add nsid 2 to the file, nvtctl reload"
+write_cfg "\"$HOST_NQN\"" "$NS1, $NS2"
+reload > "$O/reload-add.txt" 2>&1 || true
+sed 's/^/      /' "$O/reload-add.txt"
+rig_check "reload reports nsid 2 added" grep -q 'nsid 2 added' "$O/reload-add.txt"
+DEV2=$(rig_wait_nvme_nsid 30 "$NQN" 2) || rig_fail "nsid 2 never appeared on the host"
+rig_check "nsid 2 on the same controller (no reconnect)" \
+	bash -c "[ \"\$(cat /sys/class/nvme/$CTRL/state)\" = live ] && ls /sys/class/nvme/$CTRL/ | grep -q n2\$"
+nvme list > "$O/nvme-list.txt" 2>&1 || true
+rig_check "nvme list shows nsid 2" grep -q "${DEV2##*/}" "$O/nvme-list.txt"
+rig_check "nsid 2 has 4096-byte blocks" \
+	bash -c "[ \"\$(cat /sys/block/${DEV2##*/}/queue/logical_block_size)\" = 4096 ]"
+rig_check "write and read back on the new namespace" bash -c \
+	"head -c 1M /dev/urandom > $O/pat && dd if=$O/pat of=$DEV2 bs=1M oflag=direct status=none &&
+	 dd if=$DEV2 of=$O/back bs=1M count=1 iflag=direct status=none && cmp $O/pat $O/back"
+
+rig_step "a reload with a bad line changes nothing"
+cp "$CFG" "$O/good.cfg"
+sed -i 's/block_size = 4096;/block_size = 4096; bogus_setting = 1;/' "$CFG"
+if reload > "$O/reload-bad.txt" 2>&1; then rig_fail "a bad configuration was reloaded"; fi
+sed 's/^/      /' "$O/reload-bad.txt"
+rig_check "the error names the file and line" grep -q "$CFG:[0-9]*:" "$O/reload-bad.txt"
+write_cfg "\"$HOST_NQN\"" "$NS1"	# nsid 2 gone, and a bad block size for nsid 1
+sed -i 's/block_size = 512;/block_size = 4096;/' "$CFG"
+if reload > "$O/reload-refused.txt" 2>&1; then rig_fail "a block size change was applied live"; fi
+rig_check "a block size change is refused" grep -q "block size" "$O/reload-refused.txt"
+rig_check "nsid 2 still there after the refused reloads" rig_nvme_ns_by_nsid "$NQN" 2
+rig_check "controller still live" rig_nvme_ctrl_live "$NQN"
+
+rig_step "fio verify on nsid 1 finished clean"
+rig_check "fio verify on nsid 1 never failed" wait "$FIO"
+rig_check "fio reported no errors" grep -q 'err= 0' "$O/fio-keep.txt"
+
+rig_step "take this host off the allow-list, SIGHUP"
+write_cfg '"nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000001"' "$NS1, $NS2"
+kill -HUP "$NVTD_PID"
+rig_check "nvtd logs the torn-down controller" \
+	rig_wait_for 20 "teardown in the log" grep -q "torn down" "$NVTD_LOG"
+rig_check "the host's controller is no longer live" \
+	rig_wait_for 30 "controller not live" bash -c "! grep -qx live /sys/class/nvme/$CTRL/state 2>/dev/null"
+rig_check "its reconnects are refused" \
+	rig_wait_for 30 "refused reconnect" bash -c "dmesg | grep -q 'Connect for subsystem $NQN is not allowed'"
+
+rig_step "back on the list, stop"
+write_cfg "\"$HOST_NQN\"" "$NS1, $NS2"
+rig_check "reload puts the host back" bash -c "$NVT_BUILD/nvtctl -s $SOCK reload | grep -q 'allowed'"
+rig_check "nvme disconnect" rig_nvme_disconnect "$NQN"
+rig_check "nvtd alive" nvtd_alive
+rig_check "nvtd stops cleanly on SIGTERM" stop_nvtd
