@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nvt/log.h"
+#include "nvt/stats.h"
 #include "nvt/target.h"
 #include "nvt/util.h"
 
@@ -27,45 +28,28 @@ uint16_t nvt_req_pi_failed(struct nvt_req *req, const struct nvt_pi_err *err)
 	return nvt_pi_err_to_status(err);
 }
 
-/* How the namespace layer's answer reads to an NVMe host (and its error log). */
+/* How the namespace layer's answer reads to an NVMe host, with its error log fields. */
 static uint16_t nvt_io_status(struct nvt_req *req)
 {
 	struct nvt_bio *bio = &req->bio;
 
-	if (bio->status != NVT_BIO_OK && bio->status != NVT_BIO_PI) {
-		req->error_slba = bio->err_lba;
-		req->error_loc = offsetof(struct nvt_sqe_rw, slba);
-	}
 	switch (bio->status) {
 	case NVT_BIO_OK:
 		return NVT_ST_OK;
-	case NVT_BIO_MEDIA_READ:
-		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_READ_ERROR);
-	case NVT_BIO_MEDIA_WRITE:
-		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
 	case NVT_BIO_PI:
-		return nvt_req_pi_failed(req, &bio->pi_err);
-	case NVT_BIO_MISCOMPARE:
-		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED) | NVT_SC_DNR;
-	case NVT_BIO_NOSPC:
-		return NVT_ST_CAP_EXCEEDED;
-	case NVT_BIO_LBA_RANGE:
-		return NVT_ST_LBA_RANGE;
-	case NVT_BIO_UNSUPPORTED:
-		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
-		return NVT_ST_INVALID_OPCODE;
-	case NVT_BIO_ABORTED:
-		return NVT_ST_ABORT_SQ;
+		return nvt_req_pi_failed(req, &bio->pi_err);	/* logs it, error location by kind */
 	case NVT_BIO_DEVICE:
-		/* A local device's own answer (PI errors included): the host hears it unchanged. */
 		nvt_warn_ratelimited("%s nsid %u: device status %#x at LBA %llu",
 				     req->ns->subsys->nqn, req->ns->nsid, bio->dev_status,
 				     (unsigned long long)bio->err_lba);
-		return bio->dev_status ? bio->dev_status : NVT_ST_INTERNAL;
-	case NVT_BIO_INTERNAL:
+		break;
 	default:
-		return NVT_ST_INTERNAL;
+		break;
 	}
+	req->error_slba = bio->err_lba;
+	req->error_loc = bio->status == NVT_BIO_UNSUPPORTED ? offsetof(struct nvt_sqe_common, opcode) :
+			 offsetof(struct nvt_sqe_rw, slba);
+	return nvt_bio_nvme_status(bio);
 }
 
 static void nvt_io_bio_done(struct nvt_bio *bio)

@@ -76,7 +76,7 @@ void nvt_scsi_bio_failed(struct nvt_scsi_task *t, const struct nvt_bio *bio, uin
 	unsigned int type;
 
 	if (bio->status && !t->cmd.stat_status)
-		t->cmd.stat_status = nvt_stats_bio_status(bio);
+		t->cmd.stat_status = nvt_bio_nvme_status(bio);
 	switch (bio->status) {
 	case NVT_BIO_OK:
 		return;

@@ -109,36 +109,6 @@ enum nvt_stat_err nvt_stats_err_of(uint16_t status)
 	return NVT_STAT_ERR_OTHER;
 }
 
-uint16_t nvt_stats_bio_status(const struct nvt_bio *bio)
-{
-	switch (bio->status) {
-	case NVT_BIO_OK:
-		return NVT_ST_OK;
-	case NVT_BIO_MEDIA_READ:
-		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_READ_ERROR);
-	case NVT_BIO_MEDIA_WRITE:
-		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
-	case NVT_BIO_PI:
-		return bio->pi_err.type == NVT_PI_ERR_APPTAG ? NVT_ST_PI_APPTAG :
-		       bio->pi_err.type == NVT_PI_ERR_REFTAG ? NVT_ST_PI_REFTAG : NVT_ST_PI_GUARD;
-	case NVT_BIO_MISCOMPARE:
-		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED);
-	case NVT_BIO_NOSPC:
-		return NVT_ST_CAP_EXCEEDED;
-	case NVT_BIO_LBA_RANGE:
-		return NVT_ST_LBA_RANGE;
-	case NVT_BIO_UNSUPPORTED:
-		return NVT_ST_INVALID_OPCODE;
-	case NVT_BIO_ABORTED:
-		return NVT_ST_ABORT_SQ;
-	case NVT_BIO_DEVICE:
-		return bio->dev_status ? bio->dev_status : NVT_ST_INTERNAL;
-	case NVT_BIO_INTERNAL:
-	default:
-		return NVT_ST_INTERNAL;
-	}
-}
-
 static uint64_t ld(const _Atomic uint64_t *c)
 {
 	return atomic_load_explicit(c, memory_order_relaxed);
@@ -206,4 +176,34 @@ const char *nvt_stat_err_name(enum nvt_stat_err e)
 	};
 
 	return (unsigned int)e < NVT_STAT_ERRS ? names[e] : "?";
+}
+
+uint16_t nvt_bio_nvme_status(const struct nvt_bio *bio)
+{
+	switch (bio->status) {
+	case NVT_BIO_OK:
+		return NVT_ST_OK;
+	case NVT_BIO_MEDIA_READ:
+		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_READ_ERROR);
+	case NVT_BIO_MEDIA_WRITE:
+		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
+	case NVT_BIO_PI:
+		return nvt_pi_err_to_status(&bio->pi_err);
+	case NVT_BIO_MISCOMPARE:
+		return NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED) | NVT_SC_DNR;
+	case NVT_BIO_NOSPC:
+		return NVT_ST_CAP_EXCEEDED;
+	case NVT_BIO_LBA_RANGE:
+		return NVT_ST_LBA_RANGE;
+	case NVT_BIO_UNSUPPORTED:
+		return NVT_ST_INVALID_OPCODE;
+	case NVT_BIO_ABORTED:
+		return NVT_ST_ABORT_SQ;
+	case NVT_BIO_DEVICE:
+		/* A local device's own answer (PI errors included): the host hears it unchanged. */
+		return bio->dev_status ? bio->dev_status : NVT_ST_INTERNAL;
+	case NVT_BIO_INTERNAL:
+	default:
+		return NVT_ST_INTERNAL;
+	}
 }

@@ -128,8 +128,12 @@ uint64_t nvt_stats_percentile(const struct nvt_io_stats_snap *s, unsigned int pe
 /** nvt_stats_err_of() - the counter an NVMe status (SCT << 8 | SC, DNR ignored) goes to. */
 enum nvt_stat_err nvt_stats_err_of(uint16_t status);
 
-/** nvt_stats_bio_status() - the NVMe status an NVMe front would answer for @bio's result (for the SCSI front's counts). */
-uint16_t nvt_stats_bio_status(const struct nvt_bio *bio);
+/**
+ * nvt_bio_nvme_status() - the one mapping of the namespace layer's answer
+ * to an NVMe status (SCT << 8 | SC, DNR where it is final): what the NVMe
+ * front answers and what the SCSI front counts its commands under.
+ */
+uint16_t nvt_bio_nvme_status(const struct nvt_bio *bio);
 
 /*
  * The clock of latencies: the poll group's per-iteration time

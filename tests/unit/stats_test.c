@@ -143,11 +143,13 @@ static void test_status_table(void **state)
 	memset(&bio, 0, sizeof(bio));
 	bio.status = NVT_BIO_PI;
 	bio.pi_err.type = NVT_PI_ERR_REFTAG;
-	assert_int_equal(nvt_stats_err_of(nvt_stats_bio_status(&bio)), NVT_STAT_ERR_PI_REFTAG);
+	assert_int_equal(nvt_stats_err_of(nvt_bio_nvme_status(&bio)), NVT_STAT_ERR_PI_REFTAG);
 	bio.status = NVT_BIO_MEDIA_READ;
-	assert_int_equal(nvt_stats_err_of(nvt_stats_bio_status(&bio)), NVT_STAT_ERR_READ_ERROR);
+	assert_int_equal(nvt_stats_err_of(nvt_bio_nvme_status(&bio)), NVT_STAT_ERR_READ_ERROR);
 	bio.status = NVT_BIO_NOSPC;
-	assert_int_equal(nvt_stats_err_of(nvt_stats_bio_status(&bio)), NVT_STAT_ERR_CAP_EXCEEDED);
+	assert_int_equal(nvt_stats_err_of(nvt_bio_nvme_status(&bio)), NVT_STAT_ERR_CAP_EXCEEDED);
+	bio.status = NVT_BIO_MISCOMPARE;
+	assert_int_equal(nvt_bio_nvme_status(&bio), NVT_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED) | NVT_SC_DNR);
 
 	/* Failed commands count as commands, move no bytes, and one error each; media ones for SMART. */
 	memset(&s, 0, sizeof(s));
