@@ -56,7 +56,7 @@ static void write_cfg(const char *hosts, const char *any, const char *ns2, const
 struct io_thread {
 	struct nvt_loop_queue *q;
 	atomic_bool stop;
-	unsigned int ok, failed;
+	atomic_uint ok, failed;		/* written by the I/O thread, read by the test */
 	pthread_t thread;
 };
 
@@ -119,8 +119,8 @@ static int teardown(void **state)
 	atomic_store(&e->io.stop, true);
 	pthread_join(e->io.thread, NULL);
 	/* The I/O on the untouched host never failed, whatever the reloads did. */
-	assert_int_equal(e->io.failed, 0);
-	assert_true(e->io.ok > 0);
+	assert_int_equal(atomic_load(&e->io.failed), 0);
+	assert_true(atomic_load(&e->io.ok) > 0);
 	nvt_loop_ctrl_disconnect(&e->a);
 	nvt_target_destroy(e->tgt);
 	nvt_config_free(&e->cfg);
@@ -147,11 +147,11 @@ static int reload(struct env *e)
 /* Some I/O done by the thread since the last look: it is running through the reload. */
 static void io_progresses(struct env *e)
 {
-	unsigned int before = e->io.ok;
+	unsigned int before = atomic_load(&e->io.ok);
 
-	for (int i = 0; i < 5000 && e->io.ok == before; i++)
+	for (int i = 0; i < 5000 && atomic_load(&e->io.ok) == before; i++)
 		usleep(1000);
-	assert_true(e->io.ok > before);
+	assert_true(atomic_load(&e->io.ok) > before);
 }
 
 static void test_host_removed_and_added(void **state)
