@@ -519,12 +519,13 @@ void nvt_req_ns_enter(struct nvt_req *req, struct nvt_subsys *subsys)
 	/* Sequentially consistent, as the namespace loads after it: see nvt_subsys_remove_ns(). */
 	atomic_fetch_add(&subsys->ns_readers[e][i].n, 1);
 	req->ns_reader = (uint16_t)(e << 15 | i);
+	req->ns_subsys = subsys;
 	req->flags |= NVT_REQ_NS_READER;
 }
 
 void nvt_req_ns_leave(struct nvt_req *req)
 {
-	struct nvt_subsys *subsys = req->sq->ctrl->subsys;
+	struct nvt_subsys *subsys = req->ns_subsys;
 	unsigned int e = req->ns_reader >> 15, i = req->ns_reader & 0x7fff;
 
 	req->flags &= ~NVT_REQ_NS_READER;

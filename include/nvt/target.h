@@ -108,6 +108,7 @@ struct nvt_req {
 	uint64_t stat_t0;			/* arrival (poll group clock), for the latency histograms */
 	struct nvt_ns_chan *stat_chan;		/* NVT_REQ_STAT_NS: the channel counted in */
 	uint16_t ns_reader;			/* NVT_REQ_NS_READER: epoch << 15 | counter index */
+	struct nvt_subsys *ns_subsys;		/* NVT_REQ_NS_READER: counted there (outlives its controller) */
 };
 
 /* Queue states. */
