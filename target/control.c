@@ -173,14 +173,29 @@ static void scrub_bad(uint64_t lba, const struct nvt_pi_err *err, void *arg)
 	      err->expected, err->actual);
 }
 
+static void cmd_scrub_ns(struct nvt_control_out *o, struct nvt_ns *ns);
+
 static void cmd_scrub(struct nvt_control_out *o, char **argv)
 {
-	struct nvt_ns *ns = find_ns(o, argv[1], argv[2]);
+	struct nvt_ns *ns;
+
+	/* On a worker thread: taken under the lock a removal unpublishes under, which then refuses. */
+	pthread_mutex_lock(&o->tgt->lock);
+	ns = find_ns(o, argv[1], argv[2]);
+	if (ns)
+		atomic_fetch_add(&ns->nr_scrubs, 1);
+	pthread_mutex_unlock(&o->tgt->lock);
+	if (!ns)
+		return;
+	cmd_scrub_ns(o, ns);
+	atomic_fetch_sub(&ns->nr_scrubs, 1);	/* its last look at @ns */
+}
+
+static void cmd_scrub_ns(struct nvt_control_out *o, struct nvt_ns *ns)
+{
 	uint64_t bad = 0;
 	int ret;
 
-	if (!ns)
-		return;
 	ret = nvt_ns_scrub_until(ns, scrub_bad, o, &bad, o->cancel);
 	if (ret == -ENODATA) {
 		reply(o, "error: nsid %u has no protection information to check", ns->nsid);

@@ -163,6 +163,14 @@ bool nvt_req_init(struct nvt_req *req, struct nvt_sq *sq,
 		req->flags |= NVT_REQ_STAT_SQ;
 		nvt_stats_start(&sq->stats);
 	}
+	/*
+	 * Counted before parse looks a namespace up, until it completes: a
+	 * removal waits for it. Not a held AER (it would keep a removal
+	 * waiting for ever) nor a Fabrics command (Connect: no subsystem yet).
+	 */
+	if (sq->ctrl && sq->ctrl->subsys && req->cmd->common.opcode != NVT_OPC_FABRICS &&
+	    (sq->qid || req->cmd->common.opcode != nvme_admin_async_event))
+		nvt_req_ns_enter(req, sq->ctrl->subsys);
 	status = nvt_fused_adjacency(req);
 	if (!status)
 		status = nvt_parse_cmd(req);
@@ -314,6 +322,9 @@ void nvt_req_complete(struct nvt_req *req, uint16_t status)
 		nvt_record_error(req, status);
 	if (req->flags & NVT_REQ_STAT_SQ)
 		nvt_req_count(req, status);
+	/* The last look at req->ns: a removal waiting for it may free it now. */
+	if (req->flags & NVT_REQ_NS_READER)
+		nvt_req_ns_leave(req);
 
 	if (sq->sqflow_disabled) {
 		cqe->sqhd = 0xffff;

@@ -974,3 +974,33 @@ void nvt_ns_chan_destroy(struct nvt_ns *ns, struct nvt_poll_group *pg)
 	free(chan->bounce_mem);
 	free(chan);
 }
+
+bool nvt_ns_chans_idle(struct nvt_ns *ns)
+{
+	unsigned int n = atomic_load(&ns->nr_chans);
+
+	for (unsigned int i = 0; i < n && i < NVT_MAX_PG_SLOTS; i++) {
+		struct nvt_ns_chan *c = atomic_load(&ns->chans[i]);
+
+		if (c && (atomic_load(&c->inflight) || atomic_load(&c->nr_parked) ||
+			  atomic_load(&c->drain_pending) || atomic_load(&c->wake_pending)))
+			return false;
+	}
+	return true;
+}
+
+void nvt_ns_chans_free(struct nvt_ns *ns)
+{
+	unsigned int n = atomic_load(&ns->nr_chans);
+
+	for (unsigned int i = 0; i < n && i < NVT_MAX_PG_SLOTS; i++) {
+		struct nvt_ns_chan *c = atomic_exchange(&ns->chans[i], NULL);
+
+		if (!c)
+			continue;
+		if (ns->be->chan_destroy)
+			ns->be->chan_destroy(ns, c->be_chan);
+		free(c->bounce_mem);
+		free(c);
+	}
+}

@@ -135,8 +135,8 @@ static void nvt_reload_check_ns(struct nvt_reload *r, const char *nqn, const str
 }
 
 /* A subsystem present in both. */
-static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_subsys_cfg *o,
-				    const struct nvt_subsys_cfg *n)
+static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_config *cfg_old,
+				    const struct nvt_subsys_cfg *o, const struct nvt_subsys_cfg *n)
 {
 	if (strcmp(o->serial, n->serial))
 		nvt_reload_refuse(r, n->line, "serial", "%s: a subsystem's serial number cannot "
@@ -159,11 +159,33 @@ static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_subsy
 					  "live is not supported yet (only backends without per-thread "
 					  "state, such as ram)", n->nqn, nn->nsid, nn->backend);
 	}
-	for (unsigned int i = 0; i < o->nr_namespaces; i++)
-		if (!nvt_cfg_find_ns(n, o->namespaces[i].nsid))
-			nvt_reload_refuse(r, n->line, "namespaces", "%s nsid %u: removing a "
-					  "namespace live is not supported yet", n->nqn,
-					  o->namespaces[i].nsid);
+	for (unsigned int i = 0; i < o->nr_namespaces; i++) {
+		const struct nvt_ns_cfg *on = &o->namespaces[i];
+		const struct nvt_backend_ops *be = nvt_backend_find(on->backend);
+		const char *lun_socket = NULL;
+		unsigned int lun = 0;
+
+		if (nvt_cfg_find_ns(n, on->nsid))
+			continue;
+		for (unsigned int v = 0; v < cfg_old->nr_vhosts && !lun_socket; v++)
+			for (unsigned int l = 0; l < cfg_old->vhosts[v].nr_luns; l++) {
+				const struct nvt_vhost_lun_cfg *lc = &cfg_old->vhosts[v].luns[l];
+
+				if (lc->nsid == on->nsid && !strcmp(lc->subsystem, o->nqn)) {
+					lun_socket = cfg_old->vhosts[v].socket;
+					lun = lc->lun;
+					break;
+				}
+			}
+		if (lun_socket)
+			nvt_reload_refuse(r, n->line, "namespaces", "%s nsid %u: cannot be removed "
+					  "live: vhost controller %s serves it as LUN %u", n->nqn,
+					  on->nsid, lun_socket, lun);
+		else if (!be || be->chan_create)
+			nvt_reload_refuse(r, n->line, "namespaces", "%s nsid %u: removing a %s "
+					  "namespace live is not supported yet (only backends without "
+					  "per-thread state, such as ram)", n->nqn, on->nsid, on->backend);
+	}
 }
 
 /* Everything the new file says that cannot be made live: counted in r->nr_refused. */
@@ -205,7 +227,7 @@ static void nvt_reload_check(struct nvt_reload *r, const struct nvt_config *o,
 		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);
 
 		if (os)
-			nvt_reload_check_subsys(r, os, ns);
+			nvt_reload_check_subsys(r, o, os, ns);
 		else
 			nvt_reload_refuse(r, ns->line, "subsystems", "%s: adding a subsystem live "
 					  "is not supported yet", ns->nqn);
@@ -328,6 +350,37 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 		return -ENOMEM;
 	}
 
+	/*
+	 * Removed namespaces before anything else: the only refusal left here
+	 * (a scrub running on it) then changes nothing but earlier removals.
+	 */
+	for (unsigned int i = 0; i < o->nr_subsystems; i++) {
+		const struct nvt_subsys_cfg *os = &o->subsystems[i];
+		const struct nvt_subsys_cfg *ns = nvt_cfg_find_subsys(n, os->nqn);
+		struct nvt_subsys *subsys = nvt_target_find_subsys(tgt, os->nqn);
+
+		for (unsigned int k = 0; ns && subsys && k < os->nr_namespaces; k++) {
+			const struct nvt_ns_cfg *oc = &os->namespaces[k];
+			int ret;
+
+			if (nvt_cfg_find_ns(ns, oc->nsid))
+				continue;
+			ret = nvt_subsys_remove_ns(subsys, oc->nsid);
+			if (ret == -ENOENT)
+				continue;	/* removed by a reload that failed later on */
+			if (ret) {
+				for (unsigned int m = 0; m < n->nr_subsystems; m++)
+					free(hosts[m]);
+				free(hosts);
+				nvt_reload_refuse(r, ns->line, "namespaces", "%s nsid %u: cannot be "
+						  "removed now: %s", os->nqn, oc->nsid, ret == -EBUSY ?
+						  "a scrub is running on it (try again when it is done)" :
+						  strerror(-ret));
+				return ret;
+			}
+			nvt_reload_note(r, "%s: nsid %u removed", os->nqn, oc->nsid);
+		}
+	}
 	/*
 	 * Namespaces first: opening a backend can fail (memory), and then what
 	 * was added before it stays (the reply says so) and nothing else is

@@ -510,6 +510,92 @@ int nvt_subsys_add_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg)
 	return 0;
 }
 
+void nvt_req_ns_enter(struct nvt_req *req, struct nvt_subsys *subsys)
+{
+	int slot = req->sq->pg ? nvt_poll_group_slot(req->sq->pg) : -1;
+	unsigned int i = slot >= 0 && slot < NVT_MAX_PG_SLOTS ? (unsigned int)slot : NVT_MAX_PG_SLOTS;
+	unsigned int e = atomic_load(&subsys->ns_epoch) & 1;
+
+	/* Sequentially consistent, as the namespace loads after it: see nvt_subsys_remove_ns(). */
+	atomic_fetch_add(&subsys->ns_readers[e][i].n, 1);
+	req->ns_reader = (uint16_t)(e << 15 | i);
+	req->ns_subsys = subsys;
+	req->flags |= NVT_REQ_NS_READER;
+}
+
+void nvt_req_ns_leave(struct nvt_req *req)
+{
+	struct nvt_subsys *subsys = req->ns_subsys;
+	unsigned int e = req->ns_reader >> 15, i = req->ns_reader & 0x7fff;
+
+	req->flags &= ~NVT_REQ_NS_READER;
+	atomic_fetch_sub_explicit(&subsys->ns_readers[e][i].n, 1, memory_order_release);
+}
+
+/* Up to @deadline_ns: every reader of epoch @e gone? */
+static bool nvt_subsys_readers_gone(struct nvt_subsys *subsys, unsigned int e, uint64_t deadline_ns)
+{
+	for (unsigned int i = 0; i <= NVT_MAX_PG_SLOTS; i++)
+		while (atomic_load_explicit(&subsys->ns_readers[e][i].n, memory_order_acquire)) {
+			if (nvt_now_ns() > deadline_ns)
+				return false;
+			usleep(100);
+		}
+	return true;
+}
+
+#define NVT_NS_REMOVE_WAIT_NS	(10ull * 1000 * 1000 * 1000)	/* commands finish long before */
+
+int nvt_subsys_remove_ns(struct nvt_subsys *subsys, uint32_t nsid)
+{
+	struct nvt_target *tgt = subsys->tgt;
+	uint64_t deadline = nvt_now_ns() + NVT_NS_REMOVE_WAIT_NS;
+	struct nvt_ns *ns;
+	unsigned int e;
+
+	if (subsys->type != NVT_SUBSYS_NVM || !nsid || nsid > NVT_MAX_NSID)
+		return -EINVAL;
+	/* Under the lock: a scrub takes its namespace there, and a group attaching looks there. */
+	pthread_mutex_lock(&tgt->lock);
+	ns = subsys->ns[nsid];
+	if (!ns || ns->be->chan_create || atomic_load(&ns->nr_scrubs)) {
+		pthread_mutex_unlock(&tgt->lock);
+		return !ns ? -ENOENT : ns->be->chan_create ? -EOPNOTSUPP : -EBUSY;
+	}
+	atomic_store(&subsys->ns[nsid], NULL);
+	subsys->nr_ns--;
+	pthread_mutex_unlock(&tgt->lock);
+	nvt_info("%s: nsid %u: unpublished, waiting for the commands holding it", subsys->nqn, nsid);
+	nvt_subsys_ns_changed(subsys, nsid);
+
+	/*
+	 * A request that read the pointer counted itself first, in the epoch
+	 * it read then: both sequentially consistent, so if its load saw the
+	 * namespace, its count came before the NULL store above, and so
+	 * before the flip below; it counts in the old epoch, whose counters
+	 * are read after. Requests counted later see NULL (Invalid Namespace)
+	 * and, in the new epoch, cannot keep this waiting.
+	 */
+	e = atomic_fetch_xor(&subsys->ns_epoch, 1) & 1;
+	if (!nvt_subsys_readers_gone(subsys, e, deadline))
+		goto out_leak;
+	/* Range lock messages still queued for its channels (their requests are done). */
+	while (!nvt_ns_chans_idle(ns)) {
+		if (nvt_now_ns() > deadline)
+			goto out_leak;
+		usleep(100);
+	}
+	nvt_ns_chans_free(ns);
+	nvt_ns_destroy(ns);
+	return 0;
+
+out_leak:
+	/* Never freed under a command: its memory stays, unreachable, until nvtd exits. */
+	nvt_err("%s: nsid %u: commands still hold it after %llu s: left allocated", subsys->nqn,
+		nsid, NVT_NS_REMOVE_WAIT_NS / 1000000000ull);
+	return 0;
+}
+
 void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid)
 {
 	nvt_subsys_for_each_ctrl(subsys, nvt_ctrl_ns_changed, &nsid);

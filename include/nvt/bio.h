@@ -239,6 +239,7 @@ struct nvt_ns {
 	struct nvt_range_lock range_lock;	/* compare-and-write vs. all other I/O */
 	struct nvt_ns_chan *_Atomic chans[NVT_MAX_PG_SLOTS];	/* by poll group slot; set on the control path */
 	_Atomic unsigned int nr_chans;		/* high-water mark of @chans: broadcasts look no further */
+	_Atomic unsigned int nr_scrubs;		/* control workers scrubbing it (under tgt->lock): removal refused */
 	uint8_t uuid[16];
 	uint8_t nguid[16];
 	/*
@@ -320,6 +321,15 @@ struct nvt_ns_chan *nvt_ns_chan_get(struct nvt_ns *ns, struct nvt_poll_group *pg
  * the backend's channel and the layer's bounce buffers. Control path. Return: 0 or -errno.
  */
 int nvt_ns_chan_create(struct nvt_ns *ns, struct nvt_poll_group *pg);
+
+/** nvt_ns_chans_idle() - no bio in flight or parked, no range lock message queued, on any channel of @ns. */
+bool nvt_ns_chans_idle(struct nvt_ns *ns);
+
+/**
+ * nvt_ns_chans_free() - free every channel of an unpublished, idle @ns by
+ * slot (their poll groups may be gone); backends without per-thread state only.
+ */
+void nvt_ns_chans_free(struct nvt_ns *ns);
 
 /** nvt_ns_chan_destroy() - undo nvt_ns_chan_create(); nothing in flight on it. */
 void nvt_ns_chan_destroy(struct nvt_ns *ns, struct nvt_poll_group *pg);

@@ -69,6 +69,7 @@ struct nvt_transport_ops {
 #define NVT_REQ_FUSED_ORPHAN	(1u << 6)	/* its partner never came or failed: complete with fused_status when executed */
 #define NVT_REQ_STAT_SQ		(1u << 7)	/* counted in the queue's depth (nvt_req_init) */
 #define NVT_REQ_STAT_NS		(1u << 8)	/* counted in its namespace channel's depth */
+#define NVT_REQ_NS_READER	(1u << 9)	/* counted in its subsystem's namespace readers (nvt_req_init) */
 #define NVT_ACWU		256		/* blocks a fused Compare and Write may cover */
 
 /**
@@ -106,6 +107,8 @@ struct nvt_req {
 	struct nvt_caw caw;			/* the first half of a fused pair runs the pair with it */
 	uint64_t stat_t0;			/* arrival (poll group clock), for the latency histograms */
 	struct nvt_ns_chan *stat_chan;		/* NVT_REQ_STAT_NS: the channel counted in */
+	uint16_t ns_reader;			/* NVT_REQ_NS_READER: epoch << 15 | counter index */
+	struct nvt_subsys *ns_subsys;		/* NVT_REQ_NS_READER: counted there (outlives its controller) */
 };
 
 /* Queue states. */
@@ -149,9 +152,24 @@ struct nvt_subsys {
 	bool allow_any_host;
 	char (*hosts)[NVT_NQN_MAX + 1];
 	unsigned int nr_hosts;
-	/* By nsid; NULL = inactive. A reload publishes new ones (with their channels made first);
-	 * none is ever unpublished while the target runs. */
+	/*
+	 * By nsid; NULL = inactive. A reload publishes new ones (with their
+	 * channels made first) and unpublishes removed ones: a request may
+	 * hold what it read here only while counted in @ns_readers
+	 * (nvt_req_init to nvt_req_complete), which the removal waits out.
+	 */
 	struct nvt_ns *_Atomic ns[NVT_MAX_NSID + 1];
+	/*
+	 * Requests that may hold a namespace of this subsystem, by epoch and
+	 * poll group slot (the last: queues without one). A removal flips the
+	 * epoch after unpublishing, then waits for the old epoch's counters
+	 * to reach 0: newer requests count in the other and cannot keep it
+	 * waiting. A line each: every slot's thread writes its own.
+	 */
+	struct nvt_ns_readers {
+		_Atomic unsigned long n;
+	} __attribute__((aligned(64))) ns_readers[2][NVT_MAX_PG_SLOTS + 1];
+	_Atomic unsigned int ns_epoch;
 	uint32_t nr_ns;
 	struct nvt_ctrl *ctrls;			/* list under tgt->lock */
 	unsigned int nr_ctrls;			/* in @ctrls, under tgt->lock */
@@ -340,6 +358,22 @@ void nvt_subsys_for_each_ctrl(struct nvt_subsys *subsys,
  * Control path, main loop. Return: 0 or -errno (nothing changed).
  */
 int nvt_subsys_add_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg);
+
+/**
+ * nvt_subsys_remove_ns() - remove a namespace live (reload), from the
+ * control thread: unpublished (commands parsed after it fail with Invalid
+ * Namespace), the AEN Namespace Attribute Changed and log 04h, then the
+ * commands that may still hold it are waited out (a bounded wait: past
+ * it the namespace is left allocated, never freed under them), then its
+ * channels and backend are closed and it is freed.
+ * Return: 0, -ENOENT (no such namespace), -EBUSY (a scrub runs on it),
+ * -EOPNOTSUPP (its backend keeps per-thread state).
+ */
+int nvt_subsys_remove_ns(struct nvt_subsys *subsys, uint32_t nsid);
+
+/** nvt_req_ns_enter() / nvt_req_ns_leave() - count @req among its subsystem's namespace readers. */
+void nvt_req_ns_enter(struct nvt_req *req, struct nvt_subsys *subsys);
+void nvt_req_ns_leave(struct nvt_req *req);
 
 /** nvt_subsys_ns_changed() - record that @nsid changed and raise the AEN on every controller. */
 void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid);

@@ -70,8 +70,13 @@ check "a namespace added: ok, named" \
 check "status shows it" '[ $rc = 0 ] && grep -q "subsystem $N: 2 namespace(s), 0 controller(s)" "$out/r"'
 write_cfg "\"$H1\"" debug 512
 "$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
-check "removing it: refused (not live yet), nothing changed" \
-	'[ $rc = 1 ] && grep -q "nsid 2: removing a namespace live is not supported yet" "$out/r"'
+check "removing it: ok, named" '[ $rc = 0 ] && grep -qx "changed: $N: nsid 2 removed" "$out/r"'
+"$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
+check "status shows it gone" '[ $rc = 0 ] && grep -q "subsystem $N: 1 namespace(s), 0 controller(s)" "$out/r"'
+write_cfg "\"$H1\"" debug 512 "" ', { nsid = 2; backend = "ram"; size = "2M"; }'
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "the same nsid added back" \
+	'[ $rc = 0 ] && grep -qx "changed: $N: nsid 2 added (ram, 4096 blocks of 512 bytes)" "$out/r"'
 
 kill -TERM $pid; wait $pid; rc=$?
 check "clean exit after reloads" '[ $rc = 0 ]'

@@ -290,6 +290,95 @@ static void test_ns_added(void **state)
 	io_progresses(e);
 }
 
+/* I/O on nsid 2 from a thread of its own: each command succeeds or finds the namespace gone. */
+struct ns2_thread {
+	struct nvt_loop_queue *q;
+	atomic_bool stop;
+	atomic_uint ok, gone, other;
+	pthread_t thread;
+};
+
+static void *ns2_worker(void *arg)
+{
+	struct ns2_thread *t = arg;
+	uint8_t buf[8 * 512];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	memset(buf, 0xa5, sizeof(buf));
+	for (unsigned int i = 0; !atomic_load(&t->stop); i++) {
+		uint16_t st;
+
+		nvt_host_sqe_rw(&sqe, (i & 1) ? nvme_cmd_read : nvme_cmd_write, 2, (i % 256) * 8, 8);
+		st = (uint16_t)nvt_loop_exec(t->q, &sqe, buf, sizeof(buf), &cqe);
+		if (!st)
+			atomic_fetch_add(&t->ok, 1);
+		else if ((st & 0x7ff) == NVME_SC_INVALID_NS)
+			atomic_fetch_add(&t->gone, 1);
+		else
+			atomic_fetch_add(&t->other, 1);
+	}
+	return NULL;
+}
+
+static void test_ns_removed_under_io(void **state)
+{
+	struct env *e = *state;
+	struct ns2_thread t = { .q = e->a.io[1] };
+	uint8_t buf[4096];
+	uint32_t changed[1024];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe, aen = { .status = 0xffff };
+
+	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
+			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, &aen), 0);
+	assert_int_equal(pthread_create(&t.thread, NULL, ns2_worker, &t), 0);
+	for (int i = 0; i < 5000 && atomic_load(&t.ok) < 100; i++)
+		usleep(1000);
+	assert_true(atomic_load(&t.ok) >= 100);
+
+	/* nsid 2 dropped from the file while both threads run. */
+	write_cfg(HOSTS_AB, "false", "", "");
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "changed: " TEST_NQN ": nsid 2 removed"));
+	assert_null(e->tgt->subsys[0]->ns[2]);
+	assert_int_equal(e->tgt->subsys[0]->nr_ns, 1);
+	for (int i = 0; i < 5000 && atomic_load(&t.gone) == 0; i++)
+		usleep(1000);
+	atomic_store(&t.stop, true);
+	pthread_join(t.thread, NULL);
+	assert_true(atomic_load(&t.gone) > 0);
+	assert_int_equal(atomic_load(&t.other), 0);
+
+	/* Told: the AEN, and log 04h lists nsid 2 alone. */
+	assert_int_equal(aen.status, 0);
+	assert_int_equal(le32toh(aen.result.u32), NVME_AER_NOTICE | NVME_LOG_LID_CHANGED_NS << 16);
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
+	assert_int_equal(le32toh(changed[0]), 2);
+	assert_int_equal(changed[1], 0);
+	/* Identify of an inactive nsid: zeroes (nsze 0). */
+	nvt_host_sqe_init(&sqe, nvme_admin_identify, 2);
+	sqe.common.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
+	memset(buf, 0xff, sizeof(buf));
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, buf, sizeof(buf), &cqe), 0);
+	assert_int_equal(buf[0] | buf[1] | buf[7], 0);
+
+	/* The same nsid back: a fresh (zeroed) namespace that serves I/O. */
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "nsid 2 added"));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 2, 0, 8);
+	memset(buf, 0xff, sizeof(buf));
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, buf, sizeof(buf), &cqe), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);
+	io_progresses(e);
+}
+
 static void test_bad_line_changes_nothing(void **state)
 {
 	struct env *e = *state;
@@ -329,10 +418,10 @@ static void test_refused_changes_apply_nothing(void **state)
 	assert_true(nvt_loop_queue_live(b.admin));
 	assert_int_equal(e->tgt->subsys[0]->ns[2]->block_size, 512);
 
-	/* A namespace dropped from the file: refused too (not live yet), named. */
-	write_cfg(HOSTS_AB, "false", "", "");
+	/* A namespace dropped in a file with a refused change: it stays. */
+	write_cfg(HOSTS_AB, "false", "", "\tserial = \"OTHER\";\n");
 	assert_int_equal(reload(e), -EINVAL);
-	assert_non_null(strstr(e->out, "nsid 2: removing a namespace"));
+	assert_null(strstr(e->out, "changed:"));
 	assert_non_null(e->tgt->subsys[0]->ns[2]);
 
 	/* The serial number hosts know the subsystem by. */
@@ -349,6 +438,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_removed_and_added, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_change_tells_discovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_added, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ns_removed_under_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_line_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_changes_apply_nothing, setup, teardown),
 	};
