@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Live reconfiguration seen from the real Linux host: a namespace added by `nvtctl reload` appears (nvme list, udev) on the connected controller while fio verify runs on another namespace, a bad reload changes nothing, and a host taken off the allow-list by SIGHUP loses its controller.
+# Live reconfiguration seen from the real Linux host: a namespace added by `nvtctl reload` appears (nvme list, udev) on the connected controller and a removed one disappears while fio verify runs on another namespace, a bad reload changes nothing, and a host taken off the allow-list by SIGHUP loses its controller.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -76,6 +76,15 @@ if reload > "$O/reload-refused.txt" 2>&1; then rig_fail "a block size change was
 rig_check "a block size change is refused" grep -q "block size" "$O/reload-refused.txt"
 rig_check "nsid 2 still there after the refused reloads" rig_nvme_ns_by_nsid "$NQN" 2
 rig_check "controller still live" rig_nvme_ctrl_live "$NQN"
+
+rig_step "remove nsid 2 from the file, nvtctl reload"
+write_cfg "\"$HOST_NQN\"" "$NS1"
+reload > "$O/reload-remove.txt" 2>&1 || true
+sed 's/^/      /' "$O/reload-remove.txt"
+rig_check "reload reports nsid 2 removed" grep -q 'nsid 2 removed' "$O/reload-remove.txt"
+rig_check "nsid 2's block device goes away on the host" \
+	rig_wait_for 30 "nsid 2 gone" bash -c "! [ -b $DEV2 ]"
+rig_check "controller still live after the removal" rig_nvme_ctrl_live "$NQN"
 
 rig_step "fio verify on nsid 1 finished clean"
 rig_check "fio verify on nsid 1 never failed" wait "$FIO"
