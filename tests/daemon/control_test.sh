@@ -1,12 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 # nvtctl against a running nvtd: status, fault injection, scrub listing exactly the damaged LBAs, bad requests, clients that misbehave.
-set -u
-NVTD=$1 NVTCTL=$2
-fail=0 pass=0
-check() { if eval "$2"; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi; }
-out=$(mktemp -d); trap 'kill $pid 2>/dev/null; rm -rf "$out"' EXIT
-sock=$out/nvtd.sock
+. "$(dirname "$0")/lib.sh"
 cat > "$out/pi.cfg" <<CFG
 control_socket = "$sock";
 threads = 1;
@@ -18,9 +13,7 @@ subsystems = ( {
 	);
 } );
 CFG
-"$NVTD" -c "$out/pi.cfg" 2>"$out/log" &
-pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+nvt_start "$out/pi.cfg"
 N=nqn.2026-11.io.nvt:ctl
 
 # raw: send stdin's bytes as they are (nvtctl cannot send a newline or a NUL),
@@ -37,42 +30,42 @@ raw() {
 # ms: milliseconds since the epoch.
 ms() { echo $(($(date +%s%N) / 1000000)); }
 
-"$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
+ctl status
 check "status: ok" '[ $rc = 0 ] && grep -q "subsystem $N: 2 namespace(s), 0 controller(s)" "$out/r"'
-"$NVTCTL" -s "$sock" scrub $N 1 > "$out/r"; rc=$?
+ctl scrub $N 1
 check "scrub of an unwritten namespace: 2048 blocks, 0 bad" '[ $rc = 0 ] && grep -q "scrubbed 2048 blocks .* 0 bad" "$out/r"'
-"$NVTCTL" -s "$sock" inject $N 1 77 data 9 > "$out/r"; rc=$?
+ctl inject $N 1 77 data 9
 check "inject into data: ok" '[ $rc = 0 ] && grep -q "^ok: flipped bit 9 of LBA 77" "$out/r"'
 # Bit 16 of the tuple is the app tag's low bit: FFFFh no longer escapes the checks.
-"$NVTCTL" -s "$sock" inject $N 1 1500 metadata 16 > "$out/r"; rc=$?
+ctl inject $N 1 1500 metadata 16
 check "inject into metadata: ok" '[ $rc = 0 ]'
 # 2^32 + 16 used to be truncated to 32 bits after the range check: bit 16 of LBA 5 flipped.
-"$NVTCTL" -s "$sock" inject $N 1 5 metadata 4294967312 > "$out/r"; rc=$?
+ctl inject $N 1 5 metadata 4294967312
 check "inject of bit 2^32+16: out of range, nothing flipped" \
 	'[ $rc = 1 ] && grep -q "^error: BIT 4294967312 is out of range (0..63)" "$out/r"'
-"$NVTCTL" -s "$sock" scrub $N 1 > "$out/r"; rc=$?
+ctl scrub $N 1
 # Never-written blocks carry the escape tuple (as after a Format): the data flip
 # at LBA 77 is not judged, the broken escape at LBA 1500 is.
 check "scrub finds exactly LBA 1500 (exit 1)" \
 	'[ $rc = 1 ] && [ "$(grep -c "^bad LBA" "$out/r")" = 1 ] && grep -q "^bad LBA 1500: guard" "$out/r" && grep -q "1 bad" "$out/r"'
 check "nvtd logged the injection and the scrub result" 'grep -q "fault injected" "$out/log" && grep -q "scrub found 1 bad" "$out/log"'
-"$NVTCTL" -s "$sock" inject $N 1 0x4d data 0x9 > "$out/r"; rc=$?
+ctl inject $N 1 0x4d data 0x9
 check "hex numbers: ok (LBA 77 bit 9 flipped back)" '[ $rc = 0 ] && grep -q "^ok: flipped bit 9 of LBA 77" "$out/r"'
-"$NVTCTL" -s "$sock" scrub $N 2 > "$out/r"; rc=$?
+ctl scrub $N 2
 check "scrub without PI: error" '[ $rc = 1 ] && grep -q "^error: nsid 2 has no protection information" "$out/r"'
-"$NVTCTL" -s "$sock" inject $N 2 0 metadata 0 > "$out/r"; rc=$?
+ctl inject $N 2 0 metadata 0
 check "inject into metadata a namespace lacks: error" '[ $rc = 1 ] && grep -q "^error: nsid 2 has no metadata" "$out/r"'
-"$NVTCTL" -s "$sock" inject $N 1 99999 data 0 > "$out/r"; rc=$?
+ctl inject $N 1 99999 data 0
 check "inject past the end: error" '[ $rc = 1 ] && grep -q "^error: LBA 99999 is out of range (0..2047)" "$out/r"'
-"$NVTCTL" -s "$sock" scrub nqn.none 1 > "$out/r"; rc=$?
+ctl scrub nqn.none 1
 check "unknown subsystem: error" '[ $rc = 1 ] && grep -q "^error: no subsystem nqn.none" "$out/r"'
-"$NVTCTL" -s "$sock" frobnicate > "$out/r"; rc=$?
+ctl frobnicate
 check "unknown command: error" '[ $rc = 1 ] && grep -q "^error: unknown command" "$out/r"'
 
 # Every number: garbage, signs, trailing junk, 2^64, 2^32 + 1 are refused by name.
 while read -r what args; do
 	# shellcheck disable=SC2086
-	"$NVTCTL" -s "$sock" $args > "$out/r"; rc=$?
+	ctl $args
 	check "bad number ($args): error naming $what" \
 		'[ $rc = 1 ] && [ "$(wc -l < "$out/r")" = 1 ] && grep -q "^error: $what .* is \(not a number\|out of range\)" "$out/r"'
 done <<EOF
@@ -92,9 +85,9 @@ BIT inject $N 1 77 data 4096
 BIT inject $N 1 77 data 4294967296
 BIT inject $N 1 77 data 9.5
 EOF
-"$NVTCTL" -s "$sock" scrub $N 1 extra > "$out/r"; rc=$?
+ctl scrub $N 1 extra
 check "trailing words: usage error" '[ $rc = 1 ] && grep -q "^error: usage: scrub NQN NSID$" "$out/r"'
-"$NVTCTL" -s "$sock" status now > "$out/r"; rc=$?
+ctl status now
 check "status with an argument: usage error" '[ $rc = 1 ] && grep -q "^error: usage: status$" "$out/r"'
 "$NVTCTL" -s "$sock" scrub "$N"$'\n'1 > "$out/r" 2>&1; rc=$?
 check "nvtctl refuses a newline inside an argument" '[ $rc = 2 ] && grep -q "line breaks" "$out/r"'
@@ -121,7 +114,7 @@ for _ in 1 2 3 4 5; do
 		local $/; syswrite($s, <STDIN>); close($s);' "$sock"
 	: | raw > /dev/null	# connects and leaves without a word
 done
-"$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
+ctl status
 check "clients that leave early: nvtd still serves" 'kill -0 $pid && [ $rc = 0 ]'
 
 # Clients that say nothing, or trickle a byte at a time, never stall the main
@@ -138,7 +131,7 @@ perl -MIO::Socket::UNIX -e '
 loris=$!
 sleep 0.3
 t1=$(ms)
-"$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
+ctl status
 t2=$(ms)
 check "status answered in $((t2 - t1)) ms beside a silent and a trickling client" \
 	'[ $rc = 0 ] && [ $((t2 - t1)) -lt 500 ]'
@@ -154,7 +147,7 @@ done
 # after which nvtd drops silent clients
 for _ in $(seq 20); do
 	sleep 0.15
-	"$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
+	ctl status
 	[ $rc = 1 ] && break
 done
 check "17th client: told nvtd is busy" '[ $rc = 1 ] && grep -q "^error: too many control clients" "$out/r"'
@@ -166,11 +159,9 @@ check "silent client dropped after ~5 s (took $(cat "$out/silent") s)" \
 	'[ "$(cat "$out/silent")" -ge 4 ] && [ "$(cat "$out/silent")" -le 7 ]'
 check "all held clients gone within 8 s ($((t3 - t0)) ms)" '[ $((t3 - t0)) -lt 8000 ]'
 check "nvtd logged the dropped clients" 'grep -q "client too slow (no complete request)" "$out/log"'
-"$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
+ctl status
 check "status ok again afterwards" '[ $rc = 0 ]'
 
 kill -TERM $pid; wait $pid; rc=$?
 check "nvtd stops cleanly and removes its socket" '[ $rc = 0 ] && [ ! -e "$sock" ]'
-[ $fail = 0 ] || cat "$out/log"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+nvt_summary

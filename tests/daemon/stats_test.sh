@@ -1,12 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 # nvtctl stats, stats --json and top against a running nvtd: tables, valid JSON, filters, errors, and the cap on a reply with many namespaces.
-set -u
-NVTD=$1 NVTCTL=$2
-fail=0 pass=0
-check() { if eval "$2"; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi; }
-out=$(mktemp -d); trap 'kill $pid 2>/dev/null; rm -rf "$out"' EXIT
-sock=$out/nvtd.sock
+. "$(dirname "$0")/lib.sh"
 N=nqn.2026-11.io.nvt:st
 # Subsystem st: 2 namespaces; subsystem many: 600, past the 512 sets one reply carries.
 {
@@ -25,15 +20,13 @@ N=nqn.2026-11.io.nvt:st
 	echo "	);"
 	echo "} );"
 } > "$out/st.cfg"
-"$NVTD" -c "$out/st.cfg" 2>"$out/log" &
-pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+nvt_start "$out/st.cfg"
 
-"$NVTCTL" -s "$sock" stats $N > "$out/r"; rc=$?
+ctl stats $N
 check "stats NQN: ok, a table of both namespaces" \
 	'[ $rc = 0 ] && grep -q "^subsystem $N" "$out/r" && grep -q "^NSID .*READS .*WRITES .*P99_US" "$out/r" && [ "$(grep -c "^[12] " "$out/r")" = 2 ]'
 check "idle namespaces: zero counters" '[ "$(grep "^1 " "$out/r" | awk "{print \$2, \$3, \$4, \$7}")" = "0 0 0 0" ]'
-"$NVTCTL" -s "$sock" stats $N 2 > "$out/r"; rc=$?
+ctl stats $N 2
 check "stats NQN NSID: that namespace only" '[ $rc = 0 ] && grep -q "^2 " "$out/r" && ! grep -q "^1 " "$out/r"'
 "$NVTCTL" -s "$sock" stats $N --json > "$out/j"; rc=$?
 check "stats --json: ok and valid JSON" '[ $rc = 0 ] && python3 -m json.tool "$out/j" > /dev/null'
@@ -53,7 +46,7 @@ for n in ns:
 assert d["queues"] == [] and d["truncated"] is False
 PY'
 # The whole target: 602 namespaces, more than one reply carries.
-"$NVTCTL" -s "$sock" stats > "$out/r"; rc=$?
+ctl stats
 check "stats of 602 namespaces: capped at 512 sets with a note saying so" \
 	'[ $rc = 0 ] && grep -q "^note: 90 namespace/queue set(s) left out (at most 512 per reply)" "$out/r"'
 "$NVTCTL" -s "$sock" stats --json > "$out/j"; rc=$?
@@ -95,6 +88,4 @@ fi
 
 kill -TERM $pid; wait $pid; rc=$?
 check "nvtd stops cleanly" '[ $rc = 0 ]'
-[ $fail = 0 ] || cat "$out/log"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+nvt_summary

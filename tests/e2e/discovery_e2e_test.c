@@ -12,23 +12,13 @@
 #include "nvt/host.h"
 #include "nvt/log.h"
 #include "nvt/loop.h"
-#include "nvt_test_target.h"
-
-struct fixture {
-	struct nvt_target *tgt;
-	struct nvt_loop_ctrl ctrl;
-};
+#include "nvt_test_loop.h"
 
 static int setup_host(void **state, const char *hostnqn)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	f->tgt = nvt_test_target_create();
-	assert_non_null(f->tgt);
 	/* nvme discover: admin queue only, KATO 0 (non-persistent). */
-	assert_int_equal(nvt_loop_ctrl_connect(f->tgt, NVT_DISCOVERY_NQN, hostnqn, 0, 32, 0,
-					       &f->ctrl), 0);
-	*state = f;
+	*state = nvt_test_fixture_connect(nvt_test_target_create(), NVT_DISCOVERY_NQN, hostnqn, 0,
+					  32, 0);
 	return 0;
 }
 
@@ -40,16 +30,6 @@ static int setup_any(void **state)
 static int setup_allowed(void **state)
 {
 	return setup_host(state, TEST_HOST_OK);
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	nvt_loop_ctrl_disconnect(&f->ctrl);
-	nvt_target_destroy(f->tgt);
-	free(f);
-	return 0;
 }
 
 static int get_log(struct fixture *f, void *buf, uint32_t len, uint64_t off, bool rae)
@@ -186,10 +166,10 @@ static void test_log_offsets_and_genctr(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_identify_discovery_ctrl, setup_any, teardown),
-		cmocka_unit_test_setup_teardown(test_log_lists_allowed_subsystems, setup_any, teardown),
-		cmocka_unit_test_setup_teardown(test_log_for_allowed_host, setup_allowed, teardown),
-		cmocka_unit_test_setup_teardown(test_log_offsets_and_genctr, setup_any, teardown),
+		cmocka_unit_test_setup_teardown(test_identify_discovery_ctrl, setup_any, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_log_lists_allowed_subsystems, setup_any, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_log_for_allowed_host, setup_allowed, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_log_offsets_and_genctr, setup_any, nvt_test_teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_WARN);

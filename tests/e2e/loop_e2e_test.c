@@ -12,34 +12,13 @@
 #include "nvt/host.h"
 #include "nvt/log.h"
 #include "nvt/loop.h"
-#include "nvt_test_target.h"
+#include "nvt_test_loop.h"
 
 #define STATUS(sct, sc)	NVT_STATUS(sct, sc)
 
-struct fixture {
-	struct nvt_target *tgt;
-	struct nvt_loop_ctrl ctrl;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	f->tgt = nvt_test_target_create();
-	assert_non_null(f->tgt);
-	assert_int_equal(nvt_loop_ctrl_connect(f->tgt, TEST_NQN, TEST_HOST, 2, 64, 5000,
-					       &f->ctrl), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	nvt_loop_ctrl_disconnect(&f->ctrl);
-	nvt_target_destroy(f->tgt);
-	free(f);
+	*state = nvt_test_fixture_connect(nvt_test_target_create(), TEST_NQN, TEST_HOST, 2, 64, 5000);
 	return 0;
 }
 
@@ -47,12 +26,7 @@ static int teardown(void **state)
 static int run(struct nvt_loop_queue *q, struct nvt_sqe *sqe, void *buf, size_t len,
 	       struct nvt_cqe *cqe_out)
 {
-	struct nvt_cqe cqe;
-	int ret = nvt_loop_exec(q, sqe, buf, len, &cqe);
-
-	if (cqe_out)
-		*cqe_out = cqe;
-	return ret < 0 ? ret : ret & ~NVT_SC_DNR;
+	return nvt_test_exec(q, sqe, buf, len, cqe_out);
 }
 
 static void test_identify_ctrl(void **state)
@@ -576,19 +550,19 @@ static void test_queue_full_backpressure(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_identify_ctrl, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_identify_ns, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_read_whole_namespace, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scattered_iovecs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_io_failure_statuses, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connect_failures, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_properties_and_shutdown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_features, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_async_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keep_alive_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_disconnect_command, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_queue_full_backpressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identify_ctrl, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_identify_ns, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_write_read_whole_namespace, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_scattered_iovecs, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_io_failure_statuses, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_connect_failures, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_properties_and_shutdown, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_features, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_logs, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_async_events, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_keep_alive_expiry, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_command, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_full_backpressure, setup, nvt_test_teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_WARN);

@@ -15,59 +15,24 @@
 #include "nvt/log.h"
 #include "nvt/loop.h"
 #include "nvt/pi.h"
+#include "nvt_test_loop.h"
 
 #define PI_NQN	"nqn.2026-11.io.nvt:pi"
 #define PI_HOST	"nqn.2014-08.org.nvmexpress:uuid:pi-host"
 #define NS_SIZE	(1u << 20)
 
 /* nsid 1: 512+8 Type 1; 2: 4096+16 Type 2 64-bit guard; 3: 512+8 Type 3; 4: 512+16 Type 1, PI first. */
-static const struct { uint32_t bs; uint8_t type; const char *guard, *loc; uint16_t ms; } fmts[] = {
-	[1] = { 512, 1, "crc16", "last", 8 },
-	[2] = { 4096, 2, "crc64", "last", 16 },
-	[3] = { 512, 3, "crc16", "last", 8 },
-	[4] = { 512, 1, "crc16", "first", 16 },
-};
-
-struct fixture {
-	struct nvt_target *tgt;
-	struct nvt_loop_ctrl ctrl;
-	struct nvt_subsys *subsys;
+static const struct nvt_test_fmt fmts[] = {
+	{ 512, 1, "crc16", "last", 8 },
+	{ 4096, 2, "crc64", "last", 16 },
+	{ 512, 3, "crc16", "last", 8 },
+	{ 512, 1, "crc16", "first", 16 },
 };
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct nvt_ns_cfg ns[4];
-	struct nvt_subsys_cfg ss = { .nqn = PI_NQN, .serial = "PI", .model = "nvt pi",
-				     .allow_any_host = true, .namespaces = ns, .nr_namespaces = 4 };
-	struct nvt_config cfg = { .subsystems = &ss, .nr_subsystems = 1 };
-
-	memset(ns, 0, sizeof(ns));
-	for (int i = 0; i < 4; i++) {
-		ns[i].nsid = (uint32_t)i + 1;
-		strcpy(ns[i].backend, "ram");
-		ns[i].size = NS_SIZE;
-		ns[i].block_size = fmts[i + 1].bs;
-		ns[i].uuid[0] = ns[i].nguid[0] = (uint8_t)(i + 1);
-		ns[i].pi.type = fmts[i + 1].type;
-		strcpy(ns[i].pi.guard, fmts[i + 1].guard);
-		strcpy(ns[i].pi.location, fmts[i + 1].loc);
-		ns[i].pi.metadata_size = fmts[i + 1].ms;
-	}
-	assert_int_equal(nvt_target_create(&cfg, &f->tgt), 0);
-	assert_int_equal(nvt_loop_ctrl_connect(f->tgt, PI_NQN, PI_HOST, 1, 32, 0, &f->ctrl), 0);
-	f->subsys = nvt_target_find_subsys(f->tgt, PI_NQN);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	nvt_loop_ctrl_disconnect(&f->ctrl);
-	nvt_target_destroy(f->tgt);
-	free(f);
+	*state = nvt_test_fixture_connect(nvt_test_target_ram(PI_NQN, fmts, 4, NS_SIZE), PI_NQN,
+					  PI_HOST, 1, 32, 0);
 	return 0;
 }
 
@@ -84,10 +49,7 @@ static void fill_random(uint8_t *buf, size_t len, uint64_t seed)
 
 static int run(struct fixture *f, struct nvt_sqe *sqe, void *buf, size_t len)
 {
-	struct nvt_cqe cqe;
-	int ret = nvt_loop_exec(f->ctrl.io[0], sqe, buf, len, &cqe);
-
-	return ret < 0 ? ret : ret & ~NVT_SC_DNR;
+	return nvt_test_exec(f->ctrl.io[0], sqe, buf, len, NULL);
 }
 
 #define PRCHK_ALL	(NVT_PI_CHECK_GUARD | NVT_PI_CHECK_APPTAG | NVT_PI_CHECK_REFTAG)
@@ -137,18 +99,19 @@ static void test_identify_formats(void **state)
 		assert_int_equal(nvt_loop_exec(f->ctrl.admin, &sqe, &id, sizeof(id), &(struct nvt_cqe){ 0 }), 0);
 		/* A Linux host needs the extended-LBA bit on fabrics (HOST-CONTRACT §3.1). */
 		assert_true(id.flbas & NVME_NS_FLBAS_META_EXT);
-		assert_int_equal(le16toh(id.lbaf[0].ms), fmts[nsid].ms);
-		assert_int_equal(1u << id.lbaf[0].ds, fmts[nsid].bs);
+		assert_int_equal(le16toh(id.lbaf[0].ms), fmts[nsid - 1].md_size);
+		assert_int_equal(1u << id.lbaf[0].ds, fmts[nsid - 1].block_size);
 		assert_int_equal(id.mc, NVME_NS_MC_EXTENDED);
-		assert_int_equal(id.dps & NVME_NS_DPS_PI_MASK, fmts[nsid].type);
-		assert_int_equal(!!(id.dps & NVME_NS_DPS_PI_FIRST), !strcmp(fmts[nsid].loc, "first"));
-		assert_true(id.dpc & (1u << (fmts[nsid].type - 1)));
-		assert_int_equal(le64toh(id.nsze), NS_SIZE / fmts[nsid].bs);
+		assert_int_equal(id.dps & NVME_NS_DPS_PI_MASK, fmts[nsid - 1].pi_type);
+		assert_int_equal(!!(id.dps & NVME_NS_DPS_PI_FIRST),
+				 !strcmp(fmts[nsid - 1].location, "first"));
+		assert_true(id.dpc & (1u << (fmts[nsid - 1].pi_type - 1)));
+		assert_int_equal(le64toh(id.nsze), NS_SIZE / fmts[nsid - 1].block_size);
 
 		nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_CSI_NS, nsid, NVME_CSI_NVM);
 		assert_int_equal(nvt_loop_exec(f->ctrl.admin, &sqe, &nvm, sizeof(nvm), &(struct nvt_cqe){ 0 }), 0);
 		assert_int_equal((le32toh(nvm.elbaf[0]) >> 7) & 3,
-				 strcmp(fmts[nsid].guard, "crc64") ? 0 : 2);
+				 strcmp(fmts[nsid - 1].guard, "crc64") ? 0 : 2);
 	}
 	/* Host Behavior with LBAFEE, as a host that sees ELBAS sends it, and read back. */
 	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_HOST_BEHAVIOR, 0);
@@ -628,17 +591,17 @@ static void test_type1_ilbrt(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_identify_formats, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pract1_insert_and_strip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pract0_checks_before_storing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_type2_crc64_and_type3, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_escape_disables_checks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corruption_at_rest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crc64_at_rest, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_large_metadata_pi_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zeroes_dsm_compare_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_type1_ilbrt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identify_formats, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_pract1_insert_and_strip, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_pract0_checks_before_storing, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_type2_crc64_and_type3, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_escape_disables_checks, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_corruption_at_rest, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_crc64_at_rest, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_large_metadata_pi_first, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_zeroes_dsm_compare_verify, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_copy, setup, nvt_test_teardown),
+		cmocka_unit_test_setup_teardown(test_type1_ilbrt, setup, nvt_test_teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);

@@ -18,62 +18,28 @@
 #include "nvt/pi.h"
 #include "nvt/stats.h"
 #include "nvt/target.h"
+#include "nvt_test_loop.h"
 
 #define ST_NQN	"nqn.2026-11.io.nvt:stats"
 #define ST_HOST	"nqn.2014-08.org.nvmexpress:uuid:stats-host"
 #define PRCHK_ALL	(NVT_PI_CHECK_GUARD | NVT_PI_CHECK_APPTAG | NVT_PI_CHECK_REFTAG)
 
-struct fixture {
-	struct nvt_target *tgt;
-	struct nvt_loop_ctrl ctrl;
-	struct nvt_subsys *subsys;
+/* nsid 1: 512+8 Type 1 PI; nsid 2: 4096, no PI. */
+static const struct nvt_test_fmt fmts[] = {
+	{ 512, 1, "crc16", "last", 8 },
+	{ 4096, 0, NULL, NULL, 0 },
 };
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct nvt_ns_cfg ns[2];
-	struct nvt_subsys_cfg ss = { .nqn = ST_NQN, .serial = "ST", .model = "nvt stats",
-				     .allow_any_host = true, .namespaces = ns, .nr_namespaces = 2 };
-	struct nvt_config cfg = { .subsystems = &ss, .nr_subsystems = 1 };
-
-	memset(ns, 0, sizeof(ns));
-	/* nsid 1: 512+8 Type 1 PI; nsid 2: 4096, no PI. */
-	for (int i = 0; i < 2; i++) {
-		ns[i].nsid = (uint32_t)i + 1;
-		strcpy(ns[i].backend, "ram");
-		ns[i].size = 1u << 20;
-		ns[i].uuid[0] = ns[i].nguid[0] = (uint8_t)(i + 1);
-		strcpy(ns[i].pi.guard, "crc16");
-		strcpy(ns[i].pi.location, "last");
-	}
-	ns[0].block_size = 512;
-	ns[0].pi.type = 1;
-	ns[0].pi.metadata_size = 8;
-	ns[1].block_size = 4096;
-	assert_int_equal(nvt_target_create(&cfg, &f->tgt), 0);
-	assert_int_equal(nvt_loop_ctrl_connect(f->tgt, ST_NQN, ST_HOST, 1, 32, 0, &f->ctrl), 0);
-	f->subsys = nvt_target_find_subsys(f->tgt, ST_NQN);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	nvt_loop_ctrl_disconnect(&f->ctrl);
-	nvt_target_destroy(f->tgt);
-	free(f);
+	*state = nvt_test_fixture_connect(nvt_test_target_ram(ST_NQN, fmts, 2, 1u << 20), ST_NQN,
+					  ST_HOST, 1, 32, 0);
 	return 0;
 }
 
 static int run(struct fixture *f, struct nvt_sqe *sqe, void *buf, size_t len)
 {
-	struct nvt_cqe cqe;
-	int ret = nvt_loop_exec(f->ctrl.io[0], sqe, buf, len, &cqe);
-
-	return ret < 0 ? ret : ret & ~NVT_SC_DNR;
+	return nvt_test_exec(f->ctrl.io[0], sqe, buf, len, NULL);
 }
 
 static uint64_t le128_low(const uint8_t v[16])
@@ -251,7 +217,7 @@ static void test_counters_and_smart_agree(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_counters_and_smart_agree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counters_and_smart_agree, setup, nvt_test_teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_ERR);
