@@ -2,6 +2,8 @@
 /* Scrub (check the stored PI of every block of a namespace) and fault injection (flip a stored bit), on any backend. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "nvt/target.h"
 
@@ -29,51 +31,143 @@ int nvt_ns_scrub(struct nvt_ns *ns, void (*bad)(uint64_t lba, const struct nvt_p
 	return nvt_ns_scrub_until(ns, bad, arg, nr_bad, NULL);
 }
 
+/*
+ * Hosts keep writing while a scrub reads, and no backend stores a block's
+ * data and PI in one indivisible step: a read may catch a block half
+ * rewritten. So a failing block is only a candidate: its copy is kept,
+ * and it is read again at least NVT_SCRUB_RECHECK_NS later (a writer stalled
+ * mid-block resumes by then). Bad means the two reads are the same bytes
+ * and fail; a block that reads differently is being rewritten, and the
+ * host's write replaces whatever it held, so it is read once more, up to
+ * NVT_SCRUB_READS reads in all, and left unjudged if it never settles.
+ */
+#define NVT_SCRUB_RECHECK_NS	(20ull * 1000 * 1000)
+#define NVT_SCRUB_READS		4
+#define NVT_SCRUB_BATCH_BYTES	(4u << 20)	/* candidates' copies held at once */
+
+struct nvt_scrub {
+	struct nvt_ns *ns;
+	void (*bad)(uint64_t lba, const struct nvt_pi_err *err, void *arg);
+	void *arg;
+	uint8_t *buf;			/* one block read through block_io() */
+	uint8_t *copies;		/* nr candidates' data+metadata */
+	uint64_t *lbas;
+	unsigned int nr, max;
+	uint64_t last_ns;		/* when the newest candidate was read */
+	uint64_t nr_bad;
+};
+
+/* Read block @lba into @dst (data then metadata) and check it. Return: 0 good, -EILSEQ bad, else -errno. */
+static int nvt_scrub_read(struct nvt_scrub *sc, uint64_t lba, uint8_t *dst, struct nvt_pi_err *err)
+{
+	struct nvt_ns *ns = sc->ns;
+	/*
+	 * What is known without the host: the guard always, and for Type 1
+	 * the reference tag (the LBA's low bits, as hosts write it). Type 2
+	 * tags and application tags are the host's and cannot be judged.
+	 */
+	uint32_t check = NVT_PI_CHECK_GUARD | (ns->pi.type == NVT_PI_TYPE1 ? NVT_PI_CHECK_REFTAG : 0);
+	uint8_t *data, *md;
+	struct nvt_pi_ctx ctx;
+	struct iovec d, m;
+	int ret;
+
+	ret = nvt_ns_block(ns, lba, sc->buf, sc->buf + ns->block_size, &data, &md);
+	if (ret)
+		return ret;
+	/* One copy, checked: what is judged is what is compared with the next read. */
+	memcpy(dst, data, ns->block_size);
+	memcpy(dst + ns->block_size, md, ns->md_size);
+	d = (struct iovec){ dst, ns->block_size };
+	m = (struct iovec){ dst + ns->block_size, ns->md_size };
+	nvt_pi_ctx_init(&ctx, &ns->pi, lba, (uint8_t)check, lba, 0, 0);
+	return nvt_pi_verify(&ctx, &d, 1, &m, 1, 1, err);
+}
+
+/* Judge every candidate (see above), reporting the bad in LBA order. Return: 0 or -errno. */
+static int nvt_scrub_recheck(struct nvt_scrub *sc, atomic_bool *cancel)
+{
+	size_t blk = (size_t)sc->ns->block_size + sc->ns->md_size;
+	uint8_t *again = sc->buf + blk;
+	int ret = 0;
+
+	for (unsigned int i = 0; i < sc->nr && !ret; i++) {
+		uint8_t *prev = sc->copies + i * blk;
+		uint64_t due = sc->last_ns + NVT_SCRUB_RECHECK_NS;	/* passed after the first */
+		struct nvt_pi_err err;
+
+		for (unsigned int reads = 1; reads < NVT_SCRUB_READS; reads++) {
+			while (nvt_now_ns() < due) {
+				if (cancel && atomic_load_explicit(cancel, memory_order_relaxed))
+					return -ECANCELED;
+				usleep(1000);
+			}
+			ret = nvt_scrub_read(sc, sc->lbas[i], again, &err);
+			if (ret != -EILSEQ) {
+				if (!ret)
+					break;		/* good now: rewritten meanwhile */
+				goto out;
+			}
+			ret = 0;
+			if (!memcmp(prev, again, blk)) {
+				sc->nr_bad++;
+				if (sc->bad)
+					sc->bad(sc->lbas[i], &err, sc->arg);
+				break;
+			}
+			memcpy(prev, again, blk);	/* still changing: settle on the newest */
+			due = nvt_now_ns() + NVT_SCRUB_RECHECK_NS;
+		}
+	}
+out:
+	sc->nr = 0;
+	return ret;
+}
+
 int nvt_ns_scrub_until(struct nvt_ns *ns,
 		       void (*bad)(uint64_t lba, const struct nvt_pi_err *err, void *arg),
 		       void *arg, uint64_t *nr_bad, atomic_bool *cancel)
 {
-	struct nvt_pi_ctx ctx;
+	size_t blk = (size_t)ns->block_size + ns->md_size;
+	struct nvt_scrub sc = { .ns = ns, .bad = bad, .arg = arg };
 	struct nvt_pi_err err;
-	uint8_t *buf, *data, *md;
-	uint64_t n = 0;
 	int ret = 0;
 
+	*nr_bad = 0;
 	if (!ns->be->map && !ns->be->block_io)
 		return -EOPNOTSUPP;
 	if (!ns->pi.type)
 		return -ENODATA;
-	buf = malloc((size_t)ns->block_size + ns->md_size);
-	if (!buf)
-		return -ENOMEM;
+	sc.max = NVT_SCRUB_BATCH_BYTES / blk ? NVT_SCRUB_BATCH_BYTES / (unsigned int)blk : 1;
+	sc.buf = malloc(3 * blk);		/* block_io() target, the read under check, a re-read */
+	sc.copies = malloc(sc.max * blk);
+	sc.lbas = malloc(sc.max * sizeof(*sc.lbas));
+	if (!sc.buf || !sc.copies || !sc.lbas) {
+		ret = -ENOMEM;
+		goto out;
+	}
 	for (uint64_t lba = 0; lba < ns->nblocks && !ret; lba++) {
-		struct iovec d, m;
-		/*
-		 * What is known without the host: the guard always, and for Type 1
-		 * the reference tag (the LBA's low bits, as hosts write it). Type 2
-		 * tags and application tags are the host's and cannot be judged.
-		 */
-		uint32_t check = NVT_PI_CHECK_GUARD |
-				 (ns->pi.type == NVT_PI_TYPE1 ? NVT_PI_CHECK_REFTAG : 0);
-
 		if (cancel && !(lba & 1023) && atomic_load_explicit(cancel, memory_order_relaxed)) {
 			ret = -ECANCELED;
 			break;
 		}
-		ret = nvt_ns_block(ns, lba, buf, buf + ns->block_size, &data, &md);
-		if (ret)
-			break;
-		d = (struct iovec){ data, ns->block_size };
-		m = (struct iovec){ md, ns->md_size };
-		nvt_pi_ctx_init(&ctx, &ns->pi, lba, (uint8_t)check, lba, 0, 0);
-		if (nvt_pi_verify(&ctx, &d, 1, &m, 1, 1, &err) == -EILSEQ) {
-			n++;
-			if (bad)
-				bad(lba, &err, arg);
-		}
+		ret = nvt_scrub_read(&sc, lba, sc.buf + 2 * blk, &err);
+		if (ret != -EILSEQ)
+			continue;
+		ret = 0;
+		sc.last_ns = nvt_now_ns();
+		memcpy(sc.copies + sc.nr * blk, sc.buf + 2 * blk, blk);
+		sc.lbas[sc.nr++] = lba;
+		if (sc.nr == sc.max)
+			ret = nvt_scrub_recheck(&sc, cancel);
 	}
-	free(buf);
-	*nr_bad = n;
+	if (!ret && sc.nr)
+		ret = nvt_scrub_recheck(&sc, cancel);
+out:
+	free(sc.buf);
+	free(sc.copies);
+	free(sc.lbas);
+	*nr_bad = sc.nr_bad;
 	return ret;
 }
 
