@@ -10,18 +10,23 @@
 #
 # Environment:
 #   NVT_RIG_CACHE        cache dir (default /var/tmp/nvt-rig)
+#   NVT_RIG_KERNEL       Debian kernel series to boot, e.g. 6.12 (resolved through
+#                        linux-image-6.12-amd64; its VM is built in $NVT_RIG_CACHE/boot-6.12).
+#                        Default: empty, the release's kernel (linux-image-amd64, 6.1
+#                        on Debian 12), built in $NVT_RIG_CACHE itself
 #   NVT_RIG_KERNEL_PKG   kernel package to use, e.g. linux-image-6.1.0-37-amd64
-#                        (default: whatever linux-image-amd64 depends on)
+#                        (default: what NVT_RIG_KERNEL's meta package depends on)
 #   NVT_RIG_NO_APT=1     do not run apt-get install (packages must be present)
 set -euo pipefail
 
 RIG_DIR=$(cd "$(dirname "$0")" && pwd)
-CACHE=${NVT_RIG_CACHE:-/var/tmp/nvt-rig}
+# shellcheck source=rig-boot.sh
+. "$RIG_DIR/rig-boot.sh"	# CACHE, and BOOT: where this kernel's vmlinux and initramfs go
 export DEBIAN_FRONTEND=noninteractive
 log() { echo "[build-vm] $*"; }
 die() { echo "[build-vm] ERROR: $*" >&2; exit 1; }
 
-mkdir -p "$CACHE"
+mkdir -p "$CACHE" "$BOOT"
 # one build at a time (parallel ctest runs, two shells)
 exec 9>"$CACHE/.build.lock"
 flock 9
@@ -29,7 +34,7 @@ flock 9
 # ---- 1. host packages -------------------------------------------------------
 # The guest runs the host's own binaries, so everything a scenario calls must be
 # installed here.
-HOST_PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils
+HOST_PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils zstd
 	nvme-cli fio rdma-core ibverbs-utils ibverbs-providers rdmacm-utils
 	iproute2 e2fsprogs util-linux procps coreutils gawk
 	sg3-utils lsscsi ddpt"
@@ -62,8 +67,9 @@ if [ -n "${missing// /}" ]; then
 fi
 
 # ---- 2. kernel package: download + unpack only --------------------------------
+KERNEL_META=linux-image-${NVT_RIG_KERNEL:+$NVT_RIG_KERNEL-}amd64
 kernel_package_from_apt() {
-	apt-cache depends linux-image-amd64 2>/dev/null |
+	apt-cache depends "$KERNEL_META" 2>/dev/null |
 		awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
 }
 KERNEL_PKG=${NVT_RIG_KERNEL_PKG:-}
@@ -74,7 +80,7 @@ if [ -z "$KERNEL_PKG" ]; then
 		KERNEL_PKG=$(kernel_package_from_apt)
 	fi
 fi
-[ -n "$KERNEL_PKG" ] || die "cannot resolve linux-image-amd64 to a kernel package"
+[ -n "$KERNEL_PKG" ] || die "cannot resolve $KERNEL_META to a kernel package"
 KVER=${KERNEL_PKG#linux-image-}           # e.g. 6.1.0-37-amd64
 KROOT="$CACHE/kernel-$KVER"
 MODDIR="$KROOT/lib/modules/$KVER"
@@ -103,9 +109,9 @@ fi
 # Inputs: kernel version, this script, the guest init, the busybox binary.
 STAMP_NOW=$( { echo "$KVER"; cat "$RIG_DIR/build-vm.sh" "$RIG_DIR/guest-init.sh";
 	sha256sum /bin/busybox; } | sha256sum | cut -d' ' -f1)
-if [ -f "$CACHE/build.stamp" ] && [ "$(cat "$CACHE/build.stamp")" = "$STAMP_NOW" ] &&
-   [ -s "$CACHE/initramfs.cpio" ] && [ -s "$CACHE/vmlinux" ]; then
-	log "up to date: kernel $KVER in $CACHE"
+if [ -f "$BOOT/build.stamp" ] && [ "$(cat "$BOOT/build.stamp")" = "$STAMP_NOW" ] &&
+   [ -s "$BOOT/initramfs.cpio" ] && [ -s "$BOOT/vmlinux" ]; then
+	log "up to date: kernel $KVER in $BOOT"
 	exit 0
 fi
 
@@ -113,11 +119,16 @@ fi
 VMLINUZ="$KROOT/boot/vmlinuz-$KVER"
 VMLINUX="$CACHE/vmlinux-$KVER"
 if [ ! -s "$VMLINUX" ]; then
-	# The bzImage payload is xz; find the xz magic and decompress what follows
-	# (what scripts/extract-vmlinux does). Fall back to the bzImage itself.
+	# The bzImage payload is xz (6.1) or zstd (6.12); find the magic and decompress
+	# what follows (what scripts/extract-vmlinux does). Fall back to the bzImage itself.
 	offset=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$VMLINUZ" | head -1 | cut -d: -f1 || true)
 	if [ -n "$offset" ]; then
 		tail -c +$((offset + 1)) "$VMLINUZ" | xz -dc 2>/dev/null > "$VMLINUX.tmp" || true
+	fi
+	offset=$(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$VMLINUZ" | head -1 | cut -d: -f1 || true)
+	if [ ! -s "$VMLINUX.tmp" ] && [ -n "$offset" ]; then
+		# zstd stops at the frame's end; the bytes after it are not its concern
+		tail -c +$((offset + 1)) "$VMLINUZ" | zstd -dcq 2>/dev/null > "$VMLINUX.tmp" || true
 	fi
 	if [ -s "$VMLINUX.tmp" ] && [ "$(head -c 4 "$VMLINUX.tmp" | tail -c 3)" = ELF ]; then
 		mv "$VMLINUX.tmp" "$VMLINUX"
@@ -145,7 +156,7 @@ INITRAMFS_MODULES="
 # virtio_scsi and sd_mod at boot: vhost guests' disks are there when a scenario starts.
 BOOT_MODULES="virtio_pci 9pnet_virtio 9p overlay configfs virtio_scsi sd_mod sg"
 
-STAGE="$CACHE/initramfs-stage"
+STAGE="$BOOT/initramfs-stage"
 rm -rf "$STAGE"
 mkdir -p "$STAGE"/{bin,sbin,etc,proc,sys,dev,newroot,lower,rw,tmp,"lib/modules/$KVER"}
 cp /bin/busybox "$STAGE/bin/busybox"
@@ -159,7 +170,12 @@ for m in $INITRAMFS_MODULES; do
 done | sort -u | while read -r ko; do
 	rel=${ko#"$MODDIR"/}
 	mkdir -p "$STAGE/lib/modules/$KVER/$(dirname "$rel")"
-	cp "$ko" "$STAGE/lib/modules/$KVER/$rel"
+	# 6.12 ships modules xz-compressed: busybox's insmod loads only plain ones
+	case "$rel" in
+	*.ko.xz) xz -dc "$ko" > "$STAGE/lib/modules/$KVER/${rel%.xz}" ;;
+	*.ko.zst) zstd -dcq "$ko" > "$STAGE/lib/modules/$KVER/${rel%.zst}" ;;
+	*) cp "$ko" "$STAGE/lib/modules/$KVER/$rel" ;;
+	esac
 done
 for f in modules.order modules.builtin modules.builtin.modinfo; do
 	[ -f "$MODDIR/$f" ] && cp "$MODDIR/$f" "$STAGE/lib/modules/$KVER/"
@@ -168,11 +184,11 @@ depmod -b "$STAGE" "$KVER"
 echo "$BOOT_MODULES" | tr -s ' \t\n' '\n' | sed '/^$/d' > "$STAGE/etc/boot-modules"
 install -m 0755 "$RIG_DIR/guest-init.sh" "$STAGE/init"
 
-( cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc --quiet ) > "$CACHE/initramfs.cpio.tmp"
-mv "$CACHE/initramfs.cpio.tmp" "$CACHE/initramfs.cpio"
-ln -sfn "$(basename "$VMLINUX")" "$CACHE/vmlinux"
-echo "$KVER" > "$CACHE/kernel-version"
+( cd "$STAGE" && find . | LC_ALL=C sort | cpio -o -H newc --quiet ) > "$BOOT/initramfs.cpio.tmp"
+mv "$BOOT/initramfs.cpio.tmp" "$BOOT/initramfs.cpio"
+ln -sfn "$VMLINUX" "$BOOT/vmlinux"
+echo "$KVER" > "$BOOT/kernel-version"
 nmods=$(find "$STAGE" -name '*.ko*' | wc -l)
 rm -rf "$STAGE"
-echo "$STAMP_NOW" > "$CACHE/build.stamp"
-log "built: kernel $KVER, initramfs $(du -h "$CACHE/initramfs.cpio" | cut -f1) with $nmods modules, in $CACHE"
+echo "$STAMP_NOW" > "$BOOT/build.stamp"
+log "built: kernel $KVER, initramfs $(du -h "$BOOT/initramfs.cpio" | cut -f1) with $nmods modules, in $BOOT"

@@ -34,7 +34,9 @@
 # or qemu exits before the guest kernel prints anything).
 set -euo pipefail
 
-CACHE=${NVT_RIG_CACHE:-/var/tmp/nvt-rig}
+RIG_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=rig-boot.sh
+. "$RIG_DIR/rig-boot.sh"	# CACHE (lock, runs, logs) and BOOT (this kernel's VM)
 TIMEOUT_S=900 MEM_MIB=2048 CPUS=2 CONSOLE_LOG="" SHELL_MODE=0 SHARED_MEM=0
 RW_DIRS=() RO_DIRS=() JOB_ENV=() QEMU_EXTRA=() REBOOT_OPTS=(-no-reboot)
 
@@ -82,10 +84,10 @@ if ! command -v qemu-system-x86_64 > /dev/null; then
 	echo "run-vm: SKIP: qemu-system-x86_64 is not installed (run build-vm.sh)" >&2
 	exit 77
 fi
-KERNEL="$CACHE/vmlinux"
-INITRAMFS="$CACHE/initramfs.cpio"
+KERNEL="$BOOT/vmlinux"
+INITRAMFS="$BOOT/initramfs.cpio"
 if [ ! -s "$KERNEL" ] || [ ! -s "$INITRAMFS" ]; then
-	echo "run-vm: no VM in $CACHE: run build-vm.sh first" >&2
+	echo "run-vm: no VM in $BOOT: run build-vm.sh first" >&2
 	exit 2
 fi
 
