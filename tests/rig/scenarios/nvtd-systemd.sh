@@ -1,19 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# nvtd.service as installed, under a real systemd (PID 1 of a PID namespace) inside the rig VM: rxe, an emulated NVMe, the sandbox, journald, restarts.
+# nvtd.service as installed, under a real systemd (PID 1 of a PID namespace) inside the rig VM: rxe, an emulated NVMe, the sandbox, journald, reload, restarts.
 #
-# Not a ctest (the rig's scenarios are registered by tests/rig): run it by hand, from the
-# repository root, after building build/ (the VM's writes, the install included, vanish at poweroff):
-#   truncate -s 64M /var/tmp/nvt-sd.img
-#   tests/rig/run-vm.sh -t 900 -w /var/tmp/nvt-sd-out -q -device -q nvme,serial=nvtsd0001,id=nvme0 \
-#     -q -drive -q file=/var/tmp/nvt-sd.img,if=none,id=nvm1,format=raw \
-#     -q -device -q nvme-ns,drive=nvm1,bus=nvme0,nsid=1 -e NVT_RIG_OUT=/var/tmp/nvt-sd-out \
-#     tests/daemon/systemd_vm.sh
+# rig.nvtd-systemd (nvtd-systemd.qemu-args gives it the emulated NVMe controller). The
+# VM's writes, the install into /usr included, vanish at poweroff.
 set -u
-NVT_SRC=$(cd "$(dirname "$0")/../.." && pwd)
+NVT_SRC=${NVT_SRC:-$(cd "$(dirname "$0")/../../.." && pwd)}
 NVT_BUILD=${NVT_BUILD:-$NVT_SRC/build}
 NVT_RIG_OUT=${NVT_RIG_OUT:-/tmp/nvt-sd-out}
-. "$NVT_SRC/tests/rig/scenarios/lib.sh"
+. "$(dirname "$0")/lib.sh"
 OUT=$NVT_RIG_OUT
 P=0 F=0
 ok() { echo "PASS: $*"; P=$((P + 1)); }
@@ -98,6 +93,16 @@ chk "journal: info lines at PRIORITY=6, no '<6>' or 'nvtd info:' left in MESSAGE
 S journalctl -u nvtd -p warning --no-pager > $OUT/journal-warn.txt 2>&1
 echo "--- -p warning:"; cat $OUT/journal-warn.txt
 S systemd-analyze security nvtd --no-pager > $OUT/security.txt 2>&1; tail -n 2 $OUT/security.txt
+
+# systemctl reload: ExecReload re-reads the file; a namespace added shows in nvtctl status.
+sed -i 's|{ nsid = 1; backend = "ram"; size = "64M"; },|{ nsid = 1; backend = "ram"; size = "64M"; }, { nsid = 4; backend = "ram"; size = "8M"; },|' /etc/nvt/nvt.conf
+main_pid=$(S systemctl show -p MainPID --value nvtd)
+S systemctl reload nvtd; rc=$?
+chk "systemctl reload nvtd: 0" [ $rc = 0 ]
+chk "after the reload: 4 namespaces" sh -c "nsenter -t $SD -a -r -w nvtctl -s /run/nvt/nvtd.sock status | grep -q '4 namespace(s)'"
+chk "still active, the same main PID ($main_pid)" sh -c "[ \"\$(nsenter -t $SD -a -r -w systemctl show -p MainPID --value nvtd)\" = '$main_pid' ] &&
+	nsenter -t $SD -a -r -w systemctl is-active -q nvtd"
+S journalctl -u nvtd --no-pager -n 4
 
 S systemctl stop nvtd; echo "stop: $?"
 S systemctl show -p Result -p ExecMainStatus -p ActiveState nvtd > $OUT/show.txt; cat $OUT/show.txt
