@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* NVMe reservations of one namespace: registrants keyed by host identifier, the six types, the access check every I/O command passes. */
+#ifndef NVT_RESV_H
+#define NVT_RESV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nvt/wire.h"
+
+#define NVT_RESV_MAX_REGS	64	/* registrants per namespace; one more: Internal Error, logged */
+
+/* Reservation Conflict (generic 83h) and Host Identifier Inconsistent Format (generic 18h). */
+#define NVT_ST_RESV_CONFLICT	(NVME_SC_RESERVATION_CONFLICT | NVT_SC_DNR)
+#define NVT_ST_HOSTID_FORMAT	(NVME_SC_HOSTID_FORMAT | NVT_SC_DNR)
+
+/* What a command does to the media, as the reservation types tell them apart. */
+enum nvt_resv_access {
+	NVT_RESV_OTHER,		/* not restricted by any type (Reservation commands, Identify...) */
+	NVT_RESV_READ,		/* Read, Compare, Verify, Copy's source reads: the read group */
+	NVT_RESV_WRITE,		/* Write, Write Zeroes, DSM, Flush, Copy: the write group */
+};
+
+/* A registrant. The host identifier is read by every I/O thread's check: atomics. */
+struct nvt_resv_reg {
+	_Atomic uint64_t hostid[2];	/* the Connect's 128-bit HOSTID; both 0 and !used: free */
+	_Atomic bool used;
+	uint64_t rkey;			/* writers only */
+};
+
+/*
+ * One namespace's reservation state. Changed by Reservation commands,
+ * one at a time (the flag: tens of instructions, no I/O under it); read
+ * by every I/O command's nvt_resv_check() without a lock: with no
+ * reservation held that is one relaxed load; otherwise a sequence
+ * count tells a reader that raced a change to look again.
+ */
+struct nvt_resv {
+	atomic_flag flag;
+	_Atomic uint32_t seq;		/* odd while a change is being made */
+	_Atomic uint8_t rtype;		/* enum nvme_resv_rtype; 0: none held */
+	_Atomic int16_t holder;		/* registrant index; -1 none (all-registrants types: every registrant) */
+	uint32_t gen;			/* Reservation Report's generation: registrations and preemptions */
+	bool ptpl;			/* Persist Through Power Loss state */
+	struct nvt_resv_reg reg[NVT_RESV_MAX_REGS];
+};
+
+/* Notifications a change owes other hosts: Reservation Notification log page types (01h..03h). */
+struct nvt_resv_events {
+	unsigned int nr;
+	struct {
+		uint64_t hostid[2];
+		uint8_t type;		/* enum nvme_resv_notify_rnlpt */
+	} ev[NVT_RESV_MAX_REGS + 1];
+};
+
+void nvt_resv_init(struct nvt_resv *r);
+
+/**
+ * nvt_resv_check() - may host @hostid do @acc on the namespace now?
+ * Return: NVT_ST_OK or NVT_ST_RESV_CONFLICT. Lock-free; allocation-free.
+ */
+uint16_t nvt_resv_check(struct nvt_resv *r, const uint8_t hostid[16], enum nvt_resv_access acc);
+
+/*
+ * The Reservation commands, from their CDW10 and data (keys already
+ * little-endian decoded). Each returns an NVMe status; @ev collects what
+ * other hosts must be told (the caller logs it to their controllers and
+ * raises the AEN).
+ */
+uint16_t nvt_resv_register(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+			   uint64_t crkey, uint64_t nrkey, struct nvt_resv_events *ev);
+uint16_t nvt_resv_acquire(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+			  uint64_t crkey, uint64_t prkey, struct nvt_resv_events *ev);
+uint16_t nvt_resv_release(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+			  uint64_t crkey, struct nvt_resv_events *ev);
+
+/**
+ * nvt_resv_report() - the Reservation Status data structure into @buf
+ * (@len bytes, what the host's NUMD asked for; registrants that do not
+ * fit are counted, not listed). Only the extended structure (@eds): over
+ * fabrics host identifiers are 128-bit. Registrants' CNTLID is FFFFh
+ * (dynamic controllers: a host's registration is not one controller's).
+ * Return: NVT_ST_OK, NVT_ST_HOSTID_FORMAT (!eds), NVT_ST_INVALID_FIELD
+ * (@len below the 64-byte header).
+ */
+uint16_t nvt_resv_report(struct nvt_resv *r, bool eds, void *buf, size_t len);
+
+#endif /* NVT_RESV_H */

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* NVMe reservations: Register/Acquire/Release/Report on one namespace's state, and the lock-free access check of every I/O command. */
+#define NVT_LOG_PREFIX "resv: "
+#include <string.h>
+
+#include "nvt/log.h"
+#include "nvt/resv.h"
+
+void nvt_resv_init(struct nvt_resv *r)
+{
+	memset(r, 0, sizeof(*r));
+	atomic_flag_clear(&r->flag);
+	atomic_store(&r->holder, -1);
+}
+
+static void nvt_hostid_split(const uint8_t hostid[16], uint64_t out[2])
+{
+	memcpy(&out[0], hostid, 8);
+	memcpy(&out[1], hostid + 8, 8);
+}
+
+static bool nvt_resv_type_valid(uint8_t t)
+{
+	return t >= NVME_RESERVATION_RTYPE_WE && t <= NVME_RESERVATION_RTYPE_EAAR;
+}
+
+/* Types in which every registrant holds the reservation. */
+static bool nvt_resv_all_regs(uint8_t t)
+{
+	return t == NVME_RESERVATION_RTYPE_WEAR || t == NVME_RESERVATION_RTYPE_EAAR;
+}
+
+/* Registrant index of @id, or -1. Readers and writers alike (atomic loads). */
+static int nvt_resv_find(struct nvt_resv *r, const uint64_t id[2])
+{
+	for (int i = 0; i < NVT_RESV_MAX_REGS; i++)
+		if (atomic_load_explicit(&r->reg[i].used, memory_order_relaxed) &&
+		    atomic_load_explicit(&r->reg[i].hostid[0], memory_order_relaxed) == id[0] &&
+		    atomic_load_explicit(&r->reg[i].hostid[1], memory_order_relaxed) == id[1])
+			return i;
+	return -1;
+}
+
+/* The decision, from one consistent view. */
+static uint16_t nvt_resv_decide(struct nvt_resv *r, const uint64_t id[2], uint8_t t,
+				enum nvt_resv_access acc)
+{
+	int holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+	bool registrant;
+
+	if (!t || acc == NVT_RESV_OTHER)
+		return NVT_ST_OK;
+	if (holder >= 0 &&
+	    atomic_load_explicit(&r->reg[holder].hostid[0], memory_order_relaxed) == id[0] &&
+	    atomic_load_explicit(&r->reg[holder].hostid[1], memory_order_relaxed) == id[1])
+		return NVT_ST_OK;
+	switch (t) {
+	case NVME_RESERVATION_RTYPE_WE:
+		return acc == NVT_RESV_WRITE ? NVT_ST_RESV_CONFLICT : NVT_ST_OK;
+	case NVME_RESERVATION_RTYPE_EA:
+		return NVT_ST_RESV_CONFLICT;
+	default:
+		break;
+	}
+	/* Registrants only / all registrants: a registrant may; others as WE / EA. */
+	registrant = nvt_resv_find(r, id) >= 0;
+	if (registrant)
+		return NVT_ST_OK;
+	if (t == NVME_RESERVATION_RTYPE_WERO || t == NVME_RESERVATION_RTYPE_WEAR)
+		return acc == NVT_RESV_WRITE ? NVT_ST_RESV_CONFLICT : NVT_ST_OK;
+	return NVT_ST_RESV_CONFLICT;
+}
+
+uint16_t nvt_resv_check(struct nvt_resv *r, const uint8_t hostid[16], enum nvt_resv_access acc)
+{
+	uint64_t id[2];
+	uint16_t st;
+	uint32_t s;
+
+	/* The common case: nothing held, one load. A reservation acquired after it is after this command. */
+	if (!atomic_load_explicit(&r->rtype, memory_order_relaxed))
+		return NVT_ST_OK;
+	nvt_hostid_split(hostid, id);
+	for (;;) {
+		s = atomic_load_explicit(&r->seq, memory_order_acquire);
+		if (s & 1)
+			continue;	/* a change of tens of instructions in progress */
+		st = nvt_resv_decide(r, id, atomic_load_explicit(&r->rtype, memory_order_relaxed), acc);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&r->seq, memory_order_relaxed) == s)
+			return st;
+	}
+}
+
+/* Writers: one at a time, readers told by the odd sequence count. */
+static void nvt_resv_lock(struct nvt_resv *r)
+{
+	while (atomic_flag_test_and_set_explicit(&r->flag, memory_order_acquire))
+		;
+	atomic_store_explicit(&r->seq, atomic_load_explicit(&r->seq, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void nvt_resv_unlock(struct nvt_resv *r)
+{
+	atomic_store_explicit(&r->seq, atomic_load_explicit(&r->seq, memory_order_relaxed) + 1,
+			      memory_order_release);
+	atomic_flag_clear_explicit(&r->flag, memory_order_release);
+}
+
+static void nvt_resv_event(struct nvt_resv_events *ev, const struct nvt_resv_reg *reg, uint8_t type)
+{
+	if (!ev || ev->nr >= sizeof(ev->ev) / sizeof(ev->ev[0]))
+		return;
+	ev->ev[ev->nr].hostid[0] = atomic_load_explicit(&reg->hostid[0], memory_order_relaxed);
+	ev->ev[ev->nr].hostid[1] = atomic_load_explicit(&reg->hostid[1], memory_order_relaxed);
+	ev->ev[ev->nr].type = type;
+	ev->nr++;
+}
+
+/* "Reservation released" to every registrant but @except (registrants-only and all-registrants types). */
+static void nvt_resv_tell_released(struct nvt_resv *r, int except, struct nvt_resv_events *ev)
+{
+	for (int i = 0; i < NVT_RESV_MAX_REGS; i++)
+		if (i != except && atomic_load_explicit(&r->reg[i].used, memory_order_relaxed))
+			nvt_resv_event(ev, &r->reg[i], NVME_RESV_NOTIFY_RNLPT_RESERVATION_RELEASED);
+}
+
+static void nvt_resv_set(struct nvt_resv *r, uint8_t t, int holder)
+{
+	atomic_store_explicit(&r->holder, (int16_t)(t && !nvt_resv_all_regs(t) ? holder : -1),
+			      memory_order_relaxed);
+	atomic_store_explicit(&r->rtype, t, memory_order_relaxed);
+}
+
+static bool nvt_resv_any_registrant(struct nvt_resv *r)
+{
+	for (int i = 0; i < NVT_RESV_MAX_REGS; i++)
+		if (atomic_load_explicit(&r->reg[i].used, memory_order_relaxed))
+			return true;
+	return false;
+}
+
+/* Registrant @i goes; the reservation follows the rules of its type. */
+static void nvt_resv_drop(struct nvt_resv *r, int i, struct nvt_resv_events *ev)
+{
+	uint8_t t = atomic_load_explicit(&r->rtype, memory_order_relaxed);
+	bool was_holder = atomic_load_explicit(&r->holder, memory_order_relaxed) == i;
+
+	atomic_store_explicit(&r->reg[i].used, false, memory_order_relaxed);
+	atomic_store_explicit(&r->reg[i].hostid[0], 0, memory_order_relaxed);
+	atomic_store_explicit(&r->reg[i].hostid[1], 0, memory_order_relaxed);
+	r->reg[i].rkey = 0;
+	if (nvt_resv_all_regs(t)) {
+		/* Held by all registrants: it ends with the last of them. */
+		if (!nvt_resv_any_registrant(r))
+			nvt_resv_set(r, 0, -1);
+		return;
+	}
+	if (!was_holder)
+		return;
+	nvt_resv_set(r, 0, -1);
+	if (t == NVME_RESERVATION_RTYPE_WERO || t == NVME_RESERVATION_RTYPE_EARO)
+		nvt_resv_tell_released(r, i, ev);
+}
+
+static int nvt_resv_slot_free(struct nvt_resv *r)
+{
+	for (int i = 0; i < NVT_RESV_MAX_REGS; i++)
+		if (!atomic_load_explicit(&r->reg[i].used, memory_order_relaxed))
+			return i;
+	return -1;
+}
+
+uint16_t nvt_resv_register(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+			   uint64_t crkey, uint64_t nrkey, struct nvt_resv_events *ev)
+{
+	uint8_t action = cdw10 & 7, cptpl = (uint8_t)(cdw10 >> 30);
+	bool iekey = cdw10 & (1u << 3);
+	uint16_t st = NVT_ST_OK;
+	uint64_t id[2];
+	int i;
+
+	/* Persist Through Power Loss cannot be promised yet (RESCAP bit 0 is clear); 01b is reserved. */
+	if (action > NVME_RESERVATION_RREGA_REPLACE_KEY || cptpl == 1 ||
+	    cptpl == NVME_RESERVATION_CPTPL_PERSIST)
+		return NVT_ST_INVALID_FIELD;
+	nvt_hostid_split(hostid, id);
+	nvt_resv_lock(r);
+	i = nvt_resv_find(r, id);
+	switch (action) {
+	case NVME_RESERVATION_RREGA_REGISTER_KEY:
+		if (i >= 0) {
+			/* Registering again with the same key is a no-op; another key is a conflict. */
+			st = r->reg[i].rkey == nrkey ? NVT_ST_OK : NVT_ST_RESV_CONFLICT;
+			break;
+		}
+		i = nvt_resv_slot_free(r);
+		if (i < 0) {
+			nvt_warn_ratelimited("more than %u registrants on a namespace", NVT_RESV_MAX_REGS);
+			st = NVT_ST_INTERNAL;
+			break;
+		}
+		r->reg[i].rkey = nrkey;
+		atomic_store_explicit(&r->reg[i].hostid[0], id[0], memory_order_relaxed);
+		atomic_store_explicit(&r->reg[i].hostid[1], id[1], memory_order_relaxed);
+		atomic_store_explicit(&r->reg[i].used, true, memory_order_relaxed);
+		break;
+	case NVME_RESERVATION_RREGA_UNREGISTER_KEY:
+		if (i < 0 || (!iekey && r->reg[i].rkey != crkey)) {
+			st = NVT_ST_RESV_CONFLICT;
+			break;
+		}
+		nvt_resv_drop(r, i, ev);
+		break;
+	default:	/* replace */
+		if (i < 0 || (!iekey && r->reg[i].rkey != crkey)) {
+			st = NVT_ST_RESV_CONFLICT;
+			break;
+		}
+		r->reg[i].rkey = nrkey;
+		break;
+	}
+	if (!st) {
+		if (cptpl == NVME_RESERVATION_CPTPL_CLEAR)
+			r->ptpl = false;
+		r->gen++;
+	}
+	nvt_resv_unlock(r);
+	return st;
+}
+
+/*
+ * Unregister the registrants whose key is @prkey (every one if !@match_key),
+ * @self among them only if @with_self. Return: how many matched.
+ */
+static unsigned int nvt_resv_preempt_regs(struct nvt_resv *r, int self, bool with_self, bool match_key,
+					  uint64_t prkey, struct nvt_resv_events *ev)
+{
+	unsigned int n = 0;
+
+	for (int i = 0; i < NVT_RESV_MAX_REGS; i++) {
+		if (!atomic_load_explicit(&r->reg[i].used, memory_order_relaxed) ||
+		    (match_key && r->reg[i].rkey != prkey) || (i == self && !with_self))
+			continue;
+		n++;
+		if (i == self) {
+			/* Preempting one's own key: its registration goes too, untold. */
+			nvt_resv_drop(r, i, NULL);
+			continue;
+		}
+		nvt_resv_event(ev, &r->reg[i], NVME_RESV_NOTIFY_RNLPT_REGISTRATION_PREEMPTED);
+		nvt_resv_drop(r, i, NULL);
+	}
+	return n;
+}
+
+static uint16_t nvt_resv_preempt(struct nvt_resv *r, int self, uint8_t t, uint64_t prkey,
+				 struct nvt_resv_events *ev)
+{
+	uint8_t held = atomic_load_explicit(&r->rtype, memory_order_relaxed);
+	int holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+
+	if (!held || (nvt_resv_all_regs(held) && prkey))
+		return nvt_resv_preempt_regs(r, self, true, true, prkey, ev) ? NVT_ST_OK :
+		       NVT_ST_RESV_CONFLICT;
+	if (nvt_resv_all_regs(held)) {
+		/* Key 0 against an all-registrants reservation: take it, everyone else goes. */
+		nvt_resv_set(r, t, self);
+		nvt_resv_preempt_regs(r, self, false, false, 0, ev);
+		return NVT_ST_OK;
+	}
+	if (holder == self) {
+		/* The holder changes the type of its own reservation. */
+		nvt_resv_set(r, t, self);
+		if (t != held)
+			nvt_resv_tell_released(r, self, ev);
+		return NVT_ST_OK;
+	}
+	if (prkey == r->reg[holder].rkey) {
+		/* The holder preempted: the reservation is ours first, then its key's registrants go. */
+		nvt_resv_set(r, t, self);
+		nvt_resv_preempt_regs(r, self, false, true, prkey, ev);
+		if (t != held)
+			nvt_resv_tell_released(r, self, ev);
+		return NVT_ST_OK;
+	}
+	if (!prkey)
+		return NVT_ST_INVALID_FIELD;
+	return nvt_resv_preempt_regs(r, self, true, true, prkey, ev) ? NVT_ST_OK : NVT_ST_RESV_CONFLICT;
+}
+
+uint16_t nvt_resv_acquire(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+			  uint64_t crkey, uint64_t prkey, struct nvt_resv_events *ev)
+{
+	uint8_t action = cdw10 & 7, t = (uint8_t)(cdw10 >> 8);
+	uint16_t st = NVT_ST_OK;
+	uint64_t id[2];
+	int self;
+
+	/* IEKEY means nothing to Acquire since NVMe 1.3: refused, as the kernel target does. */
+	if ((cdw10 & (1u << 3)) || !nvt_resv_type_valid(t) ||
+	    action > NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT)
+		return NVT_ST_INVALID_FIELD;
+	nvt_hostid_split(hostid, id);
+	nvt_resv_lock(r);
+	self = nvt_resv_find(r, id);
+	if (self < 0 || r->reg[self].rkey != crkey) {
+		st = NVT_ST_RESV_CONFLICT;
+	} else if (action == NVME_RESERVATION_RACQA_ACQUIRE) {
+		uint8_t held = atomic_load_explicit(&r->rtype, memory_order_relaxed);
+		int holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+		bool mine = held && (holder == self || nvt_resv_all_regs(held));
+
+		if (!held)
+			nvt_resv_set(r, t, self);
+		else if (!mine || held != t)
+			st = NVT_ST_RESV_CONFLICT;
+	} else {
+		/*
+		 * Preempt and Abort acts as Preempt: commands of a preempted host
+		 * already past their check finish; every later one is checked
+		 * against the new state.
+		 */
+		st = nvt_resv_preempt(r, self, t, prkey, ev);
+		if (!st)
+			r->gen++;
+	}
+	nvt_resv_unlock(r);
+	return st;
+}
+
+uint16_t nvt_resv_release(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+			  uint64_t crkey, struct nvt_resv_events *ev)
+{
+	uint8_t action = cdw10 & 7, t = (uint8_t)(cdw10 >> 8);
+	uint16_t st = NVT_ST_OK;
+	uint64_t id[2];
+	int self;
+
+	if ((cdw10 & (1u << 3)) || action > NVME_RESERVATION_RRELA_CLEAR)
+		return NVT_ST_INVALID_FIELD;
+	nvt_hostid_split(hostid, id);
+	nvt_resv_lock(r);
+	self = nvt_resv_find(r, id);
+	if (self < 0 || r->reg[self].rkey != crkey) {
+		st = NVT_ST_RESV_CONFLICT;
+	} else if (action == NVME_RESERVATION_RRELA_RELEASE) {
+		uint8_t held = atomic_load_explicit(&r->rtype, memory_order_relaxed);
+		int holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+
+		if (!held || (holder != self && !nvt_resv_all_regs(held)))
+			;	/* not the holder: nothing to release, success */
+		else if (held != t)
+			st = NVT_ST_INVALID_FIELD;
+		else {
+			nvt_resv_set(r, 0, -1);
+			if (held != NVME_RESERVATION_RTYPE_WE && held != NVME_RESERVATION_RTYPE_EA)
+				nvt_resv_tell_released(r, self, ev);
+		}
+	} else {
+		/* Clear: the reservation and every registration, the others told they were preempted. */
+		nvt_resv_set(r, 0, -1);
+		for (int i = 0; i < NVT_RESV_MAX_REGS; i++) {
+			if (!atomic_load_explicit(&r->reg[i].used, memory_order_relaxed))
+				continue;
+			if (i != self)
+				nvt_resv_event(ev, &r->reg[i], NVME_RESV_NOTIFY_RNLPT_RESERVATION_PREEMPTED);
+			nvt_resv_drop(r, i, NULL);
+		}
+		r->gen++;
+	}
+	nvt_resv_unlock(r);
+	return st;
+}
+
+uint16_t nvt_resv_report(struct nvt_resv *r, bool eds, void *buf, size_t len)
+{
+	struct nvme_resv_status *hdr = buf;
+	struct nvme_registered_ctrl_ext *e;
+	uint16_t nr = 0;
+	uint8_t t;
+	int holder;
+
+	if (!eds)
+		return NVT_ST_HOSTID_FORMAT;
+	if (len < sizeof(*hdr))	/* the 64-byte extended header */
+		return NVT_ST_INVALID_FIELD;
+	memset(buf, 0, len);
+	e = hdr->regctl_eds;
+	nvt_resv_lock(r);
+	t = atomic_load_explicit(&r->rtype, memory_order_relaxed);
+	holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+	hdr->gen = htole32(r->gen);
+	hdr->rtype = t;
+	hdr->ptpls = r->ptpl;
+	for (int i = 0; i < NVT_RESV_MAX_REGS; i++) {
+		uint64_t id[2];
+
+		if (!atomic_load_explicit(&r->reg[i].used, memory_order_relaxed))
+			continue;
+		nr++;
+		if ((size_t)((uint8_t *)(e + 1) - (uint8_t *)buf) > len)
+			continue;	/* counted, not listed: the host asked for less */
+		e->cntlid = htole16(0xffff);
+		e->rcsts = t && (i == holder || nvt_resv_all_regs(t));
+		e->rkey = htole64(r->reg[i].rkey);
+		id[0] = atomic_load_explicit(&r->reg[i].hostid[0], memory_order_relaxed);
+		id[1] = atomic_load_explicit(&r->reg[i].hostid[1], memory_order_relaxed);
+		memcpy(e->hostid, id, 16);
+		e++;
+	}
+	nvt_resv_unlock(r);
+	hdr->regctl[0] = (uint8_t)nr;
+	hdr->regctl[1] = (uint8_t)(nr >> 8);
+	return NVT_ST_OK;
+}
