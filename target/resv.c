@@ -10,7 +10,12 @@ void nvt_resv_init(struct nvt_resv *r)
 {
 	memset(r, 0, sizeof(*r));
 	atomic_flag_clear(&r->flag);
-	atomic_store(&r->holder, -1);
+}
+
+/* The holding registrant's index, or -1 (none, or an all-registrants type). */
+static int nvt_resv_holder(struct nvt_resv *r)
+{
+	return atomic_load_explicit(&r->holder, memory_order_relaxed) - 1;
 }
 
 static void nvt_hostid_split(const uint8_t hostid[16], uint64_t out[2])
@@ -45,7 +50,7 @@ static int nvt_resv_find(struct nvt_resv *r, const uint64_t id[2])
 static uint16_t nvt_resv_decide(struct nvt_resv *r, const uint64_t id[2], uint8_t t,
 				enum nvt_resv_access acc)
 {
-	int holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+	int holder = nvt_resv_holder(r);
 	bool registrant;
 
 	if (!t || acc == NVT_RESV_OTHER)
@@ -129,7 +134,7 @@ static void nvt_resv_tell_released(struct nvt_resv *r, int except, struct nvt_re
 
 static void nvt_resv_set(struct nvt_resv *r, uint8_t t, int holder)
 {
-	atomic_store_explicit(&r->holder, (int16_t)(t && !nvt_resv_all_regs(t) ? holder : -1),
+	atomic_store_explicit(&r->holder, (int16_t)(t && !nvt_resv_all_regs(t) ? holder + 1 : 0),
 			      memory_order_relaxed);
 	atomic_store_explicit(&r->rtype, t, memory_order_relaxed);
 }
@@ -146,7 +151,7 @@ static bool nvt_resv_any_registrant(struct nvt_resv *r)
 static void nvt_resv_drop(struct nvt_resv *r, int i, struct nvt_resv_events *ev)
 {
 	uint8_t t = atomic_load_explicit(&r->rtype, memory_order_relaxed);
-	bool was_holder = atomic_load_explicit(&r->holder, memory_order_relaxed) == i;
+	bool was_holder = nvt_resv_holder(r) == i;
 
 	atomic_store_explicit(&r->reg[i].used, false, memory_order_relaxed);
 	atomic_store_explicit(&r->reg[i].hostid[0], 0, memory_order_relaxed);
@@ -260,7 +265,7 @@ static uint16_t nvt_resv_preempt(struct nvt_resv *r, int self, uint8_t t, uint64
 				 struct nvt_resv_events *ev)
 {
 	uint8_t held = atomic_load_explicit(&r->rtype, memory_order_relaxed);
-	int holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+	int holder = nvt_resv_holder(r);
 
 	if (!held || (nvt_resv_all_regs(held) && prkey))
 		return nvt_resv_preempt_regs(r, self, true, true, prkey, ev) ? NVT_ST_OK :
@@ -310,7 +315,7 @@ uint16_t nvt_resv_acquire(struct nvt_resv *r, const uint8_t hostid[16], uint32_t
 		st = NVT_ST_RESV_CONFLICT;
 	} else if (action == NVME_RESERVATION_RACQA_ACQUIRE) {
 		uint8_t held = atomic_load_explicit(&r->rtype, memory_order_relaxed);
-		int holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+		int holder = nvt_resv_holder(r);
 		bool mine = held && (holder == self || nvt_resv_all_regs(held));
 
 		if (!held)
@@ -348,7 +353,7 @@ uint16_t nvt_resv_release(struct nvt_resv *r, const uint8_t hostid[16], uint32_t
 		st = NVT_ST_RESV_CONFLICT;
 	} else if (action == NVME_RESERVATION_RRELA_RELEASE) {
 		uint8_t held = atomic_load_explicit(&r->rtype, memory_order_relaxed);
-		int holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+		int holder = nvt_resv_holder(r);
 
 		if (!held || (holder != self && !nvt_resv_all_regs(held)))
 			;	/* not the holder: nothing to release, success */
@@ -391,7 +396,7 @@ uint16_t nvt_resv_report(struct nvt_resv *r, bool eds, void *buf, size_t len)
 	e = hdr->regctl_eds;
 	nvt_resv_lock(r);
 	t = atomic_load_explicit(&r->rtype, memory_order_relaxed);
-	holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+	holder = nvt_resv_holder(r);
 	hdr->gen = htole32(r->gen);
 	hdr->rtype = t;
 	hdr->ptpls = r->ptpl;

@@ -35,13 +35,14 @@ struct nvt_resv_reg {
  * one at a time (the flag: tens of instructions, no I/O under it); read
  * by every I/O command's nvt_resv_check() without a lock: with no
  * reservation held that is one relaxed load; otherwise a sequence
- * count tells a reader that raced a change to look again.
+ * count tells a reader that raced a change to look again. All zeroes
+ * (a calloc'd namespace) is the initial state: nothing registered.
  */
 struct nvt_resv {
 	atomic_flag flag;
 	_Atomic uint32_t seq;		/* odd while a change is being made */
 	_Atomic uint8_t rtype;		/* enum nvme_resv_rtype; 0: none held */
-	_Atomic int16_t holder;		/* registrant index; -1 none (all-registrants types: every registrant) */
+	_Atomic int16_t holder;		/* registrant index + 1; 0 none (all-registrants types: every registrant) */
 	uint32_t gen;			/* Reservation Report's generation: registrations and preemptions */
 	bool ptpl;			/* Persist Through Power Loss state */
 	struct nvt_resv_reg reg[NVT_RESV_MAX_REGS];
