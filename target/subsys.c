@@ -227,8 +227,8 @@ out_destroy:
 	return ret;
 }
 
-/* Tear down every live controller of @subsys (shutdown). */
-static void nvt_subsys_kill_ctrls(struct nvt_subsys *subsys)
+/* Tear down every live controller of @subsys, saying @why (shutdown, the subsystem removed). */
+static void nvt_subsys_kill_ctrls(struct nvt_subsys *subsys, const char *why)
 {
 	for (;;) {
 		struct nvt_ctrl *ctrl;
@@ -240,7 +240,8 @@ static void nvt_subsys_kill_ctrls(struct nvt_subsys *subsys)
 		pthread_mutex_unlock(&subsys->tgt->lock);
 		if (!ctrl)
 			return;
-		nvt_ctrl_fatal(ctrl, "target shutting down");
+		/* It leaves the list here; its queues go with the transport's teardown. */
+		nvt_ctrl_fatal(ctrl, why);
 		nvt_ctrl_put(ctrl);
 	}
 }
@@ -248,9 +249,9 @@ static void nvt_subsys_kill_ctrls(struct nvt_subsys *subsys)
 void nvt_target_stop(struct nvt_target *tgt)
 {
 	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
-		nvt_subsys_kill_ctrls(tgt->subsys[i]);
+		nvt_subsys_kill_ctrls(tgt->subsys[i], "target shutting down");
 	if (tgt->discovery)
-		nvt_subsys_kill_ctrls(tgt->discovery);
+		nvt_subsys_kill_ctrls(tgt->discovery, "target shutting down");
 }
 
 void nvt_target_destroy(struct nvt_target *tgt)
@@ -509,22 +510,8 @@ int nvt_target_publish_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys)
 	return 0;
 }
 
-/* The first controller of @subsys still in its list, referenced; NULL: none left. */
-static struct nvt_ctrl *nvt_subsys_first_ctrl_get(struct nvt_subsys *subsys)
-{
-	struct nvt_ctrl *ctrl;
-
-	pthread_mutex_lock(&subsys->tgt->lock);
-	ctrl = subsys->ctrls;
-	if (ctrl)
-		atomic_fetch_add(&ctrl->refs, 1);
-	pthread_mutex_unlock(&subsys->tgt->lock);
-	return ctrl;
-}
-
 int nvt_target_remove_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys)
 {
-	struct nvt_ctrl *ctrl;
 	unsigned int i;
 
 	pthread_mutex_lock(&tgt->lock);
@@ -548,11 +535,7 @@ int nvt_target_remove_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys)
 	pthread_mutex_unlock(&tgt->lock);
 	nvt_info("%s: unpublished, tearing down its controllers", subsys->nqn);
 
-	/* Each leaves the list in nvt_ctrl_fatal(); its queues go with the transport's teardown. */
-	while ((ctrl = nvt_subsys_first_ctrl_get(subsys))) {
-		nvt_ctrl_fatal(ctrl, "subsystem removed");
-		nvt_ctrl_put(ctrl);
-	}
+	nvt_subsys_kill_ctrls(subsys, "subsystem removed");
 	/* What the controllers' queues still run is waited out namespace by namespace. */
 	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID; nsid++) {
 		int ret;
