@@ -969,6 +969,25 @@ static unsigned int line_of(const config_setting_t *group, const char *key)
 	return config_setting_source_line(s ? s : group);
 }
 
+/* Where a top-level setting is, 0 if the file leaves it out. */
+static int top_line(const config_setting_t *root, const char *key)
+{
+	const config_setting_t *s = member(root, key);
+
+	return s ? config_setting_source_line(s) : 0;
+}
+
+/* Lines of the global settings, for a reload's refusals (the fields keep no line of their own). */
+static void keep_top_lines(struct nvt_config *cfg, const config_setting_t *root)
+{
+	cfg->threads_line = top_line(root, "threads");
+	cfg->control_socket_line = top_line(root, "control_socket");
+	cfg->discovery_line = top_line(root, "discovery");
+	cfg->listeners_line = top_line(root, "listeners");
+	cfg->subsystems_line = top_line(root, "subsystems");
+	cfg->vhost_line = top_line(root, "vhost");
+}
+
 /* The address family, and the one spelling of the address, so duplicates compare equal. */
 struct listener_key {
 	char transport[16];
@@ -1721,6 +1740,7 @@ int nvt_config_load(const char *path, struct nvt_config *cfg, FILE *errf)
 		ctx.nomem = true;
 	ctx.cfg_path = cfg->path;
 	parse_group(&ctx, config_root_setting(&lc), top_fields, NR(top_fields), cfg, "");
+	keep_top_lines(cfg, config_root_setting(&lc));
 	check_ids(&ctx, cfg, config_root_setting(&lc));
 	check_vhost_refs(&ctx, cfg, config_root_setting(&lc));
 

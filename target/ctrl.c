@@ -2,6 +2,7 @@
 /* Controllers: creation with dynamic IDs, queues, CC/CSTS properties, keep-alive, asynchronous events, teardown. */
 #define NVT_LOG_PREFIX "ctrl: "
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,16 @@ uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
 	pthread_mutex_init(&ctrl->lock, NULL);
 
 	pthread_mutex_lock(&tgt->lock);
+	/* A reload removed the subsystem since the Connect found it: as if never there. */
+	if (subsys->removed) {
+		pthread_mutex_unlock(&tgt->lock);
+		pthread_mutex_destroy(&ctrl->lock);
+		free(ctrl);
+		/* IATTR 1 (the Connect data), its subsysnqn: as fabrics.c says a missing one. */
+		req->cqe->result.u32 = htole32((1u << 16) |
+					       (uint32_t)offsetof(struct nvmf_connect_data, subsysnqn));
+		return NVT_ST_CONNECT_INVALID_PARAM;
+	}
 	/* Again under the lock: a reload may have taken the host off the list since. */
 	if (!nvt_subsys_host_allowed_locked(subsys, ctrl->hostnqn)) {
 		pthread_mutex_unlock(&tgt->lock);
@@ -107,6 +118,8 @@ uint16_t nvt_ctrl_create(struct nvt_subsys *subsys, struct nvt_req *req,
 	ctrl->next = subsys->ctrls;
 	subsys->ctrls = ctrl;
 	subsys->nr_ctrls++;
+	/* Until it is freed: its queues reach the subsystem through it. */
+	atomic_fetch_add(&subsys->refs, 1);
 	pthread_mutex_unlock(&tgt->lock);
 
 	nvt_info("%s: controller %u created for %s (kato %u ms)", subsys->nqn,
@@ -199,9 +212,12 @@ void nvt_sq_init(struct nvt_sq *sq, struct nvt_target *tgt,
 
 static void nvt_ctrl_free(struct nvt_ctrl *ctrl)
 {
-	nvt_info("%s: controller %u freed", ctrl->subsys->nqn, ctrl->cntlid);
+	struct nvt_subsys *subsys = ctrl->subsys;
+
+	nvt_info("%s: controller %u freed", subsys->nqn, ctrl->cntlid);
 	pthread_mutex_destroy(&ctrl->lock);
 	free(ctrl);
+	nvt_subsys_put(subsys);
 }
 
 void nvt_ctrl_put(struct nvt_ctrl *ctrl)

@@ -29,7 +29,7 @@ static void nvt_disc_entry(struct nvmf_disc_log_entry *e, const struct nvt_port 
 	e->tsas.rdma.cms = NVMF_RDMA_CMS_RDMA_CM;
 }
 
-/* Visit every (port, subsystem) record @hostnqn may see; returns the count. */
+/* Visit every (port, subsystem) record @hostnqn may see; returns the count. tgt->lock held. */
 static uint64_t nvt_disc_walk(struct nvt_target *tgt, const char *hostnqn,
 			      struct nvt_log_writer *w)
 {
@@ -38,7 +38,7 @@ static uint64_t nvt_disc_walk(struct nvt_target *tgt, const char *hostnqn,
 
 	for (unsigned int p = 0; p < tgt->nr_ports; p++) {
 		for (unsigned int s = 0; s < tgt->nr_subsys; s++) {
-			if (!nvt_subsys_host_allowed(tgt->subsys[s], hostnqn))
+			if (!nvt_subsys_host_allowed_locked(tgt->subsys[s], hostnqn))
 				continue;
 			n++;
 			if (w) {
@@ -58,17 +58,22 @@ static void nvt_execute_get_disc_log(struct nvt_req *req)
 	struct nvt_log_writer w;
 	uint8_t pad[1024 - sizeof(hdr)];
 
-	/* Ports and subsystems are fixed after start-up: no lock needed to read them. */
+	/*
+	 * A reload adds and removes subsystems and allow-list entries under
+	 * the target lock, and bumps genctr after: one hold gives a count, the
+	 * records and a genctr that agree (a change after it raises the AEN).
+	 */
 	memset(&hdr, 0, sizeof(hdr));
+	memset(pad, 0, sizeof(pad));
+	nvt_log_writer_init(&w, req);
+	pthread_mutex_lock(&tgt->lock);
 	hdr.genctr = htole64(atomic_load(&tgt->disc_genctr));
 	hdr.numrec = htole64(nvt_disc_walk(tgt, ctrl->hostnqn, NULL));
 	hdr.recfmt = 0;
-	memset(pad, 0, sizeof(pad));
-
-	nvt_log_writer_init(&w, req);
 	nvt_log_write(&w, &hdr, sizeof(hdr));
 	nvt_log_write(&w, pad, sizeof(pad));
 	nvt_disc_walk(tgt, ctrl->hostnqn, &w);
+	pthread_mutex_unlock(&tgt->lock);
 	if (!(le32toh(req->cmd->common.cdw10) & (1u << 15)))	/* RAE clear */
 		nvt_ctrl_clear_aen(ctrl, NVT_AEN_DISC_CHANGED);
 	nvt_req_complete(req, nvt_log_writer_finish(&w));

@@ -88,7 +88,7 @@ static void nvt_execute_connect(struct nvt_req *req)
 	struct nvt_sqe_connect *c = &req->cmd->connect;
 	struct nvt_sq *sq = req->sq;
 	struct nvmf_connect_data d;
-	struct nvt_subsys *subsys;
+	struct nvt_subsys *subsys = NULL;
 	struct nvt_ctrl *ctrl = NULL;
 	uint16_t qid = le16toh(c->qid), sqsize = le16toh(c->sqsize);
 	uint16_t status;
@@ -112,7 +112,8 @@ static void nvt_execute_connect(struct nvt_req *req)
 		status = NVT_ST_CONNECT_INVALID_PARAM;
 		goto out;
 	}
-	subsys = nvt_target_find_subsys(sq->tgt, d.subsysnqn);
+	/* Referenced until the Connect is done: a reload may remove it meanwhile. */
+	subsys = nvt_target_get_subsys(sq->tgt, d.subsysnqn);
 	if (!subsys) {
 		nvt_warn_ratelimited("host %.*s: no subsystem %.*s", NVT_NQN_MAX, d.hostnqn,
 				     NVT_NQN_MAX, d.subsysnqn);
@@ -168,6 +169,7 @@ static void nvt_execute_connect(struct nvt_req *req)
 	nvt_dbg("%s: ctrl %u qid %u connected, size %u", subsys->nqn, ctrl->cntlid,
 		qid, sq->size);
 	nvt_req_complete(req, NVT_ST_OK);
+	nvt_subsys_put(subsys);
 	return;
 
 out_put:
@@ -176,6 +178,8 @@ out_put:
 	nvt_ctrl_put(ctrl);
 out:
 	nvt_req_complete(req, status);
+	if (subsys)
+		nvt_subsys_put(subsys);
 }
 
 uint16_t nvt_parse_connect_cmd(struct nvt_req *req)

@@ -188,21 +188,84 @@ static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_confi
 	}
 }
 
+/* A global setting's line; one the new file leaves out is blamed on its first line. */
+static int nvt_reload_top_line(int line)
+{
+	return line ? line : 1;
+}
+
+/* A subsystem only the new file has: its namespaces open on the reload's thread. */
+static void nvt_reload_check_subsys_added(struct nvt_reload *r, const struct nvt_subsys_cfg *n)
+{
+	for (unsigned int i = 0; i < n->nr_namespaces; i++) {
+		const struct nvt_ns_cfg *nc = &n->namespaces[i];
+		const struct nvt_backend_ops *be = nvt_backend_find(nc->backend);
+
+		if (!be || be->chan_create)
+			nvt_reload_refuse(r, nc->line, "backend", "%s: adding a subsystem live with "
+					  "a %s namespace (nsid %u) is not supported yet (only backends "
+					  "without per-thread state, such as ram)", n->nqn, nc->backend,
+					  nc->nsid);
+	}
+}
+
+/* A subsystem only the running file has; @o's line, as the new file has none for it. */
+static void nvt_reload_check_subsys_removed(struct nvt_reload *r, const struct nvt_config *o,
+					    const struct nvt_config *n,
+					    const struct nvt_subsys_cfg *os)
+{
+	for (unsigned int v = 0; v < o->nr_vhosts; v++)
+		for (unsigned int l = 0; l < o->vhosts[v].nr_luns; l++) {
+			const struct nvt_vhost_lun_cfg *lc = &o->vhosts[v].luns[l];
+			int line = nvt_reload_top_line(n->subsystems_line);
+
+			if (strcmp(lc->subsystem, os->nqn))
+				continue;
+			for (unsigned int k = 0; k < n->nr_vhosts; k++)
+				if (!strcmp(n->vhosts[k].socket, o->vhosts[v].socket))
+					line = n->vhosts[k].line;
+			nvt_reload_refuse(r, line, "subsystems", "%s: cannot be removed live: vhost "
+					  "controller %s serves its nsid %u as LUN %u (a guest has it; "
+					  "restart nvtd)", os->nqn, o->vhosts[v].socket, lc->nsid, lc->lun);
+			return;
+		}
+	for (unsigned int i = 0; i < os->nr_namespaces; i++) {
+		const struct nvt_backend_ops *be = nvt_backend_find(os->namespaces[i].backend);
+
+		if (!be || be->chan_create) {
+			nvt_reload_refuse(r, nvt_reload_top_line(n->subsystems_line), "subsystems",
+					  "%s (line %d of the running file): "
+					  "removing a subsystem live with a %s namespace (nsid %u) is "
+					  "not supported yet", os->nqn, os->line,
+					  os->namespaces[i].backend, os->namespaces[i].nsid);
+			return;
+		}
+	}
+}
+
 /* Everything the new file says that cannot be made live: counted in r->nr_refused. */
 static void nvt_reload_check(struct nvt_reload *r, const struct nvt_config *o,
 			     const struct nvt_config *n)
 {
 	if (o->threads != n->threads)
-		nvt_reload_refuse(r, 0, "threads", "the number of I/O threads cannot change live");
+		nvt_reload_refuse(r, nvt_reload_top_line(n->threads_line), "threads",
+				  "the number of I/O threads cannot change live (%u to %u%s)",
+				  o->threads, n->threads, n->threads_line ? "" : ", left out: the default");
 	if (strcmp(o->control_socket, n->control_socket))
-		nvt_reload_refuse(r, 0, "control_socket", "cannot change live");
+		nvt_reload_refuse(r, nvt_reload_top_line(n->control_socket_line), "control_socket",
+				  "cannot change live (\"%s\" to \"%s\"%s)", o->control_socket,
+				  n->control_socket, n->control_socket_line ? "" : ", left out: none");
 	if (o->discovery != n->discovery)
-		nvt_reload_refuse(r, 0, "discovery", "serving discovery or not cannot change live");
+		nvt_reload_refuse(r, nvt_reload_top_line(n->discovery_line), "discovery",
+				  "serving discovery or not cannot change live (%s to %s%s)",
+				  o->discovery ? "true" : "false", n->discovery ? "true" : "false",
+				  n->discovery_line ? "" : ", left out: the default");
 	for (unsigned int i = 0; i < n->nr_listeners || i < o->nr_listeners; i++) {
 		if (i < n->nr_listeners && i < o->nr_listeners &&
 		    nvt_listener_same(&o->listeners[i], &n->listeners[i]))
 			continue;
-		nvt_reload_refuse(r, i < n->nr_listeners ? n->listeners[i].line : 0, "listeners",
+		nvt_reload_refuse(r, i < n->nr_listeners ? n->listeners[i].line :
+				  nvt_reload_top_line(n->listeners_line), "listeners",
 				  "adding, removing or changing listeners live is not supported yet");
 		break;
 	}
@@ -229,13 +292,11 @@ static void nvt_reload_check(struct nvt_reload *r, const struct nvt_config *o,
 		if (os)
 			nvt_reload_check_subsys(r, o, os, ns);
 		else
-			nvt_reload_refuse(r, ns->line, "subsystems", "%s: adding a subsystem live "
-					  "is not supported yet", ns->nqn);
+			nvt_reload_check_subsys_added(r, ns);
 	}
 	for (unsigned int i = 0; i < o->nr_subsystems; i++)
 		if (!nvt_cfg_find_subsys(n, o->subsystems[i].nqn))
-			nvt_reload_refuse(r, 0, "subsystems", "%s: removing a subsystem live is not "
-					  "supported yet", o->subsystems[i].nqn);
+			nvt_reload_check_subsys_removed(r, o, n, &o->subsystems[i]);
 }
 
 /* The first live controller of @subsys its host may no longer hold, referenced; tgt->lock held. */
@@ -328,6 +389,85 @@ static bool nvt_hosts_differ(const struct nvt_subsys_cfg *o, const struct nvt_su
 }
 
 /*
+ * Subsystems only one side has. The new ones are all built (namespaces
+ * opened) before any is published or any old one removed, so a failure
+ * to build changes nothing here; removals before publications, so a host
+ * moving its controllers over finds the old gone. A subsystem already
+ * published or gone (a reload that failed after it) is skipped.
+ * Return: 0 or -errno (refused and reported).
+ */
+static int nvt_reload_apply_subsystems(struct nvt_reload *r, struct nvt_target *tgt,
+				       const struct nvt_config *o, const struct nvt_config *n)
+{
+	struct nvt_subsys **added;
+	bool changed = false;
+	int ret = 0;
+
+	added = calloc(n->nr_subsystems ? n->nr_subsystems : 1, sizeof(*added));
+	if (!added)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < n->nr_subsystems && !ret; i++) {
+		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
+
+		if (nvt_cfg_find_subsys(o, ns->nqn) || nvt_target_find_subsys(tgt, ns->nqn))
+			continue;
+		ret = nvt_subsys_prepare(tgt, ns, &added[i]);
+		if (ret)
+			nvt_reload_refuse(r, ns->line, "subsystems", "%s: cannot be built: %s",
+					  ns->nqn, strerror(-ret));
+	}
+	for (unsigned int i = 0; i < o->nr_subsystems && !ret; i++) {
+		const struct nvt_subsys_cfg *os = &o->subsystems[i];
+		struct nvt_subsys *subsys;
+		unsigned int nr_ctrls;
+
+		if (nvt_cfg_find_subsys(n, os->nqn))
+			continue;
+		subsys = nvt_target_find_subsys(tgt, os->nqn);
+		if (!subsys)
+			continue;
+		pthread_mutex_lock(&tgt->lock);
+		nr_ctrls = subsys->nr_ctrls;
+		pthread_mutex_unlock(&tgt->lock);
+		ret = nvt_target_remove_subsys(tgt, subsys);
+		if (ret) {
+			nvt_reload_refuse(r, nvt_reload_top_line(n->subsystems_line), "subsystems",
+					  "%s (line %d of the running file): cannot be removed now: %s",
+					  os->nqn, os->line, ret == -EBUSY ? "a scrub is running on one of its namespaces "
+					  "(try again when it is done)" : strerror(-ret));
+			break;
+		}
+		changed = true;
+		nvt_reload_note(r, "%s: subsystem removed (%u controller(s) torn down)", os->nqn,
+				nr_ctrls);
+	}
+	for (unsigned int i = 0; i < n->nr_subsystems; i++) {
+		int err;
+
+		if (!added[i])
+			continue;
+		err = ret ? ret : nvt_target_publish_subsys(tgt, added[i]);
+		if (err) {
+			if (!ret)
+				nvt_reload_refuse(r, n->subsystems[i].line, "subsystems",
+						  "%s: cannot be published: %s", added[i]->nqn,
+						  strerror(-err));
+			ret = err;
+			nvt_subsys_put(added[i]);
+			continue;
+		}
+		changed = true;
+		nvt_reload_note(r, "%s: subsystem added (%u namespace(s))", n->subsystems[i].nqn,
+				n->subsystems[i].nr_namespaces);
+	}
+	free(added);
+	/* Discovery controllers re-read log 70h: records came or went. */
+	if (changed)
+		nvt_discovery_changed(tgt);
+	return ret;
+}
+
+/*
  * Make @n run: only what nvt_reload_check() let through differs. Whatever
  * can fail (memory) is done first, so a failure changes nothing.
  * Return: 0 or -errno.
@@ -337,6 +477,7 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 {
 	char (**hosts)[NVT_NQN_MAX + 1];
 	bool disc_changed = false, ok = true;
+	int sret;
 
 	hosts = calloc(n->nr_subsystems ? n->nr_subsystems : 1, sizeof(*hosts));
 	if (!hosts)
@@ -413,6 +554,13 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 					(unsigned long long)subsys->ns[nc->nsid]->nblocks,
 					nc->block_size);
 		}
+	}
+	sret = nvt_reload_apply_subsystems(r, tgt, o, n);
+	if (sret) {
+		for (unsigned int i = 0; i < n->nr_subsystems; i++)
+			free(hosts[i]);
+		free(hosts);
+		return sret;
 	}
 	if (o->log_level != n->log_level) {
 		nvt_log_set_level((enum nvt_log_level)n->log_level);

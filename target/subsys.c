@@ -127,6 +127,7 @@ static struct nvt_subsys *nvt_subsys_alloc(struct nvt_target *tgt, enum nvt_subs
 		return NULL;
 	subsys->tgt = tgt;
 	subsys->type = type;
+	atomic_init(&subsys->refs, 1);	/* the table's, or the preparer's */
 	subsys->next_cntlid = NVT_CNTLID_MIN;
 	nvt_strscpy(subsys->nqn, nqn, sizeof(subsys->nqn));
 	return subsys;
@@ -226,8 +227,8 @@ out_destroy:
 	return ret;
 }
 
-/* Tear down every live controller of @subsys (shutdown). */
-static void nvt_subsys_kill_ctrls(struct nvt_subsys *subsys)
+/* Tear down every live controller of @subsys, saying @why (shutdown, the subsystem removed). */
+static void nvt_subsys_kill_ctrls(struct nvt_subsys *subsys, const char *why)
 {
 	for (;;) {
 		struct nvt_ctrl *ctrl;
@@ -239,7 +240,8 @@ static void nvt_subsys_kill_ctrls(struct nvt_subsys *subsys)
 		pthread_mutex_unlock(&subsys->tgt->lock);
 		if (!ctrl)
 			return;
-		nvt_ctrl_fatal(ctrl, "target shutting down");
+		/* It leaves the list here; its queues go with the transport's teardown. */
+		nvt_ctrl_fatal(ctrl, why);
 		nvt_ctrl_put(ctrl);
 	}
 }
@@ -247,9 +249,9 @@ static void nvt_subsys_kill_ctrls(struct nvt_subsys *subsys)
 void nvt_target_stop(struct nvt_target *tgt)
 {
 	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
-		nvt_subsys_kill_ctrls(tgt->subsys[i]);
+		nvt_subsys_kill_ctrls(tgt->subsys[i], "target shutting down");
 	if (tgt->discovery)
-		nvt_subsys_kill_ctrls(tgt->discovery);
+		nvt_subsys_kill_ctrls(tgt->discovery, "target shutting down");
 }
 
 void nvt_target_destroy(struct nvt_target *tgt)
@@ -272,8 +274,9 @@ void nvt_target_destroy(struct nvt_target *tgt)
 		tgt->pg_owned[i] = tgt->pg_spare[i] = false;
 	}
 	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
-		nvt_subsys_destroy(tgt->subsys[i]);
-	nvt_subsys_destroy(tgt->discovery);
+		nvt_subsys_put(tgt->subsys[i]);
+	if (tgt->discovery)
+		nvt_subsys_put(tgt->discovery);
 	free(tgt->subsys);
 	free(tgt->ports);
 	pthread_mutex_destroy(&tgt->lock);
@@ -284,12 +287,32 @@ void nvt_target_destroy(struct nvt_target *tgt)
 static int nvt_target_for_each_ns(struct nvt_target *tgt, struct nvt_poll_group *pg,
 				  int (*fn)(struct nvt_ns *ns, struct nvt_poll_group *pg))
 {
+	struct nvt_subsys **subs;
+	unsigned int n;
 	int ret = 0;
 
-	for (unsigned int i = 0; i < tgt->nr_subsys && !ret; i++)
+	/*
+	 * The table as it is now, referenced: a reload may add or remove
+	 * subsystems meanwhile. One published later made its channels for
+	 * every group already in pg_slots (nvt_target_publish_subsys()).
+	 */
+	pthread_mutex_lock(&tgt->lock);
+	n = tgt->nr_subsys;
+	subs = calloc(n ? n : 1, sizeof(*subs));
+	for (unsigned int i = 0; subs && i < n; i++) {
+		subs[i] = tgt->subsys[i];
+		atomic_fetch_add(&subs[i]->refs, 1);
+	}
+	pthread_mutex_unlock(&tgt->lock);
+	if (!subs)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < n && !ret; i++)
 		for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID && !ret; nsid++)
-			if (tgt->subsys[i]->ns[nsid])
-				ret = fn(tgt->subsys[i]->ns[nsid], pg);
+			if (subs[i]->ns[nsid])
+				ret = fn(subs[i]->ns[nsid], pg);
+	for (unsigned int i = 0; i < n; i++)
+		nvt_subsys_put(subs[i]);
+	free(subs);
 	return ret;
 }
 
@@ -393,16 +416,140 @@ struct nvt_poll_group *nvt_target_io_pg(const struct nvt_target *tgt, uint16_t q
 	return tgt->io_pgs[(qid - 1u) % tgt->nr_io_pgs];
 }
 
-struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nqn)
+/* tgt->lock held. */
+static struct nvt_subsys *nvt_target_find_subsys_locked(struct nvt_target *tgt, const char *nqn)
 {
-	if (!tgt)
-		return NULL;
 	if (tgt->discovery && !strcmp(nqn, NVT_DISCOVERY_NQN))
 		return tgt->discovery;
 	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
 		if (!strcmp(tgt->subsys[i]->nqn, nqn))
 			return tgt->subsys[i];
 	return NULL;
+}
+
+struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nqn)
+{
+	return tgt ? nvt_target_find_subsys_locked(tgt, nqn) : NULL;
+}
+
+struct nvt_subsys *nvt_target_get_subsys(struct nvt_target *tgt, const char *nqn)
+{
+	struct nvt_subsys *s;
+
+	if (!tgt)
+		return NULL;
+	pthread_mutex_lock(&tgt->lock);
+	s = nvt_target_find_subsys_locked(tgt, nqn);
+	if (s)
+		atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&tgt->lock);
+	return s;
+}
+
+void nvt_subsys_put(struct nvt_subsys *subsys)
+{
+	if (atomic_fetch_sub(&subsys->refs, 1) == 1)
+		nvt_subsys_destroy(subsys);
+}
+
+int nvt_subsys_prepare(struct nvt_target *tgt, const struct nvt_subsys_cfg *cfg,
+		       struct nvt_subsys **out)
+{
+	return nvt_subsys_create(tgt, cfg, out);
+}
+
+/* Undo the channels nvt_target_publish_subsys() made on pg_slots; tgt->lock held. */
+static void nvt_subsys_chans_drop_locked(struct nvt_subsys *subsys)
+{
+	struct nvt_target *tgt = subsys->tgt;
+
+	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID; nsid++)
+		for (unsigned int i = 0; subsys->ns[nsid] && i < tgt->nr_pg_slots; i++)
+			if (tgt->pg_slots[i])
+				nvt_ns_chan_destroy(subsys->ns[nsid], tgt->pg_slots[i]);
+}
+
+int nvt_target_publish_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys)
+{
+	struct nvt_subsys **table, **old;
+	int ret = 0;
+
+	/*
+	 * Under the lock, channels and table entry together: a group attaching
+	 * either is in pg_slots now (its channel is made here) or takes its
+	 * snapshot of the table after (and makes its own).
+	 */
+	pthread_mutex_lock(&tgt->lock);
+	if (nvt_target_find_subsys_locked(tgt, subsys->nqn)) {
+		pthread_mutex_unlock(&tgt->lock);
+		return -EEXIST;
+	}
+	table = calloc(tgt->nr_subsys + 1, sizeof(*table));
+	if (!table)
+		ret = -ENOMEM;
+	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID && !ret; nsid++)
+		for (unsigned int i = 0; subsys->ns[nsid] && i < tgt->nr_pg_slots && !ret; i++)
+			if (tgt->pg_slots[i])
+				ret = nvt_ns_chan_create(subsys->ns[nsid], tgt->pg_slots[i]);
+	if (ret) {
+		nvt_subsys_chans_drop_locked(subsys);
+		pthread_mutex_unlock(&tgt->lock);
+		free(table);
+		return ret;
+	}
+	if (tgt->nr_subsys)
+		memcpy(table, tgt->subsys, tgt->nr_subsys * sizeof(*table));
+	table[tgt->nr_subsys] = subsys;
+	old = tgt->subsys;
+	tgt->subsys = table;
+	tgt->nr_subsys++;
+	pthread_mutex_unlock(&tgt->lock);
+	/* Every reader of the table holds the lock, or is this thread (the main loop). */
+	free(old);
+	nvt_info("%s: published (%u namespace(s))", subsys->nqn, subsys->nr_ns);
+	return 0;
+}
+
+int nvt_target_remove_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&tgt->lock);
+	/* A scrub takes its namespace under this lock: none can start once it is unpublished. */
+	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID; nsid++)
+		if (subsys->ns[nsid] && atomic_load(&subsys->ns[nsid]->nr_scrubs)) {
+			pthread_mutex_unlock(&tgt->lock);
+			return -EBUSY;
+		}
+	for (i = 0; i < tgt->nr_subsys && tgt->subsys[i] != subsys; i++)
+		;
+	if (i == tgt->nr_subsys) {
+		pthread_mutex_unlock(&tgt->lock);
+		return -ENOENT;
+	}
+	/* In place: the table only shrinks here, and its readers hold the lock. */
+	memmove(&tgt->subsys[i], &tgt->subsys[i + 1], (tgt->nr_subsys - i - 1) * sizeof(*tgt->subsys));
+	tgt->nr_subsys--;
+	/* nvt_ctrl_create() checks this under the lock: a Connect that found it before fails now. */
+	subsys->removed = true;
+	pthread_mutex_unlock(&tgt->lock);
+	nvt_info("%s: unpublished, tearing down its controllers", subsys->nqn);
+
+	nvt_subsys_kill_ctrls(subsys, "subsystem removed");
+	/* What the controllers' queues still run is waited out namespace by namespace. */
+	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID; nsid++) {
+		int ret;
+
+		if (!subsys->ns[nsid])
+			continue;
+		ret = nvt_subsys_remove_ns(subsys, nsid);
+		if (ret)
+			nvt_err("%s: nsid %u: not removed (%s): left to the subsystem's last reference",
+				subsys->nqn, nsid, strerror(-ret));
+	}
+	/* The table's: the last controller freed (maybe later, on its queue's thread) frees it. */
+	nvt_subsys_put(subsys);
+	return 0;
 }
 
 bool nvt_subsys_host_allowed(const struct nvt_subsys *subsys, const char *hostnqn)

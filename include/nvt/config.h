@@ -174,6 +174,9 @@ struct nvt_config {
 	unsigned int nr_subsystems;
 	struct nvt_vhost_cfg *vhosts;
 	unsigned int nr_vhosts;
+	/* Where each top-level setting is (0: left out), for a reload's refusals. */
+	int threads_line, control_socket_line, discovery_line;
+	int listeners_line, subsystems_line, vhost_line;
 };
 
 #define NVT_MAX_NSID		1024	/* per subsystem; keeps the nsid -> ns table flat */

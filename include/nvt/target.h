@@ -146,6 +146,13 @@ enum nvt_subsys_type {
 struct nvt_subsys {
 	struct nvt_target *tgt;
 	enum nvt_subsys_type type;
+	/*
+	 * The target's table holds one, each controller one (creation to
+	 * free), a Connect one while it runs: a subsystem a reload removed
+	 * is freed by whoever lets go of it last.
+	 */
+	atomic_int refs;
+	bool removed;				/* unpublished by a reload; under tgt->lock */
 	char nqn[NVT_NQN_MAX + 1];
 	char serial[NVT_SERIAL_MAX + 1];
 	char model[NVT_MODEL_MAX + 1];
@@ -335,8 +342,44 @@ int nvt_target_get_pg(struct nvt_target *tgt, struct nvt_poll_group **out);
 /** nvt_target_put_pg() - the queue using @pg is gone (nothing in flight on it). */
 void nvt_target_put_pg(struct nvt_target *tgt, struct nvt_poll_group *pg);
 
-/** nvt_target_find_subsys() - the subsystem named @nqn (discovery included), or NULL. */
+/**
+ * nvt_target_find_subsys() - the subsystem named @nqn (discovery included),
+ * or NULL. Not referenced: only with tgt->lock held, on the thread that runs
+ * reloads (the main loop), or on a target no reload changes; others use
+ * nvt_target_get_subsys().
+ */
 struct nvt_subsys *nvt_target_find_subsys(struct nvt_target *tgt, const char *nqn);
+
+/** nvt_target_get_subsys() - nvt_target_find_subsys(), referenced (nvt_subsys_put()). */
+struct nvt_subsys *nvt_target_get_subsys(struct nvt_target *tgt, const char *nqn);
+
+/** nvt_subsys_put() - drop a reference; the last one frees the subsystem and what it still has. */
+void nvt_subsys_put(struct nvt_subsys *subsys);
+
+/**
+ * nvt_subsys_prepare() - a subsystem built from @cfg, its namespaces open,
+ * not published: nothing can reach it yet. nvt_subsys_put() discards it.
+ * Return: 0 or -errno.
+ */
+int nvt_subsys_prepare(struct nvt_target *tgt, const struct nvt_subsys_cfg *cfg,
+		       struct nvt_subsys **out);
+
+/**
+ * nvt_target_publish_subsys() - @subsys (prepared) gets its namespaces'
+ * channels on every running poll group and joins the target's table, where
+ * Connect, discovery and poll groups attached later find it; the table
+ * takes the caller's reference. Return: 0 or -errno (nothing published).
+ */
+int nvt_target_publish_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys);
+
+/**
+ * nvt_target_remove_subsys() - take @subsys out of the table (Connect fails,
+ * discovery stops listing it), tear its controllers down, remove its
+ * namespaces as nvt_subsys_remove_ns() does (waiting out the commands that
+ * hold them), then drop the table's reference. Control path.
+ * Return: 0, or -EBUSY (a scrub runs on one of its namespaces: nothing done).
+ */
+int nvt_target_remove_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys);
 
 /** nvt_subsys_host_allowed() - may @hostnqn connect to @subsys? Takes tgt->lock (a reload may change the list). */
 bool nvt_subsys_host_allowed(const struct nvt_subsys *subsys, const char *hostnqn);

@@ -432,6 +432,302 @@ static void test_refused_changes_apply_nothing(void **state)
 	nvt_loop_ctrl_disconnect(&b);
 }
 
+/* ---- subsystems added and removed live (helper "fabric") ---- */
+
+#define NQN2	"nqn.2026-12.io.nvt:fabric-two"
+#define SUBSYS2	", {\n\tnqn = \"" NQN2 "\";\n\tallow_any_host = true;\n" \
+		"\tnamespaces = ( { nsid = 1; backend = \"ram\"; size = \"1M\"; } );\n}"
+
+/*
+ * The setup's subsystem (hosts A and B, nsid 1, nsid 2 as @ns2), a listener
+ * so discovery has records to show, and @more after it in the subsystems
+ * list (each beginning with ", {").
+ */
+static void write_cfg_fabric(const char *ns2, const char *more)
+{
+	FILE *f = fopen(cfg_path, "w");
+
+	assert_non_null(f);
+	fprintf(f,
+		"threads = 1;\n"
+		"discovery = true;\n"
+		"listeners = ( { transport = \"rdma\"; address = \"192.0.2.1\"; port = 4420; } );\n"
+		"subsystems = ( {\n"
+		"\tnqn = \"" TEST_NQN "\";\n"
+		"\tallow_any_host = false;\n"
+		"\thosts = ( " HOSTS_AB " );\n"
+		"\tnamespaces = (\n"
+		"\t\t{ nsid = 1; backend = \"ram\"; size = \"8M\"; }\n"
+		"\t\t%s\n"
+		"\t);\n"
+		"}%s );\n", ns2, more);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The setup's target rebuilt from write_cfg_fabric(NS2_OK, @more): a listener, so discovery lists records. */
+static void fabric_restart(struct env *e, const char *more)
+{
+	atomic_store(&e->io.stop, true);
+	pthread_join(e->io.thread, NULL);
+	assert_int_equal(atomic_load(&e->io.failed), 0);
+	nvt_loop_ctrl_disconnect(&e->a);
+	nvt_target_destroy(e->tgt);
+	nvt_config_free(&e->cfg);
+	write_cfg_fabric(NS2_OK, more);
+	assert_int_equal(nvt_config_load(cfg_path, &e->cfg, stderr), 0);
+	assert_int_equal(nvt_target_create(&e->cfg, &e->tgt), 0);
+	e->tgt->cfg = &e->cfg;
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_A, 2, 16, 0, &e->a), 0);
+	e->io.q = e->a.io[0];
+	atomic_store(&e->io.stop, false);
+	assert_int_equal(pthread_create(&e->io.thread, NULL, io_worker, &e->io), 0);
+}
+
+/* Log 70h as a discovery controller reads it: the record count, and whether @nqn is listed. */
+static uint64_t disc_records(struct nvt_loop_ctrl *d, const char *nqn, bool *listed)
+{
+	static uint8_t log[1024 * 4];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+	uint64_t numrec;
+
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_DISCOVER, sizeof(log), 0, false);
+	assert_int_equal(nvt_loop_exec(d->admin, &sqe, log, sizeof(log), &cqe), 0);
+	memcpy(&numrec, log + 8, 8);
+	numrec = le64toh(numrec);
+	assert_true(numrec <= 3);
+	*listed = false;
+	for (uint64_t i = 0; i < numrec; i++) {
+		const struct nvmf_disc_log_entry *ent = (const void *)(log + 1024 * (i + 1));
+
+		if (!strncmp(ent->subnqn, nqn, sizeof(ent->subnqn)))
+			*listed = true;
+	}
+	return numrec;
+}
+
+/* A held AER on the discovery controller: @cqe->status 0xffff until it completes. */
+static void disc_arm_aer(struct nvt_loop_ctrl *d, struct nvt_cqe *cqe)
+{
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	cqe->status = 0xffff;
+	assert_int_equal(nvt_loop_submit(d->admin, &sqe, NULL, 0, copy_cqe, cqe), 0);
+	assert_int_equal(cqe->status, 0xffff);
+}
+
+static void assert_disc_aen(const struct nvt_cqe *cqe)
+{
+	assert_int_equal(cqe->status, 0);
+	assert_int_equal(le32toh(cqe->result.u32),
+			 NVME_AER_NOTICE | NVME_AER_NOTICE_DISC_CHANGED << 8 |
+			 NVME_LOG_LID_DISCOVER << 16);
+}
+
+/*
+ * A subsystem added live: discovery lists it (and says so by AEN), a host
+ * connects and does I/O on it; removed live: its controller is torn down,
+ * Connect fails, discovery drops it. nsid 1 of the first subsystem runs
+ * I/O on another thread all along (teardown checks none failed).
+ */
+static void test_subsys_added_and_removed(void **state)
+{
+	struct env *e = *state;
+	struct nvt_loop_ctrl d, b;
+	uint8_t buf[4096], back[4096];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe, aen;
+	bool listed;
+
+	fabric_restart(e, "");
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, NVT_DISCOVERY_NQN, HOST_B, 0, 32, 0, &d), 0);
+	assert_int_equal(disc_records(&d, NQN2, &listed), 1);
+	assert_false(listed);
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, NQN2, HOST_B, 1, 16, 0, &b),
+			 NVT_ST_CONNECT_INVALID_PARAM);
+	disc_arm_aer(&d, &aen);
+
+	write_cfg_fabric(NS2_OK, SUBSYS2);
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "changed: " NQN2 ": subsystem added (1 namespace(s))"));
+	assert_disc_aen(&aen);
+	assert_int_equal(disc_records(&d, NQN2, &listed), 2);
+	assert_true(listed);
+	io_progresses(e);
+
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, NQN2, HOST_B, 1, 16, 0, &b), 0);
+	memset(buf, 0x3c, sizeof(buf));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 16, 8);
+	assert_int_equal(nvt_loop_exec(b.io[0], &sqe, buf, sizeof(buf), &cqe), 0);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 16, 8);
+	assert_int_equal(nvt_loop_exec(b.io[0], &sqe, back, sizeof(back), &cqe), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	/* The same file again: nothing to do. */
+	assert_int_equal(reload(e), 0);
+
+	disc_arm_aer(&d, &aen);
+	write_cfg_fabric(NS2_OK, "");
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "changed: " NQN2 ": subsystem removed (1 controller(s) "
+				       "torn down)"));
+	assert_false(nvt_loop_queue_live(b.admin));
+	assert_false(nvt_loop_queue_live(b.io[0]));
+	assert_disc_aen(&aen);
+	assert_int_equal(disc_records(&d, NQN2, &listed), 1);
+	assert_false(listed);
+	assert_null(nvt_target_find_subsys(e->tgt, NQN2));
+	/* Its controller outlives it on the host side until the host lets go: then all is freed. */
+	nvt_loop_ctrl_disconnect(&b);
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, NQN2, HOST_B, 1, 16, 0, &b),
+			 NVT_ST_CONNECT_INVALID_PARAM);
+
+	/* Back again: a fresh subsystem, zeroed, that serves I/O. */
+	write_cfg_fabric(NS2_OK, SUBSYS2);
+	assert_int_equal(reload(e), 1);
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, NQN2, HOST_B, 1, 16, 0, &b), 0);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 16, 8);
+	memset(back, 0xff, sizeof(back));
+	assert_int_equal(nvt_loop_exec(b.io[0], &sqe, back, sizeof(back), &cqe), 0);
+	for (size_t i = 0; i < sizeof(back); i++)
+		assert_int_equal(back[i], 0);
+	nvt_loop_ctrl_disconnect(&b);
+	assert_true(nvt_loop_queue_live(d.admin));
+	nvt_loop_ctrl_disconnect(&d);
+	io_progresses(e);
+}
+
+/*
+ * A subsystem removed while its controller holds an AER and has written
+ * data: the AER ends (aborted), the queues are dead, and what is left is
+ * freed when the host lets go (ASan: nothing touched after). Its queues are
+ * not driven from another thread meanwhile: a loop queue is one thread's
+ * (loop.h), and the transport's teardown runs on the reloading one.
+ */
+static void test_subsys_removed_with_commands_held(void **state)
+{
+	struct env *e = *state;
+	struct nvt_loop_ctrl b;
+	uint8_t buf[4096];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe, aer = { .status = 0xffff };
+
+	fabric_restart(e, SUBSYS2);
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, NQN2, HOST_A, 1, 16, 0, &b), 0);
+	memset(buf, 0x77, sizeof(buf));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 0, 8);
+	assert_int_equal(nvt_loop_exec(b.io[0], &sqe, buf, sizeof(buf), &cqe), 0);
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_loop_submit(b.admin, &sqe, NULL, 0, copy_cqe, &aer), 0);
+	assert_int_equal(aer.status, 0xffff);
+
+	write_cfg_fabric(NS2_OK, "");
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "subsystem removed (1 controller(s) torn down)"));
+	/* Status field and phase bit: the status code sits above bit 0. */
+	assert_int_equal((le16toh(aer.status) >> 1) & 0xff, NVME_SC_ABORT_QUEUE);
+	assert_false(nvt_loop_queue_live(b.admin));
+	assert_false(nvt_loop_queue_live(b.io[0]));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, 8);
+	assert_int_not_equal(nvt_loop_exec(b.io[0], &sqe, buf, sizeof(buf), &cqe), 0);
+	nvt_loop_ctrl_disconnect(&b);
+	io_progresses(e);
+}
+
+/* A bad line, or a refused change, in a file that also adds or removes a subsystem: neither happens. */
+static void test_subsys_bad_reload_changes_nothing(void **state)
+{
+	struct env *e = *state;
+	struct nvt_loop_ctrl b;
+	char want[256];
+
+	fabric_restart(e, "");
+	/* An added subsystem with an unknown setting: parse error, with its line. */
+	write_cfg_fabric(NS2_OK, ", {\n\tnqn = \"" NQN2 "\";\n\tbogus = 1;\n}");
+	assert_int_equal(reload(e), -EINVAL);
+	snprintf(want, sizeof(want), "%s:14:", cfg_path);
+	assert_non_null(strstr(e->out, want));
+	assert_null(nvt_target_find_subsys(e->tgt, NQN2));
+
+	/* Added next to a refused change (nsid 2's block size): nothing added. */
+	write_cfg_fabric(NS2_4K, SUBSYS2);
+	assert_int_equal(reload(e), -EINVAL);
+	assert_null(strstr(e->out, "changed:"));
+	assert_non_null(strstr(e->out, "block_size"));
+	assert_null(strstr(e->out, "listeners"));
+	assert_null(nvt_target_find_subsys(e->tgt, NQN2));
+
+	/* A subsystem on a file backend: refused (not live yet), with the namespace's line. */
+	write_cfg_fabric(NS2_OK, ", {\n\tnqn = \"" NQN2 "\";\n\tallow_any_host = true;\n"
+			 "\tnamespaces = ( { nsid = 1; backend = \"file\"; path = \"/tmp/nvt-no-such\";"
+			 " size = \"1M\"; } );\n}");
+	assert_int_equal(reload(e), -EINVAL);
+	snprintf(want, sizeof(want), "%s:15: backend: " NQN2 ": adding a subsystem live with a file",
+		 cfg_path);
+	assert_non_null(strstr(e->out, want));
+	assert_null(nvt_target_find_subsys(e->tgt, NQN2));
+
+	/* Removal in a refused file: the subsystem and its controller stay. */
+	write_cfg_fabric(NS2_OK, SUBSYS2);
+	assert_int_equal(reload(e), 1);
+	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, NQN2, HOST_A, 1, 16, 0, &b), 0);
+	write_cfg_fabric(NS2_4K, "");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_null(strstr(e->out, "changed:"));
+	assert_non_null(nvt_target_find_subsys(e->tgt, NQN2));
+	assert_true(nvt_loop_queue_live(b.admin));
+	nvt_loop_ctrl_disconnect(&b);
+	io_progresses(e);
+}
+
+/* The setup's file with its first two lines (threads, discovery) replaced by @head. */
+static void write_cfg_head(const char *head)
+{
+	char body[4096];
+	size_t len;
+	FILE *f;
+
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	f = fopen(cfg_path, "r");
+	assert_non_null(f);
+	len = fread(body, 1, sizeof(body) - 1, f);
+	fclose(f);
+	body[len] = 0;
+	/* Past "threads = 1;\ndiscovery = true;\n". */
+	const char *rest = strchr(strchr(body, '\n') + 1, '\n') + 1;
+
+	f = fopen(cfg_path, "w");
+	assert_non_null(f);
+	fprintf(f, "%s%s", head, rest);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Global settings that cannot change live are refused at their own line, not line 0. */
+static void test_global_refusals_name_their_line(void **state)
+{
+	struct env *e = *state;
+	char want[256];
+
+	write_cfg_head("# two I/O threads now\n\ndiscovery = false;\nthreads = 2;\n"
+		       "control_socket = \"/tmp/nvt-reload-other.sock\";\n");
+	assert_int_equal(reload(e), -EINVAL);
+	snprintf(want, sizeof(want), "%s:3: discovery: ", cfg_path);
+	assert_non_null(strstr(e->out, want));
+	snprintf(want, sizeof(want), "%s:4: threads: the number of I/O threads cannot change live "
+		 "(1 to 2)", cfg_path);
+	assert_non_null(strstr(e->out, want));
+	snprintf(want, sizeof(want), "%s:5: control_socket: ", cfg_path);
+	assert_non_null(strstr(e->out, want));
+	assert_null(strstr(e->out, ":0:"));
+	/* Left out (the default, one per CPU): blamed on line 1, and says so. */
+	write_cfg_head("discovery = true;\n");
+	assert_int_equal(reload(e), -EINVAL);
+	snprintf(want, sizeof(want), "%s:1: threads: ", cfg_path);
+	assert_non_null(strstr(e->out, want));
+	assert_non_null(strstr(e->out, "left out"));
+	io_progresses(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +737,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ns_removed_under_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_line_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_changes_apply_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subsys_added_and_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subsys_removed_with_commands_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subsys_bad_reload_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_global_refusals_name_their_line, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

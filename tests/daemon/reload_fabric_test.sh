@@ -1,0 +1,58 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# A running nvtd reloaded with subsystems added and removed (nvtctl status follows), and a global setting's refusal naming its own line.
+set -u
+NVTD=$1 NVTCTL=$2
+fail=0 pass=0
+check() { if eval "$2"; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi; }
+out=$(mktemp -d); trap 'kill $pid 2>/dev/null; rm -rf "$out"' EXIT
+sock=$out/nvtd.sock cfg=$out/nvt.cfg
+N=nqn.2026-11.io.nvt:fabric-one N2=nqn.2026-11.io.nvt:fabric-two
+# write_cfg THREADS [MORE]: MORE goes after the first subsystem, in the list.
+write_cfg() {
+	cat > "$cfg" <<CFG
+control_socket = "$sock";
+# I/O threads
+threads = $1;
+subsystems = ( {
+	nqn = "$N";
+	allow_any_host = true;
+	namespaces = ( { nsid = 1; backend = "ram"; size = "1M"; } );
+} ${2:-} );
+CFG
+}
+SUB2=', { nqn = "'$N2'"; allow_any_host = true; namespaces = ( { nsid = 1; backend = "ram"; size = "2M"; }, { nsid = 2; backend = "ram"; size = "1M"; } ); }'
+write_cfg 1
+"$NVTD" -c "$cfg" 2>"$out/log" &
+pid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+
+write_cfg 1 "$SUB2"
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "a subsystem added: ok, named" \
+	'[ $rc = 0 ] && grep -qx "changed: $N2: subsystem added (2 namespace(s))" "$out/r" && grep -qx "ok: reloaded, 1 change(s)" "$out/r"'
+"$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
+check "status lists it" '[ $rc = 0 ] && grep -q "subsystem $N2: 2 namespace(s), 0 controller(s)" "$out/r"'
+
+# threads on line 3 changes too: refused there, and the removal with it is not applied.
+write_cfg 2
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "threads: refused on its own line, nothing changed" \
+	'[ $rc = 1 ] && grep -q "^$cfg:3: threads: the number of I/O threads cannot change live (1 to 2)" "$out/r" && ! grep -q "^changed:" "$out/r"'
+"$NVTCTL" -s "$sock" status > "$out/r"
+check "the subsystem is still there" 'grep -q "subsystem $N2: 2 namespace(s)" "$out/r"'
+
+write_cfg 1
+kill -HUP $pid
+for _ in $(seq 50); do grep -q "subsystem removed" "$out/log" && break; sleep 0.1; done
+check "SIGHUP: the subsystem removed" 'grep -q "$N2: subsystem removed (0 controller(s) torn down)" "$out/log"'
+"$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
+check "status no longer lists it" '[ $rc = 0 ] && ! grep -q "$N2" "$out/r" && grep -q "subsystem $N: 1 namespace(s)" "$out/r"'
+write_cfg 1 "$SUB2"
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "added back" '[ $rc = 0 ] && grep -qx "changed: $N2: subsystem added (2 namespace(s))" "$out/r"'
+
+kill -TERM $pid; wait $pid; rc=$?
+check "clean exit after reloads" '[ $rc = 0 ]'
+echo "reload-fabric: $pass passed, $fail failed"
+[ $fail = 0 ]
