@@ -34,24 +34,26 @@ int nvt_ns_scrub(struct nvt_ns *ns, void (*bad)(uint64_t lba, const struct nvt_p
 /*
  * Hosts keep writing while a scrub reads, and no backend stores a block's
  * data and PI in one indivisible step: a read may catch a block half
- * rewritten. So a failing block is only a candidate: its copy is kept,
- * and it is read again at least NVT_SCRUB_RECHECK_NS later (a writer stalled
- * mid-block resumes by then). Bad means the two reads are the same bytes
- * and fail; a block that reads differently is being rewritten, and the
- * host's write replaces whatever it held, so it is read once more, up to
- * NVT_SCRUB_READS reads in all, and left unjudged if it never settles.
+ * rewritten, and the writer may even be descheduled there for a while on
+ * a loaded machine. So a failing block is only a candidate: its copy is
+ * kept, and every candidate of a batch is read again NVT_SCRUB_PASSES
+ * times, NVT_SCRUB_RECHECK_NS apart. Bad means every read failed and all
+ * were the same bytes; a block that reads good, or differently, is being
+ * rewritten, and the host's write replaces whatever it held.
  */
-#define NVT_SCRUB_RECHECK_NS	(20ull * 1000 * 1000)
-#define NVT_SCRUB_READS		4
+#define NVT_SCRUB_RECHECK_NS	(25ull * 1000 * 1000)
+#define NVT_SCRUB_PASSES	4		/* 100 ms of the same bytes */
 #define NVT_SCRUB_BATCH_BYTES	(4u << 20)	/* candidates' copies held at once */
+#define NVT_SCRUB_DROPPED	UINT64_MAX	/* a candidate found being rewritten */
 
 struct nvt_scrub {
 	struct nvt_ns *ns;
 	void (*bad)(uint64_t lba, const struct nvt_pi_err *err, void *arg);
 	void *arg;
-	uint8_t *buf;			/* one block read through block_io() */
+	uint8_t *buf;			/* one block read through block_io(), then a re-read */
 	uint8_t *copies;		/* nr candidates' data+metadata */
 	uint64_t *lbas;
+	struct nvt_pi_err *errs;	/* each candidate's latest failure */
 	unsigned int nr, max;
 	uint64_t last_ns;		/* when the newest candidate was read */
 	uint64_t nr_bad;
@@ -84,40 +86,45 @@ static int nvt_scrub_read(struct nvt_scrub *sc, uint64_t lba, uint8_t *dst, stru
 	return nvt_pi_verify(&ctx, &d, 1, &m, 1, 1, err);
 }
 
-/* Judge every candidate (see above), reporting the bad in LBA order. Return: 0 or -errno. */
+/* Judge the batch's candidates (see above), reporting the bad in LBA order. Return: 0 or -errno. */
 static int nvt_scrub_recheck(struct nvt_scrub *sc, atomic_bool *cancel)
 {
 	size_t blk = (size_t)sc->ns->block_size + sc->ns->md_size;
 	uint8_t *again = sc->buf + blk;
 	int ret = 0;
 
-	for (unsigned int i = 0; i < sc->nr && !ret; i++) {
-		uint8_t *prev = sc->copies + i * blk;
-		uint64_t due = sc->last_ns + NVT_SCRUB_RECHECK_NS;	/* passed after the first */
-		struct nvt_pi_err err;
+	for (unsigned int pass = 1; pass <= NVT_SCRUB_PASSES && !ret; pass++) {
+		uint64_t due = sc->last_ns + pass * NVT_SCRUB_RECHECK_NS;
 
-		for (unsigned int reads = 1; reads < NVT_SCRUB_READS; reads++) {
-			while (nvt_now_ns() < due) {
-				if (cancel && atomic_load_explicit(cancel, memory_order_relaxed))
-					return -ECANCELED;
-				usleep(1000);
-			}
-			ret = nvt_scrub_read(sc, sc->lbas[i], again, &err);
-			if (ret != -EILSEQ) {
-				if (!ret)
-					break;		/* good now: rewritten meanwhile */
+		while (nvt_now_ns() < due) {
+			if (cancel && atomic_load_explicit(cancel, memory_order_relaxed)) {
+				ret = -ECANCELED;
 				goto out;
 			}
-			ret = 0;
-			if (!memcmp(prev, again, blk)) {
-				sc->nr_bad++;
-				if (sc->bad)
-					sc->bad(sc->lbas[i], &err, sc->arg);
-				break;
-			}
-			memcpy(prev, again, blk);	/* still changing: settle on the newest */
-			due = nvt_now_ns() + NVT_SCRUB_RECHECK_NS;
+			usleep(1000);
 		}
+		for (unsigned int i = 0; i < sc->nr && !ret; i++) {
+			uint8_t *prev = sc->copies + i * blk;
+
+			if (sc->lbas[i] == NVT_SCRUB_DROPPED)
+				continue;
+			ret = nvt_scrub_read(sc, sc->lbas[i], again, &sc->errs[i]);
+			if (ret == -EILSEQ) {
+				ret = 0;
+				if (!memcmp(prev, again, blk))
+					continue;	/* still the same bad bytes */
+			} else if (ret) {
+				goto out;
+			}
+			sc->lbas[i] = NVT_SCRUB_DROPPED;	/* good now, or changing: rewritten */
+		}
+	}
+	for (unsigned int i = 0; i < sc->nr && !ret; i++) {
+		if (sc->lbas[i] == NVT_SCRUB_DROPPED)
+			continue;
+		sc->nr_bad++;
+		if (sc->bad)
+			sc->bad(sc->lbas[i], &sc->errs[i], sc->arg);
 	}
 out:
 	sc->nr = 0;
@@ -142,7 +149,8 @@ int nvt_ns_scrub_until(struct nvt_ns *ns,
 	sc.buf = malloc(3 * blk);		/* block_io() target, the read under check, a re-read */
 	sc.copies = malloc(sc.max * blk);
 	sc.lbas = malloc(sc.max * sizeof(*sc.lbas));
-	if (!sc.buf || !sc.copies || !sc.lbas) {
+	sc.errs = malloc(sc.max * sizeof(*sc.errs));
+	if (!sc.buf || !sc.copies || !sc.lbas || !sc.errs) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -157,6 +165,7 @@ int nvt_ns_scrub_until(struct nvt_ns *ns,
 		ret = 0;
 		sc.last_ns = nvt_now_ns();
 		memcpy(sc.copies + sc.nr * blk, sc.buf + 2 * blk, blk);
+		sc.errs[sc.nr] = err;
 		sc.lbas[sc.nr++] = lba;
 		if (sc.nr == sc.max)
 			ret = nvt_scrub_recheck(&sc, cancel);
@@ -167,6 +176,7 @@ out:
 	free(sc.buf);
 	free(sc.copies);
 	free(sc.lbas);
+	free(sc.errs);
 	*nr_bad = sc.nr_bad;
 	return ret;
 }

@@ -447,8 +447,9 @@ int nvt_target_reload(struct nvt_target *tgt, struct nvt_config *running, FILE *
  * nvt_ns_scrub() - check the stored PI of every block of @ns: the guard, and
  * for Type 1 the reference tag. @bad is called for each failing block.
  * Reads each block through the backend (its memory, or block_io()) while
- * I/O goes on; a failing block is read again 20 ms later and is bad only
- * if both reads are the same bytes (a block caught mid-rewrite is not).
+ * I/O goes on; a failing block is read again four times, 25 ms apart, and
+ * is bad only if every read fails with the same bytes (a block caught
+ * mid-rewrite is not).
  * Synchronous: the control socket runs it on a thread of its own.
  * Return: 0 (count in @nr_bad), -EOPNOTSUPP (backend has no direct access),
  * -ENODATA (no PI on @ns).
