@@ -14,51 +14,16 @@
 #include <openssl/sha.h>
 
 #include "nvt/auth.h"
+#include "../nvt_test_dhchap.h"
 
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:0c468c4d-a385-47e0-8299-6e95051277db"
 #define SUBNQN	"nqn.2026-01.io.nvt:auth"
-
-/* The reflected IEEE CRC-32, bit by bit: an independent reference for the secret's check. */
-static uint32_t ref_crc32(const uint8_t *p, size_t n)
-{
-	uint32_t c = 0xffffffffu;
-
-	for (size_t i = 0; i < n; i++) {
-		c ^= p[i];
-		for (int b = 0; b < 8; b++)
-			c = (c >> 1) ^ (0xedb88320u & -(c & 1));
-	}
-	return ~c;
-}
-
-/* A secret as nvme gen-dhchap-key writes it: DHHC-1:hh:base64(key || LE crc32):. */
-static void make_secret(char *out, size_t out_len, int hash, const uint8_t *key, size_t len,
-			uint32_t crc_xor)
-{
-	uint8_t buf[68];
-	char b64[100];
-	uint32_t crc = ref_crc32(key, len) ^ crc_xor;
-
-	memcpy(buf, key, len);
-	buf[len] = (uint8_t)crc;
-	buf[len + 1] = (uint8_t)(crc >> 8);
-	buf[len + 2] = (uint8_t)(crc >> 16);
-	buf[len + 3] = (uint8_t)(crc >> 24);
-	EVP_EncodeBlock((unsigned char *)b64, buf, (int)len + 4);
-	snprintf(out, out_len, "DHHC-1:%02d:%s:", hash, b64);
-}
-
-static void fill(uint8_t *p, size_t n, uint8_t seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(seed + i * 7);
-}
 
 static void test_crc_reference(void **state)
 {
 	(void)state;
 	/* The CRC-32 check value: the reference itself is right. */
-	assert_int_equal(ref_crc32((const uint8_t *)"123456789", 9), 0xcbf43926u);
+	assert_int_equal(nvt_test_crc32((const uint8_t *)"123456789", 9), 0xcbf43926u);
 }
 
 static void test_parse_secret(void **state)
@@ -71,8 +36,8 @@ static void test_parse_secret(void **state)
 	(void)state;
 	for (int hash = 0; hash <= 3; hash++) {
 		for (unsigned int i = 0; i < 3; i++) {
-			fill(key, lens[i], (uint8_t)(hash * 16 + i));
-			make_secret(s, sizeof(s), hash, key, lens[i], 0);
+			nvt_test_fill(key, lens[i], (uint8_t)(hash * 16 + i));
+			nvt_test_make_secret(s, sizeof(s), hash, key, lens[i], 0);
 			assert_null(nvt_dhchap_parse_secret(s, &k));
 			assert_int_equal(k.len, lens[i]);
 			assert_int_equal(k.hash, hash);
@@ -80,27 +45,27 @@ static void test_parse_secret(void **state)
 		}
 	}
 	/* A flipped CRC bit, a flipped key character, the wrong hash, shapes. */
-	fill(key, 32, 1);
-	make_secret(s, sizeof(s), 1, key, 32, 1);
+	nvt_test_fill(key, 32, 1);
+	nvt_test_make_secret(s, sizeof(s), 1, key, 32, 1);
 	assert_non_null(nvt_dhchap_parse_secret(s, &k));
-	make_secret(s, sizeof(s), 1, key, 32, 0);
+	nvt_test_make_secret(s, sizeof(s), 1, key, 32, 0);
 	s[12] = s[12] == 'A' ? 'B' : 'A';
 	assert_non_null(nvt_dhchap_parse_secret(s, &k));
-	make_secret(s, sizeof(s), 1, key, 32, 0);
+	nvt_test_make_secret(s, sizeof(s), 1, key, 32, 0);
 	s[8] = '4';
 	assert_non_null(nvt_dhchap_parse_secret(s, &k));
-	make_secret(s, sizeof(s), 1, key, 32, 0);
+	nvt_test_make_secret(s, sizeof(s), 1, key, 32, 0);
 	s[strlen(s) - 1] = 0;
 	assert_non_null(nvt_dhchap_parse_secret(s, &k));
-	make_secret(s, sizeof(s), 1, key, 32, 0);
+	nvt_test_make_secret(s, sizeof(s), 1, key, 32, 0);
 	s[20] = '*';
 	assert_non_null(nvt_dhchap_parse_secret(s, &k));
-	make_secret(s, sizeof(s), 1, key, 16, 0);
+	nvt_test_make_secret(s, sizeof(s), 1, key, 16, 0);
 	assert_non_null(nvt_dhchap_parse_secret(s, &k));
 	assert_non_null(nvt_dhchap_parse_secret("DHHC-2:01:AAAA:", &k));
 	assert_non_null(nvt_dhchap_parse_secret("", &k));
 	/* The key itself never comes back in a message. */
-	make_secret(s, sizeof(s), 1, key, 32, 1);
+	nvt_test_make_secret(s, sizeof(s), 1, key, 32, 1);
 	assert_null(strstr(nvt_dhchap_parse_secret(s, &k), s + 10));
 }
 
@@ -116,7 +81,7 @@ static void test_transform_vs_libnvme(void **state)
 	(void)state;
 	for (int hash = 1; hash <= 3; hash++) {
 		for (unsigned int i = 0; i < 3; i++) {
-			fill(k.key, lens[i], (uint8_t)(hash + i));
+			nvt_test_fill(k.key, lens[i], (uint8_t)(hash + i));
 			k.len = lens[i];
 			k.hash = (uint8_t)hash;
 			assert_int_equal(nvt_dhchap_transform(&k, HOSTNQN, ours, &n), 0);
@@ -151,8 +116,8 @@ static void test_response(void **state)
 	unsigned int wl = 0;
 
 	(void)state;
-	fill(key, sizeof(key), 9);
-	fill(chal, sizeof(chal), 77);
+	nvt_test_fill(key, sizeof(key), 9);
+	nvt_test_fill(chal, sizeof(chal), 77);
 	for (uint8_t hash = 1; hash <= 3; hash++) {
 		size_t hl = nvt_dhchap_hash_len(hash), n = 0;
 
@@ -190,8 +155,8 @@ static void test_augment(void **state)
 	unsigned int wl = 0, hkl = 0;
 
 	(void)state;
-	fill(skey, sizeof(skey), 3);
-	fill(chal, sizeof(chal), 5);
+	nvt_test_fill(skey, sizeof(skey), 3);
+	nvt_test_fill(chal, sizeof(chal), 5);
 	for (uint8_t hash = 1; hash <= 3; hash++) {
 		size_t hl = nvt_dhchap_hash_len(hash);
 
