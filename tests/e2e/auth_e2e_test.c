@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <nvme/linux.h>
@@ -538,6 +539,52 @@ static void test_command_and_connect(void **state)
 	nvt_target_destroy(tgt);
 }
 
+/* Keys are fixed while nvtd runs: a reload that changes one is refused, naming the line, quoting no secret. */
+static void test_reload_refuses_key_change(void **state)
+{
+	char path[] = "/tmp/nvt-auth-reload.XXXXXX", k1[128], k2[128], want[160];
+	struct nvt_config cfg;
+	struct nvt_target *tgt = NULL;
+	char *out = NULL;
+	size_t out_len;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	nvt_test_fill(key_a, 32, 1);
+	nvt_test_make_secret(k1, sizeof(k1), 1, key_a, 32, 0);
+	nvt_test_fill(key_a, 32, 9);
+	nvt_test_make_secret(k2, sizeof(k2), 1, key_a, 32, 0);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	for (int round = 0; round < 2; round++) {
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fprintf(f, "subsystems = ( { nqn = \"" A_NQN "\";\n"
+			   "  hosts = ( { nqn = \"" HOST_A "\";\n"
+			   "    dhchap_key = \"%s\"; } );\n"
+			   "  namespaces = ( { nsid = 1; backend = \"ram\"; size = \"1M\"; } ); } );\n",
+			round ? k2 : k1);
+		assert_int_equal(fclose(f), 0);
+		if (round)
+			break;
+		assert_int_equal(nvt_config_load(path, &cfg, stderr), 0);
+		assert_int_equal(nvt_target_create(&cfg, &tgt), 0);
+	}
+	f = open_memstream(&out, &out_len);
+	assert_int_equal(nvt_target_reload(tgt, &cfg, f), -EINVAL);
+	fclose(f);
+	snprintf(want, sizeof(want), "%s:2: dhchap_key: ", path);
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "keys cannot change live yet"));
+	assert_null(strstr(out, "DHHC"));
+	free(out);
+	nvt_target_destroy(tgt);
+	nvt_config_free(&cfg);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -547,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_negotiate_failures),
 		cmocka_unit_test(test_reply_failures),
 		cmocka_unit_test(test_command_and_connect),
+		cmocka_unit_test(test_reload_refuses_key_change),
 	};
 
 	return cmocka_run_group_tests_name("auth_e2e", tests, NULL, NULL);
