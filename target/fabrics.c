@@ -241,8 +241,13 @@ static void nvt_execute_connect(struct nvt_req *req)
 		}
 	}
 
-	/* Each queue authenticates on its own (NVMe 2.0 §8.13.1), as Linux does. */
-	if (ctrl->auth_host && nvt_auth_sq_start(sq, ctrl->auth_host)) {
+	/*
+	 * Each queue authenticates on its own (NVMe 2.0 §8.13.1), as Linux
+	 * does. The key table is fixed while the subsystem lives, so the
+	 * lookup above stands for I/O queues too (same host NQN as the
+	 * controller's, checked by nvt_ctrl_find_get).
+	 */
+	if (auth_host && nvt_auth_sq_start(sq, auth_host)) {
 		status = NVT_ST_INTERNAL;
 		goto out_put;
 	}

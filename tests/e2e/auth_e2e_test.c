@@ -417,30 +417,33 @@ static void test_wrong_key_other_host_fine(void **state)
 	nvt_target_destroy(tgt);
 }
 
-/* Negotiation failures: no usable hash, no usable DH group, a secure channel asked for. */
+/* A fresh queue of host A offering @hashes/@groups is refused at the challenge with @why. */
+static void negotiate_refused(struct nvt_target *tgt, const uint8_t *hashes, unsigned int nh,
+			      const uint8_t *groups, unsigned int ng, uint8_t why)
+{
+	uint8_t m[1200];
+	struct host h;
+
+	host_connect(tgt, &h, HOST_A, 0, 0xffff);
+	assert_int_equal(host_negotiate(&h, 1, hashes, nh, groups, ng), 0);
+	assert_int_equal(host_challenge(&h, m), NVT_AUTH_MSG_FAILURE1);
+	assert_int_equal(m[7], why);
+	host_drop(&h);
+}
+
+/* Negotiation failures: no usable hash, no usable DH group, a truncated AUTH_Negotiate. */
 static void test_negotiate_failures(void **state)
 {
 	static const uint8_t bad_hash[] = { 7 }, bad_group[] = { 9 };
 	struct nvt_target *tgt = auth_target(false);
-	uint8_t m[1200];
+	uint8_t m[1200] = { 0 };
 	struct host h;
 
 	(void)state;
+	negotiate_refused(tgt, bad_hash, 1, NULL, 0, NVT_AUTH_FAIL_HASH_UNUSABLE);
+	negotiate_refused(tgt, NULL, 0, bad_group, 1, NVT_AUTH_FAIL_DHGROUP_UNUSABLE);
+	/* No protocol descriptor after the header. */
 	host_connect(tgt, &h, HOST_A, 0, 0xffff);
-	assert_int_equal(host_negotiate(&h, 1, bad_hash, 1, NULL, 0), 0);
-	assert_int_equal(host_challenge(&h, m), NVT_AUTH_MSG_FAILURE1);
-	assert_int_equal(m[7], NVT_AUTH_FAIL_HASH_UNUSABLE);
-	host_drop(&h);
-
-	host_connect(tgt, &h, HOST_A, 0, 0xffff);
-	assert_int_equal(host_negotiate(&h, 1, NULL, 0, bad_group, 1), 0);
-	assert_int_equal(host_challenge(&h, m), NVT_AUTH_MSG_FAILURE1);
-	assert_int_equal(m[7], NVT_AUTH_FAIL_DHGROUP_UNUSABLE);
-	host_drop(&h);
-
-	/* A truncated AUTH_Negotiate (no protocol descriptor). */
-	host_connect(tgt, &h, HOST_A, 0, 0xffff);
-	memset(m, 0, 8);
 	m[1] = NVT_AUTH_MSG_NEGOTIATE;
 	m[7] = 1;
 	assert_int_equal(auth_cmd(h.q, true, m, 8, NVT_AUTH_SECP), 0);
