@@ -4,6 +4,7 @@
 #define _GNU_SOURCE	/* vasprintf() */
 #endif
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <ctype.h>
 #include <grp.h>
 #include <pwd.h>
@@ -20,6 +21,7 @@
 #include <libconfig.h>
 
 #include "nvt/backend.h"
+#include "nvt/auth.h"
 #include "nvt/config.h"
 #include "nvt/log.h"
 
@@ -490,8 +492,8 @@ static const struct field listener_fields[] = {
 			      AT(struct nvt_listener_cfg, batch_posts) },
 };
 
-enum { SS_NQN, SS_SERIAL, SS_MODEL, SS_ALLOW_ANY, SS_HOSTS, SS_MAX_CTRLS, SS_MAX_IOQ,
-       SS_NAMESPACES };
+enum { SS_NQN, SS_SERIAL, SS_MODEL, SS_ALLOW_ANY, SS_HOSTS, SS_REQUIRE_AUTH, SS_MAX_CTRLS,
+       SS_MAX_IOQ, SS_NAMESPACES };
 
 static const struct field subsys_fields[] = {
 	[SS_NQN] = { "nqn", FT_STR, .required = true, .check = check_subsys_nqn,
@@ -505,6 +507,9 @@ static const struct field subsys_fields[] = {
 			   AT(struct nvt_subsys_cfg, allow_any_host) },
 	[SS_HOSTS] = { "hosts", FT_LIST, .parse_list = parse_hosts,
 		       .print_list = print_hosts },
+	/* Connect refuses hosts that have no dhchap_key here (DH-HMAC-CHAP, NVMe 2.0 §8.13). */
+	[SS_REQUIRE_AUTH] = { "require_authentication", FT_BOOL, .def = false,
+			      AT(struct nvt_subsys_cfg, require_authentication) },
 	[SS_MAX_CTRLS] = { "max_controllers", FT_UINT, .min = 1, .max = NVT_CNTLID_COUNT,
 			   .def = NVT_DEFAULT_CTRLS_PER_SUBSYS,
 			   AT(struct nvt_subsys_cfg, max_controllers) },
@@ -1046,6 +1051,68 @@ out_free:
 	free(dups);
 }
 
+/* A `hosts` entry given as a group: the NQN and the host's DH-HMAC-CHAP secrets. */
+struct host_group {
+	char nqn[NVT_NQN_MAX + 1];
+	struct nvt_host_auth_cfg auth;
+};
+
+enum { HOST_NQN, HOST_KEY, HOST_CTRL_KEY };
+
+static const struct field host_fields[] = {
+	[HOST_NQN] = { "nqn", FT_STR, .required = true, .check = check_nqn,
+		       AT(struct host_group, nqn) },
+	/* Secrets are checked by parse_host_group, whose messages never quote them. */
+	[HOST_KEY] = { "dhchap_key", FT_STR, .required = true, .def_str = "",
+		       AT(struct host_group, auth.dhchap_key) },
+	[HOST_CTRL_KEY] = { "dhchap_ctrl_key", FT_STR, .def_str = "",
+			    AT(struct host_group, auth.dhchap_ctrl_key) },
+};
+
+/* Parse one group element of `hosts` into @nqn and ss->host_auth[@i]; false if rejected. */
+static bool parse_host_group(struct ctx *ctx, const config_setting_t *e, struct nvt_subsys_cfg *ss,
+			     unsigned int i, const char *path)
+{
+	struct host_group g;
+	struct nvt_dhchap_key k;
+	const char *why;
+	char sub[PATH_LEN];
+	uint32_t ok;
+	bool good = true;
+
+	memset(&g, 0, sizeof(g));
+	ok = parse_group(ctx, e, host_fields, NR(host_fields), &g, path);
+	if (!(ok & BIT(HOST_NQN)))
+		good = false;
+	for (unsigned int f = HOST_KEY; f <= HOST_CTRL_KEY; f++) {
+		const char *v = f == HOST_KEY ? g.auth.dhchap_key : g.auth.dhchap_ctrl_key;
+
+		if (!(ok & BIT(f)) || !v[0])
+			continue;
+		why = nvt_dhchap_parse_secret(v, &k);
+		OPENSSL_cleanse(&k, sizeof(k));
+		if (why) {
+			join(sub, path, host_fields[f].key);
+			report_at(ctx, member(e, host_fields[f].key), sub, "%s", why);
+			good = false;
+		}
+	}
+	if (good && !(ok & BIT(HOST_KEY))) {
+		good = false;
+	} else if (good && !g.auth.dhchap_key[0] && g.auth.dhchap_ctrl_key[0]) {
+		join(sub, path, "dhchap_ctrl_key");
+		report_at(ctx, e, sub, "needs a dhchap_key (the controller proves itself only to a host that proved itself)");
+		good = false;
+	}
+	if (good) {
+		memcpy(ss->hosts[i], g.nqn, sizeof(g.nqn));
+		ss->host_auth[i] = g.auth;
+		ss->host_auth[i].line = config_setting_source_line(e);
+	}
+	OPENSSL_cleanse(&g, sizeof(g));
+	return good;
+}
+
 static void parse_hosts(struct ctx *ctx, const config_setting_t *list, void *obj,
 			const char *path)
 {
@@ -1071,8 +1138,19 @@ static void parse_hosts(struct ctx *ctx, const config_setting_t *list, void *obj
 		char p[PATH_LEN];
 
 		join_idx(p, path, i);
-		if (!parse_field(ctx, &host, e, ss->hosts[i], p))
+		if (config_setting_type(e) == CONFIG_TYPE_GROUP) {
+			if (!ss->host_auth) {
+				ss->host_auth = calloc(n, sizeof(*ss->host_auth));
+				if (!ss->host_auth) {
+					ctx->nomem = true;
+					goto out_free;
+				}
+			}
+			if (!parse_host_group(ctx, e, ss, i, p))
+				continue;
+		} else if (!parse_field(ctx, &host, e, ss->hosts[i], p)) {
 			continue;
+		}
 		dups[nr_dups] = (struct dup){ .key = ss->hosts[i], .len = strlen(ss->hosts[i]),
 					      .order = i, .line = config_setting_source_line(e) };
 		memcpy(dups[nr_dups].path, p, sizeof(p));
@@ -1767,6 +1845,9 @@ void nvt_config_free(struct nvt_config *cfg)
 			for (unsigned int k = 0; k < NVT_NS_SETTINGS_MAX; k++)
 				free(ss->namespaces[j].settings[k].str);
 		free(ss->hosts);
+		if (ss->host_auth)
+			OPENSSL_cleanse(ss->host_auth, ss->nr_hosts * sizeof(*ss->host_auth));
+		free(ss->host_auth);
 		free(ss->namespaces);
 	}
 	free(cfg->subsystems);
@@ -2021,9 +2102,16 @@ static void print_hosts(FILE *out, const void *obj, int depth)
 	}
 	fputs("[\n", out);
 	for (unsigned int i = 0; i < ss->nr_hosts; i++) {
+		const struct nvt_host_auth_cfg *a = ss->host_auth ? &ss->host_auth[i] : NULL;
+
 		tabs(out, depth + 1);
 		print_string(out, ss->hosts[i]);
-		fputs(i + 1 < ss->nr_hosts ? ",\n" : "\n", out);
+		fputs(i + 1 < ss->nr_hosts ? "," : "", out);
+		/* Secrets are never shown: the output stays a valid file, the keys left out. */
+		if (a && a->dhchap_key[0])
+			fprintf(out, " # dhchap_key%s given, not shown",
+				a->dhchap_ctrl_key[0] ? " and dhchap_ctrl_key" : "");
+		fputc('\n', out);
 	}
 	tabs(out, depth);
 	fputc(']', out);

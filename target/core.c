@@ -46,6 +46,11 @@ static uint16_t nvt_sq_state_check(struct nvt_req *req)
 		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
 		return NVT_ST_CMD_SEQ;
 	}
+	/* NVMe 2.0 §8.13: until the queue authenticates, only fabrics commands run. */
+	if (sq->auth && !sq->auth_ok && req->cmd->common.opcode != NVT_OPC_FABRICS) {
+		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
+		return NVT_ST_AUTH_REQUIRED;
+	}
 	return NVT_ST_OK;
 }
 

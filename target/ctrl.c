@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nvt/auth.h"
 #include "nvt/log.h"
 #include "nvt/util.h"
 #include "nvt/target.h"
@@ -234,6 +235,7 @@ void nvt_sq_destroy(struct nvt_sq *sq)
 	/* A fused Compare still waiting for its Write gets none now. */
 	if (sq->fused_first)
 		nvt_fused_abort(sq->fused_first, NVT_ST_ABORT_SQ);
+	nvt_auth_sq_free(sq);
 	if (!ctrl)
 		return;
 	nvt_ctrl_uninstall_sq(ctrl, sq);

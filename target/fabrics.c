@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Fabrics commands: Connect (admin and I/O queues, host allow-list), Property Get/Set, Disconnect. */
+/* Fabrics commands: Connect (admin and I/O queues, host allow-list, authentication required), Property Get/Set, Authentication Send/Receive, Disconnect. */
 #define NVT_LOG_PREFIX "fabrics: "
 #include <string.h>
 
+#include "nvt/auth.h"
 #include "nvt/log.h"
 #include "nvt/target.h"
 
@@ -47,9 +48,83 @@ static void nvt_execute_disconnect(struct nvt_req *req)
 	nvt_ctrl_put(ctrl);
 }
 
+/* The 24 command-specific bytes of Authentication Send / Receive (NVMe 2.0 §6.2, §6.3). */
+struct nvt_auth_cmd_spec {
+	uint8_t rsvd;
+	uint8_t spsp0;
+	uint8_t spsp1;
+	uint8_t secp;
+	uint32_t len;		/* Send: TL, transfer length; Receive: AL, allocation length */
+	uint8_t rsvd2[16];
+} __attribute__((packed));
+
+static void nvt_execute_auth_send(struct nvt_req *req)
+{
+	uint8_t buf[NVT_AUTH_MSG_MAX];
+	uint16_t status;
+
+	status = nvt_req_copy_from(req, 0, buf, req->data_len);
+	if (!status)
+		status = nvt_auth_send(req->sq, buf, req->data_len);
+	nvt_req_complete(req, status);
+}
+
+static void nvt_execute_auth_recv(struct nvt_req *req)
+{
+	struct nvt_sq *sq = req->sq;
+	struct nvt_ctrl *ctrl = sq->ctrl;
+	uint8_t buf[NVT_AUTH_MSG_MAX];
+	size_t n = 0;
+	uint16_t status;
+	bool failed;
+
+	status = nvt_auth_recv(sq, buf, req->data_len, &n);
+	if (!status)
+		status = nvt_req_copy_to(req, 0, buf, req->data_len);
+	/* _Failure1 went out: a refused admin queue takes its controller with it. */
+	failed = !status && n == 8 && buf[1] == NVT_AUTH_MSG_FAILURE1;
+	nvt_req_complete(req, status);
+	if (failed && sq->qid == 0)
+		nvt_ctrl_fatal(ctrl, "authentication failed");
+}
+
+static uint16_t nvt_parse_auth_cmd(struct nvt_req *req, bool send)
+{
+	const struct nvt_auth_cmd_spec *c = (const void *)req->cmd->fabrics.spec;
+	uint32_t len = le32toh(c->len);
+
+	_Static_assert(sizeof(struct nvt_auth_cmd_spec) == 24, "auth command bytes 40..63");
+	if (c->secp != NVT_AUTH_SECP) {
+		req->error_loc = offsetof(struct nvt_sqe_fabrics, spec) + 3;
+		return NVT_ST_INVALID_FIELD;
+	}
+	if (c->spsp0 != NVT_AUTH_SPSP || c->spsp1 != NVT_AUTH_SPSP) {
+		req->error_loc = offsetof(struct nvt_sqe_fabrics, spec) + 1;
+		return NVT_ST_INVALID_FIELD;
+	}
+	/* Every message fits the largest _Reply (ffdhe8192, SHA-512); a Receive may ask for more. */
+	if (!len || (send && len > NVT_AUTH_MSG_MAX)) {
+		req->error_loc = offsetof(struct nvt_sqe_fabrics, spec) + 4;
+		return NVT_ST_INVALID_FIELD;
+	}
+	if (!req->sq->auth) {
+		req->error_loc = offsetof(struct nvt_sqe_fabrics, fctype);
+		return NVT_ST_CMD_SEQ;
+	}
+	req->data_len = len > NVT_AUTH_MSG_MAX ? NVT_AUTH_MSG_MAX : len;
+	if (!send && len > NVT_AUTH_MSG_MAX)
+		req->flags |= NVT_REQ_XFER_LONGER_OK;
+	req->execute = send ? nvt_execute_auth_send : nvt_execute_auth_recv;
+	return NVT_ST_OK;
+}
+
 uint16_t nvt_parse_fabrics_cmd(struct nvt_req *req)
 {
 	switch (req->cmd->fabrics.fctype) {
+	case NVT_FCTYPE_AUTH_SEND:
+		return nvt_parse_auth_cmd(req, true);
+	case NVT_FCTYPE_AUTH_RECV:
+		return nvt_parse_auth_cmd(req, false);
 	case NVT_FCTYPE_PROP_GET:
 		if (req->sq->qid)
 			break;
@@ -90,6 +165,7 @@ static void nvt_execute_connect(struct nvt_req *req)
 	struct nvmf_connect_data d;
 	struct nvt_subsys *subsys = NULL;
 	struct nvt_ctrl *ctrl = NULL;
+	const struct nvt_auth_host *auth_host;
 	uint16_t qid = le16toh(c->qid), sqsize = le16toh(c->sqsize);
 	uint16_t status;
 
@@ -127,6 +203,13 @@ static void nvt_execute_connect(struct nvt_req *req)
 		status = NVT_ST_CONNECT_INVALID_HOST;
 		goto out;
 	}
+	auth_host = nvt_auth_find_host(subsys->auth, d.hostnqn);
+	if (!auth_host && subsys->auth && subsys->auth->require) {
+		nvt_warn_ratelimited("host %.*s has no dhchap_key on %s, which requires authentication",
+				     NVT_NQN_MAX, d.hostnqn, subsys->nqn);
+		status = NVT_ST_CONNECT_INVALID_HOST;
+		goto out;
+	}
 
 	if (qid == 0) {
 		/* Dynamic controller model: the host asks for FFFFh. */
@@ -140,6 +223,7 @@ static void nvt_execute_connect(struct nvt_req *req)
 			goto out;
 		/* The creation reference moves to the admin queue. */
 		atomic_fetch_add(&ctrl->refs, 1);
+		ctrl->auth_host = auth_host;
 	} else {
 		ctrl = nvt_ctrl_find_get(subsys, le16toh(d.cntlid), d.hostnqn);
 		if (!ctrl) {
@@ -158,14 +242,25 @@ static void nvt_execute_connect(struct nvt_req *req)
 		}
 	}
 
+	/*
+	 * Each queue authenticates on its own (NVMe 2.0 §8.13.1), as Linux
+	 * does. The key table is fixed while the subsystem lives, so the
+	 * lookup above stands for I/O queues too (same host NQN as the
+	 * controller's, checked by nvt_ctrl_find_get).
+	 */
+	if (auth_host && nvt_auth_sq_start(sq, auth_host)) {
+		status = NVT_ST_INTERNAL;
+		goto out_put;
+	}
 	sq->size = sqsize + 1;
 	sq->sqflow_disabled = c->cattr & NVT_CONNECT_CATTR_DISABLE_SQFLOW;
 	status = nvt_ctrl_install_sq(ctrl, sq);
 	if (status) {
+		nvt_auth_sq_free(sq);
 		req->cqe->result.u32 = htole32(IPO_SQE(qid));
 		goto out_put;
 	}
-	req->cqe->result.u32 = htole32(ctrl->cntlid);
+	req->cqe->result.u32 = htole32(ctrl->cntlid | (sq->auth ? NVT_CONNECT_AUTHREQ_ATR : 0));
 	nvt_dbg("%s: ctrl %u qid %u connected, size %u", subsys->nqn, ctrl->cntlid,
 		qid, sq->size);
 	nvt_req_complete(req, NVT_ST_OK);

@@ -134,6 +134,46 @@ static void nvt_reload_check_ns(struct nvt_reload *r, const char *nqn, const str
 	}
 }
 
+/* @nqn's DH-HMAC-CHAP secrets in @ss, or NULL when it has none. */
+static const struct nvt_host_auth_cfg *nvt_cfg_host_auth(const struct nvt_subsys_cfg *ss,
+							 const char *nqn)
+{
+	for (unsigned int i = 0; ss->host_auth && i < ss->nr_hosts; i++)
+		if (ss->host_auth[i].dhchap_key[0] && !strcmp(ss->hosts[i], nqn))
+			return &ss->host_auth[i];
+	return NULL;
+}
+
+static bool nvt_host_auth_same(const struct nvt_host_auth_cfg *a, const struct nvt_host_auth_cfg *b)
+{
+	if (!a || !b)
+		return a == b;
+	return !strcmp(a->dhchap_key, b->dhchap_key) &&
+	       !strcmp(a->dhchap_ctrl_key, b->dhchap_ctrl_key);
+}
+
+/* Authentication settings are fixed while the subsystem runs (its queues hold the keys). */
+static void nvt_reload_check_auth(struct nvt_reload *r, const struct nvt_subsys_cfg *o,
+				  const struct nvt_subsys_cfg *n)
+{
+	if (o->require_authentication != n->require_authentication)
+		nvt_reload_refuse(r, n->line, "require_authentication", "%s: cannot change live yet",
+				  n->nqn);
+	for (unsigned int i = 0; i < n->nr_hosts; i++) {
+		const struct nvt_host_auth_cfg *na = nvt_cfg_host_auth(n, n->hosts[i]);
+
+		if (!nvt_host_auth_same(nvt_cfg_host_auth(o, n->hosts[i]), na))
+			nvt_reload_refuse(r, na ? na->line : n->line, "dhchap_key",
+					  "%s: host %s: keys cannot change live yet", n->nqn,
+					  n->hosts[i]);
+	}
+	for (unsigned int i = 0; i < o->nr_hosts; i++)
+		if (nvt_cfg_host_auth(o, o->hosts[i]) && !nvt_cfg_host_auth(n, o->hosts[i]))
+			nvt_reload_refuse(r, n->line, "dhchap_key",
+					  "%s: host %s: keys cannot change live yet", n->nqn,
+					  o->hosts[i]);
+}
+
 /* A subsystem present in both. */
 static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_config *cfg_old,
 				    const struct nvt_subsys_cfg *o, const struct nvt_subsys_cfg *n)
@@ -147,6 +187,7 @@ static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_confi
 	if (o->max_io_queues != n->max_io_queues)
 		nvt_reload_refuse(r, n->line, "max_io_queues", "%s: cannot change live "
 				  "(controllers were told at connect time)", n->nqn);
+	nvt_reload_check_auth(r, o, n);
 	for (unsigned int i = 0; i < n->nr_namespaces; i++) {
 		const struct nvt_ns_cfg *nn = &n->namespaces[i], *on = nvt_cfg_find_ns(o, nn->nsid);
 

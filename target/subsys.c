@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nvt/auth.h"
 #include "nvt/log.h"
 #include "nvt/poll_group.h"
 #include "nvt/util.h"
@@ -115,6 +116,7 @@ static void nvt_subsys_destroy(struct nvt_subsys *subsys)
 	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID; nsid++)
 		nvt_ns_destroy(subsys->ns[nsid]);
 	free(subsys->hosts);
+	nvt_auth_subsys_free(subsys->auth);
 	free(subsys);
 }
 
@@ -159,6 +161,9 @@ static int nvt_subsys_create(struct nvt_target *tgt, const struct nvt_subsys_cfg
 		memcpy(subsys->hosts, cfg->hosts, cfg->nr_hosts * sizeof(*subsys->hosts));
 		subsys->nr_hosts = cfg->nr_hosts;
 	}
+	ret = nvt_auth_subsys_create(cfg, &subsys->auth);
+	if (ret)
+		goto out_destroy;
 	for (unsigned int i = 0; i < cfg->nr_namespaces; i++) {
 		ret = nvt_ns_create(subsys, &cfg->namespaces[i]);
 		if (ret)

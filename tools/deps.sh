@@ -9,7 +9,7 @@
 # for readable stacks.
 set -euo pipefail
 PKGS="cmake make gcc pkg-config libibverbs-dev librdmacm-dev libnvme-dev libjson-c-dev
-  liburing-dev libisal-dev libconfig-dev libcmocka-dev valgrind
+  liburing-dev libisal-dev libssl-dev libconfig-dev libcmocka-dev valgrind
   e2fsprogs xfsprogs fio python3 man-db"
 if [ "${1:-}" = fuzz ]; then
 	PKGS="$PKGS clang libclang-rt-14-dev llvm-14"

@@ -125,6 +125,15 @@ static inline bool nvt_ns_cfg_bool(const struct nvt_ns_cfg *cfg, const char *nam
 #define NVT_DEFAULT_CTRLS_PER_HOST	64
 #define NVT_MAX_IO_QUEUES_LIMIT		128	/* I/O queues a controller may have at most */
 
+#define NVT_DHCHAP_SECRET_MAX	112	/* "DHHC-1:03:" + base64 of 64 + 4 bytes + ":" */
+
+/* A host's DH-HMAC-CHAP secrets (a `hosts` entry given as a group), as `nvme gen-dhchap-key` writes them. */
+struct nvt_host_auth_cfg {
+	char dhchap_key[NVT_DHCHAP_SECRET_MAX + 1];	/* the host's; "" = none */
+	char dhchap_ctrl_key[NVT_DHCHAP_SECRET_MAX + 1]; /* the controller's (bidirectional); "" = none */
+	int line;					/* where the group was given */
+};
+
 struct nvt_subsys_cfg {
 	char nqn[NVT_NQN_MAX + 1];
 	char serial[NVT_SERIAL_MAX + 1];	/* default: derived from the nqn */
@@ -132,6 +141,8 @@ struct nvt_subsys_cfg {
 	bool allow_any_host;			/* default false */
 	char (*hosts)[NVT_NQN_MAX + 1];		/* host NQNs allowed to connect */
 	unsigned int nr_hosts;
+	struct nvt_host_auth_cfg *host_auth;	/* parallel to @hosts (same index); NULL: no host has keys */
+	bool require_authentication;		/* hosts without a dhchap_key are refused; default false */
 	uint32_t max_controllers;		/* live controllers at once; default 256 */
 	uint32_t max_io_queues;			/* per controller; default 128 */
 	struct nvt_ns_cfg *namespaces;

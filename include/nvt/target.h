@@ -24,6 +24,9 @@ struct nvt_ns;
 struct nvt_port;
 struct nvt_target;
 struct nvt_vhost_ctrl;
+struct nvt_auth_sq;
+struct nvt_auth_subsys;
+struct nvt_auth_host;
 
 #define NVT_VS			0x00020000u	/* NVMe 2.0 */
 #define NVT_MAX_QUEUE_SIZE	1024		/* CAP.MQES + 1 */
@@ -134,6 +137,8 @@ struct nvt_sq {
 	bool sqflow_disabled;			/* CATTR: report SQHD FFFFh */
 	struct nvt_poll_group *pg;		/* the thread the queue runs on: its namespace channels */
 	struct nvt_req *fused_first;		/* a fused Compare waiting for its Write */
+	struct nvt_auth_sq *auth;		/* DH-HMAC-CHAP exchange; NULL: the queue needs none */
+	bool auth_ok;				/* authenticated (only read when @auth is set) */
 	/* I/O queues: every command; written by this queue's thread only, read by the control thread. */
 	struct nvt_io_stats stats;
 };
@@ -157,6 +162,7 @@ struct nvt_subsys {
 	char serial[NVT_SERIAL_MAX + 1];
 	char model[NVT_MODEL_MAX + 1];
 	bool allow_any_host;
+	struct nvt_auth_subsys *auth;		/* host keys, fixed while it lives; NULL: none */
 	char (*hosts)[NVT_NQN_MAX + 1];
 	unsigned int nr_hosts;
 	/*
@@ -201,6 +207,7 @@ struct nvt_ctrl {
 	uint16_t cntlid;
 	char hostnqn[NVT_NQN_MAX + 1];
 	uint8_t hostid[16];
+	const struct nvt_auth_host *auth_host;	/* its keys in subsys->auth; NULL: no authentication */
 	atomic_int refs;			/* subsys list + each installed queue */
 	atomic_bool dead;			/* keep-alive expired or being torn down */
 

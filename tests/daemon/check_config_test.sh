@@ -51,6 +51,27 @@ for f in used nodir odd; do
 	[ "$f" = used ] && check "used: the second namespace (line 3) is refused" \
 		'grep -q "$out/used.cfg:3: path: .*already used by nsid 1" "$out/err"'
 done
+# DH-HMAC-CHAP secrets never leave the file: not in --check-config, not in errors, not in the log.
+key=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACtVQoZ
+cat > "$out/auth.cfg" <<EOF
+subsystems = ( { nqn = "nqn.2026-12.io.nvt:auth"; require_authentication = true;
+  hosts = ( "nqn.2026-12.io.nvt:plain",
+    { nqn = "nqn.2026-12.io.nvt:h"; dhchap_key = "DHHC-1:01:$key:"; dhchap_ctrl_key = "DHHC-1:00:$key:"; } );
+  namespaces = ( { nsid = 1; backend = "ram"; size = "1M"; } ); } );
+EOF
+"$NVTD" --check-config "$out/auth.cfg" >"$out/auth.out" 2>&1
+check "auth: valid as a configuration" '[ $? = 0 ]'
+check "auth: --check-config shows no secret" '! grep -q "DHHC\|$key" "$out/auth.out"'
+check "auth: --check-config says the keys were left out" \
+	'grep -q "dhchap_key and dhchap_ctrl_key given, not shown" "$out/auth.out"'
+sed "s/01:$key:/01:${key%Z}Y:/" "$out/auth.cfg" > "$out/auth-bad.cfg"
+"$NVTD" --check-config "$out/auth-bad.cfg" >"$out/auth.out" 2>&1
+check "auth: a mistyped secret is refused at its line" \
+	'grep -q "auth-bad.cfg:3: subsystems\[0\].hosts\[1\].dhchap_key: CRC-32 mismatch" "$out/auth.out"'
+check "auth: the refusal quotes no secret" '! grep -q "DHHC\|${key%Z}" "$out/auth.out"'
+timeout 2 "$NVTD" -c "$out/auth.cfg" --log-level debug >"$out/auth.log" 2>&1
+check "auth: nvtd ran until stopped" '[ $? = 124 ]'
+check "auth: the log holds no secret" '! grep -q "DHHC\|$key" "$out/auth.log"'
 "$NVTD" --bogus >/dev/null 2>&1
 check "bad option: exit 2" '[ $? = 2 ]'
 "$NVTD" -c "$SRC/conf/nvt-example.cfg" --log-level loud >/dev/null 2>&1

@@ -19,6 +19,7 @@ TABLE_PREFIX = {
     "top_fields": "",
     "listener_fields": "listeners.[].",
     "subsys_fields": "subsystems.[].",
+    "host_fields": "hosts.[].",
     "ns_fields": "namespaces.[].",
     "pi_fields": "namespaces.[].pi.",
     "vhost_fields": "vhost.[].",

@@ -133,6 +133,27 @@ static size_t first_line_len(const char *s)
 	return strcspn(s, "\n") + (s[strcspn(s, "\n")] ? 1 : 0);
 }
 
+/*
+ * Secrets are never printed: a host whose keys were left out carries a
+ * comment saying so, which the reloaded config (without the keys) does not
+ * print again. Cut those comments before comparing.
+ */
+static void strip_secret_notes(char *s)
+{
+	static const char note[] = " # dhchap_key";
+	size_t r = 0, w = 0;
+
+	while (s[r]) {
+		if (!strncmp(s + r, note, sizeof(note) - 1)) {
+			while (s[r] && s[r] != '\n')
+				r++;
+			continue;
+		}
+		s[w++] = s[r++];
+	}
+	s[w] = 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct nvt_config cfg, again;
@@ -162,6 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		       (int)errs_len, errs, text);
 	free(errs);
 	text2 = print(&again, &len2);
+	strip_secret_notes(text);
+	nvt_fuzz_check(!strstr(text, "DHHC-1:"), "a secret was printed:\n%s", text);
 	nvt_fuzz_check(!strcmp(text + first_line_len(text), text2 + first_line_len(text2)),
 		       "print/load/print differs:\n--- first:\n%s\n--- second:\n%s", text, text2);
 	free(text);

@@ -5,7 +5,7 @@
 # usage: tests/fuzz/run-fuzz.sh BUILD_DIR [HARNESS...]
 #   BUILD_DIR   a build configured with -DNVT_FUZZ=ON -DCMAKE_C_COMPILER=clang
 #               (the harnesses are BUILD_DIR/fuzz/fuzz_*)
-#   HARNESS     fuzz_config, fuzz_control, fuzz_nvme_loop, fuzz_rdma, fuzz_vhost_msg,
+#   HARNESS     fuzz_config, fuzz_auth, fuzz_control, fuzz_nvme_loop, fuzz_rdma, fuzz_vhost_msg,
 #               fuzz_vhost_ring, fuzz_scsi (default: all built)
 # NVT_FUZZ_SECONDS   time per harness (default 60)
 # NVT_FUZZ_KEEP=1    keep the scratch directories (new corpus entries, logs)
@@ -21,7 +21,7 @@ shift
 secs=${NVT_FUZZ_SECONDS:-60}
 harnesses=("$@")
 if [ ${#harnesses[@]} = 0 ]; then
-	for h in fuzz_config fuzz_control fuzz_nvme_loop fuzz_rdma fuzz_vhost_msg fuzz_vhost_ring fuzz_scsi; do
+	for h in fuzz_config fuzz_auth fuzz_control fuzz_nvme_loop fuzz_rdma fuzz_vhost_msg fuzz_vhost_ring fuzz_scsi; do
 		[ -x "$build/fuzz/$h" ] && harnesses+=("$h")
 	done
 fi

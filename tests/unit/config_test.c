@@ -232,6 +232,62 @@ static void test_minimal(void **state)
 	nvt_config_free(&cfg);
 }
 
+/* A hosts entry may be a group with DH-HMAC-CHAP secrets; secrets never appear in errors or the print. */
+static void test_host_auth(void **state)
+{
+	static const char ok[] =
+		"subsystems = ( { nqn = \"nqn.2026-01.io.nvt:a\"; require_authentication = true;\n"
+		"  hosts = ( \"nqn.2026-01.io.nvt:plain\",\n"
+		"    { nqn = \"nqn.2026-01.io.nvt:h1\";\n"
+		/* 32 zero bytes and their CRC-32 (Python: base64(bytes(32) + zlib.crc32 LE)) */
+		"      dhchap_key = \"DHHC-1:01:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACtVQoZ:\"; },\n"
+		"    { nqn = \"nqn.2026-01.io.nvt:h2\"; dhchap_key = \"DHHC-1:00:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACtVQoZ:\";\n"
+		"      dhchap_ctrl_key = \"DHHC-1:01:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACtVQoZ:\"; } ); } );\n";
+	static const char bad[] =
+		"subsystems = ( { nqn = \"nqn.2026-01.io.nvt:a\";\n"
+		"  hosts = ( { nqn = \"nqn.2026-01.io.nvt:h1\";\n"
+		"      dhchap_key = \"DHHC-1:01:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACtVQoa:\"; },\n"
+		"    { nqn = \"nqn.2026-01.io.nvt:h2\"; dhchap_ctrl_key = \"DHHC-1:01:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACtVQoZ:\"; },\n"
+		"    { nqn = \"nqn.2026-01.io.nvt:h3\"; dhchap_key = \"DHHC-1:07:secretsecret:\"; } ); } );\n";
+	struct nvt_config cfg;
+	const struct nvt_subsys_cfg *ss;
+	char *err, *text, path[256];
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(load_text(ok, &cfg, &err, path, sizeof(path)), 0);
+	assert_string_equal(err, "");
+	free(err);
+	ss = &cfg.subsystems[0];
+	assert_true(ss->require_authentication);
+	assert_int_equal(ss->nr_hosts, 3);
+	assert_string_equal(ss->hosts[0], "nqn.2026-01.io.nvt:plain");
+	assert_string_equal(ss->hosts[2], "nqn.2026-01.io.nvt:h2");
+	assert_non_null(ss->host_auth);
+	assert_string_equal(ss->host_auth[0].dhchap_key, "");
+	assert_int_equal(strncmp(ss->host_auth[1].dhchap_key, "DHHC-1:01:", 10), 0);
+	assert_int_equal(strncmp(ss->host_auth[2].dhchap_ctrl_key, "DHHC-1:01:", 10), 0);
+	assert_int_equal(ss->host_auth[2].line, 5);
+	f = open_memstream(&text, &len);
+	nvt_config_print(&cfg, f);
+	fclose(f);
+	assert_null(strstr(text, "DHHC"));
+	assert_null(strstr(text, "AAAAAAAA"));
+	assert_non_null(strstr(text, "\"nqn.2026-01.io.nvt:h1\", # dhchap_key given, not shown"));
+	assert_non_null(strstr(text, "require_authentication = true"));
+	free(text);
+	nvt_config_free(&cfg);
+
+	assert_int_equal(load_text(bad, &cfg, &err, path, sizeof(path)), -EINVAL);
+	assert_non_null(strstr(err, "hosts[0].dhchap_key: CRC-32 mismatch"));
+	assert_non_null(strstr(err, "hosts[1].dhchap_key: missing (required)"));
+	assert_non_null(strstr(err, "hosts[2].dhchap_key: the hash indicator"));
+	assert_null(strstr(err, "AAAAAAAA"));
+	assert_null(strstr(err, "secretsecret"));
+	free(err);
+}
+
 static void test_full(void **state)
 {
 	static const uint8_t uuid[16] = { 0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78,
@@ -1153,6 +1209,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_example),
 		cmocka_unit_test(test_minimal),
+		cmocka_unit_test(test_host_auth),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_round_trip),
