@@ -864,10 +864,10 @@ static int nvt_vhost_lun_make(struct nvt_vhost_ctrl *c, const struct nvt_vhost_l
 			lc->nsid, lc->subsystem);
 		return -ENOENT;
 	}
-	if (lc->lun > NVT_VHOST_MAX_LUN || atomic_load(&c->by_id[lc->lun])) {
-		nvt_err("line %d: LUN %u: out of range or used twice", lc->line, lc->lun);
-		return lc->lun > NVT_VHOST_MAX_LUN ? -EINVAL : -EEXIST;
-	}
+	if (lc->lun > NVT_VHOST_MAX_LUN)
+		return -EINVAL;
+	if (atomic_load(&c->by_id[lc->lun]))
+		return -EEXIST;	/* at start-up an error; live, a reload that failed later on */
 	lun = calloc(1, sizeof(*lun));
 	if (!lun)
 		return -ENOMEM;
@@ -895,13 +895,15 @@ static int nvt_vhost_luns_init(struct nvt_vhost_ctrl *c, const struct nvt_vhost_
 		unsigned int pos;
 		int ret;
 
-		if (c->dev.nr_luns == NVT_SCSI_MAX_LUNS) {
-			nvt_err("line %d: LUN %u: one too many", lc->line, lc->lun);
+		if (lc->lun > NVT_VHOST_MAX_LUN || c->by_id[lc->lun] ||
+		    c->dev.nr_luns == NVT_SCSI_MAX_LUNS) {
+			nvt_err("line %d: LUN %u: out of range, used twice or one too many", lc->line,
+				lc->lun);
 			return -EINVAL;
 		}
 		ret = nvt_vhost_lun_make(c, lc, &lun);
 		if (ret)
-			return ret == -EEXIST ? -EINVAL : ret;
+			return ret;
 		/* REPORT LUNS lists them in order. */
 		for (pos = c->dev.nr_luns; pos && c->dev.luns[pos - 1]->lun > lun->lun; pos--)
 			c->dev.luns[pos] = c->dev.luns[pos - 1];
