@@ -1543,10 +1543,12 @@ static void expect_event(struct fix *f, uint16_t d, const struct nvt_vscsi_event
 	assert_int_equal(le32toh(ev->event), event);
 	assert_int_equal(le32toh(ev->reason), reason);
 	if (lun >= 0) {
-		/* As the driver's own requests address it: what Linux's scsi_add_device() is given. */
+		/* Linux passes (lun[2] << 8) | lun[3] to scsi_add_device() as is: REPORT LUNS' form. */
 		assert_int_equal(ev->lun[0], 1);
 		assert_int_equal(ev->lun[1], 0);
-		assert_int_equal(((ev->lun[2] << 8) | ev->lun[3]) & 0x3fff, lun);
+		assert_int_equal((ev->lun[2] << 8) | ev->lun[3], lun < 256 ? lun : 0x4000 | lun);
+		for (int i = 4; i < 8; i++)
+			assert_int_equal(ev->lun[i], 0);
 	}
 }
 
@@ -1596,6 +1598,19 @@ static unsigned int report_luns(struct fix *f, uint16_t lun, bool *found)
 	return n / 8;
 }
 
+/* LUN @lun answers as one that does not exist, and REPORT LUNS lists @nr others. */
+static void lun_absent(struct fix *f, uint16_t lun, unsigned int nr)
+{
+	struct cmd c;
+	bool found;
+
+	tur(&c, lun);
+	assert_true(run(f, 2, &c));
+	expect_sense(&c, 0x05, 0x25, 0x00);
+	assert_int_equal(report_luns(f, lun, &found), nr);
+	assert_false(found);
+}
+
 /*
  * A LUN added to a running controller raises RESCAN on the event queue and
  * answers at once; removed, REMOVED, and its commands fail as an unknown
@@ -1623,11 +1638,7 @@ static void test_lun_hotplug(void **state)
 	assert_int_equal(pthread_create(&th, NULL, lun0_worker, &io), 0);
 
 	/* Unknown before: LOGICAL UNIT NOT SUPPORTED. */
-	tur(&c, 5);
-	assert_true(run(f, 2, &c));
-	expect_sense(&c, 0x05, 0x25, 0x00);
-	assert_int_equal(report_luns(f, 5, &found), 2);
-	assert_false(found);
+	lun_absent(f, 5, 2);
 
 	ev = post_event_buf(f, 0);
 	assert_int_equal(nvt_vhost_ctrl_lun_add(f->ctrl, &lc), 0);
@@ -1643,11 +1654,7 @@ static void test_lun_hotplug(void **state)
 	assert_int_equal(nvt_vhost_ctrl_lun_remove(f->ctrl, 5), 0);
 	events_taken(f);
 	assert_int_equal(nvt_vhost_ctrl_lun_remove(f->ctrl, 5), -ENOENT);
-	tur(&c, 5);
-	assert_true(run(f, 2, &c));
-	expect_sense(&c, 0x05, 0x25, 0x00);
-	assert_int_equal(report_luns(f, 5, &found), 2);
-	assert_false(found);
+	lun_absent(f, 5, 2);
 	/* ... and the next buffer posted says events were missed (the driver rescans). */
 	ev = post_event_buf(f, 1);
 	expect_event(f, 1, ev, NVT_VSCSI_T_NO_EVENT | NVT_VSCSI_T_EVENTS_MISSED, -1, 0);
@@ -1672,6 +1679,15 @@ static void test_lun_hotplug(void **state)
 	/* Held until the next change, which it then carries unflagged. */
 	assert_int_equal(nvt_vhost_ctrl_lun_add(f->ctrl, &lc), 0);
 	expect_event(f, 5, ev, NVT_VSCSI_T_TRANSPORT_RESET, 5, NVT_VSCSI_EVT_RESET_RESCAN);
+
+	/* Above 255: flat space, as REPORT LUNS lists it. */
+	ev = post_event_buf(f, 6);
+	lc.lun = 300;
+	assert_int_equal(nvt_vhost_ctrl_lun_add(f->ctrl, &lc), 0);
+	expect_event(f, 6, ev, NVT_VSCSI_T_TRANSPORT_RESET, 300, NVT_VSCSI_EVT_RESET_RESCAN);
+	tur(&c, 300);
+	assert_true(run(f, 2, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
 
 	atomic_store(&io.stop, true);
 	pthread_join(th, NULL);

@@ -453,9 +453,15 @@ static bool nvt_vscsi_event_put(struct nvt_vhost_vq *vq, uint32_t event, int lun
 		return false;
 	}
 	if (lun >= 0) {
-		/* The address the driver's requests use (nvt_vscsi_lun_decode()). */
+		/*
+		 * As REPORT LUNS lists it (peripheral below 256, flat above), not
+		 * as requests address it: Linux 6.1's virtscsi_handle_transport_reset()
+		 * takes (lun[2] << 8) | lun[3] unmasked, so a flat 0x40 below 256
+		 * would make it scan LUN 16384 + n.
+		 */
 		ev.lun[0] = 1;
-		ev.lun[2] = (uint8_t)(0x40 | lun >> 8);
+		if (lun >= 256)
+			ev.lun[2] = (uint8_t)(0x40 | lun >> 8);
 		ev.lun[3] = (uint8_t)lun;
 	}
 	nvt_iov_copy(iov + nr_out, nr_in, 0, &ev, sizeof(ev), true);
