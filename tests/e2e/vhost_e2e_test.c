@@ -173,6 +173,7 @@ struct guest {
 	int sock;
 	struct gvq vq[NVQS];
 	uint64_t next_buf;		/* bump allocator for buffers, gpa */
+	uint64_t buf_lo, buf_hi;	/* its area; 0: the whole high region */
 };
 
 struct fix {
@@ -201,8 +202,8 @@ static uint64_t galloc(struct guest *g, uint32_t len)
 	uint64_t a;
 
 	pthread_mutex_lock(&lock);
-	if (g->next_buf + len > G_HIGH + G_HALF)
-		g->next_buf = G_HIGH;
+	if (g->next_buf + len > (g->buf_hi ? g->buf_hi : G_HIGH + G_HALF))
+		g->next_buf = g->buf_lo ? g->buf_lo : G_HIGH;
 	a = g->next_buf;
 	g->next_buf += (len + 63) & ~63u;
 	pthread_mutex_unlock(&lock);
@@ -1468,6 +1469,7 @@ static void test_control_queue(void **state)
 /* A driver thread: READ(10)s of LUN 0 on request queue 3 until told to stop; none may fail. */
 struct lun0_io {
 	struct fix *f;
+	struct guest g;		/* f->g with a buffer area of its own: the two drivers never share one */
 	atomic_bool stop;
 	atomic_uint ok, failed;
 };
@@ -1486,14 +1488,14 @@ static void *lun0_worker(void *arg)
 		cdb_rw10(&c, 0x28, 8, 1);
 		c.in_len = 512;
 		c.pi_hdr = true;
-		build(&io->f->g, q, &c);
+		build(&io->g, q, &c);
 		q->avail->ring[q->avail->idx % NUM] = 0;
 		__atomic_store_n(&q->avail->idx, (uint16_t)(q->avail->idx + 1), __ATOMIC_RELEASE);
 		if (write(q->kick, &one, 8) != 8 || !wait_used(q, &e)) {
 			atomic_fetch_add(&io->failed, 1);
 			break;
 		}
-		memcpy(&c.resp, gpa(&io->f->g, c.resp_gpa), sizeof(c.resp));
+		memcpy(&c.resp, gpa(&io->g, c.resp_gpa), sizeof(c.resp));
 		if (c.resp.response == NVT_VSCSI_S_OK && c.resp.status == NVT_SCSI_GOOD)
 			atomic_fetch_add(&io->ok, 1);
 		else
@@ -1632,6 +1634,13 @@ static void test_lun_hotplug(void **state)
 	feat = get_u64(&f->g, NVT_VHOST_GET_FEATURES);
 	assert_true(feat & NVT_VIRTIO_SCSI_F_HOTPLUG);
 	guest_start(f, LINUX_FEATURES | NVT_VIRTIO_SCSI_F_HOTPLUG, 0xf, 0x10000);
+	/* Buffers: the main thread below G_HIGH + 1 MiB, the LUN 0 driver above. */
+	f->g.buf_lo = G_HIGH;
+	f->g.buf_hi = G_HIGH + G_HALF / 2;
+	f->g.next_buf = G_HIGH;
+	io.g = f->g;
+	io.g.buf_lo = io.g.next_buf = G_HIGH + G_HALF / 2;
+	io.g.buf_hi = G_HIGH + G_HALF;
 	atomic_init(&io.stop, false);
 	atomic_init(&io.ok, 0);
 	atomic_init(&io.failed, 0);
