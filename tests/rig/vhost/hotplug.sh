@@ -22,12 +22,11 @@ CFG
 
 # vh_hp_reload STEP EXTRA_LUN: once the guest asks (file want-STEP), edit and reload, then answer (STEP-done)
 vh_hp_reload() {
-	local i
-	for i in $(seq 1 1200); do
-		[ -e "$NVT_RIG_OUT/want-$1" ] && break
+	# no deadline of its own: the VM may wait long for the rig lock; vh_cleanup ends this
+	until [ -e "$NVT_RIG_OUT/want-$1" ]; do
+		kill -0 "$VH_NVTD_PID" 2>/dev/null || return 1
 		sleep 0.25
 	done
-	[ -e "$NVT_RIG_OUT/want-$1" ] || return 1
 	vh_hp_cfg "$2"
 	"$VH_NVTCTL" -s "$VH_CTL" reload > "$NVT_RIG_OUT/reload-$1.out" 2>&1 || return 1
 	touch "$NVT_RIG_OUT/$1-done"
