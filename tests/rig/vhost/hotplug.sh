@@ -69,7 +69,7 @@ vh_guest_main() {
 	d3=/dev/$(basename /sys/bus/scsi/devices/*:0:0:3/block/*)
 	rig_info "LUN3 $d3: $(cat "/sys/block/$(basename "$d3")/size") sectors"
 	rig_check "LUN 3 is nsid 2's 32 MiB" test "$(cat "/sys/block/$(basename "$d3")/size")" = 65536
-	rig_check "LUN 3 reads and writes" bash -c "dd if=/dev/urandom of=/tmp/p bs=4k count=64 status=none && dd if=/tmp/p of=$d3 bs=4k oflag=direct status=none && cmp <(dd if=$d3 bs=4k count=64 iflag=direct status=none) /tmp/p"
+	rig_check "LUN 3 reads and writes" sh -c "dd if=/dev/urandom of=/tmp/p bs=4k count=64 status=none && dd if=/tmp/p of=$d3 bs=4k oflag=direct status=none && dd if=$d3 of=/tmp/q bs=4k count=64 iflag=direct status=none && cmp /tmp/p /tmp/q"
 	lsscsi | sed 's/^/    /'
 
 	touch "$NVT_RIG_OUT/want-remove"
