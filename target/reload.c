@@ -175,8 +175,8 @@ static void nvt_reload_check_auth(struct nvt_reload *r, const struct nvt_subsys_
 }
 
 /* A subsystem present in both. */
-static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_config *cfg_old,
-				    const struct nvt_subsys_cfg *o, const struct nvt_subsys_cfg *n)
+static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_subsys_cfg *o,
+				    const struct nvt_subsys_cfg *n)
 {
 	if (strcmp(o->serial, n->serial))
 		nvt_reload_refuse(r, n->line, "serial", "%s: a subsystem's serial number cannot "
@@ -200,29 +200,18 @@ static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_confi
 					  "live is not supported yet (only backends without per-thread "
 					  "state, such as ram)", n->nqn, nn->nsid, nn->backend);
 	}
+	/*
+	 * A namespace a vhost LUN serves may go: the new file passed the
+	 * loader, so no LUN of it names the namespace, and the LUN goes first
+	 * (nvt_reload_apply()).
+	 */
 	for (unsigned int i = 0; i < o->nr_namespaces; i++) {
 		const struct nvt_ns_cfg *on = &o->namespaces[i];
 		const struct nvt_backend_ops *be = nvt_backend_find(on->backend);
-		const char *lun_socket = NULL;
-		unsigned int lun = 0;
 
 		if (nvt_cfg_find_ns(n, on->nsid))
 			continue;
-		for (unsigned int v = 0; v < cfg_old->nr_vhosts && !lun_socket; v++)
-			for (unsigned int l = 0; l < cfg_old->vhosts[v].nr_luns; l++) {
-				const struct nvt_vhost_lun_cfg *lc = &cfg_old->vhosts[v].luns[l];
-
-				if (lc->nsid == on->nsid && !strcmp(lc->subsystem, o->nqn)) {
-					lun_socket = cfg_old->vhosts[v].socket;
-					lun = lc->lun;
-					break;
-				}
-			}
-		if (lun_socket)
-			nvt_reload_refuse(r, n->line, "namespaces", "%s nsid %u: cannot be removed "
-					  "live: vhost controller %s serves it as LUN %u", n->nqn,
-					  on->nsid, lun_socket, lun);
-		else if (!be || be->chan_create)
+		if (!be || be->chan_create)
 			nvt_reload_refuse(r, n->line, "namespaces", "%s nsid %u: removing a %s "
 					  "namespace live is not supported yet (only backends without "
 					  "per-thread state, such as ram)", n->nqn, on->nsid, on->backend);
@@ -284,9 +273,36 @@ static void nvt_reload_check_subsys_removed(struct nvt_reload *r, const struct n
 	}
 }
 
+/* LUN @id of vhost controller @v, or NULL. */
+static const struct nvt_vhost_lun_cfg *nvt_cfg_find_lun(const struct nvt_vhost_cfg *v, uint16_t id)
+{
+	for (unsigned int i = 0; i < v->nr_luns; i++)
+		if (v->luns[i].lun == id)
+			return &v->luns[i];
+	return NULL;
+}
+
+/* Does @b serve, as LUN @a->lun, what @a serves? */
+static bool nvt_lun_kept(const struct nvt_vhost_lun_cfg *a, const struct nvt_vhost_cfg *b)
+{
+	const struct nvt_vhost_lun_cfg *l = nvt_cfg_find_lun(b, a->lun);
+
+	return l && l->nsid == a->nsid && !strcmp(l->subsystem, a->subsystem);
+}
+
+static bool nvt_luns_differ(const struct nvt_vhost_cfg *a, const struct nvt_vhost_cfg *b)
+{
+	if (a->nr_luns != b->nr_luns)
+		return true;
+	for (unsigned int i = 0; i < a->nr_luns; i++)
+		if (!nvt_lun_kept(&a->luns[i], b))
+			return true;
+	return false;
+}
+
 /* Everything the new file says that cannot be made live: counted in r->nr_refused. */
-static void nvt_reload_check(struct nvt_reload *r, const struct nvt_config *o,
-			     const struct nvt_config *n)
+static void nvt_reload_check(struct nvt_reload *r, struct nvt_target *tgt,
+			     const struct nvt_config *o, const struct nvt_config *n)
 {
 	if (o->threads != n->threads)
 		nvt_reload_refuse(r, nvt_reload_top_line(n->threads_line), "threads",
@@ -315,23 +331,24 @@ static void nvt_reload_check(struct nvt_reload *r, const struct nvt_config *o,
 				  "not supported yet");
 	for (unsigned int i = 0; i < n->nr_vhosts && i < o->nr_vhosts; i++) {
 		const struct nvt_vhost_cfg *a = &o->vhosts[i], *b = &n->vhosts[i];
-		bool same = !strcmp(a->socket, b->socket) && !strcmp(a->owner, b->owner) &&
-			    !strcmp(a->group, b->group) && a->nr_luns == b->nr_luns &&
-			    a->copy_between_controllers == b->copy_between_controllers;
 
-		for (unsigned int l = 0; same && l < b->nr_luns; l++)
-			same = a->luns[l].lun == b->luns[l].lun && a->luns[l].nsid == b->luns[l].nsid &&
-			       !strcmp(a->luns[l].subsystem, b->luns[l].subsystem);
-		if (!same)
-			nvt_reload_refuse(r, b->line, "vhost", "%s: a vhost controller cannot "
-					  "change live", b->socket);
+		/* Its LUNs may change (nvt_reload_apply_luns()), the controller itself not. */
+		if (strcmp(a->socket, b->socket) || strcmp(a->owner, b->owner) ||
+		    strcmp(a->group, b->group) ||
+		    a->copy_between_controllers != b->copy_between_controllers)
+			nvt_reload_refuse(r, b->line, "vhost", "%s: a vhost controller's socket, "
+					  "owner, group and copy_between_controllers cannot change live",
+					  b->socket);
+		else if (!tgt->vhost_reload_lun && nvt_luns_differ(a, b))
+			nvt_reload_refuse(r, b->line, "luns", "%s: no vhost front runs to change "
+					  "its LUNs", b->socket);
 	}
 	for (unsigned int i = 0; i < n->nr_subsystems; i++) {
 		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
 		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);
 
 		if (os)
-			nvt_reload_check_subsys(r, o, os, ns);
+			nvt_reload_check_subsys(r, os, ns);
 		else
 			nvt_reload_check_subsys_added(r, ns);
 	}
@@ -509,6 +526,43 @@ static int nvt_reload_apply_subsystems(struct nvt_reload *r, struct nvt_target *
 }
 
 /*
+ * The vhost LUNs of @from that @to does not serve the same way: removed
+ * (@add false, from the old file) or added (@add true, from the new one).
+ * A LUN whose namespace changed is both. Return: 0 or -errno (an add
+ * failed: refused, with what came before it staying).
+ */
+static int nvt_reload_apply_luns(struct nvt_reload *r, struct nvt_target *tgt,
+				 const struct nvt_config *from, const struct nvt_config *to, bool add)
+{
+	for (unsigned int i = 0; i < from->nr_vhosts && i < to->nr_vhosts; i++) {
+		const struct nvt_vhost_cfg *v = &from->vhosts[i];
+
+		for (unsigned int l = 0; l < v->nr_luns; l++) {
+			const struct nvt_vhost_lun_cfg *lc = &v->luns[l];
+			int ret;
+
+			if (nvt_lun_kept(lc, &to->vhosts[i]))
+				continue;
+			ret = tgt->vhost_reload_lun(tgt, v->socket, lc, add);
+			if (ret == (add ? -EEXIST : -ENOENT))
+				continue;	/* done by a reload that failed later on */
+			if (ret) {
+				nvt_reload_refuse(r, lc->line, "luns", "%s: LUN %u: cannot be %s: %s",
+						  v->socket, lc->lun, add ? "added" : "removed",
+						  strerror(-ret));
+				return ret;
+			}
+			if (add)
+				nvt_reload_note(r, "vhost %s: LUN %u added (%s nsid %u)", v->socket,
+						lc->lun, lc->subsystem, lc->nsid);
+			else
+				nvt_reload_note(r, "vhost %s: LUN %u removed", v->socket, lc->lun);
+		}
+	}
+	return 0;
+}
+
+/*
  * Make @n run: only what nvt_reload_check() let through differs. Whatever
  * can fail (memory) is done first, so a failure changes nothing.
  * Return: 0 or -errno.
@@ -532,6 +586,16 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 		return -ENOMEM;
 	}
 
+	/*
+	 * vhost LUNs removed before the namespaces they served: the guest is
+	 * told and their commands drained first.
+	 */
+	if (tgt->vhost_reload_lun && nvt_reload_apply_luns(r, tgt, o, n, false)) {
+		for (unsigned int i = 0; i < n->nr_subsystems; i++)
+			free(hosts[i]);
+		free(hosts);
+		return -EIO;
+	}
 	/*
 	 * Removed namespaces before anything else: the only refusal left here
 	 * (a scrub running on it) then changes nothing but earlier removals.
@@ -603,6 +667,17 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 		free(hosts);
 		return sret;
 	}
+	/* LUNs added once the namespaces they serve exist. */
+	if (tgt->vhost_reload_lun) {
+		int ret = nvt_reload_apply_luns(r, tgt, n, o, true);
+
+		if (ret) {
+			for (unsigned int m = 0; m < n->nr_subsystems; m++)
+				free(hosts[m]);
+			free(hosts);
+			return ret;
+		}
+	}
 	if (o->log_level != n->log_level) {
 		nvt_log_set_level((enum nvt_log_level)n->log_level);
 		nvt_reload_note(r, "log_level %s", nvt_log_level_name((enum nvt_log_level)n->log_level));
@@ -662,7 +737,7 @@ int nvt_target_reload(struct nvt_target *tgt, struct nvt_config *running, FILE *
 		return ret;
 	}
 	free(errs);
-	nvt_reload_check(&r, running, &n);
+	nvt_reload_check(&r, tgt, running, &n);
 	if (r.nr_refused) {
 		nvt_err("%s: not reloaded (%u setting(s) cannot change live), nothing changed",
 			r.file, r.nr_refused);

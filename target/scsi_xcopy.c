@@ -263,9 +263,13 @@ static struct nvt_scsi_lun *nvt_scsi_dev_lun_by_naa(const struct nvt_scsi_task *
 
 	if (!memcmp(t->lun->naa, naa, sizeof(t->lun->naa)))
 		return t->lun;
-	for (unsigned int i = 0; dev && i < dev->nr_luns && i < NVT_SCSI_MAX_LUNS; i++)
-		if (dev->luns[i] && !memcmp(dev->luns[i]->naa, naa, sizeof(dev->luns[i]->naa)))
-			return dev->luns[i];
+	for (unsigned int i = 0; dev && i < dev->nr_luns && i < NVT_SCSI_MAX_LUNS; i++) {
+		/* One load: a LUN removed live turns its slot NULL at any time. */
+		struct nvt_scsi_lun *l = atomic_load_explicit(&dev->luns[i], memory_order_acquire);
+
+		if (l && !memcmp(l->naa, naa, sizeof(l->naa)))
+			return l;
+	}
 	return NULL;
 }
 

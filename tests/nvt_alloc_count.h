@@ -3,6 +3,7 @@
 #ifndef NVT_ALLOC_COUNT_H
 #define NVT_ALLOC_COUNT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* The linker sends nvt's (and the test's) calls here instead of to libc. */
@@ -15,7 +16,8 @@ void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t size);
 int __wrap_posix_memalign(void **p, size_t align, size_t size);
 
-static unsigned long nr_allocs;
+/* Atomic: a test may set things up on its own thread while a poll group allocates. */
+static _Atomic unsigned long nr_allocs;
 
 void *__wrap_malloc(size_t size)
 {

@@ -3,6 +3,7 @@
 #ifndef NVT_SCSI_H
 #define NVT_SCSI_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -42,8 +43,13 @@ struct nvt_scsi_lun {
  * LUNs, for REPORT LUNS and addressing. Control path builds it.
  */
 struct nvt_scsi_dev {
-	struct nvt_scsi_lun *luns[NVT_SCSI_MAX_LUNS];	/* sorted by lun id */
-	unsigned int nr_luns;
+	/*
+	 * Sorted by lun id at start-up; a LUN added live takes the first free
+	 * slot, one removed leaves NULL. Set on the control path, read
+	 * lock-free by the queues (the front drains readers before freeing).
+	 */
+	struct nvt_scsi_lun *_Atomic luns[NVT_SCSI_MAX_LUNS];
+	_Atomic unsigned int nr_luns;			/* slots in use are below it */
 	bool copy_between;				/* EXTENDED COPY may name other devices' LUNs (config opt-in) */
 	char name[64];					/* for log lines: the socket path */
 };

@@ -273,6 +273,13 @@ struct nvt_target {
 	unsigned int nr_vhosts;
 	/* `nvtctl status` lines of fronts built outside the core (vhost), main loop; NULL: none. */
 	void (*front_status)(struct nvt_target *tgt, FILE *out);
+	/*
+	 * A reload's vhost LUN change, set by the vhost front (the core does
+	 * not link it): LUN @lc of the controller on @socket added, or (!@add)
+	 * removed. Control path. Return: 0 or -errno. NULL: no vhost front.
+	 */
+	int (*vhost_reload_lun)(struct nvt_target *tgt, const char *socket,
+				const struct nvt_vhost_lun_cfg *lc, bool add);
 	/* The configuration running (the daemon's), which a reload diffs against; NULL: no reload. */
 	struct nvt_config *cfg;
 };

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,6 +173,7 @@ struct guest {
 	int sock;
 	struct gvq vq[NVQS];
 	uint64_t next_buf;		/* bump allocator for buffers, gpa */
+	uint64_t buf_lo, buf_hi;	/* its area; 0: the whole high region */
 };
 
 struct fix {
@@ -196,12 +198,15 @@ static uint64_t uva(struct guest *g, uint64_t a)
 /* Buffers live in the high region, from 4 GiB up; wraps around (requests are short-lived). */
 static uint64_t galloc(struct guest *g, uint32_t len)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;	/* a driver thread per queue */
 	uint64_t a;
 
-	if (g->next_buf + len > G_HIGH + G_HALF)
-		g->next_buf = G_HIGH;
+	pthread_mutex_lock(&lock);
+	if (g->next_buf + len > (g->buf_hi ? g->buf_hi : G_HIGH + G_HALF))
+		g->next_buf = g->buf_lo ? g->buf_lo : G_HIGH;
 	a = g->next_buf;
 	g->next_buf += (len + 63) & ~63u;
+	pthread_mutex_unlock(&lock);
 	return a;
 }
 
@@ -1459,6 +1464,269 @@ static void test_control_queue(void **state)
 	guest_close(f);
 }
 
+/* ---- LUNs added and removed live ---- */
+
+/* A driver thread: READ(10)s of LUN 0 on request queue 3 until told to stop; none may fail. */
+struct lun0_io {
+	struct fix *f;
+	struct guest g;		/* f->g with a buffer area of its own: the two drivers never share one */
+	atomic_bool stop;
+	atomic_uint ok, failed;
+};
+
+static void *lun0_worker(void *arg)
+{
+	struct lun0_io *io = arg;
+	struct gvq *q = &io->f->g.vq[3];
+
+	while (!atomic_load(&io->stop)) {
+		struct nvt_vring_used_elem e;
+		struct cmd c;
+		uint64_t one = 1;
+
+		memset(&c, 0, sizeof(c));
+		cdb_rw10(&c, 0x28, 8, 1);
+		c.in_len = 512;
+		c.pi_hdr = true;
+		build(&io->g, q, &c);
+		q->avail->ring[q->avail->idx % NUM] = 0;
+		__atomic_store_n(&q->avail->idx, (uint16_t)(q->avail->idx + 1), __ATOMIC_RELEASE);
+		if (write(q->kick, &one, 8) != 8 || !wait_used(q, &e)) {
+			atomic_fetch_add(&io->failed, 1);
+			break;
+		}
+		memcpy(&c.resp, gpa(&io->g, c.resp_gpa), sizeof(c.resp));
+		if (c.resp.response == NVT_VSCSI_S_OK && c.resp.status == NVT_SCSI_GOOD)
+			atomic_fetch_add(&io->ok, 1);
+		else
+			atomic_fetch_add(&io->failed, 1);
+	}
+	return NULL;
+}
+
+/* The main loop has taken every LUN event queued (and found a buffer for it or not). */
+static void events_taken(struct fix *f)
+{
+	for (int i = 0; i < WAIT_MS; i++) {
+		unsigned int n;
+
+		pthread_mutex_lock(&f->ctrl->ev_lock);
+		n = f->ctrl->nr_ev;
+		pthread_mutex_unlock(&f->ctrl->ev_lock);
+		if (!n && !atomic_load(&f->ctrl->ev_queued))
+			return;
+		usleep(1000);
+	}
+	fail_msg("the main loop never took the LUN events");
+}
+
+/* Post one 16-byte event buffer as descriptor @d of the event queue. */
+static struct nvt_vscsi_event *post_event_buf(struct fix *f, uint16_t d)
+{
+	struct gvq *q = &f->g.vq[1];
+	uint64_t a = 0x40000 + 64ull * d;	/* low region, away from the rings */
+	struct nvt_vscsi_event *ev = gpa(&f->g, a);
+
+	memset(ev, 0xee, sizeof(*ev));
+	q->desc[d] = (struct nvt_vring_desc){ a, sizeof(*ev), NVT_VRING_DESC_F_WRITE, 0 };
+	make_avail(q, d);
+	return ev;
+}
+
+/* The next event the device wrote: its buffer @ev, of descriptor @d. */
+static void expect_event(struct fix *f, uint16_t d, const struct nvt_vscsi_event *ev,
+			 uint32_t event, int lun, uint32_t reason)
+{
+	struct nvt_vring_used_elem e;
+
+	assert_true(wait_used(&f->g.vq[1], &e));
+	assert_int_equal(e.id, d);
+	assert_int_equal(e.len, sizeof(*ev));
+	assert_int_equal(le32toh(ev->event), event);
+	assert_int_equal(le32toh(ev->reason), reason);
+	if (lun >= 0) {
+		/* Linux passes (lun[2] << 8) | lun[3] to scsi_add_device() as is: REPORT LUNS' form. */
+		assert_int_equal(ev->lun[0], 1);
+		assert_int_equal(ev->lun[1], 0);
+		assert_int_equal((ev->lun[2] << 8) | ev->lun[3], lun < 256 ? lun : 0x4000 | lun);
+		for (int i = 4; i < 8; i++)
+			assert_int_equal(ev->lun[i], 0);
+	}
+}
+
+static void tur(struct cmd *c, uint16_t lun)
+{
+	memset(c, 0, sizeof(*c));
+	c->lun = lun;
+	c->pi_hdr = true;
+}
+
+/* Fixed or descriptor sense: key and ASC/ASCQ. */
+static void expect_sense(const struct cmd *c, uint8_t key, uint8_t asc, uint8_t ascq)
+{
+	const uint8_t *s = c->resp.sense;
+
+	assert_int_equal(c->resp.response, NVT_VSCSI_S_OK);
+	assert_int_equal(c->resp.status, NVT_SCSI_CHECK_CONDITION);
+	if ((s[0] & 0x7f) == 0x72) {
+		assert_int_equal(s[1] & 0x0f, key);
+		assert_int_equal(s[2], asc);
+		assert_int_equal(s[3], ascq);
+	} else {
+		assert_int_equal(s[0] & 0x7f, 0x70);
+		assert_int_equal(s[2] & 0x0f, key);
+		assert_int_equal(s[12], asc);
+		assert_int_equal(s[13], ascq);
+	}
+}
+
+/* REPORT LUNS on queue 2: how many LUNs, and is @lun among them? */
+static unsigned int report_luns(struct fix *f, uint16_t lun, bool *found)
+{
+	struct cmd c;
+	uint32_t n;
+
+	memset(&c, 0, sizeof(c));
+	c.cdb[0] = 0xa0;
+	c.cdb[9] = 0x80;	/* allocation length 128 */
+	c.in_len = 128;
+	c.pi_hdr = true;
+	assert_true(run(f, 2, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	n = (uint32_t)c.in[0] << 24 | (uint32_t)c.in[1] << 16 | (uint32_t)c.in[2] << 8 | c.in[3];
+	*found = false;
+	for (uint32_t i = 0; i < n / 8; i++)
+		*found |= (((c.in[8 + 8 * i] & 0x3f) << 8) | c.in[9 + 8 * i]) == lun;
+	return n / 8;
+}
+
+/* LUN @lun answers as one that does not exist, and REPORT LUNS lists @nr others. */
+static void lun_absent(struct fix *f, uint16_t lun, unsigned int nr)
+{
+	struct cmd c;
+	bool found;
+
+	tur(&c, lun);
+	assert_true(run(f, 2, &c));
+	expect_sense(&c, 0x05, 0x25, 0x00);
+	assert_int_equal(report_luns(f, lun, &found), nr);
+	assert_false(found);
+}
+
+/*
+ * A LUN added to a running controller raises RESCAN on the event queue and
+ * answers at once; removed, REMOVED, and its commands fail as an unknown
+ * LUN's; with no buffer posted the event is lost and the next buffer says
+ * so; I/O on LUN 0 from another queue never fails meanwhile.
+ */
+static void test_lun_hotplug(void **state)
+{
+	struct fix *f = *state;
+	struct nvt_vhost_lun_cfg lc = { .lun = 5, .subsystem = TEST_NQN, .nsid = 3, .line = 12 };
+	struct lun0_io io = { .f = f };
+	struct nvt_vscsi_event *ev;
+	pthread_t th;
+	struct cmd c;
+	bool found;
+	uint64_t feat;
+
+	guest_realize(f);
+	feat = get_u64(&f->g, NVT_VHOST_GET_FEATURES);
+	assert_true(feat & NVT_VIRTIO_SCSI_F_HOTPLUG);
+	guest_start(f, LINUX_FEATURES | NVT_VIRTIO_SCSI_F_HOTPLUG, 0xf, 0x10000);
+	/* Buffers: the main thread below G_HIGH + 1 MiB, the LUN 0 driver above. */
+	f->g.buf_lo = G_HIGH;
+	f->g.buf_hi = G_HIGH + G_HALF / 2;
+	f->g.next_buf = G_HIGH;
+	io.g = f->g;
+	io.g.buf_lo = io.g.next_buf = G_HIGH + G_HALF / 2;
+	io.g.buf_hi = G_HIGH + G_HALF;
+	atomic_init(&io.stop, false);
+	atomic_init(&io.ok, 0);
+	atomic_init(&io.failed, 0);
+	assert_int_equal(pthread_create(&th, NULL, lun0_worker, &io), 0);
+
+	/* Unknown before: LOGICAL UNIT NOT SUPPORTED. */
+	lun_absent(f, 5, 2);
+
+	ev = post_event_buf(f, 0);
+	assert_int_equal(nvt_vhost_ctrl_lun_add(f->ctrl, &lc), 0);
+	assert_int_equal(nvt_vhost_ctrl_lun_add(f->ctrl, &lc), -EEXIST);
+	expect_event(f, 0, ev, NVT_VSCSI_T_TRANSPORT_RESET, 5, NVT_VSCSI_EVT_RESET_RESCAN);
+	tur(&c, 5);
+	assert_true(run(f, 2, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	assert_int_equal(report_luns(f, 5, &found), 3);
+	assert_true(found);
+
+	/* Removed with no event buffer posted: the event is lost... */
+	assert_int_equal(nvt_vhost_ctrl_lun_remove(f->ctrl, 5), 0);
+	events_taken(f);
+	assert_int_equal(nvt_vhost_ctrl_lun_remove(f->ctrl, 5), -ENOENT);
+	lun_absent(f, 5, 2);
+	/* ... and the next buffer posted says events were missed (the driver rescans). */
+	ev = post_event_buf(f, 1);
+	expect_event(f, 1, ev, NVT_VSCSI_T_NO_EVENT | NVT_VSCSI_T_EVENTS_MISSED, -1, 0);
+
+	/* Added back and removed again, buffers posted each time: no flag now. */
+	ev = post_event_buf(f, 2);
+	assert_int_equal(nvt_vhost_ctrl_lun_add(f->ctrl, &lc), 0);
+	expect_event(f, 2, ev, NVT_VSCSI_T_TRANSPORT_RESET, 5, NVT_VSCSI_EVT_RESET_RESCAN);
+	ev = post_event_buf(f, 3);
+	assert_int_equal(nvt_vhost_ctrl_lun_remove(f->ctrl, 5), 0);
+	expect_event(f, 3, ev, NVT_VSCSI_T_TRANSPORT_RESET, 5, NVT_VSCSI_EVT_RESET_REMOVED);
+
+	/* Two lost in a row: one flag, in the next buffer; the one after it stays free. */
+	assert_int_equal(nvt_vhost_ctrl_lun_add(f->ctrl, &lc), 0);
+	assert_int_equal(nvt_vhost_ctrl_lun_remove(f->ctrl, 5), 0);
+	events_taken(f);	/* the main loop found no buffer */
+	ev = post_event_buf(f, 4);
+	expect_event(f, 4, ev, NVT_VSCSI_T_NO_EVENT | NVT_VSCSI_T_EVENTS_MISSED, -1, 0);
+	ev = post_event_buf(f, 5);
+	usleep(20000);
+	assert_int_equal(f->g.vq[1].used->idx, f->g.vq[1].last_used);
+	/* Held until the next change, which it then carries unflagged. */
+	assert_int_equal(nvt_vhost_ctrl_lun_add(f->ctrl, &lc), 0);
+	expect_event(f, 5, ev, NVT_VSCSI_T_TRANSPORT_RESET, 5, NVT_VSCSI_EVT_RESET_RESCAN);
+
+	/* Above 255: flat space, as REPORT LUNS lists it. */
+	ev = post_event_buf(f, 6);
+	lc.lun = 300;
+	assert_int_equal(nvt_vhost_ctrl_lun_add(f->ctrl, &lc), 0);
+	expect_event(f, 6, ev, NVT_VSCSI_T_TRANSPORT_RESET, 300, NVT_VSCSI_EVT_RESET_RESCAN);
+	tur(&c, 300);
+	assert_true(run(f, 2, &c));
+	assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+
+	atomic_store(&io.stop, true);
+	pthread_join(th, NULL);
+	assert_int_equal(atomic_load(&io.failed), 0);
+	assert_true(atomic_load(&io.ok) > 0);
+
+	/* A removal waits for the command in flight on the LUN; that command completes. */
+	memset(&c, 0, sizeof(c));
+	cdb_rw10(&c, 0x28, 0, 1);
+	c.in_len = 512;
+	c.pi_hdr = true;
+	start_slow(f, 2, &c, 300);
+	{
+		uint64_t t0 = nvt_now_ns();
+		struct nvt_vring_used_elem e;
+
+		assert_int_equal(nvt_vhost_ctrl_lun_remove(f->ctrl, 0), 0);
+		assert_true(nvt_now_ns() - t0 >= 100ull * 1000 * 1000);
+		assert_true(wait_used(&f->g.vq[2], &e));
+		memcpy(&c.resp, gpa(&f->g, c.resp_gpa), sizeof(c.resp));
+		assert_int_equal(c.resp.status, NVT_SCSI_GOOD);
+	}
+	slow.delay_ms = 0;
+	tur(&c, 0);
+	assert_true(run(f, 2, &c));
+	expect_sense(&c, 0x05, 0x25, 0x00);
+	guest_stop(f);
+	guest_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1477,6 +1745,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_control_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify_suppression, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_alloc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_hotplug, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,6 +3,7 @@
 #ifndef NVT_VHOST_INT_H
 #define NVT_VHOST_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,6 +51,7 @@ enum nvt_vhost_request {
 #define NVT_VHOST_PROTOCOL_FEATURES	(NVT_VHOST_PF_MQ | NVT_VHOST_PF_REPLY_ACK | NVT_VHOST_PF_RESET_DEVICE)
 
 /* Virtio feature bits. */
+#define NVT_VIRTIO_SCSI_F_HOTPLUG	(1ull << 1)
 #define NVT_VIRTIO_SCSI_F_T10_PI	(1ull << 3)
 #define NVT_VIRTIO_F_INDIRECT_DESC	(1ull << 28)
 #define NVT_VIRTIO_F_EVENT_IDX		(1ull << 29)
@@ -57,12 +59,14 @@ enum nvt_vhost_request {
 #define NVT_VIRTIO_F_VERSION_1		(1ull << 32)
 #define NVT_VIRTIO_F_RING_PACKED	(1ull << 34)
 /*
- * EVENT_IDX: measured to help under TCG (the README's benchmark). No
- * NOTIFY_ON_EMPTY, no HOTPLUG (events only once hotplug exists), no packed ring.
+ * EVENT_IDX: measured to help under TCG (the README's benchmark). HOTPLUG:
+ * LUNs added or removed by a reload reach the guest as events (QEMU 7.2
+ * passes the bit through only if we offer it). No NOTIFY_ON_EMPTY, no
+ * packed ring.
  */
 #define NVT_VHOST_FEATURES		(NVT_VIRTIO_F_VERSION_1 | NVT_VIRTIO_F_INDIRECT_DESC | \
 					 NVT_VIRTIO_F_EVENT_IDX | NVT_VHOST_F_PROTOCOL_FEATURES | \
-					 NVT_VIRTIO_SCSI_F_T10_PI)
+					 NVT_VIRTIO_SCSI_F_T10_PI | NVT_VIRTIO_SCSI_F_HOTPLUG)
 
 #define NVT_VHOST_MAX_REGIONS		8	/* VHOST_MEMORY_BASELINE_NREGIONS */
 #define NVT_VHOST_MAX_REQ_QUEUES	64
@@ -368,6 +372,20 @@ struct nvt_vscsi_ctrl_an_resp {
 } __attribute__((packed));
 _Static_assert(sizeof(struct nvt_vscsi_ctrl_an_resp) == 5, "virtio_scsi_ctrl_an_resp");
 
+/* An event-queue buffer's content (virtio 1.1 5.6.6.3). */
+struct nvt_vscsi_event {
+	uint32_t event;
+	uint8_t lun[8];
+	uint32_t reason;
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvt_vscsi_event) == 16, "virtio_scsi_event");
+
+#define NVT_VSCSI_T_NO_EVENT		0
+#define NVT_VSCSI_T_TRANSPORT_RESET	1
+#define NVT_VSCSI_T_EVENTS_MISSED	0x80000000u
+#define NVT_VSCSI_EVT_RESET_RESCAN	1
+#define NVT_VSCSI_EVT_RESET_REMOVED	2
+
 /* Response codes. */
 #define NVT_VSCSI_S_OK			0
 #define NVT_VSCSI_S_OVERRUN		1
@@ -437,6 +455,7 @@ struct nvt_vhost_req {
 	uint16_t head;
 	bool busy;
 	_Atomic uint64_t seq;		/* its queue's pop number while in flight, 0 idle: what TMFs wait on */
+	uint16_t lun_reader;		/* where it counts in the LUN readers: epoch << 15 | slot */
 	unsigned int nr_out, nr_in;
 	uint32_t in_written;		/* response + PI in + data in bytes, for the used length */
 	struct iovec raw[NVT_VHOST_SEGS];
@@ -527,16 +546,33 @@ struct nvt_vhost_conn {
 	int rx_fds[NVT_VHOST_MAX_REGIONS];
 	unsigned int rx_nr_fds;
 	bool rx_bad;			/* too many fds, or truncated control data */
+	bool events_missed;		/* an event found no buffer: the next one says so */
 	struct nvt_pg_deferred free_d;
 	struct nvt_vhost_conn *next_draining;	/* on ctrl->draining once closed, until freed */
 	bool draining;
 };
 
+/* A LUN change the guest is yet to be told of (RESCAN or REMOVED). */
+struct nvt_vhost_lun_event {
+	uint16_t lun;
+	uint32_t reason;
+};
+
+#define NVT_VHOST_EVENTS_MAX	32	/* queued for the main loop; beyond: events missed */
+
 struct nvt_vhost_ctrl {
 	struct nvt_target *tgt;
 	struct nvt_vhost_cfg cfg;	/* luns not kept */
 	struct nvt_scsi_dev dev;
-	struct nvt_scsi_lun *by_id[NVT_VHOST_MAX_LUN + 1];
+	/* Set on the control path (release), read by the request queues (seq_cst, see nvt_vscsi_lun_enter()). */
+	struct nvt_scsi_lun *_Atomic by_id[NVT_VHOST_MAX_LUN + 1];
+	/* LUN events from the reload's thread to the main loop, which owns the event queue. */
+	pthread_mutex_t ev_lock;
+	struct nvt_vhost_lun_event ev[NVT_VHOST_EVENTS_MAX];
+	unsigned int nr_ev;
+	bool ev_overflow;
+	atomic_bool ev_queued;
+	struct nvt_pg_msg ev_msg;
 	struct nvt_pg_watch listen;
 	struct nvt_vhost_conn *conn;	/* NULL: no guest */
 	struct nvt_vhost_conn *draining;	/* closed connections whose rings still drain */
@@ -549,6 +585,21 @@ int nvt_vscsi_vq_prepare(struct nvt_vhost_vq *vq);	/* slots for vq->num; 0 or -e
 void nvt_vscsi_vq_free(struct nvt_vhost_vq *vq);	/* drop slots and the SCSI queue */
 void nvt_vscsi_vq_start(struct nvt_vhost_vq *vq);	/* (re)arm on vq->pg: pop what is there */
 void nvt_vscsi_vq_stop(struct nvt_vhost_vq *vq);	/* stop popping; drained_msg once idle */
+
+/*
+ * nvt_vscsi_event_flush() - main loop: hand the controller's queued LUN
+ * events (and a missed-events flag) to the guest's event queue buffers,
+ * if a started connection negotiated HOTPLUG. Also run on an event-queue
+ * kick: a buffer posted after events were missed carries the flag.
+ */
+void nvt_vscsi_event_flush(struct nvt_vhost_ctrl *c);
+
+/*
+ * nvt_vscsi_luns_drain() - after a LUN was unpublished (by_id, the
+ * device's table, the copy registry): wait until every request that may
+ * have read it has completed, at most @timeout_ns. Return: true if so.
+ */
+bool nvt_vscsi_luns_drain(uint64_t timeout_ns);
 
 /* vhost_user.c, for virtio_scsi.c: @vq's ring has drained (runs on the main loop). */
 void nvt_vhost_vq_drained(struct nvt_pg_msg *m);

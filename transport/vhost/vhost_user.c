@@ -838,48 +838,72 @@ out_errno:
 static void nvt_vhost_luns_fini(struct nvt_vhost_ctrl *c)
 {
 	for (unsigned int i = 0; i < c->dev.nr_luns; i++) {
-		nvt_scsi_unregister_lun(c->dev.luns[i]);
-		nvt_scsi_lun_fini(c->dev.luns[i]);
-		free(c->dev.luns[i]);
+		struct nvt_scsi_lun *lun = c->dev.luns[i];
+
+		if (!lun)
+			continue;	/* removed live */
+		nvt_scsi_unregister_lun(lun);
+		nvt_scsi_lun_fini(lun);
+		free(lun);
+		c->dev.luns[i] = NULL;
 	}
 	c->dev.nr_luns = 0;
+}
+
+/* A LUN of @lc's namespace, set up and in the copy registry; not yet in the controller's tables. */
+static int nvt_vhost_lun_make(struct nvt_vhost_ctrl *c, const struct nvt_vhost_lun_cfg *lc,
+			      struct nvt_scsi_lun **out)
+{
+	struct nvt_subsys *s = nvt_target_find_subsys(c->tgt, lc->subsystem);
+	struct nvt_ns *ns = s && lc->nsid <= NVT_MAX_NSID ? atomic_load(&s->ns[lc->nsid]) : NULL;
+	struct nvt_scsi_lun *lun;
+	int ret;
+
+	if (!ns) {
+		nvt_err("line %d: LUN %u: no namespace %u in subsystem %s", lc->line, lc->lun,
+			lc->nsid, lc->subsystem);
+		return -ENOENT;
+	}
+	if (lc->lun > NVT_VHOST_MAX_LUN)
+		return -EINVAL;
+	if (atomic_load(&c->by_id[lc->lun]))
+		return -EEXIST;	/* at start-up an error; live, a reload that failed later on */
+	lun = calloc(1, sizeof(*lun));
+	if (!lun)
+		return -ENOMEM;
+	ret = nvt_scsi_lun_init(lun, ns, lc->lun);
+	if (ret) {
+		free(lun);
+		nvt_err("line %d: LUN %u: %s", lc->line, lc->lun, strerror(-ret));
+		return ret;
+	}
+	ret = nvt_scsi_register_lun(lun);
+	if (ret) {
+		nvt_scsi_lun_fini(lun);
+		free(lun);
+		return ret;
+	}
+	*out = lun;
+	return 0;
 }
 
 static int nvt_vhost_luns_init(struct nvt_vhost_ctrl *c, const struct nvt_vhost_cfg *cfg)
 {
 	for (unsigned int i = 0; i < cfg->nr_luns; i++) {
 		const struct nvt_vhost_lun_cfg *lc = &cfg->luns[i];
-		struct nvt_subsys *s = nvt_target_find_subsys(c->tgt, lc->subsystem);
 		struct nvt_scsi_lun *lun;
 		unsigned int pos;
 		int ret;
 
-		if (!s || lc->nsid > NVT_MAX_NSID || !s->ns[lc->nsid]) {
-			nvt_err("line %d: LUN %u: no namespace %u in subsystem %s", lc->line, lc->lun,
-				lc->nsid, lc->subsystem);
-			return -ENOENT;
-		}
 		if (lc->lun > NVT_VHOST_MAX_LUN || c->by_id[lc->lun] ||
 		    c->dev.nr_luns == NVT_SCSI_MAX_LUNS) {
 			nvt_err("line %d: LUN %u: out of range, used twice or one too many", lc->line,
 				lc->lun);
 			return -EINVAL;
 		}
-		lun = calloc(1, sizeof(*lun));
-		if (!lun)
-			return -ENOMEM;
-		ret = nvt_scsi_lun_init(lun, s->ns[lc->nsid], lc->lun);
-		if (ret) {
-			free(lun);
-			nvt_err("line %d: LUN %u: %s", lc->line, lc->lun, strerror(-ret));
+		ret = nvt_vhost_lun_make(c, lc, &lun);
+		if (ret)
 			return ret;
-		}
-		ret = nvt_scsi_register_lun(lun);
-		if (ret) {
-			nvt_scsi_lun_fini(lun);
-			free(lun);
-			return ret;
-		}
 		/* REPORT LUNS lists them in order. */
 		for (pos = c->dev.nr_luns; pos && c->dev.luns[pos - 1]->lun > lun->lun; pos--)
 			c->dev.luns[pos] = c->dev.luns[pos - 1];
@@ -888,6 +912,98 @@ static int nvt_vhost_luns_init(struct nvt_vhost_ctrl *c, const struct nvt_vhost_
 		c->by_id[lc->lun] = lun;
 	}
 	return 0;
+}
+
+/* Main loop: the LUN events a reload queued go to the guest. */
+static void nvt_vhost_ev_fn(struct nvt_pg_msg *m)
+{
+	struct nvt_vhost_ctrl *c = container_of(m, struct nvt_vhost_ctrl, ev_msg);
+
+	/* Cleared first: an event queued from here on sends the message again. */
+	atomic_store(&c->ev_queued, false);
+	nvt_vscsi_event_flush(c);
+}
+
+/* Tell the guest (from any thread): queued, then handed to the event queue on the main loop. */
+static void nvt_vhost_lun_event(struct nvt_vhost_ctrl *c, uint16_t lun, uint32_t reason)
+{
+	pthread_mutex_lock(&c->ev_lock);
+	if (c->nr_ev < NVT_VHOST_EVENTS_MAX)
+		c->ev[c->nr_ev++] = (struct nvt_vhost_lun_event){ .lun = lun, .reason = reason };
+	else
+		c->ev_overflow = true;
+	pthread_mutex_unlock(&c->ev_lock);
+	if (!atomic_exchange(&c->ev_queued, true))
+		nvt_poll_group_send(c->tgt->pg, &c->ev_msg);
+}
+
+int nvt_vhost_ctrl_lun_add(struct nvt_vhost_ctrl *c, const struct nvt_vhost_lun_cfg *lc)
+{
+	struct nvt_scsi_lun *lun;
+	unsigned int slot, nr = c->dev.nr_luns;
+	int ret;
+
+	for (slot = 0; slot < nr && c->dev.luns[slot]; slot++)
+		;
+	if (slot == NVT_SCSI_MAX_LUNS)
+		return -ENOSPC;
+	ret = nvt_vhost_lun_make(c, lc, &lun);
+	if (ret)
+		return ret;
+	/* Fully set up before either table shows it (release stores). */
+	atomic_store_explicit(&c->dev.luns[slot], lun, memory_order_release);
+	if (slot == nr)
+		atomic_store_explicit(&c->dev.nr_luns, nr + 1, memory_order_release);
+	atomic_store_explicit(&c->by_id[lc->lun], lun, memory_order_release);
+	nvt_info("%s: LUN %u added (%s nsid %u)", c->dev.name, lc->lun, lc->subsystem, lc->nsid);
+	nvt_vhost_lun_event(c, lc->lun, NVT_VSCSI_EVT_RESET_RESCAN);
+	return 0;
+}
+
+#define NVT_VHOST_LUN_DRAIN_NS	(10ull * 1000 * 1000 * 1000)	/* commands finish long before */
+
+int nvt_vhost_ctrl_lun_remove(struct nvt_vhost_ctrl *c, uint16_t id)
+{
+	struct nvt_scsi_lun *lun = id <= NVT_VHOST_MAX_LUN ? atomic_load(&c->by_id[id]) : NULL;
+
+	if (!lun)
+		return -ENOENT;
+	/* Unpublished everywhere a request may find it; later requests answer LUN NOT SUPPORTED. */
+	atomic_store(&c->by_id[id], NULL);
+	for (unsigned int i = 0; i < c->dev.nr_luns; i++)
+		if (atomic_load(&c->dev.luns[i]) == lun)
+			atomic_store(&c->dev.luns[i], NULL);
+	nvt_scsi_unregister_lun(lun);
+	nvt_vhost_lun_event(c, id, NVT_VSCSI_EVT_RESET_REMOVED);
+	if (!nvt_vscsi_luns_drain(NVT_VHOST_LUN_DRAIN_NS)) {
+		/* Never freed under a command: it stays, unreachable, until nvtd exits. */
+		nvt_err("%s: LUN %u: commands still hold it after %llu s: left allocated",
+			c->dev.name, id, NVT_VHOST_LUN_DRAIN_NS / 1000000000ull);
+		return 0;
+	}
+	nvt_scsi_lun_fini(lun);
+	free(lun);
+	nvt_info("%s: LUN %u removed", c->dev.name, id);
+	return 0;
+}
+
+struct nvt_vhost_ctrl *nvt_vhost_ctrl_find(struct nvt_target *tgt, const char *socket)
+{
+	for (unsigned int i = 0; i < tgt->nr_vhosts; i++)
+		if (tgt->vhosts[i] && !strcmp(tgt->vhosts[i]->cfg.socket, socket))
+			return tgt->vhosts[i];
+	return NULL;
+}
+
+/* The reload's way in (nvt_target's hook: the core does not link the front). */
+static int nvt_vhost_reload_lun(struct nvt_target *tgt, const char *socket,
+				const struct nvt_vhost_lun_cfg *lc, bool add)
+{
+	struct nvt_vhost_ctrl *c = nvt_vhost_ctrl_find(tgt, socket);
+
+	if (!c)
+		return -ENODEV;
+	return add ? nvt_vhost_ctrl_lun_add(c, lc) : nvt_vhost_ctrl_lun_remove(c, lc->lun);
 }
 
 int nvt_vhost_ctrl_create(struct nvt_target *tgt, const struct nvt_vhost_cfg *cfg,
@@ -905,6 +1021,10 @@ int nvt_vhost_ctrl_create(struct nvt_target *tgt, const struct nvt_vhost_cfg *cf
 	c->listen.fd = -1;
 	snprintf(c->dev.name, sizeof(c->dev.name), "%.63s", cfg->socket);
 	c->dev.copy_between = cfg->copy_between_controllers;
+	pthread_mutex_init(&c->ev_lock, NULL);
+	atomic_init(&c->ev_queued, false);
+	c->ev_msg.fn = nvt_vhost_ev_fn;
+	tgt->vhost_reload_lun = nvt_vhost_reload_lun;
 	ret = nvt_vhost_luns_init(c, cfg);
 	if (ret)
 		goto out_free_luns;
@@ -919,6 +1039,7 @@ int nvt_vhost_ctrl_create(struct nvt_target *tgt, const struct nvt_vhost_cfg *cf
 
 out_free_luns:
 	nvt_vhost_luns_fini(c);
+	pthread_mutex_destroy(&c->ev_lock);
 	free(c);
 	return ret;
 }
@@ -938,10 +1059,11 @@ void nvt_vhost_ctrl_destroy(struct nvt_vhost_ctrl *c)
 	 */
 	if (c->conn)
 		nvt_vhost_conn_close(c->conn);
-	while (c->draining)
+	while (c->draining || atomic_load(&c->ev_queued))
 		nvt_poll_group_poll(c->tgt->pg, 10);
 	nvt_poll_group_poll(c->tgt->pg, 0);	/* the deferred free */
 	nvt_vhost_luns_fini(c);
+	pthread_mutex_destroy(&c->ev_lock);
 	free(c);
 }
 
@@ -962,6 +1084,8 @@ void nvt_vhost_ctrl_status(const struct nvt_vhost_ctrl *c, FILE *out)
 	for (unsigned int i = 0; i < c->dev.nr_luns; i++) {
 		const struct nvt_scsi_lun *l = c->dev.luns[i];
 
+		if (!l)
+			continue;
 		fprintf(out, "  LUN %u: %s nsid %u%s\n", l->lun, l->ns->subsys ? l->ns->subsys->nqn : "?",
 			l->ns->nsid, l->pi ? ", T10 PI" : "");
 	}

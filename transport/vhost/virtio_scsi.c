@@ -18,6 +18,56 @@
 #define NVT_VSCSI_EVENT_VQ	1
 #define NVT_VSCSI_REQ_VQ0	2
 
+/*
+ * Requests that may hold a LUN pointer, by epoch and poll group slot, for
+ * every controller at once (EXTENDED COPY may name another controller's
+ * LUNs): a LUN removed live is freed only once the epoch it was
+ * unpublished in has emptied. Each group writes its own line.
+ */
+static struct nvt_vscsi_readers {
+	_Atomic unsigned long n;
+} __attribute__((aligned(64))) nvt_vscsi_readers[2][NVT_MAX_PG_SLOTS + 1];
+static _Atomic unsigned int nvt_vscsi_epoch;
+
+/*
+ * Count a request in before it loads any LUN pointer. Both sequentially
+ * consistent with the removal's NULL store and epoch flip: a request
+ * whose load saw the LUN counted before the flip, in the epoch the
+ * removal then waits out; one counted after the flip loads NULL.
+ */
+static uint16_t nvt_vscsi_lun_enter(const struct nvt_poll_group *pg)
+{
+	int slot = pg ? nvt_poll_group_slot(pg) : -1;
+	unsigned int i = slot >= 0 && slot < NVT_MAX_PG_SLOTS ? (unsigned int)slot : NVT_MAX_PG_SLOTS;
+	unsigned int e = atomic_load(&nvt_vscsi_epoch) & 1;
+
+	atomic_fetch_add(&nvt_vscsi_readers[e][i].n, 1);
+	return (uint16_t)(e << 15 | i);
+}
+
+/* Done with every LUN pointer the request read (release: its last use comes first). */
+static void nvt_vscsi_lun_leave(uint16_t reader)
+{
+	atomic_fetch_sub_explicit(&nvt_vscsi_readers[reader >> 15][reader & 0x7fff].n, 1,
+				  memory_order_release);
+}
+
+bool nvt_vscsi_luns_drain(uint64_t timeout_ns)
+{
+	unsigned int e = atomic_fetch_xor(&nvt_vscsi_epoch, 1) & 1;
+	uint64_t waited = 0;
+
+	for (unsigned int i = 0; i <= NVT_MAX_PG_SLOTS; i++)
+		while (atomic_load_explicit(&nvt_vscsi_readers[e][i].n, memory_order_acquire)) {
+			/* Counted in sleeps: the control path only, and 10 s need no precision. */
+			if (waited > timeout_ns)
+				return false;
+			usleep(100);
+			waited += 100000;
+		}
+	return true;
+}
+
 int nvt_vscsi_lun_decode(const uint8_t lun[8])
 {
 	/* Flat addressing as virtio_scsi_init_hdr() writes it: 1, target, 0x40 | lun >> 8, lun & 0xff. */
@@ -133,6 +183,7 @@ static void nvt_vscsi_task_done(struct nvt_scsi_task *t)
 	if (!t->to_dev && t->data_len)
 		len -= t->resid < t->data_len ? t->resid : t->data_len;
 	r->busy = false;
+	nvt_vscsi_lun_leave(r->lun_reader);
 	nvt_vscsi_push(vq, r->head, len);
 	/* Release: a TMF that sees the slot idle answers after this response is in the used ring. */
 	atomic_store_explicit(&r->seq, 0, memory_order_release);
@@ -175,7 +226,9 @@ static void nvt_vscsi_req(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 	r->nr_out = nr_out;
 	r->nr_in = nr_in;
 	t->dev = &c->dev;
-	t->lun = c->by_id[id];
+	/* A LUN removed live reads NULL: answered as any unknown LUN (ILLEGAL REQUEST, 25h/00h). */
+	r->lun_reader = nvt_vscsi_lun_enter(vq->pg);
+	t->lun = atomic_load(&c->by_id[id]);
 	t->queue = &vq->sq;
 	memcpy(t->cdb, p.cdb, sizeof(t->cdb));
 	t->to_dev = p.data_out || p.pi_out;
@@ -196,6 +249,7 @@ static void nvt_vscsi_req(struct nvt_vhost_vq *vq, uint16_t head, const struct i
 	if (nvt_iov_len(r->pi, t->pi_cnt) != t->pi_len) {
 		nvt_warn_ratelimited("%s: queue %u: PI buffer in more than %u pieces",
 				     c->dev.name, vq->idx, NVT_VHOST_PI_SEGS);
+		nvt_vscsi_lun_leave(r->lun_reader);
 		nvt_vscsi_respond(vq, head, iov + nr_out, nr_in, NVT_VSCSI_S_FAILURE);
 		return;
 	}
@@ -377,6 +431,92 @@ out_bad:
 	nvt_vscsi_push(vq, head, 0);
 }
 
+/*
+ * Write one event into the next buffer the driver posted on the event
+ * queue. Return: false if there was none (or it was unusable: pushed back
+ * empty), and the event is lost.
+ */
+static bool nvt_vscsi_event_put(struct nvt_vhost_vq *vq, uint32_t event, int lun, uint32_t reason)
+{
+	struct nvt_vscsi_event ev = { .event = htole32(event), .reason = htole32(reason) };
+	struct iovec iov[8];
+	unsigned int nr_out, nr_in;
+	uint16_t head;
+	int ret = nvt_vring_pop(&vq->vr, &head, iov, NVT_ARRAY_SIZE(iov), &nr_out, &nr_in);
+
+	if (ret == NVT_VRING_EMPTY || ret == -EIO)
+		return false;
+	if (ret < 0 || nvt_iov_len(iov + nr_out, nr_in) < sizeof(ev)) {
+		nvt_warn_ratelimited("%s: event queue: unusable buffer at %u", vq->conn->ctrl->dev.name,
+				     head);
+		nvt_vring_push(&vq->vr, head, 0);
+		return false;
+	}
+	if (lun >= 0) {
+		/*
+		 * As REPORT LUNS lists it (peripheral below 256, flat above), not
+		 * as requests address it: Linux 6.1's virtscsi_handle_transport_reset()
+		 * takes (lun[2] << 8) | lun[3] unmasked, so a flat 0x40 below 256
+		 * would make it scan LUN 16384 + n.
+		 */
+		ev.lun[0] = 1;
+		if (lun >= 256)
+			ev.lun[2] = (uint8_t)(0x40 | lun >> 8);
+		ev.lun[3] = (uint8_t)lun;
+	}
+	nvt_iov_copy(iov + nr_out, nr_in, 0, &ev, sizeof(ev), true);
+	nvt_vring_push(&vq->vr, head, sizeof(ev));
+	return true;
+}
+
+void nvt_vscsi_event_flush(struct nvt_vhost_ctrl *c)
+{
+	struct nvt_vhost_lun_event ev[NVT_VHOST_EVENTS_MAX];
+	struct nvt_vhost_conn *conn = c->conn;
+	struct nvt_vhost_vq *vq = conn ? conn->vqs[NVT_VSCSI_EVENT_VQ] : NULL;
+	unsigned int n;
+	bool sent = false, overflow;
+
+	pthread_mutex_lock(&c->ev_lock);
+	n = c->nr_ev;
+	memcpy(ev, c->ev, n * sizeof(ev[0]));
+	overflow = c->ev_overflow;
+	c->nr_ev = 0;
+	c->ev_overflow = false;
+	pthread_mutex_unlock(&c->ev_lock);
+	/*
+	 * No connection, or one that has not started its event queue: the
+	 * guest scans the bus when its driver comes up and finds the LUNs
+	 * as they are then. Without HOTPLUG the driver posts no buffers and
+	 * sees changes only when it rescans.
+	 */
+	if (!conn || !(conn->features & NVT_VIRTIO_SCSI_F_HOTPLUG) || !vq || !vq->running ||
+	    vq->vr.broken || !atomic_load_explicit(&vq->enabled, memory_order_relaxed))
+		return;
+	if (overflow)
+		conn->events_missed = true;
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t flag = conn->events_missed ? NVT_VSCSI_T_EVENTS_MISSED : 0;
+
+		if (!nvt_vscsi_event_put(vq, NVT_VSCSI_T_TRANSPORT_RESET | flag, ev[i].lun,
+					 ev[i].reason)) {
+			/* virtio 1.1 5.6.6: no buffer, so the next event says some were missed. */
+			conn->events_missed = true;
+			continue;
+		}
+		conn->events_missed = false;
+		sent = true;
+	}
+	/* Missed ones and no event left to carry the flag: on its own, in the next buffer. */
+	if (conn->events_missed &&
+	    nvt_vscsi_event_put(vq, NVT_VSCSI_T_NO_EVENT | NVT_VSCSI_T_EVENTS_MISSED, -1, 0)) {
+		conn->events_missed = false;
+		sent = true;
+	}
+	if (sent)
+		nvt_vring_notify(&vq->vr);
+}
+
 /* Is the slot of @head in flight (a request, or a TMF held)? */
 static bool nvt_vscsi_head_busy(const struct nvt_vhost_vq *vq, uint16_t head)
 {
@@ -397,9 +537,13 @@ static void nvt_vscsi_process(struct nvt_vhost_vq *vq)
 	struct iovec iov[NVT_VHOST_SEGS];
 	unsigned int budget = vq->vr.num;
 
-	if (!vq->running || vq->idx == NVT_VSCSI_EVENT_VQ ||
-	    !atomic_load_explicit(&vq->enabled, memory_order_relaxed))
+	if (!vq->running || !atomic_load_explicit(&vq->enabled, memory_order_relaxed))
 		return;
+	if (vq->idx == NVT_VSCSI_EVENT_VQ) {
+		/* Buffers stay held for events; a new one may carry a missed-events flag. */
+		nvt_vscsi_event_flush(vq->conn->ctrl);
+		return;
+	}
 	vq->in_batch = true;
 	/* The driver's kicks would only wake us again for what this loop pops anyway. */
 	nvt_vring_kicks_off(&vq->vr);
@@ -473,8 +617,7 @@ static void nvt_vscsi_start_fn(struct nvt_pg_msg *m)
 	if (!vq->running) {
 		vq->kick_watch.fd = vq->kick_fd;
 		vq->kick_watch.fn = nvt_vscsi_kick;
-		/* The event queue's buffers are held, never popped: its kicks mean nothing. */
-		if (vq->idx != NVT_VSCSI_EVENT_VQ && nvt_poll_group_add(vq->pg, &vq->kick_watch)) {
+		if (nvt_poll_group_add(vq->pg, &vq->kick_watch)) {
 			nvt_err("%s: queue %u: cannot watch its kick fd", vq->conn->ctrl->dev.name,
 				vq->idx);
 			return;
@@ -489,8 +632,7 @@ static void nvt_vscsi_stop_fn(struct nvt_pg_msg *m)
 	struct nvt_vhost_vq *vq = container_of(m, struct nvt_vhost_vq, stop_msg);
 
 	if (vq->running) {
-		if (vq->idx != NVT_VSCSI_EVENT_VQ)
-			nvt_poll_group_del(vq->pg, &vq->kick_watch);
+		nvt_poll_group_del(vq->pg, &vq->kick_watch);
 		vq->running = false;
 	}
 	if (vq->inflight) {
