@@ -673,13 +673,53 @@ static void nvt_uring_submit(struct nvt_bio *bio, void *chan)
 
 /* ---- channels ---- */
 
+#define NVT_URING_DRAIN_MS	30000	/* a file's I/O; a block device's gives up well before */
+
+/*
+ * Before the ring and its staging buffers go: what is waiting is started
+ * and every op out is reaped (the kernel reads and writes the bounce
+ * buffers until its CQE), at most NVT_URING_DRAIN_MS; the bios complete
+ * as they would have. Return: false if some never came back (the ring
+ * and the memory it may still use must then stay).
+ */
+static bool nvt_uring_drain(struct nvt_uring_chan *c)
+{
+	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+	unsigned int waited = 0;
+
+	while (c->nr_free_ops < c->nr_ops || c->parked) {
+		struct io_uring_cqe *cqe;
+
+		if (nvt_uring_ring_reap(&c->ring)) {
+			nvt_uring_resume(&c->ring);
+			continue;
+		}
+		nvt_uring_resume(&c->ring);
+		if (io_uring_sq_ready(&c->ring.uring) && io_uring_submit(&c->ring.uring) > 0)
+			continue;
+		if (waited >= NVT_URING_DRAIN_MS)
+			return false;
+		io_uring_wait_cqe_timeout(&c->ring.uring, &cqe, &ts);
+		waited += 100;
+	}
+	return true;
+}
+
 static void nvt_uring_chan_destroy(struct nvt_ns *ns, void *chan)
 {
 	struct nvt_uring_chan *c = chan;
+	bool drained = true;
 
 	if (!c)
 		return;
-	nvt_uring_ring_destroy(&c->ring, true);
+	if (c->ring.ring_ok && c->ops)
+		drained = nvt_uring_drain(c);
+	nvt_uring_ring_destroy(&c->ring, drained);
+	if (!drained) {
+		nvt_err("nsid %u: %u file ops never completed in %u ms: the ring and its buffers are left allocated",
+			ns->nsid, c->nr_ops - c->nr_free_ops, NVT_URING_DRAIN_MS);
+		return;
+	}
 	free(c->bounce_mem);
 	free(c->ops);
 	free(c);

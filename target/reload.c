@@ -150,18 +150,12 @@ static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_confi
 	for (unsigned int i = 0; i < n->nr_namespaces; i++) {
 		const struct nvt_ns_cfg *nn = &n->namespaces[i], *on = nvt_cfg_find_ns(o, nn->nsid);
 
-		const struct nvt_backend_ops *be = nvt_backend_find(nn->backend);
-
+		/* Added: every backend can (channels are made on each group's thread). */
 		if (on)
 			nvt_reload_check_ns(r, n->nqn, on, nn);
-		else if (!be || be->chan_create)
-			nvt_reload_refuse(r, nn->line, "backend", "%s nsid %u: adding a %s namespace "
-					  "live is not supported yet (only backends without per-thread "
-					  "state, such as ram)", n->nqn, nn->nsid, nn->backend);
 	}
 	for (unsigned int i = 0; i < o->nr_namespaces; i++) {
 		const struct nvt_ns_cfg *on = &o->namespaces[i];
-		const struct nvt_backend_ops *be = nvt_backend_find(on->backend);
 		const char *lun_socket = NULL;
 		unsigned int lun = 0;
 
@@ -181,10 +175,6 @@ static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_confi
 			nvt_reload_refuse(r, n->line, "namespaces", "%s nsid %u: cannot be removed "
 					  "live: vhost controller %s serves it as LUN %u", n->nqn,
 					  on->nsid, lun_socket, lun);
-		else if (!be || be->chan_create)
-			nvt_reload_refuse(r, n->line, "namespaces", "%s nsid %u: removing a %s "
-					  "namespace live is not supported yet (only backends without "
-					  "per-thread state, such as ram)", n->nqn, on->nsid, on->backend);
 	}
 }
 

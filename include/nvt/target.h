@@ -241,6 +241,12 @@ struct nvt_port {
  */
 struct nvt_target {
 	pthread_mutex_t lock;
+	/*
+	 * Serialises namespaces added or removed with poll groups attached or
+	 * detached (each makes or drops channels); taken before @lock, never
+	 * on a poll group's thread, so it may be held while groups answer.
+	 */
+	pthread_mutex_t ns_lock;
 	struct nvt_subsys **subsys;
 	unsigned int nr_subsys;
 	struct nvt_subsys *discovery;		/* NULL if not served */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Live reload over the loop transport: allow-list changes with controllers connected and I/O running on another thread, bad files and refused changes that leave everything as it was. */
+/* Live reload over the loop transport: allow-list changes and ram and file namespaces added and removed with controllers connected and I/O running on another thread, bad files and refused changes that leave everything as it was. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +23,7 @@
 #define HOST_C	"nqn.2014-08.org.nvmexpress:uuid:cccccccc-0000-0000-0000-000000000003"
 
 static char cfg_path[64];
+static char file_path[64];	/* the file namespaces' store */
 
 /* The file as an admin would edit it; @extra goes inside the subsystem, @ns2 is nsid 2's line. */
 static void write_cfg(const char *hosts, const char *any, const char *ns2, const char *extra)
@@ -103,6 +104,11 @@ static int setup(void **state)
 	if (nvt_config_load(cfg_path, &e->cfg, stderr) || nvt_target_create(&e->cfg, &e->tgt))
 		return -1;
 	e->tgt->cfg = &e->cfg;
+	/* A running I/O thread as in nvtd: a file namespace's ring there is made and freed by message. */
+	if (nvt_target_start_io_pgs(e->tgt, 1))
+		return -1;
+	snprintf(file_path, sizeof(file_path), "/tmp/nvt-reload-file-%d", (int)getpid());
+	unlink(file_path);
 	if (nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_A, 2, 16, 0, &e->a))
 		return -1;
 	e->io.q = e->a.io[0];
@@ -122,7 +128,9 @@ static int teardown(void **state)
 	assert_int_equal(atomic_load(&e->io.failed), 0);
 	assert_true(atomic_load(&e->io.ok) > 0);
 	nvt_loop_ctrl_disconnect(&e->a);
+	nvt_target_stop_io_pgs(e->tgt);
 	nvt_target_destroy(e->tgt);
+	unlink(file_path);
 	nvt_config_free(&e->cfg);
 	free(e->out);
 	unlink(cfg_path);
@@ -295,6 +303,7 @@ struct ns2_thread {
 	struct nvt_loop_queue *q;
 	atomic_bool stop;
 	atomic_uint ok, gone, other;
+	uint32_t nsid;			/* 0: nsid 2 */
 	pthread_t thread;
 };
 
@@ -309,7 +318,8 @@ static void *ns2_worker(void *arg)
 	for (unsigned int i = 0; !atomic_load(&t->stop); i++) {
 		uint16_t st;
 
-		nvt_host_sqe_rw(&sqe, (i & 1) ? nvme_cmd_read : nvme_cmd_write, 2, (i % 256) * 8, 8);
+		nvt_host_sqe_rw(&sqe, (i & 1) ? nvme_cmd_read : nvme_cmd_write,
+				t->nsid ? t->nsid : 2, (i % 256) * 8, 8);
 		st = (uint16_t)nvt_loop_exec(t->q, &sqe, buf, sizeof(buf), &cqe);
 		if (!st)
 			atomic_fetch_add(&t->ok, 1);
@@ -379,6 +389,145 @@ static void test_ns_removed_under_io(void **state)
 	io_progresses(e);
 }
 
+/*
+ * A loop queue is polled by whoever submits to it; while a reload changes
+ * file namespaces (whose rings are made and dropped on each group's own
+ * thread) an otherwise idle one is polled here, as nvtd's threads would be.
+ */
+struct poller {
+	struct nvt_loop_queue *q;
+	atomic_bool stop;
+	pthread_t thread;
+};
+
+static void *poller_fn(void *arg)
+{
+	struct poller *p = arg;
+
+	while (!atomic_load(&p->stop))
+		nvt_loop_queue_poll(p->q, 1);
+	return NULL;
+}
+
+static int reload_polled(struct env *e, struct nvt_loop_queue *idle)
+{
+	struct poller p = { .q = idle };
+	int ret;
+
+	assert_int_equal(pthread_create(&p.thread, NULL, poller_fn, &p), 0);
+	ret = reload(e);
+	atomic_store(&p.stop, true);
+	pthread_join(p.thread, NULL);
+	return ret;
+}
+
+/* nsid 3 on the file backend: @size as the file says it. */
+static void write_cfg_file_ns(const char *size)
+{
+	char ns[256];
+
+	snprintf(ns, sizeof(ns), NS2_OK ", { nsid = 3; backend = \"file\"; size = \"%s\"; "
+		 "path = \"%s\"; direct = false; }", size, file_path);
+	write_cfg(HOSTS_AB, "false", ns, "");
+}
+
+static void expect_changed_log(struct env *e, uint32_t nsid)
+{
+	uint32_t changed[1024];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
+	assert_int_equal(le32toh(changed[0]), nsid);
+	assert_int_equal(changed[1], 0);
+}
+
+static void arm_ns_aen(struct env *e, struct nvt_cqe *aen)
+{
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	aen->status = 0xffff;
+	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
+			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, aen), 0);
+	assert_int_equal(aen->status, 0xffff);
+}
+
+/*
+ * A file namespace added while nsid 1's I/O runs on another thread: its
+ * rings are made on every poll group (the running I/O thread's by
+ * message), then it is published and announced, and serves I/O from a
+ * queue that existed before; then removed while a thread writes to it:
+ * every command succeeds or finds it gone, and its rings go on their own
+ * threads (ASan: nothing touched after it is freed).
+ */
+static void test_file_ns_added_and_removed(void **state)
+{
+	struct env *e = *state;
+	struct ns2_thread t = { .q = e->a.io[1] };
+	uint8_t buf[4096], back[4096];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe, aen;
+	struct nvt_ns *ns;
+
+	arm_ns_aen(e, &aen);
+	write_cfg_file_ns("4M");
+	assert_int_equal(reload_polled(e, e->a.io[1]), 1);
+	assert_non_null(strstr(e->out, "nsid 3 added (file, 8192 blocks of 512 bytes)"));
+	assert_int_equal(aen.status, 0);
+	expect_changed_log(e, 3);
+	ns = e->tgt->subsys[0]->ns[3];
+	assert_non_null(ns);
+	/* A channel on every attached group, the running I/O thread's too. */
+	assert_non_null(nvt_ns_chan_get(ns, e->tgt->io_pgs[0]));
+	for (unsigned int i = 0; i < e->tgt->nr_pg_slots; i++)
+		if (e->tgt->pg_slots[i])
+			assert_non_null(nvt_ns_chan_get(ns, e->tgt->pg_slots[i]));
+
+	memset(buf, 0x3c, sizeof(buf));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 3, 8000, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, buf, sizeof(buf), &cqe), 0);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 8000, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, back, sizeof(back), &cqe), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 8192, 1);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, back, 512, &cqe) & 0xff,
+			 NVME_SC_LBA_RANGE);
+	io_progresses(e);
+
+	/* Removed while a thread writes and reads it (the ns2 worker, on nsid 3). */
+	arm_ns_aen(e, &aen);
+	t.nsid = 3;
+	assert_int_equal(pthread_create(&t.thread, NULL, ns2_worker, &t), 0);
+	for (int i = 0; i < 5000 && atomic_load(&t.ok) < 100; i++)
+		usleep(1000);
+	assert_true(atomic_load(&t.ok) >= 100);
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	assert_int_equal(reload(e), 1);	/* io[1] is polled by the worker */
+	assert_non_null(strstr(e->out, "changed: " TEST_NQN ": nsid 3 removed"));
+	assert_null(e->tgt->subsys[0]->ns[3]);
+	for (int i = 0; i < 5000 && atomic_load(&t.gone) == 0; i++)
+		usleep(1000);
+	atomic_store(&t.stop, true);
+	pthread_join(t.thread, NULL);
+	assert_true(atomic_load(&t.gone) > 0);
+	assert_int_equal(atomic_load(&t.other), 0);
+	assert_int_equal(aen.status, 0);
+	expect_changed_log(e, 3);
+
+	/* Back again over the same file: what was written is there. */
+	write_cfg_file_ns("4M");
+	assert_int_equal(reload_polled(e, e->a.io[1]), 1);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 8000, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, back, sizeof(back), &cqe), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	io_progresses(e);
+}
+
 static void test_bad_line_changes_nothing(void **state)
 {
 	struct env *e = *state;
@@ -439,6 +588,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_change_tells_discovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_added, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_removed_under_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_ns_added_and_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_line_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_changes_apply_nothing, setup, teardown),
 	};
