@@ -1210,6 +1210,60 @@ static int nvt_uring_block_io(struct nvt_ns *ns, uint64_t lba, void *data, void 
 	return ret;
 }
 
+/*
+ * Follow the file or device: the size asked for (or, with none, the
+ * store's own) if it is larger. A regular file is extended (sparse) to a
+ * size asked for; a device must have grown already. Never a shrink: the
+ * hosts' data past the new end, and commands in flight that address it.
+ */
+static int nvt_uring_resize(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg, bool apply,
+			    uint64_t *nblocks, char *why, size_t why_len)
+{
+	struct nvt_uring_ns *u = ns->be_priv;
+	uint64_t cur = ns->nblocks, bytes, want;
+	struct stat st;
+
+	*nblocks = cur;
+	if (u->blkdev ? ioctl(u->fd, BLKGETSIZE64, &bytes) : fstat(u->fd, &st)) {
+		int err = errno;
+
+		snprintf(why, why_len, "cannot read the store's size: %s", strerror(err));
+		return -err;
+	}
+	if (!u->blkdev)
+		bytes = (uint64_t)st.st_size;
+	want = cfg->size ? cfg->size : bytes;
+	if (want % ns->block_size) {
+		snprintf(why, why_len, "%" PRIu64 " bytes is not a multiple of block_size %u", want,
+			 ns->block_size);
+		return -EINVAL;
+	}
+	if (want >> ns->lba_shift < cur) {
+		snprintf(why, why_len, "a namespace cannot shrink live (%" PRIu64 " to %" PRIu64
+			 " blocks): hosts may hold data past the new end", cur, want >> ns->lba_shift);
+		return -EINVAL;
+	}
+	if (want >> ns->lba_shift == cur)
+		return 0;
+	if (u->md_fd >= 0) {
+		snprintf(why, why_len, "a namespace with a metadata sidecar cannot grow live");
+		return -EOPNOTSUPP;
+	}
+	if (bytes > want || (u->blkdev && bytes != want)) {
+		snprintf(why, why_len, "%" PRIu64 " does not match the %" PRIu64 " bytes of the %s "
+			 "(leave size out to take its size)", want, bytes, u->blkdev ? "device" : "file");
+		return -EINVAL;
+	}
+	if (apply && bytes < want && ftruncate(u->fd, (off_t)want)) {
+		int err = errno;
+
+		snprintf(why, why_len, "cannot extend the file: %s", strerror(err));
+		return -err;
+	}
+	*nblocks = want >> ns->lba_shift;
+	return 0;
+}
+
 static const struct nvt_be_setting nvt_uring_settings[] = {
 	{ "path", NVT_BE_SET_PATH, true,
 	  "the regular file (created sparse at size if missing) or block device holding the blocks",
@@ -1232,6 +1286,7 @@ const struct nvt_backend_ops nvt_uring_backend_ops = {
 	.close = nvt_uring_close,
 	.chan_create = nvt_uring_chan_create,
 	.chan_destroy = nvt_uring_chan_destroy,
+	.resize = nvt_uring_resize,
 	.submit = nvt_uring_submit,
 	.map = NULL,
 	.block_io = nvt_uring_block_io,

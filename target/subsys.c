@@ -713,6 +713,41 @@ int nvt_subsys_remove_ns(struct nvt_subsys *subsys, uint32_t nsid)
 	return ret;
 }
 
+int nvt_subsys_resize_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg,
+			 uint64_t *old_nblocks, char *why, size_t why_len)
+{
+	struct nvt_target *tgt = subsys->tgt;
+	struct nvt_ns *ns;
+	uint64_t nb;
+	int ret;
+
+	if (subsys->type != NVT_SUBSYS_NVM || !cfg->nsid || cfg->nsid > NVT_MAX_NSID)
+		return -EINVAL;
+	/* Against a removal of the same namespace, which frees it. */
+	pthread_mutex_lock(&tgt->ns_lock);
+	ns = subsys->ns[cfg->nsid];
+	if (!ns || !ns->be->resize) {
+		pthread_mutex_unlock(&tgt->ns_lock);
+		return 0;	/* nvt_reload_check_ns() refused a size change of these */
+	}
+	*old_nblocks = ns->nblocks;
+	ret = ns->be->resize(ns, cfg, true, &nb, why, why_len);
+	if (ret || nb == *old_nblocks) {
+		pthread_mutex_unlock(&tgt->ns_lock);
+		return ret;
+	}
+	/*
+	 * The store has grown first: a command that reads the new size finds
+	 * the blocks there. Commands checked against the old one stay within it.
+	 */
+	atomic_store(&ns->nblocks, nb);
+	pthread_mutex_unlock(&tgt->ns_lock);
+	nvt_info("%s: nsid %u: resized from %llu to %llu blocks", subsys->nqn, cfg->nsid,
+		 (unsigned long long)*old_nblocks, (unsigned long long)nb);
+	nvt_subsys_ns_changed(subsys, cfg->nsid);
+	return 1;
+}
+
 void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid)
 {
 	nvt_subsys_for_each_ctrl(subsys, nvt_ctrl_ns_changed, &nsid);

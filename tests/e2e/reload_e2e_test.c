@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Live reload over the loop transport: allow-list changes and ram and file namespaces added and removed with controllers connected and I/O running on another thread, bad files and refused changes that leave everything as it was. */
+/* Live reload over the loop transport: allow-list changes, ram and file namespaces added, removed and resized with controllers connected and I/O running on another thread, bad files and refused changes that leave everything as it was. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -528,6 +529,126 @@ static void test_file_ns_added_and_removed(void **state)
 	io_progresses(e);
 }
 
+/* Identify Namespace: NSZE, NCAP and NUSE, which must agree. */
+static uint64_t identify_nsze(struct env *e, uint32_t nsid)
+{
+	uint8_t id[4096];
+	uint64_t v[3];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	nvt_host_sqe_init(&sqe, nvme_admin_identify, nsid);
+	sqe.common.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, id, sizeof(id), &cqe), 0);
+	memcpy(v, id, sizeof(v));
+	assert_true(v[0] == v[1] && v[1] == v[2]);
+	return le64toh(v[0]);
+}
+
+static void rw_ok(struct nvt_loop_queue *q, uint32_t nsid, uint64_t slba, uint8_t fill)
+{
+	uint8_t buf[4096], back[4096];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	memset(buf, fill, sizeof(buf));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, nsid, slba, 8);
+	assert_int_equal(nvt_loop_exec(q, &sqe, buf, sizeof(buf), &cqe), 0);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, nsid, slba, 8);
+	assert_int_equal(nvt_loop_exec(q, &sqe, back, sizeof(back), &cqe), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+}
+
+static void past_end(struct nvt_loop_queue *q, uint32_t nsid, uint64_t slba)
+{
+	uint8_t buf[512];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, nsid, slba, 1);
+	assert_int_equal(nvt_loop_exec(q, &sqe, buf, sizeof(buf), &cqe) & 0xff, NVME_SC_LBA_RANGE);
+}
+
+/*
+ * Resized live, nsid 1's I/O running throughout: a file namespace grown
+ * by its size (the file is extended) and then by its file alone (size
+ * left out, the file grown behind nvtd), a ram one grown in its reserved
+ * range; each announced (AEN, log 04h) and seen in Identify, blocks past
+ * the old end usable after and out of range before. Shrinks and a ram
+ * growth past its reservation are refused with the reason, changing nothing.
+ */
+static void test_ns_resized(void **state)
+{
+	struct env *e = *state;
+	struct nvt_cqe aen;
+	struct stat st;
+	char ns[512];
+
+	arm_ns_aen(e, &aen);
+	write_cfg_file_ns("4M");
+	assert_int_equal(reload_polled(e, e->a.io[1]), 1);
+	assert_int_equal(aen.status, 0);
+	expect_changed_log(e, 3);	/* read: the next change raises a new event */
+	rw_ok(e->a.io[1], 3, 8000, 0x11);
+	past_end(e->a.io[1], 3, 8192);
+
+	arm_ns_aen(e, &aen);
+	write_cfg_file_ns("8M");
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "changed: " TEST_NQN ": nsid 3 resized (8192 to 16384 blocks of 512 bytes)"));
+	assert_int_equal(aen.status, 0);
+	assert_int_equal(le32toh(aen.result.u32), NVME_AER_NOTICE | NVME_LOG_LID_CHANGED_NS << 16);
+	expect_changed_log(e, 3);
+	assert_int_equal(identify_nsze(e, 3), 16384);
+	assert_int_equal(stat(file_path, &st), 0);
+	assert_int_equal(st.st_size, 8 << 20);
+	rw_ok(e->a.io[1], 3, 16000, 0x22);
+	rw_ok(e->a.io[1], 3, 8000, 0x11);	/* the old blocks are where they were */
+	past_end(e->a.io[1], 3, 16384);
+
+	/* Shrinking: refused, with why; nothing changes. */
+	write_cfg_file_ns("2M");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_non_null(strstr(e->out, ": size: " TEST_NQN " nsid 3: cannot resize live: a namespace cannot shrink live"));
+	assert_int_equal(identify_nsze(e, 3), 16384);
+
+	/* Size left out: the namespace follows its file, grown behind nvtd. */
+	assert_int_equal(truncate(file_path, 12 << 20), 0);
+	snprintf(ns, sizeof(ns), NS2_OK ", { nsid = 3; backend = \"file\"; path = \"%s\"; "
+		 "direct = false; }", file_path);
+	write_cfg(HOSTS_AB, "false", ns, "");
+	arm_ns_aen(e, &aen);
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "nsid 3 resized (16384 to 24576 blocks"));
+	assert_int_equal(aen.status, 0);
+	assert_int_equal(identify_nsze(e, 3), 24576);
+	rw_ok(e->a.io[1], 3, 24000, 0x33);
+	/* Again: nothing to do. */
+	assert_int_equal(reload(e), 0);
+
+	/* ram: nsid 2 from 1M to 2M, within what it reserved at open. */
+	snprintf(ns, sizeof(ns), ", { nsid = 2; backend = \"ram\"; size = \"2M\"; }, { nsid = 3; "
+		 "backend = \"file\"; path = \"%s\"; direct = false; }", file_path);
+	write_cfg(HOSTS_AB, "false", ns, "");
+	past_end(e->a.io[1], 2, 2048);
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "nsid 2 resized (2048 to 4096 blocks of 512 bytes)"));
+	assert_int_equal(identify_nsze(e, 2), 4096);
+	rw_ok(e->a.io[1], 2, 4000, 0x44);
+	/* Past the reservation (16 times), and a shrink: refused. */
+	snprintf(ns, sizeof(ns), ", { nsid = 2; backend = \"ram\"; size = \"32M\"; }, { nsid = 3; "
+		 "backend = \"file\"; path = \"%s\"; direct = false; }", file_path);
+	write_cfg(HOSTS_AB, "false", ns, "");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_non_null(strstr(e->out, "restart nvtd for more"));
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_non_null(strstr(e->out, "cannot shrink live"));
+	assert_null(strstr(e->out, "changed:"));
+	assert_int_equal(identify_nsze(e, 2), 4096);
+	io_progresses(e);
+}
+
 static void test_bad_line_changes_nothing(void **state)
 {
 	struct env *e = *state;
@@ -589,6 +710,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ns_added, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_removed_under_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_ns_added_and_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ns_resized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_line_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_changes_apply_nothing, setup, teardown),
 	};
