@@ -251,6 +251,32 @@ static void test_host_change_tells_discovery(void **state)
 	io_progresses(e);
 }
 
+static void expect_changed_log(struct env *e, uint32_t nsid)
+{
+	uint32_t changed[1024];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
+	assert_int_equal(le32toh(changed[0]), nsid);
+	assert_int_equal(changed[1], 0);
+}
+
+static void arm_ns_aen(struct env *e, struct nvt_cqe *aen)
+{
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	aen->status = 0xffff;
+	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
+			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, aen), 0);
+	assert_int_equal(aen->status, 0xffff);
+}
+
 /*
  * nsid 3 added while nsid 1's I/O runs on another thread: the host is told
  * (AEN Namespace Attribute Changed, log 04h lists 3), Identify finds it and
@@ -260,29 +286,20 @@ static void test_ns_added(void **state)
 {
 	struct env *e = *state;
 	uint8_t buf[4096], back[4096];
-	uint32_t changed[1024];
 	struct nvt_sqe sqe;
-	struct nvt_cqe cqe, aen = { .status = 0xffff };
+	struct nvt_cqe cqe, aen;
 
 	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 0, 8);
 	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, buf, sizeof(buf), &cqe) & 0xff,
 			 NVME_SC_INVALID_NS);
-	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
-			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
-	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
-	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
-	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, &aen), 0);
-	assert_int_equal(aen.status, 0xffff);
+	arm_ns_aen(e, &aen);
 
 	write_cfg(HOSTS_AB, "false", NS2_NS3, "");
 	assert_int_equal(reload(e), 1);
 	assert_non_null(strstr(e->out, "nsid 3 added (ram, 4096 blocks of 512 bytes)"));
 	assert_int_equal(aen.status, 0);
 	assert_int_equal(le32toh(aen.result.u32), NVME_AER_NOTICE | NVME_LOG_LID_CHANGED_NS << 16);
-	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
-	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
-	assert_int_equal(le32toh(changed[0]), 3);
-	assert_int_equal(changed[1], 0);
+	expect_changed_log(e, 3);
 	assert_int_equal(e->tgt->subsys[0]->nr_ns, 3);
 
 	memset(buf, 0xc3, sizeof(buf));
@@ -332,24 +349,36 @@ static void *ns2_worker(void *arg)
 	return NULL;
 }
 
+/* The worker running, some of its commands through. */
+static void ns_worker_start(struct ns2_thread *t)
+{
+	assert_int_equal(pthread_create(&t->thread, NULL, ns2_worker, t), 0);
+	for (int i = 0; i < 5000 && atomic_load(&t->ok) < 100; i++)
+		usleep(1000);
+	assert_true(atomic_load(&t->ok) >= 100);
+}
+
+/* After the removal: the worker saw it gone, and nothing but success or Invalid Namespace. */
+static void ns_worker_stop_gone(struct ns2_thread *t)
+{
+	for (int i = 0; i < 5000 && atomic_load(&t->gone) == 0; i++)
+		usleep(1000);
+	atomic_store(&t->stop, true);
+	pthread_join(t->thread, NULL);
+	assert_true(atomic_load(&t->gone) > 0);
+	assert_int_equal(atomic_load(&t->other), 0);
+}
+
 static void test_ns_removed_under_io(void **state)
 {
 	struct env *e = *state;
 	struct ns2_thread t = { .q = e->a.io[1] };
 	uint8_t buf[4096];
-	uint32_t changed[1024];
 	struct nvt_sqe sqe;
-	struct nvt_cqe cqe, aen = { .status = 0xffff };
+	struct nvt_cqe cqe, aen;
 
-	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
-			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
-	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
-	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
-	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, &aen), 0);
-	assert_int_equal(pthread_create(&t.thread, NULL, ns2_worker, &t), 0);
-	for (int i = 0; i < 5000 && atomic_load(&t.ok) < 100; i++)
-		usleep(1000);
-	assert_true(atomic_load(&t.ok) >= 100);
+	arm_ns_aen(e, &aen);
+	ns_worker_start(&t);
 
 	/* nsid 2 dropped from the file while both threads run. */
 	write_cfg(HOSTS_AB, "false", "", "");
@@ -357,20 +386,12 @@ static void test_ns_removed_under_io(void **state)
 	assert_non_null(strstr(e->out, "changed: " TEST_NQN ": nsid 2 removed"));
 	assert_null(e->tgt->subsys[0]->ns[2]);
 	assert_int_equal(e->tgt->subsys[0]->nr_ns, 1);
-	for (int i = 0; i < 5000 && atomic_load(&t.gone) == 0; i++)
-		usleep(1000);
-	atomic_store(&t.stop, true);
-	pthread_join(t.thread, NULL);
-	assert_true(atomic_load(&t.gone) > 0);
-	assert_int_equal(atomic_load(&t.other), 0);
+	ns_worker_stop_gone(&t);
 
 	/* Told: the AEN, and log 04h lists nsid 2 alone. */
 	assert_int_equal(aen.status, 0);
 	assert_int_equal(le32toh(aen.result.u32), NVME_AER_NOTICE | NVME_LOG_LID_CHANGED_NS << 16);
-	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
-	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
-	assert_int_equal(le32toh(changed[0]), 2);
-	assert_int_equal(changed[1], 0);
+	expect_changed_log(e, 2);
 	/* Identify of an inactive nsid: zeroes (nsze 0). */
 	nvt_host_sqe_init(&sqe, nvme_admin_identify, 2);
 	sqe.common.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
@@ -432,103 +453,6 @@ static void write_cfg_file_ns(const char *size)
 	write_cfg(HOSTS_AB, "false", ns, "");
 }
 
-static void expect_changed_log(struct env *e, uint32_t nsid)
-{
-	uint32_t changed[1024];
-	struct nvt_sqe sqe;
-	struct nvt_cqe cqe;
-
-	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
-	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
-	assert_int_equal(le32toh(changed[0]), nsid);
-	assert_int_equal(changed[1], 0);
-}
-
-static void arm_ns_aen(struct env *e, struct nvt_cqe *aen)
-{
-	struct nvt_sqe sqe;
-	struct nvt_cqe cqe;
-
-	aen->status = 0xffff;
-	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
-			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
-	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
-	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
-	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, aen), 0);
-	assert_int_equal(aen->status, 0xffff);
-}
-
-/*
- * A file namespace added while nsid 1's I/O runs on another thread: its
- * rings are made on every poll group (the running I/O thread's by
- * message), then it is published and announced, and serves I/O from a
- * queue that existed before; then removed while a thread writes to it:
- * every command succeeds or finds it gone, and its rings go on their own
- * threads (ASan: nothing touched after it is freed).
- */
-static void test_file_ns_added_and_removed(void **state)
-{
-	struct env *e = *state;
-	struct ns2_thread t = { .q = e->a.io[1] };
-	uint8_t buf[4096], back[4096];
-	struct nvt_sqe sqe;
-	struct nvt_cqe cqe, aen;
-	struct nvt_ns *ns;
-
-	arm_ns_aen(e, &aen);
-	write_cfg_file_ns("4M");
-	assert_int_equal(reload_polled(e, e->a.io[1]), 1);
-	assert_non_null(strstr(e->out, "nsid 3 added (file, 8192 blocks of 512 bytes)"));
-	assert_int_equal(aen.status, 0);
-	expect_changed_log(e, 3);
-	ns = e->tgt->subsys[0]->ns[3];
-	assert_non_null(ns);
-	/* A channel on every attached group, the running I/O thread's too. */
-	assert_non_null(nvt_ns_chan_get(ns, e->tgt->io_pgs[0]));
-	for (unsigned int i = 0; i < e->tgt->nr_pg_slots; i++)
-		if (e->tgt->pg_slots[i])
-			assert_non_null(nvt_ns_chan_get(ns, e->tgt->pg_slots[i]));
-
-	memset(buf, 0x3c, sizeof(buf));
-	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 3, 8000, 8);
-	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, buf, sizeof(buf), &cqe), 0);
-	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 8000, 8);
-	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, back, sizeof(back), &cqe), 0);
-	assert_memory_equal(buf, back, sizeof(buf));
-	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 8192, 1);
-	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, back, 512, &cqe) & 0xff,
-			 NVME_SC_LBA_RANGE);
-	io_progresses(e);
-
-	/* Removed while a thread writes and reads it (the ns2 worker, on nsid 3). */
-	arm_ns_aen(e, &aen);
-	t.nsid = 3;
-	assert_int_equal(pthread_create(&t.thread, NULL, ns2_worker, &t), 0);
-	for (int i = 0; i < 5000 && atomic_load(&t.ok) < 100; i++)
-		usleep(1000);
-	assert_true(atomic_load(&t.ok) >= 100);
-	write_cfg(HOSTS_AB, "false", NS2_OK, "");
-	assert_int_equal(reload(e), 1);	/* io[1] is polled by the worker */
-	assert_non_null(strstr(e->out, "changed: " TEST_NQN ": nsid 3 removed"));
-	assert_null(e->tgt->subsys[0]->ns[3]);
-	for (int i = 0; i < 5000 && atomic_load(&t.gone) == 0; i++)
-		usleep(1000);
-	atomic_store(&t.stop, true);
-	pthread_join(t.thread, NULL);
-	assert_true(atomic_load(&t.gone) > 0);
-	assert_int_equal(atomic_load(&t.other), 0);
-	assert_int_equal(aen.status, 0);
-	expect_changed_log(e, 3);
-
-	/* Back again over the same file: what was written is there. */
-	write_cfg_file_ns("4M");
-	assert_int_equal(reload_polled(e, e->a.io[1]), 1);
-	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 8000, 8);
-	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, back, sizeof(back), &cqe), 0);
-	assert_memory_equal(buf, back, sizeof(buf));
-	io_progresses(e);
-}
-
 /* Identify Namespace: NSZE, NCAP and NUSE, which must agree. */
 static uint64_t identify_nsze(struct env *e, uint32_t nsid)
 {
@@ -567,6 +491,63 @@ static void past_end(struct nvt_loop_queue *q, uint32_t nsid, uint64_t slba)
 
 	nvt_host_sqe_rw(&sqe, nvme_cmd_read, nsid, slba, 1);
 	assert_int_equal(nvt_loop_exec(q, &sqe, buf, sizeof(buf), &cqe) & 0xff, NVME_SC_LBA_RANGE);
+}
+
+/*
+ * A file namespace added while nsid 1's I/O runs on another thread: its
+ * rings are made on every poll group (the running I/O thread's by
+ * message), then it is published and announced, and serves I/O from a
+ * queue that existed before; then removed while a thread writes to it:
+ * every command succeeds or finds it gone, and its rings go on their own
+ * threads (ASan: nothing touched after it is freed).
+ */
+static void test_file_ns_added_and_removed(void **state)
+{
+	struct env *e = *state;
+	struct ns2_thread t = { .q = e->a.io[1] };
+	uint8_t buf[4096], back[4096];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe, aen;
+	struct nvt_ns *ns;
+
+	arm_ns_aen(e, &aen);
+	write_cfg_file_ns("4M");
+	assert_int_equal(reload_polled(e, e->a.io[1]), 1);
+	assert_non_null(strstr(e->out, "nsid 3 added (file, 8192 blocks of 512 bytes)"));
+	assert_int_equal(aen.status, 0);
+	expect_changed_log(e, 3);
+	ns = e->tgt->subsys[0]->ns[3];
+	assert_non_null(ns);
+	/* A channel on every attached group, the running I/O thread's too. */
+	assert_non_null(nvt_ns_chan_get(ns, e->tgt->io_pgs[0]));
+	for (unsigned int i = 0; i < e->tgt->nr_pg_slots; i++)
+		if (e->tgt->pg_slots[i])
+			assert_non_null(nvt_ns_chan_get(ns, e->tgt->pg_slots[i]));
+
+	rw_ok(e->a.io[1], 3, 8000, 0x3c);
+	past_end(e->a.io[1], 3, 8192);
+	io_progresses(e);
+
+	/* Removed while a thread writes and reads it (the ns2 worker, on nsid 3). */
+	arm_ns_aen(e, &aen);
+	t.nsid = 3;
+	ns_worker_start(&t);
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	assert_int_equal(reload(e), 1);	/* io[1] is polled by the worker */
+	assert_non_null(strstr(e->out, "changed: " TEST_NQN ": nsid 3 removed"));
+	assert_null(e->tgt->subsys[0]->ns[3]);
+	ns_worker_stop_gone(&t);
+	assert_int_equal(aen.status, 0);
+	expect_changed_log(e, 3);
+
+	/* Back again over the same file: what was written is there. */
+	write_cfg_file_ns("4M");
+	assert_int_equal(reload_polled(e, e->a.io[1]), 1);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 8000, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, back, sizeof(back), &cqe), 0);
+	memset(buf, 0x3c, sizeof(buf));
+	assert_memory_equal(buf, back, sizeof(buf));
+	io_progresses(e);
 }
 
 /*
