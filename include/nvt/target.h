@@ -362,7 +362,9 @@ void nvt_subsys_for_each_ctrl(struct nvt_subsys *subsys,
  * poll group serving I/O first (a backend's, chan_create, made on the
  * group's own thread by message where another thread polls it; all
  * awaited, at most 10 s), then published and announced (AEN, log 04h).
- * Control path, never a poll group's thread. Return: 0 or -errno (nothing
+ * Control path (the main loop, whose own group is done in place, or the
+ * control thread); an in-use loop queue must be polled meanwhile, as its
+ * group answers only then. Return: 0 or -errno (nothing
  * changed; -ETIMEDOUT: a group did not answer, the namespace stays
  * allocated, unpublished).
  */
