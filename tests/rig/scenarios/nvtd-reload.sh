@@ -87,7 +87,7 @@ rig_check "nsid 2's block device goes away on the host" \
 rig_check "controller still live after the removal" rig_nvme_ctrl_live "$NQN"
 
 # A file namespace: its io_uring rings are made and dropped on nvtd's I/O threads by message.
-IMG=/var/tmp/nvtd-reload-ns3.img	# not the 9p share: io_uring on a local file
+IMG=/run/nvtd-reload-ns3.img	# tmpfs, as the socket: not the 9p share
 rm -f "$IMG"
 ns3() { echo "{ nsid = 3; backend = \"file\"; size = \"$1\"; path = \"$IMG\"; }"; }
 
