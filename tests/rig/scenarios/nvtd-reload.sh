@@ -97,8 +97,9 @@ reload > "$O/reload-add3.txt" 2>&1 || true
 sed 's/^/      /' "$O/reload-add3.txt"
 rig_check "reload reports nsid 3 added (file)" grep -q 'nsid 3 added (file' "$O/reload-add3.txt"
 DEV3=$(rig_wait_nvme_nsid 30 "$NQN" 3) || rig_fail "nsid 3 never appeared on the host"
+# The block device is named by the host's instance count (nsid 2's may be reused), not by nsid.
 rig_check "nsid 3 on the same controller (no reconnect)" \
-	bash -c "[ \"\$(cat /sys/class/nvme/$CTRL/state)\" = live ] && ls /sys/class/nvme/$CTRL/ | grep -q n3\$"
+	bash -c "[ \"\$(cat /sys/class/nvme/$CTRL/state)\" = live ] && ls /sys/class/nvme/$CTRL/ | grep -q n${DEV3##*n}\$"
 rig_check "nsid 3 is 16 MiB" bash -c "[ \"\$(blockdev --getsize64 $DEV3)\" = 16777216 ]"
 rig_check "write and read back on the file namespace" bash -c \
 	"head -c 1M /dev/urandom > $O/pat3 && dd if=$O/pat3 of=$DEV3 bs=1M oflag=direct status=none &&
