@@ -2,28 +2,56 @@
 /* The ramdisk backend: block data in one mapping, per-block metadata in a separate one. */
 #define NVT_LOG_PREFIX "ram: "
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "nvt/backend.h"
+#include "nvt/config.h"
 #include "nvt/iov.h"
 #include "nvt/log.h"
 
 struct nvt_ram {
 	uint8_t *data;
-	size_t data_len;
+	size_t data_len;	/* accessible; data_res is reserved for growth */
 	uint8_t *md;		/* NULL when the format has no metadata */
 	size_t md_len;
+	size_t data_res, md_res;	/* reserved address range of each */
 };
 
-static void *nvt_ram_map(size_t len)
-{
-	/* Untouched pages cost nothing, so a large namespace starts instantly. */
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+/*
+ * A live resize may grow a namespace this many times over: that much
+ * address space is reserved at open (no memory, no commit charge) and
+ * made accessible as it grows, so the mapping I/O uses never moves.
+ */
+#define NVT_RAM_GROW	16
 
-	return p == MAP_FAILED ? NULL : p;
+/*
+ * @len accessible at the start of a reservation of NVT_RAM_GROW times it,
+ * or of @len alone where the address space has no room for that (*@res
+ * says which).
+ */
+static void *nvt_ram_map(size_t len, size_t *res)
+{
+	void *p = MAP_FAILED;
+
+	*res = len <= SIZE_MAX / NVT_RAM_GROW ? len * NVT_RAM_GROW : len;
+	/* Untouched pages cost nothing, so a large namespace starts instantly. */
+	for (;;) {
+		p = mmap(NULL, *res, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p != MAP_FAILED || *res == len)
+			break;
+		*res = len;
+	}
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mprotect(p, len, PROT_READ | PROT_WRITE)) {
+		munmap(p, *res);
+		return NULL;
+	}
+	return p;
 }
 
 static void nvt_ram_close(struct nvt_ns *ns)
@@ -33,9 +61,9 @@ static void nvt_ram_close(struct nvt_ns *ns)
 	if (!ram)
 		return;
 	if (ram->data)
-		munmap(ram->data, ram->data_len);
+		munmap(ram->data, ram->data_res);
 	if (ram->md)
-		munmap(ram->md, ram->md_len);
+		munmap(ram->md, ram->md_res);
 	free(ram);
 	ns->be_priv = NULL;
 }
@@ -49,12 +77,12 @@ static int nvt_ram_open(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg)
 		return -ENOMEM;
 	ns->be_priv = ram;
 	ram->data_len = (size_t)ns->nblocks << ns->lba_shift;
-	ram->data = nvt_ram_map(ram->data_len);
+	ram->data = nvt_ram_map(ram->data_len, &ram->data_res);
 	if (!ram->data)
 		goto out_close;
 	if (ns->md_size) {
 		ram->md_len = (size_t)ns->nblocks * ns->md_size;
-		ram->md = nvt_ram_map(ram->md_len);
+		ram->md = nvt_ram_map(ram->md_len, &ram->md_res);
 		if (!ram->md)
 			goto out_close;
 		/*
@@ -167,6 +195,51 @@ static int nvt_ram_block_io(struct nvt_ns *ns, uint64_t lba, void *data, void *m
 	return 0;
 }
 
+/*
+ * Grow within the reservation made at open: more of it made accessible,
+ * nothing moved (I/O keeps using the same addresses); never shrink.
+ */
+static int nvt_ram_resize(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg, bool apply,
+			  uint64_t *nblocks, char *why, size_t why_len)
+{
+	struct nvt_ram *ram = ns->be_priv;
+	uint64_t cur = ns->nblocks, nb = cfg->size >> ns->lba_shift;
+	size_t data_len, md_len;
+
+	*nblocks = cur;
+	if (nb < cur) {
+		snprintf(why, why_len, "a namespace cannot shrink live (%llu to %llu blocks): hosts "
+			 "may hold data past the new end", (unsigned long long)cur,
+			 (unsigned long long)nb);
+		return -EINVAL;
+	}
+	if (nb == cur)
+		return 0;
+	if (nb > ram->data_res >> ns->lba_shift ||
+	    (ram->md && nb > ram->md_res / ns->md_size)) {
+		snprintf(why, why_len, "a ram namespace grows live to %u times its size at start at "
+			 "most (%zu bytes): restart nvtd for more", NVT_RAM_GROW, ram->data_res);
+		return -ENOSPC;
+	}
+	*nblocks = nb;
+	if (!apply)
+		return 0;
+	data_len = (size_t)nb << ns->lba_shift;
+	md_len = (size_t)nb * ns->md_size;
+	if (mprotect(ram->data, data_len, PROT_READ | PROT_WRITE) ||
+	    (ram->md && mprotect(ram->md, md_len, PROT_READ | PROT_WRITE))) {
+		snprintf(why, why_len, "mprotect: %s", strerror(errno));
+		*nblocks = cur;
+		return -ENOMEM;
+	}
+	/* As at open: blocks never written carry the escape PI. */
+	if (ram->md && ns->pi.type)
+		memset(ram->md + ram->md_len, 0xff, md_len - ram->md_len);
+	ram->data_len = data_len;
+	ram->md_len = md_len;
+	return 0;
+}
+
 const struct nvt_backend_ops nvt_ram_backend_ops = {
 	.name = "ram",
 	.flags = NVT_BE_METADATA | NVT_BE_WRITE_ZEROES | NVT_BE_DEALLOCATE | NVT_BE_COPY,
@@ -175,4 +248,5 @@ const struct nvt_backend_ops nvt_ram_backend_ops = {
 	.submit = nvt_ram_submit,
 	.map = nvt_ram_block,
 	.block_io = nvt_ram_block_io,
+	.resize = nvt_ram_resize,
 };

@@ -673,13 +673,53 @@ static void nvt_uring_submit(struct nvt_bio *bio, void *chan)
 
 /* ---- channels ---- */
 
+#define NVT_URING_DRAIN_MS	30000	/* a file's I/O; a block device's gives up well before */
+
+/*
+ * Before the ring and its staging buffers go: what is waiting is started
+ * and every op out is reaped (the kernel reads and writes the bounce
+ * buffers until its CQE), at most NVT_URING_DRAIN_MS; the bios complete
+ * as they would have. Return: false if some never came back (the ring
+ * and the memory it may still use must then stay).
+ */
+static bool nvt_uring_drain(struct nvt_uring_chan *c)
+{
+	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+	unsigned int waited = 0;
+
+	while (c->nr_free_ops < c->nr_ops || c->parked) {
+		struct io_uring_cqe *cqe;
+
+		if (nvt_uring_ring_reap(&c->ring)) {
+			nvt_uring_resume(&c->ring);
+			continue;
+		}
+		nvt_uring_resume(&c->ring);
+		if (io_uring_sq_ready(&c->ring.uring) && io_uring_submit(&c->ring.uring) > 0)
+			continue;
+		if (waited >= NVT_URING_DRAIN_MS)
+			return false;
+		io_uring_wait_cqe_timeout(&c->ring.uring, &cqe, &ts);
+		waited += 100;
+	}
+	return true;
+}
+
 static void nvt_uring_chan_destroy(struct nvt_ns *ns, void *chan)
 {
 	struct nvt_uring_chan *c = chan;
+	bool drained = true;
 
 	if (!c)
 		return;
-	nvt_uring_ring_destroy(&c->ring, true);
+	if (c->ring.ring_ok && c->ops)
+		drained = nvt_uring_drain(c);
+	nvt_uring_ring_destroy(&c->ring, drained);
+	if (!drained) {
+		nvt_err("nsid %u: %u file ops never completed in %u ms: the ring and its buffers are left allocated",
+			ns->nsid, c->nr_ops - c->nr_free_ops, NVT_URING_DRAIN_MS);
+		return;
+	}
 	free(c->bounce_mem);
 	free(c->ops);
 	free(c);
@@ -1170,6 +1210,60 @@ static int nvt_uring_block_io(struct nvt_ns *ns, uint64_t lba, void *data, void 
 	return ret;
 }
 
+/*
+ * Follow the file or device: the size asked for (or, with none, the
+ * store's own) if it is larger. A regular file is extended (sparse) to a
+ * size asked for; a device must have grown already. Never a shrink: the
+ * hosts' data past the new end, and commands in flight that address it.
+ */
+static int nvt_uring_resize(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg, bool apply,
+			    uint64_t *nblocks, char *why, size_t why_len)
+{
+	struct nvt_uring_ns *u = ns->be_priv;
+	uint64_t cur = ns->nblocks, bytes, want;
+	struct stat st;
+
+	*nblocks = cur;
+	if (u->blkdev ? ioctl(u->fd, BLKGETSIZE64, &bytes) : fstat(u->fd, &st)) {
+		int err = errno;
+
+		snprintf(why, why_len, "cannot read the store's size: %s", strerror(err));
+		return -err;
+	}
+	if (!u->blkdev)
+		bytes = (uint64_t)st.st_size;
+	want = cfg->size ? cfg->size : bytes;
+	if (want % ns->block_size) {
+		snprintf(why, why_len, "%" PRIu64 " bytes is not a multiple of block_size %u", want,
+			 ns->block_size);
+		return -EINVAL;
+	}
+	if (want >> ns->lba_shift < cur) {
+		snprintf(why, why_len, "a namespace cannot shrink live (%" PRIu64 " to %" PRIu64
+			 " blocks): hosts may hold data past the new end", cur, want >> ns->lba_shift);
+		return -EINVAL;
+	}
+	if (want >> ns->lba_shift == cur)
+		return 0;
+	if (u->md_fd >= 0) {
+		snprintf(why, why_len, "a namespace with a metadata sidecar cannot grow live");
+		return -EOPNOTSUPP;
+	}
+	if (bytes > want || (u->blkdev && bytes != want)) {
+		snprintf(why, why_len, "%" PRIu64 " does not match the %" PRIu64 " bytes of the %s "
+			 "(leave size out to take its size)", want, bytes, u->blkdev ? "device" : "file");
+		return -EINVAL;
+	}
+	if (apply && bytes < want && ftruncate(u->fd, (off_t)want)) {
+		int err = errno;
+
+		snprintf(why, why_len, "cannot extend the file: %s", strerror(err));
+		return -err;
+	}
+	*nblocks = want >> ns->lba_shift;
+	return 0;
+}
+
 static const struct nvt_be_setting nvt_uring_settings[] = {
 	{ "path", NVT_BE_SET_PATH, true,
 	  "the regular file (created sparse at size if missing) or block device holding the blocks",
@@ -1192,6 +1286,7 @@ const struct nvt_backend_ops nvt_uring_backend_ops = {
 	.close = nvt_uring_close,
 	.chan_create = nvt_uring_chan_create,
 	.chan_destroy = nvt_uring_chan_destroy,
+	.resize = nvt_uring_resize,
 	.submit = nvt_uring_submit,
 	.map = NULL,
 	.block_io = nvt_uring_block_io,

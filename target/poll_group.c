@@ -343,6 +343,11 @@ int nvt_poll_group_start(struct nvt_poll_group *pg, const char *name)
 	return 0;
 }
 
+bool nvt_poll_group_running(const struct nvt_poll_group *pg)
+{
+	return pg->has_thread && !pthread_equal(pg->thread, pthread_self());
+}
+
 void nvt_poll_group_stop(struct nvt_poll_group *pg)
 {
 	if (!pg->has_thread)

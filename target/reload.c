@@ -13,6 +13,7 @@
 
 /* What one reload found: refusals (any one cancels it) and the changes to apply. */
 struct nvt_reload {
+	struct nvt_target *tgt;
 	const char *file;
 	FILE *out;			/* the requester's; NULL: the log only */
 	unsigned int nr_refused;
@@ -99,7 +100,33 @@ static bool nvt_setting_same(const struct nvt_ns_setting *a, const struct nvt_ns
 	return a->b == b->b && (!a->str || !strcmp(a->str, b->str));
 }
 
-/* A namespace present in both: everything about it is fixed while it runs. */
+/*
+ * A size asked for, or a store that grew under an unchanged file: what its
+ * backend can do live (grow, not shrink), asked of the namespace running.
+ */
+static void nvt_reload_check_resize(struct nvt_reload *r, const char *nqn,
+				    const struct nvt_ns_cfg *o, const struct nvt_ns_cfg *n)
+{
+	struct nvt_subsys *subsys = nvt_target_find_subsys(r->tgt, nqn);
+	struct nvt_ns *ns = subsys && n->nsid && n->nsid <= NVT_MAX_NSID ? subsys->ns[n->nsid] : NULL;
+	char why[256] = "";
+	uint64_t nb;
+
+	if (!ns)
+		return;
+	if (!ns->be->resize) {
+		if (o->size != n->size)
+			nvt_reload_refuse(r, n->line, "size", "%s nsid %u: a %s namespace cannot be "
+					  "resized live (remove it, reload, add it back)", nqn, n->nsid,
+					  ns->be->name);
+		return;
+	}
+	if (ns->be->resize(ns, n, false, &nb, why, sizeof(why)))
+		nvt_reload_refuse(r, n->line, "size", "%s nsid %u: cannot resize live: %s", nqn,
+				  n->nsid, why);
+}
+
+/* A namespace present in both: everything about it but its size is fixed while it runs. */
 static void nvt_reload_check_ns(struct nvt_reload *r, const char *nqn, const struct nvt_ns_cfg *o,
 				const struct nvt_ns_cfg *n)
 {
@@ -117,9 +144,7 @@ static void nvt_reload_check_ns(struct nvt_reload *r, const char *nqn, const str
 		nvt_reload_refuse(r, n->pi_line ? n->pi_line : n->line, "pi",
 				  "%s nsid %u: a namespace's protection information format "
 				  "cannot change live", nqn, n->nsid);
-	if (o->size != n->size)
-		nvt_reload_refuse(r, n->line, "size", "%s nsid %u: resizing a namespace live "
-				  "is not supported yet", nqn, n->nsid);
+	nvt_reload_check_resize(r, nqn, o, n);
 	if (memcmp(o->uuid, n->uuid, sizeof(o->uuid)) || memcmp(o->nguid, n->nguid, sizeof(o->nguid)))
 		nvt_reload_refuse(r, n->line, "uuid", "%s nsid %u: a namespace's identifiers "
 				  "cannot change live", nqn, n->nsid);
@@ -191,31 +216,16 @@ static void nvt_reload_check_subsys(struct nvt_reload *r, const struct nvt_subsy
 	for (unsigned int i = 0; i < n->nr_namespaces; i++) {
 		const struct nvt_ns_cfg *nn = &n->namespaces[i], *on = nvt_cfg_find_ns(o, nn->nsid);
 
-		const struct nvt_backend_ops *be = nvt_backend_find(nn->backend);
-
+		/* Added: every backend can (channels are made on each group's thread). */
 		if (on)
 			nvt_reload_check_ns(r, n->nqn, on, nn);
-		else if (!be || be->chan_create)
-			nvt_reload_refuse(r, nn->line, "backend", "%s nsid %u: adding a %s namespace "
-					  "live is not supported yet (only backends without per-thread "
-					  "state, such as ram)", n->nqn, nn->nsid, nn->backend);
 	}
 	/*
-	 * A namespace a vhost LUN serves may go: the new file passed the
-	 * loader, so no LUN of it names the namespace, and the LUN goes first
-	 * (nvt_reload_apply()).
+	 * Removed namespaces: every backend can go (channels dropped on each
+	 * group's thread); a namespace a vhost LUN serves too: the new file
+	 * passed the loader, so no LUN of it names the namespace, and the LUN
+	 * goes first (nvt_reload_apply()).
 	 */
-	for (unsigned int i = 0; i < o->nr_namespaces; i++) {
-		const struct nvt_ns_cfg *on = &o->namespaces[i];
-		const struct nvt_backend_ops *be = nvt_backend_find(on->backend);
-
-		if (nvt_cfg_find_ns(n, on->nsid))
-			continue;
-		if (!be || be->chan_create)
-			nvt_reload_refuse(r, n->line, "namespaces", "%s nsid %u: removing a %s "
-					  "namespace live is not supported yet (only backends without "
-					  "per-thread state, such as ram)", n->nqn, on->nsid, on->backend);
-	}
 }
 
 /* A global setting's line; one the new file leaves out is blamed on its first line. */
@@ -446,6 +456,26 @@ static bool nvt_hosts_differ(const struct nvt_subsys_cfg *o, const struct nvt_su
 	return false;
 }
 
+/* A namespace kept: grown if its file (or size) says so. Return: 0 or -errno (refused, said). */
+static int nvt_reload_apply_resize(struct nvt_reload *r, struct nvt_subsys *subsys,
+				   const struct nvt_ns_cfg *nc)
+{
+	char why[256] = "";
+	uint64_t old = 0;
+	int ret = nvt_subsys_resize_ns(subsys, nc, &old, why, sizeof(why));
+
+	if (ret < 0) {
+		nvt_reload_refuse(r, nc->line, "size", "%s nsid %u: cannot resize: %s", subsys->nqn,
+				  nc->nsid, why[0] ? why : strerror(-ret));
+		return ret;
+	}
+	if (ret)
+		nvt_reload_note(r, "%s: nsid %u resized (%llu to %llu blocks of %u bytes)",
+				subsys->nqn, nc->nsid, (unsigned long long)old,
+				(unsigned long long)subsys->ns[nc->nsid]->nblocks, nc->block_size);
+	return 0;
+}
+
 /*
  * Subsystems only one side has. The new ones are all built (namespaces
  * opened) before any is published or any old one removed, so a failure
@@ -641,8 +671,16 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 			const struct nvt_ns_cfg *nc = &ns->namespaces[k];
 			int ret;
 
-			if (nvt_cfg_find_ns(os, nc->nsid))
+			if (nvt_cfg_find_ns(os, nc->nsid)) {
+				ret = nvt_reload_apply_resize(r, subsys, nc);
+				if (ret) {
+					for (unsigned int m = 0; m < n->nr_subsystems; m++)
+						free(hosts[m]);
+					free(hosts);
+					return ret;
+				}
 				continue;
+			}
 			ret = nvt_subsys_add_ns(subsys, nc);
 			if (ret == -EEXIST)
 				continue;	/* added by a reload that failed later on */
@@ -711,7 +749,7 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 
 int nvt_target_reload(struct nvt_target *tgt, struct nvt_config *running, FILE *out)
 {
-	struct nvt_reload r = { .file = running->path ? running->path : "?", .out = out };
+	struct nvt_reload r = { .tgt = tgt, .file = running->path ? running->path : "?", .out = out };
 	struct nvt_config n;
 	char *errs = NULL;
 	size_t errs_len = 0;

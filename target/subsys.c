@@ -186,6 +186,7 @@ int nvt_target_create(const struct nvt_config *cfg, struct nvt_target **out)
 	if (!tgt)
 		return -ENOMEM;
 	pthread_mutex_init(&tgt->lock, NULL);
+	pthread_mutex_init(&tgt->ns_lock, NULL);
 	atomic_init(&tgt->disc_genctr, 0);
 	tgt->max_ctrls_per_host = cfg->max_controllers_per_host ? cfg->max_controllers_per_host :
 				  NVT_DEFAULT_CTRLS_PER_HOST;
@@ -284,40 +285,26 @@ void nvt_target_destroy(struct nvt_target *tgt)
 		nvt_subsys_put(tgt->discovery);
 	free(tgt->subsys);
 	free(tgt->ports);
+	pthread_mutex_destroy(&tgt->ns_lock);
 	pthread_mutex_destroy(&tgt->lock);
 	free(tgt);
 }
 
-/* Every namespace of every subsystem: @fn(ns, pg). Return: the first error. */
+/*
+ * @fn on every namespace of every subsystem in the table; tgt->lock held
+ * (its callers hold tgt->ns_lock too), so no reload adds or removes a
+ * subsystem or a namespace meanwhile, and one published later made its
+ * channels for every group already in pg_slots (nvt_target_publish_subsys()).
+ */
 static int nvt_target_for_each_ns(struct nvt_target *tgt, struct nvt_poll_group *pg,
 				  int (*fn)(struct nvt_ns *ns, struct nvt_poll_group *pg))
 {
-	struct nvt_subsys **subs;
-	unsigned int n;
 	int ret = 0;
 
-	/*
-	 * The table as it is now, referenced: a reload may add or remove
-	 * subsystems meanwhile. One published later made its channels for
-	 * every group already in pg_slots (nvt_target_publish_subsys()).
-	 */
-	pthread_mutex_lock(&tgt->lock);
-	n = tgt->nr_subsys;
-	subs = calloc(n ? n : 1, sizeof(*subs));
-	for (unsigned int i = 0; subs && i < n; i++) {
-		subs[i] = tgt->subsys[i];
-		atomic_fetch_add(&subs[i]->refs, 1);
-	}
-	pthread_mutex_unlock(&tgt->lock);
-	if (!subs)
-		return -ENOMEM;
-	for (unsigned int i = 0; i < n && !ret; i++)
+	for (unsigned int i = 0; i < tgt->nr_subsys && !ret; i++)
 		for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID && !ret; nsid++)
-			if (subs[i]->ns[nsid])
-				ret = fn(subs[i]->ns[nsid], pg);
-	for (unsigned int i = 0; i < n; i++)
-		nvt_subsys_put(subs[i]);
-	free(subs);
+			if (tgt->subsys[i]->ns[nsid])
+				ret = fn(tgt->subsys[i]->ns[nsid], pg);
 	return ret;
 }
 
@@ -352,7 +339,12 @@ int nvt_target_attach_pg(struct nvt_target *tgt, struct nvt_poll_group *pg)
 		return -ENOSPC;
 	}
 	nvt_poll_group_set_slot(pg, slot);
+	/* Not running yet (nobody else polls it): its channels are made here. */
+	pthread_mutex_lock(&tgt->ns_lock);
+	pthread_mutex_lock(&tgt->lock);
 	ret = nvt_target_for_each_ns(tgt, pg, nvt_ns_chan_ensure);
+	pthread_mutex_unlock(&tgt->lock);
+	pthread_mutex_unlock(&tgt->ns_lock);
 	if (ret) {
 		nvt_err("cannot give namespaces a channel on a poll group: %s", strerror(-ret));
 		nvt_target_detach_pg(tgt, pg);
@@ -366,10 +358,13 @@ void nvt_target_detach_pg(struct nvt_target *tgt, struct nvt_poll_group *pg)
 
 	if (slot < 0)
 		return;
-	nvt_target_for_each_ns(tgt, pg, nvt_ns_chan_drop);
+	/* Stopped or idle (its owner is done with it): its channels go here. */
+	pthread_mutex_lock(&tgt->ns_lock);
 	pthread_mutex_lock(&tgt->lock);
+	nvt_target_for_each_ns(tgt, pg, nvt_ns_chan_drop);
 	tgt->pg_slots[slot] = NULL;
 	pthread_mutex_unlock(&tgt->lock);
+	pthread_mutex_unlock(&tgt->ns_lock);
 	nvt_poll_group_set_slot(pg, -1);
 }
 
@@ -613,53 +608,146 @@ static void nvt_ctrl_ns_changed(struct nvt_ctrl *c, void *arg)
 	nvt_ctrl_raise_aen(c, NVT_AEN_NS_CHANGED);
 }
 
-int nvt_subsys_add_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg)
+/* Channel work for one poll group: on its own thread (by message) or, when nobody else polls it, here. */
+struct nvt_ns_chan_job {
+	struct nvt_pg_msg msg;
+	struct nvt_ns *ns;
+	struct nvt_poll_group *pg;
+	bool create, sent;
+	int ret;
+	atomic_bool done;
+};
+
+static void nvt_ns_chan_job_run(struct nvt_pg_msg *m)
+{
+	struct nvt_ns_chan_job *j = container_of(m, struct nvt_ns_chan_job, msg);
+
+	if (j->create)
+		j->ret = nvt_ns_chan_create(j->ns, j->pg);
+	else
+		nvt_ns_chan_destroy(j->ns, j->pg);
+	/* Release: the waiter reads j->ret, and frees the job, after it. */
+	atomic_store_explicit(&j->done, true, memory_order_release);
+}
+
+/*
+ * Does another thread poll slot @i's group, so that its channels (backend
+ * rings, their pollers and watches) may only change on that thread? A
+ * started group does, and so does a loop queue's while the queue is in use
+ * (its submitter drives it). tgt->lock held.
+ */
+static bool nvt_pg_polled_elsewhere(const struct nvt_target *tgt, unsigned int i)
+{
+	return nvt_poll_group_running(tgt->pg_slots[i]) || (tgt->pg_owned[i] && !tgt->pg_spare[i]);
+}
+
+#define NVT_NS_CHAN_WAIT_NS	(10ull * 1000 * 1000 * 1000)	/* a poll group answers in microseconds */
+
+/*
+ * Make (@create) or destroy @ns's channel on every attached poll group,
+ * each on the thread that polls it; tgt->ns_lock held, so none attaches or
+ * detaches meanwhile. Return: 0, the first create's -errno, or -ETIMEDOUT:
+ * a group did not answer within NVT_NS_CHAN_WAIT_NS, and its job (and @ns,
+ * which it will touch when it runs) must never be freed.
+ */
+static int nvt_ns_chans_apply(struct nvt_ns *ns, bool create)
+{
+	struct nvt_target *tgt = ns->subsys->tgt;
+	uint64_t deadline = nvt_now_ns() + NVT_NS_CHAN_WAIT_NS;
+	struct nvt_ns_chan_job *jobs;
+	unsigned int n;
+	int ret = 0;
+
+	jobs = calloc(NVT_MAX_PG_SLOTS, sizeof(*jobs));
+	if (!jobs)
+		return -ENOMEM;
+	pthread_mutex_lock(&tgt->lock);
+	n = tgt->nr_pg_slots;
+	for (unsigned int i = 0; i < n; i++) {
+		struct nvt_ns_chan_job *j = &jobs[i];
+
+		if (!tgt->pg_slots[i])
+			continue;
+		*j = (struct nvt_ns_chan_job){ .msg.fn = nvt_ns_chan_job_run, .ns = ns,
+					       .pg = tgt->pg_slots[i], .create = create };
+		atomic_init(&j->done, false);
+		/* The layer's own channel state is made ready before publication, from any thread. */
+		j->sent = (create ? !!ns->be->chan_create : !!ns->be->chan_destroy) &&
+			  nvt_pg_polled_elsewhere(tgt, i);
+		if (j->sent)
+			nvt_poll_group_send(j->pg, &j->msg);
+		else
+			nvt_ns_chan_job_run(&j->msg);	/* nobody polls it, and none can take it now */
+	}
+	pthread_mutex_unlock(&tgt->lock);
+	for (unsigned int i = 0; i < n; i++) {
+		struct nvt_ns_chan_job *j = &jobs[i];
+
+		while (j->sent && !atomic_load_explicit(&j->done, memory_order_acquire)) {
+			if (nvt_now_ns() > deadline) {
+				nvt_err("%s: nsid %u: poll group %u did not answer in %llu s", ns->subsys->nqn,
+					ns->nsid, i, NVT_NS_CHAN_WAIT_NS / 1000000000ull);
+				return -ETIMEDOUT;	/* @jobs leaked: a message in it is queued */
+			}
+			/* A loop queue put back meanwhile polls no more: run its message here. */
+			pthread_mutex_lock(&tgt->lock);
+			if (tgt->pg_slots[i] == j->pg && !nvt_pg_polled_elsewhere(tgt, i))
+				nvt_poll_group_run_pending(j->pg);
+			pthread_mutex_unlock(&tgt->lock);
+			if (!atomic_load_explicit(&j->done, memory_order_acquire))
+				usleep(50);
+		}
+		if (j->ret && !ret)
+			ret = j->ret;
+	}
+	free(jobs);
+	return ret;
+}
+
+/*
+ * tgt->ns_lock held. Channels first, each made by the thread that polls
+ * its group (a backend's rings join that thread's loop), then published.
+ */
+static int nvt_subsys_add_ns_locked(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg)
 {
 	struct nvt_target *tgt = subsys->tgt;
 	struct nvt_ns *ns;
-	unsigned int i;
 	int ret;
 
-	if (subsys->type != NVT_SUBSYS_NVM || !cfg->nsid || cfg->nsid > NVT_MAX_NSID)
-		return -EINVAL;
 	if (subsys->ns[cfg->nsid])
 		return -EEXIST;
 	ret = nvt_ns_open(subsys, cfg, &ns);
 	if (ret)
 		return ret;
-	/*
-	 * Channels are made here, on the control thread, for groups that are
-	 * running: only safe when the backend keeps nothing per group (its
-	 * rings would join a running group's pollers from the wrong thread).
-	 */
-	if (ns->be->chan_create) {
-		nvt_ns_destroy(ns);
-		return -EOPNOTSUPP;
-	}
-	/* Under the lock: a group attached meanwhile either is in pg_slots here or sees ns published. */
-	pthread_mutex_lock(&tgt->lock);
-	for (i = 0; i < tgt->nr_pg_slots && !ret; i++)
-		if (tgt->pg_slots[i])
-			ret = nvt_ns_chan_create(ns, tgt->pg_slots[i]);
-	if (!ret) {
-		/* Release: a poll group that finds ns finds its channel and its backend state. */
-		atomic_store_explicit(&subsys->ns[ns->nsid], ns, memory_order_release);
-		subsys->nr_ns++;
-	}
-	pthread_mutex_unlock(&tgt->lock);
+	ret = nvt_ns_chans_apply(ns, true);
+	if (ret == -ETIMEDOUT)
+		return ret;	/* @ns stays allocated: a late answer touches it */
 	if (ret) {
 		/* Never published: no I/O reached these channels. */
-		pthread_mutex_lock(&tgt->lock);
-		for (i = 0; i < tgt->nr_pg_slots; i++)
-			if (tgt->pg_slots[i])
-				nvt_ns_chan_destroy(ns, tgt->pg_slots[i]);
-		pthread_mutex_unlock(&tgt->lock);
-		nvt_ns_destroy(ns);
+		if (nvt_ns_chans_apply(ns, false) != -ETIMEDOUT)
+			nvt_ns_destroy(ns);
 		return ret;
 	}
+	pthread_mutex_lock(&tgt->lock);
+	/* Release: a poll group that finds ns finds its channel and its backend state. */
+	atomic_store_explicit(&subsys->ns[ns->nsid], ns, memory_order_release);
+	subsys->nr_ns++;
+	pthread_mutex_unlock(&tgt->lock);
 	nvt_ns_log(ns);
 	nvt_subsys_ns_changed(subsys, ns->nsid);
 	return 0;
+}
+
+int nvt_subsys_add_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg)
+{
+	int ret;
+
+	if (subsys->type != NVT_SUBSYS_NVM || !cfg->nsid || cfg->nsid > NVT_MAX_NSID)
+		return -EINVAL;
+	pthread_mutex_lock(&subsys->tgt->ns_lock);
+	ret = nvt_subsys_add_ns_locked(subsys, cfg);
+	pthread_mutex_unlock(&subsys->tgt->ns_lock);
+	return ret;
 }
 
 void nvt_req_ns_enter(struct nvt_req *req, struct nvt_subsys *subsys)
@@ -698,21 +786,20 @@ static bool nvt_subsys_readers_gone(struct nvt_subsys *subsys, unsigned int e, u
 
 #define NVT_NS_REMOVE_WAIT_NS	(10ull * 1000 * 1000 * 1000)	/* commands finish long before */
 
-int nvt_subsys_remove_ns(struct nvt_subsys *subsys, uint32_t nsid)
+/* tgt->ns_lock held. */
+static int nvt_subsys_remove_ns_locked(struct nvt_subsys *subsys, uint32_t nsid)
 {
 	struct nvt_target *tgt = subsys->tgt;
 	uint64_t deadline = nvt_now_ns() + NVT_NS_REMOVE_WAIT_NS;
 	struct nvt_ns *ns;
 	unsigned int e;
 
-	if (subsys->type != NVT_SUBSYS_NVM || !nsid || nsid > NVT_MAX_NSID)
-		return -EINVAL;
-	/* Under the lock: a scrub takes its namespace there, and a group attaching looks there. */
+	/* Under the lock: a scrub takes its namespace there. */
 	pthread_mutex_lock(&tgt->lock);
 	ns = subsys->ns[nsid];
-	if (!ns || ns->be->chan_create || atomic_load(&ns->nr_scrubs)) {
+	if (!ns || atomic_load(&ns->nr_scrubs)) {
 		pthread_mutex_unlock(&tgt->lock);
-		return !ns ? -ENOENT : ns->be->chan_create ? -EOPNOTSUPP : -EBUSY;
+		return !ns ? -ENOENT : -EBUSY;
 	}
 	atomic_store(&subsys->ns[nsid], NULL);
 	subsys->nr_ns--;
@@ -737,15 +824,65 @@ int nvt_subsys_remove_ns(struct nvt_subsys *subsys, uint32_t nsid)
 			goto out_leak;
 		usleep(100);
 	}
-	nvt_ns_chans_free(ns);
+	/* Each channel on its own thread: its ring's poller and watch are that loop's. */
+	if (nvt_ns_chans_apply(ns, false))
+		goto out_leak;
+	nvt_ns_chans_free(ns);	/* none is left: every attached group dropped its own */
 	nvt_ns_destroy(ns);
 	return 0;
 
 out_leak:
 	/* Never freed under a command: its memory stays, unreachable, until nvtd exits. */
-	nvt_err("%s: nsid %u: commands still hold it after %llu s: left allocated", subsys->nqn,
-		nsid, NVT_NS_REMOVE_WAIT_NS / 1000000000ull);
+	nvt_err("%s: nsid %u: commands or poll groups still hold it after %llu s: left allocated",
+		subsys->nqn, nsid, NVT_NS_REMOVE_WAIT_NS / 1000000000ull);
 	return 0;
+}
+
+int nvt_subsys_remove_ns(struct nvt_subsys *subsys, uint32_t nsid)
+{
+	int ret;
+
+	if (subsys->type != NVT_SUBSYS_NVM || !nsid || nsid > NVT_MAX_NSID)
+		return -EINVAL;
+	pthread_mutex_lock(&subsys->tgt->ns_lock);
+	ret = nvt_subsys_remove_ns_locked(subsys, nsid);
+	pthread_mutex_unlock(&subsys->tgt->ns_lock);
+	return ret;
+}
+
+int nvt_subsys_resize_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg,
+			 uint64_t *old_nblocks, char *why, size_t why_len)
+{
+	struct nvt_target *tgt = subsys->tgt;
+	struct nvt_ns *ns;
+	uint64_t nb;
+	int ret;
+
+	if (subsys->type != NVT_SUBSYS_NVM || !cfg->nsid || cfg->nsid > NVT_MAX_NSID)
+		return -EINVAL;
+	/* Against a removal of the same namespace, which frees it. */
+	pthread_mutex_lock(&tgt->ns_lock);
+	ns = subsys->ns[cfg->nsid];
+	if (!ns || !ns->be->resize) {
+		pthread_mutex_unlock(&tgt->ns_lock);
+		return 0;	/* nvt_reload_check_ns() refused a size change of these */
+	}
+	*old_nblocks = ns->nblocks;
+	ret = ns->be->resize(ns, cfg, true, &nb, why, why_len);
+	if (ret || nb == *old_nblocks) {
+		pthread_mutex_unlock(&tgt->ns_lock);
+		return ret;
+	}
+	/*
+	 * The store has grown first: a command that reads the new size finds
+	 * the blocks there. Commands checked against the old one stay within it.
+	 */
+	atomic_store(&ns->nblocks, nb);
+	pthread_mutex_unlock(&tgt->ns_lock);
+	nvt_info("%s: nsid %u: resized from %llu to %llu blocks", subsys->nqn, cfg->nsid,
+		 (unsigned long long)*old_nblocks, (unsigned long long)nb);
+	nvt_subsys_ns_changed(subsys, cfg->nsid);
+	return 1;
 }
 
 void nvt_subsys_ns_changed(struct nvt_subsys *subsys, uint32_t nsid)

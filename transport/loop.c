@@ -186,8 +186,12 @@ static int nvt_loop_start(struct nvt_loop_queue *q, const struct nvt_sqe *sqe,
 
 	if (held)
 		*held = NULL;
-	if (!nvt_req_init(&lr->req, &q->sq, &nvt_loop_transport_ops))
+	if (!nvt_req_init(&lr->req, &q->sq, &nvt_loop_transport_ops)) {
+		/* Failed at once (Invalid Namespace): the group's messages still run, as below. */
+		if (q->pg)
+			nvt_poll_group_run_pending(q->pg);
 		return 0;
+	}
 	if (hold) {
 		/* Where RDMA would READ the host's data: parsed, not executed yet. */
 		*held = (struct nvt_loop_held *)lr;

@@ -220,18 +220,29 @@ struct nvt_backend_ops {
 	 * Return: 0 or -errno.
 	 */
 	int (*block_io)(struct nvt_ns *ns, uint64_t lba, void *data, void *md, bool write);
+	/*
+	 * Optional, control path: the size @cfg asks for (0: the store's own),
+	 * in blocks, into *@nblocks; with @apply the store is grown to it first,
+	 * never moving memory or data I/O uses. ns->nblocks is the caller's to
+	 * publish. Return: 0 (*@nblocks may be the current size: nothing to
+	 * do), or -errno with the reason in @why (a shrink, a store that
+	 * cannot grow).
+	 */
+	int (*resize)(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg, bool apply,
+		      uint64_t *nblocks, char *why, size_t why_len);
 };
 
 /**
- * struct nvt_ns - one namespace; immutable after start-up, so the I/O path
- * reads it without locks.
+ * struct nvt_ns - one namespace; immutable once published but for nblocks
+ * (which only grows, atomically), so the I/O path reads it without locks.
  */
 struct nvt_ns {
 	struct nvt_subsys *subsys;
 	uint32_t nsid;
 	const struct nvt_backend_ops *be;
 	void *be_priv;
-	uint64_t nblocks;
+	/* Grows on a live resize (never shrinks): atomic, as the I/O path checks against it. */
+	_Atomic uint64_t nblocks;
 	uint32_t block_size;
 	uint8_t lba_shift;
 	uint16_t md_size;			/* metadata bytes per block the backend stores */

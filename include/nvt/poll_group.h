@@ -109,6 +109,12 @@ void nvt_poll_group_send(struct nvt_poll_group *pg, struct nvt_pg_msg *m);
 /** nvt_poll_group_start() - run @pg's loop on a thread of its own. Return: 0 or -errno. */
 int nvt_poll_group_start(struct nvt_poll_group *pg, const char *name);
 
+/**
+ * nvt_poll_group_running() - @pg runs on a thread of its own (started, not
+ * stopped) other than the caller's: its state is changed there, by message.
+ */
+bool nvt_poll_group_running(const struct nvt_poll_group *pg);
+
 /** nvt_poll_group_stop() - end the loop started by nvt_poll_group_start() and join it. */
 void nvt_poll_group_stop(struct nvt_poll_group *pg);
 

@@ -255,6 +255,12 @@ struct nvt_port {
  */
 struct nvt_target {
 	pthread_mutex_t lock;
+	/*
+	 * Serialises namespaces added or removed with poll groups attached or
+	 * detached (each makes or drops channels); taken before @lock, never
+	 * on a poll group's thread, so it may be held while groups answer.
+	 */
+	pthread_mutex_t ns_lock;
 	struct nvt_subsys **subsys;
 	unsigned int nr_subsys;
 	struct nvt_subsys *discovery;		/* NULL if not served */
@@ -410,9 +416,14 @@ void nvt_subsys_for_each_ctrl(struct nvt_subsys *subsys,
 
 /**
  * nvt_subsys_add_ns() - open a namespace live (reload): a channel on every
- * poll group serving I/O first, then published and announced (AEN, log 04h).
- * Backends with per-group state (chan_create) are refused: -EOPNOTSUPP.
- * Control path, main loop. Return: 0 or -errno (nothing changed).
+ * poll group serving I/O first (a backend's, chan_create, made on the
+ * group's own thread by message where another thread polls it; all
+ * awaited, at most 10 s), then published and announced (AEN, log 04h).
+ * Control path (the main loop, whose own group is done in place, or the
+ * control thread); an in-use loop queue must be polled meanwhile, as its
+ * group answers only then. Return: 0 or -errno (nothing
+ * changed; -ETIMEDOUT: a group did not answer, the namespace stays
+ * allocated, unpublished).
  */
 int nvt_subsys_add_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg);
 
@@ -422,11 +433,21 @@ int nvt_subsys_add_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg);
  * Namespace), the AEN Namespace Attribute Changed and log 04h, then the
  * commands that may still hold it are waited out (a bounded wait: past
  * it the namespace is left allocated, never freed under them), then its
- * channels and backend are closed and it is freed.
- * Return: 0, -ENOENT (no such namespace), -EBUSY (a scrub runs on it),
- * -EOPNOTSUPP (its backend keeps per-thread state).
+ * channels are dropped (each on its group's own thread) and its backend
+ * closed, and it is freed.
+ * Return: 0, -ENOENT (no such namespace), -EBUSY (a scrub runs on it).
  */
 int nvt_subsys_remove_ns(struct nvt_subsys *subsys, uint32_t nsid);
+
+/**
+ * nvt_subsys_resize_ns() - grow a namespace live to what @cfg says (its
+ * backend's resize), then publish the size and announce it (AEN, log 04h).
+ * Commands past the old size fail with LBA Out Of Range until then.
+ * Return: 1 (grown from *@old_nblocks), 0 (no change), or -errno with the
+ * reason in @why.
+ */
+int nvt_subsys_resize_ns(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg,
+			 uint64_t *old_nblocks, char *why, size_t why_len);
 
 /** nvt_req_ns_enter() / nvt_req_ns_leave() - count @req among its subsystem's namespace readers. */
 void nvt_req_ns_enter(struct nvt_req *req, struct nvt_subsys *subsys);

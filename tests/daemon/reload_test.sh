@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# A running nvtd reloaded twice over: nvtctl reload and kill -HUP, a good edit applied, a bad line and a refused change applying nothing, nvtd serving throughout.
+# A running nvtd reloaded twice over: nvtctl reload and kill -HUP, a good edit applied, ram and file namespaces added and removed, a bad line and a refused change applying nothing, nvtd serving throughout.
 set -u
 NVTD=$1 NVTCTL=$2
 fail=0 pass=0
@@ -77,6 +77,18 @@ write_cfg "\"$H1\"" debug 512 "" ', { nsid = 2; backend = "ram"; size = "2M"; }'
 "$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
 check "the same nsid added back" \
 	'[ $rc = 0 ] && grep -qx "changed: $N: nsid 2 added (ram, 4096 blocks of 512 bytes)" "$out/r"'
+
+# A file namespace: its ring is made on the I/O thread by message, and dropped there.
+FNS=', { nsid = 3; backend = "file"; size = "1M"; path = "'"$out"'/ns3.img"; }'
+write_cfg "\"$H1\"" debug 512 "" ", { nsid = 2; backend = \"ram\"; size = \"2M\"; }$FNS"
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "a file namespace added: ok, named" \
+	'[ $rc = 0 ] && grep -qx "changed: $N: nsid 3 added (file, 2048 blocks of 512 bytes)" "$out/r"'
+write_cfg "\"$H1\"" debug 512 "" ', { nsid = 2; backend = "ram"; size = "2M"; }'
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "the file namespace removed: ok, named" '[ $rc = 0 ] && grep -qx "changed: $N: nsid 3 removed" "$out/r"'
+"$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
+check "status shows 2 namespaces" '[ $rc = 0 ] && grep -q "subsystem $N: 2 namespace(s), 0 controller(s)" "$out/r"'
 
 kill -TERM $pid; wait $pid; rc=$?
 check "clean exit after reloads" '[ $rc = 0 ]'

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Live reload over the loop transport: allow-list changes with controllers connected and I/O running on another thread, bad files and refused changes that leave everything as it was. */
+/* Live reload over the loop transport: allow-list changes, ram and file namespaces added, removed and resized with controllers connected and I/O running on another thread, bad files and refused changes that leave everything as it was. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -23,6 +24,7 @@
 #define HOST_C	"nqn.2014-08.org.nvmexpress:uuid:cccccccc-0000-0000-0000-000000000003"
 
 static char cfg_path[64];
+static char file_path[64];	/* the file namespaces' store */
 
 /* The file as an admin would edit it; @extra goes inside the subsystem, @ns2 is nsid 2's line. */
 static void write_cfg(const char *hosts, const char *any, const char *ns2, const char *extra)
@@ -103,6 +105,11 @@ static int setup(void **state)
 	if (nvt_config_load(cfg_path, &e->cfg, stderr) || nvt_target_create(&e->cfg, &e->tgt))
 		return -1;
 	e->tgt->cfg = &e->cfg;
+	/* A running I/O thread as in nvtd: a file namespace's ring there is made and freed by message. */
+	if (nvt_target_start_io_pgs(e->tgt, 1))
+		return -1;
+	snprintf(file_path, sizeof(file_path), "/tmp/nvt-reload-file-%d", (int)getpid());
+	unlink(file_path);
 	if (nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_A, 2, 16, 0, &e->a))
 		return -1;
 	e->io.q = e->a.io[0];
@@ -122,7 +129,9 @@ static int teardown(void **state)
 	assert_int_equal(atomic_load(&e->io.failed), 0);
 	assert_true(atomic_load(&e->io.ok) > 0);
 	nvt_loop_ctrl_disconnect(&e->a);
+	nvt_target_stop_io_pgs(e->tgt);
 	nvt_target_destroy(e->tgt);
+	unlink(file_path);
 	nvt_config_free(&e->cfg);
 	free(e->out);
 	unlink(cfg_path);
@@ -242,6 +251,32 @@ static void test_host_change_tells_discovery(void **state)
 	io_progresses(e);
 }
 
+static void expect_changed_log(struct env *e, uint32_t nsid)
+{
+	uint32_t changed[1024];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
+	assert_int_equal(le32toh(changed[0]), nsid);
+	assert_int_equal(changed[1], 0);
+}
+
+static void arm_ns_aen(struct env *e, struct nvt_cqe *aen)
+{
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	aen->status = 0xffff;
+	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
+			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, aen), 0);
+	assert_int_equal(aen->status, 0xffff);
+}
+
 /*
  * nsid 3 added while nsid 1's I/O runs on another thread: the host is told
  * (AEN Namespace Attribute Changed, log 04h lists 3), Identify finds it and
@@ -251,29 +286,20 @@ static void test_ns_added(void **state)
 {
 	struct env *e = *state;
 	uint8_t buf[4096], back[4096];
-	uint32_t changed[1024];
 	struct nvt_sqe sqe;
-	struct nvt_cqe cqe, aen = { .status = 0xffff };
+	struct nvt_cqe cqe, aen;
 
 	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 0, 8);
 	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, buf, sizeof(buf), &cqe) & 0xff,
 			 NVME_SC_INVALID_NS);
-	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
-			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
-	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
-	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
-	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, &aen), 0);
-	assert_int_equal(aen.status, 0xffff);
+	arm_ns_aen(e, &aen);
 
 	write_cfg(HOSTS_AB, "false", NS2_NS3, "");
 	assert_int_equal(reload(e), 1);
 	assert_non_null(strstr(e->out, "nsid 3 added (ram, 4096 blocks of 512 bytes)"));
 	assert_int_equal(aen.status, 0);
 	assert_int_equal(le32toh(aen.result.u32), NVME_AER_NOTICE | NVME_LOG_LID_CHANGED_NS << 16);
-	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
-	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
-	assert_int_equal(le32toh(changed[0]), 3);
-	assert_int_equal(changed[1], 0);
+	expect_changed_log(e, 3);
 	assert_int_equal(e->tgt->subsys[0]->nr_ns, 3);
 
 	memset(buf, 0xc3, sizeof(buf));
@@ -295,6 +321,7 @@ struct ns2_thread {
 	struct nvt_loop_queue *q;
 	atomic_bool stop;
 	atomic_uint ok, gone, other;
+	uint32_t nsid;			/* 0: nsid 2 */
 	pthread_t thread;
 };
 
@@ -309,7 +336,8 @@ static void *ns2_worker(void *arg)
 	for (unsigned int i = 0; !atomic_load(&t->stop); i++) {
 		uint16_t st;
 
-		nvt_host_sqe_rw(&sqe, (i & 1) ? nvme_cmd_read : nvme_cmd_write, 2, (i % 256) * 8, 8);
+		nvt_host_sqe_rw(&sqe, (i & 1) ? nvme_cmd_read : nvme_cmd_write,
+				t->nsid ? t->nsid : 2, (i % 256) * 8, 8);
 		st = (uint16_t)nvt_loop_exec(t->q, &sqe, buf, sizeof(buf), &cqe);
 		if (!st)
 			atomic_fetch_add(&t->ok, 1);
@@ -321,24 +349,36 @@ static void *ns2_worker(void *arg)
 	return NULL;
 }
 
+/* The worker running, some of its commands through. */
+static void ns_worker_start(struct ns2_thread *t)
+{
+	assert_int_equal(pthread_create(&t->thread, NULL, ns2_worker, t), 0);
+	for (int i = 0; i < 5000 && atomic_load(&t->ok) < 100; i++)
+		usleep(1000);
+	assert_true(atomic_load(&t->ok) >= 100);
+}
+
+/* After the removal: the worker saw it gone, and nothing but success or Invalid Namespace. */
+static void ns_worker_stop_gone(struct ns2_thread *t)
+{
+	for (int i = 0; i < 5000 && atomic_load(&t->gone) == 0; i++)
+		usleep(1000);
+	atomic_store(&t->stop, true);
+	pthread_join(t->thread, NULL);
+	assert_true(atomic_load(&t->gone) > 0);
+	assert_int_equal(atomic_load(&t->other), 0);
+}
+
 static void test_ns_removed_under_io(void **state)
 {
 	struct env *e = *state;
 	struct ns2_thread t = { .q = e->a.io[1] };
 	uint8_t buf[4096];
-	uint32_t changed[1024];
 	struct nvt_sqe sqe;
-	struct nvt_cqe cqe, aen = { .status = 0xffff };
+	struct nvt_cqe cqe, aen;
 
-	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
-			      NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES);
-	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, NULL, 0, &cqe), 0);
-	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
-	assert_int_equal(nvt_loop_submit(e->a.admin, &sqe, NULL, 0, copy_cqe, &aen), 0);
-	assert_int_equal(pthread_create(&t.thread, NULL, ns2_worker, &t), 0);
-	for (int i = 0; i < 5000 && atomic_load(&t.ok) < 100; i++)
-		usleep(1000);
-	assert_true(atomic_load(&t.ok) >= 100);
+	arm_ns_aen(e, &aen);
+	ns_worker_start(&t);
 
 	/* nsid 2 dropped from the file while both threads run. */
 	write_cfg(HOSTS_AB, "false", "", "");
@@ -346,20 +386,12 @@ static void test_ns_removed_under_io(void **state)
 	assert_non_null(strstr(e->out, "changed: " TEST_NQN ": nsid 2 removed"));
 	assert_null(e->tgt->subsys[0]->ns[2]);
 	assert_int_equal(e->tgt->subsys[0]->nr_ns, 1);
-	for (int i = 0; i < 5000 && atomic_load(&t.gone) == 0; i++)
-		usleep(1000);
-	atomic_store(&t.stop, true);
-	pthread_join(t.thread, NULL);
-	assert_true(atomic_load(&t.gone) > 0);
-	assert_int_equal(atomic_load(&t.other), 0);
+	ns_worker_stop_gone(&t);
 
 	/* Told: the AEN, and log 04h lists nsid 2 alone. */
 	assert_int_equal(aen.status, 0);
 	assert_int_equal(le32toh(aen.result.u32), NVME_AER_NOTICE | NVME_LOG_LID_CHANGED_NS << 16);
-	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_CHANGED_NS, sizeof(changed), 0, false);
-	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, changed, sizeof(changed), &cqe), 0);
-	assert_int_equal(le32toh(changed[0]), 2);
-	assert_int_equal(changed[1], 0);
+	expect_changed_log(e, 2);
 	/* Identify of an inactive nsid: zeroes (nsze 0). */
 	nvt_host_sqe_init(&sqe, nvme_admin_identify, 2);
 	sqe.common.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
@@ -376,6 +408,225 @@ static void test_ns_removed_under_io(void **state)
 	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, buf, sizeof(buf), &cqe), 0);
 	for (size_t i = 0; i < sizeof(buf); i++)
 		assert_int_equal(buf[i], 0);
+	io_progresses(e);
+}
+
+/*
+ * A loop queue is polled by whoever submits to it; while a reload changes
+ * file namespaces (whose rings are made and dropped on each group's own
+ * thread) an otherwise idle one is polled here, as nvtd's threads would be.
+ */
+struct poller {
+	struct nvt_loop_queue *q;
+	atomic_bool stop;
+	pthread_t thread;
+};
+
+static void *poller_fn(void *arg)
+{
+	struct poller *p = arg;
+
+	while (!atomic_load(&p->stop))
+		nvt_loop_queue_poll(p->q, 1);
+	return NULL;
+}
+
+static int reload_polled(struct env *e, struct nvt_loop_queue *idle)
+{
+	struct poller p = { .q = idle };
+	int ret;
+
+	assert_int_equal(pthread_create(&p.thread, NULL, poller_fn, &p), 0);
+	ret = reload(e);
+	atomic_store(&p.stop, true);
+	pthread_join(p.thread, NULL);
+	return ret;
+}
+
+/* nsid 3 on the file backend: @size as the file says it. */
+static void write_cfg_file_ns(const char *size)
+{
+	char ns[256];
+
+	snprintf(ns, sizeof(ns), NS2_OK ", { nsid = 3; backend = \"file\"; size = \"%s\"; "
+		 "path = \"%s\"; direct = false; }", size, file_path);
+	write_cfg(HOSTS_AB, "false", ns, "");
+}
+
+/* Identify Namespace: NSZE, NCAP and NUSE, which must agree. */
+static uint64_t identify_nsze(struct env *e, uint32_t nsid)
+{
+	uint8_t id[4096];
+	uint64_t v[3];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	nvt_host_sqe_init(&sqe, nvme_admin_identify, nsid);
+	sqe.common.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
+	assert_int_equal(nvt_loop_exec(e->a.admin, &sqe, id, sizeof(id), &cqe), 0);
+	memcpy(v, id, sizeof(v));
+	assert_true(v[0] == v[1] && v[1] == v[2]);
+	return le64toh(v[0]);
+}
+
+static void rw_ok(struct nvt_loop_queue *q, uint32_t nsid, uint64_t slba, uint8_t fill)
+{
+	uint8_t buf[4096], back[4096];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	memset(buf, fill, sizeof(buf));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, nsid, slba, 8);
+	assert_int_equal(nvt_loop_exec(q, &sqe, buf, sizeof(buf), &cqe), 0);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, nsid, slba, 8);
+	assert_int_equal(nvt_loop_exec(q, &sqe, back, sizeof(back), &cqe), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+}
+
+static void past_end(struct nvt_loop_queue *q, uint32_t nsid, uint64_t slba)
+{
+	uint8_t buf[512];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, nsid, slba, 1);
+	assert_int_equal(nvt_loop_exec(q, &sqe, buf, sizeof(buf), &cqe) & 0xff, NVME_SC_LBA_RANGE);
+}
+
+/*
+ * A file namespace added while nsid 1's I/O runs on another thread: its
+ * rings are made on every poll group (the running I/O thread's by
+ * message), then it is published and announced, and serves I/O from a
+ * queue that existed before; then removed while a thread writes to it:
+ * every command succeeds or finds it gone, and its rings go on their own
+ * threads (ASan: nothing touched after it is freed).
+ */
+static void test_file_ns_added_and_removed(void **state)
+{
+	struct env *e = *state;
+	struct ns2_thread t = { .q = e->a.io[1] };
+	uint8_t buf[4096], back[4096];
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe, aen;
+	struct nvt_ns *ns;
+
+	arm_ns_aen(e, &aen);
+	write_cfg_file_ns("4M");
+	assert_int_equal(reload_polled(e, e->a.io[1]), 1);
+	assert_non_null(strstr(e->out, "nsid 3 added (file, 8192 blocks of 512 bytes)"));
+	assert_int_equal(aen.status, 0);
+	expect_changed_log(e, 3);
+	ns = e->tgt->subsys[0]->ns[3];
+	assert_non_null(ns);
+	/* A channel on every attached group, the running I/O thread's too. */
+	assert_non_null(nvt_ns_chan_get(ns, e->tgt->io_pgs[0]));
+	for (unsigned int i = 0; i < e->tgt->nr_pg_slots; i++)
+		if (e->tgt->pg_slots[i])
+			assert_non_null(nvt_ns_chan_get(ns, e->tgt->pg_slots[i]));
+
+	rw_ok(e->a.io[1], 3, 8000, 0x3c);
+	past_end(e->a.io[1], 3, 8192);
+	io_progresses(e);
+
+	/* Removed while a thread writes and reads it (the ns2 worker, on nsid 3). */
+	arm_ns_aen(e, &aen);
+	t.nsid = 3;
+	ns_worker_start(&t);
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	assert_int_equal(reload(e), 1);	/* io[1] is polled by the worker */
+	assert_non_null(strstr(e->out, "changed: " TEST_NQN ": nsid 3 removed"));
+	assert_null(e->tgt->subsys[0]->ns[3]);
+	ns_worker_stop_gone(&t);
+	assert_int_equal(aen.status, 0);
+	expect_changed_log(e, 3);
+
+	/* Back again over the same file: what was written is there. */
+	write_cfg_file_ns("4M");
+	assert_int_equal(reload_polled(e, e->a.io[1]), 1);
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 3, 8000, 8);
+	assert_int_equal(nvt_loop_exec(e->a.io[1], &sqe, back, sizeof(back), &cqe), 0);
+	memset(buf, 0x3c, sizeof(buf));
+	assert_memory_equal(buf, back, sizeof(buf));
+	io_progresses(e);
+}
+
+/*
+ * Resized live, nsid 1's I/O running throughout: a file namespace grown
+ * by its size (the file is extended) and then by its file alone (size
+ * left out, the file grown behind nvtd), a ram one grown in its reserved
+ * range; each announced (AEN, log 04h) and seen in Identify, blocks past
+ * the old end usable after and out of range before. Shrinks and a ram
+ * growth past its reservation are refused with the reason, changing nothing.
+ */
+static void test_ns_resized(void **state)
+{
+	struct env *e = *state;
+	struct nvt_cqe aen;
+	struct stat st;
+	char ns[512];
+
+	arm_ns_aen(e, &aen);
+	write_cfg_file_ns("4M");
+	assert_int_equal(reload_polled(e, e->a.io[1]), 1);
+	assert_int_equal(aen.status, 0);
+	expect_changed_log(e, 3);	/* read: the next change raises a new event */
+	rw_ok(e->a.io[1], 3, 8000, 0x11);
+	past_end(e->a.io[1], 3, 8192);
+
+	arm_ns_aen(e, &aen);
+	write_cfg_file_ns("8M");
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "changed: " TEST_NQN ": nsid 3 resized (8192 to 16384 blocks of 512 bytes)"));
+	assert_int_equal(aen.status, 0);
+	assert_int_equal(le32toh(aen.result.u32), NVME_AER_NOTICE | NVME_LOG_LID_CHANGED_NS << 16);
+	expect_changed_log(e, 3);
+	assert_int_equal(identify_nsze(e, 3), 16384);
+	assert_int_equal(stat(file_path, &st), 0);
+	assert_int_equal(st.st_size, 8 << 20);
+	rw_ok(e->a.io[1], 3, 16000, 0x22);
+	rw_ok(e->a.io[1], 3, 8000, 0x11);	/* the old blocks are where they were */
+	past_end(e->a.io[1], 3, 16384);
+
+	/* Shrinking: refused, with why; nothing changes. */
+	write_cfg_file_ns("2M");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_non_null(strstr(e->out, ": size: " TEST_NQN " nsid 3: cannot resize live: a namespace cannot shrink live"));
+	assert_int_equal(identify_nsze(e, 3), 16384);
+
+	/* Size left out: the namespace follows its file, grown behind nvtd. */
+	assert_int_equal(truncate(file_path, 12 << 20), 0);
+	snprintf(ns, sizeof(ns), NS2_OK ", { nsid = 3; backend = \"file\"; path = \"%s\"; "
+		 "direct = false; }", file_path);
+	write_cfg(HOSTS_AB, "false", ns, "");
+	arm_ns_aen(e, &aen);
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "nsid 3 resized (16384 to 24576 blocks"));
+	assert_int_equal(aen.status, 0);
+	assert_int_equal(identify_nsze(e, 3), 24576);
+	rw_ok(e->a.io[1], 3, 24000, 0x33);
+	/* Again: nothing to do. */
+	assert_int_equal(reload(e), 0);
+
+	/* ram: nsid 2 from 1M to 2M, within what it reserved at open. */
+	snprintf(ns, sizeof(ns), ", { nsid = 2; backend = \"ram\"; size = \"2M\"; }, { nsid = 3; "
+		 "backend = \"file\"; path = \"%s\"; direct = false; }", file_path);
+	write_cfg(HOSTS_AB, "false", ns, "");
+	past_end(e->a.io[1], 2, 2048);
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "nsid 2 resized (2048 to 4096 blocks of 512 bytes)"));
+	assert_int_equal(identify_nsze(e, 2), 4096);
+	rw_ok(e->a.io[1], 2, 4000, 0x44);
+	/* Past the reservation (16 times), and a shrink: refused. */
+	snprintf(ns, sizeof(ns), ", { nsid = 2; backend = \"ram\"; size = \"32M\"; }, { nsid = 3; "
+		 "backend = \"file\"; path = \"%s\"; direct = false; }", file_path);
+	write_cfg(HOSTS_AB, "false", ns, "");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_non_null(strstr(e->out, "restart nvtd for more"));
+	write_cfg(HOSTS_AB, "false", NS2_OK, "");
+	assert_int_equal(reload(e), -EINVAL);
+	assert_non_null(strstr(e->out, "cannot shrink live"));
+	assert_null(strstr(e->out, "changed:"));
+	assert_int_equal(identify_nsze(e, 2), 4096);
 	io_progresses(e);
 }
 
@@ -735,6 +986,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_change_tells_discovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_added, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_removed_under_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_ns_added_and_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ns_resized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_line_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_changes_apply_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subsys_added_and_removed, setup, teardown),

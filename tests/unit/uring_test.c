@@ -600,6 +600,45 @@ static void test_unaligned(void **state)
 	free(rb);
 }
 
+/*
+ * A channel destroyed with bios out (a namespace removed live, a thread
+ * stopping): what it holds is finished first, every bio completes as it
+ * would have, and only then do the ring and its staging buffers go (the
+ * kernel reads and writes the bounce buffers until its CQE).
+ */
+static void test_destroy_in_flight(void **state)
+{
+	enum { NR = 12 };	/* more than bounce buffers: some wait */
+	struct fx *fx = fx_get(state);
+	struct tns t;
+	uint8_t *wb = malloc(NR * 4096 + 1), *rb = malloc(NR * 4096 + 1);
+	struct tbio b[NR];
+	unsigned int start;
+
+	tns_new(&t, fx, "dying", 1 << 20, 512, 0, 0);
+	fill(wb + 1, NR * 4096, 16);
+	start = nr_done;
+	for (unsigned int i = 0; i < NR; i++) {
+		tbio_init(&b[i], &t, NVT_BIO_WRITE, 64 + i * 8, 8, wb + 1 + i * 4096, NULL);
+		submit(&t, &b[i]);
+	}
+	/* Never polled: submitted, parked or in the kernel when the channel goes. */
+	nvt_uring_backend_ops.chan_destroy(&t.ns, t.chan);
+	t.chan = NULL;
+	assert_int_equal(nr_done - start, NR);
+	for (unsigned int i = 0; i < NR; i++) {
+		assert_int_equal(b[i].calls, 1);
+		assert_int_equal(b[i].err, 0);
+	}
+	/* And it reached the file. */
+	tns_chan(&t, fx);
+	assert_int_equal(io(fx, &t, NVT_BIO_READ, 64, NR * 8, rb + 1, NULL, 0), 0);
+	assert_memory_equal(rb + 1, wb + 1, NR * 4096);
+	tns_free(&t, true);
+	free(wb);
+	free(rb);
+}
+
 /* A 4-entry ring under 64 bios at once (data and metadata each): all complete, in order parked. */
 static void test_small_ring(void **state)
 {
@@ -1180,6 +1219,7 @@ static void places_teardown(void)
 	cmocka_unit_test_prestate_setup_teardown(test_copy, fx_setup, fx_teardown, p), \
 	cmocka_unit_test_prestate_setup_teardown(test_unaligned, fx_setup, fx_teardown, p), \
 	cmocka_unit_test_prestate_setup_teardown(test_small_ring, fx_setup, fx_teardown, p), \
+	cmocka_unit_test_prestate_setup_teardown(test_destroy_in_flight, fx_setup, fx_teardown, p), \
 	cmocka_unit_test_prestate_setup_teardown(test_no_alloc, fx_setup, fx_teardown, p), \
 	cmocka_unit_test_prestate_setup_teardown(test_block_io, fx_setup, fx_teardown, p), \
 	cmocka_unit_test_prestate_setup_teardown(test_open_errors, fx_setup, fx_teardown, p), \

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Live reconfiguration seen from the real Linux host: a namespace added by `nvtctl reload` appears (nvme list, udev) on the connected controller and a removed one disappears while fio verify runs on another namespace, a bad reload changes nothing, and a host taken off the allow-list by SIGHUP loses its controller.
+# Live reconfiguration seen from the real Linux host: a namespace added by `nvtctl reload` appears (nvme list, udev) on the connected controller and a removed one disappears, a file namespace comes and goes, and namespaces grown live show their new size (blockdev), while fio verify runs on another namespace, a bad reload changes nothing, and a host taken off the allow-list by SIGHUP loses its controller.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -44,7 +44,7 @@ CTRL=$(rig_nvme_ctrl_of "$NQN")
 rig_step "fio with verify on nsid 1 while the configuration changes"
 fio --name=keep --filename="$DEV1" --direct=1 --rw=randwrite --bs=4k --iodepth=16 \
 	--ioengine=libaio --size=32M --verify=crc32c --verify_backlog=256 --verify_fatal=1 \
-	--time_based --runtime=25 --output="$O/fio-keep.txt" &
+	--time_based --runtime=60 --output="$O/fio-keep.txt" &
 FIO=$!
 sleep 3
 
@@ -85,6 +85,56 @@ rig_check "reload reports nsid 2 removed" grep -q 'nsid 2 removed' "$O/reload-re
 rig_check "nsid 2's block device goes away on the host" \
 	rig_wait_for 30 "nsid 2 gone" bash -c "! [ -b $DEV2 ]"
 rig_check "controller still live after the removal" rig_nvme_ctrl_live "$NQN"
+
+# A file namespace: its io_uring rings are made and dropped on nvtd's I/O threads by message.
+IMG=/run/nvtd-reload-ns3.img	# tmpfs, as the socket: not the 9p share
+rm -f "$IMG"
+ns3() { echo "{ nsid = 3; backend = \"file\"; size = \"$1\"; path = \"$IMG\"; }"; }
+
+rig_step "add a file namespace (nsid 3), nvtctl reload"
+write_cfg "\"$HOST_NQN\"" "$NS1, $(ns3 16M)"
+reload > "$O/reload-add3.txt" 2>&1 || true
+sed 's/^/      /' "$O/reload-add3.txt"
+rig_check "reload reports nsid 3 added (file)" grep -q 'nsid 3 added (file' "$O/reload-add3.txt"
+DEV3=$(rig_wait_nvme_nsid 30 "$NQN" 3) || rig_fail "nsid 3 never appeared on the host"
+# The block device is named by the host's instance count (nsid 2's may be reused), not by nsid.
+rig_check "nsid 3 on the same controller (no reconnect)" \
+	bash -c "[ \"\$(cat /sys/class/nvme/$CTRL/state)\" = live ] && ls /sys/class/nvme/$CTRL/ | grep -q n${DEV3##*n}\$"
+rig_check "nsid 3 is 16 MiB" bash -c "[ \"\$(blockdev --getsize64 $DEV3)\" = 16777216 ]"
+rig_check "write and read back on the file namespace" bash -c \
+	"head -c 1M /dev/urandom > $O/pat3 && dd if=$O/pat3 of=$DEV3 bs=1M oflag=direct status=none &&
+	 dd if=$DEV3 of=$O/back3 bs=1M count=1 iflag=direct status=none && cmp $O/pat3 $O/back3"
+
+rig_step "grow nsid 3 (file, 16M to 32M) and nsid 1 (ram, under fio, 64M to 128M)"
+NS1_BIG='{ nsid = 1; backend = "ram"; size = "128M"; block_size = 512; }'
+write_cfg "\"$HOST_NQN\"" "$NS1_BIG, $(ns3 32M)"
+reload > "$O/reload-resize.txt" 2>&1 || true
+sed 's/^/      /' "$O/reload-resize.txt"
+rig_check "reload reports nsid 3 resized" grep -q 'nsid 3 resized (32768 to 65536 blocks' "$O/reload-resize.txt"
+rig_check "reload reports nsid 1 resized" grep -q 'nsid 1 resized (131072 to 262144 blocks' "$O/reload-resize.txt"
+rig_check "the host sees nsid 3 at 32 MiB without reconnecting" \
+	rig_wait_for 30 "nsid 3 at 32M" bash -c "[ \"\$(blockdev --getsize64 $DEV3)\" = 33554432 ]"
+rig_check "the host sees nsid 1 at 128 MiB" \
+	rig_wait_for 30 "nsid 1 at 128M" bash -c "[ \"\$(blockdev --getsize64 $DEV1)\" = 134217728 ]"
+nvme list > "$O/nvme-list-resized.txt" 2>&1 || true
+rig_check "the first MiB of nsid 3 kept, the new end writable" bash -c \
+	"dd if=$DEV3 of=$O/back3 bs=1M count=1 iflag=direct status=none && cmp $O/pat3 $O/back3 &&
+	 dd if=$O/pat3 of=$DEV3 bs=1M seek=31 oflag=direct status=none"
+sed -i 's/size = "32M"; path/size = "16M"; path/' "$CFG"
+if reload > "$O/reload-shrink.txt" 2>&1; then rig_fail "a shrink was applied live"; fi
+rig_check "a shrink is refused, saying why" grep -q 'cannot shrink live' "$O/reload-shrink.txt"
+rig_check "nsid 3 still 32 MiB after the refused shrink" bash -c "[ \"\$(blockdev --getsize64 $DEV3)\" = 33554432 ]"
+rig_check "controller still live after the resizes" rig_nvme_ctrl_live "$NQN"
+
+rig_step "remove the file namespace, nvtctl reload"
+write_cfg "\"$HOST_NQN\"" "$NS1_BIG"
+reload > "$O/reload-remove3.txt" 2>&1 || true
+sed 's/^/      /' "$O/reload-remove3.txt"
+rig_check "reload reports nsid 3 removed" grep -q 'nsid 3 removed' "$O/reload-remove3.txt"
+rig_check "nsid 3's block device goes away on the host" \
+	rig_wait_for 30 "nsid 3 gone" bash -c "! [ -b $DEV3 ]"
+rig_check "controller still live after removing nsid 3" rig_nvme_ctrl_live "$NQN"
+NS1=$NS1_BIG
 
 rig_step "fio verify on nsid 1 finished clean"
 rig_check "fio verify on nsid 1 never failed" wait "$FIO"
