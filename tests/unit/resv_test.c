@@ -274,7 +274,8 @@ static void test_registrant_cap(void **state)
 struct racer {
 	struct nvt_resv *r;
 	_Atomic bool stop;
-	unsigned long checks, wrong;
+	_Atomic unsigned long checks;
+	unsigned long wrong;
 };
 
 /* B is a registrant: under WERO it may always write, whatever A does meanwhile. */
@@ -301,7 +302,8 @@ static void test_checks_race_changes(void **state)
 	assert_int_equal(nvt_resv_register(&r, HOST_A, REG(0, 0), 0, 1, NULL), NVT_ST_OK);
 	assert_int_equal(nvt_resv_register(&r, HOST_B, REG(0, 0), 0, 2, NULL), NVT_ST_OK);
 	assert_int_equal(pthread_create(&t, NULL, race_checks, &x), 0);
-	for (int i = 0; i < 20000; i++) {
+	/* Until the other thread has checked often enough to meet changes (it may start late). */
+	for (int i = 0; i < 20000 || atomic_load(&x.checks) < 20000; i++) {
 		assert_int_equal(nvt_resv_acquire(&r, HOST_A, ACQ(0, 3), 1, 0, NULL), NVT_ST_OK);
 		assert_int_equal(nvt_resv_acquire(&r, HOST_A, ACQ(1, 5), 1, 1, NULL), NVT_ST_OK);
 		assert_int_equal(nvt_resv_release(&r, HOST_A, ACQ(0, 5), 1, NULL), NVT_ST_OK);
