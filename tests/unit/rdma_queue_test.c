@@ -3581,6 +3581,59 @@ static void fused_write_dies(struct fixture *f, int how)
 	queue_gone(f, q);
 }
 
+/*
+ * A zero-copy write holds its range while its READ lands: a fused Compare
+ * and Write on the same blocks, its data all in, waits for it (and so
+ * compares against the new data, which matches), then writes its own. Were
+ * the range free during the READ, the Compare would see the old zeros and
+ * fail. The fused Write itself is staged in the pool (never zero copy).
+ * The pair comes on another queue: one send queue completes in order.
+ */
+static void test_zc_write_holds_range(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t a[4096], b[4096];
+	struct nvt_rdma_queue *q, *q2;
+	unsigned int i;
+
+	f->bdev->pd = &fake_pd;
+	q = first_io_queue(f);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	pattern(a, sizeof(a), 1);
+	pattern(b, sizeof(b), 2);
+	post_write_at(q, 1, 1, 0, 8, 4096, 0x2000, 5, 9);
+	assert_int_equal(nr_sends, 1);
+	assert_true(slot_of(sends[0].wr_id)->zc_posted);
+	post_fused(q2, 1, true, 1);
+	assert_int_equal(nr_sends, 2);
+	complete_read(q2, 1, a, sizeof(a));
+	post_fused(q2, 2, false, 2);
+	assert_int_equal(nr_sends, 3);
+	assert_int_equal(sends[2].sge[0].lkey, f->pool.lkey);
+	assert_false(slot_of(sends[2].wr_id)->zc);
+	complete_read(q2, 2, b, sizeof(b));
+	assert_int_equal(nr_sends, 3);		/* the pair waits for the range */
+	nvt_poll_group_poll(f->tgt->pg, 0);	/* whatever the range lock sent itself meanwhile */
+	iter_end();
+	assert_int_equal(nr_sends, 3);
+	complete_read(q, 0, a, sizeof(a));
+	/* The range lock's drain is a message to the channel's thread: its loop runs it. */
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	iter_end();
+	/* The zero-copy write's response, then the pair's, both matched and written. */
+	assert_int_equal(nr_sends, 6);
+	for (i = 3; i < 6; i++)
+		assert_int_equal(le16toh(sent_cqe(i)->status), 0);
+	assert_int_equal(sent_cqe(3)->cid, 9);
+	assert_memory_equal(nvt_ram_block(test_ns(f, 1), 0, NULL), b, sizeof(b));
+	complete_wr(q, 3, IBV_WC_SUCCESS);
+	complete_wr(q2, 4, IBV_WC_SUCCESS);
+	complete_wr(q2, 5, IBV_WC_SUCCESS);
+	assert_all_free(q);
+	assert_all_free(q2);
+	assert_pool_idle(f);
+}
+
 static void test_fused_write_flushed(void **state)
 {
 	fused_write_dies(*state, 0);
@@ -4228,6 +4281,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zc_write_reg_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_write_read_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_ns_close_deregisters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zc_write_holds_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decisions_survive_recv_repost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_command_no_stale_invalidate, setup,
 						teardown),
