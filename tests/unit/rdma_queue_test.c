@@ -1105,6 +1105,13 @@ static void post_write_at(struct nvt_rdma_queue *q, unsigned int slot, uint32_t 
 	recv_capsule(q, slot, &sqe, NULL, 0);
 }
 
+/* first_io_queue() on a device with a PD: writes to ram namespaces without metadata go zero copy. */
+static struct nvt_rdma_queue *zc_io_queue(struct fixture *f)
+{
+	f->bdev->pd = &fake_pd;
+	return first_io_queue(f);
+}
+
 static struct nvt_ns *test_ns(struct fixture *f, uint32_t nsid)
 {
 	return nvt_target_find_subsys(f->tgt, TEST_NQN)->ns[nsid];
@@ -1128,8 +1135,7 @@ static void test_zc_write(void **state)
 	struct nvt_sqe sqe;
 	uint8_t *blk = nvt_ram_block(ns1, 8, NULL);
 
-	f->bdev->pd = &fake_pd;
-	q = first_io_queue(f);
+	q = zc_io_queue(f);
 	pattern(data, sizeof(data), 3);
 	sends_reset();
 	post_write_at(q, 1, 1, 8, 8, 4096, 0x2000, 5, 0);
@@ -1213,9 +1219,8 @@ static void test_zc_write_reg_fails(void **state)
 	static uint8_t data[4096];
 	struct nvt_rdma_queue *q;
 
-	f->bdev->pd = &fake_pd;
 	zc_reg_fails = true;
-	q = first_io_queue(f);
+	q = zc_io_queue(f);
 	pattern(data, sizeof(data), 9);
 	for (unsigned int i = 0; i < 2; i++) {
 		sends_reset();
@@ -1245,8 +1250,7 @@ static void test_zc_write_read_fails(void **state)
 	struct nvt_rdma_queue *q;
 	struct nvt_rdma_req *r;
 
-	f->bdev->pd = &fake_pd;
-	q = first_io_queue(f);
+	q = zc_io_queue(f);
 	sends_reset();
 	post_write_at(q, 1, 1, 0, 8, 4096, 0x2000, 5, 0);
 	r = slot_of(sends[0].wr_id);
@@ -1293,8 +1297,7 @@ static void test_zc_ns_close_deregisters(void **state)
 	struct nvt_rdma_zc_mr *e;
 	struct nvt_rdma_queue *q;
 
-	f->bdev->pd = &fake_pd;
-	q = first_io_queue(f);
+	q = zc_io_queue(f);
 	sends_reset();
 	post_write_at(q, 1, 1, 0, 8, 4096, 0x2000, 5, 0);
 	complete_read(q, 0, data, sizeof(data));
@@ -3596,8 +3599,7 @@ static void test_zc_write_holds_range(void **state)
 	struct nvt_rdma_queue *q, *q2;
 	unsigned int i;
 
-	f->bdev->pd = &fake_pd;
-	q = first_io_queue(f);
+	q = zc_io_queue(f);
 	q2 = f->io2 = io_queue(f, 2, 8, 8);
 	pattern(a, sizeof(a), 1);
 	pattern(b, sizeof(b), 2);
