@@ -2,6 +2,7 @@
 /* The ramdisk backend: block data in one mapping, per-block metadata in a separate one. */
 #define NVT_LOG_PREFIX "ram: "
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,11 @@ struct nvt_ram {
 	uint8_t *md;		/* NULL when the format has no metadata */
 	size_t md_len;
 	size_t data_res, md_res;	/* reserved address range of each */
+	/* Front ends with the data registered for DMA (nvt_ram_attach()): told at close. */
+	struct nvt_ram_user *_Atomic users;
 };
+
+static void (*_Atomic nvt_ram_in_place)(struct nvt_bio *bio);
 
 /*
  * A live resize may grow a namespace this many times over: that much
@@ -60,6 +65,11 @@ static void nvt_ram_close(struct nvt_ns *ns)
 
 	if (!ram)
 		return;
+	/* Registrations end before the pages go: one left would pin them, or a later mapping's. */
+	for (struct nvt_ram_user *u = atomic_exchange(&ram->users, NULL), *next; u; u = next) {
+		next = u->next;
+		u->release(u);
+	}
 	if (ram->data)
 		munmap(ram->data, ram->data_res);
 	if (ram->md)
@@ -109,6 +119,41 @@ void *nvt_ram_block(struct nvt_ns *ns, uint64_t lba, void **md)
 	if (md)
 		*md = ram->md ? ram->md + lba * ns->md_size : NULL;
 	return ram->data + (lba << ns->lba_shift);
+}
+
+bool nvt_ram_region(struct nvt_ns *ns, void **base, size_t *len)
+{
+	struct nvt_ram *ram = ns->be_priv;
+
+	if (ns->be != &nvt_ram_backend_ops || !ram || !ram->data || ns->md_size)
+		return false;
+	*base = ram->data;
+	*len = ram->data_len;
+	return true;
+}
+
+void nvt_ram_attach(struct nvt_ns *ns, struct nvt_ram_user *u)
+{
+	struct nvt_ram *ram = ns->be_priv;
+	struct nvt_ram_user *head = atomic_load(&ram->users);
+
+	do {
+		u->next = head;
+	} while (!atomic_compare_exchange_weak(&ram->users, &head, u));
+}
+
+void nvt_ram_set_in_place(void (*held)(struct nvt_bio *bio))
+{
+	atomic_store(&nvt_ram_in_place, held);
+}
+
+/* A read or write whose one buffer is its own blocks: the front end moves the data (see backend.h). */
+static bool nvt_ram_is_in_place(const struct nvt_bio *bio, const struct nvt_ram *ram, size_t off,
+				size_t len)
+{
+	return (bio->op == NVT_BIO_READ || bio->op == NVT_BIO_WRITE) && !ram->md &&
+	       bio->iov_cnt == 1 && bio->iov[0].iov_base == ram->data + off &&
+	       bio->iov[0].iov_len == len;
 }
 
 /* Zero [off, off + len) of the data; whole pages go back to the kernel (they read as zero). */
@@ -174,7 +219,22 @@ static int nvt_ram_do(struct nvt_bio *bio, struct nvt_ram *ram)
 
 static void nvt_ram_submit(struct nvt_bio *bio, void *chan)
 {
-	nvt_bio_backend_done(bio, nvt_ram_do(bio, bio->ns->be_priv));
+	struct nvt_ram *ram = bio->ns->be_priv;
+	struct nvt_ns *ns = bio->ns;
+
+	if (bio->slba <= ns->nblocks && bio->nlb <= ns->nblocks - bio->slba &&
+	    nvt_ram_is_in_place(bio, ram, (size_t)bio->slba << ns->lba_shift,
+				(size_t)bio->nlb << ns->lba_shift)) {
+		void (*held)(struct nvt_bio *bio) = atomic_load(&nvt_ram_in_place);
+
+		/* The front end completes it once its DMA is done; copying onto itself would be a no-op. */
+		if (held)
+			held(bio);
+		else
+			nvt_bio_backend_done(bio, -EINVAL);
+		return;
+	}
+	nvt_bio_backend_done(bio, nvt_ram_do(bio, ram));
 }
 
 static int nvt_ram_block_io(struct nvt_ns *ns, uint64_t lba, void *data, void *md, bool write)

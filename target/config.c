@@ -470,7 +470,7 @@ static const struct field top_fields[] = {
 	[TOP_VHOST] = { "vhost", FT_LIST, .parse_list = parse_vhosts, .print_list = print_vhosts },
 };
 
-enum { LIS_TRANSPORT, LIS_ADDRESS, LIS_PORT, LIS_MAX_IO_SIZE, LIS_BATCH_POSTS };
+enum { LIS_TRANSPORT, LIS_ADDRESS, LIS_PORT, LIS_MAX_IO_SIZE, LIS_BATCH_POSTS, LIS_ZERO_COPY };
 
 static const struct field listener_fields[] = {
 	[LIS_TRANSPORT] = { "transport", FT_STR, .required = true, .choices = transports,
@@ -490,6 +490,14 @@ static const struct field listener_fields[] = {
 	 */
 	[LIS_BATCH_POSTS] = { "batch_posts", FT_BOOL, .def = true,
 			      AT(struct nvt_listener_cfg, batch_posts) },
+	/*
+	 * RDMA: writes to ram namespaces without metadata land in their memory
+	 * by RDMA READ. Off by default: the first write to each namespace on
+	 * each device and poll group registers (pins) all of its memory there,
+	 * a stall of that poll group and the namespace fully resident.
+	 */
+	[LIS_ZERO_COPY] = { "zero_copy", FT_BOOL, .def = false,
+			    AT(struct nvt_listener_cfg, zero_copy) },
 };
 
 enum { SS_NQN, SS_SERIAL, SS_MODEL, SS_ALLOW_ANY, SS_HOSTS, SS_REQUIRE_AUTH, SS_MAX_CTRLS,

@@ -3,6 +3,7 @@
 #ifndef NVT_BACKEND_H
 #define NVT_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +29,35 @@ extern const struct nvt_backend_ops nvt_nvme_backend_ops;
  * a ram namespace; for fault injection and scrub. Return: NULL if out of range.
  */
 void *nvt_ram_block(struct nvt_ns *ns, uint64_t lba, void **md);
+
+/*
+ * In-place I/O on a ram namespace without metadata, for a front end that
+ * moves the host's data by DMA straight into or out of the namespace's
+ * memory (RDMA zero copy).
+ *
+ * nvt_ram_region() gives the data mapping; the front end registers it for
+ * DMA and attaches a struct nvt_ram_user, whose release() the namespace's
+ * close calls (control thread, nothing in flight) before the memory goes:
+ * the registration must end there. A READ or WRITE bio whose one iovec is
+ * exactly its own blocks' memory moves nothing in the backend: it is
+ * handed to the in-place handler (nvt_ram_set_in_place()) on its poll
+ * group's thread once the namespace layer runs it, that is once it holds
+ * its range (a compare-and-write on the range waits for it, and it for
+ * one), and stays in flight until the front end has moved the data and
+ * calls nvt_bio_backend_done(bio, err).
+ */
+struct nvt_ram_user {
+	void (*release)(struct nvt_ram_user *u);
+	struct nvt_ram_user *next;		/* the namespace's; written by ram.c only */
+};
+
+/** nvt_ram_region() - @ns's data mapping. Return: false if @ns is not a ram namespace without metadata. */
+bool nvt_ram_region(struct nvt_ns *ns, void **base, size_t *len);
+
+/** nvt_ram_attach() - @u's release() runs when @ns closes. Any thread; lock free. */
+void nvt_ram_attach(struct nvt_ns *ns, struct nvt_ram_user *u);
+
+/** nvt_ram_set_in_place() - the handler of in-place bios (above), process-wide; NULL: none (they fail). */
+void nvt_ram_set_in_place(void (*held)(struct nvt_bio *bio));
 
 #endif /* NVT_BACKEND_H */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Fuzz harness for the RDMA transport against a fake HCA: CM private data, capsules with fuzzed SGLs, completions in fuzzed interleavings with fuzzed statuses, teardown. */
+/* Fuzz harness for the RDMA transport against a fake HCA: CM private data, capsules with fuzzed SGLs, completions in fuzzed interleavings with fuzzed statuses, zero-copy writes, teardown. */
 #include "../../transport/rdma/rdma.c"
 
 #include <inttypes.h>
@@ -405,6 +405,30 @@ static struct ibv_context fake_ctx = {
 	},
 };
 static struct ibv_mr fake_mr = { .lkey = 7 };
+static struct ibv_pd fake_pd = { .context = &fake_ctx };
+
+/* Zero-copy registrations of a namespace's memory (setup byte 0x20 gives the device a PD). */
+static struct ibv_mr *fake_reg(void *addr, size_t length)
+{
+	struct ibv_mr *mr = calloc(1, sizeof(*mr));
+
+	nvt_fuzz_check(mr, "calloc");
+	mr->addr = addr;
+	mr->length = length;
+	mr->lkey = 0x77;
+	return mr;
+}
+
+struct ibv_mr *(ibv_reg_mr)(struct ibv_pd *pd, void *addr, size_t length, int access)
+{
+	return fake_reg(addr, length);
+}
+
+struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length, uint64_t iova,
+				unsigned int access)
+{
+	return fake_reg(addr, length);
+}
 
 /* The harness's definitions win over librdmacm's and libibverbs' for our objects. */
 int rdma_disconnect(struct rdma_cm_id *id)
@@ -638,6 +662,7 @@ static void op_queue(struct fuzz *f)
 	q->pool = &f->pool;
 	q->dev = &f->dev;
 	q->batch = f->batch;
+	q->zero_copy = true;	/* setup bit 0x20 (a PD) then runs writes through it */
 	nvt_fuzz_check(!nvt_rdma_queue_alloc_buffers(q), "nvt_rdma_queue_alloc_buffers");
 	q->recv_mr = q->cqe_mr = &fake_mr;
 	q->cq = &c->cq;
@@ -1002,7 +1027,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nvt_fuzz_check(!nvt_poll_group_create(&f->tgt->pg), "nvt_poll_group_create");
 	nvt_fuzz_check(!nvt_target_attach_pg(f->tgt, f->tgt->pg), "nvt_target_attach_pg");
 	f->now_ns = nvt_now_ns();
-	/* Setup byte: the listener's max_io_size, the pool's size, RECV flushing. */
+	/* Setup byte: the listener's max_io_size, the pool's size, zero copy, batching, RECV flushing. */
 	cfg = u8(f);
 	f->port.tgt = f->tgt;
 	f->port.ops = &nvt_rdma_transport_ops;
@@ -1011,6 +1036,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->recv_flush = cfg & 0x80;
 	/* One op is one poll-group iteration: what it produced is posted at its end. */
 	f->batch = !(cfg & 0x40);
+	/* With a PD, writes to nsid 1 (ram, no metadata) go straight into its memory. */
+	f->dev.pd = cfg & 0x20 ? &fake_pd : NULL;
+	nvt_ram_set_in_place(nvt_rdma_zc_held);
 	f->dev.pg = f->tgt->pg;
 	f->dev.flusher.fn = nvt_rdma_dev_flush;
 	f->dev.refs = 1u << 30;		/* a queue's put never frees it */
@@ -1083,6 +1111,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		       f->pool.nr_free, f->pool.nr_chunks, f->pool.nr_waiting);
 	nvt_fuzz_check(!f->rport.queues && !f->rport.nr_queues, "queues left on the port");
 	nvt_fuzz_check(!f->dev.dirty, "a queue left on the dirty list");
+	/* The device's end of its registrations (their MRs are the fake's), then the namespaces'. */
+	while (f->dev.zc_mrs) {
+		struct nvt_rdma_zc_mr *e = f->dev.zc_mrs;
+
+		f->dev.zc_mrs = e->next;
+		free(e->mr);
+		e->mr = NULL;
+		nvt_rdma_zc_mr_end(e);
+	}
 	nvt_rdma_pool_fini(&f->pool);
 	nvt_target_detach_pg(f->tgt, f->tgt->pg);
 	nvt_poll_group_destroy(f->tgt->pg);

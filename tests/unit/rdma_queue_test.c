@@ -379,6 +379,41 @@ static struct ibv_context fake_ctx = {
 };
 static struct ibv_cq fake_cq = { .context = &fake_ctx };
 static struct ibv_mr fake_mr = { .lkey = 7 };
+static struct ibv_pd fake_pd = { .context = &fake_ctx };
+
+/* Zero-copy registrations of namespace memory: what the transport asked for, in order. */
+#define MAX_ZC_REGS	4
+static struct ibv_mr fake_zc_mrs[MAX_ZC_REGS];
+static unsigned int nr_zc_regs;
+static bool zc_reg_fails;
+
+static struct ibv_mr *fake_reg(struct ibv_pd *pd, void *addr, size_t length)
+{
+	struct ibv_mr *mr;
+
+	assert_ptr_equal(pd, &fake_pd);
+	if (zc_reg_fails || nr_zc_regs >= MAX_ZC_REGS)
+		return NULL;
+	mr = &fake_zc_mrs[nr_zc_regs++];
+	memset(mr, 0, sizeof(*mr));
+	mr->pd = pd;
+	mr->addr = addr;
+	mr->length = length;
+	mr->lkey = 0x700 + nr_zc_regs;
+	return mr;
+}
+
+/* Both, as the header's inline helper picks one by whether the access flags are constant. */
+struct ibv_mr *(ibv_reg_mr)(struct ibv_pd *pd, void *addr, size_t length, int access)
+{
+	return fake_reg(pd, addr, length);
+}
+
+struct ibv_mr *ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length, uint64_t iova,
+				unsigned int access)
+{
+	return fake_reg(pd, addr, length);
+}
 static struct ibv_srq fake_srq = { .context = &fake_ctx };
 
 /* The completion channel: an eventfd the HCA writes to when an armed CQ gets a completion. */
@@ -583,6 +618,7 @@ static struct nvt_rdma_queue *queue_create(struct fixture *f, uint16_t qid, uint
 	q->pool = f->qpool ? f->qpool : &f->pool;
 	q->dev = f->bdev;
 	q->batch = !f->no_batch;
+	q->zero_copy = true;	/* the zero-copy tests' decisions; a ram namespace without PD never takes it */
 	q->srq = f->bdev && f->bdev->srq;
 	q->qp_num = c->fq.qp.qp_num;
 	q->max_io = nvt_rdma_port_max_io(&f->port);
@@ -658,6 +694,8 @@ static void fake_reset(void)
 	removed_devs_at_destroy = 0;
 	nr_destroyed_ids = 0;
 	nr_cm_events = cm_event_head = 0;
+	nr_zc_regs = 0;
+	zc_reg_fails = false;
 }
 
 /* @slow_ns: namespace SLOW_NSID is served by slow_ops, from before it has a channel. */
@@ -684,6 +722,8 @@ static int setup_fixture(void **state, int max_sge, bool slow_ns)
 	f->bdev->flusher.fn = nvt_rdma_dev_flush;
 	f->bdev->verbs = &fake_ctx;
 	fake_dev = f->bdev;
+	/* Without a PD (most tests) writes copy through the pool; zero-copy tests give it one. */
+	nvt_ram_set_in_place(nvt_rdma_zc_held);
 	if (want_srq) {
 		/* What nvt_rdma_dev_create_srq() makes, on the fake. */
 		assert_int_equal(nvt_rdma_srq_alloc(f->bdev, SRQ_DEPTH), 0);
@@ -750,6 +790,13 @@ static int teardown(void **state)
 	if (f->bdev->srq_bufs)
 		HCA_GIVES(f->bdev->srq_bufs, (size_t)f->bdev->srq_depth * NVT_RDMA_CAPSULE);
 	assert_int_equal(f->bdev->nr_orphans, 0);
+	/* As nvt_rdma_dev_free(): the device's end of the registrations; the namespaces' comes with the target. */
+	while (f->bdev->zc_mrs) {
+		struct nvt_rdma_zc_mr *e = f->bdev->zc_mrs;
+
+		f->bdev->zc_mrs = e->next;
+		nvt_rdma_zc_mr_end(e);
+	}
 	free(f->bdev->srq_bufs);
 	free(f->bdev->srq_recvs);
 	free(f->bdev);
@@ -1046,6 +1093,237 @@ static void pattern(uint8_t *p, size_t len, unsigned int seed)
 
 /* ---- the tests ---- */
 
+/* A keyed Write (@cid) of @nlb blocks, @bytes, at @slba of @nsid (host buffer @addr, key @key) arrives in @slot. */
+static void post_write_at(struct nvt_rdma_queue *q, unsigned int slot, uint32_t nsid,
+			  uint64_t slba, uint32_t nlb, uint32_t bytes, uint64_t addr, uint32_t key,
+			  uint16_t cid)
+{
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, nsid, slba, nlb);
+	sqe.common.cid = cid;
+	keyed(&sqe, addr, bytes, key);
+	recv_capsule(q, slot, &sqe, NULL, 0);
+}
+
+/* first_io_queue() on a device with a PD: writes to ram namespaces without metadata go zero copy. */
+static struct nvt_rdma_queue *zc_io_queue(struct fixture *f)
+{
+	f->bdev->pd = &fake_pd;
+	return first_io_queue(f);
+}
+
+static struct nvt_ns *test_ns(struct fixture *f, uint32_t nsid)
+{
+	return nvt_target_find_subsys(f->tgt, TEST_NQN)->ns[nsid];
+}
+
+/*
+ * Zero-copy writes: a keyed Write to a ram namespace without metadata is
+ * fetched by one RDMA READ straight into the namespace's memory (its
+ * registration made once, on the first write), posted only once the
+ * backend holds the bio, with no pool chunk taken; the response follows
+ * the READ. A namespace with PI, and in-capsule data, still go through
+ * the pool, as does a namespace whose memory could not be registered.
+ */
+static void test_zc_write(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_ns *ns1 = test_ns(f, 1), *ns3 = test_ns(f, 3);
+	static uint8_t data[8192];
+	struct nvt_rdma_queue *q;
+	struct nvt_rdma_req *r;
+	struct nvt_sqe sqe;
+	uint8_t *blk = nvt_ram_block(ns1, 8, NULL);
+
+	q = zc_io_queue(f);
+	pattern(data, sizeof(data), 3);
+	sends_reset();
+	post_write_at(q, 1, 1, 8, 8, 4096, 0x2000, 5, 0);
+	assert_int_equal(nr_zc_regs, 1);
+	assert_ptr_equal(fake_zc_mrs[0].addr, nvt_ram_block(ns1, 0, NULL));
+	assert_int_equal(fake_zc_mrs[0].length, (size_t)ns1->nblocks << ns1->lba_shift);
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(sends[0].opcode, IBV_WR_RDMA_READ);
+	assert_true(sends[0].send_flags & IBV_SEND_SIGNALED);
+	assert_int_equal(sends[0].num_sge, 1);
+	assert_int_equal(sends[0].sge[0].lkey, fake_zc_mrs[0].lkey);
+	assert_ptr_equal((void *)(uintptr_t)sends[0].sge[0].addr, blk);
+	assert_int_equal(sends[0].remote_addr, 0x2000);
+	assert_int_equal(sends[0].rkey, 5);
+	r = slot_of(sends[0].wr_id);
+	assert_true(r->zc && r->zc_posted);
+	assert_int_equal(r->state, NVT_RDMA_REQ_EXECUTING);	/* the backend holds it meanwhile */
+	assert_int_equal(r->nr_chunks, 0);
+	assert_pool_idle(f);
+	complete_read(q, 0, data, 4096);
+	assert_false(r->zc_posted);
+	assert_int_equal(nr_sends, 2);
+	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
+	assert_memory_equal(blk, data, 4096);
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+	assert_all_free(q);
+
+	/* The next write to it reuses the registration; another namespace gets its own. */
+	sends_reset();
+	post_write_at(q, 2, 1, 32, 16, 8192, 0x4000, 6, 0);
+	assert_int_equal(nr_zc_regs, 1);
+	assert_int_equal(sends[0].sge[0].lkey, fake_zc_mrs[0].lkey);
+	complete_read(q, 0, data, 8192);
+	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
+	assert_memory_equal(nvt_ram_block(ns1, 32, NULL), data, 8192);
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+	sends_reset();
+	post_write_at(q, 3, 3, 2, 1, 4096, 0x6000, 7, 0);
+	assert_int_equal(nr_zc_regs, 2);
+	assert_ptr_equal(fake_zc_mrs[1].addr, nvt_ram_block(ns3, 0, NULL));
+	assert_ptr_equal((void *)(uintptr_t)sends[0].sge[0].addr, nvt_ram_block(ns3, 2, NULL));
+	complete_read(q, 0, data + 4096, 4096);
+	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
+	assert_memory_equal(nvt_ram_block(ns3, 2, NULL), data + 4096, 4096);
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+
+	/* PI Type 1, PRACT=1: the PI step needs the copy, through the pool's chunks. */
+	sends_reset();
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, PI_NSID, 16, 8);
+	sqe.rw.control = htole16(1u << 13);	/* PRACT */
+	sqe.rw.reftag = htole32(16);
+	keyed(&sqe, 0x8000, 4096, 8);
+	recv_capsule(q, 4, &sqe, NULL, 0);
+	assert_int_equal(nr_zc_regs, 2);	/* not even tried */
+	assert_int_equal(sends[0].sge[0].lkey, f->pool.lkey);
+	r = slot_of(sends[0].wr_id);
+	assert_false(r->zc);
+	assert_int_equal(r->state, NVT_RDMA_REQ_XFER_H2C);
+	complete_read(q, 0, data, 4096);
+	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+
+	/* In-capsule data is here already: copied from the capsule, no READ at all. */
+	sends_reset();
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 40, 1);
+	sqe.common.dptr.unkeyed.length = htole32(512);
+	sqe.common.dptr.unkeyed.type = NVT_SGL_DATA_BLOCK << 4 | NVT_SGL_SUB_OFFSET;
+	recv_capsule(q, 5, &sqe, data + 100, 512);
+	assert_int_equal(nr_sends, 1);
+	assert_int_equal(le16toh(sent_cqe(0)->status), 0);
+	assert_memory_equal(nvt_ram_block(ns1, 40, NULL), data + 100, 512);
+	complete_wr(q, 0, IBV_WC_SUCCESS);
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
+/* A namespace whose memory cannot be registered copies from then on; it is not tried again. */
+static void test_zc_write_reg_fails(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t data[4096];
+	struct nvt_rdma_queue *q;
+
+	zc_reg_fails = true;
+	q = zc_io_queue(f);
+	pattern(data, sizeof(data), 9);
+	for (unsigned int i = 0; i < 2; i++) {
+		sends_reset();
+		post_write_at(q, 1 + i, 1, 8 * i, 8, 4096, 0x2000, 5, 0);
+		assert_int_equal(sends[0].opcode, IBV_WR_RDMA_READ);
+		assert_int_equal(sends[0].sge[0].lkey, f->pool.lkey);
+		assert_int_equal(slot_of(sends[0].wr_id)->state, NVT_RDMA_REQ_XFER_H2C);
+		complete_read(q, 0, data, sizeof(data));
+		assert_int_equal(le16toh(sent_cqe(1)->status), 0);
+		complete_wr(q, 1, IBV_WC_SUCCESS);
+	}
+	assert_non_null(f->bdev->zc_mrs);	/* remembered */
+	assert_null(f->bdev->zc_mrs->next);
+	assert_memory_equal(nvt_ram_block(test_ns(f, 1), 8, NULL), data, sizeof(data));
+	assert_all_free(q);
+}
+
+/*
+ * A zero-copy write whose READ fails: the write fails, the queue is
+ * disconnected, and the slot comes back (through the core: the backend
+ * let go of the bio). One whose READ is still posted when the queue is
+ * torn down fails the same way once the QP is gone: nothing waits for it.
+ */
+static void test_zc_write_read_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_rdma_queue *q;
+	struct nvt_rdma_req *r;
+
+	q = zc_io_queue(f);
+	sends_reset();
+	post_write_at(q, 1, 1, 0, 8, 4096, 0x2000, 5, 0);
+	r = slot_of(sends[0].wr_id);
+	assert_true(r->zc_posted);
+	complete_wr(q, 0, IBV_WC_REM_ACCESS_ERR);
+	assert_int_equal(nr_disconnects, 1);
+	assert_false(r->zc_posted);
+	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
+	assert_int_equal(nr_sends, 1);		/* no response on a dying queue */
+	assert_int_equal(q->nr_active, 0);
+	assert_int_equal(q->sq_used, 0);
+
+	/* Torn down with the READ posted: reclaim fails it, the queue goes at once. */
+	f->io2 = io_queue(f, 2, 8, 8);
+	q = f->io2;
+	sends_reset();
+	post_write_at(q, 1, 1, 16, 8, 4096, 0x3000, 6, 0);
+	r = slot_of(sends[0].wr_id);
+	assert_true(r->zc_posted);
+	nvt_rdma_queue_teardown(q);
+	assert_int_equal(q->state, NVT_RDMA_Q_DEAD);
+	assert_false(r->zc_posted);
+	assert_int_equal(r->state, NVT_RDMA_REQ_FREE);
+	assert_int_equal(q->nr_executing, 0);
+	assert_true(q->late_queued);
+	HCA_GIVES((void *)(uintptr_t)sends[0].sge[0].addr, sends[0].sge[0].length);
+	queue_unpoison(q);
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	f->io2 = NULL;
+	assert_pool_idle(f);
+}
+
+/*
+ * The namespace closes (a reload removed it) with its memory registered:
+ * the registration ends there, before its memory is unmapped, and the
+ * device forgets it at its next look; the device's own end later does not
+ * deregister it again.
+ */
+static void test_zc_ns_close_deregisters(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_ns *ns1 = test_ns(f, 1);
+	static uint8_t data[4096];
+	struct nvt_rdma_zc_mr *e;
+	struct nvt_rdma_queue *q;
+
+	q = zc_io_queue(f);
+	sends_reset();
+	post_write_at(q, 1, 1, 0, 8, 4096, 0x2000, 5, 0);
+	complete_read(q, 0, data, sizeof(data));
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+	e = f->bdev->zc_mrs;
+	assert_non_null(e);
+	assert_ptr_equal(e->ns, ns1);
+	assert_false(atomic_load(&e->dead));
+	assert_int_equal(atomic_load(&e->refs), 2);
+	/* What the namespace's close does, as a reload's removal would after its last command. */
+	ns1->be->close(ns1);
+	assert_true(atomic_load(&e->dead));
+	assert_int_equal(atomic_load(&e->refs), 1);
+	/* A write to another namespace looks through the list: the dead entry goes. */
+	sends_reset();
+	post_write_at(q, 2, 3, 0, 1, 4096, 0x2000, 5, 0);
+	assert_int_equal(nr_zc_regs, 2);
+	assert_non_null(f->bdev->zc_mrs);
+	assert_ptr_equal(f->bdev->zc_mrs->ns, test_ns(f, 3));
+	assert_null(f->bdev->zc_mrs->next);
+	complete_read(q, 0, data, sizeof(data));
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+	assert_all_free(q);
+}
+
 static void test_connect_identify(void **state)
 {
 	struct fixture *f = *state;
@@ -1311,13 +1589,9 @@ static void test_parked_before_established(void **state)
 static unsigned int post_write(struct nvt_rdma_queue *q, unsigned int slot, uint32_t nsid,
 			       uint64_t slba, uint32_t nlb, uint16_t cid)
 {
-	struct nvt_sqe sqe;
 	unsigned int before = nr_sends;
 
-	nvt_host_sqe_rw(&sqe, nvme_cmd_write, nsid, slba, nlb);
-	sqe.common.cid = cid;
-	keyed(&sqe, 0x100000 + slba * 512, nlb * 512, 0x100 + cid);
-	recv_capsule(q, slot, &sqe, NULL, 0);
+	post_write_at(q, slot, nsid, slba, nlb, nlb * 512, 0x100000 + slba * 512, 0x100 + cid, cid);
 	return before;
 }
 
@@ -3311,6 +3585,58 @@ static void fused_write_dies(struct fixture *f, int how)
 	queue_gone(f, q);
 }
 
+/*
+ * A zero-copy write holds its range while its READ lands: a fused Compare
+ * and Write on the same blocks, its data all in, waits for it (and so
+ * compares against the new data, which matches), then writes its own. Were
+ * the range free during the READ, the Compare would see the old zeros and
+ * fail. The fused Write itself is staged in the pool (never zero copy).
+ * The pair comes on another queue: one send queue completes in order.
+ */
+static void test_zc_write_holds_range(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t a[4096], b[4096];
+	struct nvt_rdma_queue *q, *q2;
+	unsigned int i;
+
+	q = zc_io_queue(f);
+	q2 = f->io2 = io_queue(f, 2, 8, 8);
+	pattern(a, sizeof(a), 1);
+	pattern(b, sizeof(b), 2);
+	post_write_at(q, 1, 1, 0, 8, 4096, 0x2000, 5, 9);
+	assert_int_equal(nr_sends, 1);
+	assert_true(slot_of(sends[0].wr_id)->zc_posted);
+	post_fused(q2, 1, true, 1);
+	assert_int_equal(nr_sends, 2);
+	complete_read(q2, 1, a, sizeof(a));
+	post_fused(q2, 2, false, 2);
+	assert_int_equal(nr_sends, 3);
+	assert_int_equal(sends[2].sge[0].lkey, f->pool.lkey);
+	assert_false(slot_of(sends[2].wr_id)->zc);
+	complete_read(q2, 2, b, sizeof(b));
+	assert_int_equal(nr_sends, 3);		/* the pair waits for the range */
+	nvt_poll_group_poll(f->tgt->pg, 0);	/* whatever the range lock sent itself meanwhile */
+	iter_end();
+	assert_int_equal(nr_sends, 3);
+	complete_read(q, 0, a, sizeof(a));
+	/* The range lock's drain is a message to the channel's thread: its loop runs it. */
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	iter_end();
+	/* The zero-copy write's response, then the pair's, both matched and written. */
+	assert_int_equal(nr_sends, 6);
+	for (i = 3; i < 6; i++)
+		assert_int_equal(le16toh(sent_cqe(i)->status), 0);
+	assert_int_equal(sent_cqe(3)->cid, 9);
+	assert_memory_equal(nvt_ram_block(test_ns(f, 1), 0, NULL), b, sizeof(b));
+	complete_wr(q, 3, IBV_WC_SUCCESS);
+	complete_wr(q2, 4, IBV_WC_SUCCESS);
+	complete_wr(q2, 5, IBV_WC_SUCCESS);
+	assert_all_free(q);
+	assert_all_free(q2);
+	assert_pool_idle(f);
+}
+
 static void test_fused_write_flushed(void **state)
 {
 	fused_write_dies(*state, 0);
@@ -3954,6 +4280,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_connect_identify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zc_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zc_write_reg_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zc_write_read_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zc_ns_close_deregisters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zc_write_holds_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decisions_survive_recv_repost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_command_no_stale_invalidate, setup,
 						teardown),

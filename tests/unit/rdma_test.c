@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* RDMA transport logic without hardware: CM private data validation, the request state machine, SGL mapping, the chunk pool and data layout. */
+/* RDMA transport logic without hardware: CM private data validation, the request state machine, SGL mapping, the chunk pool and data layout, the zero-copy write decision. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -438,6 +438,113 @@ static void test_plan_layout(void **state)
 	nvt_rdma_pool_fini(&p);
 }
 
+/* A Write of @nlb 512-byte blocks at @slba, keyed, planned: what nvt_rdma_zc_write() sees. */
+static void zc_req(struct nvt_rdma_req *r, struct nvt_sqe *sqe, struct nvt_ns *ns, uint64_t slba,
+		   uint32_t nlb, struct iovec *iov)
+{
+	memset(r, 0, sizeof(*r));
+	memset(sqe, 0, sizeof(*sqe));
+	memset(ns, 0, sizeof(*ns));
+	ns->lba_shift = 9;
+	ns->block_size = 512;
+	ns->nblocks = 64;
+	r->iov = iov;
+	nvt_rdma_req_reset(r);
+	r->req.cmd = sqe;
+	sqe->common.opcode = nvme_cmd_write;
+	r->req.ns = ns;
+	r->req.bio.op = NVT_BIO_WRITE;
+	r->req.bio.slba = slba;
+	r->req.bio.nlb = nlb;
+	r->req.data_len = r->req.transfer_len = nlb << 9;
+	r->h2c = true;
+	r->need = nvt_rdma_chunks_for(r->req.data_len);
+}
+
+/* Zero copy is taken for a plain keyed Write to a namespace without metadata, and nothing else. */
+static void test_zc_write_decision(void **state)
+{
+	static uint8_t mem[64 * 512];
+	struct nvt_rdma_req r;
+	struct nvt_sqe sqe;
+	struct nvt_ns ns;
+	struct iovec iov[2];
+
+	zc_req(&r, &sqe, &ns, 8, 4, iov);
+	assert_true(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	assert_true(r.zc);
+	assert_false(r.h2c);
+	assert_int_equal(r.need, 0);
+	assert_int_equal(r.req.iov_cnt, 1);
+	assert_ptr_equal(r.req.iov, iov);
+	assert_ptr_equal(iov[0].iov_base, mem + 8 * 512);
+	assert_int_equal(iov[0].iov_len, 4 * 512);
+	/* The last blocks of the namespace, up to its end. */
+	zc_req(&r, &sqe, &ns, 60, 4, iov);
+	assert_true(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+
+	/* Past the memory: never, whatever parse let through. */
+	zc_req(&r, &sqe, &ns, 61, 4, iov);
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	zc_req(&r, &sqe, &ns, 64, 1, iov);
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	zc_req(&r, &sqe, &ns, UINT64_MAX >> 9, 1, iov);
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	/* PI on, or any metadata: the PI step (or the metadata's own mapping) needs the copy. */
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	ns.pi.type = 1;
+	ns.md_size = 8;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	ns.md_size = 8;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	r.req.bio.flags |= NVT_BIO_EXT;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	r.md_len = 64 * 1024;	/* PI scratch in chunks */
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	r.req.md_len = 8;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	/* Fused Compare and Write: the range lock's, the Write staged until the Compare matched. */
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	sqe.common.flags = 2;	/* second command of a fused pair */
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	r.req.flags |= NVT_REQ_FUSED_SECOND;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	/* Not a Write: Compare, Copy (its descriptors), a Write Zeroes has no data. */
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	sqe.common.opcode = nvme_cmd_compare;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	sqe.common.opcode = nvme_cmd_copy;
+	r.req.bio.op = NVT_BIO_COPY;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	/* SGL shapes: in-capsule data is here already; nothing to fetch (h2c unset): no zero copy. */
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	r.in_capsule = true;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	r.h2c = false;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	/* The host's SGL moves more than the blocks (extended LBAs off the wire's view): no. */
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	r.req.data_len = 520;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	/* No namespace memory (not a ram namespace), no namespace. */
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	assert_false(nvt_rdma_zc_write(&r, NULL, 0));
+	zc_req(&r, &sqe, &ns, 0, 1, iov);
+	r.req.ns = NULL;
+	assert_false(nvt_rdma_zc_write(&r, mem, sizeof(mem)));
+	/* Refused: the request is left as planned. */
+	assert_true(r.need > 0 || r.req.data_len <= 512);
+	assert_false(r.zc);
+	assert_true(r.h2c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_pool_cap),
 		cmocka_unit_test(test_plan_layout),
+		cmocka_unit_test(test_zc_write_decision),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);	/* silent: the bad transitions are expected */

@@ -13,6 +13,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+#include "nvt/backend.h"
 #include "nvt/log.h"
 #include "nvt/rdma.h"
 #include "nvt/util.h"
@@ -88,6 +89,12 @@
  * (NVT_RDMA_CONNECT_CHUNKS).
  */
 #define NVT_RDMA_MAX_PENDING	(NVT_MAX_IO_QUEUES + 1)
+/*
+ * Zero-copy writes register a ram namespace's whole data mapping, which
+ * pins (and so populates) every page of it: larger namespaces, sparse
+ * ones above all, keep copying through the pool.
+ */
+#define NVT_RDMA_ZC_MAX_BYTES	(1ull << 30)
 _Static_assert(sizeof(struct nvmf_connect_data) <= NVT_RDMA_CONNECT_CHUNKS * NVT_RDMA_CHUNK,
 	       "a Connect's data fits what a queue not yet connected may hold");
 
@@ -129,6 +136,22 @@ enum nvt_rdma_queue_state {
  * on a device the same ibv_context, which is the key. Created and
  * destroyed on the main loop; the pool is then its poll group's alone.
  */
+/*
+ * One ram namespace's data memory registered with a device's PD, for
+ * zero-copy writes; made on the first write to it on that (device, poll
+ * group). It ends (deregistered) with the namespace's close or the
+ * device's end, whichever comes first; the memory goes with the last of
+ * the two references (both may run at once on different threads).
+ */
+struct nvt_rdma_zc_mr {
+	struct nvt_ram_user user;		/* the namespace's close: release() */
+	struct nvt_rdma_zc_mr *next;		/* in dev->zc_mrs; owner only */
+	struct nvt_ns *ns;
+	struct ibv_mr *mr;			/* NULL: not registered, the namespace copies */
+	atomic_bool dead;			/* deregistered; never matched again */
+	atomic_uint refs;			/* the device's list, the namespace's */
+};
+
 struct nvt_rdma_dev {
 	struct nvt_rdma_dev *next;		/* in nvt_rdma_devs */
 	struct ibv_context *verbs;
@@ -170,6 +193,7 @@ struct nvt_rdma_dev {
 	struct nvt_rdma_queue *qp_hash[NVT_RDMA_QP_HASH];	/* owner */
 	struct nvt_rdma_recv *orphan_head, *orphan_tail;	/* owner */
 	unsigned int nr_orphans;
+	struct nvt_rdma_zc_mr *zc_mrs;		/* owner; the main loop at free */
 };
 
 /* Main loop only. */
@@ -218,6 +242,7 @@ struct nvt_rdma_queue {
 	struct nvt_pg_msg known_msg;		/* main -> owner: accepted, its qp_num */
 	/* Batched posting (batch): built during an iteration, posted at its end; owner only. */
 	bool batch;				/* the listener's batch_posts (and a device to flush on) */
+	bool zero_copy;				/* the listener's zero_copy */
 	bool dirty;				/* on dev->dirty */
 	struct nvt_rdma_queue *dirty_next;
 	struct ibv_send_wr *send_head, *send_tail;	/* counted in sq_used already */
@@ -561,7 +586,7 @@ static unsigned int nvt_rdma_build_data(struct nvt_rdma_queue *q, struct nvt_rdm
 	for (unsigned int i = 0; i < nr_sge; i++) {
 		sges[i].addr = (uintptr_t)r->iov[i].iov_base;
 		sges[i].length = (uint32_t)r->iov[i].iov_len;
-		sges[i].lkey = q->pool->lkey;
+		sges[i].lkey = r->zc ? r->zc_lkey : q->pool->lkey;
 	}
 	for (unsigned int i = 0; i < nr_sge; i += per, n++) {
 		struct ibv_send_wr *wr = &wrs[n];
@@ -720,6 +745,7 @@ static int nvt_rdma_queue_send(struct nvt_rdma_queue *q, struct nvt_rdma_req *r,
 }
 
 static void nvt_rdma_pool_resume(struct nvt_rdma_pool *pool);
+static void nvt_rdma_zc_done(struct nvt_rdma_req *r, bool ok);
 
 /*
  * A batched post stopped at @bad: it and the WRs behind it never reached
@@ -744,6 +770,8 @@ static void nvt_rdma_queue_unposted(struct nvt_rdma_queue *q, struct ibv_send_wr
 			continue;
 		if (r->state == NVT_RDMA_REQ_XFER_H2C)
 			nvt_rdma_req_drop(r, NVT_ST_DATA_XFER);
+		else if (r->zc_posted)
+			nvt_rdma_zc_done(r, false);	/* the core still has it: it fails */
 		else
 			nvt_rdma_req_put(r);
 	}
@@ -866,6 +894,135 @@ static uint32_t nvt_rdma_queue_cap(const struct nvt_rdma_queue *q)
 	return nvt_rdma_pool_cap(q->pool, q->pool_connected, q->max_chunks);
 }
 
+/* ---- zero-copy writes ---- */
+
+/* One of the two owners of @e lets go: the first deregisters, the last frees. */
+static void nvt_rdma_zc_mr_end(struct nvt_rdma_zc_mr *e)
+{
+	if (!atomic_exchange(&e->dead, true) && e->mr)
+		ibv_dereg_mr(e->mr);
+	if (atomic_fetch_sub(&e->refs, 1) == 1)
+		free(e);
+}
+
+/* The namespace closes (control thread): none of its commands is left, none of its transfers. */
+static void nvt_rdma_zc_mr_release(struct nvt_ram_user *u)
+{
+	nvt_rdma_zc_mr_end(container_of(u, struct nvt_rdma_zc_mr, user));
+}
+
+/*
+ * Owner: the lkey over @ns's memory on @d, registered the first time.
+ * Return: NULL if @ns is not a ram namespace without metadata, or its
+ * memory is not (cannot be) registered.
+ */
+static struct nvt_rdma_zc_mr *nvt_rdma_zc_mr_get(struct nvt_rdma_dev *d, struct nvt_ns *ns)
+{
+	struct nvt_rdma_zc_mr *e, **pp = &d->zc_mrs;
+	void *base;
+	size_t len;
+
+	while ((e = *pp)) {
+		/* Its namespace closed: the pointer may be a new namespace's already. */
+		if (atomic_load(&e->dead)) {
+			*pp = e->next;
+			nvt_rdma_zc_mr_end(e);
+			continue;
+		}
+		if (e->ns == ns)
+			return e->mr ? e : NULL;
+		pp = &e->next;
+	}
+	if (!nvt_ram_region(ns, &base, &len))
+		return NULL;
+	/*
+	 * Once per (namespace, device, poll group), the one allocation and
+	 * system call of the I/O path it costs; a failure is remembered, so
+	 * the namespace copies from then on without trying again.
+	 */
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->ns = ns;
+	e->user.release = nvt_rdma_zc_mr_release;
+	atomic_init(&e->refs, 2);
+	atomic_init(&e->dead, false);
+	if (len <= NVT_RDMA_ZC_MAX_BYTES)
+		e->mr = ibv_reg_mr(d->pd, base, len, IBV_ACCESS_LOCAL_WRITE);
+	if (e->mr)
+		nvt_info("%s nsid %u: %zu MiB registered on %s for zero-copy writes",
+			 ns->subsys->nqn, ns->nsid, len >> 20, ibv_get_device_name(d->verbs->device));
+	else
+		nvt_info("%s nsid %u: writes copy through the data pool (%s)", ns->subsys->nqn,
+			 ns->nsid, len > NVT_RDMA_ZC_MAX_BYTES ? "larger than 1 GiB" :
+			 "cannot register its memory");
+	e->next = d->zc_mrs;
+	d->zc_mrs = e;
+	nvt_ram_attach(ns, &e->user);
+	return e->mr ? e : NULL;
+}
+
+/*
+ * Planned with host data to fetch: may it go straight into its ram
+ * namespace's memory (nvt_rdma_zc_write())? Then it needs no chunks and
+ * runs first; the backend hands it to nvt_rdma_zc_held() once it holds
+ * its range, and the READ goes there.
+ */
+static void nvt_rdma_zc_try(struct nvt_rdma_queue *q, struct nvt_rdma_req *r)
+{
+	struct nvt_rdma_zc_mr *e;
+
+	if (!q->zero_copy || !r->h2c || !q->dev || !q->dev->pd || !r->req.ns)
+		return;
+	e = nvt_rdma_zc_mr_get(q->dev, r->req.ns);
+	if (e && nvt_rdma_zc_write(r, e->mr->addr, e->mr->length))
+		r->zc_lkey = e->mr->lkey;
+}
+
+/*
+ * The ram backend holds zero-copy write @bio (backend.h): its range is
+ * ours, the host's data may land. A READ that fails part-way leaves part
+ * of the new data in the blocks and the rest as it was: the write fails
+ * (as Write Fault; the queue is disconnected, so the host mostly sees the
+ * connection go), which NVMe allows for a failed write, whose blocks are
+ * then undefined until rewritten.
+ */
+static void nvt_rdma_zc_held(struct nvt_bio *bio)
+{
+	struct nvt_req *req = container_of(bio, struct nvt_req, bio);
+	struct nvt_rdma_req *r = container_of(req, struct nvt_rdma_req, req);
+	struct nvt_rdma_queue *q = r->queue;
+	unsigned int n, posted = 0;
+	int ret;
+
+	/* A queue that went while the bio waited for its range: nothing is fetched. */
+	if (q->state != NVT_RDMA_Q_LIVE || !r->zc || r->zc_posted ||
+	    r->state != NVT_RDMA_REQ_EXECUTING) {
+		nvt_bio_backend_done(bio, -EIO);
+		return;
+	}
+	n = nvt_rdma_build_data(q, r, IBV_WR_RDMA_READ);
+	ret = n ? nvt_rdma_queue_send(q, r, n, &posted) : -EINVAL;
+	if (!ret) {
+		r->zc_posted = true;
+		return;
+	}
+	nvt_warn_ratelimited("qid %u: cannot post RDMA READ: %s", q->sq.qid, strerror(-ret));
+	nvt_rdma_queue_disconnect(q);
+	/* What did get posted still writes into the blocks: its completion (a flush) ends the bio. */
+	if (posted)
+		r->zc_posted = true;
+	else
+		nvt_bio_backend_done(bio, -EIO);
+}
+
+/* The READ of zero-copy write @r is over (or never will be): the backend lets go of the bio. */
+static void nvt_rdma_zc_done(struct nvt_rdma_req *r, bool ok)
+{
+	r->zc_posted = false;
+	nvt_bio_backend_done(&r->req.bio, ok ? 0 : -EIO);
+}
+
 /* @r joins the pool's line; what it needs counts against its queue's cap from now on. */
 static void nvt_rdma_pool_enqueue(struct nvt_rdma_pool *pool, struct nvt_rdma_req *r)
 {
@@ -887,6 +1044,7 @@ static void nvt_rdma_req_start(struct nvt_rdma_req *r)
 	uint32_t cap;
 
 	nvt_rdma_req_plan(r);
+	nvt_rdma_zc_try(q, r);
 	if (!r->need) {
 		nvt_rdma_req_go(r);
 		return;
@@ -1295,6 +1453,12 @@ static void nvt_rdma_handle_wc(struct nvt_rdma_queue *q, struct ibv_wc *wc)
 		r = container_of(wr, struct nvt_rdma_req, data_wr);
 		nvt_rdma_send_done(q);
 		q->sq_used -= r->data_wrs;
+		if (r->zc) {
+			if (wc->status != IBV_WC_SUCCESS)
+				nvt_rdma_queue_disconnect(q);
+			nvt_rdma_zc_done(r, wc->status == IBV_WC_SUCCESS && q->state == NVT_RDMA_Q_LIVE);
+			break;
+		}
 		/* The data never came, or the queue is going: it fails, a fused partner with it. */
 		if (wc->status != IBV_WC_SUCCESS || q->state != NVT_RDMA_Q_LIVE) {
 			nvt_rdma_req_drop(r, wc->status == IBV_WC_SUCCESS ? NVT_ST_ABORT_SQ :
@@ -1617,6 +1781,12 @@ static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
 		ibv_destroy_comp_channel(d->channel);
 	if (d->mr)
 		ibv_dereg_mr(d->mr);
+	while (d->zc_mrs) {
+		struct nvt_rdma_zc_mr *e = d->zc_mrs;
+
+		d->zc_mrs = e->next;
+		nvt_rdma_zc_mr_end(e);
+	}
 	if (d->pd)
 		ibv_dealloc_pd(d->pd);
 	free(d->pool.base);
@@ -1984,6 +2154,8 @@ static void nvt_rdma_queue_reclaim(struct nvt_rdma_queue *q)
 
 		if (r->state == NVT_RDMA_REQ_XFER_H2C)
 			nvt_rdma_req_drop(r, NVT_ST_ABORT_SQ);
+		else if (r->zc_posted)
+			nvt_rdma_zc_done(r, false);	/* its READ went with the QP */
 		else if (r->state != NVT_RDMA_REQ_FREE && r->state != NVT_RDMA_REQ_EXECUTING)
 			nvt_rdma_req_put(r);
 	}
@@ -2126,7 +2298,8 @@ static void nvt_rdma_queue_teardown(struct nvt_rdma_queue *q)
 	if (q->pool->wait_head)
 		nvt_rdma_pool_resume(q->pool);
 	q->gone_work.fn = nvt_rdma_queue_gone_deferred;
-	if (!q->nr_executing) {
+	/* A zero-copy write failed in reclaim may have queued it already. */
+	if (!q->nr_executing && !q->late_queued) {
 		q->late_queued = true;
 		nvt_poll_group_defer(q->pg, &q->gone_work);
 	}
@@ -2379,6 +2552,7 @@ static bool nvt_rdma_handle_connect(struct nvt_rdma_port *rp, struct rdma_cm_eve
 	q->pg = nvt_target_io_pg(rp->port->tgt, params.qid);
 	q->send_with_inv = nvt_rdma_send_with_inv_works(&dev);
 	q->batch = rp->port->cfg.batch_posts;
+	q->zero_copy = rp->port->cfg.zero_copy;
 	q->accepted_ns = nvt_now_ns();
 	atomic_init(&q->connected, false);
 	id->context = q;
@@ -2731,6 +2905,7 @@ static int nvt_rdma_listen(struct nvt_port *port)
 	struct nvt_rdma_port *rp;
 	int ret;
 
+	nvt_ram_set_in_place(nvt_rdma_zc_held);
 	if (!nvt_rdma_have_device()) {
 		nvt_warn("listener %s:%u: this machine has no RDMA device; for soft-RoCE on a "
 			 "NIC: modprobe rdma_rxe && rdma link add rxe0 type rxe netdev <ifname>",

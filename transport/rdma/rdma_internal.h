@@ -230,6 +230,14 @@ struct nvt_rdma_req {
 	uint32_t need;			/* chunks the command needs */
 	uint32_t nr_chunks;		/* chunks it holds */
 	uint32_t data_wrs;		/* WRs of its READ chain, or of the WRITE chain ahead of its SEND */
+	/*
+	 * Zero copy (nvt_rdma_zc_write()): the host's data is fetched straight
+	 * into the ram namespace's memory, by an RDMA READ posted once the
+	 * backend holds the bio (EXECUTING), with zc_lkey over that memory.
+	 */
+	bool zc;
+	bool zc_posted;			/* that READ is the HCA's: its completion ends the bio */
+	uint32_t zc_lkey;
 	struct iovec icd_iov;
 	uint8_t md_scratch[NVT_RDMA_MD_SCRATCH];
 	struct nvt_req req;
@@ -280,5 +288,16 @@ void nvt_rdma_req_plan(struct nvt_rdma_req *r);
  * (req.md_iov). Return: the number of data iovecs.
  */
 unsigned int nvt_rdma_req_layout(struct nvt_rdma_req *r, const struct nvt_rdma_pool *p);
+
+/**
+ * nvt_rdma_zc_write() - after nvt_rdma_req_plan(): may @r's data go
+ * straight from the host into its namespace's memory, @base (@len bytes,
+ * nvt_ram_region())? Only a plain Write with keyed data: nothing to do to
+ * the data on the way (no metadata, so no PI step), not half of a fused
+ * Compare and Write (which stages its data to compare first), the blocks
+ * inside @base. If so, points r->iov (one piece) at the blocks and
+ * returns true: the caller then fetches no chunks (r->h2c, r->need 0).
+ */
+bool nvt_rdma_zc_write(struct nvt_rdma_req *r, uint8_t *base, size_t len);
 
 #endif /* NVT_RDMA_INTERNAL_H */

@@ -86,6 +86,9 @@ void nvt_rdma_req_reset(struct nvt_rdma_req *r)
 	r->md_len = 0;
 	r->need = 0;
 	r->data_wrs = 0;
+	r->zc = false;
+	r->zc_posted = false;
+	r->zc_lkey = 0;
 	r->icd_iov.iov_base = NULL;
 	r->icd_iov.iov_len = 0;
 	r->req.cmd = &r->sqe;
@@ -184,6 +187,34 @@ void nvt_rdma_req_plan(struct nvt_rdma_req *r)
 		bytes += r->md_len;
 	}
 	r->need = nvt_rdma_chunks_for(bytes);
+}
+
+bool nvt_rdma_zc_write(struct nvt_rdma_req *r, uint8_t *base, size_t len)
+{
+	struct nvt_req *req = &r->req;
+	const struct nvt_ns *ns = req->ns;
+	uint64_t off;
+
+	if (!r->h2c || r->in_capsule || r->md_len || !ns || !base ||
+	    req->cmd->common.opcode != nvme_cmd_write ||
+	    (req->cmd->common.flags & NVT_SQE_FUSE_MASK) || (req->flags & NVT_REQ_FUSED_SECOND) ||
+	    req->bio.op != NVT_BIO_WRITE || (req->bio.flags & NVT_BIO_EXT) ||
+	    ns->md_size || ns->pi.type || req->md_len)
+		return false;
+	/* Parse checked the range against the namespace; the memory is checked here all the same. */
+	if (req->bio.slba >= (uint64_t)len >> ns->lba_shift)
+		return false;
+	off = req->bio.slba << ns->lba_shift;
+	if (req->data_len != (uint64_t)req->bio.nlb << ns->lba_shift || req->data_len > len - off)
+		return false;
+	r->iov[0].iov_base = base + off;
+	r->iov[0].iov_len = req->data_len;
+	req->iov = r->iov;
+	req->iov_cnt = 1;
+	r->zc = true;
+	r->h2c = false;
+	r->need = 0;
+	return true;
 }
 
 /* [@off, @off + @len) of @r's chunks, as iovecs into @iov. Return: iovecs used. */
