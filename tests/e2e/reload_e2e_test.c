@@ -722,12 +722,15 @@ static void fabric_restart(struct env *e, const char *more)
 	pthread_join(e->io.thread, NULL);
 	assert_int_equal(atomic_load(&e->io.failed), 0);
 	nvt_loop_ctrl_disconnect(&e->a);
+	nvt_target_stop_io_pgs(e->tgt);
 	nvt_target_destroy(e->tgt);
 	nvt_config_free(&e->cfg);
 	write_cfg_fabric(NS2_OK, more);
 	assert_int_equal(nvt_config_load(cfg_path, &e->cfg, stderr), 0);
 	assert_int_equal(nvt_target_create(&e->cfg, &e->tgt), 0);
 	e->tgt->cfg = &e->cfg;
+	/* A running I/O thread, as setup() has: what a reload changes is made there by message. */
+	assert_int_equal(nvt_target_start_io_pgs(e->tgt, 1), 0);
 	assert_int_equal(nvt_loop_ctrl_connect(e->tgt, TEST_NQN, HOST_A, 2, 16, 0, &e->a), 0);
 	e->io.q = e->a.io[0];
 	atomic_store(&e->io.stop, false);
