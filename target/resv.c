@@ -296,22 +296,31 @@ static uint16_t nvt_resv_preempt(struct nvt_resv *r, int self, uint8_t t, uint64
 	return nvt_resv_preempt_regs(r, self, true, true, prkey, ev) ? NVT_ST_OK : NVT_ST_RESV_CONFLICT;
 }
 
+/* Lock @r; the caller's registrant index if its current key is @crkey, else -1 (Reservation Conflict). */
+static int nvt_resv_lock_self(struct nvt_resv *r, const uint8_t hostid[16], uint64_t crkey)
+{
+	uint64_t id[2];
+	int self;
+
+	nvt_hostid_split(hostid, id);
+	nvt_resv_lock(r);
+	self = nvt_resv_find(r, id);
+	return self >= 0 && r->reg[self].rkey == crkey ? self : -1;
+}
+
 uint16_t nvt_resv_acquire(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
 			  uint64_t crkey, uint64_t prkey, struct nvt_resv_events *ev)
 {
 	uint8_t action = cdw10 & 7, t = (uint8_t)(cdw10 >> 8);
 	uint16_t st = NVT_ST_OK;
-	uint64_t id[2];
 	int self;
 
 	/* IEKEY means nothing to Acquire since NVMe 1.3: refused, as the kernel target does. */
 	if ((cdw10 & (1u << 3)) || !nvt_resv_type_valid(t) ||
 	    action > NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT)
 		return NVT_ST_INVALID_FIELD;
-	nvt_hostid_split(hostid, id);
-	nvt_resv_lock(r);
-	self = nvt_resv_find(r, id);
-	if (self < 0 || r->reg[self].rkey != crkey) {
+	self = nvt_resv_lock_self(r, hostid, crkey);
+	if (self < 0) {
 		st = NVT_ST_RESV_CONFLICT;
 	} else if (action == NVME_RESERVATION_RACQA_ACQUIRE) {
 		uint8_t held = atomic_load_explicit(&r->rtype, memory_order_relaxed);
@@ -341,15 +350,12 @@ uint16_t nvt_resv_release(struct nvt_resv *r, const uint8_t hostid[16], uint32_t
 {
 	uint8_t action = cdw10 & 7, t = (uint8_t)(cdw10 >> 8);
 	uint16_t st = NVT_ST_OK;
-	uint64_t id[2];
 	int self;
 
 	if ((cdw10 & (1u << 3)) || action > NVME_RESERVATION_RRELA_CLEAR)
 		return NVT_ST_INVALID_FIELD;
-	nvt_hostid_split(hostid, id);
-	nvt_resv_lock(r);
-	self = nvt_resv_find(r, id);
-	if (self < 0 || r->reg[self].rkey != crkey) {
+	self = nvt_resv_lock_self(r, hostid, crkey);
+	if (self < 0) {
 		st = NVT_ST_RESV_CONFLICT;
 	} else if (action == NVME_RESERVATION_RRELA_RELEASE) {
 		uint8_t held = atomic_load_explicit(&r->rtype, memory_order_relaxed);
