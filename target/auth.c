@@ -556,7 +556,17 @@ uint16_t nvt_auth_send(struct nvt_sq *sq, const uint8_t *m, size_t len)
 {
 	struct nvt_auth_sq *a = sq->auth;
 
-	if (!a || a->step == NVT_AUTH_FAILED)
+	if (!a)
+		return NVT_ST_CMD_SEQ;
+	/*
+	 * _Failure2 ends an exchange either side gave up: after our _Failure1
+	 * too, which Linux answers with one before it drops the queue (an
+	 * error here would leave its connect waiting).
+	 */
+	if (len >= 8 && m[0] == NVT_AUTH_COMMON_MSG && m[1] == NVT_AUTH_MSG_FAILURE2 &&
+	    a->step == NVT_AUTH_FAILED)
+		return NVT_ST_OK;
+	if (a->step == NVT_AUTH_FAILED)
 		return NVT_ST_CMD_SEQ;
 	if (len < 8) {
 		nvt_auth_fail(sq, NVT_AUTH_FAIL_INCORRECT_PAYLOAD);

@@ -71,21 +71,20 @@ static void nvt_execute_auth_send(struct nvt_req *req)
 
 static void nvt_execute_auth_recv(struct nvt_req *req)
 {
-	struct nvt_sq *sq = req->sq;
-	struct nvt_ctrl *ctrl = sq->ctrl;
 	uint8_t buf[NVT_AUTH_MSG_MAX];
 	size_t n = 0;
 	uint16_t status;
-	bool failed;
 
-	status = nvt_auth_recv(sq, buf, req->data_len, &n);
+	status = nvt_auth_recv(req->sq, buf, req->data_len, &n);
 	if (!status)
 		status = nvt_req_copy_to(req, 0, buf, req->data_len);
-	/* _Failure1 went out: a refused admin queue takes its controller with it. */
-	failed = !status && n == 8 && buf[1] == NVT_AUTH_MSG_FAILURE1;
+	/*
+	 * After a _Failure1 the queue stays, running nothing but fabrics
+	 * commands: the host answers with _Failure2 and drops it (Linux waits
+	 * for that _Failure2's completion, so tearing the controller down here
+	 * hung its connect); one that does not loses it at keep-alive expiry.
+	 */
 	nvt_req_complete(req, status);
-	if (failed && sq->qid == 0)
-		nvt_ctrl_fatal(ctrl, "authentication failed");
 }
 
 static uint16_t nvt_parse_auth_cmd(struct nvt_req *req, bool send)
