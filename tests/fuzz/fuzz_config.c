@@ -136,7 +136,9 @@ static size_t first_line_len(const char *s)
 /*
  * Secrets are never printed: a host whose keys were left out carries a
  * comment saying so, which the reloaded config (without the keys) does not
- * print again. Cut those comments before comparing.
+ * print again. Cut those comments before comparing. (That no key text is
+ * printed is not an invariant here: the fuzzer copies a key into an NQN or
+ * a model, which is printed; nvtd_check_config and config_test check it.)
  */
 static void strip_secret_notes(char *s)
 {
@@ -152,23 +154,6 @@ static void strip_secret_notes(char *s)
 		s[w++] = s[r++];
 	}
 	s[w] = 0;
-}
-
-/* No secret of @cfg appears in @text (names may hold "DHHC-1:" of their own: the keys are what must not). */
-static void check_no_secret(const struct nvt_config *cfg, const char *text)
-{
-	for (unsigned int i = 0; i < cfg->nr_subsystems; i++) {
-		const struct nvt_subsys_cfg *ss = &cfg->subsystems[i];
-
-		for (unsigned int h = 0; ss->host_auth && h < ss->nr_hosts; h++) {
-			const struct nvt_host_auth_cfg *a = &ss->host_auth[h];
-
-			nvt_fuzz_check(!a->dhchap_key[0] || !strstr(text, a->dhchap_key),
-				       "a host secret was printed:\n%s", text);
-			nvt_fuzz_check(!a->dhchap_ctrl_key[0] || !strstr(text, a->dhchap_ctrl_key),
-				       "a controller secret was printed:\n%s", text);
-		}
-	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -201,7 +186,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(errs);
 	text2 = print(&again, &len2);
 	strip_secret_notes(text);
-	check_no_secret(&cfg, text);
 	nvt_fuzz_check(!strcmp(text + first_line_len(text), text2 + first_line_len(text2)),
 		       "print/load/print differs:\n--- first:\n%s\n--- second:\n%s", text, text2);
 	free(text);
