@@ -151,7 +151,8 @@ void nvt_ram_set_in_place(void (*held)(struct nvt_bio *bio))
 static bool nvt_ram_is_in_place(const struct nvt_bio *bio, const struct nvt_ram *ram, size_t off,
 				size_t len)
 {
-	return (bio->op == NVT_BIO_READ || bio->op == NVT_BIO_WRITE) && !ram->md &&
+	return (bio->flags & NVT_BIO_IN_PLACE) &&
+	       (bio->op == NVT_BIO_READ || bio->op == NVT_BIO_WRITE) && !ram->md &&
 	       bio->iov_cnt == 1 && bio->iov[0].iov_base == ram->data + off &&
 	       bio->iov[0].iov_len == len;
 }

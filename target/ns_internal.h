@@ -45,6 +45,7 @@ struct nvt_ns_chan {
 	_Atomic unsigned int inflight;	/* gated bios: lockers on other threads look */
 	_Atomic unsigned int nr_parked;	/* bios and compare-and-writes parked here */
 	struct nvt_bio *inflight_head;	/* gated bios, doubly linked */
+	unsigned int nr_in_place;	/* of them NVT_BIO_IN_PLACE: overlapping bios park behind them */
 	uint64_t seq;
 	struct nvt_bio *parked_head, *parked_tail;	/* waiting for a range lock to go */
 	struct nvt_caw *caw_head, *caw_tail;		/* waiting for a slot or earlier holders */

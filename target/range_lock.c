@@ -130,6 +130,15 @@ static void nvt_chan_park(struct nvt_ns_chan *chan, struct nvt_bio *bio)
 	chan->parked_tail = bio;
 }
 
+/* An in-place bio in flight on @chan overlapping [lo, hi)? Only looked for while there is one. */
+static bool nvt_chan_in_place_busy(const struct nvt_ns_chan *chan, uint64_t lo, uint64_t hi)
+{
+	for (const struct nvt_bio *b = chan->inflight_head; b; b = b->ns_priv.next)
+		if ((b->flags & NVT_BIO_IN_PLACE) && overlaps(lo, hi, b->ns_priv.lo, b->ns_priv.hi))
+			return true;
+	return false;
+}
+
 bool nvt_ns_gate(struct nvt_bio *bio, uint64_t lo, uint64_t hi)
 {
 	struct nvt_ns_chan *chan = bio->chan;
@@ -140,6 +149,12 @@ bool nvt_ns_gate(struct nvt_bio *bio, uint64_t lo, uint64_t hi)
 		return true;
 	bio->ns_priv.lo = lo;
 	bio->ns_priv.hi = hi;
+	/* This thread's own business: no other thread adds in-place bios here. */
+	if (chan->nr_in_place && nvt_chan_in_place_busy(chan, lo, hi)) {
+		atomic_fetch_add(&chan->nr_parked, 1);
+		nvt_chan_park(chan, bio);
+		return false;
+	}
 	/*
 	 * Dekker with nvt_range_lock_drain(): we count ourselves in flight,
 	 * then look for locks; a locker publishes, then looks at our count.
@@ -166,6 +181,8 @@ bool nvt_ns_gate(struct nvt_bio *bio, uint64_t lo, uint64_t hi)
 		chan->inflight_head->ns_priv.prev = bio;
 	chan->inflight_head = bio;
 	bio->ns_priv.gated = true;
+	if (bio->flags & NVT_BIO_IN_PLACE)
+		chan->nr_in_place++;
 	return true;
 }
 
@@ -201,6 +218,12 @@ void nvt_ns_ungate(struct nvt_bio *bio)
 	if (bio->ns_priv.next)
 		bio->ns_priv.next->ns_priv.prev = bio->ns_priv.prev;
 	bio->ns_priv.next = bio->ns_priv.prev = NULL;
+	/* Bios parked behind it try again, from this thread's loop (not inside this completion). */
+	if ((bio->flags & NVT_BIO_IN_PLACE)) {
+		chan->nr_in_place--;
+		if (atomic_load(&chan->nr_parked))
+			nvt_chan_wake(chan);
+	}
 	/* The channel went idle: locks waiting for it hear now, from this thread. */
 	if (!nvt_chan_count(&chan->inflight, -1)) {
 		nvt_range_fence_fast();

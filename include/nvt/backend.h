@@ -38,8 +38,9 @@ void *nvt_ram_block(struct nvt_ns *ns, uint64_t lba, void **md);
  * nvt_ram_region() gives the data mapping; the front end registers it for
  * DMA and attaches a struct nvt_ram_user, whose release() the namespace's
  * close calls (control thread, nothing in flight) before the memory goes:
- * the registration must end there. A READ or WRITE bio whose one iovec is
- * exactly its own blocks' memory moves nothing in the backend: it is
+ * the registration must end there. A READ or WRITE bio flagged
+ * NVT_BIO_IN_PLACE whose one iovec is exactly its own blocks' memory moves
+ * nothing in the backend (bios overlapping it on its channel wait): it is
  * handed to the in-place handler (nvt_ram_set_in_place()) on its poll
  * group's thread once the namespace layer runs it, that is once it holds
  * its range (a compare-and-write on the range waits for it, and it for

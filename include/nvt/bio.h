@@ -55,6 +55,13 @@ enum nvt_bio_status {
 #define NVT_BIO_DEAC		(1u << 2)	/* write zeroes: deallocating is allowed */
 #define NVT_BIO_PI_CHECK_READ	(1u << 3)	/* read/compare/verify/copy sources: check stored PI as pi asks */
 #define NVT_BIO_COPY_TAGS	(1u << 4)	/* copy: keep the sources' guards and app tags, ref tags from pi (SCSI, ATO=1) */
+/*
+ * Read/write whose one iovec is its own blocks' memory (ram zero copy,
+ * backend.h): the front end's DMA moves the data while it is in flight, so
+ * every bio overlapping it on its channel waits until it is done (a read
+ * would see a torn block, a write be torn by it: AWUN is one block).
+ */
+#define NVT_BIO_IN_PLACE	(1u << 5)
 /* Set by the namespace layer on the bios it hands a backend. */
 #define NVT_BIO_LOCK_OWNER	(1u << 8)	/* issued under the range lock by its holder: never parks on it */
 

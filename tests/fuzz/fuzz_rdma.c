@@ -948,7 +948,12 @@ static unsigned int progress(struct fuzz *f, int s)
 		if (sl->q->state == NVT_RDMA_Q_DEAD)
 			break;
 		if (!next_wc(f, sl->c, IBV_WC_SUCCESS, &wc)) {
-			/* The iteration ends: what it produced is posted, and may complete. */
+			/*
+			 * The iteration ends: messages the thread sent itself run (a
+			 * bio parked behind a zero-copy write is woken by one), what
+			 * it produced is posted, and may complete.
+			 */
+			nvt_poll_group_run_pending(f->tgt->pg);
 			nvt_poll_group_run_flushers(f->tgt->pg);
 			if (sl->q->state == NVT_RDMA_Q_DEAD ||
 			    !next_wc(f, sl->c, IBV_WC_SUCCESS, &wc))

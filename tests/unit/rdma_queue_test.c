@@ -3637,6 +3637,50 @@ static void test_zc_write_holds_range(void **state)
 	assert_pool_idle(f);
 }
 
+/*
+ * A read overlapping a zero-copy write in flight on the same thread waits
+ * until its READ has landed (the blocks are the HCA's meanwhile: under ASan
+ * poisoned), then returns the new data; a read of other blocks does not
+ * wait. The fuzzer found the read copying the blocks while the READ was
+ * still writing them: a torn block.
+ */
+static void test_zc_write_orders_overlapping_read(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t a[4096], want[4096];
+	struct nvt_rdma_queue *q;
+
+	q = zc_io_queue(f);
+	pattern(a, sizeof(a), 4);
+	post_write_at(q, 1, 1, 0, 8, 4096, 0x2000, 5, 9);
+	assert_int_equal(nr_sends, 1);
+	assert_true(slot_of(sends[0].wr_id)->zc_posted);
+	post_read(q, 2, 16, 8, 11);		/* other blocks: at once */
+	assert_int_equal(nr_sends, 3);
+	assert_int_equal(sends[1].opcode, IBV_WR_RDMA_WRITE);
+	assert_int_equal(sent_cqe(2)->cid, 11);
+	post_read(q, 3, 4, 8, 10);		/* blocks 4..11: behind the write */
+	nvt_poll_group_poll(f->tgt->pg, 0);
+	iter_end();
+	assert_int_equal(nr_sends, 3);
+	complete_read(q, 0, a, sizeof(a));
+	nvt_poll_group_poll(f->tgt->pg, 0);	/* the parked read's wake-up is a message */
+	iter_end();
+	assert_int_equal(nr_sends, 6);
+	assert_int_equal(sent_cqe(3)->cid, 9);
+	assert_int_equal(le16toh(sent_cqe(3)->status), 0);
+	assert_int_equal(sends[4].opcode, IBV_WR_RDMA_WRITE);
+	assert_int_equal(sends[4].length, 4096);
+	memcpy(want, a + 2048, 2048);		/* blocks 4..7 new, 8..11 never written */
+	memset(want + 2048, 0, 2048);
+	assert_memory_equal(sends[4].data, want, sizeof(want));
+	assert_int_equal(sent_cqe(5)->cid, 10);
+	assert_int_equal(le16toh(sent_cqe(5)->status), 0);
+	complete_all();
+	assert_all_free(q);
+	assert_pool_idle(f);
+}
+
 static void test_fused_write_flushed(void **state)
 {
 	fused_write_dies(*state, 0);
@@ -4285,6 +4329,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zc_write_read_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_ns_close_deregisters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_write_holds_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zc_write_orders_overlapping_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decisions_survive_recv_repost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_command_no_stale_invalidate, setup,
 						teardown),

@@ -211,6 +211,7 @@ bool nvt_rdma_zc_write(struct nvt_rdma_req *r, uint8_t *base, size_t len)
 	r->iov[0].iov_len = req->data_len;
 	req->iov = r->iov;
 	req->iov_cnt = 1;
+	req->bio.flags |= NVT_BIO_IN_PLACE;	/* the READ lands over time: overlapping bios wait */
 	r->zc = true;
 	r->h2c = false;
 	r->need = 0;
