@@ -401,33 +401,32 @@ uint16_t nvt_ctrl_prop_set(struct nvt_ctrl *ctrl, uint32_t offset, bool is8, uin
 	return NVT_ST_OK;
 }
 
-/* Event -> AER completion dword 0 (NVMe 2.0 Figure 150). */
-static uint32_t nvt_aen_result(uint32_t event)
-{
-	if (event == NVT_AEN_DISC_CHANGED)
-		return NVME_AER_NOTICE | (NVME_AER_NOTICE_DISC_CHANGED << 8) |
-		       ((uint32_t)NVME_LOG_LID_DISCOVER << 16);
-	return NVME_AER_NOTICE | (NVME_AER_NOTICE_NS_CHANGED << 8) |
-	       ((uint32_t)NVME_LOG_LID_CHANGED_NS << 16);
-}
-
-static uint32_t nvt_aen_cfg_bit(uint32_t event)
-{
-	return event == NVT_AEN_DISC_CHANGED ? NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE : NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES;
-}
+/* Each NVT_AEN_* bit (in order): its AER completion dword 0 (NVMe 2.0 Figure 150) and its AEN Configuration bit. */
+static const struct {
+	uint32_t result;
+	uint32_t cfg_bit;
+} nvt_aen_table[] = {
+	{ NVME_AER_NOTICE | (NVME_AER_NOTICE_NS_CHANGED << 8) | ((uint32_t)NVME_LOG_LID_CHANGED_NS << 16),
+	  NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES },
+	{ NVME_AER_NOTICE | (NVME_AER_NOTICE_DISC_CHANGED << 8) | ((uint32_t)NVME_LOG_LID_DISCOVER << 16),
+	  NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE },
+};
 
 /* Deliver pending, enabled, unmasked events to held AERs. */
 static void nvt_ctrl_deliver_aens(struct nvt_ctrl *ctrl)
 {
 	for (;;) {
 		struct nvt_req *req = NULL;
-		uint32_t event = 0;
+		uint32_t event = 0, result = 0;
 
 		pthread_mutex_lock(&ctrl->lock);
-		for (uint32_t e = 1; e <= NVT_AEN_DISC_CHANGED; e <<= 1) {
+		for (unsigned int i = 0; i < NVT_ARRAY_SIZE(nvt_aen_table); i++) {
+			uint32_t e = 1u << i;
+
 			if ((ctrl->aen_pending & e) && !(ctrl->aen_masked & e) &&
-			    (ctrl->aen_enabled & nvt_aen_cfg_bit(e))) {
+			    (ctrl->aen_enabled & nvt_aen_table[i].cfg_bit)) {
 				event = e;
+				result = nvt_aen_table[i].result;
 				break;
 			}
 		}
@@ -440,7 +439,7 @@ static void nvt_ctrl_deliver_aens(struct nvt_ctrl *ctrl)
 		pthread_mutex_unlock(&ctrl->lock);
 		if (!req)
 			return;
-		req->cqe->result.u32 = htole32(nvt_aen_result(event));
+		req->cqe->result.u32 = htole32(result);
 		nvt_req_complete(req, NVT_ST_OK);
 	}
 }

@@ -191,7 +191,7 @@ struct nvt_subsys {
 	uint16_t next_cntlid;
 };
 
-/* Asynchronous event types held for delivery (bit per type in ctrl->aen_pending). */
+/* Asynchronous event types held for delivery (bit per type in ctrl->aen_pending; bit i is row i of ctrl.c's nvt_aen_table). */
 #define NVT_AEN_NS_CHANGED	(1u << 0)	/* notice 00h, log 04h */
 #define NVT_AEN_DISC_CHANGED	(1u << 1)	/* notice F0h, log 70h */
 
