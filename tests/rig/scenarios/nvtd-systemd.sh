@@ -21,11 +21,14 @@ rig_rxe_up || { echo "FAIL: rxe"; exit 1; }
 # denied until the next start (exit 3, retried by Restart=on-failure 5 s later).
 modprobe nvme
 # cmake --install writes into the build tree (the unit it generates, install_manifest.txt):
-# a build under /tmp is a read-only share here, so it gets a tmpfs overlay as the root has.
+# a build under /tmp is a read-only share here, so it gets a tmpfs overlay as the root has;
+# the writable share of this run's output (inside the build tree) is moved back on top.
 if ! touch "$NVT_BUILD/.nvt-rw" 2>/dev/null; then
-	mkdir -p /tmp/build-up /tmp/build-work
+	mkdir -p /tmp/build-up /tmp/build-work /tmp/rig-out-keep
+	mount --bind "$OUT" /tmp/rig-out-keep &&
 	mount -t overlay -o "lowerdir=$NVT_BUILD,upperdir=/tmp/build-up,workdir=/tmp/build-work" \
-		overlay "$NVT_BUILD" || { echo "FAIL: cannot overlay $NVT_BUILD"; exit 1; }
+		overlay "$NVT_BUILD" &&
+	mount --move /tmp/rig-out-keep "$OUT" || { echo "FAIL: cannot overlay $NVT_BUILD"; exit 1; }
 fi
 cmake --install $NVT_BUILD --prefix /usr > $OUT/install.log 2>&1 || { cat $OUT/install.log; exit 1; }
 mkdir -p /var/lib/nvt
