@@ -2,6 +2,7 @@
 /* The ramdisk backend: block data in one mapping, per-block metadata in a separate one. */
 #define NVT_LOG_PREFIX "ram: "
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,15 @@ struct nvt_ram {
 	size_t data_res, md_res;	/* reserved address range of each */
 	/* Front ends with the data registered for DMA (nvt_ram_attach()): told at close. */
 	struct nvt_ram_user *_Atomic users;
+	/*
+	 * A registration pins the pages it finds; a page given back to the
+	 * kernel (MADV_DONTNEED) after that is replaced in our mapping by a
+	 * fresh one while the registration keeps the old: DMA into it would be
+	 * lost. So once nvt_ram_region() has been asked, pages are zeroed, not
+	 * given back; releasing counts zeroing that may be giving some back.
+	 */
+	atomic_bool pinned;
+	atomic_uint releasing;
 };
 
 static void (*_Atomic nvt_ram_in_place)(struct nvt_bio *bio);
@@ -127,6 +137,10 @@ bool nvt_ram_region(struct nvt_ns *ns, void **base, size_t *len)
 
 	if (ns->be != &nvt_ram_backend_ops || !ram || !ram->data || ns->md_size)
 		return false;
+	/* Dekker with nvt_ram_zero(): it sees pinned, or we wait for its release to be over. */
+	atomic_store(&ram->pinned, true);
+	while (atomic_load(&ram->releasing))
+		sched_yield();
 	*base = ram->data;
 	*len = ram->data_len;
 	return true;
@@ -162,11 +176,18 @@ static void nvt_ram_zero(struct nvt_ram *ram, size_t off, size_t len, bool relea
 {
 	size_t page = 4096, start = (off + page - 1) & ~(page - 1), end = (off + len) & ~(page - 1);
 
-	if (release && start < end &&
-	    !madvise(ram->data + start, end - start, MADV_DONTNEED)) {
-		memset(ram->data + off, 0, start - off);
-		memset(ram->data + end, 0, off + len - end);
-		return;
+	if (release && start < end) {
+		bool released;
+
+		atomic_fetch_add(&ram->releasing, 1);
+		released = !atomic_load(&ram->pinned) &&
+			   !madvise(ram->data + start, end - start, MADV_DONTNEED);
+		atomic_fetch_sub(&ram->releasing, 1);
+		if (released) {
+			memset(ram->data + off, 0, start - off);
+			memset(ram->data + end, 0, off + len - end);
+			return;
+		}
 	}
 	memset(ram->data + off, 0, len);
 }

@@ -52,7 +52,12 @@ struct nvt_ram_user {
 	struct nvt_ram_user *next;		/* the namespace's; written by ram.c only */
 };
 
-/** nvt_ram_region() - @ns's data mapping. Return: false if @ns is not a ram namespace without metadata. */
+/**
+ * nvt_ram_region() - @ns's data mapping, to register for DMA: from this call
+ * on its pages stay the ones a registration pins (deallocation zeroes them
+ * instead of giving them back). Return: false if @ns is not a ram namespace
+ * without metadata.
+ */
 bool nvt_ram_region(struct nvt_ns *ns, void **base, size_t *len);
 
 /** nvt_ram_attach() - @u's release() runs when @ns closes. Any thread; lock free. */

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 
 #include "../../transport/rdma/rdma.c"
 #include "../e2e/nvt_test_target.h"
@@ -3681,6 +3682,74 @@ static void test_zc_write_orders_overlapping_read(void **state)
 	assert_pool_idle(f);
 }
 
+/* Are all of [@p, @p + @len) resident? (@p page aligned.) */
+static bool resident(const void *p, size_t len)
+{
+	unsigned char vec[64];
+
+	assert_true(len / 4096 <= sizeof(vec));
+	assert_int_equal(mincore((void *)p, len, vec), 0);
+	for (size_t i = 0; i < len / 4096; i++)
+		if (!(vec[i] & 1))
+			return false;
+	return true;
+}
+
+/* Write Zeroes with DEAC of blocks [@slba, +@nlb) of @nsid, cid @cid, in RECV buffer @slot of @q: succeeds. */
+static void write_zeroes_deac(struct nvt_rdma_queue *q, unsigned int slot, uint32_t nsid,
+			      uint64_t slba, uint32_t nlb, uint16_t cid)
+{
+	struct nvt_sqe sqe;
+	unsigned int n = nr_sends;
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write_zeroes, nsid, slba, nlb);
+	sqe.rw.control = htole16(1u << 9);
+	keyed(&sqe, 0, 0, 0);
+	sqe.common.cid = cid;
+	recv_capsule(q, slot, &sqe, NULL, 0);
+	assert_int_equal(nr_sends, n + 1);
+	assert_int_equal(sent_cqe(n)->cid, cid);
+	assert_int_equal(le16toh(sent_cqe(n)->status), 0);
+	complete_wr(q, n, IBV_WC_SUCCESS);
+}
+
+/*
+ * Deallocation gives whole pages of a ram namespace back to the kernel,
+ * but not once its memory is registered for zero copy: the registration
+ * pins the pages it found, the mapping would get fresh ones, and later
+ * zero-copy writes would land where no read looks.
+ */
+static void test_zc_registered_pages_stay(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_ns *ns1 = test_ns(f, 1), *ns3 = test_ns(f, 3);
+	static uint8_t a[65536];
+	/* 64 KiB at 512 KiB: whole pages. */
+	uint64_t lba3 = (512 * 1024) >> ns3->lba_shift;
+	uint8_t *blk1 = nvt_ram_block(ns1, 1024, NULL), *blk3 = nvt_ram_block(ns3, lba3, NULL);
+	struct nvt_rdma_queue *q;
+
+	q = zc_io_queue(f);
+	assert_int_equal(ns1->lba_shift, 9);
+	/* Not registered: the pages go. */
+	memset(blk3, 0x5a, sizeof(a));
+	assert_true(resident(blk3, sizeof(a)));
+	write_zeroes_deac(q, 1, 3, lba3, sizeof(a) >> ns3->lba_shift, 7);
+	assert_false(resident(blk3, sizeof(a)));
+	/* Registered by a zero-copy write: zeroed in place. */
+	pattern(a, sizeof(a), 6);
+	post_write_at(q, 2, 1, 1024, 128, sizeof(a), 0x2000, 5, 8);
+	assert_int_equal(nr_zc_regs, 1);
+	complete_read(q, nr_sends - 1, a, sizeof(a));
+	complete_all();
+	assert_memory_equal(blk1, a, sizeof(a));
+	write_zeroes_deac(q, 3, 1, 1024, 128, 9);
+	assert_true(resident(blk1, sizeof(a)));
+	memset(a, 0, sizeof(a));
+	assert_memory_equal(blk1, a, sizeof(a));
+	assert_all_free(q);
+}
+
 static void test_fused_write_flushed(void **state)
 {
 	fused_write_dies(*state, 0);
@@ -4330,6 +4399,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zc_ns_close_deregisters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_write_holds_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_write_orders_overlapping_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zc_registered_pages_stay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decisions_survive_recv_repost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_command_no_stale_invalidate, setup,
 						teardown),
