@@ -496,7 +496,7 @@ static const struct field listener_fields[] = {
 	 * each device and poll group registers (pins) all of its memory there,
 	 * a stall of that poll group and the namespace fully resident.
 	 */
-	[LIS_ZERO_COPY] = { "zero_copy", FT_BOOL, .def = false,
+	[LIS_ZERO_COPY] = { "zero_copy", FT_BOOL, .def = true,
 			    AT(struct nvt_listener_cfg, zero_copy) },
 };
 

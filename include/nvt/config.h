@@ -22,7 +22,7 @@ struct nvt_listener_cfg {
 	uint16_t port;			/* default 4420 */
 	uint64_t max_io_size;		/* largest data transfer (MDTS); 0 = the default */
 	bool batch_posts;		/* RDMA: one doorbell per queue per loop iteration (default true) */
-	bool zero_copy;			/* RDMA: writes to ram namespaces straight into their memory (default false) */
+	bool zero_copy;			/* RDMA: writes to ram namespaces straight into their memory (default true) */
 	int line;			/* where it was defined, for later messages */
 };
 

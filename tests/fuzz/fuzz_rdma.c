@@ -1043,6 +1043,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->batch = !(cfg & 0x40);
 	/* With a PD, writes to nsid 1 (ram, no metadata) go straight into its memory. */
 	f->dev.pd = cfg & 0x20 ? &fake_pd : NULL;
+	f->dev.tgt = f->tgt;	/* registrations are asked of the main loop: this thread too */
 	nvt_ram_set_in_place(nvt_rdma_zc_held);
 	f->dev.pg = f->tgt->pg;
 	f->dev.flusher.fn = nvt_rdma_dev_flush;
@@ -1117,6 +1118,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nvt_fuzz_check(!f->rport.queues && !f->rport.nr_queues, "queues left on the port");
 	nvt_fuzz_check(!f->dev.dirty, "a queue left on the dirty list");
 	/* The device's end of its registrations (their MRs are the fake's), then the namespaces'. */
+	nvt_poll_group_run_pending(f->tgt->pg);
+	nvt_fuzz_check(!atomic_load(&f->dev.zc_req_pending), "a registration request left unanswered");
+	for (struct nvt_rdma_zc_mr *e = atomic_exchange(&f->dev.zc_made, NULL), *next; e; e = next) {
+		next = e->next;
+		e->next = f->dev.zc_mrs;
+		f->dev.zc_mrs = e;
+	}
 	while (f->dev.zc_mrs) {
 		struct nvt_rdma_zc_mr *e = f->dev.zc_mrs;
 

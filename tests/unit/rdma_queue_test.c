@@ -792,6 +792,11 @@ static int teardown(void **state)
 		HCA_GIVES(f->bdev->srq_bufs, (size_t)f->bdev->srq_depth * NVT_RDMA_CAPSULE);
 	assert_int_equal(f->bdev->nr_orphans, 0);
 	/* As nvt_rdma_dev_free(): the device's end of the registrations; the namespaces' comes with the target. */
+	assert_false(atomic_load(&f->bdev->zc_req_pending));
+	for (struct nvt_rdma_zc_mr *e = atomic_exchange(&f->bdev->zc_made, NULL), *next; e; e = next) {
+		next = e->next;
+		nvt_rdma_zc_mr_end(e);
+	}
 	while (f->bdev->zc_mrs) {
 		struct nvt_rdma_zc_mr *e = f->bdev->zc_mrs;
 
@@ -1107,16 +1112,42 @@ static void post_write_at(struct nvt_rdma_queue *q, unsigned int slot, uint32_t 
 	recv_capsule(q, slot, &sqe, NULL, 0);
 }
 
-/* first_io_queue() on a device with a PD: writes to ram namespaces without metadata go zero copy. */
-static struct nvt_rdma_queue *zc_io_queue(struct fixture *f)
-{
-	f->bdev->pd = &fake_pd;
-	return first_io_queue(f);
-}
-
 static struct nvt_ns *test_ns(struct fixture *f, uint32_t nsid)
 {
 	return nvt_target_find_subsys(f->tgt, TEST_NQN)->ns[nsid];
+}
+
+/*
+ * The device's owner asks for @nsid's registration, the main loop's
+ * message makes it (or fails to), the owner's next look finds it. Here
+ * one thread is both. Return: the entry's MR (NULL: it failed).
+ */
+static struct ibv_mr *zc_register(struct fixture *f, uint32_t nsid)
+{
+	struct nvt_rdma_zc_mr *e;
+
+	assert_null(nvt_rdma_zc_mr_get(f->bdev, test_ns(f, nsid)));
+	assert_true(atomic_load(&f->bdev->zc_req_pending));
+	assert_null(nvt_rdma_zc_mr_get(f->bdev, test_ns(f, nsid)));	/* one request at a time */
+	nvt_poll_group_run_pending(f->tgt->pg);
+	assert_false(atomic_load(&f->bdev->zc_req_pending));
+	e = nvt_rdma_zc_mr_get(f->bdev, test_ns(f, nsid));
+	assert_false(atomic_load(&f->bdev->zc_req_pending));		/* found: not asked again */
+	assert_ptr_equal(f->bdev->zc_mrs->ns, test_ns(f, nsid));
+	return e ? e->mr : NULL;
+}
+
+/*
+ * first_io_queue() on a device with a PD whose nsid 1 is registered:
+ * writes to it go zero copy; to other ram namespaces without metadata
+ * once they are registered (the first write asks for it, and copies).
+ */
+static struct nvt_rdma_queue *zc_io_queue(struct fixture *f)
+{
+	f->bdev->pd = &fake_pd;
+	f->bdev->tgt = f->tgt;
+	zc_register(f, 1);
+	return first_io_queue(f);
 }
 
 /*
@@ -1138,6 +1169,7 @@ static void test_zc_write(void **state)
 	uint8_t *blk = nvt_ram_block(ns1, 8, NULL);
 
 	q = zc_io_queue(f);
+	assert_int_equal(nr_zc_regs, 1);	/* made on the main loop, before any write */
 	pattern(data, sizeof(data), 3);
 	sends_reset();
 	post_write_at(q, 1, 1, 8, 8, 4096, 0x2000, 5, 0);
@@ -1174,6 +1206,17 @@ static void test_zc_write(void **state)
 	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
 	assert_memory_equal(nvt_ram_block(ns1, 32, NULL), data, 8192);
 	complete_wr(q, 1, IBV_WC_SUCCESS);
+	/* ns 3's first write asks the main loop for its registration and copies meanwhile. */
+	sends_reset();
+	post_write_at(q, 3, 3, 2, 1, 4096, 0x6000, 7, 0);
+	assert_int_equal(nr_zc_regs, 1);
+	assert_int_equal(sends[0].sge[0].lkey, f->pool.lkey);
+	assert_true(atomic_load(&f->bdev->zc_req_pending));
+	complete_read(q, 0, data, 4096);
+	assert_int_equal(le16toh(sent_cqe(1)->status), 0);
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+	nvt_poll_group_run_pending(f->tgt->pg);
+	assert_int_equal(nr_zc_regs, 2);
 	sends_reset();
 	post_write_at(q, 3, 3, 2, 1, 4096, 0x6000, 7, 0);
 	assert_int_equal(nr_zc_regs, 2);
@@ -1313,16 +1356,49 @@ static void test_zc_ns_close_deregisters(void **state)
 	ns1->be->close(ns1);
 	assert_true(atomic_load(&e->dead));
 	assert_int_equal(atomic_load(&e->refs), 1);
-	/* A write to another namespace looks through the list: the dead entry goes. */
+	/* A write to another namespace looks through the list: the dead entry goes (it asks for its own). */
 	sends_reset();
 	post_write_at(q, 2, 3, 0, 1, 4096, 0x2000, 5, 0);
+	assert_null(f->bdev->zc_mrs);
+	complete_read(q, 0, data, sizeof(data));
+	complete_wr(q, 1, IBV_WC_SUCCESS);
+	nvt_poll_group_run_pending(f->tgt->pg);
 	assert_int_equal(nr_zc_regs, 2);
+	sends_reset();
+	post_write_at(q, 3, 3, 0, 1, 4096, 0x2000, 5, 0);
 	assert_non_null(f->bdev->zc_mrs);
 	assert_ptr_equal(f->bdev->zc_mrs->ns, test_ns(f, 3));
 	assert_null(f->bdev->zc_mrs->next);
+	assert_int_equal(sends[0].sge[0].lkey, fake_zc_mrs[1].lkey);
 	complete_read(q, 0, data, sizeof(data));
 	complete_wr(q, 1, IBV_WC_SUCCESS);
 	assert_all_free(q);
+}
+
+/*
+ * A registration asked for a namespace that a reload removed before the
+ * main loop got to it: nothing is made (the pointer is only compared with
+ * what is published), the request is over, and a later ask works.
+ */
+static void test_zc_request_for_removed_ns(void **state)
+{
+	struct fixture *f = *state;
+	struct nvt_subsys *subsys = nvt_target_find_subsys(f->tgt, TEST_NQN);
+	struct nvt_ns *ns3 = test_ns(f, 3);
+	unsigned int regs;
+
+	zc_io_queue(f);
+	regs = nr_zc_regs;
+	assert_null(nvt_rdma_zc_mr_get(f->bdev, ns3));
+	assert_true(atomic_load(&f->bdev->zc_req_pending));
+	atomic_store(&subsys->ns[3], NULL);	/* unpublished, as a removal does first */
+	nvt_poll_group_run_pending(f->tgt->pg);
+	atomic_store(&subsys->ns[3], ns3);
+	assert_false(atomic_load(&f->bdev->zc_req_pending));
+	assert_null(atomic_load(&f->bdev->zc_made));
+	assert_int_equal(nr_zc_regs, regs);
+	assert_non_null(zc_register(f, 3));
+	assert_int_equal(nr_zc_regs, regs + 1);
 }
 
 static void test_connect_identify(void **state)
@@ -4397,6 +4473,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zc_write_reg_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_write_read_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_ns_close_deregisters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zc_request_for_removed_ns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_write_holds_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_write_orders_overlapping_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zc_registered_pages_stay, setup, teardown),

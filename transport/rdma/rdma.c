@@ -138,8 +138,8 @@ enum nvt_rdma_queue_state {
  */
 /*
  * One ram namespace's data memory registered with a device's PD, for
- * zero-copy writes; made on the first write to it on that (device, poll
- * group). It ends (deregistered) with the namespace's close or the
+ * zero-copy writes; made by the main loop when the first write to it on
+ * that (device, poll group) asks (nvt_rdma_zc_mr_get()). It ends (deregistered) with the namespace's close or the
  * device's end, whichever comes first; the memory goes with the last of
  * the two references (both may run at once on different threads).
  */
@@ -194,6 +194,18 @@ struct nvt_rdma_dev {
 	struct nvt_rdma_recv *orphan_head, *orphan_tail;	/* owner */
 	unsigned int nr_orphans;
 	struct nvt_rdma_zc_mr *zc_mrs;		/* owner; the main loop at free */
+	/*
+	 * Registrations for zero copy are made on the main loop (pinning up
+	 * to 1 GiB takes a while, and allocates): the owner asks for one
+	 * namespace at a time, and writes copy until it is there.
+	 */
+	struct nvt_target *tgt;
+	struct nvt_pg_msg zc_req_msg;
+	struct nvt_ns *zc_req_ns;		/* owner writes, then sends; only compared until found published */
+	uint32_t zc_req_nsid;
+	atomic_bool zc_req_pending;		/* a request is with the main loop */
+	struct nvt_rdma_zc_mr *_Atomic zc_made;	/* main loop -> owner: made while pending, linked by the owner */
+	bool zc_free_deferred;			/* main loop: freed when the request is back */
 };
 
 /* Main loop only. */
@@ -911,17 +923,88 @@ static void nvt_rdma_zc_mr_release(struct nvt_ram_user *u)
 	nvt_rdma_zc_mr_end(container_of(u, struct nvt_rdma_zc_mr, user));
 }
 
+/* Main loop: is @ns (nsid @nsid) published in some subsystem of @tgt? Compares pointers only. */
+static bool nvt_rdma_ns_published(struct nvt_target *tgt, const struct nvt_ns *ns, uint32_t nsid)
+{
+	bool found = false;
+
+	if (!nsid || nsid > NVT_MAX_NSID)
+		return false;
+	pthread_mutex_lock(&tgt->lock);
+	for (unsigned int i = 0; i < tgt->nr_subsys && !found; i++)
+		found = atomic_load(&tgt->subsys[i]->ns[nsid]) == ns;
+	pthread_mutex_unlock(&tgt->lock);
+	return found;
+}
+
+static void nvt_rdma_dev_free(struct nvt_rdma_dev *d);
+
 /*
- * Owner: the lkey over @ns's memory on @d, registered the first time.
+ * Main loop: register the namespace @d's owner asked for. It may have
+ * been removed since (a reload runs here too, so it is either still
+ * published and open, or gone): then nothing is made, and the pointer is
+ * never dereferenced. A failure is remembered as an entry without MR, so
+ * the namespace copies from then on without asking again.
+ */
+static void nvt_rdma_zc_req_fn(struct nvt_pg_msg *m)
+{
+	struct nvt_rdma_dev *d = container_of(m, struct nvt_rdma_dev, zc_req_msg);
+	struct nvt_ns *ns = d->zc_req_ns;
+	struct nvt_rdma_zc_mr *e;
+	void *base;
+	size_t len;
+
+	if (d->zc_free_deferred) {
+		atomic_store(&d->zc_req_pending, false);
+		nvt_rdma_dev_free(d);
+		return;
+	}
+	if (nvt_rdma_ns_published(d->tgt, ns, d->zc_req_nsid) && nvt_ram_region(ns, &base, &len) &&
+	    (e = calloc(1, sizeof(*e)))) {
+		e->ns = ns;
+		e->user.release = nvt_rdma_zc_mr_release;
+		atomic_init(&e->refs, 2);
+		atomic_init(&e->dead, false);
+		if (len <= NVT_RDMA_ZC_MAX_BYTES)
+			e->mr = ibv_reg_mr(d->pd, base, len, IBV_ACCESS_LOCAL_WRITE);
+		if (e->mr)
+			nvt_info("%s nsid %u: %zu MiB registered on %s for zero-copy writes",
+				 ns->subsys->nqn, ns->nsid, len >> 20,
+				 ibv_get_device_name(d->verbs->device));
+		else
+			nvt_info("%s nsid %u: writes copy through the data pool (%s)", ns->subsys->nqn,
+				 ns->nsid, len > NVT_RDMA_ZC_MAX_BYTES ? "larger than 1 GiB" :
+				 "cannot register its memory");
+		nvt_ram_attach(ns, &e->user);
+		e->next = atomic_load(&d->zc_made);
+		atomic_store(&d->zc_made, e);
+	}
+	/* Release: the owner that sees the request over sees what it made. */
+	atomic_store(&d->zc_req_pending, false);
+}
+
+/*
+ * Owner: the lkey over @ns's memory on @d. The first write to a namespace
+ * asks the main loop to register it and copies; later ones find it.
  * Return: NULL if @ns is not a ram namespace without metadata, or its
- * memory is not (cannot be) registered.
+ * memory is not (yet, or cannot be) registered.
  */
 static struct nvt_rdma_zc_mr *nvt_rdma_zc_mr_get(struct nvt_rdma_dev *d, struct nvt_ns *ns)
 {
 	struct nvt_rdma_zc_mr *e, **pp = &d->zc_mrs;
-	void *base;
-	size_t len;
 
+	if (ns->be != &nvt_ram_backend_ops || ns->md_size)
+		return NULL;
+	/* A request is out: nothing new to link yet, and no second one. */
+	if (atomic_load(&d->zc_req_pending))
+		return NULL;
+	for (e = atomic_exchange(&d->zc_made, NULL); e;) {
+		struct nvt_rdma_zc_mr *next = e->next;
+
+		e->next = d->zc_mrs;
+		d->zc_mrs = e;
+		e = next;
+	}
 	while ((e = *pp)) {
 		/* Its namespace closed: the pointer may be a new namespace's already. */
 		if (atomic_load(&e->dead)) {
@@ -933,33 +1016,14 @@ static struct nvt_rdma_zc_mr *nvt_rdma_zc_mr_get(struct nvt_rdma_dev *d, struct 
 			return e->mr ? e : NULL;
 		pp = &e->next;
 	}
-	if (!nvt_ram_region(ns, &base, &len))
+	if (!d->tgt)
 		return NULL;
-	/*
-	 * Once per (namespace, device, poll group), the one allocation and
-	 * system call of the I/O path it costs; a failure is remembered, so
-	 * the namespace copies from then on without trying again.
-	 */
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return NULL;
-	e->ns = ns;
-	e->user.release = nvt_rdma_zc_mr_release;
-	atomic_init(&e->refs, 2);
-	atomic_init(&e->dead, false);
-	if (len <= NVT_RDMA_ZC_MAX_BYTES)
-		e->mr = ibv_reg_mr(d->pd, base, len, IBV_ACCESS_LOCAL_WRITE);
-	if (e->mr)
-		nvt_info("%s nsid %u: %zu MiB registered on %s for zero-copy writes",
-			 ns->subsys->nqn, ns->nsid, len >> 20, ibv_get_device_name(d->verbs->device));
-	else
-		nvt_info("%s nsid %u: writes copy through the data pool (%s)", ns->subsys->nqn,
-			 ns->nsid, len > NVT_RDMA_ZC_MAX_BYTES ? "larger than 1 GiB" :
-			 "cannot register its memory");
-	e->next = d->zc_mrs;
-	d->zc_mrs = e;
-	nvt_ram_attach(ns, &e->user);
-	return e->mr ? e : NULL;
+	d->zc_req_ns = ns;
+	d->zc_req_nsid = ns->nsid;
+	d->zc_req_msg.fn = nvt_rdma_zc_req_fn;
+	atomic_store(&d->zc_req_pending, true);
+	nvt_poll_group_send(d->tgt->pg, &d->zc_req_msg);
+	return NULL;
 }
 
 /*
@@ -1768,6 +1832,15 @@ static uint32_t nvt_rdma_pool_chunks(const struct nvt_target *tgt, const struct 
 
 static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
 {
+	/* A registration request is still queued for the main loop: it frees us when it runs. */
+	if (atomic_load(&d->zc_req_pending)) {
+		d->zc_free_deferred = true;
+		return;
+	}
+	for (struct nvt_rdma_zc_mr *e = atomic_exchange(&d->zc_made, NULL), *next; e; e = next) {
+		next = e->next;
+		nvt_rdma_zc_mr_end(e);
+	}
 	/* No QP is on the CQ or the SRQ any more, and the owner stopped polling with its last queue. */
 	if (d->srq)
 		ibv_destroy_srq(d->srq);
@@ -1942,7 +2015,7 @@ static int nvt_rdma_dev_create_cq(struct nvt_rdma_dev *d)
  * queue that needs them, before that queue is handed to @pg. Return: 0 or -errno.
  */
 static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_group *pg,
-				 const struct nvt_target *tgt, struct nvt_rdma_dev **out)
+				 struct nvt_target *tgt, struct nvt_rdma_dev **out)
 {
 	struct nvt_rdma_dev *d;
 	uint32_t nr;
@@ -1975,6 +2048,7 @@ static int nvt_rdma_dev_find_get(struct ibv_context *verbs, struct nvt_poll_grou
 	}
 	d->verbs = verbs;
 	d->pg = pg;
+	d->tgt = tgt;
 	d->flusher.fn = nvt_rdma_dev_flush;
 	d->pd = ibv_alloc_pd(verbs);
 	if (!d->pd)
