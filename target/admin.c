@@ -71,7 +71,7 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 		id.vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;
 		id.oncs = htole16(NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM |
 				  NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY |
-				  NVME_CTRL_ONCS_COPY);
+				  NVME_CTRL_ONCS_COPY | NVME_CTRL_ONCS_RESERVATIONS);
 		id.ocfs = htole16(0x3);		/* copy descriptor formats 0 and 1 */
 		id.fuses = htole16(1);		/* Compare and Write */
 		id.acwu = htole16(NVT_ACWU - 1);
@@ -91,6 +91,17 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 	id.psd[0].mp = htole16(0x9c4);	/* 25 W: a number hosts display, nothing more */
 
 	nvt_req_complete(req, nvt_req_copy_to(req, 0, &id, sizeof(id)));
+}
+
+/*
+ * RESCAP: the six reservation types resv.c implements, and IEKEY as NVMe
+ * 1.3 defines it. No PTPL: no namespace persists its reservations yet.
+ */
+static uint8_t nvt_identify_rescap(void)
+{
+	return NVME_NS_RESCAP_WE | NVME_NS_RESCAP_EA | NVME_NS_RESCAP_WERO |
+	       NVME_NS_RESCAP_EARO | NVME_NS_RESCAP_WEAR | NVME_NS_RESCAP_EAAR |
+	       NVME_NS_RESCAP_IEK_13;
 }
 
 static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
@@ -114,6 +125,7 @@ static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
 	}
 	/* Shared: other controllers of the subsystem see the same namespace. */
 	id->nmic = NVME_NS_NMIC_SHARED;
+	id->rescap = nvt_identify_rescap();
 	/*
 	 * DLFEAT: Write Zeroes may deallocate (bit 3); deallocated blocks read as
 	 * zeroes (001b), except that with PI their tuple is the escape one, which
@@ -199,6 +211,7 @@ static void nvt_execute_identify_cs_indep(struct nvt_req *req)
 	memset(&id, 0, sizeof(id));
 	if (req->ns) {
 		id.nmic = NVME_NS_NMIC_SHARED;
+		id.rescap = nvt_identify_rescap();
 		id.nstat = 1;	/* NRDY: hosts ignore a namespace that is not ready */
 	}
 	nvt_req_complete(req, nvt_req_copy_to(req, 0, &id, sizeof(id)));
@@ -424,6 +437,7 @@ static const uint8_t nvt_admin_opcodes[] = {
 static const uint8_t nvt_io_opcodes[] = {
 	nvme_cmd_flush, nvme_cmd_write, nvme_cmd_read, nvme_cmd_compare,
 	nvme_cmd_write_zeroes, nvme_cmd_dsm, nvme_cmd_verify, nvme_cmd_copy,
+	nvme_cmd_resv_register, nvme_cmd_resv_report, nvme_cmd_resv_acquire, nvme_cmd_resv_release,
 };
 
 static void nvt_execute_get_log_effects(struct nvt_req *req)
