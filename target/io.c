@@ -565,6 +565,8 @@ static void nvt_execute_resv(struct nvt_req *req)
 	}
 	if (st == NVT_ST_INVALID_FIELD)
 		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+	/* Queued for the other hosts before this host hears its command is done. */
+	nvt_resv_notify(req->ns, &ev);
 	nvt_req_complete(req, st);
 }
 

@@ -11,6 +11,7 @@
 
 #include "nvt/host.h"
 #include "nvt/loop.h"
+#include "nvt/poll_group.h"
 #include "nvt_test_loop.h"
 
 #define HOST_B	"nqn.2014-08.org.nvmexpress:uuid:bbbbbbbb-2222-3333-4444-555555555555"
@@ -273,6 +274,179 @@ static void test_bad_fields(void **state)
 	assert_int_equal(nvt_test_exec(a, &sqe, NULL, 0, NULL), NVME_SC_INVALID_FIELD);
 }
 
+/* Get Log Page 80h on @q (RAE clear): the oldest notification, or an empty page. */
+static void resv_log(struct nvt_loop_queue *q, struct nvme_resv_notification_log *e)
+{
+	struct nvt_sqe sqe;
+
+	memset(e, 0xee, sizeof(*e));
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_RESERVATION, sizeof(*e), 0, false);
+	assert_int_equal(nvt_test_exec(q, &sqe, e, sizeof(*e), NULL), 0);
+}
+
+/* A preempts B's registration (B registered first): B is owed "registration preempted". */
+static void preempt_b(struct resv_fixture *rf)
+{
+	struct nvt_loop_queue *a = rf->f->ctrl.io[0], *b = rf->b.io[0];
+
+	assert_int_equal(resv_register(b, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_B), 0);
+	assert_int_equal(resv_acquire(a, NVME_RESERVATION_RACQA_PREEMPT, NVME_RESERVATION_RTYPE_WE,
+				      KEY_A, KEY_B), 0);
+}
+
+static void test_notifications(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvt_loop_queue *a = rf->f->ctrl.io[0];
+	struct nvme_resv_notification_log e;
+	static struct done aer, aer_a;	/* completed at teardown too (A's held AER) */
+	struct nvt_sqe sqe;
+
+	memset(&aer, 0, sizeof(aer));
+	memset(&aer_a, 0, sizeof(aer_a));
+	/* Both hosts hold an AER; only B's completes: the notification is B's. */
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_test_submit(rf->b.admin, &sqe, NULL, 0, nvt_test_on_done, &aer), 0);
+	assert_int_equal(nvt_test_submit(rf->f->ctrl.admin, &sqe, NULL, 0, nvt_test_on_done, &aer_a), 0);
+	assert_int_equal(resv_register(a, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_A), 0);
+	preempt_b(rf);
+	assert_true(nvt_test_wait(rf->b.admin, &aer));
+	assert_int_equal(nvt_test_status(&aer), 0);
+	/* I/O command specific (6h), information 00h, log page 80h. */
+	assert_int_equal(le32toh(aer.cqe.result.u32), 0x00800006);
+	assert_int_equal(aer_a.count, 0);
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 1);
+	assert_int_equal(e.rnlpt, NVME_RESV_NOTIFY_RNLPT_REGISTRATION_PREEMPTED);
+	assert_int_equal(e.nalp, 0);
+	assert_int_equal(le32toh(e.nsid), 1);
+	/* Read: gone; an empty page is all zero. */
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 0);
+	assert_int_equal(e.rnlpt, NVME_RESV_NOTIFY_RNLPT_EMPTY);
+	resv_log(rf->f->ctrl.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 0);
+
+	/* The AEN again after the log read cleared it; then a queue overflow: the oldest kept, the count shows the gap. */
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_test_submit(rf->b.admin, &sqe, NULL, 0, nvt_test_on_done, &aer), 0);
+	for (int i = 0; i < NVT_RESV_LOG_ENTRIES + 4; i++)
+		preempt_b(rf);
+	assert_true(nvt_test_wait_n(rf->b.admin, &aer, 2));
+	for (int i = 0; i < NVT_RESV_LOG_ENTRIES; i++) {
+		resv_log(rf->b.admin, &e);
+		assert_int_equal(le64toh(e.lpc), 2 + i);
+		assert_int_equal(e.nalp, NVT_RESV_LOG_ENTRIES - 1 - i);
+	}
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 0);
+	preempt_b(rf);
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 2 + NVT_RESV_LOG_ENTRIES + 4);	/* 4 lost: a gap of 4 */
+	assert_int_equal(aer_a.count, 0);
+}
+
+/* With a main loop (nvtd's): the I/O thread queues, the main loop's message logs. */
+static void test_notifications_main_loop(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvme_resv_notification_log e;
+	struct nvt_poll_group *pg;
+
+	assert_int_equal(nvt_poll_group_create(&pg), 0);
+	rf->f->tgt->pg = pg;
+	assert_int_equal(resv_register(rf->f->ctrl.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false,
+				       0, KEY_A), 0);
+	preempt_b(rf);
+	preempt_b(rf);
+	/* Not yet: the message waits for the main loop. */
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 0);
+	nvt_poll_group_run_pending(pg);
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 1);
+	assert_int_equal(e.nalp, 1);
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 2);
+	/* Once delivered, the next change sends again. */
+	preempt_b(rf);
+	nvt_poll_group_run_pending(pg);
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 3);
+	rf->f->tgt->pg = NULL;
+	nvt_poll_group_destroy(pg);
+}
+
+static int feature(struct nvt_loop_queue *q, bool set, uint8_t fid, uint32_t nsid, uint32_t cdw11,
+		   uint32_t *result)
+{
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+	int st;
+
+	nvt_host_sqe_features(&sqe, set, fid, cdw11);
+	sqe.common.nsid = htole32(nsid);
+	st = nvt_test_exec(q, &sqe, NULL, 0, &cqe);
+	if (result)
+		*result = le32toh(cqe.result.u32);
+	return st;
+}
+
+static void test_features(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvt_loop_queue *adm = rf->b.admin;
+	struct nvme_resv_notification_log e;
+	uint32_t v = 0xdead;
+
+	assert_int_equal(resv_register(rf->f->ctrl.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false,
+				       0, KEY_A), 0);
+	/* 82h: per namespace, default nothing masked. */
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_MASK, 1, 0, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_MASK, 1, 1u << 1, NULL), 0);
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_MASK, 1, 0, &v), 0);
+	assert_int_equal(v, 1u << 1);
+	/* Only bits 1..3; a namespace that does not exist; Get to every namespace. */
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_MASK, 1, 1, NULL), NVME_SC_INVALID_FIELD);
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_MASK, 2, 0, NULL), NVME_SC_INVALID_NS);
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_MASK, 0xffffffff, 0, NULL),
+			 NVME_SC_INVALID_NS);
+	/* Masked "registration preempted": neither logged nor counted. */
+	preempt_b(rf);
+	resv_log(adm, &e);
+	assert_int_equal(le64toh(e.lpc), 0);
+	/* Set to every namespace: unmasked again, the next one is logged, count 1. */
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_MASK, 0xffffffff, 0, NULL), 0);
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_MASK, 1, 0, &v), 0);
+	assert_int_equal(v, 0);
+	preempt_b(rf);
+	resv_log(adm, &e);
+	assert_int_equal(le64toh(e.lpc), 1);
+	/* The mask is per controller: A's is untouched. */
+	assert_int_equal(feature(rf->f->ctrl.admin, true, NVME_FEAT_FID_RESV_MASK, 1, 0xe, NULL), 0);
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_MASK, 1, 0, &v), 0);
+	assert_int_equal(v, 0);
+
+	/* 83h: PTPL off, and it cannot be turned on (no namespace persists yet). */
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_PERSIST, 1, 0, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_PERSIST, 1, 1, NULL), NVME_SC_INVALID_FIELD);
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_PERSIST, 1, 0, NULL), 0);
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_PERSIST, 9, 0, NULL), NVME_SC_INVALID_NS);
+	/* Supported capabilities: per namespace, changeable. */
+	{
+		struct nvt_sqe sqe;
+		struct nvt_cqe cqe;
+
+		nvt_host_sqe_features(&sqe, false, NVME_FEAT_FID_RESV_MASK, 0);
+		sqe.common.cdw10 = htole32(NVME_FEAT_FID_RESV_MASK | NVME_GET_FEATURES_SEL_SUPPORTED << 8);
+		sqe.common.nsid = htole32(1);
+		assert_int_equal(nvt_test_exec(adm, &sqe, NULL, 0, &cqe), 0);
+		assert_int_equal(le32toh(cqe.result.u32), 0x6);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -280,6 +454,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_exclusive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exclusive_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notifications_main_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_features, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
