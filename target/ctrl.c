@@ -462,7 +462,7 @@ void nvt_ctrl_resv_note(struct nvt_ctrl *ctrl, uint32_t nsid, uint8_t type)
 	struct nvme_resv_notification_log *e;
 
 	pthread_mutex_lock(&ctrl->lock);
-	/* A masked type is neither logged nor counted (NVMe 2.0 §8.19.7). */
+	/* A masked type is neither logged nor counted (NVMe 2.0 §8.19, Reservation Notification Mask). */
 	if (nsid > NVT_MAX_NSID || (ctrl->resv_mask[nsid] & (1u << type))) {
 		pthread_mutex_unlock(&ctrl->lock);
 		return;

@@ -514,7 +514,7 @@ invalid:
 }
 
 /*
- * Reservation Register / Acquire / Release / Report (NVMe 2.0 §7.5..7.8):
+ * Reservation Register / Acquire / Release / Report (NVMe 2.0 §7.2..7.5):
  * the namespace's state (resv.c), the host named by its Connect's host
  * identifier. They run here, on the queue's thread: a change holds the
  * state's flag for tens of instructions, never a mutex.
@@ -598,7 +598,7 @@ static uint16_t nvt_parse_resv(struct nvt_req *req)
 	return NVT_ST_OK;
 }
 
-/* Which reservation access group @opcode belongs to (NVMe 2.0 §8.19, Figure 514). */
+/* Which reservation access group @opcode belongs to (NVMe 2.0 §8.19). */
 static enum nvt_resv_access nvt_resv_access_of(uint8_t opcode)
 {
 	switch (opcode) {

@@ -238,7 +238,7 @@ struct nvt_ctrl {
 	 * Reservation Notification log (80h), under @lock: @resv_log_nr
 	 * entries from @resv_log_head, the oldest first. @resv_lpc counts
 	 * every notification, those lost to a full queue too: the host sees
-	 * the gap in Log Page Count (NVMe 2.0 §5.16.1.23).
+	 * the gap in Log Page Count (NVMe 2.0, Reservation Notification log page).
 	 */
 	struct nvme_resv_notification_log resv_log[NVT_RESV_LOG_ENTRIES];
 	unsigned int resv_log_head, resv_log_nr;

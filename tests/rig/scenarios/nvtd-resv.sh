@@ -45,8 +45,13 @@ CFG
 rig_check "nvtd started" start_nvtd "$CFG"
 rig_check "nvtd listens" rig_wait_for_rdma_listen 20 "$RIG_PORT"
 rig_check "host A connects" rig_nvme_connect "$NQN" "$RIG_PORT" --hostnqn="$HOST_A" --hostid="$ID_A"
-rig_check "host B connects" nvme connect -t rdma -a "$RIG_ADDR" -s "$RIG_PORT" -n "$NQN" \
-	--hostnqn="$HOST_B" --hostid="$ID_B"
+# nvme-cli 2.3 refuses a second connect to one subsystem and address ("already connected",
+# --duplicate-connect or not): the kernel's own interface takes it, another host NQN and id.
+connect_b() {
+	echo "transport=rdma,traddr=$RIG_ADDR,trsvcid=$RIG_PORT,nqn=$NQN,hostnqn=$HOST_B,hostid=$ID_B" \
+		> /dev/nvme-fabrics
+}
+rig_check "host B connects" connect_b
 rig_wait_nvme_ns 30 "$NQN" > /dev/null || rig_fail "no namespace"
 A=$(ctrl_of_host "$HOST_A") || rig_fail "no controller for host A"
 B=$(ctrl_of_host "$HOST_B") || rig_fail "no controller for host B"
@@ -86,9 +91,14 @@ rig_check "B's write works" io "$B" 0x01 -w --input-file="$O/blk.bin"
 nvme resv-report "/dev/$A" -n 1 --numd=255 --eds > "$O/report2.txt"
 rig_check "report: nothing held" grep -Eq '^rtype +: 0' "$O/report2.txt"
 
-rig_step "B preempts A's registration"
-rig_check "B acquires Exclusive Access preempting A" nvme resv-acquire "/dev/$B" -n 1 --crkey=$KEY_B \
+rig_step "A holds Write Exclusive again, B preempts it into Exclusive Access"
+rig_check "A acquires Write Exclusive" nvme resv-acquire "/dev/$A" -n 1 --crkey=$KEY_A --rtype=1 --racqa=0
+rig_check "B preempts A (A's key), Exclusive Access" nvme resv-acquire "/dev/$B" -n 1 --crkey=$KEY_B \
 	--prkey=$KEY_A --rtype=2 --racqa=1
+nvme resv-report "/dev/$B" -n 1 --numd=255 --eds > "$O/report3.txt"
+cat "$O/report3.txt"
+rig_check "report: Exclusive Access held" grep -Eq '^rtype +: 2' "$O/report3.txt"
+rig_check "report: A's registration preempted, one registrant" grep -Eq '^regctl +: 1' "$O/report3.txt"
 if io "$A" 0x02 -r > "$O/a-read.txt" 2>&1; then rig_fail "A's read succeeded under B's Exclusive Access"; fi
 rig_check "A's read failed with Reservation Conflict" grep -Eqi 'reservation.?conflict|0x83\b|0x4083|0x83\)' "$O/a-read.txt"
 rig_check "B clears" nvme resv-release "/dev/$B" -n 1 --crkey=$KEY_B --rrela=1
