@@ -71,7 +71,7 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 		id.vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;
 		id.oncs = htole16(NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM |
 				  NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY |
-				  NVME_CTRL_ONCS_COPY);
+				  NVME_CTRL_ONCS_COPY | NVME_CTRL_ONCS_RESERVATIONS);
 		id.ocfs = htole16(0x3);		/* copy descriptor formats 0 and 1 */
 		id.fuses = htole16(1);		/* Compare and Write */
 		id.acwu = htole16(NVT_ACWU - 1);
@@ -91,6 +91,17 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 	id.psd[0].mp = htole16(0x9c4);	/* 25 W: a number hosts display, nothing more */
 
 	nvt_req_complete(req, nvt_req_copy_to(req, 0, &id, sizeof(id)));
+}
+
+/*
+ * RESCAP: the six reservation types resv.c implements, and IEKEY as NVMe
+ * 1.3 defines it. No PTPL: no namespace persists its reservations yet.
+ */
+static uint8_t nvt_identify_rescap(void)
+{
+	return NVME_NS_RESCAP_WE | NVME_NS_RESCAP_EA | NVME_NS_RESCAP_WERO |
+	       NVME_NS_RESCAP_EARO | NVME_NS_RESCAP_WEAR | NVME_NS_RESCAP_EAAR |
+	       NVME_NS_RESCAP_IEK_13;
 }
 
 static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
@@ -114,6 +125,7 @@ static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
 	}
 	/* Shared: other controllers of the subsystem see the same namespace. */
 	id->nmic = NVME_NS_NMIC_SHARED;
+	id->rescap = nvt_identify_rescap();
 	/*
 	 * DLFEAT: Write Zeroes may deallocate (bit 3); deallocated blocks read as
 	 * zeroes (001b), except that with PI their tuple is the escape one, which
@@ -199,6 +211,7 @@ static void nvt_execute_identify_cs_indep(struct nvt_req *req)
 	memset(&id, 0, sizeof(id));
 	if (req->ns) {
 		id.nmic = NVME_NS_NMIC_SHARED;
+		id.rescap = nvt_identify_rescap();
 		id.nstat = 1;	/* NRDY: hosts ignore a namespace that is not ready */
 	}
 	nvt_req_complete(req, nvt_req_copy_to(req, 0, &id, sizeof(id)));
@@ -424,6 +437,7 @@ static const uint8_t nvt_admin_opcodes[] = {
 static const uint8_t nvt_io_opcodes[] = {
 	nvme_cmd_flush, nvme_cmd_write, nvme_cmd_read, nvme_cmd_compare,
 	nvme_cmd_write_zeroes, nvme_cmd_dsm, nvme_cmd_verify, nvme_cmd_copy,
+	nvme_cmd_resv_register, nvme_cmd_resv_report, nvme_cmd_resv_acquire, nvme_cmd_resv_release,
 };
 
 static void nvt_execute_get_log_effects(struct nvt_req *req)
@@ -443,6 +457,33 @@ static void nvt_execute_get_log_effects(struct nvt_req *req)
 	log.iocs[nvme_cmd_copy] |= htole32(NVME_CMD_EFFECTS_LBCC);
 	nvt_log_writer_init(&w, req);
 	nvt_log_write(&w, &log, sizeof(log));
+	nvt_req_complete(req, nvt_log_writer_finish(&w));
+}
+
+/*
+ * Reservation Notification (80h): the oldest entry, removed by the read
+ * (RAE clear also clears the AEN); NALP says how many more wait. Empty:
+ * all zero (Log Page Count 0).
+ */
+static void nvt_execute_get_log_resv(struct nvt_req *req)
+{
+	struct nvt_ctrl *ctrl = req->sq->ctrl;
+	struct nvme_resv_notification_log e;
+	struct nvt_log_writer w;
+
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&ctrl->lock);
+	if (ctrl->resv_log_nr) {
+		e = ctrl->resv_log[ctrl->resv_log_head];
+		ctrl->resv_log_head = (ctrl->resv_log_head + 1) % NVT_RESV_LOG_ENTRIES;
+		ctrl->resv_log_nr--;
+		e.nalp = (uint8_t)(ctrl->resv_log_nr > 255 ? 255 : ctrl->resv_log_nr);
+	}
+	pthread_mutex_unlock(&ctrl->lock);
+	if (!nvt_get_log_rae(req))
+		nvt_ctrl_clear_aen(ctrl, NVT_AEN_RESV);
+	nvt_log_writer_init(&w, req);
+	nvt_log_write(&w, &e, sizeof(e));
 	nvt_req_complete(req, nvt_log_writer_finish(&w));
 }
 
@@ -470,6 +511,9 @@ static uint16_t nvt_parse_get_log_page(struct nvt_req *req)
 	case NVME_LOG_LID_CMD_EFFECTS:
 		req->execute = nvt_execute_get_log_effects;
 		return NVT_ST_OK;
+	case NVME_LOG_LID_RESERVATION:
+		req->execute = nvt_execute_get_log_resv;
+		return NVT_ST_OK;
 	default:
 		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
 		return NVT_ST_INVALID_LOG_PAGE;
@@ -477,6 +521,80 @@ static uint16_t nvt_parse_get_log_page(struct nvt_req *req)
 }
 
 /* ---- Features ---- */
+
+static bool nvt_feature_is_resv(uint8_t fid)
+{
+	return fid == NVME_FEAT_FID_RESV_MASK || fid == NVME_FEAT_FID_RESV_PERSIST;
+}
+
+#define NVT_RESV_MASK_BITS	0xeu	/* REGPRE, RESREL, RESPRE (bits 1..3) */
+
+/*
+ * Get/Set Features 82h (Reservation Notification Mask, per namespace and
+ * controller; Set to NSID FFFFFFFFh: every namespace) and 83h (Reservation
+ * Persistence, per namespace: PTPL may be set only where the namespace can
+ * persist reservations, and none can yet: RESCAP.PTPL is clear).
+ */
+static void nvt_execute_resv_feature(struct nvt_req *req, bool set)
+{
+	struct nvt_ctrl *ctrl = req->sq->ctrl;
+	struct nvt_subsys *subsys = ctrl->subsys;
+	uint32_t cdw10 = le32toh(req->cmd->common.cdw10);
+	uint32_t cdw11 = le32toh(req->cmd->common.cdw11);
+	uint32_t nsid = le32toh(req->cmd->common.nsid);
+	uint8_t fid = cdw10 & 0xff, sel = (cdw10 >> 8) & 0x7;
+	uint16_t status = NVT_ST_OK;
+	struct nvt_ns *ns;
+
+	if (subsys->type == NVT_SUBSYS_DISCOVERY || (!set && sel > NVME_GET_FEATURES_SEL_SUPPORTED)) {
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+		status = NVT_ST_INVALID_FIELD;
+		goto out;
+	}
+	if (!set && sel == NVME_GET_FEATURES_SEL_SUPPORTED) {
+		/* Per namespace (bit 1), changeable (bit 2). */
+		req->cqe->result.u32 = htole32(fid == NVME_FEAT_FID_RESV_MASK ? 0x6 : 0x2);
+		goto out;
+	}
+	if (set && fid == NVME_FEAT_FID_RESV_MASK && nsid == 0xffffffff) {
+		if (cdw11 & ~NVT_RESV_MASK_BITS)
+			goto bad_cdw11;
+		pthread_mutex_lock(&ctrl->lock);
+		memset(ctrl->resv_mask, (int)cdw11, sizeof(ctrl->resv_mask));
+		pthread_mutex_unlock(&ctrl->lock);
+		goto out;
+	}
+	ns = nsid && nsid <= NVT_MAX_NSID ? subsys->ns[nsid] : NULL;
+	if (!ns) {
+		req->error_loc = offsetof(struct nvt_sqe_common, nsid);
+		status = NVT_ST_INVALID_NS;
+		goto out;
+	}
+	if (fid == NVME_FEAT_FID_RESV_MASK) {
+		if (set && (cdw11 & ~NVT_RESV_MASK_BITS))
+			goto bad_cdw11;
+		pthread_mutex_lock(&ctrl->lock);
+		if (set)
+			ctrl->resv_mask[nsid] = (uint8_t)cdw11;
+		req->cqe->result.u32 = htole32(ctrl->resv_mask[nsid]);
+		pthread_mutex_unlock(&ctrl->lock);
+		goto out;
+	}
+	if (set) {
+		/* PTPL (bit 0) cannot be promised; clearing it is what it already is. */
+		if (cdw11 & 1)
+			goto bad_cdw11;
+		goto out;
+	}
+	/* PTPL: off, as nothing can turn it on yet (and the state's flag is the I/O path's). */
+	req->cqe->result.u32 = htole32(0);
+out:
+	nvt_req_complete(req, status);
+	return;
+bad_cdw11:
+	req->error_loc = offsetof(struct nvt_sqe_common, cdw11);
+	nvt_req_complete(req, NVT_ST_INVALID_FIELD);
+}
 
 /* Feature values a controller keeps; they live in the controller's CC-era state. */
 static uint32_t nvt_feat_nr_queues(const struct nvt_ctrl *ctrl)
@@ -541,6 +659,10 @@ void nvt_execute_get_features(struct nvt_req *req)
 	uint32_t val = 0;
 	uint16_t status;
 
+	if (nvt_feature_is_resv(fid)) {
+		nvt_execute_resv_feature(req, false);
+		return;
+	}
 	status = nvt_feature_get(req, fid, &val);
 	if (status)
 		goto out;
@@ -584,6 +706,10 @@ void nvt_execute_set_features(struct nvt_req *req)
 	if (cdw10 & (1u << 31)) {	/* SV: nothing persists across restarts */
 		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
 		nvt_req_complete(req, NVT_ST_FEAT_NOT_SAVEABLE);
+		return;
+	}
+	if (nvt_feature_is_resv(fid)) {
+		nvt_execute_resv_feature(req, true);
 		return;
 	}
 	switch (fid) {

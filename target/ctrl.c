@@ -401,7 +401,11 @@ uint16_t nvt_ctrl_prop_set(struct nvt_ctrl *ctrl, uint32_t offset, bool is8, uin
 	return NVT_ST_OK;
 }
 
-/* Each NVT_AEN_* bit (in order): its AER completion dword 0 (NVMe 2.0 Figure 150) and its AEN Configuration bit. */
+/*
+ * Each NVT_AEN_* bit (in order): its AER completion dword 0 (NVMe 2.0
+ * Figure 150) and its AEN Configuration bit; 0: not governed by AEN
+ * Configuration (reservation notifications: Set Features 82h masks them).
+ */
 static const struct {
 	uint32_t result;
 	uint32_t cfg_bit;
@@ -410,6 +414,7 @@ static const struct {
 	  NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES },
 	{ NVME_AER_NOTICE | (NVME_AER_NOTICE_DISC_CHANGED << 8) | ((uint32_t)NVME_LOG_LID_DISCOVER << 16),
 	  NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE },
+	{ NVME_AER_CSS | (0u << 8) | ((uint32_t)NVME_LOG_LID_RESERVATION << 16), 0 },
 };
 
 /* Deliver pending, enabled, unmasked events to held AERs. */
@@ -424,7 +429,7 @@ static void nvt_ctrl_deliver_aens(struct nvt_ctrl *ctrl)
 			uint32_t e = 1u << i;
 
 			if ((ctrl->aen_pending & e) && !(ctrl->aen_masked & e) &&
-			    (ctrl->aen_enabled & nvt_aen_table[i].cfg_bit)) {
+			    (!nvt_aen_table[i].cfg_bit || (ctrl->aen_enabled & nvt_aen_table[i].cfg_bit))) {
 				event = e;
 				result = nvt_aen_table[i].result;
 				break;
@@ -450,6 +455,31 @@ void nvt_ctrl_raise_aen(struct nvt_ctrl *ctrl, uint32_t event)
 	ctrl->aen_pending |= event;
 	pthread_mutex_unlock(&ctrl->lock);
 	nvt_ctrl_deliver_aens(ctrl);
+}
+
+void nvt_ctrl_resv_note(struct nvt_ctrl *ctrl, uint32_t nsid, uint8_t type)
+{
+	struct nvme_resv_notification_log *e;
+
+	pthread_mutex_lock(&ctrl->lock);
+	/* A masked type is neither logged nor counted (NVMe 2.0 §8.19, Reservation Notification Mask). */
+	if (nsid > NVT_MAX_NSID || (ctrl->resv_mask[nsid] & (1u << type))) {
+		pthread_mutex_unlock(&ctrl->lock);
+		return;
+	}
+	/* Log Page Count: 0 means empty, so it wraps to 1. */
+	if (++ctrl->resv_lpc == 0)
+		ctrl->resv_lpc = 1;
+	if (ctrl->resv_log_nr < NVT_RESV_LOG_ENTRIES) {
+		e = &ctrl->resv_log[(ctrl->resv_log_head + ctrl->resv_log_nr) % NVT_RESV_LOG_ENTRIES];
+		memset(e, 0, sizeof(*e));
+		e->lpc = htole64(ctrl->resv_lpc);
+		e->rnlpt = type;
+		e->nsid = htole32(nsid);
+		ctrl->resv_log_nr++;
+	}
+	pthread_mutex_unlock(&ctrl->lock);
+	nvt_ctrl_raise_aen(ctrl, NVT_AEN_RESV);
 }
 
 void nvt_ctrl_clear_aen(struct nvt_ctrl *ctrl, uint32_t event)

@@ -103,7 +103,9 @@ static void nvt_flush_all_next(struct nvt_req *req)
 	while (++req->flush_nsid <= NVT_MAX_NSID) {
 		struct nvt_ns *ns = subsys->ns[req->flush_nsid];
 
-		if (!ns || !(ns->be->flags & NVT_BE_VOLATILE))
+		/* A namespace reserved against this host's writes is not its to flush. */
+		if (!ns || !(ns->be->flags & NVT_BE_VOLATILE) ||
+		    nvt_resv_check(&ns->resv, req->sq->ctrl->hostid, NVT_RESV_WRITE))
 			continue;
 		req->ns = ns;
 		nvt_io_bio_prepare(req);
@@ -511,6 +513,132 @@ invalid:
 	return NVT_ST_INVALID_FIELD;
 }
 
+/*
+ * Reservation Register / Acquire / Release / Report (NVMe 2.0 §7.2..7.5):
+ * the namespace's state (resv.c), the host named by its Connect's host
+ * identifier. They run here, on the queue's thread: a change holds the
+ * state's flag for tens of instructions, never a mutex.
+ */
+static void nvt_execute_resv(struct nvt_req *req)
+{
+	struct nvt_sqe_common *c = &req->cmd->common;
+	struct nvt_resv *r = &req->ns->resv;
+	const uint8_t *hostid = req->sq->ctrl->hostid;
+	uint32_t cdw10 = le32toh(c->cdw10);
+	struct nvt_resv_events ev = { .nr = 0 };
+	uint64_t key[2] = { 0, 0 };
+	uint16_t st;
+
+	if (c->opcode == nvme_cmd_resv_report) {
+		/* Header and every registrant fit; a longer request reads zeroes past them. */
+		uint8_t buf[sizeof(struct nvme_resv_status) +
+			    NVT_RESV_MAX_REGS * sizeof(struct nvme_registered_ctrl_ext)];
+		size_t len = req->data_len < sizeof(buf) ? req->data_len : sizeof(buf);
+
+		st = nvt_resv_report(r, le32toh(c->cdw11) & 1, buf, len);
+		if (st == NVT_ST_INVALID_FIELD)
+			req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+		else if (st)
+			req->error_loc = offsetof(struct nvt_sqe_common, cdw11);
+		if (!st)
+			st = nvt_req_copy_to(req, 0, buf, len);
+		if (!st && req->data_len > len)
+			st = nvt_req_zero(req, len, req->data_len - len);
+		nvt_req_complete(req, st);
+		return;
+	}
+	st = nvt_req_copy_from(req, 0, key, req->data_len);
+	if (st) {
+		nvt_req_complete(req, st);
+		return;
+	}
+	switch (c->opcode) {
+	case nvme_cmd_resv_register:
+		st = nvt_resv_register(r, hostid, cdw10, le64toh(key[0]), le64toh(key[1]), &ev);
+		break;
+	case nvme_cmd_resv_acquire:
+		st = nvt_resv_acquire(r, hostid, cdw10, le64toh(key[0]), le64toh(key[1]), &ev);
+		break;
+	default:
+		st = nvt_resv_release(r, hostid, cdw10, le64toh(key[0]), &ev);
+		break;
+	}
+	if (st == NVT_ST_INVALID_FIELD)
+		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+	/* Queued for the other hosts before this host hears its command is done. */
+	nvt_resv_notify(req->ns, &ev);
+	nvt_req_complete(req, st);
+}
+
+static uint16_t nvt_parse_resv(struct nvt_req *req)
+{
+	uint8_t opcode = req->cmd->common.opcode;
+
+	switch (opcode) {
+	case nvme_cmd_resv_register:
+	case nvme_cmd_resv_acquire:
+		req->data_len = 16;	/* CRKEY, then NRKEY or PRKEY */
+		break;
+	case nvme_cmd_resv_release:
+		req->data_len = 8;	/* CRKEY */
+		break;
+	default: {
+		/* Report: NUMD is 0's based, in dwords. */
+		uint64_t len = ((uint64_t)le32toh(req->cmd->common.cdw10) + 1) * 4;
+
+		if (len > nvt_sq_max_data_len(req->sq)) {
+			req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
+			return NVT_ST_INVALID_FIELD;
+		}
+		req->data_len = (uint32_t)len;
+		break;
+	}
+	}
+	req->execute = nvt_execute_resv;
+	return NVT_ST_OK;
+}
+
+/* Which reservation access group @opcode belongs to (NVMe 2.0 §8.19). */
+static enum nvt_resv_access nvt_resv_access_of(uint8_t opcode)
+{
+	switch (opcode) {
+	case nvme_cmd_read:
+	case nvme_cmd_compare:
+	case nvme_cmd_verify:
+		return NVT_RESV_READ;
+	case nvme_cmd_write:
+	case nvme_cmd_write_zeroes:
+	case nvme_cmd_dsm:
+	case nvme_cmd_flush:
+	case nvme_cmd_copy:
+		return NVT_RESV_WRITE;
+	default:
+		return NVT_RESV_OTHER;
+	}
+}
+
+/*
+ * Reservation Conflict for a command the namespace's reservation denies
+ * this host. Copy writes its destination and reads its sources, both of
+ * this namespace: it needs both groups. Not logged: a conflict is the
+ * reservation doing its job, the host's cluster software expects it.
+ */
+static uint16_t nvt_resv_access_check(struct nvt_req *req, uint8_t opcode)
+{
+	enum nvt_resv_access acc = nvt_resv_access_of(opcode);
+	const uint8_t *hostid = req->sq->ctrl->hostid;
+	uint16_t st;
+
+	if (acc == NVT_RESV_OTHER)
+		return NVT_ST_OK;
+	st = nvt_resv_check(&req->ns->resv, hostid, acc);
+	if (!st && opcode == nvme_cmd_copy)
+		st = nvt_resv_check(&req->ns->resv, hostid, NVT_RESV_READ);
+	if (st)
+		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
+	return st;
+}
+
 uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 {
 	struct nvt_subsys *subsys = req->sq->ctrl->subsys;
@@ -518,6 +646,7 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 	uint32_t nsid = le32toh(req->cmd->common.nsid);
 
 	uint8_t fuse = req->cmd->common.flags & NVT_SQE_FUSE_MASK;
+	uint16_t status;
 
 	if (opcode == nvme_cmd_flush && nsid == 0xffffffff && !fuse) {
 		nvt_io_bio_init(req, NVT_BIO_FLUSH, 0, 0, 0);
@@ -534,6 +663,10 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 	case nvme_cmd_compare:
 	case nvme_cmd_verify:
 	case nvme_cmd_copy:
+	case nvme_cmd_resv_register:
+	case nvme_cmd_resv_report:
+	case nvme_cmd_resv_acquire:
+	case nvme_cmd_resv_release:
 		break;
 	default:
 		req->error_loc = offsetof(struct nvt_sqe_common, opcode);
@@ -544,6 +677,9 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 		return NVT_ST_INVALID_NS;
 	}
 	req->ns = subsys->ns[nsid];
+	status = nvt_resv_access_check(req, opcode);
+	if (status)
+		return status;
 	if (fuse)
 		return nvt_parse_fused(req, fuse);
 
@@ -564,6 +700,11 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 		return nvt_parse_rw(req, NVT_BIO_COMPARE);
 	case nvme_cmd_copy:
 		return nvt_parse_copy(req);
+	case nvme_cmd_resv_register:
+	case nvme_cmd_resv_report:
+	case nvme_cmd_resv_acquire:
+	case nvme_cmd_resv_release:
+		return nvt_parse_resv(req);
 	default:
 		return nvt_parse_rw(req, NVT_BIO_READ);
 	}

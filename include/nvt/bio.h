@@ -9,6 +9,7 @@
 
 #include "nvt/pi.h"
 #include "nvt/range_lock.h"
+#include "nvt/resv.h"
 
 struct nvt_ns;
 struct nvt_ns_cfg;
@@ -269,6 +270,8 @@ struct nvt_ns {
 	uint16_t cap_mssrl;
 	uint32_t cap_mcl;
 	uint16_t cap_msrc_nr;		/* source ranges per command (MSRC + 1) */
+	/* Registrants and the reservation; changed and checked on I/O threads (resv.h). All zero: none. */
+	struct nvt_resv resv;
 };
 
 /**

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvt/poll_group.h"
 #include "nvt/wire.h"
 
 #define NVT_RESV_MAX_REGS	64	/* registrants per namespace; one more: Internal Error, logged */
@@ -55,6 +56,30 @@ struct nvt_resv_events {
 		uint64_t hostid[2];
 		uint8_t type;		/* enum nvme_resv_notify_rnlpt */
 	} ev[NVT_RESV_MAX_REGS + 1];
+};
+
+#define NVT_RESV_NOTIFY_RING	256	/* notifications in flight to the main loop, per subsystem */
+
+/* One notification for the controllers of host @hostid. */
+struct nvt_resv_note {
+	uint64_t hostid[2];
+	uint32_t nsid;
+	uint8_t type;			/* enum nvme_resv_notify_rnlpt */
+};
+
+/*
+ * A subsystem's notifications from I/O threads (producers, one at a time
+ * under @lock: a 32-byte copy) to the main loop (the consumer, also under
+ * @lock for its copy out). @queued: @msg is in flight; the consumer clears
+ * it before draining, so a note pushed after the drain started sends again.
+ */
+struct nvt_resv_notify {
+	atomic_flag lock;
+	uint32_t head, tail;		/* under @lock */
+	struct nvt_resv_note ring[NVT_RESV_NOTIFY_RING];
+	_Atomic bool queued;
+	_Atomic unsigned long lost;	/* ring full: notifications dropped */
+	struct nvt_pg_msg msg;
 };
 
 void nvt_resv_init(struct nvt_resv *r);

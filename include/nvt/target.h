@@ -189,11 +189,15 @@ struct nvt_subsys {
 	unsigned int max_ctrls;			/* refuse Connects beyond this many */
 	uint16_t max_io_queues;			/* per controller: CAP on qid */
 	uint16_t next_cntlid;
+	struct nvt_resv_notify resv_notify;	/* reservation events, I/O threads to the main loop */
 };
 
 /* Asynchronous event types held for delivery (bit per type in ctrl->aen_pending; bit i is row i of ctrl.c's nvt_aen_table). */
 #define NVT_AEN_NS_CHANGED	(1u << 0)	/* notice 00h, log 04h */
 #define NVT_AEN_DISC_CHANGED	(1u << 1)	/* notice F0h, log 70h */
+#define NVT_AEN_RESV		(1u << 2)	/* I/O command specific, info 00h, log 80h */
+
+#define NVT_RESV_LOG_ENTRIES	16		/* Reservation Notification log queue per controller */
 
 /**
  * struct nvt_ctrl - one controller: created by an admin-queue Connect,
@@ -229,6 +233,17 @@ struct nvt_ctrl {
 	pthread_mutex_t lock;			/* control path: AERs, events, the sqs table */
 
 	uint8_t host_behavior[512];		/* Set Features 16h, as the host sent it */
+
+	/*
+	 * Reservation Notification log (80h), under @lock: @resv_log_nr
+	 * entries from @resv_log_head, the oldest first. @resv_lpc counts
+	 * every notification, those lost to a full queue too: the host sees
+	 * the gap in Log Page Count (NVMe 2.0, Reservation Notification log page).
+	 */
+	struct nvme_resv_notification_log resv_log[NVT_RESV_LOG_ENTRIES];
+	unsigned int resv_log_head, resv_log_nr;
+	uint64_t resv_lpc;
+	uint8_t resv_mask[NVT_MAX_NSID + 1];	/* Set Features 82h by nsid: bit n masks log type n; under @lock */
 
 	uint32_t changed_ns[NVT_MAX_CHANGED_NS];
 	unsigned int nr_changed_ns;		/* > NVT_MAX_CHANGED_NS means overflow */
@@ -667,5 +682,24 @@ uint16_t nvt_ctrl_prop_set(struct nvt_ctrl *ctrl, uint32_t offset, bool is8, uin
 void nvt_ctrl_keep_alive(struct nvt_ctrl *ctrl);
 void nvt_ctrl_raise_aen(struct nvt_ctrl *ctrl, uint32_t event);
 void nvt_ctrl_clear_aen(struct nvt_ctrl *ctrl, uint32_t event);
+
+/**
+ * nvt_ctrl_resv_note() - log a Reservation Notification (@type, an
+ * enum nvme_resv_notify_rnlpt) for namespace @nsid in @ctrl's log 80h and
+ * raise its AEN, unless the host masked that type (Set Features 82h).
+ * Control path: takes ctrl->lock.
+ */
+void nvt_ctrl_resv_note(struct nvt_ctrl *ctrl, uint32_t nsid, uint8_t type);
+
+/* ---- resv_notify.c ---- */
+
+/**
+ * nvt_resv_notify() - tell the hosts in @ev that namespace @ns's
+ * reservation changed. On an I/O thread: queued on the subsystem's
+ * lock-free ring (a short atomic_flag, no mutex, no allocation) and
+ * delivered to the controllers by a message to the main loop; where
+ * there is no main loop (the loop transport's tests) delivered here.
+ */
+void nvt_resv_notify(struct nvt_ns *ns, const struct nvt_resv_events *ev);
 
 #endif /* NVT_TARGET_H */

@@ -50,7 +50,7 @@ static void test_identify_ctrl(void **state)
 	assert_true(id.vwc & NVME_CTRL_VWC_PRESENT);
 	assert_int_equal(le16toh(id.oncs), NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM |
 					   NVME_CTRL_ONCS_WRITE_ZEROES | NVME_CTRL_ONCS_VERIFY |
-					   NVME_CTRL_ONCS_COPY);
+					   NVME_CTRL_ONCS_COPY | NVME_CTRL_ONCS_RESERVATIONS);
 	assert_int_equal(le16toh(id.ocfs), 0x3);
 	assert_true(le32toh(id.oaes) & NVME_CTRL_OAES_NA);
 	assert_int_equal(id.sqes, 0x66);

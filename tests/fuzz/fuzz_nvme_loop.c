@@ -22,6 +22,8 @@
  *   1 CONNECT    slot, choices, mutations       Fabrics Connect with its 1024 bytes
  *   2 DESTROY    slot                           the host drops the connection
  *   3, 4, 9 SUBMIT slot, template, fields, data one SQE with a data buffer
+ *                                               (templates: enum tmpl; T_RESV the
+ *                                               Reservation commands)
  *   5 HOLD                                      the next command stops after parse,
  *                                               where RDMA would READ its data
  *   6 TIME       step                           keep-alive check at a synthetic now
@@ -732,7 +734,7 @@ enum tmpl {
 	T_READ, T_WRITE, T_COMPARE, T_WRITE_ZEROES, T_DSM, T_VERIFY, T_COPY, T_FLUSH,
 	T_IDENTIFY, T_GET_LOG, T_SET_FEAT, T_GET_FEAT, T_KEEP_ALIVE, T_AER, T_PROP_GET,
 	T_PROP_SET, T_DISCONNECT, T_FUSED_PAIR, T_FUSED_FIRST, T_FUSED_SECOND, T_ABORT,
-	T_RAW, T_FABRICS_OTHER, T_ENABLE, NR_TMPL
+	T_RAW, T_FABRICS_OTHER, T_ENABLE, T_RESV, NR_TMPL
 };
 
 static uint32_t pick_nsid(struct fuzz *f)
@@ -931,6 +933,31 @@ static void op_submit(struct fuzz *f)
 		else if (t == T_PROP_SET || t == T_FABRICS_OTHER)
 			sqe.prop.value = htole64(u64(f));
 		break;
+	case T_RESV: {
+		/*
+		 * Reservation Register/Acquire/Release/Report: keys from a set of
+		 * three, so a later command names an earlier one's; actions, IEKEY,
+		 * types and CPTPL mostly in range.
+		 */
+		static const uint8_t ops[] = { nvme_cmd_resv_register, nvme_cmd_resv_acquire,
+					       nvme_cmd_resv_release, nvme_cmd_resv_report };
+		static const uint64_t keys[] = { 0, 0x1111, 0x2222 };
+		uint8_t ob = u8(f), kb = u8(f), ab = u8(f), tb = u8(f);
+		uint64_t k[2] = { htole64(keys[kb % 3]), htole64(keys[(kb >> 2) % 3]) };
+
+		nvt_host_sqe_init(&sqe, ops[ob % 4], pick_nsid(f));
+		if (ops[ob % 4] == nvme_cmd_resv_report) {
+			sqe.common.cdw10 = htole32(ab % 64);
+			sqe.common.cdw11 = htole32(tb & 1);
+			want = (ab % 64 + 1) * 4u;
+			break;
+		}
+		sqe.common.cdw10 = htole32((ab & 0xf) | (uint32_t)(tb % 8) << 8 |
+					   (uint32_t)(ab >> 6) << 30);
+		want = pre_len = ops[ob % 4] == nvme_cmd_resv_release ? 8 : 16;
+		memcpy(pre, k, sizeof(k));
+		break;
+	}
 	case T_RAW:
 	default:
 		for (unsigned int i = 0; i < sizeof(sqe); i++)
@@ -1074,6 +1101,8 @@ static void final_checks(struct fuzz *f)
 	nvt_fuzz_check(!ret, "Identify on a fresh controller: %#x", ret);
 	nvt_fuzz_check(!strncmp(id.subnqn, SUB_A, sizeof(id.subnqn)), "Identify: subnqn %.32s",
 		       id.subnqn);
+	/* A reservation the program left may keep this host out: the read-back checks data. */
+	nvt_resv_init(&nvt_target_find_subsys(f->tgt, SUB_A)->ns[1]->resv);
 	back = malloc(sizeof(f->shadow));
 	nvt_fuzz_check(back, "malloc");
 	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 0, SHADOW_BLOCKS);

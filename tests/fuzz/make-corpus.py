@@ -64,7 +64,7 @@ OP_QUEUE, OP_CONNECT, OP_DESTROY, OP_SUBMIT, OP_HOLD, OP_TIME, OP_BRINGUP, OP_RE
 (T_READ, T_WRITE, T_COMPARE, T_WRITE_ZEROES, T_DSM, T_VERIFY, T_COPY, T_FLUSH,
  T_IDENTIFY, T_GET_LOG, T_SET_FEAT, T_GET_FEAT, T_KEEP_ALIVE, T_AER, T_PROP_GET,
  T_PROP_SET, T_DISCONNECT, T_FUSED_PAIR, T_FUSED_FIRST, T_FUSED_SECOND, T_ABORT,
- T_RAW, T_FABRICS_OTHER, T_ENABLE) = range(24)
+ T_RAW, T_FABRICS_OTHER, T_ENABLE, T_RESV) = range(25)
 NSID = {1: 0, 2: 3, 3: 4, 4: 5, 0xffffffff: 6}     # pick_nsid() byte for each nsid
 SUB_A, SUB_B, SUB_DISC = 0, 1, 2
 HOST, HOST_OK, HOST_OTHER = 0, 1, 2
@@ -184,6 +184,26 @@ def nvme_loop_seeds():
     p += bytes([OP_RELEASE, 0])
     p += bytes([OP_SUBMIT, 0, T_GET_LOG, 2, 0, 255, 0xff, 0xff, 0xff, 0x3f]) + tail()
     write("fuzz_nvme_loop", "held", p)
+    # Reservations between two hosts: both register, A holds Write Exclusive,
+    # B's write conflicts and its read works, B reports, preempts A, releases.
+    def resv(slot, op, kb, ab, tb, report=False):
+        # op: register, acquire, release, report; kb: the CRKEY/NRKEY|PRKEY picks
+        # (kb % 3, kb >> 2 % 3 of 0, 1111h, 2222h); ab: action (low 4 bits) and
+        # CPTPL (top 2) or the report's NUMD; tb: the type or the report's EDS
+        return bytes([OP_SUBMIT, slot, T_RESV, op, kb, ab, tb, NSID[1]]) + \
+            tail(has_data=report)
+    p = bringup(0) + bringup(2, host=HOST_OK)
+    p += resv(io, 0, 4, 0, 0)           # A registers 1111h
+    p += resv(3, 0, 8, 0, 0)            # B registers 2222h
+    p += resv(io, 1, 1, 0, 1)           # A acquires Write Exclusive
+    p += block(T_WRITE, 3, 1, 0, 1, seed=3)     # B: Reservation Conflict
+    p += block(T_READ, 3, 1, 0, 1)
+    p += resv(3, 3, 0, 63, 1, report=True)
+    p += resv(3, 1, 5, 1, 1)            # B preempts A's key
+    p += bytes([OP_SUBMIT, 0, T_GET_LOG, 6, 0, 15]) + tail()    # A's log 80h
+    p += resv(3, 2, 2, 0, 1)            # B releases
+    p += block(T_WRITE, io, 1, 0, 1, seed=4)
+    write("fuzz_nvme_loop", "resv", p)
 
 
 # ---- fuzz_rdma: programs (see the op table in fuzz_rdma.c) ----

@@ -21,7 +21,7 @@ rig_check "nvtd listens" rig_wait_for_rdma_listen 20 "$RIG_PORT"
 rig_check "nvme connect" rig_nvme_connect "$NQN" "$RIG_PORT"
 DEV=$(rig_wait_nvme_ns 30 "$NQN") || rig_fail "no namespace"
 nvme id-ctrl "$DEV" > "$O/id-ctrl.txt"
-rig_check "ONCS: compare, dsm, write zeroes, verify, copy (0x18d)" grep -Eq '^oncs +: 0x18d' "$O/id-ctrl.txt"
+rig_check "ONCS: compare, dsm, write zeroes, verify, reservations, copy (0x1ad)" grep -Eq '^oncs +: 0x1ad' "$O/id-ctrl.txt"
 
 dd if=/dev/urandom of="$O/a.bin" bs=512 count=64 status=none
 rig_check "write 64 blocks at LBA 2048" dd if="$O/a.bin" of="$DEV" bs=512 seek=2048 oflag=direct status=none

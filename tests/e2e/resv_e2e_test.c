@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* End to end over the loop transport: NVMe reservations between two controllers of two host identifiers. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "nvt/host.h"
+#include "nvt/loop.h"
+#include "nvt/poll_group.h"
+#include "nvt_test_loop.h"
+
+#define HOST_B	"nqn.2014-08.org.nvmexpress:uuid:bbbbbbbb-2222-3333-4444-555555555555"
+
+#define KEY_A	0x1111aaaa2222bbbbull
+#define KEY_B	0x3333cccc4444ddddull
+
+/* Host A is the fixture's controller; host B a second controller of the same subsystem. */
+struct resv_fixture {
+	struct fixture *f;
+	struct nvt_loop_ctrl b;
+};
+
+static int setup(void **state)
+{
+	struct resv_fixture *rf = calloc(1, sizeof(*rf));
+
+	assert_non_null(rf);
+	rf->f = nvt_test_fixture_connect(nvt_test_target_create(), TEST_NQN, TEST_HOST, 2, 64, 0);
+	assert_int_equal(nvt_loop_ctrl_connect(rf->f->tgt, TEST_NQN, HOST_B, 1, 64, 0, &rf->b), 0);
+	*state = rf;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct resv_fixture *rf = *state;
+
+	nvt_loop_ctrl_disconnect(&rf->b);
+	*state = rf->f;
+	nvt_test_teardown(state);
+	free(rf);
+	return 0;
+}
+
+/* Reservation Register (action @rrega, CPTPL 0) with CRKEY/NRKEY. */
+static int resv_register(struct nvt_loop_queue *q, uint8_t rrega, bool iekey, uint64_t crkey,
+			 uint64_t nrkey)
+{
+	struct nvt_sqe sqe;
+	uint64_t data[2] = { htole64(crkey), htole64(nrkey) };
+
+	nvt_host_sqe_init(&sqe, nvme_cmd_resv_register, 1);
+	sqe.common.cdw10 = htole32(rrega | (iekey ? 1u << 3 : 0));
+	return nvt_test_exec(q, &sqe, data, sizeof(data), NULL);
+}
+
+static int resv_acquire(struct nvt_loop_queue *q, uint8_t racqa, uint8_t rtype, uint64_t crkey,
+			uint64_t prkey)
+{
+	struct nvt_sqe sqe;
+	uint64_t data[2] = { htole64(crkey), htole64(prkey) };
+
+	nvt_host_sqe_init(&sqe, nvme_cmd_resv_acquire, 1);
+	sqe.common.cdw10 = htole32(racqa | (uint32_t)rtype << 8);
+	return nvt_test_exec(q, &sqe, data, sizeof(data), NULL);
+}
+
+static int resv_release(struct nvt_loop_queue *q, uint8_t rrela, uint8_t rtype, uint64_t crkey)
+{
+	struct nvt_sqe sqe;
+	uint64_t data = htole64(crkey);
+
+	nvt_host_sqe_init(&sqe, nvme_cmd_resv_release, 1);
+	sqe.common.cdw10 = htole32(rrela | (uint32_t)rtype << 8);
+	return nvt_test_exec(q, &sqe, &data, sizeof(data), NULL);
+}
+
+/* Reservation Report of @len bytes (a multiple of 4), extended structure if @eds. */
+static int resv_report(struct nvt_loop_queue *q, bool eds, void *buf, size_t len)
+{
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_init(&sqe, nvme_cmd_resv_report, 1);
+	sqe.common.cdw10 = htole32((uint32_t)(len / 4 - 1));
+	sqe.common.cdw11 = htole32(eds ? 1 : 0);
+	return nvt_test_exec(q, &sqe, buf, len, NULL);
+}
+
+static int io(struct nvt_loop_queue *q, uint8_t opcode)
+{
+	uint8_t buf[512] = { 0x5a };
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_rw(&sqe, opcode, 1, 8, 1);
+	return nvt_test_exec(q, &sqe, buf, sizeof(buf), NULL);
+}
+
+static int flush(struct nvt_loop_queue *q)
+{
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_init(&sqe, nvme_cmd_flush, 1);
+	return nvt_test_exec(q, &sqe, NULL, 0, NULL);
+}
+
+static int write_zeroes(struct nvt_loop_queue *q)
+{
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write_zeroes, 1, 8, 1);
+	return nvt_test_exec(q, &sqe, NULL, 0, NULL);
+}
+
+static void test_identify(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvme_id_ctrl idc;
+	struct nvme_id_ns id;
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_CTRL, 0, 0);
+	assert_int_equal(nvt_test_exec(rf->f->ctrl.admin, &sqe, &idc, sizeof(idc), NULL), 0);
+	assert_true(le16toh(idc.oncs) & NVME_CTRL_ONCS_RESERVATIONS);
+	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_NS, 1, 0);
+	assert_int_equal(nvt_test_exec(rf->f->ctrl.admin, &sqe, &id, sizeof(id), NULL), 0);
+	assert_int_equal(id.rescap, 0xfe);	/* six types and IEKEY, no PTPL */
+	assert_true(id.nmic & NVME_NS_NMIC_SHARED);
+}
+
+static void test_write_exclusive(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvt_loop_queue *a = rf->f->ctrl.io[0], *b = rf->b.io[0];
+	uint8_t rep[4096];
+	struct nvme_resv_status *hdr = (void *)rep;
+	struct nvme_registered_ctrl_ext *e = hdr->regctl_eds;
+	uint8_t ida[16], idb[16];
+	uint16_t nr;
+
+	/* Both register; a second Register with another key is a conflict, with the same key a no-op. */
+	assert_int_equal(resv_register(a, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_A), 0);
+	assert_int_equal(resv_register(b, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_B), 0);
+	assert_int_equal(resv_register(b, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_A),
+			 NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(resv_register(b, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_B), 0);
+
+	/* A acquires Write Exclusive with a wrong key: conflict; with its key: held. */
+	assert_int_equal(resv_acquire(a, NVME_RESERVATION_RACQA_ACQUIRE, NVME_RESERVATION_RTYPE_WE,
+				      KEY_B, 0), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(resv_acquire(a, NVME_RESERVATION_RACQA_ACQUIRE, NVME_RESERVATION_RTYPE_WE,
+				      KEY_A, 0), 0);
+	/* B's writes (every command of the write group) fail 83h, its read works; A writes. */
+	assert_int_equal(io(b, nvme_cmd_write), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(write_zeroes(b), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(flush(b), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(io(b, nvme_cmd_read), 0);
+	assert_int_equal(io(b, nvme_cmd_compare) == NVME_SC_RESERVATION_CONFLICT, false);
+	assert_int_equal(io(a, nvme_cmd_write), 0);
+	assert_int_equal(flush(a), 0);
+	/* B may not acquire another type while A holds it. */
+	assert_int_equal(resv_acquire(b, NVME_RESERVATION_RACQA_ACQUIRE, NVME_RESERVATION_RTYPE_EA,
+				      KEY_B, 0), NVME_SC_RESERVATION_CONFLICT);
+
+	/* Report: the compact structure is refused over fabrics; the extended one lists both. */
+	assert_int_equal(resv_report(b, false, rep, sizeof(rep)), NVME_SC_HOSTID_FORMAT);
+	memset(rep, 0xee, sizeof(rep));
+	assert_int_equal(resv_report(b, true, rep, sizeof(rep)), 0);
+	nr = (uint16_t)(hdr->regctl[0] | hdr->regctl[1] << 8);
+	assert_int_equal(nr, 2);
+	assert_int_equal(hdr->rtype, NVME_RESERVATION_RTYPE_WE);
+	assert_int_equal(rep[sizeof(*hdr) + 2 * sizeof(*e)], 0);	/* zeroes past the list */
+	for (int i = 0; i < 2; i++) {
+		bool is_a = le64toh(e[i].rkey) == KEY_A;
+
+		assert_true(is_a || le64toh(e[i].rkey) == KEY_B);
+		assert_int_equal(e[i].rcsts, is_a ? 1 : 0);
+		assert_int_equal(le16toh(e[i].cntlid), 0xffff);
+		if (is_a)
+			memcpy(ida, e[i].hostid, 16);
+		else
+			memcpy(idb, e[i].hostid, 16);
+	}
+	assert_memory_not_equal(ida, idb, 16);
+	/* A short report: the header, one registrant listed, both counted. */
+	memset(rep, 0xee, sizeof(rep));
+	assert_int_equal(resv_report(a, true, rep, sizeof(*hdr) + sizeof(*e)), 0);
+	assert_int_equal(hdr->regctl[0], 2);
+	/* Below the header: Invalid Field. */
+	assert_int_equal(resv_report(a, true, rep, 32), NVME_SC_INVALID_FIELD);
+
+	/* B preempts A (A's key): B holds Write Exclusive, A is unregistered and may not write. */
+	assert_int_equal(resv_acquire(b, NVME_RESERVATION_RACQA_PREEMPT, NVME_RESERVATION_RTYPE_WE,
+				      KEY_B, KEY_A), 0);
+	assert_int_equal(io(a, nvme_cmd_write), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(io(a, nvme_cmd_read), 0);
+	assert_int_equal(io(b, nvme_cmd_write), 0);
+	assert_int_equal(resv_report(a, true, rep, sizeof(rep)), 0);
+	assert_int_equal(hdr->regctl[0], 1);
+	assert_int_equal(le64toh(hdr->regctl_eds[0].rkey), KEY_B);
+	assert_int_equal(hdr->regctl_eds[0].rcsts, 1);
+	/* A, no longer registered, cannot release; B releases with the wrong type: Invalid Field. */
+	assert_int_equal(resv_release(a, NVME_RESERVATION_RRELA_RELEASE, NVME_RESERVATION_RTYPE_WE,
+				      KEY_A), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(resv_release(b, NVME_RESERVATION_RRELA_RELEASE, NVME_RESERVATION_RTYPE_EA,
+				      KEY_B), NVME_SC_INVALID_FIELD);
+	assert_int_equal(resv_release(b, NVME_RESERVATION_RRELA_RELEASE, NVME_RESERVATION_RTYPE_WE,
+				      KEY_B), 0);
+	assert_int_equal(io(a, nvme_cmd_write), 0);
+	/* Clear: no registrant left. */
+	assert_int_equal(resv_release(b, NVME_RESERVATION_RRELA_CLEAR, 0, KEY_B), 0);
+	assert_int_equal(resv_report(a, true, rep, sizeof(rep)), 0);
+	assert_int_equal(hdr->regctl[0], 0);
+	assert_int_equal(hdr->rtype, 0);
+}
+
+static void test_exclusive_access(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvt_loop_queue *a = rf->f->ctrl.io[0], *a2 = rf->f->ctrl.io[1], *b = rf->b.io[0];
+
+	assert_int_equal(resv_register(a, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_A), 0);
+	assert_int_equal(resv_acquire(a, NVME_RESERVATION_RACQA_ACQUIRE, NVME_RESERVATION_RTYPE_EA,
+				      KEY_A, 0), 0);
+	/* Exclusive Access: B (not even registered) neither reads nor writes. */
+	assert_int_equal(io(b, nvme_cmd_read), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(io(b, nvme_cmd_write), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(io(b, nvme_cmd_verify), NVME_SC_RESERVATION_CONFLICT);
+	/* The holder is the host, not the queue: A's other queue reads and writes. */
+	assert_int_equal(io(a2, nvme_cmd_read), 0);
+	assert_int_equal(io(a2, nvme_cmd_write), 0);
+	/* Reservation commands themselves are not restricted: B registers, then B's key replaced with IEKEY. */
+	assert_int_equal(resv_register(b, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_B), 0);
+	assert_int_equal(resv_register(b, NVME_RESERVATION_RREGA_REPLACE_KEY, true, 0, KEY_B + 1), 0);
+	assert_int_equal(io(b, nvme_cmd_read), NVME_SC_RESERVATION_CONFLICT);
+	/* A unregisters: the holder leaves, the reservation with it, B reads again. */
+	assert_int_equal(resv_register(a, NVME_RESERVATION_RREGA_UNREGISTER_KEY, false, KEY_A, 0), 0);
+	assert_int_equal(io(b, nvme_cmd_read), 0);
+	assert_int_equal(io(b, nvme_cmd_write), 0);
+}
+
+static void test_bad_fields(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvt_loop_queue *a = rf->f->ctrl.io[0];
+	struct nvt_sqe sqe;
+	uint64_t data[2] = { 0, 0 };
+
+	/* Reserved actions and types, PTPL asked for: Invalid Field. */
+	assert_int_equal(resv_register(a, 7, false, 0, KEY_A), NVME_SC_INVALID_FIELD);
+	nvt_host_sqe_init(&sqe, nvme_cmd_resv_register, 1);
+	sqe.common.cdw10 = htole32(3u << 30);
+	assert_int_equal(nvt_test_exec(a, &sqe, data, sizeof(data), NULL), NVME_SC_INVALID_FIELD);
+	assert_int_equal(resv_register(a, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_A), 0);
+	assert_int_equal(resv_acquire(a, NVME_RESERVATION_RACQA_ACQUIRE, 7, KEY_A, 0),
+			 NVME_SC_INVALID_FIELD);
+	assert_int_equal(resv_acquire(a, 3, NVME_RESERVATION_RTYPE_WE, KEY_A, 0),
+			 NVME_SC_INVALID_FIELD);
+	assert_int_equal(resv_release(a, 2, NVME_RESERVATION_RTYPE_WE, KEY_A), NVME_SC_INVALID_FIELD);
+	/* A host data transfer of the wrong size: not the command's 16 bytes. */
+	nvt_host_sqe_init(&sqe, nvme_cmd_resv_register, 1);
+	assert_int_not_equal(nvt_test_exec(a, &sqe, data, 8, NULL), 0);
+	/* An inactive namespace. */
+	nvt_host_sqe_init(&sqe, nvme_cmd_resv_register, 2);
+	assert_int_equal(nvt_test_exec(a, &sqe, data, sizeof(data), NULL), NVME_SC_INVALID_NS);
+	/* A report larger than MDTS. */
+	nvt_host_sqe_init(&sqe, nvme_cmd_resv_report, 1);
+	sqe.common.cdw10 = htole32(0xffffffff);
+	sqe.common.cdw11 = htole32(1);
+	assert_int_equal(nvt_test_exec(a, &sqe, NULL, 0, NULL), NVME_SC_INVALID_FIELD);
+}
+
+/* Get Log Page 80h on @q (RAE clear): the oldest notification, or an empty page. */
+static void resv_log(struct nvt_loop_queue *q, struct nvme_resv_notification_log *e)
+{
+	struct nvt_sqe sqe;
+
+	memset(e, 0xee, sizeof(*e));
+	nvt_host_sqe_get_log(&sqe, NVME_LOG_LID_RESERVATION, sizeof(*e), 0, false);
+	assert_int_equal(nvt_test_exec(q, &sqe, e, sizeof(*e), NULL), 0);
+}
+
+/* A preempts B's registration (B registered first): B is owed "registration preempted". */
+static void preempt_b(struct resv_fixture *rf)
+{
+	struct nvt_loop_queue *a = rf->f->ctrl.io[0], *b = rf->b.io[0];
+
+	assert_int_equal(resv_register(b, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_B), 0);
+	assert_int_equal(resv_acquire(a, NVME_RESERVATION_RACQA_PREEMPT, NVME_RESERVATION_RTYPE_WE,
+				      KEY_A, KEY_B), 0);
+}
+
+static void test_notifications(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvt_loop_queue *a = rf->f->ctrl.io[0];
+	struct nvme_resv_notification_log e;
+	static struct done aer, aer_a;	/* completed at teardown too (A's held AER) */
+	struct nvt_sqe sqe;
+
+	memset(&aer, 0, sizeof(aer));
+	memset(&aer_a, 0, sizeof(aer_a));
+	/* Both hosts hold an AER; only B's completes: the notification is B's. */
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_test_submit(rf->b.admin, &sqe, NULL, 0, nvt_test_on_done, &aer), 0);
+	assert_int_equal(nvt_test_submit(rf->f->ctrl.admin, &sqe, NULL, 0, nvt_test_on_done, &aer_a), 0);
+	assert_int_equal(resv_register(a, NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0, KEY_A), 0);
+	preempt_b(rf);
+	assert_true(nvt_test_wait(rf->b.admin, &aer));
+	assert_int_equal(nvt_test_status(&aer), 0);
+	/* I/O command specific (6h), information 00h, log page 80h. */
+	assert_int_equal(le32toh(aer.cqe.result.u32), 0x00800006);
+	assert_int_equal(aer_a.count, 0);
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 1);
+	assert_int_equal(e.rnlpt, NVME_RESV_NOTIFY_RNLPT_REGISTRATION_PREEMPTED);
+	assert_int_equal(e.nalp, 0);
+	assert_int_equal(le32toh(e.nsid), 1);
+	/* Read: gone; an empty page is all zero. */
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 0);
+	assert_int_equal(e.rnlpt, NVME_RESV_NOTIFY_RNLPT_EMPTY);
+	resv_log(rf->f->ctrl.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 0);
+
+	/* The AEN again after the log read cleared it; then a queue overflow: the oldest kept, the count shows the gap. */
+	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
+	assert_int_equal(nvt_test_submit(rf->b.admin, &sqe, NULL, 0, nvt_test_on_done, &aer), 0);
+	for (int i = 0; i < NVT_RESV_LOG_ENTRIES + 4; i++)
+		preempt_b(rf);
+	assert_true(nvt_test_wait_n(rf->b.admin, &aer, 2));
+	for (int i = 0; i < NVT_RESV_LOG_ENTRIES; i++) {
+		resv_log(rf->b.admin, &e);
+		assert_int_equal(le64toh(e.lpc), 2 + i);
+		assert_int_equal(e.nalp, NVT_RESV_LOG_ENTRIES - 1 - i);
+	}
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 0);
+	preempt_b(rf);
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 2 + NVT_RESV_LOG_ENTRIES + 4);	/* 4 lost: a gap of 4 */
+	assert_int_equal(aer_a.count, 0);
+}
+
+/* With a main loop (nvtd's): the I/O thread queues, the main loop's message logs. */
+static void test_notifications_main_loop(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvme_resv_notification_log e;
+	struct nvt_poll_group *pg;
+
+	assert_int_equal(nvt_poll_group_create(&pg), 0);
+	rf->f->tgt->pg = pg;
+	assert_int_equal(resv_register(rf->f->ctrl.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false,
+				       0, KEY_A), 0);
+	preempt_b(rf);
+	preempt_b(rf);
+	/* Not yet: the message waits for the main loop. */
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 0);
+	nvt_poll_group_run_pending(pg);
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 1);
+	assert_int_equal(e.nalp, 1);
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 2);
+	/* Once delivered, the next change sends again. */
+	preempt_b(rf);
+	nvt_poll_group_run_pending(pg);
+	resv_log(rf->b.admin, &e);
+	assert_int_equal(le64toh(e.lpc), 3);
+	rf->f->tgt->pg = NULL;
+	nvt_poll_group_destroy(pg);
+}
+
+static int feature(struct nvt_loop_queue *q, bool set, uint8_t fid, uint32_t nsid, uint32_t cdw11,
+		   uint32_t *result)
+{
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+	int st;
+
+	nvt_host_sqe_features(&sqe, set, fid, cdw11);
+	sqe.common.nsid = htole32(nsid);
+	st = nvt_test_exec(q, &sqe, NULL, 0, &cqe);
+	if (result)
+		*result = le32toh(cqe.result.u32);
+	return st;
+}
+
+static void test_features(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvt_loop_queue *adm = rf->b.admin;
+	struct nvme_resv_notification_log e;
+	uint32_t v = 0xdead;
+
+	assert_int_equal(resv_register(rf->f->ctrl.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false,
+				       0, KEY_A), 0);
+	/* 82h: per namespace, default nothing masked. */
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_MASK, 1, 0, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_MASK, 1, 1u << 1, NULL), 0);
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_MASK, 1, 0, &v), 0);
+	assert_int_equal(v, 1u << 1);
+	/* Only bits 1..3; a namespace that does not exist; Get to every namespace. */
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_MASK, 1, 1, NULL), NVME_SC_INVALID_FIELD);
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_MASK, 2, 0, NULL), NVME_SC_INVALID_NS);
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_MASK, 0xffffffff, 0, NULL),
+			 NVME_SC_INVALID_NS);
+	/* Masked "registration preempted": neither logged nor counted. */
+	preempt_b(rf);
+	resv_log(adm, &e);
+	assert_int_equal(le64toh(e.lpc), 0);
+	/* Set to every namespace: unmasked again, the next one is logged, count 1. */
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_MASK, 0xffffffff, 0, NULL), 0);
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_MASK, 1, 0, &v), 0);
+	assert_int_equal(v, 0);
+	preempt_b(rf);
+	resv_log(adm, &e);
+	assert_int_equal(le64toh(e.lpc), 1);
+	/* The mask is per controller: A's is untouched. */
+	assert_int_equal(feature(rf->f->ctrl.admin, true, NVME_FEAT_FID_RESV_MASK, 1, 0xe, NULL), 0);
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_MASK, 1, 0, &v), 0);
+	assert_int_equal(v, 0);
+
+	/* 83h: PTPL off, and it cannot be turned on (no namespace persists yet). */
+	assert_int_equal(feature(adm, false, NVME_FEAT_FID_RESV_PERSIST, 1, 0, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_PERSIST, 1, 1, NULL), NVME_SC_INVALID_FIELD);
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_PERSIST, 1, 0, NULL), 0);
+	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_PERSIST, 9, 0, NULL), NVME_SC_INVALID_NS);
+	/* Supported capabilities: per namespace, changeable. */
+	{
+		struct nvt_sqe sqe;
+		struct nvt_cqe cqe;
+
+		nvt_host_sqe_features(&sqe, false, NVME_FEAT_FID_RESV_MASK, 0);
+		sqe.common.cdw10 = htole32(NVME_FEAT_FID_RESV_MASK | NVME_GET_FEATURES_SEL_SUPPORTED << 8);
+		sqe.common.nsid = htole32(1);
+		assert_int_equal(nvt_test_exec(adm, &sqe, NULL, 0, &cqe), 0);
+		assert_int_equal(le32toh(cqe.result.u32), 0x6);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_exclusive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exclusive_access, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notifications_main_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_features, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
