@@ -234,21 +234,6 @@ static int nvt_reload_top_line(int line)
 	return line ? line : 1;
 }
 
-/* A subsystem only the new file has: its namespaces open on the reload's thread. */
-static void nvt_reload_check_subsys_added(struct nvt_reload *r, const struct nvt_subsys_cfg *n)
-{
-	for (unsigned int i = 0; i < n->nr_namespaces; i++) {
-		const struct nvt_ns_cfg *nc = &n->namespaces[i];
-		const struct nvt_backend_ops *be = nvt_backend_find(nc->backend);
-
-		if (!be || be->chan_create)
-			nvt_reload_refuse(r, nc->line, "backend", "%s: adding a subsystem live with "
-					  "a %s namespace (nsid %u) is not supported yet (only backends "
-					  "without per-thread state, such as ram)", n->nqn, nc->backend,
-					  nc->nsid);
-	}
-}
-
 /* A subsystem only the running file has; @o's line, as the new file has none for it. */
 static void nvt_reload_check_subsys_removed(struct nvt_reload *r, const struct nvt_config *o,
 					    const struct nvt_config *n,
@@ -269,18 +254,7 @@ static void nvt_reload_check_subsys_removed(struct nvt_reload *r, const struct n
 					  "restart nvtd)", os->nqn, o->vhosts[v].socket, lc->nsid, lc->lun);
 			return;
 		}
-	for (unsigned int i = 0; i < os->nr_namespaces; i++) {
-		const struct nvt_backend_ops *be = nvt_backend_find(os->namespaces[i].backend);
-
-		if (!be || be->chan_create) {
-			nvt_reload_refuse(r, nvt_reload_top_line(n->subsystems_line), "subsystems",
-					  "%s (line %d of the running file): "
-					  "removing a subsystem live with a %s namespace (nsid %u) is "
-					  "not supported yet", os->nqn, os->line,
-					  os->namespaces[i].backend, os->namespaces[i].nsid);
-			return;
-		}
-	}
+	/* Any backend: its namespaces' channels are dropped on each group's thread. */
 }
 
 /* LUN @id of vhost controller @v, or NULL. */
@@ -357,10 +331,9 @@ static void nvt_reload_check(struct nvt_reload *r, struct nvt_target *tgt,
 		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
 		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);
 
+		/* One only the new file has: any backend (channels made on each group's thread). */
 		if (os)
 			nvt_reload_check_subsys(r, os, ns);
-		else
-			nvt_reload_check_subsys_added(r, ns);
 	}
 	for (unsigned int i = 0; i < o->nr_subsystems; i++)
 		if (!nvt_cfg_find_subsys(n, o->subsystems[i].nqn))
