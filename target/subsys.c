@@ -211,18 +211,23 @@ int nvt_target_create(const struct nvt_config *cfg, struct nvt_target **out)
 		tgt->discovery->allow_any_host = true;
 		tgt->discovery->max_ctrls = NVT_DEFAULT_CTRLS_PER_SUBSYS;
 	}
-	if (cfg->nr_listeners) {
-		ret = -ENOMEM;
-		tgt->ports = calloc(cfg->nr_listeners, sizeof(*tgt->ports));
-		if (!tgt->ports)
-			goto out_destroy;
+	if (cfg->nr_listeners > NVT_MAX_PORTS) {
+		nvt_err("more than %u listeners", NVT_MAX_PORTS);
+		ret = -EINVAL;
+		goto out_destroy;
 	}
+	/* Every slot now: a reload adds listeners into free ones, and none ever moves. */
+	ret = -ENOMEM;
+	tgt->ports = calloc(NVT_MAX_PORTS, sizeof(*tgt->ports));
+	if (!tgt->ports)
+		goto out_destroy;
 	for (unsigned int i = 0; i < cfg->nr_listeners; i++) {
 		struct nvt_port *port = &tgt->ports[i];
 
 		port->tgt = tgt;
 		port->portid = (uint16_t)(i + 1);
 		port->cfg = cfg->listeners[i];
+		port->used = true;
 		tgt->nr_ports++;
 	}
 	*out = tgt;

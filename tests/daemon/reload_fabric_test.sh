@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# A running nvtd reloaded with subsystems added and removed (ram, and file on two I/O threads; nvtctl status follows), and a global setting's refusal naming its own line.
+# A running nvtd reloaded with subsystems added and removed (ram, and file on two I/O threads; nvtctl status follows), listeners added and removed, and a global setting's refusal naming its own line.
 set -u
 NVTD=$1 NVTCTL=$2
 fail=0 pass=0
@@ -77,5 +77,40 @@ check "and added back over the same file" '[ $rc = 0 ] && grep -q "$N3: subsyste
 
 kill -TERM $pid; wait $pid; rc=$?
 check "clean exit after reloads" '[ $rc = 0 ]'
+
+# Listeners added and removed live (on a machine without an RDMA device they are
+# configured, not listening, as at start); the last one's removal is refused.
+L1='{ transport = "rdma"; address = "127.0.0.1"; port = 14420; }'
+L2='{ transport = "rdma"; address = "127.0.0.1"; port = 14421; }'
+write_lcfg() {
+	cat > "$cfg" <<CFG
+control_socket = "$sock";
+threads = 1;
+listeners = ( $1 );
+subsystems = ( { nqn = "$N"; allow_any_host = true;
+	namespaces = ( { nsid = 1; backend = "ram"; size = "1M"; } ); } );
+CFG
+}
+write_lcfg "$L1"
+"$NVTD" -c "$cfg" 2>"$out/log" &
+pid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+write_lcfg "$L1, $L2"
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "a listener added" '[ $rc = 0 ] && grep -q "^changed: listener rdma 127.0.0.1:14421 added" "$out/r"'
+write_lcfg "$L1, { transport = \"rdma\"; address = \"127.0.0.1\"; port = 14421; batch_posts = false; }"
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "its settings changed: refused on its line" \
+	'[ $rc = 1 ] && grep -q "^$cfg:3: listeners: rdma 127.0.0.1:14421: a listener.s settings cannot change live" "$out/r"'
+write_lcfg "$L1"
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "the listener removed" '[ $rc = 0 ] && grep -qx "changed: listener rdma 127.0.0.1:14421 removed (its hosts are disconnected)" "$out/r"'
+for _ in $(seq 50); do grep -q "listener rdma 127.0.0.1:14421: stopping" "$out/log" && break; sleep 0.1; done
+check "and stopped after the reply" 'grep -q "listener rdma 127.0.0.1:14421: stopping" "$out/log"'
+write_lcfg ""
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "the last listener: refused" '[ $rc = 1 ] && grep -q "the last RDMA listener cannot be removed live" "$out/r"'
+kill -TERM $pid; wait $pid; rc=$?
+check "clean exit after listener reloads" '[ $rc = 0 ]'
 echo "reload-fabric: $pass passed, $fail failed"
 [ $fail = 0 ]
