@@ -49,32 +49,63 @@ static const char *nvtd_host_addr(const struct nvt_listener_cfg *cfg)
 	return cfg->address;
 }
 
+/* One listener up: 0, -ENODEV (said why: configured, not listening) or -errno (said). */
+static int nvtd_port_start(struct nvt_port *port)
+{
+	int ret;
+
+	port->ops = nvt_transport_find(port->cfg.transport);
+	if (!port->ops || !port->ops->listen) {
+		nvt_warn("listener %s %s:%u: this build has no %s transport yet; "
+			 "not listening", port->cfg.transport, port->cfg.address,
+			 port->cfg.port, port->cfg.transport);
+		return -ENODEV;
+	}
+	ret = port->ops->listen(port);
+	if (ret == -ENODEV)
+		return ret;	/* the transport said why, and how to fix it */
+	if (ret) {
+		nvt_err("listener %s %s:%u: %s", port->cfg.transport,
+			port->cfg.address, port->cfg.port, strerror(-ret));
+		return ret;
+	}
+	port->listening = true;
+	nvt_info("listening on %s %s:%u; from a host: nvme discover -t %s -a %s -s %u",
+		 port->cfg.transport, port->cfg.address, port->cfg.port,
+		 port->cfg.transport, nvtd_host_addr(&port->cfg), port->cfg.port);
+	return 0;
+}
+
+/*
+ * Stopped before stop_listen() runs, which polls the main loop: a removal
+ * queued there (a reload's) then finds it stopped and leaves it alone.
+ */
+static void nvtd_port_stop(struct nvt_port *port)
+{
+	if (!port->listening)
+		return;
+	port->listening = false;
+	port->ops->stop_listen(port);
+}
+
 static int nvtd_start_listeners(struct nvt_target *tgt)
 {
 	for (unsigned int i = 0; i < tgt->nr_ports; i++) {
-		struct nvt_port *port = &tgt->ports[i];
-		int ret;
+		int ret = nvtd_port_start(&tgt->ports[i]);
 
-		port->ops = nvt_transport_find(port->cfg.transport);
-		if (!port->ops || !port->ops->listen) {
-			nvt_warn("listener %s %s:%u: this build has no %s transport yet; "
-				 "not listening", port->cfg.transport, port->cfg.address,
-				 port->cfg.port, port->cfg.transport);
-			continue;
-		}
-		ret = port->ops->listen(port);
-		if (ret == -ENODEV)
-			continue;	/* the transport said why, and how to fix it */
-		if (ret) {
-			nvt_err("listener %s %s:%u: %s", port->cfg.transport,
-				port->cfg.address, port->cfg.port, strerror(-ret));
+		if (ret && ret != -ENODEV)
 			return ret;
-		}
-		port->listening = true;
-		nvt_info("listening on %s %s:%u; from a host: nvme discover -t %s -a %s -s %u",
-			 port->cfg.transport, port->cfg.address, port->cfg.port,
-			 port->cfg.transport, nvtd_host_addr(&port->cfg), port->cfg.port);
 	}
+	return 0;
+}
+
+/* tgt->reload_listener: a listener added or removed by a reload (target/reload.c). */
+static int nvtd_reload_listener(struct nvt_target *tgt, struct nvt_port *port, bool add)
+{
+	(void)tgt;
+	if (add)
+		return nvtd_port_start(port);
+	nvtd_port_stop(port);
 	return 0;
 }
 
@@ -127,13 +158,8 @@ static void nvtd_stop_vhosts(struct nvt_target *tgt)
 
 static void nvtd_stop_listeners(struct nvt_target *tgt)
 {
-	for (unsigned int i = 0; i < tgt->nr_ports; i++) {
-		struct nvt_port *port = &tgt->ports[i];
-
-		if (port->listening)
-			port->ops->stop_listen(port);
-		port->listening = false;
-	}
+	for (unsigned int i = 0; i < tgt->nr_ports; i++)
+		nvtd_port_stop(&tgt->ports[i]);
 }
 
 struct nvtd {
@@ -334,6 +360,7 @@ int main(int argc, char **argv)
 		ret = nvt_target_start_io_pgs(tgt, cfg.threads);
 	if (!ret)
 		ret = nvtd_start_listeners(tgt);
+	tgt->reload_listener = nvtd_reload_listener;
 	if (!ret)
 		ret = nvtd_start_vhosts(tgt, &cfg);
 	if (!ret && cfg.control_socket[0]) {

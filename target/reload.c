@@ -8,6 +8,7 @@
 
 #include "nvt/bio.h"
 #include "nvt/log.h"
+#include "nvt/poll_group.h"
 #include "nvt/target.h"
 #include "nvt/util.h"
 
@@ -234,21 +235,6 @@ static int nvt_reload_top_line(int line)
 	return line ? line : 1;
 }
 
-/* A subsystem only the new file has: its namespaces open on the reload's thread. */
-static void nvt_reload_check_subsys_added(struct nvt_reload *r, const struct nvt_subsys_cfg *n)
-{
-	for (unsigned int i = 0; i < n->nr_namespaces; i++) {
-		const struct nvt_ns_cfg *nc = &n->namespaces[i];
-		const struct nvt_backend_ops *be = nvt_backend_find(nc->backend);
-
-		if (!be || be->chan_create)
-			nvt_reload_refuse(r, nc->line, "backend", "%s: adding a subsystem live with "
-					  "a %s namespace (nsid %u) is not supported yet (only backends "
-					  "without per-thread state, such as ram)", n->nqn, nc->backend,
-					  nc->nsid);
-	}
-}
-
 /* A subsystem only the running file has; @o's line, as the new file has none for it. */
 static void nvt_reload_check_subsys_removed(struct nvt_reload *r, const struct nvt_config *o,
 					    const struct nvt_config *n,
@@ -269,18 +255,7 @@ static void nvt_reload_check_subsys_removed(struct nvt_reload *r, const struct n
 					  "restart nvtd)", os->nqn, o->vhosts[v].socket, lc->nsid, lc->lun);
 			return;
 		}
-	for (unsigned int i = 0; i < os->nr_namespaces; i++) {
-		const struct nvt_backend_ops *be = nvt_backend_find(os->namespaces[i].backend);
-
-		if (!be || be->chan_create) {
-			nvt_reload_refuse(r, nvt_reload_top_line(n->subsystems_line), "subsystems",
-					  "%s (line %d of the running file): "
-					  "removing a subsystem live with a %s namespace (nsid %u) is "
-					  "not supported yet", os->nqn, os->line,
-					  os->namespaces[i].backend, os->namespaces[i].nsid);
-			return;
-		}
-	}
+	/* Any backend: its namespaces' channels are dropped on each group's thread. */
 }
 
 /* LUN @id of vhost controller @v, or NULL. */
@@ -310,6 +285,94 @@ static bool nvt_luns_differ(const struct nvt_vhost_cfg *a, const struct nvt_vhos
 	return false;
 }
 
+/* Same transport, address and port: the same listener (its other settings may differ). */
+static bool nvt_listener_key_same(const struct nvt_listener_cfg *a, const struct nvt_listener_cfg *b)
+{
+	return !strcmp(a->transport, b->transport) && !strcmp(a->address, b->address) &&
+	       a->port == b->port;
+}
+
+/* @l's listener in @cfg (by transport, address and port), or NULL. */
+static const struct nvt_listener_cfg *nvt_cfg_find_listener(const struct nvt_config *cfg,
+							    const struct nvt_listener_cfg *l)
+{
+	for (unsigned int i = 0; i < cfg->nr_listeners; i++)
+		if (nvt_listener_key_same(&cfg->listeners[i], l))
+			return &cfg->listeners[i];
+	return NULL;
+}
+
+static uint64_t nvt_listener_max_io(const struct nvt_listener_cfg *l)
+{
+	return l->max_io_size ? l->max_io_size : NVT_MAX_IO_SIZE_DEFAULT;
+}
+
+static unsigned int nvt_cfg_nr_rdma_listeners(const struct nvt_config *cfg)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < cfg->nr_listeners; i++)
+		n += !strcmp(cfg->listeners[i].transport, "rdma");
+	return n;
+}
+
+/*
+ * Listeners added or removed: what the running target can take. A changed
+ * one (same address, other settings) is refused: removing it first would
+ * drop its hosts for a setting, and adding first cannot bind its address.
+ */
+static void nvt_reload_check_listeners(struct nvt_reload *r, struct nvt_target *tgt,
+				       const struct nvt_config *o, const struct nvt_config *n)
+{
+	int top = nvt_reload_top_line(n->listeners_line);
+	unsigned int added = 0, removed = 0;
+	uint64_t largest = 0;
+
+	for (unsigned int i = 0; i < o->nr_listeners; i++)
+		if (!strcmp(o->listeners[i].transport, "rdma") &&
+		    largest < nvt_listener_max_io(&o->listeners[i]))
+			largest = nvt_listener_max_io(&o->listeners[i]);
+	for (unsigned int i = 0; i < n->nr_listeners; i++) {
+		const struct nvt_listener_cfg *nl = &n->listeners[i];
+		const struct nvt_listener_cfg *ol = nvt_cfg_find_listener(o, nl);
+
+		if (ol) {
+			if (!nvt_listener_same(ol, nl))
+				nvt_reload_refuse(r, nl->line, "listeners", "%s %s:%u: a listener's "
+						  "settings cannot change live (remove it, reload, add it "
+						  "back, reload)", nl->transport, nl->address, nl->port);
+			continue;
+		}
+		added++;
+		/* Each poll group's data pool was sized for the largest command at its making. */
+		if (!strcmp(nl->transport, "rdma") && largest && nvt_listener_max_io(nl) > largest)
+			nvt_reload_refuse(r, nl->line, "max_io_size", "%s:%u: larger than any running "
+					  "RDMA listener's (%llu): the data pools are sized for those "
+					  "(restart nvtd)", nl->address, nl->port,
+					  (unsigned long long)largest);
+	}
+	for (unsigned int i = 0; i < o->nr_listeners; i++)
+		removed += !nvt_cfg_find_listener(n, &o->listeners[i]);
+	if (!added && !removed)
+		return;
+	if (!tgt->reload_listener) {
+		nvt_reload_refuse(r, top, "listeners", "no transport front runs here to add or "
+				  "remove listeners live");
+		return;
+	}
+	if (tgt->nr_ports + added > NVT_MAX_PORTS)
+		nvt_reload_refuse(r, top, "listeners", "%u listeners were configured in this run of "
+				  "nvtd already (their slots are never reused): restart it to add more",
+				  NVT_MAX_PORTS);
+	if (removed && tgt->nr_port_removals)
+		nvt_reload_refuse(r, top, "listeners", "a listener removal is still under way: "
+				  "reload again in a moment");
+	/* The RDMA devices and their pools go with the last RDMA listener: not under running I/O threads. */
+	if (nvt_cfg_nr_rdma_listeners(o) && !nvt_cfg_nr_rdma_listeners(n))
+		nvt_reload_refuse(r, top, "listeners", "the last RDMA listener cannot be removed "
+				  "live (restart nvtd)");
+}
+
 /* Everything the new file says that cannot be made live: counted in r->nr_refused. */
 static void nvt_reload_check(struct nvt_reload *r, struct nvt_target *tgt,
 			     const struct nvt_config *o, const struct nvt_config *n)
@@ -327,15 +390,7 @@ static void nvt_reload_check(struct nvt_reload *r, struct nvt_target *tgt,
 				  "serving discovery or not cannot change live (%s to %s%s)",
 				  o->discovery ? "true" : "false", n->discovery ? "true" : "false",
 				  n->discovery_line ? "" : ", left out: the default");
-	for (unsigned int i = 0; i < n->nr_listeners || i < o->nr_listeners; i++) {
-		if (i < n->nr_listeners && i < o->nr_listeners &&
-		    nvt_listener_same(&o->listeners[i], &n->listeners[i]))
-			continue;
-		nvt_reload_refuse(r, i < n->nr_listeners ? n->listeners[i].line :
-				  nvt_reload_top_line(n->listeners_line), "listeners",
-				  "adding, removing or changing listeners live is not supported yet");
-		break;
-	}
+	nvt_reload_check_listeners(r, tgt, o, n);
 	if (o->nr_vhosts != n->nr_vhosts)
 		nvt_reload_refuse(r, 0, "vhost", "adding or removing vhost controllers live is "
 				  "not supported yet");
@@ -357,10 +412,9 @@ static void nvt_reload_check(struct nvt_reload *r, struct nvt_target *tgt,
 		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
 		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);
 
+		/* One only the new file has: any backend (channels made on each group's thread). */
 		if (os)
 			nvt_reload_check_subsys(r, os, ns);
-		else
-			nvt_reload_check_subsys_added(r, ns);
 	}
 	for (unsigned int i = 0; i < o->nr_subsystems; i++)
 		if (!nvt_cfg_find_subsys(n, o->subsystems[i].nqn))
@@ -593,12 +647,12 @@ static int nvt_reload_apply_luns(struct nvt_reload *r, struct nvt_target *tgt,
 }
 
 /*
- * Make @n run: only what nvt_reload_check() let through differs. Whatever
- * can fail (memory) is done first, so a failure changes nothing.
- * Return: 0 or -errno.
+ * Everything but the listeners: only what nvt_reload_check() let through
+ * differs. Whatever can fail (memory) is done first, so a failure changes
+ * nothing. Return: 0 or -errno.
  */
-static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
-			    const struct nvt_config *o, const struct nvt_config *n)
+static int nvt_reload_apply_rest(struct nvt_reload *r, struct nvt_target *tgt,
+				 const struct nvt_config *o, const struct nvt_config *n)
 {
 	char (**hosts)[NVT_NQN_MAX + 1];
 	bool disc_changed = false, ok = true;
@@ -745,6 +799,172 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 	if (disc_changed)
 		nvt_discovery_changed(tgt);
 	return 0;
+}
+
+/* The configured port of listener @l, or NULL; main loop (the only one that changes them). */
+static struct nvt_port *nvt_target_find_port(struct nvt_target *tgt,
+					     const struct nvt_listener_cfg *l)
+{
+	for (unsigned int i = 0; i < tgt->nr_ports; i++)
+		if (tgt->ports[i].used && nvt_listener_key_same(&tgt->ports[i].cfg, l))
+			return &tgt->ports[i];
+	return NULL;
+}
+
+/* A listener's removal, run once the main loop's batch is done (see nvt_reload_remove_listeners()). */
+struct nvt_port_removal {
+	struct nvt_pg_deferred d;
+	struct nvt_target *tgt;
+	struct nvt_port *port;
+};
+
+static void nvt_port_removal_run(struct nvt_pg_deferred *d)
+{
+	struct nvt_port_removal *pr = container_of(d, struct nvt_port_removal, d);
+	struct nvt_port *port = pr->port;
+
+	nvt_info("listener %s %s:%u: stopping; the hosts that came in through it are disconnected",
+		 port->cfg.transport, port->cfg.address, port->cfg.port);
+	pr->tgt->reload_listener(pr->tgt, port, false);
+	pr->tgt->nr_port_removals--;
+	free(pr);
+}
+
+/*
+ * Listeners only the new file has, made to listen into fresh slots before
+ * anything else changes; one that cannot (its address taken, not on this
+ * machine) stops those added before it, so a failure changes nothing.
+ * Return: 0 or -errno (refused and reported).
+ */
+static int nvt_reload_add_listeners(struct nvt_reload *r, struct nvt_target *tgt,
+				    const struct nvt_config *o, const struct nvt_config *n)
+{
+	unsigned int first = tgt->nr_ports;
+
+	for (unsigned int i = 0; i < n->nr_listeners; i++) {
+		const struct nvt_listener_cfg *nl = &n->listeners[i];
+		struct nvt_port *port;
+		int ret;
+
+		/* Already there: added by a reload that failed later on. */
+		if (nvt_cfg_find_listener(o, nl) || nvt_target_find_port(tgt, nl))
+			continue;
+		port = &tgt->ports[tgt->nr_ports];
+		*port = (struct nvt_port){ .tgt = tgt, .portid = (uint16_t)(tgt->nr_ports + 1),
+					   .cfg = *nl };
+		ret = tgt->reload_listener(tgt, port, true);
+		if (ret && ret != -ENODEV) {
+			nvt_reload_refuse(r, nl->line, "listeners", "%s %s:%u: cannot listen: %s",
+					  nl->transport, nl->address, nl->port, strerror(-ret));
+			*port = (struct nvt_port){ 0 };
+			/* No host reached those yet: nothing polled the main loop since they listen. */
+			for (unsigned int k = first; k < tgt->nr_ports; k++) {
+				pthread_mutex_lock(&tgt->lock);
+				tgt->ports[k].used = false;
+				pthread_mutex_unlock(&tgt->lock);
+				tgt->reload_listener(tgt, &tgt->ports[k], false);
+			}
+			return ret;
+		}
+		/* Under the lock: discovery walks the ports there, from the table's end. */
+		pthread_mutex_lock(&tgt->lock);
+		port->used = true;
+		tgt->nr_ports++;
+		pthread_mutex_unlock(&tgt->lock);
+	}
+	for (unsigned int k = first; k < tgt->nr_ports; k++) {
+		const struct nvt_port *port = &tgt->ports[k];
+
+		nvt_reload_note(r, "listener %s %s:%u added%s", port->cfg.transport,
+				port->cfg.address, port->cfg.port,
+				port->listening ? "" : " (not listening: see the log)");
+	}
+	return 0;
+}
+
+/*
+ * Listeners only the running file has: out of the ports (discovery stops
+ * listing them) now, stopped once the main loop's batch is done (this runs
+ * inside one, which may hold events for the listener's own watches; the
+ * transport's stop polls the loop while its hosts leave). @jobs, one per
+ * running listener, were allocated beforehand; those used are taken.
+ */
+static void nvt_reload_remove_listeners(struct nvt_reload *r, struct nvt_target *tgt,
+					const struct nvt_config *o, const struct nvt_config *n,
+					struct nvt_port_removal **jobs)
+{
+	for (unsigned int i = 0; i < o->nr_listeners; i++) {
+		const struct nvt_listener_cfg *ol = &o->listeners[i];
+		struct nvt_port *port;
+
+		if (nvt_cfg_find_listener(n, ol) || !(port = nvt_target_find_port(tgt, ol)))
+			continue;
+		pthread_mutex_lock(&tgt->lock);
+		port->used = false;
+		pthread_mutex_unlock(&tgt->lock);
+		nvt_reload_note(r, "listener %s %s:%u removed (its hosts are disconnected)",
+				ol->transport, ol->address, ol->port);
+		jobs[i]->tgt = tgt;
+		jobs[i]->port = port;
+		jobs[i]->d.fn = nvt_port_removal_run;
+		tgt->nr_port_removals++;
+		if (tgt->pg)
+			nvt_poll_group_defer(tgt->pg, &jobs[i]->d);
+		else
+			nvt_port_removal_run(&jobs[i]->d);	/* no main loop: nothing in a batch */
+		jobs[i] = NULL;
+	}
+}
+
+static bool nvt_listeners_differ(const struct nvt_config *o, const struct nvt_config *n)
+{
+	for (unsigned int i = 0; i < o->nr_listeners; i++)
+		if (!nvt_cfg_find_listener(n, &o->listeners[i]))
+			return true;
+	for (unsigned int i = 0; i < n->nr_listeners; i++)
+		if (!nvt_cfg_find_listener(o, &n->listeners[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Make @n run: listeners added first (their failure changes nothing), then
+ * the rest, then listeners removed (nothing after can fail). Return: 0 or
+ * -errno.
+ */
+static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
+			    const struct nvt_config *o, const struct nvt_config *n)
+{
+	bool listeners = nvt_listeners_differ(o, n);
+	struct nvt_port_removal **jobs;
+	int ret;
+
+	jobs = calloc(o->nr_listeners ? o->nr_listeners : 1, sizeof(*jobs));
+	if (!jobs)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < o->nr_listeners; i++) {
+		if (nvt_cfg_find_listener(n, &o->listeners[i]))
+			continue;
+		jobs[i] = calloc(1, sizeof(*jobs[i]));
+		if (!jobs[i]) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	ret = listeners ? nvt_reload_add_listeners(r, tgt, o, n) : 0;
+	if (ret)
+		goto out;
+	ret = nvt_reload_apply_rest(r, tgt, o, n);
+	if (!ret && listeners)
+		nvt_reload_remove_listeners(r, tgt, o, n, jobs);
+	/* Records came or went (those added stay if the rest failed): discovery controllers re-read log 70h. */
+	if (listeners)
+		nvt_discovery_changed(tgt);
+out:
+	for (unsigned int i = 0; i < o->nr_listeners; i++)
+		free(jobs[i]);
+	free(jobs);
+	return ret;
 }
 
 int nvt_target_reload(struct nvt_target *tgt, struct nvt_config *running, FILE *out)

@@ -211,18 +211,23 @@ int nvt_target_create(const struct nvt_config *cfg, struct nvt_target **out)
 		tgt->discovery->allow_any_host = true;
 		tgt->discovery->max_ctrls = NVT_DEFAULT_CTRLS_PER_SUBSYS;
 	}
-	if (cfg->nr_listeners) {
-		ret = -ENOMEM;
-		tgt->ports = calloc(cfg->nr_listeners, sizeof(*tgt->ports));
-		if (!tgt->ports)
-			goto out_destroy;
+	if (cfg->nr_listeners > NVT_MAX_PORTS) {
+		nvt_err("more than %u listeners", NVT_MAX_PORTS);
+		ret = -EINVAL;
+		goto out_destroy;
 	}
+	/* Every slot now: a reload adds listeners into free ones, and none ever moves. */
+	ret = -ENOMEM;
+	tgt->ports = calloc(NVT_MAX_PORTS, sizeof(*tgt->ports));
+	if (!tgt->ports)
+		goto out_destroy;
 	for (unsigned int i = 0; i < cfg->nr_listeners; i++) {
 		struct nvt_port *port = &tgt->ports[i];
 
 		port->tgt = tgt;
 		port->portid = (uint16_t)(i + 1);
 		port->cfg = cfg->listeners[i];
+		port->used = true;
 		tgt->nr_ports++;
 	}
 	*out = tgt;
@@ -458,45 +463,55 @@ int nvt_subsys_prepare(struct nvt_target *tgt, const struct nvt_subsys_cfg *cfg,
 	return nvt_subsys_create(tgt, cfg, out);
 }
 
-/* Undo the channels nvt_target_publish_subsys() made on pg_slots; tgt->lock held. */
-static void nvt_subsys_chans_drop_locked(struct nvt_subsys *subsys)
-{
-	struct nvt_target *tgt = subsys->tgt;
+static int nvt_ns_chans_apply(struct nvt_ns *ns, bool create);
 
-	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID; nsid++)
-		for (unsigned int i = 0; subsys->ns[nsid] && i < tgt->nr_pg_slots; i++)
-			if (tgt->pg_slots[i])
-				nvt_ns_chan_destroy(subsys->ns[nsid], tgt->pg_slots[i]);
+/*
+ * Drop the channels nvt_target_publish_subsys() made for @subsys's
+ * namespaces up to @last (it included); tgt->ns_lock held. Return: 0, or
+ * -ETIMEDOUT: a group did not answer, and @subsys must never be freed.
+ */
+static int nvt_subsys_chans_drop(struct nvt_subsys *subsys, uint32_t last)
+{
+	int ret = 0;
+
+	for (uint32_t nsid = 1; nsid <= last; nsid++)
+		if (subsys->ns[nsid] && nvt_ns_chans_apply(subsys->ns[nsid], false) == -ETIMEDOUT)
+			ret = -ETIMEDOUT;
+	return ret;
 }
 
 int nvt_target_publish_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys)
 {
 	struct nvt_subsys **table, **old;
+	uint32_t nsid;
 	int ret = 0;
 
 	/*
-	 * Under the lock, channels and table entry together: a group attaching
-	 * either is in pg_slots now (its channel is made here) or takes its
-	 * snapshot of the table after (and makes its own).
+	 * Under tgt->ns_lock no poll group attaches or detaches: each running
+	 * one makes its channels on its own thread (a file or nvme namespace's
+	 * ring joins that thread's loop), as a namespace added live does; one
+	 * attached after takes the table with @subsys in it and makes its own.
 	 */
+	pthread_mutex_lock(&tgt->ns_lock);
 	pthread_mutex_lock(&tgt->lock);
-	if (nvt_target_find_subsys_locked(tgt, subsys->nqn)) {
-		pthread_mutex_unlock(&tgt->lock);
-		return -EEXIST;
-	}
-	table = calloc(tgt->nr_subsys + 1, sizeof(*table));
-	if (!table)
+	if (nvt_target_find_subsys_locked(tgt, subsys->nqn))
+		ret = -EEXIST;
+	pthread_mutex_unlock(&tgt->lock);
+	table = ret ? NULL : calloc(tgt->nr_subsys + 1, sizeof(*table));
+	if (!ret && !table)
 		ret = -ENOMEM;
-	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID && !ret; nsid++)
-		for (unsigned int i = 0; subsys->ns[nsid] && i < tgt->nr_pg_slots && !ret; i++)
-			if (tgt->pg_slots[i])
-				ret = nvt_ns_chan_create(subsys->ns[nsid], tgt->pg_slots[i]);
+	for (nsid = 1; nsid <= NVT_MAX_NSID && !ret; nsid++)
+		if (subsys->ns[nsid])
+			ret = nvt_ns_chans_apply(subsys->ns[nsid], true);
 	if (ret) {
-		nvt_subsys_chans_drop_locked(subsys);
-		pthread_mutex_unlock(&tgt->lock);
+		/* Never published: no I/O reached these channels. */
+		if (ret == -ETIMEDOUT || (table && nvt_subsys_chans_drop(subsys, nsid - 1)))
+			atomic_fetch_add(&subsys->refs, 1);	/* a late answer touches it */
+		pthread_mutex_unlock(&tgt->ns_lock);
 		free(table);
 		return ret;
 	}
+	pthread_mutex_lock(&tgt->lock);
 	if (tgt->nr_subsys)
 		memcpy(table, tgt->subsys, tgt->nr_subsys * sizeof(*table));
 	table[tgt->nr_subsys] = subsys;
@@ -504,27 +519,39 @@ int nvt_target_publish_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys)
 	tgt->subsys = table;
 	tgt->nr_subsys++;
 	pthread_mutex_unlock(&tgt->lock);
+	pthread_mutex_unlock(&tgt->ns_lock);
 	/* Every reader of the table holds the lock, or is this thread (the main loop). */
 	free(old);
 	nvt_info("%s: published (%u namespace(s))", subsys->nqn, subsys->nr_ns);
 	return 0;
 }
 
+static int nvt_subsys_remove_ns_locked(struct nvt_subsys *subsys, uint32_t nsid);
+
 int nvt_target_remove_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys)
 {
 	unsigned int i;
 
+	/*
+	 * tgt->ns_lock from unpublishing to the last namespace gone: no poll
+	 * group attaches or detaches in between, so every channel of its
+	 * namespaces (file and nvme rings included) is dropped on the thread
+	 * that polls it, none left behind on a group that came or went.
+	 */
+	pthread_mutex_lock(&tgt->ns_lock);
 	pthread_mutex_lock(&tgt->lock);
 	/* A scrub takes its namespace under this lock: none can start once it is unpublished. */
 	for (uint32_t nsid = 1; nsid <= NVT_MAX_NSID; nsid++)
 		if (subsys->ns[nsid] && atomic_load(&subsys->ns[nsid]->nr_scrubs)) {
 			pthread_mutex_unlock(&tgt->lock);
+			pthread_mutex_unlock(&tgt->ns_lock);
 			return -EBUSY;
 		}
 	for (i = 0; i < tgt->nr_subsys && tgt->subsys[i] != subsys; i++)
 		;
 	if (i == tgt->nr_subsys) {
 		pthread_mutex_unlock(&tgt->lock);
+		pthread_mutex_unlock(&tgt->ns_lock);
 		return -ENOENT;
 	}
 	/* In place: the table only shrinks here, and its readers hold the lock. */
@@ -542,11 +569,12 @@ int nvt_target_remove_subsys(struct nvt_target *tgt, struct nvt_subsys *subsys)
 
 		if (!subsys->ns[nsid])
 			continue;
-		ret = nvt_subsys_remove_ns(subsys, nsid);
+		ret = nvt_subsys_remove_ns_locked(subsys, nsid);
 		if (ret)
 			nvt_err("%s: nsid %u: not removed (%s): left to the subsystem's last reference",
 				subsys->nqn, nsid, strerror(-ret));
 	}
+	pthread_mutex_unlock(&tgt->ns_lock);
 	/* The table's: the last controller freed (maybe later, on its queue's thread) frees it. */
 	nvt_subsys_put(subsys);
 	return 0;

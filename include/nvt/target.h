@@ -254,6 +254,13 @@ struct nvt_ctrl {
 	atomic_flag errlog_lock;		/* a 64-byte copy in or out; never a mutex on I/O threads */
 };
 
+/*
+ * Listener slots of a target: its ports never move nor are reused while it
+ * runs (a reload adds into a fresh slot), so the queues and controllers that
+ * came in through a removed one keep a valid pointer until they are gone.
+ */
+#define NVT_MAX_PORTS	256
+
 /* A listener: one configured address of one transport. */
 struct nvt_port {
 	struct nvt_target *tgt;
@@ -262,6 +269,7 @@ struct nvt_port {
 	const struct nvt_transport_ops *ops;
 	void *priv;				/* the transport's listening state */
 	bool listening;
+	bool used;				/* configured (a reload clears it on removal), under tgt->lock */
 };
 
 /**
@@ -279,8 +287,8 @@ struct nvt_target {
 	struct nvt_subsys **subsys;
 	unsigned int nr_subsys;
 	struct nvt_subsys *discovery;		/* NULL if not served */
-	struct nvt_port *ports;
-	unsigned int nr_ports;
+	struct nvt_port *ports;			/* NVT_MAX_PORTS slots; skip those not used */
+	unsigned int nr_ports;			/* slots taken, under @lock (the main loop adds) */
 	atomic_uint_fast64_t disc_genctr;
 	struct nvt_poll_group *pg;		/* main loop: CM events, admin queues, keep-alive */
 	struct nvt_poll_group **io_pgs;		/* I/O poll groups, each on its own thread */
@@ -301,6 +309,15 @@ struct nvt_target {
 	 */
 	int (*vhost_reload_lun)(struct nvt_target *tgt, const char *socket,
 				const struct nvt_vhost_lun_cfg *lc, bool add);
+	/*
+	 * A reload's listener change, set by the daemon (the core does not
+	 * link the transports): @port (its slot filled in) made to listen, or
+	 * (!@add) stopped, its queues torn down. Main loop. Return: 0 or
+	 * -errno (-ENODEV: configured, not listening, as at start). NULL: the
+	 * listeners cannot change live.
+	 */
+	int (*reload_listener)(struct nvt_target *tgt, struct nvt_port *port, bool add);
+	unsigned int nr_port_removals;		/* listener removals not yet run (main loop) */
 	/* The configuration running (the daemon's), which a reload diffs against; NULL: no reload. */
 	struct nvt_config *cfg;
 };

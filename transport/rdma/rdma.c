@@ -1808,7 +1808,7 @@ static uint32_t nvt_rdma_largest_cmd(const struct nvt_target *tgt)
 	for (unsigned int i = 0; i < tgt->nr_ports; i++) {
 		uint32_t need = nvt_rdma_max_chunks(nvt_rdma_port_max_io(&tgt->ports[i]));
 
-		if (strcmp(tgt->ports[i].cfg.transport, "rdma"))
+		if (!tgt->ports[i].used || strcmp(tgt->ports[i].cfg.transport, "rdma"))
 			continue;
 		if (m < need)
 			m = need;

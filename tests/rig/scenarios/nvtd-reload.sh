@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Live reconfiguration seen from the real Linux host: a namespace added by `nvtctl reload` appears (nvme list, udev) on the connected controller and a removed one disappears, a file namespace comes and goes, and namespaces grown live show their new size (blockdev), while fio verify runs on another namespace, a bad reload changes nothing, and a host taken off the allow-list by SIGHUP loses its controller.
+# Live reconfiguration seen from the real Linux host: a namespace added by `nvtctl reload` appears (nvme list, udev) on the connected controller and a removed one disappears, a file namespace comes and goes, and namespaces grown live show their new size (blockdev), while fio verify runs on another namespace, a bad reload changes nothing, a listener added on a second address serves discovery and a connect with I/O and, removed, takes its controller with it while fio verify runs through the first, and a host taken off the allow-list by SIGHUP loses its controller.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -21,13 +21,13 @@ write_cfg() {
 log_level = "info";
 threads = 2;
 control_socket = "$SOCK";
-listeners = ( { transport = "rdma"; address = "$RIG_ADDR"; port = $RIG_PORT; } );
+listeners = ( { transport = "rdma"; address = "$RIG_ADDR"; port = $RIG_PORT; }${LISTENER2:-} );
 subsystems = ( {
 	nqn = "$NQN";
 	allow_any_host = false;
 	hosts = ( $1 );
 	namespaces = ( $2 );
-} );
+}${SUBSYS2:-} );
 CFG
 }
 NS1='{ nsid = 1; backend = "ram"; size = "64M"; block_size = 512; }'
@@ -139,6 +139,51 @@ NS1=$NS1_BIG
 rig_step "fio verify on nsid 1 finished clean"
 rig_check "fio verify on nsid 1 never failed" wait "$FIO"
 rig_check "fio reported no errors" grep -q 'err= 0' "$O/fio-keep.txt"
+
+# A listener added live on a second address of the dummy netdev, and removed again.
+not_listening() { ! rig_rdma_listening "$1"; }
+ADDR2=192.0.2.2 PORT2=4421 NQN2=nqn.2026-11.io.nvt.rig:reload-two
+rig_step "a second address, a listener and a subsystem added there by nvtctl reload"
+rig_check "a second address on $RIG_NETDEV" ip addr add "$ADDR2/$RIG_PREFIX" dev "$RIG_NETDEV"
+LISTENER2=", { transport = \"rdma\"; address = \"$ADDR2\"; port = $PORT2; }"
+SUBSYS2=", { nqn = \"$NQN2\"; allow_any_host = true; namespaces = ( { nsid = 1; backend = \"ram\"; size = \"16M\"; } ); }"
+write_cfg "\"$HOST_NQN\"" "$NS1"
+reload > "$O/reload-listen.txt" 2>&1 || true
+sed 's/^/      /' "$O/reload-listen.txt"
+rig_check "reload reports the listener added" grep -q "listener rdma $ADDR2:$PORT2 added\$" "$O/reload-listen.txt"
+rig_check "nvtd listens on $ADDR2:$PORT2" rig_wait_for_rdma_listen 20 "$PORT2"
+nvme discover -t rdma -a "$ADDR2" -s "$PORT2" > "$O/discover2.txt" 2>&1 || true
+rig_check "nvme discover at the new listener lists it" \
+	bash -c "grep -q 'traddr: *$ADDR2' '$O/discover2.txt' && grep -q 'trsvcid: *$PORT2' '$O/discover2.txt' && grep -q '$NQN2' '$O/discover2.txt'"
+rig_check "nvme connect through the new listener" \
+	nvme connect -t rdma -a "$ADDR2" -s "$PORT2" -n "$NQN2" --ctrl-loss-tmo=5
+RIG_CONNECTED+=("$NQN2")
+DEVB=$(rig_wait_nvme_nsid 30 "$NQN2" 1) || rig_fail "no block device for $NQN2"
+CTRLB=$(rig_nvme_ctrl_of "$NQN2")
+rig_check "its controller came in at $ADDR2" grep -q "traddr=$ADDR2" "/sys/class/nvme/$CTRLB/address"
+rig_check "write and read back through the new listener" bash -c \
+	"head -c 1M /dev/urandom > $O/patb && dd if=$O/patb of=$DEVB bs=1M oflag=direct status=none &&
+	 dd if=$DEVB of=$O/backb bs=1M count=1 iflag=direct status=none && cmp $O/patb $O/backb"
+
+rig_step "remove the listener while fio verify runs through the first one"
+fio --name=keep2 --filename="$DEV1" --direct=1 --rw=randwrite --bs=4k --iodepth=16 \
+	--ioengine=libaio --size=32M --verify=crc32c --verify_backlog=256 --verify_fatal=1 \
+	--time_based --runtime=15 --output="$O/fio-keep2.txt" &
+FIO2=$!
+sleep 2
+LISTENER2="" SUBSYS2=", { nqn = \"$NQN2\"; allow_any_host = true; namespaces = ( { nsid = 1; backend = \"ram\"; size = \"16M\"; } ); }"
+write_cfg "\"$HOST_NQN\"" "$NS1"
+reload > "$O/reload-unlisten.txt" 2>&1 || true
+sed 's/^/      /' "$O/reload-unlisten.txt"
+rig_check "reload reports the listener removed" grep -q "listener rdma $ADDR2:$PORT2 removed" "$O/reload-unlisten.txt"
+rig_check "the controller that came in through it goes" \
+	rig_wait_for 30 "$CTRLB not live" bash -c "! grep -qx live /sys/class/nvme/$CTRLB/state 2>/dev/null"
+rig_check "its reconnects find nobody listening" \
+	rig_wait_for 20 "no listener" not_listening "$PORT2"
+rig_check "the first controller stays live" rig_nvme_ctrl_live "$NQN"
+rig_check "fio verify through the first listener never failed" wait "$FIO2"
+rig_check "fio (second run) reported no errors" grep -q 'err= 0' "$O/fio-keep2.txt"
+nvme disconnect -n "$NQN2" > /dev/null 2>&1 || true
 
 rig_step "take this host off the allow-list, SIGHUP"
 write_cfg '"nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000001"' "$NS1, $NS2"
