@@ -518,6 +518,7 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 	uint32_t nsid = le32toh(req->cmd->common.nsid);
 
 	uint8_t fuse = req->cmd->common.flags & NVT_SQE_FUSE_MASK;
+	uint16_t status;
 
 	if (opcode == nvme_cmd_flush && nsid == 0xffffffff && !fuse) {
 		nvt_io_bio_init(req, NVT_BIO_FLUSH, 0, 0, 0);
@@ -544,6 +545,10 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 		return NVT_ST_INVALID_NS;
 	}
 	req->ns = subsys->ns[nsid];
+	/* Before a fused pair is formed: both halves fail the same way, and the host fails over. */
+	status = nvt_sq_ana_status(req->sq);
+	if (status)
+		return status;
 	if (fuse)
 		return nvt_parse_fused(req, fuse);
 

@@ -225,6 +225,7 @@ int nvt_target_create(const struct nvt_config *cfg, struct nvt_target **out)
 		port->cfg = cfg->listeners[i];
 		tgt->nr_ports++;
 	}
+	nvt_target_ana_init(tgt, cfg);
 	*out = tgt;
 	return 0;
 
