@@ -173,7 +173,9 @@ void nvt_execute_get_log_ana(struct nvt_req *req)
 }
 
 void nvt_target_ana_reload(struct nvt_target *tgt, const struct nvt_config *o,
-			   const struct nvt_config *n, FILE *out)
+			   const struct nvt_config *n,
+			   void (*note)(void *arg, uint32_t grpid, const char *state, int told),
+			   void *arg)
 {
 	for (uint32_t g = 1; g <= NVT_ANA_GRPMAX; g++) {
 		uint8_t state = nvt_cfg_ana_state(n, g);
@@ -182,8 +184,7 @@ void nvt_target_ana_reload(struct nvt_target *tgt, const struct nvt_config *o,
 		if (state == nvt_cfg_ana_state(o, g))
 			continue;
 		told = nvt_target_set_ana_state(tgt, g, state);
-		if (out && told >= 0)
-			fprintf(out, "changed: ana group %u %s, %d controller(s) notified\n", g,
-				nvt_ana_state_name(state), told);
+		if (told >= 0)
+			note(arg, g, nvt_ana_state_name(state), told);
 	}
 }

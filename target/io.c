@@ -521,6 +521,10 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 	uint16_t status;
 
 	if (opcode == nvme_cmd_flush && nsid == 0xffffffff && !fuse) {
+		/* Every namespace is in the path's one group: the same ANA answer as for one. */
+		status = nvt_sq_ana_status(req->sq);
+		if (status)
+			return status;
 		nvt_io_bio_init(req, NVT_BIO_FLUSH, 0, 0, 0);
 		req->flush_subsys = subsys;
 		req->execute = nvt_execute_flush_all;

@@ -597,6 +597,12 @@ static int nvt_reload_apply_luns(struct nvt_reload *r, struct nvt_target *tgt,
  * can fail (memory) is done first, so a failure changes nothing.
  * Return: 0 or -errno.
  */
+/* An ANA group moved by the reload (nvt_target_ana_reload's report). */
+static void nvt_reload_ana_note(void *arg, uint32_t grpid, const char *state, int told)
+{
+	nvt_reload_note(arg, "ana group %u %s, %d controller(s) notified", grpid, state, told);
+}
+
 static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 			    const struct nvt_config *o, const struct nvt_config *n)
 {
@@ -727,7 +733,7 @@ static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 		pthread_mutex_unlock(&tgt->lock);
 		nvt_reload_note(r, "max_controllers_per_host %u", n->max_controllers_per_host);
 	}
-	nvt_target_ana_reload(tgt, o, n, r->out);
+	nvt_target_ana_reload(tgt, o, n, nvt_reload_ana_note, r);
 	for (unsigned int i = 0; i < n->nr_subsystems; i++) {
 		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
 		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);

@@ -344,11 +344,13 @@ int nvt_target_set_ana_state(struct nvt_target *tgt, uint32_t grpid, uint8_t sta
 /**
  * nvt_target_ana_reload() - a reload: every group whose ana_groups state
  * differs between @o and @n moves to the new one (nvt_target_set_ana_state);
- * groups the file did not change keep what nvtctl set. One "changed: "
- * line per group moved goes to @out (may be NULL).
+ * groups the file did not change keep what nvtctl set. @note(@arg, group,
+ * state name, controllers told) is called for each group moved.
  */
 void nvt_target_ana_reload(struct nvt_target *tgt, const struct nvt_config *o,
-			   const struct nvt_config *n, FILE *out);
+			   const struct nvt_config *n,
+			   void (*note)(void *arg, uint32_t grpid, const char *state, int told),
+			   void *arg);
 
 /** nvt_execute_get_log_ana() - Get Log Page 0Ch for the controller of @req. */
 void nvt_execute_get_log_ana(struct nvt_req *req);
