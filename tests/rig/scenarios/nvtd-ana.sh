@@ -13,15 +13,6 @@ SOCK=/run/nvtd-ana.sock	# a unix socket cannot live on the 9p share
 
 ctl() { "$NVT_BUILD/nvtctl" -s "$SOCK" "$@"; }
 
-# gid_ready ADDR-HEX: rxe0 has the IPv4-mapped GID ::ffff:ADDR-HEX (e.g. c000:0202)
-gid_ready() {
-	local g
-	for g in "/sys/class/infiniband/$RIG_RDMA_DEV"/ports/1/gids/*; do
-		[ "$(cat "$g" 2>/dev/null)" = "0000:0000:0000:0000:0000:ffff:$1" ] && return 0
-	done
-	return 1
-}
-
 # ctrl_at ADDR: the controller (nvmeX) of $NQN connected to ADDR
 ctrl_at() {
 	local c
@@ -64,7 +55,7 @@ fi
 ip addr show dev "$RIG_NETDEV" | grep -q "inet $ADDR2/" ||
 	rig_check "ip addr add $ADDR2" ip addr add "$ADDR2/$RIG_PREFIX" dev "$RIG_NETDEV"
 rig_check "rxe link up on the dummy netdev" rig_rxe_up
-rig_check "rxe0 has the GID of $ADDR2" rig_wait_for 20 "GID of $ADDR2" gid_ready c000:0202
+rig_check "rxe0 has the GID of $ADDR2" rig_wait_for 20 "GID of $ADDR2" rig_rxe_gid_ready c000:0202
 
 cat > "$CFG" <<CFG
 control_socket = "$SOCK";
