@@ -31,6 +31,18 @@ static uint16_t nvt_max_nsid(const struct nvt_subsys *subsys)
 	return NVT_MAX_NSID;
 }
 
+/* NVMe 2.0 §8.1.1: ANA reporting; each listener is one ANA group, states per listener. */
+static void nvt_identify_ctrl_ana(struct nvme_id_ctrl *id)
+{
+	id->cmic |= NVME_CTRL_CMIC_MULTI_ANA_REPORTING;
+	id->anatt = 10;			/* seconds a Change state may last: hosts time out after */
+	id->anacap = NVME_CTRL_ANACAP_OPT | NVME_CTRL_ANACAP_NON_OPT |
+		     NVME_CTRL_ANACAP_INACCESSIBLE | NVME_CTRL_ANACAP_PERSISTENT_LOSS |
+		     NVME_CTRL_ANACAP_CHANGE;
+	id->anagrpmax = htole32(NVT_ANA_GRPMAX);
+	id->nanagrpid = htole32(NVT_ANA_GRPMAX);
+}
+
 void nvt_execute_identify_ctrl(struct nvt_req *req)
 {
 	struct nvt_ctrl *ctrl = req->sq->ctrl;
@@ -47,11 +59,13 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 	id.rab = 6;
 	/* Any number of hosts may hold controllers on one subsystem. */
 	id.cmic = discovery ? 0 : NVME_CTRL_CMIC_MULTI_CTRL | NVME_CTRL_CMIC_MULTI_PORT;
+	if (!discovery)
+		nvt_identify_ctrl_ana(&id);
 	/* The listener the admin queue came in on decides (I/O queues of one controller share it). */
 	id.mdts = nvt_mdts(nvt_sq_max_data_len(req->sq));
 	id.cntlid = htole16(ctrl->cntlid);
 	id.ver = htole32(NVT_VS);
-	id.oaes = htole32(discovery ? NVME_CTRL_OAES_DL : NVME_CTRL_OAES_NA);
+	id.oaes = htole32(discovery ? NVME_CTRL_OAES_DL : NVME_CTRL_OAES_NA | NVME_CTRL_OAES_ANA);
 	/* ELBAS: hosts read each namespace's guard format from Identify CNS 05h. */
 	id.ctratt = htole32(NVME_CTRL_CTRATT_128_ID | (discovery ? 0 : NVME_CTRL_CTRATT_ELBAS));
 	id.cntrltype = discovery ? NVME_CTRL_CNTRLTYPE_DISCOVERY : NVME_CTRL_CNTRLTYPE_IO;
@@ -146,8 +160,11 @@ static void nvt_execute_identify_ns(struct nvt_req *req)
 
 	memset(&id, 0, sizeof(id));
 	/* NVMe 2.0 §5.17.2.1: an inactive, valid NSID returns zeroes. */
-	if (req->ns)
+	if (req->ns) {
 		nvt_fill_id_ns(req->ns, &id);
+		/* The group of the listener this controller came in on: ANA state is per path. */
+		id.anagrpid = htole32(nvt_port_ana_group(req->sq->ctrl->port));
+	}
 	nvt_req_complete(req, nvt_req_copy_to(req, 0, &id, sizeof(id)));
 }
 
@@ -212,6 +229,7 @@ static void nvt_execute_identify_cs_indep(struct nvt_req *req)
 	if (req->ns) {
 		id.nmic = NVME_NS_NMIC_SHARED;
 		id.rescap = nvt_identify_rescap();
+		id.anagrpid = htole32(nvt_port_ana_group(req->sq->ctrl->port));
 		id.nstat = 1;	/* NRDY: hosts ignore a namespace that is not ready */
 	}
 	nvt_req_complete(req, nvt_req_copy_to(req, 0, &id, sizeof(id)));
@@ -514,6 +532,9 @@ static uint16_t nvt_parse_get_log_page(struct nvt_req *req)
 	case NVME_LOG_LID_RESERVATION:
 		req->execute = nvt_execute_get_log_resv;
 		return NVT_ST_OK;
+	case NVME_LOG_LID_ANA:
+		req->execute = nvt_execute_get_log_ana;
+		return NVT_ST_OK;
 	default:
 		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
 		return NVT_ST_INVALID_LOG_PAGE;
@@ -700,7 +721,8 @@ void nvt_execute_set_features(struct nvt_req *req)
 	uint8_t fid = cdw10 & 0xff;
 	bool discovery = ctrl->subsys->type == NVT_SUBSYS_DISCOVERY;
 	uint32_t supported_aen = discovery ? NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE :
-					     NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES;
+					     NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES |
+					     NVME_FEATURE_AENCFG_NOTICE_ANA_CHANGE;
 	uint16_t status = NVT_ST_OK;
 
 	if (cdw10 & (1u << 31)) {	/* SV: nothing persists across restarts */

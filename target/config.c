@@ -427,6 +427,9 @@ static void parse_vhosts(struct ctx *ctx, const config_setting_t *list, void *ob
 static void parse_vhost_luns(struct ctx *ctx, const config_setting_t *list, void *obj,
 			     const char *path);
 static void print_listeners(FILE *out, const void *obj, int depth);
+static void parse_ana_groups(struct ctx *ctx, const config_setting_t *list, void *obj,
+			     const char *path);
+static void print_ana_groups(FILE *out, const void *obj, int depth);
 static void print_vhosts(FILE *out, const void *obj, int depth);
 static void print_vhost_luns(FILE *out, const void *obj, int depth);
 static void print_subsystems(FILE *out, const void *obj, int depth);
@@ -445,7 +448,7 @@ static const char *backend_choice(unsigned int i)
 }
 
 enum { TOP_LOG_LEVEL, TOP_DISCOVERY, TOP_THREADS, TOP_CONTROL, TOP_MAX_PER_HOST,
-       TOP_LISTENERS, TOP_SUBSYSTEMS, TOP_VHOST };
+       TOP_LISTENERS, TOP_ANA_GROUPS, TOP_SUBSYSTEMS, TOP_VHOST };
 
 static const struct field top_fields[] = {
 	[TOP_LOG_LEVEL] = { "log_level", FT_LEVEL, .def = NVT_LOG_INFO,
@@ -464,13 +467,17 @@ static const struct field top_fields[] = {
 			       AT(struct nvt_config, max_controllers_per_host) },
 	[TOP_LISTENERS] = { "listeners", FT_LIST, .parse_list = parse_listeners,
 			    .print_list = print_listeners },
+	/* ANA group states at start-up; groups not listed are optimized. */
+	[TOP_ANA_GROUPS] = { "ana_groups", FT_LIST, .parse_list = parse_ana_groups,
+			     .print_list = print_ana_groups },
 	[TOP_SUBSYSTEMS] = { "subsystems", FT_LIST, .parse_list = parse_subsystems,
 			     .print_list = print_subsystems },
 	/* vhost-user-scsi controllers for KVM guests; after subsystems, whose namespaces they name. */
 	[TOP_VHOST] = { "vhost", FT_LIST, .parse_list = parse_vhosts, .print_list = print_vhosts },
 };
 
-enum { LIS_TRANSPORT, LIS_ADDRESS, LIS_PORT, LIS_MAX_IO_SIZE, LIS_BATCH_POSTS, LIS_ZERO_COPY };
+enum { LIS_TRANSPORT, LIS_ADDRESS, LIS_PORT, LIS_MAX_IO_SIZE, LIS_BATCH_POSTS, LIS_ZERO_COPY,
+       LIS_ANA_GROUP };
 
 static const struct field listener_fields[] = {
 	[LIS_TRANSPORT] = { "transport", FT_STR, .required = true, .choices = transports,
@@ -498,6 +505,18 @@ static const struct field listener_fields[] = {
 	 */
 	[LIS_ZERO_COPY] = { "zero_copy", FT_BOOL, .def = true,
 			    AT(struct nvt_listener_cfg, zero_copy) },
+	/* Every namespace seen through this listener is in this ANA group, in its state. */
+	[LIS_ANA_GROUP] = { "ana_group", FT_UINT, .min = 1, .max = NVT_ANA_GRPMAX, .def = 1,
+			    AT(struct nvt_listener_cfg, ana_group) },
+};
+
+enum { ANA_ID, ANA_STATE };
+
+static const struct field ana_group_fields[] = {
+	[ANA_ID] = { "id", FT_UINT, .required = true, .min = 1, .max = NVT_ANA_GRPMAX,
+		     AT(struct nvt_ana_group_cfg, id) },
+	[ANA_STATE] = { "state", FT_STR, .def_str = "optimized", .choice = nvt_ana_state_choice,
+			AT(struct nvt_ana_group_cfg, state) },
 };
 
 enum { SS_NQN, SS_SERIAL, SS_MODEL, SS_ALLOW_ANY, SS_HOSTS, SS_REQUIRE_AUTH, SS_MAX_CTRLS,
@@ -1508,6 +1527,27 @@ static void parse_vhost_luns(struct ctx *ctx, const config_setting_t *list, void
 	vh->luns = parse_keyed_list(ctx, list, path, &k, &vh->nr_luns);
 }
 
+static const void *ana_group_key(const void *elem, size_t *len)
+{
+	const struct nvt_ana_group_cfg *g = elem;
+
+	*len = sizeof(g->id);
+	return &g->id;
+}
+
+static void parse_ana_groups(struct ctx *ctx, const config_setting_t *list, void *obj,
+			     const char *path)
+{
+	static const struct keyed_list k = {
+		ana_group_fields, NR(ana_group_fields), sizeof(struct nvt_ana_group_cfg),
+		offsetof(struct nvt_ana_group_cfg, line), ANA_ID, "id", "ANA group id",
+		ana_group_key,
+	};
+	struct nvt_config *cfg = obj;
+
+	cfg->ana_groups = parse_keyed_list(ctx, list, path, &k, &cfg->nr_ana_groups);
+}
+
 static void parse_vhosts(struct ctx *ctx, const config_setting_t *list, void *obj,
 			 const char *path)
 {
@@ -1863,6 +1903,7 @@ void nvt_config_free(struct nvt_config *cfg)
 		free(cfg->vhosts[i].luns);
 	free(cfg->vhosts);
 	free(cfg->listeners);
+	free(cfg->ana_groups);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -1994,6 +2035,14 @@ static void print_listeners(FILE *out, const void *obj, int depth)
 
 	print_list_of(out, listener_fields, NR(listener_fields), cfg->listeners,
 		      sizeof(*cfg->listeners), cfg->nr_listeners, depth);
+}
+
+static void print_ana_groups(FILE *out, const void *obj, int depth)
+{
+	const struct nvt_config *cfg = obj;
+
+	print_list_of(out, ana_group_fields, NR(ana_group_fields), cfg->ana_groups,
+		      sizeof(*cfg->ana_groups), cfg->nr_ana_groups, depth);
 }
 
 static void print_subsystems(FILE *out, const void *obj, int depth)

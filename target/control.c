@@ -459,6 +459,30 @@ static void cmd_stats(struct nvt_control_out *o, char **argv)
 	reply(o, "ok");
 }
 
+/* ana GROUP STATE: move an ANA group; its controllers get the ANA change notice. */
+static void cmd_ana(struct nvt_control_out *o, char **argv)
+{
+	uint8_t state = nvt_ana_state_parse(argv[2]);
+	uint64_t grpid;
+	int told;
+
+	if (!parse_arg(o, "ANA group", argv[1], 1, NVT_ANA_GRPMAX, &grpid))
+		return;
+	if (!state) {
+		reply(o, "error: unknown ANA state '%s' (optimized, non-optimized, inaccessible, persistent-loss, change)",
+		      argv[2]);
+		return;
+	}
+	told = nvt_target_set_ana_state(o->tgt, (uint32_t)grpid, state);
+	if (told < 0) {
+		reply(o, "error: ANA group %s: %s", argv[1], strerror(-told));
+		return;
+	}
+	reply(o, "ana group %" PRIu64 ": %s, %d controller(s) notified", grpid,
+	      nvt_ana_state_name(state), told);
+	reply(o, "ok");
+}
+
 /* The commands; argument counts are exact, so trailing junk is an error, not ignored. */
 static const struct nvt_control_cmd {
 	const char *name;
@@ -472,6 +496,7 @@ static const struct nvt_control_cmd {
 	{ "inject", 6, "inject NQN NSID LBA data|metadata BIT", cmd_inject, false },
 	{ "reload", 1, "reload", cmd_reload, false },
 	{ "stats", 0, "stats [NQN [NSID]]", cmd_stats, false },
+	{ "ana", 3, "ana GROUP optimized|non-optimized|inaccessible|persistent-loss|change", cmd_ana, false },
 };
 
 /* Is the request's first word a slow command? */

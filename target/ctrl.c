@@ -415,6 +415,8 @@ static const struct {
 	{ NVME_AER_NOTICE | (NVME_AER_NOTICE_DISC_CHANGED << 8) | ((uint32_t)NVME_LOG_LID_DISCOVER << 16),
 	  NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE },
 	{ NVME_AER_CSS | (0u << 8) | ((uint32_t)NVME_LOG_LID_RESERVATION << 16), 0 },
+	{ NVME_AER_NOTICE | (NVME_AER_NOTICE_ANA << 8) | ((uint32_t)NVME_LOG_LID_ANA << 16),
+	  NVME_FEATURE_AENCFG_NOTICE_ANA_CHANGE },
 };
 
 /* Deliver pending, enabled, unmasked events to held AERs. */

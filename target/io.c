@@ -649,6 +649,10 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 	uint16_t status;
 
 	if (opcode == nvme_cmd_flush && nsid == 0xffffffff && !fuse) {
+		/* Every namespace is in the path's one group: the same ANA answer as for one. */
+		status = nvt_sq_ana_status(req->sq);
+		if (status)
+			return status;
 		nvt_io_bio_init(req, NVT_BIO_FLUSH, 0, 0, 0);
 		req->flush_subsys = subsys;
 		req->execute = nvt_execute_flush_all;
@@ -677,7 +681,14 @@ uint16_t nvt_parse_io_cmd(struct nvt_req *req)
 		return NVT_ST_INVALID_NS;
 	}
 	req->ns = subsys->ns[nsid];
-	status = nvt_resv_access_check(req, opcode);
+	/*
+	 * Before a fused pair is formed: both halves fail the same way. The
+	 * path first: a host told 302h fails over, where a reservation
+	 * conflict would be the same on every path.
+	 */
+	status = nvt_sq_ana_status(req->sq);
+	if (!status)
+		status = nvt_resv_access_check(req, opcode);
 	if (status)
 		return status;
 	if (fuse)

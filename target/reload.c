@@ -62,7 +62,7 @@ static bool nvt_listener_same(const struct nvt_listener_cfg *a, const struct nvt
 {
 	return !strcmp(a->transport, b->transport) && !strcmp(a->address, b->address) &&
 	       a->port == b->port && a->max_io_size == b->max_io_size &&
-	       a->batch_posts == b->batch_posts;
+	       a->batch_posts == b->batch_posts && a->ana_group == b->ana_group;
 }
 
 static const struct nvt_subsys_cfg *nvt_cfg_find_subsys(const struct nvt_config *cfg,
@@ -646,6 +646,12 @@ static int nvt_reload_apply_luns(struct nvt_reload *r, struct nvt_target *tgt,
 	return 0;
 }
 
+/* An ANA group moved by the reload (nvt_target_ana_reload's report). */
+static void nvt_reload_ana_note(void *arg, uint32_t grpid, const char *state, int told)
+{
+	nvt_reload_note(arg, "ana group %u %s, %d controller(s) notified", grpid, state, told);
+}
+
 /*
  * Everything but the listeners: only what nvt_reload_check() let through
  * differs. Whatever can fail (memory) is done first, so a failure changes
@@ -781,6 +787,7 @@ static int nvt_reload_apply_rest(struct nvt_reload *r, struct nvt_target *tgt,
 		pthread_mutex_unlock(&tgt->lock);
 		nvt_reload_note(r, "max_controllers_per_host %u", n->max_controllers_per_host);
 	}
+	nvt_target_ana_reload(tgt, o, n, nvt_reload_ana_note, r);
 	for (unsigned int i = 0; i < n->nr_subsystems; i++) {
 		const struct nvt_subsys_cfg *ns = &n->subsystems[i];
 		const struct nvt_subsys_cfg *os = nvt_cfg_find_subsys(o, ns->nqn);

@@ -230,6 +230,7 @@ int nvt_target_create(const struct nvt_config *cfg, struct nvt_target **out)
 		port->used = true;
 		tgt->nr_ports++;
 	}
+	nvt_target_ana_init(tgt, cfg);
 	*out = tgt;
 	return 0;
 

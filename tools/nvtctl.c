@@ -16,6 +16,7 @@ static void usage(FILE *f)
 		"       nvtctl -s SOCKET scrub NQN NSID\n"
 		"       nvtctl -s SOCKET inject NQN NSID LBA data|metadata BIT\n"
 		"       nvtctl -s SOCKET reload\n"
+		"       nvtctl -s SOCKET ana GROUP optimized|non-optimized|inaccessible|persistent-loss|change\n"
 		"       nvtctl -s SOCKET stats [NQN [NSID]] [--json]\n"
 		"       nvtctl -s SOCKET top [-d SECS] [-n ITERATIONS]\n"
 		"SOCKET is nvtd's control_socket setting. Exit status: 0 if nvtd said ok,\n"

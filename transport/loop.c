@@ -316,6 +316,13 @@ int nvt_loop_ctrl_connect(struct nvt_target *tgt, const char *subnqn, const char
 			  unsigned int nr_io, uint16_t depth, uint32_t kato_ms,
 			  struct nvt_loop_ctrl *ctrl)
 {
+	return nvt_loop_ctrl_connect_port(tgt, NULL, subnqn, hostnqn, nr_io, depth, kato_ms, ctrl);
+}
+
+int nvt_loop_ctrl_connect_port(struct nvt_target *tgt, struct nvt_port *port, const char *subnqn,
+			       const char *hostnqn, unsigned int nr_io, uint16_t depth,
+			       uint32_t kato_ms, struct nvt_loop_ctrl *ctrl)
+{
 	struct nvt_sqe sqe;
 	struct nvt_cqe cqe;
 	uint64_t csts = 0;
@@ -327,6 +334,7 @@ int nvt_loop_ctrl_connect(struct nvt_target *tgt, const char *subnqn, const char
 	ret = nvt_loop_queue_create(tgt, 0, NVT_AQ_DEPTH, &ctrl->admin);
 	if (ret)
 		return ret;
+	ctrl->admin->sq.port = port;
 	ret = nvt_loop_connect_queue(ctrl->admin, 0, NVT_AQ_DEPTH - 1, subnqn, hostnqn,
 				     0xffff, kato_ms, &cqe);
 	if (ret)
@@ -356,6 +364,7 @@ int nvt_loop_ctrl_connect(struct nvt_target *tgt, const char *subnqn, const char
 		if (ret)
 			goto out_disconnect;
 		ctrl->nr_io++;
+		ctrl->io[i]->sq.port = port;
 		ret = nvt_loop_connect_queue(ctrl->io[i], (uint16_t)(i + 1), depth - 1,
 					     subnqn, hostnqn, ctrl->cntlid, 0, &cqe);
 		if (ret)

@@ -23,6 +23,7 @@ struct nvt_listener_cfg {
 	uint64_t max_io_size;		/* largest data transfer (MDTS); 0 = the default */
 	bool batch_posts;		/* RDMA: one doorbell per queue per loop iteration (default true) */
 	bool zero_copy;			/* RDMA: writes to ram namespaces straight into their memory (default true) */
+	uint32_t ana_group;		/* ANA group of every namespace seen through it (default 1) */
 	int line;			/* where it was defined, for later messages */
 };
 
@@ -173,6 +174,28 @@ struct nvt_vhost_cfg {
 	int line;
 };
 
+/*
+ * ANA groups (NVMe 2.0 §8.1.1): ids 1..NVT_ANA_GRPMAX. A listener's group
+ * decides the ANA state its controllers report for every namespace.
+ */
+#define NVT_ANA_GRPMAX		32
+
+/** nvt_ana_state_name() - the config and nvtctl name of NVME_ANA_STATE_* @state; NULL if none. */
+const char *nvt_ana_state_name(unsigned int state);
+
+/** nvt_ana_state_choice() - the @i-th state name (config choices); NULL past the last. */
+const char *nvt_ana_state_choice(unsigned int i);
+
+/** nvt_ana_state_parse() - the NVME_ANA_STATE_* named @name; 0 if it names none. */
+uint8_t nvt_ana_state_parse(const char *name);
+
+/* One `ana_groups` entry: a group's state at start-up (groups not listed are optimized). */
+struct nvt_ana_group_cfg {
+	uint32_t id;				/* 1..NVT_ANA_GRPMAX */
+	char state[16];				/* nvt_ana_state_name() of an NVME_ANA_STATE_* */
+	int line;
+};
+
 struct nvt_config {
 	char *path;				/* the file it came from */
 	int log_level;				/* enum nvt_log_level; default info */
@@ -186,6 +209,8 @@ struct nvt_config {
 	unsigned int nr_subsystems;
 	struct nvt_vhost_cfg *vhosts;
 	unsigned int nr_vhosts;
+	struct nvt_ana_group_cfg *ana_groups;
+	unsigned int nr_ana_groups;
 	/* Where each top-level setting is (0: left out), for a reload's refusals. */
 	int threads_line, control_socket_line, discovery_line;
 	int listeners_line, subsystems_line, vhost_line;

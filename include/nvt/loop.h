@@ -124,6 +124,14 @@ int nvt_loop_ctrl_connect(struct nvt_target *tgt, const char *subnqn, const char
 			  unsigned int nr_io, uint16_t depth, uint32_t kato_ms,
 			  struct nvt_loop_ctrl *ctrl);
 
+/**
+ * nvt_loop_ctrl_connect_port() - nvt_loop_ctrl_connect() as if the host came
+ * in through listener @port (its ANA group, its max_io_size); NULL: none.
+ */
+int nvt_loop_ctrl_connect_port(struct nvt_target *tgt, struct nvt_port *port, const char *subnqn,
+			       const char *hostnqn, unsigned int nr_io, uint16_t depth,
+			       uint32_t kato_ms, struct nvt_loop_ctrl *ctrl);
+
 /** nvt_loop_ctrl_disconnect() - orderly shutdown (CC.SHN), then drop every queue. */
 void nvt_loop_ctrl_disconnect(struct nvt_loop_ctrl *ctrl);
 

@@ -196,6 +196,7 @@ struct nvt_subsys {
 #define NVT_AEN_NS_CHANGED	(1u << 0)	/* notice 00h, log 04h */
 #define NVT_AEN_DISC_CHANGED	(1u << 1)	/* notice F0h, log 70h */
 #define NVT_AEN_RESV		(1u << 2)	/* I/O command specific, info 00h, log 80h */
+#define NVT_AEN_ANA_CHANGED	(1u << 3)	/* notice 03h, log 0Ch */
 
 #define NVT_RESV_LOG_ENTRIES	16		/* Reservation Notification log queue per controller */
 
@@ -320,7 +321,71 @@ struct nvt_target {
 	unsigned int nr_port_removals;		/* listener removals not yet run (main loop) */
 	/* The configuration running (the daemon's), which a reload diffs against; NULL: no reload. */
 	struct nvt_config *cfg;
+	/*
+	 * ANA state (NVME_ANA_STATE_*) of each group, by id; 0 reads as
+	 * optimized. Written by the control path (nvt_target_set_ana_state),
+	 * read with one relaxed load by the I/O path.
+	 */
+	_Atomic uint8_t ana_state[NVT_ANA_GRPMAX + 1];
+	atomic_uint_fast64_t ana_chgcnt;	/* log 0Ch Change Count: state changes so far */
+	atomic_uint_fast64_t ana_grp_chgcnt[NVT_ANA_GRPMAX + 1];	/* the count at each group's last change */
 };
+
+/* ---- target/ana.c ---- */
+
+/** nvt_port_ana_group() - the ANA group of listener @port (1 if none is set or no port). */
+static inline uint32_t nvt_port_ana_group(const struct nvt_port *port)
+{
+	return port && port->cfg.ana_group ? port->cfg.ana_group : 1;
+}
+
+/**
+ * nvt_sq_ana_status() - the path status an I/O command on @sq fails with
+ * under its listener's ANA state: 0 for optimized and non-optimized,
+ * else Asymmetric Access Inaccessible / Persistent Loss / Transition
+ * (NVMe 2.0 §8.1.1.2). One relaxed load: it is on the I/O path.
+ */
+uint16_t nvt_sq_ana_status_slow(const struct nvt_sq *sq, uint8_t state);
+static inline uint16_t nvt_sq_ana_status(const struct nvt_sq *sq)
+{
+	uint8_t state;
+
+	if (!sq->port)
+		return 0;
+	state = atomic_load_explicit(&sq->port->tgt->ana_state[nvt_port_ana_group(sq->port)],
+				     memory_order_relaxed);
+	if (__builtin_expect(state <= NVME_ANA_STATE_NONOPTIMIZED, 1))
+		return 0;
+	return nvt_sq_ana_status_slow(sq, state);
+}
+
+/**
+ * nvt_target_ana_init() - set every group's state from @cfg's ana_groups
+ * (the others optimized). Start-up, before any controller exists.
+ */
+void nvt_target_ana_init(struct nvt_target *tgt, const struct nvt_config *cfg);
+
+/**
+ * nvt_target_set_ana_state() - move ANA group @grpid to @state, count the
+ * change and send the ANA change notice (AEN 03h) to every controller
+ * that came in through a listener of that group. Control path.
+ * Return: the number of controllers told, or -EINVAL (bad group or state).
+ */
+int nvt_target_set_ana_state(struct nvt_target *tgt, uint32_t grpid, uint8_t state);
+
+/**
+ * nvt_target_ana_reload() - a reload: every group whose ana_groups state
+ * differs between @o and @n moves to the new one (nvt_target_set_ana_state);
+ * groups the file did not change keep what nvtctl set. @note(@arg, group,
+ * state name, controllers told) is called for each group moved.
+ */
+void nvt_target_ana_reload(struct nvt_target *tgt, const struct nvt_config *o,
+			   const struct nvt_config *n,
+			   void (*note)(void *arg, uint32_t grpid, const char *state, int told),
+			   void *arg);
+
+/** nvt_execute_get_log_ana() - Get Log Page 0Ch for the controller of @req. */
+void nvt_execute_get_log_ana(struct nvt_req *req);
 
 /**
  * nvt_sq_max_data_len() - the largest transfer a command on @sq may move

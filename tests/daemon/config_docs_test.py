@@ -18,6 +18,7 @@ SRC = sys.argv[1]
 TABLE_PREFIX = {
     "top_fields": "",
     "listener_fields": "listeners.[].",
+    "ana_group_fields": "ana_groups.[].",
     "subsys_fields": "subsystems.[].",
     "host_fields": "hosts.[].",
     "ns_fields": "namespaces.[].",

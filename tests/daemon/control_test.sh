@@ -57,6 +57,16 @@ ctl inject $N 2 0 metadata 0
 check "inject into metadata a namespace lacks: error" '[ $rc = 1 ] && grep -q "^error: nsid 2 has no metadata" "$out/r"'
 ctl inject $N 1 99999 data 0
 check "inject past the end: error" '[ $rc = 1 ] && grep -q "^error: LBA 99999 is out of range (0..2047)" "$out/r"'
+ctl ana 1 inaccessible
+check "ana: group 1 inaccessible, no controllers to tell" \
+	'[ $rc = 0 ] && grep -q "^ana group 1: inaccessible, 0 controller(s) notified" "$out/r" && grep -q "^ok" "$out/r"'
+check "nvtd logged the ANA change" 'grep -q "ana: group 1 now inaccessible" "$out/log"'
+ctl ana 1 optimized
+check "ana: back to optimized" '[ $rc = 0 ] && grep -q "^ana group 1: optimized" "$out/r"'
+ctl ana 1 sideways
+check "ana: unknown state refused (exit 1)" '[ $rc = 1 ] && grep -q "^error: unknown ANA state" "$out/r"'
+ctl ana 40 optimized
+check "ana: group past 32 refused" '[ $rc = 1 ] && grep -q "^error: ANA group 40 is out of range (1..32)" "$out/r"'
 ctl scrub nqn.none 1
 check "unknown subsystem: error" '[ $rc = 1 ] && grep -q "^error: no subsystem nqn.none" "$out/r"'
 ctl frobnicate

@@ -90,6 +90,19 @@ check "the file namespace removed: ok, named" '[ $rc = 0 ] && grep -qx "changed:
 "$NVTCTL" -s "$sock" status > "$out/r"; rc=$?
 check "status shows 2 namespaces" '[ $rc = 0 ] && grep -q "subsystem $N: 2 namespace(s), 0 controller(s)" "$out/r"'
 
+# ANA group states: a reload moves the groups the file changed, and only those.
+write_cfg "\"$H1\"" debug 512 "" ', { nsid = 2; backend = "ram"; size = "2M"; }'
+echo 'ana_groups = ( { id = 2; state = "inaccessible"; } );' >> "$cfg"
+"$NVTCTL" -s "$sock" ana 3 non-optimized > "$out/r"
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "ana group 2 made inaccessible by the file: one change" \
+	'[ $rc = 0 ] && grep -qx "changed: ana group 2 inaccessible, 0 controller(s) notified" "$out/r" && grep -qx "ok: reloaded, 1 change(s)" "$out/r"'
+write_cfg "\"$H1\"" debug 512 "" ', { nsid = 2; backend = "ram"; size = "2M"; }'
+"$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
+check "ana_groups dropped: group 2 back to optimized, group 3 (nvtctl's) left alone" \
+	'[ $rc = 0 ] && grep -qx "changed: ana group 2 optimized, 0 controller(s) notified" "$out/r" && grep -qx "ok: reloaded, 1 change(s)" "$out/r"'
+check "the log names each move" 'grep -q "ana: group 3 now non-optimized" "$out/log" && grep -q "ana: group 2 now inaccessible" "$out/log"'
+
 kill -TERM $pid; wait $pid; rc=$?
 check "clean exit after reloads" '[ $rc = 0 ]'
 echo "reload: $pass passed, $fail failed"

@@ -82,7 +82,7 @@ static bool reply_line_known(const char *line)
 {
 	static const char *const prefixes[] = {
 		"subsystem ", "bad LBA ", "subsys ", "ns ", "queue ", " host ", " io ", " err ",
-		" hist ", "note: ", "changed: ",
+		" hist ", "note: ", "changed: ", "ana group ",
 	};
 
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)

@@ -55,6 +55,7 @@ def control_seeds():
     write("fuzz_control", "inject-bit-2-32", "inject %s 1 15 data 4294967296\n" % n)
     write("fuzz_control", "args-after-newline", "scrub %s\n1\nstatus\r\n" % n)
     write("fuzz_control", "junk", "inject %s -1 77junk data +1\nscrub %s 0x0x1\n" % (n, n))
+    write("fuzz_control", "ana", "ana 1 inaccessible\nana 1 optimized\nana 40 change\nana 2 sideways\n")
 
 
 # ---- fuzz_nvme_loop: programs (see the op table in fuzz_nvme_loop.c) ----

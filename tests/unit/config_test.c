@@ -658,6 +658,57 @@ static void test_batch_posts(void **state)
 	free(err);
 }
 
+/* ANA: a listener's group (default 1), group states by id; bad ids, states and duplicates named at their line. */
+static void test_ana(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *expect;	/* after "<file>:" */
+	} bad[] = {
+		{ "listeners = ( { transport = \"rdma\"; ana_group = 0; } );\n",
+		  "1: listeners[0].ana_group: 0 is out of range 1..32\n" },
+		{ "listeners = ( { transport = \"rdma\"; ana_group = 33; } );\n",
+		  "1: listeners[0].ana_group: 33 is out of range 1..32\n" },
+		{ "ana_groups = ( { state = \"optimized\"; } );\n",
+		  "1: ana_groups[0].id: missing (required)\n" },
+		{ "ana_groups = (\n { id = 2; state = \"sideways\"; } );\n",
+		  "2: ana_groups[0].state:" },
+		{ "ana_groups = ( { id = 2; },\n { id = 2; state = \"inaccessible\"; } );\n",
+		  "2: ana_groups[1].id:" },
+	};
+	char path[256], *err, *out;
+	struct nvt_config cfg;
+	size_t len;
+	FILE *f;
+
+	assert_int_equal(load_text("listeners = ( { transport = \"rdma\"; },\n"
+				   "  { transport = \"rdma\"; port = 4421; ana_group = 2; } );\n"
+				   "ana_groups = ( { id = 2; state = \"non-optimized\"; }, { id = 3; } );\n",
+				   &cfg, &err, path, sizeof(path)), 0);
+	assert_string_equal(err, "");
+	free(err);
+	assert_int_equal(cfg.listeners[0].ana_group, 1);
+	assert_int_equal(cfg.listeners[1].ana_group, 2);
+	assert_int_equal(cfg.nr_ana_groups, 2);
+	assert_int_equal(cfg.ana_groups[0].id, 2);
+	assert_string_equal(cfg.ana_groups[0].state, "non-optimized");
+	assert_string_equal(cfg.ana_groups[1].state, "optimized");
+	f = open_memstream(&out, &len);
+	nvt_config_print(&cfg, f);
+	fclose(f);
+	assert_non_null(strstr(out, "ana_group = 2;"));
+	assert_non_null(strstr(out, "state = \"non-optimized\";"));
+	free(out);
+	nvt_config_free(&cfg);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(load_text(bad[i].text, &cfg, &err, path, sizeof(path)), -EINVAL);
+		if (!strstr(err, bad[i].expect))
+			fail_msg("case %zu: got %s", i, err);
+		free(err);
+	}
+}
+
 static void test_bad_file(void **state)
 {
 	const struct bad_case *c = *state;
@@ -1218,6 +1269,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_max_io_size),
 		cmocka_unit_test(test_batch_posts),
+		cmocka_unit_test(test_ana),
 		cmocka_unit_test(test_bad_inline),
 		cmocka_unit_test(test_file_backend),
 		cmocka_unit_test(test_nvme_backend),

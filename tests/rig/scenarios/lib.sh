@@ -135,11 +135,11 @@ rig_host_nqn() {
 }
 
 # ---- soft-RoCE -----------------------------------------------------------------------------
+# rig_rxe_gid_ready [HEX]: rxe0 has the IPv4-mapped GID ::ffff:HEX (default c000:0201, 192.0.2.1)
 rig_rxe_gid_ready() {
 	local g
 	for g in "/sys/class/infiniband/$RIG_RDMA_DEV"/ports/1/gids/*; do
-		# the IPv4-mapped GID of 192.0.2.1 is ::ffff:c000:0201
-		[ "$(cat "$g" 2>/dev/null)" = "0000:0000:0000:0000:0000:ffff:c000:0201" ] && return 0
+		[ "$(cat "$g" 2>/dev/null)" = "0000:0000:0000:0000:0000:ffff:${1:-c000:0201}" ] && return 0
 	done
 	return 1
 }
