@@ -109,13 +109,13 @@ void nvt_execute_identify_ctrl(struct nvt_req *req)
 
 /*
  * RESCAP: the six reservation types resv.c implements, and IEKEY as NVMe
- * 1.3 defines it. No PTPL: no namespace persists its reservations yet.
+ * 1.3 defines it; PTPL where @ns keeps its state in a file.
  */
-static uint8_t nvt_identify_rescap(void)
+static uint8_t nvt_identify_rescap(const struct nvt_ns *ns)
 {
 	return NVME_NS_RESCAP_WE | NVME_NS_RESCAP_EA | NVME_NS_RESCAP_WERO |
 	       NVME_NS_RESCAP_EARO | NVME_NS_RESCAP_WEAR | NVME_NS_RESCAP_EAAR |
-	       NVME_NS_RESCAP_IEK_13;
+	       NVME_NS_RESCAP_IEK_13 | (ns->resv.ptpl_path ? NVME_NS_RESCAP_PTPL : 0);
 }
 
 static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
@@ -139,7 +139,7 @@ static void nvt_fill_id_ns(const struct nvt_ns *ns, struct nvme_id_ns *id)
 	}
 	/* Shared: other controllers of the subsystem see the same namespace. */
 	id->nmic = NVME_NS_NMIC_SHARED;
-	id->rescap = nvt_identify_rescap();
+	id->rescap = nvt_identify_rescap(ns);
 	/*
 	 * DLFEAT: Write Zeroes may deallocate (bit 3); deallocated blocks read as
 	 * zeroes (001b), except that with PI their tuple is the escape one, which
@@ -228,7 +228,7 @@ static void nvt_execute_identify_cs_indep(struct nvt_req *req)
 	memset(&id, 0, sizeof(id));
 	if (req->ns) {
 		id.nmic = NVME_NS_NMIC_SHARED;
-		id.rescap = nvt_identify_rescap();
+		id.rescap = nvt_identify_rescap(req->ns);
 		id.anagrpid = htole32(nvt_port_ana_group(req->sq->ctrl->port));
 		id.nstat = 1;	/* NRDY: hosts ignore a namespace that is not ready */
 	}
@@ -554,7 +554,7 @@ static bool nvt_feature_is_resv(uint8_t fid)
  * Get/Set Features 82h (Reservation Notification Mask, per namespace and
  * controller; Set to NSID FFFFFFFFh: every namespace) and 83h (Reservation
  * Persistence, per namespace: PTPL may be set only where the namespace can
- * persist reservations, and none can yet: RESCAP.PTPL is clear).
+ * persist reservations, those RESCAP.PTPL says).
  */
 static void nvt_execute_resv_feature(struct nvt_req *req, bool set)
 {
@@ -602,13 +602,15 @@ static void nvt_execute_resv_feature(struct nvt_req *req, bool set)
 		goto out;
 	}
 	if (set) {
-		/* PTPL (bit 0) cannot be promised; clearing it is what it already is. */
-		if (cdw11 & 1)
+		/* PTPL (bit 0): only where the namespace keeps its state in a file. */
+		if (cdw11 & ~1u)
+			goto bad_cdw11;
+		status = nvt_resv_set_ptpl(&ns->resv, cdw11 & 1);
+		if (status == NVT_ST_INVALID_FIELD)
 			goto bad_cdw11;
 		goto out;
 	}
-	/* PTPL: off, as nothing can turn it on yet (and the state's flag is the I/O path's). */
-	req->cqe->result.u32 = htole32(0);
+	req->cqe->result.u32 = htole32(nvt_resv_ptpl(&ns->resv));
 out:
 	nvt_req_complete(req, status);
 	return;

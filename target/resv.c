@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* NVMe reservations: Register/Acquire/Release/Report on one namespace's state, and the lock-free access check of every I/O command. */
 #define NVT_LOG_PREFIX "resv: "
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nvt/log.h"
 #include "nvt/resv.h"
@@ -10,6 +16,7 @@ void nvt_resv_init(struct nvt_resv *r)
 {
 	memset(r, 0, sizeof(*r));
 	atomic_flag_clear(&r->flag);
+	atomic_flag_clear(&r->save_flag);
 }
 
 /* The holding registrant's index, or -1 (none, or an all-registrants type). */
@@ -178,7 +185,7 @@ static int nvt_resv_slot_free(struct nvt_resv *r)
 	return -1;
 }
 
-uint16_t nvt_resv_register(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+static uint16_t nvt_resv_do_register(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
 			   uint64_t crkey, uint64_t nrkey, struct nvt_resv_events *ev)
 {
 	uint8_t action = cdw10 & 7, cptpl = (uint8_t)(cdw10 >> 30);
@@ -187,9 +194,9 @@ uint16_t nvt_resv_register(struct nvt_resv *r, const uint8_t hostid[16], uint32_
 	uint64_t id[2];
 	int i;
 
-	/* Persist Through Power Loss cannot be promised yet (RESCAP bit 0 is clear); 01b is reserved. */
+	/* Persist Through Power Loss only where the state can be kept (RESCAP bit 0); 01b is reserved. */
 	if (action > NVME_RESERVATION_RREGA_REPLACE_KEY || cptpl == 1 ||
-	    cptpl == NVME_RESERVATION_CPTPL_PERSIST)
+	    (cptpl == NVME_RESERVATION_CPTPL_PERSIST && !r->ptpl_path))
 		return NVT_ST_INVALID_FIELD;
 	nvt_hostid_split(hostid, id);
 	nvt_resv_lock(r);
@@ -230,6 +237,8 @@ uint16_t nvt_resv_register(struct nvt_resv *r, const uint8_t hostid[16], uint32_
 	if (!st) {
 		if (cptpl == NVME_RESERVATION_CPTPL_CLEAR)
 			r->ptpl = false;
+		else if (cptpl == NVME_RESERVATION_CPTPL_PERSIST)
+			r->ptpl = true;
 		r->gen++;
 	}
 	nvt_resv_unlock(r);
@@ -308,7 +317,7 @@ static int nvt_resv_lock_self(struct nvt_resv *r, const uint8_t hostid[16], uint
 	return self >= 0 && r->reg[self].rkey == crkey ? self : -1;
 }
 
-uint16_t nvt_resv_acquire(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+static uint16_t nvt_resv_do_acquire(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
 			  uint64_t crkey, uint64_t prkey, struct nvt_resv_events *ev)
 {
 	uint8_t action = cdw10 & 7, t = (uint8_t)(cdw10 >> 8);
@@ -345,7 +354,7 @@ uint16_t nvt_resv_acquire(struct nvt_resv *r, const uint8_t hostid[16], uint32_t
 	return st;
 }
 
-uint16_t nvt_resv_release(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+static uint16_t nvt_resv_do_release(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
 			  uint64_t crkey, struct nvt_resv_events *ev)
 {
 	uint8_t action = cdw10 & 7, t = (uint8_t)(cdw10 >> 8);
@@ -384,6 +393,245 @@ uint16_t nvt_resv_release(struct nvt_resv *r, const uint8_t hostid[16], uint32_t
 	}
 	nvt_resv_unlock(r);
 	return st;
+}
+
+/* ---- Persist Through Power Loss ---- */
+
+/* What the file holds: the state as one consistent copy. */
+struct nvt_resv_image {
+	bool ptpl;
+	uint32_t gen;
+	uint8_t rtype;
+	int16_t holder;
+	struct {
+		bool used;
+		uint64_t hostid[2], rkey;
+	} reg[NVT_RESV_MAX_REGS];
+};
+
+static void nvt_resv_snapshot(struct nvt_resv *r, struct nvt_resv_image *im)
+{
+	nvt_resv_lock(r);
+	im->ptpl = r->ptpl;
+	im->gen = r->gen;
+	im->rtype = atomic_load_explicit(&r->rtype, memory_order_relaxed);
+	im->holder = atomic_load_explicit(&r->holder, memory_order_relaxed);
+	for (int i = 0; i < NVT_RESV_MAX_REGS; i++) {
+		im->reg[i].used = atomic_load_explicit(&r->reg[i].used, memory_order_relaxed);
+		im->reg[i].hostid[0] = atomic_load_explicit(&r->reg[i].hostid[0], memory_order_relaxed);
+		im->reg[i].hostid[1] = atomic_load_explicit(&r->reg[i].hostid[1], memory_order_relaxed);
+		im->reg[i].rkey = r->reg[i].rkey;
+	}
+	nvt_resv_unlock(r);
+}
+
+/*
+ * @im to the state file (PTPL on), durable before this returns: a
+ * temporary file written and synced, then renamed over the old one. PTPL
+ * off: the file goes (a restart then forgets, as the host asked).
+ * Return: 0 or -errno.
+ */
+static int nvt_resv_write(struct nvt_resv *r, const struct nvt_resv_image *im)
+{
+	char tmp[4096];
+	FILE *f;
+	int fd, ret = 0;
+
+	if (!im->ptpl) {
+		if (r->ptpl_saved && unlink(r->ptpl_path) && errno != ENOENT)
+			return -errno;
+		r->ptpl_saved = false;
+		return 0;
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", r->ptpl_path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		ret = -errno;
+		close(fd);
+		unlink(tmp);
+		return ret;
+	}
+	fprintf(f, "nvt-reservations 1\ngen %" PRIu32 "\nrtype %u\nholder %d\n", im->gen,
+		im->rtype, im->holder);
+	for (int i = 0; i < NVT_RESV_MAX_REGS; i++)
+		if (im->reg[i].used)
+			fprintf(f, "reg %d %016" PRIx64 " %016" PRIx64 " %016" PRIx64 "\n", i,
+				im->reg[i].hostid[0], im->reg[i].hostid[1], im->reg[i].rkey);
+	if (fflush(f) || fsync(fd))
+		ret = -errno;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, r->ptpl_path))
+		ret = -errno;
+	if (ret) {
+		unlink(tmp);
+		return ret;
+	}
+	r->ptpl_saved = true;
+	return 0;
+}
+
+static void nvt_resv_save_lock(struct nvt_resv *r)
+{
+	while (atomic_flag_test_and_set_explicit(&r->save_flag, memory_order_acquire))
+		;
+}
+
+/*
+ * A change (status @st) is over: with persistence, the new state goes to
+ * the file before the command completes. The write runs outside the
+ * state's flag, so I/O checks never wait for it; other Reservation
+ * commands on this namespace wait on save_flag meanwhile.
+ */
+static uint16_t nvt_resv_save_unlock(struct nvt_resv *r, uint16_t st)
+{
+	struct nvt_resv_image im;
+	int ret;
+
+	if (!st && r->ptpl_path) {
+		nvt_resv_snapshot(r, &im);
+		ret = nvt_resv_write(r, &im);
+		if (ret) {
+			nvt_warn_ratelimited("%s: cannot keep the reservation state: %s", r->ptpl_path,
+					    strerror(-ret));
+			st = NVT_ST_INTERNAL;
+		}
+	}
+	atomic_flag_clear_explicit(&r->save_flag, memory_order_release);
+	return st;
+}
+
+uint16_t nvt_resv_register(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+			   uint64_t crkey, uint64_t nrkey, struct nvt_resv_events *ev)
+{
+	nvt_resv_save_lock(r);
+	return nvt_resv_save_unlock(r, nvt_resv_do_register(r, hostid, cdw10, crkey, nrkey, ev));
+}
+
+uint16_t nvt_resv_acquire(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+			  uint64_t crkey, uint64_t prkey, struct nvt_resv_events *ev)
+{
+	nvt_resv_save_lock(r);
+	return nvt_resv_save_unlock(r, nvt_resv_do_acquire(r, hostid, cdw10, crkey, prkey, ev));
+}
+
+uint16_t nvt_resv_release(struct nvt_resv *r, const uint8_t hostid[16], uint32_t cdw10,
+			  uint64_t crkey, struct nvt_resv_events *ev)
+{
+	nvt_resv_save_lock(r);
+	return nvt_resv_save_unlock(r, nvt_resv_do_release(r, hostid, cdw10, crkey, ev));
+}
+
+bool nvt_resv_ptpl(struct nvt_resv *r)
+{
+	bool on;
+
+	nvt_resv_lock(r);
+	on = r->ptpl;
+	nvt_resv_unlock(r);
+	return on;
+}
+
+uint16_t nvt_resv_set_ptpl(struct nvt_resv *r, bool on)
+{
+	if (on && !r->ptpl_path)
+		return NVT_ST_INVALID_FIELD;
+	nvt_resv_save_lock(r);
+	nvt_resv_lock(r);
+	r->ptpl = on;
+	nvt_resv_unlock(r);
+	return nvt_resv_save_unlock(r, NVT_ST_OK);
+}
+
+/* Line @ln of @path is not what nvtd writes. */
+static int nvt_resv_bad(const char *path, unsigned int ln, FILE *f)
+{
+	nvt_err("%s:%u: not a reservation state nvtd wrote: the namespace is not opened", path, ln);
+	if (f)
+		fclose(f);
+	return -EINVAL;
+}
+
+int nvt_resv_persist_open(struct nvt_resv *r, const char *path)
+{
+	struct nvt_resv_image im;
+	unsigned int ln = 0, v, t;
+	char line[160];
+	bool head = false;
+	FILE *f;
+	int h, i;
+
+	r->ptpl_path = strdup(path);
+	if (!r->ptpl_path)
+		return -ENOMEM;
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	memset(&im, 0, sizeof(im));
+	im.ptpl = true;
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t a, b, k;
+		char end;
+
+		ln++;
+		if (!strchr(line, '\n'))
+			return nvt_resv_bad(path, ln, f);
+		if (!head) {
+			if (sscanf(line, "nvt-reservations %u %c", &v, &end) != 1 || v != 1)
+				return nvt_resv_bad(path, ln, f);
+			head = true;
+		} else if (sscanf(line, "gen %" SCNu32 " %c", &im.gen, &end) == 1) {
+		} else if (sscanf(line, "rtype %u %c", &t, &end) == 1) {
+			if (t && !nvt_resv_type_valid((uint8_t)t))
+				return nvt_resv_bad(path, ln, f);
+			im.rtype = (uint8_t)t;
+		} else if (sscanf(line, "holder %d %c", &h, &end) == 1) {
+			if (h < 0 || h > NVT_RESV_MAX_REGS)
+				return nvt_resv_bad(path, ln, f);
+			im.holder = (int16_t)h;
+		} else if (sscanf(line, "reg %d %" SCNx64 " %" SCNx64 " %" SCNx64 " %c", &i, &a, &b, &k,
+				  &end) == 4) {
+			if (i < 0 || i >= NVT_RESV_MAX_REGS || im.reg[i].used || (!a && !b))
+				return nvt_resv_bad(path, ln, f);
+			im.reg[i].used = true;
+			im.reg[i].hostid[0] = a;
+			im.reg[i].hostid[1] = b;
+			im.reg[i].rkey = k;
+		} else {
+			return nvt_resv_bad(path, ln, f);
+		}
+	}
+	if (ferror(f) || !head)
+		return nvt_resv_bad(path, ln, f);
+	fclose(f);
+	/* A holder that is not a registrant, or one where the type has none, is not ours either. */
+	if ((im.holder && (!im.rtype || nvt_resv_all_regs(im.rtype) || !im.reg[im.holder - 1].used)) ||
+	    (im.rtype && !im.holder && !nvt_resv_all_regs(im.rtype)))
+		return nvt_resv_bad(path, ln, NULL);
+	r->ptpl = true;
+	r->ptpl_saved = true;
+	r->gen = im.gen;
+	for (i = 0; i < NVT_RESV_MAX_REGS; i++) {
+		atomic_store(&r->reg[i].used, im.reg[i].used);
+		atomic_store(&r->reg[i].hostid[0], im.reg[i].hostid[0]);
+		atomic_store(&r->reg[i].hostid[1], im.reg[i].hostid[1]);
+		r->reg[i].rkey = im.reg[i].rkey;
+	}
+	atomic_store(&r->holder, im.holder);
+	atomic_store(&r->rtype, im.rtype);
+	nvt_info("%s: reservations restored (type %u, generation %" PRIu32 ")", path, im.rtype,
+		 im.gen);
+	return 0;
+}
+
+void nvt_resv_fini(struct nvt_resv *r)
+{
+	free(r->ptpl_path);
+	r->ptpl_path = NULL;
 }
 
 uint16_t nvt_resv_report(struct nvt_resv *r, bool eds, void *buf, size_t len)

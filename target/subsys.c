@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nvt/auth.h"
@@ -19,7 +20,26 @@ static void nvt_ns_destroy(struct nvt_ns *ns)
 		return;
 	if (ns->be && ns->be->close)
 		ns->be->close(ns);
+	nvt_resv_fini(&ns->resv);
 	free(ns);
+}
+
+/*
+ * Reservations persist (PTPL) on a namespace in a regular file, in a file
+ * beside it: "PATH.nvt-resv". Others (ram is gone at a restart anyway; an
+ * nvme or block device has no directory of its own) cannot set PTPL.
+ */
+static int nvt_ns_resv_open(struct nvt_ns *ns, const struct nvt_ns_cfg *cfg)
+{
+	const char *path = strcmp(cfg->backend, "file") ? NULL : nvt_ns_cfg_path(cfg, "path");
+	char state[4096];
+	struct stat st;
+
+	if (!path || stat(path, &st) || !S_ISREG(st.st_mode))
+		return 0;
+	if ((size_t)snprintf(state, sizeof(state), "%s.nvt-resv", path) >= sizeof(state))
+		return 0;
+	return nvt_resv_persist_open(&ns->resv, state);
 }
 
 /* A namespace opened, not yet published. */
@@ -75,6 +95,13 @@ static int nvt_ns_open(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg, 
 		ns->be->close(ns);
 		free(ns);
 		return -EINVAL;
+	}
+	ret = nvt_ns_resv_open(ns, cfg);
+	if (ret) {
+		ns->be->close(ns);
+		nvt_resv_fini(&ns->resv);
+		free(ns);
+		return ret;
 	}
 	*out = ns;
 	return 0;

@@ -46,6 +46,15 @@ struct nvt_resv {
 	_Atomic int16_t holder;		/* registrant index + 1; 0 none (all-registrants types: every registrant) */
 	uint32_t gen;			/* Reservation Report's generation: registrations and preemptions */
 	bool ptpl;			/* Persist Through Power Loss state */
+	/*
+	 * Persistence (file namespaces): where the state is kept while PTPL
+	 * is on (NULL: PTPL cannot be set). Changes take save_flag around the
+	 * change and the file's write, so writes land in the order of the
+	 * changes; readers (nvt_resv_check()) never wait for a write.
+	 */
+	char *ptpl_path;
+	bool ptpl_saved;		/* the file exists */
+	atomic_flag save_flag;
 	struct nvt_resv_reg reg[NVT_RESV_MAX_REGS];
 };
 
@@ -83,6 +92,28 @@ struct nvt_resv_notify {
 };
 
 void nvt_resv_init(struct nvt_resv *r);
+
+/**
+ * nvt_resv_persist_open() - @r persists at @path while PTPL is on: the state
+ * kept there (if the file exists) is loaded now. Control path, before the
+ * namespace is published. Return: 0, -EINVAL for a file that is not a
+ * state nvtd wrote (logged with its line: nothing is guessed, a fenced host
+ * must stay fenced), other -errno.
+ */
+int nvt_resv_persist_open(struct nvt_resv *r, const char *path);
+
+/** nvt_resv_fini() - what nvt_resv_persist_open() allocated. */
+void nvt_resv_fini(struct nvt_resv *r);
+
+/** nvt_resv_ptpl() - Get Features 83h: PTPL's state. */
+bool nvt_resv_ptpl(struct nvt_resv *r);
+
+/**
+ * nvt_resv_set_ptpl() - Set Features 83h. Return: NVT_ST_OK,
+ * NVT_ST_INVALID_FIELD (on where nothing can persist), NVT_ST_INTERNAL (the
+ * file could not be written; logged).
+ */
+uint16_t nvt_resv_set_ptpl(struct nvt_resv *r, bool on);
 
 /**
  * nvt_resv_check() - may host @hostid do @acc on the namespace now?

@@ -21,11 +21,15 @@ subsystems = ( {
 } ${2:-} );
 CFG
 }
+# nvtd on $cfg, in the background ($pid), once its control socket is there.
+run_nvtd() {
+	"$NVTD" -c "$cfg" 2>"$out/log" &
+	pid=$!
+	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+}
 SUB2=', { nqn = "'$N2'"; allow_any_host = true; namespaces = ( { nsid = 1; backend = "ram"; size = "2M"; }, { nsid = 2; backend = "ram"; size = "1M"; } ); }'
 write_cfg 1
-"$NVTD" -c "$cfg" 2>"$out/log" &
-pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+run_nvtd
 
 write_cfg 1 "$SUB2"
 "$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
@@ -58,9 +62,7 @@ N3=nqn.2026-11.io.nvt:fabric-file
 SUB3=', { nqn = "'$N3'"; allow_any_host = true; namespaces = ( { nsid = 1; backend = "file"; size = "2M"; path = "'$out'/n3.img"; direct = false; } ); }'
 kill -TERM $pid; wait $pid
 write_cfg 2
-"$NVTD" -c "$cfg" 2>"$out/log" &
-pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+run_nvtd
 write_cfg 2 "$SUB3"
 "$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
 check "a file subsystem added on two threads" \
@@ -92,9 +94,7 @@ subsystems = ( { nqn = "$N"; allow_any_host = true;
 CFG
 }
 write_lcfg "$L1"
-"$NVTD" -c "$cfg" 2>"$out/log" &
-pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+run_nvtd
 write_lcfg "$L1, $L2"
 "$NVTCTL" -s "$sock" reload > "$out/r"; rc=$?
 check "a listener added" '[ $rc = 0 ] && grep -q "^changed: listener rdma 127.0.0.1:14421 added" "$out/r"'

@@ -190,8 +190,14 @@ static inline void nvt_test_config_free(struct nvt_config *cfg)
 			const char *path = nvt_ns_cfg_path(ns, "path");
 
 			if (nvt_test_file_dir[0] && path &&
-			    !strncmp(path, nvt_test_file_dir, strlen(nvt_test_file_dir)))
+			    !strncmp(path, nvt_test_file_dir, strlen(nvt_test_file_dir))) {
+				char resv[160];
+
 				unlink(path);
+				/* Reservations a test left persisted beside it (PTPL). */
+				snprintf(resv, sizeof(resv), "%s.nvt-resv", path);
+				unlink(resv);
+			}
 			nvt_test_ns_cfg_fini(ns);
 		}
 		free(cfg->subsystems[i].namespaces);

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "nvt/host.h"
@@ -447,6 +449,65 @@ static void test_features(void **state)
 	}
 }
 
+/*
+ * Persist Through Power Loss on a namespace in a file: host A registers
+ * with CPTPL=11b and takes Write Exclusive; the target goes away (nvtd
+ * stopped) and a new one opens the same file: host B is still fenced off
+ * writing, A still holds it. Identify says PTPL (RESCAP bit 0), Get
+ * Features 83h says it is on.
+ */
+static void test_ptpl_across_restart(void **state)
+{
+	struct nvt_config cfg;
+	struct nvt_target *tgt;
+	struct fixture *f;
+	struct nvt_loop_ctrl b;
+	struct nvme_id_ns id;
+	struct nvt_sqe sqe;
+	uint64_t data[2] = { 0, htole64(KEY_A) };
+	char state_file[160];
+	uint32_t v = 0;
+
+	(void)state;
+	nvt_test_need_io_uring();
+	nvt_test_config(&cfg);
+	nvt_test_ns_in_file(&cfg.subsystems[0].namespaces[0]);
+	snprintf(state_file, sizeof(state_file), "%s.nvt-resv",
+		 nvt_ns_cfg_path(&cfg.subsystems[0].namespaces[0], "path"));
+	assert_int_equal(nvt_target_create(&cfg, &tgt), 0);
+	f = nvt_test_fixture_connect(tgt, TEST_NQN, TEST_HOST, 1, 64, 0);
+	nvt_host_sqe_identify(&sqe, NVME_IDENTIFY_CNS_NS, 1, 0);
+	assert_int_equal(nvt_test_exec(f->ctrl.admin, &sqe, &id, sizeof(id), NULL), 0);
+	assert_int_equal(id.rescap, 0xff);
+	nvt_host_sqe_init(&sqe, nvme_cmd_resv_register, 1);
+	sqe.common.cdw10 = htole32(NVME_RESERVATION_RREGA_REGISTER_KEY |
+				   (uint32_t)NVME_RESERVATION_CPTPL_PERSIST << 30);
+	assert_int_equal(nvt_test_exec(f->ctrl.io[0], &sqe, data, sizeof(data), NULL), 0);
+	assert_int_equal(resv_acquire(f->ctrl.io[0], NVME_RESERVATION_RACQA_ACQUIRE,
+				      NVME_RESERVATION_RTYPE_WE, KEY_A, 0), 0);
+	assert_int_equal(feature(f->ctrl.admin, false, NVME_FEAT_FID_RESV_PERSIST, 1, 0, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(access(state_file, F_OK), 0);
+	nvt_loop_ctrl_disconnect(&f->ctrl);
+	nvt_target_destroy(f->tgt);
+	free(f);
+
+	assert_int_equal(nvt_target_create(&cfg, &tgt), 0);
+	assert_int_equal(nvt_loop_ctrl_connect(tgt, TEST_NQN, HOST_B, 1, 64, 0, &b), 0);
+	assert_int_equal(io(b.io[0], nvme_cmd_write), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(io(b.io[0], nvme_cmd_read), 0);
+	f = nvt_test_fixture_connect(tgt, TEST_NQN, TEST_HOST, 1, 64, 0);
+	assert_int_equal(io(f->ctrl.io[0], nvme_cmd_write), 0);
+	/* PTPL off again: the file goes, the next start forgets. */
+	assert_int_equal(feature(f->ctrl.admin, true, NVME_FEAT_FID_RESV_PERSIST, 1, 0, NULL), 0);
+	assert_int_equal(access(state_file, F_OK), -1);
+	nvt_loop_ctrl_disconnect(&b);
+	nvt_loop_ctrl_disconnect(&f->ctrl);
+	nvt_target_destroy(f->tgt);
+	free(f);
+	nvt_test_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +518,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifications_main_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_features, setup, teardown),
+		cmocka_unit_test(test_ptpl_across_restart),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,10 +41,15 @@ rig_check "nvme connect" rig_nvme_connect "$NQN" "$RIG_PORT" --nr-io-queues=2
 DEV1=$(rig_wait_nvme_nsid 30 "$NQN" 1) || rig_fail "no block device for $NQN nsid 1"
 CTRL=$(rig_nvme_ctrl_of "$NQN")
 
+# fio_verify_bg NAME SECS: random writes with crc32c verify on nsid 1 in the background (its pid: $!).
+fio_verify_bg() {
+	fio --name="$1" --filename="$DEV1" --direct=1 --rw=randwrite --bs=4k --iodepth=16 \
+		--ioengine=libaio --size=32M --verify=crc32c --verify_backlog=256 --verify_fatal=1 \
+		--time_based --runtime="$2" --output="$O/fio-$1.txt" &
+}
+
 rig_step "fio with verify on nsid 1 while the configuration changes"
-fio --name=keep --filename="$DEV1" --direct=1 --rw=randwrite --bs=4k --iodepth=16 \
-	--ioengine=libaio --size=32M --verify=crc32c --verify_backlog=256 --verify_fatal=1 \
-	--time_based --runtime=60 --output="$O/fio-keep.txt" &
+fio_verify_bg keep 60
 FIO=$!
 sleep 3
 
@@ -166,9 +171,7 @@ rig_check "write and read back through the new listener" bash -c \
 	 dd if=$DEVB of=$O/backb bs=1M count=1 iflag=direct status=none && cmp $O/patb $O/backb"
 
 rig_step "remove the listener while fio verify runs through the first one"
-fio --name=keep2 --filename="$DEV1" --direct=1 --rw=randwrite --bs=4k --iodepth=16 \
-	--ioengine=libaio --size=32M --verify=crc32c --verify_backlog=256 --verify_fatal=1 \
-	--time_based --runtime=15 --output="$O/fio-keep2.txt" &
+fio_verify_bg keep2 15
 FIO2=$!
 sleep 2
 LISTENER2="" SUBSYS2=", { nqn = \"$NQN2\"; allow_any_host = true; namespaces = ( { nsid = 1; backend = \"ram\"; size = \"16M\"; } ); }"
