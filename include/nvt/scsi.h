@@ -22,6 +22,7 @@ struct nvt_poll_group;
 #define NVT_SCSI_GOOD			0x00
 #define NVT_SCSI_CHECK_CONDITION	0x02
 #define NVT_SCSI_BUSY			0x08
+#define NVT_SCSI_RESERVATION_CONFLICT	0x18
 #define NVT_SCSI_TASK_SET_FULL		0x28
 
 /**

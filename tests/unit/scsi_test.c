@@ -1089,6 +1089,55 @@ static void test_unmap(void **state)
 	assert_int_equal(run(e, 0, c, 10, true, NULL, 0), NVT_SCSI_GOOD);
 }
 
+/*
+ * NVMe reservations reach the guest: with an NVMe host holding Write
+ * Exclusive, a guest (never a registrant) reads but its WRITE, WRITE SAME
+ * and COMPARE AND WRITE end in RESERVATION CONFLICT with nothing written;
+ * Exclusive Access stops its reads too; released, it writes again.
+ */
+static void test_nvme_reservations(void **state)
+{
+	static const uint8_t host[16] = { 0xa1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+	struct env *e = *state;
+	struct nvt_resv *r = &e->ns[0].resv;
+	uint8_t c[16], a[2 * BS], b[2 * BS], caw[4 * BS], back[2 * BS];
+
+	fill(a, sizeof(a), 3);
+	fill(b, sizeof(b), 4);
+	cdb10(c, 0x2a, 0, 40, 2);
+	assert_int_equal(run(e, 0, c, 10, true, a, sizeof(a)), NVT_SCSI_GOOD);
+	assert_int_equal(nvt_resv_register(r, host, 0, 0, 0x77, NULL), NVT_ST_OK);
+	assert_int_equal(nvt_resv_acquire(r, host, (uint32_t)NVME_RESERVATION_RTYPE_WE << 8, 0x77, 0,
+					  NULL), NVT_ST_OK);
+	cdb10(c, 0x2a, 0, 40, 2);
+	assert_int_equal(run(e, 0, c, 10, true, b, sizeof(b)), NVT_SCSI_RESERVATION_CONFLICT);
+	memset(c, 0, 16);
+	c[0] = 0x93;				/* WRITE SAME(16) */
+	put_be64(c + 2, 40);
+	put_be32(c + 10, 2);
+	assert_int_equal(run(e, 0, c, 16, true, b, BS), NVT_SCSI_RESERVATION_CONFLICT);
+	memcpy(caw, a, sizeof(a));
+	memcpy(caw + sizeof(a), b, sizeof(b));
+	memset(c, 0, 16);
+	c[0] = 0x89;				/* COMPARE AND WRITE */
+	put_be64(c + 2, 40);
+	c[13] = 2;
+	assert_int_equal(run(e, 0, c, 16, true, caw, sizeof(caw)), NVT_SCSI_RESERVATION_CONFLICT);
+	cdb10(c, 0x28, 0, 40, 2);
+	assert_int_equal(run(e, 0, c, 10, false, back, sizeof(back)), NVT_SCSI_GOOD);
+	assert_memory_equal(back, a, sizeof(a));	/* nothing of the guest's landed */
+	/* Exclusive Access (the holder changes its type): reads stop too. */
+	assert_int_equal(nvt_resv_acquire(r, host, 1u | (uint32_t)NVME_RESERVATION_RTYPE_EA << 8,
+					  0x77, 0x77, NULL), NVT_ST_OK);
+	assert_int_equal(run(e, 0, c, 10, false, back, sizeof(back)), NVT_SCSI_RESERVATION_CONFLICT);
+	/* The other namespace is not reserved. */
+	assert_int_equal(run(e, 1, c, 10, false, back, sizeof(back)), NVT_SCSI_GOOD);
+	assert_int_equal(nvt_resv_release(r, host, (uint32_t)NVME_RESERVATION_RTYPE_EA << 8, 0x77, NULL),
+			 NVT_ST_OK);
+	cdb10(c, 0x2a, 0, 40, 2);
+	assert_int_equal(run(e, 0, c, 10, true, b, sizeof(b)), NVT_SCSI_GOOD);
+}
+
 static void test_caw(void **state)
 {
 	struct env *e = *state;
@@ -1901,6 +1950,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_caw, setup_crc64, teardown),
 		cmocka_unit_test_setup_teardown(test_unmap, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_unmap, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_nvme_reservations, setup_mixed, teardown),
 		cmocka_unit_test_setup_teardown(test_caw, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_caw, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy, setup_none, teardown),
