@@ -142,13 +142,16 @@ static size_t first_line_len(const char *s)
  */
 static void strip_secret_notes(char *s)
 {
-	static const char note[] = " # dhchap_key";
+	static const char note[] = " # dhchap_key", tail[] = "given, not shown";
 	size_t r = 0, w = 0;
 
 	while (s[r]) {
-		if (!strncmp(s + r, note, sizeof(note) - 1)) {
-			while (s[r] && s[r] != '\n')
-				r++;
+		size_t eol = r + strcspn(s + r, "\n");
+
+		/* The note ends its line; the same words inside a string (a serial, a model) do not. */
+		if (!strncmp(s + r, note, sizeof(note) - 1) && eol - r >= sizeof(tail) - 1 &&
+		    !strncmp(s + eol - (sizeof(tail) - 1), tail, sizeof(tail) - 1)) {
+			r = eol;
 			continue;
 		}
 		s[w++] = s[r++];
