@@ -167,7 +167,7 @@ void nvt_execute_get_log_ana(struct nvt_req *req)
 
 		nvt_log_write(&w, &v, sizeof(v));
 	}
-	if (!(le32toh(req->cmd->common.cdw10) & (1u << 15)))
+	if (!nvt_get_log_rae(req))
 		nvt_ctrl_clear_aen(ctrl, NVT_AEN_ANA_CHANGED);
 	nvt_req_complete(req, nvt_log_writer_finish(&w));
 }

@@ -74,7 +74,7 @@ static void nvt_execute_get_disc_log(struct nvt_req *req)
 	nvt_log_write(&w, pad, sizeof(pad));
 	nvt_disc_walk(tgt, ctrl->hostnqn, &w);
 	pthread_mutex_unlock(&tgt->lock);
-	if (!(le32toh(req->cmd->common.cdw10) & (1u << 15)))	/* RAE clear */
+	if (!nvt_get_log_rae(req))
 		nvt_ctrl_clear_aen(ctrl, NVT_AEN_DISC_CHANGED);
 	nvt_req_complete(req, nvt_log_writer_finish(&w));
 }
