@@ -37,7 +37,9 @@ static uint64_t nvt_disc_walk(struct nvt_target *tgt, const char *hostnqn,
 	uint64_t n = 0;
 
 	for (unsigned int p = 0; p < tgt->nr_ports; p++) {
-		for (unsigned int s = 0; s < tgt->nr_subsys && tgt->ports[p].used; s++) {
+		if (!tgt->ports[p].used)	/* removed by a reload: its slot stays */
+			continue;
+		for (unsigned int s = 0; s < tgt->nr_subsys; s++) {
 			if (!nvt_subsys_host_allowed_locked(tgt->subsys[s], hostnqn))
 				continue;
 			n++;
