@@ -335,7 +335,7 @@ uint64_t nvt_get_log_offset(const struct nvt_req *req)
 	       le32toh(req->cmd->common.cdw12);
 }
 
-static bool nvt_get_log_rae(const struct nvt_req *req)
+bool nvt_get_log_rae(const struct nvt_req *req)
 {
 	return le32toh(req->cmd->common.cdw10) & (1u << 15);
 }

@@ -76,10 +76,13 @@ uint16_t nvt_sq_ana_status_slow(const struct nvt_sq *sq, uint8_t state)
 /* The state @cfg gives group @grpid: optimized unless ana_groups says otherwise. */
 static uint8_t nvt_cfg_ana_state(const struct nvt_config *cfg, uint32_t grpid)
 {
-	for (unsigned int i = 0; i < cfg->nr_ana_groups; i++)
-		if (cfg->ana_groups[i].id == grpid && nvt_ana_state_parse(cfg->ana_groups[i].state))
-			return nvt_ana_state_parse(cfg->ana_groups[i].state);
-	return NVME_ANA_STATE_OPTIMIZED;
+	uint8_t state = 0;
+
+	/* Ids are unique (a keyed list), states one of the names (config.c checks). */
+	for (unsigned int i = 0; i < cfg->nr_ana_groups && !state; i++)
+		if (cfg->ana_groups[i].id == grpid)
+			state = nvt_ana_state_parse(cfg->ana_groups[i].state);
+	return state ? state : NVME_ANA_STATE_OPTIMIZED;
 }
 
 void nvt_target_ana_init(struct nvt_target *tgt, const struct nvt_config *cfg)
@@ -88,21 +91,25 @@ void nvt_target_ana_init(struct nvt_target *tgt, const struct nvt_config *cfg)
 		atomic_store(&tgt->ana_state[g], nvt_cfg_ana_state(cfg, g));
 }
 
+/* The group that changed, and how many of its controllers were told. */
+struct nvt_ana_change {
+	uint32_t grpid;
+	int told;
+};
+
 static void nvt_ctrl_ana_changed(struct nvt_ctrl *ctrl, void *arg)
 {
-	unsigned int *told = arg;
-	uint32_t grpid = told[0];
+	struct nvt_ana_change *c = arg;
 
-	if (nvt_port_ana_group(ctrl->port) != grpid)
+	if (nvt_port_ana_group(ctrl->port) != c->grpid)
 		return;
-	told[1]++;
+	c->told++;
 	nvt_ctrl_raise_aen(ctrl, NVT_AEN_ANA_CHANGED);
 }
 
 int nvt_target_set_ana_state(struct nvt_target *tgt, uint32_t grpid, uint8_t state)
 {
-	/* [0]: the group, [1]: controllers told. */
-	unsigned int told[2] = { grpid, 0 };
+	struct nvt_ana_change c = { .grpid = grpid, .told = 0 };
 	uint64_t cnt;
 
 	if (grpid < 1 || grpid > NVT_ANA_GRPMAX || !nvt_ana_state_name(state))
@@ -118,8 +125,8 @@ int nvt_target_set_ana_state(struct nvt_target *tgt, uint32_t grpid, uint8_t sta
 	nvt_info("group %u now %s", grpid, nvt_ana_state_name(state));
 	for (unsigned int i = 0; i < tgt->nr_subsys; i++)
 		if (tgt->subsys[i]->type == NVT_SUBSYS_NVM)
-			nvt_subsys_for_each_ctrl(tgt->subsys[i], nvt_ctrl_ana_changed, told);
-	return (int)told[1];
+			nvt_subsys_for_each_ctrl(tgt->subsys[i], nvt_ctrl_ana_changed, &c);
+	return c.told;
 }
 
 void nvt_execute_get_log_ana(struct nvt_req *req)
@@ -167,7 +174,7 @@ void nvt_execute_get_log_ana(struct nvt_req *req)
 
 		nvt_log_write(&w, &v, sizeof(v));
 	}
-	if (!(le32toh(req->cmd->common.cdw10) & (1u << 15)))
+	if (!nvt_get_log_rae(req))
 		nvt_ctrl_clear_aen(ctrl, NVT_AEN_ANA_CHANGED);
 	nvt_req_complete(req, nvt_log_writer_finish(&w));
 }

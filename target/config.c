@@ -499,9 +499,10 @@ static const struct field listener_fields[] = {
 			      AT(struct nvt_listener_cfg, batch_posts) },
 	/*
 	 * RDMA: writes to ram namespaces without metadata land in their memory
-	 * by RDMA READ. Off by default: the first write to each namespace on
-	 * each device and poll group registers (pins) all of its memory there,
-	 * a stall of that poll group and the namespace fully resident.
+	 * by RDMA READ. The first write to each namespace on each device and
+	 * poll group asks the main loop to register (pin) all of its memory
+	 * there, which makes the namespace fully resident; writes copy until
+	 * that is done. false: nothing is pinned.
 	 */
 	[LIS_ZERO_COPY] = { "zero_copy", FT_BOOL, .def = true,
 			    AT(struct nvt_listener_cfg, zero_copy) },

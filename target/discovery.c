@@ -37,7 +37,9 @@ static uint64_t nvt_disc_walk(struct nvt_target *tgt, const char *hostnqn,
 	uint64_t n = 0;
 
 	for (unsigned int p = 0; p < tgt->nr_ports; p++) {
-		for (unsigned int s = 0; s < tgt->nr_subsys && tgt->ports[p].used; s++) {
+		if (!tgt->ports[p].used)	/* removed by a reload: its slot stays */
+			continue;
+		for (unsigned int s = 0; s < tgt->nr_subsys; s++) {
 			if (!nvt_subsys_host_allowed_locked(tgt->subsys[s], hostnqn))
 				continue;
 			n++;
@@ -74,7 +76,7 @@ static void nvt_execute_get_disc_log(struct nvt_req *req)
 	nvt_log_write(&w, pad, sizeof(pad));
 	nvt_disc_walk(tgt, ctrl->hostnqn, &w);
 	pthread_mutex_unlock(&tgt->lock);
-	if (!(le32toh(req->cmd->common.cdw10) & (1u << 15)))	/* RAE clear */
+	if (!nvt_get_log_rae(req))
 		nvt_ctrl_clear_aen(ctrl, NVT_AEN_DISC_CHANGED);
 	nvt_req_complete(req, nvt_log_writer_finish(&w));
 }

@@ -722,6 +722,8 @@ void nvt_execute_async_event(struct nvt_req *req);
 /** nvt_parse_get_log_len() - NUMD and LPO of a Get Log Page, checked; sets data_len. Return: status. */
 uint16_t nvt_parse_get_log_len(struct nvt_req *req);
 uint64_t nvt_get_log_offset(const struct nvt_req *req);
+/** nvt_get_log_rae() - a Get Log Page's Retain Asynchronous Event bit: set, the read leaves its AEN masked. */
+bool nvt_get_log_rae(const struct nvt_req *req);
 
 /**
  * struct nvt_log_writer - streams a log page into a request's data, keeping

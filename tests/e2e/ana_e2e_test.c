@@ -141,14 +141,8 @@ static void test_log_content(void **state)
 	assert_int_equal(p.nsids[0], 0);
 }
 
-static int aen_count;
-static struct nvt_cqe aen_cqe;
-
-static void aen_done(void *arg, const struct nvt_cqe *cqe)
-{
-	aen_count++;
-	aen_cqe = *cqe;
-}
+/* A's AERs: static, as a held one may complete after the test that sent it. */
+static struct done aen;
 
 static void test_state_changes(void **state)
 {
@@ -156,21 +150,21 @@ static void test_state_changes(void **state)
 	struct ana_page p;
 	struct nvt_sqe sqe;
 
-	aen_count = 0;
+	memset(&aen, 0, sizeof(aen));
 	nvt_host_sqe_features(&sqe, true, NVME_FEAT_FID_ASYNC_EVENT,
 			      NVME_FEATURE_AENCFG_NOTICE_ANA_CHANGE);
 	assert_int_equal(nvt_test_exec(f->a.admin, &sqe, NULL, 0, NULL), 0);
 	assert_int_equal(nvt_test_exec(f->b.admin, &sqe, NULL, 0, NULL), 0);
 	nvt_host_sqe_init(&sqe, nvme_admin_async_event, 0);
-	assert_int_equal(nvt_loop_submit(f->a.admin, &sqe, NULL, 0, aen_done, NULL), 0);
-	assert_int_equal(nvt_loop_submit(f->a.admin, &sqe, NULL, 0, aen_done, NULL), 0);
-	assert_int_equal(aen_count, 0);
+	assert_int_equal(nvt_loop_submit(f->a.admin, &sqe, NULL, 0, nvt_test_on_done, &aen), 0);
+	assert_int_equal(nvt_loop_submit(f->a.admin, &sqe, NULL, 0, nvt_test_on_done, &aen), 0);
+	assert_int_equal(aen.count, 0);
 
 	/* Group 1 inaccessible: only A (its listener's group) is told; B's AER would complete, it has none. */
 	assert_int_equal(nvt_target_set_ana_state(f->tgt, 1, NVME_ANA_STATE_INACCESSIBLE), 1);
-	assert_int_equal(aen_count, 1);
-	assert_int_equal(aen_cqe.status, 0);
-	assert_int_equal(le32toh(aen_cqe.result.u32),
+	assert_int_equal(aen.count, 1);
+	assert_int_equal(aen.cqe.status, 0);
+	assert_int_equal(le32toh(aen.cqe.result.u32),
 			 NVME_AER_NOTICE | NVME_AER_NOTICE_ANA << 8 | NVME_LOG_LID_ANA << 16);
 	/* 302h without DNR: the host may retry on another path. */
 	assert_int_equal(read_block(&f->a), PATH_STATUS(NVME_SC_ANA_INACCESSIBLE));
@@ -190,13 +184,13 @@ static void test_state_changes(void **state)
 	assert_int_equal(le64toh(p.desc.chgcnt), 1);
 	/* RAE kept it masked: a second change is not reported yet. */
 	assert_int_equal(nvt_target_set_ana_state(f->tgt, 1, NVME_ANA_STATE_PERSISTENT_LOSS), 1);
-	assert_int_equal(aen_count, 1);
+	assert_int_equal(aen.count, 1);
 	assert_int_equal(read_block(&f->a), PATH_STATUS(NVME_SC_ANA_PERSISTENT_LOSS));
 	/* Reading without RAE unmasks: the pending one goes out. */
 	get_ana_log(&f->a, false, false, &p);
 	assert_int_equal(p.desc.state, NVME_ANA_STATE_PERSISTENT_LOSS);
 	assert_int_equal(le64toh(p.hdr.chgcnt), 2);
-	assert_int_equal(aen_count, 2);
+	assert_int_equal(aen.count, 2);
 
 	assert_int_equal(nvt_target_set_ana_state(f->tgt, 1, NVME_ANA_STATE_CHANGE), 1);
 	assert_int_equal(read_block(&f->a), PATH_STATUS(NVME_SC_ANA_TRANSITION));

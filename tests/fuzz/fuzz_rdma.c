@@ -1120,11 +1120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The device's end of its registrations (their MRs are the fake's), then the namespaces'. */
 	nvt_poll_group_run_pending(f->tgt->pg);
 	nvt_fuzz_check(!atomic_load(&f->dev.zc_req_pending), "a registration request left unanswered");
-	for (struct nvt_rdma_zc_mr *e = atomic_exchange(&f->dev.zc_made, NULL), *next; e; e = next) {
-		next = e->next;
-		e->next = f->dev.zc_mrs;
-		f->dev.zc_mrs = e;
-	}
+	nvt_rdma_zc_link_made(&f->dev);
 	while (f->dev.zc_mrs) {
 		struct nvt_rdma_zc_mr *e = f->dev.zc_mrs;
 

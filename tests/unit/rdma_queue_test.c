@@ -793,10 +793,7 @@ static int teardown(void **state)
 	assert_int_equal(f->bdev->nr_orphans, 0);
 	/* As nvt_rdma_dev_free(): the device's end of the registrations; the namespaces' comes with the target. */
 	assert_false(atomic_load(&f->bdev->zc_req_pending));
-	for (struct nvt_rdma_zc_mr *e = atomic_exchange(&f->bdev->zc_made, NULL), *next; e; e = next) {
-		next = e->next;
-		nvt_rdma_zc_mr_end(e);
-	}
+	nvt_rdma_zc_link_made(f->bdev);
 	while (f->bdev->zc_mrs) {
 		struct nvt_rdma_zc_mr *e = f->bdev->zc_mrs;
 

@@ -131,27 +131,28 @@ enum nvt_rdma_queue_state {
 };
 
 /*
- * One RDMA device as one poll group uses it: the protection domain and
- * the registered data pool its queues share. librdmacm hands every cm_id
- * on a device the same ibv_context, which is the key. Created and
- * destroyed on the main loop; the pool is then its poll group's alone.
- */
-/*
  * One ram namespace's data memory registered with a device's PD, for
  * zero-copy writes; made by the main loop when the first write to it on
- * that (device, poll group) asks (nvt_rdma_zc_mr_get()). It ends (deregistered) with the namespace's close or the
- * device's end, whichever comes first; the memory goes with the last of
- * the two references (both may run at once on different threads).
+ * that (device, poll group) asks (nvt_rdma_zc_mr_get()). It ends
+ * (deregistered) with the namespace's close or the device's end,
+ * whichever comes first; the memory goes with the last of the two
+ * references (both may run at once on different threads).
  */
 struct nvt_rdma_zc_mr {
 	struct nvt_ram_user user;		/* the namespace's close: release() */
-	struct nvt_rdma_zc_mr *next;		/* in dev->zc_mrs; owner only */
+	struct nvt_rdma_zc_mr *next;		/* in dev->zc_mrs (owner), or dev->zc_made until the owner links it */
 	struct nvt_ns *ns;
 	struct ibv_mr *mr;			/* NULL: not registered, the namespace copies */
 	atomic_bool dead;			/* deregistered; never matched again */
 	atomic_uint refs;			/* the device's list, the namespace's */
 };
 
+/*
+ * One RDMA device as one poll group uses it: the protection domain and
+ * the registered data pool its queues share. librdmacm hands every cm_id
+ * on a device the same ibv_context, which is the key. Created and
+ * destroyed on the main loop; the pool is then its poll group's alone.
+ */
 struct nvt_rdma_dev {
 	struct nvt_rdma_dev *next;		/* in nvt_rdma_devs */
 	struct ibv_context *verbs;
@@ -923,6 +924,16 @@ static void nvt_rdma_zc_mr_release(struct nvt_ram_user *u)
 	nvt_rdma_zc_mr_end(container_of(u, struct nvt_rdma_zc_mr, user));
 }
 
+/* Owner (or the device's end): what the main loop made (dev->zc_made) onto dev->zc_mrs. */
+static void nvt_rdma_zc_link_made(struct nvt_rdma_dev *d)
+{
+	for (struct nvt_rdma_zc_mr *e = atomic_exchange(&d->zc_made, NULL), *next; e; e = next) {
+		next = e->next;
+		e->next = d->zc_mrs;
+		d->zc_mrs = e;
+	}
+}
+
 /* Main loop: is @ns (nsid @nsid) published in some subsystem of @tgt? Compares pointers only. */
 static bool nvt_rdma_ns_published(struct nvt_target *tgt, const struct nvt_ns *ns, uint32_t nsid)
 {
@@ -998,13 +1009,7 @@ static struct nvt_rdma_zc_mr *nvt_rdma_zc_mr_get(struct nvt_rdma_dev *d, struct 
 	/* A request is out: nothing new to link yet, and no second one. */
 	if (atomic_load(&d->zc_req_pending))
 		return NULL;
-	for (e = atomic_exchange(&d->zc_made, NULL); e;) {
-		struct nvt_rdma_zc_mr *next = e->next;
-
-		e->next = d->zc_mrs;
-		d->zc_mrs = e;
-		e = next;
-	}
+	nvt_rdma_zc_link_made(d);
 	while ((e = *pp)) {
 		/* Its namespace closed: the pointer may be a new namespace's already. */
 		if (atomic_load(&e->dead)) {
@@ -1837,10 +1842,7 @@ static void nvt_rdma_dev_free(struct nvt_rdma_dev *d)
 		d->zc_free_deferred = true;
 		return;
 	}
-	for (struct nvt_rdma_zc_mr *e = atomic_exchange(&d->zc_made, NULL), *next; e; e = next) {
-		next = e->next;
-		nvt_rdma_zc_mr_end(e);
-	}
+	nvt_rdma_zc_link_made(d);	/* ended with the others below */
 	/* No QP is on the CQ or the SRQ any more, and the owner stopped polling with its last queue. */
 	if (d->srq)
 		ibv_destroy_srq(d->srq);
