@@ -844,7 +844,7 @@ static void nvt_port_removal_run(struct nvt_pg_deferred *d)
  * Return: 0 or -errno (refused and reported).
  */
 static int nvt_reload_add_listeners(struct nvt_reload *r, struct nvt_target *tgt,
-				    const struct nvt_config *o, const struct nvt_config *n)
+				    const struct nvt_config *n)
 {
 	unsigned int first = tgt->nr_ports;
 
@@ -853,8 +853,8 @@ static int nvt_reload_add_listeners(struct nvt_reload *r, struct nvt_target *tgt
 		struct nvt_port *port;
 		int ret;
 
-		/* Already there: added by a reload that failed later on. */
-		if (nvt_cfg_find_listener(o, nl) || nvt_target_find_port(tgt, nl))
+		/* Running already (the running file's, or added by a reload that failed later on). */
+		if (nvt_target_find_port(tgt, nl))
 			continue;
 		port = &tgt->ports[tgt->nr_ports];
 		*port = (struct nvt_port){ .tgt = tgt, .portid = (uint16_t)(tgt->nr_ports + 1),
@@ -889,49 +889,58 @@ static int nvt_reload_add_listeners(struct nvt_reload *r, struct nvt_target *tgt
 	return 0;
 }
 
+/* Port @k runs a listener @n does not have (the running file's, or one a failed reload added). */
+static bool nvt_port_goes(const struct nvt_target *tgt, unsigned int k, const struct nvt_config *n)
+{
+	return tgt->ports[k].used && !nvt_cfg_find_listener(n, &tgt->ports[k].cfg);
+}
+
+/* Do the listeners running (the ports) differ from @n's? */
+static bool nvt_listeners_differ(struct nvt_target *tgt, const struct nvt_config *n)
+{
+	for (unsigned int k = 0; k < tgt->nr_ports; k++)
+		if (nvt_port_goes(tgt, k, n))
+			return true;
+	for (unsigned int i = 0; i < n->nr_listeners; i++)
+		if (!nvt_target_find_port(tgt, &n->listeners[i]))
+			return true;
+	return false;
+}
+
 /*
- * Listeners only the running file has: out of the ports (discovery stops
- * listing them) now, stopped once the main loop's batch is done (this runs
- * inside one, which may hold events for the listener's own watches; the
- * transport's stop polls the loop while its hosts leave). @jobs, one per
- * running listener, were allocated beforehand; those used are taken.
+ * Ports @n has no listener for (among the first @nr_old, those before the
+ * additions): out of the ports (discovery stops listing them) now, stopped
+ * once the main loop's batch is done (this runs inside one, which may hold
+ * events for the listener's own watches; the transport's stop polls the
+ * loop while its hosts leave). The ports, not the running file, say what
+ * runs: a listener a failed reload added goes when a later file drops it.
+ * @jobs, one per port that goes, were allocated beforehand; those used are
+ * taken.
  */
 static void nvt_reload_remove_listeners(struct nvt_reload *r, struct nvt_target *tgt,
-					const struct nvt_config *o, const struct nvt_config *n,
+					const struct nvt_config *n, unsigned int nr_old,
 					struct nvt_port_removal **jobs)
 {
-	for (unsigned int i = 0; i < o->nr_listeners; i++) {
-		const struct nvt_listener_cfg *ol = &o->listeners[i];
-		struct nvt_port *port;
+	for (unsigned int k = 0; k < nr_old; k++) {
+		struct nvt_port *port = &tgt->ports[k];
 
-		if (nvt_cfg_find_listener(n, ol) || !(port = nvt_target_find_port(tgt, ol)))
+		if (!nvt_port_goes(tgt, k, n))
 			continue;
 		pthread_mutex_lock(&tgt->lock);
 		port->used = false;
 		pthread_mutex_unlock(&tgt->lock);
 		nvt_reload_note(r, "listener %s %s:%u removed (its hosts are disconnected)",
-				ol->transport, ol->address, ol->port);
-		jobs[i]->tgt = tgt;
-		jobs[i]->port = port;
-		jobs[i]->d.fn = nvt_port_removal_run;
+				port->cfg.transport, port->cfg.address, port->cfg.port);
+		jobs[k]->tgt = tgt;
+		jobs[k]->port = port;
+		jobs[k]->d.fn = nvt_port_removal_run;
 		tgt->nr_port_removals++;
 		if (tgt->pg)
-			nvt_poll_group_defer(tgt->pg, &jobs[i]->d);
+			nvt_poll_group_defer(tgt->pg, &jobs[k]->d);
 		else
-			nvt_port_removal_run(&jobs[i]->d);	/* no main loop: nothing in a batch */
-		jobs[i] = NULL;
+			nvt_port_removal_run(&jobs[k]->d);	/* no main loop: nothing in a batch */
+		jobs[k] = NULL;
 	}
-}
-
-static bool nvt_listeners_differ(const struct nvt_config *o, const struct nvt_config *n)
-{
-	for (unsigned int i = 0; i < o->nr_listeners; i++)
-		if (!nvt_cfg_find_listener(n, &o->listeners[i]))
-			return true;
-	for (unsigned int i = 0; i < n->nr_listeners; i++)
-		if (!nvt_cfg_find_listener(o, &n->listeners[i]))
-			return true;
-	return false;
 }
 
 /*
@@ -942,34 +951,35 @@ static bool nvt_listeners_differ(const struct nvt_config *o, const struct nvt_co
 static int nvt_reload_apply(struct nvt_reload *r, struct nvt_target *tgt,
 			    const struct nvt_config *o, const struct nvt_config *n)
 {
-	bool listeners = nvt_listeners_differ(o, n);
+	bool listeners = nvt_listeners_differ(tgt, n);
+	unsigned int nr_old = tgt->nr_ports;
 	struct nvt_port_removal **jobs;
 	int ret;
 
-	jobs = calloc(o->nr_listeners ? o->nr_listeners : 1, sizeof(*jobs));
+	jobs = calloc(nr_old ? nr_old : 1, sizeof(*jobs));
 	if (!jobs)
 		return -ENOMEM;
-	for (unsigned int i = 0; i < o->nr_listeners; i++) {
-		if (nvt_cfg_find_listener(n, &o->listeners[i]))
+	for (unsigned int k = 0; k < nr_old; k++) {
+		if (!nvt_port_goes(tgt, k, n))
 			continue;
-		jobs[i] = calloc(1, sizeof(*jobs[i]));
-		if (!jobs[i]) {
+		jobs[k] = calloc(1, sizeof(*jobs[k]));
+		if (!jobs[k]) {
 			ret = -ENOMEM;
 			goto out;
 		}
 	}
-	ret = listeners ? nvt_reload_add_listeners(r, tgt, o, n) : 0;
+	ret = listeners ? nvt_reload_add_listeners(r, tgt, n) : 0;
 	if (ret)
 		goto out;
 	ret = nvt_reload_apply_rest(r, tgt, o, n);
 	if (!ret && listeners)
-		nvt_reload_remove_listeners(r, tgt, o, n, jobs);
+		nvt_reload_remove_listeners(r, tgt, n, nr_old, jobs);
 	/* Records came or went (those added stay if the rest failed): discovery controllers re-read log 70h. */
 	if (listeners)
 		nvt_discovery_changed(tgt);
 out:
-	for (unsigned int i = 0; i < o->nr_listeners; i++)
-		free(jobs[i]);
+	for (unsigned int k = 0; k < nr_old; k++)
+		free(jobs[k]);
 	free(jobs);
 	return ret;
 }

@@ -997,6 +997,20 @@ static void test_listeners_added_and_removed(void **state)
 	assert_true(e->tgt->ports[e->tgt->nr_ports - 1].portid > 3);
 	assert_int_equal(disc_records(&d, TEST_NQN, &listed), 2);
 
+	/*
+	 * Added by a reload that failed after it (a new subsystem's file that
+	 * cannot open): it runs on, and the next file without it removes it.
+	 */
+	write_cfg_listeners(LISTENER1 ", " LISTENER2 ", " LISTENER3, NS2_OK,
+			    ", {\n\tnqn = \"" NQN2 "\";\n\tallow_any_host = true;\n\tnamespaces = ( { "
+			    "nsid = 1; backend = \"file\"; size = \"4M\"; path = \"/nonexistent/nvt/f\"; } );\n}");
+	assert_true(reload(e) < 0);
+	assert_int_equal(disc_records(&d, TEST_NQN, &listed), 3);
+	write_cfg_listeners(LISTENER1 ", " LISTENER2, NS2_OK, "");
+	assert_int_equal(reload(e), 1);
+	assert_non_null(strstr(e->out, "changed: listener rdma 192.0.2.3:4422 removed"));
+	assert_int_equal(disc_records(&d, TEST_NQN, &listed), 2);
+
 	/* The last RDMA listener: refused. */
 	write_cfg_listeners("", NS2_OK, "");
 	assert_int_equal(reload(e), -EINVAL);
