@@ -395,6 +395,20 @@ static uint16_t nvt_resv_do_release(struct nvt_resv *r, const uint8_t hostid[16]
 	return st;
 }
 
+bool nvt_resv_key(struct nvt_resv *r, const uint8_t hostid[16], uint64_t *key)
+{
+	uint64_t id[2];
+	int i;
+
+	nvt_hostid_split(hostid, id);
+	nvt_resv_lock(r);
+	i = nvt_resv_find(r, id);
+	if (i >= 0)
+		*key = r->reg[i].rkey;
+	nvt_resv_unlock(r);
+	return i >= 0;
+}
+
 /* ---- Persist Through Power Loss ---- */
 
 /* What the file holds: the state as one consistent copy. */

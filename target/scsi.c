@@ -525,6 +525,9 @@ struct nvt_scsi_opinfo {
 	{ op, b1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }
 /* 16-byte service action CDBs: byte 2 as given, the allocation length in bytes 10-13. */
 #define NVT_USAGE_SA16(op, b2) { op, 0x1f, b2, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff }
+/* PERSISTENT RESERVE IN: service action, allocation length; OUT: service action, scope and type, parameter list length. */
+#define NVT_USAGE_PRIN { 0x5e, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff }
+#define NVT_USAGE_PROUT { 0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff }
 /* The 32-byte READ/WRITE(32) (Type 2 only): flags, the LBA, the tags and their masks, the length. */
 #define NVT_USAGE_RW32 \
 	{ 0x7f, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xf8, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, \
@@ -546,6 +549,16 @@ static const struct nvt_scsi_opinfo nvt_scsi_ops[] = {
 	{ 0x41, false, 0, 10, false, NVT_USAGE_LBA10(0x41, 0xe8) },
 	{ 0x42, false, 0, 10, false, { 0x42, 0, 0, 0, 0, 0, 0, 0xff, 0xff } },
 	{ 0x5a, false, 0, 10, false, { 0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff } },
+	{ 0x5e, true, 0x00, 10, false, NVT_USAGE_PRIN },
+	{ 0x5e, true, 0x01, 10, false, NVT_USAGE_PRIN },
+	{ 0x5e, true, 0x02, 10, false, NVT_USAGE_PRIN },
+	{ 0x5f, true, 0x00, 10, false, NVT_USAGE_PROUT },
+	{ 0x5f, true, 0x01, 10, false, NVT_USAGE_PROUT },
+	{ 0x5f, true, 0x02, 10, false, NVT_USAGE_PROUT },
+	{ 0x5f, true, 0x03, 10, false, NVT_USAGE_PROUT },
+	{ 0x5f, true, 0x04, 10, false, NVT_USAGE_PROUT },
+	{ 0x5f, true, 0x05, 10, false, NVT_USAGE_PROUT },
+	{ 0x5f, true, 0x06, 10, false, NVT_USAGE_PROUT },
 	{ 0x7f, true, 0x0009, 32, true, NVT_USAGE_RW32 },
 	{ 0x7f, true, 0x000b, 32, true, NVT_USAGE_RW32 },
 	{ 0x83, true, 0x00, 16, false, NVT_USAGE_SA16(0x83, 0) },
@@ -803,6 +816,12 @@ void nvt_scsi_exec(struct nvt_scsi_task *t)
 		return;
 	case 0x84:
 		nvt_scsi_exec_copy_results(t);
+		return;
+	case 0x5e:
+		nvt_scsi_exec_pr_in(t);
+		return;
+	case 0x5f:
+		nvt_scsi_exec_pr_out(t);
 		return;
 	default:
 		nvt_scsi_invalid_opcode(t);

@@ -37,6 +37,7 @@
 #define NVT_ASC_INVALID_FIELD_CDB	0x2400
 #define NVT_ASC_LUN_NOT_SUPPORTED	0x2500
 #define NVT_ASC_INVALID_FIELD_PARAM	0x2600
+#define NVT_ASC_INVALID_PR_RELEASE	0x2604	/* INVALID RELEASE OF PERSISTENT RESERVATION */
 #define NVT_ASC_TOO_MANY_CSCDS		0x2606
 #define NVT_ASC_UNSUPPORTED_CSCD	0x2607
 #define NVT_ASC_TOO_MANY_SEGS		0x2608
@@ -44,6 +45,7 @@
 #define NVT_ASC_SPACE_ALLOC_FAILED	0x2707
 #define NVT_ASC_SAVING_NOT_SUPPORTED	0x3900
 #define NVT_ASC_INTERNAL_FAILURE	0x4400
+#define NVT_ASC_PR_RESOURCES		0x5504	/* INSUFFICIENT REGISTRATION RESOURCES */
 
 /* Limits the layer advertises (VPD B0h, third-party copy) and enforces. */
 #define NVT_SCSI_MAX_XFER_BYTES	(8u << 20)	/* one READ/WRITE */
@@ -178,6 +180,13 @@ void nvt_scsi_exec_caw(struct nvt_scsi_task *t);
 /* scsi_xcopy.c */
 void nvt_scsi_exec_xcopy(struct nvt_scsi_task *t);
 void nvt_scsi_exec_copy_results(struct nvt_scsi_task *t);
+
+/* scsi_pr.c: PERSISTENT RESERVE IN / OUT; each completes @t. */
+void nvt_scsi_exec_pr_in(struct nvt_scsi_task *t);
+void nvt_scsi_exec_pr_out(struct nvt_scsi_task *t);
+
+/** nvt_scsi_nexus() - @t's I_T nexus as an NVMe host identifier (its device's, nvt_scsi_dev_hostid()). */
+const uint8_t *nvt_scsi_nexus(const struct nvt_scsi_task *t);
 
 /** nvt_scsi_copy_buf_put() - @t is done with its queue's copy_buf: the next waiter starts. */
 void nvt_scsi_copy_buf_put(struct nvt_scsi_task *t);

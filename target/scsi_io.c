@@ -126,33 +126,31 @@ void nvt_scsi_bio_failed(struct nvt_scsi_task *t, const struct nvt_bio *bio, uin
 /* ---- NVMe reservations ---- */
 
 /*
- * A guest's identity against the NVMe reservations of its namespace: no
- * host registers it, so it is never a registrant. Where NVMe hosts hold a
- * reservation, a guest may do what an unregistered host may (Write
- * Exclusive: read; Exclusive Access: nothing); SCSI PERSISTENT RESERVE
- * itself is not offered.
+ * Does the namespace's reservation deny @t's @bio? The guest is the I_T
+ * nexus of its vhost controller (nvt_scsi_nexus()): a registrant when it
+ * registered through PERSISTENT RESERVE OUT, else held to what an
+ * unregistered host may do (Write Exclusive: read; Exclusive Access:
+ * nothing), whoever holds the reservation, NVMe host or other guest.
  */
-static const uint8_t nvt_scsi_guest_hostid[16] = "nvt-vhost-guest";
-
-/* Does the namespace's reservation deny the guest @bio? */
-static bool nvt_scsi_resv_denies(struct nvt_bio *bio)
+static bool nvt_scsi_resv_denies(const struct nvt_scsi_task *t, const struct nvt_bio *bio)
 {
 	struct nvt_resv *r = &bio->ns->resv;
+	const uint8_t *id = nvt_scsi_nexus(t);
 
 	switch (bio->op) {
 	case NVT_BIO_READ:
 	case NVT_BIO_COMPARE:
 	case NVT_BIO_VERIFY:
-		return nvt_resv_check(r, nvt_scsi_guest_hostid, NVT_RESV_READ) != NVT_ST_OK;
+		return nvt_resv_check(r, id, NVT_RESV_READ) != NVT_ST_OK;
 	case NVT_BIO_COPY:
 		/* Its sources are this namespace's blocks too. */
-		if (nvt_resv_check(r, nvt_scsi_guest_hostid, NVT_RESV_READ) != NVT_ST_OK)
+		if (nvt_resv_check(r, id, NVT_RESV_READ) != NVT_ST_OK)
 			return true;
 		break;
 	default:
 		break;
 	}
-	return nvt_resv_check(r, nvt_scsi_guest_hostid, NVT_RESV_WRITE) != NVT_ST_OK;
+	return nvt_resv_check(r, id, NVT_RESV_WRITE) != NVT_ST_OK;
 }
 
 /* ---- steps: a command as bios one after the other ---- */
@@ -189,7 +187,7 @@ void nvt_scsi_steps(struct nvt_scsi_task *t)
 			nvt_scsi_finish(t);
 			return;
 		}
-		if (nvt_scsi_resv_denies(&t->bio)) {
+		if (nvt_scsi_resv_denies(t, &t->bio)) {
 			t->status = NVT_SCSI_RESERVATION_CONFLICT;
 			nvt_scsi_finish(t);
 			return;
@@ -1064,7 +1062,7 @@ void nvt_scsi_exec_caw(struct nvt_scsi_task *t)
 		wr->md_iov_cnt = 1;
 	}
 	nvt_pi_ctx_init(&wr->pi, &ns->pi, cmd->lba, ns->pi.type ? NVT_PI_PRACT : 0, cmd->ref_tag, 0, 0);
-	if (nvt_scsi_resv_denies(wr) || nvt_scsi_resv_denies(cmp)) {
+	if (nvt_scsi_resv_denies(t, wr) || nvt_scsi_resv_denies(t, cmp)) {
 		t->status = NVT_SCSI_RESERVATION_CONFLICT;
 		goto out;
 	}

@@ -121,6 +121,14 @@ uint16_t nvt_resv_set_ptpl(struct nvt_resv *r, bool on);
  */
 uint16_t nvt_resv_check(struct nvt_resv *r, const uint8_t hostid[16], enum nvt_resv_access acc);
 
+/**
+ * nvt_resv_key() - is host @hostid a registrant of @r, and with which key
+ * (SCSI PERSISTENT RESERVE OUT tells "registered nexus" commands from the
+ * others)? Takes the state's flag, as writers do: keys are the writers'.
+ * Return: true with *@key set, or false.
+ */
+bool nvt_resv_key(struct nvt_resv *r, const uint8_t hostid[16], uint64_t *key);
+
 /*
  * The Reservation commands, from their CDW10 and data (keys already
  * little-endian decoded). Each returns an NVMe status; @ev collects what

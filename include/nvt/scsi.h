@@ -52,6 +52,7 @@ struct nvt_scsi_dev {
 	struct nvt_scsi_lun *_Atomic luns[NVT_SCSI_MAX_LUNS];
 	_Atomic unsigned int nr_luns;			/* slots in use are below it */
 	bool copy_between;				/* EXTENDED COPY may name other devices' LUNs (config opt-in) */
+	uint8_t hostid[16];				/* its I_T nexus as an NVMe host identifier: nvt_scsi_dev_hostid() */
 	char name[64];					/* for log lines: the socket path */
 };
 
@@ -184,6 +185,16 @@ void nvt_scsi_lun_fini(struct nvt_scsi_lun *lun);
  */
 int nvt_scsi_register_lun(struct nvt_scsi_lun *lun);
 void nvt_scsi_unregister_lun(struct nvt_scsi_lun *lun);
+
+/**
+ * nvt_scsi_dev_hostid() - @dev's I_T nexus for reservations (PERSISTENT
+ * RESERVE, and the NVMe hosts' reservations it is held to): a 16-byte host
+ * identifier, "nvt-scsi" then a 64-bit hash of @socket with the top three
+ * bits set (a UUID's reserved variant: never an NVMe host's UUID HOSTID).
+ * Deterministic: the same socket is the same nexus after a restart, which
+ * Persist Through Power Loss needs; two sockets are two nexuses.
+ */
+void nvt_scsi_dev_hostid(struct nvt_scsi_dev *dev, const char *socket);
 
 /** nvt_scsi_queue_init() - a request queue on @pg. Return: 0 or -ENOMEM. */
 int nvt_scsi_queue_init(struct nvt_scsi_queue *q, struct nvt_poll_group *pg);

@@ -466,6 +466,24 @@ def scsi_seeds():
     p += sexec(caw, out=blk + blk, slot=2, wait=False)
     p += sexec(bytes([0x93, 0]) + be64(0) + be32(32) + bytes(2), out=blk, slot=3, wait=False) + b"\x03"
     write(h, "in-flight", bytes([F_T1, F_T1]) + p)
+    # PERSISTENT RESERVE OUT / IN: register, reserve, the three reads, a write under it, preempt,
+    # a short list, SPEC_I_PT, release, clear, truncating and huge allocation lengths.
+    def prout(sa, typ, plen=24):
+        return bytes([0x5f, sa, typ, 0, 0]) + be32(plen) + b"\x00"
+
+    def plist(key, sakey, b20=0):
+        return be64(key) + be64(sakey) + bytes(4) + bytes([b20, 0, 0, 0])
+
+    def prin(sa, alloc):
+        return bytes([0x5e, sa, 0, 0, 0, 0, 0]) + be16(alloc) + b"\x00"
+
+    p = sexec(prout(0, 0), out=plist(0, 0xa)) + sexec(prout(1, 1), out=plist(0xa, 0))
+    p += sexec(prin(0, 64), in_len=64) + sexec(prin(1, 24), in_len=24) + sexec(prin(2, 8), in_len=8)
+    p += sexec(cdb10(0x2a, 8, 1), out=d[:512]) + sexec(prout(4, 3), out=plist(0xa, 0xa))
+    p += sexec(prout(0, 0, plen=23), out=plist(0, 1)[:23]) + sexec(prout(0, 0), out=plist(0, 1, 0x08))
+    p += sexec(prout(2, 3), out=plist(0xa, 0)) + sexec(prout(3, 0), out=plist(0xa, 0))
+    p += sexec(prin(0, 4), in_len=64) + sexec(prin(0, 0xffff), in_len=10)
+    write(h, "pr", bytes([F_NONE, F_NONE]) + p)
 
 
 # fuzz_vhost_msg: MSG ops (request index into reqs[] of the harness), START, POKE, PUMP

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The SCSI command layer over the real namespace layer on RAM namespaces: every CDB's field checks and sense, the pages sd reads, T10 PI in its three shapes, WRITE SAME, UNMAP, COMPARE AND WRITE, EXTENDED COPY. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "nvt/backend.h"
@@ -15,6 +17,7 @@
 #include "nvt/crc.h"
 #include "nvt/poll_group.h"
 #include "nvt/scsi.h"
+#include "nvt/target.h"
 #include "../../target/scsi_internal.h"
 #include "../nvt_alloc_count.h"
 
@@ -28,6 +31,7 @@ struct env {
 	struct nvt_ns ns[2];
 	struct nvt_scsi_lun lun[2];
 	struct nvt_scsi_dev dev;
+	struct nvt_scsi_dev *as;	/* the controller (I_T nexus) commands come from; NULL: dev */
 	struct nvt_scsi_queue q;
 	struct nvt_scsi_task *t;
 	struct iovec iov[4], pi_iov;
@@ -79,6 +83,7 @@ static int setup_fmt(void **state, enum nvt_pi_type type, enum nvt_pi_guard guar
 	ns_open(e, 1, type, guard, md);
 	e->dev.nr_luns = 2;
 	strcpy(e->dev.name, "test");
+	nvt_scsi_dev_hostid(&e->dev, "/run/test/vhost.0");
 	assert_int_equal(nvt_scsi_queue_init(&e->q, e->pg), 0);
 	e->t = calloc(1, sizeof(*e->t));
 	assert_non_null(e->t);
@@ -176,7 +181,7 @@ static uint8_t run_pi(struct env *e, int l, const uint8_t *cdb, size_t cdb_len, 
 
 	memset(t->cdb, 0, sizeof(t->cdb));
 	memcpy(t->cdb, cdb, cdb_len);
-	t->dev = &e->dev;
+	t->dev = e->as ? e->as : &e->dev;
 	t->lun = l < 0 ? NULL : &e->lun[l];
 	t->queue = &e->q;
 	e->iov[0] = (struct iovec){ buf, len / 3 };
@@ -1138,6 +1143,466 @@ static void test_nvme_reservations(void **state)
 	assert_int_equal(run(e, 0, c, 10, true, b, sizeof(b)), NVT_SCSI_GOOD);
 }
 
+/* ---- PERSISTENT RESERVE ---- */
+
+/* A second vhost controller: another I_T nexus onto the same LUNs. */
+static void pr_dev2(struct env *e, struct nvt_scsi_dev *d2)
+{
+	memset(d2, 0, sizeof(*d2));
+	for (int i = 0; i < 2; i++)
+		d2->luns[i] = &e->lun[i];
+	d2->nr_luns = 2;
+	strcpy(d2->name, "test2");
+	nvt_scsi_dev_hostid(d2, "/run/test/vhost.1");
+}
+
+/* PERSISTENT RESERVE OUT @sa, LU scope, SCSI type @type, from controller @as (NULL: e->dev); @plen/@len: list length and data-out bytes. */
+static uint8_t pr_out_len(struct env *e, struct nvt_scsi_dev *as, uint8_t sa, uint8_t type,
+			  uint64_t key, uint64_t sakey, uint8_t b20, uint32_t plen, uint32_t len)
+{
+	uint8_t c[10] = { 0x5f, sa, type }, p[32] = { 0 };
+	uint8_t st;
+
+	put_be32(c + 5, plen);
+	put_be64(p, key);
+	put_be64(p + 8, sakey);
+	p[20] = b20;
+	e->as = as;
+	st = run(e, 0, c, sizeof(c), true, p, len);
+	e->as = NULL;
+	return st;
+}
+
+static uint8_t pr_out(struct env *e, struct nvt_scsi_dev *as, uint8_t sa, uint8_t type, uint64_t key,
+		      uint64_t sakey)
+{
+	return pr_out_len(e, as, sa, type, key, sakey, 0, 24, 24);
+}
+
+/* PERSISTENT RESERVE IN @sa with allocation length @alloc into @buf (@len bytes). */
+static uint8_t pr_in(struct env *e, uint8_t sa, uint16_t alloc, void *buf, uint32_t len)
+{
+	uint8_t c[10] = { 0x5e, sa };
+
+	put_be16(c + 7, alloc);
+	return run(e, 0, c, sizeof(c), false, buf, len);
+}
+
+/* READ KEYS: the generation; the keys into @keys (at most 8). Return: how many. */
+static unsigned int pr_keys(struct env *e, uint32_t *gen, uint64_t *keys)
+{
+	uint8_t b[8 + 8 * 8];
+	unsigned int n;
+
+	memset(b, 0xee, sizeof(b));
+	assert_int_equal(pr_in(e, 0x00, sizeof(b), b, sizeof(b)), NVT_SCSI_GOOD);
+	*gen = be32(b);
+	n = be32(b + 4) / 8;
+	assert_true(n <= 8);
+	for (unsigned int i = 0; i < n; i++)
+		keys[i] = be64(b + 8 + 8 * i);
+	return n;
+}
+
+/* READ RESERVATION: the SCSI type held (0: none) and the key shown. */
+static uint8_t pr_held(struct env *e, uint64_t *key)
+{
+	uint8_t b[24];
+
+	memset(b, 0xee, sizeof(b));
+	assert_int_equal(pr_in(e, 0x01, sizeof(b), b, sizeof(b)), NVT_SCSI_GOOD);
+	if (!be32(b + 4))
+		return 0;
+	assert_int_equal(be32(b + 4), 16);
+	assert_int_equal(b[21] >> 4, 0);	/* LU_SCOPE */
+	*key = be64(b + 8);
+	return b[21] & 0xf;
+}
+
+static uint8_t pr_write(struct env *e, struct nvt_scsi_dev *as, bool write)
+{
+	uint8_t c[10], d[BS];
+	uint8_t st;
+
+	fill(d, sizeof(d), 9);
+	cdb10(c, write ? 0x2a : 0x28, 0, 60, 1);
+	e->as = as;
+	st = run(e, 0, c, 10, write, d, sizeof(d));
+	e->as = NULL;
+	return st;
+}
+
+/*
+ * Two controllers (two I_T nexuses) through REGISTER, RESERVE, RELEASE,
+ * PREEMPT, CLEAR and REGISTER AND IGNORE EXISTING KEY, as SPC-4 5.12
+ * says: key mismatches are RESERVATION CONFLICT; Write Exclusive held by
+ * one stops the other's writes, not its reads; the holder's release with
+ * another type is an invalid release; the generation counts registrations.
+ */
+static void test_pr_sequence(void **state)
+{
+	struct env *e = *state;
+	struct nvt_scsi_dev d2;
+	uint64_t keys[8], k;
+	uint32_t gen;
+
+	pr_dev2(e, &d2);
+	assert_int_equal(pr_keys(e, &gen, keys), 0);
+	assert_int_equal(gen, 0);
+	assert_int_equal(pr_held(e, &k), 0);
+	/* REGISTER from an unregistered nexus: RESERVATION KEY must be 0. */
+	assert_int_equal(pr_out(e, NULL, 0x00, 0, 0x5, 0xa), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_out(e, NULL, 0x00, 0, 0, 0), NVT_SCSI_GOOD);	/* nothing to do */
+	assert_int_equal(pr_keys(e, &gen, keys), 0);
+	assert_int_equal(gen, 0);
+	assert_int_equal(pr_out(e, NULL, 0x00, 0, 0, 0xa), NVT_SCSI_GOOD);
+	assert_int_equal(pr_keys(e, &gen, keys), 1);
+	assert_int_equal(gen, 1);
+	assert_int_equal(keys[0], 0xa);
+	/* Registered: a wrong RESERVATION KEY is a conflict, nothing changes. */
+	assert_int_equal(pr_out(e, NULL, 0x00, 0, 0xb, 0xc), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_keys(e, &gen, keys), 1);
+	assert_int_equal(keys[0], 0xa);
+	assert_int_equal(pr_out(e, &d2, 0x00, 0, 0, 0xb), NVT_SCSI_GOOD);
+	assert_int_equal(pr_keys(e, &gen, keys), 2);
+	assert_int_equal(gen, 2);
+	/* RESERVE needs one's own key; WRITE EXCLUSIVE by the first controller. */
+	assert_int_equal(pr_out(e, NULL, 0x01, 1, 0xb, 0), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_out(e, NULL, 0x01, 1, 0xa, 0), NVT_SCSI_GOOD);
+	assert_int_equal(pr_held(e, &k), 1);
+	assert_int_equal(k, 0xa);
+	assert_int_equal(pr_keys(e, &gen, keys), 2);
+	assert_int_equal(gen, 2);		/* RESERVE is no new generation */
+	assert_int_equal(pr_write(e, &d2, true), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_write(e, &d2, false), NVT_SCSI_GOOD);
+	assert_int_equal(pr_write(e, NULL, true), NVT_SCSI_GOOD);
+	/* The other one cannot reserve; the holder again with its type: GOOD; another type: conflict. */
+	assert_int_equal(pr_out(e, &d2, 0x01, 1, 0xb, 0), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_out(e, NULL, 0x01, 1, 0xa, 0), NVT_SCSI_GOOD);
+	assert_int_equal(pr_out(e, NULL, 0x01, 3, 0xa, 0), NVT_SCSI_RESERVATION_CONFLICT);
+	/* RELEASE: the holder with another type is an invalid release; a non-holder's is GOOD and a no-op. */
+	pr_out(e, NULL, 0x02, 3, 0xa, 0);
+	assert_sense(e, 0x5, 0x26, 0x04);
+	assert_int_equal(pr_out(e, &d2, 0x02, 1, 0xb, 0), NVT_SCSI_GOOD);
+	assert_int_equal(pr_held(e, &k), 1);
+	assert_int_equal(pr_out(e, NULL, 0x02, 1, 0xb, 0), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_out(e, NULL, 0x02, 1, 0xa, 0), NVT_SCSI_GOOD);
+	assert_int_equal(pr_held(e, &k), 0);
+	assert_int_equal(pr_write(e, &d2, true), NVT_SCSI_GOOD);
+	/* PREEMPT: the second takes the first's EXCLUSIVE ACCESS as WRITE EXCLUSIVE; the first is unregistered. */
+	assert_int_equal(pr_out(e, NULL, 0x01, 3, 0xa, 0), NVT_SCSI_GOOD);
+	assert_int_equal(pr_write(e, &d2, false), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_out(e, &d2, 0x04, 1, 0xa, 0xa), NVT_SCSI_RESERVATION_CONFLICT);	/* its key is 0xb */
+	pr_out(e, &d2, 0x04, 1, 0xb, 0);	/* a zero key preempts only all-registrants types */
+	assert_sense(e, 0x5, 0x26, 0x00);
+	assert_int_equal(pr_out(e, &d2, 0x04, 1, 0xb, 0xa), NVT_SCSI_GOOD);
+	assert_int_equal(pr_held(e, &k), 1);
+	assert_int_equal(k, 0xb);
+	assert_int_equal(pr_keys(e, &gen, keys), 1);
+	assert_int_equal(keys[0], 0xb);
+	assert_int_equal(gen, 3);
+	assert_int_equal(pr_write(e, NULL, true), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_write(e, NULL, false), NVT_SCSI_GOOD);
+	/* REGISTER AND IGNORE EXISTING KEY: any RESERVATION KEY; registered, it replaces. */
+	assert_int_equal(pr_out(e, NULL, 0x06, 0, 0x1234, 0x5), NVT_SCSI_GOOD);
+	assert_int_equal(pr_out(e, NULL, 0x06, 0, 0x9999, 0x6), NVT_SCSI_GOOD);
+	assert_int_equal(pr_keys(e, &gen, keys), 2);
+	assert_true((keys[0] == 0x6 && keys[1] == 0xb) || (keys[0] == 0xb && keys[1] == 0x6));
+	/* REGISTER with service action key 0: unregistered. */
+	assert_int_equal(pr_out(e, NULL, 0x00, 0, 0x6, 0), NVT_SCSI_GOOD);
+	assert_int_equal(pr_keys(e, &gen, keys), 1);
+	/* PREEMPT AND ABORT acts as PREEMPT on the state. */
+	assert_int_equal(pr_out(e, NULL, 0x00, 0, 0, 0x7), NVT_SCSI_GOOD);
+	assert_int_equal(pr_out(e, NULL, 0x05, 3, 0x7, 0xb), NVT_SCSI_GOOD);
+	assert_int_equal(pr_held(e, &k), 3);
+	assert_int_equal(k, 0x7);
+	assert_int_equal(pr_write(e, &d2, false), NVT_SCSI_RESERVATION_CONFLICT);
+	/* CLEAR: needs a registered key; then nothing is left, a new generation. */
+	assert_int_equal(pr_out(e, &d2, 0x03, 0, 0xb, 0), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_out(e, NULL, 0x03, 0, 0x7, 0), NVT_SCSI_GOOD);
+	assert_int_equal(pr_keys(e, &gen, keys), 0);
+	assert_int_equal(gen, 9);
+	assert_int_equal(pr_held(e, &k), 0);
+	assert_int_equal(pr_write(e, &d2, true), NVT_SCSI_GOOD);
+}
+
+/* An all-registrants reservation: every registrant writes, READ RESERVATION shows key 0, a zero key preempts it. */
+static void test_pr_all_registrants(void **state)
+{
+	struct env *e = *state;
+	struct nvt_scsi_dev d2, d3;
+	uint64_t k = 1;
+
+	pr_dev2(e, &d2);
+	pr_dev2(e, &d3);
+	nvt_scsi_dev_hostid(&d3, "/run/test/vhost.2");
+	assert_int_equal(pr_out(e, NULL, 0x00, 0, 0, 0x1), NVT_SCSI_GOOD);
+	assert_int_equal(pr_out(e, &d2, 0x00, 0, 0, 0x2), NVT_SCSI_GOOD);
+	assert_int_equal(pr_out(e, NULL, 0x01, 7, 0x1, 0), NVT_SCSI_GOOD);	/* WE-AR */
+	assert_int_equal(pr_held(e, &k), 7);
+	assert_int_equal(k, 0);
+	assert_int_equal(pr_write(e, &d2, true), NVT_SCSI_GOOD);
+	assert_int_equal(pr_write(e, &d3, true), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_write(e, &d3, false), NVT_SCSI_GOOD);
+	/* The second preempts with key 0: EA-RO for it alone, the first unregistered. */
+	assert_int_equal(pr_out(e, &d2, 0x04, 6, 0x2, 0), NVT_SCSI_GOOD);
+	assert_int_equal(pr_held(e, &k), 6);
+	assert_int_equal(k, 0x2);
+	assert_int_equal(pr_write(e, NULL, false), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(pr_write(e, &d2, true), NVT_SCSI_GOOD);
+}
+
+/* Bad CDBs, parameter lists and buffers: the right sense, nothing changed, nothing overrun. */
+static void test_pr_bad_fields(void **state)
+{
+	struct env *e = *state;
+	uint8_t c[10] = { 0x5f }, b[64];
+	uint64_t keys[8];
+	uint32_t gen;
+
+	/* Parameter list length other than 24: PARAMETER LIST LENGTH ERROR. */
+	pr_out_len(e, NULL, 0x00, 0, 0, 0xa, 0, 23, 24);
+	assert_sense(e, 0x5, 0x1a, 0x00);
+	pr_out_len(e, NULL, 0x00, 0, 0, 0xa, 0, 25, 32);
+	assert_sense(e, 0x5, 0x1a, 0x00);
+	pr_out_len(e, NULL, 0x00, 0, 0, 0xa, 0, 0, 0);
+	assert_sense(e, 0x5, 0x1a, 0x00);
+	pr_out_len(e, NULL, 0x00, 0, 0, 0xa, 0, 0xffffffffu, 24);
+	assert_sense(e, 0x5, 0x1a, 0x00);
+	/* Less data-out than the list length says. */
+	pr_out_len(e, NULL, 0x00, 0, 0, 0xa, 0, 24, 16);
+	assert_sense(e, 0x5, 0x0e, 0x03);
+	put_be32(c + 5, 24);
+	run(e, 0, c, sizeof(c), false, b, 24);		/* a data-in buffer instead */
+	assert_sense(e, 0x5, 0x0e, 0x03);
+	/* SPEC_I_PT, ALL_TG_PT: not offered; APTPL where the namespace cannot persist. */
+	pr_out_len(e, NULL, 0x00, 0, 0, 0xa, 0x08, 24, 24);
+	assert_sense(e, 0x5, 0x26, 0x00);
+	assert_int_equal(e->t->sense[15], 0x80 | 0x08 | 3);
+	assert_int_equal(be16(e->t->sense + 16), 20);
+	pr_out_len(e, NULL, 0x00, 0, 0, 0xa, 0x04, 24, 24);
+	assert_sense(e, 0x5, 0x26, 0x00);
+	pr_out_len(e, NULL, 0x00, 0, 0, 0xa, 0x01, 24, 24);
+	assert_sense(e, 0x5, 0x26, 0x00);
+	/* REGISTER AND MOVE, REPLACE LOST RESERVATION, reserved service actions. */
+	for (uint8_t sa = 0x07; sa <= 0x1f; sa += 0x0c) {
+		pr_out(e, NULL, sa, 1, 0, 0xa);
+		assert_sense(e, 0x5, 0x24, 0x00);
+		assert_int_equal(be16(e->t->sense + 16), 1);
+	}
+	assert_int_equal(pr_keys(e, &gen, keys), 0);	/* none of them registered */
+	assert_int_equal(pr_out(e, NULL, 0x00, 0, 0, 0xa), NVT_SCSI_GOOD);
+	/* Types 0, 2, 4 and past 8, and scopes but LU, for RESERVE and PREEMPT: INVALID FIELD IN CDB. */
+	static const uint8_t bad[] = { 0x00, 0x02, 0x04, 0x09, 0x0f, 0x11, 0x21 };
+	for (size_t i = 0; i < sizeof(bad); i++) {
+		pr_out(e, NULL, 0x01, bad[i], 0xa, 0);
+		assert_sense(e, 0x5, 0x24, 0x00);
+		assert_int_equal(be16(e->t->sense + 16), 2);
+		pr_out(e, NULL, 0x04, bad[i], 0xa, 0xa);
+		assert_sense(e, 0x5, 0x24, 0x00);
+	}
+	/* PR IN: READ FULL STATUS and reserved service actions are refused. */
+	pr_in(e, 0x03, sizeof(b), b, sizeof(b));
+	assert_sense(e, 0x5, 0x24, 0x00);
+	pr_in(e, 0x1f, sizeof(b), b, sizeof(b));
+	assert_sense(e, 0x5, 0x24, 0x00);
+}
+
+/* ALLOCATION LENGTH truncates (the lengths still say the whole), never past the buffer; REPORT CAPABILITIES. */
+static void test_pr_alloc_len(void **state)
+{
+	struct env *e = *state;
+	struct nvt_scsi_dev d2;
+	uint8_t b[64];
+
+	pr_dev2(e, &d2);
+	assert_int_equal(pr_out(e, NULL, 0x00, 0, 0, 0x1111), NVT_SCSI_GOOD);
+	assert_int_equal(pr_out(e, &d2, 0x00, 0, 0, 0x2222), NVT_SCSI_GOOD);
+	memset(b, 0xee, sizeof(b));
+	assert_int_equal(pr_in(e, 0x00, 12, b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(be32(b + 4), 16);		/* the whole list's length */
+	assert_int_equal(b[12], 0xee);			/* not one byte past ALLOCATION LENGTH */
+	assert_int_equal(e->t->resid, sizeof(b) - 12);
+	/* A huge ALLOCATION LENGTH into a 10-byte buffer: 10 bytes. */
+	memset(b, 0xee, sizeof(b));
+	assert_int_equal(pr_in(e, 0x00, 0xffff, b, 10), NVT_SCSI_GOOD);
+	assert_int_equal(e->t->resid, 0);
+	assert_int_equal(b[10], 0xee);
+	assert_int_equal(pr_in(e, 0x00, 0, b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(e->t->resid, sizeof(b));
+	/* READ RESERVATION without one: 8 bytes. */
+	memset(b, 0xee, sizeof(b));
+	assert_int_equal(pr_in(e, 0x01, sizeof(b), b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(be32(b), 2);
+	assert_int_equal(be32(b + 4), 0);
+	assert_int_equal(e->t->resid, sizeof(b) - 8);
+	/* REPORT CAPABILITIES: length 8, no SIP_C / ATP_C / PTPL_C on RAM, TMV, the six types. */
+	memset(b, 0xee, sizeof(b));
+	assert_int_equal(pr_in(e, 0x02, sizeof(b), b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(be16(b), 8);
+	assert_int_equal(b[2], 0x00);
+	assert_int_equal(b[3], 0x80);
+	assert_int_equal(b[4], 0xea);
+	assert_int_equal(b[5], 0x01);
+	assert_int_equal(b[8], 0xee);
+	/* REPORT SUPPORTED OPERATION CODES lists both, one service action at a time. */
+	uint8_t c[12] = { 0xa3, 0x0c, 0x02, 0x5f, 0x00, 0x01 };
+
+	put_be32(c + 6, sizeof(b));
+	assert_int_equal(run(e, 0, c, sizeof(c), false, b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(b[1] & 0x07, 0x03);
+	assert_int_equal(be16(b + 2), 10);
+	assert_int_equal(b[4], 0x5f);
+	assert_int_equal(b[6], 0xff);
+	c[3] = 0x5e;
+	c[5] = 0x03;		/* READ FULL STATUS: not supported */
+	assert_int_equal(run(e, 0, c, sizeof(c), false, b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(b[1] & 0x07, 0x01);
+}
+
+/* Record what nvt_resv_notify() queues: the subsystem of LUN 0's namespace, its main loop the test's. */
+struct pr_subsys {
+	struct nvt_target tgt;
+	struct nvt_subsys subsys;
+};
+
+static struct pr_subsys *pr_subsys_attach(struct env *e)
+{
+	struct pr_subsys *s = calloc(1, sizeof(*s));
+
+	assert_non_null(s);
+	pthread_mutex_init(&s->tgt.lock, NULL);
+	s->tgt.pg = e->pg;
+	s->subsys.tgt = &s->tgt;
+	atomic_init(&s->subsys.refs, 1);
+	strcpy(s->subsys.nqn, "nqn.test");
+	e->ns[0].subsys = &s->subsys;
+	return s;
+}
+
+/*
+ * One state: an NVMe host's registration is in the guest's READ KEYS, the
+ * guest's in NVMe Reservation Report under its controller's host
+ * identifier; the guest's reservation stops the NVMe host's writes; its
+ * PREEMPT of the NVMe host's key queues REGISTRATION PREEMPTED for that
+ * host on the subsystem's notification ring, as an NVMe Preempt does.
+ */
+static void test_pr_nvme_hosts(void **state)
+{
+	static const uint8_t host[16] = { 0xa1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+	struct env *e = *state;
+	struct nvt_resv *r = &e->ns[0].resv;
+	uint8_t rep[sizeof(struct nvme_resv_status) + 4 * sizeof(struct nvme_registered_ctrl_ext)];
+	const struct nvme_registered_ctrl_ext *reg =
+		(const void *)(rep + sizeof(struct nvme_resv_status));
+	struct nvt_resv_notify *rn;
+	struct pr_subsys *s = pr_subsys_attach(e);
+	uint64_t keys[8], k, id[2];
+	uint32_t gen;
+
+	rn = &s->subsys.resv_notify;
+	assert_int_equal(nvt_resv_register(r, host, 0, 0, 0x77, NULL), NVT_ST_OK);
+	assert_int_equal(pr_keys(e, &gen, keys), 1);
+	assert_int_equal(keys[0], 0x77);
+	assert_int_equal(gen, 1);
+	assert_int_equal(pr_out(e, NULL, 0x00, 0, 0, 0x10), NVT_SCSI_GOOD);
+	assert_int_equal(nvt_resv_report(r, true, rep, sizeof(rep)), NVT_ST_OK);
+	assert_int_equal(rep[5], 2);
+	assert_memory_equal(reg[1].hostid, e->dev.hostid, 16);
+	assert_int_equal(le64toh(reg[1].rkey), 0x10);
+	assert_int_equal(le32toh(((struct nvme_resv_status *)rep)->gen), 2);
+	/* The guest's Exclusive Access: the NVMe host (a registrant) may neither write nor read. */
+	assert_int_equal(pr_out(e, NULL, 0x01, 3, 0x10, 0), NVT_SCSI_GOOD);
+	assert_int_equal(nvt_resv_report(r, true, rep, sizeof(rep)), NVT_ST_OK);
+	assert_int_equal(rep[4], NVME_RESERVATION_RTYPE_EA);
+	assert_int_equal(reg[1].rcsts & 1, 1);
+	assert_int_equal(nvt_resv_check(r, host, NVT_RESV_WRITE), NVT_ST_RESV_CONFLICT);
+	assert_int_equal(nvt_resv_check(r, host, NVT_RESV_READ), NVT_ST_RESV_CONFLICT);
+	assert_int_equal(nvt_resv_check(r, e->dev.hostid, NVT_RESV_WRITE), NVT_ST_OK);
+	/* Released; the NVMe host takes Write Exclusive: the guest, a registrant, is still no writer. */
+	assert_int_equal(pr_out(e, NULL, 0x02, 3, 0x10, 0), NVT_SCSI_GOOD);
+	assert_int_equal(nvt_resv_acquire(r, host, (uint32_t)NVME_RESERVATION_RTYPE_WE << 8, 0x77, 0,
+					  NULL), NVT_ST_OK);
+	assert_int_equal(pr_held(e, &k), 1);
+	assert_int_equal(k, 0x77);
+	assert_int_equal(pr_write(e, NULL, true), NVT_SCSI_RESERVATION_CONFLICT);
+	assert_int_equal(rn->tail - rn->head, 0);
+	/* The guest preempts the NVMe host: the reservation is the guest's, that host is told. */
+	assert_int_equal(pr_out(e, NULL, 0x04, 3, 0x10, 0x77), NVT_SCSI_GOOD);
+	assert_int_equal(pr_held(e, &k), 3);
+	assert_int_equal(k, 0x10);
+	assert_int_equal(rn->tail - rn->head, 1);
+	memcpy(id, host, 16);
+	assert_int_equal(rn->ring[rn->head].hostid[0], id[0]);
+	assert_int_equal(rn->ring[rn->head].hostid[1], id[1]);
+	assert_int_equal(rn->ring[rn->head].type, NVME_RESV_NOTIFY_RNLPT_REGISTRATION_PREEMPTED);
+	assert_int_equal(rn->ring[rn->head].nsid, 1);
+	assert_true(atomic_load(&rn->queued));
+	/* The main loop (here the test's) drains it: no controllers, nothing left. */
+	for (int i = 0; i < 4 && atomic_load(&rn->queued); i++)
+		nvt_poll_group_poll(e->pg, 0);
+	assert_false(atomic_load(&rn->queued));
+	assert_int_equal(rn->tail - rn->head, 0);
+	assert_int_equal(atomic_load(&s->subsys.refs), 1);
+	/* The NVMe host is gone from READ KEYS; an NVMe reservation reads back as SCSI. */
+	assert_int_equal(pr_keys(e, &gen, keys), 1);
+	assert_int_equal(keys[0], 0x10);
+	assert_int_equal(pr_out(e, NULL, 0x02, 3, 0x10, 0), NVT_SCSI_GOOD);
+	assert_int_equal(nvt_resv_register(r, host, 0, 0, 0x88, NULL), NVT_ST_OK);
+	assert_int_equal(nvt_resv_acquire(r, host, (uint32_t)NVME_RESERVATION_RTYPE_WERO << 8, 0x88, 0,
+					  NULL), NVT_ST_OK);
+	assert_int_equal(pr_held(e, &k), 5);
+	assert_int_equal(k, 0x88);
+	/* A registrant of WE-RO: the guest writes. */
+	assert_int_equal(pr_write(e, NULL, true), NVT_SCSI_GOOD);
+	e->ns[0].subsys = NULL;
+	pthread_mutex_destroy(&s->tgt.lock);
+	free(s);
+}
+
+/* A controller's nexus: "nvt-scsi", a reserved UUID variant, the same for the same socket, another for another. */
+static void test_pr_nexus_id(void **state)
+{
+	struct nvt_scsi_dev a, b;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	nvt_scsi_dev_hostid(&a, "/run/nvt/vhost.0");
+	nvt_scsi_dev_hostid(&b, "/run/nvt/vhost.0");
+	assert_memory_equal(a.hostid, b.hostid, 16);
+	assert_memory_equal(a.hostid, "nvt-scsi", 8);
+	assert_int_equal(a.hostid[8] & 0xe0, 0xe0);
+	nvt_scsi_dev_hostid(&b, "/run/nvt/vhost.1");
+	assert_memory_not_equal(a.hostid, b.hostid, 16);
+}
+
+/* APTPL where the namespace can persist: PTPL on, the file written; APTPL 0 on a later REGISTER turns it off. */
+static void test_pr_aptpl(void **state)
+{
+	struct env *e = *state;
+	struct nvt_resv *r = &e->ns[0].resv;
+	char dir[] = "/tmp/scsi-pr-XXXXXX", path[64];
+	uint8_t b[8];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ns.nvt-resv", dir);
+	assert_int_equal(nvt_resv_persist_open(r, path), 0);
+	assert_int_equal(pr_in(e, 0x02, sizeof(b), b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(b[2], 0x01);			/* PTPL_C */
+	assert_int_equal(b[3], 0x80);
+	assert_int_equal(pr_out_len(e, NULL, 0x00, 0, 0, 0xa, 0x01, 24, 24), NVT_SCSI_GOOD);
+	assert_true(nvt_resv_ptpl(r));
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(pr_in(e, 0x02, sizeof(b), b, sizeof(b)), NVT_SCSI_GOOD);
+	assert_int_equal(b[3], 0x81);			/* PTPL_A */
+	assert_int_equal(pr_out(e, NULL, 0x06, 0, 0, 0xb), NVT_SCSI_GOOD);
+	assert_false(nvt_resv_ptpl(r));
+	assert_int_equal(access(path, F_OK), -1);
+	nvt_resv_fini(r);
+	rmdir(dir);
+}
+
 static void test_caw(void **state)
 {
 	struct env *e = *state;
@@ -1951,6 +2416,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unmap, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_unmap, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_nvme_reservations, setup_mixed, teardown),
+		cmocka_unit_test_setup_teardown(test_pr_sequence, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_pr_all_registrants, setup_t1, teardown),
+		cmocka_unit_test_setup_teardown(test_pr_bad_fields, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_pr_alloc_len, setup_none, teardown),
+		cmocka_unit_test_setup_teardown(test_pr_nvme_hosts, setup_none, teardown),
+		cmocka_unit_test(test_pr_nexus_id),
+		cmocka_unit_test_setup_teardown(test_pr_aptpl, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_caw, setup_none, teardown),
 		cmocka_unit_test_setup_teardown(test_caw, setup_t1, teardown),
 		cmocka_unit_test_setup_teardown(test_xcopy, setup_none, teardown),

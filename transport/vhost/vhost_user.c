@@ -1021,6 +1021,7 @@ int nvt_vhost_ctrl_create(struct nvt_target *tgt, const struct nvt_vhost_cfg *cf
 	c->listen.fd = -1;
 	snprintf(c->dev.name, sizeof(c->dev.name), "%.63s", cfg->socket);
 	c->dev.copy_between = cfg->copy_between_controllers;
+	nvt_scsi_dev_hostid(&c->dev, cfg->socket);
 	pthread_mutex_init(&c->ev_lock, NULL);
 	atomic_init(&c->ev_queued, false);
 	c->ev_msg.fn = nvt_vhost_ev_fn;
