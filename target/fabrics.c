@@ -217,6 +217,14 @@ static void nvt_execute_connect(struct nvt_req *req)
 			status = NVT_ST_CONNECT_INVALID_PARAM;
 			goto out;
 		}
+		/* A guest's I_T nexus identity: a host sending it would hold the guest's registrations. */
+		if (nvt_resv_hostid_is_nexus(d.hostid)) {
+			nvt_warn_ratelimited("host %.*s: HOSTID is one nvtd gives its vhost controllers: "
+					     "refused", NVT_NQN_MAX, d.hostnqn);
+			req->cqe->result.u32 = htole32(IPO_DATA(hostid));
+			status = NVT_ST_CONNECT_INVALID_PARAM;
+			goto out;
+		}
 		status = nvt_ctrl_create(subsys, req, &d, le32toh(c->kato), &ctrl);
 		if (status)
 			goto out;

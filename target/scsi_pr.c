@@ -41,16 +41,13 @@ static const uint8_t nvt_pr_to_nvme[16] = {
 
 static const uint8_t nvt_pr_from_nvme[7] = { 0, 1, 3, 5, 6, 7, 8 };
 
-/* The 8-byte prefix of every guest nexus's host identifier. */
-static const uint8_t nvt_scsi_nexus_prefix[8] = { 'n', 'v', 't', '-', 's', 'c', 's', 'i' };
-
 void nvt_scsi_dev_hostid(struct nvt_scsi_dev *dev, const char *socket)
 {
 	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a 64 */
 
 	for (const char *p = socket; p && *p; p++)
 		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	memcpy(dev->hostid, nvt_scsi_nexus_prefix, 8);
+	memcpy(dev->hostid, NVT_RESV_NEXUS_PREFIX, 8);
 	nvt_put_be64(dev->hostid + 8, h);
 	/*
 	 * UUID variant bits 111b (RFC 9562 §4.1: reserved for future

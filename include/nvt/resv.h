@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "nvt/poll_group.h"
 #include "nvt/wire.h"
@@ -90,6 +91,20 @@ struct nvt_resv_notify {
 	_Atomic unsigned long lost;	/* ring full: notifications dropped */
 	struct nvt_pg_msg msg;
 };
+
+/*
+ * nvtd's own I_T nexuses (vhost controllers, PERSISTENT RESERVE) are known
+ * to the reservation by host identifiers that start with these 8 bytes and
+ * have byte 8's top three bits set (a variant RFC 9562 reserves: no UUID
+ * has it). An NVMe Connect with such a HOSTID is refused, so no host can
+ * claim a guest's registrations.
+ */
+#define NVT_RESV_NEXUS_PREFIX	"nvt-scsi"
+
+static inline bool nvt_resv_hostid_is_nexus(const uint8_t hostid[16])
+{
+	return !memcmp(hostid, NVT_RESV_NEXUS_PREFIX, 8) && (hostid[8] & 0xe0) == 0xe0;
+}
 
 void nvt_resv_init(struct nvt_resv *r);
 

@@ -267,6 +267,7 @@ static void test_io_failure_statuses(void **state)
 static void test_connect_failures(void **state)
 {
 	struct fixture *f = *state;
+	struct nvmf_connect_data d;
 	struct nvt_loop_queue *q;
 	struct nvt_cqe cqe;
 	struct nvt_sqe sqe;
@@ -290,6 +291,26 @@ static void test_connect_failures(void **state)
 	assert_int_equal(nvt_loop_connect_queue(q, 0, 31, TEST_NQN, TEST_HOST, 7, 0,
 						&cqe) & ~NVT_SC_DNR,
 			 STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_PARAM));
+	/* A HOSTID of the kind nvtd gives its vhost controllers' I_T nexuses: refused, pointed at. */
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.fabrics.opcode = NVT_OPC_FABRICS;
+	sqe.fabrics.fctype = NVT_FCTYPE_CONNECT;
+	sqe.connect.sqsize = htole16(31);
+	memset(&d, 0, sizeof(d));
+	memcpy(d.hostid, "nvt-scsi", 8);
+	d.hostid[8] = 0xe5;
+	d.cntlid = htole16(0xffff);
+	strcpy(d.subsysnqn, TEST_NQN);
+	strcpy(d.hostnqn, TEST_HOST);
+	assert_int_equal(nvt_loop_exec(q, &sqe, &d, sizeof(d), &cqe) & ~NVT_SC_DNR,
+			 STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_PARAM));
+	assert_int_equal(le32toh(cqe.result.u32),
+			 (1u << 16) | offsetof(struct nvmf_connect_data, hostid));
+	/* The same bytes with a UUID's variant in byte 8: a host like any other. */
+	d.hostid[8] = 0x85;
+	assert_int_equal(nvt_loop_exec(q, &sqe, &d, sizeof(d), &cqe), 0);
+	nvt_loop_queue_destroy(q);
+	assert_int_equal(nvt_loop_queue_create(f->tgt, 0, 32, &q), 0);
 	/* The allowed host gets in. */
 	assert_int_equal(nvt_loop_connect_queue(q, 0, 31, TEST_NQN_RO, TEST_HOST_OK, 0xffff, 0,
 						&cqe), 0);
