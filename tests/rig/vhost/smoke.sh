@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-# vhost rig scenario: a Linux 6.1 guest's stock virtio-scsi + sd on nvtd LUNs (plain and T10 PI): discovery, VPD, PI, SCSI commands from sg3_utils, filesystems, PI corruption, QEMU killed mid-I/O.
+# vhost rig scenario: a Linux 6.1 guest's stock virtio-scsi + sd on nvtd LUNs (plain and T10 PI): discovery, VPD, PI, SCSI commands from sg3_utils (persistent reservations among them), filesystems, PI corruption, QEMU killed mid-I/O.
 # shellcheck shell=bash
 
 VH_NQN=nqn.2026-12.io.nvt:vhost
@@ -164,6 +164,21 @@ vh_guest_main() {
 	rig_check "the in-LUN copy reads back" \
 		sh -c "dd if='$D1' bs=512 skip=16384 count=64 iflag=direct status=none | cmp -s - $f/src"
 	rig_check "VERIFY(16) of the copy" sg_verify --16 --lba=16384 --count=64 "$D1"
+
+	# PERSISTENT RESERVE on the 4K PI LUN (this guest is one I_T nexus); cleared at the end
+	rig_check "PR OUT REGISTER key 0xabc1" sg_persist --out --register --param-sark=0xabc1 "$D2"
+	rig_check "PR IN READ KEYS lists 0xabc1" sh -c "sg_persist --in --read-keys '$D2' | tee /dev/stderr | grep -q 0xabc1"
+	rig_check "PR OUT RESERVE Write Exclusive" sg_persist --out --reserve --param-rk=0xabc1 --prout-type=1 "$D2"
+	rig_check "PR IN READ RESERVATION: Write Exclusive held with 0xabc1" sh -c \
+		"sg_persist --in --read-reservation '$D2' | tee /dev/stderr | grep -q 0xabc1 && sg_persist --in --read-reservation '$D2' | grep -qi 'write exclusive'"
+	rig_check "the holder writes" dd if=$f/src of="$D2" bs=4096 seek=1000 count=1 oflag=direct status=none
+	rig_check "REGISTER with a wrong key: RESERVATION CONFLICT" sh -c \
+		"sg_persist --out --register --param-rk=0x9999 --param-sark=0x1 '$D2'; [ \$? = 24 ]"
+	rig_check "PR IN REPORT CAPABILITIES" sh -c "sg_persist --in --report-capabilities '$D2' | tee /dev/stderr | grep -qi 'write exclusive'"
+	rig_check "PR OUT RELEASE" sg_persist --out --release --param-rk=0xabc1 --prout-type=1 "$D2"
+	rig_check "no reservation after the release" sh -c "sg_persist --in --read-reservation '$D2' | tee /dev/stderr | grep -qi 'no reservation'"
+	rig_check "PR OUT CLEAR" sg_persist --out --clear --param-rk=0xabc1 "$D2"
+	rig_check "no keys after CLEAR" sh -c "sg_persist --in --read-keys '$D2' | tee /dev/stderr | grep -qi 'no registered'"
 
 	# PI data for the corruption phase: a good block at VH_BAD_LBA first
 	dd if=$f/src of="$D1" bs=512 seek=$VH_BAD_LBA count=1 oflag=direct status=none
