@@ -116,6 +116,10 @@ void nvt_scsi_bio_failed(struct nvt_scsi_task *t, const struct nvt_bio *bio, uin
 	case NVT_BIO_DEVICE:
 		nvt_scsi_device_failed(t, bio);
 		return;
+	case NVT_BIO_RESV_CONFLICT:
+		/* A status, not sense (SPC-4 5.14.1): nothing was done. */
+		t->status = NVT_SCSI_RESERVATION_CONFLICT;
+		return;
 	case NVT_BIO_INTERNAL:
 	default:
 		nvt_scsi_fail_simple(t, NVT_SK_HARDWARE_ERROR, NVT_ASC_INTERNAL_FAILURE);
@@ -137,22 +141,7 @@ static const uint8_t nvt_scsi_guest_hostid[16] = "nvt-vhost-guest";
 /* Does the namespace's reservation deny the guest @bio? */
 static bool nvt_scsi_resv_denies(struct nvt_bio *bio)
 {
-	struct nvt_resv *r = &bio->ns->resv;
-
-	switch (bio->op) {
-	case NVT_BIO_READ:
-	case NVT_BIO_COMPARE:
-	case NVT_BIO_VERIFY:
-		return nvt_resv_check(r, nvt_scsi_guest_hostid, NVT_RESV_READ) != NVT_ST_OK;
-	case NVT_BIO_COPY:
-		/* Its sources are this namespace's blocks too. */
-		if (nvt_resv_check(r, nvt_scsi_guest_hostid, NVT_RESV_READ) != NVT_ST_OK)
-			return true;
-		break;
-	default:
-		break;
-	}
-	return nvt_resv_check(r, nvt_scsi_guest_hostid, NVT_RESV_WRITE) != NVT_ST_OK;
+	return nvt_bio_resv_denied(bio, nvt_scsi_guest_hostid);
 }
 
 /* ---- steps: a command as bios one after the other ---- */
