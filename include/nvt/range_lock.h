@@ -46,7 +46,8 @@ struct nvt_range_slot {
  * (parked) for earlier overlapping holders, then asks every channel of the
  * namespace with I/O in flight to report when what overlaps has drained;
  * new overlapping I/O parks on its own channel meanwhile. Release wakes
- * the channels with parked work. The flag guards only the slot table's
+ * the channels with parked work. A fence (nvt_ns_fence()) is a holder of
+ * the whole namespace that lets go as soon as it is granted. The flag guards only the slot table's
  * bookkeeping (tens of instructions, no I/O, no waiting under it).
  */
 /*

@@ -559,6 +559,15 @@ static void preempt_under_write(struct resv_fixture *rf, struct preempt_run *p, 
 	assert_int_equal(p->wb.count, 0);
 }
 
+/* A registers and takes Write Exclusive Registrants Only. */
+static void a_holds_wero(struct resv_fixture *rf)
+{
+	assert_int_equal(resv_register(rf->f->ctrl.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false,
+				       0, KEY_A), 0);
+	assert_int_equal(resv_acquire(rf->f->ctrl.io[0], NVME_RESERVATION_RACQA_ACQUIRE,
+				      NVME_RESERVATION_RTYPE_WERO, KEY_A, 0), 0);
+}
+
 static uint8_t read_lba8(struct resv_fixture *rf)
 {
 	uint8_t buf[512];
@@ -582,10 +591,7 @@ static void test_preempt_abort_waits(void **state)
 	struct nvt_ns *ns = held_ns(rf);
 	static struct preempt_run p;
 
-	assert_int_equal(resv_register(rf->f->ctrl.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false,
-				       0, KEY_A), 0);
-	assert_int_equal(resv_acquire(rf->f->ctrl.io[0], NVME_RESERVATION_RACQA_ACQUIRE,
-				      NVME_RESERVATION_RTYPE_WERO, KEY_A, 0), 0);
+	a_holds_wero(rf);
 
 	preempt_under_write(rf, &p, NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT, 0xb1);
 	assert_int_equal(p.acq.count, 0);	/* B's write is still in the backend */
@@ -677,10 +683,7 @@ static void test_preempt_abort_ns_removed(void **state)
 	pthread_t t;
 
 	held_ns(rf);
-	assert_int_equal(resv_register(rf->f->ctrl.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false,
-				       0, KEY_A), 0);
-	assert_int_equal(resv_acquire(rf->f->ctrl.io[0], NVME_RESERVATION_RACQA_ACQUIRE,
-				      NVME_RESERVATION_RTYPE_WERO, KEY_A, 0), 0);
+	a_holds_wero(rf);
 	preempt_under_write(rf, &p, NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT, 0xb4);
 	assert_int_equal(p.acq.count, 0);
 
@@ -715,10 +718,7 @@ static void test_preempt_abort_teardown(void **state)
 	static struct preempt_run p;
 
 	held_ns(rf);
-	assert_int_equal(resv_register(rf->f->ctrl.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false,
-				       0, KEY_A), 0);
-	assert_int_equal(resv_acquire(rf->f->ctrl.io[0], NVME_RESERVATION_RACQA_ACQUIRE,
-				      NVME_RESERVATION_RTYPE_WERO, KEY_A, 0), 0);
+	a_holds_wero(rf);
 	preempt_under_write(rf, &p, NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT, 0xb5);
 	held_release();
 	assert_int_equal(p.wb.count, 1);
