@@ -47,10 +47,10 @@ struct nvt_range_slot {
  * namespace with I/O in flight to report when what overlaps has drained;
  * new overlapping I/O parks on its own channel meanwhile. Release wakes
  * the channels with parked work. A fence (nvt_ns_fence()) is a holder of
- * the whole namespace that lets go as soon as it is granted. The flag guards only the slot table's
- * bookkeeping (tens of instructions, no I/O, no waiting under it).
- */
-/*
+ * the whole namespace that lets go as soon as it is granted. The flag
+ * guards only the slot table's bookkeeping (tens of instructions, no I/O,
+ * no waiting under it).
+ *
  * @nr is the one word the I/O path reads per bio (after counting itself in
  * flight): zero, nothing to do. Its low bits count published slots; the
  * NVT_RANGE_RESV bit says the namespace holds a reservation (resv.c keeps
