@@ -47,8 +47,8 @@ static uint16_t nvt_io_status(struct nvt_req *req)
 		break;
 	}
 	req->error_slba = bio->err_lba;
-	req->error_loc = bio->status == NVT_BIO_UNSUPPORTED ? offsetof(struct nvt_sqe_common, opcode) :
-			 offsetof(struct nvt_sqe_rw, slba);
+	req->error_loc = bio->status == NVT_BIO_UNSUPPORTED || bio->status == NVT_BIO_RESV_CONFLICT ?
+			 offsetof(struct nvt_sqe_common, opcode) : offsetof(struct nvt_sqe_rw, slba);
 	return nvt_bio_nvme_status(bio);
 }
 
@@ -71,6 +71,8 @@ static void nvt_io_bio_prepare(struct nvt_req *req)
 	bio->md_iov = req->md_iov;
 	bio->md_iov_cnt = req->md_iov_cnt;
 	bio->done = nvt_io_bio_done;
+	/* Checked at parse, and again as admitted: a fence may have come in between (RDMA READ). */
+	bio->resv_host = req->sq->ctrl->hostid;
 }
 
 static void nvt_execute_ns(struct nvt_req *req)
@@ -513,11 +515,21 @@ invalid:
 	return NVT_ST_INVALID_FIELD;
 }
 
+/* Preempt and Abort: what the namespace admitted before the change is done; now it completes. */
+static void nvt_resv_fenced(struct nvt_ns_fence *f)
+{
+	struct nvt_req *req = container_of(f, struct nvt_req, resv_fence);
+
+	nvt_req_complete(req, NVT_ST_OK);
+}
+
 /*
  * Reservation Register / Acquire / Release / Report (NVMe 2.0 §7.2..7.5):
  * the namespace's state (resv.c), the host named by its Connect's host
  * identifier. They run here, on the queue's thread: a change holds the
- * state's flag for tens of instructions, never a mutex.
+ * state's flag for tens of instructions, never a mutex. A Preempt and
+ * Abort completes once the namespace's earlier commands have finished
+ * (nvt_ns_fence()), parked meanwhile, never spinning.
  */
 static void nvt_execute_resv(struct nvt_req *req)
 {
@@ -567,6 +579,19 @@ static void nvt_execute_resv(struct nvt_req *req)
 		req->error_loc = offsetof(struct nvt_sqe_common, cdw10);
 	/* Queued for the other hosts before this host hears its command is done. */
 	nvt_resv_notify(req->ns, &ev);
+	if (!st && c->opcode == nvme_cmd_resv_acquire &&
+	    (cdw10 & 7) == NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT) {
+		struct nvt_ns_chan *chan = nvt_ns_chan_get(req->ns, req->sq->pg);
+
+		if (chan) {
+			nvt_ns_fence(&req->resv_fence, chan, nvt_resv_fenced);
+			return;
+		}
+		/* An I/O queue's group always has the channel: a bug, said so rather than unfenced. */
+		nvt_err("%s nsid %u: no channel to fence Preempt and Abort on", req->ns->subsys->nqn,
+			req->ns->nsid);
+		st = NVT_ST_INTERNAL;
+	}
 	nvt_req_complete(req, st);
 }
 

@@ -43,12 +43,12 @@ struct nvt_ns_chan {
 	struct nvt_poll_group *pg;
 	void *be_chan;
 	_Atomic unsigned int inflight;	/* gated bios: lockers on other threads look */
-	_Atomic unsigned int nr_parked;	/* bios and compare-and-writes parked here */
+	_Atomic unsigned int nr_parked;	/* bios and lock holders parked here */
 	struct nvt_bio *inflight_head;	/* gated bios, doubly linked */
 	unsigned int nr_in_place;	/* of them NVT_BIO_IN_PLACE: overlapping bios park behind them */
 	uint64_t seq;
 	struct nvt_bio *parked_head, *parked_tail;	/* waiting for a range lock to go */
-	struct nvt_caw *caw_head, *caw_tail;		/* waiting for a slot or earlier holders */
+	struct nvt_range_hold *hold_head, *hold_tail;	/* waiting for a slot or earlier holders */
 	struct nvt_bio *bounce_wait_head, *bounce_wait_tail;
 	struct nvt_bounce *bounce_free;
 	struct nvt_bounce bounces[NVT_NS_BOUNCES];
@@ -83,16 +83,16 @@ bool nvt_ns_gate(struct nvt_bio *bio, uint64_t lo, uint64_t hi);
 /** nvt_ns_ungate() - @bio touches nothing any more; drains waiting for it may end. */
 void nvt_ns_ungate(struct nvt_bio *bio);
 
-/** nvt_range_lock_acquire() - lock caw's range; nvt_caw_granted(caw) runs once it is held. */
-void nvt_range_lock_acquire(struct nvt_caw *caw);
+/**
+ * nvt_range_lock_acquire() - lock @h's range on @h->chan's namespace;
+ * @h->granted runs once it is held (inline, or on @h->chan's poll group).
+ */
+void nvt_range_lock_acquire(struct nvt_range_hold *h);
 
-/** nvt_range_lock_release() - release what caw holds and wake whoever waits for it. */
-void nvt_range_lock_release(struct nvt_caw *caw);
+/** nvt_range_lock_release() - release what @h holds and wake whoever waits for it. */
+void nvt_range_lock_release(struct nvt_range_hold *h);
 
 /** nvt_range_chan_init() - a new channel's lock state. */
 void nvt_range_chan_init(struct nvt_ns_chan *chan);
-
-/* ns_io.c: the lock is held, go on. */
-void nvt_caw_granted(struct nvt_caw *caw);
 
 #endif /* NVT_NS_INTERNAL_H */

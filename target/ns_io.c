@@ -812,6 +812,11 @@ static void nvt_ns_run(struct nvt_bio *bio)
 	/* Every command gates once, before it takes a bounce buffer: parked bios hold none. */
 	if (!nvt_ns_gate(bio, lo, hi))
 		return;
+	/* Admitted but denied by the reservation: nothing done. */
+	if (bio->status) {
+		nvt_ns_finish(bio);
+		return;
+	}
 	switch (bio->op) {
 	case NVT_BIO_READ:
 	case NVT_BIO_WRITE:
@@ -863,6 +868,8 @@ enum nvt_caw_state {
 	NVT_CAW_DONE,
 };
 
+static void nvt_caw_granted(struct nvt_range_hold *h);
+
 void nvt_ns_caw(struct nvt_caw *caw)
 {
 	caw->state = NVT_CAW_LOCKING;
@@ -873,11 +880,20 @@ void nvt_ns_caw(struct nvt_caw *caw)
 		caw->done(caw);
 		return;
 	}
-	nvt_range_lock_acquire(caw);
+	caw->hold = (struct nvt_range_hold){
+		.chan = caw->compare->chan,
+		.lo = caw->compare->slba,
+		.hi = caw->compare->slba + caw->compare->nlb,
+		.granted = nvt_caw_granted,
+	};
+	nvt_range_lock_acquire(&caw->hold);
 }
 
-void nvt_caw_granted(struct nvt_caw *caw)
+/* The range is held: compare, then write. */
+static void nvt_caw_granted(struct nvt_range_hold *h)
 {
+	struct nvt_caw *caw = container_of(h, struct nvt_caw, hold);
+
 	caw->state = NVT_CAW_COMPARING;
 	nvt_ns_start(caw->compare, caw);
 }
@@ -895,8 +911,34 @@ static void nvt_caw_step(struct nvt_caw *caw, struct nvt_bio *bio)
 	}
 	caw->compare->ns_priv.caw = caw->write->ns_priv.caw = NULL;
 	caw->state = NVT_CAW_DONE;
-	nvt_range_lock_release(caw);
+	nvt_range_lock_release(&caw->hold);
 	caw->done(caw);
+}
+
+/* ---- fences ---- */
+
+/*
+ * A fence is a range lock over the whole namespace: granted once every
+ * earlier holder has released and every bio admitted before it, on every
+ * channel, has finished. Then it lets go at once: bios that parked
+ * meanwhile are admitted (and checked) now.
+ */
+static void nvt_fence_granted(struct nvt_range_hold *h)
+{
+	struct nvt_ns_fence *f = container_of(h, struct nvt_ns_fence, hold);
+
+	nvt_range_lock_release(h);
+	f->done(f);
+}
+
+void nvt_ns_fence(struct nvt_ns_fence *f, struct nvt_ns_chan *chan,
+		  void (*done)(struct nvt_ns_fence *f))
+{
+	f->done = done;
+	f->hold = (struct nvt_range_hold){
+		.chan = chan, .lo = 0, .hi = UINT64_MAX, .granted = nvt_fence_granted,
+	};
+	nvt_range_lock_acquire(&f->hold);
 }
 
 /* ---- channels ---- */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The LBA range lock behind Compare-and-Write: overlapping I/O parks on its own channel, holders wait parked for drains and for each other (protocol in include/nvt/range_lock.h). */
+/* The LBA range lock behind Compare-and-Write and namespace fences: overlapping I/O parks on its own channel, holders wait parked for drains and for each other (protocol in include/nvt/range_lock.h); bios are admitted here, the reservation checked. */
 #define NVT_LOG_PREFIX "range: "
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -139,14 +139,41 @@ static bool nvt_chan_in_place_busy(const struct nvt_ns_chan *chan, uint64_t lo, 
 	return false;
 }
 
+bool nvt_bio_resv_denied(const struct nvt_bio *bio, const uint8_t hostid[16])
+{
+	struct nvt_resv *r = &bio->ns->resv;
+
+	switch (bio->op) {
+	case NVT_BIO_READ:
+	case NVT_BIO_COMPARE:
+	case NVT_BIO_VERIFY:
+		return nvt_resv_check(r, hostid, NVT_RESV_READ) != NVT_ST_OK;
+	case NVT_BIO_COPY:
+		/* Its sources are this namespace's blocks too. */
+		if (nvt_resv_check(r, hostid, NVT_RESV_READ) != NVT_ST_OK)
+			return true;
+		break;
+	default:
+		break;
+	}
+	return nvt_resv_check(r, hostid, NVT_RESV_WRITE) != NVT_ST_OK;
+}
+
 bool nvt_ns_gate(struct nvt_bio *bio, uint64_t lo, uint64_t hi)
 {
 	struct nvt_ns_chan *chan = bio->chan;
 	struct nvt_range_lock *rl = &bio->ns->range_lock;
+	unsigned int nr;
 
-	/* The holder's own I/O: every overlapping holder is behind it. */
-	if (bio->flags & NVT_BIO_LOCK_OWNER)
+	/*
+	 * The holder's own I/O: every overlapping holder is behind it. Its
+	 * check comes after its grant, so after any fence granted before.
+	 */
+	if (bio->flags & NVT_BIO_LOCK_OWNER) {
+		if (bio->resv_host && nvt_bio_resv_denied(bio, bio->resv_host))
+			bio->status = NVT_BIO_RESV_CONFLICT;
 		return true;
+	}
 	bio->ns_priv.lo = lo;
 	bio->ns_priv.hi = hi;
 	/* This thread's own business: no other thread adds in-place bios here. */
@@ -164,7 +191,8 @@ bool nvt_ns_gate(struct nvt_bio *bio, uint64_t lo, uint64_t hi)
 	nvt_chan_count(&chan->inflight, 1);
 	nvt_range_fence_fast();
 	/* Acquire: a range released since is seen with everything its holder wrote. */
-	if (atomic_load_explicit(&rl->nr, memory_order_acquire) && nvt_range_busy(rl, lo, hi)) {
+	nr = atomic_load_explicit(&rl->nr, memory_order_acquire);
+	if ((nr & NVT_RANGE_NR_MASK) && nvt_range_busy(rl, lo, hi)) {
 		/* Parked first, then looked again: a release in between sees nr_parked. */
 		atomic_fetch_add(&chan->nr_parked, 1);
 		if (nvt_range_busy(rl, lo, hi)) {
@@ -183,6 +211,14 @@ bool nvt_ns_gate(struct nvt_bio *bio, uint64_t lo, uint64_t hi)
 	bio->ns_priv.gated = true;
 	if (bio->flags & NVT_BIO_IN_PLACE)
 		chan->nr_in_place++;
+	/*
+	 * Dekker with a fence (nvt_ns_fence() after a reservation change): we
+	 * counted ourselves, then look at the state; the fence's side changed
+	 * the state, then reads our count. Either we see the new state, or it
+	 * waits for us. Denied: in flight for a moment, so it ends as any bio.
+	 */
+	if ((nr & NVT_RANGE_RESV) && bio->resv_host && nvt_bio_resv_denied(bio, bio->resv_host))
+		bio->status = NVT_BIO_RESV_CONFLICT;
 	return true;
 }
 
@@ -250,7 +286,7 @@ static void nvt_range_grant_fn(struct nvt_pg_msg *m)
 {
 	struct nvt_range_slot *slot = container_of(m, struct nvt_range_slot, grant_msg);
 
-	nvt_caw_granted(slot->caw);
+	slot->hold->granted(slot->hold);
 }
 
 /*
@@ -263,11 +299,11 @@ static void nvt_range_ack(struct nvt_range_slot *slot, bool grant_inline)
 	if (atomic_fetch_sub(&slot->acks, 1) != 1)
 		return;
 	if (grant_inline) {
-		nvt_caw_granted(slot->caw);
+		slot->hold->granted(slot->hold);
 		return;
 	}
 	slot->grant_msg.fn = nvt_range_grant_fn;
-	nvt_poll_group_send(slot->owner->pg, &slot->grant_msg);
+	nvt_poll_group_send(slot->hold->chan->pg, &slot->grant_msg);
 }
 
 /* On the channel's thread: for each request it claims, count what overlaps now; ack or watch. */
@@ -300,10 +336,10 @@ static void nvt_range_drain_fn(struct nvt_pg_msg *m)
 }
 
 /* Earlier holders of an overlapping range are gone: every channel drains what overlaps. */
-static void nvt_range_lock_drain(struct nvt_caw *caw, bool grant_inline)
+static void nvt_range_lock_drain(struct nvt_range_hold *h, bool grant_inline)
 {
-	struct nvt_ns *ns = caw->compare->ns;
-	struct nvt_range_slot *slot = &ns->range_lock.slot[caw->slot];
+	struct nvt_ns *ns = h->chan->ns;
+	struct nvt_range_slot *slot = &ns->range_lock.slot[h->slot];
 	unsigned int nr = atomic_load(&ns->nr_chans);
 
 	atomic_store(&slot->acks, 1);
@@ -313,7 +349,7 @@ static void nvt_range_lock_drain(struct nvt_caw *caw, bool grant_inline)
 		if (!c)
 			continue;
 		atomic_fetch_add(&slot->acks, 1);
-		atomic_fetch_or(&c->drain_bits, 1u << caw->slot);
+		atomic_fetch_or(&c->drain_bits, 1u << h->slot);
 	}
 	/*
 	 * Dekker with nvt_ns_gate()/nvt_ns_ungate(): the range (published
@@ -327,7 +363,7 @@ static void nvt_range_lock_drain(struct nvt_caw *caw, bool grant_inline)
 		if (!c)
 			continue;
 		if (!atomic_load_explicit(&c->inflight, memory_order_acquire)) {
-			if (nvt_chan_claim(c, caw->slot))
+			if (nvt_chan_claim(c, h->slot))
 				atomic_fetch_sub(&slot->acks, 1);
 			continue;
 		}
@@ -339,16 +375,16 @@ static void nvt_range_lock_drain(struct nvt_caw *caw, bool grant_inline)
 	nvt_range_ack(slot, grant_inline);
 }
 
-/* Under the flag: may @caw (published in its slot) go ahead of everyone overlapping it? */
-static bool nvt_range_first(struct nvt_range_lock *rl, const struct nvt_caw *caw)
+/* Under the flag: may @h (published in its slot) go ahead of everyone overlapping it? */
+static bool nvt_range_first(struct nvt_range_lock *rl, const struct nvt_range_hold *h)
 {
-	const struct nvt_range_slot *me = &rl->slot[caw->slot];
+	const struct nvt_range_slot *me = &rl->slot[h->slot];
 	uint64_t lo = atomic_load(&me->start) - 1, hi = atomic_load(&me->end);
 
 	for (int i = 0; i < NVT_RANGE_EXCL; i++) {
 		uint64_t s = atomic_load(&rl->slot[i].start);
 
-		if (i != caw->slot && s && rl->slot[i].ticket < me->ticket &&
+		if (i != h->slot && s && rl->slot[i].ticket < me->ticket &&
 		    overlaps(lo, hi, s - 1, atomic_load(&rl->slot[i].end)))
 			return false;
 	}
@@ -356,76 +392,73 @@ static bool nvt_range_first(struct nvt_range_lock *rl, const struct nvt_caw *caw
 }
 
 /* Under the flag: take a free slot and a ticket. Return: false if every slot is taken. */
-static bool nvt_range_publish(struct nvt_range_lock *rl, struct nvt_caw *caw)
+static bool nvt_range_publish(struct nvt_range_lock *rl, struct nvt_range_hold *h)
 {
-	struct nvt_bio *b = caw->compare;
-
 	for (int i = 0; i < NVT_RANGE_EXCL; i++) {
 		struct nvt_range_slot *slot = &rl->slot[i];
 
 		if (atomic_load(&slot->start))
 			continue;
 		slot->ticket = rl->next_ticket++;
-		slot->caw = caw;
-		slot->owner = b->chan;
-		atomic_store(&slot->end, b->slba + b->nlb);
-		atomic_store(&slot->start, b->slba + 1);
+		slot->hold = h;
+		atomic_store(&slot->end, h->hi);
+		atomic_store(&slot->start, h->lo + 1);
 		atomic_fetch_add(&rl->nr, 1);
-		caw->slot = i;
+		h->slot = i;
 		return true;
 	}
 	return false;
 }
 
-static void nvt_chan_caw_wait(struct nvt_ns_chan *chan, struct nvt_caw *caw)
+static void nvt_chan_hold_wait(struct nvt_ns_chan *chan, struct nvt_range_hold *h)
 {
-	caw->next = NULL;
-	if (chan->caw_tail)
-		chan->caw_tail->next = caw;
+	h->next = NULL;
+	if (chan->hold_tail)
+		chan->hold_tail->next = h;
 	else
-		chan->caw_head = caw;
-	chan->caw_tail = caw;
+		chan->hold_head = h;
+	chan->hold_tail = h;
 	atomic_fetch_add(&chan->nr_parked, 1);
 }
 
 /*
- * Under the flag: publish if not yet, and decide. Return: true if @caw may
+ * Under the flag: publish if not yet, and decide. Return: true if @h may
  * drain now; false if it must wait (a release wakes its channel).
  */
-static bool nvt_range_try(struct nvt_range_lock *rl, struct nvt_caw *caw)
+static bool nvt_range_try(struct nvt_range_lock *rl, struct nvt_range_hold *h)
 {
-	if (caw->slot < 0 && !nvt_range_publish(rl, caw))
+	if (h->slot < 0 && !nvt_range_publish(rl, h))
 		return false;
-	return nvt_range_first(rl, caw);
+	return nvt_range_first(rl, h);
 }
 
-void nvt_range_lock_acquire(struct nvt_caw *caw)
+void nvt_range_lock_acquire(struct nvt_range_hold *h)
 {
-	struct nvt_range_lock *rl = &caw->compare->ns->range_lock;
+	struct nvt_range_lock *rl = &h->chan->ns->range_lock;
 	bool go;
 
-	caw->slot = -1;
+	h->slot = -1;
 	nvt_range_flag_lock(rl);
-	go = nvt_range_try(rl, caw);
+	go = nvt_range_try(rl, h);
 	/* Parked under the flag: a release (under it too) then sees nr_parked. */
 	if (!go)
-		nvt_chan_caw_wait(caw->compare->chan, caw);
+		nvt_chan_hold_wait(h->chan, h);
 	nvt_range_flag_unlock(rl);
 	if (go)
-		nvt_range_lock_drain(caw, true);
+		nvt_range_lock_drain(h, true);
 }
 
-void nvt_range_lock_release(struct nvt_caw *caw)
+void nvt_range_lock_release(struct nvt_range_hold *h)
 {
-	struct nvt_ns *ns = caw->compare->ns;
+	struct nvt_ns *ns = h->chan->ns;
 	struct nvt_range_lock *rl = &ns->range_lock;
 	unsigned int nr;
 
 	nvt_range_flag_lock(rl);
-	atomic_store(&rl->slot[caw->slot].start, 0);
+	atomic_store(&rl->slot[h->slot].start, 0);
 	atomic_fetch_sub(&rl->nr, 1);
 	nvt_range_flag_unlock(rl);
-	caw->slot = -1;
+	h->slot = -1;
 	nr = atomic_load(&ns->nr_chans);
 	/* Dekker with nvt_ns_gate(): the range is gone, then we look for parked work. */
 	for (unsigned int i = 0; i < nr; i++) {
@@ -441,32 +474,32 @@ static void nvt_chan_wake_fn(struct nvt_pg_msg *m)
 {
 	struct nvt_ns_chan *chan = container_of(m, struct nvt_ns_chan, wake_msg);
 	struct nvt_range_lock *rl = &chan->ns->range_lock;
-	struct nvt_caw *caw, *ready = NULL, **ready_tail = &ready;
+	struct nvt_range_hold *h, *ready = NULL, **ready_tail = &ready;
 	struct nvt_bio *bio;
 
 	atomic_store(&chan->wake_pending, false);
 	nvt_range_flag_lock(rl);
-	for (struct nvt_caw **pp = &chan->caw_head; (caw = *pp);) {
-		if (!nvt_range_try(rl, caw)) {
-			pp = &caw->next;
+	for (struct nvt_range_hold **pp = &chan->hold_head; (h = *pp);) {
+		if (!nvt_range_try(rl, h)) {
+			pp = &h->next;
 			continue;
 		}
-		*pp = caw->next;
-		if (chan->caw_tail == caw)
-			chan->caw_tail = NULL;
-		caw->next = NULL;
-		*ready_tail = caw;
-		ready_tail = &caw->next;
+		*pp = h->next;
+		if (chan->hold_tail == h)
+			chan->hold_tail = NULL;
+		h->next = NULL;
+		*ready_tail = h;
+		ready_tail = &h->next;
 		atomic_fetch_sub(&chan->nr_parked, 1);
 	}
 	/* The tail pointer, rebuilt: entries may have left from the middle. */
-	chan->caw_tail = NULL;
-	for (caw = chan->caw_head; caw; caw = caw->next)
-		chan->caw_tail = caw;
+	chan->hold_tail = NULL;
+	for (h = chan->hold_head; h; h = h->next)
+		chan->hold_tail = h;
 	nvt_range_flag_unlock(rl);
-	while ((caw = ready)) {
-		ready = caw->next;
-		nvt_range_lock_drain(caw, true);
+	while ((h = ready)) {
+		ready = h->next;
+		nvt_range_lock_drain(h, true);
 	}
 	/* Bios parked so far get one more try each; those still blocked park again. */
 	bio = chan->parked_head;

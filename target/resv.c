@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "nvt/log.h"
+#include "nvt/range_lock.h"
 #include "nvt/resv.h"
 
 void nvt_resv_init(struct nvt_resv *r)
@@ -139,11 +140,23 @@ static void nvt_resv_tell_released(struct nvt_resv *r, int except, struct nvt_re
 			nvt_resv_event(ev, &r->reg[i], NVME_RESV_NOTIFY_RNLPT_RESERVATION_RELEASED);
 }
 
+/* The admission word follows the type: bios are checked as they are admitted while one is held. */
+static void nvt_resv_admit_update(struct nvt_resv *r, uint8_t t)
+{
+	if (!r->admit)
+		return;
+	if (t)
+		atomic_fetch_or(r->admit, NVT_RANGE_RESV);
+	else
+		atomic_fetch_and(r->admit, ~NVT_RANGE_RESV);
+}
+
 static void nvt_resv_set(struct nvt_resv *r, uint8_t t, int holder)
 {
 	atomic_store_explicit(&r->holder, (int16_t)(t && !nvt_resv_all_regs(t) ? holder + 1 : 0),
 			      memory_order_relaxed);
 	atomic_store_explicit(&r->rtype, t, memory_order_relaxed);
+	nvt_resv_admit_update(r, t);
 }
 
 static bool nvt_resv_any_registrant(struct nvt_resv *r)
@@ -285,8 +298,8 @@ static uint16_t nvt_resv_preempt(struct nvt_resv *r, int self, uint8_t t, uint64
 		nvt_resv_preempt_regs(r, self, false, false, 0, ev);
 		return NVT_ST_OK;
 	}
-	if (holder == self) {
-		/* The holder changes the type of its own reservation. */
+	if (holder == self && prkey == r->reg[self].rkey) {
+		/* The holder changes the type of its own reservation (its own key). */
 		nvt_resv_set(r, t, self);
 		if (t != held)
 			nvt_resv_tell_released(r, self, ev);
@@ -342,9 +355,15 @@ static uint16_t nvt_resv_do_acquire(struct nvt_resv *r, const uint8_t hostid[16]
 			st = NVT_ST_RESV_CONFLICT;
 	} else {
 		/*
-		 * Preempt and Abort acts as Preempt: commands of a preempted host
-		 * already past their check finish; every later one is checked
-		 * against the new state.
+		 * Preempt and Abort changes the state as Preempt does; its caller
+		 * then completes it only after nvt_ns_fence(): every command the
+		 * namespace admitted before the change (any host's: which host a
+		 * bio in flight belongs to is no channel's business, and waiting
+		 * for a few more commands costs less than tracking hosts on the
+		 * I/O path) has finished, so none of the preempted hosts' writes
+		 * lands after the Acquire completes. Commands admitted later are
+		 * checked against the new state. Aborting them sooner is not done:
+		 * backends finish everything, and the wait is for those.
 		 */
 		st = nvt_resv_preempt(r, self, t, prkey, ev);
 		if (!st)
@@ -637,6 +656,7 @@ int nvt_resv_persist_open(struct nvt_resv *r, const char *path)
 	}
 	atomic_store(&r->holder, im.holder);
 	atomic_store(&r->rtype, im.rtype);
+	nvt_resv_admit_update(r, im.rtype);
 	nvt_info("%s: reservations restored (type %u, generation %" PRIu32 ")", path, im.rtype,
 		 im.gen);
 	return 0;

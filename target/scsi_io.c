@@ -116,6 +116,10 @@ void nvt_scsi_bio_failed(struct nvt_scsi_task *t, const struct nvt_bio *bio, uin
 	case NVT_BIO_DEVICE:
 		nvt_scsi_device_failed(t, bio);
 		return;
+	case NVT_BIO_RESV_CONFLICT:
+		/* A status, not sense (SPC-4 5.14.1): nothing was done. */
+		t->status = NVT_SCSI_RESERVATION_CONFLICT;
+		return;
 	case NVT_BIO_INTERNAL:
 	default:
 		nvt_scsi_fail_simple(t, NVT_SK_HARDWARE_ERROR, NVT_ASC_INTERNAL_FAILURE);
@@ -134,23 +138,7 @@ void nvt_scsi_bio_failed(struct nvt_scsi_task *t, const struct nvt_bio *bio, uin
  */
 static bool nvt_scsi_resv_denies(const struct nvt_scsi_task *t, const struct nvt_bio *bio)
 {
-	struct nvt_resv *r = &bio->ns->resv;
-	const uint8_t *id = nvt_scsi_nexus(t);
-
-	switch (bio->op) {
-	case NVT_BIO_READ:
-	case NVT_BIO_COMPARE:
-	case NVT_BIO_VERIFY:
-		return nvt_resv_check(r, id, NVT_RESV_READ) != NVT_ST_OK;
-	case NVT_BIO_COPY:
-		/* Its sources are this namespace's blocks too. */
-		if (nvt_resv_check(r, id, NVT_RESV_READ) != NVT_ST_OK)
-			return true;
-		break;
-	default:
-		break;
-	}
-	return nvt_resv_check(r, id, NVT_RESV_WRITE) != NVT_ST_OK;
+	return nvt_bio_resv_denied(bio, nvt_scsi_nexus(t));
 }
 
 /* ---- steps: a command as bios one after the other ---- */
@@ -217,6 +205,8 @@ bool nvt_scsi_bio_init(struct nvt_scsi_task *t, struct nvt_ns *ns, enum nvt_bio_
 	bio->slba = lba;
 	bio->nlb = nlb;
 	bio->done = nvt_scsi_step_done;
+	/* Checked again as admitted: a PREEMPT AND ABORT's fence may come in between. */
+	bio->resv_host = nvt_scsi_nexus(t);
 	if (!bio->chan) {
 		nvt_scsi_fail_simple(t, NVT_SK_HARDWARE_ERROR, NVT_ASC_INTERNAL_FAILURE);
 		return false;
@@ -1047,6 +1037,7 @@ void nvt_scsi_exec_caw(struct nvt_scsi_task *t)
 	wr->slba = cmd->lba;
 	wr->nlb = cmd->nlb;
 	wr->done = nvt_scsi_caw_bio_done;
+	wr->resv_host = nvt_scsi_nexus(t);
 	wr->flags = cmd->fua ? NVT_BIO_FUA : 0;
 	wr->iov = t->work_iov2;
 	wr->iov_cnt = nvt_iov_slice(t->data_iov, t->data_cnt, half, half, t->work_iov2,

@@ -165,18 +165,30 @@ void nvt_scsi_exec_pr_in(struct nvt_scsi_task *t)
 
 /* ---- PERSISTENT RESERVE OUT ---- */
 
-/*
- * abort: see nvt_resv wait. PREEMPT AND ABORT has preempted (the state
- * changed, the preempted hosts are told); SPC-4 5.12.11.5 also wants the
- * preempted nexuses' tasks aborted before it completes. Today it
- * completes at once, as NVMe Preempt and Abort does in resv.c; the wait
- * for the preempted hosts' in-flight commands goes here, completing @t
- * from its callback.
- */
-static void nvt_scsi_pr_abort_wait(struct nvt_scsi_task *t, const struct nvt_resv_events *ev)
+/* PREEMPT AND ABORT: what the namespace admitted before the change is done; now @t completes. */
+static void nvt_scsi_pr_fenced(struct nvt_ns_fence *f)
 {
-	(void)ev;	/* the preempted hosts: REGISTRATION PREEMPTED entries */
-	nvt_scsi_complete(t);
+	nvt_scsi_complete(container_of(f, struct nvt_scsi_task, fence));
+}
+
+/*
+ * PREEMPT AND ABORT, its state changed: completes only once every command
+ * the namespace admitted before (any nexus's or host's) has finished, so
+ * none of the preempted ones' writes lands after it (nvt_ns_fence(), as
+ * NVMe's Preempt and Abort); later ones meet the new state at admission.
+ */
+static void nvt_scsi_pr_abort_wait(struct nvt_scsi_task *t)
+{
+	struct nvt_ns_chan *chan = nvt_ns_chan_get(t->lun->ns, t->queue->pg);
+
+	if (!chan) {
+		/* A queue's poll group always has the channel: a bug, said so rather than unfenced. */
+		nvt_err("PREEMPT AND ABORT: no channel to fence on");
+		nvt_scsi_fail_simple(t, NVT_SK_HARDWARE_ERROR, NVT_ASC_INTERNAL_FAILURE);
+		nvt_scsi_complete(t);
+		return;
+	}
+	nvt_ns_fence(&t->fence, chan, nvt_scsi_pr_fenced);
 }
 
 /* @st (nvt_resv_*) of service action @sa as SCSI status and sense. */
@@ -331,7 +343,7 @@ void nvt_scsi_exec_pr_out(struct nvt_scsi_task *t)
 	if (ns->subsys)
 		nvt_resv_notify(ns, &ev);
 	if (sa == NVT_PR_PREEMPT_ABORT && !st) {
-		nvt_scsi_pr_abort_wait(t, &ev);
+		nvt_scsi_pr_abort_wait(t);
 		return;
 	}
 out:

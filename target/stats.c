@@ -199,6 +199,8 @@ uint16_t nvt_bio_nvme_status(const struct nvt_bio *bio)
 		return NVT_ST_INVALID_OPCODE;
 	case NVT_BIO_ABORTED:
 		return NVT_ST_ABORT_SQ;
+	case NVT_BIO_RESV_CONFLICT:
+		return NVT_ST_RESV_CONFLICT;
 	case NVT_BIO_DEVICE:
 		/* A local device's own answer (PI errors included): the host hears it unchanged. */
 		return bio->dev_status ? bio->dev_status : NVT_ST_INTERNAL;

@@ -53,6 +53,8 @@ static int nvt_ns_open(struct nvt_subsys *subsys, const struct nvt_ns_cfg *cfg, 
 		return -ENOMEM;
 	ns->subsys = subsys;
 	ns->nsid = cfg->nsid;
+	/* A held reservation makes the layer check bios as it admits them (resv.h). */
+	ns->resv.admit = &ns->range_lock.nr;
 	ns->block_size = cfg->block_size;
 	ns->lba_shift = (uint8_t)__builtin_ctz(cfg->block_size);
 	ns->nblocks = cfg->size >> ns->lba_shift;

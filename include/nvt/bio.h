@@ -48,6 +48,7 @@ enum nvt_bio_status {
 	NVT_BIO_ABORTED,	/* the namespace or queue went away first */
 	NVT_BIO_INTERNAL,	/* a bug or a resource we lack */
 	NVT_BIO_DEVICE,		/* a device's own NVMe status (dev_status), returned unchanged */
+	NVT_BIO_RESV_CONFLICT,	/* resv_host may not do this now (the namespace's reservation): nothing done */
 };
 
 /* Per-bio flags (set by the front end). */
@@ -129,6 +130,14 @@ struct nvt_bio {
 	/* Range @i of a copy or deallocate, fetched on demand (the front keeps them). Return: 0 or -EINVAL. */
 	int (*get_range)(struct nvt_bio *bio, unsigned int i, struct nvt_bio_range *r);
 	void (*done)(struct nvt_bio *bio);
+	/*
+	 * The host the namespace's reservation knows this bio's front by (the
+	 * Connect's 16-byte HOSTID); NULL: not checked here. Checked as the
+	 * bio is admitted (after a range lock it parked behind let it go), so
+	 * a bio admitted after a fence began sees the state the fence
+	 * follows; denied: NVT_BIO_RESV_CONFLICT.
+	 */
+	const uint8_t *resv_host;
 
 	/* Results, valid in @done. */
 	enum nvt_bio_status status;
@@ -323,13 +332,44 @@ struct nvt_caw {
 	struct nvt_bio *write;			/* op WRITE, same range */
 	void (*done)(struct nvt_caw *caw);	/* compare->status, write->status are final */
 	/* The namespace layer's. */
-	struct nvt_caw *next;
+	struct nvt_range_hold hold;
 	uint32_t state;
-	int slot;
 };
 
 /** nvt_ns_caw() - run @caw (both bios on the same channel). Returns at once. */
 void nvt_ns_caw(struct nvt_caw *caw);
+
+/**
+ * nvt_bio_resv_denied() - does the namespace's reservation deny host
+ * @hostid what @bio does (its op's access groups; Copy needs both)?
+ * Lock-free; what the layer checks at admission for bio->resv_host.
+ */
+bool nvt_bio_resv_denied(const struct nvt_bio *bio, const uint8_t hostid[16]);
+
+/**
+ * struct nvt_ns_fence - a wait for what a namespace already admitted: see
+ * nvt_ns_fence(). Embedded in the front's request; the layer's but @done.
+ */
+struct nvt_ns_fence {
+	struct nvt_range_hold hold;
+	void (*done)(struct nvt_ns_fence *f);
+};
+
+/**
+ * nvt_ns_fence() - run @done once every bio admitted on @chan's namespace
+ * before this call, on any channel, has finished (and every compare-and-
+ * write holding or waiting for a range lock). The reservation fences with
+ * it (Preempt and Abort): change the state first, then fence; bios
+ * admitted after the change are checked against the new state
+ * (bio->resv_host). Bios that come meanwhile wait, parked, and are
+ * admitted when it is over; a Flush (no blocks) neither waits nor is
+ * waited for. @done runs on @chan's poll group, possibly before this
+ * returns (nothing in flight); the namespace cannot be removed before
+ * (its channels are not idle until then). Any poll group's thread.
+ * @f: the caller's, untouched until @done.
+ */
+void nvt_ns_fence(struct nvt_ns_fence *f, struct nvt_ns_chan *chan,
+		  void (*done)(struct nvt_ns_fence *f));
 
 /**
  * nvt_ns_chan_get() - @ns on poll group @pg, for bio->chan; NULL if @pg was

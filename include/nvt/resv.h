@@ -48,6 +48,13 @@ struct nvt_resv {
 	uint32_t gen;			/* Reservation Report's generation: registrations and preemptions */
 	bool ptpl;			/* Persist Through Power Loss state */
 	/*
+	 * The namespace layer's admission word (range_lock.nr): its
+	 * NVT_RANGE_RESV bit is set while a reservation is held, so bios are
+	 * checked as they are admitted. Set before the namespace is used;
+	 * NULL (a state on its own): none.
+	 */
+	_Atomic unsigned int *admit;
+	/*
 	 * Persistence (file namespaces): where the state is kept while PTPL
 	 * is on (NULL: PTPL cannot be set). Changes take save_flag around the
 	 * change and the file's write, so writes land in the order of the

@@ -158,7 +158,10 @@ struct nvt_scsi_task {
 	struct nvt_scsi_task *next;
 	struct nvt_bio bio;
 	struct nvt_bio bio2;		/* compare-and-write's write half; copy's second leg */
-	struct nvt_caw caw;
+	union {
+		struct nvt_caw caw;		/* COMPARE AND WRITE */
+		struct nvt_ns_fence fence;	/* PREEMPT AND ABORT's wait */
+	};
 	struct iovec work_iov[NVT_SCSI_WORK_IOV];
 	struct iovec work_iov2[NVT_SCSI_WORK_IOV];
 	struct iovec md_iov;

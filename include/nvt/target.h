@@ -107,7 +107,10 @@ struct nvt_req {
 	struct nvt_subsys *flush_subsys;	/* flush to every namespace: whose */
 	struct nvt_req *fused_peer;		/* the other half of a fused pair */
 	uint16_t fused_status;			/* a fused half's completion, decided by its partner */
-	struct nvt_caw caw;			/* the first half of a fused pair runs the pair with it */
+	union {
+		struct nvt_caw caw;		/* the first half of a fused pair runs the pair with it */
+		struct nvt_ns_fence resv_fence;	/* Preempt and Abort waits with it */
+	};
 	uint64_t stat_t0;			/* arrival (poll group clock), for the latency histograms */
 	struct nvt_ns_chan *stat_chan;		/* NVT_REQ_STAT_NS: the channel counted in */
 	uint16_t ns_reader;			/* NVT_REQ_NS_READER: epoch << 15 | counter index */

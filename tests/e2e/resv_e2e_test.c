@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* End to end over the loop transport: NVMe reservations between two controllers of two host identifiers. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "nvt/backend.h"
 #include "nvt/host.h"
 #include "nvt/loop.h"
 #include "nvt/poll_group.h"
@@ -449,6 +451,283 @@ static void test_features(void **state)
 	}
 }
 
+/* ---- Preempt and Abort: a write the backend holds ---- */
+
+/*
+ * Namespace 1's ram store behind a submit that keeps bios while @on, until
+ * the test lets them go (on this thread, which drives every poll group).
+ * Ram has no per-group channel, so its ops can be swapped with queues up.
+ */
+static struct {
+	bool on;
+	struct nvt_bio *bio[8];
+	unsigned int n;
+} held_be;
+
+static void held_submit(struct nvt_bio *bio, void *chan)
+{
+	if (held_be.on) {
+		assert_true(held_be.n < 8);
+		held_be.bio[held_be.n++] = bio;
+		return;
+	}
+	nvt_ram_backend_ops.submit(bio, chan);
+}
+
+static struct nvt_backend_ops held_ops;
+
+/* Ram's store, every bio through held_submit() (no map: nothing goes around it). */
+static struct nvt_ns *held_ns(struct resv_fixture *rf)
+{
+	struct nvt_ns *ns = nvt_target_find_subsys(rf->f->tgt, TEST_NQN)->ns[1];
+
+	assert_ptr_equal(ns->be, &nvt_ram_backend_ops);
+	held_ops = nvt_ram_backend_ops;
+	held_ops.submit = held_submit;
+	held_ops.map = NULL;
+	memset(&held_be, 0, sizeof(held_be));
+	ns->be = &held_ops;
+	return ns;
+}
+
+/* The backend finishes what it holds, oldest first. */
+static void held_release(void)
+{
+	held_be.on = false;
+	for (unsigned int i = 0; i < held_be.n; i++)
+		nvt_ram_backend_ops.submit(held_be.bio[i], NULL);
+	held_be.n = 0;
+}
+
+/* Teardown of a test that held bios: a failed assertion left them there, the queues would wait. */
+static int teardown_held(void **state)
+{
+	struct resv_fixture *rf = *state;
+
+	struct nvt_ns *ns = nvt_target_find_subsys(rf->f->tgt, TEST_NQN)->ns[1];
+
+	held_release();
+	if (ns)
+		ns->be = &nvt_ram_backend_ops;
+	return teardown(state);
+}
+
+static void poll_both(struct resv_fixture *rf)
+{
+	for (int i = 0; i < 4; i++) {
+		nvt_loop_queue_poll(rf->f->ctrl.io[0], 0);
+		nvt_loop_queue_poll(rf->b.io[0], 0);
+	}
+}
+
+/* What one preemption under a write needs to live while it runs. */
+struct preempt_run {
+	uint8_t buf[512];
+	uint64_t key[2];
+	struct iovec wiov, kiov;
+	struct done wb, acq;
+};
+
+/*
+ * B (a registrant under A's Write Exclusive Registrants Only) has a write
+ * of @seed at LBA 8 in the backend; then A's Acquire @racqa preempts B's
+ * key. Both submitted, polled until nothing more moves.
+ */
+static void preempt_under_write(struct resv_fixture *rf, struct preempt_run *p, uint8_t racqa,
+				uint8_t seed)
+{
+	struct nvt_sqe sqe;
+
+	memset(p, 0, sizeof(*p));
+	memset(p->buf, seed, sizeof(p->buf));
+	assert_int_equal(resv_register(rf->b.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0,
+				       KEY_B), 0);
+	held_be.on = true;
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 8, 1);
+	p->wiov = (struct iovec){ p->buf, sizeof(p->buf) };
+	assert_int_equal(nvt_loop_submit(rf->b.io[0], &sqe, &p->wiov, 1, nvt_test_on_done, &p->wb), 0);
+	assert_int_equal(held_be.n, 1);
+
+	nvt_host_sqe_init(&sqe, nvme_cmd_resv_acquire, 1);
+	sqe.common.cdw10 = htole32(racqa | (uint32_t)NVME_RESERVATION_RTYPE_WERO << 8);
+	p->key[0] = htole64(KEY_A);
+	p->key[1] = htole64(KEY_B);
+	p->kiov = (struct iovec){ p->key, sizeof(p->key) };
+	assert_int_equal(nvt_loop_submit(rf->f->ctrl.io[0], &sqe, &p->kiov, 1, nvt_test_on_done,
+					 &p->acq), 0);
+	poll_both(rf);
+	assert_int_equal(p->wb.count, 0);
+}
+
+/* A registers and takes Write Exclusive Registrants Only. */
+static void a_holds_wero(struct resv_fixture *rf)
+{
+	assert_int_equal(resv_register(rf->f->ctrl.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false,
+				       0, KEY_A), 0);
+	assert_int_equal(resv_acquire(rf->f->ctrl.io[0], NVME_RESERVATION_RACQA_ACQUIRE,
+				      NVME_RESERVATION_RTYPE_WERO, KEY_A, 0), 0);
+}
+
+static uint8_t read_lba8(struct resv_fixture *rf)
+{
+	uint8_t buf[512];
+	struct nvt_sqe sqe;
+
+	nvt_host_sqe_rw(&sqe, nvme_cmd_read, 1, 8, 1);
+	assert_int_equal(nvt_test_exec(rf->f->ctrl.io[0], &sqe, buf, sizeof(buf), NULL), 0);
+	return buf[0];
+}
+
+/*
+ * A fences B off: A holds Write Exclusive Registrants Only, B (a
+ * registrant) has a write in the backend, A preempts and aborts B. The
+ * Acquire completes only after B's write did, and a write B sends after
+ * it is refused. A plain Preempt does not wait: it completes with B's
+ * write still in flight, which lands later.
+ */
+static void test_preempt_abort_waits(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvt_ns *ns = held_ns(rf);
+	static struct preempt_run p;
+
+	a_holds_wero(rf);
+
+	preempt_under_write(rf, &p, NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT, 0xb1);
+	assert_int_equal(p.acq.count, 0);	/* B's write is still in the backend */
+	/* Already after the change: B is no registrant, its new write is refused. */
+	assert_int_equal(io(rf->b.io[0], nvme_cmd_write), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(held_be.n, 1);
+	held_release();
+	assert_int_equal(p.wb.count, 1);
+	assert_int_equal(nvt_test_status(&p.wb), 0);	/* admitted before: it finishes */
+	assert_int_equal(p.acq.count, 0);	/* its grant is a message to A's poll group */
+	assert_true(nvt_test_wait(rf->f->ctrl.io[0], &p.acq));
+	assert_int_equal(nvt_test_status(&p.acq), 0);
+	assert_int_equal(read_lba8(rf), 0xb1);
+
+	/* Plain Preempt: done while B's write is still held; the write lands after. */
+	preempt_under_write(rf, &p, NVME_RESERVATION_RACQA_PREEMPT, 0xb2);
+	assert_int_equal(p.acq.count, 1);
+	assert_int_equal(nvt_test_status(&p.acq), 0);
+	assert_int_equal(held_be.n, 1);
+	held_release();
+	assert_int_equal(p.wb.count, 1);
+	assert_int_equal(read_lba8(rf), 0xb2);
+	ns->be = &nvt_ram_backend_ops;
+}
+
+/*
+ * B's write passed its check, then waits for its data (where RDMA READs
+ * it): A preempts and aborts B meanwhile, and the Acquire has nothing to
+ * wait for. When the data arrives the write is admitted against the new
+ * state: Reservation Conflict, nothing written.
+ */
+static void test_preempt_abort_data_in_flight(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct nvt_loop_held *h;
+	uint8_t buf[512];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct nvt_sqe sqe;
+	struct done wb = { .count = 0 };
+
+	assert_int_equal(io(rf->f->ctrl.io[0], nvme_cmd_write), 0);	/* LBA 8: 0x5a */
+	assert_int_equal(resv_register(rf->f->ctrl.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false,
+				       0, KEY_A), 0);
+	assert_int_equal(resv_register(rf->b.io[0], NVME_RESERVATION_RREGA_REGISTER_KEY, false, 0,
+				       KEY_B), 0);
+	assert_int_equal(resv_acquire(rf->f->ctrl.io[0], NVME_RESERVATION_RACQA_ACQUIRE,
+				      NVME_RESERVATION_RTYPE_WERO, KEY_A, 0), 0);
+	memset(buf, 0xb3, sizeof(buf));
+	nvt_host_sqe_rw(&sqe, nvme_cmd_write, 1, 8, 1);
+	assert_int_equal(nvt_loop_submit_held(rf->b.io[0], &sqe, &iov, 1, nvt_test_on_done, &wb, &h), 0);
+	assert_non_null(h);			/* parsed: B may write now */
+
+	assert_int_equal(resv_acquire(rf->f->ctrl.io[0], NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT,
+				      NVME_RESERVATION_RTYPE_WERO, KEY_A, KEY_B), 0);
+	nvt_loop_release(h);
+	assert_true(nvt_test_wait(rf->b.io[0], &wb));
+	assert_int_equal(nvt_test_status(&wb), NVME_SC_RESERVATION_CONFLICT);
+	assert_int_equal(read_lba8(rf), 0x5a);
+}
+
+/* nvt_subsys_remove_ns() on its own thread, as a reload runs it. */
+struct remover {
+	struct nvt_subsys *subsys;
+	int ret;
+	_Atomic bool done;
+};
+
+static void *remover_run(void *arg)
+{
+	struct remover *r = arg;
+
+	r->ret = nvt_subsys_remove_ns(r->subsys, 1);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+/*
+ * The namespace is removed while a Preempt and Abort waits for B's write:
+ * the removal waits for both (this thread drives the queues meanwhile),
+ * both complete, the namespace is freed (ASan: nothing leaks, nothing is
+ * touched after), and the queues serve on (Invalid Namespace).
+ */
+static void test_preempt_abort_ns_removed(void **state)
+{
+	struct resv_fixture *rf = *state;
+	struct remover r = { .subsys = nvt_target_find_subsys(rf->f->tgt, TEST_NQN) };
+	static struct preempt_run p;
+	uint64_t deadline;
+	pthread_t t;
+
+	held_ns(rf);
+	a_holds_wero(rf);
+	preempt_under_write(rf, &p, NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT, 0xb4);
+	assert_int_equal(p.acq.count, 0);
+
+	assert_int_equal(pthread_create(&t, NULL, remover_run, &r), 0);
+	deadline = nvt_now_ns() + 50000000ull;
+	while (nvt_now_ns() < deadline)
+		poll_both(rf);
+	assert_false(atomic_load(&r.done));	/* the Acquire and the write still hold it */
+	assert_int_equal(p.acq.count, 0);
+	held_release();
+	deadline = nvt_now_ns() + NVT_TEST_WAIT_MS * 1000000ull;
+	while (!atomic_load(&r.done) && nvt_now_ns() < deadline)
+		poll_both(rf);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(r.ret, 0);
+	assert_int_equal(p.wb.count, 1);
+	assert_int_equal(nvt_test_status(&p.wb), 0);
+	assert_int_equal(p.acq.count, 1);
+	assert_int_equal(nvt_test_status(&p.acq), 0);
+	assert_null(r.subsys->ns[1]);
+	assert_int_equal(io(rf->b.io[0], nvme_cmd_read), NVME_SC_INVALID_NS);
+}
+
+/*
+ * The target goes away while a Preempt and Abort waits: B's write has
+ * finished, the Acquire's grant is still a message for A's poll group.
+ * Teardown drives it: the Acquire completes, nothing hangs or leaks.
+ */
+static void test_preempt_abort_teardown(void **state)
+{
+	struct resv_fixture *rf = *state;
+	static struct preempt_run p;
+
+	held_ns(rf);
+	a_holds_wero(rf);
+	preempt_under_write(rf, &p, NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT, 0xb5);
+	held_release();
+	assert_int_equal(p.wb.count, 1);
+	assert_int_equal(p.acq.count, 0);
+	teardown(state);
+	assert_int_equal(p.acq.count, 1);
+	*state = NULL;
+}
+
 /*
  * Persist Through Power Loss on a namespace in a file: host A registers
  * with CPTPL=11b and takes Write Exclusive; the target goes away (nvtd
@@ -518,6 +797,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifications_main_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_features, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt_abort_waits, setup, teardown_held),
+		cmocka_unit_test_setup_teardown(test_preempt_abort_data_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt_abort_ns_removed, setup, teardown_held),
+		cmocka_unit_test_setup_teardown(test_preempt_abort_teardown, setup, NULL),
 		cmocka_unit_test(test_ptpl_across_restart),
 	};
 

@@ -14,6 +14,7 @@
 #include "nvt/iov.h"
 #include "nvt/log.h"
 #include "nvt/poll_group.h"
+#include "nvt/util.h"
 
 #define NBLK	2048
 #define BS	512
@@ -644,6 +645,190 @@ static void test_range_lock(void **state)
 	}
 }
 
+/* ---- fences ---- */
+
+struct fence_rec {
+	struct nvt_ns_fence f;
+	unsigned int done;
+};
+
+static void fence_done(struct nvt_ns_fence *f)
+{
+	container_of(f, struct fence_rec, f)->done++;
+}
+
+/*
+ * A fence waits for every bio in flight on every channel when it began
+ * (held by the device), and for an earlier compare-and-write; bios that
+ * come meanwhile park and run once it is over; with nothing in flight it
+ * is over before nvt_ns_fence() returns. A Flush neither waits nor holds it.
+ */
+static void test_fence(void **state)
+{
+	struct env *e = *state;
+	static uint8_t buf[4][BS], bmd[4][MS], old[2 * BS], neu[2 * BS], nmd[2 * MS];
+	struct rec w[2], late, fl;
+	struct fence_rec f = { .done = 0 }, f2 = { .done = 0 };
+	struct caw_rec c;
+
+	nvt_ns_fence(&f.f, e->chan[0], fence_done);
+	assert_int_equal(f.done, 1);
+	assert_int_equal(atomic_load(&e->ns.range_lock.nr), 0);
+
+	write_sync(e, 700, 2, 'o');
+	memset(old, 'o', sizeof(old));
+	memset(neu, 'n', sizeof(neu));
+	fake.hold = true;
+	/* In flight on both channels, far apart: one span holds nothing up but the fence. */
+	rec_init(e, &w[0], 0, NVT_BIO_WRITE, 3, 1, buf[0], bmd[0], false, PRACT_ALL);
+	rec_init(e, &w[1], 1, NVT_BIO_WRITE, 1900, 1, buf[1], bmd[1], false, PRACT_ALL);
+	nvt_ns_submit(&w[0].bio);
+	nvt_ns_submit(&w[1].bio);
+	/* A compare-and-write on channel 1, granted (nothing overlaps) and held at its compare. */
+	caw_init(e, &c, 1, 700, 2, old, neu, nmd);
+	nvt_ns_caw(&c.caw);
+	pump(e);
+	assert_int_equal(fake.nr_held, 3);
+
+	f.done = 0;
+	nvt_ns_fence(&f.f, e->chan[0], fence_done);
+	pump(e);
+	assert_int_equal(f.done, 0);
+	/* Came after: parks (nothing reaches the device); a Flush goes by. */
+	rec_init(e, &late, 1, NVT_BIO_WRITE, 1000, 1, buf[2], bmd[2], false, PRACT_ALL);
+	nvt_ns_submit(&late.bio);
+	rec_init(e, &fl, 0, NVT_BIO_FLUSH, 0, 0, NULL, NULL, false, 0);
+	nvt_ns_submit(&fl.bio);
+	assert_int_equal(fake.nr_held, 4);
+	fake_release(3);
+	assert_int_equal(fl.done, 1);
+
+	fake_release(1);		/* channel 1's write */
+	pump(e);
+	assert_int_equal(f.done, 0);
+	fake_release(0);		/* channel 0's write */
+	pump(e);
+	assert_int_equal(f.done, 0);	/* the compare-and-write still holds its range */
+	while (!c.done) {
+		assert_int_equal(late.done, 0);
+		assert_true(fake.nr_held > 0);
+		assert_ptr_not_equal(fake.held[0], &late.bio);
+		fake_release(0);
+		pump(e);
+	}
+	assert_int_equal(c.wr.bio.status, NVT_BIO_OK);
+	pump(e);
+	assert_int_equal(f.done, 1);
+	assert_int_equal(w[0].done + w[1].done, 2);
+	/* Over: the parked write went to the device, and a second fence waits for it alone. */
+	assert_int_equal(fake.nr_held, 1);
+	assert_ptr_equal(fake.held[0], &late.bio);
+	nvt_ns_fence(&f2.f, e->chan[1], fence_done);
+	pump(e);
+	assert_int_equal(f2.done, 0);
+	fake_release(0);
+	pump(e);
+	assert_int_equal(late.done, 1);
+	assert_int_equal(f2.done, 1);
+	fake.hold = false;
+	assert_int_equal(atomic_load(&e->ns.range_lock.nr), 0);
+	assert_true(nvt_ns_chans_idle(&e->ns));
+}
+
+#define HOST_A	((const uint8_t *)"host-a-identity!")
+#define HOST_B	((const uint8_t *)"host-b-identity!")
+
+/*
+ * Preempt and Abort as the reservation does it: B (a registrant, Write
+ * Exclusive Registrants Only) has a write in flight and another parked
+ * behind a lock; A preempts B, then fences. The fence waits for the
+ * write admitted before; the parked one is admitted after, checked
+ * against the new state, and denied: nothing of it reaches the device.
+ * With no reservation held the layer checks nothing (one word, zero).
+ */
+static void test_fence_reservation(void **state)
+{
+	struct env *e = *state;
+	static uint8_t buf[3][BS], bmd[3][MS], old[BS], neu[BS], nmd[MS];
+	struct nvt_resv_events ev = { .nr = 0 };
+	struct rec w, parked, after;
+	struct fence_rec f = { .done = 0 };
+	struct caw_rec c;
+
+	e->ns.resv.admit = &e->ns.range_lock.nr;
+	assert_int_equal(nvt_resv_register(&e->ns.resv, HOST_A, 0, 0, 0xa, &ev), NVT_ST_OK);
+	assert_int_equal(nvt_resv_register(&e->ns.resv, HOST_B, 0, 0, 0xb, &ev), NVT_ST_OK);
+	assert_int_equal(atomic_load(&e->ns.range_lock.nr), 0);
+	assert_int_equal(nvt_resv_acquire(&e->ns.resv, HOST_A, NVME_RESERVATION_RTYPE_WERO << 8, 0xa,
+					  0, &ev), NVT_ST_OK);
+	assert_int_equal(atomic_load(&e->ns.range_lock.nr), NVT_RANGE_RESV);
+
+	write_sync(e, 40, 1, 'o');
+	memset(old, 'o', sizeof(old));
+	memset(neu, 'n', sizeof(neu));
+	fake.hold = true;
+	rec_init(e, &w, 1, NVT_BIO_WRITE, 30, 1, buf[0], bmd[0], false, PRACT_ALL);
+	w.bio.resv_host = HOST_B;
+	nvt_ns_submit(&w.bio);
+	/* A's compare-and-write holds block 40; B's write there parks behind it. */
+	caw_init(e, &c, 0, 40, 1, old, neu, nmd);
+	c.cmp.bio.resv_host = c.wr.bio.resv_host = HOST_A;
+	nvt_ns_caw(&c.caw);
+	pump(e);				/* granted once channel 1 reported (nothing there overlaps) */
+	rec_init(e, &parked, 1, NVT_BIO_WRITE, 40, 1, buf[1], bmd[1], false, PRACT_ALL);
+	parked.bio.resv_host = HOST_B;
+	nvt_ns_submit(&parked.bio);
+	assert_int_equal(fake.nr_held, 2);	/* B's first write, A's compare */
+
+	/* A preempts B (B's key) and fences. */
+	assert_int_equal(nvt_resv_acquire(&e->ns.resv, HOST_A,
+					  NVME_RESERVATION_RACQA_PREEMPT_AND_ABORT |
+					  NVME_RESERVATION_RTYPE_WERO << 8, 0xa, 0xb, &ev), NVT_ST_OK);
+	nvt_ns_fence(&f.f, e->chan[0], fence_done);
+	pump(e);
+	while (!c.done) {
+		assert_int_equal(f.done, 0);
+		assert_ptr_not_equal(fake.held[fake.nr_held - 1], &parked.bio);
+		fake_release(fake.nr_held - 1);	/* A's compare, then its write */
+		pump(e);
+	}
+	assert_int_equal(c.wr.bio.status, NVT_BIO_OK);
+	pump(e);
+	assert_int_equal(f.done, 0);		/* B's first write is still in flight */
+	assert_int_equal(parked.done, 0);
+	fake_release(0);
+	pump(e);
+	assert_int_equal(w.done, 1);
+	assert_int_equal(w.bio.status, NVT_BIO_OK);	/* admitted before the change: it finished */
+	assert_int_equal(f.done, 1);
+	/* Admitted after: denied, and the device never saw it. */
+	assert_int_equal(parked.done, 1);
+	assert_int_equal(parked.bio.status, NVT_BIO_RESV_CONFLICT);
+	assert_int_equal(fake.nr_held, 0);
+	/* A new one from B too; A's own goes on. */
+	rec_init(e, &after, 1, NVT_BIO_DEALLOCATE, 0, 0, NULL, NULL, false, 0);
+	after.bio.resv_host = HOST_B;
+	nvt_ns_submit(&after.bio);
+	assert_int_equal(after.bio.status, NVT_BIO_RESV_CONFLICT);
+	rec_init(e, &after, 1, NVT_BIO_READ, 40, 1, buf[2], bmd[2], false, 0);
+	after.bio.resv_host = HOST_A;
+	nvt_ns_submit(&after.bio);
+	assert_int_equal(fake.nr_held, 1);
+	fake_release(0);
+	assert_int_equal(after.bio.status, NVT_BIO_OK);
+	assert_int_equal(buf[2][0], 'n');
+	fake.hold = false;
+
+	/* Released: no reservation, the word is zero again and nothing is checked. */
+	assert_int_equal(nvt_resv_release(&e->ns.resv, HOST_A, NVME_RESERVATION_RTYPE_WERO << 8,
+					  0xa, &ev), NVT_ST_OK);
+	assert_int_equal(atomic_load(&e->ns.range_lock.nr), 0);
+	rec_init(e, &after, 1, NVT_BIO_WRITE, 30, 1, buf[2], bmd[2], false, PRACT_ALL);
+	after.bio.resv_host = HOST_B;
+	nvt_ns_submit(&after.bio);
+	assert_int_equal(after.bio.status, NVT_BIO_OK);
+}
+
 /* A failed compare writes nothing; two overlapping holders run one after the other. */
 static void test_caw_machine(void **state)
 {
@@ -771,6 +956,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_caw_machine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounce_wait_and_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain_sees_bounce_waiters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fence_reservation, setup, teardown),
 	};
 
 	nvt_log_set_level(NVT_LOG_OFF);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "nvt/range_lock.h"
 #include "nvt/resv.h"
 
 static const uint8_t HOST_A[16] = { 0xa1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
@@ -144,6 +145,7 @@ static void test_acquire_release(void **state)
 
 static void test_preempt(void **state)
 {
+	_Atomic unsigned int word = 0;
 	struct nvt_resv r;
 	struct nvt_resv_events ev = { 0 };
 	uint32_t gen;
@@ -184,6 +186,28 @@ static void test_preempt(void **state)
 	assert_int_equal(nr, 1);
 	assert_int_equal(ev.nr, 1);
 	assert_memory_equal(ev.ev[0].hostid, HOST_C, 16);
+	/*
+	 * The holder preempts another registrant's key (a cluster fencing a
+	 * node): that registrant goes and is told, the holder keeps its
+	 * reservation and type. The admission word follows the type.
+	 */
+	r.admit = &word;
+	assert_int_equal(nvt_resv_register(&r, HOST_C, REG(0, 0), 0, 3, NULL), NVT_ST_OK);
+	assert_int_equal(nvt_resv_acquire(&r, HOST_B, ACQ(0, 3), 2, 0, NULL), NVT_ST_OK);
+	assert_int_equal(word, NVT_RANGE_RESV);
+	assert_int_equal(nvt_resv_check(&r, HOST_C, NVT_RESV_WRITE), NVT_ST_OK);
+	ev.nr = 0;
+	assert_int_equal(nvt_resv_acquire(&r, HOST_B, ACQ(2, 3), 2, 3, &ev), NVT_ST_OK);
+	assert_int_equal(report_rtype(&r, &nr), 3);
+	assert_int_equal(nr, 1);
+	assert_int_equal(ev.nr, 1);
+	assert_memory_equal(ev.ev[0].hostid, HOST_C, 16);
+	assert_int_equal(ev.ev[0].type, NVME_RESV_NOTIFY_RNLPT_REGISTRATION_PREEMPTED);
+	assert_int_equal(nvt_resv_check(&r, HOST_C, NVT_RESV_WRITE), NVT_ST_RESV_CONFLICT);
+	assert_int_equal(nvt_resv_check(&r, HOST_B, NVT_RESV_WRITE), NVT_ST_OK);
+	assert_int_equal(word, NVT_RANGE_RESV);
+	assert_int_equal(nvt_resv_release(&r, HOST_B, ACQ(0, 3), 2, NULL), NVT_ST_OK);
+	assert_int_equal(word, 0);
 }
 
 static void test_all_registrants(void **state)
