@@ -573,8 +573,13 @@ static void nvt_execute_resv_feature(struct nvt_req *req, bool set)
 		goto out;
 	}
 	if (!set && sel == NVME_GET_FEATURES_SEL_SUPPORTED) {
-		/* Per namespace (bit 1), changeable (bit 2). */
-		req->cqe->result.u32 = htole32(fid == NVME_FEAT_FID_RESV_MASK ? 0x6 : 0x2);
+		/*
+		 * Per namespace (bit 1), changeable (bit 2): the mask always, PTPL
+		 * where the namespace can persist (Set Features 83h takes it there).
+		 */
+		ns = nsid && nsid <= NVT_MAX_NSID ? subsys->ns[nsid] : NULL;
+		req->cqe->result.u32 = htole32(fid == NVME_FEAT_FID_RESV_MASK ||
+					       (ns && ns->resv.ptpl_path) ? 0x6 : 0x2);
 		goto out;
 	}
 	if (set && fid == NVME_FEAT_FID_RESV_MASK && nsid == 0xffffffff) {

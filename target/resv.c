@@ -458,10 +458,35 @@ static void nvt_resv_snapshot(struct nvt_resv *r, struct nvt_resv_image *im)
 	nvt_resv_unlock(r);
 }
 
+/* The directory entry of @path made durable: a rename or unlink is not until its directory is synced. */
+static int nvt_resv_sync_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096] = ".";
+	int fd, ret = 0;
+
+	if (slash == path) {
+		strcpy(dir, "/");
+	} else if (slash) {
+		if ((size_t)(slash - path) >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 /*
  * @im to the state file (PTPL on), durable before this returns: a
- * temporary file written and synced, then renamed over the old one. PTPL
- * off: the file goes (a restart then forgets, as the host asked).
+ * temporary file written and synced, renamed over the old one, the
+ * directory synced. PTPL off: the file goes, the directory synced (a
+ * restart then forgets, as the host asked).
  * Return: 0 or -errno.
  */
 static int nvt_resv_write(struct nvt_resv *r, const struct nvt_resv_image *im)
@@ -473,6 +498,9 @@ static int nvt_resv_write(struct nvt_resv *r, const struct nvt_resv_image *im)
 	if (!im->ptpl) {
 		if (r->ptpl_saved && unlink(r->ptpl_path) && errno != ENOENT)
 			return -errno;
+		/* Not synced, a crash could bring the old state back at the next start. */
+		if (r->ptpl_saved && (ret = nvt_resv_sync_dir(r->ptpl_path)))
+			return ret;
 		r->ptpl_saved = false;
 		return 0;
 	}
@@ -505,7 +533,7 @@ static int nvt_resv_write(struct nvt_resv *r, const struct nvt_resv_image *im)
 		return ret;
 	}
 	r->ptpl_saved = true;
-	return 0;
+	return nvt_resv_sync_dir(r->ptpl_path);
 }
 
 static void nvt_resv_save_lock(struct nvt_resv *r)

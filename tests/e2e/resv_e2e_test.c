@@ -396,6 +396,19 @@ static int feature(struct nvt_loop_queue *q, bool set, uint8_t fid, uint32_t nsi
 	return st;
 }
 
+/* Get Features @fid with SEL = supported capabilities: the capabilities (CQE DW0). */
+static uint32_t feature_supported(struct nvt_loop_queue *q, uint8_t fid, uint32_t nsid)
+{
+	struct nvt_sqe sqe;
+	struct nvt_cqe cqe;
+
+	nvt_host_sqe_features(&sqe, false, fid, 0);
+	sqe.common.cdw10 = htole32(fid | NVME_GET_FEATURES_SEL_SUPPORTED << 8);
+	sqe.common.nsid = htole32(nsid);
+	assert_int_equal(nvt_test_exec(q, &sqe, NULL, 0, &cqe), 0);
+	return le32toh(cqe.result.u32);
+}
+
 static void test_features(void **state)
 {
 	struct resv_fixture *rf = *state;
@@ -438,17 +451,9 @@ static void test_features(void **state)
 	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_PERSIST, 1, 1, NULL), NVME_SC_INVALID_FIELD);
 	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_PERSIST, 1, 0, NULL), 0);
 	assert_int_equal(feature(adm, true, NVME_FEAT_FID_RESV_PERSIST, 9, 0, NULL), NVME_SC_INVALID_NS);
-	/* Supported capabilities: per namespace, changeable. */
-	{
-		struct nvt_sqe sqe;
-		struct nvt_cqe cqe;
-
-		nvt_host_sqe_features(&sqe, false, NVME_FEAT_FID_RESV_MASK, 0);
-		sqe.common.cdw10 = htole32(NVME_FEAT_FID_RESV_MASK | NVME_GET_FEATURES_SEL_SUPPORTED << 8);
-		sqe.common.nsid = htole32(1);
-		assert_int_equal(nvt_test_exec(adm, &sqe, NULL, 0, &cqe), 0);
-		assert_int_equal(le32toh(cqe.result.u32), 0x6);
-	}
+	/* Supported capabilities: per namespace, changeable; PTPL not changeable on RAM. */
+	assert_int_equal(feature_supported(adm, NVME_FEAT_FID_RESV_MASK, 1), 0x6);
+	assert_int_equal(feature_supported(adm, NVME_FEAT_FID_RESV_PERSIST, 1), 0x2);
 }
 
 /* ---- Preempt and Abort: a write the backend holds ---- */
@@ -767,6 +772,8 @@ static void test_ptpl_across_restart(void **state)
 	assert_int_equal(feature(f->ctrl.admin, false, NVME_FEAT_FID_RESV_PERSIST, 1, 0, &v), 0);
 	assert_int_equal(v, 1);
 	assert_int_equal(access(state_file, F_OK), 0);
+	/* Here PTPL can be set: changeable as well as per namespace. */
+	assert_int_equal(feature_supported(f->ctrl.admin, NVME_FEAT_FID_RESV_PERSIST, 1), 0x6);
 	nvt_loop_ctrl_disconnect(&f->ctrl);
 	nvt_target_destroy(f->tgt);
 	free(f);
