@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# NVMe reservations from the real Linux host: two controllers with two host NQNs/ids, register, Write Exclusive, report, the other host's write conflicts and its read works, release.
+# NVMe reservations from the real Linux host: two controllers with two host NQNs/ids, register, Write Exclusive, report, the other host's write conflicts and its read works, release, preempt, preempt and abort under the preempted host's writes.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -103,6 +103,28 @@ if io "$A" 0x02 -r > "$O/a-read.txt" 2>&1; then rig_fail "A's read succeeded und
 rig_check "A's read failed with Reservation Conflict" grep -Eqi 'reservation.?conflict|0x83\b|0x4083|0x83\)' "$O/a-read.txt"
 rig_check "B clears" nvme resv-release "/dev/$B" -n 1 --crkey=$KEY_B --rrela=1
 rig_check "A reads again" io "$A" 0x02 -r
+
+rig_step "A writes in a loop under its Write Exclusive; B preempts and aborts it"
+rig_check "A registers again" nvme resv-register "/dev/$A" -n 1 --nrkey=$KEY_A --rrega=0
+rig_check "B registers again" nvme resv-register "/dev/$B" -n 1 --nrkey=$KEY_B --rrega=0
+rig_check "A acquires Write Exclusive" nvme resv-acquire "/dev/$A" -n 1 --crkey=$KEY_A --rtype=1 --racqa=0
+rm -f "$O/a-loop-ended"
+( n=0; while io "$A" 0x01 -w --input-file="$O/blk.bin" > /dev/null 2>&1; do n=$((n + 1)); done
+  echo "$n" > "$O/a-loop-ended" ) &
+a_loop=$!
+sleep 2
+rig_check "A's writes were going through" test ! -e "$O/a-loop-ended"
+rig_check "B preempts and aborts A (Write Exclusive)" nvme resv-acquire "/dev/$B" -n 1 --crkey=$KEY_B \
+	--prkey=$KEY_A --rtype=1 --racqa=2
+rig_check "A's write loop ends: its next write conflicts" rig_wait_for 20 "A's writes to fail" \
+	test -e "$O/a-loop-ended"
+wait "$a_loop" || true
+echo "A's writes before the preempt: $(cat "$O/a-loop-ended")"
+nvme resv-report "/dev/$B" -n 1 --numd=255 --eds > "$O/report4.txt"
+rig_check "report: B holds Write Exclusive alone" sh -c \
+	"grep -Eq '^rtype +: 1' '$O/report4.txt' && grep -Eq '^regctl +: 1' '$O/report4.txt' && grep -Eq 'rkey +: (0x)?2222bbbb' '$O/report4.txt'"
+rig_check "B writes" io "$B" 0x01 -w --input-file="$O/blk.bin"
+rig_check "B clears" nvme resv-release "/dev/$B" -n 1 --crkey=$KEY_B --rrela=1
 
 nvme disconnect -n "$NQN" > /dev/null || true
 RIG_CONNECTED=()
