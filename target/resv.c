@@ -38,11 +38,6 @@ static bool nvt_resv_type_valid(uint8_t t)
 }
 
 /* Types in which every registrant holds the reservation. */
-static bool nvt_resv_all_regs(uint8_t t)
-{
-	return t == NVME_RESERVATION_RTYPE_WEAR || t == NVME_RESERVATION_RTYPE_EAAR;
-}
-
 /* Registrant index of @id, or -1. Readers and writers alike (atomic loads). */
 static int nvt_resv_find(struct nvt_resv *r, const uint64_t id[2])
 {

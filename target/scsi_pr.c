@@ -114,7 +114,7 @@ static void nvt_pr_read_reservation(struct nvt_scsi_task *t, const struct nvt_pr
 	if (rtype && rtype < NVT_ARRAY_SIZE(nvt_pr_from_nvme)) {
 		nvt_put_be32(b + 4, 16);
 		/* An all-registrants reservation has no one holder: its key reads 0 (SPC-4 6.16.3). */
-		if (rtype != NVME_RESERVATION_RTYPE_WEAR && rtype != NVME_RESERVATION_RTYPE_EAAR)
+		if (!nvt_resv_all_regs(rtype))
 			for (unsigned int i = 0; i < v->nr; i++)
 				if (nvt_pr_reg(v, i)->rcsts & 1)
 					nvt_put_be64(b + 8, le64toh(nvt_pr_reg(v, i)->rkey));
@@ -327,7 +327,7 @@ void nvt_scsi_exec_pr_out(struct nvt_scsi_task *t)
 		uint8_t held = atomic_load_explicit(&r->rtype, memory_order_relaxed);
 
 		/* A zero key preempts only an all-registrants reservation (SPC-4 5.12.11.4). */
-		if (!sakey && held != NVME_RESERVATION_RTYPE_WEAR && held != NVME_RESERVATION_RTYPE_EAAR) {
+		if (!sakey && !nvt_resv_all_regs(held)) {
 			nvt_scsi_bad_field(t, false, 8, -1);
 			goto out;
 		}

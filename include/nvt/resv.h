@@ -113,6 +113,12 @@ static inline bool nvt_resv_hostid_is_nexus(const uint8_t hostid[16])
 	return !memcmp(hostid, NVT_RESV_NEXUS_PREFIX, 8) && (hostid[8] & 0xe0) == 0xe0;
 }
 
+/* Is reservation type @t held by every registrant (WE-AR, EA-AR), not one holder? */
+static inline bool nvt_resv_all_regs(uint8_t t)
+{
+	return t == NVME_RESERVATION_RTYPE_WEAR || t == NVME_RESERVATION_RTYPE_EAAR;
+}
+
 void nvt_resv_init(struct nvt_resv *r);
 
 /**
